@@ -1,0 +1,5 @@
+"""Allow ``python -m hubbub``."""
+
+from hubbub.cli import main
+
+raise SystemExit(main())

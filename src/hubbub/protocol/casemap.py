@@ -1,0 +1,88 @@
+"""Case folding and name validation.
+
+Nicknames and channel names compare case-insensitively under the server's ``CASEMAPPING``:
+``ascii`` folds A-Z only; ``rfc1459`` also folds ``[]\\~`` to ``{}|^`` (the Scandinavian
+heritage of IRC). A folded name has its own type so it never mixes with a display name.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import NewType
+
+Folded = NewType("Folded", str)
+"""A name folded under the server's casemapping: the key of every index."""
+
+
+class Casemapping(enum.Enum):
+    """The casemappings a server may advertise in ``CASEMAPPING``."""
+
+    ASCII = "ascii"
+    RFC1459 = "rfc1459"
+    STRICT_RFC1459 = "strict-rfc1459"
+
+
+_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_LOWER = "abcdefghijklmnopqrstuvwxyz"
+_TABLES: dict[Casemapping, dict[int, int]] = {
+    Casemapping.ASCII: str.maketrans(_UPPER, _LOWER),
+    Casemapping.RFC1459: str.maketrans(_UPPER + "[]\\~", _LOWER + "{}|^"),
+    Casemapping.STRICT_RFC1459: str.maketrans(_UPPER + "[]\\", _LOWER + "{}|"),
+}
+
+
+def fold(name: str, mapping: Casemapping = Casemapping.RFC1459) -> Folded:
+    """Fold ``name`` for comparison under ``mapping``."""
+    return Folded(name.translate(_TABLES[mapping]))
+
+
+def folder(mapping: Casemapping) -> _Folder:
+    """A fast one-argument folding function for ``mapping``."""
+    return _Folder(_TABLES[mapping])
+
+
+class _Folder:
+    __slots__ = ("_table",)
+
+    def __init__(self, table: dict[int, int]) -> None:
+        self._table = table
+
+    def __call__(self, name: str) -> Folded:
+        return Folded(name.translate(self._table))
+
+
+# RFC 2812: nickname = ( letter / special ) *( letter / digit / special / "-" )
+_NICK_RE = re.compile(r"[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}-]*\Z")
+CHANTYPES = "#"
+_CHANNEL_FORBIDDEN = re.compile(r"[\x00\x07\r\n ,:]")
+
+
+def is_valid_nick(nick: str, max_len: int = 30) -> bool:
+    """True if ``nick`` is a nickname a server accepts (RFC 2812 characters, length)."""
+    return 0 < len(nick) <= max_len and _NICK_RE.match(nick) is not None
+
+
+def is_channel_name(name: str, chantypes: str = CHANTYPES) -> bool:
+    """True if ``name`` looks like a channel (starts with a channel type character)."""
+    return bool(name) and name[0] in chantypes
+
+
+def is_valid_channel(name: str, max_len: int = 64, chantypes: str = CHANTYPES) -> bool:
+    """True if ``name`` is a channel name a server accepts: a type prefix, then no space,
+    comma, colon, BEL, CR, LF or NUL, at most ``max_len`` characters."""
+    return (
+        1 < len(name) <= max_len
+        and name[0] in chantypes
+        and _CHANNEL_FORBIDDEN.search(name) is None
+    )
+
+
+_HOST_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?\Z")
+
+
+def is_valid_hostname(host: str) -> bool:
+    """True for a DNS-style host name (labels of letters, digits, ``-`` and ``_``)."""
+    if not host or len(host) > 253 or host.startswith(".") or "." not in host:
+        return False
+    return all(_HOST_LABEL.match(label) for label in host.rstrip(".").split("."))

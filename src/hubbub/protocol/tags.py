@@ -1,0 +1,56 @@
+"""IRCv3 message-tags: escaping of values, and the tag section of a line.
+
+See https://ircv3.net/specs/extensions/message-tags: values escape ``;`` as ``\\:``,
+space as ``\\s``, ``\\`` as ``\\\\``, CR as ``\\r`` and LF as ``\\n``. An unknown escape
+drops its backslash, and a trailing lone backslash is dropped.
+"""
+
+from __future__ import annotations
+
+_ESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
+_ESCAPE_TABLE = str.maketrans({";": "\\:", " ": "\\s", "\\": "\\\\", "\r": "\\r", "\n": "\\n"})
+
+
+def escape_value(value: str) -> str:
+    """Escape a tag value for the wire."""
+    return value.translate(_ESCAPE_TABLE)
+
+
+def unescape_value(raw: str) -> str:
+    """Undo :func:`escape_value`, character by character, as the spec requires."""
+    if "\\" not in raw:
+        return raw
+    out: list[str] = []
+    it = iter(raw)
+    for ch in it:
+        if ch == "\\":
+            nxt = next(it, "")
+            out.append(_ESCAPES.get(nxt, nxt))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def parse_tags(section: str) -> dict[str, str]:
+    """Parse the text after ``@`` and before the first space. Later duplicates win.
+
+    A tag without a value and a tag with an empty value both map to ``""``.
+    """
+    tags: dict[str, str] = {}
+    for item in section.split(";"):
+        if not item:
+            continue
+        key, _, value = item.partition("=")
+        if key:
+            tags[key] = unescape_value(value)
+    return tags
+
+
+def serialize_tags(tags: dict[str, str]) -> str:
+    """The tag section without its leading ``@``; empty values are sent without ``=``."""
+    return ";".join(f"{k}={escape_value(v)}" if v else k for k, v in tags.items())
+
+
+def is_client_tag(key: str) -> bool:
+    """Client-only tags start with ``+`` and are relayed, not interpreted, by servers."""
+    return key.startswith("+")
