@@ -47,12 +47,20 @@ class Message:
     def serialize(self) -> str:
         """The line without CR LF. Raises :class:`ProtocolError` for a message that has no
         valid wire form (a middle parameter with a space, a CR, LF or NUL anywhere)."""
-        parts: list[str] = []
+        body = self.serialize_without_tags()
         if self.tags:
-            parts.append("@" + serialize_tags(dict(self.tags)))
+            return "@" + serialize_tags(dict(self.tags)) + " " + body
+        return body
+
+    def serialize_without_tags(self) -> str:
+        """The line without its tags and without CR LF (see :meth:`serialize`)."""
+        parts: list[str] = []
         if self.source:
+            if " " in self.source:
+                raise ProtocolError(f"invalid source {self.source!r}")
             parts.append(":" + self.source)
-        if not self.command or " " in self.command:
+        # A leading ':' or '@' would read back as a source or tags.
+        if not self.command or " " in self.command or self.command[0] in ":@":
             raise ProtocolError(f"invalid command {self.command!r}")
         parts.append(self.command)
         params = self.params

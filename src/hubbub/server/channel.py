@@ -1,0 +1,126 @@
+"""A channel: its members with their prefix modes, its modes, lists and topic."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from hubbub.protocol.casemap import Casemapping, Folded
+from hubbub.protocol.masks import mask_matches
+
+if TYPE_CHECKING:
+    from hubbub.server.session import Session
+
+PREFIX_MODES = "ov"
+"""Membership modes, highest rank first."""
+PREFIX_SYMBOLS = "@+"
+"""The symbol shown for each of :data:`PREFIX_MODES`."""
+LIST_MODES = "beI"
+FLAG_MODES = "imnst"
+_SYMBOL = dict(zip(PREFIX_MODES, PREFIX_SYMBOLS, strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class ListEntry:
+    """One ban, ban exception or invite exception."""
+
+    mask: str
+    setter: str
+    time: int
+
+
+class Channel:
+    """A channel and everything the server knows of it. Mutated by the core only."""
+
+    __slots__ = (
+        "created",
+        "flags",
+        "folded",
+        "key",
+        "limit",
+        "lists",
+        "members",
+        "name",
+        "topic",
+        "topic_setter",
+        "topic_time",
+    )
+
+    def __init__(self, name: str, folded: Folded, now: float) -> None:
+        self.name = name
+        self.folded = folded
+        self.created = int(now)
+        self.members: dict[Session, str] = {}
+        self.flags: set[str] = {"n", "t"}
+        self.key: str | None = None
+        self.limit: int | None = None
+        self.lists: dict[str, list[ListEntry]] = {m: [] for m in LIST_MODES}
+        self.topic = ""
+        self.topic_setter = ""
+        self.topic_time = 0
+
+    def is_op(self, session: Session) -> bool:
+        """True if ``session`` is a channel operator here."""
+        return "o" in self.members.get(session, "")
+
+    def rank(self, session: Session) -> int:
+        """0 for an operator, 1 for voice, 2 for a plain member (lower is higher)."""
+        modes = self.members.get(session, "")
+        for i, mode in enumerate(PREFIX_MODES):
+            if mode in modes:
+                return i
+        return len(PREFIX_MODES)
+
+    def prefix_of(self, session: Session, multi: bool) -> str:
+        """The membership symbols of ``session``: all of them, or the highest only."""
+        modes = self.members.get(session, "")
+        symbols = [_SYMBOL[m] for m in PREFIX_MODES if m in modes]
+        if not symbols:
+            return ""
+        return "".join(symbols) if multi else symbols[0]
+
+    def mode_string(self, show_key: bool) -> list[str]:
+        """The ``+modes`` and their parameters, as RPL_CHANNELMODEIS shows them."""
+        modes = "+" + "".join(sorted(self.flags))
+        params: list[str] = []
+        if self.key is not None:
+            modes += "k"
+            params.append(self.key if show_key else "*")
+        if self.limit is not None:
+            modes += "l"
+            params.append(str(self.limit))
+        return [modes, *params]
+
+    def matches_list(self, mode: str, masks: tuple[str, ...], mapping: Casemapping) -> bool:
+        """True if any of the subject ``masks`` (e.g. nick!user@host) matches an entry."""
+        return any(
+            mask_matches(entry.mask, subject, mapping)
+            for entry in self.lists[mode]
+            for subject in masks
+        )
+
+    def is_banned(self, session: Session, mapping: Casemapping) -> bool:
+        """True if ``session`` matches a ban and no ban exception."""
+        if not self.lists["b"]:
+            return False
+        subjects = subjects_of(session)
+        return self.matches_list("b", subjects, mapping) and not self.matches_list(
+            "e", subjects, mapping
+        )
+
+    @property
+    def secret(self) -> bool:
+        """Secret channels are hidden from LIST, WHOIS and NAMES for non-members."""
+        return "s" in self.flags
+
+    @property
+    def names_symbol(self) -> str:
+        """``@`` for a secret channel, ``=`` for a public one (RPL_NAMREPLY)."""
+        return "@" if self.secret else "="
+
+
+def subjects_of(session: Session) -> tuple[str, ...]:
+    """The forms of a user that masks match against: by host and by IP."""
+    main = session.prefix
+    by_ip = f"{session.nick}!{session.user}@{session.peer.ip}"
+    return (main,) if by_ip == main else (main, by_ip)

@@ -1,0 +1,22 @@
+"""The command table: every command the server understands, from each family's module."""
+
+from __future__ import annotations
+
+from hubbub.server.commands.channels import COMMANDS as CHANNELS
+from hubbub.server.commands.dispatch import Command, Context
+from hubbub.server.commands.messaging import COMMANDS as MESSAGING
+from hubbub.server.commands.modes import COMMANDS as MODES
+from hubbub.server.commands.oper import COMMANDS as OPER
+from hubbub.server.commands.queries import COMMANDS as QUERIES
+from hubbub.server.commands.registration import COMMANDS as REGISTRATION
+
+COMMANDS: dict[str, Command] = {
+    **REGISTRATION,
+    **MESSAGING,
+    **CHANNELS,
+    **MODES,
+    **QUERIES,
+    **OPER,
+}
+
+__all__ = ["COMMANDS", "Command", "Context"]

@@ -1,0 +1,301 @@
+"""Channels: JOIN, PART, TOPIC, NAMES, LIST, INVITE and KICK."""
+
+from __future__ import annotations
+
+from hubbub.protocol import numerics as n
+from hubbub.protocol.caps import Cap
+from hubbub.protocol.casemap import is_valid_channel
+from hubbub.protocol.masks import mask_matches
+from hubbub.protocol.message import Message
+from hubbub.server.channel import Channel, subjects_of
+from hubbub.server.commands.dispatch import Command, Context
+from hubbub.server.session import Session
+
+
+def handle_join(ctx: Context) -> None:
+    server, session, reply = ctx.server, ctx.session, ctx.reply
+    if ctx.params[0] == "0":
+        for channel in list(session.channels.values()):
+            part(ctx, channel, "")
+        return
+    names = ctx.params[0].split(",")
+    keys = ctx.params[1].split(",") if len(ctx.params) > 1 else []
+    for i, name in enumerate(names):
+        if not name:
+            continue
+        key = keys[i] if i < len(keys) else None
+        if not is_valid_channel(name, server.limits.channellen):
+            reply.numeric(n.ERR_NOSUCHCHANNEL, name, "No such channel")
+            continue
+        folded = server.fold(name)
+        if folded in session.channels:
+            continue
+        if len(session.channels) >= server.limits.max_channels:
+            reply.numeric(n.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
+            continue
+        existing = server.channels.get(folded)
+        if existing is None:
+            created = Channel(name, folded, server.clock())
+            server.channels[folded] = created
+            join(ctx, created, "o")
+            continue
+        error = join_error(ctx, existing, key)
+        if error is not None:
+            reply.numeric(error[0], existing.name, error[1])
+            continue
+        join(ctx, existing, "")
+
+
+def join_error(ctx: Context, channel: Channel, key: str | None) -> tuple[str, str] | None:
+    """Why ``ctx.session`` may not join ``channel`` (numeric and text), or None."""
+    server, session = ctx.server, ctx.session
+    mapping = server.casemapping
+    invited = channel.folded in session.invited
+    if channel.key is not None and key != channel.key:
+        return n.ERR_BADCHANNELKEY, "Cannot join channel (+k)"
+    if channel.limit is not None and len(channel.members) >= channel.limit and not invited:
+        return n.ERR_CHANNELISFULL, "Cannot join channel (+l)"
+    if (
+        "i" in channel.flags
+        and not invited
+        and not channel.matches_list("I", subjects_of(session), mapping)
+    ):
+        return n.ERR_INVITEONLYCHAN, "Cannot join channel (+i)"
+    if channel.is_banned(session, mapping) and not invited:
+        return n.ERR_BANNEDFROMCHAN, "Cannot join channel (+b)"
+    return None
+
+
+def join(ctx: Context, channel: Channel, modes: str) -> None:
+    """Add ``ctx.session`` to ``channel`` and send the JOIN, topic and names."""
+    server, session, reply = ctx.server, ctx.session, ctx.reply
+    channel.members[session] = modes
+    session.channels[channel.folded] = channel
+    session.invited.discard(channel.folded)
+    tags = server.tags(session)
+    plain = Message("JOIN", (channel.name,), session.prefix, tags)
+    extended = Message(
+        "JOIN", (channel.name, session.account or "*", session.realname), session.prefix, tags
+    )
+    server.deliver_variants(channel.members, Cap.EXTENDED_JOIN, extended, plain, skip=session)
+    reply.add(extended if session.caps & Cap.EXTENDED_JOIN else plain)
+    if session.away is not None:
+        away = Message("AWAY", (session.away,), session.prefix, tags)
+        server.deliver(channel.members, away, skip=session, need=Cap.AWAY_NOTIFY)
+    if channel.topic:
+        send_topic(ctx, channel)
+    if not session.caps & Cap.NO_IMPLICIT_NAMES:
+        send_names(ctx, channel)
+
+
+def part(ctx: Context, channel: Channel, reason: str) -> None:
+    """Take ``ctx.session`` out of ``channel``, telling every member."""
+    server, session = ctx.server, ctx.session
+    params = (channel.name, reason) if reason else (channel.name,)
+    msg = Message("PART", params, session.prefix, server.tags(session))
+    server.deliver(channel.members, msg, skip=session)
+    ctx.reply.add(msg)
+    server.remove_member(channel, session)
+
+
+def handle_part(ctx: Context) -> None:
+    server, session, reply = ctx.server, ctx.session, ctx.reply
+    reason = ctx.params[1] if len(ctx.params) > 1 else ""
+    for name in ctx.params[0].split(","):
+        if not name:
+            continue
+        channel = server.find_channel(name)
+        if channel is None:
+            reply.numeric(n.ERR_NOSUCHCHANNEL, name, "No such channel")
+        elif session not in channel.members:
+            reply.numeric(n.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+        else:
+            part(ctx, channel, reason[: server.limits.kicklen])
+
+
+def send_topic(ctx: Context, channel: Channel) -> None:
+    """RPL_TOPIC and RPL_TOPICWHOTIME, or RPL_NOTOPIC."""
+    if not channel.topic:
+        ctx.reply.numeric(n.RPL_NOTOPIC, channel.name, "No topic is set")
+        return
+    ctx.reply.numeric(n.RPL_TOPIC, channel.name, channel.topic)
+    ctx.reply.numeric(n.RPL_TOPICWHOTIME, channel.name, channel.topic_setter, str(channel.topic_time))
+
+
+def handle_topic(ctx: Context) -> None:
+    server, session, reply = ctx.server, ctx.session, ctx.reply
+    channel = server.find_channel(ctx.params[0])
+    if channel is None:
+        reply.numeric(n.ERR_NOSUCHCHANNEL, ctx.params[0], "No such channel")
+        return
+    member = session in channel.members
+    if len(ctx.params) < 2:
+        if not member and channel.secret:
+            reply.numeric(n.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+        else:
+            send_topic(ctx, channel)
+        return
+    if not member:
+        reply.numeric(n.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+        return
+    if "t" in channel.flags and not channel.is_op(session):
+        reply.numeric(n.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+        return
+    channel.topic = ctx.params[1][: server.limits.topiclen]
+    channel.topic_setter = session.prefix
+    channel.topic_time = int(server.clock())
+    msg = Message("TOPIC", (channel.name, channel.topic), session.prefix, server.tags(session))
+    server.deliver(channel.members, msg, skip=session)
+    reply.add(msg)
+
+
+def names_entries(channel: Channel, viewer: Session) -> list[str]:
+    """Each member as RPL_NAMREPLY shows them to ``viewer`` (prefixes, maybe hostmasks)."""
+    multi = bool(viewer.caps & Cap.MULTI_PREFIX)
+    uhnames = bool(viewer.caps & Cap.USERHOST_IN_NAMES)
+    show_invisible = viewer in channel.members
+    out = []
+    for member in channel.members:
+        if not show_invisible and "i" in member.modes:
+            continue
+        name = member.prefix if uhnames else member.nick
+        out.append(channel.prefix_of(member, multi) + name)
+    return out
+
+
+def send_names(ctx: Context, channel: Channel) -> None:
+    """RPL_NAMREPLY lines (kept under the line limit) and RPL_ENDOFNAMES."""
+    reply = ctx.reply
+    entries = names_entries(channel, ctx.session)
+    budget = 400 - len(channel.name)
+    line: list[str] = []
+    size = 0
+    for entry in entries:
+        if line and size + len(entry) + 1 > budget:
+            reply.numeric(n.RPL_NAMREPLY, channel.names_symbol, channel.name, " ".join(line))
+            line, size = [], 0
+        line.append(entry)
+        size += len(entry) + 1
+    if line:
+        reply.numeric(n.RPL_NAMREPLY, channel.names_symbol, channel.name, " ".join(line))
+    reply.numeric(n.RPL_ENDOFNAMES, channel.name, "End of /NAMES list")
+
+
+def handle_names(ctx: Context) -> None:
+    server, session, reply = ctx.server, ctx.session, ctx.reply
+    if not ctx.params or not ctx.params[0]:
+        reply.numeric(n.RPL_ENDOFNAMES, "*", "End of /NAMES list")
+        return
+    for name in ctx.params[0].split(","):
+        channel = server.find_channel(name)
+        if channel is None or (channel.secret and session not in channel.members):
+            reply.numeric(n.RPL_ENDOFNAMES, name, "End of /NAMES list")
+        else:
+            send_names(ctx, channel)
+
+
+def handle_list(ctx: Context) -> None:
+    server, session, reply = ctx.server, ctx.session, ctx.reply
+    masks: list[str] = []
+    min_users, max_users = 0, None
+    if ctx.params and ctx.params[0]:
+        for item in ctx.params[0].split(","):
+            if item.startswith(">") and item[1:].isdigit():
+                min_users = int(item[1:]) + 1
+            elif item.startswith("<") and item[1:].isdigit():
+                max_users = int(item[1:]) - 1
+            elif item:
+                masks.append(item)
+    reply.numeric(n.RPL_LISTSTART, "Channel", "Users  Name")
+    mapping = server.casemapping
+    for channel in list(server.channels.values()):
+        if channel.secret and session not in channel.members:
+            continue
+        count = len(channel.members)
+        if count < min_users or (max_users is not None and count > max_users):
+            continue
+        if masks and not any(mask_matches(m, channel.name, mapping) for m in masks):
+            continue
+        reply.numeric(n.RPL_LIST, channel.name, str(count), channel.topic)
+    reply.numeric(n.RPL_LISTEND, "End of /LIST")
+
+
+def handle_invite(ctx: Context) -> None:
+    server, session, reply = ctx.server, ctx.session, ctx.reply
+    if not ctx.params:
+        for folded in sorted(session.invited):
+            channel = server.channels.get(folded)
+            if channel is not None:
+                reply.numeric(n.RPL_INVITELIST, channel.name)
+        reply.numeric(n.RPL_ENDOFINVITELIST, "End of /INVITE list")
+        return
+    if len(ctx.params) < 2:
+        reply.numeric(n.ERR_NEEDMOREPARAMS, "INVITE", "Not enough parameters")
+        return
+    nick, name = ctx.params[0], ctx.params[1]
+    channel = server.find_channel(name)
+    if channel is None:
+        reply.numeric(n.ERR_NOSUCHCHANNEL, name, "No such channel")
+        return
+    if session not in channel.members:
+        reply.numeric(n.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+        return
+    if "i" in channel.flags and not channel.is_op(session):
+        reply.numeric(n.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+        return
+    target = server.find_user(nick)
+    if target is None:
+        reply.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        return
+    if target in channel.members:
+        reply.numeric(n.ERR_USERONCHANNEL, target.nick, channel.name, "is already on channel")
+        return
+    target.invited.add(channel.folded)
+    reply.numeric(n.RPL_INVITING, target.nick, channel.name)
+    msg = Message("INVITE", (target.nick, channel.name), session.prefix, server.tags(session))
+    server.deliver((target,), msg)
+    notify = [m for m in channel.members if m is not session and channel.is_op(m)]
+    server.deliver(notify, msg, need=Cap.INVITE_NOTIFY)
+    if target.away is not None:
+        reply.numeric(n.RPL_AWAY, target.nick, target.away)
+
+
+def handle_kick(ctx: Context) -> None:
+    server, session, reply = ctx.server, ctx.session, ctx.reply
+    channel = server.find_channel(ctx.params[0])
+    if channel is None:
+        reply.numeric(n.ERR_NOSUCHCHANNEL, ctx.params[0], "No such channel")
+        return
+    if session not in channel.members:
+        reply.numeric(n.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+        return
+    if not channel.is_op(session):
+        reply.numeric(n.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+        return
+    reason = ctx.params[2] if len(ctx.params) > 2 and ctx.params[2] else session.nick
+    reason = reason[: server.limits.kicklen]
+    for nick in ctx.params[1].split(","):
+        target = server.find_user(nick)
+        if target is None:
+            reply.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
+            continue
+        if target not in channel.members:
+            reply.numeric(n.ERR_USERNOTINCHANNEL, target.nick, channel.name, "They aren't on that channel")
+            continue
+        msg = Message("KICK", (channel.name, target.nick, reason), session.prefix, server.tags(session))
+        server.deliver(channel.members, msg, skip=session)
+        reply.add(msg)
+        server.remove_member(channel, target)
+        if channel.folded not in server.channels:
+            break
+
+
+COMMANDS = {
+    "JOIN": Command(handle_join, min_params=1),
+    "PART": Command(handle_part, min_params=1),
+    "TOPIC": Command(handle_topic, min_params=1),
+    "NAMES": Command(handle_names),
+    "LIST": Command(handle_list),
+    "INVITE": Command(handle_invite),
+    "KICK": Command(handle_kick, min_params=2),
+}

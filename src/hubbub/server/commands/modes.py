@@ -1,0 +1,224 @@
+"""MODE: channel modes (b e I k l i m n s t o v) and user modes (i o s w B)."""
+
+from __future__ import annotations
+
+from hubbub.protocol import numerics as n
+from hubbub.protocol.casemap import is_channel_name
+from hubbub.protocol.masks import normalize_ban_mask
+from hubbub.protocol.message import Message
+from hubbub.server.channel import FLAG_MODES, LIST_MODES, PREFIX_MODES, Channel, ListEntry
+from hubbub.server.commands.dispatch import Command, Context
+from hubbub.server.isupport import MAX_MODES_PER_LINE
+
+USER_SETTABLE = "iwsB"
+"""User modes a client may set on itself; ``o`` only comes from OPER (and may be dropped)."""
+
+_LIST_REPLIES = {
+    "b": (n.RPL_BANLIST, n.RPL_ENDOFBANLIST, "End of channel ban list"),
+    "e": (n.RPL_EXCEPTLIST, n.RPL_ENDOFEXCEPTLIST, "End of channel exception list"),
+    "I": (n.RPL_INVEXLIST, n.RPL_ENDOFINVEXLIST, "End of channel invite list"),
+}
+
+
+def handle_mode(ctx: Context) -> None:
+    if is_channel_name(ctx.params[0]):
+        channel_mode(ctx)
+    else:
+        user_mode(ctx)
+
+
+def user_mode(ctx: Context) -> None:
+    server, session, reply = ctx.server, ctx.session, ctx.reply
+    target = server.find_user(ctx.params[0])
+    if target is None:
+        reply.numeric(n.ERR_NOSUCHNICK, ctx.params[0], "No such nick/channel")
+        return
+    if target is not session:
+        reply.numeric(n.ERR_USERSDONTMATCH, "Cant change mode for other users")
+        return
+    if len(ctx.params) < 2:
+        reply.numeric(n.RPL_UMODEIS, "+" + "".join(sorted(session.modes)))
+        return
+    adding = True
+    added, removed = "", ""
+    unknown = False
+    for ch in ctx.params[1]:
+        if ch in "+-":
+            adding = ch == "+"
+        elif ch in USER_SETTABLE or (ch == "o" and not adding):
+            if adding and ch not in session.modes:
+                session.modes.add(ch)
+                added += ch
+            elif not adding and ch in session.modes:
+                session.modes.discard(ch)
+                removed += ch
+                if ch == "o":
+                    server.opers.discard(session)
+        elif ch != "o":
+            unknown = True
+    if unknown:
+        reply.numeric(n.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
+    change = (f"+{added}" if added else "") + (f"-{removed}" if removed else "")
+    if change:
+        reply.add(Message("MODE", (session.nick, change), session.prefix))
+
+
+def channel_mode(ctx: Context) -> None:
+    server, session, reply = ctx.server, ctx.session, ctx.reply
+    channel = server.find_channel(ctx.params[0])
+    if channel is None:
+        reply.numeric(n.ERR_NOSUCHCHANNEL, ctx.params[0], "No such channel")
+        return
+    member = session in channel.members
+    if len(ctx.params) < 2:
+        reply.numeric(n.RPL_CHANNELMODEIS, channel.name, *channel.mode_string(show_key=member))
+        reply.numeric(n.RPL_CREATIONTIME, channel.name, str(channel.created))
+        return
+    modestr, args = ctx.params[1], list(ctx.params[2:])
+    is_op = channel.is_op(session)
+    applied: list[tuple[str, str, str | None]] = []  # (sign, mode, param)
+    adding = True
+    param_count = 0
+    denied = False
+
+    def deny() -> None:
+        nonlocal denied
+        if not denied:
+            reply.numeric(n.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+            denied = True
+
+    for ch in modestr:
+        if ch in "+-":
+            adding = ch == "+"
+            continue
+        if ch in LIST_MODES:
+            if not args or (not adding and not args):
+                send_list(ctx, channel, ch)
+                continue
+            param_count += 1
+            mask = args.pop(0)
+            if param_count > MAX_MODES_PER_LINE:
+                continue
+            if not is_op:
+                deny()
+                continue
+            mask = normalize_ban_mask(mask)
+            entries = channel.lists[ch]
+            folded = server.fold(mask)
+            existing = next((e for e in entries if server.fold(e.mask) == folded), None)
+            if adding and existing is None:
+                if len(entries) >= server.limits.max_list_entries:
+                    reply.numeric(n.ERR_BANLISTFULL, channel.name, mask, "Channel list is full")
+                    continue
+                entries.append(ListEntry(mask, session.prefix, int(server.clock())))
+                applied.append(("+", ch, mask))
+            elif not adding and existing is not None:
+                entries.remove(existing)
+                applied.append(("-", ch, existing.mask))
+            continue
+        if ch in PREFIX_MODES:
+            if not args:
+                continue
+            nick = args.pop(0)
+            param_count += 1
+            if not is_op:
+                deny()
+                continue
+            target = server.find_user(nick)
+            if target is None:
+                reply.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
+                continue
+            if target not in channel.members:
+                reply.numeric(n.ERR_USERNOTINCHANNEL, target.nick, channel.name, "They aren't on that channel")
+                continue
+            current = channel.members[target]
+            if adding and ch not in current:
+                channel.members[target] = "".join(m for m in PREFIX_MODES if m in current or m == ch)
+                applied.append(("+", ch, target.nick))
+            elif not adding and ch in current:
+                channel.members[target] = current.replace(ch, "")
+                applied.append(("-", ch, target.nick))
+            continue
+        if ch == "k":
+            if adding and not args:
+                continue
+            key = args.pop(0) if args else None
+            if not is_op:
+                deny()
+                continue
+            if adding:
+                assert key is not None
+                if not key or " " in key or "," in key:
+                    reply.numeric(n.ERR_INVALIDKEY, channel.name, "Key is not well-formed")
+                    continue
+                channel.key = key[:23]
+                applied.append(("+", "k", channel.key))
+            elif channel.key is not None:
+                channel.key = None
+                applied.append(("-", "k", "*"))
+            continue
+        if ch == "l":
+            if adding:
+                if not args:
+                    continue
+                raw = args.pop(0)
+                if not is_op:
+                    deny()
+                    continue
+                if not raw.isdigit() or int(raw) <= 0:
+                    continue
+                channel.limit = int(raw)
+                applied.append(("+", "l", raw))
+            else:
+                if not is_op:
+                    deny()
+                    continue
+                if channel.limit is not None:
+                    channel.limit = None
+                    applied.append(("-", "l", None))
+            continue
+        if ch in FLAG_MODES:
+            if not is_op:
+                deny()
+                continue
+            if adding and ch not in channel.flags:
+                channel.flags.add(ch)
+                applied.append(("+", ch, None))
+            elif not adding and ch in channel.flags:
+                channel.flags.discard(ch)
+                applied.append(("-", ch, None))
+            continue
+        reply.numeric(n.ERR_UNKNOWNMODE, ch, "is unknown mode char to me")
+    if applied:
+        announce(ctx, channel, applied)
+
+
+def announce(ctx: Context, channel: Channel, applied: list[tuple[str, str, str | None]]) -> None:
+    """Tell the channel about applied changes, as one MODE line."""
+    server, session = ctx.server, ctx.session
+    modes, params = "", []
+    sign = ""
+    for s, mode, param in applied:
+        if s != sign:
+            modes += s
+            sign = s
+        modes += mode
+        if param is not None:
+            params.append(param)
+    msg = Message("MODE", (channel.name, modes, *params), session.prefix, server.tags(session))
+    server.deliver(channel.members, msg, skip=session)
+    ctx.reply.add(msg)
+
+
+def send_list(ctx: Context, channel: Channel, mode: str) -> None:
+    """The entries of a list mode (bans, exceptions, invite exceptions)."""
+    entry_code, end_code, end_text = _LIST_REPLIES[mode]
+    if mode != "b" and not channel.is_op(ctx.session):
+        ctx.reply.numeric(n.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+        return
+    for entry in channel.lists[mode]:
+        ctx.reply.numeric(entry_code, channel.name, entry.mask, entry.setter, str(entry.time))
+    ctx.reply.numeric(end_code, channel.name, end_text)
+
+
+COMMANDS = {"MODE": Command(handle_mode, min_params=1)}

@@ -1,0 +1,263 @@
+"""Connection registration: PASS, NICK, USER, CAP, PING, PONG, QUIT and the welcome burst."""
+
+from __future__ import annotations
+
+import time
+
+from hubbub.protocol import numerics as n
+from hubbub.protocol.caps import CAP_NAMES, CAPS_BY_NAME, Cap
+from hubbub.protocol.casemap import is_valid_nick
+from hubbub.protocol.message import Message
+from hubbub.server.commands.dispatch import Command, Context
+from hubbub.server.config import check_password
+from hubbub.server.response import Response
+from hubbub.server.session import State, WhowasEntry
+
+USER_MODES = "iosBw"
+CHANNEL_MODES = "beIiklmnostv"
+CHANNEL_MODES_WITH_PARAM = "beIklov"
+
+ADVERTISED: tuple[Cap, ...] = (
+    Cap.BATCH,
+    Cap.CAP_NOTIFY,
+    Cap.ECHO_MESSAGE,
+    Cap.EXTENDED_JOIN,
+    Cap.EXTENDED_MONITOR,
+    Cap.INVITE_NOTIFY,
+    Cap.LABELED_RESPONSE,
+    Cap.MESSAGE_TAGS,
+    Cap.MULTI_PREFIX,
+    Cap.NO_IMPLICIT_NAMES,
+    Cap.SERVER_TIME,
+    Cap.SETNAME,
+    Cap.USERHOST_IN_NAMES,
+    Cap.AWAY_NOTIFY,
+)
+"""The capabilities offered in CAP LS: each one works end to end."""
+
+
+def handle_pass(ctx: Context) -> None:
+    if ctx.session.registered:
+        ctx.reply.numeric(n.ERR_ALREADYREGISTERED, "You may not reregister")
+        return
+    ctx.session.pass_given = ctx.params[0]
+
+
+def handle_nick(ctx: Context) -> None:
+    server, session, reply = ctx.server, ctx.session, ctx.reply
+    if not ctx.params or not ctx.params[0]:
+        reply.numeric(n.ERR_NONICKNAMEGIVEN, "No nickname given")
+        return
+    nick = ctx.params[0]
+    if not is_valid_nick(nick, server.limits.nicklen):
+        reply.numeric(n.ERR_ERRONEUSNICKNAME, nick, "Erroneous nickname")
+        return
+    folded = server.fold(nick)
+    holder = server.users.get(folded)
+    if holder is not None and holder is not session:
+        reply.numeric(n.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
+        return
+    if nick == session.nick:
+        return
+    if not session.registered:
+        if server.users.get(session.folded) is session:
+            del server.users[session.folded]
+        session.nick, session.folded = nick, folded
+        server.users[folded] = session
+        try_register(ctx)
+        return
+    old_prefix, old_folded = session.prefix, session.folded
+    msg = Message("NICK", (nick,), old_prefix, server.tags(session))
+    server.deliver(server.peers_of(session), msg)
+    reply.add(msg)
+    server.whowas.appendleft(
+        WhowasEntry(session.nick, session.user, session.host, session.realname, int(server.clock()))
+    )
+    if old_folded != folded:
+        server.monitor_notify(session, online=False)
+        del server.users[old_folded]
+        server.users[folded] = session
+    session.nick, session.folded = nick, folded
+    session.update_prefix()
+    if old_folded != folded:
+        server.monitor_notify(session, online=True)
+
+
+def handle_user(ctx: Context) -> None:
+    session, reply = ctx.session, ctx.reply
+    if session.registered or session.user:
+        reply.numeric(n.ERR_ALREADYREGISTERED, "You may not reregister")
+        return
+    raw = "".join(c for c in ctx.params[0] if c.isalnum() or c in "-_.")
+    if not raw:
+        reply.numeric(n.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
+        return
+    session.user = "~" + raw[: ctx.server.limits.userlen - 1]
+    session.realname = ctx.params[3]
+    try_register(ctx)
+
+
+def try_register(ctx: Context) -> None:
+    """Finish registration when NICK and USER are in and CAP negotiation is over."""
+    server, session, reply = ctx.server, ctx.session, ctx.reply
+    if session.registered or session.nick == "*" or not session.user or session.cap_negotiating:
+        return
+    required = server.config.auth.password
+    if required and (
+        session.pass_given is None or not check_password(required, session.pass_given)
+    ):
+        reply.numeric(n.ERR_PASSWDMISMATCH, "Password incorrect")
+        reply.flush()
+        server.quit(session, "Bad password", error="Bad password")
+        return
+    session.state = State.REGISTERED
+    session.update_prefix()
+    users = sum(1 for s in server.sessions if s.registered)
+    server.max_users = max(server.max_users, users)
+    welcome(server_reply=reply, ctx=ctx)
+    server.monitor_notify(session, online=True)
+    server.snotice(f"Client connecting: {session.nick} ({session.user}@{session.host}) [{session.peer.ip}]")
+
+
+def welcome(server_reply: Response, ctx: Context) -> None:
+    """The burst a client gets on registering: 001-005, LUSERS and the MOTD."""
+    server, session = ctx.server, ctx.session
+    r = server_reply
+    network = server.config.server.network
+    created = time.strftime("%a %b %d %Y at %H:%M:%S UTC", time.gmtime(server.created))
+    r.numeric(n.RPL_WELCOME, f"Welcome to the {network} Network, {session.prefix}")
+    r.numeric(n.RPL_YOURHOST, f"Your host is {server.name}, running version {server.version}")
+    r.numeric(n.RPL_CREATED, f"This server was created {created}")
+    r.numeric(n.RPL_MYINFO, server.name, server.version, USER_MODES, CHANNEL_MODES, CHANNEL_MODES_WITH_PARAM)
+    send_isupport(ctx)
+    send_lusers(ctx)
+    send_motd(ctx)
+
+
+def send_isupport(ctx: Context) -> None:
+    """The RPL_ISUPPORT lines."""
+    for tokens in ctx.server.isupport:
+        ctx.reply.numeric(n.RPL_ISUPPORT, *tokens, "are supported by this server")
+
+
+def send_lusers(ctx: Context) -> None:
+    """RPL_LUSER* replies (251-255, 265, 266)."""
+    server, r = ctx.server, ctx.reply
+    users, invisible, opers, unknown = server.stats()
+    r.numeric(n.RPL_LUSERCLIENT, f"There are {users - invisible} users and {invisible} invisible on 1 servers")
+    r.numeric(n.RPL_LUSEROP, str(opers), "operator(s) online")
+    r.numeric(n.RPL_LUSERUNKNOWN, str(unknown), "unknown connection(s)")
+    r.numeric(n.RPL_LUSERCHANNELS, str(len(server.channels)), "channels formed")
+    r.numeric(n.RPL_LUSERME, f"I have {users} clients and 0 servers")
+    r.numeric(n.RPL_LOCALUSERS, str(users), str(server.max_users), f"Current local users {users}, max {server.max_users}")
+    r.numeric(n.RPL_GLOBALUSERS, str(users), str(server.max_users), f"Current global users {users}, max {server.max_users}")
+
+
+def send_motd(ctx: Context) -> None:
+    """The message of the day (375, 372..., 376), or 422 when there is none."""
+    server, r = ctx.server, ctx.reply
+    if not server.motd:
+        r.numeric(n.ERR_NOMOTD, "MOTD File is missing")
+        return
+    r.numeric(n.RPL_MOTDSTART, f"- {server.name} Message of the day - ")
+    for line in server.motd:
+        r.numeric(n.RPL_MOTD, f"- {line}")
+    r.numeric(n.RPL_ENDOFMOTD, "End of /MOTD command.")
+
+
+def cap_ls_value(cap: Cap) -> str:
+    """A capability as CAP LS 302 shows it (with its value, if any)."""
+    return CAP_NAMES[cap]
+
+
+def handle_cap(ctx: Context) -> None:
+    server, session, reply = ctx.server, ctx.session, ctx.reply
+    sub = ctx.params[0].upper()
+    target = session.nick if session.registered else "*"
+    if sub == "LS":
+        if not session.registered:
+            session.cap_negotiating = True
+        version = 301
+        if len(ctx.params) > 1 and ctx.params[1].isdigit():
+            version = int(ctx.params[1])
+        session.cap_version = max(session.cap_version, version)
+        if version >= 302:
+            session.set_caps(session.caps | Cap.CAP_NOTIFY)
+        names = [cap_ls_value(c) for c in ADVERTISED]
+        _send_cap_list(ctx, target, "LS", names, multiline=version >= 302)
+    elif sub == "LIST":
+        names = [CAP_NAMES[c] for c in ADVERTISED if session.caps & c]
+        _send_cap_list(ctx, target, "LIST", names, multiline=session.cap_version >= 302)
+    elif sub == "REQ":
+        if not session.registered:
+            session.cap_negotiating = True
+        requested = ctx.params[1] if len(ctx.params) > 1 else ""
+        add, remove = Cap.NONE, Cap.NONE
+        ok = bool(requested.strip())
+        for token in requested.split():
+            name = token[1:] if token.startswith("-") else token
+            cap = CAPS_BY_NAME.get(name)
+            if cap is None or cap not in ADVERTISED:
+                ok = False
+                break
+            if token.startswith("-"):
+                remove |= cap
+            else:
+                add |= cap
+        if ok:
+            session.set_caps((session.caps | add) & ~remove)
+            reply.add(Message("CAP", (target, "ACK", requested.strip()), server.name))
+        else:
+            reply.add(Message("CAP", (target, "NAK", requested), server.name))
+    elif sub == "END":
+        if not session.registered:
+            session.cap_negotiating = False
+            try_register(ctx)
+    else:
+        reply.numeric(n.ERR_INVALIDCAPCMD, ctx.params[0], "Invalid CAP command")
+
+
+def _send_cap_list(ctx: Context, target: str, sub: str, names: list[str], multiline: bool) -> None:
+    server = ctx.server
+    lines: list[list[str]] = [[]]
+    length = 0
+    for name in names:
+        if length + len(name) + 1 > 400 and lines[-1]:
+            lines.append([])
+            length = 0
+        lines[-1].append(name)
+        length += len(name) + 1
+    if not multiline:
+        lines = [[name for line in lines for name in line]]
+    for i, line in enumerate(lines):
+        more = ("*",) if i < len(lines) - 1 else ()
+        ctx.reply.add(Message("CAP", (target, sub, *more, " ".join(line)), server.name))
+
+
+def handle_ping(ctx: Context) -> None:
+    ctx.reply.add(Message("PONG", (ctx.server.name, ctx.params[0]), ctx.server.name))
+
+
+def handle_pong(ctx: Context) -> None:
+    ctx.session.ping_sent = None
+
+
+def handle_quit(ctx: Context) -> None:
+    session = ctx.session
+    reason = ctx.params[0] if ctx.params else ""
+    ctx.reply.flush()
+    if session.registered:
+        ctx.server.quit(session, f"Quit: {reason}" if reason else "Quit:", error=f"Quit: {reason}")
+    else:
+        ctx.server.quit(session, "Client quit", error="Client quit")
+
+
+COMMANDS = {
+    "PASS": Command(handle_pass, min_params=1, pre_registration=True),
+    "NICK": Command(handle_nick, pre_registration=True),
+    "USER": Command(handle_user, min_params=4, pre_registration=True),
+    "CAP": Command(handle_cap, min_params=1, pre_registration=True),
+    "PING": Command(handle_ping, min_params=1, pre_registration=True),
+    "PONG": Command(handle_pong, pre_registration=True),
+    "QUIT": Command(handle_quit, pre_registration=True),
+}

@@ -1,0 +1,390 @@
+"""The network's state and the one place that changes it (sans-I/O).
+
+The transports hand the :class:`Server` complete lines with :meth:`Server.receive` and call
+:meth:`Server.tick` about once a second; everything the server says goes out through each
+session's :class:`~hubbub.server.session.Sink`. Nothing here awaits, so every state change is
+applied whole before its messages are queued.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+
+from hubbub import __version__
+from hubbub.protocol import numerics as n
+from hubbub.protocol.caps import Cap
+from hubbub.protocol.casemap import Casemapping, Folded, folder
+from hubbub.protocol.errors import LineTooLong, ProtocolError
+from hubbub.protocol.message import Message, check_length, decode, parse
+from hubbub.server.channel import Channel
+from hubbub.server.commands import COMMANDS
+from hubbub.server.commands.dispatch import Context
+from hubbub.server.config import Config
+from hubbub.server.isupport import build_isupport
+from hubbub.server.response import Response, render
+from hubbub.server.session import PeerInfo, Session, Sink, State, WhowasEntry
+
+log = logging.getLogger("hubbub.server")
+
+MAX_PENDING_LINES = 64
+"""Lines held for a flooding client (beyond its token bucket) before it is disconnected."""
+
+
+def format_time(now: float) -> str:
+    """An IRCv3 ``server-time`` timestamp: ``2026-11-23T20:10:27.123Z``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+
+
+class Server:
+    """The IRC network as this node sees it: sessions, nicks and channels."""
+
+    def __init__(
+        self,
+        config: Config,
+        clock: Callable[[], float] = time.time,
+        motd: list[str] | None = None,
+    ) -> None:
+        self.clock = clock
+        self.created = clock()
+        self.sessions: set[Session] = set()
+        self.users: dict[Folded, Session] = {}
+        self.channels: dict[Folded, Channel] = {}
+        self.whowas: deque[WhowasEntry] = deque()
+        self.monitors: dict[Folded, set[Session]] = {}
+        self.ip_counts: Counter[str] = Counter()
+        self.opers: set[Session] = set()
+        self.max_users = 0
+        self.rehash_hook: Callable[[], Config] | None = None
+        """Set by the application: reloads the config (REHASH); raises on a bad file."""
+        self._msgids = itertools.count(1)
+        self._msgid_prefix = f"{int(self.created * 1000):x}-"
+        self._last_timeouts = 0.0
+        self.apply_config(config, motd)
+
+    # -- configuration ---------------------------------------------------------------------
+
+    def apply_config(self, config: Config, motd: list[str] | None = None) -> None:
+        """Take a (re)loaded config. Users stay connected; new limits apply from now on."""
+        self.config = config
+        self.name = config.server.name
+        self.limits = config.limits
+        self.casemapping = Casemapping(config.server.casemapping)
+        self.fold = folder(self.casemapping)
+        base = config.path.parent if config.path else None
+        self.motd = motd if motd is not None else config.server.motd_lines(base)
+        self.isupport = build_isupport(config)
+
+    # -- connections -----------------------------------------------------------------------
+
+    def connect(self, sink: Sink, peer: PeerInfo) -> Session | None:
+        """A transport accepted a connection. Returns None (and closes) when refused."""
+        now = self.clock()
+        if self.ip_counts[peer.ip] >= self.limits.max_clients_per_ip:
+            sink.write(b"ERROR :Too many connections from your IP address\r\n")
+            sink.close()
+            return None
+        if len(self.sessions) >= self.limits.max_clients:
+            sink.write(b"ERROR :Server is full\r\n")
+            sink.close()
+            return None
+        session = Session(sink, peer, now)
+        session.flood_tokens = float(self.limits.flood_burst)
+        self.sessions.add(session)
+        self.ip_counts[peer.ip] += 1
+        return session
+
+    def receive(self, session: Session, lines: Iterable[bytes | LineTooLong]) -> None:
+        """Lines arrived from ``session``'s peer; apply flood control, then handle them."""
+        if session.state is State.CLOSED:
+            return
+        now = self.clock()
+        session.last_recv = now
+        session.ping_sent = None
+        if not self.limits.flood:
+            for line in lines:
+                self.handle_line(session, line)
+                if session.closed:
+                    return
+            return
+        pending = session.pending
+        for line in lines:
+            if isinstance(line, LineTooLong):
+                self._input_too_long(session)
+                continue
+            pending.append(line)
+        self._drain(session, now)
+
+    def _drain(self, session: Session, now: float) -> None:
+        limits = self.limits
+        tokens = min(
+            float(limits.flood_burst),
+            session.flood_tokens + (now - session.flood_time) * limits.flood_rate,
+        )
+        session.flood_time = now
+        pending = session.pending
+        while pending and tokens >= 1.0 and not session.closed:
+            tokens -= 1.0
+            self.handle_line(session, pending.popleft())
+        session.flood_tokens = tokens
+        if len(pending) > MAX_PENDING_LINES and not session.closed:
+            pending.clear()
+            self.quit(session, "Excess Flood", error="Excess Flood")
+
+    def _input_too_long(self, session: Session) -> None:
+        self.send(session, self.numeric(session, n.ERR_INPUTTOOLONG, "Input line was too long"))
+
+    def handle_line(self, session: Session, raw: bytes | LineTooLong) -> None:
+        """Parse one line and run its command. Bad input is answered, never raised."""
+        if isinstance(raw, LineTooLong):
+            self._input_too_long(session)
+            return
+        try:
+            check_length(raw)
+        except ProtocolError:
+            self._input_too_long(session)
+            return
+        text, utf8 = decode(raw)
+        try:
+            msg = parse(text)
+        except ProtocolError:
+            return  # Modern IRC: silently ignore lines that are not messages
+        command = msg.command.upper()
+        label = msg.tags.get("label") if msg.tags else None
+        reply = Response(session, self.name, label)
+        if not utf8:
+            reply.fail(command, "INVALID_UTF8", "Message rejected: it is not valid UTF-8")
+            reply.flush()
+            return
+        entry = COMMANDS.get(command)
+        if entry is None:
+            if session.registered:
+                reply.numeric(n.ERR_UNKNOWNCOMMAND, msg.command, "Unknown command")
+            else:
+                reply.numeric(n.ERR_NOTREGISTERED, "You have not registered")
+        elif not session.registered and not entry.pre_registration:
+            reply.numeric(n.ERR_NOTREGISTERED, "You have not registered")
+        elif len(msg.params) < entry.min_params:
+            reply.numeric(n.ERR_NEEDMOREPARAMS, command, "Not enough parameters")
+        elif entry.oper and "o" not in session.modes:
+            reply.numeric(n.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator")
+        else:
+            if entry.idle_reset:
+                session.last_active = self.clock()
+            entry.handler(Context(self, session, msg, reply))
+        if not session.closed:
+            reply.flush()
+
+    def tick(self) -> None:
+        """Run timers: flood queues every call; registration and ping timeouts each second."""
+        now = self.clock()
+        if self.limits.flood:
+            for session in [s for s in self.sessions if s.pending]:
+                self._drain(session, now)
+        if now - self._last_timeouts < 1.0:
+            return
+        self._last_timeouts = now
+        limits = self.limits
+        for session in list(self.sessions):
+            if session.state is State.REGISTERING:
+                if now - session.signon > limits.registration_timeout:
+                    self.quit(session, "Registration timed out", error="Registration timed out")
+            elif session.ping_sent is not None:
+                if now - session.ping_sent > limits.ping_timeout:
+                    waited = int(now - session.last_recv)
+                    self.quit(session, f"Ping timeout: {waited} seconds")
+            elif now - session.last_recv > limits.ping_interval:
+                session.ping_sent = now
+                session.write(f"PING :{self.name}\r\n".encode())
+
+    def shutdown(self, reason: str) -> None:
+        """Tell every client why, and close them all."""
+        for session in list(self.sessions):
+            self.quit(
+                session, f"Server shutting down: {reason}", error=f"Server shutting down: {reason}"
+            )
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def numeric(self, session: Session, code: str, *params: str) -> Message:
+        """A numeric reply to ``session``."""
+        return Message(code, (session.nick, *params), self.name)
+
+    def notice(self, session: Session, text: str) -> Message:
+        """A server NOTICE to ``session``."""
+        return Message("NOTICE", (session.nick, text), self.name)
+
+    def send(self, session: Session, msg: Message) -> None:
+        """Send one message to one client, serialised for its capabilities."""
+        session.write(render(msg, session.caps))
+
+    def tags(
+        self, sender: Session | None = None, client_tags: dict[str, str] | None = None
+    ) -> dict[str, str]:
+        """Server tags for a new message: time, msgid, and the sender's account."""
+        now = self.clock()
+        tags = {"time": format_time(now), "msgid": f"{self._msgid_prefix}{next(self._msgids):x}"}
+        if sender is not None and sender.account:
+            tags["account"] = sender.account
+        if "B" in (sender.modes if sender else ()):
+            tags["bot"] = ""
+        if client_tags:
+            tags.update(client_tags)
+        return tags
+
+    def deliver(
+        self,
+        recipients: Iterable[Session],
+        msg: Message,
+        skip: Session | None = None,
+        need: Cap = Cap.NONE,
+    ) -> None:
+        """Fan ``msg`` out: serialised once per distinct set of tag-relevant capabilities.
+
+        ``skip`` is left out (usually the sender); ``need`` limits delivery to clients that
+        enabled those capabilities.
+        """
+        cache: dict[Cap, bytes] = {}
+        for session in recipients:
+            if session is skip or (need and session.caps & need != need):
+                continue
+            key = session.render_key
+            data = cache.get(key)
+            if data is None:
+                data = cache[key] = render(msg, key)
+            session.sink.write(data)
+
+    def deliver_variants(
+        self,
+        recipients: Iterable[Session],
+        cap: Cap,
+        with_cap: Message | None,
+        without_cap: Message | None,
+        skip: Session | None = None,
+    ) -> None:
+        """Fan out one of two forms of a message, by whether each recipient has ``cap``."""
+        have: list[Session] = []
+        lack: list[Session] = []
+        for session in recipients:
+            if session is not skip:
+                (have if session.caps & cap else lack).append(session)
+        if with_cap is not None:
+            self.deliver(have, with_cap)
+        if without_cap is not None:
+            self.deliver(lack, without_cap)
+
+    def peers_of(self, session: Session) -> set[Session]:
+        """Everyone who shares a channel with ``session`` (``session`` excluded)."""
+        peers: set[Session] = set()
+        for channel in session.channels.values():
+            peers.update(channel.members)
+        peers.discard(session)
+        return peers
+
+    def snotice(self, text: str) -> None:
+        """A server notice to every operator who has user mode ``s``."""
+        for oper in self.opers:
+            if "s" in oper.modes:
+                self.send(oper, Message("NOTICE", (oper.nick, f"*** {text}"), self.name))
+
+    # -- lookups ---------------------------------------------------------------------------
+
+    def find_user(self, nick: str) -> Session | None:
+        """The registered client using ``nick``, if any."""
+        session = self.users.get(self.fold(nick))
+        return session if session is not None and session.registered else None
+
+    def find_channel(self, name: str) -> Channel | None:
+        """The channel called ``name``, if it exists."""
+        return self.channels.get(self.fold(name))
+
+    def visible_to(self, viewer: Session, session: Session) -> bool:
+        """WHO and friends: invisible users are seen only by those sharing a channel."""
+        if "i" not in session.modes or viewer is session or "o" in viewer.modes:
+            return True
+        return any(ch in session.channels for ch in viewer.channels)
+
+    # -- state changes used by several command families ------------------------------------
+
+    def quit(self, session: Session, reason: str, error: str | None = None) -> None:
+        """Remove ``session`` from the network, tell its peers, and close it."""
+        if session.state is State.CLOSED:
+            return
+        was_registered = session.registered
+        session.state = State.CLOSED
+        if was_registered:
+            quit_msg = Message("QUIT", (reason,), session.prefix, self.tags(session))
+            self.deliver(self.peers_of(session), quit_msg)
+            self.whowas.appendleft(
+                WhowasEntry(
+                    session.nick, session.user, session.host, session.realname, int(self.clock())
+                )
+            )
+            while len(self.whowas) > self.limits.whowas:
+                self.whowas.pop()
+            self.snotice(
+                f"Client exiting: {session.nick} ({session.user}@{session.host}) [{reason}]"
+            )
+        for channel in list(session.channels.values()):
+            self.remove_member(channel, session)
+        session.channels.clear()
+        if self.users.get(session.folded) is session:
+            del self.users[session.folded]
+            if was_registered:
+                self.monitor_notify(session, online=False)
+        for folded in session.monitoring:
+            watchers = self.monitors.get(folded)
+            if watchers is not None:
+                watchers.discard(session)
+                if not watchers:
+                    del self.monitors[folded]
+        session.monitoring.clear()
+        self.opers.discard(session)
+        self.sessions.discard(session)
+        self.ip_counts[session.peer.ip] -= 1
+        if self.ip_counts[session.peer.ip] <= 0:
+            del self.ip_counts[session.peer.ip]
+        closing = error if error is not None else reason
+        session.write(
+            f"ERROR :Closing Link: {session.host} ({closing})\r\n".encode("utf-8", "replace")
+        )
+        session.sink.close()
+
+    def remove_member(self, channel: Channel, session: Session) -> None:
+        """Take ``session`` out of ``channel``; an empty channel ceases to exist."""
+        channel.members.pop(session, None)
+        session.channels.pop(channel.folded, None)
+        if not channel.members:
+            self.channels.pop(channel.folded, None)
+
+    def monitor_notify(self, session: Session, online: bool) -> None:
+        """Tell the clients that MONITOR ``session``'s nick that it came or went."""
+        watchers = self.monitors.get(session.folded)
+        if not watchers:
+            return
+        if online:
+            msg = Message(n.RPL_MONONLINE, ("*", session.prefix), self.name)
+        else:
+            msg = Message(n.RPL_MONOFFLINE, ("*", session.nick), self.name)
+        for watcher in watchers:
+            self.send(watcher, Message(msg.command, (watcher.nick, *msg.params[1:]), self.name))
+
+    def stats(self) -> tuple[int, int, int, int]:
+        """(registered users, invisible users, operators, unregistered connections)."""
+        users = invisible = unknown = 0
+        for s in self.sessions:
+            if s.registered:
+                users += 1
+                if "i" in s.modes:
+                    invisible += 1
+            else:
+                unknown += 1
+        return users, invisible, len(self.opers), unknown
+
+    @property
+    def version(self) -> str:
+        """The version string shown by 002, 004 and VERSION."""
+        return f"hubbub-{__version__}"

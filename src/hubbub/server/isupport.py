@@ -1,0 +1,58 @@
+"""The server's ISUPPORT (``005``) tokens, derived from its config."""
+
+from __future__ import annotations
+
+from hubbub.protocol.casemap import CHANTYPES
+from hubbub.protocol.isupport import chunk, format_tokens
+from hubbub.server.channel import FLAG_MODES, LIST_MODES, PREFIX_MODES, PREFIX_SYMBOLS
+from hubbub.server.config import Config
+
+MAX_MODES_PER_LINE = 6
+"""The MODES token: parameterised mode changes accepted in one MODE command."""
+
+
+def build_isupport(config: Config) -> list[list[str]]:
+    """The ISUPPORT tokens, split into the groups of one ``005`` line each."""
+    limits = config.limits
+    targmax = ",".join(
+        [
+            f"PRIVMSG:{limits.max_targets}",
+            f"NOTICE:{limits.max_targets}",
+            f"TAGMSG:{limits.max_targets}",
+            "JOIN:",
+            "PART:",
+            "KICK:1",
+            "NAMES:1",
+            "WHOIS:1",
+            "LIST:",
+            "MONITOR:",
+        ]
+    )
+    tokens: dict[str, str | int | None] = {
+        "AWAYLEN": limits.awaylen,
+        "BOT": "B",
+        "CASEMAPPING": config.server.casemapping,
+        "CHANLIMIT": f"{CHANTYPES}:{limits.max_channels}",
+        "CHANMODES": f"{LIST_MODES},k,l,{FLAG_MODES}",
+        "CHANNELLEN": limits.channellen,
+        "CHANTYPES": CHANTYPES,
+        "ELIST": "U",
+        "EXCEPTS": "e",
+        "HOSTLEN": 64,
+        "INVEX": "I",
+        "KICKLEN": limits.kicklen,
+        "MAXLIST": f"{LIST_MODES}:{limits.max_list_entries}",
+        "MODES": MAX_MODES_PER_LINE,
+        "MONITOR": limits.monitor,
+        "NETWORK": config.server.network,
+        "NICKLEN": limits.nicklen,
+        "PREFIX": f"({PREFIX_MODES}){PREFIX_SYMBOLS}",
+        "SAFELIST": None,
+        "STATUSMSG": PREFIX_SYMBOLS,
+        "TARGMAX": targmax,
+        "TOPICLEN": limits.topiclen,
+        "USERLEN": limits.userlen,
+        "UTF8ONLY": None,
+        "WHOX": None,
+    }
+    return chunk(format_tokens(tokens))

@@ -1,0 +1,159 @@
+"""One client's state: registration, capabilities, identity, flood bucket (pure, no I/O).
+
+A session writes through a :class:`Sink`, which the transport implements. ``Sink.write`` must
+never call back into the server core: a transport that decides to drop a peer (SendQ
+exceeded, say) schedules that for later, so a fan-out loop never sees the member set change
+under it.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from hubbub.protocol.caps import RENDER_CAPS, Cap
+from hubbub.protocol.casemap import Folded
+
+if TYPE_CHECKING:
+    from hubbub.server.channel import Channel
+
+
+class Sink(Protocol):
+    """Where a session's outgoing bytes go. Implemented by each transport."""
+
+    def write(self, data: bytes) -> None:
+        """Queue complete lines (CR LF terminated) for the peer; never blocks."""
+
+    def close(self) -> None:
+        """Flush what is queued, then close the connection."""
+
+
+@dataclass(frozen=True, slots=True)
+class PeerInfo:
+    """What the transport knows about the peer."""
+
+    ip: str
+    port: int = 0
+    secure: bool = False
+    transport: str = "tcp"
+    hostname: str | None = None
+    certfp: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WhowasEntry:
+    """What WHOWAS remembers of a nick that left or changed."""
+
+    nick: str
+    user: str
+    host: str
+    realname: str
+    time: int
+
+
+class State(enum.Enum):
+    """Where a session is in its life."""
+
+    REGISTERING = "registering"
+    REGISTERED = "registered"
+    CLOSED = "closed"
+
+
+_ids = itertools.count(1)
+
+
+class Session:
+    """A connected client. Owned and mutated by the server core only."""
+
+    __slots__ = (
+        "__weakref__",
+        "account",
+        "away",
+        "cap_negotiating",
+        "cap_version",
+        "caps",
+        "channels",
+        "flood_tokens",
+        "flood_time",
+        "folded",
+        "host",
+        "id",
+        "invited",
+        "last_active",
+        "last_recv",
+        "modes",
+        "monitoring",
+        "nick",
+        "pass_given",
+        "peer",
+        "ping_sent",
+        "pending",
+        "prefix",
+        "realname",
+        "render_key",
+        "sink",
+        "signon",
+        "state",
+        "user",
+    )
+
+    def __init__(self, sink: Sink, peer: PeerInfo, now: float) -> None:
+        self.id = next(_ids)
+        self.sink = sink
+        self.peer = peer
+        self.host = peer.hostname or peer.ip
+        if ":" in self.host and self.host.startswith(":"):
+            self.host = "0" + self.host  # an IPv6 host must not start with ':' on the wire
+        self.state = State.REGISTERING
+        self.nick = "*"
+        self.folded = Folded("*")
+        self.user = ""
+        self.realname = ""
+        self.prefix = "*"
+        self.pass_given: str | None = None
+        self.caps = Cap.NONE
+        self.render_key = Cap.NONE
+        self.cap_negotiating = False
+        self.cap_version = 0
+        self.modes: set[str] = set()
+        self.away: str | None = None
+        self.account: str | None = None
+        self.channels: dict[Folded, Channel] = {}
+        self.invited: set[Folded] = set()
+        self.monitoring: set[Folded] = set()
+        self.signon = now
+        self.last_active = now
+        self.last_recv = now
+        self.ping_sent: float | None = None
+        self.flood_tokens = 0.0
+        self.flood_time = now
+        self.pending: deque[bytes] = deque()
+
+    @property
+    def registered(self) -> bool:
+        """True once the welcome burst was sent (and until the session closes)."""
+        return self.state is State.REGISTERED
+
+    @property
+    def closed(self) -> bool:
+        """True once the session has quit or been dropped."""
+        return self.state is State.CLOSED
+
+    def set_caps(self, caps: Cap) -> None:
+        """Replace the enabled capabilities, keeping the render key in step."""
+        self.caps = caps
+        self.render_key = caps & RENDER_CAPS
+
+    def update_prefix(self) -> None:
+        """Recompute ``nick!user@host`` after a change to any of its parts."""
+        self.prefix = f"{self.nick}!{self.user}@{self.host}"
+
+    def write(self, data: bytes) -> None:
+        """Queue bytes for this client."""
+        self.sink.write(data)
+
+    def __repr__(self) -> str:
+        return f"<Session {self.id} {self.nick!r} {self.state.value}>"

@@ -1,0 +1,91 @@
+"""A sans-I/O harness: a server core with fake sinks, driven line by line (no sockets)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from hubbub.protocol.message import Message, parse
+from hubbub.server.config import Config, LimitsSection, default_config
+from hubbub.server.core import Server
+from hubbub.server.session import PeerInfo, Session
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class FakeSink:
+    """Collects what the server writes to one client."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        if not self.closed:
+            self.data += data
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class Client:
+    """One fake client: send lines, read back parsed messages."""
+
+    def __init__(self, server: Server, ip: str = "127.0.0.1") -> None:
+        self.server = server
+        self.sink = FakeSink()
+        session = server.connect(self.sink, PeerInfo(ip=ip, port=40000))
+        assert session is not None, "connection refused"
+        self.session: Session = session
+        self._read = 0
+
+    def send(self, *lines: str) -> None:
+        self.server.receive(self.session, [line.encode() for line in lines])
+
+    def send_raw(self, data: bytes) -> None:
+        self.server.receive(self.session, [data])
+
+    def lines(self) -> list[str]:
+        """Lines received since the last call."""
+        text = bytes(self.sink.data[self._read :]).decode("utf-8", "replace")
+        self._read = len(self.sink.data)
+        return [line for line in text.split("\r\n") if line]
+
+    def messages(self) -> list[Message]:
+        """Messages received since the last call."""
+        return [parse(line) for line in self.lines()]
+
+    def commands(self) -> list[str]:
+        return [m.command for m in self.messages()]
+
+    def register(self, nick: str, caps: str = "") -> Client:
+        if caps:
+            self.send("CAP LS 302", f"CAP REQ :{caps}", f"NICK {nick}", "USER u 0 * :Real Name", "CAP END")
+        else:
+            self.send(f"NICK {nick}", "USER u 0 * :Real Name")
+        received = self.messages()
+        assert any(m.command == "001" for m in received), received
+        return self
+
+    @property
+    def closed(self) -> bool:
+        return self.sink.closed
+
+
+def make_server(clock: FakeClock | None = None, **limits: Any) -> Server:
+    """A server with the default config; ``limits`` override [limits] keys (flood off)."""
+    base = default_config()
+    limits.setdefault("flood", False)
+    config: Config = dataclasses.replace(base, limits=dataclasses.replace(LimitsSection(), **limits))
+    return Server(config, clock=clock or FakeClock())
