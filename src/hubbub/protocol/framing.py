@@ -13,7 +13,8 @@ from hubbub.protocol.message import MAX_INPUT_BYTES
 
 
 class LineBuffer:
-    """Bytes in, complete lines out. Memory held is bounded by ``max_len``."""
+    """Bytes in, complete lines out. Memory held is bounded by ``max_len``, the most bytes a
+    line may have before its LF (a CR included)."""
 
     __slots__ = ("_buf", "_discarding", "max_len")
 
@@ -38,12 +39,16 @@ class LineBuffer:
                 self._discarding = False
             else:
                 line = buf[start:end]
-                if line.endswith(b"\r"):
-                    line = line[:-1]
+                # The CR counts towards max_len: a held partial line cannot know whether
+                # its last CR ends the line, and the result must not depend on how the
+                # stream was split into reads.
                 if len(line) > self.max_len:
                     out.append(LineTooLong(f"line over {self.max_len} bytes"))
-                elif line:
-                    out.append(line)
+                else:
+                    if line.endswith(b"\r"):
+                        line = line[:-1]
+                    if line:
+                        out.append(line)
             start = end + 1
         rest = buf[start:]
         if len(rest) > self.max_len:

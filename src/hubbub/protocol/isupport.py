@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+_HEX = frozenset("0123456789abcdefABCDEF")
+
 TOKENS_PER_LINE = 13
 """Modern IRC: at most 13 tokens in one RPL_ISUPPORT line keeps it under 512 bytes."""
 
@@ -46,13 +48,12 @@ def _unescape_isupport(value: str) -> str:
     out = []
     i = 0
     while i < len(value):
-        if value.startswith("\\x", i) and i + 4 <= len(value):
-            try:
-                out.append(chr(int(value[i + 2 : i + 4], 16)))
-                i += 4
-                continue
-            except ValueError:
-                pass
+        digits = value[i + 2 : i + 4]
+        # Two ASCII hex digits exactly (int() alone would also take " 1", "+1" or "١٢").
+        if value.startswith("\\x", i) and len(digits) == 2 and _HEX.issuperset(digits):
+            out.append(chr(int(digits, 16)))
+            i += 4
+            continue
         out.append(value[i])
         i += 1
     return "".join(out)

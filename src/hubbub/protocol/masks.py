@@ -25,24 +25,22 @@ def _compile(mask: str) -> re.Pattern[str]:
     return re.compile("".join(parts), re.DOTALL)
 
 
-def mask_matches(
-    mask: str, subject: str, mapping: Casemapping = Casemapping.RFC1459
-) -> bool:
+def mask_matches(mask: str, subject: str, mapping: Casemapping = Casemapping.RFC1459) -> bool:
     """True if ``subject`` matches the wildcard ``mask`` (case-insensitively)."""
     return _compile(fold(mask, mapping)).fullmatch(fold(subject, mapping)) is not None
 
 
 def normalize_ban_mask(mask: str) -> str:
     """Complete a partial ban mask the way servers do: ``nick`` -> ``nick!*@*``,
-    ``user@host`` -> ``*!user@host``, ``nick!user`` -> ``nick!user@*``."""
+    ``user@host`` -> ``*!user@host``, ``nick!user`` -> ``nick!user@*``, a bare host (one with a
+    ``.`` or ``:``) -> ``*!*@host``; an empty part becomes ``*``."""
     if "!" not in mask and "@" not in mask:
         if "." in mask or ":" in mask:
             return f"*!*@{mask}"
-        return f"{mask}!*@*"
-    if "!" not in mask:
-        return f"*!{mask}"
-    if "@" not in mask:
-        return f"{mask}@*"
-    nick, _, rest = mask.partition("!")
+        return f"{mask or '*'}!*@*"
+    if "!" in mask:
+        nick, _, rest = mask.partition("!")
+    else:
+        nick, rest = "", mask
     user, _, host = rest.partition("@")
     return f"{nick or '*'}!{user or '*'}@{host or '*'}"

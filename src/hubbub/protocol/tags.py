@@ -7,6 +7,8 @@ drops its backslash, and a trailing lone backslash is dropped.
 
 from __future__ import annotations
 
+from hubbub.protocol.errors import ProtocolError
+
 _ESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
 _ESCAPE_TABLE = str.maketrans({";": "\\:", " ": "\\s", "\\": "\\\\", "\r": "\\r", "\n": "\\n"})
 
@@ -46,9 +48,27 @@ def parse_tags(section: str) -> dict[str, str]:
     return tags
 
 
+# A key is never escaped, so these would split or cut the section; NUL is never allowed.
+_BAD_KEY_CHARS = frozenset(" ;=\0\r\n")
+
+
 def serialize_tags(tags: dict[str, str]) -> str:
-    """The tag section without its leading ``@``; empty values are sent without ``=``."""
-    return ";".join(f"{k}={escape_value(v)}" if v else k for k, v in tags.items())
+    """The tag section without its leading ``@``; empty values are sent without ``=``.
+
+    Raises :class:`ProtocolError` for an empty key, a key with a space, ``;``, ``=``, CR, LF
+    or NUL, or a value with a NUL: none of those has a wire form.
+    """
+    parts: list[str] = []
+    for key, value in tags.items():
+        if not key or not _BAD_KEY_CHARS.isdisjoint(key):
+            raise ProtocolError(f"invalid tag key {key!r}")
+        if not value:
+            parts.append(key)
+        elif "\0" in value:
+            raise ProtocolError(f"NUL in the value of tag {key!r}")
+        else:
+            parts.append(f"{key}={escape_value(value)}")
+    return ";".join(parts)
 
 
 def is_client_tag(key: str) -> bool:
