@@ -2,10 +2,145 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import getpass
+import logging
 import sys
+from pathlib import Path
+
+from hubbub import __version__
+from hubbub.server.config import (
+    Config,
+    ConfigError,
+    ListenSection,
+    StorageSection,
+    default_config,
+    format_issues,
+    hash_password,
+    load_config,
+)
+
+
+def _serve_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", "-c", metavar="FILE", help="TOML config file (default: built-in)")
+    p.add_argument(
+        "--listen",
+        action="append",
+        metavar="ADDR",
+        help="listen on ADDR (host:port, [::1]:port or unix:/path) instead of the config's "
+        "listeners; repeatable",
+    )
+    p.add_argument("--db", metavar="PATH", help="SQLite database file (default ./hubbub.db)")
+    p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+
+def _load(args: argparse.Namespace) -> Config:
+    config = load_config(args.config) if args.config else default_config()
+    if args.listen:
+        listeners = tuple(ListenSection(address=a) for a in args.listen)
+        config = dataclasses.replace(config, listen=listeners)
+    if args.db:
+        config = dataclasses.replace(config, storage=StorageSection(path=args.db))
+    return config
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        config = _load(args)
+    except ConfigError as exc:
+        print(format_issues(exc, prefix=f"{args.config}: "), file=sys.stderr)
+        return 1
+    _setup_logging(args.log_level or config.logging.level)
+    from hubbub.net.app import run
+
+    return run(config)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    try:
+        load_config(path)
+    except ConfigError as exc:
+        print(format_issues(exc, prefix=f"{path}: "))
+        return 1
+    print(f"{path}: ok")
+    return 0
+
+
+def cmd_hash_password(args: argparse.Namespace) -> int:
+    password = args.password
+    if password is None:
+        if sys.stdin.isatty():
+            password = getpass.getpass("Password: ")
+            if getpass.getpass("Again: ") != password:
+                print("hubbub: the passwords differ", file=sys.stderr)
+                return 1
+        else:
+            password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        print("hubbub: an empty password cannot be hashed", file=sys.stderr)
+        return 1
+    print(hash_password(password))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole ``hubbub`` command line."""
+    parser = argparse.ArgumentParser(prog="hubbub", description="hubbub: IRC server and clients")
+    parser.add_argument("--version", action="version", version=f"hubbub {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run a server")
+    _serve_parser(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    chat = sub.add_parser("chat", help="terminal chat client")
+    try:
+        from hubbub.tui import cli as chat_cli
+    except ImportError:
+        chat.set_defaults(func=lambda a: _missing("chat"))
+    else:
+        chat_cli.configure_parser(chat)
+        chat.set_defaults(func=chat_cli.run)
+
+    bench = sub.add_parser("bench", help="benchmarks against any IRC server")
+    try:
+        from hubbub.bench import cli as bench_cli
+    except ImportError:
+        bench.set_defaults(func=lambda a: _missing("bench"))
+    else:
+        bench_cli.configure_parser(bench)
+        bench.set_defaults(func=bench_cli.run)
+
+    check = sub.add_parser("check-config", help="validate a config file")
+    check.add_argument("file", metavar="FILE")
+    check.set_defaults(func=cmd_check_config)
+
+    hashpw = sub.add_parser("hash-password", help="hash a password for [auth] or [[oper]]")
+    hashpw.add_argument("password", nargs="?", help="the password (default: prompt or stdin)")
+    hashpw.set_defaults(func=cmd_hash_password)
+    return parser
+
+
+def _missing(what: str) -> int:
+    print(f"hubbub: `{what}` is not available in this build", file=sys.stderr)
+    return 2
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hubbub`` console script."""
-    print("hubbub: not yet", file=sys.stderr)
-    return 2
+    args = build_parser().parse_args(argv)
+    try:
+        result: int = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    return result

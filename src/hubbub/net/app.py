@@ -1,0 +1,223 @@
+"""The running server: config, core, listeners, timers, signals and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import ssl
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from hubbub.net.tcp import Flusher, IRCProtocol
+from hubbub.server.config import Config, ListenSection, load_config
+from hubbub.server.core import Server
+
+log = logging.getLogger("hubbub")
+
+TICK_SECONDS = 0.25
+"""How often the core's timers run (flood queues; timeouts are checked once a second)."""
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A listener that is accepting connections."""
+
+    listen: ListenSection
+    kind: str
+    """``irc`` (TCP), ``ircs`` (TLS), ``unix``, ``ws`` or ``wss``."""
+    host: str | None
+    port: int | None
+    path: str | None
+
+    @property
+    def url(self) -> str:
+        if self.path is not None:
+            return f"unix:{self.path}"
+        host = f"[{self.host}]" if self.host and ":" in self.host else self.host
+        scheme = {"ws": "http", "wss": "https"}.get(self.kind, self.kind)
+        return f"{scheme}://{host}:{self.port}"
+
+
+def make_tls_context(listen: ListenSection, base: Path | None) -> ssl.SSLContext:
+    """A server TLS context from the listener's certificate and key files."""
+    assert listen.cert is not None and listen.key is not None
+    cert = Path(listen.cert) if base is None else base / listen.cert
+    key = Path(listen.key) if base is None else base / listen.key
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+class App:
+    """One hubbub node: owns the event-loop side of the server."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.server = Server(config)
+        self.server.rehash_hook = self._reload
+        self.bound: list[Bound] = []
+        self._servers: list[asyncio.AbstractServer] = []
+        self._closers: list[asyncio.Future[None] | asyncio.Task[None]] = []
+        self._tls: dict[int, ssl.SSLContext] = {}
+        self._ticker: asyncio.TimerHandle | None = None
+        self._stopped = asyncio.Event()
+        self.flusher: Flusher | None = None
+
+    def _reload(self) -> Config:
+        """REHASH: read the config file again and reload TLS certificates."""
+        if self.config.path is None:
+            return self.config
+        config = load_config(self.config.path)
+        self.config = config
+        base = config.path.parent if config.path else None
+        for bound in self.bound:
+            ctx = self._tls.get(id(bound.listen))
+            if ctx is not None and bound.listen.cert and bound.listen.key:
+                cert = Path(bound.listen.cert) if base is None else base / bound.listen.cert
+                key = Path(bound.listen.key) if base is None else base / bound.listen.key
+                ctx.load_cert_chain(cert, key)
+        return config
+
+    async def start(self) -> None:
+        """Open every listener; returns when all accept connections."""
+        loop = asyncio.get_running_loop()
+        self.flusher = Flusher(loop)
+        base = self.config.path.parent if self.config.path else None
+        for listen in self.config.listen:
+            tls = make_tls_context(listen, base) if listen.tls else None
+            if tls is not None:
+                self._tls[id(listen)] = tls
+            if listen.websocket:
+                await self._start_websocket(listen, tls)
+            elif listen.unix_path is not None:
+                await self._start_unix(listen)
+            else:
+                await self._start_tcp(listen, tls)
+        for bound in self.bound:
+            log.info("listening on %s", bound.url)
+        self._schedule_tick()
+
+    async def _start_tcp(self, listen: ListenSection, tls: ssl.SSLContext | None) -> None:
+        loop = asyncio.get_running_loop()
+        kind = "ircs" if tls else "irc"
+        server, flusher = self.server, self.flusher
+        assert flusher is not None
+        srv = await loop.create_server(
+            lambda: IRCProtocol(server, flusher, "tls" if tls else "tcp", secure=tls is not None),
+            listen.host,
+            listen.port or 0,
+            ssl=tls,
+            reuse_address=True,
+            backlog=1024,
+            ssl_handshake_timeout=10.0 if tls else None,
+        )
+        self._servers.append(srv)
+        for sock in srv.sockets:
+            addr = sock.getsockname()
+            self.bound.append(Bound(listen, kind, str(addr[0]), int(addr[1]), None))
+
+    async def _start_unix(self, listen: ListenSection) -> None:
+        loop = asyncio.get_running_loop()
+        path = listen.unix_path
+        assert path is not None
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISSOCK(os.stat(path).st_mode):
+                os.unlink(path)  # a stale socket from a previous run
+        server, flusher = self.server, self.flusher
+        assert flusher is not None
+        srv = await loop.create_unix_server(
+            lambda: IRCProtocol(server, flusher, "unix", secure=True), path, backlog=1024
+        )
+        self._servers.append(srv)
+        self.bound.append(Bound(listen, "unix", None, None, path))
+
+    async def _start_websocket(self, listen: ListenSection, tls: ssl.SSLContext | None) -> None:
+        try:
+            from hubbub.net import websocket
+        except ImportError:  # pragma: no cover - the module ships with hubbub
+            log.warning("websocket support is not available; skipping %s", listen.address)
+            return
+        assert self.flusher is not None
+        srv = await websocket.serve(self.server, self.flusher, listen, tls)
+        self._servers.append(srv)
+        for sock in srv.sockets:
+            addr = sock.getsockname()
+            kind = "wss" if tls else "ws"
+            self.bound.append(Bound(listen, kind, str(addr[0]), int(addr[1]), None))
+
+    def _schedule_tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._ticker = loop.call_later(TICK_SECONDS, self._tick)
+
+    def _tick(self) -> None:
+        try:
+            self.server.tick()
+        except Exception:  # a bug in a timer must not stop the timers
+            log.exception("error in server tick")
+        self._schedule_tick()
+
+    def address(self, kind: str = "irc") -> tuple[str, int]:
+        """(host, port) of the first bound listener of ``kind``."""
+        for bound in self.bound:
+            if bound.kind == kind and bound.host is not None and bound.port is not None:
+                return bound.host, bound.port
+        raise LookupError(f"no {kind} listener")
+
+    async def stop(self, reason: str = "shutting down") -> None:
+        """Tell every client why, stop listening, and let queued output drain briefly."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+        for srv in self._servers:
+            srv.close()
+        self.server.shutdown(reason)
+        if self.flusher is not None:
+            self.flusher.flush()
+        for srv in self._servers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(srv.wait_closed(), timeout=2.0)
+        for bound in self.bound:
+            if bound.path is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(bound.path)
+        self._servers.clear()
+        self._stopped.set()
+
+    async def serve_forever(self) -> None:
+        """Run until SIGTERM or SIGINT, then shut down cleanly."""
+        loop = asyncio.get_running_loop()
+        await self.start()
+        stop = asyncio.Event()
+        received: list[str] = []
+
+        def on_signal(name: str) -> None:
+            received.append(name)
+            stop.set()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, on_signal, sig.name)
+        await stop.wait()
+        log.info("received %s, shutting down", received[0] if received else "stop")
+        await self.stop(f"received {received[0]}" if received else "shutting down")
+
+
+def run(config: Config) -> int:
+    """Run a server until it is told to stop. Uses uvloop when it is installed."""
+    app = App(config)
+    try:
+        try:
+            import uvloop
+        except ImportError:
+            asyncio.run(app.serve_forever())
+        else:
+            uvloop.run(app.serve_forever())
+    except OSError as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    return 0

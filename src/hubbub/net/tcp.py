@@ -1,0 +1,182 @@
+"""TCP, TLS and Unix-socket listeners: bytes to lines, coalesced writes, SendQ.
+
+Each connection is an :class:`asyncio.Protocol` (no streams: one less buffer and task per
+client) and is the :class:`~hubbub.server.session.Sink` of its session. Writes are queued and
+written once per event-loop iteration by a shared :class:`Flusher`, so a burst of fan-out to a
+client costs one ``send`` system call, not one per line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import TYPE_CHECKING, cast
+
+from hubbub.protocol.framing import LineBuffer
+from hubbub.server.session import PeerInfo, Session
+
+if TYPE_CHECKING:
+    from hubbub.server.core import Server
+
+log = logging.getLogger("hubbub.net")
+
+CLOSE_GRACE = 10.0
+"""Seconds a closing connection may take to flush before it is aborted."""
+
+
+class Flusher:
+    """Writes every connection's queued bytes once per loop iteration."""
+
+    __slots__ = ("_dirty", "_loop", "_scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._dirty: list[BufferedSink] = []
+        self._scheduled = False
+
+    def mark(self, sink: BufferedSink) -> None:
+        """``sink`` has bytes queued: write them at the end of this iteration."""
+        self._dirty.append(sink)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write what every dirty connection has queued."""
+        self._scheduled = False
+        dirty, self._dirty = self._dirty, []
+        for sink in dirty:
+            sink.flush()
+
+
+class BufferedSink:
+    """The part of a connection the core writes to: a bounded queue of outgoing bytes.
+
+    Subclasses provide :meth:`_write_out` (hand bytes to the transport), :meth:`_buffered`
+    (bytes the transport still holds) and :meth:`_close_transport`.
+    """
+
+    def __init__(self, server: Server, flusher: Flusher, sendq: int) -> None:
+        self.server = server
+        self.flusher = flusher
+        self.sendq = sendq
+        self.session: Session | None = None
+        self._out: list[bytes] = []
+        self._out_size = 0
+        self._closing = False
+
+    # Sink protocol
+    def write(self, data: bytes) -> None:
+        if self._closing:
+            return
+        if not self._out:
+            self.flusher.mark(self)
+        self._out.append(data)
+        self._out_size += len(data)
+        if self._out_size + self._buffered() > self.sendq:
+            self._sendq_exceeded()
+
+    def close(self) -> None:
+        if self._closing:
+            return
+        self.flush()
+        self._closing = True
+        self._close_transport()
+
+    def flush(self) -> None:
+        """Hand what is queued to the transport, in one write."""
+        if self._out:
+            data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
+            self._out.clear()
+            self._out_size = 0
+            self._write_out(data)
+
+    def _sendq_exceeded(self) -> None:
+        # Never re-enter the core from inside a write (it may be mid-fan-out): drop what is
+        # queued, then let the core remove the session on the next loop iteration.
+        self._out.clear()
+        self._out_size = 0
+        self._closing = True
+        session = self.session
+        log.info("SendQ exceeded for %s", session)
+        if session is not None:
+            asyncio.get_running_loop().call_soon(self._drop, session)
+
+    def _drop(self, session: Session) -> None:
+        self._closing = False
+        self._write_out(b"ERROR :SendQ exceeded\r\n")
+        self.server.quit(session, "SendQ exceeded", error="SendQ exceeded")
+
+    def _write_out(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _buffered(self) -> int:
+        raise NotImplementedError
+
+    def _close_transport(self) -> None:
+        raise NotImplementedError
+
+
+class IRCProtocol(BufferedSink, asyncio.Protocol):
+    """One IRC connection over TCP, TLS or a Unix socket."""
+
+    def __init__(self, server: Server, flusher: Flusher, kind: str, secure: bool) -> None:
+        super().__init__(server, flusher, server.limits.sendq)
+        self.kind = kind
+        self.secure = secure
+        self.transport: asyncio.Transport | None = None
+        self.lines = LineBuffer()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        sock = transport.get_extra_info("socket")
+        peername = transport.get_extra_info("peername")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        if isinstance(peername, tuple) and len(peername) >= 2:
+            ip, port = str(peername[0]), int(peername[1])
+            if ip.startswith("::ffff:"):
+                ip = ip[7:]
+        else:
+            ip, port = "127.0.0.1" if self.kind == "unix" else "0.0.0.0", 0
+        peer = PeerInfo(ip=ip, port=port, secure=self.secure, transport=self.kind,
+                        hostname="localhost" if self.kind == "unix" else None)
+        self.session = self.server.connect(self, peer)
+
+    def data_received(self, data: bytes) -> None:
+        session = self.session
+        if session is None or session.closed:
+            return
+        lines = self.lines.feed(data)
+        if lines:
+            self.server.receive(session, lines)
+
+    def eof_received(self) -> bool | None:
+        return None  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        self._out.clear()
+        session = self.session
+        if session is not None and not session.closed:
+            reason = f"Read error: {exc}" if exc else "Connection closed"
+            self.server.quit(session, reason)
+
+    def _write_out(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def _buffered(self) -> int:
+        return self.transport.get_write_buffer_size() if self.transport is not None else 0
+
+    def _close_transport(self) -> None:
+        transport = self.transport
+        if transport is None:
+            return
+        transport.close()
+        # A peer that never reads would keep a closing transport (and its buffer) forever.
+        asyncio.get_running_loop().call_later(CLOSE_GRACE, transport.abort)

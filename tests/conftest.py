@@ -1,0 +1,54 @@
+"""Shared fixtures: a real hubbub server on loopback ports, started in the test's loop."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from hubbub.net.app import App
+from hubbub.server.config import Config, LimitsSection, ListenSection, default_config
+
+
+def make_config(
+    listen: tuple[ListenSection, ...] | None = None, **limits: Any
+) -> Config:
+    """A test config: one IRC listener on an ephemeral loopback port, flood control off."""
+    limits.setdefault("flood", False)
+    base = default_config()
+    return dataclasses.replace(
+        base,
+        listen=listen or (ListenSection(address="127.0.0.1:0"),),
+        limits=dataclasses.replace(LimitsSection(), **limits),
+    )
+
+
+@pytest.fixture
+async def hubbub_app() -> AsyncIterator[App]:
+    """A running server with the default settings (flood control off)."""
+    app = App(make_config())
+    await app.start()
+    try:
+        yield app
+    finally:
+        await app.stop("test over")
+
+
+@pytest.fixture
+async def app_factory() -> AsyncIterator[Callable[[Config], Any]]:
+    """Start servers with a given config; all are stopped after the test."""
+    apps: list[App] = []
+
+    async def start(config: Config) -> App:
+        app = App(config)
+        await app.start()
+        apps.append(app)
+        return app
+
+    try:
+        yield start
+    finally:
+        for app in apps:
+            await app.stop("test over")

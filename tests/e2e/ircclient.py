@@ -1,0 +1,114 @@
+"""A small asyncio IRC client for end-to-end tests over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Callable
+
+from hubbub.protocol.message import Message, parse
+from tests.timeouts import TIMEOUT
+
+
+class IRCTestClient:
+    """Send raw lines, await parsed messages (with a bounded wait)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.nick = "*"
+        self.backlog: list[Message] = []
+
+    @classmethod
+    async def connect(
+        cls, host: str, port: int, tls: ssl.SSLContext | None = None
+    ) -> IRCTestClient:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, ssl=tls, limit=1 << 20), TIMEOUT
+        )
+        return cls(reader, writer)
+
+    @classmethod
+    async def connect_unix(cls, path: str) -> IRCTestClient:
+        reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(path), TIMEOUT)
+        return cls(reader, writer)
+
+    async def send(self, *lines: str) -> None:
+        self.writer.write("".join(line + "\r\n" for line in lines).encode())
+        await self.writer.drain()
+
+    async def send_raw(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def read_message(self, timeout: float = TIMEOUT) -> Message:
+        """The next message; raises TimeoutError or EOFError."""
+        if self.backlog:
+            return self.backlog.pop(0)
+        line = await asyncio.wait_for(self.reader.readline(), timeout)
+        if not line:
+            raise EOFError("connection closed")
+        return parse(line.decode("utf-8", "replace").rstrip("\r\n"))
+
+    async def expect(
+        self, pred: Callable[[Message], bool] | str, timeout: float = TIMEOUT
+    ) -> Message:
+        """Read until a message matches (a command name or a predicate); skip the rest."""
+        match = (lambda m: m.command == pred) if isinstance(pred, str) else pred
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        skipped: list[Message] = []
+        try:
+            while True:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise TimeoutError(f"no match for {pred!r}; saw {skipped[-20:]}")
+                msg = await self.read_message(remaining)
+                if match(msg):
+                    return msg
+                skipped.append(msg)
+        except TimeoutError as exc:
+            raise TimeoutError(f"no match for {pred!r}; saw {skipped[-20:]}") from exc
+
+    async def collect_until(
+        self, pred: Callable[[Message], bool] | str, timeout: float = TIMEOUT
+    ) -> list[Message]:
+        """Every message up to and including the first that matches."""
+        match = (lambda m: m.command == pred) if isinstance(pred, str) else pred
+        out: list[Message] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"no match for {pred!r}; saw {out[-20:]}")
+            msg = await self.read_message(remaining)
+            out.append(msg)
+            if match(msg):
+                return out
+
+    async def register(self, nick: str, caps: str = "") -> list[Message]:
+        """Register; returns the welcome burst up to the end of the MOTD."""
+        if caps:
+            await self.send("CAP LS 302", f"CAP REQ :{caps}")
+            await self.expect(lambda m: m.command == "CAP" and m.params[1] in ("ACK", "NAK"))
+        await self.send(f"NICK {nick}", "USER user 0 * :Test User")
+        if caps:
+            await self.send("CAP END")
+        burst = await self.collect_until(lambda m: m.command in ("376", "422"))
+        self.nick = nick
+        return burst
+
+    async def assert_nothing_pending(self) -> None:
+        """Nothing was sent to us that we have not read: a PING's PONG comes next."""
+        token = "silence-check"
+        await self.send(f"PING {token}")
+        msg = await self.read_message()
+        assert msg.command == "PONG" and msg.params[-1] == token, msg
+
+    async def close(self) -> None:
+        self.writer.close()
+        try:
+            await asyncio.wait_for(self.writer.wait_closed(), TIMEOUT)
+        except (ConnectionError, TimeoutError, ssl.SSLError):
+            pass
