@@ -1,0 +1,1 @@
+"""The server core: sessions, commands, users and channels, with no sockets."""
