@@ -12,9 +12,7 @@ from hubbub.net.app import App
 from hubbub.server.config import Config, LimitsSection, ListenSection, default_config
 
 
-def make_config(
-    listen: tuple[ListenSection, ...] | None = None, **limits: Any
-) -> Config:
+def make_config(listen: tuple[ListenSection, ...] | None = None, **limits: Any) -> Config:
     """A test config: one IRC listener on an ephemeral loopback port, flood control off."""
     limits.setdefault("flood", False)
     base = default_config()

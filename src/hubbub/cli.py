@@ -57,7 +57,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         config = _load(args)
     except ConfigError as exc:
-        print(format_issues(exc, prefix=f"{args.config}: "), file=sys.stderr)
+        prefix = f"{args.config}: " if args.config else "hubbub: "
+        print(format_issues(exc, prefix=prefix), file=sys.stderr)
         return 1
     _setup_logging(args.log_level or config.logging.level)
     from hubbub.net.app import run

@@ -71,7 +71,9 @@ class Client:
 
     def register(self, nick: str, caps: str = "") -> Client:
         if caps:
-            self.send("CAP LS 302", f"CAP REQ :{caps}", f"NICK {nick}", "USER u 0 * :Real Name", "CAP END")
+            self.send(
+                "CAP LS 302", f"CAP REQ :{caps}", f"NICK {nick}", "USER u 0 * :Real Name", "CAP END"
+            )
         else:
             self.send(f"NICK {nick}", "USER u 0 * :Real Name")
         received = self.messages()
@@ -87,5 +89,7 @@ def make_server(clock: FakeClock | None = None, **limits: Any) -> Server:
     """A server with the default config; ``limits`` override [limits] keys (flood off)."""
     base = default_config()
     limits.setdefault("flood", False)
-    config: Config = dataclasses.replace(base, limits=dataclasses.replace(LimitsSection(), **limits))
+    config: Config = dataclasses.replace(
+        base, limits=dataclasses.replace(LimitsSection(), **limits)
+    )
     return Server(config, clock=clock or FakeClock())

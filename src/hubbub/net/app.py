@@ -9,6 +9,7 @@ import os
 import signal
 import ssl
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +45,8 @@ class Bound:
 
 def make_tls_context(listen: ListenSection, base: Path | None) -> ssl.SSLContext:
     """A server TLS context from the listener's certificate and key files."""
-    assert listen.cert is not None and listen.key is not None
+    assert listen.cert is not None
+    assert listen.key is not None
     cert = Path(listen.cert) if base is None else base / listen.cert
     key = Path(listen.key) if base is None else base / listen.key
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -60,6 +62,7 @@ class App:
         self.config = config
         self.server = Server(config)
         self.server.rehash_hook = self._reload
+        self.server.offload = self._offload
         self.bound: list[Bound] = []
         self._servers: list[asyncio.AbstractServer] = []
         self._closers: list[asyncio.Future[None] | asyncio.Task[None]] = []
@@ -67,6 +70,23 @@ class App:
         self._ticker: asyncio.TimerHandle | None = None
         self._stopped = asyncio.Event()
         self.flusher: Flusher | None = None
+
+    def _offload(self, work: Callable[[], bool], done: Callable[[bool], None]) -> None:
+        """Run blocking work in the default thread pool; hand its result back on the loop."""
+        future = asyncio.get_running_loop().run_in_executor(None, work)
+
+        def finish(f: asyncio.Future[bool]) -> None:
+            try:
+                result = f.result()
+            except Exception:
+                log.exception("blocking work failed")
+                result = False
+            try:
+                done(result)
+            except Exception:
+                log.exception("error after blocking work")
+
+        future.add_done_callback(finish)
 
     def _reload(self) -> Config:
         """REHASH: read the config file again and reload TLS certificates."""

@@ -143,8 +143,13 @@ class IRCProtocol(BufferedSink, asyncio.Protocol):
                 ip = ip[7:]
         else:
             ip, port = "127.0.0.1" if self.kind == "unix" else "0.0.0.0", 0
-        peer = PeerInfo(ip=ip, port=port, secure=self.secure, transport=self.kind,
-                        hostname="localhost" if self.kind == "unix" else None)
+        peer = PeerInfo(
+            ip=ip,
+            port=port,
+            secure=self.secure,
+            transport=self.kind,
+            hostname="localhost" if self.kind == "unix" else None,
+        )
         self.session = self.server.connect(self, peer)
 
     def data_received(self, data: bytes) -> None:

@@ -39,6 +39,10 @@ def format_time(now: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
 
 
+def _run_inline(work: Callable[[], bool], done: Callable[[bool], None]) -> None:
+    done(work())
+
+
 class Server:
     """The IRC network as this node sees it: sessions, nicks and channels."""
 
@@ -60,6 +64,9 @@ class Server:
         self.max_users = 0
         self.rehash_hook: Callable[[], Config] | None = None
         """Set by the application: reloads the config (REHASH); raises on a bad file."""
+        self.offload: Callable[[Callable[[], bool], Callable[[bool], None]], None] = _run_inline
+        """Runs blocking work (password hashing) and hands its result to a callback on the
+        core's thread. The application sets a thread-pool version; tests keep it inline."""
         self._msgids = itertools.count(1)
         self._msgid_prefix = f"{int(self.created * 1000):x}-"
         self._last_timeouts = 0.0
@@ -174,7 +181,11 @@ class Server:
         else:
             if entry.idle_reset:
                 session.last_active = self.clock()
-            entry.handler(Context(self, session, msg, reply))
+            try:
+                entry.handler(Context(self, session, msg, reply))
+            except Exception:  # a bug in one handler must not take the server down
+                log.exception("error handling %r from %s", text, session)
+                reply.numeric(n.ERR_UNKNOWNERROR, command, "Internal error; the command failed")
         if not session.closed:
             reply.flush()
 

@@ -76,6 +76,7 @@ class Session:
         "cap_version",
         "caps",
         "channels",
+        "checking_password",
         "flood_tokens",
         "flood_time",
         "folded",
@@ -117,6 +118,7 @@ class Session:
         self.caps = Cap.NONE
         self.render_key = Cap.NONE
         self.cap_negotiating = False
+        self.checking_password = False
         self.cap_version = 0
         self.modes: set[str] = set()
         self.away: str | None = None

@@ -119,7 +119,9 @@ def send_topic(ctx: Context, channel: Channel) -> None:
         ctx.reply.numeric(n.RPL_NOTOPIC, channel.name, "No topic is set")
         return
     ctx.reply.numeric(n.RPL_TOPIC, channel.name, channel.topic)
-    ctx.reply.numeric(n.RPL_TOPICWHOTIME, channel.name, channel.topic_setter, str(channel.topic_time))
+    ctx.reply.numeric(
+        n.RPL_TOPICWHOTIME, channel.name, channel.topic_setter, str(channel.topic_time)
+    )
 
 
 def handle_topic(ctx: Context) -> None:
@@ -280,9 +282,13 @@ def handle_kick(ctx: Context) -> None:
             reply.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
             continue
         if target not in channel.members:
-            reply.numeric(n.ERR_USERNOTINCHANNEL, target.nick, channel.name, "They aren't on that channel")
+            reply.numeric(
+                n.ERR_USERNOTINCHANNEL, target.nick, channel.name, "They aren't on that channel"
+            )
             continue
-        msg = Message("KICK", (channel.name, target.nick, reason), session.prefix, server.tags(session))
+        msg = Message(
+            "KICK", (channel.name, target.nick, reason), session.prefix, server.tags(session)
+        )
         server.deliver(channel.members, msg, skip=session)
         reply.add(msg)
         server.remove_member(channel, target)

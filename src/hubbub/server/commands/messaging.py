@@ -33,7 +33,9 @@ def _relay(ctx: Context, command: str) -> None:
     if command == "TAGMSG" and not client_tags:
         return
     need = Cap.MESSAGE_TAGS if command == "TAGMSG" else Cap.NONE
-    echo = bool(session.caps & Cap.ECHO_MESSAGE) and (command != "TAGMSG" or session.caps & Cap.MESSAGE_TAGS)
+    echo = bool(session.caps & Cap.ECHO_MESSAGE) and (
+        command != "TAGMSG" or session.caps & Cap.MESSAGE_TAGS
+    )
     mapping = server.casemapping
     for target in targets:
         if not target:
@@ -58,7 +60,12 @@ def _relay(ctx: Context, command: str) -> None:
                 if not quiet:
                     reply.numeric(n.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel")
                 continue
-            out = Message(command, (status + channel.name, *body), session.prefix, server.tags(session, client_tags))
+            out = Message(
+                command,
+                (status + channel.name, *body),
+                session.prefix,
+                server.tags(session, client_tags),
+            )
             if status:
                 lowest = min(PREFIX_SYMBOLS.index(c) for c in status)
                 recipients = [m for m in channel.members if channel.rank(m) <= lowest]
@@ -77,7 +84,9 @@ def _relay(ctx: Context, command: str) -> None:
             if not quiet:
                 reply.numeric(n.ERR_NOSUCHNICK, name, "No such nick/channel")
             continue
-        out = Message(command, (user.nick, *body), session.prefix, server.tags(session, client_tags))
+        out = Message(
+            command, (user.nick, *body), session.prefix, server.tags(session, client_tags)
+        )
         if user is not session or not echo:
             server.deliver((user,), out, need=need)
         if echo:

@@ -129,11 +129,15 @@ def channel_mode(ctx: Context) -> None:
                 reply.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
                 continue
             if target not in channel.members:
-                reply.numeric(n.ERR_USERNOTINCHANNEL, target.nick, channel.name, "They aren't on that channel")
+                reply.numeric(
+                    n.ERR_USERNOTINCHANNEL, target.nick, channel.name, "They aren't on that channel"
+                )
                 continue
             current = channel.members[target]
             if adding and ch not in current:
-                channel.members[target] = "".join(m for m in PREFIX_MODES if m in current or m == ch)
+                channel.members[target] = "".join(
+                    m for m in PREFIX_MODES if m in current or m == ch
+                )
                 applied.append(("+", ch, target.nick))
             elif not adding and ch in current:
                 channel.members[target] = current.replace(ch, "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from hubbub.protocol import numerics as n
 from hubbub.protocol.caps import CAP_NAMES, CAPS_BY_NAME, Cap
@@ -11,7 +12,10 @@ from hubbub.protocol.message import Message
 from hubbub.server.commands.dispatch import Command, Context
 from hubbub.server.config import check_password
 from hubbub.server.response import Response
-from hubbub.server.session import State, WhowasEntry
+from hubbub.server.session import Session, State, WhowasEntry
+
+if TYPE_CHECKING:
+    from hubbub.server.core import Server
 
 USER_MODES = "iosBw"
 CHANNEL_MODES = "beIiklmnostv"
@@ -99,63 +103,115 @@ def handle_user(ctx: Context) -> None:
 
 def try_register(ctx: Context) -> None:
     """Finish registration when NICK and USER are in and CAP negotiation is over."""
-    server, session, reply = ctx.server, ctx.session, ctx.reply
-    if session.registered or session.nick == "*" or not session.user or session.cap_negotiating:
+    server, session = ctx.server, ctx.session
+    if (
+        session.registered
+        or session.nick == "*"
+        or not session.user
+        or session.cap_negotiating
+        or session.checking_password
+    ):
         return
     required = server.config.auth.password
-    if required and (
-        session.pass_given is None or not check_password(required, session.pass_given)
-    ):
-        reply.numeric(n.ERR_PASSWDMISMATCH, "Password incorrect")
-        reply.flush()
-        server.quit(session, "Bad password", error="Bad password")
+    if not required:
+        complete_registration(server, session, ctx.reply)
         return
+    given = session.pass_given
+    if given is None:
+        _refuse(server, session, ctx.reply)
+        return
+    # An argon2 check takes tens of milliseconds: it runs off the event loop.
+    session.checking_password = True
+
+    def done(ok: bool) -> None:
+        session.checking_password = False
+        if session.closed:
+            return
+        reply = Response(session, server.name, None)
+        if ok:
+            complete_registration(server, session, reply)
+        else:
+            _refuse(server, session, reply)
+        if not session.closed:
+            reply.flush()
+
+    ctx.reply.flush()
+    server.offload(lambda: check_password(required, given), done)
+
+
+def _refuse(server: Server, session: Session, reply: Response) -> None:
+    reply.numeric(n.ERR_PASSWDMISMATCH, "Password incorrect")
+    reply.flush()
+    server.quit(session, "Bad password", error="Bad password")
+
+
+def complete_registration(server: Server, session: Session, reply: Response) -> None:
+    """The client is in: send the welcome burst and tell who watches for it."""
     session.state = State.REGISTERED
     session.update_prefix()
     users = sum(1 for s in server.sessions if s.registered)
     server.max_users = max(server.max_users, users)
-    welcome(server_reply=reply, ctx=ctx)
+    welcome(server, session, reply)
     server.monitor_notify(session, online=True)
-    server.snotice(f"Client connecting: {session.nick} ({session.user}@{session.host}) [{session.peer.ip}]")
+    server.snotice(
+        f"Client connecting: {session.nick} ({session.user}@{session.host}) [{session.peer.ip}]"
+    )
 
 
-def welcome(server_reply: Response, ctx: Context) -> None:
+def welcome(server: Server, session: Session, reply: Response) -> None:
     """The burst a client gets on registering: 001-005, LUSERS and the MOTD."""
-    server, session = ctx.server, ctx.session
-    r = server_reply
+    r = reply
     network = server.config.server.network
     created = time.strftime("%a %b %d %Y at %H:%M:%S UTC", time.gmtime(server.created))
     r.numeric(n.RPL_WELCOME, f"Welcome to the {network} Network, {session.prefix}")
     r.numeric(n.RPL_YOURHOST, f"Your host is {server.name}, running version {server.version}")
     r.numeric(n.RPL_CREATED, f"This server was created {created}")
-    r.numeric(n.RPL_MYINFO, server.name, server.version, USER_MODES, CHANNEL_MODES, CHANNEL_MODES_WITH_PARAM)
-    send_isupport(ctx)
-    send_lusers(ctx)
-    send_motd(ctx)
+    r.numeric(
+        n.RPL_MYINFO,
+        server.name,
+        server.version,
+        USER_MODES,
+        CHANNEL_MODES,
+        CHANNEL_MODES_WITH_PARAM,
+    )
+    send_isupport(server, reply)
+    send_lusers(server, reply)
+    send_motd(server, reply)
 
 
-def send_isupport(ctx: Context) -> None:
+def send_isupport(server: Server, reply: Response) -> None:
     """The RPL_ISUPPORT lines."""
-    for tokens in ctx.server.isupport:
-        ctx.reply.numeric(n.RPL_ISUPPORT, *tokens, "are supported by this server")
+    for tokens in server.isupport:
+        reply.numeric(n.RPL_ISUPPORT, *tokens, "are supported by this server")
 
 
-def send_lusers(ctx: Context) -> None:
+def send_lusers(server: Server, r: Response) -> None:
     """RPL_LUSER* replies (251-255, 265, 266)."""
-    server, r = ctx.server, ctx.reply
     users, invisible, opers, unknown = server.stats()
-    r.numeric(n.RPL_LUSERCLIENT, f"There are {users - invisible} users and {invisible} invisible on 1 servers")
+    r.numeric(
+        n.RPL_LUSERCLIENT,
+        f"There are {users - invisible} users and {invisible} invisible on 1 servers",
+    )
     r.numeric(n.RPL_LUSEROP, str(opers), "operator(s) online")
     r.numeric(n.RPL_LUSERUNKNOWN, str(unknown), "unknown connection(s)")
     r.numeric(n.RPL_LUSERCHANNELS, str(len(server.channels)), "channels formed")
     r.numeric(n.RPL_LUSERME, f"I have {users} clients and 0 servers")
-    r.numeric(n.RPL_LOCALUSERS, str(users), str(server.max_users), f"Current local users {users}, max {server.max_users}")
-    r.numeric(n.RPL_GLOBALUSERS, str(users), str(server.max_users), f"Current global users {users}, max {server.max_users}")
+    r.numeric(
+        n.RPL_LOCALUSERS,
+        str(users),
+        str(server.max_users),
+        f"Current local users {users}, max {server.max_users}",
+    )
+    r.numeric(
+        n.RPL_GLOBALUSERS,
+        str(users),
+        str(server.max_users),
+        f"Current global users {users}, max {server.max_users}",
+    )
 
 
-def send_motd(ctx: Context) -> None:
+def send_motd(server: Server, r: Response) -> None:
     """The message of the day (375, 372..., 376), or 422 when there is none."""
-    server, r = ctx.server, ctx.reply
     if not server.motd:
         r.numeric(n.ERR_NOMOTD, "MOTD File is missing")
         return
