@@ -104,7 +104,8 @@ class IRCTestClient:
         token = "silence-check"
         await self.send(f"PING {token}")
         msg = await self.read_message()
-        assert msg.command == "PONG" and msg.params[-1] == token, msg
+        assert msg.command == "PONG", msg
+        assert msg.params[-1] == token, msg
 
     async def close(self) -> None:
         self.writer.close()
