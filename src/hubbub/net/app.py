@@ -11,6 +11,7 @@ import ssl
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 from pathlib import Path
 
 from hubbub.net.tcp import Flusher, IRCProtocol
@@ -18,6 +19,7 @@ from hubbub.server.config import Config, ListenSection, load_config
 from hubbub.server.core import Server
 
 log = logging.getLogger("hubbub")
+T = TypeVar("T")
 
 TICK_SECONDS = 0.25
 """How often the core's timers run (flood queues; timeouts are checked once a second)."""
@@ -71,16 +73,19 @@ class App:
         self._stopped = asyncio.Event()
         self.flusher: Flusher | None = None
 
-    def _offload(self, work: Callable[[], bool], done: Callable[[bool], None]) -> None:
-        """Run blocking work in the default thread pool; hand its result back on the loop."""
+    def _offload(self, work: Callable[[], T], done: Callable[[T], None]) -> None:
+        """Run blocking work in the default thread pool; hand its result back on the loop.
+
+        Work that raises is logged and its callback is not called: the work is expected to
+        turn its own failures into a result (a refused login, a failed write)."""
         future = asyncio.get_running_loop().run_in_executor(None, work)
 
-        def finish(f: asyncio.Future[bool]) -> None:
+        def finish(f: asyncio.Future[T]) -> None:
             try:
                 result = f.result()
             except Exception:
                 log.exception("blocking work failed")
-                result = False
+                return
             try:
                 done(result)
             except Exception:

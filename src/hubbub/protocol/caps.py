@@ -31,6 +31,7 @@ class Cap(enum.IntFlag):
     EXTENDED_MONITOR = enum.auto()
     NO_IMPLICIT_NAMES = enum.auto()
     SASL = enum.auto()
+    STS = enum.auto()
 
 
 CAP_NAMES: dict[Cap, str] = {
@@ -52,6 +53,7 @@ CAP_NAMES: dict[Cap, str] = {
     Cap.EXTENDED_MONITOR: "extended-monitor",
     Cap.NO_IMPLICIT_NAMES: "draft/no-implicit-names",
     Cap.SASL: "sasl",
+    Cap.STS: "sts",
 }
 CAPS_BY_NAME: dict[str, Cap] = {name: cap for cap, name in CAP_NAMES.items()}
 

@@ -13,6 +13,7 @@ import logging
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
+from typing import Protocol, TypeVar
 
 from hubbub import __version__
 from hubbub.protocol import numerics as n
@@ -39,7 +40,17 @@ def format_time(now: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
 
 
-def _run_inline(work: Callable[[], bool], done: Callable[[bool], None]) -> None:
+T = TypeVar("T")
+
+
+class Offloader(Protocol):
+    """Runs blocking work (disk, password hashing) away from the core's thread, then calls
+    ``done`` with its result back on the core's thread."""
+
+    def __call__(self, work: Callable[[], T], done: Callable[[T], None]) -> None: ...
+
+
+def _run_inline(work: Callable[[], T], done: Callable[[T], None]) -> None:
     done(work())
 
 
@@ -64,9 +75,14 @@ class Server:
         self.max_users = 0
         self.rehash_hook: Callable[[], Config] | None = None
         """Set by the application: reloads the config (REHASH); raises on a bad file."""
-        self.offload: Callable[[Callable[[], bool], Callable[[bool], None]], None] = _run_inline
+        self.offload: Offloader = _run_inline
         """Runs blocking work (password hashing) and hands its result to a callback on the
         core's thread. The application sets a thread-pool version; tests keep it inline."""
+        self.extra_caps: list[Cap] = []
+        """Capabilities offered beyond the always-on ones (``sasl`` when accounts exist,
+        ``sts`` when a TLS listener does); set by the application."""
+        self.cap_values: dict[Cap, str] = {}
+        """CAP LS 302 values, e.g. ``{Cap.SASL: "PLAIN,SCRAM-SHA-256"}``."""
         self._msgids = itertools.count(1)
         self._msgid_prefix = f"{int(self.created * 1000):x}-"
         self._last_timeouts = 0.0

@@ -221,9 +221,17 @@ def send_motd(server: Server, r: Response) -> None:
     r.numeric(n.RPL_ENDOFMOTD, "End of /MOTD command.")
 
 
-def cap_ls_value(cap: Cap) -> str:
-    """A capability as CAP LS 302 shows it (with its value, if any)."""
-    return CAP_NAMES[cap]
+def offered(server: Server) -> list[Cap]:
+    """The capabilities this server offers now (some depend on its config)."""
+    caps = list(ADVERTISED)
+    caps.extend(cap for cap in server.extra_caps if cap not in caps)
+    return caps
+
+
+def cap_ls_value(server: Server, cap: Cap, version: int) -> str:
+    """A capability as CAP LS shows it: with its value (``sasl=PLAIN``) from 302 on."""
+    value = server.cap_values.get(cap) if version >= 302 else None
+    return f"{CAP_NAMES[cap]}={value}" if value else CAP_NAMES[cap]
 
 
 def handle_cap(ctx: Context) -> None:
@@ -239,10 +247,10 @@ def handle_cap(ctx: Context) -> None:
         session.cap_version = max(session.cap_version, version)
         if version >= 302:
             session.set_caps(session.caps | Cap.CAP_NOTIFY)
-        names = [cap_ls_value(c) for c in ADVERTISED]
+        names = [cap_ls_value(server, c, version) for c in offered(server)]
         _send_cap_list(ctx, target, "LS", names, multiline=version >= 302)
     elif sub == "LIST":
-        names = [CAP_NAMES[c] for c in ADVERTISED if session.caps & c]
+        names = [CAP_NAMES[c] for c in offered(server) if session.caps & c]
         _send_cap_list(ctx, target, "LIST", names, multiline=session.cap_version >= 302)
     elif sub == "REQ":
         if not session.registered:
@@ -253,7 +261,7 @@ def handle_cap(ctx: Context) -> None:
         for token in requested.split():
             name = token[1:] if token.startswith("-") else token
             cap = CAPS_BY_NAME.get(name)
-            if cap is None or cap not in ADVERTISED:
+            if cap is None or cap not in offered(server):
                 ok = False
                 break
             if token.startswith("-"):
