@@ -17,7 +17,7 @@ from typing import Protocol, TypeVar
 
 from hubbub import __version__
 from hubbub.protocol import numerics as n
-from hubbub.protocol.caps import Cap
+from hubbub.protocol.caps import Cap, CapBits
 from hubbub.protocol.casemap import Casemapping, Folded, folder
 from hubbub.protocol.errors import LineTooLong, ProtocolError
 from hubbub.protocol.message import Message, check_length, decode, parse
@@ -78,10 +78,10 @@ class Server:
         self.offload: Offloader = _run_inline
         """Runs blocking work (password hashing) and hands its result to a callback on the
         core's thread. The application sets a thread-pool version; tests keep it inline."""
-        self.extra_caps: list[Cap] = []
+        self.extra_caps: list[CapBits] = []
         """Capabilities offered beyond the always-on ones (``sasl`` when accounts exist,
         ``sts`` when a TLS listener does); set by the application."""
-        self.cap_values: dict[Cap, str] = {}
+        self.cap_values: dict[CapBits, str] = {}
         """CAP LS 302 values, e.g. ``{Cap.SASL: "PLAIN,SCRAM-SHA-256"}``."""
         self._msgids = itertools.count(1)
         self._msgid_prefix = f"{int(self.created * 1000):x}-"
@@ -267,14 +267,14 @@ class Server:
         recipients: Iterable[Session],
         msg: Message,
         skip: Session | None = None,
-        need: Cap = Cap.NONE,
+        need: CapBits = Cap.NONE,
     ) -> None:
         """Fan ``msg`` out: serialised once per distinct set of tag-relevant capabilities.
 
         ``skip`` is left out (usually the sender); ``need`` limits delivery to clients that
         enabled those capabilities.
         """
-        cache: dict[Cap, bytes] = {}
+        cache: dict[CapBits, bytes] = {}
         for session in recipients:
             if session is skip or (need and session.caps & need != need):
                 continue
@@ -287,7 +287,7 @@ class Server:
     def deliver_variants(
         self,
         recipients: Iterable[Session],
-        cap: Cap,
+        cap: CapBits,
         with_cap: Message | None,
         without_cap: Message | None,
         skip: Session | None = None,

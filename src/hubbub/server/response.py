@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from typing import TYPE_CHECKING
 
-from hubbub.protocol.caps import Cap, visible_tags
+from hubbub.protocol.caps import Cap, CapBits, visible_tags
 from hubbub.protocol.message import Message
 from hubbub.protocol.tags import serialize_tags
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 _batch_ids = itertools.count(1)
 
 
-def render(msg: Message, caps: Cap, extra: dict[str, str] | None = None) -> bytes:
+def render(msg: Message, caps: CapBits, extra: dict[str, str] | None = None) -> bytes:
     """Serialise ``msg`` for a client with ``caps``: only the tags it may see."""
     tags = visible_tags(dict(msg.tags), caps) if msg.tags else {}
     if extra:

@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from hubbub.protocol.caps import RENDER_CAPS, Cap
+from hubbub.protocol.caps import RENDER_CAPS, Cap, CapBits
 from hubbub.protocol.casemap import Folded
 
 if TYPE_CHECKING:
@@ -115,8 +115,8 @@ class Session:
         self.realname = ""
         self.prefix = "*"
         self.pass_given: str | None = None
-        self.caps = Cap.NONE
-        self.render_key = Cap.NONE
+        self.caps: CapBits = Cap.NONE
+        self.render_key: CapBits = Cap.NONE
         self.cap_negotiating = False
         self.checking_password = False
         self.cap_version = 0
@@ -144,7 +144,7 @@ class Session:
         """True once the session has quit or been dropped."""
         return self.state is State.CLOSED
 
-    def set_caps(self, caps: Cap) -> None:
+    def set_caps(self, caps: CapBits) -> None:
         """Replace the enabled capabilities, keeping the render key in step."""
         self.caps = caps
         self.render_key = caps & RENDER_CAPS

@@ -6,7 +6,7 @@ import time
 from typing import TYPE_CHECKING
 
 from hubbub.protocol import numerics as n
-from hubbub.protocol.caps import CAP_NAMES, CAPS_BY_NAME, Cap
+from hubbub.protocol.caps import CAP_NAMES, CAPS_BY_NAME, Cap, CapBits
 from hubbub.protocol.casemap import is_valid_nick
 from hubbub.protocol.message import Message
 from hubbub.server.commands.dispatch import Command, Context
@@ -21,7 +21,7 @@ USER_MODES = "iosBw"
 CHANNEL_MODES = "beIiklmnostv"
 CHANNEL_MODES_WITH_PARAM = "beIklov"
 
-ADVERTISED: tuple[Cap, ...] = (
+ADVERTISED: tuple[CapBits, ...] = (
     Cap.BATCH,
     Cap.CAP_NOTIFY,
     Cap.ECHO_MESSAGE,
@@ -221,14 +221,14 @@ def send_motd(server: Server, r: Response) -> None:
     r.numeric(n.RPL_ENDOFMOTD, "End of /MOTD command.")
 
 
-def offered(server: Server) -> list[Cap]:
+def offered(server: Server) -> list[CapBits]:
     """The capabilities this server offers now (some depend on its config)."""
     caps = list(ADVERTISED)
     caps.extend(cap for cap in server.extra_caps if cap not in caps)
     return caps
 
 
-def cap_ls_value(server: Server, cap: Cap, version: int) -> str:
+def cap_ls_value(server: Server, cap: CapBits, version: int) -> str:
     """A capability as CAP LS shows it: with its value (``sasl=PLAIN``) from 302 on."""
     value = server.cap_values.get(cap) if version >= 302 else None
     return f"{CAP_NAMES[cap]}={value}" if value else CAP_NAMES[cap]
