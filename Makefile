@@ -27,8 +27,8 @@ system-deps:
 	scripts/ensure-system-packages
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check src tests examples
-	$(BIN)/ruff format --check src tests examples
+	$(BIN)/ruff check src tests $(wildcard examples)
+	$(BIN)/ruff format --check src tests $(wildcard examples)
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy --strict

@@ -14,7 +14,8 @@ def test_register_join_and_talk() -> None:
     bob.send("JOIN #chat")
     bob.messages()
     joined = alice.messages()
-    assert joined[0].command == "JOIN" and joined[0].source == "bob!~u@127.0.0.1"
+    assert joined[0].command == "JOIN"
+    assert joined[0].source == "bob!~u@127.0.0.1"
     bob.send("PRIVMSG #chat :hello there")
     got = alice.messages()
     assert [(m.command, m.params) for m in got] == [("PRIVMSG", ("#chat", "hello there"))]

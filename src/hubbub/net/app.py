@@ -11,8 +11,8 @@ import ssl
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 from pathlib import Path
+from typing import TypeVar
 
 from hubbub.net.tcp import Flusher, IRCProtocol
 from hubbub.server.config import Config, ListenSection, load_config
