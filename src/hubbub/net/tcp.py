@@ -64,6 +64,9 @@ class BufferedSink:
         self.session: Session | None = None
         self._out: list[bytes] = []
         self._out_size = 0
+        self._held = 0
+        """What the transport still held after the last flush: it can only shrink until the
+        next flush, so testing against it keeps the SendQ bound without a call per write."""
         self._closing = False
 
     # Sink protocol
@@ -74,8 +77,10 @@ class BufferedSink:
             self.flusher.mark(self)
         self._out.append(data)
         self._out_size += len(data)
-        if self._out_size + self._buffered() > self.sendq:
-            self._sendq_exceeded()
+        if self._out_size + self._held > self.sendq:
+            self._held = self._buffered()
+            if self._out_size + self._held > self.sendq:
+                self._sendq_exceeded()
 
     def close(self) -> None:
         if self._closing:
@@ -91,6 +96,7 @@ class BufferedSink:
             self._out.clear()
             self._out_size = 0
             self._write_out(data)
+            self._held = self._buffered()
 
     def _sendq_exceeded(self) -> None:
         # Never re-enter the core from inside a write (it may be mid-fan-out): drop what is
@@ -158,7 +164,10 @@ class IRCProtocol(BufferedSink, asyncio.Protocol):
             return
         lines = self.lines.feed(data)
         if lines:
-            self.server.receive(session, lines)
+            try:
+                self.server.receive(session, lines)
+            except Exception:  # never let a core bug close the transport from under us
+                log.exception("error processing input from %s", session)
 
     def eof_received(self) -> bool | None:
         return None  # close our side too

@@ -203,7 +203,10 @@ class Server:
                 log.exception("error handling %r from %s", text, session)
                 reply.numeric(n.ERR_UNKNOWNERROR, command, "Internal error; the command failed")
         if not session.closed:
-            reply.flush()
+            try:
+                reply.flush()
+            except ProtocolError:
+                log.exception("unserialisable reply to %r from %s", text, session)
 
     def tick(self) -> None:
         """Run timers: flood queues every call; registration and ping timeouts each second."""

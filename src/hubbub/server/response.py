@@ -31,6 +31,14 @@ def render(msg: Message, caps: CapBits, extra: dict[str, str] | None = None) -> 
     return (line + "\r\n").encode("utf-8", "replace")
 
 
+def safe_middle(param: str) -> str:
+    """A form of ``param`` that is valid as a middle parameter: cut at the first space,
+    without a leading ``:``, ``*`` when nothing is left."""
+    if param and " " not in param and param[0] != ":":
+        return param
+    return param.lstrip(":").split(" ", 1)[0] or "*"
+
+
 def new_batch_id() -> str:
     """A batch reference unique on this server."""
     return f"b{next(_batch_ids):x}"
@@ -52,8 +60,15 @@ class Response:
         self.messages.append(msg)
 
     def numeric(self, code: str, *params: str) -> None:
-        """Queue a numeric reply; the client's nick (or ``*``) is the first parameter."""
-        self.messages.append(Message(code, (self.session.nick, *params), self.server_name))
+        """Queue a numeric reply; the client's nick (or ``*``) is the first parameter.
+
+        Parameters often echo what the client sent; one that cannot be a middle parameter
+        (empty, with a space, or starting with ``:``) is made safe rather than refused.
+        """
+        middle = tuple(safe_middle(p) for p in params[:-1])
+        self.messages.append(
+            Message(code, (self.session.nick, *middle, *params[-1:]), self.server_name)
+        )
 
     def fail(self, command: str, code: str, *context_and_text: str) -> None:
         """Queue an IRCv3 standard reply ``FAIL <command> <code> [<context>...] :<text>``."""

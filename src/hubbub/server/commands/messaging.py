@@ -5,9 +5,21 @@ from __future__ import annotations
 from hubbub.protocol import numerics as n
 from hubbub.protocol.caps import Cap
 from hubbub.protocol.casemap import is_channel_name
-from hubbub.protocol.message import Message
+from hubbub.protocol.message import MAX_LINE_BYTES, Message
 from hubbub.server.channel import PREFIX_SYMBOLS
 from hubbub.server.commands.dispatch import Command, Context
+
+
+def fit_text(source: str, command: str, target: str, text: str) -> str:
+    """``text`` cut (on a character boundary) so that the relayed line, with its source,
+    fits in the 512-byte limit that every receiving client may enforce."""
+    room = MAX_LINE_BYTES - 2 - len(f":{source} {command} {target} :".encode())
+    if len(text) * 4 <= room:
+        return text
+    data = text.encode()
+    if len(data) <= room:
+        return text
+    return data[: max(room, 0)].decode("utf-8", "ignore")
 
 
 def _relay(ctx: Context, command: str) -> None:
@@ -60,11 +72,10 @@ def _relay(ctx: Context, command: str) -> None:
                 if not quiet:
                     reply.numeric(n.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel")
                 continue
+            shown = status + channel.name
+            text = (fit_text(session.prefix, command, shown, body[0]),) if body else ()
             out = Message(
-                command,
-                (status + channel.name, *body),
-                session.prefix,
-                server.tags(session, client_tags),
+                command, (shown, *text), session.prefix, server.tags(session, client_tags)
             )
             if status:
                 lowest = min(PREFIX_SYMBOLS.index(c) for c in status)
@@ -84,8 +95,9 @@ def _relay(ctx: Context, command: str) -> None:
             if not quiet:
                 reply.numeric(n.ERR_NOSUCHNICK, name, "No such nick/channel")
             continue
+        text = (fit_text(session.prefix, command, user.nick, body[0]),) if body else ()
         out = Message(
-            command, (user.nick, *body), session.prefix, server.tags(session, client_tags)
+            command, (user.nick, *text), session.prefix, server.tags(session, client_tags)
         )
         if user is not session or not echo:
             server.deliver((user,), out, need=need)
