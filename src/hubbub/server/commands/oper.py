@@ -1,7 +1,175 @@
-"""Operator commands (placeholder until the oper module lands)."""
+"""Operator commands: OPER, KILL, WALLOPS and REHASH, and the server notices they raise."""
 
 from __future__ import annotations
 
-from hubbub.server.commands.dispatch import Command
+from typing import TYPE_CHECKING
 
-COMMANDS: dict[str, Command] = {}
+from hubbub.protocol import numerics as n
+from hubbub.protocol.isupport import chunk
+from hubbub.protocol.masks import mask_matches
+from hubbub.protocol.message import Message
+from hubbub.server.commands.dispatch import Command, Context
+from hubbub.server.config import Config, ConfigError, OperSection, check_password
+from hubbub.server.response import Response
+from hubbub.server.session import Session
+
+if TYPE_CHECKING:
+    from hubbub.server.core import Server
+
+OPER_MODES = "os"
+"""User modes an operator gets on OPER: ``o`` (operator) and ``s`` (server notices)."""
+
+
+def find_oper(server: Server, name: str) -> OperSection | None:
+    """The ``[[oper]]`` block called ``name`` (names compare case-insensitively)."""
+    wanted = name.lower()
+    return next((oper for oper in server.config.opers if oper.name.lower() == wanted), None)
+
+
+def host_allowed(server: Server, oper: OperSection, session: Session) -> bool:
+    """True if the connection matches the block's host mask, by host or IP, with or
+    without ``user@`` or ``nick!user@`` in front."""
+    subjects: set[str] = set()
+    for host in (session.host, session.peer.ip):
+        subjects.update((host, f"{session.user}@{host}", f"{session.nick}!{session.user}@{host}"))
+    return any(mask_matches(oper.host, subject, server.casemapping) for subject in subjects)
+
+
+def handle_oper(ctx: Context) -> None:
+    server, session = ctx.server, ctx.session
+    name, password = ctx.params[0], ctx.params[1]
+    who = f"{session.nick} ({session.user}@{session.host})"
+    oper = find_oper(server, name)
+    if oper is None or not host_allowed(server, oper, session):
+        ctx.reply.numeric(n.ERR_NOOPERHOST, "No O-lines for your host")
+        server.snotice(f"Failed OPER attempt by {who} [{name}]: no matching oper block")
+        return
+    stored = oper.password
+    inline = True  # while True, the check ran inside this handler and ctx.reply is open
+
+    def done(ok: bool) -> None:
+        if session.closed:
+            return
+        reply = ctx.reply if inline else Response(session, server.name, None)
+        if ok:
+            become_oper(server, session, reply, oper.name)
+        else:
+            reply.numeric(n.ERR_PASSWDMISMATCH, "Password incorrect")
+            server.snotice(f"Failed OPER attempt by {who} [{oper.name}]: wrong password")
+        if not inline:
+            reply.flush()
+
+    if stored.startswith("$argon2"):
+        # An argon2 check takes tens of milliseconds: the application runs it off the event
+        # loop, and the answer comes when it is done.
+        server.offload(lambda: check_password(stored, password), done)
+    else:
+        done(check_password(stored, password))  # constant-time compare: answer in order
+    inline = False
+
+
+def become_oper(server: Server, session: Session, reply: Response, name: str) -> None:
+    """Grant operator status: RPL_YOUREOPER, then the user modes gained."""
+    if session not in server.opers:  # the other operators hear of it; the new one gets 381
+        server.snotice(
+            f"{session.nick} ({session.user}@{session.host}) is now an IRC operator (as {name})"
+        )
+    added = "".join(m for m in OPER_MODES if m not in session.modes)
+    session.modes.update(OPER_MODES)
+    server.opers.add(session)
+    reply.numeric(n.RPL_YOUREOPER, "You are now an IRC operator")
+    if added:
+        reply.add(Message("MODE", (session.nick, "+" + added), session.prefix))
+
+
+def handle_kill(ctx: Context) -> None:
+    server, session, reply = ctx.server, ctx.session, ctx.reply
+    nick = ctx.params[0]
+    reason = ctx.params[1] or "No reason given"
+    victim = server.find_user(nick)
+    if victim is None and mask_matches(nick, server.name, server.casemapping):
+        reply.numeric(n.ERR_CANTKILLSERVER, "You cant kill a server!")
+        return
+    if victim is None:
+        reply.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        return
+    server.send(
+        victim, Message("KILL", (victim.nick, reason), session.prefix, server.tags(session))
+    )
+    server.snotice(
+        f"Received KILL message for {victim.nick} ({victim.user}@{victim.host}) "
+        f"from {session.nick}: {reason}"
+    )
+    if victim is session:
+        reply.flush()  # the dispatcher does not flush for a closed session
+    server.quit(victim, f"Killed ({session.nick} ({reason}))")
+
+
+def handle_wallops(ctx: Context) -> None:
+    server, session = ctx.server, ctx.session
+    text = ctx.params[0]
+    if not text:
+        ctx.reply.numeric(n.ERR_NEEDMOREPARAMS, "WALLOPS", "Not enough parameters")
+        return
+    msg = Message("WALLOPS", (text,), session.prefix, server.tags(session))
+    server.deliver((s for s in server.sessions if s.registered and "w" in s.modes), msg)
+
+
+def handle_rehash(ctx: Context) -> None:
+    server, session, reply = ctx.server, ctx.session, ctx.reply
+    old = server.config
+    if server.rehash_hook is None:
+        reply.numeric(n.RPL_REHASHING, config_name(old), "Rehashing")
+        return
+    try:
+        new = server.rehash_hook()
+        if new.server.casemapping != old.server.casemapping:
+            raise ValueError(
+                "server.casemapping cannot change while the server runs; restart instead"
+            )
+        motd = new.motd_lines()  # read before anything changes, so a bad file changes nothing
+    except (ConfigError, OSError, ValueError) as exc:
+        reply.add(server.notice(session, f"*** REHASH failed, keeping the old config: {exc}"))
+        snotice_others(server, session, f"{session.nick} failed to rehash the config: {exc}")
+        return
+    reply.numeric(n.RPL_REHASHING, config_name(new), "Rehashing")
+    old_tokens = [token for line in server.isupport for token in line]
+    server.apply_config(new, motd)
+    for tokens in changed_isupport(server, old_tokens):
+        reply.numeric(n.RPL_ISUPPORT, *tokens, "are supported by this server")
+        for client in list(server.sessions):
+            if client.registered and client is not session:
+                params = (client.nick, *tokens, "are supported by this server")
+                server.send(client, Message(n.RPL_ISUPPORT, params, server.name))
+    snotice_others(server, session, f"{session.nick} is rehashing the server config file")
+
+
+def config_name(config: Config) -> str:
+    """The config file's name as RPL_REHASHING shows it."""
+    return config.path.name if config.path is not None else "*"
+
+
+def changed_isupport(server: Server, old_tokens: list[str]) -> list[list[str]]:
+    """The ISUPPORT tokens a rehash changed, and ``-TOKEN`` for removed ones, in ``005``-sized
+    groups (Modern IRC: a server SHOULD re-advertise a parameter whose value changed)."""
+    new_tokens = [token for line in server.isupport for token in line]
+    before = set(old_tokens)
+    changed = [token for token in new_tokens if token not in before]
+    kept = {token.partition("=")[0] for token in new_tokens}
+    removed = [f"-{key}" for key in (t.partition("=")[0] for t in old_tokens) if key not in kept]
+    return chunk(changed + removed)
+
+
+def snotice_others(server: Server, actor: Session, text: str) -> None:
+    """A server notice for every operator with ``+s`` except ``actor``, who gets a reply."""
+    for oper in list(server.opers):
+        if oper is not actor and "s" in oper.modes:
+            server.send(oper, server.notice(oper, f"*** {text}"))
+
+
+COMMANDS = {
+    "OPER": Command(handle_oper, min_params=2),
+    "KILL": Command(handle_kill, min_params=2, oper=True),
+    "WALLOPS": Command(handle_wallops, min_params=1, oper=True),
+    "REHASH": Command(handle_rehash, oper=True),
+}

@@ -1,7 +1,529 @@
-"""Queries (placeholder until the queries module lands)."""
+"""Queries: WHO (and WHOX), WHOIS, WHOWAS, USERHOST, ISON, MONITOR, and the server queries
+VERSION, TIME, ADMIN, INFO, LINKS, LUSERS, MOTD and HELP.
+
+Reply formats follow modern.ircdocs.horse; WHOX and MONITOR follow their IRCv3 specs.
+"""
 
 from __future__ import annotations
 
-from hubbub.server.commands.dispatch import Command
+import time
+from collections.abc import Iterable
 
-COMMANDS: dict[str, Command] = {}
+from hubbub.protocol import numerics as n
+from hubbub.protocol.caps import Cap
+from hubbub.protocol.casemap import Folded, is_channel_name, is_valid_nick
+from hubbub.protocol.masks import mask_matches
+from hubbub.server.channel import Channel
+from hubbub.server.commands.dispatch import Command, Context
+from hubbub.server.commands.registration import send_isupport, send_lusers, send_motd
+from hubbub.server.session import Session
+
+RPL_WHOISBOT = "335"
+"""``<client> <nick> :is a bot`` (IRCv3 bot-mode)."""
+
+LIST_BUDGET = 400
+"""Characters of list items (channels, nicks, targets) put in one numeric line: with a
+63-character server name and two 30-character nicks the line stays under 512 bytes."""
+
+HIDDEN_IP = "255.255.255.255"
+"""WHOX's placeholder for an IP address the server does not disclose."""
+
+WHOX_FIELDS = "tcuihsnfdlaor"
+"""WHOX fields in the order replies carry them, whatever order the client asked in."""
+
+
+def join_chunks(items: Iterable[str], sep: str, budget: int = LIST_BUDGET) -> list[str]:
+    """``items`` joined by ``sep`` into strings of at most ``budget`` characters each."""
+    chunks: list[str] = []
+    current = ""
+    for item in items:
+        if current and len(current) + len(sep) + len(item) > budget:
+            chunks.append(current)
+            current = item
+        else:
+            current = f"{current}{sep}{item}" if current else item
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def wire_safe(value: str) -> str:
+    """A middle parameter must not start with ``:`` (an IPv6 address such as ``::1``)."""
+    return "0" + value if value.startswith(":") else value
+
+
+def echo(value: str) -> str:
+    """A client's parameter repeated in a reply's middle parameter: ``*`` when it cannot be one
+    (empty, or a trailing parameter with a space or a leading ``:``)."""
+    return "*" if not value or " " in value or value[0] == ":" else value
+
+
+def names_this_server(ctx: Context, target: str) -> bool:
+    """True if ``target`` (a server mask or a nick) designates this server."""
+    server = ctx.server
+    if mask_matches(target, server.name, server.casemapping):
+        return True
+    return server.find_user(target) is not None
+
+
+def check_target(ctx: Context, index: int = 0) -> bool:
+    """Server queries take an optional target; anything but this server is ERR_NOSUCHSERVER."""
+    if len(ctx.params) <= index or not ctx.params[index]:
+        return True
+    target = ctx.params[index]
+    if names_this_server(ctx, target):
+        return True
+    ctx.reply.numeric(n.ERR_NOSUCHSERVER, echo(target), "No such server")
+    return False
+
+
+def visible_channels(viewer: Session, target: Session) -> list[Channel]:
+    """The channels of ``target`` that ``viewer`` may see it in.
+
+    A secret channel shows only to its members; an invisible user's channels show only when
+    shared. Operators and the user itself see everything.
+    """
+    if viewer is target or "o" in viewer.modes:
+        return list(target.channels.values())
+    invisible = "i" in target.modes
+    return [
+        channel
+        for channel in target.channels.values()
+        if viewer in channel.members or not (channel.secret or invisible)
+    ]
+
+
+def idle_seconds(ctx: Context, target: Session) -> int:
+    """How long ``target`` has been idle, in whole seconds."""
+    return max(0, int(ctx.server.clock() - target.last_active))
+
+
+# -- WHO -------------------------------------------------------------------------------------
+
+
+def who_flags(target: Session, channel: Channel | None, multi: bool) -> str:
+    """RPL_WHOREPLY flags: H or G, ``*`` for an operator, the channel prefixes, B for a bot."""
+    flags = "G" if target.away is not None else "H"
+    if "o" in target.modes:
+        flags += "*"
+    if channel is not None:
+        flags += channel.prefix_of(target, multi)
+    if "B" in target.modes:
+        flags += "B"
+    return flags
+
+
+def who_matches(ctx: Context, mask: str, target: Session) -> bool:
+    """A WHO mask matches a user's nick, username, host, real name or full ``nick!user@host``."""
+    mapping = ctx.server.casemapping
+    subjects = [target.nick, target.user, target.host, target.realname]
+    if "!" in mask or "@" in mask:
+        subjects.append(target.prefix)
+    return any(mask_matches(mask, subject, mapping) for subject in subjects)
+
+
+def who_targets(ctx: Context, mask: str) -> list[tuple[Session, Channel | None]]:
+    """The users a WHO mask lists, each with the channel its reply shows."""
+    server, viewer = ctx.server, ctx.session
+    if is_channel_name(mask):
+        channel = server.find_channel(mask)
+        if channel is None:
+            return []
+        insider = viewer in channel.members or "o" in viewer.modes
+        if channel.secret and not insider:
+            return []
+        return [(m, channel) for m in channel.members if insider or "i" not in m.modes]
+    if "*" not in mask and "?" not in mask:
+        # An exact nick is answered even for an invisible user; only masks respect +i.
+        user = server.find_user(mask)
+        if user is not None:
+            shown = visible_channels(viewer, user)
+            return [(user, shown[0] if shown else None)]
+    found: list[tuple[Session, Channel | None]] = []
+    for user in server.users.values():
+        if not user.registered or not server.visible_to(viewer, user):
+            continue
+        if who_matches(ctx, mask, user):
+            shown = visible_channels(viewer, user)
+            found.append((user, shown[0] if shown else None))
+    return found
+
+
+def whox_fields(
+    ctx: Context, target: Session, channel: Channel | None, fields: str, token: str
+) -> list[str]:
+    """The RPL_WHOSPCRPL parameters for the requested ``fields``, in the standard order."""
+    server, viewer = ctx.server, ctx.session
+    multi = bool(viewer.caps & Cap.MULTI_PREFIX)
+    values: dict[str, str] = {
+        "t": echo(token) if token else "0",
+        "c": channel.name if channel is not None else "*",
+        "u": target.user,
+        "i": wire_safe(target.peer.ip) if viewer is target or "o" in viewer.modes else HIDDEN_IP,
+        "h": target.host,
+        "s": server.name,
+        "n": target.nick,
+        "f": who_flags(target, channel, multi),
+        "d": "0",
+        "l": str(idle_seconds(ctx, target)),
+        "a": target.account or "0",
+        "o": "n/a",
+        "r": target.realname,
+    }
+    return [values[f] for f in WHOX_FIELDS if f in fields]
+
+
+def handle_who(ctx: Context) -> None:
+    server, reply = ctx.server, ctx.reply
+    mask = ctx.params[0] if ctx.params and ctx.params[0] else "*"
+    query = "*" if mask == "0" else mask
+    options = ctx.params[1] if len(ctx.params) > 1 else ""
+    flags, percent, spec = options.partition("%")
+    fields, _, token = spec.partition(",")
+    multi = bool(ctx.session.caps & Cap.MULTI_PREFIX)
+    for target, channel in who_targets(ctx, query):
+        if "o" in flags and "o" not in target.modes:
+            continue
+        if percent:
+            reply.numeric(n.RPL_WHOSPCRPL, *whox_fields(ctx, target, channel, fields, token))
+            continue
+        reply.numeric(
+            n.RPL_WHOREPLY,
+            channel.name if channel is not None else "*",
+            target.user,
+            target.host,
+            server.name,
+            target.nick,
+            who_flags(target, channel, multi),
+            f"0 {target.realname}",
+        )
+    reply.numeric(n.RPL_ENDOFWHO, echo(mask), "End of WHO list")
+
+
+# -- WHOIS and WHOWAS ------------------------------------------------------------------------
+
+
+def handle_whois(ctx: Context) -> None:
+    server, viewer, reply = ctx.server, ctx.session, ctx.reply
+    params = ctx.params
+    if not params or not params[-1]:
+        reply.numeric(n.ERR_NONICKNAMEGIVEN, "No nickname given")
+        return
+    if len(params) > 1 and not names_this_server(ctx, params[0]):
+        reply.numeric(n.ERR_NOSUCHSERVER, echo(params[0]), "No such server")
+        return
+    query = params[1] if len(params) > 1 else params[0]
+    nick = query.split(",")[0]  # TARGMAX WHOIS:1; the rest is dropped
+    target = server.find_user(nick)
+    if target is None:
+        reply.numeric(n.ERR_NOSUCHNICK, echo(nick), "No such nick/channel")
+        reply.numeric(n.RPL_ENDOFWHOIS, echo(query), "End of /WHOIS list")
+        return
+    tnick = target.nick
+    reply.numeric(n.RPL_WHOISUSER, tnick, target.user, target.host, "*", target.realname)
+    multi = bool(viewer.caps & Cap.MULTI_PREFIX)
+    entries = [c.prefix_of(target, multi) + c.name for c in visible_channels(viewer, target)]
+    for line in join_chunks(entries, " "):
+        reply.numeric(n.RPL_WHOISCHANNELS, tnick, line)
+    reply.numeric(n.RPL_WHOISSERVER, tnick, server.name, server.config.server.description)
+    if "o" in target.modes:
+        reply.numeric(n.RPL_WHOISOPERATOR, tnick, "is an IRC operator")
+    if target.away is not None:
+        reply.numeric(n.RPL_AWAY, tnick, target.away)
+    if "B" in target.modes:
+        reply.numeric(RPL_WHOISBOT, tnick, "is a bot")
+    if target.peer.secure:
+        reply.numeric(n.RPL_WHOISSECURE, tnick, "is using a secure connection")
+    if target.peer.certfp and (viewer is target or "o" in viewer.modes):
+        fingerprint = f"has client certificate fingerprint {target.peer.certfp}"
+        reply.numeric(n.RPL_WHOISCERTFP, tnick, fingerprint)
+    idle, signon = str(idle_seconds(ctx, target)), str(int(target.signon))
+    reply.numeric(n.RPL_WHOISIDLE, tnick, idle, signon, "seconds idle, signon time")
+    if target.account:
+        reply.numeric(n.RPL_WHOISACCOUNT, tnick, target.account, "is logged in as")
+    reply.numeric(n.RPL_ENDOFWHOIS, echo(query), "End of /WHOIS list")
+
+
+def handle_whowas(ctx: Context) -> None:
+    server, reply = ctx.server, ctx.reply
+    params = ctx.params
+    if not params or not params[0]:
+        reply.numeric(n.ERR_NONICKNAMEGIVEN, "No nickname given")
+        return
+    query = params[0]
+    count = 0  # a missing, zero or negative count means every entry
+    if len(params) > 1 and params[1].lstrip("-").isdigit():
+        count = int(params[1])
+    for nick in query.split(","):
+        if not nick:
+            continue
+        folded = server.fold(nick)
+        entries = [e for e in server.whowas if server.fold(e.nick) == folded]
+        if count > 0:
+            entries = entries[:count]
+        if not entries:
+            reply.numeric(n.ERR_WASNOSUCHNICK, echo(nick), "There was no such nickname")
+        for entry in entries:
+            reply.numeric(n.RPL_WHOWASUSER, entry.nick, entry.user, entry.host, "*", entry.realname)
+            when = time.strftime("%a %b %d %H:%M:%S %Y", time.gmtime(entry.time))
+            reply.numeric(n.RPL_WHOISSERVER, entry.nick, server.name, when)
+    reply.numeric(n.RPL_ENDOFWHOWAS, echo(query), "End of WHOWAS")
+
+
+# -- USERHOST and ISON -----------------------------------------------------------------------
+
+
+def handle_userhost(ctx: Context) -> None:
+    server = ctx.server
+    nicks = [nick for param in ctx.params for nick in param.split()][:5]
+    replies = []
+    for nick in nicks:
+        user = server.find_user(nick)
+        if user is None:
+            continue
+        oper = "*" if "o" in user.modes else ""
+        away = "-" if user.away is not None else "+"
+        replies.append(f"{user.nick}{oper}={away}{user.user}@{user.host}")
+    ctx.reply.numeric(n.RPL_USERHOST, " ".join(replies))
+
+
+def handle_ison(ctx: Context) -> None:
+    server = ctx.server
+    online = []
+    for param in ctx.params:
+        for nick in param.split():
+            user = server.find_user(nick)
+            if user is not None:
+                online.append(user.nick)
+    ctx.reply.numeric(n.RPL_ISON, " ".join(online))
+
+
+# -- MONITOR ---------------------------------------------------------------------------------
+
+
+def send_monitor_status(ctx: Context, targets: Iterable[str]) -> None:
+    """RPL_MONONLINE for the targets online (as ``nick!user@host``), RPL_MONOFFLINE for the rest."""
+    server = ctx.server
+    online: list[str] = []
+    offline: list[str] = []
+    for target in targets:
+        user = server.find_user(target)
+        if user is not None:
+            online.append(user.prefix)
+        else:
+            offline.append(target)
+    for line in join_chunks(online, ","):
+        ctx.reply.numeric(n.RPL_MONONLINE, line)
+    for line in join_chunks(offline, ","):
+        ctx.reply.numeric(n.RPL_MONOFFLINE, line)
+
+
+def monitor_add(ctx: Context, targets: list[str]) -> None:
+    server, session = ctx.server, ctx.session
+    limit = server.limits.monitor
+    added: list[str] = []
+    refused: list[str] = []
+    for target in targets:
+        if not is_valid_nick(target, server.limits.nicklen):
+            continue  # MONITOR takes nicks only, never masks
+        folded = server.fold(target)
+        if folded not in session.monitoring:
+            if len(session.monitoring) >= limit:
+                refused.append(target)
+                continue
+            session.monitoring.add(folded)
+            server.monitors.setdefault(folded, set()).add(session)
+        added.append(target)
+    if refused:
+        ctx.reply.numeric(n.ERR_MONLISTFULL, str(limit), ",".join(refused), "Monitor list is full.")
+    send_monitor_status(ctx, added)
+
+
+def monitor_remove(ctx: Context, folded_names: Iterable[Folded]) -> None:
+    server, session = ctx.server, ctx.session
+    for folded in list(folded_names):
+        session.monitoring.discard(folded)
+        watchers = server.monitors.get(folded)
+        if watchers is not None:
+            watchers.discard(session)
+            if not watchers:
+                del server.monitors[folded]
+
+
+def handle_monitor(ctx: Context) -> None:
+    session, reply = ctx.session, ctx.reply
+    sub = ctx.params[0]
+    if sub in ("+", "-"):
+        if len(ctx.params) < 2 or not ctx.params[1]:
+            reply.numeric(n.ERR_NEEDMOREPARAMS, "MONITOR", "Not enough parameters")
+            return
+        targets = [t for t in ctx.params[1].split(",") if t]
+        if sub == "+":
+            monitor_add(ctx, targets)
+        else:
+            monitor_remove(ctx, (ctx.server.fold(t) for t in targets))
+    elif sub.upper() == "C":
+        monitor_remove(ctx, session.monitoring)
+    elif sub.upper() == "L":
+        for line in join_chunks(sorted(session.monitoring), ","):
+            reply.numeric(n.RPL_MONLIST, line)
+        reply.numeric(n.RPL_ENDOFMONLIST, "End of MONITOR list")
+    elif sub.upper() == "S":
+        send_monitor_status(ctx, sorted(session.monitoring))
+    else:
+        reply.numeric(n.ERR_UNKNOWNERROR, "MONITOR", echo(sub), "Unknown subcommand")
+
+
+# -- server queries --------------------------------------------------------------------------
+
+
+def handle_version(ctx: Context) -> None:
+    if not check_target(ctx):
+        return
+    server = ctx.server
+    comments = f"{server.config.server.network} IRC server, https://modern.ircdocs.horse/"
+    ctx.reply.numeric(n.RPL_VERSION, server.version, server.name, comments)
+    send_isupport(server, ctx.reply)
+
+
+def handle_time(ctx: Context) -> None:
+    if not check_target(ctx):
+        return
+    server = ctx.server
+    now = server.clock()
+    human = time.strftime("%A %B %d %Y -- %H:%M:%S +00:00", time.gmtime(now))
+    ctx.reply.numeric(n.RPL_TIME, server.name, str(int(now)), "0", human)
+
+
+def handle_admin(ctx: Context) -> None:
+    if not check_target(ctx):
+        return
+    server, reply = ctx.server, ctx.reply
+    section = server.config.server
+    reply.numeric(n.RPL_ADMINME, server.name, "Administrative info")
+    reply.numeric(n.RPL_ADMINLOC1, section.admin_location or section.description)
+    reply.numeric(n.RPL_ADMINLOC2, section.admin_name or f"The {section.network} network")
+    reply.numeric(n.RPL_ADMINEMAIL, section.admin_email or "No contact address configured")
+
+
+def handle_info(ctx: Context) -> None:
+    if not check_target(ctx):
+        return
+    server, reply = ctx.server, ctx.reply
+    started = time.strftime("%a %b %d %Y at %H:%M:%S UTC", time.gmtime(server.created))
+    for line in (
+        f"{server.version}: a chat server that speaks IRC over TCP, TLS and WebSocket",
+        "written in Python (asyncio), following the Modern IRC documents and IRCv3",
+        f"This server ({server.name}) has been up since {started}",
+    ):
+        reply.numeric(n.RPL_INFO, line)
+    reply.numeric(n.RPL_ENDOFINFO, "End of INFO list")
+
+
+def handle_links(ctx: Context) -> None:
+    server, reply = ctx.server, ctx.reply
+    mask = ctx.params[-1] if ctx.params and ctx.params[-1] else "*"
+    if mask_matches(mask, server.name, server.casemapping):
+        # The RFC form (``<mask> <server>``) with the mask filled in; what clients parse.
+        description = f"0 {server.config.server.description}"
+        reply.numeric(n.RPL_LINKS, server.name, server.name, description)
+    reply.numeric(n.RPL_ENDOFLINKS, echo(mask), "End of /LINKS list")
+
+
+def handle_lusers(ctx: Context) -> None:
+    send_lusers(ctx.server, ctx.reply)
+
+
+def handle_motd(ctx: Context) -> None:
+    if check_target(ctx):
+        send_motd(ctx.server, ctx.reply)
+
+
+# -- HELP ------------------------------------------------------------------------------------
+
+HELP_TEXTS: dict[str, tuple[str, str]] = {
+    "ADMIN": ("[<server>]", "Shows who runs this server and how to reach them."),
+    "AWAY": ("[<message>]", "Marks you away with a message; with none, marks you back."),
+    "CAP": ("LS|LIST|REQ|END [...]", "Negotiates IRCv3 capabilities with the server."),
+    "HELP": ("[<subject>]", "Shows help on a command, or lists the commands."),
+    "INFO": ("[<server>]", "Shows information about the server software."),
+    "INVITE": ("[<nick> <channel>]", "Invites a user to a channel; alone, lists your invites."),
+    "ISON": ("<nick>{ <nick>}", "Says which of the given nicks are online."),
+    "JOIN": ("<channel>{,<channel>} [<key>{,<key>}]", "Joins channels; JOIN 0 parts all."),
+    "KICK": ("<channel> <nick>{,<nick>} [<reason>]", "Removes users from a channel (ops)."),
+    "KILL": ("<nick> [<reason>]", "Disconnects a user from the server (operators only)."),
+    "LINKS": ("[<mask>]", "Lists the servers of the network."),
+    "LIST": ("[<mask>|>n|<n{,...}]", "Lists channels, by name mask or number of users."),
+    "LUSERS": ("", "Shows how many users, operators and channels there are."),
+    "MODE": ("<target> [<modes> [<args>...]]", "Shows or changes channel or user modes."),
+    "MONITOR": ("+|- <nick>{,<nick>} | C | L | S", "Tracks when nicks come online or leave."),
+    "MOTD": ("[<server>]", "Shows the message of the day."),
+    "NAMES": ("<channel>{,<channel>}", "Lists the members of channels."),
+    "NICK": ("<nick>", "Sets or changes your nickname."),
+    "NOTICE": ("<target>{,<target>} <text>", "Sends a notice; it never triggers a reply."),
+    "OPER": ("<name> <password>", "Makes you an IRC operator with configured credentials."),
+    "PART": ("<channel>{,<channel>} [<reason>]", "Leaves channels."),
+    "PASS": ("<password>", "Gives the server password, before NICK and USER."),
+    "PING": ("<token>", "Asks the server for a PONG with the same token."),
+    "PONG": ("<token>", "Answers a PING from the server."),
+    "PRIVMSG": ("<target>{,<target>} <text>", "Sends a message to users or channels."),
+    "QUIT": ("[<reason>]", "Disconnects from the server."),
+    "REHASH": ("", "Reloads the server's configuration file (operators only)."),
+    "SETNAME": ("<realname>", "Changes your real name (IRCv3 setname)."),
+    "TAGMSG": ("<target>{,<target>}", "Sends only message tags, e.g. typing notifications."),
+    "TIME": ("[<server>]", "Shows the server's local time."),
+    "TOPIC": ("<channel> [<topic>]", "Shows or sets a channel's topic."),
+    "USER": ("<user> 0 * <realname>", "Gives your username and real name when connecting."),
+    "USERHOST": ("<nick>{ <nick>}", "Shows user@host of up to five nicks."),
+    "VERSION": ("[<server>]", "Shows the server's version and supported features."),
+    "WALLOPS": ("<text>", "Sends a message to every user with mode +w (operators only)."),
+    "WHO": ("<mask> [o][%<fields>[,<token>]]", "Lists users matching a mask or in a channel."),
+    "WHOIS": ("[<server>] <nick>", "Shows information about a user."),
+    "WHOWAS": ("<nick> [<count>]", "Shows information about a nick that has left."),
+}
+"""One line of syntax and one of description per command, for HELP."""
+HELP_TEXTS["HELPOP"] = HELP_TEXTS["HELP"]
+
+
+def handle_help(ctx: Context) -> None:
+    from hubbub.server.commands import COMMANDS  # the table imports this module
+
+    reply = ctx.reply
+    subject = ctx.params[0] if ctx.params and ctx.params[0] else ""
+    if not subject:
+        reply.numeric(n.RPL_HELPSTART, "*", f"** Help for {ctx.server.name} **")
+        reply.numeric(n.RPL_HELPTXT, "*", "")
+        reply.numeric(n.RPL_HELPTXT, "*", "Try HELP <command> for one of these commands:")
+        for line in join_chunks(sorted(COMMANDS), " "):
+            reply.numeric(n.RPL_HELPTXT, "*", line)
+        reply.numeric(n.RPL_ENDOFHELP, "*", "End of /HELP")
+        return
+    shown = echo(subject)
+    name = subject.upper()
+    if name not in COMMANDS:
+        reply.numeric(n.ERR_HELPNOTFOUND, shown, "No help available on this topic")
+        return
+    syntax, text = HELP_TEXTS.get(name, ("", "See https://modern.ircdocs.horse/"))
+    reply.numeric(n.RPL_HELPSTART, shown, f"** {name} {syntax} **".replace("  ", " "))
+    reply.numeric(n.RPL_HELPTXT, shown, "")
+    reply.numeric(n.RPL_HELPTXT, shown, text)
+    reply.numeric(n.RPL_ENDOFHELP, shown, "End of /HELP")
+
+
+COMMANDS = {
+    "WHO": Command(handle_who),
+    "WHOIS": Command(handle_whois),
+    "WHOWAS": Command(handle_whowas),
+    "USERHOST": Command(handle_userhost, min_params=1),
+    "ISON": Command(handle_ison, min_params=1),
+    "MONITOR": Command(handle_monitor, min_params=1),
+    "VERSION": Command(handle_version),
+    "TIME": Command(handle_time),
+    "ADMIN": Command(handle_admin),
+    "INFO": Command(handle_info),
+    "LINKS": Command(handle_links),
+    "LUSERS": Command(handle_lusers),
+    "MOTD": Command(handle_motd),
+    "HELP": Command(handle_help),
+    "HELPOP": Command(handle_help),
+}

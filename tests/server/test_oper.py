@@ -1,0 +1,372 @@
+"""OPER, KILL, WALLOPS, REHASH and the server notices they raise, line by line."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from hubbub.server.config import (
+    Config,
+    ConfigError,
+    ConfigIssue,
+    LimitsSection,
+    OperSection,
+    ServerSection,
+    default_config,
+    hash_password,
+)
+from hubbub.server.core import Server
+from tests.server.harness import Client, FakeClock
+
+ADMIN = OperSection(name="admin", password="secret")
+
+
+def make_config(*opers: OperSection, **server: str) -> Config:
+    return dataclasses.replace(
+        default_config(),
+        server=ServerSection(**server),
+        opers=opers or (ADMIN,),
+        limits=LimitsSection(flood=False),
+    )
+
+
+def make_oper_server(*opers: OperSection) -> Server:
+    return Server(make_config(*opers), clock=FakeClock())
+
+
+def replies(client: Client) -> list[tuple[str, tuple[str, ...]]]:
+    return [(m.command, m.params) for m in client.messages()]
+
+
+def ask(client: Client, line: str) -> list[tuple[str, tuple[str, ...]]]:
+    client.messages()
+    client.send(line)
+    return replies(client)
+
+
+def notices(client: Client) -> list[str]:
+    return [m.params[1] for m in client.messages() if m.command == "NOTICE"]
+
+
+@pytest.fixture
+def server() -> Server:
+    return make_oper_server()
+
+
+def oper_up(server: Server, nick: str) -> Client:
+    client = Client(server).register(nick)
+    client.send("OPER admin secret")
+    client.messages()
+    return client
+
+
+# -- OPER ------------------------------------------------------------------------------------
+
+
+def test_oper_success(server: Server) -> None:
+    alice = Client(server).register("alice")
+    alice.send("OPER admin secret")
+    got = alice.messages()
+    assert [(m.source, m.command, m.params) for m in got] == [
+        ("hubbub.local", "381", ("alice", "You are now an IRC operator")),
+        ("alice!~u@127.0.0.1", "MODE", ("alice", "+os")),
+    ]
+    assert alice.session.modes >= {"o", "s"}
+    assert alice.session in server.opers
+    assert ask(alice, "LUSERS")[1] == ("252", ("alice", "1", "operator(s) online"))
+
+
+def test_oper_name_is_case_insensitive_and_reoper_is_quiet(server: Server) -> None:
+    alice = Client(server).register("alice")
+    alice.send("OPER ADMIN secret")
+    alice.messages()
+    assert ask(alice, "OPER admin secret") == [("381", ("alice", "You are now an IRC operator"))]
+
+
+def test_oper_wrong_password(server: Server) -> None:
+    alice = Client(server).register("alice")
+    assert ask(alice, "OPER admin nope") == [("464", ("alice", "Password incorrect"))]
+    assert "o" not in alice.session.modes
+    assert server.opers == set()
+
+
+def test_oper_unknown_name(server: Server) -> None:
+    alice = Client(server).register("alice")
+    assert ask(alice, "OPER nobody secret") == [("491", ("alice", "No O-lines for your host"))]
+
+
+@pytest.mark.parametrize(
+    ("mask", "allowed"),
+    [
+        ("*", True),
+        ("127.0.0.1", True),
+        ("127.*", True),
+        ("~u@127.0.0.1", True),
+        ("alice!*@*", True),
+        ("10.*", False),
+        ("*@example.org", False),
+    ],
+)
+def test_oper_host_mask(mask: str, allowed: bool) -> None:
+    server = make_oper_server(OperSection(name="admin", password="secret", host=mask))
+    alice = Client(server).register("alice")
+    got = [c for c, _ in ask(alice, "OPER admin secret")]
+    assert got == (["381", "MODE"] if allowed else ["491"])
+
+
+def test_oper_hashed_password() -> None:
+    server = make_oper_server(OperSection(name="admin", password=hash_password("s3cret")))
+    alice = Client(server).register("alice")
+    assert [c for c, _ in ask(alice, "OPER admin wrong")] == ["464"]
+    assert [c for c, _ in ask(alice, "OPER admin s3cret")] == ["381", "MODE"]
+
+
+def test_oper_needs_two_parameters(server: Server) -> None:
+    alice = Client(server).register("alice")
+    assert ask(alice, "OPER admin") == [("461", ("alice", "OPER", "Not enough parameters"))]
+
+
+def test_oper_hashed_password_checked_off_the_handler() -> None:
+    """With a real offload the answer to a hashed password comes later, in its own write."""
+    server = make_oper_server(OperSection(name="admin", password=hash_password("secret")))
+    queued: list[tuple[Callable[[], bool], Callable[[bool], None]]] = []
+    server.offload = lambda work, done: queued.append((work, done))
+    alice = Client(server).register("alice")
+    assert ask(alice, "OPER admin secret") == []
+    assert "o" not in alice.session.modes
+    work, done = queued.pop()
+    done(work())
+    assert [c for c, _ in replies(alice)] == ["381", "MODE"]
+    bob = Client(server).register("bob")
+    bob.send("OPER admin nope")
+    work, done = queued.pop()
+    bob.send("QUIT")
+    done(work())  # the client left meanwhile: nothing to do, nothing to crash
+
+
+def test_oper_raises_server_notices(server: Server) -> None:
+    watcher = oper_up(server, "watcher")
+    alice = Client(server).register("alice")
+    watcher.messages()
+    alice.send("OPER admin nope")
+    alice.send("OPER nobody x")
+    alice.send("OPER admin secret")
+    assert notices(watcher) == [
+        "*** Failed OPER attempt by alice (~u@127.0.0.1) [admin]: wrong password",
+        "*** Failed OPER attempt by alice (~u@127.0.0.1) [nobody]: no matching oper block",
+        "*** alice (~u@127.0.0.1) is now an IRC operator (as admin)",
+    ]
+
+
+def test_dropping_o_leaves_the_operators(server: Server) -> None:
+    alice = oper_up(server, "alice")
+    alice.send("MODE alice -o")
+    assert server.opers == set()
+    assert ask(alice, "KILL bob :x") == [
+        ("481", ("alice", "Permission Denied- You're not an IRC operator"))
+    ]
+
+
+# -- KILL ------------------------------------------------------------------------------------
+
+
+def test_kill(server: Server) -> None:
+    ircop = oper_up(server, "ircop")
+    alice = Client(server).register("alice")
+    bob = Client(server).register("bob")
+    alice.send("JOIN #chan")
+    bob.send("JOIN #chan")
+    bob.messages()
+    alice.messages()
+    ircop.messages()
+    ircop.send("KILL alice :some arbitrary reason")
+    got = alice.messages()
+    assert [(m.source, m.command, m.params) for m in got] == [
+        ("ircop!~u@127.0.0.1", "KILL", ("alice", "some arbitrary reason")),
+        (
+            None,
+            "ERROR",
+            ("Closing Link: 127.0.0.1 (Killed (ircop (some arbitrary reason)))",),
+        ),
+    ]
+    assert alice.closed
+    seen = bob.messages()
+    assert [(m.source, m.command, m.params) for m in seen] == [
+        ("alice!~u@127.0.0.1", "QUIT", ("Killed (ircop (some arbitrary reason))",))
+    ]
+    assert server.find_user("alice") is None
+    assert server.whowas[0].nick == "alice"
+    assert notices(ircop) == [
+        "*** Received KILL message for alice (~u@127.0.0.1) from ircop: some arbitrary reason",
+        "*** Client exiting: alice (~u@127.0.0.1) [Killed (ircop (some arbitrary reason))]",
+    ]
+
+
+def test_kill_needs_a_comment(server: Server) -> None:
+    ircop = oper_up(server, "ircop")
+    alice = Client(server).register("alice")
+    assert ask(ircop, "KILL alice") == [("461", ("ircop", "KILL", "Not enough parameters"))]
+    assert not alice.closed
+    ircop.send("KILL alice :")
+    assert alice.closed
+    assert alice.messages()[0].params == ("alice", "No reason given")
+
+
+def test_kill_needs_privileges(server: Server) -> None:
+    alice = Client(server).register("alice")
+    bob = Client(server).register("bob")
+    for line in ("KILL bob :reason", "KILL alice :reason"):
+        assert ask(alice, line) == [
+            ("481", ("alice", "Permission Denied- You're not an IRC operator"))
+        ]
+    assert not bob.closed
+    assert not alice.closed
+
+
+def test_kill_errors(server: Server) -> None:
+    ircop = oper_up(server, "ircop")
+    assert ask(ircop, "KILL") == [("461", ("ircop", "KILL", "Not enough parameters"))]
+    assert ask(ircop, "KILL nobody :x") == [("401", ("ircop", "nobody", "No such nick/channel"))]
+    assert ask(ircop, "KILL hubbub.local :x") == [("483", ("ircop", "You cant kill a server!"))]
+    assert ask(ircop, "KILL *.local :x") == [("483", ("ircop", "You cant kill a server!"))]
+
+
+def test_kill_yourself(server: Server) -> None:
+    ircop = oper_up(server, "ircop")
+    ircop.send("KILL ircop :oops")
+    assert ircop.closed
+    got = ircop.messages()
+    assert (got[0].command, got[0].params) == ("KILL", ("ircop", "oops"))
+    assert (got[-1].command, got[-1].params) == (
+        "ERROR",
+        ("Closing Link: 127.0.0.1 (Killed (ircop (oops)))",),
+    )
+    assert server.opers == set()
+
+
+# -- WALLOPS ---------------------------------------------------------------------------------
+
+
+def test_wallops_reaches_users_with_mode_w(server: Server) -> None:
+    ircop = oper_up(server, "ircop")
+    reader = Client(server).register("reader")
+    other = Client(server).register("other")
+    reader.send("MODE reader +w")
+    reader.messages()
+    ircop.messages()
+    ircop.send("WALLOPS :maintenance at noon")
+    got = reader.messages()
+    assert [(m.source, m.command, m.params) for m in got] == [
+        ("ircop!~u@127.0.0.1", "WALLOPS", ("maintenance at noon",))
+    ]
+    assert other.messages() == []
+    assert ircop.messages() == []  # no +w, no copy
+    ircop.send("MODE ircop +w", "WALLOPS :again")
+    assert [m.command for m in ircop.messages()] == ["MODE", "WALLOPS"]
+
+
+def test_wallops_errors(server: Server) -> None:
+    alice = Client(server).register("alice")
+    assert ask(alice, "WALLOPS :hi") == [
+        ("481", ("alice", "Permission Denied- You're not an IRC operator"))
+    ]
+    ircop = oper_up(server, "ircop")
+    assert ask(ircop, "WALLOPS") == [("461", ("ircop", "WALLOPS", "Not enough parameters"))]
+    assert ask(ircop, "WALLOPS :") == [("461", ("ircop", "WALLOPS", "Not enough parameters"))]
+
+
+# -- REHASH ----------------------------------------------------------------------------------
+
+
+def test_rehash_needs_privileges(server: Server) -> None:
+    alice = Client(server).register("alice")
+    assert ask(alice, "REHASH") == [
+        ("481", ("alice", "Permission Denied- You're not an IRC operator"))
+    ]
+
+
+def test_rehash_without_a_hook(server: Server) -> None:
+    ircop = oper_up(server, "ircop")
+    assert ask(ircop, "REHASH") == [("382", ("ircop", "*", "Rehashing"))]
+
+
+def test_rehash_applies_the_new_config(server: Server) -> None:
+    ircop = oper_up(server, "ircop")
+    other = oper_up(server, "other")
+    bystander = Client(server).register("bystander")
+    other.messages()
+    new = dataclasses.replace(
+        make_config(ADMIN, motd="New day!", network="NewNet"),
+        path=Path("/etc/hubbub/hubbub.toml"),
+        limits=LimitsSection(flood=False, nicklen=20),
+    )
+    server.rehash_hook = lambda: new
+    assert ask(ircop, "REHASH") == [
+        ("382", ("ircop", "hubbub.toml", "Rehashing")),
+        ("005", ("ircop", "NETWORK=NewNet", "NICKLEN=20", "are supported by this server")),
+    ]
+    assert server.config is new
+    assert ask(ircop, "MOTD")[1] == ("372", ("ircop", "- New day!"))
+    readvertised = [m for m in bystander.messages() if m.command == "005"]
+    assert [m.params[1:] for m in readvertised] == [
+        ("NETWORK=NewNet", "NICKLEN=20", "are supported by this server")
+    ]
+    assert notices(other) == ["*** ircop is rehashing the server config file"]
+
+
+def test_rehash_negates_removed_tokens(server: Server) -> None:
+    ircop = oper_up(server, "ircop")
+    server.isupport = [[*server.isupport[0], "EXTRA=1"], *server.isupport[1:]]
+    server.rehash_hook = lambda: make_config()
+    got = [p for c, p in ask(ircop, "REHASH") if c == "005"]
+    assert got == [("ircop", "-EXTRA", "are supported by this server")]
+
+
+def test_rehash_keeps_the_old_config_when_the_new_one_is_bad(server: Server) -> None:
+    ircop = oper_up(server, "ircop")
+    old = server.config
+
+    def bad() -> Config:
+        raise ConfigError([ConfigIssue("limits.sendq", "must be at least 512, got 1")])
+
+    server.rehash_hook = bad
+    other = oper_up(server, "other")
+    got = ask(ircop, "REHASH")
+    assert got == [
+        (
+            "NOTICE",
+            (
+                "ircop",
+                "*** REHASH failed, keeping the old config: limits.sendq: must be at least 512, "
+                "got 1",
+            ),
+        )
+    ]
+    assert server.config is old
+    assert notices(other) == [
+        "*** ircop failed to rehash the config: limits.sendq: must be at least 512, got 1"
+    ]
+
+
+def test_rehash_refuses_an_unreadable_motd_file(server: Server, tmp_path: Path) -> None:
+    ircop = oper_up(server, "ircop")
+    old_motd = server.motd
+    new = dataclasses.replace(
+        make_config(motd_file="missing-motd.txt"), path=tmp_path / "hubbub.toml"
+    )
+    server.rehash_hook = lambda: new
+    assert [c for c, _ in ask(ircop, "REHASH")] == ["NOTICE"]
+    assert server.motd == old_motd
+    assert server.config is not new
+
+
+def test_rehash_refuses_a_casemapping_change(server: Server) -> None:
+    ircop = oper_up(server, "ircop")
+    server.rehash_hook = lambda: make_config(casemapping="ascii")
+    got = ask(ircop, "REHASH")
+    assert [c for c, _ in got] == ["NOTICE"]
+    assert "casemapping" in got[0][1][1]
+    assert server.casemapping.value == "rfc1459"
