@@ -57,6 +57,8 @@ def _run_inline(work: Callable[[], T], done: Callable[[T], None]) -> None:
 class Server:
     """The IRC network as this node sees it: sessions, nicks and channels."""
 
+    casemapping: Casemapping
+
     def __init__(
         self,
         config: Config,
@@ -86,20 +88,31 @@ class Server:
         self._msgids = itertools.count(1)
         self._msgid_prefix = f"{int(self.created * 1000):x}-"
         self._last_timeouts = 0.0
+        self._handling: Session | None = None
         self.apply_config(config, motd)
 
     # -- configuration ---------------------------------------------------------------------
 
     def apply_config(self, config: Config, motd: list[str] | None = None) -> None:
-        """Take a (re)loaded config. Users stay connected; new limits apply from now on."""
+        """Take a (re)loaded config. Users stay connected; new limits apply from now on.
+
+        Everything is computed before anything changes, so a config whose MOTD file cannot be
+        read (ConfigError) leaves the old one in force. The casemapping cannot change while
+        the server runs: the indexes are folded with it.
+        """
+        casemapping = Casemapping(config.server.casemapping)
+        if hasattr(self, "casemapping") and casemapping is not self.casemapping:
+            raise ValueError("the casemapping cannot change while the server runs")
+        base = config.path.parent if config.path else None
+        new_motd = motd if motd is not None else config.server.motd_lines(base)
+        isupport = build_isupport(config)
         self.config = config
         self.name = config.server.name
         self.limits = config.limits
-        self.casemapping = Casemapping(config.server.casemapping)
-        self.fold = folder(self.casemapping)
-        base = config.path.parent if config.path else None
-        self.motd = motd if motd is not None else config.server.motd_lines(base)
-        self.isupport = build_isupport(config)
+        self.casemapping = casemapping
+        self.fold = folder(casemapping)
+        self.motd = new_motd
+        self.isupport = isupport
 
     # -- connections -----------------------------------------------------------------------
 
@@ -122,37 +135,48 @@ class Server:
 
     def receive(self, session: Session, lines: Iterable[bytes | LineTooLong]) -> None:
         """Lines arrived from ``session``'s peer; apply flood control, then handle them."""
-        if session.state is State.CLOSED:
+        if session.closed:
             return
         now = self.clock()
         session.last_recv = now
         session.ping_sent = None
-        if not self.limits.flood:
+        if not self.limits.flood and not session.pending and not session.checking_password:
             for line in lines:
                 self.handle_line(session, line)
-                if session.closed:
-                    return
-            return
-        pending = session.pending
-        for line in lines:
-            if isinstance(line, LineTooLong):
-                self._input_too_long(session)
-                continue
-            pending.append(line)
+                if session.closed or session.checking_password:
+                    break
+            else:
+                return
+            # A command started blocking work: hold what is left until it is done.
+            lines = list(lines)
+        session.pending.extend(lines)
         self._drain(session, now)
 
+    def resume(self, session: Session) -> None:
+        """Blocking work for ``session`` (a password check) is done: handle its held input."""
+        session.checking_password = False
+        if not session.closed and self._handling is not session:
+            # (when the work finished inline, inside the command, the caller's loop goes on)
+            self._drain(session, self.clock())
+
     def _drain(self, session: Session, now: float) -> None:
-        limits = self.limits
-        tokens = min(
-            float(limits.flood_burst),
-            session.flood_tokens + (now - session.flood_time) * limits.flood_rate,
-        )
-        session.flood_time = now
         pending = session.pending
-        while pending and tokens >= 1.0 and not session.closed:
-            tokens -= 1.0
-            self.handle_line(session, pending.popleft())
-        session.flood_tokens = tokens
+        if self.limits.flood:
+            limits = self.limits
+            tokens = min(
+                float(limits.flood_burst),
+                session.flood_tokens + (now - session.flood_time) * limits.flood_rate,
+            )
+            session.flood_time = now
+            while pending and tokens >= 1.0 and not session.closed:
+                if session.checking_password:
+                    break
+                tokens -= 1.0
+                self.handle_line(session, pending.popleft())
+            session.flood_tokens = tokens
+        else:
+            while pending and not session.closed and not session.checking_password:
+                self.handle_line(session, pending.popleft())
         if len(pending) > MAX_PENDING_LINES and not session.closed:
             pending.clear()
             self.quit(session, "Excess Flood", error="Excess Flood")
@@ -165,6 +189,13 @@ class Server:
         if isinstance(raw, LineTooLong):
             self._input_too_long(session)
             return
+        outer, self._handling = self._handling, session
+        try:
+            self._handle_line(session, raw)
+        finally:
+            self._handling = outer
+
+    def _handle_line(self, session: Session, raw: bytes) -> None:
         try:
             check_length(raw)
         except ProtocolError:

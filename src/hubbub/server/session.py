@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from hubbub.protocol.caps import RENDER_CAPS, Cap, CapBits
 from hubbub.protocol.casemap import Folded
+from hubbub.protocol.errors import LineTooLong
 
 if TYPE_CHECKING:
     from hubbub.server.channel import Channel
@@ -132,7 +133,7 @@ class Session:
         self.ping_sent: float | None = None
         self.flood_tokens = 0.0
         self.flood_time = now
-        self.pending: deque[bytes] = deque()
+        self.pending: deque[bytes | LineTooLong] = deque()
 
     @property
     def registered(self) -> bool:

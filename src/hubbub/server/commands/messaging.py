@@ -134,10 +134,13 @@ def handle_away(ctx: Context) -> None:
         reply.numeric(n.RPL_UNAWAY, "You are no longer marked as being away")
         params = ()
     msg = Message("AWAY", params, session.prefix, server.tags(session))
-    server.deliver(server.peers_of(session), msg, need=Cap.AWAY_NOTIFY)
+    peers = server.peers_of(session)
+    server.deliver(peers, msg, need=Cap.AWAY_NOTIFY)
     watchers = server.monitors.get(session.folded)
     if watchers:
-        server.deliver(watchers, msg, skip=session, need=Cap.AWAY_NOTIFY | Cap.EXTENDED_MONITOR)
+        server.deliver(
+            watchers - peers, msg, skip=session, need=Cap.AWAY_NOTIFY | Cap.EXTENDED_MONITOR
+        )
 
 
 def handle_setname(ctx: Context) -> None:

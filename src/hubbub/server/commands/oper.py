@@ -59,10 +59,15 @@ def handle_oper(ctx: Context) -> None:
         if not inline:
             reply.flush()
 
+    def done_held(ok: bool) -> None:
+        done(ok)
+        server.resume(session)
+
     if stored.startswith("$argon2"):
         # An argon2 check takes tens of milliseconds: the application runs it off the event
-        # loop, and the answer comes when it is done.
-        server.offload(lambda: check_password(stored, password), done)
+        # loop, and the client's further input waits for the answer.
+        session.checking_password = True
+        server.offload(lambda: check_password(stored, password), done_held)
     else:
         done(check_password(stored, password))  # constant-time compare: answer in order
     inline = False

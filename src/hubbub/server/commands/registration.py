@@ -124,7 +124,6 @@ def try_register(ctx: Context) -> None:
     session.checking_password = True
 
     def done(ok: bool) -> None:
-        session.checking_password = False
         if session.closed:
             return
         reply = Response(session, server.name, None)
@@ -134,6 +133,7 @@ def try_register(ctx: Context) -> None:
             _refuse(server, session, reply)
         if not session.closed:
             reply.flush()
+        server.resume(session)
 
     ctx.reply.flush()
     server.offload(lambda: check_password(required, given), done)
