@@ -32,7 +32,8 @@ from hubbub.server.session import PeerInfo, Session, Sink, State, WhowasEntry
 log = logging.getLogger("hubbub.server")
 
 MAX_PENDING_LINES = 64
-"""Lines held for a flooding client (beyond its token bucket) before it is disconnected."""
+"""Lines held for a flooding client beyond its token bucket before it is disconnected
+(alongside ``[limits] recvq``, the bytes held)."""
 
 
 def format_time(now: float) -> str:
@@ -149,7 +150,9 @@ class Server:
                 return
             # A command started blocking work: hold what is left until it is done.
             lines = list(lines)
-        session.pending.extend(lines)
+        for line in lines:
+            session.pending.append(line)
+            session.pending_bytes += len(line) if isinstance(line, bytes) else 1
         self._drain(session, now)
 
     def resume(self, session: Session) -> None:
@@ -172,14 +175,23 @@ class Server:
                 if session.checking_password:
                     break
                 tokens -= 1.0
-                self.handle_line(session, pending.popleft())
+                self._handle_pending(session)
             session.flood_tokens = tokens
         else:
             while pending and not session.closed and not session.checking_password:
-                self.handle_line(session, pending.popleft())
-        if len(pending) > MAX_PENDING_LINES and not session.closed:
+                self._handle_pending(session)
+        if (
+            len(pending) > MAX_PENDING_LINES or session.pending_bytes > self.limits.recvq
+        ) and not session.closed:
+            # More input held than the RecvQ allows: a flood, not a burst.
             pending.clear()
+            session.pending_bytes = 0
             self.quit(session, "Excess Flood", error="Excess Flood")
+
+    def _handle_pending(self, session: Session) -> None:
+        line = session.pending.popleft()
+        session.pending_bytes -= len(line) if isinstance(line, bytes) else 1
+        self.handle_line(session, line)
 
     def _input_too_long(self, session: Session) -> None:
         self.send(session, self.numeric(session, n.ERR_INPUTTOOLONG, "Input line was too long"))

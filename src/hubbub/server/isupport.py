@@ -7,9 +7,6 @@ from hubbub.protocol.isupport import chunk, format_tokens
 from hubbub.server.channel import FLAG_MODES, LIST_MODES, PREFIX_MODES, PREFIX_SYMBOLS
 from hubbub.server.config import Config
 
-MAX_MODES_PER_LINE = 6
-"""The MODES token: parameterised mode changes accepted in one MODE command."""
-
 
 def build_isupport(config: Config) -> list[list[str]]:
     """The ISUPPORT tokens, split into the groups of one ``005`` line each."""
@@ -42,7 +39,7 @@ def build_isupport(config: Config) -> list[list[str]]:
         "INVEX": "I",
         "KICKLEN": limits.kicklen,
         "MAXLIST": f"{LIST_MODES}:{limits.max_list_entries}",
-        "MODES": MAX_MODES_PER_LINE,
+        "MODES": limits.max_modes,
         "MONITOR": limits.monitor,
         "NETWORK": config.server.network,
         "NICKLEN": limits.nicklen,

@@ -93,6 +93,7 @@ class Session:
         "peer",
         "ping_sent",
         "pending",
+        "pending_bytes",
         "prefix",
         "realname",
         "render_key",
@@ -134,6 +135,7 @@ class Session:
         self.flood_tokens = 0.0
         self.flood_time = now
         self.pending: deque[bytes | LineTooLong] = deque()
+        self.pending_bytes = 0
 
     @property
     def registered(self) -> bool:

@@ -8,7 +8,6 @@ from hubbub.protocol.masks import normalize_ban_mask
 from hubbub.protocol.message import Message
 from hubbub.server.channel import FLAG_MODES, LIST_MODES, PREFIX_MODES, Channel, ListEntry
 from hubbub.server.commands.dispatch import Command, Context
-from hubbub.server.isupport import MAX_MODES_PER_LINE
 
 USER_SETTABLE = "iwsB"
 """User modes a client may set on itself; ``o`` only comes from OPER (and may be dropped)."""
@@ -79,6 +78,7 @@ def channel_mode(ctx: Context) -> None:
     applied: list[tuple[str, str, str | None]] = []  # (sign, mode, param)
     adding = True
     param_count = 0
+    max_modes = server.limits.max_modes  # MODES: parameterised changes per command
     denied = False
 
     def deny() -> None:
@@ -92,12 +92,12 @@ def channel_mode(ctx: Context) -> None:
             adding = ch == "+"
             continue
         if ch in LIST_MODES:
-            if not args or (not adding and not args):
+            if not args:
                 send_list(ctx, channel, ch)
                 continue
             param_count += 1
             mask = args.pop(0)
-            if param_count > MAX_MODES_PER_LINE:
+            if param_count > max_modes:
                 continue
             if not is_op:
                 deny()
@@ -121,6 +121,8 @@ def channel_mode(ctx: Context) -> None:
                 continue
             nick = args.pop(0)
             param_count += 1
+            if param_count > max_modes:
+                continue
             if not is_op:
                 deny()
                 continue

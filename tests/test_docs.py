@@ -1,0 +1,32 @@
+"""The docs describe the code: every command and offered capability is in docs/protocol.md."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from hubbub.protocol.caps import CAP_NAMES
+from hubbub.server.commands import COMMANDS
+from hubbub.server.commands.registration import ADVERTISED
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def test_every_command_is_documented() -> None:
+    text = (DOCS / "protocol.md").read_text()
+    missing = [name for name in COMMANDS if f"`{name}`" not in text]
+    assert missing == []
+
+
+def test_every_offered_capability_is_documented() -> None:
+    text = (DOCS / "protocol.md").read_text()
+    missing = [CAP_NAMES[cap] for cap in ADVERTISED if f"`{CAP_NAMES[cap]}`" not in text]
+    assert missing == []
+
+
+def test_every_limit_is_documented() -> None:
+    from hubbub.server.config import LimitsSection
+
+    text = (DOCS / "security.md").read_text()
+    missing = [f.name for f in dataclasses.fields(LimitsSection) if f"`{f.name}`" not in text]
+    assert missing == []
