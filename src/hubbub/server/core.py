@@ -349,6 +349,16 @@ class Server:
         if without_cap is not None:
             self.deliver(lack, without_cap)
 
+    def notify_peers(self, session: Session, msg: Message, need: CapBits) -> None:
+        """Tell those who can see ``session`` about a change to it (away, realname, host,
+        account): channel peers with ``need``, and the clients that MONITOR its nick with
+        ``need`` and extended-monitor. Each hears it once."""
+        peers = self.peers_of(session)
+        self.deliver(peers, msg, need=need)
+        watchers = self.monitors.get(session.folded)
+        if watchers:
+            self.deliver(watchers - peers, msg, skip=session, need=need | Cap.EXTENDED_MONITOR)
+
     def peers_of(self, session: Session) -> set[Session]:
         """Everyone who shares a channel with ``session`` (``session`` excluded)."""
         peers: set[Session] = set()
@@ -425,6 +435,47 @@ class Server:
             f"ERROR :Closing Link: {session.host} ({closing})\r\n".encode("utf-8", "replace")
         )
         session.sink.close()
+
+    def change_host(self, session: Session, user: str, host: str) -> None:
+        """Give ``session`` a new user and host (IRCv3 chghost).
+
+        Peers with ``chghost`` get a CHGHOST line; the others see the user quit and join
+        again with its channel modes, as the spec's fallback says.
+        """
+        old_prefix = session.prefix
+        session.user, session.host = user, host
+        session.update_prefix()
+        tags = self.tags(session)
+        change = Message("CHGHOST", (user, host), old_prefix, tags)
+        self.notify_peers(session, change, Cap.CHGHOST)
+        if session.caps & Cap.CHGHOST:
+            self.send(session, change)
+        lacking = {p for p in self.peers_of(session) if not p.caps & Cap.CHGHOST}
+        if not lacking:
+            return
+        self.deliver(lacking, Message("QUIT", ("Changing host",), old_prefix, tags))
+        for channel in session.channels.values():
+            members = [m for m in channel.members if m in lacking]
+            plain = Message("JOIN", (channel.name,), session.prefix, tags)
+            extended = Message(
+                "JOIN",
+                (channel.name, session.account or "*", session.realname),
+                session.prefix,
+                tags,
+            )
+            self.deliver_variants(members, Cap.EXTENDED_JOIN, extended, plain)
+            modes = channel.members[session]
+            if modes:
+                mode = Message(
+                    "MODE",
+                    (channel.name, "+" + modes, *[session.nick] * len(modes)),
+                    self.name,
+                    tags,
+                )
+                self.deliver(members, mode)
+            if session.away is not None:
+                away = Message("AWAY", (session.away,), session.prefix, tags)
+                self.deliver(members, away, need=Cap.AWAY_NOTIFY)
 
     def remove_member(self, channel: Channel, session: Session) -> None:
         """Take ``session`` out of ``channel``; an empty channel ceases to exist."""

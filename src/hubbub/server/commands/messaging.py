@@ -99,8 +99,7 @@ def _relay(ctx: Context, command: str) -> None:
         out = Message(
             command, (user.nick, *text), session.prefix, server.tags(session, client_tags)
         )
-        if user is not session or not echo:
-            server.deliver((user,), out, need=need)
+        server.deliver((user,), out, need=need)  # to oneself too: delivery, then the echo
         if echo:
             reply.add(out)
         if command == "PRIVMSG" and user.away is not None:
@@ -134,13 +133,7 @@ def handle_away(ctx: Context) -> None:
         reply.numeric(n.RPL_UNAWAY, "You are no longer marked as being away")
         params = ()
     msg = Message("AWAY", params, session.prefix, server.tags(session))
-    peers = server.peers_of(session)
-    server.deliver(peers, msg, need=Cap.AWAY_NOTIFY)
-    watchers = server.monitors.get(session.folded)
-    if watchers:
-        server.deliver(
-            watchers - peers, msg, skip=session, need=Cap.AWAY_NOTIFY | Cap.EXTENDED_MONITOR
-        )
+    server.notify_peers(session, msg, Cap.AWAY_NOTIFY)
 
 
 def handle_setname(ctx: Context) -> None:
@@ -151,7 +144,7 @@ def handle_setname(ctx: Context) -> None:
         return
     session.realname = realname
     msg = Message("SETNAME", (realname,), session.prefix, server.tags(session))
-    server.deliver(server.peers_of(session), msg, need=Cap.SETNAME)
+    server.notify_peers(session, msg, Cap.SETNAME)
     if session.caps & Cap.SETNAME:
         reply.add(msg)
 

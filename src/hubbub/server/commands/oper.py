@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from hubbub.protocol import numerics as n
@@ -172,7 +173,29 @@ def snotice_others(server: Server, actor: Session, text: str) -> None:
             server.send(oper, server.notice(oper, f"*** {text}"))
 
 
+def handle_chghost(ctx: Context) -> None:
+    """CHGHOST <nick> <host>: give a user a virtual host (a vhost), e.g. a project name."""
+    server, session, reply = ctx.server, ctx.session, ctx.reply
+    target = server.find_user(ctx.params[0])
+    if target is None:
+        reply.numeric(n.ERR_NOSUCHNICK, ctx.params[0], "No such nick/channel")
+        return
+    host = ctx.params[1]
+    if not VHOST_RE.fullmatch(host) or len(host) > 64:
+        reply.fail("CHGHOST", "INVALID_HOST", host if " " not in host else "*", "Invalid host")
+        return
+    if host == target.host:
+        return
+    server.change_host(target, target.user, host)
+    server.snotice(f"{session.nick} changed the host of {target.nick} to {host}")
+    reply.add(server.notice(session, f"Changed the host of {target.nick} to {host}"))
+
+
+VHOST_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:/_-]*")
+"""What a virtual host may contain (no characters with a meaning in masks or lines)."""
+
 COMMANDS = {
+    "CHGHOST": Command(handle_chghost, min_params=2, oper=True),
     "OPER": Command(handle_oper, min_params=2),
     "KILL": Command(handle_kill, min_params=2, oper=True),
     "WALLOPS": Command(handle_wallops, min_params=1, oper=True),

@@ -445,6 +445,7 @@ HELP_TEXTS: dict[str, tuple[str, str]] = {
     "ADMIN": ("[<server>]", "Shows who runs this server and how to reach them."),
     "AWAY": ("[<message>]", "Marks you away with a message; with none, marks you back."),
     "CAP": ("LS|LIST|REQ|END [...]", "Negotiates IRCv3 capabilities with the server."),
+    "CHGHOST": ("<nick> <host>", "Gives a user a virtual host (operators only)."),
     "HELP": ("[<subject>]", "Shows help on a command, or lists the commands."),
     "INFO": ("[<server>]", "Shows information about the server software."),
     "INVITE": ("[<nick> <channel>]", "Invites a user to a channel; alone, lists your invites."),

@@ -24,6 +24,7 @@ CHANNEL_MODES_WITH_PARAM = "beIklov"
 ADVERTISED: tuple[CapBits, ...] = (
     Cap.BATCH,
     Cap.CAP_NOTIFY,
+    Cap.CHGHOST,
     Cap.ECHO_MESSAGE,
     Cap.EXTENDED_JOIN,
     Cap.EXTENDED_MONITOR,
