@@ -1,0 +1,104 @@
+"""The same chat over every plain listener kind: IPv4, IPv6 and a Unix socket."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hubbub.net.app import App
+from hubbub.server.config import Config, ListenSection
+from tests.conftest import make_config
+from tests.e2e.ircclient import IRCTestClient
+from tests.timeouts import TIMEOUT
+
+
+def _has_ipv6() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+async def chat(a: IRCTestClient, b: IRCTestClient) -> None:
+    await a.register("alpha")
+    await b.register("beta")
+    await a.send("JOIN #t")
+    await a.expect("366")
+    await b.send("JOIN #t")
+    await b.expect("366")
+    await a.send("PRIVMSG #t :over the wire")
+    msg = await b.expect("PRIVMSG")
+    assert msg.params == ("#t", "over the wire")
+
+
+async def test_ipv6_listener(app_factory: Callable[[Config], Any]) -> None:
+    if not _has_ipv6():
+        pytest.fail("this machine has no IPv6 loopback; the IPv6 listener cannot be tested")
+    app: App = await app_factory(make_config(listen=(ListenSection(address="[::1]:0"),)))
+    host, port = app.address()
+    assert host == "::1"
+    a = await IRCTestClient.connect(host, port)
+    b = await IRCTestClient.connect(host, port)
+    await chat(a, b)
+    await a.send("WHOIS beta")
+    whois = await a.expect("311")
+    assert whois.params[3] == "0::1"  # an IPv6 host never starts with ':' on the wire
+    await a.close()
+    await b.close()
+
+
+async def test_unix_listener_beside_tcp(
+    app_factory: Callable[[Config], Any], tmp_path: Path
+) -> None:
+    path = tmp_path / "hubbub.sock"
+    listen = (ListenSection(address="127.0.0.1:0"), ListenSection(address=f"unix:{path}"))
+    app: App = await app_factory(make_config(listen=listen))
+    a = await IRCTestClient.connect_unix(str(path))
+    b = await IRCTestClient.connect(*app.address())
+    await chat(a, b)
+    await a.close()
+    await b.close()
+
+
+async def test_sigterm_tells_clients_why(tmp_path: Path) -> None:
+    """`hubbub serve` as a real process: ready line, then SIGTERM closes clients with a reason."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "hubbub",
+        "serve",
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--db",
+        str(tmp_path / "h.db"),
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stderr is not None
+        line = await asyncio.wait_for(proc.stderr.readline(), TIMEOUT)
+        while b"listening on" not in line:
+            line = await asyncio.wait_for(proc.stderr.readline(), TIMEOUT)
+        assert f"irc://127.0.0.1:{port}".encode() in line
+        client = await IRCTestClient.connect("127.0.0.1", port)
+        await client.register("stayer")
+        proc.send_signal(signal.SIGTERM)
+        error = await client.expect("ERROR")
+        assert "shutting down" in error.params[-1].lower()
+        assert await asyncio.wait_for(proc.wait(), TIMEOUT) == 0
+        await client.close()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
