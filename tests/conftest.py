@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 
 from hubbub.net.app import App
-from hubbub.server.config import Config, LimitsSection, ListenSection, default_config
+from hubbub.server.config import (
+    Config,
+    LimitsSection,
+    ListenSection,
+    StorageSection,
+    default_config,
+)
 
 
 def make_config(listen: tuple[ListenSection, ...] | None = None, **limits: Any) -> Config:
@@ -20,6 +26,7 @@ def make_config(listen: tuple[ListenSection, ...] | None = None, **limits: Any) 
         base,
         listen=listen or (ListenSection(address="127.0.0.1:0"),),
         limits=dataclasses.replace(LimitsSection(), **limits),
+        storage=StorageSection(path=":memory:"),
     )
 
 

@@ -12,17 +12,28 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from hubbub.net.tcp import Flusher, IRCProtocol
+from hubbub.server.accounts import AccountService, attach
 from hubbub.server.config import Config, ListenSection, load_config
 from hubbub.server.core import Server
+from hubbub.storage.base import AccountRecord, Storage
+from hubbub.storage.sqlite import SqliteStorage
 
 log = logging.getLogger("hubbub")
 T = TypeVar("T")
 
 TICK_SECONDS = 0.25
 """How often the core's timers run (flood queues; timeouts are checked once a second)."""
+
+
+class Listener(Protocol):
+    """What the app needs of a listening server: an asyncio one or a websockets one."""
+
+    def close(self) -> None: ...
+
+    async def wait_closed(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -66,12 +77,13 @@ class App:
         self.server.rehash_hook = self._reload
         self.server.offload = self._offload
         self.bound: list[Bound] = []
-        self._servers: list[asyncio.AbstractServer] = []
+        self._servers: list[Listener] = []
         self._closers: list[asyncio.Future[None] | asyncio.Task[None]] = []
         self._tls: dict[int, ssl.SSLContext] = {}
         self._ticker: asyncio.TimerHandle | None = None
         self._stopped = asyncio.Event()
         self.flusher: Flusher | None = None
+        self.storage: Storage | None = None
 
     def _offload(self, work: Callable[[], T], done: Callable[[T], None]) -> None:
         """Run blocking work in the default thread pool; hand its result back on the loop.
@@ -111,6 +123,7 @@ class App:
     async def start(self) -> None:
         """Open every listener; returns when all accept connections."""
         loop = asyncio.get_running_loop()
+        await self._open_storage()
         self.flusher = Flusher(loop)
         base = self.config.path.parent if self.config.path else None
         for listen in self.config.listen:
@@ -126,6 +139,29 @@ class App:
         for bound in self.bound:
             log.info("listening on %s", bound.url)
         self._schedule_tick()
+
+    async def _open_storage(self) -> None:
+        """Open the database and load the accounts (off the event loop), then offer them."""
+        section = self.config.storage
+        if section.url:
+            log.warning("storage.url: PostgreSQL storage is not available yet; no accounts")
+            return
+        # ":memory:" keeps accounts for this run only (tests); a file name is resolved.
+        path = (
+            section.path if section.path == ":memory:" else self.config.resolve_path(section.path)
+        )
+        storage = SqliteStorage(path)
+
+        def open_and_load() -> list[AccountRecord]:
+            storage.open()
+            return storage.list_accounts()
+
+        records = await asyncio.get_running_loop().run_in_executor(None, open_and_load)
+        self.storage = storage
+        service = AccountService(storage)
+        service.load(records, self.server.fold)
+        attach(self.server, service)
+        log.info("storage: %s (%d accounts)", path, len(records))
 
     async def _start_tcp(self, listen: ListenSection, tls: ssl.SSLContext | None) -> None:
         loop = asyncio.get_running_loop()
@@ -170,9 +206,12 @@ class App:
         assert self.flusher is not None
         srv = await websocket.serve(self.server, self.flusher, listen, tls)
         self._servers.append(srv)
+        kind = "wss" if tls else "ws"
+        if listen.unix_path is not None:
+            self.bound.append(Bound(listen, kind, None, None, listen.unix_path))
+            return
         for sock in srv.sockets:
             addr = sock.getsockname()
-            kind = "wss" if tls else "ws"
             self.bound.append(Bound(listen, kind, str(addr[0]), int(addr[1]), None))
 
     def _schedule_tick(self) -> None:
@@ -211,6 +250,9 @@ class App:
                 with contextlib.suppress(OSError):
                     os.unlink(bound.path)
         self._servers.clear()
+        if self.storage is not None:
+            storage, self.storage = self.storage, None
+            await asyncio.get_running_loop().run_in_executor(None, storage.close)
         self._stopped.set()
 
     async def serve_forever(self) -> None:

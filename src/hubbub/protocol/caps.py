@@ -39,6 +39,7 @@ class Cap:
     NO_IMPLICIT_NAMES: Final = 1 << 16
     SASL: Final = 1 << 17
     STS: Final = 1 << 18
+    ACCOUNT_REGISTRATION: Final = 1 << 19
 
 
 CAP_NAMES: dict[CapBits, str] = {
@@ -61,6 +62,7 @@ CAP_NAMES: dict[CapBits, str] = {
     Cap.NO_IMPLICIT_NAMES: "draft/no-implicit-names",
     Cap.SASL: "sasl",
     Cap.STS: "sts",
+    Cap.ACCOUNT_REGISTRATION: "draft/account-registration",
 }
 CAPS_BY_NAME: dict[str, CapBits] = {name: cap for cap, name in CAP_NAMES.items()}
 

@@ -13,7 +13,7 @@ import logging
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from hubbub import __version__
 from hubbub.protocol import numerics as n
@@ -28,6 +28,9 @@ from hubbub.server.config import Config
 from hubbub.server.isupport import build_isupport
 from hubbub.server.response import Response, render
 from hubbub.server.session import PeerInfo, Session, Sink, State, WhowasEntry
+
+if TYPE_CHECKING:
+    from hubbub.server.accounts import AccountService
 
 log = logging.getLogger("hubbub.server")
 
@@ -81,6 +84,8 @@ class Server:
         self.offload: Offloader = _run_inline
         """Runs blocking work (password hashing) and hands its result to a callback on the
         core's thread. The application sets a thread-pool version; tests keep it inline."""
+        self.accounts: AccountService | None = None
+        """User accounts, when the server has storage (set by ``accounts.attach``)."""
         self.extra_caps: list[CapBits] = []
         """Capabilities offered beyond the always-on ones (``sasl`` when accounts exist,
         ``sts`` when a TLS listener does); set by the application."""
@@ -142,6 +147,7 @@ class Server:
         session.last_recv = now
         session.ping_sent = None
         if not self.limits.flood and not session.pending and not session.checking_password:
+            lines = iter(lines)  # what the loop leaves is what must wait
             for line in lines:
                 self.handle_line(session, line)
                 if session.closed or session.checking_password:

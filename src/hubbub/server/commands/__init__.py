@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from hubbub.server.commands.accounts import COMMANDS as ACCOUNTS
+from hubbub.server.commands.accounts import HELP_TEXTS as ACCOUNTS_HELP
 from hubbub.server.commands.channels import COMMANDS as CHANNELS
 from hubbub.server.commands.dispatch import Command, Context
 from hubbub.server.commands.messaging import COMMANDS as MESSAGING
 from hubbub.server.commands.modes import COMMANDS as MODES
 from hubbub.server.commands.oper import COMMANDS as OPER
 from hubbub.server.commands.queries import COMMANDS as QUERIES
+from hubbub.server.commands.queries import HELP_TEXTS
 from hubbub.server.commands.registration import COMMANDS as REGISTRATION
 
 COMMANDS: dict[str, Command] = {
@@ -17,6 +20,8 @@ COMMANDS: dict[str, Command] = {
     **MODES,
     **QUERIES,
     **OPER,
+    **ACCOUNTS,
 }
+HELP_TEXTS.update(ACCOUNTS_HELP)
 
 __all__ = ["COMMANDS", "Command", "Context"]

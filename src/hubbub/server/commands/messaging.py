@@ -7,7 +7,11 @@ from hubbub.protocol.caps import Cap
 from hubbub.protocol.casemap import is_channel_name
 from hubbub.protocol.message import MAX_LINE_BYTES, Message
 from hubbub.server.channel import PREFIX_SYMBOLS
+from hubbub.server.commands.accounts import handle_service_message
 from hubbub.server.commands.dispatch import Command, Context
+
+SERVICE_NICK = "nickserv"
+"""Messages to this (folded) nick go to the built-in account service."""
 
 
 def fit_text(source: str, command: str, target: str, text: str) -> str:
@@ -91,6 +95,9 @@ def _relay(ctx: Context, command: str) -> None:
                 reply.numeric(n.ERR_NOSUCHNICK, target, "No such nick/channel")
             continue
         user = server.find_user(name)
+        if user is None and command == "PRIVMSG" and server.fold(name) == SERVICE_NICK:
+            handle_service_message(ctx, params[1])
+            continue
         if user is None:
             if not quiet:
                 reply.numeric(n.ERR_NOSUCHNICK, name, "No such nick/channel")

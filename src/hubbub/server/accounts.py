@@ -1,0 +1,325 @@
+"""User accounts on the server: the in-memory cache, durable writes, logging in and out.
+
+The :class:`AccountService` keeps every account in memory (loaded once at start-up) so that
+lookups never touch the disk. Whatever is slow (argon2, PBKDF2, the database) runs through
+``server.offload``; its callback runs back on the core's thread, and only then is the client
+answered, so an acknowledged account is a committed one.
+
+:func:`attach` gives a server its service and offers the capabilities that need it: ``sasl``,
+``account-notify``, ``account-tag`` and ``draft/account-registration``.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import logging
+import re
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from weakref import WeakKeyDictionary
+
+from hubbub.protocol import numerics as n
+from hubbub.protocol.caps import Cap
+from hubbub.protocol.casemap import Folded, is_valid_nick
+from hubbub.protocol.message import Message
+from hubbub.server.config import check_password, hash_password
+from hubbub.server.response import Response
+from hubbub.server.sasl import MECHANISMS, PayloadReader, ServerMechanism, make_scram_credentials
+from hubbub.server.session import Session
+from hubbub.storage.base import AccountRecord, ScramCredentials, Storage
+
+if TYPE_CHECKING:
+    from hubbub.server.core import Server
+
+__all__ = [
+    "MAX_PASSWORD_BYTES",
+    "MIN_PASSWORD_LENGTH",
+    "OFFERED_CAPS",
+    "AccountService",
+    "AuthState",
+    "Outcome",
+    "attach",
+    "log_in",
+    "log_out",
+    "new_account_problem",
+    "password_problem",
+    "service_of",
+    "valid_email",
+    "user_mask",
+]
+
+log = logging.getLogger("hubbub.accounts")
+
+MIN_PASSWORD_LENGTH = 8
+"""Shorter passwords are refused at registration (``WEAK_PASSWORD``)."""
+
+MAX_PASSWORD_BYTES = 300
+"""Longer passwords are refused (``UNACCEPTABLE_PASSWORD``): the account-registration spec's
+advice, so a password always fits in a ``PRIVMSG NickServ``."""
+
+OFFERED_CAPS = (Cap.SASL, Cap.ACCOUNT_NOTIFY, Cap.ACCOUNT_TAG, Cap.ACCOUNT_REGISTRATION)
+"""The capabilities that work once a server has accounts."""
+
+_EMAIL = re.compile(r"[^@\s,]+@[^@\s,]+\.[^@\s,]+")
+
+
+class Outcome(enum.Enum):
+    """How a write to storage ended."""
+
+    DONE = "done"
+    TAKEN = "taken"
+    """The account name is already registered."""
+    FAILED = "failed"
+    """The database refused or failed (logged); try again later."""
+
+
+@dataclass(eq=False)
+class AuthState:
+    """One session's SASL exchange in progress."""
+
+    mechanism: ServerMechanism | None = None
+    reader: PayloadReader = field(default_factory=PayloadReader)
+
+    def reset(self) -> None:
+        """End the current exchange, if any."""
+        self.mechanism = None
+        self.reader.clear()
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    # A password check for an unknown account costs the same as for a real one.
+    return hash_password(secrets.token_urlsafe(16))
+
+
+class AccountService:
+    """Every account, cached in memory, written through ``storage``."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.records: dict[Folded, AccountRecord] = {}
+        self._pending: set[Folded] = set()
+        self._states: WeakKeyDictionary[Session, AuthState] = WeakKeyDictionary()
+
+    def load(self, records: Iterable[AccountRecord], fold: Callable[[str], Folded]) -> None:
+        """Fill the cache (at start-up), keyed by the server's current case folding."""
+        for record in records:
+            self.records[fold(record.name)] = record
+
+    def find(self, server: Server, name: str) -> AccountRecord | None:
+        """The account called ``name`` (in any case), if it exists."""
+        return self.records.get(server.fold(name))
+
+    def taken(self, server: Server, name: str) -> bool:
+        """True if ``name`` is registered or being registered."""
+        folded = server.fold(name)
+        return folded in self.records or folded in self._pending
+
+    def state(self, session: Session) -> AuthState:
+        """The account state of ``session`` (created on first use, gone with the session)."""
+        state = self._states.get(session)
+        if state is None:
+            state = self._states[session] = AuthState()
+        return state
+
+    def scram_lookup(self, server: Server) -> Callable[[str], ScramCredentials | None]:
+        """A lookup of SCRAM verifiers by account name, for :class:`ScramSha256Mechanism`."""
+
+        def lookup(name: str) -> ScramCredentials | None:
+            record = self.find(server, name)
+            return record.scram if record is not None else None
+
+        return lookup
+
+    # -- slow work, off the event loop ---------------------------------------------------------
+
+    def register(
+        self,
+        server: Server,
+        name: str,
+        email: str,
+        password: str,
+        done: Callable[[Outcome, AccountRecord | None], None],
+    ) -> None:
+        """Create an account: hash the password both ways, store it durably, then cache it
+        and call ``done`` on the core's thread."""
+        folded = server.fold(name)
+        if folded in self.records or folded in self._pending:
+            done(Outcome.TAKEN, None)
+            return
+        self._pending.add(folded)
+        created = server.clock()
+        storage = self.storage
+
+        def work() -> tuple[Outcome, AccountRecord | None]:
+            try:
+                record = AccountRecord(
+                    name=name,
+                    folded=folded,
+                    password_hash=hash_password(password),
+                    scram=make_scram_credentials(password),
+                    created=created,
+                    email=email,
+                )
+                if not storage.create_account(record):
+                    return Outcome.TAKEN, None
+            except Exception:  # the caller tells the client; the details go to the log
+                log.exception("could not store the new account %r", name)
+                return Outcome.FAILED, None
+            return Outcome.DONE, record
+
+        def finish(result: tuple[Outcome, AccountRecord | None]) -> None:
+            self._pending.discard(folded)
+            outcome, record = result
+            if record is not None:
+                self.records[folded] = record
+            done(outcome, record)
+
+        server.offload(work, finish)
+
+    def verify(
+        self,
+        server: Server,
+        name: str,
+        password: str,
+        done: Callable[[AccountRecord | None], None],
+    ) -> None:
+        """Check ``password`` for the account ``name``; ``done`` gets the account if it
+        matches, None otherwise (an unknown account takes as long as a wrong password)."""
+        record = self.find(server, name)
+        stored = record.password_hash if record is not None else None
+
+        def work() -> bool:
+            return check_password(stored or _dummy_hash(), password)
+
+        def finish(ok: bool) -> None:
+            done(record if ok and record is not None else None)
+
+        server.offload(work, finish)
+
+    def change_password(
+        self, server: Server, record: AccountRecord, password: str, done: Callable[[Outcome], None]
+    ) -> None:
+        """Replace the credentials of ``record`` durably, then in the cache."""
+        storage = self.storage
+        folded = record.folded
+
+        def work() -> tuple[Outcome, str, ScramCredentials | None]:
+            try:
+                password_hash = hash_password(password)
+                scram = make_scram_credentials(password)
+                if not storage.set_password(folded, password_hash, scram):
+                    return Outcome.FAILED, "", None
+            except Exception:
+                log.exception("could not change the password of %r", record.name)
+                return Outcome.FAILED, "", None
+            return Outcome.DONE, password_hash, scram
+
+        def finish(result: tuple[Outcome, str, ScramCredentials | None]) -> None:
+            outcome, password_hash, scram = result
+            key = server.fold(record.name)
+            current = self.records.get(key)
+            if outcome is Outcome.DONE and scram is not None and current is not None:
+                self.records[key] = AccountRecord(
+                    current.name,
+                    current.folded,
+                    password_hash,
+                    scram,
+                    current.created,
+                    current.email,
+                )
+            done(outcome)
+
+        server.offload(work, finish)
+
+
+def new_account_problem(
+    server: Server, service: AccountService, name: str, password: str
+) -> tuple[str, str] | None:
+    """Why ``name`` and ``password`` cannot make a new account, as an account-registration
+    ``FAIL`` code and its text; None if they can."""
+    if not is_valid_nick(name, server.limits.nicklen):
+        return "BAD_ACCOUNT_NAME", "Account names follow the rules of nicknames"
+    if service.taken(server, name):
+        return "ACCOUNT_EXISTS", "An account with that name already exists"
+    return password_problem(password)
+
+
+def password_problem(password: str) -> tuple[str, str] | None:
+    """Why ``password`` cannot be an account's password (a ``FAIL REGISTER`` code and its
+    text), or None."""
+    if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
+        return "UNACCEPTABLE_PASSWORD", f"Passwords are at most {MAX_PASSWORD_BYTES} bytes long"
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return "WEAK_PASSWORD", f"Passwords are at least {MIN_PASSWORD_LENGTH} characters long"
+    return None
+
+
+def valid_email(email: str) -> bool:
+    """A plausible e-mail address (hubbub sends no mail; it only keeps the address)."""
+    return _EMAIL.fullmatch(email) is not None
+
+
+# -- logging in and out ----------------------------------------------------------------------
+
+
+def user_mask(session: Session) -> str:
+    """``nick!user@host``, also before registration (with ``*`` for what is missing)."""
+    if session.registered:
+        return session.prefix
+    return f"{session.nick}!{session.user or '*'}@{session.host}"
+
+
+def log_in(server: Server, session: Session, record: AccountRecord, reply: Response) -> None:
+    """``session`` is now logged in to ``record``: RPL_LOGGEDIN, and ``ACCOUNT`` to those
+    who share a channel with it (and itself) when they enabled ``account-notify``."""
+    previous = session.account
+    session.account = record.name
+    reply.numeric(
+        n.RPL_LOGGEDIN,
+        user_mask(session),
+        record.name,
+        f"You are now logged in as {record.name}",
+    )
+    if session.registered and previous != record.name:
+        _notify(server, session, record.name, reply)
+
+
+def log_out(server: Server, session: Session, reply: Response) -> None:
+    """``session`` is no longer logged in: RPL_LOGGEDOUT and ``ACCOUNT *``."""
+    if session.account is None:
+        return
+    session.account = None
+    reply.numeric(n.RPL_LOGGEDOUT, user_mask(session), "You are now logged out")
+    if session.registered:
+        _notify(server, session, "*", reply)
+
+
+def _notify(server: Server, session: Session, account: str, reply: Response) -> None:
+    msg = Message("ACCOUNT", (account,), session.prefix, server.tags(session))
+    server.notify_peers(session, msg, Cap.ACCOUNT_NOTIFY)
+    if session.caps & Cap.ACCOUNT_NOTIFY:
+        reply.add(msg)
+
+
+# -- the service of a server -----------------------------------------------------------------
+
+
+def attach(server: Server, service: AccountService) -> None:
+    """Give ``server`` its accounts and offer the capabilities that rely on them."""
+    server.accounts = service
+    for cap in OFFERED_CAPS:
+        if cap not in server.extra_caps:
+            server.extra_caps.append(cap)
+    server.cap_values[Cap.SASL] = ",".join(MECHANISMS)
+    # Registering before connection registration would get round a server password.
+    early = "" if server.config.auth.password else "before-connect,"
+    server.cap_values[Cap.ACCOUNT_REGISTRATION] = early + "custom-account-name"
+
+
+def service_of(server: Server) -> AccountService | None:
+    """The accounts of ``server``; None when it has no storage."""
+    return server.accounts

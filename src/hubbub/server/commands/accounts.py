@@ -1,0 +1,438 @@
+"""Accounts: AUTHENTICATE (SASL), REGISTER and VERIFY (IRCv3 account-registration), and
+NickServ for the clients that know only that (``NICKSERV``, ``NS`` and ``PRIVMSG NickServ``).
+
+Password checks and account writes run off the event loop (``server.offload``); their
+answer goes out when they finish, carrying the label of the command that asked. Meanwhile
+the core holds the client's next lines (``session.checking_password``, then
+``server.resume``), so replies keep their order: ``900``/``903`` come before ``001`` even
+when ``CAP END`` was sent right after the credentials, and no second exchange can start
+while one is being checked.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from hubbub.protocol import numerics as n
+from hubbub.protocol.caps import Cap
+from hubbub.protocol.message import Message
+from hubbub.server.accounts import (
+    AccountService,
+    AuthState,
+    Outcome,
+    log_in,
+    log_out,
+    new_account_problem,
+    password_problem,
+    service_of,
+    valid_email,
+)
+from hubbub.server.commands.dispatch import Command, Context
+from hubbub.server.response import Response
+from hubbub.server.sasl import (
+    MECHANISMS,
+    Challenge,
+    CheckPassword,
+    Failure,
+    PayloadError,
+    PayloadTooLong,
+    PlainMechanism,
+    ScramSha256Mechanism,
+    ServerMechanism,
+    Step,
+    Success,
+    encode_payload,
+)
+from hubbub.storage.base import AccountRecord
+
+__all__ = ["COMMANDS", "HELP_TEXTS", "SERVICE_NAME", "handle_service_message"]
+
+log = logging.getLogger("hubbub.accounts")
+
+SERVICE_NAME = "NickServ"
+"""The nick the account service answers as."""
+
+
+# -- work in flight --------------------------------------------------------------------------
+
+
+def _later(ctx: Context) -> Response:
+    """The response to send when the work started now finishes: it takes over the label of
+    the command (so no empty ``ACK`` goes out now); anything already queued goes now."""
+    later = Response(ctx.session, ctx.server.name, ctx.reply.label)
+    ctx.reply.label = None
+    ctx.reply.flush()
+    return later
+
+
+def _start_work(ctx: Context) -> None:
+    """Account work begins: the core holds the client's next lines until it ends."""
+    ctx.session.checking_password = True
+
+
+def _end_work(ctx: Context, later: Response) -> None:
+    """Account work ended: send its answer, then let the core handle the held lines."""
+    session = ctx.session
+    if session.closed:
+        return
+    later.flush()
+    ctx.server.resume(session)
+
+
+# -- SASL ------------------------------------------------------------------------------------
+
+
+def _sasl_fail(ctx: Context, state: AuthState, code: str = n.ERR_SASLFAIL) -> None:
+    state.reset()
+    texts = {
+        n.ERR_SASLFAIL: "SASL authentication failed",
+        n.ERR_SASLTOOLONG: "SASL message too long",
+        n.ERR_SASLABORTED: "SASL authentication aborted",
+    }
+    ctx.reply.numeric(code, texts[code])
+
+
+def _new_mechanism(ctx: Context, service: AccountService, name: str) -> ServerMechanism | None:
+    if name == "PLAIN":
+        return PlainMechanism()
+    if name == "SCRAM-SHA-256":
+        return ScramSha256Mechanism(service.scram_lookup(ctx.server))
+    return None
+
+
+def handle_authenticate(ctx: Context) -> None:
+    server, session, reply = ctx.server, ctx.session, ctx.reply
+    service = service_of(server)
+    param = ctx.params[0]
+    if service is None or not session.caps & Cap.SASL:
+        reply.numeric(n.ERR_SASLFAIL, "SASL authentication failed: the sasl capability is off")
+        return
+    state = service.state(session)
+    if param == "*":
+        _sasl_fail(ctx, state, n.ERR_SASLABORTED)
+        return
+    mechanism = state.mechanism
+    if mechanism is None:
+        if session.account is not None and not session.registered:
+            # SASL 3.1: one login before registration; 3.2 re-authentication comes after it.
+            reply.numeric(n.ERR_SASLALREADY, "You have already authenticated using SASL")
+            return
+        mechanism = _new_mechanism(ctx, service, param.upper())
+        if mechanism is None:
+            reply.numeric(n.RPL_SASLMECHS, ",".join(MECHANISMS), "are available SASL mechanisms")
+            _sasl_fail(ctx, state)
+            return
+        state.reset()
+        state.mechanism = mechanism
+        reply.add(Message("AUTHENTICATE", ("+",), server.name))
+        return
+    try:
+        data = state.reader.feed(param)
+    except PayloadTooLong:
+        _sasl_fail(ctx, state, n.ERR_SASLTOOLONG)
+        return
+    except PayloadError:
+        _sasl_fail(ctx, state)
+        return
+    if data is not None:
+        _advance(ctx, service, state, mechanism.step(data))
+
+
+def _advance(ctx: Context, service: AccountService, state: AuthState, step: Step) -> None:
+    server, session, reply = ctx.server, ctx.session, ctx.reply
+    if isinstance(step, Challenge):
+        for chunk in encode_payload(step.data):
+            reply.add(Message("AUTHENTICATE", (chunk,), server.name))
+    elif isinstance(step, Failure):
+        log.info("SASL failure for %s: %s", session, step.reason)
+        _sasl_fail(ctx, state)
+    elif isinstance(step, Success):
+        record = service.find(server, step.username)
+        if record is None:
+            _sasl_fail(ctx, state)
+            return
+        state.reset()
+        log_in(server, session, record, reply)
+        reply.numeric(n.RPL_SASLSUCCESS, "SASL authentication successful")
+    elif isinstance(step, CheckPassword):
+        state.reset()
+        later = _later(ctx)
+        _start_work(ctx)
+
+        def done(record: AccountRecord | None) -> None:
+            if not session.closed:
+                if record is None:
+                    log.info("SASL PLAIN failure for %s", session)
+                    later.numeric(n.ERR_SASLFAIL, "SASL authentication failed")
+                else:
+                    log_in(server, session, record, later)
+                    later.numeric(n.RPL_SASLSUCCESS, "SASL authentication successful")
+            _end_work(ctx, later)
+
+        service.verify(server, step.username, step.password, done)
+
+
+# -- account registration (draft/account-registration) ---------------------------------------
+
+
+def _create_account(
+    ctx: Context,
+    service: AccountService,
+    name: str,
+    email: str,
+    password: str,
+    answer: Callable[[Response, Outcome, AccountRecord | None], None],
+) -> None:
+    """Register ``name`` and log the client in to it; ``answer`` adds the command's own reply
+    once the account is stored (or not)."""
+    server, session = ctx.server, ctx.session
+    later = _later(ctx)
+    _start_work(ctx)
+
+    def done(outcome: Outcome, record: AccountRecord | None) -> None:
+        if not session.closed:
+            if record is not None:
+                log_in(server, session, record, later)
+            answer(later, outcome, record)
+        _end_work(ctx, later)
+
+    service.register(server, name, email, password, done)
+
+
+def handle_register(ctx: Context) -> None:
+    server, session, reply = ctx.server, ctx.session, ctx.reply
+    account, email, password = ctx.params[0], ctx.params[1], ctx.params[2]
+    name = session.nick if account == "*" else account
+    service = service_of(server)
+    if service is None:
+        reply.fail(
+            "REGISTER", "TEMPORARILY_UNAVAILABLE", name, "This server has no account storage"
+        )
+        return
+    if not session.registered and server.config.auth.password:
+        reply.fail(
+            "REGISTER", "COMPLETE_CONNECTION_REQUIRED", "Register after connecting (PASS first)"
+        )
+        return
+    if session.nick == "*":
+        # The spec: no ACCOUNT_EXISTS before NICK, even for a custom account name.
+        reply.fail("REGISTER", "NEED_NICK", "*", "Choose a nickname first")
+        return
+    if session.account is not None:
+        reply.fail(
+            "REGISTER", "ALREADY_AUTHENTICATED", session.account, "You are already logged in"
+        )
+        return
+    problem = new_account_problem(server, service, name, password)
+    if problem is not None:
+        reply.fail("REGISTER", problem[0], name, problem[1])
+        return
+    if email != "*" and not valid_email(email):
+        reply.fail("REGISTER", "INVALID_EMAIL", name, "That is not an e-mail address")
+        return
+
+    def answer(later: Response, outcome: Outcome, record: AccountRecord | None) -> None:
+        if record is not None:
+            later.add(Message("REGISTER", ("SUCCESS", record.name, "Account created"), server.name))
+        elif outcome is Outcome.TAKEN:
+            later.fail("REGISTER", "ACCOUNT_EXISTS", name, "An account with that name exists")
+        else:
+            later.fail("REGISTER", "TEMPORARILY_UNAVAILABLE", name, "Could not store the account")
+
+    _create_account(ctx, service, name, "" if email == "*" else email, password, answer)
+
+
+def handle_verify(ctx: Context) -> None:
+    # Accounts are usable at once (no e-mail is sent), so there is never a code to check.
+    account = ctx.params[0]
+    if ctx.session.account is not None:
+        ctx.reply.fail(
+            "VERIFY", "ALREADY_AUTHENTICATED", ctx.session.account, "You are already logged in"
+        )
+        return
+    ctx.reply.fail("VERIFY", "INVALID_CODE", account, "No verification is pending")
+
+
+# -- NickServ --------------------------------------------------------------------------------
+
+_HELP = (
+    "NickServ keeps accounts. Commands:",
+    "REGISTER <password> [email]: register your current nick as an account",
+    "IDENTIFY [account] <password>: log in (so does SASL, which most clients offer)",
+    "LOGOUT: log out",
+    "INFO [account]: about an account",
+    "PASSWORD <new password>: change your password (when logged in)",
+)
+
+
+def _notice(ctx: Context, reply: Response, text: str) -> None:
+    source = f"{SERVICE_NAME}!{SERVICE_NAME}@services.{ctx.server.name}"
+    reply.add(Message("NOTICE", (ctx.session.nick, text), source))
+
+
+def handle_service_message(ctx: Context, text: str) -> None:
+    """A line for NickServ, from ``PRIVMSG NickServ :<text>``, ``NICKSERV`` or ``NS``."""
+    words = text.split()
+    command = words[0].upper() if words else "HELP"
+    args = words[1:]
+    service = service_of(ctx.server)
+    if service is None:
+        _notice(ctx, ctx.reply, "Accounts are not available on this server.")
+        return
+    handler = _SERVICE_COMMANDS.get(command)
+    if handler is None:
+        _notice(ctx, ctx.reply, f"Unknown command {command}. Try HELP.")
+        return
+    handler(ctx, service, args)
+
+
+def _ns_help(ctx: Context, service: AccountService, args: list[str]) -> None:
+    for line in _HELP:
+        _notice(ctx, ctx.reply, line)
+
+
+def _ns_register(ctx: Context, service: AccountService, args: list[str]) -> None:
+    session = ctx.session
+    if not args or len(args) > 2:
+        _notice(ctx, ctx.reply, "Syntax: REGISTER <password> [email]")
+        return
+    if session.account is not None:
+        _notice(ctx, ctx.reply, f"You are already logged in as {session.account}.")
+        return
+    name, password = session.nick, args[0]
+    email = args[1] if len(args) > 1 else ""
+    problem = new_account_problem(ctx.server, service, name, password)
+    if problem is not None:
+        _notice(ctx, ctx.reply, f"Cannot register {name}: {problem[1]}.")
+        return
+    if email and not valid_email(email):
+        _notice(ctx, ctx.reply, f"Cannot register {name}: that is not an e-mail address.")
+        return
+
+    def answer(later: Response, outcome: Outcome, record: AccountRecord | None) -> None:
+        if record is not None:
+            _notice(ctx, later, f"Account {record.name} registered; you are logged in.")
+        elif outcome is Outcome.TAKEN:
+            _notice(ctx, later, f"Cannot register {name}: an account with that name exists.")
+        else:
+            _notice(ctx, later, "Could not store the account; try again later.")
+
+    _create_account(ctx, service, name, email, password, answer)
+
+
+def _ns_identify(ctx: Context, service: AccountService, args: list[str]) -> None:
+    server, session = ctx.server, ctx.session
+    if len(args) == 1:
+        name, password = session.nick, args[0]
+    elif len(args) == 2:
+        name, password = args
+    else:
+        _notice(ctx, ctx.reply, "Syntax: IDENTIFY [account] <password>")
+        return
+    later = _later(ctx)
+    _start_work(ctx)
+
+    def done(record: AccountRecord | None) -> None:
+        if not session.closed:
+            if record is None:
+                _notice(ctx, later, "Invalid account name or password.")
+            else:
+                log_in(server, session, record, later)
+                _notice(ctx, later, f"You are now identified as {record.name}.")
+        _end_work(ctx, later)
+
+    service.verify(server, name, password, done)
+
+
+def _ns_logout(ctx: Context, service: AccountService, args: list[str]) -> None:
+    if ctx.session.account is None:
+        _notice(ctx, ctx.reply, "You are not logged in.")
+        return
+    log_out(ctx.server, ctx.session, ctx.reply)
+    _notice(ctx, ctx.reply, "You are now logged out.")
+
+
+def _ns_info(ctx: Context, service: AccountService, args: list[str]) -> None:
+    server, session = ctx.server, ctx.session
+    name = args[0] if args else (session.account or session.nick)
+    record = service.find(server, name)
+    if record is None:
+        _notice(ctx, ctx.reply, f"{name} is not a registered account.")
+        return
+    created = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(record.created))
+    _notice(ctx, ctx.reply, f"Account {record.name}, registered {created}")
+    mine = session.account is not None and server.fold(session.account) == server.fold(name)
+    if mine:
+        _notice(ctx, ctx.reply, "You are logged in to this account.")
+        if record.email:
+            _notice(ctx, ctx.reply, f"E-mail: {record.email}")
+    online = sorted(
+        s.nick
+        for s in server.sessions
+        if s.registered and s.account is not None and server.fold(s.account) == record.folded
+    )
+    if online:
+        _notice(ctx, ctx.reply, f"Logged in now: {' '.join(online)}")
+
+
+def _ns_password(ctx: Context, service: AccountService, args: list[str]) -> None:
+    server, session = ctx.server, ctx.session
+    record = service.find(server, session.account) if session.account is not None else None
+    if record is None:
+        _notice(ctx, ctx.reply, "Log in first.")
+        return
+    if len(args) != 1:
+        _notice(ctx, ctx.reply, "Syntax: PASSWORD <new password>")
+        return
+    problem = password_problem(args[0])
+    if problem is not None:
+        _notice(ctx, ctx.reply, f"Cannot use that password: {problem[1]}.")
+        return
+    later = _later(ctx)
+    _start_work(ctx)
+
+    def done(outcome: Outcome) -> None:
+        if not session.closed:
+            if outcome is Outcome.DONE:
+                _notice(ctx, later, "Password changed.")
+            else:
+                _notice(ctx, later, "Could not change the password; try again later.")
+        _end_work(ctx, later)
+
+    service.change_password(server, record, args[0], done)
+
+
+_SERVICE_COMMANDS: dict[str, Callable[[Context, AccountService, list[str]], None]] = {
+    "HELP": _ns_help,
+    "REGISTER": _ns_register,
+    "IDENTIFY": _ns_identify,
+    "LOGIN": _ns_identify,
+    "LOGOUT": _ns_logout,
+    "INFO": _ns_info,
+    "PASSWORD": _ns_password,
+    "PASSWD": _ns_password,
+}
+
+
+def handle_nickserv(ctx: Context) -> None:
+    handle_service_message(ctx, " ".join(ctx.params))
+
+
+HELP_TEXTS: dict[str, tuple[str, str]] = {
+    "AUTHENTICATE": ("<mechanism>|<data>|*", "Logs in with SASL (PLAIN or SCRAM-SHA-256)."),
+    "REGISTER": ("<account>|* <email>|* <password>", "Registers an account and logs you in."),
+    "VERIFY": ("<account> <code>", "Completes a registration (none need it here)."),
+    "NICKSERV": ("<command> [<args>...]", "Talks to NickServ, the account service."),
+    "NS": ("<command> [<args>...]", "Short for NICKSERV."),
+}
+"""HELP for this module's commands (merged into the HELP table by the command table)."""
+
+COMMANDS = {
+    "AUTHENTICATE": Command(handle_authenticate, min_params=1, pre_registration=True),
+    "REGISTER": Command(handle_register, min_params=3, pre_registration=True),
+    "VERIFY": Command(handle_verify, min_params=2, pre_registration=True),
+    "NICKSERV": Command(handle_nickserv),
+    "NS": Command(handle_nickserv),
+}

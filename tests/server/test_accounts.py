@@ -1,0 +1,346 @@
+"""Accounts through the core, line by line: REGISTER/VERIFY, NickServ, and what others see
+of a login (account-notify, account-tag, extended-join, WHOIS)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from hubbub.protocol.message import Message
+from hubbub.server.accounts import AccountService, attach
+from hubbub.server.commands.accounts import handle_service_message
+from hubbub.server.commands.dispatch import Context
+from hubbub.server.config import AuthSection, check_password
+from hubbub.server.core import Server
+from hubbub.server.response import Response
+from hubbub.storage import SqliteStorage
+from tests.server.accounthelpers import add_account, defer, server_with_accounts, service
+from tests.server.harness import Client, make_server
+
+PASSWORD = "correct-horse"
+
+
+def fails(client: Client) -> list[tuple[str, ...]]:
+    return [m.params for m in client.messages() if m.command == "FAIL"]
+
+
+# -- REGISTER --------------------------------------------------------------------------------
+
+
+def test_register_after_connecting() -> None:
+    server = server_with_accounts()
+    alice = Client(server).register("Alice")
+    alice.send(f"REGISTER * alice@example.org :{PASSWORD}")
+    msgs = alice.messages()
+    assert [m.command for m in msgs] == ["900", "REGISTER"]
+    assert msgs[0].params[1:3] == ("Alice!~u@127.0.0.1", "Alice")
+    assert msgs[1].params == ("SUCCESS", "Alice", "Account created")
+    assert alice.session.account == "Alice"
+    stored = service(server).storage.get_account(server.fold("alice"))
+    assert stored is not None
+    assert stored.name == "Alice"
+    assert stored.email == "alice@example.org"
+    assert stored.password_hash.startswith("$argon2")
+    assert check_password(stored.password_hash, PASSWORD)
+    assert stored.scram.iterations >= 4096
+
+
+def test_register_a_custom_account_name() -> None:
+    server = server_with_accounts()
+    alice = Client(server).register("alice")
+    alice.send(f"REGISTER Wonderland * {PASSWORD}")
+    assert [m.command for m in alice.messages()] == ["900", "REGISTER"]
+    assert alice.session.account == "Wonderland"
+
+
+def test_register_before_connecting() -> None:
+    server = server_with_accounts()
+    client = Client(server)
+    client.send("CAP LS 302", "NICK alice", "USER u 0 * :Real Name")
+    client.lines()
+    client.send(f"REGISTER * * {PASSWORD}")
+    assert [m.command for m in client.messages()] == ["900", "REGISTER"]
+    client.send("CAP END")
+    assert client.commands()[0] == "001"
+    assert client.session.account == "alice"
+
+
+def test_register_needs_a_nick_first() -> None:
+    server = server_with_accounts()
+    client = Client(server)
+    client.send("CAP LS 302")
+    client.lines()
+    client.send(f"REGISTER * * {PASSWORD}", f"REGISTER alice * {PASSWORD}")
+    assert [f[:3] for f in fails(client)] == [("REGISTER", "NEED_NICK", "*")] * 2
+
+
+def test_register_refusals() -> None:
+    server = server_with_accounts()
+    add_account(server, "Taken")
+    bob = Client(server).register("bob")
+    for line, code in [
+        (f"REGISTER taken * {PASSWORD}", "ACCOUNT_EXISTS"),
+        (f"REGISTER TAKEN * {PASSWORD}", "ACCOUNT_EXISTS"),
+        (f"REGISTER #chan * {PASSWORD}", "BAD_ACCOUNT_NAME"),
+        (f"REGISTER 9lives * {PASSWORD}", "BAD_ACCOUNT_NAME"),
+        ("REGISTER * * short", "WEAK_PASSWORD"),
+        ("REGISTER * * :" + "x" * 301, "UNACCEPTABLE_PASSWORD"),
+        (f"REGISTER * not-an-address {PASSWORD}", "INVALID_EMAIL"),
+    ]:
+        bob.send(line)
+        [fail] = fails(bob)
+        assert fail[:2] == ("REGISTER", code), line
+    assert bob.session.account is None
+    bob.send("REGISTER * *")
+    assert bob.commands() == ["461"]
+
+
+def test_register_when_logged_in() -> None:
+    server = server_with_accounts()
+    alice = Client(server).register("alice")
+    alice.send(f"REGISTER * * {PASSWORD}")
+    alice.lines()
+    alice.send(f"REGISTER other * {PASSWORD}")
+    assert fails(alice) == [
+        ("REGISTER", "ALREADY_AUTHENTICATED", "alice", "You are already logged in")
+    ]
+
+
+def test_register_answers_only_after_the_write() -> None:
+    server = server_with_accounts()
+    jobs = defer(server)
+    alice = Client(server).register("alice")
+    alice.send(f"REGISTER * * {PASSWORD}", "PING later")
+    assert alice.lines() == []  # nothing before the commit, and the PING waits its turn
+    assert service(server).storage.get_account(server.fold("alice")) is None
+    jobs.run()
+    assert [m.command for m in alice.messages()] == ["900", "REGISTER", "PONG"]
+    assert service(server).storage.get_account(server.fold("alice")) is not None
+
+
+def test_two_clients_racing_for_one_name() -> None:
+    server = server_with_accounts()
+    jobs = defer(server)
+    first = Client(server).register("first")
+    second = Client(server).register("second")
+    first.send(f"REGISTER prize * {PASSWORD}")
+    second.send(f"REGISTER prize * {PASSWORD}")
+    assert fails(second)[0][:3] == ("REGISTER", "ACCOUNT_EXISTS", "prize")
+    jobs.run()
+    assert [m.command for m in first.messages()] == ["900", "REGISTER"]
+
+
+def test_register_when_the_database_fails() -> None:
+    server = server_with_accounts()
+    service(server).storage.close()
+    alice = Client(server).register("alice")
+    alice.send(f"REGISTER * * {PASSWORD}")
+    assert fails(alice)[0][:3] == ("REGISTER", "TEMPORARILY_UNAVAILABLE", "alice")
+    assert alice.session.account is None
+    assert not service(server).taken(server, "alice")  # a later attempt may succeed
+
+
+def test_register_without_storage() -> None:
+    alice = Client(make_server()).register("alice")
+    alice.send(f"REGISTER * * {PASSWORD}")
+    assert fails(alice)[0][:2] == ("REGISTER", "TEMPORARILY_UNAVAILABLE")
+
+
+def test_labeled_register_keeps_its_label() -> None:
+    server = server_with_accounts()
+    jobs = defer(server)
+    alice = Client(server).register("alice", caps="labeled-response batch")
+    alice.send(f"@label=r1 REGISTER * * {PASSWORD}")
+    assert alice.lines() == []
+    jobs.run()
+    msgs = alice.messages()
+    assert msgs[0].command == "BATCH"
+    assert msgs[0].tags.get("label") == "r1"
+    assert [m.command for m in msgs[1:3]] == ["900", "REGISTER"]
+
+
+def test_server_password_forbids_early_registration() -> None:
+    base = make_server()
+    config = dataclasses.replace(base.config, auth=AuthSection(password="letmein"))
+    server = Server(config, clock=base.clock)
+    storage = SqliteStorage(":memory:")
+    storage.open()
+    attach(server, AccountService(storage))
+    client = Client(server)
+    client.send("CAP LS 302")
+    text = " ".join(m.params[-1] for m in client.messages()).split()
+    assert "draft/account-registration=custom-account-name" in text
+    client.send("NICK alice", f"REGISTER * * {PASSWORD}")
+    assert fails(client)[0][:2] == ("REGISTER", "COMPLETE_CONNECTION_REQUIRED")
+
+
+def test_verify_has_nothing_to_verify() -> None:
+    server = server_with_accounts()
+    alice = Client(server).register("alice")
+    alice.send("VERIFY alice 123456")
+    assert fails(alice)[0][:3] == ("VERIFY", "INVALID_CODE", "alice")
+    alice.send(f"REGISTER * * {PASSWORD}")
+    alice.lines()
+    alice.send("VERIFY alice 123456")
+    assert fails(alice)[0][:2] == ("VERIFY", "ALREADY_AUTHENTICATED")
+
+
+def test_accounts_load_from_storage() -> None:
+    server = server_with_accounts()
+    add_account(server, "Alice")
+    storage = service(server).storage
+    fresh = AccountService(storage)
+    fresh.load(storage.list_accounts(), server.fold)
+    record = fresh.find(server, "ALICE")
+    assert record is not None
+    assert record.name == "Alice"
+
+
+# -- what others see -------------------------------------------------------------------------
+
+
+def test_account_notify_on_login_and_logout() -> None:
+    server = server_with_accounts()
+    alice = Client(server).register("alice", caps="account-notify")
+    bob = Client(server).register("bob", caps="account-notify")
+    carol = Client(server).register("carol")
+    dave = Client(server).register("dave", caps="account-notify")  # shares no channel
+    for client in (alice, bob, carol):
+        client.send("JOIN #room")
+    for client in (alice, bob, carol, dave):
+        client.lines()
+    alice.send(f"REGISTER * * {PASSWORD}")
+    assert [m.command for m in alice.messages()] == ["900", "ACCOUNT", "REGISTER"]
+    [seen] = bob.messages()
+    assert (seen.source, seen.command, seen.params) == ("alice!~u@127.0.0.1", "ACCOUNT", ("alice",))
+    assert carol.lines() == []
+    assert dave.lines() == []
+    alice.send("NS LOGOUT")
+    assert [m.command for m in alice.messages()] == ["901", "ACCOUNT", "NOTICE"]
+    [seen] = bob.messages()
+    assert (seen.command, seen.params) == ("ACCOUNT", ("*",))
+    assert alice.session.account is None
+
+
+def test_account_tag_and_extended_join_and_whois() -> None:
+    server = server_with_accounts()
+    add_account(server, "Alice")
+    bob = Client(server).register("bob", caps="account-tag extended-join")
+    carol = Client(server).register("carol")
+    for client in (bob, carol):
+        client.send("JOIN #room")
+    bob.lines()
+    carol.lines()
+    alice = Client(server).register("alice")
+    alice.send(f"NS IDENTIFY {PASSWORD}", "JOIN #room", "PRIVMSG #room :hi")
+    alice.lines()
+    join, privmsg = bob.messages()
+    assert join.params == ("#room", "Alice", "Real Name")
+    assert privmsg.tags == {"account": "Alice"}
+    join, privmsg = carol.messages()
+    assert join.params == ("#room",)
+    assert privmsg.tags == {}
+    bob.send("WHOIS alice")
+    whois = {m.command: m.params for m in bob.messages()}
+    assert whois["330"][1:3] == ("alice", "Alice")
+
+
+# -- NickServ --------------------------------------------------------------------------------
+
+
+def notices(client: Client) -> list[str]:
+    return [m.params[1] for m in client.messages() if m.command == "NOTICE"]
+
+
+def test_nickserv_register_identify_info_password() -> None:
+    server = server_with_accounts()
+    alice = Client(server).register("alice")
+    alice.send(f"NS REGISTER {PASSWORD} alice@example.org")
+    msgs = alice.messages()
+    assert [m.command for m in msgs] == ["900", "NOTICE"]
+    assert (msgs[1].source or "").startswith("NickServ!NickServ@")
+    assert "registered" in msgs[1].params[1]
+    alice.send("NS INFO")
+    info = notices(alice)
+    assert info[0].startswith("Account alice, registered ")
+    assert "E-mail: alice@example.org" in info
+    assert "Logged in now: alice" in info
+    alice.send("NS PASSWORD :new password")
+    assert notices(alice) == ["Syntax: PASSWORD <new password>"]
+    alice.send("NS PASSWORD newpassword1")
+    assert notices(alice) == ["Password changed."]
+    alice.send("NS LOGOUT")
+    alice.lines()
+    alice.send(f"NS IDENTIFY {PASSWORD}")
+    assert notices(alice) == ["Invalid account name or password."]
+    alice.send("NICKSERV IDENTIFY alice newpassword1")
+    assert [m.command for m in alice.messages()] == ["900", "NOTICE"]
+    stored = service(server).storage.get_account(server.fold("alice"))
+    assert stored is not None
+    assert check_password(stored.password_hash, "newpassword1")
+
+
+def test_nickserv_identify_to_another_account() -> None:
+    server = server_with_accounts()
+    add_account(server, "main")
+    alt = Client(server).register("alt")
+    alt.send(f"NS IDENTIFY main {PASSWORD}")
+    assert [m.command for m in alt.messages()] == ["900", "NOTICE"]
+    assert alt.session.account == "main"
+    alt.send("NS INFO nobody")
+    assert notices(alt) == ["nobody is not a registered account."]
+    bob = Client(server).register("bob")
+    bob.send("NS INFO main")
+    info = notices(bob)
+    assert info[0].startswith("Account main")
+    assert not any("E-mail" in line for line in info)
+
+
+def test_nickserv_refusals_and_help() -> None:
+    server = server_with_accounts()
+    add_account(server, "alice")
+    alice = Client(server).register("alice")
+    alice.send("NS REGISTER")
+    assert notices(alice) == ["Syntax: REGISTER <password> [email]"]
+    alice.send(f"NS REGISTER {PASSWORD}")
+    assert "exists" in notices(alice)[0]
+    alice.send("NS REGISTER short")
+    assert "exists" in notices(alice)[0]  # the name is checked first
+    bob = Client(server).register("bob")
+    bob.send("NS REGISTER short")
+    assert "at least" in notices(bob)[0]
+    bob.send("NS IDENTIFY a b c")
+    assert notices(bob) == ["Syntax: IDENTIFY [account] <password>"]
+    bob.send("NS LOGOUT")
+    assert notices(bob) == ["You are not logged in."]
+    bob.send("NS PASSWORD newpassword1")
+    assert notices(bob) == ["Log in first."]
+    bob.send("NS FROB")
+    assert notices(bob) == ["Unknown command FROB. Try HELP."]
+    bob.send("NS HELP")
+    assert len(notices(bob)) > 3
+    bob.send("NS")
+    assert len(notices(bob)) > 3
+
+
+def test_nickserv_needs_registration() -> None:
+    server = server_with_accounts()
+    client = Client(server)
+    client.send("NS HELP")
+    assert client.commands() == ["451"]
+
+
+def test_privmsg_nickserv_handler() -> None:
+    server = server_with_accounts()
+    alice = Client(server).register("alice")
+    msg = Message("PRIVMSG", ("NickServ", f"register {PASSWORD}"))
+    reply = Response(alice.session, server.name, None)
+    handle_service_message(Context(server, alice.session, msg, reply), f"register {PASSWORD}")
+    reply.flush()
+    assert [m.command for m in alice.messages()] == ["900", "NOTICE"]
+    assert alice.session.account == "alice"
+
+
+def test_nickserv_without_storage() -> None:
+    alice = Client(make_server()).register("alice")
+    alice.send("NS HELP")
+    assert notices(alice) == ["Accounts are not available on this server."]

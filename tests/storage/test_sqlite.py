@@ -1,0 +1,120 @@
+"""The SQLite storage: schema, accounts, durability settings, threads, and refusals."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from hubbub.protocol.casemap import Folded
+from hubbub.storage import AccountRecord, ScramCredentials, SqliteStorage, StorageError
+from hubbub.storage.sqlite import MIGRATIONS
+
+
+def record(name: str, password_hash: str = "$argon2id$fake", email: str = "") -> AccountRecord:
+    scram = ScramCredentials(b"salt" * 4, 4096, b"s" * 32, b"k" * 32)
+    return AccountRecord(name, Folded(name.lower()), password_hash, scram, 1700000000.5, email)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> SqliteStorage:
+    storage = SqliteStorage(tmp_path / "h.db")
+    storage.open()
+    return storage
+
+
+def test_new_database_gets_the_latest_schema(db: SqliteStorage) -> None:
+    assert db.schema_version == len(MIGRATIONS)
+    assert db.list_accounts() == []
+
+
+def test_account_round_trip(db: SqliteStorage) -> None:
+    alice = record("Alice", email="alice@example.org")
+    assert db.create_account(alice)
+    assert db.get_account(Folded("alice")) == alice
+    assert db.get_account(Folded("bob")) is None
+    assert db.list_accounts() == [alice]
+
+
+def test_a_taken_name_is_refused(db: SqliteStorage) -> None:
+    assert db.create_account(record("alice"))
+    assert not db.create_account(record("alice", password_hash="other"))
+    stored = db.get_account(Folded("alice"))
+    assert stored is not None
+    assert stored.password_hash == "$argon2id$fake"
+
+
+def test_set_password(db: SqliteStorage) -> None:
+    db.create_account(record("alice"))
+    scram = ScramCredentials(b"new-salt", 8192, b"a" * 32, b"b" * 32)
+    assert db.set_password(Folded("alice"), "$argon2id$new", scram)
+    stored = db.get_account(Folded("alice"))
+    assert stored is not None
+    assert (stored.password_hash, stored.scram) == ("$argon2id$new", scram)
+    assert not db.set_password(Folded("nobody"), "x", scram)
+
+
+def test_accounts_survive_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    first = SqliteStorage(path)
+    first.open()
+    first.create_account(record("alice"))
+    first.close()
+    first.close()  # idempotent
+    second = SqliteStorage(path)
+    second.open()
+    assert [r.name for r in second.list_accounts()] == ["alice"]
+    assert second.schema_version == len(MIGRATIONS)
+    second.close()
+
+
+def test_wal_and_full_sync(db: SqliteStorage) -> None:
+    conn = db._conn
+    assert conn is not None
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_database_file_is_private(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    SqliteStorage(path).open()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    SqliteStorage(path).open()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE schema_version SET version = 99")
+    conn.close()
+    with pytest.raises(StorageError, match="schema version 99"):
+        SqliteStorage(path).open()
+
+
+def test_a_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match="cannot open"):
+        SqliteStorage(tmp_path / "nowhere" / "h.db").open()
+
+
+def test_a_closed_storage_refuses_work(db: SqliteStorage) -> None:
+    db.close()
+    with pytest.raises(StorageError, match="not open"):
+        db.list_accounts()
+
+
+def test_in_memory_database() -> None:
+    storage = SqliteStorage(":memory:")
+    storage.open()
+    assert storage.create_account(record("alice"))
+    assert storage.get_account(Folded("alice")) is not None
+
+
+def test_writes_from_many_threads(db: SqliteStorage) -> None:
+    names = [f"user{i}" for i in range(200)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda name: db.create_account(record(name)), names + names))
+    assert results.count(True) == len(names)
+    assert sorted(r.name for r in db.list_accounts()) == sorted(names)
