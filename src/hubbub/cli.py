@@ -122,6 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
         bench_cli.configure_parser(bench)
         bench.set_defaults(func=bench_cli.run)
 
+    from hubbub.net import certs
+
+    gen = sub.add_parser("gen-cert", help="make a self-signed TLS certificate for local use")
+    certs.configure_parser(gen)
+    gen.set_defaults(func=certs.run)
+
     check = sub.add_parser("check-config", help="validate a config file")
     check.add_argument("file", metavar="FILE")
     check.set_defaults(func=cmd_check_config)

@@ -1,0 +1,435 @@
+"""The HTTP listener: IRC over WebSocket (the IRCv3 WebSocket spec) and the web client's files.
+
+One port serves both. A WebSocket upgrade request to ``/irc`` (or ``/``) becomes an IRC
+connection; any other ``GET`` or ``HEAD`` is answered from the web client's static files
+(``hubbub/web``), with a strict Content-Security-Policy.
+
+Per the spec each WebSocket message carries one IRC line without its CR LF. The subprotocol
+``binary.ircv3.net`` sends lines as binary frames, byte for byte; ``text.ircv3.net`` (also the
+default when the client asks for none) sends text frames, so lines that are not valid UTF-8
+have their bad bytes replaced. A connection is the :class:`~hubbub.server.session.Sink` of its
+session, like a TCP one: writes are queued and flushed once per loop iteration (one
+``transport.write`` for all the frames of a burst), never awaited, and a peer whose queue and
+socket buffer outgrow the SendQ is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import hashlib
+import http
+import logging
+import mimetypes
+import os
+import ssl
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from websockets.asyncio.server import Server as WebSocketServer
+from websockets.asyncio.server import ServerConnection, unix_serve
+from websockets.asyncio.server import serve as ws_serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
+from websockets.http11 import Request, Response
+from websockets.protocol import State as WSState
+from websockets.typing import Subprotocol
+
+from hubbub.net.tcp import CLOSE_GRACE, BufferedSink, Flusher
+from hubbub.protocol.framing import LineBuffer
+from hubbub.server.config import ListenSection
+from hubbub.server.session import PeerInfo
+
+if TYPE_CHECKING:
+    from hubbub.server.core import Server
+
+__all__ = [
+    "IRC_PATHS",
+    "SECURITY_HEADERS",
+    "SUBPROTOCOLS",
+    "StaticFiles",
+    "WebSocketConnection",
+    "WebSocketEndpoint",
+    "origin_allowed",
+    "serve",
+]
+
+log = logging.getLogger("hubbub.net.websocket")
+
+TEXT = Subprotocol("text.ircv3.net")
+BINARY = Subprotocol("binary.ircv3.net")
+SUBPROTOCOLS = (BINARY, TEXT)
+"""The IRCv3 WebSocket subprotocols, in no order of preference: the client's order wins."""
+
+IRC_PATHS = frozenset({"/irc", "/"})
+"""Paths that accept a WebSocket upgrade. The web client uses ``/irc``."""
+
+WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
+"""The web client's static files."""
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+"""No inline script or style, no third-party anything; WebSocket only to this origin."""
+
+SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Cross-Origin-Resource-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"),
+)
+"""Headers on every HTTP response of the listener (files and errors alike)."""
+
+KEEPALIVE_INTERVAL = 30.0
+"""Seconds between WebSocket pings; a peer that does not answer within as long is dropped."""
+
+_CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".json": "application/json",
+    ".webmanifest": "application/manifest+json",
+}
+
+
+# --- static files -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StaticFile:
+    """One file of the web client, held in memory."""
+
+    body: bytes
+    content_type: str
+    etag: str
+
+
+class StaticFiles:
+    """The web client's files, read once: ``/`` is ``index.html``; nothing else is reachable.
+
+    Only regular files directly in ``root`` are served, looked up by exact name, so no request
+    path can reach outside it (``/../``, encoded dots and the like are simply not found).
+    """
+
+    def __init__(self, root: Path = WEB_ROOT) -> None:
+        self.files: dict[str, StaticFile] = {}
+        if not root.is_dir():
+            log.warning("web client files not found in %s", root)
+            return
+        for path in sorted(root.iterdir()):
+            if not path.is_file() or path.name.startswith("."):
+                continue
+            ctype = _CONTENT_TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0]
+            if ctype is None:
+                continue
+            body = path.read_bytes()
+            etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+            self.files["/" + path.name] = StaticFile(body, ctype, etag)
+        if "/index.html" in self.files:
+            self.files["/"] = self.files["/index.html"]
+
+    def get(self, path: str) -> StaticFile | None:
+        """The file for a request path (its query string ignored), or None."""
+        return self.files.get(path.split("?", 1)[0])
+
+
+def _response(
+    status: http.HTTPStatus, body: bytes, content_type: str, *extra: tuple[str, str]
+) -> Response:
+    headers = Headers(
+        [
+            ("Date", email.utils.formatdate(usegmt=True)),
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(body))),
+            ("Connection", "close"),
+            *SECURITY_HEADERS,
+            *extra,
+        ]
+    )
+    return Response(status.value, status.phrase, headers, body)
+
+
+def _text_response(status: http.HTTPStatus, text: str, *extra: tuple[str, str]) -> Response:
+    return _response(status, text.encode(), "text/plain; charset=utf-8", *extra)
+
+
+class _QuietLogger(logging.LoggerAdapter[logging.Logger]):
+    """websockets' logger with its per-request INFO lines (one per page fetch) moved to DEBUG."""
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        super().log(logging.DEBUG if level == logging.INFO else level, msg, *args, **kwargs)
+
+
+HTTP_LOG = _QuietLogger(logging.getLogger("hubbub.net.http"), {})
+"""Where websockets logs; its routine messages are DEBUG, failures stay visible."""
+
+
+# --- origins ----------------------------------------------------------------------------------
+
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+def _host_port(netloc: str, default: int | None) -> tuple[str, int | None] | None:
+    """``("example.org", 8080)`` from ``"Example.org:8080"``; None if it cannot be parsed."""
+    try:
+        parts = urlsplit("//" + netloc)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.hostname is None:
+        return None
+    return parts.hostname.lower(), port if port is not None else default
+
+
+def origin_allowed(origin: str | None, host: str | None, allowed: Sequence[str]) -> bool:
+    """Whether a WebSocket handshake with this ``Origin`` and ``Host`` may proceed.
+
+    Clients that send no ``Origin`` (anything but a browser) are allowed: the header only
+    protects browser users from other sites. A browser page is allowed when its origin is in
+    ``allowed`` (lower-case ``scheme://host[:port]``) or when it is the server's own page: its
+    host and port are those of the ``Host`` header. The scheme is not compared, so a page
+    served through a TLS-terminating proxy still counts as same-origin.
+    """
+    if origin is None:
+        return True
+    normalized = origin.strip().lower().rstrip("/")
+    if normalized in allowed:
+        return True
+    if host is None:
+        return False
+    try:
+        parts = urlsplit(normalized)
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return False
+    default = _DEFAULT_PORTS[parts.scheme]
+    page = _host_port(parts.netloc, default)
+    server = _host_port(host.strip(), default)
+    return page is not None and page == server
+
+
+# --- connections ------------------------------------------------------------------------------
+
+
+def _valid_utf8(line: bytes) -> bytes:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return line.decode("utf-8", "replace").encode("utf-8")
+    return line
+
+
+def _peer(ws: ServerConnection, secure: bool, unix: bool) -> PeerInfo:
+    kind = "wss" if secure else "ws"
+    address = ws.remote_address
+    if isinstance(address, tuple) and len(address) >= 2:
+        ip, port = str(address[0]), int(address[1])
+        if ip.startswith("::ffff:"):
+            ip = ip[7:]
+        return PeerInfo(ip=ip, port=port, secure=secure, transport=kind)
+    if unix:
+        return PeerInfo(ip="127.0.0.1", secure=True, transport=kind, hostname="localhost")
+    return PeerInfo(ip="0.0.0.0", secure=secure, transport=kind)
+
+
+class WebSocketConnection(BufferedSink):
+    """One IRC connection over WebSocket: frames in, lines to the core, lines out as frames."""
+
+    def __init__(
+        self, server: Server, flusher: Flusher, ws: ServerConnection, peer: PeerInfo
+    ) -> None:
+        super().__init__(server, flusher, server.limits.sendq)
+        self.ws = ws
+        self.peer = peer
+        self.binary = ws.subprotocol == BINARY
+        self.lines = LineBuffer()
+        self._close_task: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        """Serve the connection until either side closes it."""
+        session = self.server.connect(self, self.peer)
+        self.session = session
+        if session is None:  # refused; close() was called
+            await self.ws.wait_closed()
+            return
+        reason = "Connection closed"
+        try:
+            async for message in self.ws:
+                if session.closed:
+                    break
+                data = message.encode("utf-8") if isinstance(message, str) else bytes(message)
+                # One message is one line; a final LF gives it exactly the TCP line rules
+                # (CR LF stripped, over-long lines answered with ERR_INPUTTOOLONG).
+                lines = self.lines.feed(data + b"\n")
+                if lines:
+                    try:
+                        self.server.receive(session, lines)
+                    except Exception:  # a core bug must not end the connection silently
+                        log.exception("error processing input from %s", session)
+        except ConnectionClosed as exc:
+            if not isinstance(exc, ConnectionClosedOK):
+                reason = _close_reason(exc)
+        finally:
+            self._closing = True
+            self._out.clear()
+            if not session.closed:
+                self.server.quit(session, reason)
+
+    # BufferedSink
+    def _write_out(self, data: bytes) -> None:
+        ws = self.ws
+        protocol = ws.protocol
+        if protocol.state is not WSState.OPEN or ws.transport.is_closing():
+            return
+        if self.binary:
+            for line in data.split(b"\r\n"):
+                if line:
+                    protocol.send_binary(line)
+        else:
+            for line in data.split(b"\r\n"):
+                if line:
+                    protocol.send_text(_valid_utf8(line))
+        # Nothing else is queued in the protocol between its own sends (websockets writes
+        # after each), so these are exactly our frames: hand them over in one write.
+        out = protocol.data_to_send()
+        if out:
+            ws.transport.write(b"".join(out))
+
+    def _buffered(self) -> int:
+        return self.ws.transport.get_write_buffer_size()
+
+    def _close_transport(self) -> None:
+        # The closing handshake waits for the peer, at most close_timeout, then aborts.
+        if self._close_task is None:
+            self._close_task = asyncio.get_running_loop().create_task(self.ws.close())
+
+
+def _close_reason(exc: ConnectionClosed) -> str:
+    if exc.rcvd is None and exc.sent is not None and exc.sent.code == 1011:
+        return "Ping timeout"
+    if (exc.rcvd is not None and exc.rcvd.code == 1009) or (
+        exc.sent is not None and exc.sent.code == 1009
+    ):
+        return "Message too big"
+    return "Connection closed"
+
+
+# --- the endpoint -----------------------------------------------------------------------------
+
+
+class WebSocketEndpoint:
+    """What one ``websocket = true`` listener does with each HTTP request."""
+
+    def __init__(
+        self,
+        server: Server,
+        flusher: Flusher,
+        listen: ListenSection,
+        secure: bool,
+        files: StaticFiles | None = None,
+    ) -> None:
+        self.server = server
+        self.flusher = flusher
+        self.listen = listen
+        self.secure = secure
+        self.files = files if files is not None else StaticFiles()
+
+    def process_request(self, ws: ServerConnection, request: Request) -> Response | None:
+        """Answer plain HTTP requests from the static files; vet WebSocket upgrades."""
+        path = request.path.split("?", 1)[0]
+        upgrade = "websocket" in request.headers.get("Upgrade", "").lower()
+        if request.method not in ("GET", "HEAD"):
+            return _text_response(
+                http.HTTPStatus.METHOD_NOT_ALLOWED, "Method not allowed\n", ("Allow", "GET, HEAD")
+            )
+        if not upgrade:
+            if path in IRC_PATHS - {"/"}:
+                return _text_response(
+                    http.HTTPStatus.UPGRADE_REQUIRED, "This is an IRC WebSocket endpoint.\n"
+                )
+            return self._static(request)
+        if path not in IRC_PATHS:
+            return _text_response(http.HTTPStatus.NOT_FOUND, "Not found\n")
+        origin = request.headers.get("Origin")
+        if not origin_allowed(origin, request.headers.get("Host"), self.listen.origins):
+            log.info("WebSocket from %s refused: origin %r is not allowed", _ip(ws), origin)
+            return _text_response(http.HTTPStatus.FORBIDDEN, "Origin not allowed\n")
+        return None
+
+    def _static(self, request: Request) -> Response:
+        file = self.files.get(request.path)
+        if file is None:
+            return _text_response(http.HTTPStatus.NOT_FOUND, "Not found\n")
+        cache = ("Cache-Control", "no-cache")
+        etag = ("ETag", file.etag)
+        if file.etag in request.headers.get("If-None-Match", ""):
+            return _response(http.HTTPStatus.NOT_MODIFIED, b"", file.content_type, cache, etag)
+        response = _response(http.HTTPStatus.OK, file.body, file.content_type, cache, etag)
+        if request.method == "HEAD":
+            response.body = b""  # Content-Length stays that of the body a GET would get
+        return response
+
+    def select_subprotocol(
+        self, ws: ServerConnection, offered: Sequence[Subprotocol]
+    ) -> Subprotocol | None:
+        """The first IRCv3 subprotocol the client offers; none (text) if it offers neither."""
+        for name in offered:
+            if name in SUBPROTOCOLS:
+                return name
+        return None
+
+    async def handle(self, ws: ServerConnection) -> None:
+        """Run one upgraded connection."""
+        peer = _peer(ws, self.secure, self.listen.unix_path is not None)
+        await WebSocketConnection(self.server, self.flusher, ws, peer).run()
+
+
+def _ip(ws: ServerConnection) -> str:
+    address = ws.remote_address
+    return str(address[0]) if isinstance(address, tuple) and address else "unix"
+
+
+async def serve(
+    server: Server, flusher: Flusher, listen: ListenSection, tls: ssl.SSLContext | None
+) -> WebSocketServer:
+    """Start the HTTP/WebSocket listener ``listen`` (``wss`` when ``tls`` is given)."""
+    endpoint = WebSocketEndpoint(server, flusher, listen, secure=tls is not None)
+    common: dict[str, Any] = {
+        "process_request": endpoint.process_request,
+        "select_subprotocol": endpoint.select_subprotocol,
+        # Compression would mix what an attacker sends with private messages in one
+        # compression context (CRIME/BREACH-style leaks); IRC lines are short anyway.
+        "compression": None,
+        "server_header": "hubbub",
+        "logger": HTTP_LOG,
+        "max_size": max(server.limits.recvq, 1024),
+        "max_queue": 64,
+        "ping_interval": KEEPALIVE_INTERVAL,
+        "ping_timeout": KEEPALIVE_INTERVAL,
+        "close_timeout": CLOSE_GRACE,
+        "open_timeout": 10.0,
+        "ssl": tls,
+        "backlog": 1024,
+    }
+    if listen.unix_path is not None:
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISSOCK(os.stat(listen.unix_path).st_mode):
+                os.unlink(listen.unix_path)  # a stale socket from a previous run
+        return await unix_serve(endpoint.handle, listen.unix_path, **common)
+    return await ws_serve(
+        endpoint.handle, listen.host, listen.port or 0, reuse_address=True, **common
+    )

@@ -1,0 +1,498 @@
+"""The WebSocket listener over real sockets: IRCv3 subprotocols, origins, limits, static files."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect, unix_connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Origin, Subprotocol
+
+from hubbub.net.app import App
+from hubbub.net.websocket import origin_allowed
+from hubbub.protocol.message import Message, parse
+from hubbub.server.config import Config, ListenSection
+from tests.conftest import make_config
+from tests.e2e.ircclient import IRCTestClient
+from tests.timeouts import TIMEOUT
+
+AppFactory = Callable[[Config], Any]
+
+
+def ws_config(origins: tuple[str, ...] = (), **limits: Any) -> Config:
+    """An IRC listener and a WebSocket listener, both on ephemeral loopback ports."""
+    return make_config(
+        (
+            ListenSection(address="127.0.0.1:0"),
+            ListenSection(address="127.0.0.1:0", websocket=True, origins=origins),
+        ),
+        **limits,
+    )
+
+
+class WSClient:
+    """An IRC client over WebSocket, with the same bounded waits as ``IRCTestClient``."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.frames: list[str | bytes] = []
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str,
+        subprotocols: Sequence[str] | None = ("text.ircv3.net",),
+        origin: str | None = None,
+        headers: dict[str, str] | None = None,
+        tls: ssl.SSLContext | None = None,
+        **kwargs: Any,
+    ) -> WSClient:
+        ws = await asyncio.wait_for(
+            connect(
+                url,
+                subprotocols=[Subprotocol(s) for s in subprotocols] if subprotocols else None,
+                origin=Origin(origin) if origin else None,
+                additional_headers=headers,
+                proxy=None,
+                ssl=tls,
+                open_timeout=TIMEOUT,
+                **kwargs,
+            ),
+            TIMEOUT,
+        )
+        return cls(ws)
+
+    async def send(self, *lines: str) -> None:
+        for line in lines:
+            if self.ws.subprotocol == "binary.ircv3.net":
+                await self.ws.send(line.encode())
+            else:
+                await self.ws.send(line)
+
+    async def read_message(self, timeout: float = TIMEOUT) -> Message:
+        frame = await asyncio.wait_for(self.ws.recv(), timeout)
+        self.frames.append(frame)
+        text = frame.decode() if isinstance(frame, bytes) else frame
+        assert not text.endswith(("\r", "\n")), f"a frame carries one line, no CR LF: {text!r}"
+        return parse(text)
+
+    async def expect(
+        self, pred: Callable[[Message], bool] | str, timeout: float = TIMEOUT
+    ) -> Message:
+        match = (lambda m: m.command == pred) if isinstance(pred, str) else pred
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        seen: list[Message] = []
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"no match for {pred!r}; saw {seen[-20:]}")
+            try:
+                msg = await self.read_message(remaining)
+            except TimeoutError:
+                raise TimeoutError(f"no match for {pred!r}; saw {seen[-20:]}") from None
+            if match(msg):
+                return msg
+            seen.append(msg)
+
+    async def register(self, nick: str, caps: str = "") -> None:
+        if caps:
+            await self.send("CAP LS 302", f"CAP REQ :{caps}")
+            await self.expect(lambda m: m.command == "CAP" and m.params[1] in ("ACK", "NAK"))
+        await self.send(f"NICK {nick}", "USER web 0 * :Web User")
+        if caps:
+            await self.send("CAP END")
+        await self.expect(lambda m: m.command in ("376", "422"))
+
+    async def close(self) -> None:
+        await asyncio.wait_for(self.ws.close(), TIMEOUT)
+
+
+def ws_url(app: App, path: str = "/irc") -> str:
+    host, port = app.address("ws")
+    return f"ws://{host}:{port}{path}"
+
+
+async def http_get(
+    app: App, path: str, headers: dict[str, str] | None = None, method: str = "GET"
+) -> tuple[int, dict[str, str], bytes]:
+    """A raw HTTP/1.1 request (the path is sent exactly as given); (status, headers, body)."""
+    host, port = app.address("ws")
+    return await http_get_at(host, port, path, headers, method)
+
+
+async def http_get_at(
+    host: str,
+    port: int,
+    path: str,
+    headers: dict[str, str] | None = None,
+    method: str = "GET",
+) -> tuple[int, dict[str, str], bytes]:
+    """``http_get`` to any host and port."""
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), TIMEOUT)
+    try:
+        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+        request = f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}\r\n"
+        writer.write(request.encode())
+        raw = await asyncio.wait_for(reader.read(), TIMEOUT)
+    finally:
+        writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    parsed = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        parsed[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), parsed, body
+
+
+# --- subprotocols -----------------------------------------------------------------------------
+
+
+async def test_text_subprotocol(app_factory: AppFactory) -> None:
+    app = await app_factory(ws_config())
+    client = await WSClient.connect(ws_url(app), subprotocols=["text.ircv3.net"])
+    assert client.ws.subprotocol == "text.ircv3.net"
+    await client.register("texty")
+    assert client.frames
+    assert all(isinstance(f, str) for f in client.frames)
+    welcome = parse(str(client.frames[0]))
+    assert welcome.command == "001"
+    assert welcome.params[0] == "texty"
+    await client.close()
+
+
+async def test_binary_subprotocol(app_factory: AppFactory) -> None:
+    app = await app_factory(ws_config())
+    client = await WSClient.connect(ws_url(app), subprotocols=["binary.ircv3.net"])
+    assert client.ws.subprotocol == "binary.ircv3.net"
+    await client.register("binny")
+    assert client.frames
+    assert all(isinstance(f, bytes) for f in client.frames)
+    await client.close()
+
+
+async def test_client_order_of_subprotocols_wins(app_factory: AppFactory) -> None:
+    app = await app_factory(ws_config())
+    client = await WSClient.connect(
+        ws_url(app), subprotocols=["x-unknown", "binary.ircv3.net", "text.ircv3.net"]
+    )
+    assert client.ws.subprotocol == "binary.ircv3.net"
+    await client.close()
+
+
+async def test_no_subprotocol_means_text(app_factory: AppFactory) -> None:
+    app = await app_factory(ws_config())
+    client = await WSClient.connect(ws_url(app, "/"), subprotocols=None)
+    assert client.ws.subprotocol is None
+    await client.register("plain")
+    assert all(isinstance(f, str) for f in client.frames)
+    await client.close()
+
+
+async def test_binary_frames_carry_non_utf8_bytes_as_they_are(app_factory: AppFactory) -> None:
+    app = await app_factory(ws_config())
+    text = await WSClient.connect(ws_url(app), subprotocols=["text.ircv3.net"])
+    binary = await WSClient.connect(ws_url(app), subprotocols=["binary.ircv3.net"])
+    await text.register("texty")
+    await binary.register("binny")
+    # Latin-1 from a client that did not ask for UTF-8: the server refuses it either way,
+    # but the frame that carries the refusal is valid for its subprotocol.
+    await binary.ws.send(b"PRIVMSG texty :caf\xe9")
+    fail = await binary.expect("FAIL")
+    assert fail.params[1] == "INVALID_UTF8"
+    await text.close()
+    await binary.close()
+
+
+# --- chatting across transports ---------------------------------------------------------------
+
+
+async def test_websocket_and_tcp_clients_chat(app_factory: AppFactory) -> None:
+    app = await app_factory(ws_config())
+    web = await WSClient.connect(ws_url(app))
+    tcp = await IRCTestClient.connect(*app.address("irc"))
+    await web.register("webby", caps="server-time echo-message")
+    await tcp.register("tcpy")
+    await web.send("JOIN #mixed")
+    await web.expect("366")
+    await tcp.send("JOIN #mixed")
+    await tcp.expect("366")
+    await web.expect(lambda m: m.command == "JOIN" and m.source is not None)
+
+    await tcp.send("PRIVMSG #mixed :hello from a socket")
+    got = await web.expect("PRIVMSG")
+    assert got.params == ("#mixed", "hello from a socket")
+    assert got.source is not None
+    assert got.source.startswith("tcpy!")
+    assert "time" in got.tags
+
+    await web.send("PRIVMSG #mixed :héllo from a browser")
+    echoed = await web.expect("PRIVMSG")  # echo-message
+    assert echoed.params[1] == "héllo from a browser"
+    got = await tcp.expect("PRIVMSG")
+    assert got.params == ("#mixed", "héllo from a browser")
+    # The peer address comes from the connection; X-Forwarded-For is not trusted.
+    assert got.source == "webby!~web@127.0.0.1"
+    await web.close()
+    await tcp.expect(lambda m: m.command == "QUIT" and m.source is not None)
+    await tcp.close()
+
+
+async def test_forwarded_for_is_not_trusted(app_factory: AppFactory) -> None:
+    app = await app_factory(ws_config())
+    web = await WSClient.connect(ws_url(app), headers={"X-Forwarded-For": "203.0.113.9"})
+    await web.register("proxied")
+    await web.send("WHOIS proxied")
+    whois = await web.expect("311")
+    assert whois.params[3] == "127.0.0.1"
+    await web.close()
+
+
+async def test_websocket_on_a_unix_socket(app_factory: AppFactory, tmp_path: Path) -> None:
+    path = str(tmp_path / "web.sock")
+    app = await app_factory(make_config((ListenSection(address=f"unix:{path}", websocket=True),)))
+    assert [(b.kind, b.path) for b in app.bound] == [("ws", path)]
+    ws = await asyncio.wait_for(
+        unix_connect(path, "ws://localhost/irc", subprotocols=[Subprotocol("text.ircv3.net")]),
+        TIMEOUT,
+    )
+    local = WSClient(ws)
+    await local.register("local")
+    await local.send("WHOIS local")
+    await local.expect("671")  # a Unix socket counts as secure, as for raw IRC
+    await local.close()
+
+
+async def test_quit_sends_error_then_closes_the_websocket(app_factory: AppFactory) -> None:
+    app = await app_factory(ws_config())
+    web = await WSClient.connect(ws_url(app))
+    await web.register("leaver")
+    await web.send("QUIT :bye now")
+    error = await web.expect("ERROR")
+    assert "bye now" in error.params[0]
+    with pytest.raises(ConnectionClosed) as info:
+        await web.read_message()
+    assert info.value.rcvd is not None
+    assert info.value.rcvd.code == 1000
+    assert not app.server.sessions
+
+
+async def test_shutdown_closes_websocket_clients(app_factory: AppFactory) -> None:
+    app = App(ws_config())
+    await app.start()
+    web = await WSClient.connect(ws_url(app))
+    await web.register("stayer")
+    await app.stop("maintenance")
+    error = await web.expect("ERROR")
+    assert "maintenance" in error.params[0]
+    with pytest.raises(ConnectionClosed):
+        await web.read_message()
+
+
+# --- limits -----------------------------------------------------------------------------------
+
+
+async def test_too_long_line_is_refused_like_tcp(app_factory: AppFactory) -> None:
+    app = await app_factory(ws_config())
+    web = await WSClient.connect(ws_url(app))
+    await web.register("longy")
+    await web.send("PRIVMSG longy :" + "x" * 9000)
+    refused = await web.expect("417")
+    assert refused.params[0] == "longy"
+    await web.send("PING still-here")
+    pong = await web.expect("PONG")
+    assert pong.params[-1] == "still-here"
+    await web.close()
+
+
+async def test_message_over_recvq_closes_the_connection(app_factory: AppFactory) -> None:
+    app = await app_factory(ws_config(recvq=4096))
+    web = await WSClient.connect(ws_url(app))
+    await web.register("huge")
+    await web.send("PRIVMSG huge :" + "x" * 10_000)
+    with pytest.raises(ConnectionClosed) as info:
+        await web.expect("never")
+    assert info.value.rcvd is not None
+    assert info.value.rcvd.code == 1009
+
+
+async def test_frame_with_crlf_and_several_lines(app_factory: AppFactory) -> None:
+    app = await app_factory(ws_config())
+    web = await WSClient.connect(ws_url(app))
+    await web.register("multi")
+    # CR LF at the end is tolerated; an LF inside splits lines exactly like on TCP.
+    await web.ws.send("PING one\r\n")
+    assert (await web.expect("PONG")).params[-1] == "one"
+    await web.ws.send("PING two\nPING three")
+    assert (await web.expect("PONG")).params[-1] == "two"
+    assert (await web.expect("PONG")).params[-1] == "three"
+    await web.close()
+
+
+async def test_slow_websocket_reader_is_dropped_at_sendq(app_factory: AppFactory) -> None:
+    app = await app_factory(ws_config(sendq=65536))
+    # max_queue=1 makes the client stop reading its socket after one unread message.
+    slow = await WSClient.connect(ws_url(app), max_queue=1)
+    await slow.register("slowpoke")
+    talker = await IRCTestClient.connect(*app.address("irc"))
+    await talker.register("talker")
+    await slow.send("JOIN #flood")
+    await slow.expect("366")
+    await talker.send("JOIN #flood")
+    await talker.expect("366")
+    line = "PRIVMSG #flood :" + "z" * 400
+    quit_seen = None
+    for _ in range(200):
+        await talker.send(*[line] * 100)
+        await talker.assert_nothing_pending()  # the server handled the burst
+        if not any(s.nick == "slowpoke" for s in app.server.sessions):
+            quit_seen = True
+            break
+    assert quit_seen, "a WebSocket client that does not read must be dropped"
+    await talker.close()
+    slow.ws.transport.abort()  # it would never answer the server's closing handshake
+
+
+# --- origins ----------------------------------------------------------------------------------
+
+
+def test_origin_rules() -> None:
+    allowed = ("https://chat.example.org",)
+    assert origin_allowed(None, "irc.example.org", allowed)
+    assert origin_allowed("https://chat.example.org", "irc.example.org", allowed)
+    assert origin_allowed("https://CHAT.example.org/", "irc.example.org", allowed)
+    assert not origin_allowed("https://evil.example", "irc.example.org", allowed)
+    assert not origin_allowed("null", "irc.example.org", ())
+    # same origin: host and port as in the Host header (default ports filled in)
+    assert origin_allowed("http://127.0.0.1:8080", "127.0.0.1:8080", ())
+    assert origin_allowed("https://irc.example.org", "irc.example.org", ())
+    assert origin_allowed("https://irc.example.org", "irc.example.org:443", ())
+    assert origin_allowed("http://[::1]:8080", "[::1]:8080", ())
+    assert not origin_allowed("http://127.0.0.1:8081", "127.0.0.1:8080", ())
+    assert not origin_allowed("http://irc.example.org.evil.example", "irc.example.org", ())
+    assert not origin_allowed("http://127.0.0.1:8080", None, ())
+
+
+async def test_cross_origin_page_is_refused_by_default(app_factory: AppFactory) -> None:
+    app = await app_factory(ws_config())
+    with pytest.raises(InvalidStatus) as info:
+        await WSClient.connect(ws_url(app), origin="https://evil.example")
+    assert info.value.response.status_code == 403
+    # The server's own page and non-browser clients (no Origin) are accepted.
+    host, port = app.address("ws")
+    same = await WSClient.connect(ws_url(app), origin=f"http://{host}:{port}")
+    await same.register("samesite")
+    none = await WSClient.connect(ws_url(app), origin=None)
+    await none.register("bot")
+    await same.close()
+    await none.close()
+
+
+async def test_origin_allowlist(app_factory: AppFactory) -> None:
+    app = await app_factory(ws_config(origins=("https://chat.example.org",)))
+    allowed = await WSClient.connect(ws_url(app), origin="https://chat.example.org")
+    await allowed.register("allowed")
+    with pytest.raises(InvalidStatus) as info:
+        await WSClient.connect(ws_url(app), origin="https://chat.example.org.evil.example")
+    assert info.value.response.status_code == 403
+    await allowed.close()
+
+
+# --- HTTP: the web client's files -------------------------------------------------------------
+
+
+async def test_index_is_served_with_security_headers(app_factory: AppFactory) -> None:
+    app = await app_factory(ws_config())
+    status, headers, body = await http_get(app, "/")
+    assert status == 200
+    assert headers["content-type"] == "text/html; charset=utf-8"
+    assert b"<!doctype html>" in body.lower()
+    csp = headers["content-security-policy"]
+    assert "default-src 'none'" in csp
+    assert "script-src 'self'" in csp
+    assert "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "no-referrer"
+    assert headers["x-frame-options"] == "DENY"
+    assert int(headers["content-length"]) == len(body)
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("/index.html", "text/html; charset=utf-8"),
+        ("/app.js", "text/javascript; charset=utf-8"),
+        ("/style.css", "text/css; charset=utf-8"),
+        ("/app.js?v=1", "text/javascript; charset=utf-8"),
+    ],
+)
+async def test_static_files(app_factory: AppFactory, path: str, content_type: str) -> None:
+    app = await app_factory(ws_config())
+    status, headers, body = await http_get(app, path)
+    assert status == 200
+    assert headers["content-type"] == content_type
+    assert body
+    assert "content-security-policy" in headers
+
+
+async def test_head_and_other_methods(app_factory: AppFactory) -> None:
+    app = await app_factory(ws_config())
+    _, get_headers, body = await http_get(app, "/")
+    status, headers, empty = await http_get(app, "/", method="HEAD")
+    assert status == 200
+    assert empty == b""
+    assert headers["content-length"] == str(len(body)) == get_headers["content-length"]
+    for method in ("POST", "PUT", "DELETE", "OPTIONS"):
+        status, headers, _ = await http_get(app, "/", {"Content-Length": "0"}, method=method)
+        assert status == 405
+        assert headers["allow"] == "GET, HEAD"
+
+
+async def test_etag_revalidation(app_factory: AppFactory) -> None:
+    app = await app_factory(ws_config())
+    _, headers, _ = await http_get(app, "/app.js")
+    etag = headers["etag"]
+    status, _, body = await http_get(app, "/app.js", {"If-None-Match": etag})
+    assert status == 304
+    assert body == b""
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/nope.html",
+        "/web/index.html",
+        "/../pyproject.toml",
+        "/..%2f..%2fpyproject.toml",
+        "/%2e%2e/%2e%2e/pyproject.toml",
+        "/../net/websocket.py",
+        "/./index.html/",
+        "//etc/passwd",
+        "/app.js/../../../../etc/passwd",
+    ],
+)
+async def test_unknown_paths_and_traversal_are_not_found(
+    app_factory: AppFactory, path: str
+) -> None:
+    app = await app_factory(ws_config())
+    status, headers, body = await http_get(app, path)
+    assert status == 404
+    assert b"root:" not in body
+    assert b"[project]" not in body
+    assert "content-security-policy" in headers
+
+
+async def test_endpoint_without_upgrade_and_upgrade_elsewhere(app_factory: AppFactory) -> None:
+    app = await app_factory(ws_config())
+    status, _, _ = await http_get(app, "/irc")
+    assert status == 426
+    with pytest.raises(InvalidStatus) as info:
+        await WSClient.connect(ws_url(app, "/app.js"))
+    assert info.value.response.status_code == 404
