@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from hubbub.net.tcp import Flusher, IRCProtocol
+from hubbub.net.tcp import Flusher, IRCProtocol, TLSListener
 from hubbub.server.accounts import AccountService, attach
 from hubbub.server.config import Config, ListenSection, load_config
 from hubbub.server.core import Server
@@ -111,6 +111,7 @@ class App:
             return self.config
         config = load_config(self.config.path)
         self.config = config
+        self._configure_sts()
         base = config.path.parent if config.path else None
         for bound in self.bound:
             ctx = self._tls.get(id(bound.listen))
@@ -138,7 +139,17 @@ class App:
                 await self._start_tcp(listen, tls)
         for bound in self.bound:
             log.info("listening on %s", bound.url)
+        self._configure_sts()
         self._schedule_tick()
+
+    def _configure_sts(self) -> None:
+        """Offer STS (when enabled) pointing at the configured or first bound TLS port."""
+        sts = self.config.sts
+        if not sts.enabled:
+            self.server.sts_port = None
+            return
+        tls_ports = [b.port for b in self.bound if b.kind == "ircs" and b.port]
+        self.server.sts_port = sts.port or (tls_ports[0] if tls_ports else None)
 
     async def _open_storage(self) -> None:
         """Open the database and load the accounts (off the event loop), then offer them."""
@@ -168,15 +179,22 @@ class App:
         kind = "ircs" if tls else "irc"
         server, flusher = self.server, self.flusher
         assert flusher is not None
-        srv = await loop.create_server(
-            lambda: IRCProtocol(server, flusher, "tls" if tls else "tcp", secure=tls is not None),
-            listen.host,
-            listen.port or 0,
-            ssl=tls,
-            reuse_address=True,
-            backlog=1024,
-            ssl_handshake_timeout=10.0 if tls else None,
-        )
+        srv: Listener
+        if tls is not None:
+            srv = await TLSListener.start(
+                lambda: IRCProtocol(server, flusher, "tls", secure=True),
+                tls,
+                listen.host,
+                listen.port or 0,
+            )
+        else:
+            srv = await loop.create_server(
+                lambda: IRCProtocol(server, flusher, "tcp", secure=False),
+                listen.host,
+                listen.port or 0,
+                reuse_address=True,
+                backlog=1024,
+            )
         self._servers.append(srv)
         for sock in srv.sockets:
             addr = sock.getsockname()

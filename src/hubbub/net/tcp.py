@@ -9,8 +9,11 @@ client costs one ``send`` system call, not one per line.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
+import ssl
+from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 from hubbub.protocol.framing import LineBuffer
@@ -194,3 +197,126 @@ class IRCProtocol(BufferedSink, asyncio.Protocol):
         transport.close()
         # A peer that never reads would keep a closing transport (and its buffer) forever.
         asyncio.get_running_loop().call_later(CLOSE_GRACE, transport.abort)
+
+
+TLS_RECORD_HANDSHAKE = 0x16
+"""The first byte of a TLS connection (a handshake record carrying the ClientHello)."""
+PLAIN_TEXT_ON_TLS = b"ERROR :This port only accepts TLS connections; reconnect with TLS\r\n"
+HANDSHAKE_TIMEOUT = 10.0
+
+
+class TLSListener:
+    """A TLS listener that looks at each connection's first byte before TLS starts.
+
+    asyncio's own TLS server drops failed handshakes silently. Accepting here lets the server
+    answer a plain-text client with an ``ERROR`` line it can read, and log every failed
+    handshake with its reason (an expired client certificate, a wrong SNI, a port scanner).
+    It offers what :class:`asyncio.Server` offers the app: ``sockets``, ``close()`` and
+    ``wait_closed()``.
+    """
+
+    def __init__(
+        self,
+        factory: Callable[[], asyncio.Protocol],
+        ctx: ssl.SSLContext,
+        sockets: list[socket.socket],
+    ) -> None:
+        self.factory = factory
+        self.ctx = ctx
+        self.sockets = sockets
+        self._loop = asyncio.get_running_loop()
+        self._admitting: set[asyncio.Task[None]] = set()
+        self._accepters = [self._loop.create_task(self._accept(s)) for s in sockets]
+
+    @classmethod
+    async def start(
+        cls,
+        factory: Callable[[], asyncio.Protocol],
+        ctx: ssl.SSLContext,
+        host: str | None,
+        port: int,
+        backlog: int = 1024,
+    ) -> TLSListener:
+        """Bind every address ``host`` resolves to (all interfaces for None)."""
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        sockets: list[socket.socket] = []
+        seen: set[tuple[object, ...]] = set()
+        try:
+            for family, kind, proto, _, addr in infos:
+                if (family, *addr[:2]) in seen:
+                    continue
+                seen.add((family, *addr[:2]))
+                sock = socket.socket(family, kind, proto)
+                sockets.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind(addr)
+                sock.listen(backlog)
+                sock.setblocking(False)
+                if port == 0:  # one ephemeral port for every address
+                    port = sock.getsockname()[1]
+        except OSError:
+            for sock in sockets:
+                sock.close()
+            raise
+        return cls(factory, ctx, sockets)
+
+    def close(self) -> None:
+        """Stop accepting; connections already made stay."""
+        for task in self._accepters:
+            task.cancel()
+        for sock in self.sockets:
+            sock.close()
+
+    async def wait_closed(self) -> None:
+        await asyncio.gather(*self._accepters, return_exceptions=True)
+
+    async def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                conn, addr = await self._loop.sock_accept(listener)
+            except OSError as exc:  # EMFILE and friends: wait, then keep accepting
+                log.warning("accept failed: %s", exc)
+                await asyncio.sleep(0.1)
+                continue
+            task = self._loop.create_task(self._admit(conn, str(addr[0])))
+            self._admitting.add(task)
+            task.add_done_callback(self._admitting.discard)
+
+    async def _admit(self, conn: socket.socket, ip: str) -> None:
+        conn.setblocking(False)
+        try:
+            first = await asyncio.wait_for(self._peek(conn), HANDSHAKE_TIMEOUT)
+            if not first:
+                conn.close()
+                return
+            if first[0] != TLS_RECORD_HANDSHAKE:
+                log.info("plain text from %s on a TLS port; told it to use TLS", ip)
+                with contextlib.suppress(OSError):
+                    conn.send(PLAIN_TEXT_ON_TLS)
+                conn.close()
+                return
+            await self._loop.connect_accepted_socket(
+                self.factory, conn, ssl=self.ctx, ssl_handshake_timeout=HANDSHAKE_TIMEOUT
+            )
+        except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
+            reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
+            log.info("TLS handshake with %s failed: %s", ip, reason)
+            conn.close()
+
+    async def _peek(self, conn: socket.socket) -> bytes:
+        ready: asyncio.Future[None] = self._loop.create_future()
+        fd = conn.fileno()
+
+        def on_readable() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        self._loop.add_reader(fd, on_readable)
+        try:
+            await ready
+        finally:
+            self._loop.remove_reader(fd)
+        return conn.recv(1, socket.MSG_PEEK)

@@ -42,6 +42,7 @@ __all__ = [
     "OperSection",
     "ServerSection",
     "StorageSection",
+    "StsSection",
     "check_password",
     "default_config",
     "format_issues",
@@ -424,6 +425,26 @@ class ClusterSection:
 
 
 @dataclass(frozen=True)
+class StsSection:
+    """``[sts]``: IRCv3 Strict Transport Security, telling plain-text clients to use TLS.
+
+    ``port`` 0 means the first TLS (non-WebSocket) listener's port; ``duration`` is how long, in
+    seconds, clients keep the policy; ``preload`` allows the network on preload lists.
+    """
+
+    enabled: bool = False
+    port: int = 0
+    duration: int = 2592000
+    preload: bool = False
+
+    def __post_init__(self) -> None:
+        issues = _Issues()
+        _int_range(issues, "port", self.port, 0, 65535)
+        _int_range(issues, "duration", self.duration, 0)
+        issues.raise_if_any()
+
+
+@dataclass(frozen=True)
 class OperSection:
     """One ``[[oper]]`` table: an operator account for ``OPER name password``.
 
@@ -522,6 +543,7 @@ class Config:
     auth: AuthSection = field(default_factory=AuthSection)
     storage: StorageSection = field(default_factory=StorageSection)
     cluster: ClusterSection = field(default_factory=ClusterSection)
+    sts: StsSection = field(default_factory=StsSection)
     opers: tuple[OperSection, ...] = ()
     logging: LoggingSection = field(default_factory=LoggingSection)
     path: Path | None = None
@@ -533,6 +555,10 @@ class Config:
         )
         if not self.listen:
             issues.append(ConfigIssue("listen", "at least one listener is needed"))
+        if self.sts.enabled and not any(x.tls and not x.websocket for x in self.listen):
+            issues.append(
+                ConfigIssue("sts.enabled", "needs a TLS listener (tls = true, not websocket)")
+            )
         if issues:
             raise ConfigError(issues)
 
@@ -574,6 +600,7 @@ _SECTIONS: dict[str, type] = {
     "auth": AuthSection,
     "storage": StorageSection,
     "cluster": ClusterSection,
+    "sts": StsSection,
     "logging": LoggingSection,
 }
 _ARRAYS: dict[str, type] = {"listen": ListenSection, "oper": OperSection}
@@ -789,6 +816,7 @@ def parse_config(text: str, path: Path | None = None, *, check_files: bool = Fal
         auth=_pick(sections, "auth", defaults.auth),
         storage=_pick(sections, "storage", defaults.storage),
         cluster=_pick(sections, "cluster", defaults.cluster),
+        sts=_pick(sections, "sts", defaults.sts),
         opers=tuple(item for _, item in opers),
         logging=_pick(sections, "logging", defaults.logging),
         path=path,

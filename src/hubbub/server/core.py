@@ -89,6 +89,9 @@ class Server:
         self.extra_caps: list[CapBits] = []
         """Capabilities offered beyond the always-on ones (``sasl`` when accounts exist,
         ``sts`` when a TLS listener does); set by the application."""
+        self.sts_port: int | None = None
+        """The TLS port STS sends plain-text clients to; set by the application after it
+        binds, when ``[sts] enabled`` (None: STS is not offered)."""
         self.cap_values: dict[CapBits, str] = {}
         """CAP LS 302 values, e.g. ``{Cap.SASL: "PLAIN,SCRAM-SHA-256"}``."""
         self._msgids = itertools.count(1)

@@ -222,17 +222,35 @@ def send_motd(server: Server, r: Response) -> None:
     r.numeric(n.RPL_ENDOFMOTD, "End of /MOTD command.")
 
 
-def offered(server: Server) -> list[CapBits]:
-    """The capabilities this server offers now (some depend on its config)."""
+def offered(server: Server, session: Session | None = None) -> list[CapBits]:
+    """The capabilities this server offers now (some depend on its config, and ``sts`` on
+    the connection: raw TCP and TLS clients only, browsers have HSTS)."""
     caps = list(ADVERTISED)
     caps.extend(cap for cap in server.extra_caps if cap not in caps)
+    if (
+        server.sts_port is not None
+        and session is not None
+        and session.peer.transport in ("tcp", "tls")
+        and session.cap_version >= 302
+    ):
+        caps.append(Cap.STS)
     return caps
 
 
-def cap_ls_value(server: Server, cap: CapBits, version: int) -> str:
+def cap_ls_value(server: Server, session: Session, cap: CapBits, version: int) -> str:
     """A capability as CAP LS shows it: with its value (``sasl=PLAIN``) from 302 on."""
     value = server.cap_values.get(cap) if version >= 302 else None
+    if cap == Cap.STS:
+        value = sts_value(server, session)
     return f"{CAP_NAMES[cap]}={value}" if value else CAP_NAMES[cap]
+
+
+def sts_value(server: Server, session: Session) -> str:
+    """The STS policy: where to go on a plain connection, how long to stay on a secure one."""
+    sts = server.config.sts
+    if not session.peer.secure:
+        return f"port={server.sts_port}"
+    return f"duration={sts.duration}" + (",preload" if sts.preload else "")
 
 
 def handle_cap(ctx: Context) -> None:
@@ -248,10 +266,10 @@ def handle_cap(ctx: Context) -> None:
         session.cap_version = max(session.cap_version, version)
         if version >= 302:
             session.set_caps(session.caps | Cap.CAP_NOTIFY)
-        names = [cap_ls_value(server, c, version) for c in offered(server)]
+        names = [cap_ls_value(server, session, c, version) for c in offered(server, session)]
         _send_cap_list(ctx, target, "LS", names, multiline=version >= 302)
     elif sub == "LIST":
-        names = [CAP_NAMES[c] for c in offered(server) if session.caps & c]
+        names = [CAP_NAMES[c] for c in offered(server, session) if session.caps & c]
         _send_cap_list(ctx, target, "LIST", names, multiline=session.cap_version >= 302)
     elif sub == "REQ":
         if not session.registered:
@@ -262,7 +280,7 @@ def handle_cap(ctx: Context) -> None:
         for token in requested.split():
             name = token[1:] if token.startswith("-") else token
             cap = CAPS_BY_NAME.get(name)
-            if cap is None or cap not in offered(server):
+            if cap is None or cap == Cap.STS or cap not in offered(server, session):
                 ok = False
                 break
             if token.startswith("-"):
