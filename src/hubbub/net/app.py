@@ -140,7 +140,12 @@ class App:
         for bound in self.bound:
             log.info("listening on %s", bound.url)
         self._configure_sts()
+        self._warn_unbuilt()
         self._schedule_tick()
+
+    def _warn_unbuilt(self) -> None:
+        if self.config.cluster.redis:
+            log.warning("cluster.redis: cluster mode is not available yet; running alone")
 
     def _configure_sts(self) -> None:
         """Offer STS (when enabled) pointing at the configured or first bound TLS port."""
