@@ -1,0 +1,268 @@
+"""What the client library reports: one frozen dataclass per kind of event.
+
+Every event made from a received line carries that line as ``message`` (``None`` for events
+the library makes itself, such as :class:`Connected` or a locally echoed :class:`ChatMessage`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from hubbub.protocol import Message
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """The base of all events."""
+
+    message: Message | None = None
+
+
+# -- connection ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Connected(Event):
+    """The transport is up (TCP, TLS or Unix); registration starts now."""
+
+    address: str
+    tls: bool
+
+
+@dataclass(frozen=True)
+class Registered(Event):
+    """The server welcomed us (``001``): we are on the network as ``nick``."""
+
+    nick: str
+    server: str
+
+
+@dataclass(frozen=True)
+class CapsNegotiated(Event):
+    """Capability negotiation ended; ``enabled`` is what the server acknowledged."""
+
+    enabled: frozenset[str]
+
+
+@dataclass(frozen=True)
+class SaslSucceeded(Event):
+    """SASL authentication worked; we are logged in as ``account``."""
+
+    account: str
+
+
+@dataclass(frozen=True)
+class SaslFailed(Event):
+    """SASL authentication failed (bad credentials, no usable mechanism, aborted)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class NickInUse(Event):
+    """A nick we asked for is taken. During registration the library moves on to
+    ``alternative`` by itself; afterwards ``alternative`` is only a suggestion."""
+
+    nick: str
+    alternative: str
+    during_registration: bool
+
+
+@dataclass(frozen=True)
+class Disconnected(Event):
+    """The connection ended; ``reconnecting`` says whether the client will try again."""
+
+    reason: str
+    reconnecting: bool
+
+
+@dataclass(frozen=True)
+class Reconnecting(Event):
+    """The client waits ``delay`` seconds, then makes connection attempt number ``attempt``."""
+
+    attempt: int
+    delay: float
+
+
+@dataclass(frozen=True)
+class Lag(Event):
+    """Round-trip time of our last keep-alive ``PING``, in seconds."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Pong(Event):
+    """A ``PONG`` arrived for ``token`` (the asyncio client turns these into :class:`Lag`)."""
+
+    token: str
+
+
+@dataclass(frozen=True)
+class ServerError(Event):
+    """The server sent ``ERROR``: it is about to close the connection."""
+
+    text: str
+
+
+# -- conversation ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChatMessage(Event):
+    """A ``PRIVMSG`` or ``NOTICE`` (a CTCP ``ACTION`` sets ``action``).
+
+    ``conversation`` is where it belongs: the channel, or for a private message the other
+    person's nick (whichever direction it went). ``from_self`` is true for our own messages
+    (echoed by the server with ``echo-message``, or made locally without it).
+    ``time`` comes from the ``server-time`` tag when there is one.
+    """
+
+    source: str
+    target: str
+    text: str
+    conversation: str
+    notice: bool = False
+    action: bool = False
+    from_self: bool = False
+    from_server: bool = False
+    time: datetime | None = None
+    account: str | None = None
+    msgid: str | None = None
+
+
+@dataclass(frozen=True)
+class History(Event):
+    """Past messages of ``target`` (a ``chathistory`` batch), oldest first."""
+
+    target: str
+    messages: tuple[ChatMessage, ...]
+
+
+@dataclass(frozen=True)
+class Ctcp(Event):
+    """A CTCP request other than ``ACTION`` (``VERSION`` and ``PING`` are answered for you)."""
+
+    source: str
+    target: str
+    command: str
+    args: str
+
+
+@dataclass(frozen=True)
+class Join(Event):
+    """``nick`` joined ``channel`` (``is_self``: we did)."""
+
+    channel: str
+    nick: str
+    user: str = ""
+    host: str = ""
+    account: str | None = None
+    realname: str | None = None
+    is_self: bool = False
+
+
+@dataclass(frozen=True)
+class Part(Event):
+    """``nick`` left ``channel``."""
+
+    channel: str
+    nick: str
+    reason: str = ""
+    is_self: bool = False
+
+
+@dataclass(frozen=True)
+class Kick(Event):
+    """``by`` kicked ``nick`` out of ``channel``."""
+
+    channel: str
+    nick: str
+    by: str
+    reason: str = ""
+    is_self: bool = False
+
+
+@dataclass(frozen=True)
+class Quit(Event):
+    """``nick`` left the network; ``channels`` are the ones we shared with them."""
+
+    nick: str
+    reason: str
+    channels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NickChange(Event):
+    """``old`` is now known as ``new``; ``channels`` are the ones we share with them."""
+
+    old: str
+    new: str
+    is_self: bool = False
+    channels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Topic(Event):
+    """The topic of ``channel``: on join (``changed`` false) or changed by ``setter``."""
+
+    channel: str
+    topic: str
+    setter: str | None = None
+    changed: bool = False
+
+
+@dataclass(frozen=True)
+class Names(Event):
+    """The member list of ``channel`` is complete (end of ``NAMES``)."""
+
+    channel: str
+    nicks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ModeChange(Event):
+    """``setter`` changed the modes of ``target`` (a channel or our own nick).
+
+    ``changes`` holds one ``(sign_and_letter, argument)`` pair per mode, e.g. ``("+o", "ann")``.
+    """
+
+    target: str
+    setter: str
+    changes: tuple[tuple[str, str | None], ...]
+
+
+@dataclass(frozen=True)
+class Away(Event):
+    """``nick`` went away (``text`` set) or came back (``text`` is ``None``)."""
+
+    nick: str
+    text: str | None
+
+
+@dataclass(frozen=True)
+class Invite(Event):
+    """``by`` invited ``nick`` (usually us) to ``channel``."""
+
+    channel: str
+    nick: str
+    by: str
+
+
+@dataclass(frozen=True)
+class Numeric(Event):
+    """A numeric reply (``code`` such as ``"401"``); ``text`` is its last parameter.
+
+    ``is_error`` is true for the 4xx/5xx error replies and for SASL failures.
+    """
+
+    code: str
+    params: tuple[str, ...]
+    text: str
+    is_error: bool
+
+
+@dataclass(frozen=True)
+class Other(Event):
+    """A line the library has no event for (``message`` holds it)."""

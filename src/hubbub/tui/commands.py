@@ -1,0 +1,96 @@
+"""The input line's slash commands: parsing and help (executing them is the app's job)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CommandInfo:
+    """A command's usage line and what it does."""
+
+    usage: str
+    help: str
+
+
+COMMANDS: dict[str, CommandInfo] = {
+    "join": CommandInfo("/join #channel [key]", "join a channel and switch to it"),
+    "part": CommandInfo("/part [#channel] [reason]", "leave a channel (default: this one)"),
+    "msg": CommandInfo("/msg nick|#channel text", "send a message without switching"),
+    "query": CommandInfo("/query nick [text]", "open a private conversation with nick"),
+    "me": CommandInfo("/me action", "send an action: * you waves"),
+    "notice": CommandInfo("/notice target text", "send a notice"),
+    "nick": CommandInfo("/nick newnick", "change your nick"),
+    "topic": CommandInfo("/topic [new topic]", "show or set this channel's topic"),
+    "away": CommandInfo("/away [message]", "mark yourself away; without a message: back"),
+    "whois": CommandInfo("/whois nick", "ask the server about nick"),
+    "close": CommandInfo("/close", "close this conversation (leaving the channel)"),
+    "raw": CommandInfo("/raw LINE", "send a raw IRC line, e.g. /raw MODE #c +m"),
+    "quit": CommandInfo("/quit [reason]", "disconnect and exit"),
+    "help": CommandInfo("/help [command]", "list the commands and keys"),
+}
+"""Every command, in the order ``/help`` lists them."""
+
+ALIASES = {
+    "j": "join",
+    "leave": "part",
+    "m": "msg",
+    "q": "query",
+    "exit": "quit",
+    "quote": "raw",
+    "action": "me",
+    "h": "help",
+}
+
+KEYS = [
+    ("Enter", "send the line (or run the /command)"),
+    ("Tab", "complete a nick, #channel or /command; again for the next match"),
+    ("Up / Down", "previous / next line you typed"),
+    ("Ctrl+N / Ctrl+P, Alt+Down / Alt+Up", "next / previous conversation"),
+    ("Alt+1 … Alt+9", "go to conversation 1 … 9"),
+    ("PageUp / PageDown", "scroll the messages"),
+    ("Ctrl+Q", "quit"),
+]
+
+
+@dataclass(frozen=True)
+class Command:
+    """A parsed slash command: its canonical name and the rest of the line."""
+
+    name: str
+    args: str
+
+    def split(self, count: int) -> list[str]:
+        """The first ``count - 1`` words and the rest: ``split(2)`` of ``"ann hi there"`` is
+        ``["ann", "hi there"]``. Missing parts are empty strings."""
+        parts = self.args.split(None, count - 1)
+        return parts + [""] * (count - len(parts))
+
+
+def parse_input(text: str) -> Command | str:
+    """A :class:`Command` for ``/name args``, otherwise the text to send. ``//text`` sends
+    ``/text`` as a message."""
+    if text.startswith("//"):
+        return text[1:]
+    if not text.startswith("/") or text == "/":
+        return text
+    name, _, args = text[1:].partition(" ")
+    name = name.lower()
+    return Command(ALIASES.get(name, name), args.strip())
+
+
+def help_lines(topic: str = "") -> list[str]:
+    """The ``/help`` text: every command and key, or one command's usage."""
+    if topic:
+        name = ALIASES.get(topic.lstrip("/").lower(), topic.lstrip("/").lower())
+        info = COMMANDS.get(name)
+        if info is None:
+            return [f"no command /{name}; /help lists them"]
+        return [f"{info.usage} — {info.help}"]
+    width = max(len(i.usage) for i in COMMANDS.values())
+    lines = ["commands:"]
+    lines += [f"  {i.usage.ljust(width)}  {i.help}" for i in COMMANDS.values()]
+    lines.append("keys:")
+    key_width = max(len(k) for k, _ in KEYS)
+    lines += [f"  {k.ljust(key_width)}  {what}" for k, what in KEYS]
+    return lines

@@ -1,0 +1,242 @@
+"""The Textual app with scripted server lines (no network): drawing, keys and commands."""
+
+from __future__ import annotations
+
+from hubbub.tui.app import ChatApp, ChatInput
+from tests.tui.helpers import (
+    check_snapshot,
+    feed,
+    lines_of,
+    offline_app,
+    screen_text,
+    sidebar,
+    submit,
+    until,
+)
+
+SIZE = (100, 24)
+
+WELCOME = [
+    ":irc.example.test 001 ann :Welcome to the Example network, ann",
+    ":irc.example.test 005 ann CASEMAPPING=rfc1459 PREFIX=(ov)@+ CHANTYPES=# :are supported",
+    ":irc.example.test 376 ann :End of MOTD",
+]
+CHANNEL = [
+    ":ann!a@h JOIN #hubbub",
+    ":irc.example.test 332 ann #hubbub :Talk about hubbub here",
+    ":irc.example.test 353 ann = #hubbub :@ann +bob bert carl",
+    ":irc.example.test 366 ann #hubbub :End of NAMES",
+]
+
+
+async def scripted(app: ChatApp) -> None:
+    await feed(app, *WELCOME, *CHANNEL)
+    await feed(
+        app,
+        ":bob!b@h PRIVMSG #hubbub :good morning everyone",
+        ":carl!c@h PRIVMSG #hubbub :\x01ACTION brings coffee\x01",
+        ":bert!t@h PRIVMSG #hubbub :ann: did the release go out?",
+        ":dora!d@h JOIN #hubbub",
+    )
+
+
+async def test_channel_view_snapshot() -> None:
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await scripted(app)
+        await until(pilot, lambda: app.model.current.name == "#hubbub", "the channel to open")
+        await pilot.pause()
+        check_snapshot("channel_view", screen_text(app))
+
+
+async def test_join_opens_and_shows_the_channel() -> None:
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await scripted(app)
+        await pilot.pause()
+        assert app.model.current.name == "#hubbub"
+        assert sidebar(app) == ["server", "#hubbub"]
+        text = screen_text(app)
+        assert "#hubbub: Talk about hubbub here" in text
+        assert "<bob> good morning everyone" in text
+        assert "* carl brings coffee" in text
+        assert "→ dora (d@h) joined" in text
+        assert "@ann" in text
+        assert "+bob" in text
+        assert "5 here" in text
+
+
+async def test_receive_in_background_counts_unread_and_mentions() -> None:
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, *WELCOME, *CHANNEL)
+        await pilot.press("alt+1")  # back to the server window
+        assert app.model.current.name == "*"
+        await feed(
+            app,
+            ":bob!b@h PRIVMSG #hubbub :one",
+            ":bob!b@h PRIVMSG #hubbub :two, ann",
+            ":erin!e@h PRIVMSG ann :are you there?",
+        )
+        await pilot.pause()
+        assert sidebar(app) == ["server", "#hubbub (2) [1]", "erin (1) [1]"]
+        assert lines_of(app, "erin") == ["<erin> are you there?"]
+        await pilot.press("ctrl+n")
+        assert app.model.current.name == "#hubbub"
+        assert sidebar(app) == ["server", "#hubbub", "erin (1) [1]"]
+        await pilot.press("ctrl+n")
+        assert app.model.current.name == "erin"
+        assert "private conversation with erin" in screen_text(app)
+        await pilot.press("ctrl+p", "ctrl+p")
+        assert app.model.current.name == "*"
+
+
+async def test_switch_by_clicking_the_sidebar() -> None:
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, *WELCOME, *CHANNEL, ":erin!e@h PRIVMSG ann :hi")
+        await pilot.pause()
+        assert app.model.current.name == "#hubbub"
+        await pilot.click("#sidebar ListItem", offset=(2, 0))  # the first item: server
+        await until(pilot, lambda: app.model.current.name == "*", "the server window")
+        assert app.focused is app.query_one("#input")
+
+
+async def test_tab_completion() -> None:
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, *WELCOME, *CHANNEL)
+        box = app.query_one("#input", ChatInput)
+        await pilot.press("b", "tab")
+        assert box.value == "bert: "
+        await pilot.press("tab")
+        assert box.value == "bob: "
+        await pilot.press("tab")
+        assert box.value == "bert: "
+        await pilot.press(*"see #h", "tab")
+        assert box.value == "bert: see #hubbub "
+        await pilot.press("ctrl+u", "/", "j", "o", "tab")
+        assert box.value == "/join "
+        await pilot.press("ctrl+u", "/", "x", "tab")
+        assert box.value == "/x"  # nothing matches: unchanged
+
+
+async def test_commands_help_unknown_and_input_history() -> None:
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, *WELCOME)
+        box = app.query_one("#input", ChatInput)
+        await submit(pilot, app, "/help")
+        assert any("/join #channel [key]" in line for line in lines_of(app, "*"))
+        assert "Ctrl+N" in "\n".join(lines_of(app, "*"))
+        await submit(pilot, app, "/frobnicate")
+        assert lines_of(app, "*")[-1] == "unknown command /frobnicate; /help lists them"
+        await submit(pilot, app, "hello?")
+        assert lines_of(app, "*")[-1].startswith("this is the server window")
+        await pilot.press("up")
+        assert box.value == "hello?"
+        await pilot.press("up", "up")
+        assert box.value == "/help"
+        await pilot.press("down", "down", "down")
+        assert box.value == ""
+
+
+async def test_not_connected_is_reported() -> None:
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, *WELCOME, *CHANNEL)
+        await submit(pilot, app, "hello")
+        assert lines_of(app, "#hubbub")[-1] == "not sent: not connected to a server"
+        await submit(pilot, app, "/nick other")
+        assert "not connected" in lines_of(app, "#hubbub")[-1]
+
+
+async def test_part_kick_nick_quit_and_topic_lines() -> None:
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, *WELCOME, *CHANNEL, ":carl!c@h PRIVMSG ann :psst")
+        await feed(
+            app,
+            ":bob!b@h NICK robert",
+            ":carl!c@h NICK carlos",
+            ":bert!t@h PART #hubbub :lunch",
+            ":robert!b@h TOPIC #hubbub :New topic",
+            ":robert!b@h MODE #hubbub +o carlos",
+            ":carlos!c@h QUIT :gone",
+            ":robert!b@h KICK #hubbub ann :out",
+        )
+        await pilot.pause()
+        assert lines_of(app, "#hubbub")[-7:] == [
+            "bob is now known as robert",
+            "carl is now known as carlos",
+            "← bert left (lunch)",
+            "robert changed the topic to: New topic",
+            "robert sets mode +o carlos",
+            "← carlos quit (gone)",
+            "← you were kicked by robert (out)",
+        ]
+        assert sidebar(app) == ["server", "(#hubbub)", "carlos (1) [1]"]
+        assert lines_of(app, "carlos")[-2:] == [
+            "carl is now known as carlos",
+            "← carlos quit (gone)",
+        ]
+        assert "not joined" in screen_text(app)
+
+
+async def test_history_is_shown_before_live_messages() -> None:
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(
+            app,
+            ":irc.example.test CAP * LS :batch server-time draft/chathistory",
+            ":irc.example.test CAP * ACK :batch draft/chathistory server-time",
+            *WELCOME,
+            *CHANNEL,
+            ":bob!b@h PRIVMSG #hubbub :live now",
+            ":irc.example.test BATCH +h1 chathistory #hubbub",
+            "@batch=h1;time=2024-05-17T08:00:00Z;msgid=a :carl!c@h PRIVMSG #hubbub :earlier",
+            "@batch=h1;time=2024-05-17T08:01:00Z;msgid=b :ann!a@h PRIVMSG #hubbub :me earlier",
+            ":irc.example.test BATCH -h1",
+        )
+        await pilot.pause()
+        lines = lines_of(app, "#hubbub")
+        assert lines[:3] == ["<carl> earlier", "<ann> me earlier", "── earlier messages above ──"]
+        assert lines[-1] == "<bob> live now"
+        text = screen_text(app)
+        assert text.index("<carl> earlier") < text.index("<bob> live now")
+
+
+async def test_query_close_and_away() -> None:
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, *WELCOME, *CHANNEL)
+        await submit(pilot, app, "/query erin")
+        assert app.model.current.name == "erin"
+        assert sidebar(app) == ["server", "#hubbub", "erin"]
+        await submit(pilot, app, "/close")
+        assert sidebar(app) == ["server", "#hubbub"]
+        assert app.model.current.name == "#hubbub"
+        await feed(app, ":irc.example.test 306 ann :You have been marked as being away")
+        await pilot.pause()
+        assert "You have been marked as being away" in lines_of(app, "#hubbub")[-1]
+        await submit(pilot, app, "/topic")
+        assert lines_of(app, "#hubbub")[-1] == "topic of #hubbub: Talk about hubbub here"
+        await submit(pilot, app, "/join")
+        assert lines_of(app, "#hubbub")[-1] == "usage: /join #channel [key]"
+
+
+async def test_formatting_and_escape_sequences_never_reach_the_terminal() -> None:
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(
+            app,
+            *WELCOME,
+            *CHANNEL,
+            ":bob!b@h PRIVMSG #hubbub :\x02bold\x02 \x0304red\x03 \x1b[2Jgone",
+            ":bob!b@h TOPIC #hubbub :\x1b]0;pwned\x07topic",
+        )
+        await pilot.pause()
+        assert "<bob> bold red [2Jgone" in lines_of(app, "#hubbub")
+        text = screen_text(app)
+        assert "\x1b" not in text
+        assert "#hubbub: ]0;pwnedtopic" in text
