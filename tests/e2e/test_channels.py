@@ -5,11 +5,8 @@ Written from https://modern.ircdocs.horse/#channel-operations and the numerics i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
-from hubbub.net.app import App
 from tests.e2e.conformance import (
     SERVER_NAME,
     Net,
@@ -22,13 +19,6 @@ from tests.e2e.conformance import (
     only,
     reply_to,
 )
-
-
-@pytest.fixture
-async def net(hubbub_app: App) -> AsyncIterator[Net]:
-    async with Net(hubbub_app) as n:
-        yield n
-
 
 # -- JOIN ---------------------------------------------------------------------------------------
 

@@ -12,11 +12,9 @@ from __future__ import annotations
 import calendar
 import re
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
-from hubbub.net.app import App
 from hubbub.protocol.message import Message
 from tests.e2e.conformance import (
     SERVER_NAME,
@@ -33,13 +31,6 @@ from tests.e2e.conformance import (
     reply_to,
 )
 from tests.e2e.ircclient import IRCTestClient
-
-
-@pytest.fixture
-async def net(hubbub_app: App) -> AsyncIterator[Net]:
-    async with Net(hubbub_app) as n:
-        yield n
-
 
 CAP_LINE = re.compile(r"[a-z0-9./-]+(=\S*)?")
 SERVER_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")

@@ -10,23 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from hubbub.net.app import App
 from hubbub.server.config import Config
 from tests.conftest import make_config
 from tests.e2e.conformance import Net, commands, drain, join, mask, reply_to
 from tests.e2e.ircclient import IRCTestClient
 from tests.timeouts import TIMEOUT
-
-
-@pytest.fixture
-async def net(hubbub_app: App) -> AsyncIterator[Net]:
-    async with Net(hubbub_app) as n:
-        yield n
 
 
 async def assert_closed(client: IRCTestClient) -> None:

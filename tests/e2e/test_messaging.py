@@ -7,21 +7,13 @@ the STATUSMSG / TARGMAX ISUPPORT tokens.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
-from hubbub.net.app import App
 from hubbub.protocol.message import parse
 from tests.e2e.conformance import Net, commands, drain, join, mask, reply_to
 from tests.e2e.ircclient import IRCTestClient
 from tests.timeouts import TIMEOUT
-
-
-@pytest.fixture
-async def net(hubbub_app: App) -> AsyncIterator[Net]:
-    async with Net(hubbub_app) as n:
-        yield n
 
 
 @pytest.mark.parametrize("command", ["PRIVMSG", "NOTICE"])

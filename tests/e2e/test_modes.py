@@ -6,19 +6,7 @@ CHANMODES / PREFIX / MODES ISUPPORT tokens.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
-from hubbub.net.app import App
 from tests.e2e.conformance import Net, commands, drain, join, mask, names_in, only, reply_to
-
-
-@pytest.fixture
-async def net(hubbub_app: App) -> AsyncIterator[Net]:
-    async with Net(hubbub_app) as n:
-        yield n
-
 
 # -- queries ------------------------------------------------------------------------------------
 

@@ -8,12 +8,9 @@ https://ircv3.net/specs/extensions/whox and https://ircv3.net/specs/extensions/m
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
-import pytest
-
-from hubbub.net.app import App
 from hubbub.server.config import Config
 from tests.conftest import make_config
 from tests.e2e.conformance import (
@@ -28,13 +25,6 @@ from tests.e2e.conformance import (
     only,
     reply_to,
 )
-
-
-@pytest.fixture
-async def net(hubbub_app: App) -> AsyncIterator[Net]:
-    async with Net(hubbub_app) as n:
-        yield n
-
 
 # -- WHO ----------------------------------------------------------------------------------------
 

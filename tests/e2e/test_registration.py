@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from hubbub.net.app import App
 from hubbub.server.config import AuthSection, Config
 from tests.conftest import make_config
 from tests.e2e.conformance import (
@@ -26,12 +25,6 @@ from tests.e2e.conformance import (
     only,
     reply_to,
 )
-
-
-@pytest.fixture
-async def net(hubbub_app: App) -> AsyncIterator[Net]:
-    async with Net(hubbub_app) as n:
-        yield n
 
 
 def with_server(**server: Any) -> Config:

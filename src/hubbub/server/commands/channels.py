@@ -262,6 +262,20 @@ def handle_invite(ctx: Context) -> None:
         reply.numeric(n.RPL_AWAY, target.nick, target.away)
 
 
+def find_member(ctx: Context, channel: Channel, nick: str) -> Session | None:
+    """The member of ``channel`` called ``nick``; otherwise answers 401 or 441."""
+    target = ctx.server.find_user(nick)
+    if target is None:
+        ctx.reply.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        return None
+    if target not in channel.members:
+        ctx.reply.numeric(
+            n.ERR_USERNOTINCHANNEL, target.nick, channel.name, "They aren't on that channel"
+        )
+        return None
+    return target
+
+
 def handle_kick(ctx: Context) -> None:
     server, session, reply = ctx.server, ctx.session, ctx.reply
     channel = server.find_channel(ctx.params[0])
@@ -277,14 +291,8 @@ def handle_kick(ctx: Context) -> None:
     reason = ctx.params[2] if len(ctx.params) > 2 and ctx.params[2] else session.nick
     reason = reason[: server.limits.kicklen]
     for nick in ctx.params[1].split(","):
-        target = server.find_user(nick)
+        target = find_member(ctx, channel, nick)
         if target is None:
-            reply.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
-            continue
-        if target not in channel.members:
-            reply.numeric(
-                n.ERR_USERNOTINCHANNEL, target.nick, channel.name, "They aren't on that channel"
-            )
             continue
         msg = Message(
             "KICK", (channel.name, target.nick, reason), session.prefix, server.tags(session)

@@ -7,6 +7,7 @@ from hubbub.protocol.casemap import is_channel_name
 from hubbub.protocol.masks import normalize_ban_mask
 from hubbub.protocol.message import Message
 from hubbub.server.channel import FLAG_MODES, LIST_MODES, PREFIX_MODES, Channel, ListEntry
+from hubbub.server.commands.channels import find_member
 from hubbub.server.commands.dispatch import Command, Context
 
 USER_SETTABLE = "iwsB"
@@ -126,14 +127,8 @@ def channel_mode(ctx: Context) -> None:
             if not is_op:
                 deny()
                 continue
-            target = server.find_user(nick)
+            target = find_member(ctx, channel, nick)
             if target is None:
-                reply.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
-                continue
-            if target not in channel.members:
-                reply.numeric(
-                    n.ERR_USERNOTINCHANNEL, target.nick, channel.name, "They aren't on that channel"
-                )
                 continue
             current = channel.members[target]
             if adding and ch not in current:
