@@ -130,6 +130,9 @@ def check_invariants(server: Server) -> None:
         for watcher in watchers:
             assert folded in watcher.monitoring
     assert sum(server.ip_counts.values()) == len(server.sessions)
+    registered = [s for s in server.sessions if s.registered]
+    assert server.user_count == len(registered)
+    assert server.invisible_count == sum("i" in s.modes for s in registered)
     assert server.opers <= server.sessions
 
 

@@ -58,6 +58,7 @@ class Client:
 
     def lines(self) -> list[str]:
         """Lines received since the last call."""
+        self.server.flush()  # what the application's flusher does once per loop iteration
         text = bytes(self.sink.data[self._read :]).decode("utf-8", "replace")
         self._read = len(self.sink.data)
         return [line for line in text.split("\r\n") if line]
@@ -82,6 +83,7 @@ class Client:
 
     @property
     def closed(self) -> bool:
+        self.server.flush()
         return self.sink.closed
 
 

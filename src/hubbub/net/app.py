@@ -125,7 +125,7 @@ class App:
         """Open every listener; returns when all accept connections."""
         loop = asyncio.get_running_loop()
         await self._open_storage()
-        self.flusher = Flusher(loop)
+        self.flusher = Flusher(loop, self.server)
         base = self.config.path.parent if self.config.path else None
         for listen in self.config.listen:
             tls = make_tls_context(listen, base) if listen.tls else None
@@ -182,19 +182,18 @@ class App:
     async def _start_tcp(self, listen: ListenSection, tls: ssl.SSLContext | None) -> None:
         loop = asyncio.get_running_loop()
         kind = "ircs" if tls else "irc"
-        server, flusher = self.server, self.flusher
-        assert flusher is not None
+        server = self.server
         srv: Listener
         if tls is not None:
             srv = await TLSListener.start(
-                lambda: IRCProtocol(server, flusher, "tls", secure=True),
+                lambda: IRCProtocol(server, "tls", secure=True),
                 tls,
                 listen.host,
                 listen.port or 0,
             )
         else:
             srv = await loop.create_server(
-                lambda: IRCProtocol(server, flusher, "tcp", secure=False),
+                lambda: IRCProtocol(server, "tcp", secure=False),
                 listen.host,
                 listen.port or 0,
                 reuse_address=True,
@@ -212,10 +211,9 @@ class App:
         with contextlib.suppress(FileNotFoundError):
             if stat.S_ISSOCK(os.stat(path).st_mode):
                 os.unlink(path)  # a stale socket from a previous run
-        server, flusher = self.server, self.flusher
-        assert flusher is not None
+        server = self.server
         srv = await loop.create_unix_server(
-            lambda: IRCProtocol(server, flusher, "unix", secure=True), path, backlog=1024
+            lambda: IRCProtocol(server, "unix", secure=True), path, backlog=1024
         )
         self._servers.append(srv)
         self.bound.append(Bound(listen, "unix", None, None, path))
@@ -226,8 +224,7 @@ class App:
         except ImportError:  # pragma: no cover - the module ships with hubbub
             log.warning("websocket support is not available; skipping %s", listen.address)
             return
-        assert self.flusher is not None
-        srv = await websocket.serve(self.server, self.flusher, listen, tls)
+        srv = await websocket.serve(self.server, listen, tls)
         self._servers.append(srv)
         kind = "wss" if tls else "ws"
         if listen.unix_path is not None:

@@ -1,9 +1,9 @@
 """TCP, TLS and Unix-socket listeners: bytes to lines, coalesced writes, SendQ.
 
 Each connection is an :class:`asyncio.Protocol` (no streams: one less buffer and task per
-client) and is the :class:`~hubbub.server.session.Sink` of its session. Writes are queued and
-written once per event-loop iteration by a shared :class:`Flusher`, so a burst of fan-out to a
-client costs one ``send`` system call, not one per line.
+client) and is the :class:`~hubbub.server.session.Sink` of its session. The core queues output
+per session and a shared :class:`Flusher` writes it once per event-loop iteration, so a burst
+of fan-out to a client costs one ``send`` system call, not one per line.
 """
 
 from __future__ import annotations
@@ -29,83 +29,70 @@ CLOSE_GRACE = 10.0
 
 
 class Flusher:
-    """Writes every connection's queued bytes once per loop iteration."""
+    """Asks the core to write out what it queued, once per event-loop iteration.
 
-    __slots__ = ("_dirty", "_loop", "_scheduled")
+    The core queues each client's bytes as it works (:attr:`Session.outbuf`); when the first
+    bytes of an iteration are queued it calls :meth:`wake`, and the flush runs after every
+    read of this iteration was handled: a client gets one ``send`` per iteration, however
+    many messages reached it.
+    """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    __slots__ = ("_loop", "_scheduled", "server")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, server: Server) -> None:
         self._loop = loop
-        self._dirty: list[BufferedSink] = []
+        self.server = server
         self._scheduled = False
+        server.wake = self.wake
 
-    def mark(self, sink: BufferedSink) -> None:
-        """``sink`` has bytes queued: write them at the end of this iteration."""
-        self._dirty.append(sink)
+    def wake(self) -> None:
+        """Bytes were queued: flush at the end of this iteration."""
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self.flush)
 
     def flush(self) -> None:
-        """Write what every dirty connection has queued."""
+        """Write what the core queued for every client."""
         self._scheduled = False
-        dirty, self._dirty = self._dirty, []
-        for sink in dirty:
-            sink.flush()
+        try:
+            self.server.flush()
+        except Exception:  # one broken transport must not stop the others' output
+            log.exception("error flushing output")
 
 
 class BufferedSink:
-    """The part of a connection the core writes to: a bounded queue of outgoing bytes.
+    """The part of a connection the core writes to, with the SendQ limit.
 
+    The core hands over each client's bytes once per loop iteration, already joined; a client
+    whose transport holds more than ``sendq`` bytes (it does not read) is dropped.
     Subclasses provide :meth:`_write_out` (hand bytes to the transport), :meth:`_buffered`
     (bytes the transport still holds) and :meth:`_close_transport`.
     """
 
-    def __init__(self, server: Server, flusher: Flusher, sendq: int) -> None:
+    def __init__(self, server: Server, sendq: int) -> None:
         self.server = server
-        self.flusher = flusher
         self.sendq = sendq
         self.session: Session | None = None
-        self._out: list[bytes] = []
-        self._out_size = 0
-        self._held = 0
-        """What the transport still held after the last flush: it can only shrink until the
-        next flush, so testing against it keeps the SendQ bound without a call per write."""
         self._closing = False
 
     # Sink protocol
     def write(self, data: bytes) -> None:
         if self._closing:
             return
-        if not self._out:
-            self.flusher.mark(self)
-        self._out.append(data)
-        self._out_size += len(data)
-        if self._out_size + self._held > self.sendq:
-            self._held = self._buffered()
-            if self._out_size + self._held > self.sendq:
-                self._sendq_exceeded()
+        if len(data) + self._buffered() > self.sendq:
+            self._sendq_exceeded()
+            return
+        self._write_out(data)
 
     def close(self) -> None:
         if self._closing:
             return
-        self.flush()
         self._closing = True
         self._close_transport()
 
-    def flush(self) -> None:
-        """Hand what is queued to the transport, in one write."""
-        if self._out:
-            data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
-            self._out.clear()
-            self._out_size = 0
-            self._write_out(data)
-            self._held = self._buffered()
-
     def _sendq_exceeded(self) -> None:
-        # Never re-enter the core from inside a write (it may be mid-fan-out): drop what is
-        # queued, then let the core remove the session on the next loop iteration.
-        self._out.clear()
-        self._out_size = 0
+        # Never re-enter the core from inside a write (it may be mid-flush): let the core
+        # remove the session on the next loop iteration.
         self._closing = True
         session = self.session
         log.info("SendQ exceeded for %s", session)
@@ -115,7 +102,10 @@ class BufferedSink:
     def _drop(self, session: Session) -> None:
         self._closing = False
         self._write_out(b"ERROR :SendQ exceeded\r\n")
+        self._closing = True  # the core's own ERROR line would not fit either
         self.server.quit(session, "SendQ exceeded", error="SendQ exceeded")
+        self._closing = False
+        self.close()
 
     def _write_out(self, data: bytes) -> None:
         raise NotImplementedError
@@ -130,8 +120,8 @@ class BufferedSink:
 class IRCProtocol(BufferedSink, asyncio.Protocol):
     """One IRC connection over TCP, TLS or a Unix socket."""
 
-    def __init__(self, server: Server, flusher: Flusher, kind: str, secure: bool) -> None:
-        super().__init__(server, flusher, server.limits.sendq)
+    def __init__(self, server: Server, kind: str, secure: bool) -> None:
+        super().__init__(server, server.limits.sendq)
         self.kind = kind
         self.secure = secure
         self.transport: asyncio.Transport | None = None
@@ -177,7 +167,6 @@ class IRCProtocol(BufferedSink, asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
-        self._out.clear()
         session = self.session
         if session is not None and not session.closed:
             reason = f"Read error: {exc}" if exc else "Connection closed"

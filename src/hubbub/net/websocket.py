@@ -40,7 +40,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State as WSState
 from websockets.typing import Subprotocol
 
-from hubbub.net.tcp import CLOSE_GRACE, BufferedSink, Flusher
+from hubbub.net.tcp import CLOSE_GRACE, BufferedSink
 from hubbub.protocol.framing import LineBuffer
 from hubbub.server.config import ListenSection
 from hubbub.server.session import PeerInfo
@@ -249,10 +249,8 @@ def _peer(ws: ServerConnection, secure: bool, unix: bool) -> PeerInfo:
 class WebSocketConnection(BufferedSink):
     """One IRC connection over WebSocket: frames in, lines to the core, lines out as frames."""
 
-    def __init__(
-        self, server: Server, flusher: Flusher, ws: ServerConnection, peer: PeerInfo
-    ) -> None:
-        super().__init__(server, flusher, server.limits.sendq)
+    def __init__(self, server: Server, ws: ServerConnection, peer: PeerInfo) -> None:
+        super().__init__(server, server.limits.sendq)
         self.ws = ws
         self.peer = peer
         self.binary = ws.subprotocol == BINARY
@@ -285,7 +283,6 @@ class WebSocketConnection(BufferedSink):
                 reason = _close_reason(exc)
         finally:
             self._closing = True
-            self._out.clear()
             if not session.closed:
                 self.server.quit(session, reason)
 
@@ -337,13 +334,11 @@ class WebSocketEndpoint:
     def __init__(
         self,
         server: Server,
-        flusher: Flusher,
         listen: ListenSection,
         secure: bool,
         files: StaticFiles | None = None,
     ) -> None:
         self.server = server
-        self.flusher = flusher
         self.listen = listen
         self.secure = secure
         self.files = files if files is not None else StaticFiles()
@@ -395,7 +390,7 @@ class WebSocketEndpoint:
     async def handle(self, ws: ServerConnection) -> None:
         """Run one upgraded connection."""
         peer = _peer(ws, self.secure, self.listen.unix_path is not None)
-        await WebSocketConnection(self.server, self.flusher, ws, peer).run()
+        await WebSocketConnection(self.server, ws, peer).run()
 
 
 def _ip(ws: ServerConnection) -> str:
@@ -404,10 +399,10 @@ def _ip(ws: ServerConnection) -> str:
 
 
 async def serve(
-    server: Server, flusher: Flusher, listen: ListenSection, tls: ssl.SSLContext | None
+    server: Server, listen: ListenSection, tls: ssl.SSLContext | None
 ) -> WebSocketServer:
     """Start the HTTP/WebSocket listener ``listen`` (``wss`` when ``tls`` is given)."""
-    endpoint = WebSocketEndpoint(server, flusher, listen, secure=tls is not None)
+    endpoint = WebSocketEndpoint(server, listen, secure=tls is not None)
     common: dict[str, Any] = {
         "process_request": endpoint.process_request,
         "select_subprotocol": endpoint.select_subprotocol,

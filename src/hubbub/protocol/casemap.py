@@ -8,8 +8,10 @@ heritage of IRC). A folded name has its own type so it never mixes with a displa
 from __future__ import annotations
 
 import enum
+import operator
 import re
-from typing import NewType
+from collections.abc import Callable
+from typing import NewType, cast
 
 Folded = NewType("Folded", str)
 """A name folded under the server's casemapping: the key of every index."""
@@ -37,19 +39,10 @@ def fold(name: str, mapping: Casemapping = Casemapping.RFC1459) -> Folded:
     return Folded(name.translate(_TABLES[mapping]))
 
 
-def folder(mapping: Casemapping) -> _Folder:
-    """A fast one-argument folding function for ``mapping``."""
-    return _Folder(_TABLES[mapping])
-
-
-class _Folder:
-    __slots__ = ("_table",)
-
-    def __init__(self, table: dict[int, int]) -> None:
-        self._table = table
-
-    def __call__(self, name: str) -> Folded:
-        return Folded(name.translate(self._table))
+def folder(mapping: Casemapping) -> Callable[[str], Folded]:
+    """A fast one-argument folding function for ``mapping`` (no Python frame per call:
+    it is called for every message a server relays)."""
+    return cast(Callable[[str], Folded], operator.methodcaller("translate", _TABLES[mapping]))
 
 
 # RFC 2812: nickname = ( letter / special ) *( letter / digit / special / "-" )

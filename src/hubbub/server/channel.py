@@ -41,6 +41,7 @@ class Channel:
         "lists",
         "members",
         "name",
+        "name_bytes",
         "topic",
         "topic_setter",
         "topic_time",
@@ -48,6 +49,7 @@ class Channel:
 
     def __init__(self, name: str, folded: Folded, now: float) -> None:
         self.name = name
+        self.name_bytes = name.encode()
         self.folded = folded
         self.created = int(now)
         self.members: dict[Session, str] = {}

@@ -25,9 +25,10 @@ from hubbub.server.channel import Channel
 from hubbub.server.commands import COMMANDS
 from hubbub.server.commands.dispatch import Context
 from hubbub.server.config import Config
+from hubbub.server.fastpath import relay
 from hubbub.server.isupport import build_isupport
 from hubbub.server.response import Response, render
-from hubbub.server.session import PeerInfo, Session, Sink, State, WhowasEntry
+from hubbub.server.session import PeerInfo, Session, Sink, WhowasEntry
 
 if TYPE_CHECKING:
     from hubbub.server.accounts import AccountService
@@ -52,6 +53,10 @@ class Offloader(Protocol):
     ``done`` with its result back on the core's thread."""
 
     def __call__(self, work: Callable[[], T], done: Callable[[T], None]) -> None: ...
+
+
+def _nothing() -> None:
+    pass
 
 
 def _run_inline(work: Callable[[], T], done: Callable[[T], None]) -> None:
@@ -79,9 +84,17 @@ class Server:
         self.ip_counts: Counter[str] = Counter()
         self.opers: set[Session] = set()
         self.max_users = 0
+        self.user_count = 0
+        """Registered users (kept, not counted: LUSERS runs on every registration)."""
+        self.invisible_count = 0
         self.rehash_hook: Callable[[], Config] | None = None
         """Set by the application: reloads the config (REHASH); raises on a bad file."""
         self.offload: Offloader = _run_inline
+        self.dirty: set[Session] = set()
+        """Sessions with bytes queued since the last :meth:`flush`."""
+        self.wake: Callable[[], None] = _nothing
+        """Called when bytes are queued and none were: the application schedules a
+        :meth:`flush` for the end of the event-loop iteration. Tests call flush themselves."""
         """Runs blocking work (password hashing) and hands its result to a callback on the
         core's thread. The application sets a thread-pool version; tests keep it inline."""
         self.accounts: AccountService | None = None
@@ -136,7 +149,7 @@ class Server:
             sink.write(b"ERROR :Server is full\r\n")
             sink.close()
             return None
-        session = Session(sink, peer, now)
+        session = Session(sink, peer, now, self.dirty, self._wake)
         session.flood_tokens = float(self.limits.flood_burst)
         self.sessions.add(session)
         self.ip_counts[peer.ip] += 1
@@ -210,6 +223,8 @@ class Server:
         if isinstance(raw, LineTooLong):
             self._input_too_long(session)
             return
+        if raw[:1] in b"PN" and relay(self, session, raw):
+            return
         outer, self._handling = self._handling, session
         try:
             self._handle_line(session, raw)
@@ -271,7 +286,7 @@ class Server:
         self._last_timeouts = now
         limits = self.limits
         for session in list(self.sessions):
-            if session.state is State.REGISTERING:
+            if not session.registered:
                 if now - session.signon > limits.registration_timeout:
                     self.quit(session, "Registration timed out", error="Registration timed out")
             elif session.ping_sent is not None:
@@ -290,6 +305,20 @@ class Server:
             )
 
     # -- sending ---------------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        self.wake()
+
+    def flush(self) -> None:
+        """Hand each session's queued bytes to its sink, in one write per session."""
+        dirty = self.dirty
+        while dirty:
+            session = dirty.pop()
+            buf = session.outbuf
+            if buf:
+                data = b"".join(buf) if len(buf) > 1 else buf[0]
+                buf.clear()
+                session.sink.write(data)
 
     def numeric(self, session: Session, code: str, *params: str) -> Message:
         """A numeric reply to ``session``."""
@@ -330,6 +359,9 @@ class Server:
         enabled those capabilities.
         """
         cache: dict[CapBits, bytes] = {}
+        dirty = self.dirty
+        was_idle = not dirty
+        add = dirty.add
         for session in recipients:
             if session is skip or (need and session.caps & need != need):
                 continue
@@ -337,7 +369,10 @@ class Server:
             data = cache.get(key)
             if data is None:
                 data = cache[key] = render(msg, key)
-            session.sink.write(data)
+            session.outbuf.append(data)
+            add(session)
+        if was_idle and dirty:
+            self.wake()
 
     def deliver_variants(
         self,
@@ -403,11 +438,14 @@ class Server:
 
     def quit(self, session: Session, reason: str, error: str | None = None) -> None:
         """Remove ``session`` from the network, tell its peers, and close it."""
-        if session.state is State.CLOSED:
+        if session.closed:
             return
         was_registered = session.registered
-        session.state = State.CLOSED
+        session.mark_closed()
         if was_registered:
+            self.user_count -= 1
+            if "i" in session.modes:
+                self.invisible_count -= 1
             quit_msg = Message("QUIT", (reason,), session.prefix, self.tags(session))
             self.deliver(self.peers_of(session), quit_msg)
             self.whowas.appendleft(
@@ -440,9 +478,13 @@ class Server:
         if self.ip_counts[session.peer.ip] <= 0:
             del self.ip_counts[session.peer.ip]
         closing = error if error is not None else reason
-        session.write(
+        session.outbuf.append(
             f"ERROR :Closing Link: {session.host} ({closing})\r\n".encode("utf-8", "replace")
         )
+        self.dirty.discard(session)
+        data = b"".join(session.outbuf)
+        session.outbuf.clear()
+        session.sink.write(data)
         session.sink.close()
 
     def change_host(self, session: Session, user: str, host: str) -> None:
@@ -507,15 +549,8 @@ class Server:
 
     def stats(self) -> tuple[int, int, int, int]:
         """(registered users, invisible users, operators, unregistered connections)."""
-        users = invisible = unknown = 0
-        for s in self.sessions:
-            if s.registered:
-                users += 1
-                if "i" in s.modes:
-                    invisible += 1
-            else:
-                unknown += 1
-        return users, invisible, len(self.opers), unknown
+        users = self.user_count
+        return users, self.invisible_count, len(self.opers), len(self.sessions) - users
 
     @property
     def version(self) -> str:

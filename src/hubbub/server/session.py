@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import itertools
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -26,10 +27,10 @@ class Sink(Protocol):
     """Where a session's outgoing bytes go. Implemented by each transport."""
 
     def write(self, data: bytes) -> None:
-        """Queue complete lines (CR LF terminated) for the peer; never blocks."""
+        """Send complete lines (CR LF terminated) to the peer; never blocks."""
 
     def close(self) -> None:
-        """Flush what is queued, then close the connection."""
+        """Send what was written, then close the connection."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,10 @@ class State(enum.Enum):
 _ids = itertools.count(1)
 
 
+def _nothing() -> None:
+    pass
+
+
 class Session:
     """A connected client. Owned and mutated by the server core only."""
 
@@ -77,11 +82,13 @@ class Session:
         "cap_version",
         "caps",
         "channels",
+        "closed",
         "checking_password",
         "flood_tokens",
         "flood_time",
         "folded",
         "host",
+        "dirty",
         "id",
         "invited",
         "last_active",
@@ -89,33 +96,53 @@ class Session:
         "modes",
         "monitoring",
         "nick",
+        "outbuf",
         "pass_given",
         "peer",
         "ping_sent",
         "pending",
         "pending_bytes",
         "prefix",
+        "prefix_bytes",
         "realname",
+        "registered",
         "render_key",
         "sink",
         "signon",
-        "state",
         "user",
+        "wake",
     )
 
-    def __init__(self, sink: Sink, peer: PeerInfo, now: float) -> None:
+    def __init__(
+        self,
+        sink: Sink,
+        peer: PeerInfo,
+        now: float,
+        dirty: set[Session] | None = None,
+        wake: Callable[[], None] | None = None,
+    ) -> None:
         self.id = next(_ids)
         self.sink = sink
+        self.outbuf: list[bytes] = []
+        """Bytes queued for the peer since the last flush (see Server.flush)."""
+        self.dirty: set[Session] = dirty if dirty is not None else set()
+        """The server's set of sessions with queued bytes."""
+        self.wake: Callable[[], None] = wake or _nothing
+        """Asks for a flush when the first bytes of a loop iteration are queued."""
         self.peer = peer
         self.host = peer.hostname or peer.ip
         if ":" in self.host and self.host.startswith(":"):
             self.host = "0" + self.host  # an IPv6 host must not start with ':' on the wire
-        self.state = State.REGISTERING
+        self.registered = False
+        """True once the welcome burst was sent (and until the session closes)."""
+        self.closed = False
+        """True once the session has quit or been dropped."""
         self.nick = "*"
         self.folded = Folded("*")
         self.user = ""
         self.realname = ""
         self.prefix = "*"
+        self.prefix_bytes = b"*"
         self.pass_given: str | None = None
         self.caps: CapBits = Cap.NONE
         self.render_key: CapBits = Cap.NONE
@@ -138,14 +165,20 @@ class Session:
         self.pending_bytes = 0
 
     @property
-    def registered(self) -> bool:
-        """True once the welcome burst was sent (and until the session closes)."""
-        return self.state is State.REGISTERED
+    def state(self) -> State:
+        """Where the session is in its life (kept as two flags: they are read per message)."""
+        if self.closed:
+            return State.CLOSED
+        return State.REGISTERED if self.registered else State.REGISTERING
 
-    @property
-    def closed(self) -> bool:
-        """True once the session has quit or been dropped."""
-        return self.state is State.CLOSED
+    def mark_registered(self) -> None:
+        """The welcome burst is being sent."""
+        self.registered = True
+
+    def mark_closed(self) -> None:
+        """The session has quit or been dropped; it stays closed."""
+        self.closed = True
+        self.registered = False
 
     def set_caps(self, caps: CapBits) -> None:
         """Replace the enabled capabilities, keeping the render key in step."""
@@ -155,10 +188,18 @@ class Session:
     def update_prefix(self) -> None:
         """Recompute ``nick!user@host`` after a change to any of its parts."""
         self.prefix = f"{self.nick}!{self.user}@{self.host}"
+        self.prefix_bytes = self.prefix.encode()
 
     def write(self, data: bytes) -> None:
-        """Queue bytes for this client."""
-        self.sink.write(data)
+        """Queue bytes for this client; they go out at the next flush, with everything
+        else queued for it in the same loop iteration."""
+        if self.closed:
+            return
+        self.outbuf.append(data)
+        dirty = self.dirty
+        if not dirty:
+            self.wake()
+        dirty.add(self)
 
     def __repr__(self) -> str:
         return f"<Session {self.id} {self.nick!r} {self.state.value}>"

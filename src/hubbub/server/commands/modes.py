@@ -56,6 +56,10 @@ def user_mode(ctx: Context) -> None:
                     server.opers.discard(session)
         elif ch != "o":
             unknown = True
+    if "i" in added:
+        server.invisible_count += 1
+    if "i" in removed:
+        server.invisible_count -= 1
     if unknown:
         reply.numeric(n.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
     change = (f"+{added}" if added else "") + (f"-{removed}" if removed else "")

@@ -12,7 +12,7 @@ from hubbub.protocol.message import Message
 from hubbub.server.commands.dispatch import Command, Context
 from hubbub.server.config import check_password
 from hubbub.server.response import Response
-from hubbub.server.session import Session, State, WhowasEntry
+from hubbub.server.session import Session, WhowasEntry
 
 if TYPE_CHECKING:
     from hubbub.server.core import Server
@@ -148,10 +148,10 @@ def _refuse(server: Server, session: Session, reply: Response) -> None:
 
 def complete_registration(server: Server, session: Session, reply: Response) -> None:
     """The client is in: send the welcome burst and tell who watches for it."""
-    session.state = State.REGISTERED
+    session.mark_registered()
     session.update_prefix()
-    users = sum(1 for s in server.sessions if s.registered)
-    server.max_users = max(server.max_users, users)
+    server.user_count += 1
+    server.max_users = max(server.max_users, server.user_count)
     welcome(server, session, reply)
     server.monitor_notify(session, online=True)
     server.snotice(
