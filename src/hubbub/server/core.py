@@ -133,6 +133,8 @@ class Server:
         self.limits = config.limits
         self.casemapping = casemapping
         self.fold = folder(casemapping)
+        self.fold_cache: dict[str, Folded] = {}
+        """Recently folded message targets (the fast path's; bounded there)."""
         self.motd = new_motd
         self.isupport = isupport
 
@@ -165,6 +167,8 @@ class Server:
         if not self.limits.flood and not session.pending and not session.checking_password:
             lines = iter(lines)  # what the loop leaves is what must wait
             for line in lines:
+                if isinstance(line, bytes) and line[:1] in b"PN" and relay(self, session, line):
+                    continue
                 self.handle_line(session, line)
                 if session.closed or session.checking_password:
                     break

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from hubbub.server.core import Server
     from hubbub.server.session import Session
 
+FOLD_CACHE_SIZE = 65536
+"""Targets whose folded form is remembered (folding is per character; targets repeat)."""
 _HASH = ord("#")
 _COLON = ord(":")
 
@@ -43,8 +45,15 @@ def relay(server: Server, session: Session, line: bytes) -> bool:
     if not sep or not text or not target or b" " in target or b"," in target:
         return False
     name = target.decode()
+    cache_ = server.fold_cache
+    folded = cache_.get(name)
+    if folded is None:
+        folded = server.fold(name)
+        if len(cache_) >= FOLD_CACHE_SIZE:
+            cache_.clear()
+        cache_[name] = folded
     if target[0] == _HASH:
-        channel = server.channels.get(server.fold(name))
+        channel = server.channels.get(folded)
         if channel is None:
             return False
         member = channel.members.get(session)
@@ -55,7 +64,7 @@ def relay(server: Server, session: Session, line: bytes) -> bool:
         shown, shown_bytes = channel.name, channel.name_bytes
         recipients: object = channel.members
     else:
-        user = server.users.get(server.fold(name))
+        user = server.users.get(folded)
         if user is None or user is session or not user.registered or user.away is not None:
             return False
         shown = user.nick
