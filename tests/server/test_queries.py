@@ -103,7 +103,7 @@ def test_who_mask_that_cannot_be_echoed_is_a_star(pair: tuple[Client, Client]) -
 def test_who_away_and_oper_flags(pair: tuple[Client, Client]) -> None:
     alice, bob = pair
     alice.send("AWAY :gone")
-    alice.session.modes.add("o")
+    alice.session.modes += "o"
     assert ask(bob, "WHO alice")[0] == who_line("bob", "#chan", "alice", "G*@")
 
 
@@ -155,7 +155,7 @@ def test_who_secret_channel_is_empty_for_outsiders(server: Server) -> None:
 
 def test_who_o_flag_lists_operators_only(pair: tuple[Client, Client]) -> None:
     alice, bob = pair
-    alice.session.modes.add("o")
+    alice.session.modes += "o"
     assert [r[1][5] for r in ask(bob, "WHO #chan o") if r[0] == "352"] == ["alice"]
     assert [r[1][1] for r in ask(bob, "WHO #chan o%n") if r[0] == "354"] == ["alice"]
 
@@ -213,7 +213,7 @@ def test_whox_account_placeholder_and_value(pair: tuple[Client, Client]) -> None
 def test_whox_ip_is_shown_to_the_user_and_operators(pair: tuple[Client, Client]) -> None:
     alice, bob = pair
     assert ask(alice, "WHO alice %i")[0] == ("354", ("alice", "127.0.0.1"))
-    bob.session.modes.add("o")
+    bob.session.modes += "o"
     assert ask(bob, "WHO alice %i")[0] == ("354", ("bob", "127.0.0.1"))
 
 
@@ -278,7 +278,7 @@ def test_whois_end_echoes_the_query_as_sent(pair: tuple[Client, Client]) -> None
 def test_whois_away_oper_bot_and_account(pair: tuple[Client, Client]) -> None:
     alice, bob = pair
     alice.send("AWAY :out to lunch", "MODE alice +B")
-    alice.session.modes.add("o")
+    alice.session.modes += "o"
     alice.session.account = "acct"
     commands = {cmd: params for cmd, params in ask(bob, "WHOIS alice")}
     assert commands["313"] == ("bob", "alice", "is an IRC operator")
@@ -414,7 +414,7 @@ def test_whowas_history_is_bounded() -> None:
 def test_userhost(pair: tuple[Client, Client]) -> None:
     alice, bob = pair
     alice.send("AWAY :away")
-    bob.session.modes.add("o")
+    bob.session.modes += "o"
     assert ask(bob, "USERHOST alice BOB nobody") == [
         ("302", ("bob", "alice=-~u@127.0.0.1 bob*=+~u@127.0.0.1"))
     ]

@@ -69,6 +69,8 @@ class BufferedSink:
     (bytes the transport still holds) and :meth:`_close_transport`.
     """
 
+    __slots__ = ("_closing", "sendq", "server", "session")
+
     def __init__(self, server: Server, sendq: int) -> None:
         self.server = server
         self.sendq = sendq
@@ -119,6 +121,8 @@ class BufferedSink:
 
 class IRCProtocol(BufferedSink, asyncio.Protocol):
     """One IRC connection over TCP, TLS or a Unix socket."""
+
+    __slots__ = ("kind", "lines", "secure", "transport")
 
     def __init__(self, server: Server, kind: str, secure: bool) -> None:
         super().__init__(server, server.limits.sendq)

@@ -176,8 +176,11 @@ class Server:
                 return
             # A command started blocking work: hold what is left until it is done.
             lines = list(lines)
+        pending = session.pending
+        if pending is None:
+            pending = session.pending = []
         for line in lines:
-            session.pending.append(line)
+            pending.append(line)
             session.pending_bytes += len(line) if isinstance(line, bytes) else 1
         self._drain(session, now)
 
@@ -190,6 +193,8 @@ class Server:
 
     def _drain(self, session: Session, now: float) -> None:
         pending = session.pending
+        if pending is None:
+            return
         if self.limits.flood:
             limits = self.limits
             tokens = min(
@@ -213,9 +218,12 @@ class Server:
             pending.clear()
             session.pending_bytes = 0
             self.quit(session, "Excess Flood", error="Excess Flood")
+        if not pending and session.pending is pending:
+            session.pending = None  # most clients hold nothing back: keep no list for them
 
     def _handle_pending(self, session: Session) -> None:
-        line = session.pending.popleft()
+        assert session.pending is not None
+        line = session.pending.pop(0)
         session.pending_bytes -= len(line) if isinstance(line, bytes) else 1
         self.handle_line(session, line)
 
@@ -475,7 +483,7 @@ class Server:
                 watchers.discard(session)
                 if not watchers:
                     del self.monitors[folded]
-        session.monitoring.clear()
+        session.monitoring = frozenset()  # (the shared empty one is only for new sessions)
         self.opers.discard(session)
         self.sessions.discard(session)
         self.ip_counts[session.peer.ip] -= 1

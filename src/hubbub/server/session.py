@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import itertools
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -65,6 +64,10 @@ class State(enum.Enum):
 
 
 _ids = itertools.count(1)
+
+
+_NO_NAMES: frozenset[Folded] = frozenset()
+"""The one empty set of names every new session starts with."""
 
 
 def _nothing() -> None:
@@ -149,19 +152,23 @@ class Session:
         self.cap_negotiating = False
         self.checking_password = False
         self.cap_version = 0
-        self.modes: set[str] = set()
+        self.modes = ""
+        """User modes, one letter each (a str: a set would cost 216 bytes per client)."""
         self.away: str | None = None
         self.account: str | None = None
         self.channels: dict[Folded, Channel] = {}
-        self.invited: set[Folded] = set()
-        self.monitoring: set[Folded] = set()
+        self.invited: frozenset[Folded] = _NO_NAMES
+        """Channels this user was invited to (rebound, not mutated: the empty one is shared)."""
+        self.monitoring: frozenset[Folded] = _NO_NAMES
+        """Nicks this client MONITORs (rebound, not mutated, like ``invited``)."""
         self.signon = now
         self.last_active = now
         self.last_recv = now
         self.ping_sent: float | None = None
         self.flood_tokens = 0.0
         self.flood_time = now
-        self.pending: deque[bytes | LineTooLong] = deque()
+        self.pending: list[bytes | LineTooLong] | None = None
+        """Lines held back (flood control, a password check); None when there are none."""
         self.pending_bytes = 0
 
     @property

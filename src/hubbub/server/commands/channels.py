@@ -71,7 +71,8 @@ def join(ctx: Context, channel: Channel, modes: str) -> None:
     server, session, reply = ctx.server, ctx.session, ctx.reply
     channel.members[session] = modes
     session.channels[channel.folded] = channel
-    session.invited.discard(channel.folded)
+    if channel.folded in session.invited:
+        session.invited = session.invited - {channel.folded}
     tags = server.tags(session)
     plain = Message("JOIN", (channel.name,), session.prefix, tags)
     extended = Message(
@@ -252,7 +253,7 @@ def handle_invite(ctx: Context) -> None:
     if target in channel.members:
         reply.numeric(n.ERR_USERONCHANNEL, target.nick, channel.name, "is already on channel")
         return
-    target.invited.add(channel.folded)
+    target.invited = target.invited | {channel.folded}
     reply.numeric(n.RPL_INVITING, target.nick, channel.name)
     msg = Message("INVITE", (target.nick, channel.name), session.prefix, server.tags(session))
     server.deliver((target,), msg)

@@ -47,10 +47,10 @@ def user_mode(ctx: Context) -> None:
             adding = ch == "+"
         elif ch in USER_SETTABLE or (ch == "o" and not adding):
             if adding and ch not in session.modes:
-                session.modes.add(ch)
+                session.modes += ch
                 added += ch
             elif not adding and ch in session.modes:
-                session.modes.discard(ch)
+                session.modes = session.modes.replace(ch, "")
                 removed += ch
                 if ch == "o":
                     server.opers.discard(session)

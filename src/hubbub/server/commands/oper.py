@@ -81,7 +81,7 @@ def become_oper(server: Server, session: Session, reply: Response, name: str) ->
             f"{session.nick} ({session.user}@{session.host}) is now an IRC operator (as {name})"
         )
     added = "".join(m for m in OPER_MODES if m not in session.modes)
-    session.modes.update(OPER_MODES)
+    session.modes += added
     server.opers.add(session)
     reply.numeric(n.RPL_YOUREOPER, "You are now an IRC operator")
     if added:

@@ -331,7 +331,7 @@ def monitor_add(ctx: Context, targets: list[str]) -> None:
             if len(session.monitoring) >= limit:
                 refused.append(target)
                 continue
-            session.monitoring.add(folded)
+            session.monitoring = session.monitoring | {folded}
             server.monitors.setdefault(folded, set()).add(session)
         added.append(target)
     if refused:
@@ -342,7 +342,7 @@ def monitor_add(ctx: Context, targets: list[str]) -> None:
 def monitor_remove(ctx: Context, folded_names: Iterable[Folded]) -> None:
     server, session = ctx.server, ctx.session
     for folded in list(folded_names):
-        session.monitoring.discard(folded)
+        session.monitoring = session.monitoring - {folded}
         watchers = server.monitors.get(folded)
         if watchers is not None:
             watchers.discard(session)

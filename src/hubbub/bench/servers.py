@@ -1,0 +1,314 @@
+"""The servers the comparison runs: hubbub, ngircd, InspIRCd and the bare C relay.
+
+Each is started fresh on a free loopback port with its flood limits raised as far as its
+configuration allows, in a scratch directory, in the foreground (so the pid we hold is the
+server's own, for its RSS and CPU time).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+from hubbub.bench.build import helper
+
+NGIRCD = "/usr/sbin/ngircd"
+INSPIRCD = "/usr/sbin/inspircd"
+
+
+class ServerUnavailable(RuntimeError):
+    """The server cannot be run here (not installed, or it failed to start)."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_listening(host: str, port: int, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Wait until ``host:port`` accepts a connection; fail if ``proc`` exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServerUnavailable(f"exited with status {proc.returncode} before listening")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise ServerUnavailable(f"not listening on {host}:{port} after {timeout:.0f} s")
+
+
+@dataclass
+class Running:
+    """A started server: its process, pid and address."""
+
+    proc: subprocess.Popen[bytes]
+    host: str
+    port: int
+    log: Path
+
+    backlog: int
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self) -> None:
+        """Terminate the server and wait for it (kill it after 10 s)."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines the server logged, to explain a failure."""
+        try:
+            text = self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+class Server(ABC):
+    """How to configure and start one kind of server."""
+
+    key: str
+    label: str
+    listen_backlog: int
+    """The backlog the server passes to listen(), when ``ss`` cannot tell: how many
+    registrations the generator may have in progress at once without overflowing the server's
+    accept queue."""
+
+    @abstractmethod
+    def unavailable(self) -> str | None:
+        """Why this server cannot run here, or None when it can."""
+
+    @abstractmethod
+    def command(self, workdir: Path, host: str, port: int) -> list[str]:
+        """Write the configuration into ``workdir``; return the command that runs the server."""
+
+    def version(self) -> str:
+        """The server's version, for the report."""
+        return self.label
+
+    def start(self, workdir: Path, host: str = "127.0.0.1", timeout: float = 30.0) -> Running:
+        """Start the server on a free port; return once it accepts connections."""
+        reason = self.unavailable()
+        if reason:
+            raise ServerUnavailable(reason)
+        workdir.mkdir(parents=True, exist_ok=True)
+        port = free_port(host)
+        cmd = self.command(workdir, host, port)
+        log = workdir / "server.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                cmd,
+                cwd=workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        running = Running(proc, host, port, log, self.listen_backlog)
+        try:
+            wait_listening(host, port, proc, timeout)
+        except ServerUnavailable as exc:
+            running.stop()
+            raise ServerUnavailable(f"{self.key} {exc}\n{running.log_tail()}") from None
+        running.backlog = listen_backlog(port) or self.listen_backlog
+        return running
+
+
+def listen_backlog(port: int) -> int | None:
+    """The accept-queue size of the socket listening on ``port`` (``ss``'s Send-Q), or None."""
+    try:
+        out = subprocess.run(
+            ["ss", "-ltnH", f"sport = :{port}"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    for line in out.splitlines():
+        cols = line.split()
+        if len(cols) >= 3 and cols[0] == "LISTEN" and cols[2].isdigit():
+            return int(cols[2])
+    return None
+
+
+def _first_line(cmd: list[str]) -> str:
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    text = (out.stdout or out.stderr).strip()
+    return text.splitlines()[0] if text else ""
+
+
+class Hubbub(Server):
+    """``python -m hubbub serve --config`` with flood limits off."""
+
+    key = "hubbub"
+    label = "hubbub"
+    listen_backlog = 100  # asyncio's default for create_server
+
+    def unavailable(self) -> str | None:
+        if _first_line([sys.executable, "-m", "hubbub", "serve", "--help"]).startswith("usage"):
+            return None
+        return "`hubbub serve` is not available yet"
+
+    def version(self) -> str:
+        try:
+            from importlib.metadata import version
+
+            return f"hubbub {version('hubbub')}"
+        except Exception:  # pragma: no cover - metadata missing in odd installs
+            return "hubbub"
+
+    def command(self, workdir: Path, host: str, port: int) -> list[str]:
+        conf = workdir / "hubbub.toml"
+        conf.write_text(
+            f"""[server]
+name = "bench.hubbub"
+network = "Bench"
+motd = "bench"
+
+[[listen]]
+address = "{host}:{port}"
+
+[limits]
+flood = false
+sendq = 67108864
+max_clients_per_ip = 1000000
+
+[storage]
+path = "{workdir / "hubbub.db"}"
+"""
+        )
+        return [sys.executable, "-m", "hubbub", "serve", "--config", str(conf)]
+
+
+class Ngircd(Server):
+    """Debian's ngircd: penalties off (MaxPenaltyTime = 0), no per-IP or join limits."""
+
+    key = "ngircd"
+    label = "ngircd"
+    listen_backlog = 10  # ngircd calls listen(fd, 10)
+
+    def unavailable(self) -> str | None:
+        return None if os.access(NGIRCD, os.X_OK) else f"{NGIRCD} is not installed"
+
+    def version(self) -> str:
+        line = _first_line([NGIRCD, "--version"])
+        return line.split("-")[0].replace("ngIRCd", "ngircd").strip() or "ngircd"
+
+    def command(self, workdir: Path, host: str, port: int) -> list[str]:
+        conf = workdir / "ngircd.conf"
+        conf.write_text(
+            f"""[Global]
+Name = bench.ngircd
+Info = hubbub bench
+AdminInfo1 = bench
+AdminInfo2 = bench
+AdminEMail = bench@localhost
+Listen = {host}
+Ports = {port}
+MotdPhrase = bench
+
+[Limits]
+MaxConnections = 0
+MaxConnectionsIP = 0
+MaxJoins = 0
+MaxNickLength = 30
+MaxPenaltyTime = 0
+PingTimeout = 600
+PongTimeout = 600
+
+[Options]
+DNS = no
+Ident = no
+PAM = no
+"""
+        )
+        return [NGIRCD, "--nodaemon", "--config", str(conf)]
+
+
+class Inspircd(Server):
+    """Debian's InspIRCd 3: flood threshold and command rate as high as they go, large queues,
+    no clone limits, no DNS or ident lookups."""
+
+    key = "inspircd"
+    label = "InspIRCd"
+    listen_backlog = 4096  # <performance somaxconn>, capped by net.core.somaxconn
+
+    def unavailable(self) -> str | None:
+        return None if os.access(INSPIRCD, os.X_OK) else f"{INSPIRCD} is not installed"
+
+    def version(self) -> str:
+        line = _first_line([INSPIRCD, "--version"])
+        return line.replace("InspIRCd-", "InspIRCd ").replace("-debian", "") or "InspIRCd"
+
+    def command(self, workdir: Path, host: str, port: int) -> list[str]:
+        conf = workdir / "inspircd.conf"
+        conf.write_text(
+            f"""<config format="xml">
+<server name="bench.inspircd" description="hubbub bench" network="Bench">
+<admin name="bench" nick="bench" email="bench@localhost">
+<bind address="{host}" port="{port}" type="clients">
+<connect allow="*" timeout="120" pingfreq="600" threshold="1000000"
+         commandrate="1000000000" fakelag="no" softsendq="67108864" hardsendq="268435456"
+         recvq="67108864" localmax="1000000" globalmax="1000000" limit="1000000"
+         maxchans="100" resolvehostnames="no" useident="no" maxconnwarn="no">
+<channels users="100" opers="100">
+<dns server="127.0.0.1" timeout="1">
+<performance netbuffersize="65536" somaxconn="4096" softlimit="1000000"
+             clonesonconnect="no" quietbursts="yes">
+<options syntaxhints="no" announcets="no" hostintopic="no" pingwarning="15">
+<security maxtargets="20" hideserver="" userstats="Pu" customversion="" flatlinks="no"
+          hidesplits="no" hideulines="no" hidebans="no">
+<limits maxnick="30" maxchan="60" maxident="10" maxhost="64" maxreal="130" maxtopic="330"
+        maxkick="300" maxquit="300" maxaway="200" maxmodes="20">
+<pid file="{workdir / "inspircd.pid"}">
+<log method="file" type="* -USERINPUT -USEROUTPUT" level="default"
+     target="{workdir / "inspircd.log"}">
+"""
+        )
+        cmd = [INSPIRCD, "--config", str(conf), "--nofork"]
+        if os.geteuid() == 0:
+            cmd.append("--runasroot")
+        return cmd
+
+
+class BareRelay(Server):
+    """The bare C epoll relay (``bare_relay.c``): the generator's ceiling, no IRC."""
+
+    key = "relay"
+    label = "bare C relay"
+    listen_backlog = 4096
+
+    def unavailable(self) -> str | None:
+        if shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc"):
+            return None
+        return "no C compiler to build the bare relay"
+
+    def command(self, workdir: Path, host: str, port: int) -> list[str]:
+        return [str(helper("bare_relay")), "--host", host, "--port", str(port)]
+
+
+SERVERS: dict[str, Server] = {s.key: s for s in (Hubbub(), Ngircd(), Inspircd(), BareRelay())}
