@@ -133,13 +133,10 @@ class IRCProtocol(BufferedSink, asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-        sock = transport.get_extra_info("socket")
+        # TCP_NODELAY: asyncio (since 3.6) and uvloop set it on every TCP transport, so a
+        # reply is never held back by Nagle; asking for the socket object here would only
+        # cost memory per connection.
         peername = transport.get_extra_info("peername")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
         if isinstance(peername, tuple) and len(peername) >= 2:
             ip, port = str(peername[0]), int(peername[1])
             if ip.startswith("::ffff:"):
