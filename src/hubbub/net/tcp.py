@@ -152,6 +152,18 @@ class IRCProtocol(BufferedSink, asyncio.Protocol):
         )
         self.session = self.server.connect(self, peer)
 
+    def write(self, data: bytes) -> None:
+        # BufferedSink.write without its two indirections: this runs once per client per
+        # loop iteration in which it was sent something, so at low message rates once per
+        # recipient of every message.
+        transport = self.transport
+        if self._closing or transport is None:
+            return
+        if len(data) + transport.get_write_buffer_size() > self.sendq:
+            self._sendq_exceeded()
+            return
+        transport.write(data)
+
     def data_received(self, data: bytes) -> None:
         session = self.session
         if session is None or session.closed:
