@@ -1,9 +1,10 @@
 """The network's state and the one place that changes it (sans-I/O).
 
 The transports hand the :class:`Server` complete lines with :meth:`Server.receive` and call
-:meth:`Server.tick` about once a second; everything the server says goes out through each
-session's :class:`~hubbub.server.session.Sink`. Nothing here awaits, so every state change is
-applied whole before its messages are queued.
+:meth:`Server.tick` a few times a second. What the server says is queued per session and
+handed to each session's :class:`~hubbub.server.session.Sink` by :meth:`Server.flush`, which
+the application runs once per event-loop iteration. Nothing here awaits, so every state change
+is applied whole before its messages are queued.
 """
 
 from __future__ import annotations
@@ -90,18 +91,19 @@ class Server:
         self.rehash_hook: Callable[[], Config] | None = None
         """Set by the application: reloads the config (REHASH); raises on a bad file."""
         self.offload: Offloader = _run_inline
+        """Runs blocking work (password hashing, storage) and hands its result to a callback
+        on the core's thread. The application sets a thread-pool version; tests keep it
+        inline."""
         self.dirty: set[Session] = set()
         """Sessions with bytes queued since the last :meth:`flush`."""
         self.wake: Callable[[], None] = _nothing
         """Called when bytes are queued and none were: the application schedules a
         :meth:`flush` for the end of the event-loop iteration. Tests call flush themselves."""
-        """Runs blocking work (password hashing) and hands its result to a callback on the
-        core's thread. The application sets a thread-pool version; tests keep it inline."""
         self.accounts: AccountService | None = None
         """User accounts, when the server has storage (set by ``accounts.attach``)."""
         self.extra_caps: list[CapBits] = []
-        """Capabilities offered beyond the always-on ones (``sasl`` when accounts exist,
-        ``sts`` when a TLS listener does); set by the application."""
+        """Capabilities offered beyond the always-on ones (``sasl`` and the account
+        capabilities when accounts exist); set by ``accounts.attach``."""
         self.sts_port: int | None = None
         """The TLS port STS sends plain-text clients to; set by the application after it
         binds, when ``[sts] enabled`` (None: STS is not offered)."""
@@ -167,11 +169,12 @@ class Server:
         if not self.limits.flood and not session.pending and not session.checking_password:
             lines = iter(lines)  # what the loop leaves is what must wait
             for line in lines:
-                if isinstance(line, bytes) and line[:1] in b"PN" and relay(self, session, line):
-                    continue
-                self.handle_line(session, line)
-                if session.closed or session.checking_password:
-                    break
+                if not isinstance(line, bytes):
+                    self._input_too_long(session)
+                elif not (line[:1] in b"PN" and relay(self, session, line)):
+                    self._dispatch(session, line)
+                    if session.closed or session.checking_password:
+                        break
             else:
                 return
             # A command started blocking work: hold what is left until it is done.
@@ -237,6 +240,10 @@ class Server:
             return
         if raw[:1] in b"PN" and relay(self, session, raw):
             return
+        self._dispatch(session, raw)
+
+    def _dispatch(self, session: Session, raw: bytes) -> None:
+        """The full handling of a line (see :mod:`hubbub.server.fastpath` for the short one)."""
         outer, self._handling = self._handling, session
         try:
             self._handle_line(session, raw)
