@@ -20,7 +20,7 @@ from tests.conftest import make_config
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate and key for localhost."""
     if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
+        pytest.fail("openssl is not installed (`make test` installs it)")
     return make_certificate(tmp_path_factory.mktemp("cert"))
 
 
@@ -28,7 +28,7 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def ngircd(tmp_path: Path, certificate: tuple[Path, Path]) -> Iterator[Ngircd]:
     """A fresh ngircd with a plain listener and a TLS listener on 127.0.0.1."""
     if not have_ngircd():
-        pytest.skip("ngircd is not installed")
+        pytest.fail("ngircd is not installed (`make test` installs it)")
     server = start_ngircd(tmp_path / "ngircd", certificate)
     yield server
     server.stop()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import secrets
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,12 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.client.ngircd import NGIRCD, free_port, have_ngircd, wait_listening, write_config
+from tests.client.ngircd import NGIRCD, free_port, wait_listening, write_config
 from tests.timeouts import TIMEOUT
-
-pytestmark = pytest.mark.skipif(
-    shutil.which("tmux") is None or not have_ngircd(), reason="needs tmux and ngircd"
-)
 
 
 class Tmux:

@@ -745,14 +745,13 @@ int main(int argc, char **argv) {
             } else if (next_connect == nclients && npending == 0) {
                 fail("only %d of %d clients registered: %s", nready, nclients, first_error);
             } else if (now_ns > setup_deadline) {
-            {
                 int st[6] = {0};
                 for (int i = 0; i < nclients; i++) st[clients[i].state]++;
                 fail("setup timed out: %d of %d clients registered after %.0f s (not started %d, "
-                     "connecting %d, registering %d, joining %d, closed %d); %s",
+                     "connecting %d, registering %d, joining %d, closed %d)%s%s",
                      nready, nclients, setup_max, st[ST_IDLE], st[ST_CONNECTING],
-                     st[ST_REGISTERING], st[ST_JOINING], st[ST_CLOSED], first_error);
-            }
+                     st[ST_REGISTERING], st[ST_JOINING], st[ST_CLOSED],
+                     first_error[0] ? "; " : "", first_error);
             }
         }
         if (phase == PH_WAIT_GO && go_pending) start_run();

@@ -254,7 +254,9 @@ def _raw(outcomes: Sequence[Outcome], labels: dict[str, str]) -> list[str]:
         lat = r.latency
         rate = "" if r.spec.scenario == "connections" else f"{r.rate / 1e6:.3f} M"
         rss = f"{r.rss_before_kb} → {r.rss_after_kb}" if r.rss_after_kb is not None else ""
-        per = f"{r.rss_per_conn_kb:.2f}" if r.rss_per_conn_kb is not None else ""
+        per = ""
+        if r.spec.scenario == "connections" and r.rss_per_conn_kb is not None:
+            per = f"{r.rss_per_conn_kb:.2f}"
         notes = []
         if r.disconnects:
             notes.append(f"{r.disconnects} disconnected")
@@ -390,6 +392,7 @@ def _plot(
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib import ticker
     except ImportError:
         return False
     rate_rows = [(k, t) for k, t, m in scenarios if m == "rate"]
@@ -413,6 +416,9 @@ def _plot(
     ax2.set_xticklabels([t.replace(", ", "\n", 1) for _, t in lat_rows], fontsize=8)
     ax2.set_ylabel("p99 delivery latency (ms, log scale)")
     ax2.set_yscale("log")
+    ax2.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+    ax2.yaxis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
+    ax2.tick_params(axis="y", which="minor", labelsize=7)
     ax2.set_title("p99 latency (lower is better)")
     ax2.legend(fontsize=8)
     fig.tight_layout()
@@ -465,13 +471,11 @@ def write_report(
     out.parent.mkdir(parents=True, exist_ok=True)
     png = out.with_suffix(".png")
     plotted = _plot(png, outcomes, scenarios, keys, labels)
-    not_run = sorted(
-        {
-            f"- {_label(o.server, labels)}: {o.note.splitlines()[0]}"
-            for o in outcomes
-            if o.result is None
-        }
-    )
+    missing = [
+        f"- {_label(o.server, labels)}, {o.scenario}, run {o.run}: {o.note.splitlines()[0]}"
+        for o in outcomes
+        if o.result is None
+    ]
     lines = [
         "# Benchmarks",
         "",
@@ -488,8 +492,8 @@ def write_report(
         *_summary(outcomes, rows, keys, labels),
         "",
     ]
-    if not_run:
-        lines += ["Not run:", "", *not_run, ""]
+    if missing:
+        lines += ["Runs without a result (the medians above leave them out):", "", *missing, ""]
     if plotted:
         lines += [f"![throughput and latency]({png.name})", ""]
     lines += [
