@@ -111,6 +111,7 @@ def check_invariants(server: Server) -> None:
     for folded, channel in server.channels.items():
         assert channel.members, f"empty channel {channel.name} kept"
         assert folded == server.fold(channel.name)
+        assert channel.tagged == sum(1 for m in channel.members if m.render_key)
         for member in channel.members:
             assert member.state is State.REGISTERED
             assert member.channels.get(folded) is channel

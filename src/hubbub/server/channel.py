@@ -42,6 +42,7 @@ class Channel:
         "members",
         "name",
         "name_bytes",
+        "tagged",
         "topic",
         "topic_setter",
         "topic_time",
@@ -53,6 +54,9 @@ class Channel:
         self.folded = folded
         self.created = int(now)
         self.members: dict[Session, str] = {}
+        self.tagged = 0
+        """Members whose capabilities add tags to messages (render key not 0): while there
+        are none, a relay can send every member the same bytes without asking."""
         self.flags: set[str] = {"n", "t"}
         self.key: str | None = None
         self.limit: int | None = None
@@ -60,6 +64,20 @@ class Channel:
         self.topic = ""
         self.topic_setter = ""
         self.topic_time = 0
+
+    def add(self, session: Session, modes: str) -> None:
+        """Make ``session`` a member with prefix ``modes`` (the core keeps the session's own
+        index in step)."""
+        if session not in self.members and session.render_key:
+            self.tagged += 1
+        self.members[session] = modes
+
+    def remove(self, session: Session) -> None:
+        """Take ``session`` out of the member list, if it is there."""
+        if session in self.members:
+            del self.members[session]
+            if session.render_key:
+                self.tagged -= 1
 
     def is_op(self, session: Session) -> bool:
         """True if ``session`` is a channel operator here."""

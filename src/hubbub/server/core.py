@@ -549,7 +549,7 @@ class Server:
 
     def remove_member(self, channel: Channel, session: Session) -> None:
         """Take ``session`` out of ``channel``; an empty channel ceases to exist."""
-        channel.members.pop(session, None)
+        channel.remove(session)
         session.channels.pop(channel.folded, None)
         if not channel.members:
             self.channels.pop(channel.folded, None)

@@ -9,6 +9,7 @@ behaviour, errors included, is the full handler's; the output is byte-for-byte t
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from hubbub.protocol.caps import Cap
@@ -62,7 +63,8 @@ def relay(server: Server, session: Session, line: bytes) -> bool:
         if not member and ("m" in channel.flags or channel.lists["b"]):
             return False  # the full handler decides (moderation, bans)
         shown, shown_bytes = channel.name, channel.name_bytes
-        recipients: object = channel.members
+        recipients: Iterable[Session] = channel.members
+        plain_only = not channel.tagged
     else:
         user = server.users.get(folded)
         if user is None or user is session or not user.registered or user.away is not None:
@@ -70,6 +72,7 @@ def relay(server: Server, session: Session, line: bytes) -> bool:
         shown = user.nick
         shown_bytes = shown.encode()
         recipients = (user,)
+        plain_only = False
     trailing = text if text[0] != _COLON and b" " not in text else b":" + text
     plain = b":" + session.prefix_bytes + verb + shown_bytes + b" " + trailing + b"\r\n"
     if len(plain) > MAX_LINE_BYTES:
@@ -79,8 +82,16 @@ def relay(server: Server, session: Session, line: bytes) -> bool:
     cache: dict[int, bytes] = {0: plain}
     dirty = server.dirty
     was_idle = not dirty
+    if plain_only:
+        # Nobody here takes tags: the same bytes for all, no per-member lookups. The sender
+        # is marked dirty too, which costs nothing (it has nothing queued from this).
+        dirty.update(recipients)
+        for recipient in recipients:
+            if recipient is not session:
+                recipient.outbuf.append(plain)
+        recipients = ()
     add = dirty.add
-    for recipient in recipients:  # type: ignore[attr-defined]
+    for recipient in recipients:
         if recipient is session:
             continue
         key = recipient.render_key

@@ -190,7 +190,12 @@ class Session:
     def set_caps(self, caps: CapBits) -> None:
         """Replace the enabled capabilities, keeping the render key in step."""
         self.caps = caps
-        self.render_key = caps & RENDER_CAPS
+        old, new = self.render_key, caps & RENDER_CAPS
+        self.render_key = new
+        if bool(old) != bool(new):
+            delta = 1 if new else -1
+            for channel in self.channels.values():
+                channel.tagged += delta
 
     def update_prefix(self) -> None:
         """Recompute ``nick!user@host`` after a change to any of its parts."""

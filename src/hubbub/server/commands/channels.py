@@ -69,7 +69,7 @@ def join_error(ctx: Context, channel: Channel, key: str | None) -> tuple[str, st
 def join(ctx: Context, channel: Channel, modes: str) -> None:
     """Add ``ctx.session`` to ``channel`` and send the JOIN, topic and names."""
     server, session, reply = ctx.server, ctx.session, ctx.reply
-    channel.members[session] = modes
+    channel.add(session, modes)
     session.channels[channel.folded] = channel
     if channel.folded in session.invited:
         session.invited = session.invited - {channel.folded}
