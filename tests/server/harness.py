@@ -87,6 +87,18 @@ class Client:
         return self.sink.closed
 
 
+def replies(client: Client) -> list[tuple[str, tuple[str, ...]]]:
+    """What the client received since last asked, as (command, params) pairs."""
+    return [(m.command, m.params) for m in client.messages()]
+
+
+def ask(client: Client, line: str) -> list[tuple[str, tuple[str, ...]]]:
+    """Send one line and return the replies to it (earlier output is discarded)."""
+    client.messages()
+    client.send(line)
+    return replies(client)
+
+
 def make_server(clock: FakeClock | None = None, **limits: Any) -> Server:
     """A server with the default config; ``limits`` override [limits] keys (flood off)."""
     base = default_config()

@@ -5,19 +5,9 @@ from __future__ import annotations
 import pytest
 
 from hubbub.server.core import Server
-from tests.server.harness import Client, make_server
+from tests.server.harness import Client, ask, make_server, replies
 
 BOB = "bob!~u@127.0.0.1"
-
-
-def replies(client: Client) -> list[tuple[str, tuple[str, ...]]]:
-    return [(m.command, m.params) for m in client.messages()]
-
-
-def ask(client: Client, line: str) -> list[tuple[str, tuple[str, ...]]]:
-    client.messages()
-    client.send(line)
-    return replies(client)
 
 
 @pytest.fixture

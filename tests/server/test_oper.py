@@ -19,7 +19,7 @@ from hubbub.server.config import (
     hash_password,
 )
 from hubbub.server.core import Server
-from tests.server.harness import Client, FakeClock
+from tests.server.harness import Client, FakeClock, ask, replies
 
 ADMIN = OperSection(name="admin", password="secret")
 
@@ -35,16 +35,6 @@ def make_config(*opers: OperSection, **server: str) -> Config:
 
 def make_oper_server(*opers: OperSection) -> Server:
     return Server(make_config(*opers), clock=FakeClock())
-
-
-def replies(client: Client) -> list[tuple[str, tuple[str, ...]]]:
-    return [(m.command, m.params) for m in client.messages()]
-
-
-def ask(client: Client, line: str) -> list[tuple[str, tuple[str, ...]]]:
-    client.messages()
-    client.send(line)
-    return replies(client)
 
 
 def notices(client: Client) -> list[str]:

@@ -12,21 +12,10 @@ from hubbub.server.commands.queries import HELP_TEXTS, join_chunks
 from hubbub.server.config import LimitsSection, ServerSection, default_config
 from hubbub.server.core import Server
 from hubbub.server.session import PeerInfo
-from tests.server.harness import Client, FakeClock, make_server
+from tests.server.harness import Client, FakeClock, ask, make_server
 
 SERVER = "hubbub.local"
 SIGNON = "1700000000"
-
-
-def replies(client: Client) -> list[tuple[str, tuple[str, ...]]]:
-    """What the client received since last asked, as (command, params) pairs."""
-    return [(m.command, m.params) for m in client.messages()]
-
-
-def ask(client: Client, line: str) -> list[tuple[str, tuple[str, ...]]]:
-    client.messages()
-    client.send(line)
-    return replies(client)
 
 
 @pytest.fixture
