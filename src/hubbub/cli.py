@@ -104,29 +104,18 @@ def build_parser() -> argparse.ArgumentParser:
     _serve_parser(serve)
     serve.set_defaults(func=cmd_serve)
 
-    chat = sub.add_parser("chat", help="terminal chat client")
-    try:
-        from hubbub.tui import cli as chat_cli
-    except ImportError:
-        chat.set_defaults(func=lambda a: _missing("chat"))
-    else:
-        chat_cli.configure_parser(chat)
-        chat.set_defaults(func=chat_cli.run)
-
-    bench = sub.add_parser("bench", help="benchmarks against any IRC server")
-    try:
-        from hubbub.bench import cli as bench_cli
-    except ImportError:
-        bench.set_defaults(func=lambda a: _missing("bench"))
-    else:
-        bench_cli.configure_parser(bench)
-        bench.set_defaults(func=bench_cli.run)
-
+    from hubbub.bench import cli as bench_cli
     from hubbub.net import certs
+    from hubbub.tui import cli as chat_cli
 
-    gen = sub.add_parser("gen-cert", help="make a self-signed TLS certificate for local use")
-    certs.configure_parser(gen)
-    gen.set_defaults(func=certs.run)
+    for name, help_text, module in (
+        ("chat", "terminal chat client", chat_cli),
+        ("bench", "benchmarks against any IRC server", bench_cli),
+        ("gen-cert", "make a self-signed TLS certificate for local use", certs),
+    ):
+        command = sub.add_parser(name, help=help_text)
+        module.configure_parser(command)
+        command.set_defaults(func=module.run)
 
     check = sub.add_parser("check-config", help="validate a config file")
     check.add_argument("file", metavar="FILE")
@@ -136,11 +125,6 @@ def build_parser() -> argparse.ArgumentParser:
     hashpw.add_argument("password", nargs="?", help="the password (default: prompt or stdin)")
     hashpw.set_defaults(func=cmd_hash_password)
     return parser
-
-
-def _missing(what: str) -> int:
-    print(f"hubbub: `{what}` is not available in this build", file=sys.stderr)
-    return 2
 
 
 def main(argv: list[str] | None = None) -> int:
