@@ -486,3 +486,17 @@ def test_reauthentication_after_registration() -> None:
     assert [m.command for m in alice.messages()] == ["AUTHENTICATE", "904"]
     assert alice.session.account == "alt"
     assert bob.lines() == []
+
+
+def test_cap_end_in_the_middle_of_an_exchange_aborts_it() -> None:
+    """IRCv3 SASL 3.1: registration completing mid-exchange aborts it with 906."""
+    server = server_with_accounts()
+    client = Client(server)
+    client.send("CAP LS 302", "CAP REQ :sasl", "NICK mid", "USER u 0 * :R")
+    client.messages()
+    client.send("AUTHENTICATE PLAIN")
+    assert [m.command for m in client.messages()] == ["AUTHENTICATE"]
+    client.send("CAP END")
+    got = [m.command for m in client.messages()]
+    assert got[0] == "906"
+    assert "001" in got

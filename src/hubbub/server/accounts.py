@@ -125,6 +125,10 @@ class AccountService:
             state = self._states[session] = AuthState()
         return state
 
+    def exchange(self, session: Session) -> AuthState | None:
+        """The SASL state of ``session`` if it ever started one (creates nothing)."""
+        return self._states.get(session)
+
     def scram_lookup(self, server: Server) -> Callable[[str], ScramCredentials | None]:
         """A lookup of SCRAM verifiers by account name, for :class:`ScramSha256Mechanism`."""
 

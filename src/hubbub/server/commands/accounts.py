@@ -84,6 +84,17 @@ def _end_work(ctx: Context, later: Response) -> None:
 # -- SASL ------------------------------------------------------------------------------------
 
 
+def abort_on_registration(ctx: Context) -> None:
+    """IRCv3 SASL: a client that ends CAP negotiation in the middle of an exchange has it
+    aborted (906) rather than left hanging."""
+    service = service_of(ctx.server)
+    if service is None:
+        return
+    state = service.exchange(ctx.session)
+    if state is not None and state.mechanism is not None:
+        _sasl_fail(ctx, state, n.ERR_SASLABORTED)
+
+
 def _sasl_fail(ctx: Context, state: AuthState, code: str = n.ERR_SASLFAIL) -> None:
     state.reset()
     texts = {

@@ -9,6 +9,7 @@ from hubbub.protocol import numerics as n
 from hubbub.protocol.caps import CAP_NAMES, CAPS_BY_NAME, Cap, CapBits
 from hubbub.protocol.casemap import is_valid_nick
 from hubbub.protocol.message import Message
+from hubbub.server.commands.accounts import abort_on_registration
 from hubbub.server.commands.dispatch import Command, Context
 from hubbub.server.config import check_password
 from hubbub.server.response import Response
@@ -295,6 +296,7 @@ def handle_cap(ctx: Context) -> None:
     elif sub == "END":
         if not session.registered:
             session.cap_negotiating = False
+            abort_on_registration(ctx)
             try_register(ctx)
     else:
         reply.numeric(n.ERR_INVALIDCAPCMD, ctx.params[0], "Invalid CAP command")
