@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hubbub.net")
 
+HIGH_WATER = 65536
+"""Bytes a transport may hold before it reports itself full (at most half the SendQ)."""
 CLOSE_GRACE = 10.0
 """Seconds a closing connection may take to flush before it is aborted."""
 
@@ -122,7 +124,7 @@ class BufferedSink:
 class IRCProtocol(BufferedSink, asyncio.Protocol):
     """One IRC connection over TCP, TLS or a Unix socket."""
 
-    __slots__ = ("kind", "lines", "secure", "transport")
+    __slots__ = ("_high", "_paused", "kind", "lines", "secure", "transport")
 
     def __init__(self, server: Server, kind: str, secure: bool) -> None:
         super().__init__(server, server.limits.sendq)
@@ -130,9 +132,12 @@ class IRCProtocol(BufferedSink, asyncio.Protocol):
         self.secure = secure
         self.transport: asyncio.Transport | None = None
         self.lines = LineBuffer()
+        self._paused = False
+        self._high = max(min(HIGH_WATER, self.sendq // 2), 1)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.transport.set_write_buffer_limits(high=self._high)
         # TCP_NODELAY: asyncio (since 3.6) and uvloop set it on every TCP transport, so a
         # reply is never held back by Nagle; asking for the socket object here would only
         # cost memory per connection.
@@ -156,13 +161,24 @@ class IRCProtocol(BufferedSink, asyncio.Protocol):
         # BufferedSink.write without its two indirections: this runs once per client per
         # loop iteration in which it was sent something, so at low message rates once per
         # recipient of every message.
+        # The transport tells us (pause_writing) when it holds more than half the SendQ;
+        # until then, what it holds plus ``data`` cannot exceed the SendQ, so the exact check
+        # is only made when it could fail.
         transport = self.transport
         if self._closing or transport is None:
             return
-        if len(data) + transport.get_write_buffer_size() > self.sendq:
+        if (self._paused or len(data) > self._high) and (
+            len(data) + transport.get_write_buffer_size() > self.sendq
+        ):
             self._sendq_exceeded()
             return
         transport.write(data)
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
 
     def data_received(self, data: bytes) -> None:
         session = self.session
