@@ -10,7 +10,58 @@ from hubbub.protocol.message import Message, parse
 from tests.timeouts import TIMEOUT
 
 
-class IRCTestClient:
+class MessageReader:
+    """Bounded waits for messages, over any transport that can read one message and send
+    lines (TCP here, WebSocket in tests/net)."""
+
+    async def send(self, *lines: str) -> None:
+        raise NotImplementedError
+
+    async def read_message(self, timeout: float = TIMEOUT) -> Message:
+        """The next message; raises TimeoutError (or EOFError when the peer closed)."""
+        raise NotImplementedError
+
+    async def collect_until(
+        self, pred: Callable[[Message], bool] | str, timeout: float = TIMEOUT
+    ) -> list[Message]:
+        """Every message up to and including the first that matches (a command name or a
+        predicate)."""
+        match = (lambda m: m.command == pred) if isinstance(pred, str) else pred
+        out: list[Message] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            remaining = deadline - loop.time()
+            try:
+                if remaining <= 0:
+                    raise TimeoutError
+                msg = await self.read_message(remaining)
+            except TimeoutError:
+                raise TimeoutError(f"no match for {pred!r}; saw {out[-20:]}") from None
+            out.append(msg)
+            if match(msg):
+                return out
+
+    async def expect(
+        self, pred: Callable[[Message], bool] | str, timeout: float = TIMEOUT
+    ) -> Message:
+        """Read until a message matches; skip the rest."""
+        return (await self.collect_until(pred, timeout))[-1]
+
+    async def register(
+        self, nick: str, caps: str = "", user: str = "user", realname: str = "Test User"
+    ) -> list[Message]:
+        """Register; returns the welcome burst up to the end of the MOTD."""
+        if caps:
+            await self.send("CAP LS 302", f"CAP REQ :{caps}")
+            await self.expect(lambda m: m.command == "CAP" and m.params[1] in ("ACK", "NAK"))
+        await self.send(f"NICK {nick}", f"USER {user} 0 * :{realname}")
+        if caps:
+            await self.send("CAP END")
+        return await self.collect_until(lambda m: m.command in ("376", "422"))
+
+
+class IRCTestClient(MessageReader):
     """Send raw lines, await parsed messages (with a bounded wait)."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -50,52 +101,10 @@ class IRCTestClient:
             raise EOFError("connection closed")
         return parse(line.decode("utf-8", "replace").rstrip("\r\n"))
 
-    async def expect(
-        self, pred: Callable[[Message], bool] | str, timeout: float = TIMEOUT
-    ) -> Message:
-        """Read until a message matches (a command name or a predicate); skip the rest."""
-        match = (lambda m: m.command == pred) if isinstance(pred, str) else pred
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        skipped: list[Message] = []
-        try:
-            while True:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    raise TimeoutError(f"no match for {pred!r}; saw {skipped[-20:]}")
-                msg = await self.read_message(remaining)
-                if match(msg):
-                    return msg
-                skipped.append(msg)
-        except TimeoutError as exc:
-            raise TimeoutError(f"no match for {pred!r}; saw {skipped[-20:]}") from exc
-
-    async def collect_until(
-        self, pred: Callable[[Message], bool] | str, timeout: float = TIMEOUT
+    async def register(
+        self, nick: str, caps: str = "", user: str = "user", realname: str = "Test User"
     ) -> list[Message]:
-        """Every message up to and including the first that matches."""
-        match = (lambda m: m.command == pred) if isinstance(pred, str) else pred
-        out: list[Message] = []
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise TimeoutError(f"no match for {pred!r}; saw {out[-20:]}")
-            msg = await self.read_message(remaining)
-            out.append(msg)
-            if match(msg):
-                return out
-
-    async def register(self, nick: str, caps: str = "") -> list[Message]:
-        """Register; returns the welcome burst up to the end of the MOTD."""
-        if caps:
-            await self.send("CAP LS 302", f"CAP REQ :{caps}")
-            await self.expect(lambda m: m.command == "CAP" and m.params[1] in ("ACK", "NAK"))
-        await self.send(f"NICK {nick}", "USER user 0 * :Test User")
-        if caps:
-            await self.send("CAP END")
-        burst = await self.collect_until(lambda m: m.command in ("376", "422"))
+        burst = await super().register(nick, caps, user, realname)
         self.nick = nick
         return burst
 

@@ -18,7 +18,7 @@ from hubbub.net.websocket import origin_allowed
 from hubbub.protocol.message import Message, parse
 from hubbub.server.config import Config, ListenSection
 from tests.conftest import make_config
-from tests.e2e.ircclient import IRCTestClient
+from tests.e2e.ircclient import IRCTestClient, MessageReader
 from tests.timeouts import TIMEOUT
 
 AppFactory = Callable[[Config], Any]
@@ -35,7 +35,7 @@ def ws_config(origins: tuple[str, ...] = (), **limits: Any) -> Config:
     )
 
 
-class WSClient:
+class WSClient(MessageReader):
     """An IRC client over WebSocket, with the same bounded waits as ``IRCTestClient``."""
 
     def __init__(self, ws: ClientConnection) -> None:
@@ -81,33 +81,10 @@ class WSClient:
         assert not text.endswith(("\r", "\n")), f"a frame carries one line, no CR LF: {text!r}"
         return parse(text)
 
-    async def expect(
-        self, pred: Callable[[Message], bool] | str, timeout: float = TIMEOUT
-    ) -> Message:
-        match = (lambda m: m.command == pred) if isinstance(pred, str) else pred
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        seen: list[Message] = []
-        while True:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise TimeoutError(f"no match for {pred!r}; saw {seen[-20:]}")
-            try:
-                msg = await self.read_message(remaining)
-            except TimeoutError:
-                raise TimeoutError(f"no match for {pred!r}; saw {seen[-20:]}") from None
-            if match(msg):
-                return msg
-            seen.append(msg)
-
-    async def register(self, nick: str, caps: str = "") -> None:
-        if caps:
-            await self.send("CAP LS 302", f"CAP REQ :{caps}")
-            await self.expect(lambda m: m.command == "CAP" and m.params[1] in ("ACK", "NAK"))
-        await self.send(f"NICK {nick}", "USER web 0 * :Web User")
-        if caps:
-            await self.send("CAP END")
-        await self.expect(lambda m: m.command in ("376", "422"))
+    async def register(
+        self, nick: str, caps: str = "", user: str = "web", realname: str = "Web User"
+    ) -> list[Message]:
+        return await super().register(nick, caps, user, realname)
 
     async def close(self) -> None:
         await asyncio.wait_for(self.ws.close(), TIMEOUT)
