@@ -332,12 +332,15 @@ class Server:
         """Hand each session's queued bytes to its sink, in one write per session."""
         dirty = self.dirty
         while dirty:
-            session = dirty.pop()
-            buf = session.outbuf
-            if buf:
-                data = b"".join(buf) if len(buf) > 1 else buf[0]
-                buf.clear()
-                session.sink.write(data)
+            self._flush_one(dirty.pop())
+
+    @staticmethod
+    def _flush_one(session: Session) -> None:
+        buf = session.outbuf
+        if buf:
+            data = b"".join(buf) if len(buf) > 1 else buf[0]
+            buf.clear()
+            session.sink.write(data)
 
     def numeric(self, session: Session, code: str, *params: str) -> Message:
         """A numeric reply to ``session``."""
@@ -501,9 +504,7 @@ class Server:
             f"ERROR :Closing Link: {session.host} ({closing})\r\n".encode("utf-8", "replace")
         )
         self.dirty.discard(session)
-        data = b"".join(session.outbuf)
-        session.outbuf.clear()
-        session.sink.write(data)
+        self._flush_one(session)
         session.sink.close()
 
     def change_host(self, session: Session, user: str, host: str) -> None:

@@ -105,10 +105,10 @@ def handle_part(ctx: Context) -> None:
     for name in ctx.params[0].split(","):
         if not name:
             continue
-        channel = server.find_channel(name)
+        channel = find_channel(ctx, name)
         if channel is None:
-            reply.numeric(n.ERR_NOSUCHCHANNEL, name, "No such channel")
-        elif session not in channel.members:
+            continue
+        if session not in channel.members:
             reply.numeric(n.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
         else:
             part(ctx, channel, reason[: server.limits.kicklen])
@@ -127,9 +127,8 @@ def send_topic(ctx: Context, channel: Channel) -> None:
 
 def handle_topic(ctx: Context) -> None:
     server, session, reply = ctx.server, ctx.session, ctx.reply
-    channel = server.find_channel(ctx.params[0])
+    channel = find_channel(ctx, ctx.params[0])
     if channel is None:
-        reply.numeric(n.ERR_NOSUCHCHANNEL, ctx.params[0], "No such channel")
         return
     member = session in channel.members
     if len(ctx.params) < 2:
@@ -236,9 +235,8 @@ def handle_invite(ctx: Context) -> None:
         reply.numeric(n.ERR_NEEDMOREPARAMS, "INVITE", "Not enough parameters")
         return
     nick, name = ctx.params[0], ctx.params[1]
-    channel = server.find_channel(name)
+    channel = find_channel(ctx, name)
     if channel is None:
-        reply.numeric(n.ERR_NOSUCHCHANNEL, name, "No such channel")
         return
     if session not in channel.members:
         reply.numeric(n.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
@@ -263,6 +261,14 @@ def handle_invite(ctx: Context) -> None:
         reply.numeric(n.RPL_AWAY, target.nick, target.away)
 
 
+def find_channel(ctx: Context, name: str) -> Channel | None:
+    """The channel called ``name``; otherwise answers 403."""
+    channel = ctx.server.find_channel(name)
+    if channel is None:
+        ctx.reply.numeric(n.ERR_NOSUCHCHANNEL, name, "No such channel")
+    return channel
+
+
 def find_member(ctx: Context, channel: Channel, nick: str) -> Session | None:
     """The member of ``channel`` called ``nick``; otherwise answers 401 or 441."""
     target = ctx.server.find_user(nick)
@@ -279,9 +285,8 @@ def find_member(ctx: Context, channel: Channel, nick: str) -> Session | None:
 
 def handle_kick(ctx: Context) -> None:
     server, session, reply = ctx.server, ctx.session, ctx.reply
-    channel = server.find_channel(ctx.params[0])
+    channel = find_channel(ctx, ctx.params[0])
     if channel is None:
-        reply.numeric(n.ERR_NOSUCHCHANNEL, ctx.params[0], "No such channel")
         return
     if session not in channel.members:
         reply.numeric(n.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")

@@ -7,7 +7,7 @@ from hubbub.protocol.casemap import is_channel_name
 from hubbub.protocol.masks import normalize_ban_mask
 from hubbub.protocol.message import Message
 from hubbub.server.channel import FLAG_MODES, LIST_MODES, PREFIX_MODES, Channel, ListEntry
-from hubbub.server.commands.channels import find_member
+from hubbub.server.commands.channels import find_channel, find_member
 from hubbub.server.commands.dispatch import Command, Context
 
 USER_SETTABLE = "iwsB"
@@ -69,9 +69,8 @@ def user_mode(ctx: Context) -> None:
 
 def channel_mode(ctx: Context) -> None:
     server, session, reply = ctx.server, ctx.session, ctx.reply
-    channel = server.find_channel(ctx.params[0])
+    channel = find_channel(ctx, ctx.params[0])
     if channel is None:
-        reply.numeric(n.ERR_NOSUCHCHANNEL, ctx.params[0], "No such channel")
         return
     member = session in channel.members
     if len(ctx.params) < 2:
