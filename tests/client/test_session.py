@@ -273,7 +273,7 @@ def test_send_message_echoes_locally_without_echo_message() -> None:
     (echo,) = s.send_message("bob", "hello")
     assert isinstance(echo, ev.ChatMessage)
     assert (echo.from_self, echo.conversation, echo.text) == (True, "bob", "hello")
-    assert lines(s) == ["PRIVMSG bob hello"]
+    assert lines(s) == ["PRIVMSG bob :hello"]
     s.state.caps.add("echo-message")
     assert s.send_message("#c", "waves", action=True) == []
     assert lines(s) == ["PRIVMSG #c :\x01ACTION waves\x01"]

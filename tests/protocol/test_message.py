@@ -180,7 +180,7 @@ def test_serialize_tags_and_source() -> None:
 
 
 def test_to_bytes_appends_crlf() -> None:
-    assert Message("PRIVMSG", ("#c", "café")).to_bytes() == "PRIVMSG #c café\r\n".encode()
+    assert Message("PRIVMSG", ("#c", "café")).to_bytes() == "PRIVMSG #c :café\r\n".encode()
 
 
 @pytest.mark.parametrize(

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
+from unittest import mock
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from hubbub.protocol.framing import LineBuffer
 from hubbub.server import core as core_module
 from hubbub.server import fastpath
 from hubbub.server.core import Server
@@ -60,3 +64,117 @@ def test_fast_path_output_matches_the_full_handler(monkeypatch: pytest.MonkeyPat
     slow = conversation(False, monkeypatch, [])
     assert fast == slow
     assert any("hello everyone" in line for line in fast[2])  # and something was said
+
+
+# -- whole blocks: relay_block ------------------------------------------------------------
+
+
+def block_world(echo: bool) -> tuple[Server, dict[str, Client]]:
+    server = make_server(clock=FakeClock())
+    clients = {
+        "alice": Client(server).register("alice", caps="echo-message" if echo else ""),
+        "bob": Client(server).register("bob"),
+        "carol": Client(server).register("carol"),
+        "dave": Client(server).register("dave", caps="message-tags server-time"),
+    }
+    for name in ("alice", "bob", "carol"):
+        clients[name].send("JOIN #room")
+    clients["dave"].send("JOIN #tagged")
+    clients["alice"].send("JOIN #tagged")
+    clients["carol"].send("AWAY :out")
+    for c in clients.values():
+        c.lines()
+    return server, clients
+
+
+def deliver_block(server: Server, session: Session, block: bytes, use_block: bool) -> bool:
+    taken = use_block and server.receive_block(session, block)
+    if not taken:
+        lines = LineBuffer().feed(block)
+        if lines:
+            server.receive(session, lines)
+    return taken
+
+
+def outputs(clients: dict[str, Client]) -> list[list[str]]:
+    return [[TAGS.sub(r"\1=*", line) for line in c.lines()] for c in clients.values()]
+
+
+def test_a_block_of_lines_to_one_user_is_relayed_whole() -> None:
+    server, clients = block_world(echo=False)
+    block = b"PRIVMSG BOB :one\r\nPRIVMSG BOB :two words\nPRIVMSG BOB ::three\r\n"
+    assert server.receive_block(clients["alice"].session, block)
+    assert clients["bob"].lines() == [
+        ":alice!~u@127.0.0.1 PRIVMSG bob :one",
+        ":alice!~u@127.0.0.1 PRIVMSG bob :two words",
+        ":alice!~u@127.0.0.1 PRIVMSG bob ::three",
+    ]
+    assert bytes(clients["bob"].sink.data).endswith(b"::three\r\n")
+
+
+def test_a_block_to_a_channel_reaches_every_member_and_echoes() -> None:
+    server, clients = block_world(echo=True)
+    assert server.receive_block(clients["alice"].session, b"NOTICE #room :a\r\nNOTICE #room :b\r\n")
+    expected = [":alice!~u@127.0.0.1 NOTICE #room :a", ":alice!~u@127.0.0.1 NOTICE #room :b"]
+    assert clients["bob"].lines() == expected
+    assert clients["carol"].lines() == expected
+    assert clients["alice"].lines() == expected  # echo-message, no tags asked for
+    assert clients["dave"].lines() == []
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        b"PRIVMSG #tagged :dave takes tags\r\n",  # a recipient with tags: per line
+        b"PRIVMSG carol :away\r\n",  # 301 is due
+        b"PRIVMSG bob :x\r\nNOTICE bob :y\r\n",  # two kinds
+        b"PRIVMSG bob :x\r\nPRIVMSG carol :y\r\n",  # two targets
+        b"PRIVMSG bob :x\r\n\r\n",  # an empty line
+        b"PRIVMSG bob :\r\n",  # no text
+        b"PRIVMSG bob :caf\xc3\xa9\r\n",  # not ASCII
+        b"PRIVMSG bob :a\rb\r\n",  # a CR inside
+        b"PRIVMSG bob :x",  # not a complete line
+        b"PRIVMSG bob,carol :x\r\n",
+        b"PRIVMSG nobody :x\r\n",
+        b"PRIVMSG alice :me\r\n",
+        b"PRIVMSG bob :" + b"z" * 490 + b"\r\n",  # too long once prefixed: cut by the handler
+    ],
+)
+def test_blocks_the_full_handler_must_see_are_left_alone(block: bytes) -> None:
+    server, clients = block_world(echo=False)
+    assert not server.receive_block(clients["alice"].session, block)
+    assert all(not c.lines() for c in clients.values())
+
+
+TARGETS = ["bob", "BOB", "#room", "#ROOM", "#tagged", "carol", "alice", "nobody", "#nowhere"]
+TEXTS = ["hi", "two words", ":colon", "", "x" * 440, "y" * 500, "caf\u00e9", "a\rb", "nul\x00"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.booleans(),
+    st.lists(
+        st.tuples(
+            st.sampled_from(["PRIVMSG", "NOTICE"]),
+            st.sampled_from(TARGETS),
+            st.sampled_from(TEXTS),
+            st.sampled_from(["\r\n", "\n"]),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    st.booleans(),
+)
+def test_a_block_gets_what_the_full_handler_says_line_by_line(
+    echo: bool, lines: list[tuple[str, str, str, str]], uniform: bool
+) -> None:
+    if uniform:  # the case relay_block takes: one kind, one target
+        lines = [(lines[0][0], lines[0][1], text, end) for _, _, text, end in lines]
+    block = "".join(f"{cmd} {target} :{text}{end}" for cmd, target, text, end in lines).encode()
+    server, clients = block_world(echo)
+    deliver_block(server, clients["alice"].session, block, use_block=True)
+    fast = outputs(clients)
+    server, clients = block_world(echo)
+    with mock.patch.object(core_module, "relay", return_value=False):
+        deliver_block(server, clients["alice"].session, block, use_block=False)
+    assert fast == outputs(clients)

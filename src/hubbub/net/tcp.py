@@ -184,12 +184,15 @@ class IRCProtocol(BufferedSink, asyncio.Protocol):
         session = self.session
         if session is None or session.closed:
             return
-        lines = self.lines.feed(data)
-        if lines:
-            try:
+        buffer = self.lines
+        try:
+            if buffer.idle and self.server.receive_block(session, data):
+                return
+            lines = buffer.feed(data)
+            if lines:
                 self.server.receive(session, lines)
-            except Exception:  # never let a core bug close the transport from under us
-                log.exception("error processing input from %s", session)
+        except Exception:  # never let a core bug close the transport from under us
+            log.exception("error processing input from %s", session)
 
     def eof_received(self) -> bool | None:
         return None  # close our side too

@@ -62,6 +62,11 @@ class LineBuffer:
         return out
 
     @property
+    def idle(self) -> bool:
+        """True when no partial line is held (the next byte starts a line)."""
+        return not self._buf and not self._discarding
+
+    @property
     def pending(self) -> int:
         """Bytes held for an incomplete line."""
         return len(self._buf)

@@ -33,6 +33,10 @@ MAX_INPUT_BYTES = MAX_SERVER_TAG_BYTES + MAX_LINE_BYTES
 
 _EMPTY_TAGS: Mapping[str, str] = MappingProxyType({})
 _FORBIDDEN = ("\0", "\r", "\n")
+TEXT_COMMANDS = frozenset({"PRIVMSG", "NOTICE"})
+"""Commands whose last parameter is free text: it is always sent with its ``:``, as most
+servers do, so a naive client that looks for `` :`` finds it, and so a relay can forward a
+client's line without re-wrapping its text."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +74,7 @@ class Message:
                     raise ProtocolError(f"invalid middle parameter {p!r}")
                 parts.append(p)
             last = params[-1]
-            if not last or " " in last or last[0] == ":":
+            if not last or " " in last or last[0] == ":" or self.command in TEXT_COMMANDS:
                 parts.append(":" + last)
             else:
                 parts.append(last)

@@ -26,7 +26,7 @@ from hubbub.server.channel import Channel
 from hubbub.server.commands import COMMANDS
 from hubbub.server.commands.dispatch import Context
 from hubbub.server.config import Config
-from hubbub.server.fastpath import relay
+from hubbub.server.fastpath import relay, relay_block
 from hubbub.server.isupport import build_isupport
 from hubbub.server.response import Response, render
 from hubbub.server.session import PeerInfo, Session, Sink, WhowasEntry
@@ -186,6 +186,37 @@ class Server:
             pending.append(line)
             session.pending_bytes += len(line) if isinstance(line, bytes) else 1
         self._drain(session, now)
+
+    def receive_block(self, session: Session, data: bytes) -> bool:
+        """Complete lines arrived from ``session``'s peer as one block (each ends with LF).
+
+        When they are all plain messages to one target (what a client that sends faster
+        than it hears back puts in each read), they are relayed in one go; see
+        :func:`~hubbub.server.fastpath.relay_block`. Returns False, having done nothing,
+        for anything else: the caller splits the block and calls :meth:`receive`.
+        """
+        if session.closed or session.pending or session.checking_password:
+            return False
+        if not data.endswith(b"\n"):
+            return False
+        now = self.clock()
+        limits = self.limits
+        tokens = 0.0
+        if limits.flood:  # one token per line, as when they are handled one by one
+            tokens = min(
+                float(limits.flood_burst),
+                session.flood_tokens + (now - session.flood_time) * limits.flood_rate,
+            ) - data.count(b"\n")
+            if tokens < 0.0:
+                return False
+        if not relay_block(self, session, data, now):
+            return False
+        session.last_recv = now
+        session.ping_sent = None
+        if limits.flood:
+            session.flood_tokens = tokens
+            session.flood_time = now
+        return True
 
     def resume(self, session: Session) -> None:
         """Blocking work for ``session`` (a password check) is done: handle its held input."""
