@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from hubbub.net.epoll import EpollListener, Hub, make_hub
 from hubbub.net.tcp import Flusher, IRCProtocol, TLSListener
 from hubbub.server.accounts import AccountService, attach
 from hubbub.server.config import Config, ListenSection, load_config
@@ -83,6 +84,8 @@ class App:
         self._ticker: asyncio.TimerHandle | None = None
         self._stopped = asyncio.Event()
         self.flusher: Flusher | None = None
+        self.hub: Hub | None = None
+        """Plain TCP and Unix clients (None where epoll is missing: asyncio transports)."""
         self.storage: Storage | None = None
 
     def _offload(self, work: Callable[[], T], done: Callable[[T], None]) -> None:
@@ -126,6 +129,7 @@ class App:
         loop = asyncio.get_running_loop()
         await self._open_storage()
         self.flusher = Flusher(loop, self.server)
+        self.hub = make_hub(loop, self.server)
         base = self.config.path.parent if self.config.path else None
         for listen in self.config.listen:
             tls = make_tls_context(listen, base) if listen.tls else None
@@ -191,6 +195,8 @@ class App:
                 listen.host,
                 listen.port or 0,
             )
+        elif self.hub is not None:
+            srv = await EpollListener.start(self.hub, listen.host, listen.port or 0, backlog=1024)
         else:
             srv = await loop.create_server(
                 lambda: IRCProtocol(server, "tcp", secure=False),
@@ -212,9 +218,13 @@ class App:
             if stat.S_ISSOCK(os.stat(path).st_mode):
                 os.unlink(path)  # a stale socket from a previous run
         server = self.server
-        srv = await loop.create_unix_server(
-            lambda: IRCProtocol(server, "unix", secure=True), path, backlog=1024
-        )
+        srv: Listener
+        if self.hub is not None:
+            srv = EpollListener.start_unix(self.hub, path, backlog=1024)
+        else:
+            srv = await loop.create_unix_server(
+                lambda: IRCProtocol(server, "unix", secure=True), path, backlog=1024
+            )
         self._servers.append(srv)
         self.bound.append(Bound(listen, "unix", None, None, path))
 
@@ -265,6 +275,10 @@ class App:
         for srv in self._servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(srv.wait_closed(), timeout=2.0)
+        if self.hub is not None:
+            await self.hub.drain(2.0)
+            self.hub.close()
+            self.hub = None
         for bound in self.bound:
             if bound.path is not None:
                 with contextlib.suppress(OSError):

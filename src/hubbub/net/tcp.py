@@ -220,6 +220,35 @@ class IRCProtocol(BufferedSink, asyncio.Protocol):
         asyncio.get_running_loop().call_later(CLOSE_GRACE, transport.abort)
 
 
+async def bind_sockets(host: str | None, port: int, backlog: int) -> list[socket.socket]:
+    """Listening sockets on every address ``host`` resolves to (all interfaces for None);
+    port 0 picks one ephemeral port for all of them."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    sockets: list[socket.socket] = []
+    seen: set[tuple[object, ...]] = set()
+    try:
+        for family, kind, proto, _, addr in infos:
+            if (family, *addr[:2]) in seen:
+                continue
+            seen.add((family, *addr[:2]))
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(addr)
+            sock.listen(backlog)
+            sock.setblocking(False)
+            if port == 0:  # one ephemeral port for every address
+                port = sock.getsockname()[1]
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
 TLS_RECORD_HANDSHAKE = 0x16
 """The first byte of a TLS connection (a handshake record carrying the ClientHello)."""
 PLAIN_TEXT_ON_TLS = b"ERROR :This port only accepts TLS connections; reconnect with TLS\r\n"
@@ -259,30 +288,7 @@ class TLSListener:
         backlog: int = 1024,
     ) -> TLSListener:
         """Bind every address ``host`` resolves to (all interfaces for None)."""
-        loop = asyncio.get_running_loop()
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        sockets: list[socket.socket] = []
-        seen: set[tuple[object, ...]] = set()
-        try:
-            for family, kind, proto, _, addr in infos:
-                if (family, *addr[:2]) in seen:
-                    continue
-                seen.add((family, *addr[:2]))
-                sock = socket.socket(family, kind, proto)
-                sockets.append(sock)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                if family == socket.AF_INET6:
-                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                sock.bind(addr)
-                sock.listen(backlog)
-                sock.setblocking(False)
-                if port == 0:  # one ephemeral port for every address
-                    port = sock.getsockname()[1]
-        except OSError:
-            for sock in sockets:
-                sock.close()
-            raise
-        return cls(factory, ctx, sockets)
+        return cls(factory, ctx, await bind_sockets(host, port, backlog))
 
     def close(self) -> None:
         """Stop accepting; connections already made stay."""

@@ -70,6 +70,29 @@ _NO_NAMES: frozenset[Folded] = frozenset()
 """The one empty set of names every new session starts with."""
 
 
+_NO_CHANNELS: dict[Folded, Channel] = {}
+"""The one empty channel map new sessions share; never mutated (see :meth:`Session.joined`)."""
+
+SHARED_STRINGS = 4096
+"""Distinct strings :func:`shared` keeps (it forgets them all when it has this many)."""
+_shared: dict[str, str] = {}
+
+
+def shared(text: str) -> str:
+    """One copy of ``text`` for every session that has it.
+
+    Addresses, user names and real names repeat across clients (a thousand bots from one
+    host, a client's default real name); keeping one copy saves about 60 bytes per string
+    per client. Bounded: the table is emptied when it is full.
+    """
+    found = _shared.get(text)
+    if found is None:
+        if len(_shared) >= SHARED_STRINGS:
+            _shared.clear()
+        _shared[text] = found = text
+    return found
+
+
 def _nothing() -> None:
     pass
 
@@ -105,7 +128,6 @@ class Session:
         "ping_sent",
         "pending",
         "pending_bytes",
-        "prefix",
         "prefix_bytes",
         "realname",
         "registered",
@@ -133,7 +155,7 @@ class Session:
         self.wake: Callable[[], None] = wake or _nothing
         """Asks for a flush when the first bytes of a loop iteration are queued."""
         self.peer = peer
-        self.host = peer.hostname or peer.ip
+        self.host = shared(peer.hostname or peer.ip)
         if ":" in self.host and self.host.startswith(":"):
             self.host = "0" + self.host  # an IPv6 host must not start with ':' on the wire
         self.registered = False
@@ -144,7 +166,6 @@ class Session:
         self.folded = Folded("*")
         self.user = ""
         self.realname = ""
-        self.prefix = "*"
         self.prefix_bytes = b"*"
         self.pass_given: str | None = None
         self.caps: CapBits = Cap.NONE
@@ -156,7 +177,9 @@ class Session:
         """User modes, one letter each (a str: a set would cost 216 bytes per client)."""
         self.away: str | None = None
         self.account: str | None = None
-        self.channels: dict[Folded, Channel] = {}
+        self.channels: dict[Folded, Channel] = _NO_CHANNELS
+        """The channels this user is in (the shared empty one until the first JOIN: see
+        :meth:`joined`)."""
         self.invited: frozenset[Folded] = _NO_NAMES
         """Channels this user was invited to (rebound, not mutated: the empty one is shared)."""
         self.monitoring: frozenset[Folded] = _NO_NAMES
@@ -197,10 +220,22 @@ class Session:
             for channel in self.channels.values():
                 channel.tagged += delta
 
+    def joined(self, channel: Channel) -> None:
+        """Record that this user is now in ``channel`` (the core updates the channel)."""
+        channels = self.channels
+        if channels is _NO_CHANNELS:
+            channels = self.channels = {}
+        channels[channel.folded] = channel
+
     def update_prefix(self) -> None:
         """Recompute ``nick!user@host`` after a change to any of its parts."""
-        self.prefix = f"{self.nick}!{self.user}@{self.host}"
-        self.prefix_bytes = self.prefix.encode()
+        self.prefix_bytes = f"{self.nick}!{self.user}@{self.host}".encode()
+
+    @property
+    def prefix(self) -> str:
+        """``nick!user@host`` (kept only as bytes, which the relay uses; this is made when
+        a message is built, which costs more than decoding it)."""
+        return self.prefix_bytes.decode()
 
     def write(self, data: bytes) -> None:
         """Queue bytes for this client; they go out at the next flush, with everything

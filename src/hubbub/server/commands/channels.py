@@ -70,7 +70,7 @@ def join(ctx: Context, channel: Channel, modes: str) -> None:
     """Add ``ctx.session`` to ``channel`` and send the JOIN, topic and names."""
     server, session, reply = ctx.server, ctx.session, ctx.reply
     channel.add(session, modes)
-    session.channels[channel.folded] = channel
+    session.joined(channel)
     if channel.folded in session.invited:
         session.invited = session.invited - {channel.folded}
     tags = server.tags(session)

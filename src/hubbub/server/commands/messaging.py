@@ -9,6 +9,7 @@ from hubbub.protocol.message import MAX_LINE_BYTES, Message
 from hubbub.server.channel import PREFIX_SYMBOLS
 from hubbub.server.commands.accounts import handle_service_message
 from hubbub.server.commands.dispatch import Command, Context
+from hubbub.server.session import shared
 
 SERVICE_NICK = "nickserv"
 """Messages to this (folded) nick go to the built-in account service."""
@@ -149,7 +150,7 @@ def handle_setname(ctx: Context) -> None:
     if not realname or len(realname) > 390:
         reply.fail("SETNAME", "INVALID_REALNAME", "Realname is not valid")
         return
-    session.realname = realname
+    session.realname = shared(realname)
     msg = Message("SETNAME", (realname,), session.prefix, server.tags(session))
     server.notify_peers(session, msg, Cap.SETNAME)
     if session.caps & Cap.SETNAME:

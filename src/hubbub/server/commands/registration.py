@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING
 
 from hubbub.protocol import numerics as n
 from hubbub.protocol.caps import CAP_NAMES, CAPS_BY_NAME, Cap, CapBits
-from hubbub.protocol.casemap import is_valid_nick
+from hubbub.protocol.casemap import Folded, is_valid_nick
 from hubbub.protocol.message import Message
 from hubbub.server.commands.accounts import abort_on_registration
 from hubbub.server.commands.dispatch import Command, Context
 from hubbub.server.config import check_password
 from hubbub.server.response import Response
-from hubbub.server.session import Session, WhowasEntry
+from hubbub.server.session import Session, WhowasEntry, shared
 
 if TYPE_CHECKING:
     from hubbub.server.core import Server
@@ -59,6 +59,8 @@ def handle_nick(ctx: Context) -> None:
         reply.numeric(n.ERR_ERRONEUSNICKNAME, nick, "Erroneous nickname")
         return
     folded = server.fold(nick)
+    if folded == nick:
+        folded = Folded(nick)  # one string for both, as most nicks are lower case
     holder = server.users.get(folded)
     if holder is not None and holder is not session:
         reply.numeric(n.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
@@ -98,8 +100,8 @@ def handle_user(ctx: Context) -> None:
     if not raw:
         reply.numeric(n.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
         return
-    session.user = "~" + raw[: ctx.server.limits.userlen - 1]
-    session.realname = ctx.params[3]
+    session.user = shared("~" + raw[: ctx.server.limits.userlen - 1])
+    session.realname = shared(ctx.params[3])
     try_register(ctx)
 
 
