@@ -166,7 +166,7 @@ class Hubbub(Server):
 
     key = "hubbub"
     label = "hubbub"
-    listen_backlog = 100  # asyncio's default for create_server
+    listen_backlog = 100  # registrations in flight; hubbub listens with a backlog of 1024
 
     def unavailable(self) -> str | None:
         if _first_line([sys.executable, "-m", "hubbub", "serve", "--help"]).startswith("usage"):
