@@ -69,19 +69,27 @@ def test_fast_path_output_matches_the_full_handler(monkeypatch: pytest.MonkeyPat
 # -- whole blocks: relay_block ------------------------------------------------------------
 
 
-def block_world(echo: bool) -> tuple[Server, dict[str, Client]]:
+SENDER_CAPS = ["", "echo-message", "echo-message server-time", "echo-message message-tags"]
+
+
+def block_world(sender_caps: str, bot: bool = False) -> tuple[Server, dict[str, Client]]:
     server = make_server(clock=FakeClock())
     clients = {
-        "alice": Client(server).register("alice", caps="echo-message" if echo else ""),
+        "alice": Client(server).register("alice", caps=sender_caps),
         "bob": Client(server).register("bob"),
         "carol": Client(server).register("carol"),
         "dave": Client(server).register("dave", caps="message-tags server-time"),
+        "erin": Client(server).register("erin", caps="server-time"),
     }
     for name in ("alice", "bob", "carol"):
-        clients[name].send("JOIN #room")
-    clients["dave"].send("JOIN #tagged")
-    clients["alice"].send("JOIN #tagged")
+        clients[name].send("JOIN #room")  # nobody takes tags
+    for name in ("alice", "dave"):
+        clients[name].send("JOIN #tagged")
+    for name in ("alice", "bob", "dave", "erin"):
+        clients[name].send("JOIN #mixed")  # three renderings
     clients["carol"].send("AWAY :out")
+    if bot:
+        clients["alice"].send("MODE alice +B")
     for c in clients.values():
         c.lines()
     return server, clients
@@ -101,7 +109,7 @@ def outputs(clients: dict[str, Client]) -> list[list[str]]:
 
 
 def test_a_block_of_lines_to_one_user_is_relayed_whole() -> None:
-    server, clients = block_world(echo=False)
+    server, clients = block_world("")
     block = b"PRIVMSG BOB :one\r\nPRIVMSG BOB :two words\nPRIVMSG BOB ::three\r\n"
     assert server.receive_block(clients["alice"].session, block)
     assert clients["bob"].lines() == [
@@ -113,7 +121,7 @@ def test_a_block_of_lines_to_one_user_is_relayed_whole() -> None:
 
 
 def test_a_block_to_a_channel_reaches_every_member_and_echoes() -> None:
-    server, clients = block_world(echo=True)
+    server, clients = block_world("echo-message")
     assert server.receive_block(clients["alice"].session, b"NOTICE #room :a\r\nNOTICE #room :b\r\n")
     expected = [":alice!~u@127.0.0.1 NOTICE #room :a", ":alice!~u@127.0.0.1 NOTICE #room :b"]
     assert clients["bob"].lines() == expected
@@ -125,7 +133,6 @@ def test_a_block_to_a_channel_reaches_every_member_and_echoes() -> None:
 @pytest.mark.parametrize(
     "block",
     [
-        b"PRIVMSG #tagged :dave takes tags\r\n",  # a recipient with tags: per line
         b"PRIVMSG carol :away\r\n",  # 301 is due
         b"PRIVMSG bob :x\r\nNOTICE bob :y\r\n",  # two kinds
         b"PRIVMSG bob :x\r\nPRIVMSG carol :y\r\n",  # two targets
@@ -141,17 +148,37 @@ def test_a_block_to_a_channel_reaches_every_member_and_echoes() -> None:
     ],
 )
 def test_blocks_the_full_handler_must_see_are_left_alone(block: bytes) -> None:
-    server, clients = block_world(echo=False)
+    server, clients = block_world("")
     assert not server.receive_block(clients["alice"].session, block)
     assert all(not c.lines() for c in clients.values())
 
 
-TARGETS = ["bob", "BOB", "#room", "#ROOM", "#tagged", "carol", "alice", "nobody", "#nowhere"]
+def test_recipients_with_tags_get_a_time_and_a_msgid_per_line() -> None:
+    server, clients = block_world("echo-message message-tags", bot=True)
+    block = b"PRIVMSG #mixed :one\r\nPRIVMSG #mixed :two\r\n"
+    assert server.receive_block(clients["alice"].session, block)
+    source = ":alice!~u@127.0.0.1 PRIVMSG #mixed"
+    assert clients["bob"].lines() == [f"{source} :one", f"{source} :two"]
+    erin = clients["erin"].lines()
+    assert [line.split(" ", 1)[1] for line in erin] == [f"{source} :one", f"{source} :two"]
+    assert all(line.startswith("@time=2023-11-14T22:13:20.000Z ") for line in erin)
+    dave = clients["dave"].messages()
+    assert [m.params[-1] for m in dave] == ["one", "two"]
+    assert all(set(m.tags) == {"time", "msgid", "bot"} for m in dave)
+    ids = [m.tags["msgid"] for m in dave]
+    assert len(set(ids)) == 2
+    echoed = clients["alice"].messages()  # the sender's copy carries the same ids
+    assert [m.tags["msgid"] for m in echoed] == ids
+
+
+TARGETS = ["bob", "BOB", "#room", "#ROOM", "#tagged", "#mixed", "dave", "erin", "carol", "alice"]
+TARGETS += ["nobody", "#nowhere"]
 TEXTS = ["hi", "two words", ":colon", "", "x" * 440, "y" * 500, "caf\u00e9", "a\rb", "nul\x00"]
 
 
 @settings(max_examples=300, deadline=None)
 @given(
+    st.sampled_from(SENDER_CAPS),
     st.booleans(),
     st.lists(
         st.tuples(
@@ -166,15 +193,15 @@ TEXTS = ["hi", "two words", ":colon", "", "x" * 440, "y" * 500, "caf\u00e9", "a\
     st.booleans(),
 )
 def test_a_block_gets_what_the_full_handler_says_line_by_line(
-    echo: bool, lines: list[tuple[str, str, str, str]], uniform: bool
+    sender_caps: str, bot: bool, lines: list[tuple[str, str, str, str]], uniform: bool
 ) -> None:
     if uniform:  # the case relay_block takes: one kind, one target
         lines = [(lines[0][0], lines[0][1], text, end) for _, _, text, end in lines]
     block = "".join(f"{cmd} {target} :{text}{end}" for cmd, target, text, end in lines).encode()
-    server, clients = block_world(echo)
+    server, clients = block_world(sender_caps, bot)
     deliver_block(server, clients["alice"].session, block, use_block=True)
     fast = outputs(clients)
-    server, clients = block_world(echo)
+    server, clients = block_world(sender_caps, bot)
     with mock.patch.object(core_module, "relay", return_value=False):
         deliver_block(server, clients["alice"].session, block, use_block=False)
     assert fast == outputs(clients)

@@ -41,9 +41,16 @@ MAX_PENDING_LINES = 64
 (alongside ``[limits] recvq``, the bytes held)."""
 
 
+_second: list[object] = [None, ""]
+"""The last whole second :func:`format_time` formatted, and its text (strftime is slow)."""
+
+
 def format_time(now: float) -> str:
     """An IRCv3 ``server-time`` timestamp: ``2026-11-23T20:10:27.123Z``."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+    second = int(now)
+    if _second[0] != second:
+        _second[0], _second[1] = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+    return f"{_second[1]}.{int(now * 1000) % 1000:03d}Z"
 
 
 T = TypeVar("T")
@@ -386,12 +393,16 @@ class Server:
         """Send one message to one client, serialised for its capabilities."""
         session.write(render(msg, session.caps))
 
+    def msgid(self) -> str:
+        """A new message id, unique on this server (IRCv3 ``msgid``)."""
+        return f"{self._msgid_prefix}{next(self._msgids):x}"
+
     def tags(
         self, sender: Session | None = None, client_tags: dict[str, str] | None = None
     ) -> dict[str, str]:
         """Server tags for a new message: time, msgid, and the sender's account."""
         now = self.clock()
-        tags = {"time": format_time(now), "msgid": f"{self._msgid_prefix}{next(self._msgids):x}"}
+        tags = {"time": format_time(now), "msgid": self.msgid()}
         if sender is not None and sender.account:
             tags["account"] = sender.account
         if "B" in (sender.modes if sender else ()):

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from hubbub.protocol.caps import Cap
-from hubbub.protocol.message import MAX_LINE_BYTES, Message
-from hubbub.server.response import render
+from hubbub.protocol.caps import Cap, visible_tags
+from hubbub.protocol.message import MAX_LINE_BYTES
+from hubbub.protocol.tags import serialize_tags
 
 if TYPE_CHECKING:
     from hubbub.server.core import Server
@@ -62,9 +62,9 @@ def _route(
 def relay(server: Server, session: Session, line: bytes) -> bool:
     """Relay ``line`` if it is a plain PRIVMSG/NOTICE; False to use the full handler."""
     if line.startswith(b"PRIVMSG "):
-        command, verb, rest = "PRIVMSG", b" PRIVMSG ", line[8:]
+        verb, rest = b" PRIVMSG ", line[8:]
     elif line.startswith(b"NOTICE "):
-        command, verb, rest = "NOTICE", b" NOTICE ", line[7:]
+        verb, rest = b" NOTICE ", line[7:]
     else:
         return False
     if (
@@ -81,12 +81,12 @@ def relay(server: Server, session: Session, line: bytes) -> bool:
     route = _route(server, session, target)
     if route is None:
         return False
-    shown, shown_bytes, recipients, tagged = route
+    _, shown_bytes, recipients, tagged = route
     plain = b":" + session.prefix_bytes + verb + shown_bytes + b" :" + text + b"\r\n"
     if len(plain) > MAX_LINE_BYTES:
         return False  # the full handler cuts the text to fit
     session.last_active = server.clock()
-    msg: Message | None = None
+    tags: dict[str, str] | None = None
     cache: dict[int, bytes] = {0: plain}
     dirty = server.dirty
     was_idle = not dirty
@@ -105,29 +105,39 @@ def relay(server: Server, session: Session, line: bytes) -> bool:
         key = recipient.render_key
         data = cache.get(key)
         if data is None:
-            if msg is None:
-                msg = Message(command, (shown, text.decode()), session.prefix, server.tags(session))
-            data = cache[key] = render(msg, key)
+            if tags is None:
+                tags = server.tags(session)
+            data = cache[key] = _tagged(tags, key, plain)
         recipient.outbuf.append(data)
         add(recipient)
     if was_idle and dirty:
         server.wake()
     if session.caps & Cap.ECHO_MESSAGE:
-        if msg is None:
-            msg = Message(command, (shown, text.decode()), session.prefix, server.tags(session))
-        session.write(render(msg, session.caps))
+        key = session.render_key
+        data = cache.get(key)
+        if data is None:
+            data = _tagged(tags if tags is not None else server.tags(session), key, plain)
+        session.write(data)
     return True
+
+
+def _tagged(tags: dict[str, str], key: int, plain: bytes) -> bytes:
+    """``plain`` with the ``tags`` a client with render key ``key`` may see (what
+    :func:`~hubbub.server.response.render` makes of the same message)."""
+    section = serialize_tags(visible_tags(tags, key))
+    return b"@" + section.encode() + b" " + plain if section else plain
 
 
 def relay_block(server: Server, session: Session, data: bytes, now: float) -> bool:
     """Relay a block of complete lines at once when they are all plain messages of one
-    kind to one target, and no recipient takes tags.
+    kind to one target.
 
     This is what a busy conversation looks like from one socket read: a client that sends
     faster than it is answered has several lines in each read, all to the same place. Each
     line gets the bytes :func:`relay` would give it, made for the whole block by two
-    C-level ``replace`` calls instead of a dozen Python operations per line. Returns False
-    (having done nothing) for anything else: the caller splits the block into lines.
+    C-level ``replace`` calls instead of a dozen Python operations per line; recipients that
+    take tags get one more copy per render key, with a time and a msgid per line. Returns
+    False (having done nothing) for anything else: the caller splits the block into lines.
     """
     if data.startswith(b"PRIVMSG "):
         skip = 8
@@ -159,9 +169,6 @@ def relay_block(server: Server, session: Session, data: bytes, now: float) -> bo
     if route is None:
         return False
     _, shown_bytes, recipients, tagged = route
-    echo = session.caps & Cap.ECHO_MESSAGE
-    if tagged or (echo and session.render_key):
-        return False
     # Every line must fit once prefixed; split pieces keep their CR, which errs on the short
     # side by one byte (such a line takes the per-line path, with the same result).
     room = MAX_LINE_BYTES - 4 - len(session.prefix_bytes) - len(shown_bytes) + len(target)
@@ -176,12 +183,67 @@ def relay_block(server: Server, session: Session, data: bytes, now: float) -> bo
     session.last_active = now
     dirty = server.dirty
     was_idle = not dirty
-    dirty.update(recipients)  # the sender too, when it is a member: it has nothing queued
-    for recipient in recipients:
-        if recipient is not session:
-            recipient.outbuf.append(out)
+    blocks: _Blocks | None = None
+    if not tagged:
+        dirty.update(recipients)  # the sender too, when it is a member: it has nothing queued
+        for recipient in recipients:
+            if recipient is not session:
+                recipient.outbuf.append(out)
+    else:
+        blocks = _Blocks(server, session, out, lines)
+        add = dirty.add
+        for recipient in recipients:
+            if recipient is not session:
+                recipient.outbuf.append(blocks.get(recipient.render_key))
+                add(recipient)
     if was_idle and dirty:
         server.wake()
-    if echo:
-        session.write(out)
+    if session.caps & Cap.ECHO_MESSAGE:
+        key = session.render_key
+        if key and blocks is None:
+            blocks = _Blocks(server, session, out, lines)
+        session.write(blocks.get(key) if blocks is not None else out)
     return True
+
+
+_MARK = "\x01msgid\x01"
+"""Stands for a line's msgid in a tag template (no msgid can contain it)."""
+
+
+class _Blocks:
+    """A relayed block as each render key sees it: the tags :func:`relay` would give each
+    line (one time, one msgid per line), made once per key and shared by every recipient."""
+
+    __slots__ = ("_by_key", "_ids", "_lines", "_template")
+
+    def __init__(self, server: Server, session: Session, out: bytes, count: int) -> None:
+        self._by_key: dict[int, bytes] = {0: out}
+        template = server.tags(session)
+        first = template["msgid"]
+        template["msgid"] = _MARK
+        self._template = template
+        self._ids = [first.encode()] + [server.msgid().encode() for _ in range(count - 1)]
+        self._lines = out.split(b"\r\n")
+        self._lines.pop()  # (what follows the last CR LF)
+
+    def get(self, key: int) -> bytes:
+        data = self._by_key.get(key)
+        if data is None:
+            data = self._by_key[key] = self._render(key)
+        return data
+
+    def _render(self, key: int) -> bytes:
+        tags = serialize_tags(visible_tags(self._template, key))
+        if not tags:
+            return self._by_key[0]
+        if _MARK not in tags:
+            start = b"@" + tags.encode() + b" "
+            return b"".join([start + line + b"\r\n" for line in self._lines])
+        before, after = tags.split(_MARK)
+        start, end = b"@" + before.encode(), after.encode() + b" "
+        return b"".join(
+            [
+                start + msgid + end + line + b"\r\n"
+                for msgid, line in zip(self._ids, self._lines, strict=True)
+            ]
+        )
