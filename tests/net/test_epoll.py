@@ -30,6 +30,30 @@ def connection_of(app: App, nick: str) -> epoll.Connection:
     raise LookupError(nick)
 
 
+async def slow_client(app: App, nick: str) -> tuple[socket.socket, epoll.Connection]:
+    """A registered client with a tiny receive window, which the test never reads."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    try:
+        await asyncio.wait_for(loop.sock_connect(sock, app.address()), TIMEOUT)
+        await loop.sock_sendall(sock, f"NICK {nick}\r\nUSER u 0 * :slow\r\n".encode())
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            try:
+                conn = connection_of(app, nick)
+            except LookupError:
+                continue
+            if conn.session is not None and conn.session.registered:
+                return sock, conn
+    except BaseException:
+        sock.close()
+        raise
+    sock.close()
+    raise AssertionError(f"{nick} did not register")
+
+
 async def test_plain_tcp_clients_are_on_the_hub(hubbub_app: App) -> None:
     alice = await client(hubbub_app, "alice")
     conn = connection_of(hubbub_app, "alice")
@@ -85,22 +109,8 @@ async def test_output_a_slow_reader_cannot_take_waits_and_arrives_in_order(
     app = await app_factory(make_config(sendq=64 << 20))
     alice = await client(app, "alice")
     loop = asyncio.get_running_loop()
-    slow = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    slow.setblocking(False)
+    slow, conn = await slow_client(app, "slow")
     try:
-        await asyncio.wait_for(loop.sock_connect(slow, app.address()), TIMEOUT)
-        await loop.sock_sendall(slow, b"NICK slow\r\nUSER u 0 * :slow\r\n")
-        conn: epoll.Connection | None = None
-        for _ in range(100):
-            await asyncio.sleep(0.02)
-            try:
-                conn = connection_of(app, "slow")
-            except LookupError:
-                continue
-            if conn.session is not None and conn.session.registered:
-                break
-        assert conn is not None
         text = "z" * 400
         count = 0
         for batch in range(100):  # until the kernel stops taking it: the hub buffers the rest
@@ -155,21 +165,8 @@ async def test_a_reset_connection_quits_with_a_reason(hubbub_app: App) -> None:
 async def test_stop_closes_a_client_that_never_reads(app_factory: Callable[[Config], Any]) -> None:
     app = await app_factory(make_config())
     loop = asyncio.get_running_loop()
-    slow = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    slow.setblocking(False)
+    slow, conn = await slow_client(app, "slow")
     try:
-        await asyncio.wait_for(loop.sock_connect(slow, app.address()), TIMEOUT)
-        await loop.sock_sendall(slow, b"NICK slow\r\nUSER u 0 * :slow\r\n")
-        conn = None
-        for _ in range(100):
-            await asyncio.sleep(0.02)
-            try:
-                conn = connection_of(app, "slow")
-                break
-            except LookupError:
-                continue
-        assert conn is not None
         conn.write(b"x" * (32 << 20))  # more than the kernel takes from a client that never reads
         assert conn.wbuf
         started = loop.time()
