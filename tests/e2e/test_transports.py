@@ -102,3 +102,53 @@ async def test_sigterm_tells_clients_why(tmp_path: Path) -> None:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+LOW_LIMIT_THEN_SERVE = """
+import os, resource, sys
+_, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (128, hard))
+os.execv(sys.executable, [sys.executable, "-m", "hubbub", "serve", "--config", sys.argv[1]])
+"""
+
+
+async def test_more_clients_than_a_low_soft_open_files_limit(tmp_path: Path) -> None:
+    """Started with a soft limit of 128 open files, the server raises it for its clients."""
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    clients = 300
+    assert hard == resource.RLIM_INFINITY or hard > clients + 300, "the hard limit is too low"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = tmp_path / "hubbub.toml"
+    config.write_text(
+        f'[[listen]]\naddress = "127.0.0.1:{port}"\n'
+        f"[limits]\nmax_clients_per_ip = {clients}\nmax_clients = {clients}\n"
+        f'[storage]\npath = "{tmp_path / "h.db"}"\n'
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", LOW_LIMIT_THEN_SERVE, str(config), stderr=asyncio.subprocess.PIPE
+    )
+    connected: list[IRCTestClient] = []
+    try:
+        assert proc.stderr is not None
+        seen = b""
+        while b"listening on" not in seen:
+            seen = await asyncio.wait_for(proc.stderr.readline(), TIMEOUT)
+        for i in range(clients):
+            c = await IRCTestClient.connect("127.0.0.1", port)
+            connected.append(c)
+            await c.send(f"NICK many{i}", "USER u 0 * :many")
+        for c in connected:
+            await c.expect("001")
+    finally:
+        for c in connected:
+            await c.close()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), TIMEOUT)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import resource
 import signal
 import ssl
 import stat
@@ -27,6 +28,35 @@ T = TypeVar("T")
 
 TICK_SECONDS = 0.25
 """How often the core's timers run (flood queues; timeouts are checked once a second)."""
+
+
+SPARE_DESCRIPTORS = 256
+"""Descriptors wanted beyond one per client: listeners, the database, logs, the loop's own."""
+
+
+def raise_open_files_limit(wanted: int) -> int:
+    """Raise this process's soft limit on open files towards ``wanted`` (as far as the hard
+    limit allows), so ``max_clients`` clients fit; returns the limit now in force.
+
+    Many systems start processes with a soft limit of 1024 and a much higher hard limit;
+    a server that kept 1024 would refuse its thousandth client with EMFILE.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            log.info("open files limit raised from %d to %d", soft, target)
+            soft = target
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open files limit from %d: %s", soft, exc)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        log.warning(
+            "open files limit %d is below [limits] max_clients + %d; raise ulimit -n",
+            soft,
+            SPARE_DESCRIPTORS,
+        )
+    return soft
 
 
 class Listener(Protocol):
@@ -127,6 +157,7 @@ class App:
     async def start(self) -> None:
         """Open every listener; returns when all accept connections."""
         loop = asyncio.get_running_loop()
+        raise_open_files_limit(self.config.limits.max_clients + SPARE_DESCRIPTORS)
         await self._open_storage()
         self.flusher = Flusher(loop, self.server)
         self.hub = make_hub(loop, self.server)
