@@ -218,6 +218,26 @@ async def test_user_not_enough_parameters_461(net: Net) -> None:
     assert len(msg.params) == 3
 
 
+async def test_user_with_an_empty_realname_461(net: Net) -> None:
+    client = await net.raw()
+    await client.send("NICK alice", "USER user * * :")
+    msg = await client.expect(lambda m: m.command in ("461", "001"))
+    assert msg.command == "461"
+    assert msg.params[:2] == ("alice", "USER")
+
+
+async def test_user_name_without_usable_characters_gets_a_stand_in(net: Net) -> None:
+    client = await net.raw()
+    await client.send("NICK alice", "USER \U0001f60a\U0001f60a * * :Real Name")
+    welcome = await client.expect(lambda m: m.command in ("001", "461", "468", "ERROR"))
+    assert welcome.command == "001"
+    await client.collect_until(lambda m: m.command in ("376", "422"))
+    got = await reply_to(client, "WHOIS alice")
+    whois = next(m for m in got if m.command == "311")
+    assert whois.params[1:4] == ("alice", "~user", "127.0.0.1")
+    assert whois.params[-1] == "Real Name"
+
+
 async def test_user_after_registration_462(net: Net) -> None:
     client = await net.client("alice")
     got = await reply_to(client, "USER again 0 * :Again")

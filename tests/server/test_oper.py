@@ -195,14 +195,18 @@ def test_kill(server: Server) -> None:
     ]
 
 
-def test_kill_needs_a_comment(server: Server) -> None:
+@pytest.mark.parametrize("line", ["KILL alice", "KILL alice :"])
+def test_kill_without_a_comment_gives_a_default_one(server: Server, line: str) -> None:
     ircop = oper_up(server, "ircop")
     alice = Client(server).register("alice")
-    assert ask(ircop, "KILL alice") == [("461", ("ircop", "KILL", "Not enough parameters"))]
-    assert not alice.closed
-    ircop.send("KILL alice :")
+    ircop.send(line)
     assert alice.closed
     assert alice.messages()[0].params == ("alice", "No reason given")
+
+
+def test_kill_without_a_nick_461(server: Server) -> None:
+    ircop = oper_up(server, "ircop")
+    assert ask(ircop, "KILL") == [("461", ("ircop", "KILL", "Not enough parameters"))]
 
 
 def test_kill_needs_privileges(server: Server) -> None:

@@ -33,7 +33,7 @@ def build_isupport(config: Config) -> list[list[str]]:
         "CHANMODES": f"{LIST_MODES},k,l,{FLAG_MODES}",
         "CHANNELLEN": limits.channellen,
         "CHANTYPES": CHANTYPES,
-        "ELIST": "U",
+        "ELIST": "MU",
         "EXCEPTS": "e",
         "HOSTLEN": 64,
         "INVEX": "I",

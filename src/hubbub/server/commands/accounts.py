@@ -224,7 +224,10 @@ def handle_register(ctx: Context) -> None:
         return
     if not session.registered and server.config.auth.password:
         reply.fail(
-            "REGISTER", "COMPLETE_CONNECTION_REQUIRED", "Register after connecting (PASS first)"
+            "REGISTER",
+            "COMPLETE_CONNECTION_REQUIRED",
+            name,
+            "Register after connecting (PASS first)",
         )
         return
     if session.nick == "*":

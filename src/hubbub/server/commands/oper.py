@@ -91,7 +91,7 @@ def become_oper(server: Server, session: Session, reply: Response, name: str) ->
 def handle_kill(ctx: Context) -> None:
     server, session, reply = ctx.server, ctx.session, ctx.reply
     nick = ctx.params[0]
-    reason = ctx.params[1] or "No reason given"
+    reason = (ctx.params[1] if len(ctx.params) > 1 else "") or "No reason given"
     victim = server.find_user(nick)
     if victim is None and mask_matches(nick, server.name, server.casemapping):
         reply.numeric(n.ERR_CANTKILLSERVER, "You cant kill a server!")
@@ -197,7 +197,7 @@ VHOST_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:/_-]*")
 COMMANDS = {
     "CHGHOST": Command(handle_chghost, min_params=2, oper=True),
     "OPER": Command(handle_oper, min_params=2),
-    "KILL": Command(handle_kill, min_params=2, oper=True),
+    "KILL": Command(handle_kill, min_params=1, oper=True),
     "WALLOPS": Command(handle_wallops, min_params=1, oper=True),
     "REHASH": Command(handle_rehash, oper=True),
 }

@@ -91,15 +91,21 @@ def handle_nick(ctx: Context) -> None:
         server.monitor_notify(session, online=True)
 
 
+FALLBACK_USER = "user"
+"""The user name of a client whose USER name has no usable character."""
+
+
 def handle_user(ctx: Context) -> None:
     session, reply = ctx.session, ctx.reply
     if session.registered or session.user:
         reply.numeric(n.ERR_ALREADYREGISTERED, "You may not reregister")
         return
-    raw = "".join(c for c in ctx.params[0] if c.isalnum() or c in "-_.")
-    if not raw:
+    if not ctx.params[0] or not ctx.params[3]:  # an empty user name or real name
         reply.numeric(n.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
         return
+    # Only letters, digits and "-_." are kept; a name with none of those (emoji, say) gets
+    # a stand-in rather than a refusal its client would not know how to fix.
+    raw = "".join(c for c in ctx.params[0] if c.isalnum() or c in "-_.") or FALLBACK_USER
     session.user = shared("~" + raw[: ctx.server.limits.userlen - 1])
     session.realname = shared(ctx.params[3])
     try_register(ctx)
