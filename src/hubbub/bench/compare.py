@@ -155,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the comparison and write the report; 0 on success."""
     p = argparse.ArgumentParser(prog="python -m hubbub.bench.compare", description=__doc__)
     p.add_argument("--quick", action="store_true", help="3 s runs, 1 run each, 2,000 idle")
-    p.add_argument("--runs", type=int, default=None, help="runs per scenario (default 2)")
+    p.add_argument("--runs", type=int, default=None, help="runs per scenario (default 3)")
     p.add_argument("--seconds", type=float, default=None, help="measured seconds per run")
     p.add_argument("--idle-clients", type=int, default=None, help="connections for idle RSS")
     p.add_argument(
@@ -190,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [k for k in keys if k not in SERVERS]
     if unknown:
         p.error(f"unknown servers: {', '.join(unknown)}")
-    runs = args.runs if args.runs is not None else (1 if args.quick else 2)
+    runs = args.runs if args.runs is not None else (1 if args.quick else 3)
     chosen = scenarios(args.quick, args.seconds, args.idle_clients)
     if args.scenarios:
         wanted = {k.strip() for k in args.scenarios.split(",")}
