@@ -8,6 +8,7 @@ import base64
 import pytest
 
 from hubbub.protocol.message import Message
+from hubbub.server.accounts import MAX_LOGIN_FAILURES
 from hubbub.server.sasl import (
     CHUNK,
     MAX_PAYLOAD,
@@ -500,3 +501,56 @@ def test_cap_end_in_the_middle_of_an_exchange_aborts_it() -> None:
     got = [m.command for m in client.messages()]
     assert got[0] == "906"
     assert "001" in got
+
+
+# -- too many refused logins -----------------------------------------------------------------
+
+
+def test_a_connection_is_dropped_after_too_many_refused_logins() -> None:
+    server = server_with_accounts()
+    add_account(server, "alice")
+    client = Client(server)
+    start(client)
+    for _ in range(MAX_LOGIN_FAILURES - 1):
+        client.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {b64(plain('alice', 'guess'))}")
+        assert [m.command for m in auth_lines(client)] == ["AUTHENTICATE", "904"]
+        assert not client.closed
+    # SCRAM proofs count too: the last guess allowed
+    scram = ScramClient("alice", "another guess")
+    client.send("AUTHENTICATE SCRAM-SHA-256", f"AUTHENTICATE {b64(scram.first())}")
+    server_first = base64.b64decode(auth_lines(client)[-1].params[0])
+    client.send(f"AUTHENTICATE {b64(scram.final(server_first))}")
+    got = client.messages()
+    assert [m.command for m in got] == ["904", "ERROR"]
+    assert "Too many failed login attempts" in got[1].params[0]
+    assert client.closed
+
+
+def test_a_good_login_after_some_refused_ones_is_fine() -> None:
+    server = server_with_accounts()
+    add_account(server, "alice")
+    client = Client(server)
+    start(client)
+    for _ in range(MAX_LOGIN_FAILURES - 1):
+        client.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {b64(plain('alice', 'guess'))}")
+    client.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {b64(plain('alice', 'correct-horse'))}")
+    assert [m.command for m in auth_lines(client)][-2:] == ["900", "903"]
+    assert not client.closed
+    # aborted exchanges and unknown mechanisms are not guesses
+    for _ in range(MAX_LOGIN_FAILURES):
+        client.send("AUTHENTICATE EXTERNAL", "AUTHENTICATE PLAIN", "AUTHENTICATE *")
+    assert not client.closed
+
+
+def test_identify_guesses_count_too() -> None:
+    server = server_with_accounts()
+    add_account(server, "alice")
+    client = Client(server).register("bob")
+    for _ in range(MAX_LOGIN_FAILURES - 1):
+        client.send("PRIVMSG NickServ :IDENTIFY alice guess")
+    assert not client.closed
+    client.send("PRIVMSG NickServ :IDENTIFY alice guess")
+    got = client.messages()
+    assert got[-1].command == "ERROR"
+    assert "Too many failed login attempts" in got[-1].params[0]
+    assert client.closed

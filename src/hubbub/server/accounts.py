@@ -76,12 +76,19 @@ class Outcome(enum.Enum):
     """The database refused or failed (logged); try again later."""
 
 
+MAX_LOGIN_FAILURES = 5
+"""Refused logins (SASL or IDENTIFY) one connection may have before it is disconnected: a
+password guesser must reconnect, and pay the connection limits, every few guesses."""
+
+
 @dataclass(eq=False)
 class AuthState:
     """One session's SASL exchange in progress."""
 
     mechanism: ServerMechanism | None = None
     reader: PayloadReader = field(default_factory=PayloadReader)
+    failures: int = 0
+    """Logins refused on this connection (wrong password or proof, unknown account)."""
 
     def reset(self) -> None:
         """End the current exchange, if any."""

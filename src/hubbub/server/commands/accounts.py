@@ -19,6 +19,7 @@ from hubbub.protocol import numerics as n
 from hubbub.protocol.caps import Cap
 from hubbub.protocol.message import Message
 from hubbub.server.accounts import (
+    MAX_LOGIN_FAILURES,
     AccountService,
     AuthState,
     Outcome,
@@ -105,6 +106,19 @@ def _sasl_fail(ctx: Context, state: AuthState, code: str = n.ERR_SASLFAIL) -> No
     ctx.reply.numeric(code, texts[code])
 
 
+def _login_refused(ctx: Context, state: AuthState, reply: Response) -> None:
+    """Count a refused login; the last one allowed disconnects, once its reply is out."""
+    state.failures += 1
+    session = ctx.session
+    if state.failures < MAX_LOGIN_FAILURES or session.closed:
+        return
+    log.info("%s: too many failed logins; disconnecting", session)
+    if reply.messages:  # the refusal goes out before the ERROR
+        reply.flush()
+    reason = "Too many failed login attempts"
+    ctx.server.quit(session, reason, error=reason)
+
+
 def _new_mechanism(ctx: Context, service: AccountService, name: str) -> ServerMechanism | None:
     if name == "PLAIN":
         return PlainMechanism()
@@ -159,10 +173,12 @@ def _advance(ctx: Context, service: AccountService, state: AuthState, step: Step
     elif isinstance(step, Failure):
         log.info("SASL failure for %s: %s", session, step.reason)
         _sasl_fail(ctx, state)
+        _login_refused(ctx, state, reply)
     elif isinstance(step, Success):
         record = service.find(server, step.username)
         if record is None:
             _sasl_fail(ctx, state)
+            _login_refused(ctx, state, reply)
             return
         state.reset()
         log_in(server, session, record, reply)
@@ -181,6 +197,8 @@ def _advance(ctx: Context, service: AccountService, state: AuthState, step: Step
                     log_in(server, session, record, later)
                     later.numeric(n.RPL_SASLSUCCESS, "SASL authentication successful")
             _end_work(ctx, later)
+            if record is None:
+                _login_refused(ctx, state, later)
 
         service.verify(server, step.username, step.password, done)
 
@@ -356,6 +374,8 @@ def _ns_identify(ctx: Context, service: AccountService, args: list[str]) -> None
                 log_in(server, session, record, later)
                 _notice(ctx, later, f"You are now identified as {record.name}.")
         _end_work(ctx, later)
+        if record is None:
+            _login_refused(ctx, service.state(session), later)
 
     service.verify(server, name, password, done)
 
