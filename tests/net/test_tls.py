@@ -225,42 +225,48 @@ async def test_failed_handshakes_are_logged_and_plain_text_answered(
 
 
 async def test_certificates_reload_on_rehash(tmp_path: Path) -> None:
+    """A good certificate replaces the old one on every TLS listener (IRC and WebSocket); a
+    bad one (a key that does not match) is refused and the old one stays in service."""
     first_cert, first_key = write_cert(tmp_path, ["localhost", "127.0.0.1"], name="first")
     config_file = tmp_path / "hubbub.toml"
+    tls = 'tls = true\ncert = "live.pem"\nkey = "live.key"\n'
     config_file.write_text(
-        "[[listen]]\n"
-        'address = "127.0.0.1:0"\n'
-        "[[listen]]\n"
-        'address = "127.0.0.1:0"\n'
-        "tls = true\n"
-        'cert = "live.pem"\n'
-        'key = "live.key"\n'
-        "[limits]\n"
-        "flood = false\n"
-        "[[oper]]\n"
-        'name = "admin"\n'
-        'password = "opersecret"\n'
+        '[[listen]]\naddress = "127.0.0.1:0"\n'
+        f'[[listen]]\naddress = "127.0.0.1:0"\n{tls}'
+        f'[[listen]]\naddress = "127.0.0.1:0"\nwebsocket = true\n{tls}'
+        "[limits]\nflood = false\n"
+        '[[oper]]\nname = "admin"\npassword = "opersecret"\n'
     )
     (tmp_path / "live.pem").write_bytes(first_cert.read_bytes())
     (tmp_path / "live.key").write_bytes(first_key.read_bytes())
     app = App(load_config(config_file))
     await app.start()
     try:
-        host, port = app.address("ircs")
-        before = await peer_certificate(host, port, client_context(first_cert))
-
-        second_cert, second_key = write_cert(tmp_path, ["localhost", "127.0.0.1"], name="second")
-        (tmp_path / "live.pem").write_bytes(second_cert.read_bytes())
-        (tmp_path / "live.key").write_bytes(second_key.read_bytes())
+        ircs, wss = app.address("ircs"), app.address("wss")
+        before = await peer_certificate(*ircs, client_context(first_cert))
         oper = await IRCTestClient.connect(*app.address("irc"))
         await oper.register("oper")
         await oper.send("OPER admin opersecret")
         await oper.expect("381")
+
+        second_cert, second_key = write_cert(tmp_path, ["localhost", "127.0.0.1"], name="second")
+        third_cert, third_key = write_cert(tmp_path, ["localhost", "127.0.0.1"], name="third")
+        (tmp_path / "live.pem").write_bytes(second_cert.read_bytes())
+        (tmp_path / "live.key").write_bytes(third_key.read_bytes())  # not second's key
+        await oper.send("REHASH")
+        failed = await oper.expect(lambda m: m.command in ("382", "NOTICE"))
+        assert failed.command == "NOTICE"
+        assert "REHASH failed" in failed.params[-1]
+        for address in (ircs, wss):
+            kept = await peer_certificate(*address, client_context(first_cert))
+            assert kept.serial_number == before.serial_number
+
+        (tmp_path / "live.key").write_bytes(second_key.read_bytes())
         await oper.send("REHASH")
         await oper.expect("382")
-
-        after = await peer_certificate(host, port, client_context(second_cert))
-        assert after.serial_number != before.serial_number
+        for address in (ircs, wss):
+            after = await peer_certificate(*address, client_context(second_cert))
+            assert after.serial_number != before.serial_number
         await oper.close()
     finally:
         await app.stop("test over")

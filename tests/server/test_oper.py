@@ -19,6 +19,7 @@ from hubbub.server.config import (
     hash_password,
 )
 from hubbub.server.core import Server
+from tests.server.accounthelpers import defer
 from tests.server.harness import Client, FakeClock, ask, replies
 
 ADMIN = OperSection(name="admin", password="secret")
@@ -364,3 +365,35 @@ def test_rehash_refuses_a_casemapping_change(server: Server) -> None:
     assert [c for c, _ in got] == ["NOTICE"]
     assert "casemapping" in got[0][1][1]
     assert server.casemapping.value == "rfc1459"
+
+
+def test_rehash_reads_off_the_loop_and_holds_the_opers_next_lines(server: Server) -> None:
+    ircop = oper_up(server, "ircop")
+    deferred = defer(server)
+    read: list[Config] = []
+    new = make_config(ADMIN, network="Later")
+
+    def load() -> Config:
+        read.append(new)
+        return new
+
+    server.rehash_hook = load
+    ircop.send("REHASH", "PING :after")
+    assert read == []  # nothing read on the core's thread
+    assert ircop.messages() == []  # and PING waits behind REHASH
+    assert deferred.run() == 1
+    assert [m.command for m in ircop.messages()] == ["382", "005", "PONG"]
+    assert server.config is new
+
+
+def test_rehash_commits_to_the_application_only_when_applied(server: Server) -> None:
+    ircop = oper_up(server, "ircop")
+    committed: list[Config] = []
+    server.rehash_commit = committed.append
+    server.rehash_hook = lambda: make_config(casemapping="ascii")
+    ask(ircop, "REHASH")
+    assert committed == []
+    good = make_config(ADMIN)
+    server.rehash_hook = lambda: good
+    ask(ircop, "REHASH")
+    assert committed == [good]

@@ -106,11 +106,17 @@ class App:
         self.config = config
         self.server = Server(config)
         self.server.rehash_hook = self._reload
+        self.server.rehash_commit = self._commit
         self.server.offload = self._offload
         self.bound: list[Bound] = []
         self._servers: list[Listener] = []
         self._closers: list[asyncio.Future[None] | asyncio.Task[None]] = []
         self._tls: dict[int, ssl.SSLContext] = {}
+        """Each TLS listener's own context, by id of its [[listen]] section."""
+        self._current_tls: dict[int, ssl.SSLContext] = {}
+        """The context each TLS listener's handshakes use now (replaced by REHASH)."""
+        self._reloaded: tuple[Config | None, dict[int, ssl.SSLContext]] = (None, {})
+        """What the last REHASH read, until it is applied."""
         self._ticker: asyncio.TimerHandle | None = None
         self._stopped = asyncio.Event()
         self.flusher: Flusher | None = None
@@ -139,20 +145,46 @@ class App:
         future.add_done_callback(finish)
 
     def _reload(self) -> Config:
-        """REHASH: read the config file again and reload TLS certificates."""
+        """REHASH, in a worker thread: read the config file again and load each TLS
+        listener's certificate into a new context, changing nothing (raises on a bad file,
+        so a bad certificate or key leaves the old one in service)."""
         if self.config.path is None:
             return self.config
         config = load_config(self.config.path)
+        base = config.path.parent if config.path else None
+        contexts = {
+            key: make_tls_context(bound.listen, base)
+            for bound in self.bound
+            if (key := id(bound.listen)) in self._tls and bound.listen.cert and bound.listen.key
+        }
+        self._reloaded = (config, contexts)
+        return config
+
+    def _commit(self, config: Config) -> None:
+        """REHASH applied ``config``: new TLS handshakes use the certificates read with it."""
         self.config = config
         self._configure_sts()
-        base = config.path.parent if config.path else None
-        for bound in self.bound:
-            ctx = self._tls.get(id(bound.listen))
-            if ctx is not None and bound.listen.cert and bound.listen.key:
-                cert = Path(bound.listen.cert) if base is None else base / bound.listen.cert
-                key = Path(bound.listen.key) if base is None else base / bound.listen.key
-                ctx.load_cert_chain(cert, key)
-        return config
+        loaded, contexts = self._reloaded
+        if loaded is config:
+            self._current_tls.update(contexts)
+        self._reloaded = (None, {})
+
+    def _tls_context(self, listen: ListenSection) -> ssl.SSLContext:
+        """The listener's context. It hands each handshake to the context loaded last, so a
+        REHASH changes certificates without touching a context that handshakes are using."""
+        base = self.config.path.parent if self.config.path else None
+        ctx = make_tls_context(listen, base)
+        key = id(listen)
+        self._tls[key] = self._current_tls[key] = ctx
+        current = self._current_tls
+
+        def pick(conn: ssl.SSLObject, server_name: str | None, initial: ssl.SSLContext) -> None:
+            latest = current.get(key)
+            if latest is not None and latest is not initial:
+                conn.context = latest
+
+        ctx.sni_callback = pick  # called for every handshake, with or without SNI
+        return ctx
 
     async def start(self) -> None:
         """Open every listener; returns when all accept connections."""
@@ -161,11 +193,8 @@ class App:
         await self._open_storage()
         self.flusher = Flusher(loop, self.server)
         self.hub = make_hub(loop, self.server)
-        base = self.config.path.parent if self.config.path else None
         for listen in self.config.listen:
-            tls = make_tls_context(listen, base) if listen.tls else None
-            if tls is not None:
-                self._tls[id(listen)] = tls
+            tls = self._tls_context(listen) if listen.tls else None
             if listen.websocket:
                 await self._start_websocket(listen, tls)
             elif listen.unix_path is not None:

@@ -97,7 +97,11 @@ class Server:
         """Registered users (kept, not counted: LUSERS runs on every registration)."""
         self.invisible_count = 0
         self.rehash_hook: Callable[[], Config] | None = None
-        """Set by the application: reloads the config (REHASH); raises on a bad file."""
+        """Set by the application: reads and checks the config file again, with what it names
+        (certificates), changing nothing; raises ConfigError or OSError on a bad file. REHASH
+        runs it through :attr:`offload`."""
+        self.rehash_commit: Callable[[Config], None] | None = None
+        """Set by the application: called with the config REHASH has just applied."""
         self.offload: Offloader = _run_inline
         """Runs blocking work (password hashing, storage) and hands its result to a callback
         on the core's thread. The application sets a thread-pool version; tests keep it

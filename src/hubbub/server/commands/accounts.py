@@ -30,7 +30,13 @@ from hubbub.server.accounts import (
     service_of,
     valid_email,
 )
-from hubbub.server.commands.dispatch import Command, Context
+from hubbub.server.commands.dispatch import (
+    Command,
+    Context,
+    defer_reply,
+    finish_deferred,
+    hold_input,
+)
 from hubbub.server.response import Response
 from hubbub.server.sasl import (
     MECHANISMS,
@@ -54,32 +60,6 @@ log = logging.getLogger("hubbub.accounts")
 
 SERVICE_NAME = "NickServ"
 """The nick the account service answers as."""
-
-
-# -- work in flight --------------------------------------------------------------------------
-
-
-def _later(ctx: Context) -> Response:
-    """The response to send when the work started now finishes: it takes over the label of
-    the command (so no empty ``ACK`` goes out now); anything already queued goes now."""
-    later = Response(ctx.session, ctx.server.name, ctx.reply.label)
-    ctx.reply.label = None
-    ctx.reply.flush()
-    return later
-
-
-def _start_work(ctx: Context) -> None:
-    """Account work begins: the core holds the client's next lines until it ends."""
-    ctx.session.checking_password = True
-
-
-def _end_work(ctx: Context, later: Response) -> None:
-    """Account work ended: send its answer, then let the core handle the held lines."""
-    session = ctx.session
-    if session.closed:
-        return
-    later.flush()
-    ctx.server.resume(session)
 
 
 # -- SASL ------------------------------------------------------------------------------------
@@ -185,8 +165,8 @@ def _advance(ctx: Context, service: AccountService, state: AuthState, step: Step
         reply.numeric(n.RPL_SASLSUCCESS, "SASL authentication successful")
     elif isinstance(step, CheckPassword):
         state.reset()
-        later = _later(ctx)
-        _start_work(ctx)
+        later = defer_reply(ctx)
+        hold_input(ctx)
 
         def done(record: AccountRecord | None) -> None:
             if not session.closed:
@@ -196,7 +176,7 @@ def _advance(ctx: Context, service: AccountService, state: AuthState, step: Step
                 else:
                     log_in(server, session, record, later)
                     later.numeric(n.RPL_SASLSUCCESS, "SASL authentication successful")
-            _end_work(ctx, later)
+            finish_deferred(ctx, later)
             if record is None:
                 _login_refused(ctx, state, later)
 
@@ -217,15 +197,15 @@ def _create_account(
     """Register ``name`` and log the client in to it; ``answer`` adds the command's own reply
     once the account is stored (or not)."""
     server, session = ctx.server, ctx.session
-    later = _later(ctx)
-    _start_work(ctx)
+    later = defer_reply(ctx)
+    hold_input(ctx)
 
     def done(outcome: Outcome, record: AccountRecord | None) -> None:
         if not session.closed:
             if record is not None:
                 log_in(server, session, record, later)
             answer(later, outcome, record)
-        _end_work(ctx, later)
+        finish_deferred(ctx, later)
 
     service.register(server, name, email, password, done)
 
@@ -363,8 +343,8 @@ def _ns_identify(ctx: Context, service: AccountService, args: list[str]) -> None
     else:
         _notice(ctx, ctx.reply, "Syntax: IDENTIFY [account] <password>")
         return
-    later = _later(ctx)
-    _start_work(ctx)
+    later = defer_reply(ctx)
+    hold_input(ctx)
 
     def done(record: AccountRecord | None) -> None:
         if not session.closed:
@@ -373,7 +353,7 @@ def _ns_identify(ctx: Context, service: AccountService, args: list[str]) -> None
             else:
                 log_in(server, session, record, later)
                 _notice(ctx, later, f"You are now identified as {record.name}.")
-        _end_work(ctx, later)
+        finish_deferred(ctx, later)
         if record is None:
             _login_refused(ctx, service.state(session), later)
 
@@ -424,8 +404,8 @@ def _ns_password(ctx: Context, service: AccountService, args: list[str]) -> None
     if problem is not None:
         _notice(ctx, ctx.reply, f"Cannot use that password: {problem[1]}.")
         return
-    later = _later(ctx)
-    _start_work(ctx)
+    later = defer_reply(ctx)
+    hold_input(ctx)
 
     def done(outcome: Outcome) -> None:
         if not session.closed:
@@ -433,7 +413,7 @@ def _ns_password(ctx: Context, service: AccountService, args: list[str]) -> None
                 _notice(ctx, later, "Password changed.")
             else:
                 _notice(ctx, later, "Could not change the password; try again later.")
-        _end_work(ctx, later)
+        finish_deferred(ctx, later)
 
     service.change_password(server, record, args[0], done)
 

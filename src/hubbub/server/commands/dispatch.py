@@ -32,6 +32,32 @@ class Context:
 Handler = Callable[[Context], None]
 
 
+# -- commands whose answer comes after blocking work (a password check, a file read) ----------
+
+
+def defer_reply(ctx: Context) -> Response:
+    """The response to send when the work started now finishes: it takes over the label of
+    the command (so no empty ``ACK`` goes out now); anything already queued goes now."""
+    later = Response(ctx.session, ctx.server.name, ctx.reply.label)
+    ctx.reply.label = None
+    ctx.reply.flush()
+    return later
+
+
+def hold_input(ctx: Context) -> None:
+    """Blocking work begins: the core holds the client's next lines until it ends."""
+    ctx.session.checking_password = True
+
+
+def finish_deferred(ctx: Context, later: Response) -> None:
+    """Blocking work ended: send its answer, then let the core handle the held lines."""
+    session = ctx.session
+    if session.closed:
+        return
+    later.flush()
+    ctx.server.resume(session)
+
+
 @dataclass(frozen=True, slots=True)
 class Command:
     """One entry of the command table: the handler and the checks made before it runs."""

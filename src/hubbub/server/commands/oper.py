@@ -9,7 +9,13 @@ from hubbub.protocol import numerics as n
 from hubbub.protocol.isupport import chunk
 from hubbub.protocol.masks import mask_matches
 from hubbub.protocol.message import Message
-from hubbub.server.commands.dispatch import Command, Context
+from hubbub.server.commands.dispatch import (
+    Command,
+    Context,
+    defer_reply,
+    finish_deferred,
+    hold_input,
+)
 from hubbub.server.config import Config, ConfigError, OperSection, check_password
 from hubbub.server.response import Response
 from hubbub.server.session import Session
@@ -122,25 +128,53 @@ def handle_wallops(ctx: Context) -> None:
 
 
 def handle_rehash(ctx: Context) -> None:
+    """REHASH: read the config again (off the event loop), then apply it whole or not at all.
+
+    The files are read and checked by ``server.rehash_hook`` through ``server.offload`` (a
+    thread in the application); the oper's next lines wait until the answer is out.
+    """
     server, session, reply = ctx.server, ctx.session, ctx.reply
     old = server.config
-    if server.rehash_hook is None:
+    hook = server.rehash_hook
+    if hook is None:
         reply.numeric(n.RPL_REHASHING, config_name(old), "Rehashing")
         return
-    try:
-        new = server.rehash_hook()
-        if new.server.casemapping != old.server.casemapping:
-            raise ValueError(
-                "server.casemapping cannot change while the server runs; restart instead"
-            )
-        motd = new.motd_lines()  # read before anything changes, so a bad file changes nothing
-    except (ConfigError, OSError, ValueError) as exc:
-        reply.add(server.notice(session, f"*** REHASH failed, keeping the old config: {exc}"))
-        snotice_others(server, session, f"{session.nick} failed to rehash the config: {exc}")
+    later = defer_reply(ctx)
+    hold_input(ctx)
+
+    def load() -> tuple[Config, list[str]] | str:
+        try:
+            new = hook()
+            if new.server.casemapping != old.server.casemapping:
+                raise ValueError(
+                    "server.casemapping cannot change while the server runs; restart instead"
+                )
+            return new, new.motd_lines()  # read now, so a bad file changes nothing
+        except (ConfigError, OSError, ValueError) as exc:
+            return str(exc)
+
+    def done(loaded: tuple[Config, list[str]] | str) -> None:
+        if not session.closed:
+            apply_rehash(server, session, later, loaded)
+        finish_deferred(ctx, later)
+
+    server.offload(load, done)
+
+
+def apply_rehash(
+    server: Server, session: Session, reply: Response, loaded: tuple[Config, list[str]] | str
+) -> None:
+    """Apply a config REHASH read (or report why it could not be read)."""
+    if isinstance(loaded, str):
+        reply.add(server.notice(session, f"*** REHASH failed, keeping the old config: {loaded}"))
+        snotice_others(server, session, f"{session.nick} failed to rehash the config: {loaded}")
         return
+    new, motd = loaded
     reply.numeric(n.RPL_REHASHING, config_name(new), "Rehashing")
     old_tokens = [token for line in server.isupport for token in line]
     server.apply_config(new, motd)
+    if server.rehash_commit is not None:
+        server.rehash_commit(new)
     for tokens in changed_isupport(server, old_tokens):
         reply.numeric(n.RPL_ISUPPORT, *tokens, "are supported by this server")
         for client in list(server.sessions):
