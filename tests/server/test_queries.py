@@ -585,3 +585,26 @@ def test_awkward_parameters_are_answered(pair: tuple[Client, Client], line: str)
     assert got, line
     for command, params in got:  # every reply re-serialises to the same message
         assert Message(command, params).serialize()
+
+
+# -- STATS -----------------------------------------------------------------------------------
+
+
+def test_stats_u_shows_the_uptime() -> None:
+    clock = FakeClock()
+    server = make_server(clock=clock)
+    alice = Client(server).register("alice")
+    clock.advance(2 * 86400 + 3 * 3600 + 4 * 60 + 5)
+    assert ask(alice, "STATS u") == [
+        ("242", ("alice", "Server Up 2 days 3:04:05")),
+        ("219", ("alice", "u", "End of /STATS report")),
+    ]
+
+
+def test_stats_other_queries_end_at_once(server: Server) -> None:
+    alice = Client(server).register("alice")
+    assert ask(alice, "STATS k") == [("219", ("alice", "k", "End of /STATS report"))]
+    assert ask(alice, "STATS") == [("461", ("alice", "STATS", "Not enough parameters"))]
+    assert ask(alice, "STATS u other.server") == [
+        ("402", ("alice", "other.server", "No such server"))
+    ]

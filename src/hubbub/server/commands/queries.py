@@ -395,6 +395,24 @@ def handle_time(ctx: Context) -> None:
     ctx.reply.numeric(n.RPL_TIME, server.name, str(int(now)), "0", human)
 
 
+def handle_stats(ctx: Context) -> None:
+    """STATS <query> [<server>]: ``u`` is the uptime; every other query (none of them
+    describes anything a single node without links has) gets only the end of the report."""
+    if not check_target(ctx, 1):
+        return
+    server, reply = ctx.server, ctx.reply
+    query = ctx.params[0][:1]
+    if query == "u":
+        up = max(0, int(server.clock() - server.created))
+        days, rest = divmod(up, 86400)
+        hours, rest = divmod(rest, 3600)
+        minutes, seconds = divmod(rest, 60)
+        reply.numeric(
+            n.RPL_STATSUPTIME, f"Server Up {days} days {hours}:{minutes:02d}:{seconds:02d}"
+        )
+    reply.numeric(n.RPL_ENDOFSTATS, echo(query) or "*", "End of /STATS report")
+
+
 def handle_admin(ctx: Context) -> None:
     if not check_target(ctx):
         return
@@ -472,6 +490,7 @@ HELP_TEXTS: dict[str, tuple[str, str]] = {
     "REHASH": ("", "Reloads the server's configuration file (operators only)."),
     "SETNAME": ("<realname>", "Changes your real name (IRCv3 setname)."),
     "TAGMSG": ("<target>{,<target>}", "Sends only message tags, e.g. typing notifications."),
+    "STATS": ("<query> [<server>]", "Server statistics; STATS u shows the uptime."),
     "TIME": ("[<server>]", "Shows the server's local time."),
     "TOPIC": ("<channel> [<topic>]", "Shows or sets a channel's topic."),
     "USER": ("<user> 0 * <realname>", "Gives your username and real name when connecting."),
@@ -520,6 +539,7 @@ COMMANDS = {
     "MONITOR": Command(handle_monitor, min_params=1),
     "VERSION": Command(handle_version),
     "TIME": Command(handle_time),
+    "STATS": Command(handle_stats, min_params=1),
     "ADMIN": Command(handle_admin),
     "INFO": Command(handle_info),
     "LINKS": Command(handle_links),
