@@ -41,16 +41,20 @@ MAX_PENDING_LINES = 64
 (alongside ``[limits] recvq``, the bytes held)."""
 
 
-_second: list[object] = [None, ""]
-"""The last whole second :func:`format_time` formatted, and its text (strftime is slow)."""
+_last_second: tuple[int, str] = (-1, "")
+"""The last whole second :func:`format_time` formatted, with its text (strftime is slow);
+replaced whole, so a reader never sees one second with another's text."""
 
 
 def format_time(now: float) -> str:
     """An IRCv3 ``server-time`` timestamp: ``2026-11-23T20:10:27.123Z``."""
-    second = int(now)
-    if _second[0] != second:
-        _second[0], _second[1] = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-    return f"{_second[1]}.{int(now * 1000) % 1000:03d}Z"
+    global _last_second
+    second, text = _last_second
+    if second != int(now):
+        second = int(now)
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _last_second = (second, text)
+    return f"{text}.{int(now * 1000) % 1000:03d}Z"
 
 
 T = TypeVar("T")
