@@ -506,11 +506,17 @@ def test_cap_end_in_the_middle_of_an_exchange_aborts_it() -> None:
 # -- too many refused logins -----------------------------------------------------------------
 
 
-def test_a_connection_is_dropped_after_too_many_refused_logins() -> None:
+def guesser() -> Client:
+    """A client in CAP negotiation with the sasl capability, and an account to guess at."""
     server = server_with_accounts()
     add_account(server, "alice")
     client = Client(server)
     start(client)
+    return client
+
+
+def test_a_connection_is_dropped_after_too_many_refused_logins() -> None:
+    client = guesser()
     for _ in range(MAX_LOGIN_FAILURES - 1):
         client.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {b64(plain('alice', 'guess'))}")
         assert [m.command for m in auth_lines(client)] == ["AUTHENTICATE", "904"]
@@ -527,10 +533,7 @@ def test_a_connection_is_dropped_after_too_many_refused_logins() -> None:
 
 
 def test_a_good_login_after_some_refused_ones_is_fine() -> None:
-    server = server_with_accounts()
-    add_account(server, "alice")
-    client = Client(server)
-    start(client)
+    client = guesser()
     for _ in range(MAX_LOGIN_FAILURES - 1):
         client.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {b64(plain('alice', 'guess'))}")
     client.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {b64(plain('alice', 'correct-horse'))}")
