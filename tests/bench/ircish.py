@@ -127,6 +127,7 @@ def running(relay: IrcishRelay) -> Iterator[IrcishRelay]:
         asyncio.set_event_loop(loop)
         loop.run_until_complete(start())
         loop.run_forever()
+        server[0].close()  # here, on the loop's own thread: asyncio.Server is not thread-safe
         for task in asyncio.all_tasks(loop):
             task.cancel()
         with suppress(Exception):
@@ -140,6 +141,5 @@ def running(relay: IrcishRelay) -> Iterator[IrcishRelay]:
     try:
         yield relay
     finally:
-        server[0].close()
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
