@@ -151,7 +151,7 @@ class Server:
         self.limits = config.limits
         self.casemapping = casemapping
         self.fold = folder(casemapping)
-        self.fold_cache: dict[str, Folded] = {}
+        self.fold_cache: dict[bytes, Folded] = {}
         """Recently folded message targets (the fast path's; bounded there)."""
         self.motd = new_motd
         self.isupport = isupport

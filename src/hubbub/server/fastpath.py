@@ -28,21 +28,20 @@ _COLON = ord(":")
 
 def _route(
     server: Server, session: Session, target: bytes
-) -> tuple[str, bytes, Iterable[Session], int] | None:
+) -> tuple[bytes, Iterable[Session], int] | None:
     """Where a plain message from ``session`` to ``target`` goes, when no reply is due.
 
-    Returns the target as shown to recipients (str and bytes), the recipients (the sender
-    may be among them) and how many of them take tags; None when the full handler must
-    decide (no such target, a ban, moderation, an away reply, a message to oneself).
+    Returns the target as shown to recipients, the recipients (the sender may be among
+    them) and how many of them take tags; None when the full handler must decide (no such
+    target, a ban, moderation, an away reply, a message to oneself).
     """
-    name = target.decode()
-    cache_ = server.fold_cache
-    folded = cache_.get(name)
+    cache = server.fold_cache
+    folded = cache.get(target)
     if folded is None:
-        folded = server.fold(name)
-        if len(cache_) >= FOLD_CACHE_SIZE:
-            cache_.clear()
-        cache_[name] = folded
+        folded = server.fold(target.decode())
+        if len(cache) >= FOLD_CACHE_SIZE:
+            cache.clear()
+        cache[target] = folded
     if target[0] == _HASH:
         channel = server.channels.get(folded)
         if channel is None:
@@ -52,19 +51,19 @@ def _route(
             return None
         if not member and ("m" in channel.flags or channel.lists["b"]):
             return None  # the full handler decides (moderation, bans)
-        return channel.name, channel.name_bytes, channel.members, channel.tagged
+        return channel.name_bytes, channel.members, channel.tagged
     user = server.users.get(folded)
     if user is None or user is session or not user.registered or user.away is not None:
         return None
-    return user.nick, user.nick.encode(), (user,), 1 if user.render_key else 0
+    return user.nick.encode(), (user,), 1 if user.render_key else 0
 
 
 def relay(server: Server, session: Session, line: bytes) -> bool:
     """Relay ``line`` if it is a plain PRIVMSG/NOTICE; False to use the full handler."""
     if line.startswith(b"PRIVMSG "):
-        verb, rest = b" PRIVMSG ", line[8:]
+        skip, verb = 8, b" PRIVMSG "
     elif line.startswith(b"NOTICE "):
-        verb, rest = b" NOTICE ", line[7:]
+        skip, verb = 7, b" NOTICE "
     else:
         return False
     if (
@@ -75,14 +74,17 @@ def relay(server: Server, session: Session, line: bytes) -> bool:
         or b"\r" in line
     ):
         return False
-    target, sep, text = rest.partition(b" :")
-    if not sep or not text or not target or b" " in target or b"," in target:
+    end = line.find(b" :", skip)
+    if end <= skip or end + 2 == len(line):  # no target or no text
+        return False
+    target = line[skip:end]
+    if b" " in target or b"," in target:
         return False
     route = _route(server, session, target)
     if route is None:
         return False
-    _, shown_bytes, recipients, tagged = route
-    plain = b":" + session.prefix_bytes + verb + shown_bytes + b" :" + text + b"\r\n"
+    shown, recipients, tagged = route
+    plain = b"".join((b":", session.prefix_bytes, verb, shown, line[end:], b"\r\n"))
     if len(plain) > MAX_LINE_BYTES:
         return False  # the full handler cuts the text to fit
     session.last_active = server.clock()
@@ -97,19 +99,19 @@ def relay(server: Server, session: Session, line: bytes) -> bool:
         for recipient in recipients:
             if recipient is not session:
                 recipient.outbuf.append(plain)
-        recipients = ()
-    add = dirty.add
-    for recipient in recipients:
-        if recipient is session:
-            continue
-        key = recipient.render_key
-        data = cache.get(key)
-        if data is None:
-            if tags is None:
-                tags = server.tags(session)
-            data = cache[key] = _tagged(tags, key, plain)
-        recipient.outbuf.append(data)
-        add(recipient)
+    else:
+        add = dirty.add
+        for recipient in recipients:
+            if recipient is session:
+                continue
+            key = recipient.render_key
+            data = cache.get(key)
+            if data is None:
+                if tags is None:
+                    tags = server.tags(session)
+                data = cache[key] = _tagged(tags, key, plain)
+            recipient.outbuf.append(data)
+            add(recipient)
     if was_idle and dirty:
         server.wake()
     if session.caps & Cap.ECHO_MESSAGE:
@@ -168,7 +170,7 @@ def relay_block(server: Server, session: Session, data: bytes, now: float) -> bo
     route = _route(server, session, target)
     if route is None:
         return False
-    _, shown_bytes, recipients, tagged = route
+    shown_bytes, recipients, tagged = route
     # Every line must fit once prefixed; split pieces keep their CR, which errs on the short
     # side by one byte (such a line takes the per-line path, with the same result).
     room = MAX_LINE_BYTES - 4 - len(session.prefix_bytes) - len(shown_bytes) + len(target)
