@@ -93,6 +93,20 @@ def shared(text: str) -> str:
     return found
 
 
+_bits: dict[int, int] = {}
+
+
+def _shared_bits(bits: CapBits) -> CapBits:
+    """One int object per capability set in use (an int above 256 costs 28 bytes per
+    client); bounded like :func:`shared`, since a client may ask for any combination."""
+    found = _bits.get(bits)
+    if found is None:
+        if len(_bits) >= SHARED_STRINGS:
+            _bits.clear()
+        _bits[bits] = found = bits
+    return found
+
+
 def _nothing() -> None:
     pass
 
@@ -212,9 +226,9 @@ class Session:
 
     def set_caps(self, caps: CapBits) -> None:
         """Replace the enabled capabilities, keeping the render key in step."""
-        self.caps = caps
+        self.caps = caps = _shared_bits(caps)
         old, new = self.render_key, caps & RENDER_CAPS
-        self.render_key = new
+        self.render_key = new = _shared_bits(new)
         if bool(old) != bool(new):
             delta = 1 if new else -1
             for channel in self.channels.values():
