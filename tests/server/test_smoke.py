@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.server.harness import Client, make_server
+from hubbub.server.session import PeerInfo
+from tests.server.harness import Client, FakeClock, FakeSink, make_server
 
 
 def test_register_join_and_talk() -> None:
@@ -20,3 +21,34 @@ def test_register_join_and_talk() -> None:
     got = alice.messages()
     assert [(m.command, m.params) for m in got] == [("PRIVMSG", ("#chat", "hello there"))]
     assert bob.messages() == []
+
+
+def test_new_connections_from_one_address_are_throttled() -> None:
+    clock = FakeClock()
+    server = make_server(clock=clock, connect_burst=3, connect_rate=0.5, max_clients_per_ip=100)
+    for _ in range(3):
+        Client(server, ip="203.0.113.7")
+    sink = FakeSink()
+    assert server.connect(sink, PeerInfo(ip="203.0.113.7")) is None
+    assert bytes(sink.data) == b"ERROR :Too many connections from your IP address too quickly\r\n"
+    assert sink.closed
+    Client(server, ip="198.51.100.1")  # another address has its own allowance
+    for _ in range(10):
+        Client(server, ip="127.0.0.1")  # loopback is never throttled
+    clock.advance(2.0)  # one more after 1 / connect_rate seconds
+    Client(server, ip="203.0.113.7")
+    assert server.connect(FakeSink(), PeerInfo(ip="203.0.113.7")) is None
+
+
+def test_the_throttle_forgets_quiet_addresses_and_can_be_off() -> None:
+    clock = FakeClock()
+    server = make_server(clock=clock, connect_burst=2, connect_rate=1.0)
+    Client(server, ip="203.0.113.7")
+    assert "203.0.113.7" in server.connect_buckets
+    clock.advance(5.0)
+    server.tick()
+    assert server.connect_buckets == {}
+    off = make_server(connect_burst=0, max_clients_per_ip=100)
+    for _ in range(50):
+        Client(off, ip="203.0.113.7")
+    assert off.connect_buckets == {}

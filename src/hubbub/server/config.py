@@ -331,6 +331,7 @@ _COUNT_LIMITS = {
     "recvq": MAX_LINE_BYTES,
     "max_clients_per_ip": 1,
     "max_clients": 1,
+    "connect_burst": 0,
     "max_channels": 1,
     "max_targets": 1,
     "max_list_entries": 1,
@@ -352,6 +353,8 @@ class LimitsSection:
     recvq: int = 32768
     max_clients_per_ip: int = 50
     max_clients: int = 10000
+    connect_burst: int = 20
+    connect_rate: float = 0.5
     registration_timeout: float = 30.0
     ping_interval: float = 90.0
     ping_timeout: float = 120.0
@@ -375,7 +378,13 @@ class LimitsSection:
         for key, low in _LENGTH_LIMITS.items():
             # No field can be as long as a whole line (512 bytes with its command and CR LF).
             _int_range(issues, key, getattr(self, key), low, MAX_LINE_BYTES - 12)
-        for key in ("flood_rate", "registration_timeout", "ping_interval", "ping_timeout"):
+        for key in (
+            "flood_rate",
+            "connect_rate",
+            "registration_timeout",
+            "ping_interval",
+            "ping_timeout",
+        ):
             _positive(issues, key, getattr(self, key))
         issues.raise_if_any()
 

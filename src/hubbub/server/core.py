@@ -95,6 +95,8 @@ class Server:
         self.whowas: deque[WhowasEntry] = deque()
         self.monitors: dict[Folded, set[Session]] = {}
         self.ip_counts: Counter[str] = Counter()
+        self.connect_buckets: dict[str, tuple[float, float]] = {}
+        """Connection throttle per address: (tokens left, when counted); forgotten once full."""
         self.opers: set[Session] = set()
         self.max_users = 0
         self.user_count = 0
@@ -169,11 +171,29 @@ class Server:
             sink.write(b"ERROR :Server is full\r\n")
             sink.close()
             return None
+        if not self._admit_rate(peer.ip, now):
+            sink.write(b"ERROR :Too many connections from your IP address too quickly\r\n")
+            sink.close()
+            return None
         session = Session(sink, peer, now, self.dirty, self._wake)
         session.flood_tokens = float(self.limits.flood_burst)
         self.sessions[session] = None
         self.ip_counts[peer.ip] += 1
         return session
+
+    def _admit_rate(self, ip: str, now: float) -> bool:
+        """Connection throttle: a token bucket per address (``connect_burst`` connections at
+        once, then ``connect_rate`` per second). Loopback addresses are never throttled: they
+        are this machine's own gateways, bouncers and benchmarks."""
+        burst = self.limits.connect_burst
+        if not burst or ip.startswith("127.") or ip == "::1":
+            return True
+        tokens, last = self.connect_buckets.get(ip, (float(burst), now))
+        tokens = min(float(burst), tokens + (now - last) * self.limits.connect_rate)
+        if tokens < 1.0:
+            return False
+        self.connect_buckets[ip] = (tokens - 1.0, now)
+        return True
 
     def receive(self, session: Session, lines: Iterable[bytes | LineTooLong]) -> None:
         """Lines arrived from ``session``'s peer; apply flood control, then handle them."""
@@ -351,6 +371,11 @@ class Server:
             return
         self._last_timeouts = now
         limits = self.limits
+        if self.connect_buckets:  # forget addresses whose bucket has filled up again
+            burst, rate = float(limits.connect_burst), limits.connect_rate
+            for ip, (tokens, last) in list(self.connect_buckets.items()):
+                if tokens + (now - last) * rate >= burst:
+                    del self.connect_buckets[ip]
         for session in list(self.sessions):
             if not session.registered:
                 if now - session.signon > limits.registration_timeout:
