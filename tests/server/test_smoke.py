@@ -1,7 +1,10 @@
-"""The first end-to-end walk through the core without sockets."""
+"""The first end-to-end walk through the core without sockets, and the per-address limits."""
 
 from __future__ import annotations
 
+import pytest
+
+from hubbub.server.config import ConfigError, LimitsSection
 from hubbub.server.session import PeerInfo
 from tests.server.harness import Client, FakeClock, FakeSink, make_server
 
@@ -52,3 +55,18 @@ def test_the_throttle_forgets_quiet_addresses_and_can_be_off() -> None:
     for _ in range(50):
         Client(off, ip="203.0.113.7")
     assert off.connect_buckets == {}
+
+
+def test_exempt_addresses_have_no_per_address_limits() -> None:
+    server = make_server(max_clients_per_ip=2, connect_burst=2, exempt=("203.0.113.0/24",))
+    for _ in range(10):
+        Client(server, ip="203.0.113.7")
+    Client(server, ip="198.51.100.1")
+    Client(server, ip="198.51.100.1")
+    assert server.connect(FakeSink(), PeerInfo(ip="198.51.100.1")) is None
+
+
+def test_exempt_entries_must_be_addresses_or_networks() -> None:
+    with pytest.raises(ConfigError) as caught:
+        LimitsSection(exempt=("10.0.0.0/8", "gateway.example"))
+    assert [issue.key for issue in caught.value.issues] == ["exempt[1]"]

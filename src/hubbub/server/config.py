@@ -355,6 +355,10 @@ class LimitsSection:
     max_clients: int = 10000
     connect_burst: int = 20
     connect_rate: float = 0.5
+    exempt: tuple[str, ...] = ()
+    """Addresses and networks (``"192.0.2.10"``, ``"10.0.0.0/8"``) that the per-address
+    limits (``max_clients_per_ip``, the connection throttle) do not apply to: a web gateway
+    or bouncer that connects many users from one address."""
     registration_timeout: float = 30.0
     ping_interval: float = 90.0
     ping_timeout: float = 120.0
@@ -386,6 +390,11 @@ class LimitsSection:
             "ping_timeout",
         ):
             _positive(issues, key, getattr(self, key))
+        for i, entry in enumerate(self.exempt):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                issues.add(f"exempt[{i}]", f"not an IP address or network: {entry!r}")
         issues.raise_if_any()
 
 

@@ -9,6 +9,7 @@ is applied whole before its messages are queued.
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import logging
 import time
@@ -151,6 +152,7 @@ class Server:
         self.config = config
         self.name = config.server.name
         self.limits = config.limits
+        self.exempt_networks = [ipaddress.ip_network(e, strict=False) for e in config.limits.exempt]
         self.casemapping = casemapping
         self.fold = folder(casemapping)
         self.fold_cache: dict[bytes, Folded] = {}
@@ -163,7 +165,8 @@ class Server:
     def connect(self, sink: Sink, peer: PeerInfo) -> Session | None:
         """A transport accepted a connection. Returns None (and closes) when refused."""
         now = self.clock()
-        if self.ip_counts[peer.ip] >= self.limits.max_clients_per_ip:
+        exempt = self._exempt(peer.ip)
+        if not exempt and self.ip_counts[peer.ip] >= self.limits.max_clients_per_ip:
             sink.write(b"ERROR :Too many connections from your IP address\r\n")
             sink.close()
             return None
@@ -171,7 +174,7 @@ class Server:
             sink.write(b"ERROR :Server is full\r\n")
             sink.close()
             return None
-        if not self._admit_rate(peer.ip, now):
+        if not exempt and not self._admit_rate(peer.ip, now):
             sink.write(b"ERROR :Too many connections from your IP address too quickly\r\n")
             sink.close()
             return None
@@ -180,6 +183,17 @@ class Server:
         self.sessions[session] = None
         self.ip_counts[peer.ip] += 1
         return session
+
+    def _exempt(self, ip: str) -> bool:
+        """True for an address in ``[limits] exempt`` (no per-address limits)."""
+        networks = self.exempt_networks
+        if not networks:
+            return False
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(address in network for network in networks)
 
     def _admit_rate(self, ip: str, now: float) -> bool:
         """Connection throttle: a token bucket per address (``connect_burst`` connections at
