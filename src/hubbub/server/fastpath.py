@@ -2,8 +2,9 @@
 
 A plain ``PRIVMSG <target> :<text>`` (one target, no tags, ASCII, from a registered client to a
 channel it may speak in or to a user who is not away) is relayed straight from its bytes: no
-Message object is built for recipients whose capabilities add no tags, and the line they get
-is made once. Anything else returns False and goes through the full handler, so the
+Message object is built; the line is made once, and once more per render key with the tags
+that key sees. :func:`relay_block` does the same for a whole read of such lines to one
+target at once. Anything else returns False and goes through the full handler, so the
 behaviour, errors included, is the full handler's; the output is byte-for-byte the same.
 """
 
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
 FOLD_CACHE_SIZE = 65536
 """Targets whose folded form is remembered (folding is per character; targets repeat)."""
 _HASH = ord("#")
-_COLON = ord(":")
 
 
 def _route(
