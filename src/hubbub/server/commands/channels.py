@@ -244,9 +244,8 @@ def handle_invite(ctx: Context) -> None:
     if "i" in channel.flags and not channel.is_op(session):
         reply.numeric(n.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
         return
-    target = server.find_user(nick)
+    target = find_user(ctx, nick)
     if target is None:
-        reply.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
         return
     if target in channel.members:
         reply.numeric(n.ERR_USERONCHANNEL, target.nick, channel.name, "is already on channel")
@@ -269,11 +268,18 @@ def find_channel(ctx: Context, name: str) -> Channel | None:
     return channel
 
 
-def find_member(ctx: Context, channel: Channel, nick: str) -> Session | None:
-    """The member of ``channel`` called ``nick``; otherwise answers 401 or 441."""
+def find_user(ctx: Context, nick: str) -> Session | None:
+    """The user called ``nick``; otherwise answers 401."""
     target = ctx.server.find_user(nick)
     if target is None:
         ctx.reply.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
+    return target
+
+
+def find_member(ctx: Context, channel: Channel, nick: str) -> Session | None:
+    """The member of ``channel`` called ``nick``; otherwise answers 401 or 441."""
+    target = find_user(ctx, nick)
+    if target is None:
         return None
     if target not in channel.members:
         ctx.reply.numeric(

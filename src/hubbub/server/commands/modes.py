@@ -7,7 +7,7 @@ from hubbub.protocol.casemap import is_channel_name
 from hubbub.protocol.masks import normalize_ban_mask
 from hubbub.protocol.message import Message
 from hubbub.server.channel import FLAG_MODES, LIST_MODES, PREFIX_MODES, Channel, ListEntry
-from hubbub.server.commands.channels import find_channel, find_member
+from hubbub.server.commands.channels import find_channel, find_member, find_user
 from hubbub.server.commands.dispatch import Command, Context
 
 USER_SETTABLE = "iwsB"
@@ -29,9 +29,8 @@ def handle_mode(ctx: Context) -> None:
 
 def user_mode(ctx: Context) -> None:
     server, session, reply = ctx.server, ctx.session, ctx.reply
-    target = server.find_user(ctx.params[0])
+    target = find_user(ctx, ctx.params[0])
     if target is None:
-        reply.numeric(n.ERR_NOSUCHNICK, ctx.params[0], "No such nick/channel")
         return
     if target is not session:
         reply.numeric(n.ERR_USERSDONTMATCH, "Cant change mode for other users")

@@ -9,6 +9,7 @@ from hubbub.protocol import numerics as n
 from hubbub.protocol.isupport import chunk
 from hubbub.protocol.masks import mask_matches
 from hubbub.protocol.message import Message
+from hubbub.server.commands.channels import find_user
 from hubbub.server.commands.dispatch import (
     Command,
     Context,
@@ -210,9 +211,8 @@ def snotice_others(server: Server, actor: Session, text: str) -> None:
 def handle_chghost(ctx: Context) -> None:
     """CHGHOST <nick> <host>: give a user a virtual host (a vhost), e.g. a project name."""
     server, session, reply = ctx.server, ctx.session, ctx.reply
-    target = server.find_user(ctx.params[0])
+    target = find_user(ctx, ctx.params[0])
     if target is None:
-        reply.numeric(n.ERR_NOSUCHNICK, ctx.params[0], "No such nick/channel")
         return
     host = ctx.params[1]
     if not VHOST_RE.fullmatch(host) or len(host) > 64:
