@@ -12,7 +12,7 @@ import enum
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from hubbub.protocol.caps import RENDER_CAPS, Cap, CapBits
 from hubbub.protocol.casemap import Folded
@@ -74,8 +74,21 @@ _NO_CHANNELS: dict[Folded, Channel] = {}
 """The one empty channel map new sessions share; never mutated (see :meth:`Session.joined`)."""
 
 SHARED_STRINGS = 4096
-"""Distinct strings :func:`shared` keeps (it forgets them all when it has this many)."""
-_shared: dict[str, str] = {}
+"""Distinct values a sharing table keeps (it forgets them all when it has this many)."""
+_strings: dict[str, str] = {}
+_bits: dict[int, int] = {}
+_V = TypeVar("_V", str, int)
+
+
+def _one_copy(table: dict[_V, _V], value: _V) -> _V:
+    """The copy of ``value`` kept in ``table`` (``value`` itself the first time). Bounded:
+    the table is emptied when it is full, since clients choose what goes in."""
+    found = table.get(value)
+    if found is None:
+        if len(table) >= SHARED_STRINGS:
+            table.clear()
+        table[value] = found = value
+    return found
 
 
 def shared(text: str) -> str:
@@ -83,28 +96,15 @@ def shared(text: str) -> str:
 
     Addresses, user names and real names repeat across clients (a thousand bots from one
     host, a client's default real name); keeping one copy saves about 60 bytes per string
-    per client. Bounded: the table is emptied when it is full.
+    per client.
     """
-    found = _shared.get(text)
-    if found is None:
-        if len(_shared) >= SHARED_STRINGS:
-            _shared.clear()
-        _shared[text] = found = text
-    return found
-
-
-_bits: dict[int, int] = {}
+    return _one_copy(_strings, text)
 
 
 def _shared_bits(bits: CapBits) -> CapBits:
     """One int object per capability set in use (an int above 256 costs 28 bytes per
-    client); bounded like :func:`shared`, since a client may ask for any combination."""
-    found = _bits.get(bits)
-    if found is None:
-        if len(_bits) >= SHARED_STRINGS:
-            _bits.clear()
-        _bits[bits] = found = bits
-    return found
+    client), kept like :func:`shared` keeps strings."""
+    return _one_copy(_bits, bits)
 
 
 def _nothing() -> None:
