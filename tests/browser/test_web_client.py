@@ -136,6 +136,28 @@ async def test_injection_attempts_stay_inert_text(browser: Browser, web_app: App
     await mallory.close()
 
 
+async def test_being_kicked_and_leaving_keep_the_buffer(browser: Browser, web_app: App) -> None:
+    op = await IRCTestClient.connect(*web_app.address("irc"))
+    await op.register("op")
+    await op.send("JOIN #hubbub")
+    await op.expect("366")
+    user = await WebUser.open(browser, web_url(web_app))
+    await user.login("kickee")
+    await op.expect("JOIN")
+    await op.send("KICK #hubbub kickee :enough")
+    await expect(user.lines("#hubbub", "You were kicked by op (enough)")).to_have_count(1)
+    await expect(user.buffer_item("#hubbub")).to_have_class(re.compile(r"\bparted\b"))
+    await user.say("/join #hubbub")
+    await expect(user.buffer_item("#hubbub")).not_to_have_class(re.compile(r"\bparted\b"))
+    await op.send("KICK #hubbub op :self")  # another member goes: the list loses only them
+    await expect(user.lines("#hubbub", "op was kicked by op (self)")).to_have_count(1)
+    await user.say("/part #hubbub")
+    await expect(user.lines("#hubbub", "You left #hubbub")).to_have_count(1)
+    assert not user.errors, user.errors
+    await user.close()
+    await op.close()
+
+
 async def test_sasl_login_to_an_account(browser: Browser, web_app: App) -> None:
     owner = await IRCTestClient.connect(*web_app.address("irc"))
     await owner.register("ada")

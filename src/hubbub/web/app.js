@@ -947,20 +947,29 @@
     if (!buffer) return;
     const reason = msg.params[1] ? ` (${msg.params[1]})` : "";
     if (isMe(msg.nick)) {
-      buffer.joined = false;
-      buffer.members.clear();
-      show(buffer, "part", null, `You left ${buffer.name}${reason}`, { time: messageTime(msg) });
-      renderBufferList();
-      if (buffer.key === state.active) {
-        renderHeader();
-        renderMembers();
-      }
-      save();
+      leaveBuffer(buffer, `You left ${buffer.name}${reason}`, msg);
       return;
     }
-    buffer.members.delete(state.fold(msg.nick));
+    removeMember(buffer, msg.nick, `${msg.nick} left${reason}`, msg);
+  }
+
+  // We are no longer in this channel (PART or KICK): keep its buffer, empty its members.
+  function leaveBuffer(buffer, text, msg) {
+    buffer.joined = false;
+    buffer.members.clear();
+    show(buffer, "part", null, text, { time: messageTime(msg) });
+    renderBufferList();
+    if (buffer.key === state.active) {
+      renderHeader();
+      renderMembers();
+    }
+    save();
+  }
+
+  function removeMember(buffer, nick, text, msg) {
+    buffer.members.delete(state.fold(nick));
     membersChanged(buffer);
-    show(buffer, "part", null, `${msg.nick} left${reason}`, { time: messageTime(msg) });
+    show(buffer, "part", null, text, { time: messageTime(msg) });
   }
 
   function handleKick(msg) {
@@ -969,20 +978,10 @@
     const victim = msg.params[1] || "";
     const reason = msg.params[2] ? ` (${msg.params[2]})` : "";
     if (isMe(victim)) {
-      buffer.joined = false;
-      buffer.members.clear();
-      show(buffer, "part", null, `You were kicked by ${msg.nick}${reason}`, { time: messageTime(msg) });
-      renderBufferList();
-      if (buffer.key === state.active) {
-        renderHeader();
-        renderMembers();
-      }
-      save();
+      leaveBuffer(buffer, `You were kicked by ${msg.nick}${reason}`, msg);
       return;
     }
-    buffer.members.delete(state.fold(victim));
-    membersChanged(buffer);
-    show(buffer, "part", null, `${victim} was kicked by ${msg.nick}${reason}`, { time: messageTime(msg) });
+    removeMember(buffer, victim, `${victim} was kicked by ${msg.nick}${reason}`, msg);
   }
 
   function handleQuit(msg) {
