@@ -219,6 +219,17 @@ def start(client: Client, nick: str = "alice", caps: str = "sasl") -> None:
     client.lines()
 
 
+def negotiating(account: str | None = None, password: str = "correct-horse") -> Client:
+    """A client in CAP negotiation with ``sasl`` on a server with accounts (and, when
+    ``account`` is given, an account of that name with ``password``)."""
+    server = server_with_accounts()
+    if account is not None:
+        add_account(server, account, password)
+    client = Client(server)
+    start(client)
+    return client
+
+
 def auth_lines(client: Client) -> list[Message]:
     return [m for m in client.messages() if m.command != "CAP"]
 
@@ -235,10 +246,7 @@ def test_cap_ls_offers_sasl_and_the_account_caps() -> None:
 
 
 def test_sasl_plain_before_registration() -> None:
-    server = server_with_accounts()
-    add_account(server, "Alice")
-    client = Client(server)
-    start(client)
+    client = negotiating("Alice")
     client.send("AUTHENTICATE PLAIN")
     assert [(m.command, m.params) for m in client.messages()] == [("AUTHENTICATE", ("+",))]
     client.send(f"AUTHENTICATE {b64(plain('alice', 'correct-horse'))}")
@@ -256,19 +264,14 @@ def test_sasl_plain_before_registration() -> None:
 
 
 def test_mechanism_names_are_case_insensitive() -> None:
-    server = server_with_accounts()
-    client = Client(server)
-    start(client)
+    client = negotiating()
     client.send("AUTHENTICATE plain")
     msgs = client.messages()
     assert [(m.command, m.params) for m in msgs] == [("AUTHENTICATE", ("+",))]
 
 
 def test_sasl_plain_wrong_password() -> None:
-    server = server_with_accounts()
-    add_account(server, "alice")
-    client = Client(server)
-    start(client)
+    client = negotiating("alice")
     client.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {b64(plain('alice', 'wrong'))}")
     assert [m.command for m in auth_lines(client)] == ["AUTHENTICATE", "904"]
     assert client.session.account is None
@@ -279,10 +282,7 @@ def test_sasl_plain_wrong_password() -> None:
 
 
 def test_sasl_scram_before_registration() -> None:
-    server = server_with_accounts()
-    add_account(server, "alice", "pencil sharpener")
-    client = Client(server)
-    start(client)
+    client = negotiating("alice", "pencil sharpener")
     scram = ScramClient("alice", "pencil sharpener")
     client.send("AUTHENTICATE SCRAM-SHA-256")
     assert auth_lines(client)[0].params == ("+",)
@@ -298,10 +298,7 @@ def test_sasl_scram_before_registration() -> None:
 
 
 def test_sasl_scram_wrong_password() -> None:
-    server = server_with_accounts()
-    add_account(server, "alice", "pencil sharpener")
-    client = Client(server)
-    start(client)
+    client = negotiating("alice", "pencil sharpener")
     scram = ScramClient("alice", "pencil sharpener")
     client.send("AUTHENTICATE SCRAM-SHA-256", f"AUTHENTICATE {b64(scram.first())}")
     server_first = base64.b64decode(auth_lines(client)[-1].params[0])
@@ -311,9 +308,7 @@ def test_sasl_scram_wrong_password() -> None:
 
 
 def test_unknown_mechanism_lists_ours() -> None:
-    server = server_with_accounts()
-    client = Client(server)
-    start(client)
+    client = negotiating()
     client.send("AUTHENTICATE EXTERNAL")
     msgs = auth_lines(client)
     assert [m.command for m in msgs] == ["908", "904"]
@@ -321,9 +316,7 @@ def test_unknown_mechanism_lists_ours() -> None:
 
 
 def test_abort() -> None:
-    server = server_with_accounts()
-    client = Client(server)
-    start(client)
+    client = negotiating()
     client.send("AUTHENTICATE PLAIN", "AUTHENTICATE *")
     assert [m.command for m in auth_lines(client)] == ["AUTHENTICATE", "906"]
     client.send("AUTHENTICATE *")
@@ -331,9 +324,7 @@ def test_abort() -> None:
 
 
 def test_too_long_line_is_905() -> None:
-    server = server_with_accounts()
-    client = Client(server)
-    start(client)
+    client = negotiating()
     client.send("AUTHENTICATE PLAIN", "AUTHENTICATE " + "A" * 401)
     assert [m.command for m in auth_lines(client)] == ["AUTHENTICATE", "905"]
     client.send("AUTHENTICATE PLAIN")  # a new exchange starts cleanly
@@ -341,9 +332,7 @@ def test_too_long_line_is_905() -> None:
 
 
 def test_bad_base64_is_904() -> None:
-    server = server_with_accounts()
-    client = Client(server)
-    start(client)
+    client = negotiating()
     client.send("AUTHENTICATE PLAIN", "AUTHENTICATE ***notbase64")
     assert [m.command for m in auth_lines(client)] == ["AUTHENTICATE", "904"]
 
@@ -381,10 +370,7 @@ def test_authenticate_without_accounts_fails() -> None:
 
 
 def test_second_login_before_registration_is_907() -> None:
-    server = server_with_accounts()
-    add_account(server, "alice")
-    client = Client(server)
-    start(client)
+    client = negotiating("alice")
     client.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {b64(plain('alice', 'correct-horse'))}")
     client.lines()
     client.send("AUTHENTICATE PLAIN")
@@ -506,17 +492,8 @@ def test_cap_end_in_the_middle_of_an_exchange_aborts_it() -> None:
 # -- too many refused logins -----------------------------------------------------------------
 
 
-def guesser() -> Client:
-    """A client in CAP negotiation with the sasl capability, and an account to guess at."""
-    server = server_with_accounts()
-    add_account(server, "alice")
-    client = Client(server)
-    start(client)
-    return client
-
-
 def test_a_connection_is_dropped_after_too_many_refused_logins() -> None:
-    client = guesser()
+    client = negotiating("alice")
     for _ in range(MAX_LOGIN_FAILURES - 1):
         client.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {b64(plain('alice', 'guess'))}")
         assert [m.command for m in auth_lines(client)] == ["AUTHENTICATE", "904"]
@@ -533,7 +510,7 @@ def test_a_connection_is_dropped_after_too_many_refused_logins() -> None:
 
 
 def test_a_good_login_after_some_refused_ones_is_fine() -> None:
-    client = guesser()
+    client = negotiating("alice")
     for _ in range(MAX_LOGIN_FAILURES - 1):
         client.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {b64(plain('alice', 'guess'))}")
     client.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {b64(plain('alice', 'correct-horse'))}")
