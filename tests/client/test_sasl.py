@@ -15,17 +15,7 @@ from hubbub.client.sasl import (
     encode_response,
     make_mechanism,
 )
-
-# RFC 7677 section 3: user "user", password "pencil".
-CLIENT_NONCE = "rOprNGfwEbeRWgbNEkqO"
-SERVER_FIRST = (
-    b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"
-)
-CLIENT_FINAL = (
-    b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
-    b"p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
-)
-SERVER_FINAL = b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
+from tests.rfc7677 import CLIENT_FINAL, CLIENT_NONCE, SERVER_FINAL, SERVER_FIRST
 
 
 def test_scram_sha256_matches_rfc7677_vector() -> None:

@@ -25,22 +25,17 @@ from hubbub.server.sasl import (
     make_scram_credentials,
 )
 from hubbub.storage import ScramCredentials
+from tests.rfc7677 import (
+    CLIENT_FINAL,
+    CLIENT_FIRST,
+    SALT,
+    SERVER_FINAL,
+    SERVER_FIRST,
+    SERVER_NONCE,
+)
 from tests.server.accounthelpers import add_account, defer, server_with_accounts
 from tests.server.harness import Client
 from tests.server.saslclient import ScramClient, b64, plain
-
-# RFC 7677 section 3: user "user", password "pencil".
-SALT = base64.b64decode("W22ZaJ0SNY7soEsUEjb6gQ==")
-CLIENT_FIRST = b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO"
-SERVER_NONCE = "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0"
-SERVER_FIRST = (
-    b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"
-)
-CLIENT_FINAL = (
-    b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
-    b"p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
-)
-SERVER_FINAL = b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
 
 PENCIL = make_scram_credentials("pencil", 4096, SALT)
 
