@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import dataclasses
-import re
-import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +17,7 @@ from hubbub.protocol.message import Message
 from hubbub.server.config import Config, StorageSection
 from tests.conftest import make_config
 from tests.e2e.ircclient import IRCTestClient
+from tests.e2e.serving import serve
 from tests.server.saslclient import ScramClient, b64, plain
 from tests.timeouts import TIMEOUT
 
@@ -189,59 +187,9 @@ async def test_what_a_second_client_sees(app: App) -> None:
 # -- durability: a real process, killed -----------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def serve(db: Path, cwd: Path) -> AsyncIterator[tuple[asyncio.subprocess.Process, int]]:
-    """``hubbub serve`` in a child process on an ephemeral port; yields it and its port."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "hubbub",
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--db",
-        str(db),
-        "--log-level",
-        "INFO",
-        cwd=cwd,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert proc.stderr is not None
-    stderr = proc.stderr
-    seen: list[str] = []
-
-    async def find_port() -> int:
-        while True:
-            line = (await stderr.readline()).decode("utf-8", "replace")
-            if not line:
-                raise RuntimeError(f"hubbub serve exited: {''.join(seen)}")
-            seen.append(line)
-            found = re.search(r"listening on irc://127\.0\.0\.1:(\d+)", line)
-            if found:
-                return int(found.group(1))
-
-    async def drain() -> None:
-        while await stderr.readline():
-            pass
-
-    drainer: asyncio.Task[None] | None = None
-    try:
-        port = await asyncio.wait_for(find_port(), TIMEOUT)
-        drainer = asyncio.create_task(drain())  # the server must never block on its log
-        yield proc, port
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-        await asyncio.wait_for(proc.wait(), TIMEOUT)
-        if drainer is not None:
-            await asyncio.wait_for(drainer, TIMEOUT)
-
-
 async def test_account_survives_kill_9(tmp_path: Path) -> None:
     db = tmp_path / "h.db"
-    async with serve(db, tmp_path) as (proc, port):
+    async with serve("--listen", "127.0.0.1:0", "--db", str(db), cwd=tmp_path) as (proc, port):
         client = await connect("127.0.0.1", port)
         await client.register("durable")
         await client.send(f"REGISTER * * {PASSWORD}")
@@ -251,7 +199,7 @@ async def test_account_survives_kill_9(tmp_path: Path) -> None:
         await asyncio.wait_for(proc.wait(), TIMEOUT)
         assert proc.returncode == -9
         await client.close()
-    async with serve(db, tmp_path) as (_, port):
+    async with serve("--listen", "127.0.0.1:0", "--db", str(db), cwd=tmp_path) as (_, port):
         client = await connect("127.0.0.1", port)
         done = await sasl_scram(client, "durable", "durable", PASSWORD)
         assert done.command == "903", done

@@ -16,6 +16,7 @@ from hubbub.net.app import App
 from hubbub.server.config import Config, ListenSection
 from tests.conftest import make_config
 from tests.e2e.ircclient import IRCTestClient
+from tests.e2e.serving import serve
 from tests.timeouts import TIMEOUT
 
 
@@ -71,26 +72,8 @@ async def test_unix_listener_beside_tcp(
 
 async def test_sigterm_tells_clients_why(tmp_path: Path) -> None:
     """`hubbub serve` as a real process: ready line, then SIGTERM closes clients with a reason."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "hubbub",
-        "serve",
-        "--listen",
-        f"127.0.0.1:{port}",
-        "--db",
-        str(tmp_path / "h.db"),
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert proc.stderr is not None
-        line = await asyncio.wait_for(proc.stderr.readline(), TIMEOUT)
-        while b"listening on" not in line:
-            line = await asyncio.wait_for(proc.stderr.readline(), TIMEOUT)
-        assert f"irc://127.0.0.1:{port}".encode() in line
+    args = ("--listen", "127.0.0.1:0", "--db", str(tmp_path / "h.db"))
+    async with serve(*args, cwd=tmp_path) as (proc, port):
         client = await IRCTestClient.connect("127.0.0.1", port)
         await client.register("stayer")
         proc.send_signal(signal.SIGTERM)
@@ -98,18 +81,15 @@ async def test_sigterm_tells_clients_why(tmp_path: Path) -> None:
         assert "shutting down" in error.params[-1].lower()
         assert await asyncio.wait_for(proc.wait(), TIMEOUT) == 0
         await client.close()
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
 
 
-LOW_LIMIT_THEN_SERVE = """
+LOW_LIMIT_THEN_RUN = """
 import os, resource, sys
 _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (128, hard))
-os.execv(sys.executable, [sys.executable, "-m", "hubbub", "serve", "--config", sys.argv[1]])
+os.execv(sys.executable, [sys.executable, "-m", "hubbub", *sys.argv[1:]])
 """
+"""Runs ``hubbub ARGS`` with a soft limit of 128 open files."""
 
 
 async def test_more_clients_than_a_low_soft_open_files_limit(tmp_path: Path) -> None:
@@ -119,36 +99,22 @@ async def test_more_clients_than_a_low_soft_open_files_limit(tmp_path: Path) -> 
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     clients = 300
     assert hard == resource.RLIM_INFINITY or hard > clients + 300, "the hard limit is too low"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     config = tmp_path / "hubbub.toml"
     config.write_text(
-        f'[[listen]]\naddress = "127.0.0.1:{port}"\n'
+        '[[listen]]\naddress = "127.0.0.1:0"\n'
         f"[limits]\nmax_clients_per_ip = {clients}\nmax_clients = {clients}\n"
         f'[storage]\npath = "{tmp_path / "h.db"}"\n'
     )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", LOW_LIMIT_THEN_SERVE, str(config), stderr=asyncio.subprocess.PIPE
-    )
+    launcher = (sys.executable, "-c", LOW_LIMIT_THEN_RUN)
     connected: list[IRCTestClient] = []
-    try:
-        assert proc.stderr is not None
-        seen = b""
-        while b"listening on" not in seen:
-            seen = await asyncio.wait_for(proc.stderr.readline(), TIMEOUT)
-        for i in range(clients):
-            c = await IRCTestClient.connect("127.0.0.1", port)
-            connected.append(c)
-            await c.send(f"NICK many{i}", "USER u 0 * :many")
-        for c in connected:
-            await c.expect("001")
-    finally:
-        for c in connected:
-            await c.close()
-        proc.send_signal(signal.SIGTERM)
+    async with serve("--config", str(config), cwd=tmp_path, launcher=launcher) as (_, port):
         try:
-            await asyncio.wait_for(proc.wait(), TIMEOUT)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+            for i in range(clients):
+                c = await IRCTestClient.connect("127.0.0.1", port)
+                connected.append(c)
+                await c.send(f"NICK many{i}", "USER u 0 * :many")
+            for c in connected:
+                await c.expect("001")
+        finally:
+            for c in connected:
+                await c.close()
