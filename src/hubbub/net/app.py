@@ -111,10 +111,9 @@ class App:
         self.bound: list[Bound] = []
         self._servers: list[Listener] = []
         self._closers: list[asyncio.Future[None] | asyncio.Task[None]] = []
-        self._tls: dict[int, ssl.SSLContext] = {}
-        """Each TLS listener's own context, by id of its [[listen]] section."""
         self._current_tls: dict[int, ssl.SSLContext] = {}
-        """The context each TLS listener's handshakes use now (replaced by REHASH)."""
+        """The context each TLS listener's handshakes use now, by id of its [[listen]]
+        section (replaced by REHASH)."""
         self._reloaded: tuple[Config | None, dict[int, ssl.SSLContext]] = (None, {})
         """What the last REHASH read, until it is applied."""
         self._ticker: asyncio.TimerHandle | None = None
@@ -155,7 +154,7 @@ class App:
         contexts = {
             key: make_tls_context(bound.listen, base)
             for bound in self.bound
-            if (key := id(bound.listen)) in self._tls and bound.listen.cert and bound.listen.key
+            if (key := id(bound.listen)) in self._current_tls  # a TLS listener: cert and key set
         }
         self._reloaded = (config, contexts)
         return config
@@ -175,7 +174,7 @@ class App:
         base = self.config.path.parent if self.config.path else None
         ctx = make_tls_context(listen, base)
         key = id(listen)
-        self._tls[key] = self._current_tls[key] = ctx
+        self._current_tls[key] = ctx
         current = self._current_tls
 
         def pick(conn: ssl.SSLObject, server_name: str | None, initial: ssl.SSLContext) -> None:
