@@ -58,6 +58,12 @@ def format_time(now: float) -> str:
     return f"{text}.{int(now * 1000) % 1000:03d}Z"
 
 
+def refill(tokens: float, elapsed: float, rate: float, burst: int) -> float:
+    """A token bucket's tokens after ``elapsed`` seconds at ``rate`` per second, at most
+    ``burst`` (flood control per client, the connection throttle per address)."""
+    return min(float(burst), tokens + elapsed * rate)
+
+
 T = TypeVar("T")
 
 
@@ -203,7 +209,7 @@ class Server:
         if not burst or ip.startswith("127.") or ip == "::1":
             return True
         tokens, last = self.connect_buckets.get(ip, (float(burst), now))
-        tokens = min(float(burst), tokens + (now - last) * self.limits.connect_rate)
+        tokens = refill(tokens, now - last, self.limits.connect_rate, burst)
         if tokens < 1.0:
             return False
         self.connect_buckets[ip] = (tokens - 1.0, now)
@@ -253,10 +259,7 @@ class Server:
         limits = self.limits
         tokens = 0.0
         if limits.flood:  # one token per line, as when they are handled one by one
-            tokens = min(
-                float(limits.flood_burst),
-                session.flood_tokens + (now - session.flood_time) * limits.flood_rate,
-            ) - data.count(b"\n")
+            tokens = self._flood_tokens(session, now) - data.count(b"\n")
             if tokens < 0.0:
                 return False
         if not relay_block(self, session, data, now):
@@ -280,11 +283,7 @@ class Server:
         if pending is None:
             return
         if self.limits.flood:
-            limits = self.limits
-            tokens = min(
-                float(limits.flood_burst),
-                session.flood_tokens + (now - session.flood_time) * limits.flood_rate,
-            )
+            tokens = self._flood_tokens(session, now)
             session.flood_time = now
             while pending and tokens >= 1.0 and not session.closed:
                 if session.checking_password:
@@ -304,6 +303,13 @@ class Server:
             self.quit(session, "Excess Flood", error="Excess Flood")
         if not pending and session.pending is pending:
             session.pending = None  # most clients hold nothing back: keep no list for them
+
+    def _flood_tokens(self, session: Session, now: float) -> float:
+        """The lines ``session`` may send now: its bucket, refilled since it was last used."""
+        limits = self.limits
+        return refill(
+            session.flood_tokens, now - session.flood_time, limits.flood_rate, limits.flood_burst
+        )
 
     def _handle_pending(self, session: Session) -> None:
         assert session.pending is not None
@@ -386,9 +392,9 @@ class Server:
         self._last_timeouts = now
         limits = self.limits
         if self.connect_buckets:  # forget addresses whose bucket has filled up again
-            burst, rate = float(limits.connect_burst), limits.connect_rate
+            burst, rate = limits.connect_burst, limits.connect_rate
             for ip, (tokens, last) in list(self.connect_buckets.items()):
-                if tokens + (now - last) * rate >= burst:
+                if refill(tokens, now - last, rate, burst) >= burst:
                     del self.connect_buckets[ip]
         for session in list(self.sessions):
             if not session.registered:
