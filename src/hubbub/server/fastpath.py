@@ -88,10 +88,25 @@ def relay(server: Server, session: Session, line: bytes) -> bool:
     if len(plain) > MAX_LINE_BYTES:
         return False  # the full handler cuts the text to fit
     session.last_active = server.clock()
-    tags: dict[str, str] | None = None
-    cache: dict[int, bytes] = {0: plain}
+    _deliver(server, session, recipients, tagged, plain, _Line, 1)
+    return True
+
+
+def _deliver(
+    server: Server,
+    session: Session,
+    recipients: Iterable[Session],
+    tagged: int,
+    plain: bytes,
+    renderings: type[_Line | _Blocks],
+    lines: int,
+) -> None:
+    """Queue ``plain`` (``lines`` lines) for every recipient but the sender, or, for those
+    that take tags (``tagged`` of them), what ``renderings`` makes of it for their render
+    key; echo it to the sender if it asked for echo-message."""
     dirty = server.dirty
     was_idle = not dirty
+    made: _Line | _Blocks | None = None
     if not tagged:
         # Nobody here takes tags: the same bytes for all, no per-member lookups. The sender
         # is marked dirty too, which costs nothing (it has nothing queued from this).
@@ -100,27 +115,42 @@ def relay(server: Server, session: Session, line: bytes) -> bool:
             if recipient is not session:
                 recipient.outbuf.append(plain)
     else:
+        made = renderings(server, session, plain, lines)
         add = dirty.add
         for recipient in recipients:
-            if recipient is session:
-                continue
-            key = recipient.render_key
-            data = cache.get(key)
-            if data is None:
-                if tags is None:
-                    tags = server.tags(session)
-                data = cache[key] = _tagged(tags, key, plain)
-            recipient.outbuf.append(data)
-            add(recipient)
+            if recipient is not session:
+                recipient.outbuf.append(made.get(recipient.render_key))
+                add(recipient)
     if was_idle and dirty:
         server.wake()
     if session.caps & Cap.ECHO_MESSAGE:
         key = session.render_key
-        data = cache.get(key)
+        if key and made is None:
+            made = renderings(server, session, plain, lines)
+        session.write(made.get(key) if made is not None else plain)
+
+
+class _Line:
+    """One relayed line as each render key sees it: made once per key, with one time and
+    msgid for all of them (taken when the first key that sees tags asks). Made like
+    :class:`_Blocks`, whose line count it takes and ignores (it is always one)."""
+
+    __slots__ = ("_by_key", "_plain", "_server", "_session", "_tags")
+
+    def __init__(self, server: Server, session: Session, plain: bytes, count: int = 1) -> None:
+        self._by_key: dict[int, bytes] = {0: plain}
+        self._plain = plain
+        self._server = server
+        self._session = session
+        self._tags: dict[str, str] | None = None
+
+    def get(self, key: int) -> bytes:
+        data = self._by_key.get(key)
         if data is None:
-            data = _tagged(tags if tags is not None else server.tags(session), key, plain)
-        session.write(data)
-    return True
+            if self._tags is None:
+                self._tags = self._server.tags(self._session)
+            data = self._by_key[key] = _tagged(self._tags, key, self._plain)
+        return data
 
 
 def _tagged(tags: dict[str, str], key: int, plain: bytes) -> bytes:
@@ -183,28 +213,7 @@ def relay_block(server: Server, session: Session, data: bytes, now: float) -> bo
         head, b"\n:" + session.prefix_bytes + b" " + data[:skip] + shown_bytes + b" :"
     )[1:]
     session.last_active = now
-    dirty = server.dirty
-    was_idle = not dirty
-    blocks: _Blocks | None = None
-    if not tagged:
-        dirty.update(recipients)  # the sender too, when it is a member: it has nothing queued
-        for recipient in recipients:
-            if recipient is not session:
-                recipient.outbuf.append(out)
-    else:
-        blocks = _Blocks(server, session, out, lines)
-        add = dirty.add
-        for recipient in recipients:
-            if recipient is not session:
-                recipient.outbuf.append(blocks.get(recipient.render_key))
-                add(recipient)
-    if was_idle and dirty:
-        server.wake()
-    if session.caps & Cap.ECHO_MESSAGE:
-        key = session.render_key
-        if key and blocks is None:
-            blocks = _Blocks(server, session, out, lines)
-        session.write(blocks.get(key) if blocks is not None else out)
+    _deliver(server, session, recipients, tagged, out, _Blocks, lines)
     return True
 
 
