@@ -373,11 +373,8 @@ def test_second_login_before_registration_is_907() -> None:
 
 
 def test_registration_waits_for_the_password_check() -> None:
-    server = server_with_accounts()
-    add_account(server, "alice")
-    jobs = defer(server)
-    client = Client(server)
-    start(client)
+    client = negotiating("alice")
+    jobs = defer(client.server)
     client.send("AUTHENTICATE PLAIN")
     client.lines()
     client.send(f"AUTHENTICATE {b64(plain('alice', 'correct-horse'))}", "CAP END")
@@ -390,11 +387,8 @@ def test_registration_waits_for_the_password_check() -> None:
 
 
 def test_lines_after_the_credentials_wait_for_the_result() -> None:
-    server = server_with_accounts()
-    add_account(server, "alice")
-    jobs = defer(server)
-    client = Client(server)
-    start(client)
+    client = negotiating("alice")
+    jobs = defer(client.server)
     client.send("AUTHENTICATE PLAIN")
     client.lines()
     client.send(f"AUTHENTICATE {b64(plain('alice', 'correct-horse'))}")
@@ -411,11 +405,9 @@ def test_lines_after_the_credentials_wait_for_the_result() -> None:
 
 
 def test_disconnect_while_checking() -> None:
-    server = server_with_accounts()
-    add_account(server, "alice")
+    client = negotiating("alice")
+    server = client.server
     jobs = defer(server)
-    client = Client(server)
-    start(client)
     client.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {b64(plain('alice', 'correct-horse'))}")
     client.lines()
     server.quit(client.session, "Connection reset by peer")
