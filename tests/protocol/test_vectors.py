@@ -1,7 +1,8 @@
 """Table tests driven by the public-domain ircdocs parser-test vectors.
 
-The vectors live beside the repository, in ``../shared/data/irc-parser-tests/``. A missing
-directory is a failure, never a skip: without it these tests would prove nothing.
+A copy of the vectors (CC0, with their LICENSE) lives in ``tests/data/irc-parser-tests/``, so
+any clone runs them. A missing file is a failure, never a skip: without it these tests would
+prove nothing.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import yaml
 from hubbub.protocol import Hostmask, Message, is_valid_hostname, parse, split_source
 from hubbub.protocol.masks import mask_matches
 
-DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "irc-parser-tests"
-"""``<repo>/../shared/data/irc-parser-tests``: the same layout locally and in CI."""
+DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "irc-parser-tests"
+"""``tests/data/irc-parser-tests``: the vectors' copy inside the repository."""
 
 _MISSING = "missing"
 
@@ -36,7 +37,7 @@ def _require(case: Any, filename: str) -> dict[str, Any]:
     if case == _MISSING:
         pytest.fail(
             f"IRC parser test vectors not found: {DATA_DIR / filename} does not exist. "
-            "They are expected in shared/data/irc-parser-tests/ beside the repository."
+            "They are kept in tests/data/irc-parser-tests/."
         )
     assert isinstance(case, dict)
     return case
@@ -45,7 +46,7 @@ def _require(case: Any, filename: str) -> dict[str, Any]:
 def test_vector_directory_exists() -> None:
     assert DATA_DIR.is_dir(), (
         f"IRC parser test vectors not found at {DATA_DIR}; "
-        "expected shared/data/irc-parser-tests/ beside the repository"
+        "they are kept in tests/data/irc-parser-tests/"
     )
     for name in (
         "msg-split.yaml",
