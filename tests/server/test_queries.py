@@ -397,6 +397,22 @@ def test_whowas_history_is_bounded() -> None:
     assert ask(alice, "WHOWAS one")[0][0] == "406"
 
 
+def test_whowas_history_is_bounded_on_nick_changes() -> None:
+    """NICK records WHOWAS like QUIT does, and trims it the same way: a client changing
+    nick over and over cannot grow the history past the limit."""
+    server = make_server(whowas=5)
+    alice = Client(server).register("alice")
+    bob = Client(server).register("bob")
+    for i in range(50):
+        bob.send(f"NICK bob{i}")
+        assert len(server.whowas) <= server.limits.whowas
+    assert [e.nick for e in server.whowas] == ["bob48", "bob47", "bob46", "bob45", "bob44"]
+    bob.send("QUIT")
+    assert [e.nick for e in server.whowas][:2] == ["bob49", "bob48"]
+    assert len(server.whowas) == 5
+    assert ask(alice, "WHOWAS bob0")[0][0] == "406"
+
+
 # -- USERHOST and ISON -----------------------------------------------------------------------
 
 

@@ -566,13 +566,7 @@ class Server:
                 self.invisible_count -= 1
             quit_msg = Message("QUIT", (reason,), session.prefix, self.tags(session))
             self.deliver(self.peers_of(session), quit_msg)
-            self.whowas.appendleft(
-                WhowasEntry(
-                    session.nick, session.user, session.host, session.realname, int(self.clock())
-                )
-            )
-            while len(self.whowas) > self.limits.whowas:
-                self.whowas.pop()
+            self.record_whowas(session)
             self.snotice(
                 f"Client exiting: {session.nick} ({session.user}@{session.host}) [{reason}]"
             )
@@ -602,6 +596,17 @@ class Server:
         self.dirty.discard(session)
         self._flush_one(session)
         session.sink.close()
+
+    def record_whowas(self, session: Session) -> None:
+        """Remember ``session``'s nick as it is now for WHOWAS (it is quitting or changing
+        nick), keeping at most ``[limits] whowas`` entries: the oldest go first."""
+        self.whowas.appendleft(
+            WhowasEntry(
+                session.nick, session.user, session.host, session.realname, int(self.clock())
+            )
+        )
+        while len(self.whowas) > self.limits.whowas:
+            self.whowas.pop()
 
     def change_host(self, session: Session, user: str, host: str) -> None:
         """Give ``session`` a new user and host (IRCv3 chghost).

@@ -13,7 +13,7 @@ from hubbub.server.commands.accounts import abort_on_registration
 from hubbub.server.commands.dispatch import Command, Context
 from hubbub.server.config import check_password
 from hubbub.server.response import Response
-from hubbub.server.session import Session, WhowasEntry, shared
+from hubbub.server.session import Session, shared
 
 if TYPE_CHECKING:
     from hubbub.server.core import Server
@@ -78,9 +78,7 @@ def handle_nick(ctx: Context) -> None:
     msg = Message("NICK", (nick,), old_prefix, server.tags(session))
     server.deliver(server.peers_of(session), msg)
     reply.add(msg)
-    server.whowas.appendleft(
-        WhowasEntry(session.nick, session.user, session.host, session.realname, int(server.clock()))
-    )
+    server.record_whowas(session)
     if old_folded != folded:
         server.monitor_notify(session, online=False)
         del server.users[old_folded]
