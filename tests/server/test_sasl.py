@@ -19,6 +19,7 @@ from hubbub.server.sasl import (
     PayloadReader,
     PayloadTooLong,
     PlainMechanism,
+    ResponseTooLong,
     ScramSha256Mechanism,
     Success,
     encode_payload,
@@ -199,9 +200,10 @@ def test_payload_limits() -> None:
     reader = PayloadReader()
     with pytest.raises(PayloadTooLong):
         reader.feed("A" * (CHUNK + 1))
-    with pytest.raises(PayloadTooLong):  # noqa: PT012 - the limit is reached over many lines
+    with pytest.raises(ResponseTooLong):  # noqa: PT012 - the limit is reached over many lines
         for _ in range(MAX_PAYLOAD // CHUNK + 1):
             reader.feed("A" * CHUNK)
+    assert not issubclass(ResponseTooLong, PayloadTooLong)  # 904, not 905
     with pytest.raises(PayloadError):
         reader.feed("not base64!")
 
@@ -323,6 +325,21 @@ def test_too_long_line_is_905() -> None:
     client.send("AUTHENTICATE PLAIN", "AUTHENTICATE " + "A" * 401)
     assert [m.command for m in auth_lines(client)] == ["AUTHENTICATE", "905"]
     client.send("AUTHENTICATE PLAIN")  # a new exchange starts cleanly
+    assert [m.command for m in auth_lines(client)] == ["AUTHENTICATE"]
+
+
+def test_too_long_response_of_valid_chunks_is_904() -> None:
+    """IRCv3 SASL: 905 is for one AUTHENTICATE parameter over 400 bytes; a response of valid
+    400-byte chunks that goes past the server's total is a failed authentication, 904."""
+    client = negotiating()
+    client.send("AUTHENTICATE PLAIN")
+    client.lines()
+    for _ in range(MAX_PAYLOAD // CHUNK):
+        client.send("AUTHENTICATE " + "A" * CHUNK)
+    assert auth_lines(client) == []  # still within the total: waiting for more
+    client.send("AUTHENTICATE " + "A" * CHUNK)
+    assert [m.command for m in auth_lines(client)] == ["904"]
+    client.send("AUTHENTICATE PLAIN")  # the exchange is over; a new one starts cleanly
     assert [m.command for m in auth_lines(client)] == ["AUTHENTICATE"]
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "PayloadError",
     "PayloadReader",
     "PayloadTooLong",
+    "ResponseTooLong",
     "PlainMechanism",
     "ScramSha256Mechanism",
     "ServerMechanism",
@@ -51,7 +52,8 @@ CHUNK = 400
 """The longest base64 payload of one ``AUTHENTICATE`` line."""
 
 MAX_PAYLOAD = 4096
-"""The longest base64 client response accepted, over all its lines (905 beyond it)."""
+"""The longest base64 client response accepted, over all its lines: beyond it the
+authentication fails (904), as IRCv3 SASL says; 905 is for one line over :data:`CHUNK`."""
 
 MECHANISMS = ("PLAIN", "SCRAM-SHA-256")
 """The mechanisms the server offers, as shown in ``sasl=`` and RPL_SASLMECHS."""
@@ -321,7 +323,12 @@ class PayloadError(Exception):
 
 
 class PayloadTooLong(PayloadError):
-    """A client's ``AUTHENTICATE`` line or whole response is too long (905)."""
+    """A client's ``AUTHENTICATE`` parameter is longer than :data:`CHUNK` bytes (905)."""
+
+
+class ResponseTooLong(PayloadError):
+    """A client's response, over all its ``AUTHENTICATE`` lines, is longer than
+    :data:`MAX_PAYLOAD`: a failed authentication (904), not a too-long line."""
 
 
 class PayloadReader:
@@ -340,7 +347,7 @@ class PayloadReader:
             self._size += len(param)
             if self._size > MAX_PAYLOAD:
                 self.clear()
-                raise PayloadTooLong("SASL response too long")
+                raise ResponseTooLong("SASL response too long")
             self._parts.append(param)
             if len(param) == CHUNK:
                 return None
