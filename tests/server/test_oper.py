@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from hubbub.server.accounts import MAX_LOGIN_FAILURES
 from hubbub.server.config import (
     Config,
     ConfigError,
@@ -19,7 +21,7 @@ from hubbub.server.config import (
     hash_password,
 )
 from hubbub.server.core import Server
-from tests.server.accounthelpers import defer
+from tests.server.accounthelpers import add_account, defer, server_with_accounts
 from tests.server.harness import Client, FakeClock, ask, replies
 
 ADMIN = OperSection(name="admin", password="secret")
@@ -150,6 +152,84 @@ def test_oper_raises_server_notices(server: Server) -> None:
         "*** Failed OPER attempt by alice (~u@127.0.0.1) [nobody]: no matching oper block",
         "*** alice (~u@127.0.0.1) is now an IRC operator (as admin)",
     ]
+
+
+def test_too_many_wrong_oper_passwords_disconnect(server: Server) -> None:
+    alice = Client(server).register("alice")
+    for _ in range(MAX_LOGIN_FAILURES - 1):
+        assert [c for c, _ in ask(alice, "OPER admin nope")] == ["464"]
+        assert not alice.closed
+    got = ask(alice, "OPER admin nope")
+    assert [c for c, _ in got] == ["464", "ERROR"]
+    assert "Too many failed login attempts" in got[1][1][0]
+    assert alice.closed
+    assert server.opers == set()
+
+
+def test_unknown_names_and_hosts_count_with_passwords_and_logins() -> None:
+    """Every refused OPER counts, whatever the reason, on the counter of refused logins."""
+    server = make_oper_server(ADMIN, OperSection(name="remote", password="x", host="10.*"))
+    alice = Client(server).register("alice")
+    alice.send("OPER admin nope", "OPER nobody secret", "OPER remote x")
+    assert [c for c, _ in replies(alice)] == ["464", "491", "491"]
+    assert alice.session.login_failures == 3
+    alice.send("OPER admin secret")  # a good OPER is not a failure, nor does it forgive
+    assert [c for c, _ in replies(alice)] == ["381", "MODE"]
+    alice.send("OPER Nobody x", "OPER admin wrong")
+    assert [c for c, _ in replies(alice) if c != "NOTICE"] == ["491", "464", "ERROR"]
+    assert alice.closed
+
+
+def test_oper_and_account_logins_share_one_counter() -> None:
+    server = server_with_accounts()
+    add_account(server, "alice")
+    bob = Client(server).register("bob")
+    for _ in range(MAX_LOGIN_FAILURES - 2):
+        bob.send("PRIVMSG NickServ :IDENTIFY alice guess")
+    bob.send("OPER admin guess")  # (this server has no oper blocks at all)
+    assert not bob.closed
+    got = ask(bob, "OPER admin guess")
+    assert [c for c, _ in got] == ["491", "ERROR"]
+    assert "Too many failed login attempts" in got[1][1][0]
+
+
+def test_hashed_oper_passwords_count_when_checked_off_the_handler() -> None:
+    server = make_oper_server(OperSection(name="admin", password=hash_password("secret")))
+    queued: list[tuple[Callable[[], bool], Callable[[bool], None]]] = []
+    server.offload = lambda work, done: queued.append((work, done))
+    alice = Client(server).register("alice")
+    for i in range(MAX_LOGIN_FAILURES):
+        alice.send("OPER admin nope", "PING :after")
+        assert len(queued) == 1  # the check runs off the handler; the PING waits for it
+        work, done = queued.pop()
+        done(work())
+        expected = ["464", "ERROR"] if i == MAX_LOGIN_FAILURES - 1 else ["464", "PONG"]
+        assert [c for c, _ in replies(alice)] == expected
+    assert alice.closed
+
+
+def test_failed_oper_is_logged_with_the_address(caplog: pytest.LogCaptureFixture) -> None:
+    server = make_oper_server(ADMIN, OperSection(name="remote", password="x", host="10.*"))
+    alice = Client(server, ip="192.0.2.7").register("alice")
+    alice.session.host = "cloaked.example"  # what others see: the log has the real address
+    alice.session.update_prefix()
+    with caplog.at_level(logging.WARNING, logger="hubbub.oper"):
+        alice.send("OPER admin nope", "OPER nobody secret", "OPER remote x")
+    records = [r for r in caplog.records if r.name == "hubbub.oper"]
+    assert [r.levelno for r in records] == [logging.WARNING] * 3
+    texts = [r.getMessage() for r in records]
+    for text in texts:
+        assert "alice" in text
+        assert "192.0.2.7" in text
+        assert "nope" not in text  # never the password
+    expected = [
+        ("'admin'", "wrong password"),
+        ("'nobody'", "no oper block"),
+        ("'remote'", "host does not match"),
+    ]
+    assert [
+        (name in text, why in text) for (name, why), text in zip(expected, texts, strict=True)
+    ] == [(True, True)] * 3
 
 
 def test_dropping_o_leaves_the_operators(server: Server) -> None:

@@ -77,8 +77,8 @@ class Outcome(enum.Enum):
 
 
 MAX_LOGIN_FAILURES = 5
-"""Refused logins (SASL or IDENTIFY) one connection may have before it is disconnected: a
-password guesser must reconnect, and pay the connection limits, every few guesses."""
+"""Refused logins (SASL, IDENTIFY or OPER) one connection may have before it is disconnected:
+a password guesser must reconnect, and pay the connection limits, every few guesses."""
 
 
 @dataclass(eq=False)
@@ -87,8 +87,6 @@ class AuthState:
 
     mechanism: ServerMechanism | None = None
     reader: PayloadReader = field(default_factory=PayloadReader)
-    failures: int = 0
-    """Logins refused on this connection (wrong password or proof, unknown account)."""
 
     def reset(self) -> None:
         """End the current exchange, if any."""

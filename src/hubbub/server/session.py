@@ -133,6 +133,7 @@ class Session:
         "invited",
         "last_active",
         "last_recv",
+        "login_failures",
         "modes",
         "monitoring",
         "nick",
@@ -191,6 +192,8 @@ class Session:
         """User modes, one letter each (a str: a set would cost 216 bytes per client)."""
         self.away: str | None = None
         self.account: str | None = None
+        self.login_failures = 0
+        """Refused logins and OPER attempts on this connection (see MAX_LOGIN_FAILURES)."""
         self.channels: dict[Folded, Channel] = _NO_CHANNELS
         """The channels this user is in (the shared empty one until the first JOIN: see
         :meth:`joined`)."""

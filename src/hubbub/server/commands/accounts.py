@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from hubbub.protocol import numerics as n
 from hubbub.protocol.caps import Cap
@@ -52,9 +53,13 @@ from hubbub.server.sasl import (
     Success,
     encode_payload,
 )
+from hubbub.server.session import Session
 from hubbub.storage.base import AccountRecord
 
-__all__ = ["COMMANDS", "HELP_TEXTS", "SERVICE_NAME", "handle_service_message"]
+if TYPE_CHECKING:
+    from hubbub.server.core import Server
+
+__all__ = ["COMMANDS", "HELP_TEXTS", "SERVICE_NAME", "handle_service_message", "login_refused"]
 
 log = logging.getLogger("hubbub.accounts")
 
@@ -86,17 +91,18 @@ def _sasl_fail(ctx: Context, state: AuthState, code: str = n.ERR_SASLFAIL) -> No
     ctx.reply.numeric(code, texts[code])
 
 
-def _login_refused(ctx: Context, state: AuthState, reply: Response) -> None:
-    """Count a refused login; the last one allowed disconnects, once its reply is out."""
-    state.failures += 1
-    session = ctx.session
-    if state.failures < MAX_LOGIN_FAILURES or session.closed:
+def login_refused(server: Server, session: Session, reply: Response) -> None:
+    """Count a refused login (a wrong password or SCRAM proof, an unknown account, a refused
+    OPER: one counter per connection); the last one allowed disconnects, once its reply
+    is out."""
+    session.login_failures += 1
+    if session.login_failures < MAX_LOGIN_FAILURES or session.closed:
         return
     log.info("%s: too many failed logins; disconnecting", session)
     if reply.messages:  # the refusal goes out before the ERROR
         reply.flush()
     reason = "Too many failed login attempts"
-    ctx.server.quit(session, reason, error=reason)
+    server.quit(session, reason, error=reason)
 
 
 def _new_mechanism(ctx: Context, service: AccountService, name: str) -> ServerMechanism | None:
@@ -153,12 +159,12 @@ def _advance(ctx: Context, service: AccountService, state: AuthState, step: Step
     elif isinstance(step, Failure):
         log.info("SASL failure for %s: %s", session, step.reason)
         _sasl_fail(ctx, state)
-        _login_refused(ctx, state, reply)
+        login_refused(server, session, reply)
     elif isinstance(step, Success):
         record = service.find(server, step.username)
         if record is None:
             _sasl_fail(ctx, state)
-            _login_refused(ctx, state, reply)
+            login_refused(server, session, reply)
             return
         state.reset()
         log_in(server, session, record, reply)
@@ -178,7 +184,7 @@ def _advance(ctx: Context, service: AccountService, state: AuthState, step: Step
                     later.numeric(n.RPL_SASLSUCCESS, "SASL authentication successful")
             finish_deferred(ctx, later)
             if record is None:
-                _login_refused(ctx, state, later)
+                login_refused(server, session, later)
 
         service.verify(server, step.username, step.password, done)
 
@@ -355,7 +361,7 @@ def _ns_identify(ctx: Context, service: AccountService, args: list[str]) -> None
                 _notice(ctx, later, f"You are now identified as {record.name}.")
         finish_deferred(ctx, later)
         if record is None:
-            _login_refused(ctx, service.state(session), later)
+            login_refused(server, session, later)
 
     service.verify(server, name, password, done)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import TYPE_CHECKING
 
@@ -9,6 +10,7 @@ from hubbub.protocol import numerics as n
 from hubbub.protocol.isupport import chunk
 from hubbub.protocol.masks import mask_matches
 from hubbub.protocol.message import Message
+from hubbub.server.commands.accounts import login_refused
 from hubbub.server.commands.channels import find_user
 from hubbub.server.commands.dispatch import (
     Command,
@@ -23,6 +25,8 @@ from hubbub.server.session import Session
 
 if TYPE_CHECKING:
     from hubbub.server.core import Server
+
+log = logging.getLogger("hubbub.oper")
 
 OPER_MODES = "os"
 """User modes an operator gets on OPER: ``o`` (operator) and ``s`` (server notices)."""
@@ -43,14 +47,34 @@ def host_allowed(server: Server, oper: OperSection, session: Session) -> bool:
     return any(mask_matches(oper.host, subject, server.casemapping) for subject in subjects)
 
 
+def oper_refused(
+    server: Server, session: Session, reply: Response, name: str, reason: str, detail: str
+) -> None:
+    """A refused OPER (its numeric is in ``reply``): tell the operators (``reason``), log it
+    with the real address (``detail``), and count it as a refused login, so a password
+    guesser is disconnected after a few tries like one guessing account passwords."""
+    who = f"{session.nick} ({session.user}@{session.host})"
+    server.snotice(f"Failed OPER attempt by {who} [{name}]: {reason}")
+    log.warning(
+        "failed OPER as %r by %s (%s@%s) from %s: %s",
+        name,
+        session.nick,
+        session.user,
+        session.host,
+        session.peer.ip,
+        detail,
+    )
+    login_refused(server, session, reply)
+
+
 def handle_oper(ctx: Context) -> None:
     server, session = ctx.server, ctx.session
     name, password = ctx.params[0], ctx.params[1]
-    who = f"{session.nick} ({session.user}@{session.host})"
     oper = find_oper(server, name)
     if oper is None or not host_allowed(server, oper, session):
         ctx.reply.numeric(n.ERR_NOOPERHOST, "No O-lines for your host")
-        server.snotice(f"Failed OPER attempt by {who} [{name}]: no matching oper block")
+        detail = "no oper block of that name" if oper is None else "host does not match"
+        oper_refused(server, session, ctx.reply, name, "no matching oper block", detail)
         return
     stored = oper.password
     inline = True  # while True, the check ran inside this handler and ctx.reply is open
@@ -63,7 +87,7 @@ def handle_oper(ctx: Context) -> None:
             become_oper(server, session, reply, oper.name)
         else:
             reply.numeric(n.ERR_PASSWDMISMATCH, "Password incorrect")
-            server.snotice(f"Failed OPER attempt by {who} [{oper.name}]: wrong password")
+            oper_refused(server, session, reply, oper.name, "wrong password", "wrong password")
         if not inline:
             reply.flush()
 
