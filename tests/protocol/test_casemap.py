@@ -154,3 +154,10 @@ def test_chantypes() -> None:
 )
 def test_hostnames(host: str, valid: bool) -> None:
     assert is_valid_hostname(host) is valid, host
+
+
+def test_channel_length_is_in_bytes() -> None:
+    assert is_valid_channel("#" + "é" * 31)  # 63 bytes
+    assert is_valid_channel("#" + "é" * 31 + "a")  # 64 bytes
+    assert not is_valid_channel("#" + "é" * 32)  # 65 bytes, 33 characters
+    assert not is_valid_channel("#" + "😀" * 16)  # 65 bytes, 17 characters

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hubbub.protocol import (
     MAX_CLIENT_TAG_BYTES,
@@ -20,6 +22,7 @@ from hubbub.protocol import (
     parse_bytes,
     split_source,
 )
+from hubbub.protocol.message import MAX_BODY_BYTES, cut_utf8, fit_body
 
 
 def _tags_of(size: int) -> bytes:
@@ -214,3 +217,82 @@ def test_serialize_without_tags() -> None:
     msg = Message("PRIVMSG", ("#c", "hi there"), "n!u@h", {"time": "x"})
     assert msg.serialize_without_tags() == ":n!u@h PRIVMSG #c :hi there"
     assert msg.serialize() == "@time=x " + msg.serialize_without_tags()
+
+
+# --- fitting a server's line in 512 bytes -------------------------------------------------------
+
+
+def test_cut_utf8_never_splits_a_character() -> None:
+    data = "aé€😀".encode()  # 1, 2, 3 and 4 bytes
+    assert [cut_utf8(data, size) for size in range(11)] == [
+        b"",
+        b"a",
+        b"a",
+        "aé".encode(),
+        "aé".encode(),
+        "aé".encode(),
+        "aé€".encode(),
+        "aé€".encode(),
+        "aé€".encode(),
+        "aé€".encode(),
+        data,
+    ]
+    assert cut_utf8(data, -3) == b""
+
+
+def test_fit_body_leaves_a_short_line_alone() -> None:
+    msg = Message("PRIVMSG", ("#c", "hi there"), "n!u@h")
+    assert fit_body(msg) == b":n!u@h PRIVMSG #c :hi there"
+
+
+def test_fit_body_cuts_the_trailing_text_at_a_character() -> None:
+    msg = Message("TOPIC", ("#c", "é" * 400), "n!u@h")
+    body = fit_body(msg)
+    assert len(body) <= MAX_BODY_BYTES
+    assert len(body) >= MAX_BODY_BYTES - 1  # as much as fits
+    text = parse(body.decode()).params[1]  # (decodes: no character was cut in two)
+    assert set(text) == {"é"}
+
+
+def test_fit_body_cuts_a_long_echo_rather_than_a_short_text() -> None:
+    echo = "x" * 500
+    msg = Message("401", ("me", echo, "No such nick/channel"), "irc.example")
+    params = parse(fit_body(msg).decode()).params
+    assert params[0] == "me"
+    assert params[2] == "No such nick/channel"
+    assert echo.startswith(params[1])
+    assert len(fit_body(msg)) == MAX_BODY_BYTES
+
+
+def test_fit_body_cuts_a_source_too_long_for_any_line(caplog: pytest.LogCaptureFixture) -> None:
+    msg = Message("NOTICE", ("me", "hi"), "n" * 600)
+    with caplog.at_level("WARNING", logger="hubbub.protocol"):
+        body = fit_body(msg)
+    assert len(body) == MAX_BODY_BYTES
+    assert "was cut to fit" in caplog.text
+
+
+@given(
+    st.lists(
+        st.text(
+            alphabet=st.characters(exclude_characters="\0\r\n :", exclude_categories=["Cs"]),
+            min_size=1,
+            max_size=300,
+        ),
+        min_size=0,
+        max_size=6,
+    ),
+    st.text(alphabet=st.characters(exclude_characters="\0\r\n", exclude_categories=["Cs"])),
+)
+def test_fit_body_always_fits_and_keeps_a_parseable_line(middle: list[str], last: str) -> None:
+    msg = Message("PRIVMSG", (*middle, last), "nick!user@host")
+    body = fit_body(msg)
+    assert len(body) <= MAX_BODY_BYTES
+    fitted = parse(body.decode())  # valid UTF-8, a valid line
+    assert fitted.source == "nick!user@host"
+    assert len(fitted.params) in (len(middle), len(middle) + 1)  # (an emptied last may go)
+    for original, kept in zip(middle, fitted.params, strict=False):
+        assert original.startswith(kept)
+        assert kept
+    if len(msg.serialize_without_tags().encode()) <= MAX_BODY_BYTES:
+        assert fitted.params == msg.params

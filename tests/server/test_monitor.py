@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from hubbub.protocol.message import MAX_LINE_BYTES, parse
 from hubbub.server.core import Server
 from tests.server.harness import Client, ask, make_server, replies
 
@@ -155,10 +156,13 @@ def test_long_lists_are_split() -> None:
     nicks = [f"someone_with_a_long_nick{i:03d}" for i in range(60)]
     for start in range(0, 60, 10):
         foo.send("MONITOR + " + ",".join(nicks[start : start + 10]))
-    listed = [p[1] for c, p in ask(foo, "MONITOR L") if c == "732"]
+    foo.lines()
+    foo.send("MONITOR L")
+    lines = foo.lines()
+    listed = [m.params[1] for m in map(parse, lines) if m.command == "732"]
     assert len(listed) > 1
     assert sorted(",".join(listed).split(",")) == nicks
-    assert all(len(line) <= 400 for line in listed)
+    assert all(len(line.encode()) + 2 <= MAX_LINE_BYTES for line in lines)
 
 
 def test_errors(foo: Client) -> None:

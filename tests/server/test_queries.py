@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from hubbub.protocol.message import Message
+from hubbub.protocol.message import MAX_LINE_BYTES, Message, parse
 from hubbub.server.commands import COMMANDS
 from hubbub.server.commands.queries import HELP_TEXTS, join_chunks
 from hubbub.server.config import LimitsSection, ServerSection, default_config
@@ -333,10 +333,13 @@ def test_whois_channel_list_is_split_under_the_line_limit() -> None:
     bob = Client(server).register("bob")
     names = [f"#channel-with-a-rather-long-name-{i:02d}" for i in range(40)]
     alice.send(*(f"JOIN {name}" for name in names))
-    lines = [p[2] for c, p in ask(bob, "WHOIS alice") if c == "319"]
+    bob.lines()
+    bob.send("WHOIS alice")
+    raw = bob.lines()
+    lines = [m.params[2] for m in map(parse, raw) if m.command == "319"]
     assert len(lines) > 1
     assert " ".join(lines).split() == [f"@{name}" for name in names]
-    assert all(len(line) <= 400 for line in lines)
+    assert all(len(line.encode()) + 2 <= MAX_LINE_BYTES for line in raw)
 
 
 # -- WHOWAS ----------------------------------------------------------------------------------

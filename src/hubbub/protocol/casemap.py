@@ -63,9 +63,11 @@ def is_channel_name(name: str, chantypes: str = CHANTYPES) -> bool:
 
 def is_valid_channel(name: str, max_len: int = 64, chantypes: str = CHANTYPES) -> bool:
     """True if ``name`` is a channel name a server accepts: a type prefix, then no space,
-    comma, colon, BEL, CR, LF or NUL, at most ``max_len`` characters."""
+    comma, colon, BEL, CR, LF or NUL, at most ``max_len`` bytes in UTF-8 (bytes, as other
+    servers count ``CHANNELLEN``: what bounds the lines that carry the name)."""
     return (
         1 < len(name) <= max_len
+        and len(name.encode("utf-8", "replace")) <= max_len
         and name[0] in chantypes
         and _CHANNEL_FORBIDDEN.search(name) is None
     )

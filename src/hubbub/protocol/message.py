@@ -14,6 +14,7 @@ server that advertises ``UTF8ONLY`` can refuse such lines.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -30,6 +31,10 @@ MAX_SERVER_TAG_BYTES = 8191
 """The longest tag section a server may send."""
 MAX_INPUT_BYTES = MAX_SERVER_TAG_BYTES + MAX_LINE_BYTES
 """What a reader buffers for one line before it gives up on it."""
+MAX_BODY_BYTES = MAX_LINE_BYTES - 2
+"""The longest line without its tags and without CR LF."""
+
+log = logging.getLogger("hubbub.protocol")
 
 _EMPTY_TAGS: Mapping[str, str] = MappingProxyType({})
 _FORBIDDEN = ("\0", "\r", "\n")
@@ -130,6 +135,55 @@ def parse(line: str) -> Message:
         param, _, rest = rest.partition(" ")
         params.append(param)
     return Message(command, tuple(params), source, tags)
+
+
+def cut_utf8(data: bytes, size: int) -> bytes:
+    """The longest start of UTF-8 ``data`` that is at most ``size`` bytes and does not end
+    in the middle of a character."""
+    if len(data) <= size:
+        return data
+    end = max(size, 0)
+    while end > 0 and data[end] & 0xC0 == 0x80:  # data[end] continues a character: drop it
+        end -= 1
+    return data[:end]
+
+
+def fit_body(msg: Message) -> bytes:
+    """``msg`` without tags and CR LF, as UTF-8, in at most :data:`MAX_BODY_BYTES`.
+
+    Modern IRC: a line is at most 512 bytes with its CR LF, tags excluded; a client may cut
+    or drop a longer one. A message that is too long loses the end of its last parameter
+    (the free text: a topic, a reason, a real name) at a character boundary. When that is
+    not enough (a middle parameter echoing a long client parameter), the longest parameters
+    are cut, each keeping a character. Lists are split by their senders before this: see
+    ``Response.numeric_items``. Only a source too long for any line is cut anywhere, with
+    a warning (a misconfigured limit, never a client's doing at the defaults).
+    """
+    body = msg.serialize_without_tags().encode("utf-8", "replace")
+    params = list(msg.params)
+    for _ in range(len(params) + 1):
+        excess = len(body) - MAX_BODY_BYTES
+        if excess <= 0:
+            return body
+        if not params:
+            break
+        sizes = [len(p.encode("utf-8", "replace")) for p in params]
+        index = len(params) - 1
+        if sizes[index] < excess:
+            index = max(range(len(params)), key=sizes.__getitem__)
+        data = params[index].encode("utf-8", "replace")
+        cut = cut_utf8(data, len(data) - excess).decode()
+        if not cut and index < len(params) - 1:
+            cut = params[index][:1]  # a middle parameter cannot be empty
+        if cut == params[index]:
+            break
+        params[index] = cut
+        line = Message(msg.command, tuple(params), msg.source).serialize_without_tags()
+        body = line.encode("utf-8", "replace")
+    if len(body) > MAX_BODY_BYTES:
+        log.warning("a %s line of %d bytes was cut to fit in 512", msg.command, len(body) + 2)
+        body = cut_utf8(body, MAX_BODY_BYTES)
+    return body
 
 
 class Decoded(NamedTuple):

@@ -324,6 +324,7 @@ _LENGTH_LIMITS = {
     "kicklen": 1,
     "awaylen": 1,
     "userlen": 1,
+    "realnamelen": 1,
 }
 _COUNT_LIMITS = {
     "flood_burst": 1,
@@ -368,6 +369,7 @@ class LimitsSection:
     kicklen: int = 390
     awaylen: int = 390
     userlen: int = 18
+    realnamelen: int = 390
     max_channels: int = 50
     max_targets: int = 4
     max_list_entries: int = 100

@@ -590,9 +590,8 @@ class Server:
         if self.ip_counts[session.peer.ip] <= 0:
             del self.ip_counts[session.peer.ip]
         closing = error if error is not None else reason
-        session.outbuf.append(
-            f"ERROR :Closing Link: {session.host} ({closing})\r\n".encode("utf-8", "replace")
-        )
+        farewell = Message("ERROR", (f"Closing Link: {session.host} ({closing})",))
+        session.outbuf.append(render(farewell, Cap.NONE))  # (a long quit reason is cut)
         self.dirty.discard(session)
         self._flush_one(session)
         session.sink.close()

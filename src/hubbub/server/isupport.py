@@ -41,6 +41,7 @@ def build_isupport(config: Config) -> list[list[str]]:
         "MAXLIST": f"{LIST_MODES}:{limits.max_list_entries}",
         "MODES": limits.max_modes,
         "MONITOR": limits.monitor,
+        "NAMELEN": limits.realnamelen,
         "NETWORK": config.server.network,
         "NICKLEN": limits.nicklen,
         "PREFIX": f"({PREFIX_MODES}){PREFIX_SYMBOLS}",

@@ -8,10 +8,11 @@ Handlers never write replies to the origin client directly: they add them to a
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from hubbub.protocol.caps import Cap, CapBits, visible_tags
-from hubbub.protocol.message import Message
+from hubbub.protocol.message import MAX_BODY_BYTES, Message, cut_utf8, fit_body
 from hubbub.protocol.tags import serialize_tags
 
 if TYPE_CHECKING:
@@ -20,15 +21,68 @@ if TYPE_CHECKING:
 _batch_ids = itertools.count(1)
 
 
+def _too_long(line: str) -> bool:
+    """True if ``line`` is over :data:`MAX_BODY_BYTES` in UTF-8 (a short line, or a long one
+    all ASCII, has its size known without encoding it)."""
+    size = len(line)
+    if size <= MAX_BODY_BYTES // 4 or (size <= MAX_BODY_BYTES and line.isascii()):
+        return False
+    return len(line.encode("utf-8", "replace")) > MAX_BODY_BYTES
+
+
 def render(msg: Message, caps: CapBits, extra: dict[str, str] | None = None) -> bytes:
-    """Serialise ``msg`` for a client with ``caps``: only the tags it may see."""
+    """Serialise ``msg`` for a client with ``caps``: only the tags it may see.
+
+    Every line the server makes goes through here, so this is where the 512-byte limit of
+    a line (tags excluded) is kept: a longer one is cut to fit (see
+    :func:`~hubbub.protocol.message.fit_body`).
+    """
     tags = visible_tags(dict(msg.tags), caps) if msg.tags else {}
     if extra:
         tags = {**tags, **extra}
     line = msg.serialize_without_tags()
+    if _too_long(line):
+        line = fit_body(msg).decode()
     if tags:
         line = "@" + serialize_tags(tags) + " " + line
     return (line + "\r\n").encode("utf-8", "replace")
+
+
+def pack(items: Iterable[str], sep: str, room: int) -> list[str]:
+    """``items`` joined by ``sep`` into strings of at most ``room`` bytes each, in order (an
+    item longer than ``room`` goes alone, to be cut when it is sent)."""
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    step = len(sep.encode())
+    for item in items:
+        length = len(item.encode("utf-8", "replace"))
+        if current and size + step + length > room:
+            chunks.append(sep.join(current))
+            current, size = [], 0
+        size += (step if current else 0) + length
+        current.append(item)
+    if current:
+        chunks.append(sep.join(current))
+    return chunks
+
+
+def wrap(text: str, room: int) -> list[str]:
+    """``text`` in pieces of at most ``room`` bytes, cut between characters (and between
+    words where there is a space in the second half of a piece)."""
+    data = text.encode("utf-8", "replace")
+    pieces: list[str] = []
+    while len(data) > room > 0:
+        piece = cut_utf8(data, room)
+        if not piece:  # a character longer than the room goes alone
+            piece = data.decode()[0].encode()
+        space = piece.rfind(b" ", len(piece) // 2)
+        if space > 0:
+            piece = piece[: space + 1]
+        pieces.append(piece.decode().rstrip(" ") or piece.decode())
+        data = data[len(piece) :]
+    pieces.append(data.decode("utf-8", "replace"))
+    return pieces
 
 
 def safe_middle(param: str) -> str:
@@ -65,10 +119,43 @@ class Response:
         Parameters often echo what the client sent; one that cannot be a middle parameter
         (empty, with a space, or starting with ``:``) is made safe rather than refused.
         """
+        self.messages.append(self._numeric(code, params))
+
+    def _numeric(self, code: str, params: tuple[str, ...]) -> Message:
         middle = tuple(safe_middle(p) for p in params[:-1])
-        self.messages.append(
-            Message(code, (self.session.nick, *middle, *params[-1:]), self.server_name)
-        )
+        return Message(code, (self.session.nick, *middle, *params[-1:]), self.server_name)
+
+    def _room(self, code: str, before: tuple[str, ...], after: tuple[str, ...]) -> int:
+        """The bytes left for one more parameter between ``before`` and ``after`` in a
+        ``code`` numeric (one kept for the ``:`` it may need)."""
+        line = self._numeric(code, (*before, "x", *after)).serialize_without_tags()
+        return MAX_BODY_BYTES - (len(line.encode("utf-8", "replace")) - 1) - 1
+
+    def numeric_items(
+        self,
+        code: str,
+        *params: str,
+        items: Iterable[str],
+        sep: str = " ",
+        text: str | None = None,
+        max_lines: int | None = None,
+    ) -> None:
+        """Queue ``code`` numerics carrying ``items`` joined by ``sep`` (after ``params``,
+        and before the trailing ``text`` if there is one): as many lines as it takes for
+        each to fit in 512 bytes, or at most ``max_lines`` of them, the items that do not
+        fit left out. No items, no line."""
+        after = () if text is None else (text,)
+        chunks = pack(items, sep, self._room(code, params, after))
+        for chunk in chunks[:max_lines]:
+            self.numeric(code, *params, chunk, *after)
+
+    def numeric_wrapped(self, code: str, *params: str, text: str, lead: str = "") -> None:
+        """Queue ``code`` numerics with ``lead`` and ``text`` as their last parameter, in as
+        many lines as it takes for each to fit in 512 bytes (``text`` wrapped, each piece
+        after ``lead``: a long MOTD line, say)."""
+        room = self._room(code, params, ()) - len(lead.encode())
+        for piece in wrap(text, room):
+            self.numeric(code, *params, lead + piece)
 
     def fail(self, command: str, code: str, *context_and_text: str) -> None:
         """Queue an IRCv3 standard reply ``FAIL <command> <code> [<context>...] :<text>``."""

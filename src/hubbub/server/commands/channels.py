@@ -166,20 +166,11 @@ def names_entries(channel: Channel, viewer: Session) -> list[str]:
 
 
 def send_names(ctx: Context, channel: Channel) -> None:
-    """RPL_NAMREPLY lines (kept under the line limit) and RPL_ENDOFNAMES."""
+    """RPL_NAMREPLY lines (as many as it takes to keep each within 512 bytes) and
+    RPL_ENDOFNAMES."""
     reply = ctx.reply
     entries = names_entries(channel, ctx.session)
-    budget = 400 - len(channel.name)
-    line: list[str] = []
-    size = 0
-    for entry in entries:
-        if line and size + len(entry) + 1 > budget:
-            reply.numeric(n.RPL_NAMREPLY, channel.names_symbol, channel.name, " ".join(line))
-            line, size = [], 0
-        line.append(entry)
-        size += len(entry) + 1
-    if line:
-        reply.numeric(n.RPL_NAMREPLY, channel.names_symbol, channel.name, " ".join(line))
+    reply.numeric_items(n.RPL_NAMREPLY, channel.names_symbol, channel.name, items=entries)
     reply.numeric(n.RPL_ENDOFNAMES, channel.name, "End of /NAMES list")
 
 

@@ -147,7 +147,7 @@ def handle_away(ctx: Context) -> None:
 def handle_setname(ctx: Context) -> None:
     server, session, reply = ctx.server, ctx.session, ctx.reply
     realname = ctx.params[0]
-    if not realname or len(realname) > 390:
+    if not realname or len(realname) > server.limits.realnamelen:
         reply.fail("SETNAME", "INVALID_REALNAME", "Realname is not valid")
         return
     session.realname = shared(realname)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hubbub.protocol import numerics as n
 from hubbub.protocol.casemap import is_channel_name
 from hubbub.protocol.masks import normalize_ban_mask
-from hubbub.protocol.message import Message
+from hubbub.protocol.message import MAX_BODY_BYTES, Message
 from hubbub.server.channel import FLAG_MODES, LIST_MODES, PREFIX_MODES, Channel, ListEntry
 from hubbub.server.commands.channels import find_channel, find_member, find_user
 from hubbub.server.commands.dispatch import Command, Context
@@ -196,21 +196,42 @@ def channel_mode(ctx: Context) -> None:
         announce(ctx, channel, applied)
 
 
-def announce(ctx: Context, channel: Channel, applied: list[tuple[str, str, str | None]]) -> None:
-    """Tell the channel about applied changes, as one MODE line."""
-    server, session = ctx.server, ctx.session
+Change = tuple[str, str, str | None]
+"""One applied mode change: its sign, its letter and its parameter."""
+
+
+def mode_params(changes: list[Change]) -> tuple[str, ...]:
+    """The MODE parameters of ``changes``: ``+bo-v``, then the parameters in order."""
     modes, params = "", []
     sign = ""
-    for s, mode, param in applied:
+    for s, mode, param in changes:
         if s != sign:
             modes += s
             sign = s
         modes += mode
         if param is not None:
             params.append(param)
-    msg = Message("MODE", (channel.name, modes, *params), session.prefix, server.tags(session))
-    server.deliver(channel.members, msg, skip=session)
-    ctx.reply.add(msg)
+    return (modes, *params)
+
+
+def announce(ctx: Context, channel: Channel, applied: list[Change]) -> None:
+    """Tell the channel about applied changes: one MODE line, or as many as it takes for
+    each to fit in 512 bytes (three long ban masks from a long prefix would not)."""
+    server, session = ctx.server, ctx.session
+    prefix = session.prefix
+    lines: list[list[Change]] = []
+    for change in applied:
+        if lines:
+            longer = Message("MODE", (channel.name, *mode_params([*lines[-1], change])), prefix)
+            if len(longer.serialize_without_tags().encode()) <= MAX_BODY_BYTES:
+                lines[-1].append(change)
+                continue
+        lines.append([change])
+    for changes in lines:
+        params = (channel.name, *mode_params(changes))
+        msg = Message("MODE", params, prefix, server.tags(session))
+        server.deliver(channel.members, msg, skip=session)
+        ctx.reply.add(msg)
 
 
 def send_list(ctx: Context, channel: Channel, mode: str) -> None:

@@ -223,8 +223,7 @@ def handle_whois(ctx: Context) -> None:
     reply.numeric(n.RPL_WHOISUSER, tnick, target.user, target.host, "*", target.realname)
     multi = bool(viewer.caps & Cap.MULTI_PREFIX)
     entries = [c.prefix_of(target, multi) + c.name for c in visible_channels(viewer, target)]
-    for line in join_chunks(entries, " "):
-        reply.numeric(n.RPL_WHOISCHANNELS, tnick, line)
+    reply.numeric_items(n.RPL_WHOISCHANNELS, tnick, items=entries)
     reply.numeric(n.RPL_WHOISSERVER, tnick, server.name, server.config.server.description)
     if "o" in target.modes:
         reply.numeric(n.RPL_WHOISOPERATOR, tnick, "is an IRC operator")
@@ -284,7 +283,12 @@ def handle_userhost(ctx: Context) -> None:
         oper = "*" if "o" in user.modes else ""
         away = "-" if user.away is not None else "+"
         replies.append(f"{user.nick}{oper}={away}{user.user}@{user.host}")
-    ctx.reply.numeric(n.RPL_USERHOST, " ".join(replies))
+    if not replies:
+        ctx.reply.numeric(n.RPL_USERHOST, "")
+    else:
+        # One reply, as clients expect; what does not fit in 512 bytes is left out (as
+        # ratbox and solanum do): five long nick!user@host entries would not fit.
+        ctx.reply.numeric_items(n.RPL_USERHOST, items=replies, max_lines=1)
 
 
 def handle_ison(ctx: Context) -> None:
@@ -295,7 +299,10 @@ def handle_ison(ctx: Context) -> None:
             user = server.find_user(nick)
             if user is not None:
                 online.append(user.nick)
-    ctx.reply.numeric(n.RPL_ISON, " ".join(online))
+    if not online:
+        ctx.reply.numeric(n.RPL_ISON, "")
+    else:
+        ctx.reply.numeric_items(n.RPL_ISON, items=online, max_lines=1)  # as USERHOST
 
 
 # -- MONITOR ---------------------------------------------------------------------------------
@@ -312,10 +319,8 @@ def send_monitor_status(ctx: Context, targets: Iterable[str]) -> None:
             online.append(user.prefix)
         else:
             offline.append(target)
-    for line in join_chunks(online, ","):
-        ctx.reply.numeric(n.RPL_MONONLINE, line)
-    for line in join_chunks(offline, ","):
-        ctx.reply.numeric(n.RPL_MONOFFLINE, line)
+    ctx.reply.numeric_items(n.RPL_MONONLINE, items=online, sep=",")
+    ctx.reply.numeric_items(n.RPL_MONOFFLINE, items=offline, sep=",")
 
 
 def monitor_add(ctx: Context, targets: list[str]) -> None:
@@ -334,8 +339,9 @@ def monitor_add(ctx: Context, targets: list[str]) -> None:
             session.monitoring = session.monitoring | {folded}
             server.monitors.setdefault(folded, set()).add(session)
         added.append(target)
-    if refused:
-        ctx.reply.numeric(n.ERR_MONLISTFULL, str(limit), ",".join(refused), "Monitor list is full.")
+    ctx.reply.numeric_items(
+        n.ERR_MONLISTFULL, str(limit), items=refused, sep=",", text="Monitor list is full."
+    )
     send_monitor_status(ctx, added)
 
 
@@ -365,8 +371,7 @@ def handle_monitor(ctx: Context) -> None:
     elif sub.upper() == "C":
         monitor_remove(ctx, session.monitoring)
     elif sub.upper() == "L":
-        for line in join_chunks(sorted(session.monitoring), ","):
-            reply.numeric(n.RPL_MONLIST, line)
+        reply.numeric_items(n.RPL_MONLIST, items=sorted(session.monitoring), sep=",")
         reply.numeric(n.RPL_ENDOFMONLIST, "End of MONITOR list")
     elif sub.upper() == "S":
         send_monitor_status(ctx, sorted(session.monitoring))

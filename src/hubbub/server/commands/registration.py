@@ -101,11 +101,15 @@ def handle_user(ctx: Context) -> None:
     if not ctx.params[0] or not ctx.params[3]:  # an empty user name or real name
         reply.numeric(n.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
         return
-    # Only letters, digits and "-_." are kept; a name with none of those (emoji, say) gets
-    # a stand-in rather than a refusal its client would not know how to fix.
-    raw = "".join(c for c in ctx.params[0] if c.isalnum() or c in "-_.") or FALLBACK_USER
+    # Only ASCII letters, digits and "-_." are kept (so USERLEN counts bytes); a name with
+    # none of those (emoji, say) gets a stand-in rather than a refusal its client would not
+    # know how to fix.
+    raw = (
+        "".join(c for c in ctx.params[0] if c.isascii() and c.isalnum() or c in "-_.")
+        or FALLBACK_USER
+    )
     session.user = shared("~" + raw[: ctx.server.limits.userlen - 1])
-    session.realname = shared(ctx.params[3])
+    session.realname = shared(ctx.params[3][: ctx.server.limits.realnamelen])
     try_register(ctx)
 
 
@@ -225,7 +229,7 @@ def send_motd(server: Server, r: Response) -> None:
         return
     r.numeric(n.RPL_MOTDSTART, f"- {server.name} Message of the day - ")
     for line in server.motd:
-        r.numeric(n.RPL_MOTD, f"- {line}")
+        r.numeric_wrapped(n.RPL_MOTD, text=line, lead="- ")
     r.numeric(n.RPL_ENDOFMOTD, "End of /MOTD command.")
 
 
