@@ -56,3 +56,15 @@ def test_help_lists_the_contract_commands() -> None:
     result = hubbub("--help")
     for command in ("serve", "chat", "bench", "check-config", "hash-password", "gen-cert"):
         assert command in result.stdout
+
+
+def test_serve_with_an_unusable_database_says_why(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database, " * 512)
+    for path, why in ((tmp_path, "Is a directory"), (garbage, "not a database")):
+        result = hubbub("serve", "--listen", "127.0.0.1:0", "--db", str(path))
+        assert result.returncode == 1
+        [line] = [line for line in result.stderr.splitlines() if "cannot start" in line]
+        assert f"the database {path}: " in line
+        assert why in line
+        assert "Traceback" not in result.stderr

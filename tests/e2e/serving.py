@@ -18,11 +18,12 @@ HUBBUB: tuple[str, ...] = (sys.executable, "-m", "hubbub")
 
 @contextlib.asynccontextmanager
 async def serve(
-    *args: str, cwd: Path, launcher: Sequence[str] = HUBBUB
+    *args: str, cwd: Path, launcher: Sequence[str] = HUBBUB, log: list[str] | None = None
 ) -> AsyncIterator[tuple[asyncio.subprocess.Process, int]]:
     """``hubbub serve ARGS`` (logging at INFO) in a child process; yields it and the port of
     its first ``irc://127.0.0.1`` listener once it is listening. Its log is read all along
-    (the server must never block on it); it is killed at the end if still running."""
+    (the server must never block on it) and kept in ``log`` when one is given; it is killed
+    at the end if still running."""
     proc = await asyncio.create_subprocess_exec(
         *launcher,
         "serve",
@@ -36,7 +37,7 @@ async def serve(
     )
     assert proc.stderr is not None
     stderr = proc.stderr
-    seen: list[str] = []
+    seen: list[str] = [] if log is None else log
 
     async def find_port() -> int:
         while True:
@@ -49,8 +50,9 @@ async def serve(
                 return int(found.group(1))
 
     async def drain() -> None:
-        while await stderr.readline():
-            pass
+        while line := await stderr.readline():
+            if log is not None:
+                log.append(line.decode("utf-8", "replace"))
 
     drainer: asyncio.Task[None] | None = None
     try:

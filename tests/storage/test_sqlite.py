@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sqlite3
 import stat
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -12,6 +16,7 @@ import pytest
 from hubbub.protocol.casemap import Folded
 from hubbub.storage import AccountRecord, ScramCredentials, SqliteStorage, StorageError
 from hubbub.storage.sqlite import MIGRATIONS
+from tests.timeouts import TIMEOUT
 
 
 def record(name: str, password_hash: str = "$argon2id$fake", email: str = "") -> AccountRecord:
@@ -71,11 +76,79 @@ def test_accounts_survive_reopening(tmp_path: Path) -> None:
     second.close()
 
 
-def test_wal_and_full_sync(db: SqliteStorage) -> None:
+def test_rollback_journal_extra_sync_and_no_mapped_file(db: SqliteStorage) -> None:
     conn = db._conn
     assert conn is not None
-    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 3  # EXTRA
+    assert conn.execute("PRAGMA mmap_size").fetchone()[0] == 0
+    assert conn.execute("PRAGMA locking_mode").fetchone()[0] == "normal"
+    db.create_account(record("alice"))
+    assert sorted(p.name for p in Path(db.path).parent.iterdir()) == ["h.db"]  # no -shm
+
+
+DAMAGE_IN_USE = """
+import os, sys
+from pathlib import Path
+from hubbub.protocol.casemap import Folded
+from hubbub.storage import AccountRecord, ScramCredentials, SqliteStorage, StorageError
+
+def record(name):
+    scram = ScramCredentials(b"salt" * 4, 4096, b"s" * 32, b"k" * 32)
+    return AccountRecord(name, Folded(name), "$argon2id$fake", scram, 1700000000.5)
+
+path = Path(sys.argv[1])
+storage = SqliteStorage(path)
+storage.open()
+storage.create_account(record("alice"))
+for file in path.parent.glob(path.name + "*"):
+    os.truncate(file, 0)
+try:
+    storage.create_account(record("bob"))
+except StorageError as exc:
+    print("refused:", exc)
+"""
+
+
+def test_files_cut_short_in_use_are_an_error_not_a_crash(tmp_path: Path) -> None:
+    # Truncating a file that SQLite has mapped (WAL's -shm) kills the process with SIGBUS,
+    # so the damage is done in a child process.
+    child = subprocess.run(
+        [sys.executable, "-c", DAMAGE_IN_USE, str(tmp_path / "h.db")],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.startswith("refused: OperationalError in "), child.stdout
+
+
+def test_a_wal_database_from_an_older_hubbub_is_converted(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    first = SqliteStorage(path)
+    first.open()
+    first.create_account(record("alice"))
+    first.close()
+    old = sqlite3.connect(path, isolation_level=None)
+    old.execute("PRAGMA journal_mode=WAL")
+    old.execute("UPDATE accounts SET email = 'alice@example.org'")  # only in the WAL so far
+    crashed = tmp_path / "crashed"
+    crashed.mkdir()
+    for suffix in ("", "-wal", "-shm"):  # the files as a crash would leave them
+        shutil.copy(f"{path}{suffix}", crashed / f"h.db{suffix}")
+    old.close()
+    os.truncate(crashed / "h.db-shm", 0)  # a damaged index: never mapped on the way out
+    storage = SqliteStorage(crashed / "h.db")
+    storage.open()
+    alice = storage.get_account(Folded("alice"))
+    assert alice is not None
+    assert alice.email == "alice@example.org"
+    conn = storage._conn
+    assert conn is not None
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    assert not (crashed / "h.db-wal").exists()
+    storage.close()
 
 
 def test_database_file_is_private(tmp_path: Path) -> None:
@@ -97,6 +170,15 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
 def test_a_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="cannot open"):
         SqliteStorage(tmp_path / "nowhere" / "h.db").open()
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    path.write_bytes(b"not a database, " * 512)
+    with pytest.raises(StorageError, match="cannot use the database .*not a database"):
+        SqliteStorage(path).open()
+    with pytest.raises(StorageError, match="cannot open"):
+        SqliteStorage(tmp_path).open()  # a directory
 
 
 def test_a_closed_storage_refuses_work(db: SqliteStorage) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import logging
 import os
 import resource
@@ -13,7 +14,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from hubbub.net.epoll import EpollListener, Hub, make_hub
 from hubbub.net.tcp import Flusher, IRCProtocol, TLSListener
@@ -23,11 +24,20 @@ from hubbub.server.core import Server
 from hubbub.storage.base import AccountRecord, Storage
 from hubbub.storage.sqlite import SqliteStorage
 
+if TYPE_CHECKING:
+    from websockets.asyncio.server import Server as WebSocketServer
+
 log = logging.getLogger("hubbub")
 T = TypeVar("T")
 
 TICK_SECONDS = 0.25
 """How often the core's timers run (flood queues; timeouts are checked once a second)."""
+
+
+SHUTDOWN_WORK_SECONDS = 5.0
+"""On shutdown, how long blocking work already running (a registration being hashed and
+stored) may take to finish and answer its client before the clients are disconnected and the
+database closes."""
 
 
 SPARE_DESCRIPTORS = 256
@@ -122,13 +132,25 @@ class App:
         self.hub: Hub | None = None
         """Plain TCP and Unix clients (None where epoll is missing: asyncio transports)."""
         self.storage: Storage | None = None
+        self._websockets: list[WebSocketServer] = []
+        self._work: set[asyncio.Future[Any]] = set()
+        """Blocking work handed to the thread pool and not finished yet."""
+        self._closing = False
+        """Set on shutdown: no new blocking work is started."""
 
     def _offload(self, work: Callable[[], T], done: Callable[[T], None]) -> None:
         """Run blocking work in the default thread pool; hand its result back on the loop.
 
         Work that raises is logged and its callback is not called: the work is expected to
-        turn its own failures into a result (a refused login, a failed write)."""
+        turn its own failures into a result (a refused login, a failed write). Once shutdown
+        has begun new work is refused: the client that asked is held until it is told
+        ``ERROR`` and disconnected, and the database is never used after it closes."""
+        if self._closing:
+            log.info("shutting down: blocking work refused")
+            return
         future = asyncio.get_running_loop().run_in_executor(None, work)
+        self._work.add(future)
+        future.add_done_callback(self._work.discard)
 
         def finish(f: asyncio.Future[T]) -> None:
             try:
@@ -295,6 +317,7 @@ class App:
             return
         srv = await websocket.serve(self.server, listen, tls)
         self._servers.append(srv)
+        self._websockets.append(srv)
         kind = "wss" if tls else "ws"
         if listen.unix_path is not None:
             self.bound.append(Bound(listen, kind, None, None, listen.unix_path))
@@ -322,12 +345,18 @@ class App:
         raise LookupError(f"no {kind} listener")
 
     async def stop(self, reason: str = "shutting down") -> None:
-        """Tell every client why, stop listening, and let queued output drain briefly."""
+        """Shut down in an order that loses nothing acknowledged: stop accepting, let the
+        blocking work already running finish and answer (at most
+        :data:`SHUTDOWN_WORK_SECONDS`), tell every client why, let queued output drain
+        briefly, and only then close the database."""
+        for web in self._websockets:  # its close() would drop the clients without an ERROR
+            web.close(close_connections=False)
+        for srv in self._servers:
+            srv.close()
+        await self._finish_work(SHUTDOWN_WORK_SECONDS)
         if self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
-        for srv in self._servers:
-            srv.close()
         self.server.shutdown(reason)
         if self.flusher is not None:
             self.flusher.flush()
@@ -343,10 +372,24 @@ class App:
                 with contextlib.suppress(OSError):
                     os.unlink(bound.path)
         self._servers.clear()
+        self._websockets.clear()
         if self.storage is not None:
             storage, self.storage = self.storage, None
-            await asyncio.get_running_loop().run_in_executor(None, storage.close)
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, storage.close)
+            except OSError as exc:
+                log.error("closing the database: %s", exc)
         self._stopped.set()
+
+    async def _finish_work(self, timeout: float) -> None:
+        """Refuse new blocking work and wait up to ``timeout`` seconds for the work running
+        (and the answers it sends) to finish."""
+        self._closing = True
+        if self._work:
+            log.info("waiting for %d pieces of blocking work to finish", len(self._work))
+            _, late = await asyncio.wait(set(self._work), timeout=timeout)
+            if late:
+                log.warning("%d pieces of blocking work still running at shutdown", len(late))
 
     async def serve_forever(self) -> None:
         """Run until SIGTERM or SIGINT, then shut down cleanly."""
@@ -368,7 +411,11 @@ class App:
 
 
 def run(config: Config) -> int:
-    """Run a server until it is told to stop. Uses uvloop when it is installed."""
+    """Run a server until it is told to stop. Uses uvloop when it is installed.
+
+    A fatal signal (SIGSEGV, SIGBUS, ...) still kills the process, but :mod:`faulthandler`
+    first writes every thread's stack to standard error, so the death is never silent."""
+    faulthandler.enable()
     app = App(config)
     try:
         try:

@@ -175,7 +175,10 @@ class AccountService:
                 )
                 if not storage.create_account(record):
                     return Outcome.TAKEN, None
-            except Exception:  # the caller tells the client; the details go to the log
+            except OSError as exc:  # StorageError: the database failed, one line says how
+                log.error("could not store the new account %r: %s", name, exc)
+                return Outcome.FAILED, None
+            except Exception:  # a bug: the caller tells the client, the traceback is logged
                 log.exception("could not store the new account %r", name)
                 return Outcome.FAILED, None
             return Outcome.DONE, record
@@ -222,6 +225,9 @@ class AccountService:
                 scram = make_scram_credentials(password)
                 if not storage.set_password(folded, password_hash, scram):
                     return Outcome.FAILED, "", None
+            except OSError as exc:
+                log.error("could not change the password of %r: %s", record.name, exc)
+                return Outcome.FAILED, "", None
             except Exception:
                 log.exception("could not change the password of %r", record.name)
                 return Outcome.FAILED, "", None

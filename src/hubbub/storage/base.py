@@ -3,6 +3,10 @@
 Every method blocks (disk, network) and is called from a worker thread, never from the event
 loop; an implementation must be safe to call from any one thread at a time. For now it keeps
 user accounts; registered channels and message history will join them here.
+
+A database that fails at run time (a full disk, a damaged or vanished file) makes the method
+raise :class:`StorageError` and nothing worse: the caller refuses what needed the database
+and the server goes on.
 """
 
 from __future__ import annotations

@@ -1,9 +1,15 @@
 """The embedded default storage: one SQLite file.
 
-Durability: the database runs in WAL mode with ``synchronous=FULL``, so each committed write
-is on disk (the WAL is fsynced) before the call returns, and an account the server has
+Durability: the database uses a rollback journal (``journal_mode=DELETE``) with
+``synchronous=EXTRA``, so each committed write is on disk (the file, the journal's removal and
+its directory are fsynced) before the call returns, and an account the server has
 acknowledged survives ``kill -9`` or a power cut. Every statement runs in autocommit mode or
 in an explicit transaction; nothing is left pending in a connection.
+
+Faults: no file is ever memory-mapped (no WAL, whose ``-shm`` index is shared memory, and
+``mmap_size=0``), because a mapped file that someone truncates or makes immutable kills the
+process with SIGBUS on the next access. With plain reads and writes the same damage is an
+``sqlite3.Error``, which every method raises as :class:`StorageError`.
 
 Threading: one connection, shared by the threads that call in and serialised by a lock, so
 the server's worker threads can use it in any order.
@@ -88,10 +94,11 @@ class SqliteStorage:
             except (OSError, sqlite3.Error) as exc:
                 raise StorageError(f"cannot open the database {self.path}: {exc}") from exc
             try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=FULL")
-                conn.execute("PRAGMA foreign_keys=ON")
                 conn.execute("PRAGMA busy_timeout=5000")
+                conn.execute("PRAGMA mmap_size=0")
+                self._leave_wal(conn, in_memory)
+                conn.execute("PRAGMA synchronous=EXTRA")
+                conn.execute("PRAGMA foreign_keys=ON")
                 self._migrate(conn)
             except sqlite3.Error as exc:
                 conn.close()
@@ -106,6 +113,18 @@ class SqliteStorage:
         # Password hashes live here: a new file is readable by its owner only.
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         os.close(fd)
+
+    def _leave_wal(self, conn: sqlite3.Connection, in_memory: bool) -> None:
+        """Use a rollback journal, also for a database that an older hubbub left in WAL mode.
+
+        In EXCLUSIVE locking mode SQLite reads a WAL with its index on the heap rather than in
+        the ``-shm`` file, so even a damaged ``-shm`` is never mapped on the way out of WAL.
+        """
+        conn.execute("PRAGMA locking_mode=EXCLUSIVE")
+        mode = str(conn.execute("PRAGMA journal_mode=DELETE").fetchone()[0]).lower()
+        conn.execute("PRAGMA locking_mode=NORMAL")  # others may read it again (backups)
+        if not in_memory and mode != "delete":
+            raise StorageError(f"cannot leave WAL mode in the database {self.path} ({mode})")
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
@@ -133,9 +152,12 @@ class SqliteStorage:
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                try:
+                    conn.close()
+                except sqlite3.Error as exc:
+                    raise StorageError(f"{type(exc).__name__} in {self.path}: {exc}") from exc
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
@@ -145,7 +167,7 @@ class SqliteStorage:
             try:
                 yield self._conn
             except sqlite3.Error as exc:
-                raise StorageError(f"database error in {self.path}: {exc}") from exc
+                raise StorageError(f"{type(exc).__name__} in {self.path}: {exc}") from exc
 
     @property
     def schema_version(self) -> int:
