@@ -30,6 +30,8 @@ from hubbub.protocol.casemap import Casemapping, is_valid_hostname
 from hubbub.protocol.message import MAX_LINE_BYTES
 
 __all__ = [
+    "ACCOUNT_REGISTRATION",
+    "AccountsSection",
     "AuthSection",
     "ClusterSection",
     "Config",
@@ -38,6 +40,7 @@ __all__ = [
     "ListenSection",
     "LOG_LEVELS",
     "LimitsSection",
+    "MAX_PASSWORD_BYTES",
     "LoggingSection",
     "OperSection",
     "ServerSection",
@@ -411,6 +414,34 @@ class AuthSection:
         issues.raise_if_any()
 
 
+ACCOUNT_REGISTRATION = ("open", "after-connect", "closed")
+"""The values of ``[accounts] registration``: who may register an account, and when."""
+
+MAX_PASSWORD_BYTES = 300
+"""Longer account passwords are refused (``UNACCEPTABLE_PASSWORD``): the account-registration
+spec's advice, so a password always fits in a ``PRIVMSG NickServ``."""
+
+
+@dataclass(frozen=True)
+class AccountsSection:
+    """``[accounts]``: who may register accounts, and with what passwords. Described key by
+    key in ``docs/config.md``."""
+
+    registration: str = "open"
+    password_min_length: int = 8
+
+    def __post_init__(self) -> None:
+        issues = _Issues()
+        for key, known in (("registration", ACCOUNT_REGISTRATION),):
+            value = getattr(self, key)
+            if value not in known:
+                expected = ", ".join(f'"{k}"' for k in known)
+                issues.add(key, f"unknown value {value!r} (expected one of: {expected})")
+        # An empty password can never be checked; a minimum above the maximum bars everyone.
+        _int_range(issues, "password_min_length", self.password_min_length, 1, MAX_PASSWORD_BYTES)
+        issues.raise_if_any()
+
+
 @dataclass(frozen=True)
 class StorageSection:
     """``[storage]``: the SQLite file (``path``), or a PostgreSQL ``url`` that replaces it."""
@@ -559,6 +590,7 @@ class Config:
     listen: tuple[ListenSection, ...] = field(default_factory=_default_listeners)
     limits: LimitsSection = field(default_factory=LimitsSection)
     auth: AuthSection = field(default_factory=AuthSection)
+    accounts: AccountsSection = field(default_factory=AccountsSection)
     storage: StorageSection = field(default_factory=StorageSection)
     cluster: ClusterSection = field(default_factory=ClusterSection)
     sts: StsSection = field(default_factory=StsSection)
@@ -616,6 +648,7 @@ _SECTIONS: dict[str, type] = {
     "server": ServerSection,
     "limits": LimitsSection,
     "auth": AuthSection,
+    "accounts": AccountsSection,
     "storage": StorageSection,
     "cluster": ClusterSection,
     "sts": StsSection,
@@ -832,6 +865,7 @@ def parse_config(text: str, path: Path | None = None, *, check_files: bool = Fal
         listen=tuple(item for _, item in listen) or defaults.listen,
         limits=_pick(sections, "limits", defaults.limits),
         auth=_pick(sections, "auth", defaults.auth),
+        accounts=_pick(sections, "accounts", defaults.accounts),
         storage=_pick(sections, "storage", defaults.storage),
         cluster=_pick(sections, "cluster", defaults.cluster),
         sts=_pick(sections, "sts", defaults.sts),

@@ -165,6 +165,8 @@ class Server:
         """Recently folded message targets (the fast path's; bounded there)."""
         self.motd = new_motd
         self.isupport = isupport
+        if self.accounts is not None:
+            self.accounts.apply_config(self)
 
     # -- connections -----------------------------------------------------------------------
 

@@ -220,12 +220,24 @@ def handle_register(ctx: Context) -> None:
             "REGISTER", "TEMPORARILY_UNAVAILABLE", name, "This server has no account storage"
         )
         return
-    if not session.registered and server.config.auth.password:
+    policy = server.config.accounts.registration
+    if policy == "closed":
+        # The spec has no code for "never": this is the one it has for "not now".
+        reply.fail(
+            "REGISTER",
+            "TEMPORARILY_UNAVAILABLE",
+            name,
+            "Account registration is closed on this server",
+        )
+        return
+    if not session.registered and (server.config.auth.password or policy == "after-connect"):
         reply.fail(
             "REGISTER",
             "COMPLETE_CONNECTION_REQUIRED",
             name,
-            "Register after connecting (PASS first)",
+            "Register after connecting (PASS first)"
+            if server.config.auth.password
+            else "Register after connecting",
         )
         return
     if session.nick == "*":
@@ -312,6 +324,9 @@ def _ns_register(ctx: Context, service: AccountService, args: list[str]) -> None
         return
     if session.account is not None:
         _notice(ctx, ctx.reply, f"You are already logged in as {session.account}.")
+        return
+    if ctx.server.config.accounts.registration == "closed":
+        _notice(ctx, ctx.reply, "Account registration is closed on this server.")
         return
     name, password = session.nick, args[0]
     email = args[1] if len(args) > 1 else ""
@@ -400,7 +415,7 @@ def _ns_password(ctx: Context, service: AccountService, args: list[str]) -> None
     if len(args) != 1:
         _notice(ctx, ctx.reply, "Syntax: PASSWORD <new password>")
         return
-    problem = password_problem(args[0])
+    problem = password_problem(args[0], server.config.accounts.password_min_length)
     if problem is not None:
         _notice(ctx, ctx.reply, f"Cannot use that password: {problem[1]}.")
         return
