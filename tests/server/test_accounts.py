@@ -216,7 +216,8 @@ def test_account_notify_on_login_and_logout() -> None:
     assert carol.lines() == []
     assert dave.lines() == []
     alice.send("NS LOGOUT")
-    assert [m.command for m in alice.messages()] == ["901", "ACCOUNT", "NOTICE"]
+    # (the second notice: alice is now on a registered nick without being logged in to it)
+    assert [m.command for m in alice.messages()] == ["901", "ACCOUNT", "NOTICE", "NOTICE"]
     [seen] = bob.messages()
     assert (seen.command, seen.params) == ("ACCOUNT", ("*",))
     assert alice.session.account is None

@@ -42,10 +42,12 @@ __all__ = [
     "AuthState",
     "Outcome",
     "attach",
+    "guest_nick",
     "log_in",
     "log_out",
     "new_account_problem",
     "password_problem",
+    "reserved_for_other",
     "service_of",
     "valid_email",
     "user_mask",
@@ -107,6 +109,10 @@ class AccountService:
         self.records: dict[Folded, AccountRecord] = {}
         self._pending: set[Folded] = set()
         self._states: WeakKeyDictionary[Session, AuthState] = WeakKeyDictionary()
+        self.grace: dict[Session, float] = {}
+        """Clients on a nick reserved by an account they are not logged in to, with when
+        their grace period ends (``[accounts] nick_protection``): the server's timer looks
+        at these only, not at every client."""
 
     def apply_config(self, server: Server) -> None:
         """Offer the account capabilities as ``server``'s (re)loaded config says, and tell
@@ -364,6 +370,51 @@ def _announce_cap(server: Server, cap: CapBits, offered: bool) -> None:
                 continue
             params = (session.nick if session.registered else "*", "DEL", name)
         server.send(session, Message("CAP", params, server.name))
+
+
+# -- nick protection -------------------------------------------------------------------------
+
+
+def reserved_for_other(
+    server: Server, session: Session, folded: Folded | None = None
+) -> AccountRecord | None:
+    """The account that reserves the nick ``folded`` (``session``'s own by default) when
+    ``session`` is not logged in to it; None when nothing stops ``session`` using the nick
+    (no such account, the owner, or ``[accounts] nick_protection = "off"``)."""
+    service = server.accounts
+    if service is None or server.config.accounts.nick_protection == "off":
+        return None
+    record = service.records.get(session.folded if folded is None else folded)
+    if record is None:
+        return None
+    if session.account is not None and server.fold(session.account) == record.folded:
+        return None
+    return record
+
+
+GUEST_DIGITS = 5
+"""Random digits after ``[accounts] guest_prefix`` in a guest nick (fewer if NICKLEN is short)."""
+
+GUEST_TRIES = 50
+"""Random guest nicks tried before giving up (only a tiny NICKLEN makes them all taken)."""
+
+
+def guest_nick(server: Server) -> str | None:
+    """A free nick made of ``[accounts] guest_prefix`` and random digits (``Guest12345``),
+    within NICKLEN, neither in use nor an account; None if none was found."""
+    nicklen = server.limits.nicklen
+    prefix = server.config.accounts.guest_prefix
+    prefix = prefix[: max(1, nicklen - GUEST_DIGITS)]
+    width = min(GUEST_DIGITS, nicklen - len(prefix))
+    service = server.accounts
+    for _ in range(GUEST_TRIES):
+        digits = str(secrets.randbelow(10**width)).zfill(width) if width > 0 else ""
+        nick = prefix + digits
+        folded = server.fold(nick)
+        if folded in server.users or (service is not None and service.taken(server, nick)):
+            continue
+        return nick
+    return None
 
 
 def service_of(server: Server) -> AccountService | None:

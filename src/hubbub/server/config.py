@@ -26,7 +26,7 @@ from typing import TypeVar, get_type_hints
 import argon2
 from argon2.exceptions import Argon2Error
 
-from hubbub.protocol.casemap import Casemapping, is_valid_hostname
+from hubbub.protocol.casemap import Casemapping, is_valid_hostname, is_valid_nick
 from hubbub.protocol.message import MAX_LINE_BYTES
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "LOG_LEVELS",
     "LimitsSection",
     "MAX_PASSWORD_BYTES",
+    "NICK_PROTECTION",
     "LoggingSection",
     "OperSection",
     "ServerSection",
@@ -417,6 +418,10 @@ class AuthSection:
 ACCOUNT_REGISTRATION = ("open", "after-connect", "closed")
 """The values of ``[accounts] registration``: who may register an account, and when."""
 
+NICK_PROTECTION = ("guest", "strict", "off")
+"""The values of ``[accounts] nick_protection``: what happens to a client that uses a nick
+registered as someone else's account."""
+
 MAX_PASSWORD_BYTES = 300
 """Longer account passwords are refused (``UNACCEPTABLE_PASSWORD``): the account-registration
 spec's advice, so a password always fits in a ``PRIVMSG NickServ``."""
@@ -424,21 +429,35 @@ spec's advice, so a password always fits in a ``PRIVMSG NickServ``."""
 
 @dataclass(frozen=True)
 class AccountsSection:
-    """``[accounts]``: who may register accounts, and with what passwords. Described key by
-    key in ``docs/config.md``."""
+    """``[accounts]``: who may register accounts, with what passwords, and how the nick of an
+    account is kept for its owner. Described key by key in ``docs/config.md``."""
 
     registration: str = "open"
     password_min_length: int = 8
+    nick_protection: str = "guest"
+    nick_grace: float = 30.0
+    guest_prefix: str = "Guest"
 
     def __post_init__(self) -> None:
         issues = _Issues()
-        for key, known in (("registration", ACCOUNT_REGISTRATION),):
+        for key, known in (
+            ("registration", ACCOUNT_REGISTRATION),
+            ("nick_protection", NICK_PROTECTION),
+        ):
             value = getattr(self, key)
             if value not in known:
                 expected = ", ".join(f'"{k}"' for k in known)
                 issues.add(key, f"unknown value {value!r} (expected one of: {expected})")
         # An empty password can never be checked; a minimum above the maximum bars everyone.
         _int_range(issues, "password_min_length", self.password_min_length, 1, MAX_PASSWORD_BYTES)
+        _positive(issues, "nick_grace", self.nick_grace)
+        # Guest nicks are this prefix and digits: it must be able to start a nick.
+        if not is_valid_nick(self.guest_prefix, 20):
+            issues.add(
+                "guest_prefix",
+                f"must be 1 to 20 nick characters, not starting with a digit or '-' "
+                f"(got {self.guest_prefix!r})",
+            )
         issues.raise_if_any()
 
 
