@@ -30,3 +30,13 @@ def test_every_limit_is_documented() -> None:
     text = (DOCS / "security.md").read_text()
     missing = [f.name for f in dataclasses.fields(LimitsSection) if f"`{f.name}`" not in text]
     assert missing == []
+
+
+def test_every_accounts_key_is_documented() -> None:
+    from hubbub.server.config import AccountsSection
+
+    config = (DOCS / "config.md").read_text()
+    security = (DOCS / "security.md").read_text()
+    keys = [f.name for f in dataclasses.fields(AccountsSection)]
+    assert [key for key in keys if f"`{key}`" not in config] == []
+    assert [key for key in keys if key not in security] == []

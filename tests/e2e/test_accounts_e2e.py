@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 
 from hubbub.net.app import App
 from hubbub.protocol.message import Message
-from hubbub.server.config import Config, StorageSection
+from hubbub.server.config import AccountsSection, Config, StorageSection
 from tests.conftest import make_config
 from tests.e2e.ircclient import IRCTestClient
 from tests.e2e.serving import serve
@@ -182,6 +183,30 @@ async def test_what_a_second_client_sees(app: App) -> None:
     assert login.params == ("alice",)
     await alice.close()
     await watcher.close()
+
+
+async def test_a_stranger_on_a_registered_nick_is_renamed(
+    app_factory: AppFactory, tmp_path: Path
+) -> None:
+    """Nick protection over sockets: alice registers and leaves, a stranger takes her nick,
+    is warned by NickServ and renamed to a guest nick by the server's timer."""
+    config = dataclasses.replace(
+        config_with_db(tmp_path / "h.db"), accounts=AccountsSection(nick_grace=1)
+    )
+    app: App = await app_factory(config)
+    host, port = app.address()
+    await register_account(host, port, "alice")
+    stranger = await connect(host, port)
+    await stranger.register("alice")
+    warning = await stranger.expect("NOTICE")
+    assert (warning.source or "").startswith("NickServ!")
+    assert "registered to the account alice" in warning.params[1]
+    renamed = await stranger.expect("NICK")
+    assert (renamed.source or "").startswith("alice!")
+    assert re.fullmatch(r"Guest\d{5}", renamed.params[0])
+    await stranger.send("WHOIS alice")
+    assert (await stranger.expect("401")).params[1] == "alice"  # the nick is free again
+    await stranger.close()
 
 
 # -- durability: a real process, killed -----------------------------------------------------

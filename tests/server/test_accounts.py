@@ -4,12 +4,13 @@ of a login (account-notify, account-tag, extended-join, WHOIS)."""
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from hubbub.protocol.message import Message
 from hubbub.server.accounts import AccountService, attach
 from hubbub.server.commands.accounts import handle_service_message
 from hubbub.server.commands.dispatch import Context
-from hubbub.server.config import AuthSection, check_password
+from hubbub.server.config import AccountsSection, AuthSection, check_password
 from hubbub.server.core import Server
 from hubbub.server.response import Response
 from hubbub.storage import SqliteStorage
@@ -215,7 +216,8 @@ def test_account_notify_on_login_and_logout() -> None:
     assert carol.lines() == []
     assert dave.lines() == []
     alice.send("NS LOGOUT")
-    assert [m.command for m in alice.messages()] == ["901", "ACCOUNT", "NOTICE"]
+    # (the second notice: alice is now on a registered nick without being logged in to it)
+    assert [m.command for m in alice.messages()] == ["901", "ACCOUNT", "NOTICE", "NOTICE"]
     [seen] = bob.messages()
     assert (seen.command, seen.params) == ("ACCOUNT", ("*",))
     assert alice.session.account is None
@@ -344,3 +346,118 @@ def test_nickserv_without_storage() -> None:
     alice = Client(make_server()).register("alice")
     alice.send("NS HELP")
     assert notices(alice) == ["Accounts are not available on this server."]
+
+
+# -- the account policy ([accounts]) ---------------------------------------------------------
+
+
+def with_policy(server: Server, **accounts: Any) -> Server:
+    """``server`` with its ``[accounts]`` section replaced, as REHASH applies a new config."""
+    server.apply_config(dataclasses.replace(server.config, accounts=AccountsSection(**accounts)))
+    return server
+
+
+def cap_ls(client: Client) -> list[str]:
+    client.send("CAP LS 302")
+    return " ".join(m.params[-1] for m in client.messages() if m.command == "CAP").split()
+
+
+def test_the_minimum_password_length_is_configurable() -> None:
+    server = with_policy(server_with_accounts(), password_min_length=12)
+    alice = Client(server).register("alice")
+    alice.send("REGISTER * * elevenchars")
+    assert fails(alice)[0][:4] == (
+        "REGISTER",
+        "WEAK_PASSWORD",
+        "alice",
+        "Passwords are at least 12 characters long",
+    )
+    alice.send("NS REGISTER elevenchars")
+    assert notices(alice) == ["Cannot register alice: Passwords are at least 12 characters long."]
+    alice.send("REGISTER * * twelve-chars")
+    assert [m.command for m in alice.messages()] == ["900", "REGISTER"]
+    alice.send("NS PASSWORD elevenchars")
+    assert notices(alice) == [
+        "Cannot use that password: Passwords are at least 12 characters long."
+    ]
+    with_policy(server, password_min_length=1)
+    alice.send("NS PASSWORD x")
+    assert notices(alice) == ["Password changed."]
+
+
+def test_registration_open_is_the_default_and_allows_before_connect() -> None:
+    server = server_with_accounts()
+    assert server.config.accounts.registration == "open"
+    client = Client(server)
+    assert "draft/account-registration=before-connect,custom-account-name" in cap_ls(client)
+
+
+def test_registration_after_connect_only() -> None:
+    server = with_policy(server_with_accounts(), registration="after-connect")
+    client = Client(server)
+    assert "draft/account-registration=custom-account-name" in cap_ls(client)
+    client.send("NICK alice", "USER u 0 * :Real Name")
+    client.messages()
+    client.send(f"REGISTER * * {PASSWORD}")
+    assert fails(client) == [
+        ("REGISTER", "COMPLETE_CONNECTION_REQUIRED", "alice", "Register after connecting")
+    ]
+    client.send("CAP END")
+    assert client.commands()[0] == "001"
+    client.send(f"REGISTER * * {PASSWORD}")
+    assert [m.command for m in client.messages()] == ["900", "REGISTER"]
+
+
+def test_registration_closed() -> None:
+    server = with_policy(server_with_accounts(), registration="closed")
+    add_account(server, "old")
+    client = Client(server)
+    caps = cap_ls(client)
+    assert not [cap for cap in caps if cap.startswith("draft/account-registration")]
+    assert "sasl=PLAIN,SCRAM-SHA-256" in caps  # logging in still works
+    client.send("NICK alice", "USER u 0 * :Real Name", "CAP END")
+    client.messages()
+    client.send(f"REGISTER * * {PASSWORD}")
+    assert fails(client) == [
+        (
+            "REGISTER",
+            "TEMPORARILY_UNAVAILABLE",
+            "alice",
+            "Account registration is closed on this server",
+        )
+    ]
+    client.send(f"NS REGISTER {PASSWORD}")
+    assert notices(client) == ["Account registration is closed on this server."]
+    assert client.session.account is None
+    assert service(server).find(server, "alice") is None
+    client.send(f"NS IDENTIFY old {PASSWORD}")
+    assert client.session.account == "old"
+
+
+def test_a_rehash_that_closes_registration_tells_cap_notify_clients() -> None:
+    server = server_with_accounts()
+    modern = Client(server)
+    modern.send("CAP LS 302", "CAP REQ :draft/account-registration", "NICK modern")
+    modern.send("USER u 0 * :R", "CAP END")
+    old = Client(server).register("old")
+    modern.messages()
+    with_policy(server, registration="closed")
+    [deleted] = modern.messages()
+    assert (deleted.command, deleted.params) == (
+        "CAP",
+        ("modern", "DEL", "draft/account-registration"),
+    )
+    modern.send("CAP LIST")
+    assert "draft/account-registration" not in modern.messages()[0].params[-1]
+    assert old.lines() == []  # no cap-notify, no CAP DEL
+    with_policy(server, registration="after-connect")
+    [new] = modern.messages()
+    assert new.params == ("modern", "NEW", "draft/account-registration=custom-account-name")
+    with_policy(server, registration="open")
+    assert modern.lines() == []  # only the value changed: it is offered all along
+
+
+def test_a_server_password_set_by_rehash_withdraws_before_connect() -> None:
+    server = server_with_accounts()
+    server.apply_config(dataclasses.replace(server.config, auth=AuthSection(password="letmein")))
+    assert "draft/account-registration=custom-account-name" in cap_ls(Client(server))

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from hubbub.protocol import Casemapping
 from hubbub.server.config import (
+    AccountsSection,
     Config,
     ConfigError,
     ConfigIssue,
@@ -613,3 +614,65 @@ def test_empty_passwords_are_never_accepted() -> None:
     assert not check_password("", "anything")
     with pytest.raises(ValueError, match="empty"):
         hash_password("")
+
+
+# --- [accounts] ----------------------------------------------------------------------------------
+
+
+def test_accounts_defaults_are_todays_behaviour() -> None:
+    accounts = default_config().accounts
+    assert accounts == AccountsSection()
+    assert (accounts.registration, accounts.password_min_length) == ("open", 8)
+    assert (accounts.nick_protection, accounts.nick_grace) == ("guest", 30.0)
+    assert accounts.guest_prefix == "Guest"
+
+
+def test_accounts_section_parses() -> None:
+    accounts = parse_config(
+        """
+        [accounts]
+        registration = "after-connect"
+        password_min_length = 12
+        nick_protection = "strict"
+        nick_grace = 60
+        guest_prefix = "Visitor"
+        """
+    ).accounts
+    assert accounts == AccountsSection("after-connect", 12, "strict", 60.0, "Visitor")
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "message"),
+    [
+        (
+            "registration = 'invite'",
+            "accounts.registration",
+            'unknown value \'invite\' (expected one of: "open", "after-connect", "closed")',
+        ),
+        ("registration = true", "accounts.registration", "expected string, got boolean"),
+        (
+            "nick_protection = 'kill'",
+            "accounts.nick_protection",
+            '(expected one of: "guest", "strict", "off")',
+        ),
+        ("password_min_length = 0", "accounts.password_min_length", "between 1 and 300, got 0"),
+        ("password_min_length = 301", "accounts.password_min_length", "between 1 and 300"),
+        ("password_min_length = 8.5", "accounts.password_min_length", "expected integer"),
+        ("nick_grace = 0", "accounts.nick_grace", "must be a positive number, got 0"),
+        ("nick_grace = -5", "accounts.nick_grace", "must be a positive number"),
+        ("guest_prefix = ''", "accounts.guest_prefix", "must be 1 to 20 nick characters"),
+        ("guest_prefix = '9lives'", "accounts.guest_prefix", "not starting with a digit"),
+        ("guest_prefix = 'Guest!'", "accounts.guest_prefix", "must be 1 to 20"),
+        ("guest_prefix = 'Two Words'", "accounts.guest_prefix", "must be 1 to 20"),
+        ("guest_prefix = '" + "G" * 21 + "'", "accounts.guest_prefix", "got 'GGGG"),
+        ("password_max = 20", "accounts.password_max", "unknown key"),
+    ],
+)
+def test_accounts_bad_values_name_their_key(text: str, key: str, message: str) -> None:
+    assert message in issue(f"[accounts]\n{text}\n", key)
+
+
+def test_accounts_section_validates_when_built_in_code() -> None:
+    with pytest.raises(ConfigError) as info:
+        AccountsSection(registration="nope", nick_grace=float("nan"))
+    assert [i.key for i in info.value.issues] == ["registration", "nick_grace"]

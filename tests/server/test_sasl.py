@@ -464,7 +464,9 @@ def test_reauthentication_after_registration() -> None:
     alice.lines()
     bob.lines()
     alice.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {b64(plain('alt', 'other password'))}")
-    assert [m.command for m in alice.messages()] == ["AUTHENTICATE", "900", "ACCOUNT", "903"]
+    # (and NickServ's notice: the nick alice is not alt's)
+    commands = ["AUTHENTICATE", "900", "ACCOUNT", "903", "NOTICE"]
+    assert [m.command for m in alice.messages()] == commands
     assert alice.session.account == "alt"
     [account] = bob.messages()
     assert (account.source, account.command, account.params) == (

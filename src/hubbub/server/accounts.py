@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
 from hubbub.protocol import numerics as n
-from hubbub.protocol.caps import Cap
+from hubbub.protocol.caps import CAP_NAMES, Cap, CapBits
 from hubbub.protocol.casemap import Folded, is_valid_nick
 from hubbub.protocol.message import Message
-from hubbub.server.config import check_password, hash_password
+from hubbub.server.config import MAX_PASSWORD_BYTES, check_password, hash_password
 from hubbub.server.response import Response
 from hubbub.server.sasl import MECHANISMS, PayloadReader, ServerMechanism, make_scram_credentials
 from hubbub.server.session import Session
@@ -42,10 +42,12 @@ __all__ = [
     "AuthState",
     "Outcome",
     "attach",
+    "guest_nick",
     "log_in",
     "log_out",
     "new_account_problem",
     "password_problem",
+    "reserved_for_other",
     "service_of",
     "valid_email",
     "user_mask",
@@ -54,11 +56,8 @@ __all__ = [
 log = logging.getLogger("hubbub.accounts")
 
 MIN_PASSWORD_LENGTH = 8
-"""Shorter passwords are refused at registration (``WEAK_PASSWORD``)."""
-
-MAX_PASSWORD_BYTES = 300
-"""Longer passwords are refused (``UNACCEPTABLE_PASSWORD``): the account-registration spec's
-advice, so a password always fits in a ``PRIVMSG NickServ``."""
+"""The default of ``[accounts] password_min_length``: shorter passwords are refused at
+registration (``WEAK_PASSWORD``). ``MAX_PASSWORD_BYTES``, the longest, is the config's."""
 
 OFFERED_CAPS = (Cap.SASL, Cap.ACCOUNT_NOTIFY, Cap.ACCOUNT_TAG, Cap.ACCOUNT_REGISTRATION)
 """The capabilities that work once a server has accounts."""
@@ -108,6 +107,31 @@ class AccountService:
         self.records: dict[Folded, AccountRecord] = {}
         self._pending: set[Folded] = set()
         self._states: WeakKeyDictionary[Session, AuthState] = WeakKeyDictionary()
+        self.grace: dict[Session, float] = {}
+        """Clients on a nick reserved by an account they are not logged in to, with when
+        their grace period ends (``[accounts] nick_protection``): the server's timer looks
+        at these only, not at every client."""
+
+    def apply_config(self, server: Server) -> None:
+        """Offer the account capabilities as ``server``'s (re)loaded config says, and tell
+        the clients with ``cap-notify`` when ``draft/account-registration`` comes or goes."""
+        before = Cap.ACCOUNT_REGISTRATION in server.extra_caps
+        for cap in OFFERED_CAPS:
+            if cap not in server.extra_caps:
+                server.extra_caps.append(cap)
+        server.cap_values[Cap.SASL] = ",".join(MECHANISMS)
+        policy = server.config.accounts.registration
+        if policy == "closed":
+            server.extra_caps.remove(Cap.ACCOUNT_REGISTRATION)
+            server.cap_values.pop(Cap.ACCOUNT_REGISTRATION, None)
+        else:
+            # Registering before connection registration would get round a server password.
+            early = policy == "open" and not server.config.auth.password
+            value = ("before-connect," if early else "") + "custom-account-name"
+            server.cap_values[Cap.ACCOUNT_REGISTRATION] = value
+        after = Cap.ACCOUNT_REGISTRATION in server.extra_caps
+        if before != after:
+            _announce_cap(server, Cap.ACCOUNT_REGISTRATION, after)
 
     def load(self, records: Iterable[AccountRecord], fold: Callable[[str], Folded]) -> None:
         """Fill the cache (at start-up), keyed by the server's current case folding."""
@@ -260,16 +284,18 @@ def new_account_problem(
         return "BAD_ACCOUNT_NAME", "Account names follow the rules of nicknames"
     if service.taken(server, name):
         return "ACCOUNT_EXISTS", "An account with that name already exists"
-    return password_problem(password)
+    return password_problem(password, server.config.accounts.password_min_length)
 
 
-def password_problem(password: str) -> tuple[str, str] | None:
+def password_problem(
+    password: str, min_length: int = MIN_PASSWORD_LENGTH
+) -> tuple[str, str] | None:
     """Why ``password`` cannot be an account's password (a ``FAIL REGISTER`` code and its
-    text), or None."""
+    text), or None; ``min_length`` is ``[accounts] password_min_length``."""
     if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
         return "UNACCEPTABLE_PASSWORD", f"Passwords are at most {MAX_PASSWORD_BYTES} bytes long"
-    if len(password) < MIN_PASSWORD_LENGTH:
-        return "WEAK_PASSWORD", f"Passwords are at least {MIN_PASSWORD_LENGTH} characters long"
+    if len(password) < min_length:
+        return "WEAK_PASSWORD", f"Passwords are at least {min_length} characters long"
     return None
 
 
@@ -324,15 +350,75 @@ def _notify(server: Server, session: Session, account: str, reply: Response) -> 
 
 
 def attach(server: Server, service: AccountService) -> None:
-    """Give ``server`` its accounts and offer the capabilities that rely on them."""
+    """Give ``server`` its accounts and offer the capabilities that rely on them (again at
+    each REHASH: see :meth:`AccountService.apply_config`)."""
     server.accounts = service
-    for cap in OFFERED_CAPS:
-        if cap not in server.extra_caps:
-            server.extra_caps.append(cap)
-    server.cap_values[Cap.SASL] = ",".join(MECHANISMS)
-    # Registering before connection registration would get round a server password.
-    early = "" if server.config.auth.password else "before-connect,"
-    server.cap_values[Cap.ACCOUNT_REGISTRATION] = early + "custom-account-name"
+    service.apply_config(server)
+
+
+def _announce_cap(server: Server, cap: CapBits, offered: bool) -> None:
+    """``CAP NEW`` or ``CAP DEL`` for ``cap`` to every client with ``cap-notify``; a deleted
+    capability is also switched off for those that had it."""
+    name = CAP_NAMES[cap]
+    value = server.cap_values.get(cap)
+    for session in server.sessions:
+        if offered:
+            if not session.caps & Cap.CAP_NOTIFY:
+                continue
+            shown = f"{name}={value}" if value and session.cap_version >= 302 else name
+            params = (session.nick if session.registered else "*", "NEW", shown)
+        else:
+            if session.caps & cap:
+                session.set_caps(session.caps & ~cap)
+            if not session.caps & Cap.CAP_NOTIFY:
+                continue
+            params = (session.nick if session.registered else "*", "DEL", name)
+        server.send(session, Message("CAP", params, server.name))
+
+
+# -- nick protection -------------------------------------------------------------------------
+
+
+def reserved_for_other(
+    server: Server, session: Session, folded: Folded | None = None
+) -> AccountRecord | None:
+    """The account that reserves the nick ``folded`` (``session``'s own by default) when
+    ``session`` is not logged in to it; None when nothing stops ``session`` using the nick
+    (no such account, the owner, or ``[accounts] nick_protection = "off"``)."""
+    service = server.accounts
+    if service is None or server.config.accounts.nick_protection == "off":
+        return None
+    record = service.records.get(session.folded if folded is None else folded)
+    if record is None:
+        return None
+    if session.account is not None and server.fold(session.account) == record.folded:
+        return None
+    return record
+
+
+GUEST_DIGITS = 5
+"""Random digits after ``[accounts] guest_prefix`` in a guest nick (fewer if NICKLEN is short)."""
+
+GUEST_TRIES = 50
+"""Random guest nicks tried before giving up (only a tiny NICKLEN makes them all taken)."""
+
+
+def guest_nick(server: Server) -> str | None:
+    """A free nick made of ``[accounts] guest_prefix`` and random digits (``Guest12345``),
+    within NICKLEN, neither in use nor an account; None if none was found."""
+    nicklen = server.limits.nicklen
+    prefix = server.config.accounts.guest_prefix
+    prefix = prefix[: max(1, nicklen - GUEST_DIGITS)]
+    width = min(GUEST_DIGITS, nicklen - len(prefix))
+    service = server.accounts
+    for _ in range(GUEST_TRIES):
+        digits = str(secrets.randbelow(10**width)).zfill(width) if width > 0 else ""
+        nick = prefix + digits
+        folded = server.fold(nick)
+        if folded in server.users or (service is not None and service.taken(server, nick)):
+            continue
+        return nick
+    return None
 
 
 def service_of(server: Server) -> AccountService | None:

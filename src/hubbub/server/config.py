@@ -26,10 +26,12 @@ from typing import TypeVar, get_type_hints
 import argon2
 from argon2.exceptions import Argon2Error
 
-from hubbub.protocol.casemap import Casemapping, is_valid_hostname
+from hubbub.protocol.casemap import Casemapping, is_valid_hostname, is_valid_nick
 from hubbub.protocol.message import MAX_LINE_BYTES
 
 __all__ = [
+    "ACCOUNT_REGISTRATION",
+    "AccountsSection",
     "AuthSection",
     "ClusterSection",
     "Config",
@@ -38,6 +40,8 @@ __all__ = [
     "ListenSection",
     "LOG_LEVELS",
     "LimitsSection",
+    "MAX_PASSWORD_BYTES",
+    "NICK_PROTECTION",
     "LoggingSection",
     "OperSection",
     "ServerSection",
@@ -413,6 +417,52 @@ class AuthSection:
         issues.raise_if_any()
 
 
+ACCOUNT_REGISTRATION = ("open", "after-connect", "closed")
+"""The values of ``[accounts] registration``: who may register an account, and when."""
+
+NICK_PROTECTION = ("guest", "strict", "off")
+"""The values of ``[accounts] nick_protection``: what happens to a client that uses a nick
+registered as someone else's account."""
+
+MAX_PASSWORD_BYTES = 300
+"""Longer account passwords are refused (``UNACCEPTABLE_PASSWORD``): the account-registration
+spec's advice, so a password always fits in a ``PRIVMSG NickServ``."""
+
+
+@dataclass(frozen=True)
+class AccountsSection:
+    """``[accounts]``: who may register accounts, with what passwords, and how the nick of an
+    account is kept for its owner. Described key by key in ``docs/config.md``."""
+
+    registration: str = "open"
+    password_min_length: int = 8
+    nick_protection: str = "guest"
+    nick_grace: float = 30.0
+    guest_prefix: str = "Guest"
+
+    def __post_init__(self) -> None:
+        issues = _Issues()
+        for key, known in (
+            ("registration", ACCOUNT_REGISTRATION),
+            ("nick_protection", NICK_PROTECTION),
+        ):
+            value = getattr(self, key)
+            if value not in known:
+                expected = ", ".join(f'"{k}"' for k in known)
+                issues.add(key, f"unknown value {value!r} (expected one of: {expected})")
+        # An empty password can never be checked; a minimum above the maximum bars everyone.
+        _int_range(issues, "password_min_length", self.password_min_length, 1, MAX_PASSWORD_BYTES)
+        _positive(issues, "nick_grace", self.nick_grace)
+        # Guest nicks are this prefix and digits: it must be able to start a nick.
+        if not is_valid_nick(self.guest_prefix, 20):
+            issues.add(
+                "guest_prefix",
+                f"must be 1 to 20 nick characters, not starting with a digit or '-' "
+                f"(got {self.guest_prefix!r})",
+            )
+        issues.raise_if_any()
+
+
 @dataclass(frozen=True)
 class StorageSection:
     """``[storage]``: the SQLite file (``path``), or a PostgreSQL ``url`` that replaces it."""
@@ -561,6 +611,7 @@ class Config:
     listen: tuple[ListenSection, ...] = field(default_factory=_default_listeners)
     limits: LimitsSection = field(default_factory=LimitsSection)
     auth: AuthSection = field(default_factory=AuthSection)
+    accounts: AccountsSection = field(default_factory=AccountsSection)
     storage: StorageSection = field(default_factory=StorageSection)
     cluster: ClusterSection = field(default_factory=ClusterSection)
     sts: StsSection = field(default_factory=StsSection)
@@ -618,6 +669,7 @@ _SECTIONS: dict[str, type] = {
     "server": ServerSection,
     "limits": LimitsSection,
     "auth": AuthSection,
+    "accounts": AccountsSection,
     "storage": StorageSection,
     "cluster": ClusterSection,
     "sts": StsSection,
@@ -834,6 +886,7 @@ def parse_config(text: str, path: Path | None = None, *, check_files: bool = Fal
         listen=tuple(item for _, item in listen) or defaults.listen,
         limits=_pick(sections, "limits", defaults.limits),
         auth=_pick(sections, "auth", defaults.auth),
+        accounts=_pick(sections, "accounts", defaults.accounts),
         storage=_pick(sections, "storage", defaults.storage),
         cluster=_pick(sections, "cluster", defaults.cluster),
         sts=_pick(sections, "sts", defaults.sts),

@@ -25,6 +25,7 @@ from hubbub.protocol.errors import LineTooLong, ProtocolError
 from hubbub.protocol.message import Message, check_length, decode, parse
 from hubbub.server.channel import Channel
 from hubbub.server.commands import COMMANDS
+from hubbub.server.commands.accounts import expire_grace
 from hubbub.server.commands.dispatch import Context
 from hubbub.server.config import Config
 from hubbub.server.fastpath import relay, relay_block
@@ -165,6 +166,8 @@ class Server:
         """Recently folded message targets (the fast path's; bounded there)."""
         self.motd = new_motd
         self.isupport = isupport
+        if self.accounts is not None:
+            self.accounts.apply_config(self)
 
     # -- connections -----------------------------------------------------------------------
 
@@ -382,7 +385,8 @@ class Server:
                 log.exception("unserialisable reply to %r from %s", text, session)
 
     def tick(self) -> None:
-        """Run timers: flood queues every call; registration and ping timeouts each second."""
+        """Run timers: flood queues every call; registration and ping timeouts, and the
+        grace periods of registered nicks, each second."""
         now = self.clock()
         if self.limits.flood:
             for session in [s for s in self.sessions if s.pending]:
@@ -396,6 +400,8 @@ class Server:
             for ip, (tokens, last) in list(self.connect_buckets.items()):
                 if refill(tokens, now - last, rate, burst) >= burst:
                     del self.connect_buckets[ip]
+        if self.accounts is not None and self.accounts.grace:
+            expire_grace(self, now)  # nick protection: only the clients counting down
         for session in list(self.sessions):
             if not session.registered:
                 if now - session.signon > limits.registration_timeout:

@@ -18,16 +18,19 @@ from typing import TYPE_CHECKING
 
 from hubbub.protocol import numerics as n
 from hubbub.protocol.caps import Cap
+from hubbub.protocol.casemap import Folded
 from hubbub.protocol.message import Message
 from hubbub.server.accounts import (
     MAX_LOGIN_FAILURES,
     AccountService,
     AuthState,
     Outcome,
+    guest_nick,
     log_in,
     log_out,
     new_account_problem,
     password_problem,
+    reserved_for_other,
     service_of,
     valid_email,
 )
@@ -59,7 +62,17 @@ from hubbub.storage.base import AccountRecord
 if TYPE_CHECKING:
     from hubbub.server.core import Server
 
-__all__ = ["COMMANDS", "HELP_TEXTS", "SERVICE_NAME", "handle_service_message", "login_refused"]
+__all__ = [
+    "COMMANDS",
+    "HELP_TEXTS",
+    "SERVICE_NAME",
+    "expire_grace",
+    "handle_service_message",
+    "login_refused",
+    "nick_refused",
+    "registration_nick_refused",
+    "watch_nick",
+]
 
 log = logging.getLogger("hubbub.accounts")
 
@@ -169,6 +182,7 @@ def _advance(ctx: Context, service: AccountService, state: AuthState, step: Step
         state.reset()
         log_in(server, session, record, reply)
         reply.numeric(n.RPL_SASLSUCCESS, "SASL authentication successful")
+        watch_nick(server, session, reply)
     elif isinstance(step, CheckPassword):
         state.reset()
         later = defer_reply(ctx)
@@ -182,6 +196,7 @@ def _advance(ctx: Context, service: AccountService, state: AuthState, step: Step
                 else:
                     log_in(server, session, record, later)
                     later.numeric(n.RPL_SASLSUCCESS, "SASL authentication successful")
+                    watch_nick(server, session, later)
             finish_deferred(ctx, later)
             if record is None:
                 login_refused(server, session, later)
@@ -211,6 +226,12 @@ def _create_account(
             if record is not None:
                 log_in(server, session, record, later)
             answer(later, outcome, record)
+            if record is not None:
+                watch_nick(server, session, later)
+        if record is not None:
+            holder = server.users.get(record.folded)
+            if holder is not None and holder is not session:
+                watch_nick(server, holder)  # someone else is on the nick just registered
         finish_deferred(ctx, later)
 
     service.register(server, name, email, password, done)
@@ -226,12 +247,24 @@ def handle_register(ctx: Context) -> None:
             "REGISTER", "TEMPORARILY_UNAVAILABLE", name, "This server has no account storage"
         )
         return
-    if not session.registered and server.config.auth.password:
+    policy = server.config.accounts.registration
+    if policy == "closed":
+        # The spec has no code for "never": this is the one it has for "not now".
+        reply.fail(
+            "REGISTER",
+            "TEMPORARILY_UNAVAILABLE",
+            name,
+            "Account registration is closed on this server",
+        )
+        return
+    if not session.registered and (server.config.auth.password or policy == "after-connect"):
         reply.fail(
             "REGISTER",
             "COMPLETE_CONNECTION_REQUIRED",
             name,
-            "Register after connecting (PASS first)",
+            "Register after connecting (PASS first)"
+            if server.config.auth.password
+            else "Register after connecting",
         )
         return
     if session.nick == "*":
@@ -282,12 +315,18 @@ _HELP = (
     "LOGOUT: log out",
     "INFO [account]: about an account",
     "PASSWORD <new password>: change your password (when logged in)",
+    "GHOST <nick>: disconnect whoever is using a nick of your account",
+    "REGAIN <nick>: disconnect whoever is using a nick of your account, and take it",
 )
 
 
 def _notice(ctx: Context, reply: Response, text: str) -> None:
-    source = f"{SERVICE_NAME}!{SERVICE_NAME}@services.{ctx.server.name}"
-    reply.add(Message("NOTICE", (ctx.session.nick, text), source))
+    _notice_to(ctx.server, ctx.session, reply, text)
+
+
+def _notice_to(server: Server, session: Session, reply: Response, text: str) -> None:
+    source = f"{SERVICE_NAME}!{SERVICE_NAME}@services.{server.name}"
+    reply.add(Message("NOTICE", (session.nick, text), source))
 
 
 def handle_service_message(ctx: Context, text: str) -> None:
@@ -318,6 +357,9 @@ def _ns_register(ctx: Context, service: AccountService, args: list[str]) -> None
         return
     if session.account is not None:
         _notice(ctx, ctx.reply, f"You are already logged in as {session.account}.")
+        return
+    if ctx.server.config.accounts.registration == "closed":
+        _notice(ctx, ctx.reply, "Account registration is closed on this server.")
         return
     name, password = session.nick, args[0]
     email = args[1] if len(args) > 1 else ""
@@ -359,6 +401,7 @@ def _ns_identify(ctx: Context, service: AccountService, args: list[str]) -> None
             else:
                 log_in(server, session, record, later)
                 _notice(ctx, later, f"You are now identified as {record.name}.")
+                watch_nick(server, session, later)
         finish_deferred(ctx, later)
         if record is None:
             login_refused(server, session, later)
@@ -372,6 +415,7 @@ def _ns_logout(ctx: Context, service: AccountService, args: list[str]) -> None:
         return
     log_out(ctx.server, ctx.session, ctx.reply)
     _notice(ctx, ctx.reply, "You are now logged out.")
+    watch_nick(ctx.server, ctx.session, ctx.reply)
 
 
 def _ns_info(ctx: Context, service: AccountService, args: list[str]) -> None:
@@ -406,7 +450,7 @@ def _ns_password(ctx: Context, service: AccountService, args: list[str]) -> None
     if len(args) != 1:
         _notice(ctx, ctx.reply, "Syntax: PASSWORD <new password>")
         return
-    problem = password_problem(args[0])
+    problem = password_problem(args[0], server.config.accounts.password_min_length)
     if problem is not None:
         _notice(ctx, ctx.reply, f"Cannot use that password: {problem[1]}.")
         return
@@ -424,6 +468,56 @@ def _ns_password(ctx: Context, service: AccountService, args: list[str]) -> None
     service.change_password(server, record, args[0], done)
 
 
+def _own_nick(
+    ctx: Context, service: AccountService, args: list[str], command: str
+) -> tuple[str, Session | None] | None:
+    """The nick named in ``args`` and the client using it (None if nobody is), when the
+    caller is logged in to the account that owns the nick; None, having said why, if not."""
+    server, session = ctx.server, ctx.session
+    if len(args) != 1:
+        _notice(ctx, ctx.reply, f"Syntax: {command} <nick>")
+        return None
+    nick = args[0]
+    if session.account is None:
+        _notice(ctx, ctx.reply, "Log in first.")
+        return None
+    record = service.find(server, nick)
+    if record is None or record.folded != server.fold(session.account):
+        _notice(ctx, ctx.reply, f"{nick} is not a nick of your account.")
+        return None
+    return nick, server.users.get(record.folded)
+
+
+def _ns_ghost(ctx: Context, service: AccountService, args: list[str]) -> None:
+    found = _own_nick(ctx, service, args, "GHOST")
+    if found is None:
+        return
+    nick, holder = found
+    if holder is None:
+        _notice(ctx, ctx.reply, f"Nobody is using {nick}.")
+    elif holder is ctx.session:
+        _notice(ctx, ctx.reply, f"You are {holder.nick}.")
+    else:
+        gone = holder.nick
+        ctx.server.quit(holder, f"GHOST command used by {ctx.session.nick}")
+        _notice(ctx, ctx.reply, f"{gone} has been disconnected.")
+
+
+def _ns_regain(ctx: Context, service: AccountService, args: list[str]) -> None:
+    found = _own_nick(ctx, service, args, "REGAIN")
+    if found is None:
+        return
+    nick, holder = found
+    if holder is ctx.session and ctx.session.nick == nick:
+        _notice(ctx, ctx.reply, f"You are {nick} already.")
+        return
+    if holder is not None and holder is not ctx.session:
+        ctx.server.quit(holder, f"REGAIN command used by {ctx.session.nick}")
+    _change_nick(ctx.server, ctx.session, nick, ctx.reply)
+    if ctx.session.nick == nick:
+        _notice(ctx, ctx.reply, f"You have regained {nick}.")
+
+
 _SERVICE_COMMANDS: dict[str, Callable[[Context, AccountService, list[str]], None]] = {
     "HELP": _ns_help,
     "REGISTER": _ns_register,
@@ -433,7 +527,116 @@ _SERVICE_COMMANDS: dict[str, Callable[[Context, AccountService, list[str]], None
     "INFO": _ns_info,
     "PASSWORD": _ns_password,
     "PASSWD": _ns_password,
+    "GHOST": _ns_ghost,
+    "REGAIN": _ns_regain,
 }
+
+
+# -- nick protection -------------------------------------------------------------------------
+
+
+def watch_nick(server: Server, session: Session, reply: Response | None = None) -> None:
+    """Nick protection, after ``session`` took a nick, registered, logged in or out.
+
+    A client on a nick reserved by an account it is not logged in to is told, and its grace
+    period starts (:func:`expire_grace` renames it when that ends); any other client's
+    countdown stops. The notice goes into ``reply``, or straight to the client when None.
+    """
+    service = service_of(server)
+    if service is None or not session.registered:
+        return
+    record = reserved_for_other(server, session)
+    if record is None:
+        service.grace.pop(session, None)
+        return
+    if session in service.grace:
+        return  # still counting down: hopping between reserved nicks buys no time
+    grace = server.config.accounts.nick_grace
+    service.grace[session] = server.clock() + grace
+    out = reply if reply is not None else Response(session, server.name, None)
+    _notice_to(
+        server,
+        session,
+        out,
+        f"The nick {session.nick} is registered to the account {record.name}. Log in to it "
+        f"within {grace:g} seconds (/msg {SERVICE_NAME} IDENTIFY <password>), or your nick "
+        f"will be changed.",
+    )
+    if reply is None:
+        out.flush()
+
+
+def expire_grace(server: Server, now: float) -> None:
+    """Rename each client whose grace period is over and who is still on a nick reserved
+    by an account it has not logged in to (the server's timer runs this each second; it
+    looks only at the clients counting down)."""
+    service = service_of(server)
+    if service is None:
+        return
+    due = [session for session, end in service.grace.items() if end <= now]
+    for session in due:
+        if session.checking_password:
+            continue  # a login is being checked: its answer decides, at the next tick
+        del service.grace[session]
+        if session.closed or not session.registered:
+            continue
+        record = reserved_for_other(server, session)
+        if record is not None:
+            _rename_to_guest(server, session, record)
+
+
+def _rename_to_guest(server: Server, session: Session, record: AccountRecord) -> None:
+    guest = guest_nick(server)
+    if guest is None:  # only a tiny NICKLEN leaves no guest nick free
+        server.quit(session, "Nickname is registered", error="Nickname is registered")
+        return
+    reply = Response(session, server.name, None)
+    _notice_to(
+        server,
+        session,
+        reply,
+        f"You did not log in to the account {record.name} in time: your nick is now {guest}.",
+    )
+    _change_nick(server, session, guest, reply)
+    reply.flush()
+
+
+def _change_nick(server: Server, session: Session, nick: str, reply: Response) -> None:
+    """Change ``session``'s nick as if it had sent ``NICK <nick>`` (its replies in ``reply``)."""
+    # The registration commands import this module: their NICK is looked up when needed.
+    from hubbub.server.commands.registration import handle_nick
+
+    handle_nick(Context(server, session, Message("NICK", (nick,)), reply))
+
+
+def nick_refused(
+    server: Server, session: Session, nick: str, folded: Folded, reply: Response
+) -> bool:
+    """``[accounts] nick_protection = "strict"``: True, having answered ``433``, when ``nick``
+    is reserved by an account ``session`` is not logged in to."""
+    if server.config.accounts.nick_protection != "strict":
+        return False
+    if reserved_for_other(server, session, folded) is None:
+        return False
+    reply.numeric(n.ERR_NICKNAMEINUSE, nick, "Nickname is reserved by a different account")
+    return True
+
+
+def registration_nick_refused(ctx: Context) -> bool:
+    """``nick_protection = "strict"``, as a client is about to finish registering (after
+    any SASL login): True when its nick is reserved by an account it is not logged in to.
+    The nick is released and refused with ``433``; registration waits for another NICK."""
+    server, session = ctx.server, ctx.session
+    if server.config.accounts.nick_protection != "strict":
+        return False
+    if reserved_for_other(server, session) is None:
+        return False
+    nick = session.nick
+    if server.users.get(session.folded) is session:
+        del server.users[session.folded]
+    session.nick, session.folded = "*", Folded("*")
+    ctx.reply.numeric(n.ERR_NICKNAMEINUSE, nick, "Nickname is reserved by a different account")
+    return True
 
 
 def handle_nickserv(ctx: Context) -> None:

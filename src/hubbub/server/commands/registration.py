@@ -9,7 +9,12 @@ from hubbub.protocol import numerics as n
 from hubbub.protocol.caps import CAP_NAMES, CAPS_BY_NAME, Cap, CapBits
 from hubbub.protocol.casemap import Folded, is_valid_nick
 from hubbub.protocol.message import Message
-from hubbub.server.commands.accounts import abort_on_registration
+from hubbub.server.commands.accounts import (
+    abort_on_registration,
+    nick_refused,
+    registration_nick_refused,
+    watch_nick,
+)
 from hubbub.server.commands.dispatch import Command, Context
 from hubbub.server.config import check_password
 from hubbub.server.response import Response
@@ -67,6 +72,12 @@ def handle_nick(ctx: Context) -> None:
         return
     if nick == session.nick:
         return
+    if (
+        session.registered
+        and folded != session.folded
+        and nick_refused(server, session, nick, folded, reply)  # a registered nick, strict
+    ):
+        return
     if not session.registered:
         if server.users.get(session.folded) is session:
             del server.users[session.folded]
@@ -87,6 +98,7 @@ def handle_nick(ctx: Context) -> None:
     session.update_prefix()
     if old_folded != folded:
         server.monitor_notify(session, online=True)
+    watch_nick(server, session, reply)
 
 
 FALLBACK_USER = "user"
@@ -123,6 +135,8 @@ def try_register(ctx: Context) -> None:
         or session.cap_negotiating
         or session.checking_password
     ):
+        return
+    if registration_nick_refused(ctx):
         return
     required = server.config.auth.password
     if not required:
@@ -168,6 +182,7 @@ def complete_registration(server: Server, session: Session, reply: Response) -> 
     server.snotice(
         f"Client connecting: {session.nick} ({session.user}@{session.host}) [{session.peer.ip}]"
     )
+    watch_nick(server, session, reply)
 
 
 def welcome(server: Server, session: Session, reply: Response) -> None:
