@@ -16,10 +16,12 @@ from hubbub.server.config import (
     StorageSection,
     default_config,
 )
+from tests.cloaks import CLOAKS
 
 
 def make_config(listen: tuple[ListenSection, ...] | None = None, **limits: Any) -> Config:
-    """A test config: one IRC listener on an ephemeral loopback port, flood control off."""
+    """A test config: one IRC listener on an ephemeral loopback port, flood control off,
+    the tests' cloak secret."""
     limits.setdefault("flood", False)
     base = default_config()
     return dataclasses.replace(
@@ -27,6 +29,7 @@ def make_config(listen: tuple[ListenSection, ...] | None = None, **limits: Any) 
         listen=listen or (ListenSection(address="127.0.0.1:0"),),
         limits=dataclasses.replace(LimitsSection(), **limits),
         storage=StorageSection(path=":memory:"),
+        cloaks=CLOAKS,
     )
 
 

@@ -13,12 +13,13 @@ from types import TracebackType
 
 from hubbub.net.app import App
 from hubbub.protocol.message import Message
+from tests.cloaks import HOST as CLOAKED_LOOPBACK
 from tests.e2e.ircclient import IRCTestClient
 
 SERVER_NAME = "hubbub.local"
 """The server name of the default config."""
-HOST = "127.0.0.1"
-"""Every test client connects from loopback; it is the host part of their masks."""
+HOST = CLOAKED_LOOPBACK
+"""Every test client connects from loopback: its cloak is the host part of their masks."""
 
 _tokens = itertools.count(1)
 

@@ -16,6 +16,7 @@ import pytest
 from hubbub.net.app import App
 from hubbub.protocol.message import Message
 from hubbub.server.config import AccountsSection, Config, StorageSection
+from tests.cloaks import HOST
 from tests.conftest import make_config
 from tests.e2e.ircclient import IRCTestClient
 from tests.e2e.serving import serve
@@ -176,7 +177,7 @@ async def test_what_a_second_client_sees(app: App) -> None:
     await alice.send("NS LOGOUT")
     await alice.expect("901")
     logout = await watcher.expect("ACCOUNT")
-    assert (logout.source, logout.params) == ("alice!~u@127.0.0.1", ("*",))
+    assert (logout.source, logout.params) == (f"alice!~u@{HOST}", ("*",))
     await alice.send("NS IDENTIFY alice " + PASSWORD)
     await alice.expect("900")
     login = await watcher.expect("ACCOUNT")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hubbub.net.app import App
+from tests.cloaks import HOST
 from tests.e2e.ircclient import IRCTestClient
 
 
@@ -18,7 +19,7 @@ async def test_two_clients_chat(hubbub_app: App) -> None:
     await bob.expect("366")
     await bob.send("PRIVMSG #room :hello alice")
     msg = await alice.expect("PRIVMSG")
-    assert msg.source == "bob!~user@127.0.0.1"
+    assert msg.source == f"bob!~user@{HOST}"
     assert msg.params == ("#room", "hello alice")
     await alice.close()
     await bob.close()

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from hubbub.server.config import Config
+from tests.cloaks import HOST
 from tests.conftest import make_config
 from tests.e2e.conformance import Net, commands, drain, join, mask, reply_to
 from tests.e2e.ircclient import IRCTestClient
@@ -232,7 +233,7 @@ async def test_sendq_exceeded_disconnects_only_the_slow_client(
         await join("#flood", alice)
         await join("#chat", alice, bob)
         # A client that registers and joins, then never reads, with a tiny receive window.
-        slow_mask = "slowpoke!~u@127.0.0.1"
+        slow_mask = f"slowpoke!~u@{HOST}"
         slow = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         slow.setblocking(False)

@@ -16,6 +16,7 @@ import pytest
 from hubbub.server.config import AuthSection, Config
 from tests.conftest import make_config
 from tests.e2e.conformance import (
+    HOST,
     SERVER_NAME,
     Net,
     commands,
@@ -234,7 +235,7 @@ async def test_user_name_without_usable_characters_gets_a_stand_in(net: Net) -> 
     await client.collect_until(lambda m: m.command in ("376", "422"))
     got = await reply_to(client, "WHOIS alice")
     whois = next(m for m in got if m.command == "311")
-    assert whois.params[1:4] == ("alice", "~user", "127.0.0.1")
+    assert whois.params[1:4] == ("alice", "~user", HOST)
     assert whois.params[-1] == "Real Name"
 
 

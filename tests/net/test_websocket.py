@@ -17,6 +17,7 @@ from hubbub.net.app import App
 from hubbub.net.websocket import origin_allowed
 from hubbub.protocol.message import Message, parse
 from hubbub.server.config import Config, ListenSection
+from tests.cloaks import HOST
 from tests.conftest import make_config
 from tests.e2e.ircclient import IRCTestClient, MessageReader
 from tests.timeouts import TIMEOUT
@@ -215,7 +216,7 @@ async def test_websocket_and_tcp_clients_chat(app_factory: AppFactory) -> None:
     got = await tcp.expect("PRIVMSG")
     assert got.params == ("#mixed", "héllo from a browser")
     # The peer address comes from the connection; X-Forwarded-For is not trusted.
-    assert got.source == "webby!~web@127.0.0.1"
+    assert got.source == f"webby!~web@{HOST}"
     await web.close()
     await tcp.expect(lambda m: m.command == "QUIT" and m.source is not None)
     await tcp.close()
@@ -227,7 +228,9 @@ async def test_forwarded_for_is_not_trusted(app_factory: AppFactory) -> None:
     await web.register("proxied")
     await web.send("WHOIS proxied")
     whois = await web.expect("311")
-    assert whois.params[3] == "127.0.0.1"
+    assert whois.params[3] == HOST  # the cloak of 127.0.0.1
+    actually = await web.expect("338")
+    assert actually.params[3] == "127.0.0.1"
     await web.close()
 
 

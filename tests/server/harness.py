@@ -9,6 +9,7 @@ from hubbub.protocol.message import Message, parse
 from hubbub.server.config import Config, LimitsSection, default_config
 from hubbub.server.core import Server
 from hubbub.server.session import PeerInfo, Session
+from tests.cloaks import CLOAKS
 
 
 class FakeClock:
@@ -100,10 +101,11 @@ def ask(client: Client, line: str) -> list[tuple[str, tuple[str, ...]]]:
 
 
 def make_server(clock: FakeClock | None = None, **limits: Any) -> Server:
-    """A server with the default config; ``limits`` override [limits] keys (flood off)."""
+    """A server with the default config but the tests' cloak secret; ``limits`` override
+    [limits] keys (flood off)."""
     base = default_config()
     limits.setdefault("flood", False)
     config: Config = dataclasses.replace(
-        base, limits=dataclasses.replace(LimitsSection(), **limits)
+        base, limits=dataclasses.replace(LimitsSection(), **limits), cloaks=CLOAKS
     )
     return Server(config, clock=clock or FakeClock())

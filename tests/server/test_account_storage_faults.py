@@ -53,6 +53,14 @@ class FailingStorage:
         self._check()
         return self.inner.set_password(folded, password_hash, scram)
 
+    def get_setting(self, key: str) -> str | None:
+        self._check()
+        return self.inner.get_setting(key)
+
+    def ensure_setting(self, key: str, value: str) -> str:
+        self._check()
+        return self.inner.ensure_setting(key, value)
+
 
 def notices(client: Client) -> list[str]:
     return [m.params[-1] for m in client.messages() if m.command == "NOTICE"]

@@ -14,6 +14,7 @@ from hubbub.server.config import AccountsSection, AuthSection, check_password
 from hubbub.server.core import Server
 from hubbub.server.response import Response
 from hubbub.storage import SqliteStorage
+from tests.cloaks import HOST
 from tests.server.accounthelpers import add_account, defer, server_with_accounts, service
 from tests.server.harness import Client, make_server
 
@@ -33,7 +34,7 @@ def test_register_after_connecting() -> None:
     alice.send(f"REGISTER * alice@example.org :{PASSWORD}")
     msgs = alice.messages()
     assert [m.command for m in msgs] == ["900", "REGISTER"]
-    assert msgs[0].params[1:3] == ("Alice!~u@127.0.0.1", "Alice")
+    assert msgs[0].params[1:3] == (f"Alice!~u@{HOST}", "Alice")
     assert msgs[1].params == ("SUCCESS", "Alice", "Account created")
     assert alice.session.account == "Alice"
     stored = service(server).storage.get_account(server.fold("alice"))
@@ -212,7 +213,7 @@ def test_account_notify_on_login_and_logout() -> None:
     alice.send(f"REGISTER * * {PASSWORD}")
     assert [m.command for m in alice.messages()] == ["900", "ACCOUNT", "REGISTER"]
     [seen] = bob.messages()
-    assert (seen.source, seen.command, seen.params) == ("alice!~u@127.0.0.1", "ACCOUNT", ("alice",))
+    assert (seen.source, seen.command, seen.params) == (f"alice!~u@{HOST}", "ACCOUNT", ("alice",))
     assert carol.lines() == []
     assert dave.lines() == []
     alice.send("NS LOGOUT")

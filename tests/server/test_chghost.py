@@ -6,12 +6,13 @@ import dataclasses
 
 from hubbub.server.config import OperSection, default_config
 from hubbub.server.core import Server
+from tests.cloaks import CLOAKS, HOST
 from tests.server.harness import Client, FakeClock
 
 
 def make() -> Server:
     config = dataclasses.replace(
-        default_config(), opers=(OperSection(name="admin", password="secret"),)
+        default_config(), opers=(OperSection(name="admin", password="secret"),), cloaks=CLOAKS
     )
     return Server(config, clock=FakeClock())
 
@@ -33,12 +34,12 @@ def test_chghost_reaches_peers_by_capability() -> None:
 
     [change] = modern.messages()
     assert change.command == "CHGHOST"
-    assert change.source == "target!~u@127.0.0.1"
+    assert change.source == f"target!~u@{HOST}"
     assert change.params == ("~u", "project.example")
 
     fallback = [(m.command, m.source, m.params) for m in legacy.messages()]
     assert fallback == [
-        ("QUIT", "target!~u@127.0.0.1", ("Changing host",)),
+        ("QUIT", f"target!~u@{HOST}", ("Changing host",)),
         ("JOIN", "target!~u@project.example", ("#room",)),
         ("MODE", "hubbub.local", ("#room", "+o", "target")),
     ]

@@ -14,6 +14,7 @@ from hubbub.server import core as core_module
 from hubbub.server import fastpath
 from hubbub.server.core import Server
 from hubbub.server.session import Session
+from tests.cloaks import HOST
 from tests.server.harness import Client, FakeClock, make_server
 
 TAGS = re.compile(r"(time|msgid)=[^; ]*")
@@ -113,9 +114,9 @@ def test_a_block_of_lines_to_one_user_is_relayed_whole() -> None:
     block = b"PRIVMSG BOB :one\r\nPRIVMSG BOB :two words\nPRIVMSG BOB ::three\r\n"
     assert server.receive_block(clients["alice"].session, block)
     assert clients["bob"].lines() == [
-        ":alice!~u@127.0.0.1 PRIVMSG bob :one",
-        ":alice!~u@127.0.0.1 PRIVMSG bob :two words",
-        ":alice!~u@127.0.0.1 PRIVMSG bob ::three",
+        f":alice!~u@{HOST} PRIVMSG bob :one",
+        f":alice!~u@{HOST} PRIVMSG bob :two words",
+        f":alice!~u@{HOST} PRIVMSG bob ::three",
     ]
     assert bytes(clients["bob"].sink.data).endswith(b"::three\r\n")
 
@@ -123,7 +124,7 @@ def test_a_block_of_lines_to_one_user_is_relayed_whole() -> None:
 def test_a_block_to_a_channel_reaches_every_member_and_echoes() -> None:
     server, clients = block_world("echo-message")
     assert server.receive_block(clients["alice"].session, b"NOTICE #room :a\r\nNOTICE #room :b\r\n")
-    expected = [":alice!~u@127.0.0.1 NOTICE #room :a", ":alice!~u@127.0.0.1 NOTICE #room :b"]
+    expected = [f":alice!~u@{HOST} NOTICE #room :a", f":alice!~u@{HOST} NOTICE #room :b"]
     assert clients["bob"].lines() == expected
     assert clients["carol"].lines() == expected
     assert clients["alice"].lines() == expected  # echo-message, no tags asked for
@@ -157,7 +158,7 @@ def test_recipients_with_tags_get_a_time_and_a_msgid_per_line() -> None:
     server, clients = block_world("echo-message message-tags", bot=True)
     block = b"PRIVMSG #mixed :one\r\nPRIVMSG #mixed :two\r\n"
     assert server.receive_block(clients["alice"].session, block)
-    source = ":alice!~u@127.0.0.1 PRIVMSG #mixed"
+    source = f":alice!~u@{HOST} PRIVMSG #mixed"
     assert clients["bob"].lines() == [f"{source} :one", f"{source} :two"]
     erin = clients["erin"].lines()
     assert [line.split(" ", 1)[1] for line in erin] == [f"{source} :one", f"{source} :two"]

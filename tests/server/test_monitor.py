@@ -6,9 +6,10 @@ import pytest
 
 from hubbub.protocol.message import MAX_LINE_BYTES, parse
 from hubbub.server.core import Server
+from tests.cloaks import HOST
 from tests.server.harness import Client, ask, make_server, replies
 
-BOB = "bob!~u@127.0.0.1"
+BOB = f"bob!~u@{HOST}"
 
 
 @pytest.fixture
@@ -58,7 +59,7 @@ def test_nick_changes(server: Server, foo: Client) -> None:
     baz = Client(server).register("baz")
     assert replies(foo) == []
     baz.send("NICK qux")
-    assert replies(foo) == [("730", ("foo", "qux!~u@127.0.0.1"))]
+    assert replies(foo) == [("730", ("foo", f"qux!~u@{HOST}"))]
     baz.send("NICK QUX")  # a case change is no news
     assert replies(foo) == []
     baz.send("NICK bazbat")
@@ -82,7 +83,7 @@ def test_two_watchers_one_removes(server: Server, foo: Client) -> None:
     foo.messages()
     assert ask(bar, "MONITOR - qux") == []
     Client(server).register("qux")
-    assert replies(foo) == [("730", ("foo", "qux!~u@127.0.0.1"))]
+    assert replies(foo) == [("730", ("foo", f"qux!~u@{HOST}"))]
     assert replies(bar) == []
 
 
@@ -181,9 +182,7 @@ def test_extended_monitor_away(server: Server) -> None:
     plain.messages()
     bar.send("AWAY :afk")
     got = foo.messages()
-    assert [(m.source, m.command, m.params) for m in got] == [
-        ("bar!~u@127.0.0.1", "AWAY", ("afk",))
-    ]
+    assert [(m.source, m.command, m.params) for m in got] == [(f"bar!~u@{HOST}", "AWAY", ("afk",))]
     assert [m.command for m in plain.messages()] == []
     bar.send("AWAY")
     assert [(m.command, m.params) for m in foo.messages()] == [("AWAY", ())]

@@ -21,6 +21,7 @@ from hubbub.server.config import (
     hash_password,
 )
 from hubbub.server.core import Server
+from tests.cloaks import CLOAKS, HOST
 from tests.server.accounthelpers import add_account, defer, server_with_accounts
 from tests.server.harness import Client, FakeClock, ask, replies
 
@@ -33,6 +34,7 @@ def make_config(*opers: OperSection, **server: str) -> Config:
         server=ServerSection(**server),
         opers=opers or (ADMIN,),
         limits=LimitsSection(flood=False),
+        cloaks=CLOAKS,
     )
 
 
@@ -65,7 +67,7 @@ def test_oper_success(server: Server) -> None:
     got = alice.messages()
     assert [(m.source, m.command, m.params) for m in got] == [
         ("hubbub.local", "381", ("alice", "You are now an IRC operator")),
-        ("alice!~u@127.0.0.1", "MODE", ("alice", "+os")),
+        (f"alice!~u@{HOST}", "MODE", ("alice", "+os")),
     ]
     assert set(alice.session.modes) >= {"o", "s"}
     assert alice.session in server.opers
@@ -148,9 +150,9 @@ def test_oper_raises_server_notices(server: Server) -> None:
     alice.send("OPER nobody x")
     alice.send("OPER admin secret")
     assert notices(watcher) == [
-        "*** Failed OPER attempt by alice (~u@127.0.0.1) [admin]: wrong password",
-        "*** Failed OPER attempt by alice (~u@127.0.0.1) [nobody]: no matching oper block",
-        "*** alice (~u@127.0.0.1) is now an IRC operator (as admin)",
+        f"*** Failed OPER attempt by alice (~u@{HOST}) [admin]: wrong password",
+        f"*** Failed OPER attempt by alice (~u@{HOST}) [nobody]: no matching oper block",
+        f"*** alice (~u@{HOST}) is now an IRC operator (as admin)",
     ]
 
 
@@ -256,23 +258,23 @@ def test_kill(server: Server) -> None:
     ircop.send("KILL alice :some arbitrary reason")
     got = alice.messages()
     assert [(m.source, m.command, m.params) for m in got] == [
-        ("ircop!~u@127.0.0.1", "KILL", ("alice", "some arbitrary reason")),
+        (f"ircop!~u@{HOST}", "KILL", ("alice", "some arbitrary reason")),
         (
             None,
             "ERROR",
-            ("Closing Link: 127.0.0.1 (Killed (ircop (some arbitrary reason)))",),
+            (f"Closing Link: {HOST} (Killed (ircop (some arbitrary reason)))",),
         ),
     ]
     assert alice.closed
     seen = bob.messages()
     assert [(m.source, m.command, m.params) for m in seen] == [
-        ("alice!~u@127.0.0.1", "QUIT", ("Killed (ircop (some arbitrary reason))",))
+        (f"alice!~u@{HOST}", "QUIT", ("Killed (ircop (some arbitrary reason))",))
     ]
     assert server.find_user("alice") is None
     assert server.whowas[0].nick == "alice"
     assert notices(ircop) == [
-        "*** Received KILL message for alice (~u@127.0.0.1) from ircop: some arbitrary reason",
-        "*** Client exiting: alice (~u@127.0.0.1) [Killed (ircop (some arbitrary reason))]",
+        f"*** Received KILL message for alice (~u@{HOST}) from ircop: some arbitrary reason",
+        f"*** Client exiting: alice (~u@{HOST}) [Killed (ircop (some arbitrary reason))]",
     ]
 
 
@@ -317,7 +319,7 @@ def test_kill_yourself(server: Server) -> None:
     assert (got[0].command, got[0].params) == ("KILL", ("ircop", "oops"))
     assert (got[-1].command, got[-1].params) == (
         "ERROR",
-        ("Closing Link: 127.0.0.1 (Killed (ircop (oops)))",),
+        (f"Closing Link: {HOST} (Killed (ircop (oops)))",),
     )
     assert server.opers == set()
 
@@ -335,7 +337,7 @@ def test_wallops_reaches_users_with_mode_w(server: Server) -> None:
     ircop.send("WALLOPS :maintenance at noon")
     got = reader.messages()
     assert [(m.source, m.command, m.params) for m in got] == [
-        ("ircop!~u@127.0.0.1", "WALLOPS", ("maintenance at noon",))
+        (f"ircop!~u@{HOST}", "WALLOPS", ("maintenance at noon",))
     ]
     assert other.messages() == []
     assert ircop.messages() == []  # no +w, no copy

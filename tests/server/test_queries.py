@@ -12,6 +12,7 @@ from hubbub.server.commands.queries import HELP_TEXTS, join_chunks
 from hubbub.server.config import LimitsSection, ServerSection, default_config
 from hubbub.server.core import Server
 from hubbub.server.session import PeerInfo
+from tests.cloaks import HOST
 from tests.server.harness import Client, FakeClock, ask, make_server
 
 SERVER = "hubbub.local"
@@ -36,7 +37,7 @@ def pair(server: Server) -> tuple[Client, Client]:
 
 
 def who_line(viewer: str, chan: str, nick: str, flags: str) -> tuple[str, tuple[str, ...]]:
-    return ("352", (viewer, chan, "~u", "127.0.0.1", SERVER, nick, flags, "0 Real Name"))
+    return ("352", (viewer, chan, "~u", HOST, SERVER, nick, flags, "0 Real Name"))
 
 
 # -- WHO -------------------------------------------------------------------------------------
@@ -71,6 +72,9 @@ def test_who_user_without_channels_shows_star(server: Server) -> None:
 def test_who_mask_matches_nick_host_and_realname(pair: tuple[Client, Client]) -> None:
     _, bob = pair
     assert [r[1][5] for r in ask(bob, "WHO al*") if r[0] == "352"] == ["alice"]
+    assert [r[1][5] for r in ask(bob, "WHO *.IP") if r[0] == "352"] == ["alice", "bob"]
+    assert [r[1][5] for r in ask(bob, "WHO 127.0.0.*") if r[0] == "352"] == []  # cloaked
+    bob.session.modes += "o"  # operators find users by their real address too
     assert [r[1][5] for r in ask(bob, "WHO 127.0.0.*") if r[0] == "352"] == ["alice", "bob"]
     assert [r[1][5] for r in ask(bob, "WHO :*Real*") if r[0] == "352"] == ["alice", "bob"]
     assert [r[1][5] for r in ask(bob, "WHO *") if r[0] == "352"] == ["alice", "bob"]
@@ -163,7 +167,7 @@ def test_whox_all_fields_in_standard_order(pair: tuple[Client, Client]) -> None:
                 "#chan",
                 "~u",
                 "255.255.255.255",
-                "127.0.0.1",
+                HOST,
                 SERVER,
                 "alice",
                 "H@",
@@ -221,7 +225,7 @@ def test_whox_idle_time() -> None:
 def test_whois_reply_in_order(pair: tuple[Client, Client]) -> None:
     _, bob = pair
     assert ask(bob, "WHOIS alice") == [
-        ("311", ("bob", "alice", "~u", "127.0.0.1", "*", "Real Name")),
+        ("311", ("bob", "alice", "~u", HOST, "*", "Real Name")),
         ("319", ("bob", "alice", "@#chan")),
         ("312", ("bob", "alice", SERVER, "a hubbub server")),
         ("317", ("bob", "alice", "0", SIGNON, "seconds idle, signon time")),
@@ -351,7 +355,7 @@ def test_whowas_after_quit() -> None:
     alice = Client(server).register("alice")
     Client(server).register("bob").send("QUIT :bye")
     assert ask(alice, "WHOWAS bob") == [
-        ("314", ("alice", "bob", "~u", "127.0.0.1", "*", "Real Name")),
+        ("314", ("alice", "bob", "~u", HOST, "*", "Real Name")),
         ("312", ("alice", "bob", SERVER, "Tue Nov 14 22:13:20 2023")),
         ("369", ("alice", "bob", "End of WHOWAS")),
     ]
@@ -378,7 +382,7 @@ def test_whowas_remembers_nick_changes(server: Server) -> None:
     bob.send("NICK robert")
     assert ask(alice, "WHOWAS bob")[0] == (
         "314",
-        ("alice", "bob", "~u", "127.0.0.1", "*", "Real Name"),
+        ("alice", "bob", "~u", HOST, "*", "Real Name"),
     )
 
 
@@ -424,7 +428,7 @@ def test_userhost(pair: tuple[Client, Client]) -> None:
     alice.send("AWAY :away")
     bob.session.modes += "o"
     assert ask(bob, "USERHOST alice BOB nobody") == [
-        ("302", ("bob", "alice=-~u@127.0.0.1 bob*=+~u@127.0.0.1"))
+        ("302", ("bob", f"alice=-~u@{HOST} bob*=+~u@{HOST}"))
     ]
 
 

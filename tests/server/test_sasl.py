@@ -26,6 +26,7 @@ from hubbub.server.sasl import (
     make_scram_credentials,
 )
 from hubbub.storage import ScramCredentials
+from tests.cloaks import HOST
 from tests.rfc7677 import (
     CLIENT_FINAL,
     CLIENT_FIRST,
@@ -251,7 +252,7 @@ def test_sasl_plain_before_registration() -> None:
     assert [m.command for m in replies] == ["900", "903"]
     assert replies[0].params == (
         "alice",
-        "alice!~u@127.0.0.1",
+        f"alice!~u@{HOST}",
         "Alice",
         "You are now logged in as Alice",
     )
@@ -470,7 +471,7 @@ def test_reauthentication_after_registration() -> None:
     assert alice.session.account == "alt"
     [account] = bob.messages()
     assert (account.source, account.command, account.params) == (
-        "alice!~u@127.0.0.1",
+        f"alice!~u@{HOST}",
         "ACCOUNT",
         ("alt",),
     )

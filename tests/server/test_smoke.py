@@ -6,6 +6,7 @@ import pytest
 
 from hubbub.server.config import ConfigError, LimitsSection
 from hubbub.server.session import PeerInfo
+from tests.cloaks import HOST
 from tests.server.harness import Client, FakeClock, FakeSink, make_server
 
 
@@ -19,7 +20,7 @@ def test_register_join_and_talk() -> None:
     bob.messages()
     joined = alice.messages()
     assert joined[0].command == "JOIN"
-    assert joined[0].source == "bob!~u@127.0.0.1"
+    assert joined[0].source == f"bob!~u@{HOST}"
     bob.send("PRIVMSG #chat :hello there")
     got = alice.messages()
     assert [(m.command, m.params) for m in got] == [("PRIVMSG", ("#chat", "hello there"))]

@@ -200,3 +200,36 @@ def test_writes_from_many_threads(db: SqliteStorage) -> None:
         results = list(pool.map(lambda name: db.create_account(record(name)), names + names))
     assert results.count(True) == len(names)
     assert sorted(r.name for r in db.list_accounts()) == sorted(names)
+
+
+def test_a_setting_is_stored_once_and_kept_across_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    first = SqliteStorage(path)
+    first.open()
+    assert first.get_setting("cloak_secret") is None
+    assert first.ensure_setting("cloak_secret", "generated-1") == "generated-1"
+    assert first.ensure_setting("cloak_secret", "generated-2") == "generated-1"
+    first.close()
+    second = SqliteStorage(path)
+    second.open()
+    assert second.ensure_setting("cloak_secret", "generated-3") == "generated-1"
+    assert second.get_setting("cloak_secret") == "generated-1"
+    second.close()
+
+
+def test_a_version_1_database_is_migrated_with_its_accounts(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    old = SqliteStorage(path)
+    old.open()
+    old.create_account(record("alice"))
+    old.close()
+    with sqlite3.connect(path) as conn:  # as a hubbub without settings left it
+        conn.execute("DROP TABLE settings")
+        conn.execute("UPDATE schema_version SET version = 1")
+    conn.close()
+    db = SqliteStorage(path)
+    db.open()
+    assert db.schema_version == len(MIGRATIONS)
+    assert [r.name for r in db.list_accounts()] == ["alice"]
+    assert db.ensure_setting("cloak_secret", "s") == "s"
+    db.close()

@@ -8,6 +8,7 @@ import faulthandler
 import logging
 import os
 import resource
+import secrets
 import signal
 import ssl
 import stat
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hubbub")
 T = TypeVar("T")
+
+CLOAK_SECRET_KEY = "cloak_secret"
+"""The database setting that keeps the generated cloak secret (see ``[cloaks] secret``)."""
 
 TICK_SECONDS = 0.25
 """How often the core's timers run (flood queues; timeouts are checked once a second)."""
@@ -246,23 +250,37 @@ class App:
         section = self.config.storage
         if section.url:
             log.warning("storage.url: PostgreSQL storage is not available yet; no accounts")
+            self._warn_cloak_secret("no database")
             return
         # ":memory:" keeps accounts for this run only (tests); a file name is resolved.
-        path = (
-            section.path if section.path == ":memory:" else self.config.resolve_path(section.path)
-        )
+        in_memory = section.path == ":memory:"
+        path = section.path if in_memory else self.config.resolve_path(section.path)
         storage = SqliteStorage(path)
 
-        def open_and_load() -> list[AccountRecord]:
+        def open_and_load() -> tuple[list[AccountRecord], str]:
             storage.open()
-            return storage.list_accounts()
+            # Made on first start and kept, so that cloaks (and bans on them) stay put.
+            secret = storage.ensure_setting(CLOAK_SECRET_KEY, secrets.token_hex(32))
+            return storage.list_accounts(), secret
 
-        records = await asyncio.get_running_loop().run_in_executor(None, open_and_load)
+        records, secret = await asyncio.get_running_loop().run_in_executor(None, open_and_load)
+        self.server.set_cloak_secret(secret)
+        if in_memory:
+            self._warn_cloak_secret("an in-memory database")
         self.storage = storage
         service = AccountService(storage)
         service.load(records, self.server.fold)
         attach(self.server, service)
         log.info("storage: %s (%d accounts)", path, len(records))
+
+    def _warn_cloak_secret(self, why: str) -> None:
+        cloaks = self.config.cloaks
+        if cloaks.enabled and not cloaks.secret:
+            log.warning(
+                "cloaks: %s keeps no cloak secret; cloaks change at each restart "
+                "(set [cloaks] secret)",
+                why,
+            )
 
     async def _start_tcp(self, listen: ListenSection, tls: ssl.SSLContext | None) -> None:
         loop = asyncio.get_running_loop()

@@ -140,7 +140,14 @@ class Channel:
 
 
 def subjects_of(session: Session) -> tuple[str, ...]:
-    """The forms of a user that masks match against: by host and by IP."""
+    """The forms of a user that masks match against: by the host others see, the cloak
+    (when CHGHOST replaced it), the real host name and the IP address."""
     main = session.prefix
-    by_ip = f"{session.nick}!{session.user}@{session.peer.ip}"
-    return (main,) if by_ip == main else (main, by_ip)
+    peer = session.peer
+    subjects = [main]
+    for host in (session.cloak, peer.hostname, peer.ip):
+        if host and host != session.host:
+            subject = f"{session.nick}!{session.user}@{host}"
+            if subject not in subjects:
+                subjects.append(subject)
+    return tuple(subjects)

@@ -33,6 +33,7 @@ __all__ = [
     "ACCOUNT_REGISTRATION",
     "AccountsSection",
     "AuthSection",
+    "CloaksSection",
     "ClusterSection",
     "Config",
     "ConfigError",
@@ -463,6 +464,48 @@ class AccountsSection:
         issues.raise_if_any()
 
 
+MIN_CLOAK_SECRET = 16
+"""The shortest ``[cloaks] secret`` accepted: a short one could be guessed, and with it every
+cloak turned back into its address."""
+
+_CLOAK_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_CLOAK_SUFFIX_RE = re.compile(rf"{_CLOAK_LABEL}(?:\.{_CLOAK_LABEL})*")
+MAX_CLOAK_SUFFIX = 32
+"""The longest ``[cloaks] suffix``: with three 8-character hashes a cloak stays under 64."""
+
+
+@dataclass(frozen=True)
+class CloaksSection:
+    """``[cloaks]``: what other users see instead of a client's IP address.
+
+    ``secret`` keys the hash (empty: one generated on first start and kept in the database);
+    ``suffix`` ends every cloak (``A1B2C3D4.E5F6A7B8.9C0D1E2F.IP``). With ``enabled`` false
+    everyone sees everyone's address.
+    """
+
+    enabled: bool = True
+    secret: str = ""
+    suffix: str = "IP"
+
+    def __post_init__(self) -> None:
+        issues = _Issues()
+        _single_line(issues, "secret", self.secret)
+        if self.secret and len(self.secret) < MIN_CLOAK_SECRET:
+            issues.add(
+                "secret",
+                f"must be at least {MIN_CLOAK_SECRET} characters (or empty: one is generated "
+                f"and kept in the database)",
+            )
+        if _CLOAK_SUFFIX_RE.fullmatch(self.suffix) is None or len(self.suffix) > MAX_CLOAK_SUFFIX:
+            issues.add(
+                "suffix",
+                f"must look like a host name's last labels (letters, digits, inner '-', "
+                f"labels joined by '.'), at most {MAX_CLOAK_SUFFIX} characters, "
+                f"got {self.suffix!r}",
+            )
+        issues.raise_if_any()
+
+
 @dataclass(frozen=True)
 class StorageSection:
     """``[storage]``: the SQLite file (``path``), or a PostgreSQL ``url`` that replaces it."""
@@ -615,6 +658,7 @@ class Config:
     storage: StorageSection = field(default_factory=StorageSection)
     cluster: ClusterSection = field(default_factory=ClusterSection)
     sts: StsSection = field(default_factory=StsSection)
+    cloaks: CloaksSection = field(default_factory=CloaksSection)
     opers: tuple[OperSection, ...] = ()
     logging: LoggingSection = field(default_factory=LoggingSection)
     path: Path | None = None
@@ -673,6 +717,7 @@ _SECTIONS: dict[str, type] = {
     "storage": StorageSection,
     "cluster": ClusterSection,
     "sts": StsSection,
+    "cloaks": CloaksSection,
     "logging": LoggingSection,
 }
 _ARRAYS: dict[str, type] = {"listen": ListenSection, "oper": OperSection}
@@ -890,6 +935,7 @@ def parse_config(text: str, path: Path | None = None, *, check_files: bool = Fal
         storage=_pick(sections, "storage", defaults.storage),
         cluster=_pick(sections, "cluster", defaults.cluster),
         sts=_pick(sections, "sts", defaults.sts),
+        cloaks=_pick(sections, "cloaks", defaults.cloaks),
         opers=tuple(item for _, item in opers),
         logging=_pick(sections, "logging", defaults.logging),
         path=path,

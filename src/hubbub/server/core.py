@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import logging
+import secrets
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
@@ -24,6 +25,7 @@ from hubbub.protocol.casemap import Casemapping, Folded, folder
 from hubbub.protocol.errors import LineTooLong, ProtocolError
 from hubbub.protocol.message import Message, check_length, decode, parse
 from hubbub.server.channel import Channel
+from hubbub.server.cloak import Cloaker
 from hubbub.server.commands import COMMANDS
 from hubbub.server.commands.accounts import expire_grace
 from hubbub.server.commands.dispatch import Context
@@ -139,6 +141,10 @@ class Server:
         self._msgid_prefix = f"{int(self.created * 1000):x}-"
         self._last_timeouts = 0.0
         self._handling: Session | None = None
+        self.cloak_secret = secrets.token_hex(32)
+        """What cloaks are keyed with when ``[cloaks] secret`` is empty: the application
+        sets the one kept in the database (:meth:`set_cloak_secret`) before clients come;
+        until then, and in tests, one made for this server."""
         self.apply_config(config, motd)
 
     # -- configuration ---------------------------------------------------------------------
@@ -156,7 +162,9 @@ class Server:
         base = config.path.parent if config.path else None
         new_motd = motd if motd is not None else config.server.motd_lines(base)
         isupport = build_isupport(config)
+        cloaker = self._cloaker(config)
         self.config = config
+        self.cloaker = cloaker
         self.name = config.server.name
         self.limits = config.limits
         self.exempt_networks = [ipaddress.ip_network(e, strict=False) for e in config.limits.exempt]
@@ -168,6 +176,18 @@ class Server:
         self.isupport = isupport
         if self.accounts is not None:
             self.accounts.apply_config(self)
+
+    def _cloaker(self, config: Config) -> Cloaker | None:
+        cloaks = config.cloaks
+        if not cloaks.enabled:
+            return None
+        return Cloaker(cloaks.secret or self.cloak_secret, cloaks.suffix)
+
+    def set_cloak_secret(self, secret: str) -> None:
+        """Key cloaks with ``secret`` (the one kept in the database) unless the config names
+        one. Clients already connected keep their cloaks."""
+        self.cloak_secret = secret
+        self.cloaker = self._cloaker(self.config)
 
     # -- connections -----------------------------------------------------------------------
 
@@ -187,7 +207,10 @@ class Server:
             sink.write(b"ERROR :Too many connections from your IP address too quickly\r\n")
             sink.close()
             return None
-        session = Session(sink, peer, now, self.dirty, self._wake)
+        cloaker = self.cloaker
+        # A peer its transport names (a Unix socket: localhost) keeps that name.
+        host = cloaker.cloak(peer.ip) if cloaker and peer.hostname is None else None
+        session = Session(sink, peer, now, self.dirty, self._wake, host)
         session.flood_tokens = float(self.limits.flood_burst)
         self.sessions[session] = None
         self.ip_counts[peer.ip] += 1

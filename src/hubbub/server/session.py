@@ -122,6 +122,7 @@ class Session:
         "cap_version",
         "caps",
         "channels",
+        "cloak",
         "closed",
         "checking_password",
         "flood_tokens",
@@ -160,6 +161,7 @@ class Session:
         now: float,
         dirty: set[Session] | None = None,
         wake: Callable[[], None] | None = None,
+        host: str | None = None,
     ) -> None:
         self.id = next(_ids)
         self.sink = sink
@@ -170,9 +172,15 @@ class Session:
         self.wake: Callable[[], None] = wake or _nothing
         """Asks for a flush when the first bytes of a loop iteration are queued."""
         self.peer = peer
-        self.host = shared(peer.hostname or peer.ip)
-        if ":" in self.host and self.host.startswith(":"):
+        """The real address (only operators and the user itself are shown it)."""
+        self.host = shared(host or peer.hostname or peer.ip)
+        """The host others see: ``host`` as given (the server's cloak of the address), else
+        the peer's host name or address; CHGHOST replaces it."""
+        if self.host.startswith(":"):
             self.host = "0" + self.host  # an IPv6 host must not start with ':' on the wire
+        self.cloak = self.host
+        """The host given at connection, kept when CHGHOST replaces ``host``: bans on it
+        still match."""
         self.registered = False
         """True once the welcome burst was sent (and until the session closes)."""
         self.closed = False

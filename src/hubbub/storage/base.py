@@ -2,7 +2,8 @@
 
 Every method blocks (disk, network) and is called from a worker thread, never from the event
 loop; an implementation must be safe to call from any one thread at a time. For now it keeps
-user accounts; registered channels and message history will join them here.
+user accounts and the settings the server generates for itself; registered channels and
+message history will join them here.
 
 A database that fails at run time (a full disk, a damaged or vanished file) makes the method
 raise :class:`StorageError` and nothing worse: the caller refuses what needed the database
@@ -77,3 +78,11 @@ class Storage(Protocol):
 
     def set_password(self, folded: Folded, password_hash: str, scram: ScramCredentials) -> bool:
         """Replace an account's credentials durably; False if there is no such account."""
+
+    def get_setting(self, key: str) -> str | None:
+        """The server setting stored under ``key`` (see :meth:`ensure_setting`), if any."""
+
+    def ensure_setting(self, key: str, value: str) -> str:
+        """Store ``value`` under ``key`` durably unless a value is stored there already;
+        return the stored one. The server keeps what it generates on first start this way
+        (the cloak secret), so that it stays the same across restarts."""

@@ -49,6 +49,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # 2: server settings the server makes itself (the cloak secret)
+    (
+        """
+        CREATE TABLE settings (
+            key TEXT PRIMARY KEY NOT NULL,
+            value TEXT NOT NULL
+        )
+        """,
+    ),
 )
 """The schema, one entry per version: version N is reached by running entry N-1."""
 
@@ -226,3 +235,16 @@ class SqliteStorage:
                 ),
             )
             return cursor.rowcount == 1
+
+    # -- settings ----------------------------------------------------------------------------
+
+    def get_setting(self, key: str) -> str | None:
+        with self._connection() as conn:
+            row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def ensure_setting(self, key: str, value: str) -> str:
+        with self._connection() as conn:
+            conn.execute("INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)", (key, value))
+            row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return str(row[0])

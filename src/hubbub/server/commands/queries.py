@@ -117,6 +117,8 @@ def who_matches(ctx: Context, mask: str, target: Session) -> bool:
     """A WHO mask matches a user's nick, username, host, real name or full ``nick!user@host``."""
     mapping = ctx.server.casemapping
     subjects = [target.nick, target.user, target.host, target.realname]
+    if "o" in ctx.session.modes:
+        subjects.append(target.peer.ip)  # operators find users by their real address too
     if "!" in mask or "@" in mask:
         subjects.append(target.prefix)
     return any(mask_matches(mask, subject, mapping) for subject in subjects)
@@ -236,11 +238,24 @@ def handle_whois(ctx: Context) -> None:
     if target.peer.certfp and (viewer is target or "o" in viewer.modes):
         fingerprint = f"has client certificate fingerprint {target.peer.certfp}"
         reply.numeric(n.RPL_WHOISCERTFP, tnick, fingerprint)
+    if viewer is target or "o" in viewer.modes:  # the real address, hidden by the cloak
+        send_real_host(ctx, target)
     idle, signon = str(idle_seconds(ctx, target)), str(int(target.signon))
     reply.numeric(n.RPL_WHOISIDLE, tnick, idle, signon, "seconds idle, signon time")
     if target.account:
         reply.numeric(n.RPL_WHOISACCOUNT, tnick, target.account, "is logged in as")
     reply.numeric(n.RPL_ENDOFWHOIS, echo(query), "End of /WHOIS list")
+
+
+def send_real_host(ctx: Context, target: Session) -> None:
+    """RPL_WHOISHOST and RPL_WHOISACTUALLY: where ``target`` really connects from."""
+    tnick, ip = target.nick, target.peer.ip
+    real = target.peer.hostname or ip
+    ctx.reply.numeric(n.RPL_WHOISHOST, tnick, f"is connecting from *@{real} {ip}")
+    actual = f"{target.user}@{real}"
+    ctx.reply.numeric(
+        n.RPL_WHOISACTUALLY, tnick, actual, wire_safe(ip), "Actual user@host, Actual IP"
+    )
 
 
 def handle_whowas(ctx: Context) -> None:
