@@ -7,6 +7,7 @@ from hubbub.protocol.caps import Cap
 from hubbub.protocol.casemap import is_valid_channel
 from hubbub.protocol.masks import mask_matches
 from hubbub.protocol.message import Message
+from hubbub.protocol.numbers import parse_number
 from hubbub.server.channel import Channel, subjects_of
 from hubbub.server.commands.dispatch import Command, Context
 from hubbub.server.session import Session
@@ -202,10 +203,11 @@ def handle_list(ctx: Context) -> None:
     min_users, max_users = 0, None
     if ctx.params and ctx.params[0]:
         for item in ctx.params[0].split(","):
-            if item.startswith(">") and item[1:].isdigit():
-                min_users = int(item[1:]) + 1
-            elif item.startswith("<") and item[1:].isdigit():
-                max_users = int(item[1:]) - 1
+            count = parse_number(item[1:]) if item[:1] in ("<", ">") else None
+            if count is not None and item[0] == ">":
+                min_users = count + 1
+            elif count is not None:
+                max_users = count - 1
             elif item:
                 masks.append(item)
     reply.numeric(n.RPL_LISTSTART, "Channel", "Users  Name")

@@ -6,6 +6,7 @@ from hubbub.protocol import numerics as n
 from hubbub.protocol.casemap import is_channel_name
 from hubbub.protocol.masks import normalize_ban_mask
 from hubbub.protocol.message import Message
+from hubbub.protocol.numbers import parse_number
 from hubbub.server.channel import FLAG_MODES, LIST_MODES, PREFIX_MODES, Channel, ListEntry
 from hubbub.server.commands.channels import find_channel, find_member, find_user
 from hubbub.server.commands.dispatch import Command, Context
@@ -168,10 +169,11 @@ def channel_mode(ctx: Context) -> None:
                 if not is_op:
                     deny()
                     continue
-                if not raw.isdigit() or int(raw) <= 0:
+                limit = parse_number(raw, lo=1)
+                if limit is None:
                     continue
-                channel.limit = int(raw)
-                applied.append(("+", "l", raw))
+                channel.limit = limit
+                applied.append(("+", "l", str(limit)))
             else:
                 if not is_op:
                     deny()

@@ -13,6 +13,7 @@ from hubbub.protocol import numerics as n
 from hubbub.protocol.caps import Cap
 from hubbub.protocol.casemap import Folded, is_channel_name, is_valid_nick
 from hubbub.protocol.masks import mask_matches
+from hubbub.protocol.numbers import parse_number
 from hubbub.server.channel import Channel
 from hubbub.server.commands.dispatch import Command, Context
 from hubbub.server.commands.registration import send_isupport, send_lusers, send_motd
@@ -252,8 +253,8 @@ def handle_whowas(ctx: Context) -> None:
         return
     query = params[0]
     count = 0  # a missing, zero or negative count means every entry
-    if len(params) > 1 and params[1].lstrip("-").isdigit():
-        count = int(params[1])
+    if len(params) > 1 and not params[1].startswith("-"):
+        count = parse_number(params[1]) or 0
     for nick in query.split(","):
         if not nick:
             continue
