@@ -47,8 +47,8 @@ def _route(
         if channel is None:
             return None
         member = channel.members.get(session)
-        if member is None and "n" in channel.flags:
-            return None
+        if member is None and ("n" in channel.flags or "s" in channel.flags):
+            return None  # (a secret channel is answered as missing: the full handler says so)
         if not member and ("m" in channel.flags or channel.lists["b"]):
             return None  # the full handler decides (moderation, bans)
         return channel.name_bytes, channel.members, channel.tagged

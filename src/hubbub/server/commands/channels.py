@@ -133,10 +133,7 @@ def handle_topic(ctx: Context) -> None:
         return
     member = session in channel.members
     if len(ctx.params) < 2:
-        if not member and channel.secret:
-            reply.numeric(n.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
-        else:
-            send_topic(ctx, channel)
+        send_topic(ctx, channel)
         return
     if not member:
         reply.numeric(n.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
@@ -263,10 +260,12 @@ def handle_invite(ctx: Context) -> None:
 
 
 def find_channel(ctx: Context, name: str) -> Channel | None:
-    """The channel called ``name``; otherwise answers 403."""
+    """The channel called ``name``; otherwise answers 403, as it does for a secret channel
+    the client is not in (see :meth:`Channel.hidden_from`)."""
     channel = ctx.server.find_channel(name)
-    if channel is None:
+    if channel is None or channel.hidden_from(ctx.session):
         ctx.reply.numeric(n.ERR_NOSUCHCHANNEL, name, "No such channel")
+        return None
     return channel
 
 
