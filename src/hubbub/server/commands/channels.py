@@ -186,12 +186,12 @@ def handle_names(ctx: Context) -> None:
     if not ctx.params or not ctx.params[0]:
         reply.numeric(n.RPL_ENDOFNAMES, "*", "End of /NAMES list")
         return
-    for name in ctx.params[0].split(","):
-        channel = server.find_channel(name)
-        if channel is None or (channel.secret and session not in channel.members):
-            reply.numeric(n.RPL_ENDOFNAMES, name, "End of /NAMES list")
-        else:
-            send_names(ctx, channel)
+    name = ctx.params[0].split(",")[0]  # TARGMAX NAMES:1; the rest is dropped
+    channel = server.find_channel(name)
+    if channel is None or (channel.secret and session not in channel.members):
+        reply.numeric(n.RPL_ENDOFNAMES, name or "*", "End of /NAMES list")
+    else:
+        send_names(ctx, channel)
 
 
 def handle_list(ctx: Context) -> None:

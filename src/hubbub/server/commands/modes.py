@@ -84,6 +84,7 @@ def channel_mode(ctx: Context) -> None:
     param_count = 0
     max_modes = server.limits.max_modes  # MODES: parameterised changes per command
     denied = False
+    listed = ""  # the lists already sent: each at most once per line (MODE #c bbbb...)
 
     def deny() -> None:
         nonlocal denied
@@ -97,7 +98,9 @@ def channel_mode(ctx: Context) -> None:
             continue
         if ch in LIST_MODES:
             if not args:
-                send_list(ctx, channel, ch)
+                if ch not in listed:
+                    listed += ch
+                    send_list(ctx, channel, ch)
                 continue
             param_count += 1
             mask = args.pop(0)

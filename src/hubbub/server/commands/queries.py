@@ -290,13 +290,15 @@ def handle_userhost(ctx: Context) -> None:
 
 def handle_ison(ctx: Context) -> None:
     server = ctx.server
-    online = []
+    online: dict[Session, None] = {}  # each user once, in the order asked
     for param in ctx.params:
         for nick in param.split():
             user = server.find_user(nick)
             if user is not None:
-                online.append(user.nick)
-    ctx.reply.numeric(n.RPL_ISON, " ".join(online))
+                online[user] = None
+    # RPL_ISON is one line: as many as fit in it.
+    shown = join_chunks((user.nick for user in online), " ")
+    ctx.reply.numeric(n.RPL_ISON, shown[0] if shown else "")
 
 
 # -- MONITOR ---------------------------------------------------------------------------------
@@ -358,7 +360,7 @@ def handle_monitor(ctx: Context) -> None:
         if len(ctx.params) < 2 or not ctx.params[1]:
             reply.numeric(n.ERR_NEEDMOREPARAMS, "MONITOR", "Not enough parameters")
             return
-        targets = [t for t in ctx.params[1].split(",") if t]
+        targets = list(dict.fromkeys(t for t in ctx.params[1].split(",") if t))
         if sub == "+":
             monitor_add(ctx, targets)
         else:
