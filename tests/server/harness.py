@@ -26,15 +26,29 @@ class FakeClock:
 
 
 class FakeSink:
-    """Collects what the server writes to one client."""
+    """Collects what the server writes to one client: a client that reads everything at
+    once, or, after :meth:`stop_reading`, one whose transport holds everything it is sent."""
 
-    def __init__(self) -> None:
+    def __init__(self, sendq: int = LimitsSection.sendq) -> None:
         self.data = bytearray()
         self.closed = False
+        self.sendq = sendq
+        self.held = 0
+        """Bytes the transport holds (written while the client was not reading)."""
+        self.reading = True
+
+    def stop_reading(self) -> None:
+        """From now on, what is written stays in the transport, counted by :meth:`room`."""
+        self.reading = False
 
     def write(self, data: bytes) -> None:
         if not self.closed:
             self.data += data
+            if not self.reading:
+                self.held += len(data)
+
+    def room(self) -> int:
+        return self.sendq - self.held
 
     def close(self) -> None:
         self.closed = True
@@ -45,7 +59,7 @@ class Client:
 
     def __init__(self, server: Server, ip: str = "127.0.0.1") -> None:
         self.server = server
-        self.sink = FakeSink()
+        self.sink = FakeSink(server.limits.sendq)
         session = server.connect(self.sink, PeerInfo(ip=ip, port=40000))
         assert session is not None, "connection refused"
         self.session: Session = session

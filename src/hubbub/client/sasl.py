@@ -16,6 +16,8 @@ import hmac
 import secrets
 from abc import ABC, abstractmethod
 
+from hubbub.protocol.numbers import parse_number
+
 CHUNK = 400
 """The longest base64 payload of one ``AUTHENTICATE`` line."""
 
@@ -114,7 +116,9 @@ class ScramSha256(Mechanism):
         if "m" in attrs:
             raise SaslError("SCRAM server asked for an unsupported extension")
         try:
-            nonce, salt_b64, iterations = attrs["r"], attrs["s"], int(attrs["i"])
+            nonce, salt_b64, iterations = attrs["r"], attrs["s"], parse_number(attrs["i"])
+            if iterations is None:
+                raise ValueError("not a number")
             salt = base64.b64decode(salt_b64, validate=True)
         except (KeyError, ValueError, binascii.Error) as exc:
             raise SaslError(f"bad SCRAM server-first message {server_first!r}") from exc

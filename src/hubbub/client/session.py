@@ -24,6 +24,7 @@ from hubbub.client.state import ClientState
 from hubbub.client.text import alternative_nick, ctcp, split_text, text_budget
 from hubbub.protocol import MAX_LINE_BYTES, Message, split_source
 from hubbub.protocol import numerics as n
+from hubbub.protocol.numbers import parse_number
 
 ERR_UNAVAILRESOURCE = "437"
 """Nick or channel temporarily unavailable (RFC 2812); treated like a nick in use."""
@@ -399,9 +400,9 @@ class ClientSession:
         """A ``CHATHISTORY LATEST`` for ``target``, or ``None`` when the server has none."""
         if not ({"chathistory", "draft/chathistory"} & self.state.caps):
             return None
-        cap = self.state.isupport.get("CHATHISTORY")
-        if cap and cap.isdigit() and int(cap) > 0:
-            limit = min(limit, int(cap))
+        cap = parse_number(self.state.isupport.get("CHATHISTORY") or "", lo=1)
+        if cap is not None:
+            limit = min(limit, cap)
         return Message("CHATHISTORY", ("LATEST", target, "*", str(limit)))
 
     def source_nick(self, msg: Message) -> str:

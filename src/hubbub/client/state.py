@@ -15,6 +15,7 @@ from hubbub.client.text import parse_ctcp, parse_server_time
 from hubbub.protocol import Casemapping, Folded, Message, folder, split_source
 from hubbub.protocol import numerics as n
 from hubbub.protocol.isupport import parse_tokens
+from hubbub.protocol.numbers import parse_number
 
 DEFAULT_ISUPPORT: dict[str, str | None] = {
     "CASEMAPPING": "rfc1459",
@@ -130,8 +131,8 @@ class ClientState:
     @property
     def nicklen(self) -> int:
         """The longest nick the server accepts."""
-        value = self.isupport.get("NICKLEN")
-        return int(value) if value and value.isdigit() else 30
+        value = parse_number(self.isupport.get("NICKLEN") or "", lo=1)
+        return value if value is not None else 30
 
     # -- queries ------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from hubbub.protocol import MAX_LINE_BYTES, is_valid_nick
+from hubbub.protocol.numbers import parse_number
 
 CTCP_DELIM = "\x01"
 
@@ -105,7 +106,8 @@ def alternative_nick(nick: str, max_len: int = 30) -> str:
     if len(nick) < max_len:
         return nick + "_"
     last = nick[-1]
-    digit = str((int(last) + 1) % 10) if last.isdigit() else "1"
+    value = parse_number(last)
+    digit = str((value + 1) % 10) if value is not None else "1"
     return nick[: max_len - 1] + digit
 
 
@@ -162,9 +164,10 @@ def parse_address(text: str, tls: bool = False) -> Address:
         return Address(host, default, tls)
     if port_text.startswith("+"):  # the old "host:+6697" convention for TLS
         tls, port_text = True, port_text[1:]
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    port = parse_number(port_text, lo=1, hi=65535)
+    if port is None:
         raise ValueError(f"bad port {port_text!r} in {text!r}")
-    return Address(host, int(port_text), tls)
+    return Address(host, port, tls)
 
 
 _FORMATTING = re.compile(

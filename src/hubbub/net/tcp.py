@@ -65,8 +65,10 @@ class Flusher:
 class BufferedSink:
     """The part of a connection the core writes to, with the SendQ limit.
 
-    The core hands over each client's bytes once per loop iteration, already joined; a client
-    whose transport holds more than ``sendq`` bytes (it does not read) is dropped.
+    The core counts what it queues for a client against :meth:`room` and disconnects a client
+    whose queue would outgrow the SendQ (see :class:`~hubbub.server.session.Session`); it hands
+    over each client's bytes once per loop iteration, already joined. As a second guard, a
+    write that would take the transport past ``sendq`` bytes drops the client here too.
     Subclasses provide :meth:`_write_out` (hand bytes to the transport), :meth:`_buffered`
     (bytes the transport still holds) and :meth:`_close_transport`.
     """
@@ -87,6 +89,9 @@ class BufferedSink:
             self._sendq_exceeded()
             return
         self._write_out(data)
+
+    def room(self) -> int:
+        return self.sendq - self._buffered()
 
     def close(self) -> None:
         if self._closing:

@@ -133,6 +133,11 @@ class Channel:
         """Secret channels are hidden from LIST, WHOIS and NAMES for non-members."""
         return "s" in self.flags
 
+    def hidden_from(self, session: Session) -> bool:
+        """True if ``session`` must be answered as if this channel did not exist: it is
+        secret and ``session`` is neither in it nor an IRC operator."""
+        return "s" in self.flags and session not in self.members and "o" not in session.modes
+
     @property
     def names_symbol(self) -> str:
         """``@`` for a secret channel, ``=`` for a public one (RPL_NAMREPLY)."""

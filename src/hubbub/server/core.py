@@ -364,6 +364,8 @@ class Server:
             self._handling = outer
 
     def _handle_line(self, session: Session, raw: bytes) -> None:
+        if session.room < 0:
+            return  # its output outgrew the SendQ: it is dropped at the next flush
         try:
             check_length(raw)
         except ProtocolError:
@@ -450,13 +452,30 @@ class Server:
         self.wake()
 
     def flush(self) -> None:
-        """Hand each session's queued bytes to its sink, in one write per session."""
+        """Hand each session's queued bytes to its sink, in one write per session;
+        disconnect the sessions whose output outgrew their SendQ."""
         dirty = self.dirty
         while dirty:
-            self._flush_one(dirty.pop())
+            session = dirty.pop()
+            buf = session.outbuf
+            if buf:
+                data = b"".join(buf) if len(buf) > 1 else buf[0]
+                buf.clear()
+                session.sink.write(data)
+            elif session.room < 0:  # (an overflow empties the queue: see Session.overflow)
+                self._sendq_exceeded(session)
+
+    def _sendq_exceeded(self, session: Session) -> None:
+        """``session`` was sent more than its SendQ holds (it does not read): what was
+        queued for it is gone already (:meth:`Session.overflow`); say why and close."""
+        log.info("SendQ exceeded for %s", session)
+        session.outbuf.clear()
+        session.room = 0
+        self.quit(session, "SendQ exceeded", error="SendQ exceeded")
 
     @staticmethod
     def _flush_one(session: Session) -> None:
+        """Hand what is queued for ``session`` to its sink now (as :meth:`flush` does)."""
         buf = session.outbuf
         if buf:
             data = b"".join(buf) if len(buf) > 1 else buf[0]
@@ -517,6 +536,9 @@ class Server:
             if data is None:
                 data = cache[key] = render(msg, key)
             session.outbuf.append(data)
+            room = session.room = session.room - len(data)
+            if room < 0:
+                session.overflow()
             add(session)
         if was_idle and dirty:
             self.wake()

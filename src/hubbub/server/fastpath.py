@@ -47,8 +47,8 @@ def _route(
         if channel is None:
             return None
         member = channel.members.get(session)
-        if member is None and "n" in channel.flags:
-            return None
+        if member is None and ("n" in channel.flags or "s" in channel.flags):
+            return None  # (a secret channel is answered as missing: the full handler says so)
         if not member and ("m" in channel.flags or channel.lists["b"]):
             return None  # the full handler decides (moderation, bans)
         return channel.name_bytes, channel.members, channel.tagged
@@ -103,7 +103,8 @@ def _deliver(
 ) -> None:
     """Queue ``plain`` (``lines`` lines) for every recipient but the sender, or, for those
     that take tags (``tagged`` of them), what ``renderings`` makes of it for their render
-    key; echo it to the sender if it asked for echo-message."""
+    key, counting it against their SendQ; echo it to the sender if it asked for
+    echo-message."""
     dirty = server.dirty
     was_idle = not dirty
     made: _Line | _Blocks | None = None
@@ -111,15 +112,23 @@ def _deliver(
         # Nobody here takes tags: the same bytes for all, no per-member lookups. The sender
         # is marked dirty too, which costs nothing (it has nothing queued from this).
         dirty.update(recipients)
+        size = len(plain)
         for recipient in recipients:
             if recipient is not session:
                 recipient.outbuf.append(plain)
+                room = recipient.room = recipient.room - size
+                if room < 0:
+                    recipient.overflow()
     else:
         made = renderings(server, session, plain, lines)
         add = dirty.add
         for recipient in recipients:
             if recipient is not session:
-                recipient.outbuf.append(made.get(recipient.render_key))
+                data = made.get(recipient.render_key)
+                recipient.outbuf.append(data)
+                room = recipient.room = recipient.room - len(data)
+                if room < 0:
+                    recipient.overflow()
                 add(recipient)
     if was_idle and dirty:
         server.wake()

@@ -4,6 +4,11 @@ A session writes through a :class:`Sink`, which the transport implements. ``Sink
 never call back into the server core: a transport that decides to drop a peer (SendQ
 exceeded, say) schedules that for later, so a fan-out loop never sees the member set change
 under it.
+
+The SendQ is counted as output is queued (:attr:`Session.room`): a client that does not read
+what it is sent has its queue dropped the moment it would outgrow the SendQ, and the core
+disconnects it at its next flush, so no client holds more than its SendQ plus the one reply
+being queued, however much it asks for within one loop iteration.
 """
 
 from __future__ import annotations
@@ -27,6 +32,11 @@ class Sink(Protocol):
 
     def write(self, data: bytes) -> None:
         """Send complete lines (CR LF terminated) to the peer; never blocks."""
+
+    def room(self) -> int:
+        """Bytes the peer's SendQ can still take: the SendQ less what the transport holds
+        (written, not yet taken by the peer). Asked when a session is made and when its
+        queue looks full."""
 
     def close(self) -> None:
         """Send what was written, then close the connection."""
@@ -65,6 +75,10 @@ class State(enum.Enum):
 
 _ids = itertools.count(1)
 
+
+SENDQ_EXCEEDED = -(1 << 62)
+""":attr:`Session.room` of a session whose output outgrew its SendQ: its queue was dropped
+and the core disconnects it at its next flush."""
 
 _NO_NAMES: frozenset[Folded] = frozenset()
 """The one empty set of names every new session starts with."""
@@ -148,6 +162,7 @@ class Session:
         "realname",
         "registered",
         "render_key",
+        "room",
         "sink",
         "signon",
         "user",
@@ -167,6 +182,12 @@ class Session:
         self.sink = sink
         self.outbuf: list[bytes] = []
         """Bytes queued for the peer since the last flush (see Server.flush)."""
+        self.room = sink.room()
+        """Bytes that may still be queued before the SendQ is full: the SendQ less what is
+        queued and what the transport held when last asked. Whatever appends to
+        :attr:`outbuf` takes the bytes off and calls :meth:`overflow` when it goes below 0.
+        The transport only drains between two asks, so this errs on the low side (but for
+        the few bytes of WebSocket framing per line, which the transport adds)."""
         self.dirty: set[Session] = dirty if dirty is not None else set()
         """The server's set of sessions with queued bytes."""
         self.wake: Callable[[], None] = wake or _nothing
@@ -268,10 +289,26 @@ class Session:
         if self.closed:
             return
         self.outbuf.append(data)
+        room = self.room = self.room - len(data)
+        if room < 0:
+            self.overflow()
         dirty = self.dirty
         if not dirty:
             self.wake()
         dirty.add(self)
+
+    def overflow(self) -> None:
+        """What was just queued went past :attr:`room`. Count again with what the transport
+        holds now; if the queue is over the SendQ indeed, drop it and mark the session
+        (:data:`SENDQ_EXCEEDED`) for the core to disconnect at its next flush (not here:
+        this runs inside fan-out loops). The session must be in the dirty set."""
+        if self.room > SENDQ_EXCEEDED // 2:  # not marked yet
+            room = self.sink.room() - sum(map(len, self.outbuf))
+            if room >= 0:
+                self.room = room
+                return
+        self.outbuf.clear()
+        self.room = SENDQ_EXCEEDED
 
     def __repr__(self) -> str:
         return f"<Session {self.id} {self.nick!r} {self.state.value}>"

@@ -7,6 +7,7 @@ from hubbub.protocol.caps import Cap
 from hubbub.protocol.casemap import is_valid_channel
 from hubbub.protocol.masks import mask_matches
 from hubbub.protocol.message import Message
+from hubbub.protocol.numbers import parse_number
 from hubbub.server.channel import Channel, subjects_of
 from hubbub.server.commands.dispatch import Command, Context
 from hubbub.server.session import Session
@@ -132,10 +133,7 @@ def handle_topic(ctx: Context) -> None:
         return
     member = session in channel.members
     if len(ctx.params) < 2:
-        if not member and channel.secret:
-            reply.numeric(n.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
-        else:
-            send_topic(ctx, channel)
+        send_topic(ctx, channel)
         return
     if not member:
         reply.numeric(n.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
@@ -179,12 +177,12 @@ def handle_names(ctx: Context) -> None:
     if not ctx.params or not ctx.params[0]:
         reply.numeric(n.RPL_ENDOFNAMES, "*", "End of /NAMES list")
         return
-    for name in ctx.params[0].split(","):
-        channel = server.find_channel(name)
-        if channel is None or (channel.secret and session not in channel.members):
-            reply.numeric(n.RPL_ENDOFNAMES, name, "End of /NAMES list")
-        else:
-            send_names(ctx, channel)
+    name = ctx.params[0].split(",")[0]  # TARGMAX NAMES:1; the rest is dropped
+    channel = server.find_channel(name)
+    if channel is None or (channel.secret and session not in channel.members):
+        reply.numeric(n.RPL_ENDOFNAMES, name or "*", "End of /NAMES list")
+    else:
+        send_names(ctx, channel)
 
 
 def handle_list(ctx: Context) -> None:
@@ -193,10 +191,11 @@ def handle_list(ctx: Context) -> None:
     min_users, max_users = 0, None
     if ctx.params and ctx.params[0]:
         for item in ctx.params[0].split(","):
-            if item.startswith(">") and item[1:].isdigit():
-                min_users = int(item[1:]) + 1
-            elif item.startswith("<") and item[1:].isdigit():
-                max_users = int(item[1:]) - 1
+            count = parse_number(item[1:]) if item[:1] in ("<", ">") else None
+            if count is not None and item[0] == ">":
+                min_users = count + 1
+            elif count is not None:
+                max_users = count - 1
             elif item:
                 masks.append(item)
     reply.numeric(n.RPL_LISTSTART, "Channel", "Users  Name")
@@ -252,10 +251,12 @@ def handle_invite(ctx: Context) -> None:
 
 
 def find_channel(ctx: Context, name: str) -> Channel | None:
-    """The channel called ``name``; otherwise answers 403."""
+    """The channel called ``name``; otherwise answers 403, as it does for a secret channel
+    the client is not in (see :meth:`Channel.hidden_from`)."""
     channel = ctx.server.find_channel(name)
-    if channel is None:
+    if channel is None or channel.hidden_from(ctx.session):
         ctx.reply.numeric(n.ERR_NOSUCHCHANNEL, name, "No such channel")
+        return None
     return channel
 
 

@@ -64,7 +64,7 @@ def _relay(ctx: Context, command: str) -> None:
             name = name[1:]
         if is_channel_name(name):
             channel = server.find_channel(name)
-            if channel is None:
+            if channel is None or channel.hidden_from(session):
                 if not quiet:
                     reply.numeric(n.ERR_NOSUCHCHANNEL, name, "No such channel")
                 continue

@@ -6,6 +6,7 @@ from hubbub.protocol import numerics as n
 from hubbub.protocol.casemap import is_channel_name
 from hubbub.protocol.masks import normalize_ban_mask
 from hubbub.protocol.message import MAX_BODY_BYTES, Message
+from hubbub.protocol.numbers import parse_number
 from hubbub.server.channel import FLAG_MODES, LIST_MODES, PREFIX_MODES, Channel, ListEntry
 from hubbub.server.commands.channels import find_channel, find_member, find_user
 from hubbub.server.commands.dispatch import Command, Context
@@ -83,6 +84,7 @@ def channel_mode(ctx: Context) -> None:
     param_count = 0
     max_modes = server.limits.max_modes  # MODES: parameterised changes per command
     denied = False
+    listed = ""  # the lists already sent: each at most once per line (MODE #c bbbb...)
 
     def deny() -> None:
         nonlocal denied
@@ -96,7 +98,9 @@ def channel_mode(ctx: Context) -> None:
             continue
         if ch in LIST_MODES:
             if not args:
-                send_list(ctx, channel, ch)
+                if ch not in listed:
+                    listed += ch
+                    send_list(ctx, channel, ch)
                 continue
             param_count += 1
             mask = args.pop(0)
@@ -168,10 +172,11 @@ def channel_mode(ctx: Context) -> None:
                 if not is_op:
                     deny()
                     continue
-                if not raw.isdigit() or int(raw) <= 0:
+                limit = parse_number(raw, lo=1)
+                if limit is None:
                     continue
-                channel.limit = int(raw)
-                applied.append(("+", "l", raw))
+                channel.limit = limit
+                applied.append(("+", "l", str(limit)))
             else:
                 if not is_op:
                     deny()

@@ -13,6 +13,7 @@ from hubbub.protocol import numerics as n
 from hubbub.protocol.caps import Cap
 from hubbub.protocol.casemap import Folded, is_channel_name, is_valid_nick
 from hubbub.protocol.masks import mask_matches
+from hubbub.protocol.numbers import parse_number
 from hubbub.server.channel import Channel
 from hubbub.server.commands.dispatch import Command, Context
 from hubbub.server.commands.registration import send_isupport, send_lusers, send_motd
@@ -266,8 +267,8 @@ def handle_whowas(ctx: Context) -> None:
         return
     query = params[0]
     count = 0  # a missing, zero or negative count means every entry
-    if len(params) > 1 and params[1].lstrip("-").isdigit():
-        count = int(params[1])
+    if len(params) > 1 and not params[1].startswith("-"):
+        count = parse_number(params[1]) or 0
     for nick in query.split(","):
         if not nick:
             continue
@@ -308,16 +309,16 @@ def handle_userhost(ctx: Context) -> None:
 
 def handle_ison(ctx: Context) -> None:
     server = ctx.server
-    online = []
+    online: dict[Session, None] = {}  # each user once, in the order asked
     for param in ctx.params:
         for nick in param.split():
             user = server.find_user(nick)
             if user is not None:
-                online.append(user.nick)
+                online[user] = None
     if not online:
         ctx.reply.numeric(n.RPL_ISON, "")
-    else:
-        ctx.reply.numeric_items(n.RPL_ISON, items=online, max_lines=1)  # as USERHOST
+    else:  # one line, as USERHOST: as many as fit in it
+        ctx.reply.numeric_items(n.RPL_ISON, items=[user.nick for user in online], max_lines=1)
 
 
 # -- MONITOR ---------------------------------------------------------------------------------
@@ -378,7 +379,7 @@ def handle_monitor(ctx: Context) -> None:
         if len(ctx.params) < 2 or not ctx.params[1]:
             reply.numeric(n.ERR_NEEDMOREPARAMS, "MONITOR", "Not enough parameters")
             return
-        targets = [t for t in ctx.params[1].split(",") if t]
+        targets = list(dict.fromkeys(t for t in ctx.params[1].split(",") if t))
         if sub == "+":
             monitor_add(ctx, targets)
         else:

@@ -9,6 +9,7 @@ from hubbub.protocol import numerics as n
 from hubbub.protocol.caps import CAP_NAMES, CAPS_BY_NAME, Cap, CapBits
 from hubbub.protocol.casemap import Folded, is_valid_nick
 from hubbub.protocol.message import Message
+from hubbub.protocol.numbers import parse_number
 from hubbub.server.commands.accounts import (
     abort_on_registration,
     nick_refused,
@@ -286,9 +287,9 @@ def handle_cap(ctx: Context) -> None:
     if sub == "LS":
         if not session.registered:
             session.cap_negotiating = True
-        version = 301
-        if len(ctx.params) > 1 and ctx.params[1].isdigit():
-            version = int(ctx.params[1])
+        version = parse_number(ctx.params[1]) if len(ctx.params) > 1 else None
+        if version is None:
+            version = 301
         session.cap_version = max(session.cap_version, version)
         if version >= 302:
             session.set_caps(session.caps | Cap.CAP_NOTIFY)
