@@ -6,7 +6,9 @@ any mutation is still a meaningful input. Each action starts with an op byte: it
 pick one of four clients (three registered, one not), the next two bits the action:
 
 - 0: a command from the whole command table, picked by the next byte; its parameters are the
-  bytes up to the next LF;
+  bytes up to the next LF, each byte one character (Latin-1) sent as UTF-8: one byte away from
+  the non-ASCII text that trips Python's string methods (``²`` passes ``isdigit`` and fails
+  ``int``, U+0085 and U+00A0 count as white space);
 - 1: raw bytes up to and including the next LF, through the line buffer (framing, the parser);
 - 2: one to four table commands in a single read (the block fast path);
 - 3: time passes (the next byte: seconds) and the timers run.
@@ -90,7 +92,7 @@ class _Reader:
 
     def command(self) -> bytes:
         name = COMMAND_NAMES[self.byte() % len(COMMAND_NAMES)].encode()
-        params = self.line()
+        params = self.line().decode("latin-1").encode()
         return name + b" " + params + b"\r\n" if params else name + b"\r\n"
 
 
