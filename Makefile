@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
+FUZZ_SECONDS ?= 600
+FUZZ_EXAMPLES ?= 5000
 
-.PHONY: serve test lint typecheck pytest bench system-deps clean
+.PHONY: serve test lint typecheck pytest fuzz bench system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +39,15 @@ pytest: $(VENV)/.installed-dev system-deps
 	$(BIN)/python -m pytest $(ARGS)
 
 test: lint typecheck pytest
+
+# Coverage-guided fuzzing of the core for FUZZ_SECONDS (atheris; inputs that reach new code are
+# kept in .fuzz/corpus, crashes saved in .fuzz/), then the state machine for FUZZ_EXAMPLES runs.
+fuzz: $(VENV)/.installed-dev
+	mkdir -p .fuzz/corpus
+	$(BIN)/python -m tests.fuzz.atheris_core -max_total_time=$(FUZZ_SECONDS) \
+		-artifact_prefix=.fuzz/ .fuzz/corpus tests/fuzz/corpus
+	HUBBUB_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -p no:cacheprovider \
+		--timeout=0 tests/fuzz/test_stateful.py tests/fuzz/test_core_invariants.py
 
 bench: $(VENV)/.installed-dev system-deps
 	$(BIN)/python -m hubbub.bench.compare $(ARGS)

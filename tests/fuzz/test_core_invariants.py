@@ -13,8 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hubbub.server.core import Server
-from hubbub.server.session import State
+from tests.fuzz.invariants import check_invariants, examples
 from tests.server.harness import Client, FakeClock, make_server
 
 NICKS = ["alice", "Bob", "c[a]rol", "dave", "ALICE", "b0b", "x" * 40, "9bad", ""]
@@ -107,38 +106,8 @@ line = st.one_of(
 )
 
 
-def check_invariants(server: Server) -> None:
-    for folded, channel in server.channels.items():
-        assert channel.members, f"empty channel {channel.name} kept"
-        assert folded == server.fold(channel.name)
-        assert channel.tagged == sum(1 for m in channel.members if m.render_key)
-        for member in channel.members:
-            assert member.state is State.REGISTERED
-            assert member.channels.get(folded) is channel
-            assert member in server.sessions
-    for session in server.sessions:
-        assert session.state is not State.CLOSED
-        for folded, channel in session.channels.items():
-            assert server.channels.get(folded) is channel
-            assert session in channel.members
-        if session.nick != "*":
-            assert server.users.get(session.folded) is session
-    for folded, session in server.users.items():
-        assert session in server.sessions
-        assert session.folded == folded
-    for folded, watchers in server.monitors.items():
-        assert watchers
-        for watcher in watchers:
-            assert folded in watcher.monitoring
-    assert sum(server.ip_counts.values()) == len(server.sessions)
-    registered = [s for s in server.sessions if s.registered]
-    assert server.user_count == len(registered)
-    assert server.invisible_count == sum("i" in s.modes for s in registered)
-    assert server.opers <= server.sessions.keys()
-
-
 @settings(
-    max_examples=150,
+    max_examples=examples(150),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

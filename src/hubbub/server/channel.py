@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hubbub.protocol.casemap import Casemapping, Folded
-from hubbub.protocol.masks import mask_matches
+from hubbub.protocol.casemap import Casemapping, Folded, fold
+from hubbub.protocol.masks import compile_mask
 
 if TYPE_CHECKING:
     from hubbub.server.session import Session
@@ -113,10 +113,14 @@ class Channel:
 
     def matches_list(self, mode: str, masks: tuple[str, ...], mapping: Casemapping) -> bool:
         """True if any of the subject ``masks`` (e.g. nick!user@host) matches an entry."""
+        entries = self.lists[mode]
+        if not entries:
+            return False
+        subjects = [fold(subject, mapping) for subject in masks]
         return any(
-            mask_matches(entry.mask, subject, mapping)
-            for entry in self.lists[mode]
-            for subject in masks
+            compile_mask(entry.mask, mapping).matches_folded(subject)
+            for entry in entries
+            for subject in subjects
         )
 
     def is_banned(self, session: Session, mapping: Casemapping) -> bool:

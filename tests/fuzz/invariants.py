@@ -1,0 +1,95 @@
+"""What must hold of a server core's state between any two commands, whatever clients sent,
+and how the fuzz tests see that a handler failed."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterable
+
+from hubbub.protocol.message import parse
+from hubbub.server.core import Server
+from hubbub.server.session import State
+
+
+def examples(default: int) -> int:
+    """How many examples a hypothesis fuzz test tries: ``HUBBUB_FUZZ_EXAMPLES`` when set
+    (``make fuzz`` asks for thousands), else a ``default`` that keeps ``make test`` quick."""
+    return int(os.environ.get("HUBBUB_FUZZ_EXAMPLES", default))
+
+
+INTERNAL_ERROR = "Internal error; the command failed"
+"""The text of the 400 the core sends when a handler raised (MONITOR's 400 is another)."""
+
+
+class HandlerFailure(AssertionError):
+    """A handler failed: the core logged its exception, or answered 400 for it."""
+
+
+class ErrorLog(logging.Handler):
+    """Keeps the ERROR records the core logs (a handler's exception among them) while
+    attached to the ``hubbub`` logger (``with ErrorLog() as errors:``)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def __enter__(self) -> ErrorLog:
+        logging.getLogger("hubbub").addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger("hubbub").removeHandler(self)
+
+    def check(self) -> None:
+        """Raise :class:`HandlerFailure` for the first error logged."""
+        if self.records:
+            record = self.records[0]
+            raise HandlerFailure(f"{record.getMessage()}\n{self.format(record)}")
+
+
+def check_replies(lines: Iterable[str]) -> None:
+    """Raise :class:`HandlerFailure` if a reply says a handler failed."""
+    for line in lines:
+        if INTERNAL_ERROR in line and parse(line).command == "400":
+            raise HandlerFailure(f"400 reply: {line}")
+
+
+def check_invariants(server: Server) -> None:
+    """Assert that the core's indexes agree with each other and with the sessions."""
+    for folded, channel in server.channels.items():
+        assert channel.members, f"empty channel {channel.name} kept"
+        assert folded == server.fold(channel.name)
+        assert channel.tagged == sum(1 for m in channel.members if m.render_key)
+        for member in channel.members:
+            assert member.state is State.REGISTERED, f"{member} in {channel.name}"
+            assert member.channels.get(folded) is channel
+            assert member in server.sessions
+    for session in server.sessions:
+        assert session.state is not State.CLOSED
+        for folded, channel in session.channels.items():
+            assert server.channels.get(folded) is channel
+            assert session in channel.members
+        if session.nick != "*":
+            assert server.users.get(session.folded) is session
+        for folded in session.monitoring:
+            assert session in server.monitors.get(folded, ()), f"{session} monitors {folded}"
+        assert ("o" in session.modes) is (session in server.opers), f"{session} {session.modes}"
+    for folded, session in server.users.items():
+        assert session in server.sessions
+        assert session.folded == folded
+        assert server.fold(session.nick) == folded
+    for folded, watchers in server.monitors.items():
+        assert watchers
+        for watcher in watchers:
+            assert watcher in server.sessions, f"{watcher} gone but monitors {folded}"
+            assert folded in watcher.monitoring
+    assert server.ip_counts == Counter(s.peer.ip for s in server.sessions)
+    registered = [s for s in server.sessions if s.registered]
+    assert server.user_count == len(registered)
+    assert server.invisible_count == sum("i" in s.modes for s in registered)
+    assert server.opers <= server.sessions.keys()

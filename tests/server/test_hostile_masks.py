@@ -1,0 +1,62 @@
+"""Hostile wildcard masks through the whole core: WHO, LIST and bans answer at once.
+
+The old matcher turned masks into backtracking regular expressions: each case below held the
+event loop (every user frozen) for seconds to minutes. Nothing here is timed; the timeout
+mark only stops a regression from hanging the suite, failing the test instead.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from hubbub.server.core import Server
+from tests.server.harness import Client, ask, make_server
+
+pytestmark = pytest.mark.timeout(10)
+
+LONG_NAME = "a" * 30  # NICKLEN
+BAN = "*a" * 31 + "*!x"  # one more 'a' than any nick has
+
+
+@pytest.fixture
+def server() -> Server:
+    return make_server()
+
+
+def test_who_with_many_stars_against_a_long_real_name(server: Server) -> None:
+    victim = Client(server)
+    victim.send("NICK victim", "USER u 0 * :" + "a" * 300)
+    asker = Client(server).register("asker")
+    for mask in ("*a*a*a*a*b", "*a" * 40 + "*b", "*" + "a*" * 100 + "!x"):
+        assert ask(asker, f"WHO {mask}") == [("315", ("asker", mask, "End of WHO list"))]
+    assert [c for c, _ in ask(asker, "WHO *a*a*a*a*a")][0] == "352"
+
+
+def test_list_with_many_stars_against_a_long_channel_name(server: Server) -> None:
+    owner = Client(server).register("owner")
+    owner.send("JOIN #" + "a" * 63)
+    asker = Client(server).register("asker")
+    for mask in ("#*a*a*a*a*a*a*a*b", "#" + "*a" * 40 + "*b"):
+        assert [c for c, _ in ask(asker, f"LIST {mask}")] == ["321", "323"]
+    assert [c for c, _ in ask(asker, "LIST #*a*a*a*a*a*a*a")] == ["321", "322", "323"]
+
+
+def test_a_hostile_ban_is_checked_on_join_and_on_messages(server: Server) -> None:
+    op = Client(server).register("op")
+    member = Client(server).register(LONG_NAME)
+    op.send("JOIN #c")
+    member.send("JOIN #c")
+    op.send(f"MODE #c +b {BAN}")
+    assert ("MODE", ("#c", "+b", BAN + "@*")) in [(m.command, m.params) for m in op.messages()]
+    # an unvoiced member's message is checked against the bans (and gets through)
+    member.messages()
+    member.send("PRIVMSG #c :hello")
+    assert member.messages() == []
+    assert [m.params for m in op.messages() if m.command == "PRIVMSG"] == [("#c", "hello")]
+    # a newcomer that matches no ban joins
+    other = Client(server).register("a" * 29 + "b")
+    assert "JOIN" in [c for c, _ in ask(other, "JOIN #c")]
+    # and one that matches is kept out
+    op.send("MODE #c +b *a*a*a*a*a*a*a*a*a*a*!*")
+    late = Client(server).register("a" * 29 + "c")
+    assert [c for c, _ in ask(late, "JOIN #c")] == ["474"]
