@@ -11,6 +11,7 @@ import base64
 import datetime
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -103,8 +104,8 @@ class FakeIRC:
 async def fake_irc() -> AsyncIterator[FakeIRC]:
     fake = FakeIRC()
     listen = ListenSection(address="127.0.0.1:0", websocket=True)
-    # Only the HTTP side of the endpoint is used: no hubbub core behind it.
-    endpoint = WebSocketEndpoint(cast(Any, None), listen, secure=False)
+    # Only the HTTP side of the endpoint is used: no hubbub core behind it, just its name.
+    endpoint = WebSocketEndpoint(cast(Any, SimpleNamespace(name=NAME[1:])), listen, secure=False)
     async with serve(
         fake.handle,
         "127.0.0.1",

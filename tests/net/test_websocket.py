@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ssl
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ from websockets.typing import Origin, Subprotocol
 from hubbub.net.app import App
 from hubbub.net.websocket import origin_allowed
 from hubbub.protocol.message import Message, parse
-from hubbub.server.config import Config, ListenSection
+from hubbub.server.config import Config, ListenSection, ServerSection
 from tests.cloaks import HOST
 from tests.conftest import make_config
 from tests.e2e.ircclient import IRCTestClient, MessageReader
@@ -351,8 +352,13 @@ def test_origin_rules() -> None:
     assert not origin_allowed("null", "irc.example.org", ())
     # same origin: host and port as in the Host header (default ports filled in)
     assert origin_allowed("http://127.0.0.1:8080", "127.0.0.1:8080", ())
-    assert origin_allowed("https://irc.example.org", "irc.example.org", ())
-    assert origin_allowed("https://irc.example.org", "irc.example.org:443", ())
+    names = ("irc.example.org",)
+    assert origin_allowed("https://irc.example.org", "irc.example.org", (), names)
+    assert origin_allowed("https://irc.example.org", "irc.example.org:443", (), names)
+    assert origin_allowed("http://localhost:8080", "localhost:8080", ())
+    # DNS rebinding: a page and Host under a name that is not the server's own
+    assert not origin_allowed("https://irc.example.org", "irc.example.org", ())
+    assert not origin_allowed("http://evil.example:18080", "evil.example:18080", (), names)
     assert origin_allowed("http://[::1]:8080", "[::1]:8080", ())
     assert not origin_allowed("http://127.0.0.1:8081", "127.0.0.1:8080", ())
     assert not origin_allowed("http://irc.example.org.evil.example", "irc.example.org", ())
@@ -372,6 +378,38 @@ async def test_cross_origin_page_is_refused_by_default(app_factory: AppFactory) 
     await none.register("bot")
     await same.close()
     await none.close()
+
+
+async def upgrade_status(app: Any, host_header: str, origin: str) -> bytes:
+    """The status line the server answers a WebSocket upgrade with these headers."""
+    host, port = app.address("ws")
+    reader, writer = await asyncio.open_connection(host, port)
+    request = (
+        f"GET / HTTP/1.1\r\nHost: {host_header}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        f"Sec-WebSocket-Version: 13\r\nOrigin: {origin}\r\n\r\n"
+    )
+    writer.write(request.encode())
+    status = await asyncio.wait_for(reader.readline(), TIMEOUT)
+    writer.close()
+    return status
+
+
+async def test_dns_rebinding_is_refused_by_default(app_factory: AppFactory) -> None:
+    # evil.example pointed at 127.0.0.1: the browser sends a matching Host and Origin.
+    app = await app_factory(ws_config())
+    _, port = app.address("ws")
+    rebound = await upgrade_status(app, f"evil.example:{port}", f"http://evil.example:{port}")
+    assert rebound.startswith(b"HTTP/1.1 403")
+    own = await upgrade_status(app, f"localhost:{port}", f"http://localhost:{port}")
+    assert own.startswith(b"HTTP/1.1 101")
+    named = await upgrade_status(app, f"irc.example.org:{port}", f"http://irc.example.org:{port}")
+    assert named.startswith(b"HTTP/1.1 403")  # not this server's name ...
+    app.server.apply_config(
+        dataclasses.replace(app.server.config, server=ServerSection(name="irc.example.org"))
+    )
+    named = await upgrade_status(app, f"irc.example.org:{port}", f"http://irc.example.org:{port}")
+    assert named.startswith(b"HTTP/1.1 101")  # ... until it is
 
 
 async def test_origin_allowlist(app_factory: AppFactory) -> None:

@@ -20,12 +20,13 @@ import contextlib
 import email.utils
 import hashlib
 import http
+import ipaddress
 import logging
 import mimetypes
 import os
 import ssl
 import stat
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -194,14 +195,22 @@ def _host_port(netloc: str, default: int | None) -> tuple[str, int | None] | Non
     return parts.hostname.lower(), port if port is not None else default
 
 
-def origin_allowed(origin: str | None, host: str | None, allowed: Sequence[str]) -> bool:
+def origin_allowed(
+    origin: str | None,
+    host: str | None,
+    allowed: Sequence[str],
+    names: Collection[str] = (),
+) -> bool:
     """Whether a WebSocket handshake with this ``Origin`` and ``Host`` may proceed.
 
     Clients that send no ``Origin`` (anything but a browser) are allowed: the header only
     protects browser users from other sites. A browser page is allowed when its origin is in
     ``allowed`` (lower-case ``scheme://host[:port]``) or when it is the server's own page: its
-    host and port are those of the ``Host`` header. The scheme is not compared, so a page
-    served through a TLS-terminating proxy still counts as same-origin.
+    host and port are those of the ``Host`` header, and that host is one of the server's own
+    ``names`` (lower case), an IP address or ``localhost``. The last check stops DNS
+    rebinding: a page on ``evil.example`` whose name was pointed at this server sends a
+    matching ``Host`` and ``Origin``, but not one of this server's names. The scheme is not
+    compared, so a page served through a TLS-terminating proxy still counts as same-origin.
     """
     if origin is None:
         return True
@@ -219,7 +228,19 @@ def origin_allowed(origin: str | None, host: str | None, allowed: Sequence[str])
     default = _DEFAULT_PORTS[parts.scheme]
     page = _host_port(parts.netloc, default)
     server = _host_port(host.strip(), default)
-    return page is not None and page == server
+    return page is not None and page == server and _own_name(page[0], names)
+
+
+def _own_name(hostname: str, names: Collection[str]) -> bool:
+    """True for a name no other site can point at this server: one of its own ``names``,
+    ``localhost``, or an address (DNS rebinding needs a name)."""
+    if hostname in names or hostname == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(hostname)
+    except ValueError:
+        return False
+    return True
 
 
 # --- connections ------------------------------------------------------------------------------
@@ -360,10 +381,19 @@ class WebSocketEndpoint:
         if path not in IRC_PATHS:
             return _text_response(http.HTTPStatus.NOT_FOUND, "Not found\n")
         origin = request.headers.get("Origin")
-        if not origin_allowed(origin, request.headers.get("Host"), self.listen.origins):
+        host = request.headers.get("Host")
+        if not origin_allowed(origin, host, self.listen.origins, self._own_names()):
             log.info("WebSocket from %s refused: origin %r is not allowed", _ip(ws), origin)
             return _text_response(http.HTTPStatus.FORBIDDEN, "Origin not allowed\n")
         return None
+
+    def _own_names(self) -> frozenset[str]:
+        """The host names that are this server's own: its configured name and the host of
+        this listener's address (read each time: REHASH may change the name)."""
+        names = {self.server.name.lower()}
+        if self.listen.host:
+            names.add(self.listen.host.lower())
+        return frozenset(names)
 
     def _static(self, request: Request) -> Response:
         file = self.files.get(request.path)

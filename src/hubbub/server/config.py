@@ -279,7 +279,8 @@ class ListenSection:
 
     ``host``, ``port`` and ``unix_path`` are parsed from ``address`` (see ``parse_address``).
     ``origins`` is the WebSocket ``Origin`` allowlist (lower-cased, without a trailing slash);
-    empty means same-origin pages and clients that send no ``Origin``.
+    empty means the server's own pages (same origin, under its name, an address or
+    ``localhost``) and clients that send no ``Origin``.
     """
 
     address: str
