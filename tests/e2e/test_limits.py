@@ -332,6 +332,17 @@ async def test_max_clients_per_ip(app_factory: Callable[[Config], Any]) -> None:
         await fourth.assert_nothing_pending()
 
 
+async def test_loopback_throttle_when_not_exempt(app_factory: Callable[[Config], Any]) -> None:
+    app = await app_factory(make_config(connect_burst=2, connect_rate=0.01, exempt_loopback=False))
+    async with Net(app) as net:
+        await net.client("first")
+        await net.client("second")
+        third = await net.raw()
+        error = await third.expect("ERROR")
+        assert error.params == ("Too many connections from your IP address too quickly",)
+        await assert_closed(third)
+
+
 async def test_quit_before_registration_with_reason(net: Net) -> None:
     client = await net.raw()
     await client.send("NICK early", "QUIT :just probing")

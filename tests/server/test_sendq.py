@@ -11,6 +11,7 @@ from hubbub.server.channel import Channel
 from hubbub.server.commands import Context, modes
 from hubbub.server.core import Server
 from hubbub.server.session import Session
+from tests.cloaks import HOST
 from tests.server.harness import Client, ask, make_server
 
 
@@ -74,7 +75,7 @@ def test_monitor_answers_each_target_once() -> None:
     Client(server).register("alice")
     bob = Client(server).register("bob")
     got = ask(bob, "MONITOR + " + ",".join(["alice"] * 50))
-    assert got == [("730", ("bob", "alice!~u@127.0.0.1"))]
+    assert got == [("730", ("bob", f"alice!~u@{HOST}"))]
 
 
 def test_a_client_that_does_not_read_is_cut_at_its_sendq(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -107,9 +108,9 @@ def test_a_client_that_does_not_read_is_cut_at_its_sendq(monkeypatch: pytest.Mon
     assert len(lists) <= sendq // reply + 1
     assert slow.closed
     assert queued(slow) <= sendq + reply
-    assert slow.sink.data.endswith(b"ERROR :Closing Link: 127.0.0.1 (SendQ exceeded)\r\n")
+    assert slow.sink.data.endswith(f"ERROR :Closing Link: {HOST} (SendQ exceeded)\r\n".encode())
     quits = [m for m in alice.messages() if m.command == "QUIT"]
-    assert [(m.source, m.params) for m in quits] == [("slow!~u@127.0.0.1", ("SendQ exceeded",))]
+    assert [(m.source, m.params) for m in quits] == [(f"slow!~u@{HOST}", ("SendQ exceeded",))]
     assert server.find_user("slow") is None
 
 

@@ -58,6 +58,16 @@ def test_the_throttle_forgets_quiet_addresses_and_can_be_off() -> None:
     assert off.connect_buckets == {}
 
 
+def test_loopback_is_throttled_when_its_exemption_is_off() -> None:
+    server = make_server(connect_burst=2, max_clients_per_ip=100, exempt_loopback=False)
+    for ip in ("127.0.0.1", "::1"):
+        Client(server, ip=ip)
+        Client(server, ip=ip)
+        assert server.connect(FakeSink(), PeerInfo(ip=ip)) is None
+    unix = PeerInfo(ip="127.0.0.1", transport="unix", hostname="localhost")
+    assert server.connect(FakeSink(), unix) is not None  # a Unix socket is never throttled
+
+
 def test_exempt_addresses_have_no_per_address_limits() -> None:
     server = make_server(max_clients_per_ip=2, connect_burst=2, exempt=("203.0.113.0/24",))
     for _ in range(10):

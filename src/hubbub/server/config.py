@@ -362,6 +362,9 @@ class LimitsSection:
     max_clients: int = 10000
     connect_burst: int = 20
     connect_rate: float = 0.5
+    exempt_loopback: bool = True
+    """Loopback addresses (``127.*``, ``::1``) skip the connection throttle: this machine's
+    own gateways, bouncers and benchmarks. False throttles them like any address."""
     exempt: tuple[str, ...] = ()
     """Addresses and networks (``"192.0.2.10"``, ``"10.0.0.0/8"``) that the per-address
     limits (``max_clients_per_ip``, the connection throttle) do not apply to: a web gateway

@@ -203,7 +203,7 @@ class Server:
             sink.write(b"ERROR :Server is full\r\n")
             sink.close()
             return None
-        if not exempt and not self._admit_rate(peer.ip, now):
+        if not exempt and peer.transport != "unix" and not self._admit_rate(peer.ip, now):
             sink.write(b"ERROR :Too many connections from your IP address too quickly\r\n")
             sink.close()
             return None
@@ -229,10 +229,11 @@ class Server:
 
     def _admit_rate(self, ip: str, now: float) -> bool:
         """Connection throttle: a token bucket per address (``connect_burst`` connections at
-        once, then ``connect_rate`` per second). Loopback addresses are never throttled: they
-        are this machine's own gateways, bouncers and benchmarks."""
+        once, then ``connect_rate`` per second). Loopback addresses are not throttled while
+        ``exempt_loopback`` is on (the default): they are this machine's own gateways,
+        bouncers and benchmarks."""
         burst = self.limits.connect_burst
-        if not burst or ip.startswith("127.") or ip == "::1":
+        if not burst or (self.limits.exempt_loopback and (ip.startswith("127.") or ip == "::1")):
             return True
         tokens, last = self.connect_buckets.get(ip, (float(burst), now))
         tokens = refill(tokens, now - last, self.limits.connect_rate, burst)
