@@ -12,7 +12,7 @@ from hubbub.server.accounts import guest_nick
 from hubbub.server.config import AccountsSection
 from hubbub.server.core import Server
 from tests.server.accounthelpers import add_account, defer, server_with_accounts, service
-from tests.server.harness import Client, FakeClock
+from tests.server.harness import Client, FakeClock, ask, make_server, replies
 from tests.server.saslclient import b64, plain
 
 PASSWORD = "correct-horse"
@@ -392,3 +392,15 @@ def test_ghost_and_regain_are_in_nickserv_help() -> None:
     text = " ".join(nickserv_notices(bob))
     assert "GHOST <nick>" in text
     assert "REGAIN <nick>" in text
+
+
+def test_nobody_may_take_the_service_nick() -> None:
+    # A user called NickServ would receive `/msg NickServ IDENTIFY <password>`.
+    server = make_server()
+    client = Client(server)
+    client.send("NICK nickSERV", "USER u 0 * :Real Name")
+    assert ("432", ("*", "nickSERV", "Nickname is reserved for a service")) in replies(client)
+    client.register("mallory")
+    assert ask(client, "NICK NickServ") == [
+        ("432", ("mallory", "NickServ", "Nickname is reserved for a service"))
+    ]

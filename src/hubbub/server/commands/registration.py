@@ -11,6 +11,7 @@ from hubbub.protocol.casemap import Folded, is_valid_nick
 from hubbub.protocol.message import Message
 from hubbub.protocol.numbers import parse_number
 from hubbub.server.commands.accounts import (
+    SERVICE_NAME,
     abort_on_registration,
     nick_refused,
     registration_nick_refused,
@@ -65,6 +66,10 @@ def handle_nick(ctx: Context) -> None:
         reply.numeric(n.ERR_ERRONEUSNICKNAME, nick, "Erroneous nickname")
         return
     folded = server.fold(nick)
+    if folded == server.fold(SERVICE_NAME):
+        # Whoever held it would receive `/msg NickServ IDENTIFY <password>`.
+        reply.numeric(n.ERR_ERRONEUSNICKNAME, nick, "Nickname is reserved for a service")
+        return
     if folded == nick:
         folded = Folded(nick)  # one string for both, as most nicks are lower case
     holder = server.users.get(folded)
