@@ -124,6 +124,8 @@ def parse(line: str) -> Message:
     command, _, rest = rest.partition(" ")
     if not command:
         raise MalformedMessage("no command")
+    if command[0] in ":@":  # could never be written back (a FAIL or 421 repeats it)
+        raise MalformedMessage(f"invalid command {command!r}")
     params: list[str] = []
     while rest:
         rest = rest.lstrip(" ")

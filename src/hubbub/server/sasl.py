@@ -355,7 +355,7 @@ class PayloadReader:
         self.clear()
         try:
             return base64.b64decode(encoded, validate=True)
-        except binascii.Error as exc:
+        except (binascii.Error, ValueError) as exc:  # ValueError: not ASCII at all
             raise PayloadError("invalid base64 in AUTHENTICATE") from exc
 
     def clear(self) -> None:

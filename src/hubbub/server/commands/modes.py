@@ -110,6 +110,8 @@ def channel_mode(ctx: Context) -> None:
                 deny()
                 continue
             mask = normalize_ban_mask(mask)
+            if " " in mask or mask.startswith(":"):
+                continue  # (a last parameter) no line could carry it: ignored, as ergo does
             entries = channel.lists[ch]
             folded = server.fold(mask)
             existing = next((e for e in entries if server.fold(e.mask) == folded), None)
@@ -155,7 +157,7 @@ def channel_mode(ctx: Context) -> None:
                 continue
             if adding:
                 assert key is not None
-                if not key or " " in key or "," in key:
+                if not key or " " in key or "," in key or key[0] == ":":
                     reply.numeric(n.ERR_INVALIDKEY, channel.name, "Key is not well-formed")
                     continue
                 channel.key = key[:23]
