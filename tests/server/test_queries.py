@@ -8,9 +8,10 @@ import pytest
 
 from hubbub.protocol.message import MAX_LINE_BYTES, Message, parse
 from hubbub.server.commands import COMMANDS
-from hubbub.server.commands.queries import HELP_TEXTS, join_chunks
+from hubbub.server.commands.queries import HELP_TEXTS
 from hubbub.server.config import LimitsSection, ServerSection, default_config
 from hubbub.server.core import Server
+from hubbub.server.response import pack
 from hubbub.server.session import PeerInfo
 from tests.cloaks import HOST
 from tests.server.harness import Client, FakeClock, ask, make_server
@@ -583,10 +584,10 @@ def test_every_command_has_help() -> None:
 # -- robustness ------------------------------------------------------------------------------
 
 
-def test_join_chunks() -> None:
-    assert join_chunks([], ",") == []
-    assert join_chunks(["ab", "cd", "ef"], ",", budget=5) == ["ab,cd", "ef"]
-    assert join_chunks(["toolong", "x"], " ", budget=3) == ["toolong", "x"]
+def test_pack() -> None:
+    assert pack([], ",", 5) == []
+    assert pack(["ab", "cd", "ef"], ",", 5) == ["ab,cd", "ef"]
+    assert pack(["toolong", "x"], " ", 3) == ["toolong", "x"]
 
 
 @pytest.mark.parametrize(

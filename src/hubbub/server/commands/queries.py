@@ -22,30 +22,11 @@ from hubbub.server.session import Session
 RPL_WHOISBOT = "335"
 """``<client> <nick> :is a bot`` (IRCv3 bot-mode)."""
 
-LIST_BUDGET = 400
-"""Characters of list items (channels, nicks, targets) put in one numeric line: with a
-63-character server name and two 30-character nicks the line stays under 512 bytes."""
-
 HIDDEN_IP = "255.255.255.255"
 """WHOX's placeholder for an IP address the server does not disclose."""
 
 WHOX_FIELDS = "tcuihsnfdlaor"
 """WHOX fields in the order replies carry them, whatever order the client asked in."""
-
-
-def join_chunks(items: Iterable[str], sep: str, budget: int = LIST_BUDGET) -> list[str]:
-    """``items`` joined by ``sep`` into strings of at most ``budget`` characters each."""
-    chunks: list[str] = []
-    current = ""
-    for item in items:
-        if current and len(current) + len(sep) + len(item) > budget:
-            chunks.append(current)
-            current = item
-        else:
-            current = f"{current}{sep}{item}" if current else item
-    if current:
-        chunks.append(current)
-    return chunks
 
 
 def wire_safe(value: str) -> str:
@@ -535,8 +516,7 @@ def handle_help(ctx: Context) -> None:
         reply.numeric(n.RPL_HELPSTART, "*", f"** Help for {ctx.server.name} **")
         reply.numeric(n.RPL_HELPTXT, "*", "")
         reply.numeric(n.RPL_HELPTXT, "*", "Try HELP <command> for one of these commands:")
-        for line in join_chunks(sorted(COMMANDS), " "):
-            reply.numeric(n.RPL_HELPTXT, "*", line)
+        reply.numeric_items(n.RPL_HELPTXT, "*", items=sorted(COMMANDS))
         reply.numeric(n.RPL_ENDOFHELP, "*", "End of /HELP")
         return
     shown = echo(subject)
