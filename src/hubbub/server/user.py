@@ -1,0 +1,127 @@
+"""A user of the network: who it is (nick, user name, host, account, modes, channels).
+
+A :class:`User` is not a connection. The connection a user came in on, with its buffers,
+capabilities and flood state, is a :class:`~hubbub.server.session.Session`; a local user
+points to it (:attr:`User.session`). A user with no session is served by something else: a
+service such as NickServ or a plugin's bot (:attr:`User.service`), or, in a cluster, another
+node. Channels hold users, so any of these can be a member.
+
+Owned and changed by the network layer (:mod:`hubbub.server.network`) only.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING, Protocol
+
+from hubbub.protocol.casemap import Folded
+
+if TYPE_CHECKING:
+    from hubbub.server.channel import Channel
+    from hubbub.server.events import Relayed
+    from hubbub.server.session import Session
+
+
+class Service(Protocol):
+    """What serves a user that has no connection (NickServ, a plugin's bot): it hears the
+    messages sent to that user."""
+
+    def on_message(self, event: Relayed) -> None:
+        """``event`` was sent to the service's user (called after the relay, outside the
+        change; the service may answer through the network)."""
+
+
+_NO_NAMES: frozenset[Folded] = frozenset()
+"""The one empty set of names every new user starts with."""
+
+_NO_CHANNELS: dict[Folded, Channel] = {}
+"""The one empty channel map new users share; never mutated (see :meth:`User.joined`)."""
+
+_ids = itertools.count(1)
+
+
+class User:
+    """Someone on the network: a nick and what goes with it."""
+
+    __slots__ = (
+        "__weakref__",
+        "account",
+        "away",
+        "channels",
+        "cloak",
+        "folded",
+        "host",
+        "id",
+        "invited",
+        "last_active",
+        "modes",
+        "nick",
+        "prefix_bytes",
+        "realname",
+        "service",
+        "session",
+        "signon",
+        "username",
+    )
+
+    def __init__(
+        self,
+        host: str,
+        now: float,
+        session: Session | None = None,
+        service: Service | None = None,
+    ) -> None:
+        self.id = next(_ids)
+        self.session = session
+        """The local connection of this user; None for a service or a remote user."""
+        self.service = service
+        """What answers for a user with no connection (a service or a plugin's bot)."""
+        if host.startswith(":"):
+            host = "0" + host  # an IPv6 host must not start with ':' on the wire
+        self.host = host
+        """The host others see (a cloak, a host name or an address; CHGHOST replaces it)."""
+        self.cloak = host
+        """The host given at connection, kept when CHGHOST replaces ``host``: bans on it
+        still match."""
+        self.nick = "*"
+        self.folded = Folded("*")
+        self.username = ""
+        """The user name (``~ident``) in ``nick!user@host``."""
+        self.realname = ""
+        self.prefix_bytes = b"*"
+        self.modes = ""
+        """User modes, one letter each (a str: a set would cost 216 bytes per user)."""
+        self.away: str | None = None
+        self.account: str | None = None
+        self.channels: dict[Folded, Channel] = _NO_CHANNELS
+        """The channels this user is in (the shared empty one until the first JOIN: see
+        :meth:`joined`)."""
+        self.invited: frozenset[Folded] = _NO_NAMES
+        """Channels this user was invited to (rebound, not mutated: the empty one is shared)."""
+        self.signon = now
+        self.last_active = now
+
+    def joined(self, channel: Channel) -> None:
+        """Record that this user is now in ``channel`` (the network updates the channel)."""
+        channels = self.channels
+        if channels is _NO_CHANNELS:
+            channels = self.channels = {}
+        channels[channel.folded] = channel
+
+    def update_prefix(self) -> None:
+        """Recompute ``nick!user@host`` after a change to any of its parts."""
+        self.prefix_bytes = f"{self.nick}!{self.username}@{self.host}".encode()
+
+    @property
+    def prefix(self) -> str:
+        """``nick!user@host`` (kept only as bytes, which the relay uses)."""
+        return self.prefix_bytes.decode()
+
+    @property
+    def render_key(self) -> int:
+        """The tag-relevant capabilities of this user's connection (0 without one)."""
+        session = self.session
+        return session.render_key if session is not None else 0
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.nick!r}>"
