@@ -99,7 +99,7 @@ class ServerMachine(RuleBasedStateMachine):
 
     @rule(who=slots, change=st.sampled_from(["+i", "-i", "+w", "-o", "+B", "-s"]))
     def user_mode(self, who: int, change: str) -> None:
-        self.send(who, f"MODE {self.clients[who].session.nick} {change}")
+        self.send(who, f"MODE {self.clients[who].session.user.nick} {change}")
 
     @rule(who=slots, password=st.sampled_from(["secret", "wrong"]))
     def oper(self, who: int, password: str) -> None:

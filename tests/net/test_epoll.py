@@ -25,7 +25,7 @@ async def client(app: App, nick: str) -> IRCTestClient:
 def connection_of(app: App, nick: str) -> epoll.Connection:
     assert app.hub is not None
     for conn in app.hub._conns:
-        if conn is not None and conn.session is not None and conn.session.nick == nick:
+        if conn is not None and conn.session is not None and conn.session.user.nick == nick:
             return conn
     raise LookupError(nick)
 

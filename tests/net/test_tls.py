@@ -188,7 +188,7 @@ async def test_plain_text_on_a_tls_port_is_closed(app_factory: AppFactory, tmp_p
     with pytest.raises((EOFError, ConnectionError)):
         await read_until_closed(confused)
     await confused.close()
-    assert not any(s.nick == "confused" for s in app.server.sessions)
+    assert not any(s.user.nick == "confused" for s in app.server.sessions)
 
     await bystander.assert_nothing_pending()
     await bystander.close()

@@ -332,7 +332,7 @@ async def test_slow_websocket_reader_is_dropped_at_sendq(app_factory: AppFactory
     for _ in range(200):
         await talker.send(*[line] * 100)
         await talker.assert_nothing_pending()  # the server handled the burst
-        if not any(s.nick == "slowpoke" for s in app.server.sessions):
+        if not any(s.user.nick == "slowpoke" for s in app.server.sessions):
             quit_seen = True
             break
     assert quit_seen, "a WebSocket client that does not read must be dropped"

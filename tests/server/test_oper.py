@@ -69,8 +69,8 @@ def test_oper_success(server: Server) -> None:
         ("hubbub.local", "381", ("alice", "You are now an IRC operator")),
         (f"alice!~u@{HOST}", "MODE", ("alice", "+os")),
     ]
-    assert set(alice.session.modes) >= {"o", "s"}
-    assert alice.session in server.opers
+    assert set(alice.session.user.modes) >= {"o", "s"}
+    assert alice.session.user in server.network.opers
     assert ask(alice, "LUSERS")[1] == ("252", ("alice", "1", "operator(s) online"))
 
 
@@ -84,8 +84,8 @@ def test_oper_name_is_case_insensitive_and_reoper_is_quiet(server: Server) -> No
 def test_oper_wrong_password(server: Server) -> None:
     alice = Client(server).register("alice")
     assert ask(alice, "OPER admin nope") == [("464", ("alice", "Password incorrect"))]
-    assert "o" not in alice.session.modes
-    assert server.opers == set()
+    assert "o" not in alice.session.user.modes
+    assert server.network.opers == set()
 
 
 def test_oper_unknown_name(server: Server) -> None:
@@ -131,7 +131,7 @@ def test_oper_hashed_password_checked_off_the_handler() -> None:
     server.offload = lambda work, done: queued.append((work, done))
     alice = Client(server).register("alice")
     assert ask(alice, "OPER admin secret") == []
-    assert "o" not in alice.session.modes
+    assert "o" not in alice.session.user.modes
     work, done = queued.pop()
     done(work())
     assert [c for c, _ in replies(alice)] == ["381", "MODE"]
@@ -165,7 +165,7 @@ def test_too_many_wrong_oper_passwords_disconnect(server: Server) -> None:
     assert [c for c, _ in got] == ["464", "ERROR"]
     assert "Too many failed login attempts" in got[1][1][0]
     assert alice.closed
-    assert server.opers == set()
+    assert server.network.opers == set()
 
 
 def test_unknown_names_and_hosts_count_with_passwords_and_logins() -> None:
@@ -213,8 +213,8 @@ def test_hashed_oper_passwords_count_when_checked_off_the_handler() -> None:
 def test_failed_oper_is_logged_with_the_address(caplog: pytest.LogCaptureFixture) -> None:
     server = make_oper_server(ADMIN, OperSection(name="remote", password="x", host="10.*"))
     alice = Client(server, ip="192.0.2.7").register("alice")
-    alice.session.host = "cloaked.example"  # what others see: the log has the real address
-    alice.session.update_prefix()
+    alice.session.user.host = "cloaked.example"  # what others see: the log has the real address
+    alice.session.user.update_prefix()
     with caplog.at_level(logging.WARNING, logger="hubbub.oper"):
         alice.send("OPER admin nope", "OPER nobody secret", "OPER remote x")
     records = [r for r in caplog.records if r.name == "hubbub.oper"]
@@ -237,7 +237,7 @@ def test_failed_oper_is_logged_with_the_address(caplog: pytest.LogCaptureFixture
 def test_dropping_o_leaves_the_operators(server: Server) -> None:
     alice = oper_up(server, "alice")
     alice.send("MODE alice -o")
-    assert server.opers == set()
+    assert server.network.opers == set()
     assert ask(alice, "KILL bob :x") == [
         ("481", ("alice", "Permission Denied- You're not an IRC operator"))
     ]
@@ -271,7 +271,7 @@ def test_kill(server: Server) -> None:
         (f"alice!~u@{HOST}", "QUIT", ("Killed (ircop (some arbitrary reason))",))
     ]
     assert server.find_user("alice") is None
-    assert server.whowas[0].nick == "alice"
+    assert server.network.whowas[0].nick == "alice"
     assert notices(ircop) == [
         f"*** Received KILL message for alice (~u@{HOST}) from ircop: some arbitrary reason",
         f"*** Client exiting: alice (~u@{HOST}) [Killed (ircop (some arbitrary reason))]",
@@ -321,7 +321,7 @@ def test_kill_yourself(server: Server) -> None:
         "ERROR",
         (f"Closing Link: {HOST} (Killed (ircop (oops)))",),
     )
-    assert server.opers == set()
+    assert server.network.opers == set()
 
 
 # -- WALLOPS ---------------------------------------------------------------------------------

@@ -256,7 +256,7 @@ def test_sasl_plain_before_registration() -> None:
         "Alice",
         "You are now logged in as Alice",
     )
-    assert client.session.account == "Alice"
+    assert client.session.user.account == "Alice"
     client.send("CAP END")
     assert "001" in client.commands()
 
@@ -272,7 +272,7 @@ def test_sasl_plain_wrong_password() -> None:
     client = negotiating("alice")
     client.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {b64(plain('alice', 'wrong'))}")
     assert [m.command for m in auth_lines(client)] == ["AUTHENTICATE", "904"]
-    assert client.session.account is None
+    assert client.session.user.account is None
     client.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {b64(plain('nobody', 'x'))}")
     assert [m.command for m in auth_lines(client)] == ["AUTHENTICATE", "904"]
     client.send("CAP END")
@@ -289,10 +289,10 @@ def test_sasl_scram_before_registration() -> None:
     client.send(f"AUTHENTICATE {b64(scram.final(server_first))}")
     server_final = base64.b64decode(auth_lines(client)[0].params[0])
     assert scram.check(server_final)
-    assert client.session.account is None  # not until the client accepts the signature
+    assert client.session.user.account is None  # not until the client accepts the signature
     client.send("AUTHENTICATE +")
     assert [m.command for m in auth_lines(client)] == ["900", "903"]
-    assert client.session.account == "alice"
+    assert client.session.user.account == "alice"
 
 
 def test_sasl_scram_wrong_password() -> None:
@@ -302,7 +302,7 @@ def test_sasl_scram_wrong_password() -> None:
     server_first = base64.b64decode(auth_lines(client)[-1].params[0])
     client.send(f"AUTHENTICATE {b64(scram.final(server_first, password='crayon'))}")
     assert [m.command for m in auth_lines(client)] == ["904"]
-    assert client.session.account is None
+    assert client.session.user.account is None
 
 
 def test_unknown_mechanism_lists_ours() -> None:
@@ -401,7 +401,7 @@ def test_registration_waits_for_the_password_check() -> None:
     assert jobs.run() == 1
     commands = client.commands()
     assert commands[:3] == ["900", "903", "001"]
-    assert client.session.account == "alice"
+    assert client.session.user.account == "alice"
 
 
 def test_lines_after_the_credentials_wait_for_the_result() -> None:
@@ -419,7 +419,7 @@ def test_lines_after_the_credentials_wait_for_the_result() -> None:
         ("906", "SASL authentication aborted"),  # the abort came too late
         ("PONG", "after"),
     ]
-    assert client.session.account == "alice"
+    assert client.session.user.account == "alice"
 
 
 def test_disconnect_while_checking() -> None:
@@ -432,7 +432,7 @@ def test_disconnect_while_checking() -> None:
     client.lines()
     jobs.run()
     assert client.lines() == []
-    assert client.session.account is None
+    assert client.session.user.account is None
 
 
 def test_labeled_authenticate_is_answered_once_with_its_label() -> None:
@@ -468,7 +468,7 @@ def test_reauthentication_after_registration() -> None:
     # (and NickServ's notice: the nick alice is not alt's)
     commands = ["AUTHENTICATE", "900", "ACCOUNT", "903", "NOTICE"]
     assert [m.command for m in alice.messages()] == commands
-    assert alice.session.account == "alt"
+    assert alice.session.user.account == "alt"
     [account] = bob.messages()
     assert (account.source, account.command, account.params) == (
         f"alice!~u@{HOST}",
@@ -478,7 +478,7 @@ def test_reauthentication_after_registration() -> None:
     # A failed re-authentication leaves the login as it was.
     alice.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {b64(plain('alice', 'nope'))}")
     assert [m.command for m in alice.messages()] == ["AUTHENTICATE", "904"]
-    assert alice.session.account == "alt"
+    assert alice.session.user.account == "alt"
     assert bob.lines() == []
 
 

@@ -149,12 +149,12 @@ def test_a_secret_channel_answers_as_a_missing_one(
     setup: tuple[Server, Client, Client], line: str
 ) -> None:
     server, alice, outsider = setup
-    members_before = {m.nick for m in server.channels[server.fold(SECRET)].members}
+    members_before = {m.nick for m in server.network.channels[server.fold(SECRET)].members}
     got_missing = answer(outsider, line, MISSING)
     got_secret = answer(outsider, line, SECRET)  # (the channel is called #Secret)
     assert got_secret == got_missing
     assert not alice.messages()  # nothing reached the channel
-    channel = server.channels[server.fold(SECRET)]
+    channel = server.network.channels[server.fold(SECRET)]
     assert {m.nick for m in channel.members} == members_before
 
 

@@ -57,10 +57,12 @@ from hubbub.server.sasl import (
     encode_payload,
 )
 from hubbub.server.session import Session
+from hubbub.server.user import User
 from hubbub.storage.base import AccountRecord
 
 if TYPE_CHECKING:
     from hubbub.server.core import Server
+    from hubbub.server.events import Relayed
 
 __all__ = [
     "COMMANDS",
@@ -139,7 +141,7 @@ def handle_authenticate(ctx: Context) -> None:
         return
     mechanism = state.mechanism
     if mechanism is None:
-        if session.account is not None and not session.registered:
+        if session.user.account is not None and not session.registered:
             # SASL 3.1: one login before registration; 3.2 re-authentication comes after it.
             reply.numeric(n.ERR_SASLALREADY, "You have already authenticated using SASL")
             return
@@ -229,9 +231,9 @@ def _create_account(
             if record is not None:
                 watch_nick(server, session, later)
         if record is not None:
-            holder = server.users.get(record.folded)
-            if holder is not None and holder is not session:
-                watch_nick(server, holder)  # someone else is on the nick just registered
+            holder = server.network.users.get(record.folded)
+            if holder is not None and holder.session is not None and holder is not session.user:
+                watch_nick(server, holder.session)  # someone else is on the nick just registered
         finish_deferred(ctx, later)
 
     service.register(server, name, email, password, done)
@@ -240,7 +242,7 @@ def _create_account(
 def handle_register(ctx: Context) -> None:
     server, session, reply = ctx.server, ctx.session, ctx.reply
     account, email, password = ctx.params[0], ctx.params[1], ctx.params[2]
-    name = session.nick if account == "*" else account
+    name = session.user.nick if account == "*" else account
     service = service_of(server)
     if service is None:
         reply.fail(
@@ -267,13 +269,13 @@ def handle_register(ctx: Context) -> None:
             else "Register after connecting",
         )
         return
-    if session.nick == "*":
+    if session.user.nick == "*":
         # The spec: no ACCOUNT_EXISTS before NICK, even for a custom account name.
         reply.fail("REGISTER", "NEED_NICK", "*", "Choose a nickname first")
         return
-    if session.account is not None:
+    if session.user.account is not None:
         reply.fail(
-            "REGISTER", "ALREADY_AUTHENTICATED", session.account, "You are already logged in"
+            "REGISTER", "ALREADY_AUTHENTICATED", session.user.account, "You are already logged in"
         )
         return
     problem = new_account_problem(server, service, name, password)
@@ -298,9 +300,9 @@ def handle_register(ctx: Context) -> None:
 def handle_verify(ctx: Context) -> None:
     # Accounts are usable at once (no e-mail is sent), so there is never a code to check.
     account = ctx.params[0]
-    if ctx.session.account is not None:
+    if ctx.session.user.account is not None:
         ctx.reply.fail(
-            "VERIFY", "ALREADY_AUTHENTICATED", ctx.session.account, "You are already logged in"
+            "VERIFY", "ALREADY_AUTHENTICATED", ctx.session.user.account, "You are already logged in"
         )
         return
     ctx.reply.fail("VERIFY", "INVALID_CODE", account, "No verification is pending")
@@ -326,7 +328,7 @@ def _notice(ctx: Context, reply: Response, text: str) -> None:
 
 def _notice_to(server: Server, session: Session, reply: Response, text: str) -> None:
     source = f"{SERVICE_NAME}!{SERVICE_NAME}@services.{server.name}"
-    reply.add(Message("NOTICE", (session.nick, text), source))
+    reply.add(Message("NOTICE", (session.user.nick, text), source))
 
 
 def handle_service_message(ctx: Context, text: str) -> None:
@@ -345,6 +347,30 @@ def handle_service_message(ctx: Context, text: str) -> None:
     handler(ctx, service, args)
 
 
+class NickServ:
+    """The account service as a service user: what is sent to the ``NickServ`` user is
+    answered here, with NOTICEs from it (see :class:`~hubbub.server.user.Service`)."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    def on_message(self, event: Relayed) -> None:
+        if event.command != "PRIVMSG" or not isinstance(event.target, User):
+            return
+        session = event.source.session
+        server = self.server
+        if session is None or session.closed:
+            return
+        reply = Response(session, server.name, None)
+        for text in event.texts:
+            msg = Message("PRIVMSG", (event.shown, text))
+            with server.answering(reply):
+                handle_service_message(Context(server, session, msg, reply), text)
+            if session.closed:
+                return
+        reply.flush()
+
+
 def _ns_help(ctx: Context, service: AccountService, args: list[str]) -> None:
     for line in _HELP:
         _notice(ctx, ctx.reply, line)
@@ -355,13 +381,13 @@ def _ns_register(ctx: Context, service: AccountService, args: list[str]) -> None
     if not args or len(args) > 2:
         _notice(ctx, ctx.reply, "Syntax: REGISTER <password> [email]")
         return
-    if session.account is not None:
-        _notice(ctx, ctx.reply, f"You are already logged in as {session.account}.")
+    if session.user.account is not None:
+        _notice(ctx, ctx.reply, f"You are already logged in as {session.user.account}.")
         return
     if ctx.server.config.accounts.registration == "closed":
         _notice(ctx, ctx.reply, "Account registration is closed on this server.")
         return
-    name, password = session.nick, args[0]
+    name, password = session.user.nick, args[0]
     email = args[1] if len(args) > 1 else ""
     problem = new_account_problem(ctx.server, service, name, password)
     if problem is not None:
@@ -385,7 +411,7 @@ def _ns_register(ctx: Context, service: AccountService, args: list[str]) -> None
 def _ns_identify(ctx: Context, service: AccountService, args: list[str]) -> None:
     server, session = ctx.server, ctx.session
     if len(args) == 1:
-        name, password = session.nick, args[0]
+        name, password = session.user.nick, args[0]
     elif len(args) == 2:
         name, password = args
     else:
@@ -410,7 +436,7 @@ def _ns_identify(ctx: Context, service: AccountService, args: list[str]) -> None
 
 
 def _ns_logout(ctx: Context, service: AccountService, args: list[str]) -> None:
-    if ctx.session.account is None:
+    if ctx.session.user.account is None:
         _notice(ctx, ctx.reply, "You are not logged in.")
         return
     log_out(ctx.server, ctx.session, ctx.reply)
@@ -420,22 +446,26 @@ def _ns_logout(ctx: Context, service: AccountService, args: list[str]) -> None:
 
 def _ns_info(ctx: Context, service: AccountService, args: list[str]) -> None:
     server, session = ctx.server, ctx.session
-    name = args[0] if args else (session.account or session.nick)
+    name = args[0] if args else (session.user.account or session.user.nick)
     record = service.find(server, name)
     if record is None:
         _notice(ctx, ctx.reply, f"{name} is not a registered account.")
         return
     created = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(record.created))
     _notice(ctx, ctx.reply, f"Account {record.name}, registered {created}")
-    mine = session.account is not None and server.fold(session.account) == server.fold(name)
+    mine = session.user.account is not None and server.fold(session.user.account) == server.fold(
+        name
+    )
     if mine:
         _notice(ctx, ctx.reply, "You are logged in to this account.")
         if record.email:
             _notice(ctx, ctx.reply, f"E-mail: {record.email}")
     online = sorted(
-        s.nick
-        for s in server.sessions
-        if s.registered and s.account is not None and server.fold(s.account) == record.folded
+        u.nick
+        for u in server.network.users.values()
+        if (u.session is None or u.session.registered)
+        and u.account is not None
+        and server.fold(u.account) == record.folded
     )
     if online:
         _notice(ctx, ctx.reply, f"Logged in now: {' '.join(online)}")
@@ -443,7 +473,9 @@ def _ns_info(ctx: Context, service: AccountService, args: list[str]) -> None:
 
 def _ns_password(ctx: Context, service: AccountService, args: list[str]) -> None:
     server, session = ctx.server, ctx.session
-    record = service.find(server, session.account) if session.account is not None else None
+    record = (
+        service.find(server, session.user.account) if session.user.account is not None else None
+    )
     if record is None:
         _notice(ctx, ctx.reply, "Log in first.")
         return
@@ -478,14 +510,15 @@ def _own_nick(
         _notice(ctx, ctx.reply, f"Syntax: {command} <nick>")
         return None
     nick = args[0]
-    if session.account is None:
+    if session.user.account is None:
         _notice(ctx, ctx.reply, "Log in first.")
         return None
     record = service.find(server, nick)
-    if record is None or record.folded != server.fold(session.account):
+    if record is None or record.folded != server.fold(session.user.account):
         _notice(ctx, ctx.reply, f"{nick} is not a nick of your account.")
         return None
-    return nick, server.users.get(record.folded)
+    holder = server.network.users.get(record.folded)
+    return nick, holder.session if holder is not None else None
 
 
 def _ns_ghost(ctx: Context, service: AccountService, args: list[str]) -> None:
@@ -496,10 +529,10 @@ def _ns_ghost(ctx: Context, service: AccountService, args: list[str]) -> None:
     if holder is None:
         _notice(ctx, ctx.reply, f"Nobody is using {nick}.")
     elif holder is ctx.session:
-        _notice(ctx, ctx.reply, f"You are {holder.nick}.")
+        _notice(ctx, ctx.reply, f"You are {holder.user.nick}.")
     else:
-        gone = holder.nick
-        ctx.server.quit(holder, f"GHOST command used by {ctx.session.nick}")
+        gone = holder.user.nick
+        ctx.server.quit(holder, f"GHOST command used by {ctx.session.user.nick}")
         _notice(ctx, ctx.reply, f"{gone} has been disconnected.")
 
 
@@ -508,13 +541,13 @@ def _ns_regain(ctx: Context, service: AccountService, args: list[str]) -> None:
     if found is None:
         return
     nick, holder = found
-    if holder is ctx.session and ctx.session.nick == nick:
+    if holder is ctx.session and ctx.session.user.nick == nick:
         _notice(ctx, ctx.reply, f"You are {nick} already.")
         return
     if holder is not None and holder is not ctx.session:
-        ctx.server.quit(holder, f"REGAIN command used by {ctx.session.nick}")
+        ctx.server.quit(holder, f"REGAIN command used by {ctx.session.user.nick}")
     _change_nick(ctx.server, ctx.session, nick, ctx.reply)
-    if ctx.session.nick == nick:
+    if ctx.session.user.nick == nick:
         _notice(ctx, ctx.reply, f"You have regained {nick}.")
 
 
@@ -558,7 +591,7 @@ def watch_nick(server: Server, session: Session, reply: Response | None = None) 
         server,
         session,
         out,
-        f"The nick {session.nick} is registered to the account {record.name}. Log in to it "
+        f"The nick {session.user.nick} is registered to the account {record.name}. Log in to it "
         f"within {grace:g} seconds (/msg {SERVICE_NAME} IDENTIFY <password>), or your nick "
         f"will be changed.",
     )
@@ -606,7 +639,8 @@ def _change_nick(server: Server, session: Session, nick: str, reply: Response) -
     # The registration commands import this module: their NICK is looked up when needed.
     from hubbub.server.commands.registration import handle_nick
 
-    handle_nick(Context(server, session, Message("NICK", (nick,)), reply))
+    with server.answering(reply):
+        handle_nick(Context(server, session, Message("NICK", (nick,)), reply))
 
 
 def nick_refused(
@@ -631,10 +665,8 @@ def registration_nick_refused(ctx: Context) -> bool:
         return False
     if reserved_for_other(server, session) is None:
         return False
-    nick = session.nick
-    if server.users.get(session.folded) is session:
-        del server.users[session.folded]
-    session.nick, session.folded = "*", Folded("*")
+    nick = session.user.nick
+    server.network.release_nick(session.user)
     ctx.reply.numeric(n.ERR_NICKNAMEINUSE, nick, "Nickname is reserved by a different account")
     return True
 

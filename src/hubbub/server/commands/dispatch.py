@@ -12,6 +12,7 @@ from hubbub.server.response import Response
 if TYPE_CHECKING:
     from hubbub.server.core import Server
     from hubbub.server.session import Session
+    from hubbub.server.user import User
 
 
 @dataclass(slots=True)
@@ -27,6 +28,11 @@ class Context:
     def params(self) -> tuple[str, ...]:
         """The message's parameters."""
         return self.msg.params
+
+    @property
+    def user(self) -> User:
+        """Who the client is on the network (its nick, host, channels...)."""
+        return self.session.user
 
 
 Handler = Callable[[Context], None]

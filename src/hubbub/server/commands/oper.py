@@ -42,8 +42,14 @@ def host_allowed(server: Server, oper: OperSection, session: Session) -> bool:
     """True if the connection matches the block's host mask, by host or IP, with or
     without ``user@`` or ``nick!user@`` in front."""
     subjects: set[str] = set()
-    for host in (session.host, session.peer.ip):
-        subjects.update((host, f"{session.user}@{host}", f"{session.nick}!{session.user}@{host}"))
+    for host in (session.user.host, session.peer.ip):
+        subjects.update(
+            (
+                host,
+                f"{session.user.username}@{host}",
+                f"{session.user.nick}!{session.user.username}@{host}",
+            )
+        )
     return any(mask_matches(oper.host, subject, server.casemapping) for subject in subjects)
 
 
@@ -53,14 +59,14 @@ def oper_refused(
     """A refused OPER (its numeric is in ``reply``): tell the operators (``reason``), log it
     with the real address (``detail``), and count it as a refused login, so a password
     guesser is disconnected after a few tries like one guessing account passwords."""
-    who = f"{session.nick} ({session.user}@{session.host})"
+    who = f"{session.user.nick} ({session.user.username}@{session.user.host})"
     server.snotice(f"Failed OPER attempt by {who} [{name}]: {reason}")
     log.warning(
         "failed OPER as %r by %s (%s@%s) from %s: %s",
         name,
-        session.nick,
-        session.user,
-        session.host,
+        session.user.nick,
+        session.user.username,
+        session.user.host,
         session.peer.ip,
         detail,
     )
@@ -107,16 +113,16 @@ def handle_oper(ctx: Context) -> None:
 
 def become_oper(server: Server, session: Session, reply: Response, name: str) -> None:
     """Grant operator status: RPL_YOUREOPER, then the user modes gained."""
-    if session not in server.opers:  # the other operators hear of it; the new one gets 381
+    if session.user not in server.network.opers:  # the others hear of it; the new one gets 381
         server.snotice(
-            f"{session.nick} ({session.user}@{session.host}) is now an IRC operator (as {name})"
+            f"{session.user.nick} ({session.user.username}@{session.user.host}) "
+            f"is now an IRC operator (as {name})"
         )
-    added = "".join(m for m in OPER_MODES if m not in session.modes)
-    session.modes += added
-    server.opers.add(session)
+    added = "".join(m for m in OPER_MODES if m not in session.user.modes)
     reply.numeric(n.RPL_YOUREOPER, "You are now an IRC operator")
     if added:
-        reply.add(Message("MODE", (session.nick, "+" + added), session.prefix))
+        with server.answering(reply):
+            server.network.set_user_modes(session.user, added, "")
 
 
 def handle_kill(ctx: Context) -> None:
@@ -130,16 +136,21 @@ def handle_kill(ctx: Context) -> None:
     if victim is None:
         reply.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
         return
+    killed = victim.session
+    if killed is None:
+        reply.numeric(n.ERR_NOPRIVILEGES, "Permission Denied- You cannot kill a service")
+        return
     server.send(
-        victim, Message("KILL", (victim.nick, reason), session.prefix, server.tags(session))
+        killed,
+        Message("KILL", (victim.nick, reason), session.user.prefix, server.tags(session.user)),
     )
     server.snotice(
-        f"Received KILL message for {victim.nick} ({victim.user}@{victim.host}) "
-        f"from {session.nick}: {reason}"
+        f"Received KILL message for {victim.nick} ({victim.username}@{victim.host}) "
+        f"from {session.user.nick}: {reason}"
     )
-    if victim is session:
+    if killed is session:
         reply.flush()  # the dispatcher does not flush for a closed session
-    server.quit(victim, f"Killed ({session.nick} ({reason}))")
+    server.quit(killed, f"Killed ({session.user.nick} ({reason}))")
 
 
 def handle_wallops(ctx: Context) -> None:
@@ -148,8 +159,8 @@ def handle_wallops(ctx: Context) -> None:
     if not text:
         ctx.reply.numeric(n.ERR_NEEDMOREPARAMS, "WALLOPS", "Not enough parameters")
         return
-    msg = Message("WALLOPS", (text,), session.prefix, server.tags(session))
-    server.deliver((s for s in server.sessions if s.registered and "w" in s.modes), msg)
+    msg = Message("WALLOPS", (text,), session.user.prefix, server.tags(session.user))
+    server.deliver((s.user for s in server.sessions if s.registered and "w" in s.user.modes), msg)
 
 
 def handle_rehash(ctx: Context) -> None:
@@ -192,7 +203,9 @@ def apply_rehash(
     """Apply a config REHASH read (or report why it could not be read)."""
     if isinstance(loaded, str):
         reply.add(server.notice(session, f"*** REHASH failed, keeping the old config: {loaded}"))
-        snotice_others(server, session, f"{session.nick} failed to rehash the config: {loaded}")
+        snotice_others(
+            server, session, f"{session.user.nick} failed to rehash the config: {loaded}"
+        )
         return
     new, motd = loaded
     reply.numeric(n.RPL_REHASHING, config_name(new), "Rehashing")
@@ -204,9 +217,9 @@ def apply_rehash(
         reply.numeric(n.RPL_ISUPPORT, *tokens, "are supported by this server")
         for client in list(server.sessions):
             if client.registered and client is not session:
-                params = (client.nick, *tokens, "are supported by this server")
+                params = (client.user.nick, *tokens, "are supported by this server")
                 server.send(client, Message(n.RPL_ISUPPORT, params, server.name))
-    snotice_others(server, session, f"{session.nick} is rehashing the server config file")
+    snotice_others(server, session, f"{session.user.nick} is rehashing the server config file")
 
 
 def config_name(config: Config) -> str:
@@ -227,9 +240,9 @@ def changed_isupport(server: Server, old_tokens: list[str]) -> list[list[str]]:
 
 def snotice_others(server: Server, actor: Session, text: str) -> None:
     """A server notice for every operator with ``+s`` except ``actor``, who gets a reply."""
-    for oper in list(server.opers):
-        if oper is not actor and "s" in oper.modes:
-            server.send(oper, server.notice(oper, f"*** {text}"))
+    for oper in list(server.network.opers):
+        if oper.session is not None and oper.session is not actor and "s" in oper.modes:
+            server.send(oper.session, server.notice(oper.session, f"*** {text}"))
 
 
 def handle_chghost(ctx: Context) -> None:
@@ -244,8 +257,8 @@ def handle_chghost(ctx: Context) -> None:
         return
     if host == target.host:
         return
-    server.change_host(target, target.user, host)
-    server.snotice(f"{session.nick} changed the host of {target.nick} to {host}")
+    server.network.change_host(target, target.username, host)
+    server.snotice(f"{session.user.nick} changed the host of {target.nick} to {host}")
     reply.add(server.notice(session, f"Changed the host of {target.nick} to {host}"))
 
 
