@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 
+from hubbub.config import LimitsSection, ServerSection, default_config
 from hubbub.protocol.message import MAX_LINE_BYTES, Message, parse
 from hubbub.server.commands import COMMANDS
 from hubbub.server.commands.queries import HELP_TEXTS
-from hubbub.server.config import LimitsSection, ServerSection, default_config
 from hubbub.server.core import Server
 from hubbub.server.response import pack
 from hubbub.server.session import PeerInfo

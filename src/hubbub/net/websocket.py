@@ -41,9 +41,9 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State as WSState
 from websockets.typing import Subprotocol
 
+from hubbub.config import ListenSection
 from hubbub.net.tcp import CLOSE_GRACE, BufferedSink
 from hubbub.protocol.framing import LineBuffer
-from hubbub.server.config import ListenSection
 from hubbub.server.session import PeerInfo
 
 if TYPE_CHECKING:

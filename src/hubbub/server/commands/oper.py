@@ -6,6 +6,8 @@ import logging
 import re
 from typing import TYPE_CHECKING
 
+from hubbub.config import Config, ConfigError, OperSection
+from hubbub.passwords import check_password
 from hubbub.protocol import numerics as n
 from hubbub.protocol.isupport import chunk
 from hubbub.protocol.masks import mask_matches
@@ -19,7 +21,6 @@ from hubbub.server.commands.dispatch import (
     finish_deferred,
     hold_input,
 )
-from hubbub.server.config import Config, ConfigError, OperSection, check_password
 from hubbub.server.response import Response
 from hubbub.server.session import Session
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from hubbub.passwords import check_password
 from hubbub.protocol import numerics as n
 from hubbub.protocol.caps import CAP_NAMES, CAPS_BY_NAME, Cap, CapBits
 from hubbub.protocol.casemap import Folded, is_valid_nick
@@ -18,7 +19,6 @@ from hubbub.server.commands.accounts import (
     watch_nick,
 )
 from hubbub.server.commands.dispatch import Command, Context
-from hubbub.server.config import check_password
 from hubbub.server.response import Response
 from hubbub.server.session import Session, shared
 
