@@ -37,6 +37,7 @@ from hubbub.server.accounts import (
 from hubbub.server.commands.dispatch import (
     Command,
     Context,
+    Help,
     defer_reply,
     finish_deferred,
     hold_input,
@@ -64,7 +65,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COMMANDS",
-    "HELP_TEXTS",
     "SERVICE_NAME",
     "expire_grace",
     "handle_service_message",
@@ -643,19 +643,28 @@ def handle_nickserv(ctx: Context) -> None:
     handle_service_message(ctx, " ".join(ctx.params))
 
 
-HELP_TEXTS: dict[str, tuple[str, str]] = {
-    "AUTHENTICATE": ("<mechanism>|<data>|*", "Logs in with SASL (PLAIN or SCRAM-SHA-256)."),
-    "REGISTER": ("<account>|* <email>|* <password>", "Registers an account and logs you in."),
-    "VERIFY": ("<account> <code>", "Completes a registration (none need it here)."),
-    "NICKSERV": ("<command> [<args>...]", "Talks to NickServ, the account service."),
-    "NS": ("<command> [<args>...]", "Short for NICKSERV."),
-}
-"""HELP for this module's commands (merged into the HELP table by the command table)."""
-
 COMMANDS = {
-    "AUTHENTICATE": Command(handle_authenticate, min_params=1, pre_registration=True),
-    "REGISTER": Command(handle_register, min_params=3, pre_registration=True),
-    "VERIFY": Command(handle_verify, min_params=2, pre_registration=True),
-    "NICKSERV": Command(handle_nickserv),
-    "NS": Command(handle_nickserv),
+    "AUTHENTICATE": Command(
+        handle_authenticate,
+        min_params=1,
+        pre_registration=True,
+        help=Help("<mechanism>|<data>|*", "Logs in with SASL (PLAIN or SCRAM-SHA-256)."),
+    ),
+    "REGISTER": Command(
+        handle_register,
+        min_params=3,
+        pre_registration=True,
+        help=Help("<account>|* <email>|* <password>", "Registers an account and logs you in."),
+    ),
+    "VERIFY": Command(
+        handle_verify,
+        min_params=2,
+        pre_registration=True,
+        help=Help("<account> <code>", "Completes a registration (none need it here)."),
+    ),
+    "NICKSERV": Command(
+        handle_nickserv,
+        help=Help("<command> [<args>...]", "Talks to NickServ, the account service."),
+    ),
+    "NS": Command(handle_nickserv, help=Help("<command> [<args>...]", "Short for NICKSERV.")),
 }

@@ -8,7 +8,7 @@ from hubbub.protocol.casemap import is_channel_name
 from hubbub.protocol.message import MAX_LINE_BYTES, Message
 from hubbub.server.channel import PREFIX_SYMBOLS
 from hubbub.server.commands.accounts import handle_service_message
-from hubbub.server.commands.dispatch import Command, Context
+from hubbub.server.commands.dispatch import Command, Context, Help
 from hubbub.server.session import shared
 
 SERVICE_NICK = "nickserv"
@@ -158,9 +158,28 @@ def handle_setname(ctx: Context) -> None:
 
 
 COMMANDS = {
-    "PRIVMSG": Command(handle_privmsg, idle_reset=True),
-    "NOTICE": Command(handle_notice, idle_reset=True),
-    "TAGMSG": Command(handle_tagmsg, min_params=1),
-    "AWAY": Command(handle_away),
-    "SETNAME": Command(handle_setname, min_params=1),
+    "PRIVMSG": Command(
+        handle_privmsg,
+        idle_reset=True,
+        help=Help("<target>{,<target>} <text>", "Sends a message to users or channels."),
+    ),
+    "NOTICE": Command(
+        handle_notice,
+        idle_reset=True,
+        help=Help("<target>{,<target>} <text>", "Sends a notice; it never triggers a reply."),
+    ),
+    "TAGMSG": Command(
+        handle_tagmsg,
+        min_params=1,
+        help=Help("<target>{,<target>}", "Sends only message tags, e.g. typing notifications."),
+    ),
+    "AWAY": Command(
+        handle_away,
+        help=Help("[<message>]", "Marks you away with a message; with none, marks you back."),
+    ),
+    "SETNAME": Command(
+        handle_setname,
+        min_params=1,
+        help=Help("<realname>", "Changes your real name (IRCv3 setname)."),
+    ),
 }

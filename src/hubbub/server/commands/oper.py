@@ -17,6 +17,7 @@ from hubbub.server.commands.channels import find_user
 from hubbub.server.commands.dispatch import (
     Command,
     Context,
+    Help,
     defer_reply,
     finish_deferred,
     hold_input,
@@ -254,9 +255,32 @@ VHOST_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:/_-]*")
 """What a virtual host may contain (no characters with a meaning in masks or lines)."""
 
 COMMANDS = {
-    "CHGHOST": Command(handle_chghost, min_params=2, oper=True),
-    "OPER": Command(handle_oper, min_params=2),
-    "KILL": Command(handle_kill, min_params=1, oper=True),
-    "WALLOPS": Command(handle_wallops, min_params=1, oper=True),
-    "REHASH": Command(handle_rehash, oper=True),
+    "CHGHOST": Command(
+        handle_chghost,
+        min_params=2,
+        oper=True,
+        help=Help("<nick> <host>", "Gives a user a virtual host (operators only)."),
+    ),
+    "OPER": Command(
+        handle_oper,
+        min_params=2,
+        help=Help("<name> <password>", "Makes you an IRC operator with configured credentials."),
+    ),
+    "KILL": Command(
+        handle_kill,
+        min_params=1,
+        oper=True,
+        help=Help("<nick> [<reason>]", "Disconnects a user from the server (operators only)."),
+    ),
+    "WALLOPS": Command(
+        handle_wallops,
+        min_params=1,
+        oper=True,
+        help=Help("<text>", "Sends a message to every user with mode +w (operators only)."),
+    ),
+    "REHASH": Command(
+        handle_rehash,
+        oper=True,
+        help=Help("", "Reloads the server's configuration file (operators only)."),
+    ),
 }
