@@ -20,6 +20,7 @@ from hubbub.protocol import numerics as n
 from hubbub.protocol.caps import Cap
 from hubbub.protocol.casemap import Folded
 from hubbub.protocol.message import Message
+from hubbub.protocol.sasl import ChunkTooLong, PayloadError, chunk
 from hubbub.server.accounts import (
     MAX_LOGIN_FAILURES,
     AccountService,
@@ -48,14 +49,11 @@ from hubbub.server.sasl import (
     Challenge,
     CheckPassword,
     Failure,
-    PayloadError,
-    PayloadTooLong,
     PlainMechanism,
     ScramSha256Mechanism,
     ServerMechanism,
     Step,
     Success,
-    encode_payload,
 )
 from hubbub.server.session import Session
 from hubbub.storage.base import AccountRecord
@@ -154,7 +152,7 @@ def handle_authenticate(ctx: Context) -> None:
         return
     try:
         data = state.reader.feed(param)
-    except PayloadTooLong:
+    except ChunkTooLong:
         _sasl_fail(ctx, state, n.ERR_SASLTOOLONG)
         return
     except PayloadError:
@@ -167,8 +165,8 @@ def handle_authenticate(ctx: Context) -> None:
 def _advance(ctx: Context, service: AccountService, state: AuthState, step: Step) -> None:
     server, session, reply = ctx.server, ctx.session, ctx.reply
     if isinstance(step, Challenge):
-        for chunk in encode_payload(step.data):
-            reply.add(Message("AUTHENTICATE", (chunk,), server.name))
+        for part in chunk(step.data):
+            reply.add(Message("AUTHENTICATE", (part,), server.name))
     elif isinstance(step, Failure):
         log.info("SASL failure for %s: %s", session, step.reason)
         _sasl_fail(ctx, state)
