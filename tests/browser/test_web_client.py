@@ -11,8 +11,8 @@ from typing import Any
 
 from playwright.async_api import Browser, expect
 
+from hubbub.config import AuthSection, Config, ListenSection, StorageSection
 from hubbub.net.app import App
-from hubbub.server.config import AuthSection, Config, ListenSection, StorageSection
 from tests.browser.conftest import PHONE, WebUser, web_url
 from tests.conftest import make_config
 from tests.e2e.ircclient import IRCTestClient

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from hubbub.server.config import LimitsSection, OperSection, default_config
+from hubbub.config import LimitsSection, OperSection, default_config
 from hubbub.server.core import Server
 from tests.fuzz.invariants import ErrorLog, check_invariants, check_replies, examples
 from tests.server.harness import Client, FakeClock

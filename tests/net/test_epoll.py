@@ -8,9 +8,9 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from hubbub.config import Config
 from hubbub.net import epoll
 from hubbub.net.app import App
-from hubbub.server.config import Config
 from tests.conftest import make_config
 from tests.e2e.ircclient import IRCTestClient
 from tests.timeouts import TIMEOUT

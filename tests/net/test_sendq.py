@@ -10,10 +10,10 @@ from typing import Any, cast
 
 import pytest
 
+from hubbub.config import Config
 from hubbub.net import app as app_module
 from hubbub.net.app import App
 from hubbub.net.tcp import BufferedSink
-from hubbub.server.config import Config
 from hubbub.server.session import Session
 from tests.conftest import make_config
 from tests.e2e.ircclient import IRCTestClient

@@ -20,9 +20,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from hubbub.config import Config, ListenSection, load_config
 from hubbub.net import certs
 from hubbub.net.app import App
-from hubbub.server.config import Config, ListenSection, load_config
 from tests.conftest import make_config
 from tests.e2e.ircclient import IRCTestClient
 from tests.net.test_websocket import WSClient, http_get_at

@@ -14,10 +14,10 @@ from websockets.asyncio.client import ClientConnection, connect, unix_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin, Subprotocol
 
+from hubbub.config import Config, ListenSection, ServerSection
 from hubbub.net.app import App
 from hubbub.net.websocket import origin_allowed
 from hubbub.protocol.message import Message, parse
-from hubbub.server.config import Config, ListenSection, ServerSection
 from tests.cloaks import HOST
 from tests.conftest import make_config
 from tests.e2e.ircclient import IRCTestClient, MessageReader

@@ -6,8 +6,8 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from hubbub.passwords import hash_password
 from hubbub.server.accounts import AccountService, attach, service_of
-from hubbub.server.config import hash_password
 from hubbub.server.core import Server
 from hubbub.server.sasl import make_scram_credentials
 from hubbub.storage import AccountRecord, ScramCredentials, SqliteStorage

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from hubbub.config import Config, LimitsSection, default_config
 from hubbub.protocol.message import Message, parse
-from hubbub.server.config import Config, LimitsSection, default_config
 from hubbub.server.core import Server
 from hubbub.server.session import PeerInfo, Session
 from tests.cloaks import CLOAKS

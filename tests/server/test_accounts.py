@@ -6,11 +6,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from hubbub.config import AccountsSection, AuthSection
+from hubbub.passwords import check_password
 from hubbub.protocol.message import Message
 from hubbub.server.accounts import AccountService, attach
 from hubbub.server.commands.accounts import handle_service_message
 from hubbub.server.commands.dispatch import Context
-from hubbub.server.config import AccountsSection, AuthSection, check_password
 from hubbub.server.core import Server
 from hubbub.server.response import Response
 from hubbub.storage import SqliteStorage

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from hubbub.server.config import OperSection, default_config
+from hubbub.config import OperSection, default_config
 from hubbub.server.core import Server
 from tests.cloaks import CLOAKS, HOST
 from tests.server.harness import Client, FakeClock

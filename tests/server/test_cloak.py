@@ -8,10 +8,10 @@ import re
 
 import pytest
 
+from hubbub.config import CloaksSection, ConfigError, OperSection, parse_config
 from hubbub.protocol.casemap import is_valid_hostname
 from hubbub.server.cloak import CLOAK_CACHE, Cloaker
 from hubbub.server.commands.oper import VHOST_RE
-from hubbub.server.config import CloaksSection, ConfigError, OperSection, parse_config
 from hubbub.server.core import Server
 from hubbub.server.session import PeerInfo
 from tests.cloaks import CLOAKS, cloak_of

@@ -16,10 +16,10 @@ from collections.abc import Sequence
 
 import pytest
 
+from hubbub.config import LimitsSection, OperSection, ServerSection, default_config
 from hubbub.protocol.message import MAX_LINE_BYTES, Message, parse
 from hubbub.server.accounts import AccountService, attach
 from hubbub.server.commands import COMMANDS
-from hubbub.server.config import LimitsSection, OperSection, ServerSection, default_config
 from hubbub.server.core import Server
 from hubbub.server.session import PeerInfo
 from hubbub.storage import SqliteStorage

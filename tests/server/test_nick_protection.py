@@ -8,8 +8,8 @@ import dataclasses
 import re
 from typing import Any
 
+from hubbub.config import AccountsSection
 from hubbub.server.accounts import guest_nick
-from hubbub.server.config import AccountsSection
 from hubbub.server.core import Server
 from tests.server.accounthelpers import add_account, defer, server_with_accounts, service
 from tests.server.harness import Client, FakeClock, ask, make_server, replies

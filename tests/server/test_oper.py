@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hubbub.server.accounts import MAX_LOGIN_FAILURES
-from hubbub.server.config import (
+from hubbub.config import (
     Config,
     ConfigError,
     ConfigIssue,
@@ -18,8 +17,9 @@ from hubbub.server.config import (
     OperSection,
     ServerSection,
     default_config,
-    hash_password,
 )
+from hubbub.passwords import hash_password
+from hubbub.server.accounts import MAX_LOGIN_FAILURES
 from hubbub.server.core import Server
 from tests.cloaks import CLOAKS, HOST
 from tests.server.accounthelpers import add_account, defer, server_with_accounts

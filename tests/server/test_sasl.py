@@ -8,21 +8,16 @@ import base64
 import pytest
 
 from hubbub.protocol.message import Message
-from hubbub.server.accounts import MAX_LOGIN_FAILURES
+from hubbub.protocol.sasl import CHUNK, ChunkTooLong, PayloadError, PayloadTooLarge, chunk
+from hubbub.server.accounts import MAX_LOGIN_FAILURES, AuthState
 from hubbub.server.sasl import (
-    CHUNK,
     MAX_PAYLOAD,
     Challenge,
     CheckPassword,
     Failure,
-    PayloadError,
-    PayloadReader,
-    PayloadTooLong,
     PlainMechanism,
-    ResponseTooLong,
     ScramSha256Mechanism,
     Success,
-    encode_payload,
     make_scram_credentials,
 )
 from hubbub.storage import ScramCredentials
@@ -180,31 +175,15 @@ def test_plain_is_one_step() -> None:
 # -- framing ---------------------------------------------------------------------------------
 
 
-def test_payload_framing_round_trips() -> None:
-    for size in (0, 1, 299, 300, 301, 600, 1200):
-        data = bytes(range(256)) * 5
-        data = data[:size]
-        chunks = encode_payload(data)
-        assert all(len(c) <= CHUNK for c in chunks)
-        reader = PayloadReader()
-        results = [reader.feed(c) for c in chunks]
-        assert results[-1] == data
-        assert all(r is None for r in results[:-1])
-
-
-def test_exact_chunk_ends_with_plus() -> None:
-    assert encode_payload(b"x" * 300)[-1] == "+"
-    assert encode_payload(b"") == ["+"]
-
-
 def test_payload_limits() -> None:
-    reader = PayloadReader()
-    with pytest.raises(PayloadTooLong):
+    reader = AuthState().reader
+    assert reader.max_size == MAX_PAYLOAD
+    with pytest.raises(ChunkTooLong):
         reader.feed("A" * (CHUNK + 1))
-    with pytest.raises(ResponseTooLong):  # noqa: PT012 - the limit is reached over many lines
+    with pytest.raises(PayloadTooLarge):  # noqa: PT012 - the limit is reached over many lines
         for _ in range(MAX_PAYLOAD // CHUNK + 1):
             reader.feed("A" * CHUNK)
-    assert not issubclass(ResponseTooLong, PayloadTooLong)  # 904, not 905
+    assert not issubclass(PayloadTooLarge, ChunkTooLong)  # 904, not 905
     with pytest.raises(PayloadError):
         reader.feed("not base64!")
 
@@ -356,7 +335,7 @@ def test_400_byte_chunks_then_plus() -> None:
     add_account(server, "alice", password)
     client = Client(server)
     start(client)
-    chunks = encode_payload(plain("alice", password))
+    chunks = chunk(plain("alice", password))
     assert [len(c) for c in chunks] == [400, 1]
     client.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {chunks[0]}")
     assert [m.command for m in auth_lines(client)] == ["AUTHENTICATE"]  # still waiting

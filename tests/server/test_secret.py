@@ -12,8 +12,8 @@ import dataclasses
 
 import pytest
 
+from hubbub.config import LimitsSection, OperSection, default_config
 from hubbub.server.commands import COMMANDS
-from hubbub.server.config import LimitsSection, OperSection, default_config
 from hubbub.server.core import Server
 from tests.server.harness import Client, FakeClock, make_server, replies
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from hubbub.config import Config, ListenSection, load_config
 from hubbub.net.epoll import EpollListener, Hub, make_hub
 from hubbub.net.tcp import Flusher, IRCProtocol, TLSListener
 from hubbub.server.accounts import AccountService, attach
-from hubbub.server.config import Config, ListenSection, load_config
 from hubbub.server.core import Server
 from hubbub.storage.base import AccountRecord, Storage
 from hubbub.storage.sqlite import SqliteStorage

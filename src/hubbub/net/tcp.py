@@ -17,7 +17,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 from hubbub.protocol.framing import LineBuffer
-from hubbub.server.session import PeerInfo, Session
+from hubbub.server.peer import peer_info
+from hubbub.server.session import Session
 
 if TYPE_CHECKING:
     from hubbub.server.core import Server
@@ -146,19 +147,11 @@ class IRCProtocol(BufferedSink, asyncio.Protocol):
         # TCP_NODELAY: asyncio (since 3.6) and uvloop set it on every TCP transport, so a
         # reply is never held back by Nagle; asking for the socket object here would only
         # cost memory per connection.
-        peername = transport.get_extra_info("peername")
-        if isinstance(peername, tuple) and len(peername) >= 2:
-            ip, port = str(peername[0]), int(peername[1])
-            if ip.startswith("::ffff:"):
-                ip = ip[7:]
-        else:
-            ip, port = "127.0.0.1" if self.kind == "unix" else "0.0.0.0", 0
-        peer = PeerInfo(
-            ip=ip,
-            port=port,
-            secure=self.secure,
+        peer = peer_info(
+            transport.get_extra_info("peername"),
             transport=self.kind,
-            hostname="localhost" if self.kind == "unix" else None,
+            secure=self.secure,
+            unix=self.kind == "unix",
         )
         self.session = self.server.connect(self, peer)
 

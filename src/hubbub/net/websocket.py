@@ -41,9 +41,10 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State as WSState
 from websockets.typing import Subprotocol
 
+from hubbub.config import ListenSection
 from hubbub.net.tcp import CLOSE_GRACE, BufferedSink
 from hubbub.protocol.framing import LineBuffer
-from hubbub.server.config import ListenSection
+from hubbub.server.peer import peer_info
 from hubbub.server.session import PeerInfo
 
 if TYPE_CHECKING:
@@ -254,19 +255,6 @@ def _valid_utf8(line: bytes) -> bytes:
     return line
 
 
-def _peer(ws: ServerConnection, secure: bool, unix: bool) -> PeerInfo:
-    kind = "wss" if secure else "ws"
-    address = ws.remote_address
-    if isinstance(address, tuple) and len(address) >= 2:
-        ip, port = str(address[0]), int(address[1])
-        if ip.startswith("::ffff:"):
-            ip = ip[7:]
-        return PeerInfo(ip=ip, port=port, secure=secure, transport=kind)
-    if unix:
-        return PeerInfo(ip="127.0.0.1", secure=True, transport=kind, hostname="localhost")
-    return PeerInfo(ip="0.0.0.0", secure=secure, transport=kind)
-
-
 class WebSocketConnection(BufferedSink):
     """One IRC connection over WebSocket: frames in, lines to the core, lines out as frames."""
 
@@ -419,7 +407,12 @@ class WebSocketEndpoint:
 
     async def handle(self, ws: ServerConnection) -> None:
         """Run one upgraded connection."""
-        peer = _peer(ws, self.secure, self.listen.unix_path is not None)
+        peer = peer_info(
+            ws.remote_address,
+            transport="wss" if self.secure else "ws",
+            secure=self.secure,
+            unix=self.listen.unix_path is not None,
+        )
         await WebSocketConnection(self.server, ws, peer).run()
 
 

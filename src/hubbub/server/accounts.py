@@ -21,13 +21,20 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
+from hubbub.config import MAX_PASSWORD_BYTES
+from hubbub.passwords import check_password, hash_password
 from hubbub.protocol import numerics as n
 from hubbub.protocol.caps import CAP_NAMES, Cap, CapBits
 from hubbub.protocol.casemap import Folded, is_valid_nick
 from hubbub.protocol.message import Message
-from hubbub.server.config import MAX_PASSWORD_BYTES, check_password, hash_password
+from hubbub.protocol.sasl import Reassembler
 from hubbub.server.response import Response
-from hubbub.server.sasl import MECHANISMS, PayloadReader, ServerMechanism, make_scram_credentials
+from hubbub.server.sasl import (
+    MAX_PAYLOAD,
+    MECHANISMS,
+    ServerMechanism,
+    make_scram_credentials,
+)
 from hubbub.server.session import Session
 from hubbub.storage.base import AccountRecord, ScramCredentials, Storage
 
@@ -87,7 +94,7 @@ class AuthState:
     """One session's SASL exchange in progress."""
 
     mechanism: ServerMechanism | None = None
-    reader: PayloadReader = field(default_factory=PayloadReader)
+    reader: Reassembler = field(default_factory=lambda: Reassembler(MAX_PAYLOAD))
 
     def reset(self) -> None:
         """End the current exchange, if any."""

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from hubbub import __version__
+from hubbub.config import Config
 from hubbub.protocol import numerics as n
 from hubbub.protocol.caps import Cap, CapBits
 from hubbub.protocol.casemap import Casemapping, Folded, folder
@@ -29,7 +30,6 @@ from hubbub.server.cloak import Cloaker
 from hubbub.server.commands import COMMANDS
 from hubbub.server.commands.accounts import SERVICE_NAME, NickServ, expire_grace
 from hubbub.server.commands.dispatch import Context
-from hubbub.server.config import Config
 from hubbub.server.delivery import LocalDelivery
 from hubbub.server.delivery import format_time as format_time
 from hubbub.server.fastpath import relay, relay_block

@@ -20,6 +20,7 @@ from hubbub.protocol import numerics as n
 from hubbub.protocol.caps import Cap
 from hubbub.protocol.casemap import Folded
 from hubbub.protocol.message import Message
+from hubbub.protocol.sasl import ChunkTooLong, PayloadError, chunk
 from hubbub.server.accounts import (
     MAX_LOGIN_FAILURES,
     AccountService,
@@ -37,6 +38,7 @@ from hubbub.server.accounts import (
 from hubbub.server.commands.dispatch import (
     Command,
     Context,
+    Help,
     defer_reply,
     finish_deferred,
     hold_input,
@@ -47,14 +49,11 @@ from hubbub.server.sasl import (
     Challenge,
     CheckPassword,
     Failure,
-    PayloadError,
-    PayloadTooLong,
     PlainMechanism,
     ScramSha256Mechanism,
     ServerMechanism,
     Step,
     Success,
-    encode_payload,
 )
 from hubbub.server.session import Session
 from hubbub.server.user import User
@@ -66,7 +65,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COMMANDS",
-    "HELP_TEXTS",
     "SERVICE_NAME",
     "expire_grace",
     "handle_service_message",
@@ -156,7 +154,7 @@ def handle_authenticate(ctx: Context) -> None:
         return
     try:
         data = state.reader.feed(param)
-    except PayloadTooLong:
+    except ChunkTooLong:
         _sasl_fail(ctx, state, n.ERR_SASLTOOLONG)
         return
     except PayloadError:
@@ -169,8 +167,8 @@ def handle_authenticate(ctx: Context) -> None:
 def _advance(ctx: Context, service: AccountService, state: AuthState, step: Step) -> None:
     server, session, reply = ctx.server, ctx.session, ctx.reply
     if isinstance(step, Challenge):
-        for chunk in encode_payload(step.data):
-            reply.add(Message("AUTHENTICATE", (chunk,), server.name))
+        for part in chunk(step.data):
+            reply.add(Message("AUTHENTICATE", (part,), server.name))
     elif isinstance(step, Failure):
         log.info("SASL failure for %s: %s", session, step.reason)
         _sasl_fail(ctx, state)
@@ -675,19 +673,28 @@ def handle_nickserv(ctx: Context) -> None:
     handle_service_message(ctx, " ".join(ctx.params))
 
 
-HELP_TEXTS: dict[str, tuple[str, str]] = {
-    "AUTHENTICATE": ("<mechanism>|<data>|*", "Logs in with SASL (PLAIN or SCRAM-SHA-256)."),
-    "REGISTER": ("<account>|* <email>|* <password>", "Registers an account and logs you in."),
-    "VERIFY": ("<account> <code>", "Completes a registration (none need it here)."),
-    "NICKSERV": ("<command> [<args>...]", "Talks to NickServ, the account service."),
-    "NS": ("<command> [<args>...]", "Short for NICKSERV."),
-}
-"""HELP for this module's commands (merged into the HELP table by the command table)."""
-
 COMMANDS = {
-    "AUTHENTICATE": Command(handle_authenticate, min_params=1, pre_registration=True),
-    "REGISTER": Command(handle_register, min_params=3, pre_registration=True),
-    "VERIFY": Command(handle_verify, min_params=2, pre_registration=True),
-    "NICKSERV": Command(handle_nickserv),
-    "NS": Command(handle_nickserv),
+    "AUTHENTICATE": Command(
+        handle_authenticate,
+        min_params=1,
+        pre_registration=True,
+        help=Help("<mechanism>|<data>|*", "Logs in with SASL (PLAIN or SCRAM-SHA-256)."),
+    ),
+    "REGISTER": Command(
+        handle_register,
+        min_params=3,
+        pre_registration=True,
+        help=Help("<account>|* <email>|* <password>", "Registers an account and logs you in."),
+    ),
+    "VERIFY": Command(
+        handle_verify,
+        min_params=2,
+        pre_registration=True,
+        help=Help("<account> <code>", "Completes a registration (none need it here)."),
+    ),
+    "NICKSERV": Command(
+        handle_nickserv,
+        help=Help("<command> [<args>...]", "Talks to NickServ, the account service."),
+    ),
+    "NS": Command(handle_nickserv, help=Help("<command> [<args>...]", "Short for NICKSERV.")),
 }

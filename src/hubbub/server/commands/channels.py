@@ -8,7 +8,7 @@ from hubbub.protocol.casemap import Folded, is_valid_channel
 from hubbub.protocol.masks import mask_matches
 from hubbub.protocol.numbers import parse_number
 from hubbub.server.channel import Channel, subjects_of
-from hubbub.server.commands.dispatch import Command, Context
+from hubbub.server.commands.dispatch import Command, Context, Help
 from hubbub.server.session import Session
 from hubbub.server.user import User
 
@@ -269,11 +269,33 @@ def handle_kick(ctx: Context) -> None:
 
 
 COMMANDS = {
-    "JOIN": Command(handle_join, min_params=1),
-    "PART": Command(handle_part, min_params=1),
-    "TOPIC": Command(handle_topic, min_params=1),
-    "NAMES": Command(handle_names),
-    "LIST": Command(handle_list),
-    "INVITE": Command(handle_invite),
-    "KICK": Command(handle_kick, min_params=2),
+    "JOIN": Command(
+        handle_join,
+        min_params=1,
+        help=Help("<channel>{,<channel>} [<key>{,<key>}]", "Joins channels; JOIN 0 parts all."),
+    ),
+    "PART": Command(
+        handle_part, min_params=1, help=Help("<channel>{,<channel>} [<reason>]", "Leaves channels.")
+    ),
+    "TOPIC": Command(
+        handle_topic,
+        min_params=1,
+        help=Help("<channel> [<topic>]", "Shows or sets a channel's topic."),
+    ),
+    "NAMES": Command(
+        handle_names, help=Help("<channel>{,<channel>}", "Lists the members of channels.")
+    ),
+    "LIST": Command(
+        handle_list,
+        help=Help("[<mask>|>n|<n{,...}]", "Lists channels, by name mask or number of users."),
+    ),
+    "INVITE": Command(
+        handle_invite,
+        help=Help("[<nick> <channel>]", "Invites a user to a channel; alone, lists your invites."),
+    ),
+    "KICK": Command(
+        handle_kick,
+        min_params=2,
+        help=Help("<channel> <nick>{,<nick>} [<reason>]", "Removes users from a channel (ops)."),
+    ),
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hubbub.protocol import numerics as n
 from hubbub.protocol.casemap import is_channel_name
 from hubbub.server.channel import PREFIX_SYMBOLS
-from hubbub.server.commands.dispatch import Command, Context
+from hubbub.server.commands.dispatch import Command, Context, Help
 from hubbub.server.network import may_speak
 from hubbub.server.session import shared
 
@@ -101,9 +101,28 @@ def handle_setname(ctx: Context) -> None:
 
 
 COMMANDS = {
-    "PRIVMSG": Command(handle_privmsg, idle_reset=True),
-    "NOTICE": Command(handle_notice, idle_reset=True),
-    "TAGMSG": Command(handle_tagmsg, min_params=1),
-    "AWAY": Command(handle_away),
-    "SETNAME": Command(handle_setname, min_params=1),
+    "PRIVMSG": Command(
+        handle_privmsg,
+        idle_reset=True,
+        help=Help("<target>{,<target>} <text>", "Sends a message to users or channels."),
+    ),
+    "NOTICE": Command(
+        handle_notice,
+        idle_reset=True,
+        help=Help("<target>{,<target>} <text>", "Sends a notice; it never triggers a reply."),
+    ),
+    "TAGMSG": Command(
+        handle_tagmsg,
+        min_params=1,
+        help=Help("<target>{,<target>}", "Sends only message tags, e.g. typing notifications."),
+    ),
+    "AWAY": Command(
+        handle_away,
+        help=Help("[<message>]", "Marks you away with a message; with none, marks you back."),
+    ),
+    "SETNAME": Command(
+        handle_setname,
+        min_params=1,
+        help=Help("<realname>", "Changes your real name (IRCv3 setname)."),
+    ),
 }

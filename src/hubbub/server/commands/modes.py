@@ -8,7 +8,7 @@ from hubbub.protocol.masks import normalize_ban_mask
 from hubbub.protocol.numbers import parse_number
 from hubbub.server.channel import FLAG_MODES, LIST_MODES, PREFIX_MODES, Channel, ListEntry
 from hubbub.server.commands.channels import find_channel, find_member, find_user
-from hubbub.server.commands.dispatch import Command, Context
+from hubbub.server.commands.dispatch import Command, Context, Help
 from hubbub.server.events import ModeChange
 from hubbub.server.user import User
 
@@ -211,4 +211,10 @@ def send_list(ctx: Context, channel: Channel, mode: str) -> None:
     ctx.reply.numeric(end_code, channel.name, end_text)
 
 
-COMMANDS = {"MODE": Command(handle_mode, min_params=1)}
+COMMANDS = {
+    "MODE": Command(
+        handle_mode,
+        min_params=1,
+        help=Help("<target> [<modes> [<args>...]]", "Shows or changes channel or user modes."),
+    )
+}

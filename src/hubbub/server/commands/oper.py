@@ -6,6 +6,8 @@ import logging
 import re
 from typing import TYPE_CHECKING
 
+from hubbub.config import Config, ConfigError, OperSection
+from hubbub.passwords import check_password
 from hubbub.protocol import numerics as n
 from hubbub.protocol.isupport import chunk
 from hubbub.protocol.masks import mask_matches
@@ -15,11 +17,11 @@ from hubbub.server.commands.channels import find_user
 from hubbub.server.commands.dispatch import (
     Command,
     Context,
+    Help,
     defer_reply,
     finish_deferred,
     hold_input,
 )
-from hubbub.server.config import Config, ConfigError, OperSection, check_password
 from hubbub.server.response import Response
 from hubbub.server.session import Session
 
@@ -266,9 +268,32 @@ VHOST_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:/_-]*")
 """What a virtual host may contain (no characters with a meaning in masks or lines)."""
 
 COMMANDS = {
-    "CHGHOST": Command(handle_chghost, min_params=2, oper=True),
-    "OPER": Command(handle_oper, min_params=2),
-    "KILL": Command(handle_kill, min_params=1, oper=True),
-    "WALLOPS": Command(handle_wallops, min_params=1, oper=True),
-    "REHASH": Command(handle_rehash, oper=True),
+    "CHGHOST": Command(
+        handle_chghost,
+        min_params=2,
+        oper=True,
+        help=Help("<nick> <host>", "Gives a user a virtual host (operators only)."),
+    ),
+    "OPER": Command(
+        handle_oper,
+        min_params=2,
+        help=Help("<name> <password>", "Makes you an IRC operator with configured credentials."),
+    ),
+    "KILL": Command(
+        handle_kill,
+        min_params=1,
+        oper=True,
+        help=Help("<nick> [<reason>]", "Disconnects a user from the server (operators only)."),
+    ),
+    "WALLOPS": Command(
+        handle_wallops,
+        min_params=1,
+        oper=True,
+        help=Help("<text>", "Sends a message to every user with mode +w (operators only)."),
+    ),
+    "REHASH": Command(
+        handle_rehash,
+        oper=True,
+        help=Help("", "Reloads the server's configuration file (operators only)."),
+    ),
 }

@@ -15,7 +15,7 @@ from hubbub.protocol.casemap import Folded, is_channel_name, is_valid_nick
 from hubbub.protocol.masks import mask_matches
 from hubbub.protocol.numbers import parse_number
 from hubbub.server.channel import Channel
-from hubbub.server.commands.dispatch import Command, Context
+from hubbub.server.commands.dispatch import Command, Context, Help
 from hubbub.server.commands.registration import send_isupport, send_lusers, send_motd
 from hubbub.server.session import PeerInfo
 from hubbub.server.user import User
@@ -461,50 +461,10 @@ def handle_motd(ctx: Context) -> None:
 
 # -- HELP ------------------------------------------------------------------------------------
 
-HELP_TEXTS: dict[str, tuple[str, str]] = {
-    "ADMIN": ("[<server>]", "Shows who runs this server and how to reach them."),
-    "AWAY": ("[<message>]", "Marks you away with a message; with none, marks you back."),
-    "CAP": ("LS|LIST|REQ|END [...]", "Negotiates IRCv3 capabilities with the server."),
-    "CHGHOST": ("<nick> <host>", "Gives a user a virtual host (operators only)."),
-    "HELP": ("[<subject>]", "Shows help on a command, or lists the commands."),
-    "INFO": ("[<server>]", "Shows information about the server software."),
-    "INVITE": ("[<nick> <channel>]", "Invites a user to a channel; alone, lists your invites."),
-    "ISON": ("<nick>{ <nick>}", "Says which of the given nicks are online."),
-    "JOIN": ("<channel>{,<channel>} [<key>{,<key>}]", "Joins channels; JOIN 0 parts all."),
-    "KICK": ("<channel> <nick>{,<nick>} [<reason>]", "Removes users from a channel (ops)."),
-    "KILL": ("<nick> [<reason>]", "Disconnects a user from the server (operators only)."),
-    "LINKS": ("[<mask>]", "Lists the servers of the network."),
-    "LIST": ("[<mask>|>n|<n{,...}]", "Lists channels, by name mask or number of users."),
-    "LUSERS": ("", "Shows how many users, operators and channels there are."),
-    "MODE": ("<target> [<modes> [<args>...]]", "Shows or changes channel or user modes."),
-    "MONITOR": ("+|- <nick>{,<nick>} | C | L | S", "Tracks when nicks come online or leave."),
-    "MOTD": ("[<server>]", "Shows the message of the day."),
-    "NAMES": ("<channel>{,<channel>}", "Lists the members of channels."),
-    "NICK": ("<nick>", "Sets or changes your nickname."),
-    "NOTICE": ("<target>{,<target>} <text>", "Sends a notice; it never triggers a reply."),
-    "OPER": ("<name> <password>", "Makes you an IRC operator with configured credentials."),
-    "PART": ("<channel>{,<channel>} [<reason>]", "Leaves channels."),
-    "PASS": ("<password>", "Gives the server password, before NICK and USER."),
-    "PING": ("<token>", "Asks the server for a PONG with the same token."),
-    "PONG": ("<token>", "Answers a PING from the server."),
-    "PRIVMSG": ("<target>{,<target>} <text>", "Sends a message to users or channels."),
-    "QUIT": ("[<reason>]", "Disconnects from the server."),
-    "REHASH": ("", "Reloads the server's configuration file (operators only)."),
-    "SETNAME": ("<realname>", "Changes your real name (IRCv3 setname)."),
-    "TAGMSG": ("<target>{,<target>}", "Sends only message tags, e.g. typing notifications."),
-    "STATS": ("<query> [<server>]", "Server statistics; STATS u shows the uptime."),
-    "TIME": ("[<server>]", "Shows the server's local time."),
-    "TOPIC": ("<channel> [<topic>]", "Shows or sets a channel's topic."),
-    "USER": ("<user> 0 * <realname>", "Gives your username and real name when connecting."),
-    "USERHOST": ("<nick>{ <nick>}", "Shows user@host of up to five nicks."),
-    "VERSION": ("[<server>]", "Shows the server's version and supported features."),
-    "WALLOPS": ("<text>", "Sends a message to every user with mode +w (operators only)."),
-    "WHO": ("<mask> [o][%<fields>[,<token>]]", "Lists users matching a mask or in a channel."),
-    "WHOIS": ("[<server>] <nick>", "Shows information about a user."),
-    "WHOWAS": ("<nick> [<count>]", "Shows information about a nick that has left."),
-}
-"""One line of syntax and one of description per command, for HELP."""
-HELP_TEXTS["HELPOP"] = HELP_TEXTS["HELP"]
+
+_HELP_HELP = Help("[<subject>]", "Shows help on a command, or lists the commands.")
+_NO_HELP = Help("", "See https://modern.ircdocs.horse/")
+"""What HELP says of a command whose entry has no ``help``."""
 
 
 def handle_help(ctx: Context) -> None:
@@ -521,10 +481,11 @@ def handle_help(ctx: Context) -> None:
         return
     shown = echo(subject)
     name = subject.upper()
-    if name not in COMMANDS:
+    entry = COMMANDS.get(name)
+    if entry is None:
         reply.numeric(n.ERR_HELPNOTFOUND, shown, "No help available on this topic")
         return
-    syntax, text = HELP_TEXTS.get(name, ("", "See https://modern.ircdocs.horse/"))
+    syntax, text = entry.help or _NO_HELP
     reply.numeric(n.RPL_HELPSTART, shown, f"** {name} {syntax} **".replace("  ", " "))
     reply.numeric(n.RPL_HELPTXT, shown, "")
     reply.numeric(n.RPL_HELPTXT, shown, text)
@@ -532,20 +493,55 @@ def handle_help(ctx: Context) -> None:
 
 
 COMMANDS = {
-    "WHO": Command(handle_who),
-    "WHOIS": Command(handle_whois),
-    "WHOWAS": Command(handle_whowas),
-    "USERHOST": Command(handle_userhost, min_params=1),
-    "ISON": Command(handle_ison, min_params=1),
-    "MONITOR": Command(handle_monitor, min_params=1),
-    "VERSION": Command(handle_version),
-    "TIME": Command(handle_time),
-    "STATS": Command(handle_stats, min_params=1),
-    "ADMIN": Command(handle_admin),
-    "INFO": Command(handle_info),
-    "LINKS": Command(handle_links),
-    "LUSERS": Command(handle_lusers),
-    "MOTD": Command(handle_motd),
-    "HELP": Command(handle_help),
-    "HELPOP": Command(handle_help),
+    "WHO": Command(
+        handle_who,
+        help=Help(
+            "<mask> [o][%<fields>[,<token>]]", "Lists users matching a mask or in a channel."
+        ),
+    ),
+    "WHOIS": Command(
+        handle_whois, help=Help("[<server>] <nick>", "Shows information about a user.")
+    ),
+    "WHOWAS": Command(
+        handle_whowas,
+        help=Help("<nick> [<count>]", "Shows information about a nick that has left."),
+    ),
+    "USERHOST": Command(
+        handle_userhost,
+        min_params=1,
+        help=Help("<nick>{ <nick>}", "Shows user@host of up to five nicks."),
+    ),
+    "ISON": Command(
+        handle_ison,
+        min_params=1,
+        help=Help("<nick>{ <nick>}", "Says which of the given nicks are online."),
+    ),
+    "MONITOR": Command(
+        handle_monitor,
+        min_params=1,
+        help=Help("+|- <nick>{,<nick>} | C | L | S", "Tracks when nicks come online or leave."),
+    ),
+    "VERSION": Command(
+        handle_version,
+        help=Help("[<server>]", "Shows the server's version and supported features."),
+    ),
+    "TIME": Command(handle_time, help=Help("[<server>]", "Shows the server's local time.")),
+    "STATS": Command(
+        handle_stats,
+        min_params=1,
+        help=Help("<query> [<server>]", "Server statistics; STATS u shows the uptime."),
+    ),
+    "ADMIN": Command(
+        handle_admin, help=Help("[<server>]", "Shows who runs this server and how to reach them.")
+    ),
+    "INFO": Command(
+        handle_info, help=Help("[<server>]", "Shows information about the server software.")
+    ),
+    "LINKS": Command(handle_links, help=Help("[<mask>]", "Lists the servers of the network.")),
+    "LUSERS": Command(
+        handle_lusers, help=Help("", "Shows how many users, operators and channels there are.")
+    ),
+    "MOTD": Command(handle_motd, help=Help("[<server>]", "Shows the message of the day.")),
+    "HELP": Command(handle_help, help=_HELP_HELP),
+    "HELPOP": Command(handle_help, help=_HELP_HELP),
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from hubbub.passwords import check_password
 from hubbub.protocol import numerics as n
 from hubbub.protocol.caps import CAP_NAMES, CAPS_BY_NAME, Cap, CapBits
 from hubbub.protocol.casemap import Folded, is_valid_nick
@@ -17,8 +18,7 @@ from hubbub.server.commands.accounts import (
     registration_nick_refused,
     watch_nick,
 )
-from hubbub.server.commands.dispatch import Command, Context
-from hubbub.server.config import check_password
+from hubbub.server.commands.dispatch import Command, Context, Help
 from hubbub.server.response import Response
 from hubbub.server.session import Session, shared
 
@@ -350,11 +350,37 @@ def handle_quit(ctx: Context) -> None:
 
 
 COMMANDS = {
-    "PASS": Command(handle_pass, min_params=1, pre_registration=True),
-    "NICK": Command(handle_nick, pre_registration=True),
-    "USER": Command(handle_user, min_params=4, pre_registration=True),
-    "CAP": Command(handle_cap, min_params=1, pre_registration=True),
-    "PING": Command(handle_ping, min_params=1, pre_registration=True),
-    "PONG": Command(handle_pong, pre_registration=True),
-    "QUIT": Command(handle_quit, pre_registration=True),
+    "PASS": Command(
+        handle_pass,
+        min_params=1,
+        pre_registration=True,
+        help=Help("<password>", "Gives the server password, before NICK and USER."),
+    ),
+    "NICK": Command(
+        handle_nick, pre_registration=True, help=Help("<nick>", "Sets or changes your nickname.")
+    ),
+    "USER": Command(
+        handle_user,
+        min_params=4,
+        pre_registration=True,
+        help=Help("<user> 0 * <realname>", "Gives your username and real name when connecting."),
+    ),
+    "CAP": Command(
+        handle_cap,
+        min_params=1,
+        pre_registration=True,
+        help=Help("LS|LIST|REQ|END [...]", "Negotiates IRCv3 capabilities with the server."),
+    ),
+    "PING": Command(
+        handle_ping,
+        min_params=1,
+        pre_registration=True,
+        help=Help("<token>", "Asks the server for a PONG with the same token."),
+    ),
+    "PONG": Command(
+        handle_pong, pre_registration=True, help=Help("<token>", "Answers a PING from the server.")
+    ),
+    "QUIT": Command(
+        handle_quit, pre_registration=True, help=Help("[<reason>]", "Disconnects from the server.")
+    ),
 }
