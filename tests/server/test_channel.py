@@ -13,6 +13,7 @@ import dataclasses
 
 import pytest
 
+from hubbub.config import default_config
 from hubbub.protocol.casemap import Casemapping
 from hubbub.server.channel import (
     FLAG_MODES,
@@ -22,9 +23,9 @@ from hubbub.server.channel import (
     ListEntry,
     subjects_of,
 )
-from hubbub.server.config import default_config
 from hubbub.server.core import Server
-from hubbub.server.session import PeerInfo, Session
+from hubbub.server.session import PeerInfo
+from hubbub.server.user import User
 from tests.cloaks import HOST
 from tests.server.harness import Client, FakeClock, FakeSink, ask, make_server
 
@@ -40,12 +41,12 @@ def new_channel(server: Server, name: str = "#c") -> Channel:
     return Channel(name, server.fold(name), NOW)
 
 
-def user_of(client: Client) -> Session:
+def user_of(client: Client) -> User:
     """What a channel keeps as the member for ``client``."""
-    return client.session
+    return client.session.user
 
 
-def user(server: Server, nick: str, caps: str = "") -> Session:
+def user(server: Server, nick: str, caps: str = "") -> User:
     """A registered user called ``nick``, with the capabilities ``caps``."""
     return user_of(Client(server).register(nick, caps=caps))
 
@@ -59,7 +60,7 @@ def channel_of(server: Server, name: str) -> Channel:
 
 def make_oper(client: Client) -> None:
     """Give ``client`` user mode +o (what OPER does; enough for oper-only commands)."""
-    client.session.modes += "o"
+    client.session.user.modes += "o"
 
 
 def entry(mask: str) -> ListEntry:

@@ -36,6 +36,7 @@ class Channel:
         "created",
         "flags",
         "folded",
+        "invitees",
         "key",
         "limit",
         "lists",
@@ -54,6 +55,9 @@ class Channel:
         self.folded = folded
         self.created = int(now)
         self.members: dict[User, str] = {}
+        self.invitees: set[User] = set()
+        """Users invited here who have not joined yet (their invitation ends with the
+        channel)."""
         self.tagged = 0
         """Members whose capabilities add tags to messages (render key not 0): while there
         are none, a relay can send every member the same bytes without asking."""

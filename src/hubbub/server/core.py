@@ -419,9 +419,8 @@ class Server:
         """Run timers: flood queues every call; registration and ping timeouts, and the
         grace periods of registered nicks, each second."""
         now = self.clock()
-        if self.limits.flood:
-            for session in [s for s in self.sessions if s.pending]:
-                self._drain(session, now)
+        for session in [s for s in self.sessions if s.pending]:
+            self._drain(session, now)  # (also what was held before a REHASH ended flood control)
         if now - self._last_timeouts < 1.0:
             return
         self._last_timeouts = now

@@ -274,6 +274,10 @@ class Network:
         for channel in channels:
             self._remove_member(channel, user)
         user.channels = {}
+        for folded in user.invited:
+            invited_to = self.channels.get(folded)
+            if invited_to is not None:
+                invited_to.invitees.discard(user)
         del self.users[user.folded]
         self.opers.discard(user)
         self._emit(Quit(user, reason, channels, peers, stamp))
@@ -340,6 +344,7 @@ class Network:
         user.joined(channel)
         if folded in user.invited:
             user.invited = user.invited - {folded}
+            channel.invitees.discard(user)
         self._emit(Joined(user, channel, created, self.stamp()))
         return channel
 
@@ -360,7 +365,10 @@ class Network:
         channel.remove(user)
         user.channels.pop(channel.folded, None)
         if not channel.members:
-            self.channels.pop(channel.folded, None)
+            del self.channels[channel.folded]
+            for invitee in channel.invitees:  # an invitation is to this channel, not its name
+                invitee.invited = invitee.invited - {channel.folded}
+            channel.invitees.clear()
 
     def set_topic(self, by: User | None, channel: Channel, topic: str, setter: str) -> None:
         """Set ``channel``'s topic (``setter`` is what RPL_TOPICWHOTIME shows)."""
@@ -410,6 +418,7 @@ class Network:
     def invite(self, by: User, target: User, channel: Channel) -> None:
         """``by`` invites ``target`` to ``channel`` (which ``target`` may now join)."""
         target.invited = target.invited | {channel.folded}
+        channel.invitees.add(target)
         self._emit(Invited(by, target, channel, self.stamp()))
 
     # -- monitors --------------------------------------------------------------------------

@@ -148,7 +148,7 @@ def handle_names(ctx: Context) -> None:
         return
     name = ctx.params[0].split(",")[0]  # TARGMAX NAMES:1; the rest is dropped
     channel = server.find_channel(name)
-    if channel is None or (channel.secret and session.user not in channel.members):
+    if channel is None or channel.hidden_from(session.user):
         reply.numeric(n.RPL_ENDOFNAMES, name or "*", "End of /NAMES list")
     else:
         send_names(ctx, channel)
@@ -170,7 +170,7 @@ def handle_list(ctx: Context) -> None:
     reply.numeric(n.RPL_LISTSTART, "Channel", "Users  Name")
     mapping = server.casemapping
     for channel in list(server.network.channels.values()):
-        if channel.secret and session.user not in channel.members:
+        if channel.hidden_from(session.user):
             continue
         count = len(channel.members)
         if count < min_users or (max_users is not None and count > max_users):
