@@ -17,7 +17,7 @@ from hubbub.config import Config, LimitsSection, ServerSection, default_config
 from hubbub.server.core import MAX_PENDING_LINES, Server, format_time, refill
 from hubbub.server.session import PeerInfo
 from tests.cloaks import CLOAKS, HOST, cloak_of
-from tests.server.harness import Client, FakeClock, FakeSink, ask, make_server
+from tests.server.harness import Client, FakeClock, FakeSink, ask, host_of, make_server
 
 SERVER = "hubbub.local"
 
@@ -382,16 +382,15 @@ def test_without_flood_control_nothing_is_held() -> None:
 
 def test_output_is_handed_over_at_flush_in_one_write() -> None:
     server = make_server()
-    wakes: list[None] = []
-    server.wake = lambda: wakes.append(None)
+    host = host_of(server)
     alice = Client(server).register("alice")
     bob = Client(server).register("bob")
     before = written(alice)
-    wakes.clear()
+    host.wakes = 0
     bob.send("PRIVMSG alice :one", "PRIVMSG alice :two")
     bob.send("NOTICE alice :three")
     assert written(alice) == before  # queued, not written
-    assert len(wakes) == 1  # one flush asked for, however much was queued
+    assert host.wakes == 1  # one flush asked for, however much was queued
     writes = record_writes(alice)
     server.flush()
     prefix = f":bob!~u@{HOST}"

@@ -23,7 +23,7 @@ from hubbub.server.accounts import MAX_LOGIN_FAILURES
 from hubbub.server.core import Server
 from tests.cloaks import CLOAKS, HOST
 from tests.server.accounthelpers import add_account, defer, server_with_accounts
-from tests.server.harness import Client, FakeClock, ask, replies
+from tests.server.harness import Client, FakeClock, TestHost, ask, host_of, replies
 
 ADMIN = OperSection(name="admin", password="secret")
 
@@ -39,7 +39,7 @@ def make_config(*opers: OperSection, **server: str) -> Config:
 
 
 def make_oper_server(*opers: OperSection) -> Server:
-    return Server(make_config(*opers), clock=FakeClock())
+    return Server(make_config(*opers), clock=FakeClock(), host=TestHost())
 
 
 def notices(client: Client) -> list[str]:
@@ -128,7 +128,7 @@ def test_oper_hashed_password_checked_off_the_handler() -> None:
     """With a real offload the answer to a hashed password comes later, in its own write."""
     server = make_oper_server(OperSection(name="admin", password=hash_password("secret")))
     queued: list[tuple[Callable[[], bool], Callable[[bool], None]]] = []
-    server.offload = lambda work, done: queued.append((work, done))
+    host_of(server).run = lambda work, done: queued.append((work, done))
     alice = Client(server).register("alice")
     assert ask(alice, "OPER admin secret") == []
     assert "o" not in alice.session.user.modes
@@ -198,7 +198,7 @@ def test_oper_and_account_logins_share_one_counter() -> None:
 def test_hashed_oper_passwords_count_when_checked_off_the_handler() -> None:
     server = make_oper_server(OperSection(name="admin", password=hash_password("secret")))
     queued: list[tuple[Callable[[], bool], Callable[[bool], None]]] = []
-    server.offload = lambda work, done: queued.append((work, done))
+    host_of(server).run = lambda work, done: queued.append((work, done))
     alice = Client(server).register("alice")
     for i in range(MAX_LOGIN_FAILURES):
         alice.send("OPER admin nope", "PING :after")
@@ -380,7 +380,7 @@ def test_rehash_applies_the_new_config(server: Server) -> None:
         path=Path("/etc/hubbub/hubbub.toml"),
         limits=LimitsSection(flood=False, nicklen=20),
     )
-    server.rehash_hook = lambda: new
+    host_of(server).reload = lambda: new
     assert ask(ircop, "REHASH") == [
         ("382", ("ircop", "hubbub.toml", "Rehashing")),
         ("005", ("ircop", "NETWORK=NewNet", "NICKLEN=20", "are supported by this server")),
@@ -397,7 +397,7 @@ def test_rehash_applies_the_new_config(server: Server) -> None:
 def test_rehash_negates_removed_tokens(server: Server) -> None:
     ircop = oper_up(server, "ircop")
     server.isupport = [[*server.isupport[0], "EXTRA=1"], *server.isupport[1:]]
-    server.rehash_hook = lambda: make_config()
+    host_of(server).reload = lambda: make_config()
     got = [p for c, p in ask(ircop, "REHASH") if c == "005"]
     assert got == [("ircop", "-EXTRA", "are supported by this server")]
 
@@ -409,7 +409,7 @@ def test_rehash_keeps_the_old_config_when_the_new_one_is_bad(server: Server) -> 
     def bad() -> Config:
         raise ConfigError([ConfigIssue("limits.sendq", "must be at least 512, got 1")])
 
-    server.rehash_hook = bad
+    host_of(server).reload = bad
     other = oper_up(server, "other")
     got = ask(ircop, "REHASH")
     assert got == [
@@ -434,7 +434,7 @@ def test_rehash_refuses_an_unreadable_motd_file(server: Server, tmp_path: Path) 
     new = dataclasses.replace(
         make_config(motd_file="missing-motd.txt"), path=tmp_path / "hubbub.toml"
     )
-    server.rehash_hook = lambda: new
+    host_of(server).reload = lambda: new
     assert [c for c, _ in ask(ircop, "REHASH")] == ["NOTICE"]
     assert server.motd == old_motd
     assert server.config is not new
@@ -442,7 +442,7 @@ def test_rehash_refuses_an_unreadable_motd_file(server: Server, tmp_path: Path) 
 
 def test_rehash_refuses_a_casemapping_change(server: Server) -> None:
     ircop = oper_up(server, "ircop")
-    server.rehash_hook = lambda: make_config(casemapping="ascii")
+    host_of(server).reload = lambda: make_config(casemapping="ascii")
     got = ask(ircop, "REHASH")
     assert [c for c, _ in got] == ["NOTICE"]
     assert "casemapping" in got[0][1][1]
@@ -459,7 +459,7 @@ def test_rehash_reads_off_the_loop_and_holds_the_opers_next_lines(server: Server
         read.append(new)
         return new
 
-    server.rehash_hook = load
+    host_of(server).reload = load
     ircop.send("REHASH", "PING :after")
     assert read == []  # nothing read on the core's thread
     assert ircop.messages() == []  # and PING waits behind REHASH
@@ -470,12 +470,11 @@ def test_rehash_reads_off_the_loop_and_holds_the_opers_next_lines(server: Server
 
 def test_rehash_commits_to_the_application_only_when_applied(server: Server) -> None:
     ircop = oper_up(server, "ircop")
-    committed: list[Config] = []
-    server.rehash_commit = committed.append
-    server.rehash_hook = lambda: make_config(casemapping="ascii")
+    committed = host_of(server).applied
+    host_of(server).reload = lambda: make_config(casemapping="ascii")
     ask(ircop, "REHASH")
     assert committed == []
     good = make_config(ADMIN)
-    server.rehash_hook = lambda: good
+    host_of(server).reload = lambda: good
     ask(ircop, "REHASH")
     assert committed == [good]

@@ -114,14 +114,13 @@ def make_tls_context(listen: ListenSection, base: Path | None) -> ssl.SSLContext
 
 
 class App:
-    """One hubbub node: owns the event-loop side of the server."""
+    """One hubbub node: owns the event-loop side of the server, and is its core's
+    :class:`~hubbub.server.core.Host`."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.server = Server(config)
-        self.server.rehash_hook = self._reload
-        self.server.rehash_commit = self._commit
-        self.server.offload = self._offload
+        self.flusher: Flusher | None = None
+        self.server = Server(config, host=self)
         self.bound: list[Bound] = []
         self._servers: list[Listener] = []
         self._closers: list[asyncio.Future[None] | asyncio.Task[None]] = []
@@ -132,7 +131,6 @@ class App:
         """What the last REHASH read, until it is applied."""
         self._ticker: asyncio.TimerHandle | None = None
         self._stopped = asyncio.Event()
-        self.flusher: Flusher | None = None
         self.hub: Hub | None = None
         """Plain TCP and Unix clients (None where epoll is missing: asyncio transports)."""
         self.storage: Storage | None = None
@@ -142,7 +140,12 @@ class App:
         self._closing = False
         """Set on shutdown: no new blocking work is started."""
 
-    def _offload(self, work: Callable[[], T], done: Callable[[T], None]) -> None:
+    def wake(self) -> None:
+        """The core queued bytes: flush them at the end of this loop iteration."""
+        if self.flusher is not None:
+            self.flusher.wake()
+
+    def offload(self, work: Callable[[], T], done: Callable[[T], None]) -> None:
         """Run blocking work in the default thread pool; hand its result back on the loop.
 
         Work that raises is logged and its callback is not called: the work is expected to
@@ -169,7 +172,7 @@ class App:
 
         future.add_done_callback(finish)
 
-    def _reload(self) -> Config:
+    def reload_config(self) -> Config:
         """REHASH, in a worker thread: read the config file again and load each TLS
         listener's certificate into a new context, changing nothing (raises on a bad file,
         so a bad certificate or key leaves the old one in service)."""
@@ -185,7 +188,7 @@ class App:
         self._reloaded = (config, contexts)
         return config
 
-    def _commit(self, config: Config) -> None:
+    def config_applied(self, config: Config) -> None:
         """REHASH applied ``config``: new TLS handshakes use the certificates read with it."""
         self.config = config
         self._configure_sts()

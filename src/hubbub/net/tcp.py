@@ -46,7 +46,6 @@ class Flusher:
         self._loop = loop
         self.server = server
         self._scheduled = False
-        server.wake = self.wake
 
     def wake(self) -> None:
         """Bytes were queued: flush at the end of this iteration."""

@@ -58,19 +58,42 @@ def refill(tokens: float, elapsed: float, rate: float, burst: int) -> float:
 T = TypeVar("T")
 
 
-class Offloader(Protocol):
-    """Runs blocking work (disk, password hashing) away from the core's thread, then calls
-    ``done`` with its result back on the core's thread."""
+class Host(Protocol):
+    """What the application around the core gives it. The core does no I/O and never waits:
+    what needs a thread, a timer or a file, it asks of its host."""
 
-    def __call__(self, work: Callable[[], T], done: Callable[[T], None]) -> None: ...
+    def offload(self, work: Callable[[], T], done: Callable[[T], None]) -> None:
+        """Run blocking work (disk, password hashing) away from the core's thread, then
+        call ``done`` with its result back on the core's thread."""
+
+    def wake(self) -> None:
+        """Bytes were queued where none were: run :meth:`Server.flush` at the end of this
+        event-loop iteration."""
+
+    def reload_config(self) -> Config | None:
+        """REHASH (run through :meth:`offload`): read and check the config file again,
+        with what it names (certificates), changing nothing; None when the server has no
+        config file. Raises ConfigError or OSError on a bad file."""
+
+    def config_applied(self, config: Config) -> None:
+        """REHASH has just applied ``config`` (new certificates may now be used)."""
 
 
-def _nothing() -> None:
-    pass
+class InlineHost:
+    """The host of a core that runs on its own (tests, tools): blocking work runs at once,
+    whoever drives the core flushes it, and there is no config file to read again."""
 
+    def offload(self, work: Callable[[], T], done: Callable[[T], None]) -> None:
+        done(work())
 
-def _run_inline(work: Callable[[], T], done: Callable[[T], None]) -> None:
-    done(work())
+    def wake(self) -> None:
+        pass
+
+    def reload_config(self) -> Config | None:
+        return None
+
+    def config_applied(self, config: Config) -> None:
+        pass
 
 
 class Server:
@@ -83,8 +106,11 @@ class Server:
         config: Config,
         clock: Callable[[], float] = time.time,
         motd: list[str] | None = None,
+        host: Host | None = None,
     ) -> None:
         self.clock = clock
+        self.host: Host = host if host is not None else InlineHost()
+        """What the application provides: threads for blocking work, flushes, REHASH."""
         self.created = clock()
         self.sessions: dict[Session, None] = {}
         """Every connected session (a dict: smaller than a set, and in connection order)."""
@@ -98,21 +124,8 @@ class Server:
         self.ip_counts: Counter[str] = Counter()
         self.connect_buckets: dict[str, tuple[float, float]] = {}
         """Connection throttle per address: (tokens left, when counted); forgotten once full."""
-        self.rehash_hook: Callable[[], Config] | None = None
-        """Set by the application: reads and checks the config file again, with what it names
-        (certificates), changing nothing; raises ConfigError or OSError on a bad file. REHASH
-        runs it through :attr:`offload`."""
-        self.rehash_commit: Callable[[Config], None] | None = None
-        """Set by the application: called with the config REHASH has just applied."""
-        self.offload: Offloader = _run_inline
-        """Runs blocking work (password hashing, storage) and hands its result to a callback
-        on the core's thread. The application sets a thread-pool version; tests keep it
-        inline."""
         self.dirty: set[Session] = set()
         """Sessions with bytes queued since the last :meth:`flush`."""
-        self.wake: Callable[[], None] = _nothing
-        """Called when bytes are queued and none were: the application schedules a
-        :meth:`flush` for the end of the event-loop iteration. Tests call flush themselves."""
         self.accounts: AccountService | None = None
         """User accounts, when the server has storage (set by ``accounts.attach``)."""
         self.extra_caps: list[CapBits] = []
@@ -200,7 +213,7 @@ class Server:
         cloaker = self.cloaker
         # A peer its transport names (a Unix socket: localhost) keeps that name.
         host = cloaker.cloak(peer.ip) if cloaker and peer.hostname is None else None
-        session = Session(sink, peer, now, self.dirty, self._wake, host)
+        session = Session(sink, peer, now, self.dirty, self.wake, host)
         session.flood_tokens = float(self.limits.flood_burst)
         self.sessions[session] = None
         self.ip_counts[peer.ip] += 1
@@ -453,8 +466,13 @@ class Server:
 
     # -- sending ---------------------------------------------------------------------------
 
-    def _wake(self) -> None:
-        self.wake()
+    def wake(self) -> None:
+        """Bytes were queued: the host flushes at the end of this event-loop iteration."""
+        self.host.wake()
+
+    def offload(self, work: Callable[[], T], done: Callable[[T], None]) -> None:
+        """Run blocking work away from the core's thread (see :meth:`Host.offload`)."""
+        self.host.offload(work, done)
 
     def flush(self) -> None:
         """Hand each session's queued bytes to its sink, in one write per session;

@@ -168,21 +168,17 @@ def handle_wallops(ctx: Context) -> None:
 def handle_rehash(ctx: Context) -> None:
     """REHASH: read the config again (off the event loop), then apply it whole or not at all.
 
-    The files are read and checked by ``server.rehash_hook`` through ``server.offload`` (a
-    thread in the application); the oper's next lines wait until the answer is out.
+    The files are read and checked by the host's ``reload_config`` through ``server.offload``
+    (a thread in the application); the oper's next lines wait until the answer is out.
     """
-    server, session, reply = ctx.server, ctx.session, ctx.reply
+    server, session = ctx.server, ctx.session
     old = server.config
-    hook = server.rehash_hook
-    if hook is None:
-        reply.numeric(n.RPL_REHASHING, config_name(old), "Rehashing")
-        return
     later = defer_reply(ctx)
     hold_input(ctx)
 
     def load() -> tuple[Config, list[str]] | str:
         try:
-            new = hook()
+            new = server.host.reload_config() or old
             if new.server.casemapping != old.server.casemapping:
                 raise ValueError(
                     "server.casemapping cannot change while the server runs; restart instead"
@@ -213,8 +209,7 @@ def apply_rehash(
     reply.numeric(n.RPL_REHASHING, config_name(new), "Rehashing")
     old_tokens = [token for line in server.isupport for token in line]
     server.apply_config(new, motd)
-    if server.rehash_commit is not None:
-        server.rehash_commit(new)
+    server.host.config_applied(new)
     for tokens in changed_isupport(server, old_tokens):
         reply.numeric(n.RPL_ISUPPORT, *tokens, "are supported by this server")
         for client in list(server.sessions):
