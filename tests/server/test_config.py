@@ -29,6 +29,7 @@ from hubbub.config import (
 )
 from hubbub.passwords import hash_password
 from hubbub.protocol import Casemapping
+from hubbub.server.core import Server
 
 
 def issues(text: str) -> list[ConfigIssue]:
@@ -405,11 +406,20 @@ def test_every_problem_is_collected() -> None:
         ("[storage]\nurl = 'mysql://db'\n", "storage.url", 'must be a "postgresql://'),
         ("[storage]\npath = ''\n", "storage.path", "must not be empty"),
         ("[cluster]\nredis = '127.0.0.1:6379'\n", "cluster.redis", 'must be a "redis://"'),
+        ("[cluster]\nnode_id = 'Node1'\n", "cluster.node_id", "lower-case ASCII letters"),
+        ("[cluster]\nnode_id = 'n-1'\n", "cluster.node_id", "lower-case ASCII letters"),
+        ("[cluster]\nnode_id = 'abcdefghi'\n", "cluster.node_id", "1 to 8"),
         ("[auth]\npassword = '$argon2id$nope'\n", "auth.password", "not a valid one"),
     ],
 )
 def test_out_of_range_values(text: str, key: str, message: str) -> None:
     assert message in issue(text, key)
+
+
+def test_the_node_id_starts_every_msgid() -> None:
+    config = parse_config("[cluster]\nnode_id = 'east1'\n")
+    assert config.cluster.node_id == "east1"
+    assert Server(config).msgid().startswith("east1-")
 
 
 def test_zero_monitor_and_whowas_are_allowed() -> None:

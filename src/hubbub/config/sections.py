@@ -428,14 +428,30 @@ class StorageSection:
         issues.raise_if_any()
 
 
+MAX_NODE_ID = 8
+"""The longest ``[cluster] node_id`` (it is in every msgid)."""
+
+
 @dataclass(frozen=True)
 class ClusterSection:
-    """``[cluster]``: the Redis URL that joins this node to a network (empty: standalone)."""
+    """``[cluster]``: the Redis URL that joins this node to a network (empty: standalone),
+    and the id that keeps this node's message ids apart from the others'."""
 
     redis: str = ""
+    node_id: str = ""
+    """1 to 8 lower-case letters or digits, different on each node of a network; empty:
+    made from the server name."""
 
     def __post_init__(self) -> None:
         issues = _Issues()
+        node = self.node_id
+        if node and not (
+            len(node) <= MAX_NODE_ID and node.isascii() and node.isalnum() and node == node.lower()
+        ):
+            issues.add(
+                "node_id",
+                f"must be 1 to {MAX_NODE_ID} lower-case ASCII letters or digits, got {node!r}",
+            )
         if self.redis and not self.redis.startswith(("redis://", "rediss://", "unix://")):
             issues.add(
                 "redis", f'must be a "redis://", "rediss://" or "unix://" URL, got {self.redis!r}'

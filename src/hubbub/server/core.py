@@ -116,7 +116,8 @@ class Server:
         """Every connected session (a dict: smaller than a set, and in connection order)."""
         self.local_users = 0
         """Sessions that completed registration (the others are LUSERS' unknown ones)."""
-        self.network = Network(clock, node_id(config.server.name), self.created)
+        node = config.cluster.node_id or node_id(config.server.name)
+        self.network = Network(clock, node, self.created)
         """Users, channels and every change to them (see :mod:`hubbub.server.network`)."""
         self.delivery = LocalDelivery(self)
         """The network's first subscriber: what this process's clients see of each change."""
