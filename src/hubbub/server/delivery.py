@@ -110,7 +110,10 @@ class LocalDelivery:
         }
 
     def __call__(self, event: Event) -> None:
-        self._handlers[type(event)](event)
+        if type(event) is Relayed:  # (most events are)
+            self._relayed(event)
+        else:
+            self._handlers[type(event)](event)
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -365,46 +368,24 @@ class LocalDelivery:
     # -- relayed messages ------------------------------------------------------------------
 
     def _relayed(self, event: Relayed) -> None:
+        """Queue the message for every local recipient but the sender: the plain lines
+        for all when none of them takes tags, else each render key's lines; echo it to the
+        sender if it asked for echo-message; a service among the recipients hears it once
+        the change is done."""
         source, target = event.source, event.target
         sender = source.session
-        if isinstance(target, Channel):
+        if type(target) is Channel:
             members: Iterable[User] = target.members
             tagged = target.tagged
             if event.status:
                 lowest = min(PREFIX_SYMBOLS.index(c) for c in event.status)
                 members = [m for m in target.members if target.rank(m) <= lowest]
         else:
+            assert isinstance(target, User)
             members = (target,)
             tagged = 1 if target.render_key else 0
             sender = None  # a message to oneself is delivered, then echoed
         need = Cap.MESSAGE_TAGS if event.command == "TAGMSG" else Cap.NONE
-        made = self._fan_out(event, members, sender, tagged, need)
-        session = source.session
-        if (
-            session is not None
-            and session.caps & Cap.ECHO_MESSAGE
-            and (not need or session.caps & need)
-        ):
-            answering = self.answering
-            if answering is not None and answering.session is session:
-                answering.add(_message_of(event, self))
-            else:
-                key = session.render_key
-                if made is None:
-                    made = _Renderings(event, self)
-                session.write(made.get(key) if key else event.wire)
-
-    def _fan_out(
-        self,
-        event: Relayed,
-        members: Iterable[User],
-        sender: Session | None,
-        tagged: int,
-        need: CapBits,
-    ) -> _Renderings | None:
-        """Queue the message for every local recipient but the sender: the plain lines
-        for all when none of them takes tags, else each render key's lines; a service
-        among them hears it once the change is done."""
         server = self.server
         dirty = server.dirty
         was_idle = not dirty
@@ -416,34 +397,42 @@ class LocalDelivery:
             for user in members:
                 session = user.session
                 if session is None:
-                    if user.service is not None and user is not event.source:
+                    if user.service is not None and user is not source:
                         self._to_service(user, event)
-                    continue
-                if session is not sender:
+                elif session is not sender:
                     session.outbuf.append(plain)
                     room = session.room = session.room - size
                     if room < 0:
                         session.overflow()
                     add(session)
         else:
-            made = _Renderings(event, self)
+            made = _Renderings(event)
             for user in members:
                 session = user.session
                 if session is None:
-                    if user.service is not None and user is not event.source:
+                    if user.service is not None and user is not source:
                         self._to_service(user, event)
-                    continue
-                if session is sender or (need and session.caps & need != need):
-                    continue
-                data = made.get(session.render_key)
-                session.outbuf.append(data)
-                room = session.room = session.room - len(data)
-                if room < 0:
-                    session.overflow()
-                add(session)
+                elif session is not sender and (not need or session.caps & need == need):
+                    data = made.get(session.render_key)
+                    session.outbuf.append(data)
+                    room = session.room = session.room - len(data)
+                    if room < 0:
+                        session.overflow()
+                    add(session)
         if was_idle and dirty:
             server.wake()
-        return made
+        session = source.session
+        if session is not None and session.caps & Cap.ECHO_MESSAGE and (
+            not need or session.caps & need
+        ):
+            answering = self.answering
+            if answering is not None and answering.session is session:
+                answering.add(_message_of(event))
+            else:
+                key = session.render_key
+                if key and made is None:
+                    made = _Renderings(event)
+                session.write(made.get(key) if made is not None else event.wire)
 
     def _to_service(self, user: User, event: Relayed) -> None:
         service = user.service
@@ -451,11 +440,11 @@ class LocalDelivery:
         self.server.network.later(lambda: service.on_message(event))
 
 
-def _message_of(event: Relayed, delivery: LocalDelivery) -> Message:
+def _message_of(event: Relayed) -> Message:
     """A one-line relayed message as a Message (for a reply that labeled-response wraps)."""
     tags = {
         "time": format_time(event.time),
-        "msgid": event.msgids[0],
+        "msgid": f"{event.id_prefix}{event.first:x}",
         **event.tags,
     }
     params = (event.shown,) if event.command == "TAGMSG" else (event.shown, event.texts[0])
@@ -473,7 +462,7 @@ class _Renderings:
 
     __slots__ = ("_by_key", "_event", "_lines", "_template")
 
-    def __init__(self, event: Relayed, delivery: LocalDelivery) -> None:
+    def __init__(self, event: Relayed) -> None:
         self._by_key: dict[int, bytes] = {0: event.wire}
         self._event = event
         self._template: dict[str, str] | None = None
@@ -497,16 +486,16 @@ class _Renderings:
         tags = serialize_tags(visible_tags(template, key))
         if not tags:
             return event.wire
-        msgids = event.msgids
         if _MARK not in tags:
             start = b"@" + tags.encode() + b" "
-            if len(msgids) == 1:
+            if event.lines == 1:
                 return start + event.wire
             return b"".join([start + line + b"\r\n" for line in self._split()])
         before, after = tags.split(_MARK)
         start, end = b"@" + before.encode(), after.encode() + b" "
-        if len(msgids) == 1:
-            return start + msgids[0].encode() + end + event.wire
+        if event.lines == 1:
+            return start + f"{event.id_prefix}{event.first:x}".encode() + end + event.wire
+        msgids = event.msgids
         return b"".join(
             [
                 start + msgid.encode() + end + line + b"\r\n"

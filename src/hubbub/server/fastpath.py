@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 from hubbub.protocol.message import MAX_LINE_BYTES
 from hubbub.server.channel import Channel
 from hubbub.server.network import may_speak
+from hubbub.server.user import User
 
 if TYPE_CHECKING:
     from hubbub.server.core import Server
     from hubbub.server.session import Session
-    from hubbub.server.user import User
 
 FOLD_CACHE_SIZE = 65536
 """Targets whose folded form is remembered (folding is per character; targets repeat)."""
@@ -87,8 +87,13 @@ def relay(server: Server, session: Session, line: bytes) -> bool:
     if found is None:
         return False
     user = session.user
-    shown = found.name if isinstance(found, Channel) else found.nick
-    plain = b"".join((b":", user.prefix_bytes, verb, shown.encode(), line[end:], b"\r\n"))
+    if type(found) is Channel:
+        shown, shown_bytes = found.name, found.name_bytes
+    else:
+        assert isinstance(found, User)
+        shown = found.nick
+        shown_bytes = shown.encode()
+    plain = b"".join((b":", user.prefix_bytes, verb, shown_bytes, line[end:], b"\r\n"))
     if len(plain) > MAX_LINE_BYTES:
         return False  # the full handler cuts the text to fit
     user.last_active = server.clock()
@@ -137,8 +142,12 @@ def relay_block(server: Server, session: Session, data: bytes, now: float) -> bo
     if found is None:
         return False
     user = session.user
-    shown = found.name if isinstance(found, Channel) else found.nick
-    shown_bytes = shown.encode()
+    if type(found) is Channel:
+        shown, shown_bytes = found.name, found.name_bytes
+    else:
+        assert isinstance(found, User)
+        shown = found.nick
+        shown_bytes = shown.encode()
     # Every line must fit once prefixed; split pieces keep their CR, which errs on the short
     # side by one byte (such a line takes the per-line path, with the same result).
     room = MAX_LINE_BYTES - 4 - len(user.prefix_bytes) - len(shown_bytes) + len(target)

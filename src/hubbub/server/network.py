@@ -478,20 +478,19 @@ class Network:
     ) -> Relayed:
         """:meth:`relay` for ``lines`` lines already made as clients without tags receive
         them (the byte-level relays make a whole block at once)."""
-        count = self._count
-        prefix = self._msgid_prefix
-        if lines == 1:
-            msgids: tuple[str, ...] = (f"{prefix}{count + 1:x}",)
-        else:
-            msgids = tuple([f"{prefix}{i:x}" for i in range(count + 1, count + lines + 1)])
-        self._count = count + lines
+        first = self._count + 1
+        self._count += lines
+        if tags is None:
+            tags = NO_TAGS if source.account is None and "B" not in source.modes else None
         event = Relayed(
             source,
             command,
             target,
             shown,
             status,
-            msgids,
+            self._msgid_prefix,
+            first,
+            lines,
             self.clock(),
             self.sender_tags(source) if tags is None else tags,
             wire,
