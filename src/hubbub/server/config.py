@@ -42,6 +42,8 @@ __all__ = [
     "LOG_LEVELS",
     "LimitsSection",
     "MAX_PASSWORD_BYTES",
+    "METRICS_RESERVED_PATHS",
+    "MetricsSection",
     "NICK_PROTECTION",
     "LoggingSection",
     "OperSection",
@@ -561,6 +563,38 @@ class StsSection:
         issues.raise_if_any()
 
 
+METRICS_RESERVED_PATHS = frozenset({"/", "/irc"})
+"""Paths of the HTTP listener that ``[metrics] path`` cannot take (the IRC WebSocket
+endpoint's)."""
+
+
+@dataclass(frozen=True)
+class MetricsSection:
+    """``[metrics]``: Prometheus metrics at ``path`` on the HTTP (``websocket = true``)
+    listeners, for scrapers whose address is in ``allow`` (addresses and networks; a Unix
+    socket listener's clients are local and always allowed). See ``docs/metrics.md``."""
+
+    enabled: bool = False
+    path: str = "/metrics"
+    allow: tuple[str, ...] = ("127.0.0.0/8", "::1")
+
+    def __post_init__(self) -> None:
+        issues = _Issues()
+        path = self.path
+        if not path.startswith("/"):
+            issues.add("path", f'must start with "/", got {path!r}')
+        elif any(c.isspace() or ord(c) < 32 or c in "?#" for c in path):
+            issues.add("path", "must not contain spaces, control characters, ? or #")
+        elif path in METRICS_RESERVED_PATHS:
+            issues.add("path", f"{path!r} is the IRC WebSocket endpoint's")
+        for i, entry in enumerate(self.allow):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                issues.add(f"allow[{i}]", f"not an IP address or network: {entry!r}")
+        issues.raise_if_any()
+
+
 @dataclass(frozen=True)
 class OperSection:
     """One ``[[oper]]`` table: an operator account for ``OPER name password``.
@@ -663,6 +697,7 @@ class Config:
     cluster: ClusterSection = field(default_factory=ClusterSection)
     sts: StsSection = field(default_factory=StsSection)
     cloaks: CloaksSection = field(default_factory=CloaksSection)
+    metrics: MetricsSection = field(default_factory=MetricsSection)
     opers: tuple[OperSection, ...] = ()
     logging: LoggingSection = field(default_factory=LoggingSection)
     path: Path | None = None
@@ -677,6 +712,12 @@ class Config:
         if self.sts.enabled and not any(x.tls and not x.websocket for x in self.listen):
             issues.append(
                 ConfigIssue("sts.enabled", "needs a TLS listener (tls = true, not websocket)")
+            )
+        if self.metrics.enabled and not any(x.websocket for x in self.listen):
+            issues.append(
+                ConfigIssue(
+                    "metrics.enabled", "needs an HTTP listener (websocket = true) to serve it"
+                )
             )
         if issues:
             raise ConfigError(issues)
@@ -722,6 +763,7 @@ _SECTIONS: dict[str, type] = {
     "cluster": ClusterSection,
     "sts": StsSection,
     "cloaks": CloaksSection,
+    "metrics": MetricsSection,
     "logging": LoggingSection,
 }
 _ARRAYS: dict[str, type] = {"listen": ListenSection, "oper": OperSection}
@@ -940,6 +982,7 @@ def parse_config(text: str, path: Path | None = None, *, check_files: bool = Fal
         cluster=_pick(sections, "cluster", defaults.cluster),
         sts=_pick(sections, "sts", defaults.sts),
         cloaks=_pick(sections, "cloaks", defaults.cloaks),
+        metrics=_pick(sections, "metrics", defaults.metrics),
         opers=tuple(item for _, item in opers),
         logging=_pick(sections, "logging", defaults.logging),
         path=path,
