@@ -12,6 +12,8 @@ logins and how long each command took; the transports count bytes; the applicati
 measures the event loop's lag. Gauges (connections, users, channels) are not kept at all:
 they are read from the server when Prometheus scrapes, by :meth:`Metrics.collect`, which
 turns everything into metric families (prometheus-client's custom-collector interface).
+Nothing here does I/O but prometheus-client's process collector, which reads ``/proc`` at
+scrape time (a few small in-memory files).
 """
 
 from __future__ import annotations
