@@ -26,6 +26,7 @@ from hubbub.config.sections import (
     LimitsSection,
     ListenSection,
     LoggingSection,
+    MetricsSection,
     OperSection,
     ServerSection,
     StorageSection,
@@ -51,6 +52,7 @@ class Config:
     cluster: ClusterSection = field(default_factory=ClusterSection)
     sts: StsSection = field(default_factory=StsSection)
     cloaks: CloaksSection = field(default_factory=CloaksSection)
+    metrics: MetricsSection = field(default_factory=MetricsSection)
     opers: tuple[OperSection, ...] = ()
     logging: LoggingSection = field(default_factory=LoggingSection)
     path: Path | None = None
@@ -65,6 +67,12 @@ class Config:
         if self.sts.enabled and not any(x.tls and not x.websocket for x in self.listen):
             issues.append(
                 ConfigIssue("sts.enabled", "needs a TLS listener (tls = true, not websocket)")
+            )
+        if self.metrics.enabled and not any(x.websocket for x in self.listen):
+            issues.append(
+                ConfigIssue(
+                    "metrics.enabled", "needs an HTTP listener (websocket = true) to serve it"
+                )
             )
         if issues:
             raise ConfigError(issues)
@@ -103,6 +111,7 @@ _SECTIONS: dict[str, type] = {
     "cluster": ClusterSection,
     "sts": StsSection,
     "cloaks": CloaksSection,
+    "metrics": MetricsSection,
     "logging": LoggingSection,
 }
 _ARRAYS: dict[str, type] = {"listen": ListenSection, "oper": OperSection}
@@ -321,6 +330,7 @@ def parse_config(text: str, path: Path | None = None, *, check_files: bool = Fal
         cluster=_pick(sections, "cluster", defaults.cluster),
         sts=_pick(sections, "sts", defaults.sts),
         cloaks=_pick(sections, "cloaks", defaults.cloaks),
+        metrics=_pick(sections, "metrics", defaults.metrics),
         opers=tuple(item for _, item in opers),
         logging=_pick(sections, "logging", defaults.logging),
         path=path,

@@ -37,6 +37,8 @@ __all__ = [
     "LOG_LEVELS",
     "LimitsSection",
     "MAX_PASSWORD_BYTES",
+    "METRICS_RESERVED_PATHS",
+    "MetricsSection",
     "NICK_PROTECTION",
     "LoggingSection",
     "OperSection",
@@ -476,6 +478,38 @@ class StsSection:
         issues = _Issues()
         _int_range(issues, "port", self.port, 0, 65535)
         _int_range(issues, "duration", self.duration, 0)
+        issues.raise_if_any()
+
+
+METRICS_RESERVED_PATHS = frozenset({"/", "/irc"})
+"""Paths of the HTTP listener that ``[metrics] path`` cannot take (the IRC WebSocket
+endpoint's)."""
+
+
+@dataclass(frozen=True)
+class MetricsSection:
+    """``[metrics]``: Prometheus metrics at ``path`` on the HTTP (``websocket = true``)
+    listeners, for scrapers whose address is in ``allow`` (addresses and networks; a Unix
+    socket listener's clients are local and always allowed). See ``docs/metrics.md``."""
+
+    enabled: bool = False
+    path: str = "/metrics"
+    allow: tuple[str, ...] = ("127.0.0.0/8", "::1")
+
+    def __post_init__(self) -> None:
+        issues = _Issues()
+        path = self.path
+        if not path.startswith("/"):
+            issues.add("path", f'must start with "/", got {path!r}')
+        elif any(c.isspace() or ord(c) < 32 or c in "?#" for c in path):
+            issues.add("path", "must not contain spaces, control characters, ? or #")
+        elif path in METRICS_RESERVED_PATHS:
+            issues.add("path", f"{path!r} is the IRC WebSocket endpoint's")
+        for i, entry in enumerate(self.allow):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                issues.add(f"allow[{i}]", f"not an IP address or network: {entry!r}")
         issues.raise_if_any()
 
 

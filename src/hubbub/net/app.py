@@ -22,6 +22,9 @@ from hubbub.net.epoll import EpollListener, Hub, make_hub
 from hubbub.net.tcp import Flusher, IRCProtocol, TLSListener
 from hubbub.server.accounts import AccountService, attach
 from hubbub.server.core import Server
+from hubbub.server.metrics import Metrics
+from hubbub.server.metrics import attach as attach_metrics
+from hubbub.server.metrics import detach as detach_metrics
 from hubbub.storage.base import AccountRecord, Storage
 from hubbub.storage.sqlite import SqliteStorage
 
@@ -121,6 +124,7 @@ class App:
         self.config = config
         self.flusher: Flusher | None = None
         self.server = Server(config, host=self)
+        self._configure_metrics()
         self.bound: list[Bound] = []
         self._servers: list[Listener] = []
         self._closers: list[asyncio.Future[None] | asyncio.Task[None]] = []
@@ -130,6 +134,8 @@ class App:
         self._reloaded: tuple[Config | None, dict[int, ssl.SSLContext]] = (None, {})
         """What the last REHASH read, until it is applied."""
         self._ticker: asyncio.TimerHandle | None = None
+        self._tick_due = 0.0
+        """When (loop time) the scheduled tick is due: how late it runs is the loop's lag."""
         self._stopped = asyncio.Event()
         self.hub: Hub | None = None
         """Plain TCP and Unix clients (None where epoll is missing: asyncio transports)."""
@@ -192,6 +198,7 @@ class App:
         """REHASH applied ``config``: new TLS handshakes use the certificates read with it."""
         self.config = config
         self._configure_sts()
+        self._configure_metrics()
         loaded, contexts = self._reloaded
         if loaded is config:
             self._current_tls.update(contexts)
@@ -247,6 +254,15 @@ class App:
             return
         tls_ports = [b.port for b in self.bound if b.kind == "ircs" and b.port]
         self.server.sts_port = sts.port or (tls_ports[0] if tls_ports else None)
+
+    def _configure_metrics(self) -> None:
+        """Turn metrics on or off as ``[metrics] enabled`` now says (REHASH): turned off,
+        their counts are dropped; turned on, they count from zero."""
+        enabled = self.config.metrics.enabled
+        if enabled and self.server.metrics is None:
+            attach_metrics(self.server, Metrics(self.server))
+        elif not enabled and self.server.metrics is not None:
+            detach_metrics(self.server)
 
     async def _open_storage(self) -> None:
         """Open the database and load the accounts (off the event loop), then offer them."""
@@ -349,9 +365,13 @@ class App:
 
     def _schedule_tick(self) -> None:
         loop = asyncio.get_running_loop()
+        self._tick_due = loop.time() + TICK_SECONDS
         self._ticker = loop.call_later(TICK_SECONDS, self._tick)
 
     def _tick(self) -> None:
+        metrics = self.server.metrics
+        if metrics is not None:  # the tick is the timer whose lateness is measured
+            metrics.observe_loop_lag(asyncio.get_running_loop().time() - self._tick_due)
         try:
             self.server.tick()
         except Exception:  # a bug in a timer must not stop the timers

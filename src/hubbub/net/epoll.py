@@ -142,8 +142,12 @@ class Connection(BufferedSink):
             self._write_out(data)
         elif len(wbuf) + len(data) > self.sendq:
             self._sendq_exceeded()
+            return
         else:
             wbuf += data  # earlier output still waits: keep the order
+        metrics = self.server.metrics
+        if metrics is not None and self.session is not None:
+            metrics.bytes_sent[self.session.peer.transport] += len(data)
 
     def _write_out(self, data: bytes) -> None:
         """Send ``data`` now, or buffer what the kernel does not take (no SendQ check: the
@@ -194,6 +198,9 @@ class Connection(BufferedSink):
             self.lost("Connection closed")
             return
         session = self.session
+        metrics = self.server.metrics
+        if metrics is not None and session is not None:
+            metrics.bytes_received[session.peer.transport] += len(data)
         if session is None or session.closed or self._draining:
             return
         server = self.server

@@ -112,6 +112,8 @@ class BufferedSink:
         self._closing = False
         self._write_out(b"ERROR :SendQ exceeded\r\n")
         self._closing = True  # the core's own ERROR line would not fit either
+        if self.server.metrics is not None:
+            self.server.metrics.sendq_disconnects += 1
         self.server.quit(session, "SendQ exceeded", error="SendQ exceeded")
         self._closing = False
         self.close()
@@ -170,6 +172,9 @@ class IRCProtocol(BufferedSink, asyncio.Protocol):
             self._sendq_exceeded()
             return
         transport.write(data)
+        metrics = self.server.metrics
+        if metrics is not None:
+            metrics.bytes_sent[self.kind] += len(data)
 
     def pause_writing(self) -> None:
         self._paused = True
@@ -178,6 +183,9 @@ class IRCProtocol(BufferedSink, asyncio.Protocol):
         self._paused = False
 
     def data_received(self, data: bytes) -> None:
+        metrics = self.server.metrics
+        if metrics is not None:
+            metrics.bytes_received[self.kind] += len(data)
         session = self.session
         if session is None or session.closed:
             return

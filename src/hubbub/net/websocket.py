@@ -2,7 +2,9 @@
 
 One port serves both. A WebSocket upgrade request to ``/irc`` (or ``/``) becomes an IRC
 connection; any other ``GET`` or ``HEAD`` is answered from the web client's static files
-(``hubbub/web``), with a strict Content-Security-Policy.
+(``hubbub/web``), with a strict Content-Security-Policy. With ``[metrics] enabled``, a ``GET``
+of ``[metrics] path`` (``/metrics``) from an address in ``[metrics] allow`` is answered with
+the Prometheus metrics.
 
 Per the spec each WebSocket message carries one IRC line without its CR LF. The subprotocol
 ``binary.ircv3.net`` sends lines as binary frames, byte for byte; ``text.ircv3.net`` (also the
@@ -49,6 +51,7 @@ from hubbub.server.session import PeerInfo
 
 if TYPE_CHECKING:
     from hubbub.server.core import Server
+    from hubbub.server.metrics import Metrics
 
 __all__ = [
     "IRC_PATHS",
@@ -279,6 +282,9 @@ class WebSocketConnection(BufferedSink):
                 if session.closed:
                     break
                 data = message.encode("utf-8") if isinstance(message, str) else bytes(message)
+                metrics = self.server.metrics
+                if metrics is not None:
+                    metrics.bytes_received[self.peer.transport] += len(data)
                 # One message is one line; a final LF gives it exactly the TCP line rules
                 # (CR LF stripped, over-long lines answered with ERR_INPUTTOOLONG).
                 lines = self.lines.feed(data + b"\n")
@@ -314,6 +320,9 @@ class WebSocketConnection(BufferedSink):
         out = protocol.data_to_send()
         if out:
             ws.transport.write(b"".join(out))
+        metrics = self.server.metrics
+        if metrics is not None:
+            metrics.bytes_sent[self.peer.transport] += len(data)
 
     def _buffered(self) -> int:
         return self.ws.transport.get_write_buffer_size()
@@ -361,6 +370,9 @@ class WebSocketEndpoint:
                 http.HTTPStatus.METHOD_NOT_ALLOWED, "Method not allowed\n", ("Allow", "GET, HEAD")
             )
         if not upgrade:
+            metrics = self.server.metrics
+            if metrics is not None and path == self.server.config.metrics.path:
+                return self._metrics(ws, request, metrics)
             if path in IRC_PATHS - {"/"}:
                 return _text_response(
                     http.HTTPStatus.UPGRADE_REQUIRED, "This is an IRC WebSocket endpoint.\n"
@@ -382,6 +394,36 @@ class WebSocketEndpoint:
         if self.listen.host:
             names.add(self.listen.host.lower())
         return frozenset(names)
+
+    def _metrics(self, ws: ServerConnection, request: Request, metrics: Metrics) -> Response:
+        """The Prometheus metrics, for a scraper ``[metrics] allow`` lets in."""
+        if not self._may_scrape(ws):
+            log.info("metrics refused to %s: not in [metrics] allow", _ip(ws))
+            return _text_response(http.HTTPStatus.FORBIDDEN, "Forbidden\n")
+        body, content_type = metrics.render(request.headers.get("Accept"))
+        response = _response(http.HTTPStatus.OK, body, content_type, ("Cache-Control", "no-store"))
+        if request.method == "HEAD":
+            response.body = b""
+        return response
+
+    def _may_scrape(self, ws: ServerConnection) -> bool:
+        """Whether the peer's address is in ``[metrics] allow`` (read each time: REHASH may
+        change it). A Unix socket's peers are on this machine: always allowed."""
+        if self.listen.unix_path is not None:
+            return True
+        address = ws.remote_address
+        if not isinstance(address, tuple) or not address:
+            return False
+        try:
+            ip = ipaddress.ip_address(str(address[0]))
+        except ValueError:
+            return False
+        if ip.version == 6 and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return any(
+            ip in ipaddress.ip_network(entry, strict=False)
+            for entry in self.server.config.metrics.allow
+        )
 
     def _static(self, request: Request) -> Response:
         file = self.files.get(request.path)

@@ -41,6 +41,7 @@ from hubbub.server.user import User
 
 if TYPE_CHECKING:
     from hubbub.server.accounts import AccountService
+    from hubbub.server.metrics import Metrics
 
 log = logging.getLogger("hubbub.server")
 
@@ -127,6 +128,9 @@ class Server:
         """Connection throttle per address: (tokens left, when counted); forgotten once full."""
         self.dirty: set[Session] = set()
         """Sessions with bytes queued since the last :meth:`flush`."""
+        self.metrics: Metrics | None = None
+        """Prometheus metrics, when ``[metrics] enabled`` (set by ``metrics.attach``); what
+        the core counts it adds only when this is set."""
         self.accounts: AccountService | None = None
         """User accounts, when the server has storage (set by ``accounts.attach``)."""
         self.extra_caps: list[CapBits] = []
@@ -342,6 +346,8 @@ class Server:
             # More input held than the RecvQ allows: a flood, not a burst.
             pending.clear()
             session.pending_bytes = 0
+            if self.metrics is not None:
+                self.metrics.flood_disconnects += 1
             self.quit(session, "Excess Flood", error="Excess Flood")
         if not pending and session.pending is pending:
             session.pending = None  # most clients hold nothing back: keep no list for them
@@ -382,6 +388,8 @@ class Server:
     def _handle_line(self, session: Session, raw: bytes) -> None:
         if session.room < 0:
             return  # its output outgrew the SendQ: it is dropped at the next flush
+        metrics = self.metrics
+        start = metrics.clock() if metrics is not None else 0.0
         try:
             check_length(raw)
         except ProtocolError:
@@ -428,6 +436,8 @@ class Server:
                 reply.flush()
             except ProtocolError:
                 log.exception("unserialisable reply to %r from %s", text, session)
+        if metrics is not None and entry is not None:  # (a known command: a bounded label)
+            metrics.observe_command(command, metrics.clock() - start)
 
     def tick(self) -> None:
         """Run timers: flood queues every call; registration and ping timeouts, and the
@@ -493,6 +503,8 @@ class Server:
         """``session`` was sent more than its SendQ holds (it does not read): what was
         queued for it is gone already (:meth:`Session.overflow`); say why and close."""
         log.info("SendQ exceeded for %s", session)
+        if self.metrics is not None:
+            self.metrics.sendq_disconnects += 1
         session.outbuf.clear()
         session.room = 0
         self.quit(session, "SendQ exceeded", error="SendQ exceeded")

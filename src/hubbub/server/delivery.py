@@ -422,8 +422,10 @@ class LocalDelivery:
         if was_idle and dirty:
             server.wake()
         session = source.session
-        if session is not None and session.caps & Cap.ECHO_MESSAGE and (
-            not need or session.caps & need
+        if (
+            session is not None
+            and session.caps & Cap.ECHO_MESSAGE
+            and (not need or session.caps & need)
         ):
             answering = self.answering
             if answering is not None and answering.session is session:

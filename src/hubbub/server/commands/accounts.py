@@ -109,6 +109,8 @@ def login_refused(server: Server, session: Session, reply: Response) -> None:
     OPER: one counter per connection); the last one allowed disconnects, once its reply
     is out."""
     session.login_failures += 1
+    if server.metrics is not None:
+        server.metrics.logins_refused += 1
     if session.login_failures < MAX_LOGIN_FAILURES or session.closed:
         return
     log.info("%s: too many failed logins; disconnecting", session)
