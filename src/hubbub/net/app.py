@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import faulthandler
+import ipaddress
 import logging
 import os
 import resource
@@ -17,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from hubbub.net import admin_api
 from hubbub.net.epoll import EpollListener, Hub, make_hub
+from hubbub.net.http import HttpServer, Routes
 from hubbub.net.tcp import Flusher, IRCProtocol, TLSListener
 from hubbub.server.accounts import AccountService, attach
 from hubbub.server.config import Config, ListenSection, load_config
@@ -141,6 +144,12 @@ class App:
         """Blocking work handed to the thread pool and not finished yet."""
         self._closing = False
         """Set on shutdown: no new blocking work is started."""
+        self.http_routes = Routes()
+        """What the HTTP listener serves: the admin API when ``[admin] enabled``; other
+        endpoints (``GET /metrics``) are one ``http_routes.add`` away."""
+        self.http: HttpServer | None = None
+        self.http_address: tuple[str, int] | None = None
+        """(host, port) the HTTP listener is bound to, once started."""
 
     def _offload(self, work: Callable[[], T], done: Callable[[T], None]) -> None:
         """Run blocking work in the default thread pool; hand its result back on the loop.
@@ -228,6 +237,8 @@ class App:
                 await self._start_tcp(listen, tls)
         for bound in self.bound:
             log.info("listening on %s", bound.url)
+        if self.config.admin.enabled:
+            await self._start_admin()
         self._configure_sts()
         self._warn_unbuilt()
         self._schedule_tick()
@@ -343,6 +354,23 @@ class App:
         for sock in srv.sockets:
             addr = sock.getsockname()
             self.bound.append(Bound(listen, kind, str(addr[0]), int(addr[1]), None))
+
+    async def _start_admin(self) -> None:
+        """Serve the admin API (``[admin]``) on its own HTTP listener."""
+        section = self.config.admin
+        admin_api.mount(self.http_routes, self.server, lambda: self.config.admin)
+        http = HttpServer(self.http_routes, admin_api.http_limits(section), "admin API")
+        await http.start(section.host, section.port)
+        self.http = http
+        self._servers.append(http)
+        host, port = self.http_address = http.address
+        shown = f"[{host}]" if ":" in host else host
+        log.info("admin API listening on http://%s:%d", shown, port)
+        if section.allow_remote and not ipaddress.ip_address(host).is_loopback:
+            log.warning(
+                "admin API: listening beyond loopback (allow_remote): bearer tokens travel in "
+                "clear text unless a TLS proxy is in front"
+            )
 
     def _schedule_tick(self) -> None:
         loop = asyncio.get_running_loop()
