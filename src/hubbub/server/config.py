@@ -51,6 +51,7 @@ __all__ = [
     "ServerSection",
     "StorageSection",
     "StsSection",
+    "admin_token_hash",
     "admin_token_matches",
     "check_password",
     "default_config",
@@ -706,6 +707,12 @@ class AdminSection:
 
 def _sha256(text: str) -> bytes:
     return hashlib.sha256(text.encode("utf-8")).digest()
+
+
+def admin_token_hash(token: str) -> str:
+    """The ``sha256:...`` form of ``token`` for ``[admin] tokens``: the config file then
+    holds no secret (``hubbub gen-token`` prints it)."""
+    return "sha256:" + _sha256(token).hex()
 
 
 def admin_token_matches(section: AdminSection, offered: str) -> bool:
