@@ -273,7 +273,9 @@ class HttpServer:
                 elif isinstance(part, h11.ConnectionClosed):
                     return None
         except _Timeout:
-            return Response.error(408, "the request took too long") if started else None
+            if started or conn.trailing_data[0]:  # (part of a request arrived)
+                return Response.error(408, "the request took too long")
+            return None
         except h11.RemoteProtocolError as exc:
             return Response.error(exc.error_status_hint, f"bad request: {exc}")
         target = event.target.decode("ascii", "replace")

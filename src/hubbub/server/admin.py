@@ -146,6 +146,11 @@ def _find_channel(server: Server, name: str) -> Channel | None:
 
 
 def _channel_info(channel: Channel) -> JSON:
+    modes = set(channel.flags)
+    if channel.key is not None:
+        modes.add("k")
+    if channel.limit is not None:
+        modes.add("l")
     return {
         "name": channel.name,
         "users": len(channel.members),
@@ -153,7 +158,7 @@ def _channel_info(channel: Channel) -> JSON:
         "topic_setter": channel.topic_setter,
         "topic_time": channel.topic_time,
         "created": channel.created,
-        "modes": "+" + "".join(sorted(channel.flags)) if channel.flags else "",
+        "modes": "+" + "".join(sorted(modes)) if modes else "",
         "key": channel.key is not None,
         "limit": channel.limit,
     }
