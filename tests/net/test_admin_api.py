@@ -229,6 +229,8 @@ async def test_http_errors_are_json(app: App) -> None:
     assert (not_json.status, not_json.body["code"]) == (400, "INVALID_REQUEST")
     nested = await post(app, "/v1/status", raw=b"[" * 60000)
     assert nested.status == 400
+    surrogate = await post(app, "/v1/whois", raw=b'{"nick": "\\udc80"}')
+    assert (surrogate.status, surrogate.body["code"]) == (400, "INVALID_REQUEST")
     wrong = await post(app, "/v1/whois", {"nick": 3})
     assert (wrong.status, wrong.body["code"]) == (400, "INVALID_REQUEST")
     get = await post(app, "/v1/status", method="GET")

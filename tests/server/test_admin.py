@@ -67,6 +67,7 @@ def in_room(server: Server, *nicks: str, caps: str = "") -> list[Client]:
         ({"nick": "a", "colour": "red"}, "unknown field 'colour'"),
         ({"nick": "a\r\nQUIT"}, "nick must be one line"),
         ({"nick": "a\0"}, "nick must be one line"),
+        ({"nick": "a\udc80"}, "nick must be Unicode text"),
     ],
 )
 def test_bad_requests_are_400_with_the_reason(request_body: object, why: str) -> None:

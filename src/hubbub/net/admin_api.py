@@ -93,8 +93,12 @@ def _endpoint(
         future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
 
         def done(reply: admin.Reply) -> None:
-            if not future.done():
+            if future.done():
+                return
+            try:
                 future.set_result(Response.json(reply.status, reply.body))
+            except Exception as exc:  # a body that is not JSON: a bug, answered all the same
+                future.set_exception(exc)
 
         admin.handle(server, name, body, done)
         return future

@@ -92,7 +92,8 @@ class Response:
     @classmethod
     def json(cls, status: int, data: object, headers: Iterable[tuple[str, str]] = ()) -> Response:
         """``data`` as a JSON body."""
-        body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        body = text.encode("utf-8", "replace") + b"\n"  # (a lone surrogate becomes "?")
         return cls(status, body, JSON_TYPE, tuple(headers))
 
     @classmethod

@@ -465,6 +465,11 @@ def _request_problem(action: Action, request: object) -> str | None:
             return f"{key} must be a string"
         if any(c in value for c in "\r\n\0"):
             return f"{key} must be one line, without NUL"
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate ("\udc80" in the JSON)
+                return f"{key} must be Unicode text (it has a lone surrogate)"
     missing = [key for key, required in action.fields.items() if required and key not in request]
     if missing:
         return f"missing field {missing[0]!r}"
