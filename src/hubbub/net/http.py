@@ -216,13 +216,13 @@ class HttpServer:
         """Serve requests on one connection until either side closes it."""
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.limits.max_header_bytes)
         while True:
-            got = await self._read_request(conn, reader, writer, peer)
+            got = await self._read_request(conn, reader, writer)
             if got is None:
                 return
             if isinstance(got, Response):
                 await _send(conn, writer, got, close=True)
                 return
-            response = await self._dispatch(got)
+            response = await self._dispatch(_request(*got, peer))
             await _send(conn, writer, response, close=False)
             # h11 knows whether the connection may carry another request (HTTP/1.0 and
             # "Connection: close" may not).
@@ -231,12 +231,8 @@ class HttpServer:
             conn.start_next_cycle()
 
     async def _read_request(
-        self,
-        conn: h11.Connection,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        peer: str,
-    ) -> Request | Response | None:
+        self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> tuple[h11.Request, bytes] | Response | None:
         """The next request whole, an error to answer before closing, or None when the
         client closed or went quiet between requests."""
         limits = self.limits
@@ -279,14 +275,7 @@ class HttpServer:
             return None
         except h11.RemoteProtocolError as exc:
             return Response.error(exc.error_status_hint, f"bad request: {exc}")
-        target = event.target.decode("ascii", "replace")
-        path, _, query = target.partition("?")
-        headers = tuple(
-            (key.decode("ascii", "replace"), value.decode("latin-1"))
-            for key, value in event.headers
-        )
-        method = event.method.decode("ascii", "replace")
-        return Request(method, path, query, headers, bytes(body), peer)
+        return event, bytes(body)
 
     async def _dispatch(self, request: Request) -> Response:
         found = self.routes.resolve(request.method, request.path)
@@ -301,6 +290,15 @@ class HttpServer:
             return Response.error(500, "internal error; see the server's log")
         assert isinstance(result, Response)
         return result
+
+
+def _request(event: h11.Request, body: bytes, peer: str) -> Request:
+    target = event.target.decode("ascii", "replace")
+    path, _, query = target.partition("?")
+    headers = tuple(
+        (key.decode("ascii", "replace"), value.decode("latin-1")) for key, value in event.headers
+    )
+    return Request(event.method.decode("ascii", "replace"), path, query, headers, body, peer)
 
 
 _BUSY = Response.error(503, "too many connections; try again later")
