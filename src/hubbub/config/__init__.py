@@ -16,8 +16,10 @@ from hubbub.config.sections import (
     ACCOUNT_REGISTRATION,
     LOG_LEVELS,
     MAX_PASSWORD_BYTES,
+    MIN_ADMIN_TOKEN,
     NICK_PROTECTION,
     AccountsSection,
+    AdminSection,
     AuthSection,
     CloaksSection,
     ClusterSection,
@@ -29,11 +31,17 @@ from hubbub.config.sections import (
     ServerSection,
     StorageSection,
     StsSection,
+    admin_token_hash,
+    admin_token_matches,
     parse_address,
 )
 
 __all__ = [
     "ACCOUNT_REGISTRATION",
+    "MIN_ADMIN_TOKEN",
+    "AdminSection",
+    "admin_token_hash",
+    "admin_token_matches",
     "AccountsSection",
     "AuthSection",
     "CloaksSection",

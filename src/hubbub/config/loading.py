@@ -20,6 +20,7 @@ from typing import TypeVar, get_type_hints
 from hubbub.config.issues import ConfigError, ConfigIssue
 from hubbub.config.sections import (
     AccountsSection,
+    AdminSection,
     AuthSection,
     CloaksSection,
     ClusterSection,
@@ -55,6 +56,7 @@ class Config:
     metrics: MetricsSection = field(default_factory=MetricsSection)
     opers: tuple[OperSection, ...] = ()
     logging: LoggingSection = field(default_factory=LoggingSection)
+    admin: AdminSection = field(default_factory=AdminSection)
     path: Path | None = None
 
     def __post_init__(self) -> None:
@@ -68,10 +70,15 @@ class Config:
             issues.append(
                 ConfigIssue("sts.enabled", "needs a TLS listener (tls = true, not websocket)")
             )
-        if self.metrics.enabled and not any(x.websocket for x in self.listen):
+        if (
+            self.metrics.enabled
+            and not self.admin.enabled
+            and not any(x.websocket for x in self.listen)
+        ):
             issues.append(
                 ConfigIssue(
-                    "metrics.enabled", "needs an HTTP listener (websocket = true) to serve it"
+                    "metrics.enabled",
+                    "needs an HTTP listener to serve it (websocket = true, or [admin] enabled)",
                 )
             )
         if issues:
@@ -112,6 +119,7 @@ _SECTIONS: dict[str, type] = {
     "sts": StsSection,
     "cloaks": CloaksSection,
     "metrics": MetricsSection,
+    "admin": AdminSection,
     "logging": LoggingSection,
 }
 _ARRAYS: dict[str, type] = {"listen": ListenSection, "oper": OperSection}
@@ -333,6 +341,7 @@ def parse_config(text: str, path: Path | None = None, *, check_files: bool = Fal
         metrics=_pick(sections, "metrics", defaults.metrics),
         opers=tuple(item for _, item in opers),
         logging=_pick(sections, "logging", defaults.logging),
+        admin=_pick(sections, "admin", defaults.admin),
         path=path,
     )
 

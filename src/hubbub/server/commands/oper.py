@@ -172,27 +172,46 @@ def handle_rehash(ctx: Context) -> None:
     (a thread in the application); the oper's next lines wait until the answer is out.
     """
     server, session = ctx.server, ctx.session
-    old = server.config
     later = defer_reply(ctx)
     hold_input(ctx)
-
-    def load() -> tuple[Config, list[str]] | str:
-        try:
-            new = server.host.reload_config() or old
-            if new.server.casemapping != old.server.casemapping:
-                raise ValueError(
-                    "server.casemapping cannot change while the server runs; restart instead"
-                )
-            return new, new.motd_lines()  # read now, so a bad file changes nothing
-        except (ConfigError, OSError, ValueError) as exc:
-            return str(exc)
 
     def done(loaded: tuple[Config, list[str]] | str) -> None:
         if not session.closed:
             apply_rehash(server, session, later, loaded)
         finish_deferred(ctx, later)
 
-    server.offload(load, done)
+    server.offload(lambda: read_config(server), done)
+
+
+def read_config(server: Server) -> tuple[Config, list[str]] | str:
+    """REHASH's reading, in a worker thread: the config file again, with its MOTD (read now,
+    so that a bad file changes nothing), or why it cannot be used."""
+    old = server.config
+    try:
+        new = server.host.reload_config() or old
+        if new.server.casemapping != old.server.casemapping:
+            raise ValueError(
+                "server.casemapping cannot change while the server runs; restart instead"
+            )
+        return new, new.motd_lines()
+    except (ConfigError, OSError, ValueError) as exc:
+        return str(exc)
+
+
+def rehash(server: Server, new: Config, motd: list[str], by: Session | None) -> list[list[str]]:
+    """Apply a config :func:`read_config` read: the core and the host take it, registered
+    clients (but ``by``, who is answered) hear the ISUPPORT tokens that changed. Returns
+    those tokens in ``005``-sized groups."""
+    old_tokens = [token for line in server.isupport for token in line]
+    server.apply_config(new, motd)
+    server.host.config_applied(new)
+    changed = changed_isupport(server, old_tokens)
+    for tokens in changed:
+        for client in list(server.sessions):
+            if client.registered and client is not by:
+                params = (client.user.nick, *tokens, "are supported by this server")
+                server.send(client, Message(n.RPL_ISUPPORT, params, server.name))
+    return changed
 
 
 def apply_rehash(
@@ -207,15 +226,8 @@ def apply_rehash(
         return
     new, motd = loaded
     reply.numeric(n.RPL_REHASHING, config_name(new), "Rehashing")
-    old_tokens = [token for line in server.isupport for token in line]
-    server.apply_config(new, motd)
-    server.host.config_applied(new)
-    for tokens in changed_isupport(server, old_tokens):
+    for tokens in rehash(server, new, motd, session):
         reply.numeric(n.RPL_ISUPPORT, *tokens, "are supported by this server")
-        for client in list(server.sessions):
-            if client.registered and client is not session:
-                params = (client.user.nick, *tokens, "are supported by this server")
-                server.send(client, Message(n.RPL_ISUPPORT, params, server.name))
     snotice_others(server, session, f"{session.user.nick} is rehashing the server config file")
 
 
