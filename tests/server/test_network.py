@@ -834,6 +834,44 @@ def test_a_block_of_messages_to_a_service_takes_the_full_handler(world: World) -
     ]
 
 
+class Answerer:
+    """A service in a channel that answers each user's message there."""
+
+    def __init__(self, network: Network, name: str, log: list[str]) -> None:
+        self.network, self.name, self.log = network, name, log
+        self.user = network.add_service(name, self, "services.test")
+
+    def on_message(self, event: Relayed) -> None:
+        self.log.append(f"{self.name} hears {event.source.nick}: {event.texts[0]}")
+        if event.source.service is None and isinstance(event.target, Channel):
+            self.network.relay(self.user, "PRIVMSG", event.target, f"{self.name} answers")
+
+
+def test_services_hear_a_message_before_the_answers_to_it(world: World) -> None:
+    """Work deferred by a change made in deferred work waits for what was deferred
+    before it: the second service hears the question before the first one's answer."""
+    log: list[str] = []
+    network = world.network
+    one, two = Answerer(network, "One", log), Answerer(network, "Two", log)
+    room = world.channel("#room")
+    network.join(one.user, "#room")
+    network.join(two.user, "#room")
+    world.bob.lines()
+    world.alice.send("PRIVMSG #room :question")
+    assert log == [
+        "One hears alice: question",
+        "Two hears alice: question",
+        "Two hears One: One answers",
+        "One hears Two: Two answers",
+    ]
+    assert world.bob.lines() == [
+        f":alice!~u@{HOST} PRIVMSG #room :question",
+        ":One!service@services.test PRIVMSG #room :One answers",
+        ":Two!service@services.test PRIVMSG #room :Two answers",
+    ]
+    assert [m for m in room.members if m.service is not None] == [one.user, two.user]
+
+
 def test_nickserv_is_a_service_user(world: World) -> None:
     nickserv = world.network.find_user("NickServ")
     assert nickserv is not None
