@@ -104,8 +104,9 @@ class Network:
         self.casemapping = Casemapping.RFC1459
         """The casemapping ``fold`` applies (set with it)."""
         self._subscribers: list[Subscriber] = []
-        self._later: list[Callable[[], None]] = []
+        self._later: deque[Callable[[], None]] = deque()
         self._emitting = 0
+        self._draining = False
         self._count = 0
         self._msgid_prefix = f"{node}-{int(started * 1000):x}-"
 
@@ -142,10 +143,20 @@ class Network:
                     log.exception("subscriber %r failed on %s", subscriber, type(event).__name__)
         finally:
             self._emitting -= 1
-        if not self._emitting and self._later:
-            work, self._later = self._later, []
-            for item in work:
-                self._run(item)
+        if not self._emitting and self._later and not self._draining:
+            self._drain()
+
+    def _drain(self) -> None:
+        """Run the deferred work in the order it was asked for. Work that makes a change
+        queues what that change defers behind what is already waiting, so that a service
+        hears a message before any other service's answer to it."""
+        self._draining = True
+        try:
+            later = self._later
+            while later:
+                self._run(later.popleft())
+        finally:
+            self._draining = False
 
     @staticmethod
     def _run(work: Callable[[], None]) -> None:
