@@ -393,14 +393,15 @@ class Network:
     ) -> None:
         """Apply checked channel mode changes (flags, key, limit, lists, membership modes;
         a membership change's parameter is the member's nick) and announce them."""
-        applied = tuple(changes)
+        applied: list[ModeChange] = []
         now = int(self.clock())
-        for sign, mode, param in applied:
+        for change in changes:
+            sign, mode, param = change
             adding = sign == "+"
             if mode in PREFIX_MODES:
                 member = self.users.get(self.fold(param or ""))
                 if member is None or member not in channel.members:
-                    continue
+                    continue  # (not announced: it changed nothing)
                 modes = channel.members[member]
                 if adding and mode not in modes:
                     channel.members[member] = "".join(
@@ -423,8 +424,9 @@ class Network:
                 channel.flags.add(mode)
             else:
                 channel.flags.discard(mode)
+            applied.append(change)
         if applied:
-            self._emit(ChannelModesChanged(by, channel, applied, self.stamp()))
+            self._emit(ChannelModesChanged(by, channel, tuple(applied), self.stamp()))
 
     def invite(self, by: User, target: User, channel: Channel) -> None:
         """``by`` invites ``target`` to ``channel`` (which ``target`` may now join)."""
