@@ -186,6 +186,9 @@ class Hubbub(Server):
         except Exception:  # pragma: no cover - metadata missing in odd installs
             return "hubbub"
 
+    extra_config = ""
+    """More TOML for the variants below."""
+
     def command(self, workdir: Path, host: str, port: int) -> list[str]:
         conf = workdir / "hubbub.toml"
         conf.write_text(
@@ -205,6 +208,7 @@ max_clients_per_ip = 1000000
 [storage]
 path = "{workdir / "hubbub.db"}"
 """
+            + self.extra_config.format(host=host, port=free_port(host))
         )
         return [sys.executable, "-m", "hubbub", "serve", "--config", str(conf)]
 
@@ -316,6 +320,22 @@ class BareRelay(Server):
         return [str(helper("bare_relay")), "--host", host, "--port", str(port)]
 
 
+class HubbubMetrics(Hubbub):
+    """hubbub with ``[metrics]`` on (served on an HTTP listener of its own): what counting
+    every event costs."""
+
+    key = "hubbub-metrics"
+    label = "hubbub, metrics on"
+    extra_config = """
+[metrics]
+enabled = true
+
+[[listen]]
+address = "{host}:{port}"
+websocket = true
+"""
+
+
 class HubbubBaseline(Hubbub):
     """hubbub as it was at another commit: the same command, with the ``src`` directory of
     a checkout of that commit first on the module path (``git worktree add DIR COMMIT``), so
@@ -349,4 +369,6 @@ def _commit(checkout: Path) -> str:
     return found or checkout.name
 
 
-SERVERS: dict[str, Server] = {s.key: s for s in (Hubbub(), Ngircd(), Inspircd(), BareRelay())}
+SERVERS: dict[str, Server] = {
+    s.key: s for s in (Hubbub(), HubbubMetrics(), Ngircd(), Inspircd(), BareRelay())
+}
