@@ -49,6 +49,8 @@ log = logging.getLogger("hubbub.network")
 
 Subscriber = Callable[[Event], None]
 
+_make_relayed: Callable[[type[Relayed], tuple[object, ...]], Relayed] = tuple.__new__
+
 
 def node_id(name: str) -> str:
     """A short id for a node, made from its server name when the config names none: the
@@ -495,20 +497,34 @@ class Network:
         self._count += lines
         if tags is None:
             tags = NO_TAGS if source.account is None and "B" not in source.modes else None
-        event = Relayed(
-            source,
-            command,
-            target,
-            shown,
-            status,
-            self._msgid_prefix,
-            first,
-            lines,
-            self.clock(),
-            self.sender_tags(source) if tags is None else tags,
-            wire,
+        # (tuple.__new__ itself: a NamedTuple's own __new__ is one more Python call, and
+        # this runs for every message)
+        event: Relayed = _make_relayed(
+            Relayed,
+            (
+                source,
+                command,
+                target,
+                shown,
+                status,
+                self._msgid_prefix,
+                first,
+                lines,
+                self.clock(),
+                self.sender_tags(source) if tags is None else tags,
+                wire,
+            ),
         )
-        self._emit(event)
+        # _emit, written out: this runs for every message
+        self._emitting += 1
+        for subscriber in self._subscribers:
+            try:
+                subscriber(event)
+            except Exception:  # one subscriber's bug must not stop the others
+                log.exception("subscriber %r failed on Relayed", subscriber)
+        self._emitting -= 1
+        if not self._emitting and self._later and not self._draining:
+            self._drain()
         return event
 
     @staticmethod
