@@ -21,7 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import TypeVar, get_type_hints
+from types import MappingProxyType
+from typing import Any, TypeVar, get_type_hints
 
 import argon2
 from argon2.exceptions import Argon2Error
@@ -33,6 +34,7 @@ __all__ = [
     "ACCOUNT_REGISTRATION",
     "AccountsSection",
     "AuthSection",
+    "BUILTIN_PLUGINS",
     "CloaksSection",
     "ClusterSection",
     "Config",
@@ -45,6 +47,7 @@ __all__ = [
     "NICK_PROTECTION",
     "LoggingSection",
     "OperSection",
+    "PluginsSection",
     "ServerSection",
     "StorageSection",
     "StsSection",
@@ -55,6 +58,7 @@ __all__ = [
     "load_config",
     "parse_address",
     "parse_config",
+    "plugin_name",
 ]
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -605,6 +609,91 @@ class LoggingSection:
         return int(getattr(logging, self.level))
 
 
+BUILTIN_PLUGINS = ("hubbub.plugins.nickserv",)
+"""Plugins that come with hubbub and load without being named in ``[plugins] modules``
+(NickServ, when the server has account storage); each may still have its own table."""
+
+_MODULE_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+_PLUGIN_FILE_RE = re.compile(r"[^\0\r\n]*[A-Za-z_][A-Za-z0-9_]*\.py")
+
+
+def plugin_name(module: str) -> str:
+    """The name of the plugin ``module`` names (a dotted module name or a ``.py`` file): its
+    last component, ``seen`` for ``examples.seen`` or ``plugins/seen.py``. Its own settings
+    are the ``[plugins.<name>]`` table; its logger is ``hubbub.plugin.<name>``."""
+    if module.endswith(".py"):
+        return Path(module).stem
+    return module.rpartition(".")[2]
+
+
+_BUILTIN_NAMES = frozenset(plugin_name(m) for m in BUILTIN_PLUGINS)
+
+
+def _frozen(value: Any) -> Any:
+    """A TOML value made read-only all the way down (tables as mapping proxies, arrays as
+    tuples): a plugin cannot change the config it was given, nor another plugin's."""
+    if isinstance(value, dict):
+        return MappingProxyType({k: _frozen(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+@dataclass(frozen=True)
+class PluginsSection:
+    """``[plugins]``: the Python modules loaded as plugins (``modules``, dotted names or
+    ``.py`` files) and each plugin's own table (``[plugins.<name>]``, in ``settings``)."""
+
+    modules: tuple[str, ...] = ()
+    settings: Mapping[str, Mapping[str, Any]] = field(
+        default_factory=lambda: MappingProxyType({}), hash=False
+    )
+    """Each plugin's own ``[plugins.<name>]`` table, by plugin name, read-only."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "settings", _frozen(dict(self.settings)))
+        issues = _Issues()
+        names: dict[str, str] = {}
+        for module in self.modules:
+            if not (_MODULE_NAME_RE.fullmatch(module) or _PLUGIN_FILE_RE.fullmatch(module)):
+                issues.add(
+                    "modules",
+                    f'{module!r} is neither a module name (like "examples.seen") nor a .py file',
+                )
+                continue
+            name = plugin_name(module)
+            if names.get(name) == module:
+                issues.add("modules", f"{module!r} is listed twice")
+            elif module not in BUILTIN_PLUGINS and name in _BUILTIN_NAMES:
+                issues.add("modules", f"{module!r} is named {name!r}, like a built-in plugin")
+            elif name in names:
+                issues.add(
+                    "modules",
+                    f"{module!r} and {names[name]!r} are both plugins named {name!r}",
+                )
+            names[name] = module
+        known = {*names, *_BUILTIN_NAMES}
+        for name, table in self.settings.items():
+            if not isinstance(table, Mapping):
+                issues.add(name, "expected table")
+            elif name not in known:
+                close = difflib.get_close_matches(name, sorted(known), n=1)
+                hint = f' (did you mean "{close[0]}"?)' if close else ""
+                issues.add(
+                    name, f"a table for no plugin: no module in modules is named {name!r}{hint}"
+                )
+        issues.raise_if_any()
+
+    def table(self, module: str) -> Mapping[str, Any]:
+        """The settings of the plugin ``module`` names (empty when it has no table)."""
+        return self.settings.get(plugin_name(module), MappingProxyType({}))
+
+    def resolved(self, base_dir: Path | None) -> tuple[str, ...]:
+        """``modules`` with each ``.py`` file made a path relative to ``base_dir`` (the
+        config file's directory)."""
+        return tuple(str(_resolve(m, base_dir)) if m.endswith(".py") else m for m in self.modules)
+
+
 def _default_listeners() -> tuple[ListenSection, ...]:
     return (
         ListenSection(address="127.0.0.1:6667"),
@@ -665,6 +754,7 @@ class Config:
     cloaks: CloaksSection = field(default_factory=CloaksSection)
     opers: tuple[OperSection, ...] = ()
     logging: LoggingSection = field(default_factory=LoggingSection)
+    plugins: PluginsSection = field(default_factory=PluginsSection)
     path: Path | None = None
 
     def __post_init__(self) -> None:
@@ -873,7 +963,14 @@ def parse_config(text: str, path: Path | None = None, *, check_files: bool = Fal
     sections: dict[str, object] = {}
     arrays: dict[str, list[tuple[int, object]]] = {"listen": [], "oper": []}
     for name, value in data.items():
-        if name in _SECTIONS:
+        if name == "plugins":
+            if not isinstance(value, dict):
+                out.append(ConfigIssue(name, f"expected table, got {_toml_type(value)}"))
+                continue
+            plugins = _build_plugins(value, out)
+            if plugins is not None:
+                sections[name] = plugins
+        elif name in _SECTIONS:
             if not isinstance(value, dict):
                 hint = f" ([{name}], not [[{name}]])" if isinstance(value, list) else ""
                 out.append(ConfigIssue(name, f"expected table{hint}, got {_toml_type(value)}"))
@@ -899,7 +996,8 @@ def parse_config(text: str, path: Path | None = None, *, check_files: bool = Fal
                 if built is not None:
                     arrays[name].append((i, built))
         elif isinstance(value, dict | list):
-            out.append(ConfigIssue(name, _unknown("section", name, [*_SECTIONS, *_ARRAYS])))
+            known_sections = [*_SECTIONS, *_ARRAYS, "plugins"]
+            out.append(ConfigIssue(name, _unknown("section", name, known_sections)))
         else:
             homes = [f"[{s}]" for s, cls in _SECTIONS.items() if name in _schema(cls)]
             hint = (
@@ -926,6 +1024,11 @@ def parse_config(text: str, path: Path | None = None, *, check_files: bool = Fal
         for i, item in listen:
             out.extend(_file_issues(f"listen[{i}].cert", item.cert, base_dir))
             out.extend(_file_issues(f"listen[{i}].key", item.key, base_dir))
+        plugin_section = sections.get("plugins")
+        if isinstance(plugin_section, PluginsSection):
+            for module in plugin_section.modules:
+                if module.endswith(".py"):
+                    out.extend(_file_issues("plugins.modules", module, base_dir))
 
     if out:
         raise ConfigError(out)
@@ -942,8 +1045,39 @@ def parse_config(text: str, path: Path | None = None, *, check_files: bool = Fal
         cloaks=_pick(sections, "cloaks", defaults.cloaks),
         opers=tuple(item for _, item in opers),
         logging=_pick(sections, "logging", defaults.logging),
+        plugins=_pick(sections, "plugins", defaults.plugins),
         path=path,
     )
+
+
+def _build_plugins(table: Mapping[str, object], out: list[ConfigIssue]) -> PluginsSection | None:
+    """``[plugins]``: ``modules``, and a table per plugin whose keys only the plugin knows."""
+    modules: tuple[str, ...] = ()
+    settings: dict[str, Mapping[str, object]] = {}
+    ok = True
+    for key, value in table.items():
+        if key == "modules":
+            try:
+                converted = _convert(value, tuple[str, ...])
+            except _WrongType as exc:
+                out.append(ConfigIssue("plugins.modules", str(exc)))
+                ok = False
+                continue
+            assert isinstance(converted, tuple)
+            modules = converted
+        elif isinstance(value, dict):
+            settings[key] = value
+        else:
+            out.append(ConfigIssue(f"plugins.{key}", _unknown("key", key, ["modules"])))
+            ok = False
+    if not ok:
+        return None  # (the tables are checked against the modules once those are right)
+    try:
+        section = PluginsSection(modules=modules, settings=settings)
+    except ConfigError as err:
+        out.extend(ConfigIssue(f"plugins.{issue.key}", issue.message) for issue in err.issues)
+        return None
+    return section
 
 
 def _raw_strings(data: Mapping[str, object], array: str, key: str) -> list[tuple[int, str]]:
