@@ -28,7 +28,7 @@ from hubbub.server.channel import Channel
 from hubbub.server.cloak import Cloaker
 from hubbub.server.commands import COMMANDS
 from hubbub.server.commands.accounts import expire_grace
-from hubbub.server.commands.dispatch import Context
+from hubbub.server.commands.dispatch import Command, Context
 from hubbub.server.config import Config
 from hubbub.server.fastpath import relay, relay_block
 from hubbub.server.isupport import build_isupport
@@ -112,6 +112,8 @@ class Server:
         self.user_count = 0
         """Registered users (kept, not counted: LUSERS runs on every registration)."""
         self.invisible_count = 0
+        self.commands: dict[str, Command] = dict(COMMANDS)
+        """This server's command table: the built-in commands, and those plugins add."""
         self.rehash_hook: Callable[[], Config] | None = None
         """Set by the application: reads and checks the config file again, with what it names
         (certificates), changing nothing; raises ConfigError or OSError on a bad file. REHASH
@@ -384,7 +386,7 @@ class Server:
             reply.fail(command, "INVALID_UTF8", "Message rejected: it is not valid UTF-8")
             reply.flush()
             return
-        entry = COMMANDS.get(command)
+        entry = self.commands.get(command)
         if entry is None:
             if session.registered:
                 reply.numeric(n.ERR_UNKNOWNCOMMAND, msg.command, "Unknown command")

@@ -508,20 +508,19 @@ HELP_TEXTS["HELPOP"] = HELP_TEXTS["HELP"]
 
 
 def handle_help(ctx: Context) -> None:
-    from hubbub.server.commands import COMMANDS  # the table imports this module
-
+    commands = ctx.server.commands
     reply = ctx.reply
     subject = ctx.params[0] if ctx.params and ctx.params[0] else ""
     if not subject:
         reply.numeric(n.RPL_HELPSTART, "*", f"** Help for {ctx.server.name} **")
         reply.numeric(n.RPL_HELPTXT, "*", "")
         reply.numeric(n.RPL_HELPTXT, "*", "Try HELP <command> for one of these commands:")
-        reply.numeric_items(n.RPL_HELPTXT, "*", items=sorted(COMMANDS))
+        reply.numeric_items(n.RPL_HELPTXT, "*", items=sorted(commands))
         reply.numeric(n.RPL_ENDOFHELP, "*", "End of /HELP")
         return
     shown = echo(subject)
     name = subject.upper()
-    if name not in COMMANDS:
+    if name not in commands:
         reply.numeric(n.ERR_HELPNOTFOUND, shown, "No help available on this topic")
         return
     syntax, text = HELP_TEXTS.get(name, ("", "See https://modern.ircdocs.horse/"))
