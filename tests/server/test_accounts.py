@@ -6,9 +6,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from hubbub.plugins.nickserv import handle_service_message
 from hubbub.protocol.message import Message
 from hubbub.server.accounts import AccountService, attach
-from hubbub.server.commands.accounts import handle_service_message
 from hubbub.server.commands.dispatch import Context
 from hubbub.server.config import AccountsSection, AuthSection, check_password
 from hubbub.server.core import Server
