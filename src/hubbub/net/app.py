@@ -22,6 +22,7 @@ from hubbub.net.tcp import Flusher, IRCProtocol, TLSListener
 from hubbub.server.accounts import AccountService, attach
 from hubbub.server.config import Config, ListenSection, load_config
 from hubbub.server.core import Server
+from hubbub.server.plugins import PluginManager, import_plugins
 from hubbub.storage.base import AccountRecord, Storage
 from hubbub.storage.sqlite import SqliteStorage
 
@@ -141,6 +142,9 @@ class App:
         """Blocking work handed to the thread pool and not finished yet."""
         self._closing = False
         """Set on shutdown: no new blocking work is started."""
+        self.plugins: PluginManager | None = None
+        """The server's plugins (NickServ and ``[plugins] modules``), loaded at start and
+        again at each REHASH."""
 
     def _offload(self, work: Callable[[], T], done: Callable[[T], None]) -> None:
         """Run blocking work in the default thread pool; hand its result back on the loop.
@@ -193,6 +197,8 @@ class App:
         if loaded is config:
             self._current_tls.update(contexts)
         self._reloaded = (None, {})
+        if self.plugins is not None:
+            self.plugins.load(config)  # imported off the loop, then set up; never raises
 
     def _tls_context(self, listen: ListenSection) -> ssl.SSLContext:
         """The listener's context. It hands each handshake to the context loaded last, so a
@@ -216,6 +222,7 @@ class App:
         loop = asyncio.get_running_loop()
         raise_open_files_limit(self.config.limits.max_clients + SPARE_DESCRIPTORS)
         await self._open_storage()
+        await self._load_plugins()
         self.flusher = Flusher(loop, self.server)
         self.hub = make_hub(loop, self.server)
         for listen in self.config.listen:
@@ -272,6 +279,21 @@ class App:
         service.load(records, self.server.fold)
         attach(self.server, service)
         log.info("storage: %s (%d accounts)", path, len(records))
+
+    async def _load_plugins(self) -> None:
+        """Import the plugins (off the event loop) and set them up, before any client comes.
+        A plugin that fails is logged and left out: the server starts anyway."""
+        # The plugins act through the network layer (server.network): until it is in this
+        # build there is nothing for them to stand on.
+        network = getattr(self.server, "network", None)
+        if network is None:
+            if self.config.plugins.modules:
+                log.warning("plugins: not loaded (this build has no network layer for them)")
+            return
+        manager = self.plugins = PluginManager(self.server, network)
+        modules = manager.to_import(self.config)
+        imported = await asyncio.get_running_loop().run_in_executor(None, import_plugins, modules)
+        manager.apply(self.config, imported)
 
     def _warn_cloak_secret(self, why: str) -> None:
         cloaks = self.config.cloaks
@@ -376,6 +398,8 @@ class App:
             self._ticker.cancel()
             self._ticker = None
         self.server.shutdown(reason)
+        if self.plugins is not None:
+            self.plugins.unload_all()
         if self.flusher is not None:
             self.flusher.flush()
         for srv in self._servers:
