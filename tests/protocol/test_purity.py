@@ -1,5 +1,5 @@
-"""The protocol layer and the server core never touch I/O: no asyncio, socket, ssl, selectors
-or hubbub.net import, anywhere in their trees (STYLE.md section 1)."""
+"""The protocol layer, the server core and the built-in plugins never touch I/O: no asyncio,
+socket, ssl, selectors or hubbub.net import, anywhere in their trees (STYLE.md section 1)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-PURE_PACKAGES = ("hubbub.protocol", "hubbub.server")
+PURE_PACKAGES = ("hubbub.protocol", "hubbub.server", "hubbub.plugins")
 BANNED = ("asyncio", "socket", "ssl", "selectors", "hubbub.net")
 
 
