@@ -536,3 +536,24 @@ def test_a_plugin_command_gets_a_context(tmp_path: Path) -> None:
     api.add_command("PEEK", Command(seen.append))
     Client(plugged.server).register("alice").send("PEEK a b")
     assert [ctx.params for ctx in seen] == [("a", "b")]
+
+
+def test_the_example_in_the_docs_works(tmp_path: Path) -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "plugins.md").read_text()
+    source = docs.split("```python\n", 1)[1].split("```", 1)[0]
+    path = write_plugin(tmp_path, "dice", source)
+    plugged = Plugged()
+    assert plugged.load(path, settings={"dice": {"sides": 20, "channels": ["#games"]}}) == []
+    network = plugged.network
+    alice = network.add_user("alice")
+    games = network.join(alice, "#games")
+    network.relay(alice, "PRIVMSG", games, "!roll")
+    dice = network.find_user("Dice")
+    assert dice is not None
+    network.relay(alice, "PRIVMSG", dice, "roll")
+    said = network.said("Dice")
+    assert [s[1:3] for s in said] == [("PRIVMSG", "#games"), ("NOTICE", "alice")]
+    assert said[0][3].startswith("alice: You rolled ")
+    assert said[0][3].endswith(" (1-20).")
+    (problem,) = plugged.load(path, settings={"dice": {"sides": 1}})
+    assert "sides must be an integer of at least 2" in problem
