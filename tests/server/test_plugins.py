@@ -89,6 +89,27 @@ def test_a_missing_plugin_file_is_reported_by_load_config(tmp_path: Path) -> Non
     ]
 
 
+def test_check_config_reports_the_plugins_section(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hubbub.cli import main
+
+    path = tmp_path / "hubbub.toml"
+    path.write_text('[plugins]\nmodules = ["seen.py", 3]\n[plugins.seen]\nchannels = []\n')
+    assert main(["check-config", str(path)]) == 1
+    assert capsys.readouterr().out == (
+        f"{path}: plugins.modules: expected array of strings, got an array containing integer\n"
+    )
+    path.write_text('[plugins]\nmodules = ["seen.py"]\n[plugins.seen]\nchannels = []\n')
+    assert main(["check-config", str(path)]) == 1
+    assert capsys.readouterr().out == (
+        f"{path}: plugins.modules: file not found: {tmp_path / 'seen.py'}\n"
+    )
+    (tmp_path / "seen.py").write_text("def setup(api):\n    pass\n")
+    assert main(["check-config", str(path)]) == 0
+    assert capsys.readouterr().out == f"{path}: ok\n"
+
+
 # -- events --------------------------------------------------------------------------------
 
 

@@ -695,14 +695,6 @@ class PluginManager:
         """``"seen" in manager``: a plugin of that name is running."""
         return any(plugin.name == name for plugin in self.plugins.values())
 
-    def api(self, name: str) -> PluginAPI | None:
-        """The API of the running plugin called ``name`` (tests, and plugins that work
-        together)."""
-        for plugin in self.plugins.values():
-            if plugin.name == name:
-                return plugin.api
-        return None
-
 
 def _describe_error(exc: BaseException) -> str:
     text = str(exc)
