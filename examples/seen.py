@@ -121,9 +121,8 @@ class Seen:
         return any(self.watching(channel) for channel in values)
 
     def on_event(self, event: Event) -> None:
-        """Everything that happens on the network. It must change nothing here: the
-        service's answer to ``!seen`` is deferred by the API until the event has reached
-        every subscriber."""
+        """Everything that happens on the network: what it sees, it remembers (and changes
+        nothing: a subscriber must not; the answers are in :meth:`on_message`)."""
         me = self.service.user
         match event:
             case Relayed(source=source, target=Channel() as channel) if source is not me:
@@ -146,24 +145,28 @@ class Seen:
                     self.record(old_nick, event.stamp.time, f"changing nick to {user.nick}")
 
     def heard(self, event: Relayed, channel: Channel) -> None:
-        """A message in one of the service's channels: remember it; answer ``!seen``."""
+        """A message in one of the service's channels: remember it."""
         text = event.texts[-1]
-        if event.command == "PRIVMSG" and text.split(" ", 1)[0] == TRIGGER:
-            self.service.say(channel, self.answer(event.source, text, event.time))
         self.record(event.source.nick, event.time, f"saying {quote(text)} in {channel.name}")
 
     # -- answering -----------------------------------------------------------------------
 
     def on_message(self, event: Relayed) -> None:
-        """A private message to the service: ``alice`` or ``!seen alice``; the answer is a
-        NOTICE (a NOTICE is never answered, so two bots cannot talk forever)."""
-        if event.command != "PRIVMSG" or not isinstance(event.target, User):
+        """A message to the service, or to a channel it is in (after the relay: it may
+        answer at once). In a channel, ``!seen alice`` is answered there; in private,
+        ``alice`` or ``!seen alice`` is answered with a NOTICE. A NOTICE is never answered,
+        so that two bots cannot talk forever."""
+        if event.command != "PRIVMSG":
             return
+        target = event.target
         for text in event.texts:
-            question = text if text.startswith(TRIGGER) else f"{TRIGGER} {text}"
-            self.service.say(
-                event.source, self.answer(event.source, question, event.time), notice=True
-            )
+            if isinstance(target, Channel):
+                if text.split(" ", 1)[0] == TRIGGER:
+                    self.service.say(target, self.answer(event.source, text, event.time))
+            else:
+                question = text if text.startswith(TRIGGER) else f"{TRIGGER} {text}"
+                answer = self.answer(event.source, question, event.time)
+                self.service.say(event.source, answer, notice=True)
 
     def answer(self, asker: User, question: str, now: float) -> str:
         """What to say to ``!seen <nick>``."""

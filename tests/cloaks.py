@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from hubbub.config import CloaksSection
 from hubbub.server.cloak import Cloaker
-from hubbub.server.config import CloaksSection
 
 CLOAKS = CloaksSection(secret="the test servers' cloak secret")
 """``[cloaks]`` of the test configs (the sans-I/O harness and the real servers alike)."""

@@ -8,14 +8,8 @@ from typing import Any
 
 import pytest
 
+from hubbub.config import Config, LimitsSection, ListenSection, StorageSection, default_config
 from hubbub.net.app import App
-from hubbub.server.config import (
-    Config,
-    LimitsSection,
-    ListenSection,
-    StorageSection,
-    default_config,
-)
 from tests.cloaks import CLOAKS
 
 

@@ -25,7 +25,7 @@ def test_every_offered_capability_is_documented() -> None:
 
 
 def test_every_limit_is_documented() -> None:
-    from hubbub.server.config import LimitsSection
+    from hubbub.config import LimitsSection
 
     text = (DOCS / "security.md").read_text()
     missing = [f.name for f in dataclasses.fields(LimitsSection) if f"`{f.name}`" not in text]
@@ -33,7 +33,7 @@ def test_every_limit_is_documented() -> None:
 
 
 def test_every_accounts_key_is_documented() -> None:
-    from hubbub.server.config import AccountsSection
+    from hubbub.config import AccountsSection
 
     config = (DOCS / "config.md").read_text()
     security = (DOCS / "security.md").read_text()

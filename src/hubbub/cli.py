@@ -10,16 +10,16 @@ import sys
 from pathlib import Path
 
 from hubbub import __version__
-from hubbub.server.config import (
+from hubbub.config import (
     Config,
     ConfigError,
     ListenSection,
     StorageSection,
     default_config,
     format_issues,
-    hash_password,
     load_config,
 )
+from hubbub.passwords import hash_password
 
 
 def _serve_parser(p: argparse.ArgumentParser) -> None:

@@ -21,8 +21,8 @@ from playwright.async_api import (
     expect,
 )
 
+from hubbub.config import ListenSection, StorageSection
 from hubbub.net.app import App
-from hubbub.server.config import ListenSection, StorageSection
 from tests.conftest import make_config
 from tests.timeouts import TIMEOUT
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from playwright.async_api import Browser, expect
 
+from hubbub.config import AuthSection, Config, ListenSection, StorageSection
 from hubbub.net.app import App
-from hubbub.server.config import AuthSection, Config, ListenSection, StorageSection
 from tests.browser.conftest import PHONE, WebUser, web_url
 from tests.conftest import make_config
 from tests.e2e.ircclient import IRCTestClient
@@ -244,7 +244,7 @@ async def test_reconnects_with_backoff_and_rejoins(browser: Browser, web_app: Ap
     await user.login("bouncy")
     await watcher.expect(lambda m: m.command == "JOIN" and (m.source or "").startswith("bouncy!"))
 
-    session = next(s for s in web_app.server.sessions if s.nick == "bouncy")
+    session = next(s for s in web_app.server.sessions if s.user.nick == "bouncy")
     web_app.server.quit(session, "Killed for the test", error="Killed for the test")
     await watcher.expect(lambda m: m.command == "QUIT" and (m.source or "").startswith("bouncy!"))
     await expect(user.page.locator("#status")).to_contain_text("reconnecting in")

@@ -18,9 +18,9 @@ import pytest
 from playwright.async_api import Browser, expect
 from websockets.asyncio.server import ServerConnection, serve
 
+from hubbub.config import ListenSection
 from hubbub.net.websocket import WebSocketEndpoint
 from hubbub.protocol.message import parse
-from hubbub.server.config import ListenSection
 from tests.browser.conftest import WebUser
 
 NAME = ":fake.example"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from hubbub.config import StorageSection
 from hubbub.net.app import App
-from hubbub.server.config import StorageSection
 from tests.client.ngircd import Ngircd, have_ngircd, make_certificate, start_ngircd
 from tests.conftest import make_config
 

@@ -7,14 +7,14 @@ import base64
 import pytest
 
 from hubbub.client.sasl import (
-    CHUNK,
+    MAX_CHALLENGE,
     ChallengeReader,
     Plain,
     SaslError,
     ScramSha256,
-    encode_response,
     make_mechanism,
 )
+from hubbub.protocol.sasl import CHUNK, chunk
 from tests.rfc7677 import CLIENT_FINAL, CLIENT_NONCE, SERVER_FINAL, SERVER_FIRST
 
 
@@ -81,24 +81,33 @@ def test_make_mechanism() -> None:
         make_mechanism("EXTERNAL", "u", "p")
 
 
-def test_encode_response_chunks_and_terminates() -> None:
-    assert encode_response(b"") == ["+"]
-    assert encode_response(b"abc") == ["YWJj"]
-    exact = b"x" * 300  # 400 base64 characters: needs a "+" after it
-    assert encode_response(exact) == [base64.b64encode(exact).decode(), "+"]
-    longer = b"y" * 500
-    chunks = encode_response(longer)
-    assert [len(c) for c in chunks[:-1]] == [CHUNK]
-    assert base64.b64decode("".join(chunks)) == longer
-
-
 def test_challenge_reader_reassembles() -> None:
     reader = ChallengeReader()
     data = b"z" * 450
-    chunks = encode_response(data)
+    chunks = chunk(data)
     results = [reader.feed(c) for c in chunks]
     assert results[:-1] == [None] * (len(chunks) - 1)
     assert results[-1] == data
     assert reader.feed("+") == b""
     with pytest.raises(SaslError):
         reader.feed("not base64!")
+    with pytest.raises(SaslError):
+        reader.feed("caf\u00e9")  # not even ASCII
+
+
+def test_challenge_reader_is_bounded() -> None:
+    """A server that sends full chunks forever gets a SaslError, not our memory."""
+    reader = ChallengeReader()
+    fed = 0
+    with pytest.raises(SaslError, match="longer than"):  # noqa: PT012 - many lines reach it
+        while True:
+            assert reader.feed("A" * CHUNK) is None
+            fed += CHUNK
+            assert fed <= MAX_CHALLENGE
+    assert fed == MAX_CHALLENGE // CHUNK * CHUNK
+    assert reader.feed("YWJj") == b"abc"  # the next challenge starts afresh
+
+
+def test_challenge_reader_refuses_an_over_long_line() -> None:
+    with pytest.raises(SaslError):
+        ChallengeReader().feed("A" * (CHUNK + 1))

@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 
 from hubbub.client import events as ev
-from hubbub.client.sasl import ScramSha256
+from hubbub.client.sasl import MAX_CHALLENGE, ScramSha256
 from hubbub.client.session import ClientConfig, ClientSession, SaslConfig
 from hubbub.protocol import parse
+from hubbub.protocol.sasl import CHUNK
 
 
 def lines(session: ClientSession) -> list[str]:
@@ -169,6 +170,20 @@ def test_sasl_bad_server_signature_aborts() -> None:
     assert lines(s) == ["AUTHENTICATE *"]
     events = feed(s, ":srv 906 user :SASL authentication aborted")
     assert lines(s) == ["CAP END"]
+
+
+def test_sasl_endless_challenge_chunks_fail_the_exchange() -> None:
+    """A server that sends 400-byte AUTHENTICATE chunks without end: the client gives up once
+    the challenge passes MAX_CHALLENGE, instead of buffering it all."""
+    s = ClientSession(ClientConfig("user", sasl=SaslConfig("user", "pencil", "SCRAM-SHA-256")))
+    s.start()
+    feed(s, ":srv CAP * LS :sasl", ":srv CAP user ACK :sasl", "AUTHENTICATE +")
+    s.outgoing()
+    events: list[ev.Event] = []
+    for _ in range(MAX_CHALLENGE // CHUNK + 1):
+        events += feed(s, "AUTHENTICATE " + "A" * CHUNK)
+    assert [type(e) for e in events] == [ev.SaslFailed]
+    assert lines(s) == ["AUTHENTICATE *"]
 
 
 def test_nick_in_use_during_registration_moves_on() -> None:

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from hubbub.client import SaslConfig, SaslFailed, SaslSucceeded
+from hubbub.config import Config, StorageSection
 from hubbub.net.app import App
-from hubbub.server.config import Config, StorageSection
 from tests.client.helpers import expect, make_client
 from tests.conftest import make_config
 from tests.e2e.ircclient import IRCTestClient

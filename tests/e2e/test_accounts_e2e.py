@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from hubbub.config import AccountsSection, Config, StorageSection
 from hubbub.net.app import App
 from hubbub.protocol.message import Message
-from hubbub.server.config import AccountsSection, Config, StorageSection
 from tests.cloaks import HOST
 from tests.conftest import make_config
 from tests.e2e.ircclient import IRCTestClient

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from hubbub.server.config import Config
+from hubbub.config import Config
 from tests.cloaks import HOST
 from tests.conftest import make_config
 from tests.e2e.conformance import Net, commands, drain, join, mask, reply_to

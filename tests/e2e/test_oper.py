@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from hubbub.server.config import Config, OperSection, hash_password, load_config
+from hubbub.config import Config, OperSection, load_config
+from hubbub.passwords import hash_password
 from tests.conftest import make_config
 from tests.e2e.conformance import Net, commands, drain, first, join, mask, only, reply_to
 from tests.e2e.ircclient import IRCTestClient

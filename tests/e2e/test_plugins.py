@@ -1,10 +1,6 @@
 """Plugins in a running server, over real sockets: the example ``!seen`` service answers in a
 channel and in private, REHASH loads a changed plugin afresh, and a broken plugin does not
 stop the server from starting.
-
-The plugins act through the network layer (``server.network``), which this branch does not
-have yet: until it is merged the server starts without them, and the tests that need them
-are expected to fail.
 """
 
 from __future__ import annotations
@@ -15,16 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from hubbub.server.config import Config, OperSection, PluginsSection
+from hubbub.config import Config, OperSection, PluginsSection
 from tests.conftest import make_config
 from tests.e2e.conformance import Net, drain, join, names_in, reply_to
 from tests.e2e.ircclient import IRCTestClient
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-NEEDS_NETWORK = pytest.mark.xfail(reason="needs the network layer", strict=False)
 
 
 def plugin_config(*modules: Path, **settings: dict[str, Any]) -> Config:
@@ -41,7 +33,6 @@ async def said_by(client: IRCTestClient, nick: str, command: str = "PRIVMSG") ->
     return msg.params[0], msg.params[1]
 
 
-@NEEDS_NETWORK
 async def test_the_seen_example_over_a_real_socket(app_factory: Callable[[Config], Any]) -> None:
     config = plugin_config(EXAMPLES / "seen.py", seen={"channels": ["#lobby"]})
     async with Net(await app_factory(config)) as net:
@@ -70,7 +61,6 @@ async def test_the_seen_example_over_a_real_socket(app_factory: Callable[[Config
         ]
 
 
-@NEEDS_NETWORK
 async def test_rehash_loads_a_changed_plugin(
     app_factory: Callable[[Config], Any], tmp_path: Path
 ) -> None:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from hubbub.server.config import Config
+from hubbub.config import Config
 from tests.conftest import make_config
 from tests.e2e.conformance import (
     HOST,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from hubbub.server.config import AuthSection, Config
+from hubbub.config import AuthSection, Config
 from tests.conftest import make_config
 from tests.e2e.conformance import (
     HOST,

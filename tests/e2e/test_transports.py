@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from hubbub.config import Config, ListenSection
 from hubbub.net.app import App
-from hubbub.server.config import Config, ListenSection
 from tests.cloaks import cloak_of
 from tests.conftest import make_config
 from tests.e2e.ircclient import IRCTestClient

@@ -28,13 +28,14 @@ from unittest import mock
 
 import argon2
 
+from hubbub import passwords
+from hubbub.config import LimitsSection, OperSection, default_config
 from hubbub.protocol.caps import CAPS_BY_NAME
 from hubbub.protocol.errors import LineTooLong
 from hubbub.protocol.framing import LineBuffer
-from hubbub.server import accounts, config
+from hubbub.server import accounts
 from hubbub.server.accounts import AccountService, attach
 from hubbub.server.commands import COMMANDS
-from hubbub.server.config import LimitsSection, OperSection, default_config
 from hubbub.server.core import Server
 from hubbub.server.sasl import make_scram_credentials
 from hubbub.storage import SqliteStorage
@@ -104,7 +105,7 @@ def cheap_passwords() -> Iterator[None]:
     """Account passwords hashed with tiny costs: real argon2 and SCRAM, without the tens of
     milliseconds per REGISTER that would starve the fuzzer."""
     with (
-        mock.patch.object(config, "_HASHER", _CHEAP_HASHER),
+        mock.patch.object(passwords, "_HASHER", _CHEAP_HASHER),
         mock.patch.object(
             accounts,
             "make_scram_credentials",

@@ -61,35 +61,40 @@ def check_replies(lines: Iterable[str]) -> None:
 
 def check_invariants(server: Server) -> None:
     """Assert that the core's indexes agree with each other and with the sessions."""
-    for folded, channel in server.channels.items():
+    network = server.network
+    for folded, channel in network.channels.items():
         assert channel.members, f"empty channel {channel.name} kept"
         assert folded == server.fold(channel.name)
         assert channel.tagged == sum(1 for m in channel.members if m.render_key)
         for member in channel.members:
-            assert member.state is State.REGISTERED, f"{member} in {channel.name}"
+            assert member.session is not None, f"{member} in {channel.name}"
+            assert member.session.state is State.REGISTERED, f"{member} in {channel.name}"
             assert member.channels.get(folded) is channel
-            assert member in server.sessions
+            assert member.session in server.sessions
     for session in server.sessions:
+        user = session.user
         assert session.state is not State.CLOSED
-        for folded, channel in session.channels.items():
-            assert server.channels.get(folded) is channel
-            assert session in channel.members
-        if session.nick != "*":
-            assert server.users.get(session.folded) is session
+        assert user.session is session
+        for folded, channel in user.channels.items():
+            assert network.channels.get(folded) is channel
+            assert user in channel.members
+        if user.nick != "*":
+            assert network.users.get(user.folded) is user
         for folded in session.monitoring:
-            assert session in server.monitors.get(folded, ()), f"{session} monitors {folded}"
-        assert ("o" in session.modes) is (session in server.opers), f"{session} {session.modes}"
-    for folded, session in server.users.items():
-        assert session in server.sessions
-        assert session.folded == folded
-        assert server.fold(session.nick) == folded
-    for folded, watchers in server.monitors.items():
+            assert session in network.monitors.get(folded, ()), f"{session} monitors {folded}"
+        assert ("o" in user.modes) is (user in network.opers), f"{session} {user.modes}"
+    for folded, user in network.users.items():
+        assert user.session is None or user.session in server.sessions
+        assert user.session is not None or user.service is not None
+        assert user.folded == folded
+        assert server.fold(user.nick) == folded
+    for folded, watchers in server.network.monitors.items():
         assert watchers
         for watcher in watchers:
             assert watcher in server.sessions, f"{watcher} gone but monitors {folded}"
             assert folded in watcher.monitoring
     assert server.ip_counts == Counter(s.peer.ip for s in server.sessions)
     registered = [s for s in server.sessions if s.registered]
-    assert server.user_count == len(registered)
-    assert server.invisible_count == sum("i" in s.modes for s in registered)
-    assert server.opers <= server.sessions.keys()
+    assert server.network.user_count == len(registered)
+    assert network.invisible_count == sum("i" in s.user.modes for s in registered)
+    assert {o.session for o in network.opers} <= server.sessions.keys()

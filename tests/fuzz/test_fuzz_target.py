@@ -49,7 +49,7 @@ def test_a_failing_handler_is_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_a_broken_invariant_is_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
     def leave_nothing(ctx: Context) -> None:
-        ctx.server.user_count += 1
+        ctx.server.network.user_count += 1
 
     monkeypatch.setitem(
         COMMANDS, "TIME", dataclasses.replace(COMMANDS["TIME"], handler=leave_nothing)

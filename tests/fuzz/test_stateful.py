@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from hubbub.server.config import LimitsSection, OperSection, default_config
+from hubbub.config import LimitsSection, OperSection, default_config
 from hubbub.server.core import Server
 from tests.fuzz.invariants import ErrorLog, check_invariants, check_replies, examples
 from tests.server.harness import Client, FakeClock
@@ -99,7 +99,7 @@ class ServerMachine(RuleBasedStateMachine):
 
     @rule(who=slots, change=st.sampled_from(["+i", "-i", "+w", "-o", "+B", "-s"]))
     def user_mode(self, who: int, change: str) -> None:
-        self.send(who, f"MODE {self.clients[who].session.nick} {change}")
+        self.send(who, f"MODE {self.clients[who].session.user.nick} {change}")
 
     @rule(who=slots, password=st.sampled_from(["secret", "wrong"]))
     def oper(self, who: int, password: str) -> None:

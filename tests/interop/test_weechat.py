@@ -71,7 +71,7 @@ async def test_weechat_chats_with_a_test_client(hubbub_app: App, tmp_path: Path)
             assert join.params == ("#chan",)
 
             # what WeeChat negotiated, as the server sees it
-            weebot = next(s for s in hubbub_app.server.sessions if s.nick == "weebot")
+            weebot = next(s for s in hubbub_app.server.sessions if s.user.nick == "weebot")
             assert weebot.caps & Cap.SERVER_TIME, weebot.caps
             assert weebot.caps & Cap.ECHO_MESSAGE, weebot.caps
 

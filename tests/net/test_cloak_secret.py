@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from hubbub.config import CloaksSection, Config, StorageSection
 from hubbub.net.app import CLOAK_SECRET_KEY, App
-from hubbub.server.config import CloaksSection, Config, StorageSection
 from hubbub.storage.sqlite import SqliteStorage
 from tests.conftest import make_config
 from tests.e2e.ircclient import IRCTestClient

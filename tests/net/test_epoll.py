@@ -8,9 +8,9 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from hubbub.config import Config
 from hubbub.net import epoll
 from hubbub.net.app import App
-from hubbub.server.config import Config
 from tests.conftest import make_config
 from tests.e2e.ircclient import IRCTestClient
 from tests.timeouts import TIMEOUT
@@ -25,7 +25,7 @@ async def client(app: App, nick: str) -> IRCTestClient:
 def connection_of(app: App, nick: str) -> epoll.Connection:
     assert app.hub is not None
     for conn in app.hub._conns:
-        if conn is not None and conn.session is not None and conn.session.nick == nick:
+        if conn is not None and conn.session is not None and conn.session.user.nick == nick:
             return conn
     raise LookupError(nick)
 

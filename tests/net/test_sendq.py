@@ -10,10 +10,10 @@ from typing import Any, cast
 
 import pytest
 
+from hubbub.config import Config
 from hubbub.net import app as app_module
 from hubbub.net.app import App
 from hubbub.net.tcp import BufferedSink
-from hubbub.server.config import Config
 from hubbub.server.session import Session
 from tests.conftest import make_config
 from tests.e2e.ircclient import IRCTestClient
@@ -84,10 +84,10 @@ async def test_clients_that_ask_for_big_replies_and_never_read_are_cut(
 
     def measure() -> None:
         for session in list(server.sessions):
-            if session.nick.startswith("slow"):
+            if session.user.nick.startswith("slow"):
                 held = cast(BufferedSink, session.sink)._buffered()
                 total = sum(map(len, session.outbuf)) + held
-                peak[session.nick] = max(peak.get(session.nick, 0), total)
+                peak[session.user.nick] = max(peak.get(session.user.nick, 0), total)
 
     def flush() -> None:
         measure()
@@ -115,7 +115,7 @@ async def test_clients_that_ask_for_big_replies_and_never_read_are_cut(
         assert set(peak) == {f"slow{i}" for i in range(SLOW_CLIENTS)}
         assert max(peak.values()) <= SENDQ + reply, (peak, reply)
         sessions: list[Session] = list(server.sessions)
-        assert [s.nick for s in sessions] == ["alice"]
+        assert [s.user.nick for s in sessions] == ["alice"]
         await alice.send("PING :still here")
         await alice.expect("PONG")
     finally:

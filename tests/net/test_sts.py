@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from hubbub.config import ConfigError, ListenSection, StsSection, parse_config
 from hubbub.net import certs
 from hubbub.net.app import App
 from hubbub.protocol.message import Message
-from hubbub.server.config import ConfigError, ListenSection, StsSection, parse_config
 from tests.conftest import make_config
 from tests.e2e.ircclient import IRCTestClient
 

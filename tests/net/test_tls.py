@@ -20,9 +20,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from hubbub.config import Config, ListenSection, load_config
 from hubbub.net import certs
 from hubbub.net.app import App
-from hubbub.server.config import Config, ListenSection, load_config
 from tests.conftest import make_config
 from tests.e2e.ircclient import IRCTestClient
 from tests.net.test_websocket import WSClient, http_get_at
@@ -188,7 +188,7 @@ async def test_plain_text_on_a_tls_port_is_closed(app_factory: AppFactory, tmp_p
     with pytest.raises((EOFError, ConnectionError)):
         await read_until_closed(confused)
     await confused.close()
-    assert not any(s.nick == "confused" for s in app.server.sessions)
+    assert not any(s.user.nick == "confused" for s in app.server.sessions)
 
     await bystander.assert_nothing_pending()
     await bystander.close()

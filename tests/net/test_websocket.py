@@ -14,10 +14,10 @@ from websockets.asyncio.client import ClientConnection, connect, unix_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin, Subprotocol
 
+from hubbub.config import Config, ListenSection, ServerSection
 from hubbub.net.app import App
 from hubbub.net.websocket import origin_allowed
 from hubbub.protocol.message import Message, parse
-from hubbub.server.config import Config, ListenSection, ServerSection
 from tests.cloaks import HOST
 from tests.conftest import make_config
 from tests.e2e.ircclient import IRCTestClient, MessageReader
@@ -332,7 +332,7 @@ async def test_slow_websocket_reader_is_dropped_at_sendq(app_factory: AppFactory
     for _ in range(200):
         await talker.send(*[line] * 100)
         await talker.assert_nothing_pending()  # the server handled the burst
-        if not any(s.nick == "slowpoke" for s in app.server.sessions):
+        if not any(s.user.nick == "slowpoke" for s in app.server.sessions):
             quit_seen = True
             break
     assert quit_seen, "a WebSocket client that does not read must be dropped"

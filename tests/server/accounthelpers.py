@@ -6,12 +6,12 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from hubbub.passwords import hash_password
 from hubbub.server.accounts import AccountService, attach, service_of
-from hubbub.server.config import hash_password
 from hubbub.server.core import Server
 from hubbub.server.sasl import make_scram_credentials
 from hubbub.storage import AccountRecord, ScramCredentials, SqliteStorage
-from tests.server.harness import FakeClock, make_server
+from tests.server.harness import FakeClock, host_of, make_server
 
 T = TypeVar("T")
 
@@ -69,5 +69,5 @@ class DeferredOffload:
 def defer(server: Server) -> DeferredOffload:
     """Make ``server`` queue its blocking work until the test runs it."""
     deferred = DeferredOffload()
-    server.offload = deferred
+    host_of(server).run = deferred
     return deferred

@@ -3,13 +3,47 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from hubbub.config import Config, LimitsSection, default_config
 from hubbub.protocol.message import Message, parse
-from hubbub.server.config import Config, LimitsSection, default_config
 from hubbub.server.core import Server
 from hubbub.server.session import PeerInfo, Session
 from tests.cloaks import CLOAKS
+
+T = TypeVar("T")
+
+Offload = Callable[[Callable[[], Any], Callable[[Any], None]], None]
+
+
+def run_inline(work: Callable[[], T], done: Callable[[T], None]) -> None:
+    done(work())
+
+
+@dataclasses.dataclass
+class TestHost:
+    """A host the test scripts: how blocking work runs (inline by default), what a REHASH
+    reads, which configs were applied and how often the core asked for a flush."""
+
+    __test__ = False  # (not a test class, whatever its name)
+
+    run: Offload = run_inline
+    reload: Callable[[], Config | None] = lambda: None
+    applied: list[Config] = dataclasses.field(default_factory=list)
+    wakes: int = 0
+
+    def offload(self, work: Callable[[], T], done: Callable[[T], None]) -> None:
+        self.run(work, done)
+
+    def wake(self) -> None:
+        self.wakes += 1
+
+    def reload_config(self) -> Config | None:
+        return self.reload()
+
+    def config_applied(self, config: Config) -> None:
+        self.applied.append(config)
 
 
 class FakeClock:
@@ -122,4 +156,10 @@ def make_server(clock: FakeClock | None = None, **limits: Any) -> Server:
     config: Config = dataclasses.replace(
         base, limits=dataclasses.replace(LimitsSection(), **limits), cloaks=CLOAKS
     )
-    return Server(config, clock=clock or FakeClock())
+    return Server(config, clock=clock or FakeClock(), host=TestHost())
+
+
+def host_of(server: Server) -> TestHost:
+    """The scripted host of a server made by :func:`make_server`."""
+    assert isinstance(server.host, TestHost)
+    return server.host

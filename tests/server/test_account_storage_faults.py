@@ -81,7 +81,7 @@ def test_a_failing_database_costs_only_what_needs_it(caplog: pytest.LogCaptureFi
         alice.send(f"REGISTER * * {PASSWORD}")
         [fail] = [m for m in alice.messages() if m.command == "FAIL"]
         assert fail.params[:3] == ("REGISTER", "TEMPORARILY_UNAVAILABLE", "alice")
-        assert alice.session.account is None
+        assert alice.session.user.account is None
 
         alice.send(f"PRIVMSG NickServ :REGISTER {PASSWORD}")
         assert notices(alice) == ["Could not store the account; try again later."]
@@ -102,7 +102,7 @@ def test_a_failing_database_costs_only_what_needs_it(caplog: pytest.LogCaptureFi
         assert [(m.command, m.params) for m in bob.messages()] == [
             ("PRIVMSG", ("#room", "still here"))
         ]
-        assert dave.session.account == "dave"
+        assert dave.session.user.account == "dave"
 
     failures = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert [r.getMessage().split(":")[0] for r in failures] == [

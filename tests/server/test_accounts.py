@@ -6,11 +6,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from hubbub.config import AccountsSection, AuthSection
+from hubbub.passwords import check_password
 from hubbub.plugins.nickserv import handle_service_message
 from hubbub.protocol.message import Message
 from hubbub.server.accounts import AccountService, attach
 from hubbub.server.commands.dispatch import Context
-from hubbub.server.config import AccountsSection, AuthSection, check_password
 from hubbub.server.core import Server
 from hubbub.server.response import Response
 from hubbub.storage import SqliteStorage
@@ -36,7 +37,7 @@ def test_register_after_connecting() -> None:
     assert [m.command for m in msgs] == ["900", "REGISTER"]
     assert msgs[0].params[1:3] == (f"Alice!~u@{HOST}", "Alice")
     assert msgs[1].params == ("SUCCESS", "Alice", "Account created")
-    assert alice.session.account == "Alice"
+    assert alice.session.user.account == "Alice"
     stored = service(server).storage.get_account(server.fold("alice"))
     assert stored is not None
     assert stored.name == "Alice"
@@ -51,7 +52,7 @@ def test_register_a_custom_account_name() -> None:
     alice = Client(server).register("alice")
     alice.send(f"REGISTER Wonderland * {PASSWORD}")
     assert [m.command for m in alice.messages()] == ["900", "REGISTER"]
-    assert alice.session.account == "Wonderland"
+    assert alice.session.user.account == "Wonderland"
 
 
 def test_register_before_connecting() -> None:
@@ -63,7 +64,7 @@ def test_register_before_connecting() -> None:
     assert [m.command for m in client.messages()] == ["900", "REGISTER"]
     client.send("CAP END")
     assert client.commands()[0] == "001"
-    assert client.session.account == "alice"
+    assert client.session.user.account == "alice"
 
 
 def test_register_needs_a_nick_first() -> None:
@@ -91,7 +92,7 @@ def test_register_refusals() -> None:
         bob.send(line)
         [fail] = fails(bob)
         assert fail[:2] == ("REGISTER", code), line
-    assert bob.session.account is None
+    assert bob.session.user.account is None
     bob.send("REGISTER * *")
     assert bob.commands() == ["461"]
 
@@ -137,7 +138,7 @@ def test_register_when_the_database_fails() -> None:
     alice = Client(server).register("alice")
     alice.send(f"REGISTER * * {PASSWORD}")
     assert fails(alice)[0][:3] == ("REGISTER", "TEMPORARILY_UNAVAILABLE", "alice")
-    assert alice.session.account is None
+    assert alice.session.user.account is None
     assert not service(server).taken(server, "alice")  # a later attempt may succeed
 
 
@@ -221,7 +222,7 @@ def test_account_notify_on_login_and_logout() -> None:
     assert [m.command for m in alice.messages()] == ["901", "ACCOUNT", "NOTICE", "NOTICE"]
     [seen] = bob.messages()
     assert (seen.command, seen.params) == ("ACCOUNT", ("*",))
-    assert alice.session.account is None
+    assert alice.session.user.account is None
 
 
 def test_account_tag_and_extended_join_and_whois() -> None:
@@ -288,7 +289,7 @@ def test_nickserv_identify_to_another_account() -> None:
     alt = Client(server).register("alt")
     alt.send(f"NS IDENTIFY main {PASSWORD}")
     assert [m.command for m in alt.messages()] == ["900", "NOTICE"]
-    assert alt.session.account == "main"
+    assert alt.session.user.account == "main"
     alt.send("NS INFO nobody")
     assert notices(alt) == ["nobody is not a registered account."]
     bob = Client(server).register("bob")
@@ -340,7 +341,7 @@ def test_privmsg_nickserv_handler() -> None:
     handle_service_message(Context(server, alice.session, msg, reply), f"register {PASSWORD}")
     reply.flush()
     assert [m.command for m in alice.messages()] == ["900", "NOTICE"]
-    assert alice.session.account == "alice"
+    assert alice.session.user.account == "alice"
 
 
 def test_nickserv_without_storage() -> None:
@@ -429,10 +430,10 @@ def test_registration_closed() -> None:
     ]
     client.send(f"NS REGISTER {PASSWORD}")
     assert notices(client) == ["Account registration is closed on this server."]
-    assert client.session.account is None
+    assert client.session.user.account is None
     assert service(server).find(server, "alice") is None
     client.send(f"NS IDENTIFY old {PASSWORD}")
-    assert client.session.account == "old"
+    assert client.session.user.account == "old"
 
 
 def test_a_rehash_that_closes_registration_tells_cap_notify_clients() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from hubbub.server.config import OperSection, default_config
+from hubbub.config import OperSection, default_config
 from hubbub.server.core import Server
 from tests.cloaks import CLOAKS, HOST
 from tests.server.harness import Client, FakeClock
@@ -45,7 +45,7 @@ def test_chghost_reaches_peers_by_capability() -> None:
     ]
     [own] = target.messages()
     assert own.command == "CHGHOST"
-    assert target.session.prefix == "target!~u@project.example"
+    assert target.session.user.prefix == "target!~u@project.example"
 
 
 def test_chghost_needs_an_operator_and_a_valid_host() -> None:

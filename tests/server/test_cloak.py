@@ -8,10 +8,10 @@ import re
 
 import pytest
 
+from hubbub.config import CloaksSection, ConfigError, OperSection, parse_config
 from hubbub.protocol.casemap import is_valid_hostname
 from hubbub.server.cloak import CLOAK_CACHE, Cloaker
 from hubbub.server.commands.oper import VHOST_RE
-from hubbub.server.config import CloaksSection, ConfigError, OperSection, parse_config
 from hubbub.server.core import Server
 from hubbub.server.session import PeerInfo
 from tests.cloaks import CLOAKS, cloak_of
@@ -105,7 +105,7 @@ def test_others_never_see_the_address(ip: str) -> None:
     onlooker = Client(server, ip=OTHER).register("bob", caps=caps)
     onlooker.send("JOIN #room", "MONITOR + alice,alicia")
     alice = Client(server, ip=ip).register("alice", caps=caps)
-    assert alice.session.host == cloak_of(ip)
+    assert alice.session.user.host == cloak_of(ip)
     alice.send("JOIN #room", "PRIVMSG #room :hello", "NOTICE bob :hi", "PRIVMSG bob :psst")
     alice.send("TOPIC #room :a topic", "MODE #room +v bob", "AWAY :later", "INVITE bob #room")
     onlooker.send(
@@ -183,10 +183,10 @@ def test_operators_hear_the_address_of_connecting_clients() -> None:
 def test_cloaking_can_be_turned_off() -> None:
     server = server_with_oper(enabled=False)
     alice = Client(server, ip=V4).register("alice")
-    assert alice.session.host == V4
+    assert alice.session.user.host == V4
     assert ask(alice, "WHOIS alice")[0] == ("311", ("alice", "alice", "~u", V4, "*", "Real Name"))
     ipv6 = Client(server, ip="::1").register("bob")
-    assert ipv6.session.prefix_bytes == b"bob!~u@0::1"
+    assert ipv6.session.user.prefix_bytes == b"bob!~u@0::1"
 
 
 def test_a_named_peer_keeps_its_name() -> None:
@@ -195,7 +195,7 @@ def test_a_named_peer_keeps_its_name() -> None:
     peer = PeerInfo(ip="127.0.0.1", transport="unix", hostname="localhost")
     session = server.connect(FakeSink(), peer)
     assert session is not None
-    assert session.host == "localhost"
+    assert session.user.host == "localhost"
 
 
 def test_rehash_changes_the_cloaks_of_new_clients_only() -> None:
@@ -204,18 +204,20 @@ def test_rehash_changes_the_cloaks_of_new_clients_only() -> None:
     config = dataclasses.replace(server.config, cloaks=CloaksSection(suffix="users.example"))
     server.apply_config(config)
     bob = Client(server, ip=V4).register("bob")
-    assert alice.session.host == cloak_of(V4)
-    assert bob.session.host.endswith(".users.example")
-    assert bob.session.host == Cloaker(server.cloak_secret, "users.example").cloak(V4)
+    assert alice.session.user.host == cloak_of(V4)
+    assert bob.session.user.host.endswith(".users.example")
+    assert bob.session.user.host == Cloaker(server.cloak_secret, "users.example").cloak(V4)
     server.set_cloak_secret("a secret kept in the database")
     carol = Client(server, ip=V4).register("carol")
-    assert carol.session.host == Cloaker("a secret kept in the database", "users.example").cloak(V4)
+    assert carol.session.user.host == Cloaker(
+        "a secret kept in the database", "users.example"
+    ).cloak(V4)
 
 
 def test_the_config_secret_wins_over_the_stored_one() -> None:
     server = make_server()
     server.set_cloak_secret("a secret kept in the database")
-    assert Client(server, ip=V4).register("alice").session.host == cloak_of(V4)
+    assert Client(server, ip=V4).register("alice").session.user.host == cloak_of(V4)
 
 
 def test_servers_without_a_secret_differ() -> None:
@@ -299,7 +301,7 @@ def test_a_ban_on_the_cloak_still_matches_after_chghost() -> None:
     bob = banned_room(server, f"+b *!*@{cloak_of(V4)}")
     alice = Client(server, ip=V4).register("alice")
     bob.send("OPER admin secret", "CHGHOST alice project.example")
-    assert alice.session.host == "project.example"
+    assert alice.session.user.host == "project.example"
     assert ask(alice, "JOIN #room")[0][0] == "474"
 
 

@@ -1,4 +1,4 @@
-"""The config file: defaults, address forms, every kind of error, password hashing."""
+"""The config file: defaults, address forms, every kind of error."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hubbub.protocol import Casemapping
-from hubbub.server.config import (
+from hubbub.config import (
     AccountsSection,
     Config,
     ConfigError,
@@ -22,14 +21,15 @@ from hubbub.server.config import (
     LoggingSection,
     OperSection,
     ServerSection,
-    check_password,
     default_config,
     format_issues,
-    hash_password,
     load_config,
     parse_address,
     parse_config,
 )
+from hubbub.passwords import hash_password
+from hubbub.protocol import Casemapping
+from hubbub.server.core import Server
 
 
 def issues(text: str) -> list[ConfigIssue]:
@@ -406,11 +406,20 @@ def test_every_problem_is_collected() -> None:
         ("[storage]\nurl = 'mysql://db'\n", "storage.url", 'must be a "postgresql://'),
         ("[storage]\npath = ''\n", "storage.path", "must not be empty"),
         ("[cluster]\nredis = '127.0.0.1:6379'\n", "cluster.redis", 'must be a "redis://"'),
+        ("[cluster]\nnode_id = 'Node1'\n", "cluster.node_id", "lower-case ASCII letters"),
+        ("[cluster]\nnode_id = 'n-1'\n", "cluster.node_id", "lower-case ASCII letters"),
+        ("[cluster]\nnode_id = 'abcdefghi'\n", "cluster.node_id", "1 to 8"),
         ("[auth]\npassword = '$argon2id$nope'\n", "auth.password", "not a valid one"),
     ],
 )
 def test_out_of_range_values(text: str, key: str, message: str) -> None:
     assert message in issue(text, key)
+
+
+def test_the_node_id_starts_every_msgid() -> None:
+    config = parse_config("[cluster]\nnode_id = 'east1'\n")
+    assert config.cluster.node_id == "east1"
+    assert Server(config).msgid().startswith("east1-")
 
 
 def test_zero_monitor_and_whowas_are_allowed() -> None:
@@ -583,37 +592,6 @@ def test_parse_address_raises_only_value_error(address: str) -> None:
         return
     assert (unix_path is None) == (port is not None)
     assert port is None or 0 <= port <= 65535
-
-
-# --- passwords -----------------------------------------------------------------------------------
-
-
-def test_argon2_round_trip() -> None:
-    hashed = hash_password("correct horse")
-    assert hashed.startswith("$argon2id$")
-    assert check_password(hashed, "correct horse")
-    assert not check_password(hashed, "correct horse!")
-    assert not check_password(hashed, "")
-    assert hash_password("correct horse") != hashed  # salted
-
-
-def test_check_password_never_raises_on_a_broken_hash() -> None:
-    assert not check_password("$argon2id$v=19$m=65536,t=3,p=4$broken", "x")
-    assert not check_password("$argon2id$", "$argon2id$")
-
-
-def test_plain_text_passwords() -> None:
-    assert check_password("hunter2", "hunter2")
-    assert not check_password("hunter2", "hunter3")
-    assert check_password("pässwörd", "pässwörd")
-    assert not check_password("pässwörd", "passwort")
-
-
-def test_empty_passwords_are_never_accepted() -> None:
-    assert not check_password("", "")
-    assert not check_password("", "anything")
-    with pytest.raises(ValueError, match="empty"):
-        hash_password("")
 
 
 # --- [accounts] ----------------------------------------------------------------------------------

@@ -16,10 +16,10 @@ from collections.abc import Sequence
 
 import pytest
 
+from hubbub.config import LimitsSection, OperSection, ServerSection, default_config
 from hubbub.protocol.message import MAX_LINE_BYTES, Message, parse
 from hubbub.server.accounts import AccountService, attach
 from hubbub.server.commands import COMMANDS
-from hubbub.server.config import LimitsSection, OperSection, ServerSection, default_config
 from hubbub.server.core import Server
 from hubbub.server.session import PeerInfo
 from hubbub.storage import SqliteStorage
@@ -164,7 +164,7 @@ def test_every_line_fits_in_512_bytes(caplog: pytest.LogCaptureFixture) -> None:
     member.send(f"JOIN {chan},{wide} {'k' * 23},{'é' * 23}")  # (it left with PART)
     channel = server.find_channel(chan)
     assert channel is not None
-    assert member.session in channel.members
+    assert member.session.user in channel.members
 
     # Each reply that carries user text, on purpose.
     op.send(f"NICK {nick_of(50)}", f"NICK {nick_of(0)}")
@@ -282,14 +282,14 @@ def test_long_ban_masks_are_announced_in_several_mode_lines() -> None:
 def test_user_real_name_is_cut_to_the_setname_limit() -> None:
     server = long_server()
     client = HostClient(server, 1).sign_on(nick_of(1), "r" * 480)
-    assert client.session.realname == "r" * server.limits.realnamelen
+    assert client.session.user.realname == "r" * server.limits.realnamelen
     assert server.limits.realnamelen == 390
     assert any("NAMELEN=390" in m.params for m in ask_raw(client, "VERSION"))
     assert ask(client, "SETNAME :" + "s" * 391) == [
         ("FAIL", ("SETNAME", "INVALID_REALNAME", "Realname is not valid"))
     ]
     assert ask(client, "SETNAME :" + "s" * 390) == []
-    assert client.session.realname == "s" * 390
+    assert client.session.user.realname == "s" * 390
 
 
 def test_realname_limit_is_a_config_key() -> None:
@@ -298,7 +298,7 @@ def test_realname_limit_is_a_config_key() -> None:
         dataclasses.replace(server.config, limits=LimitsSection(flood=False, realnamelen=10))
     )
     client = HostClient(server, 1).sign_on(nick_of(1), "Rupert Giles, librarian")
-    assert client.session.realname == "Rupert Gil"
+    assert client.session.user.realname == "Rupert Gil"
     assert ask(client, "SETNAME :Rupert Giles")[0][1][:2] == ("SETNAME", "INVALID_REALNAME")
 
 
@@ -314,10 +314,10 @@ def test_user_names_keep_ascii_letters_only() -> None:
     server = long_server()
     client = HostClient(server, 1)
     client.send("NICK alice", "USER ünïcödé_名前-x 0 * :Alice")
-    assert client.session.user == "~ncd_-x"
+    assert client.session.user.username == "~ncd_-x"
     other = HostClient(server, 2)
     other.send("NICK bob", "USER 名前 0 * :Bob")
-    assert other.session.user == "~user"  # nothing left: the stand-in
+    assert other.session.user.username == "~user"  # nothing left: the stand-in
 
 
 def test_channel_name_length_counts_bytes() -> None:

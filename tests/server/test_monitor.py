@@ -50,7 +50,7 @@ def test_targets_are_case_folded(server: Server, foo: Client) -> None:
     foo.messages()
     Client(server).register("bob")
     assert replies(foo) == [("730", ("foo", BOB))]
-    assert server.monitors == {server.fold("bob"): {foo.session}}
+    assert server.network.monitors == {server.fold("bob"): {foo.session}}
 
 
 def test_nick_changes(server: Server, foo: Client) -> None:
@@ -72,7 +72,7 @@ def test_remove_is_silent_and_stops_notifications(server: Server, foo: Client) -
     bob = Client(server).register("bob")
     bob.send("QUIT")
     assert replies(foo) == []
-    assert server.monitors == {}
+    assert server.network.monitors == {}
     assert foo.session.monitoring == set()
 
 
@@ -147,7 +147,7 @@ def test_limit_is_advertised() -> None:
 def test_watcher_quitting_leaves_no_trace(server: Server, foo: Client) -> None:
     foo.send("MONITOR + bob,baz")
     foo.send("QUIT")
-    assert server.monitors == {}
+    assert server.network.monitors == {}
     Client(server).register("bob")  # nothing to deliver, nothing to crash
 
 

@@ -8,8 +8,8 @@ import dataclasses
 import re
 from typing import Any
 
+from hubbub.config import AccountsSection
 from hubbub.server.accounts import guest_nick
-from hubbub.server.config import AccountsSection
 from hubbub.server.core import Server
 from tests.server.accounthelpers import add_account, defer, server_with_accounts, service
 from tests.server.harness import Client, FakeClock, ask, make_server, replies
@@ -73,7 +73,7 @@ def test_a_stranger_who_takes_a_just_registered_nick_is_renamed() -> None:
     bob.messages()
     later(server, clock, 29)
     assert stranger.messages() == []
-    assert stranger.session.nick == "alice"
+    assert stranger.session.user.nick == "alice"
     later(server, clock, 2)
     msgs = stranger.messages()
     assert msgs[0].command == "NOTICE"
@@ -82,7 +82,7 @@ def test_a_stranger_who_takes_a_just_registered_nick_is_renamed() -> None:
     assert (msgs[1].source or "").startswith("alice!")
     guest = msgs[1].params[0]
     assert GUEST.fullmatch(guest)
-    assert stranger.session.nick == guest
+    assert stranger.session.user.nick == guest
     assert server.find_user("alice") is None
     [seen] = bob.messages()  # a nick change like any other
     assert (seen.command, seen.params, (seen.source or "").split("!")[0]) == (
@@ -105,7 +105,7 @@ def test_logging_in_within_the_grace_period_keeps_the_nick() -> None:
     alice.messages()
     later(server, clock, 60)
     assert alice.messages() == []
-    assert alice.session.nick == "ALICE"
+    assert alice.session.user.nick == "ALICE"
     assert service(server).grace == {}
 
 
@@ -131,11 +131,11 @@ def test_a_login_being_checked_when_the_grace_ends_is_waited_for() -> None:
     later(server, clock, 9)
     alice.send(f"NS IDENTIFY {PASSWORD}")  # argon2 is still at work when the grace ends
     later(server, clock, 2)
-    assert alice.session.nick == "alice"
+    assert alice.session.user.nick == "alice"
     jobs.run()
     later(server, clock, 1)
-    assert alice.session.account == "alice"
-    assert alice.session.nick == "alice"
+    assert alice.session.user.account == "alice"
+    assert alice.session.user.nick == "alice"
     assert service(server).grace == {}
 
 
@@ -148,7 +148,7 @@ def test_changing_nick_away_cancels_the_rename() -> None:
     assert service(server).grace == {}
     later(server, clock, 60)
     stranger.messages()
-    assert stranger.session.nick == "notalice"
+    assert stranger.session.user.nick == "notalice"
 
 
 def test_hopping_between_registered_nicks_buys_no_time() -> None:
@@ -160,7 +160,7 @@ def test_hopping_between_registered_nicks_buys_no_time() -> None:
     later(server, clock, 20)
     stranger.send("NICK carol")
     later(server, clock, 11)
-    assert GUEST.fullmatch(stranger.session.nick)
+    assert GUEST.fullmatch(stranger.session.user.nick)
 
 
 def test_logging_out_on_ones_own_nick_starts_the_countdown() -> None:
@@ -173,7 +173,7 @@ def test_logging_out_on_ones_own_nick_starts_the_countdown() -> None:
     alice.send("NS LOGOUT")
     assert any("within 5 seconds" in text for text in nickserv_notices(alice))
     later(server, clock, 6)
-    assert GUEST.fullmatch(alice.session.nick)
+    assert GUEST.fullmatch(alice.session.user.nick)
 
 
 def test_registering_an_account_warns_whoever_uses_its_nick() -> None:
@@ -181,7 +181,7 @@ def test_registering_an_account_warns_whoever_uses_its_nick() -> None:
     carol = Client(server).register("carol")
     bob = Client(server).register("bob")
     bob.send(f"REGISTER carol * {PASSWORD}")
-    assert bob.session.account == "carol"
+    assert bob.session.user.account == "carol"
     assert any("registered to the account carol" in text for text in nickserv_notices(carol))
     assert carol.session in service(server).grace
 
@@ -196,7 +196,7 @@ def test_the_owner_may_use_the_nick_in_any_case() -> None:
     alice.send("NICK aLiCe")
     assert [m.command for m in alice.messages()] == ["NICK"]
     later(server, clock, 60)
-    assert alice.session.nick == "aLiCe"
+    assert alice.session.user.nick == "aLiCe"
 
 
 def test_a_quitting_client_leaves_no_countdown() -> None:
@@ -218,7 +218,7 @@ def test_a_rehash_to_off_stops_a_countdown() -> None:
         dataclasses.replace(server.config, accounts=AccountsSection(nick_protection="off"))
     )
     later(server, clock, 60)
-    assert stranger.session.nick == "alice"
+    assert stranger.session.user.nick == "alice"
 
 
 def test_guest_nicks_fit_nicklen_and_are_free() -> None:
@@ -255,7 +255,7 @@ def test_strict_refuses_a_registered_nick_at_nick() -> None:
         "433",
         ("bob", "Alice", "Nickname is reserved by a different account"),
     )
-    assert bob.session.nick == "bob"
+    assert bob.session.user.nick == "bob"
 
 
 def test_strict_refuses_a_registered_nick_at_registration_without_sasl() -> None:
@@ -269,7 +269,7 @@ def test_strict_refuses_a_registered_nick_at_registration_without_sasl() -> None
         ("*", "alice", "Nickname is reserved by a different account"),
     )
     assert not stranger.session.registered
-    assert server.users.get(server.fold("alice")) is None  # released for its owner
+    assert server.network.users.get(server.fold("alice")) is None  # released for its owner
     stranger.send("NICK alice_")
     assert stranger.commands()[0] == "001"
 
@@ -280,7 +280,7 @@ def test_strict_lets_a_sasl_client_have_its_nick() -> None:
     alice = Client(server)
     sasl_register(alice, "alice", "alice")
     assert "001" in alice.commands()
-    assert alice.session.nick == "alice"
+    assert alice.session.user.nick == "alice"
 
 
 # -- off -------------------------------------------------------------------------------------
@@ -294,7 +294,7 @@ def test_off_lets_anyone_use_a_registered_nick() -> None:
     stranger.send("NICK alice", "USER u 0 * :Real Name")
     assert not [m for m in stranger.messages() if m.command == "NOTICE"]
     later(server, clock, 3600)
-    assert stranger.session.nick == "alice"
+    assert stranger.session.user.nick == "alice"
 
 
 # -- GHOST and REGAIN ------------------------------------------------------------------------
@@ -338,7 +338,7 @@ def test_regain_disconnects_the_holder_and_gives_the_nick() -> None:
     assert msgs[1].params[1] == "You have regained alice."
     assert stranger.closed
     assert witness.messages()[0].params == ("REGAIN command used by alice_",)
-    assert server.find_user("alice") is owner.session
+    assert server.find_user("alice") is owner.session.user
     owner.send("NS REGAIN alice")
     assert nickserv_notices(owner) == ["You are alice already."]
 
@@ -351,7 +351,7 @@ def test_regain_of_a_free_nick_just_takes_it() -> None:
     owner.messages()
     owner.send("NS REGAIN alice")
     assert [m.command for m in owner.messages()] == ["NICK", "NOTICE"]
-    assert owner.session.nick == "alice"
+    assert owner.session.user.nick == "alice"
 
 
 def test_ghost_and_regain_are_for_the_owner_only() -> None:
@@ -372,7 +372,7 @@ def test_ghost_and_regain_are_for_the_owner_only() -> None:
         bob.send(f"NS {command}")
         assert nickserv_notices(bob) == [f"Syntax: {command} <nick>"]
     assert not stranger.closed
-    assert stranger.session.nick == "alice"
+    assert stranger.session.user.nick == "alice"
 
 
 def test_ghost_when_nobody_uses_the_nick() -> None:

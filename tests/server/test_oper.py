@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hubbub.server.accounts import MAX_LOGIN_FAILURES
-from hubbub.server.config import (
+from hubbub.config import (
     Config,
     ConfigError,
     ConfigIssue,
@@ -18,12 +17,13 @@ from hubbub.server.config import (
     OperSection,
     ServerSection,
     default_config,
-    hash_password,
 )
+from hubbub.passwords import hash_password
+from hubbub.server.accounts import MAX_LOGIN_FAILURES
 from hubbub.server.core import Server
 from tests.cloaks import CLOAKS, HOST
 from tests.server.accounthelpers import add_account, defer, server_with_accounts
-from tests.server.harness import Client, FakeClock, ask, replies
+from tests.server.harness import Client, FakeClock, TestHost, ask, host_of, replies
 
 ADMIN = OperSection(name="admin", password="secret")
 
@@ -39,7 +39,7 @@ def make_config(*opers: OperSection, **server: str) -> Config:
 
 
 def make_oper_server(*opers: OperSection) -> Server:
-    return Server(make_config(*opers), clock=FakeClock())
+    return Server(make_config(*opers), clock=FakeClock(), host=TestHost())
 
 
 def notices(client: Client) -> list[str]:
@@ -69,8 +69,8 @@ def test_oper_success(server: Server) -> None:
         ("hubbub.local", "381", ("alice", "You are now an IRC operator")),
         (f"alice!~u@{HOST}", "MODE", ("alice", "+os")),
     ]
-    assert set(alice.session.modes) >= {"o", "s"}
-    assert alice.session in server.opers
+    assert set(alice.session.user.modes) >= {"o", "s"}
+    assert alice.session.user in server.network.opers
     assert ask(alice, "LUSERS")[1] == ("252", ("alice", "1", "operator(s) online"))
 
 
@@ -84,8 +84,8 @@ def test_oper_name_is_case_insensitive_and_reoper_is_quiet(server: Server) -> No
 def test_oper_wrong_password(server: Server) -> None:
     alice = Client(server).register("alice")
     assert ask(alice, "OPER admin nope") == [("464", ("alice", "Password incorrect"))]
-    assert "o" not in alice.session.modes
-    assert server.opers == set()
+    assert "o" not in alice.session.user.modes
+    assert server.network.opers == set()
 
 
 def test_oper_unknown_name(server: Server) -> None:
@@ -128,10 +128,10 @@ def test_oper_hashed_password_checked_off_the_handler() -> None:
     """With a real offload the answer to a hashed password comes later, in its own write."""
     server = make_oper_server(OperSection(name="admin", password=hash_password("secret")))
     queued: list[tuple[Callable[[], bool], Callable[[bool], None]]] = []
-    server.offload = lambda work, done: queued.append((work, done))
+    host_of(server).run = lambda work, done: queued.append((work, done))
     alice = Client(server).register("alice")
     assert ask(alice, "OPER admin secret") == []
-    assert "o" not in alice.session.modes
+    assert "o" not in alice.session.user.modes
     work, done = queued.pop()
     done(work())
     assert [c for c, _ in replies(alice)] == ["381", "MODE"]
@@ -165,7 +165,7 @@ def test_too_many_wrong_oper_passwords_disconnect(server: Server) -> None:
     assert [c for c, _ in got] == ["464", "ERROR"]
     assert "Too many failed login attempts" in got[1][1][0]
     assert alice.closed
-    assert server.opers == set()
+    assert server.network.opers == set()
 
 
 def test_unknown_names_and_hosts_count_with_passwords_and_logins() -> None:
@@ -198,7 +198,7 @@ def test_oper_and_account_logins_share_one_counter() -> None:
 def test_hashed_oper_passwords_count_when_checked_off_the_handler() -> None:
     server = make_oper_server(OperSection(name="admin", password=hash_password("secret")))
     queued: list[tuple[Callable[[], bool], Callable[[bool], None]]] = []
-    server.offload = lambda work, done: queued.append((work, done))
+    host_of(server).run = lambda work, done: queued.append((work, done))
     alice = Client(server).register("alice")
     for i in range(MAX_LOGIN_FAILURES):
         alice.send("OPER admin nope", "PING :after")
@@ -213,8 +213,8 @@ def test_hashed_oper_passwords_count_when_checked_off_the_handler() -> None:
 def test_failed_oper_is_logged_with_the_address(caplog: pytest.LogCaptureFixture) -> None:
     server = make_oper_server(ADMIN, OperSection(name="remote", password="x", host="10.*"))
     alice = Client(server, ip="192.0.2.7").register("alice")
-    alice.session.host = "cloaked.example"  # what others see: the log has the real address
-    alice.session.update_prefix()
+    alice.session.user.host = "cloaked.example"  # what others see: the log has the real address
+    alice.session.user.update_prefix()
     with caplog.at_level(logging.WARNING, logger="hubbub.oper"):
         alice.send("OPER admin nope", "OPER nobody secret", "OPER remote x")
     records = [r for r in caplog.records if r.name == "hubbub.oper"]
@@ -237,7 +237,7 @@ def test_failed_oper_is_logged_with_the_address(caplog: pytest.LogCaptureFixture
 def test_dropping_o_leaves_the_operators(server: Server) -> None:
     alice = oper_up(server, "alice")
     alice.send("MODE alice -o")
-    assert server.opers == set()
+    assert server.network.opers == set()
     assert ask(alice, "KILL bob :x") == [
         ("481", ("alice", "Permission Denied- You're not an IRC operator"))
     ]
@@ -271,7 +271,7 @@ def test_kill(server: Server) -> None:
         (f"alice!~u@{HOST}", "QUIT", ("Killed (ircop (some arbitrary reason))",))
     ]
     assert server.find_user("alice") is None
-    assert server.whowas[0].nick == "alice"
+    assert server.network.whowas[0].nick == "alice"
     assert notices(ircop) == [
         f"*** Received KILL message for alice (~u@{HOST}) from ircop: some arbitrary reason",
         f"*** Client exiting: alice (~u@{HOST}) [Killed (ircop (some arbitrary reason))]",
@@ -321,7 +321,7 @@ def test_kill_yourself(server: Server) -> None:
         "ERROR",
         (f"Closing Link: {HOST} (Killed (ircop (oops)))",),
     )
-    assert server.opers == set()
+    assert server.network.opers == set()
 
 
 # -- WALLOPS ---------------------------------------------------------------------------------
@@ -380,7 +380,7 @@ def test_rehash_applies_the_new_config(server: Server) -> None:
         path=Path("/etc/hubbub/hubbub.toml"),
         limits=LimitsSection(flood=False, nicklen=20),
     )
-    server.rehash_hook = lambda: new
+    host_of(server).reload = lambda: new
     assert ask(ircop, "REHASH") == [
         ("382", ("ircop", "hubbub.toml", "Rehashing")),
         ("005", ("ircop", "NETWORK=NewNet", "NICKLEN=20", "are supported by this server")),
@@ -397,7 +397,7 @@ def test_rehash_applies_the_new_config(server: Server) -> None:
 def test_rehash_negates_removed_tokens(server: Server) -> None:
     ircop = oper_up(server, "ircop")
     server.isupport = [[*server.isupport[0], "EXTRA=1"], *server.isupport[1:]]
-    server.rehash_hook = lambda: make_config()
+    host_of(server).reload = lambda: make_config()
     got = [p for c, p in ask(ircop, "REHASH") if c == "005"]
     assert got == [("ircop", "-EXTRA", "are supported by this server")]
 
@@ -409,7 +409,7 @@ def test_rehash_keeps_the_old_config_when_the_new_one_is_bad(server: Server) -> 
     def bad() -> Config:
         raise ConfigError([ConfigIssue("limits.sendq", "must be at least 512, got 1")])
 
-    server.rehash_hook = bad
+    host_of(server).reload = bad
     other = oper_up(server, "other")
     got = ask(ircop, "REHASH")
     assert got == [
@@ -434,7 +434,7 @@ def test_rehash_refuses_an_unreadable_motd_file(server: Server, tmp_path: Path) 
     new = dataclasses.replace(
         make_config(motd_file="missing-motd.txt"), path=tmp_path / "hubbub.toml"
     )
-    server.rehash_hook = lambda: new
+    host_of(server).reload = lambda: new
     assert [c for c, _ in ask(ircop, "REHASH")] == ["NOTICE"]
     assert server.motd == old_motd
     assert server.config is not new
@@ -442,7 +442,7 @@ def test_rehash_refuses_an_unreadable_motd_file(server: Server, tmp_path: Path) 
 
 def test_rehash_refuses_a_casemapping_change(server: Server) -> None:
     ircop = oper_up(server, "ircop")
-    server.rehash_hook = lambda: make_config(casemapping="ascii")
+    host_of(server).reload = lambda: make_config(casemapping="ascii")
     got = ask(ircop, "REHASH")
     assert [c for c, _ in got] == ["NOTICE"]
     assert "casemapping" in got[0][1][1]
@@ -459,7 +459,7 @@ def test_rehash_reads_off_the_loop_and_holds_the_opers_next_lines(server: Server
         read.append(new)
         return new
 
-    server.rehash_hook = load
+    host_of(server).reload = load
     ircop.send("REHASH", "PING :after")
     assert read == []  # nothing read on the core's thread
     assert ircop.messages() == []  # and PING waits behind REHASH
@@ -470,12 +470,11 @@ def test_rehash_reads_off_the_loop_and_holds_the_opers_next_lines(server: Server
 
 def test_rehash_commits_to_the_application_only_when_applied(server: Server) -> None:
     ircop = oper_up(server, "ircop")
-    committed: list[Config] = []
-    server.rehash_commit = committed.append
-    server.rehash_hook = lambda: make_config(casemapping="ascii")
+    committed = host_of(server).applied
+    host_of(server).reload = lambda: make_config(casemapping="ascii")
     ask(ircop, "REHASH")
     assert committed == []
     good = make_config(ADMIN)
-    server.rehash_hook = lambda: good
+    host_of(server).reload = lambda: good
     ask(ircop, "REHASH")
     assert committed == [good]

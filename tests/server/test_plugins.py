@@ -1,7 +1,7 @@
-"""The plugin API and manager, sans-I/O: a harness server and a fake network layer.
+"""The plugin API and manager, sans-I/O: plugins loaded from files into a harness server.
 
-What a plugin registers works through the real core (its commands are dispatched by it) and
-the fake network (events, service users); what it raises is contained and logged under its
+What a plugin registers works through the real core and network (its commands are
+dispatched, its service users are users); what it raises is contained and logged under its
 name; REHASH loads every plugin afresh from its file.
 """
 
@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from hubbub.config import ConfigError, PluginsSection, parse_config, plugin_name
 from hubbub.server.commands.dispatch import Command, Context
-from hubbub.server.config import ConfigError, PluginsSection, parse_config, plugin_name
-from hubbub.server.events import Joined, Quit, Registered, Relayed
+from hubbub.server.events import Quit
 from hubbub.server.plugins import PluginAPI, import_plugins
-from tests.server.accounthelpers import defer, server_with_accounts
-from tests.server.harness import Client, replies
+from tests.server.accounthelpers import defer
+from tests.server.harness import Client, host_of, replies
 from tests.server.pluginhelpers import Plugged, with_plugins, write_plugin
 
 RECORDER = """
@@ -35,7 +35,9 @@ RECORDER = """
 
 
 def records_of(caplog: pytest.LogCaptureFixture, name: str) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == f"hubbub.plugin.{name}"]
+    """What was logged under ``hubbub.plugin.<name>`` (``hubbub.<name>`` for network)."""
+    logger = "hubbub.network" if name == "network" else f"hubbub.plugin.{name}"
+    return [r for r in caplog.records if r.name == logger]
 
 
 # -- config --------------------------------------------------------------------------------
@@ -78,7 +80,7 @@ def test_plugins_section_errors(text: str, key: str, message: str) -> None:
 
 
 def test_a_missing_plugin_file_is_reported_by_load_config(tmp_path: Path) -> None:
-    from hubbub.server.config import load_config
+    from hubbub.config import load_config
 
     path = tmp_path / "hubbub.toml"
     path.write_text('[plugins]\nmodules = ["plugins/seen.py"]\n[plugins.nickserv]\n')
@@ -119,9 +121,9 @@ def test_a_plugin_hears_the_events_and_gets_its_table(tmp_path: Path) -> None:
     assert plugged.load(path, settings={"recorder": {"level": 3}}) == []
     module = plugged.module("recorder")
     assert module.CONFIG == [{"level": 3}]
-    alice = plugged.network.add_user("alice")
-    plugged.network.join(alice, "#lobby")
-    assert module.HEARD == ["Registered", "Joined"]
+    alice = plugged.client("alice")
+    alice.send("JOIN #lobby", "PRIVMSG #lobby :hello", "PART #lobby")
+    assert module.HEARD == ["Registered", "Joined", "Relayed", "Parted"]
 
 
 def test_an_event_callback_that_raises_is_contained(
@@ -138,9 +140,9 @@ def test_an_event_callback_that_raises_is_contained(
     good = write_plugin(tmp_path, "recorder", RECORDER)
     plugged = Plugged()
     assert plugged.load(bad, good) == []
-    plugged.network.add_user("alice")
+    plugged.client("alice")
     assert plugged.module("recorder").HEARD == ["Registered"]
-    assert plugged.network.contained == []  # the plugin layer caught it, not the network
+    assert records_of(caplog, "network") == []  # the plugin layer caught it, not the network
     (record,) = records_of(caplog, "bad")
     assert "plugin bad: error in" in record.getMessage()
     assert "handling Registered" in record.getMessage()
@@ -165,7 +167,7 @@ def test_later_runs_once_every_subscriber_has_heard(tmp_path: Path) -> None:
     )
     plugged = Plugged()
     plugged.load(path)
-    plugged.network.add_user("alice")
+    plugged.client("alice")
     assert plugged.module("order").ORDER == ["first", "second", "later"]
 
 
@@ -223,9 +225,11 @@ def test_add_command_refuses_a_name_the_table_has(
         """
         from hubbub.server.commands.dispatch import Command
 
+        HEARD = []
+
         def setup(api):
-            api.subscribe(lambda event: None)
-            api.add_service("Greedy", lambda event: None)
+            api.subscribe(HEARD.append)
+            api.add_service("Greedy", print)
             api.add_command("MINE", Command(lambda ctx: None))
             api.add_command("join", Command(lambda ctx: None))
         """,
@@ -238,16 +242,21 @@ def test_add_command_refuses_a_name_the_table_has(
     )
     assert plugged.server.commands["JOIN"] is join
     assert "MINE" not in plugged.server.commands  # what it added before failing is undone
-    assert plugged.network.subscribers == []
     assert plugged.network.find_user("Greedy") is None
-    assert isinstance(plugged.network.events[-1], Quit)
+    assert isinstance(plugged.events[-1], Quit)
     assert "greedy" not in plugged.manager
+    heard = sys.modules["hubbub_plugin_greedy"].HEARD
+    count = len(heard)
+    plugged.client("alice")
+    assert len(heard) == count  # no longer subscribed
     assert any(problem in r.getMessage() for r in caplog.records)
 
 
 def test_add_command_checks_the_name() -> None:
     plugged = Plugged()
     api = PluginAPI(plugged.manager, "x", "x", {})
+    with pytest.raises(ValueError, match="the command NS exists already"):
+        api.add_command("ns", Command(lambda ctx: None))  # (NickServ's)
     for bad in ("", "9LIVES", "TWO WORDS", "A-B"):
         with pytest.raises(ValueError, match="is not a command name"):
             api.add_command(bad, Command(lambda ctx: None))
@@ -286,40 +295,50 @@ def test_a_service_user_speaks_joins_and_answers(
     assert echo.service is not None
     assert echo.prefix == f"Echo!echo@services.{plugged.server.name}"
     assert echo.realname == "Says it again"
+    assert "B" in echo.modes  # a bot
     lobby = network.find_channel("#lobby")
     assert lobby is not None
-    assert network.members(lobby) == [echo]
-    alice = network.add_user("alice")
-    network.join(alice, "#Lobby")  # greeted once the join is announced (the fake checks)
-    assert network.said("Echo") == [
-        ("Echo", "PRIVMSG", "#lobby", "Welcome, alice!"),
-        ("Echo", "PRIVMSG", "#lobby", "Enjoy."),
+    assert list(lobby.members) == [echo]
+    alice = plugged.client("alice")
+    alice.send("JOIN #Lobby")  # greeted once the join is announced
+    got = [(m.source, m.command, m.params) for m in alice.messages() if m.source == echo.prefix]
+    assert got == [
+        (echo.prefix, "PRIVMSG", ("#lobby", "Welcome, alice!")),
+        (echo.prefix, "PRIVMSG", ("#lobby", "Enjoy.")),
     ]
-    network.relay(alice, "PRIVMSG", echo, "hello")
-    assert network.said("Echo")[-1] == ("Echo", "NOTICE", "alice", "you said: hello")
-    network.relay(alice, "PRIVMSG", echo, "boom")
+    alice.send("PRIVMSG Echo :hello")
+    assert replies(alice) == [("NOTICE", ("alice", "you said: hello"))]
+    alice.send("PRIVMSG Echo :boom")
+    assert replies(alice) == []
     (record,) = records_of(caplog, "echo")
     assert record.getMessage().startswith("plugin echo: error answering PRIVMSG from <User")
     (handle,) = plugged.manager.plugins[str(tmp_path / "echo.py")].api.services
     handle.part("#lobby", "bye")
-    assert network.find_channel("#lobby") is not None  # alice is still there
-    assert echo not in network.members(lobby)
+    assert replies(alice) == [("PART", ("#lobby", "bye"))]
+    assert echo not in lobby.members
     handle.part("#lobby")  # not in it: nothing happens
     with pytest.raises(ValueError, match="no such nick or channel"):
         handle.say("nobody", "hello?")
     with pytest.raises(ValueError, match="not a channel name"):
         handle.join("lobby")
+    alice.send("MODE #lobby +n")
+    with pytest.raises(ValueError, match="Echo cannot send to #lobby"):
+        handle.say("#lobby", "let me in")  # channel modes apply to services too
     handle.remove()
     assert network.find_user("Echo") is None
     handle.say("alice", "still there?")  # a removed service does nothing
-    assert network.said("Echo")[-1][3] == "you said: hello"
+    assert [text for *_, text in plugged.said("Echo")][-1] == "you said: hello"
 
 
 def test_a_service_nick_that_is_taken_fails_the_setup(tmp_path: Path) -> None:
     plugged = Plugged()
-    plugged.network.add_user("Echo")
+    plugged.client("Echo")
     (problem,) = plugged.load(write_plugin(tmp_path, "echo", ECHO))
-    assert "setup failed (ValueError: the nick Echo is in use)" in problem
+    assert "setup failed (ValueError: the nick 'Echo' is taken)" in problem
+    (problem,) = plugged.load(
+        write_plugin(tmp_path, "bad", "def setup(api):\n    api.add_service('no good', print)\n")
+    )
+    assert "setup failed (ValueError: 'no good' is not a valid nick)" in problem
 
 
 def test_no_service_is_added_inside_an_event_callback(
@@ -335,7 +354,7 @@ def test_no_service_is_added_inside_an_event_callback(
     )
     plugged = Plugged()
     plugged.load(path)
-    plugged.network.add_user("alice")
+    plugged.client("alice")
     assert plugged.network.find_user("Late") is None
     (record,) = records_of(caplog, "eager")
     assert record.exc_info is not None
@@ -357,21 +376,27 @@ def test_rehash_loads_a_changed_file_afresh(tmp_path: Path) -> None:
         "hi",
         """
         VERSION = 2
+        HEARD = []
 
         def setup(api):
             api.add_service("Hello", lambda event: None)
-            api.subscribe(lambda event: None)
+            api.subscribe(HEARD.append)
         """,
     )
     assert plugged.load(path) == []
-    assert plugged.module("hi").VERSION == 2
+    second = plugged.module("hi")
+    assert second.VERSION == 2
     assert network.find_user("Hi") is None
     assert network.find_user("Hello") is not None
-    quit_event = next(e for e in network.events if isinstance(e, Quit))
+    quit_event = next(e for e in plugged.events if isinstance(e, Quit))
     assert quit_event.user is first
-    assert len(network.subscribers) == 1
-    assert plugged.load(path) == []  # loaded afresh again: still one subscriber
-    assert len(network.subscribers) == 1
+    assert plugged.load(path) == []  # loaded afresh again: only the newest one hears
+    third = plugged.module("hi")
+    assert third is not second
+    heard = len(second.HEARD)
+    plugged.client("alice")
+    assert len(second.HEARD) == heard
+    assert [type(e).__name__ for e in third.HEARD][-1] == "Registered"
 
 
 def test_a_new_version_that_does_not_import_leaves_the_old_one_running(tmp_path: Path) -> None:
@@ -385,7 +410,7 @@ def test_a_new_version_that_does_not_import_leaves_the_old_one_running(tmp_path:
     assert "SyntaxError" in problem
     assert problem.endswith("the running version stays")
     assert plugged.module("recorder") is running
-    plugged.network.add_user("alice")
+    plugged.client("alice")
     assert running.HEARD == ["Registered"]
 
 
@@ -397,9 +422,10 @@ def test_a_plugin_dropped_from_the_config_is_torn_down(
         "tidy",
         """
         DOWN = []
+        HEARD = []
 
         def setup(api):
-            api.subscribe(lambda event: None)
+            api.subscribe(HEARD.append)
 
         def teardown(api):
             DOWN.append(api.name)
@@ -411,8 +437,9 @@ def test_a_plugin_dropped_from_the_config_is_torn_down(
     module = plugged.module("tidy")
     assert plugged.load() == []
     assert module.DOWN == ["tidy"]
-    assert plugged.manager.plugins == {}
-    assert plugged.network.subscribers == []
+    assert list(plugged.manager.plugins) == ["hubbub.plugins.nickserv"]
+    plugged.client("alice")
+    assert module.HEARD == []
     (record,) = records_of(caplog, "tidy")
     assert record.getMessage() == "plugin tidy: error in teardown"
 
@@ -433,16 +460,17 @@ def test_broken_plugins_never_stop_the_others(
         "plugin no_such_module_here: cannot import no_such_module_here: "
         "ModuleNotFoundError: No module named 'no_such_module_here'",
     ]
-    assert list(plugged.manager.plugins) == [str(good)]
+    assert list(plugged.manager.plugins) == ["hubbub.plugins.nickserv", str(good)]
     assert plugged.manager.problems == problems
 
 
 def test_operators_are_told_what_went_wrong(tmp_path: Path) -> None:
     plugged = Plugged()
     server = plugged.server
-    oper = Client(server).register("oper")
-    oper.session.modes += "os"
-    server.opers.add(oper.session)
+    oper = plugged.client("oper")
+    server.network.set_user_modes(oper.session.user, "os", "")
+    server.network.opers.add(oper.session.user)
+    oper.messages()
     plugged.load(write_plugin(tmp_path, "nosetup", "X = 1\n"))
     ((command, params),) = replies(oper)
     assert command == "NOTICE"
@@ -482,15 +510,15 @@ def test_modules_of_hubbub_are_not_imported_again() -> None:
     assert found["hubbub.server.core"] is hubbub.server.core
 
 
-def test_nickserv_is_built_in_where_there_are_accounts() -> None:
-    bare = Plugged()
-    assert bare.manager.wanted(bare.server.config) == []
-    server = server_with_accounts()
-    plugged = Plugged(server)
-    config = with_plugins(server.config, "examples/seen.py")
+def test_nickserv_is_built_in() -> None:
+    plugged = Plugged()
+    assert list(plugged.manager.plugins) == ["hubbub.plugins.nickserv"]
+    config = with_plugins(plugged.server.config, "examples/seen.py")
     assert plugged.manager.wanted(config) == ["hubbub.plugins.nickserv", "examples/seen.py"]
-    config = with_plugins(server.config, "hubbub.plugins.nickserv")
+    assert plugged.manager.to_import(config) == ["examples/seen.py"]
+    config = with_plugins(plugged.server.config, "hubbub.plugins.nickserv")
     assert plugged.manager.wanted(config) == ["hubbub.plugins.nickserv"]
+    assert plugged.manager.to_import(config) == []
 
 
 def test_relative_plugin_files_are_found_beside_the_config(tmp_path: Path) -> None:
@@ -498,7 +526,10 @@ def test_relative_plugin_files_are_found_beside_the_config(tmp_path: Path) -> No
     config = dataclasses.replace(
         with_plugins(plugged.server.config, "bots/seen.py"), path=tmp_path / "hubbub.toml"
     )
-    assert plugged.manager.wanted(config) == [str(tmp_path / "bots" / "seen.py")]
+    assert plugged.manager.wanted(config) == [
+        "hubbub.plugins.nickserv",
+        str(tmp_path / "bots" / "seen.py"),
+    ]
 
 
 # -- blocking work ---------------------------------------------------------------------------
@@ -538,18 +569,6 @@ def test_no_answer_from_blocking_work_reaches_an_unloaded_plugin(tmp_path: Path)
     assert module.DONE == [42]
 
 
-# -- the event types a plugin sees -----------------------------------------------------------
-
-
-def test_events_are_the_network_layers(tmp_path: Path) -> None:
-    plugged = Plugged()
-    plugged.load(write_plugin(tmp_path, "echo", ECHO))
-    alice = plugged.network.add_user("alice")
-    plugged.network.join(alice, "#lobby")
-    kinds = [type(e) for e in plugged.network.events]
-    assert kinds == [Registered, Joined, Registered, Joined, Relayed, Relayed]
-
-
 def test_a_plugin_command_gets_a_context(tmp_path: Path) -> None:
     seen: list[Context] = []
     plugged = Plugged()
@@ -565,16 +584,32 @@ def test_the_example_in_the_docs_works(tmp_path: Path) -> None:
     path = write_plugin(tmp_path, "dice", source)
     plugged = Plugged()
     assert plugged.load(path, settings={"dice": {"sides": 20, "channels": ["#games"]}}) == []
-    network = plugged.network
-    alice = network.add_user("alice")
-    games = network.join(alice, "#games")
-    network.relay(alice, "PRIVMSG", games, "!roll")
-    dice = network.find_user("Dice")
-    assert dice is not None
-    network.relay(alice, "PRIVMSG", dice, "roll")
-    said = network.said("Dice")
-    assert [s[1:3] for s in said] == [("PRIVMSG", "#games"), ("NOTICE", "alice")]
-    assert said[0][3].startswith("alice: You rolled ")
-    assert said[0][3].endswith(" (1-20).")
+    alice = plugged.client("alice")
+    alice.send("JOIN #games", "PRIVMSG #games :!roll", "PRIVMSG Dice :roll")
+    said = plugged.said("Dice")
+    assert [s[1:3] for s in said] == [("PRIVMSG", "#games")] * 2 + [("NOTICE", "alice")]
+    assert said[0][3] == "Hello alice, say !roll"
+    assert said[1][3].startswith("alice: You rolled ")
+    assert said[1][3].endswith(" (1-20).")
+    assert said[2][3].startswith("You rolled ")
     (problem,) = plugged.load(path, settings={"dice": {"sides": 1}})
     assert "sides must be an integer of at least 2" in problem
+
+
+def test_rehash_answers_once_the_plugins_run_again(tmp_path: Path) -> None:
+    plugged = Plugged()
+    server = plugged.server
+    oper = plugged.client("oper")  # (without +s: told of problems in the reply)
+    server.network.set_user_modes(oper.session.user, "o", "")
+    oper.messages()
+    good = write_plugin(tmp_path, "echo", ECHO)
+    bad = write_plugin(tmp_path, "nosetup", "X = 1\n")
+    host_of(server).reload = lambda: with_plugins(server.config, good, bad)
+    jobs = defer(server)
+    oper.send("REHASH", "PRIVMSG Echo :are you there?")
+    assert replies(oper) == []
+    assert jobs.run() == 1  # the config and the plugins, read and imported in one go
+    got = replies(oper)
+    assert [c for c, _ in got] == ["382", "NOTICE", "NOTICE"]
+    assert got[1][1][1] == f"*** plugin nosetup: {bad} has no setup(api) function; not loaded"
+    assert got[2][1][1] == "you said: are you there?"  # held until the plugins ran

@@ -8,21 +8,16 @@ import base64
 import pytest
 
 from hubbub.protocol.message import Message
-from hubbub.server.accounts import MAX_LOGIN_FAILURES
+from hubbub.protocol.sasl import CHUNK, ChunkTooLong, PayloadError, PayloadTooLarge, chunk
+from hubbub.server.accounts import MAX_LOGIN_FAILURES, AuthState
 from hubbub.server.sasl import (
-    CHUNK,
     MAX_PAYLOAD,
     Challenge,
     CheckPassword,
     Failure,
-    PayloadError,
-    PayloadReader,
-    PayloadTooLong,
     PlainMechanism,
-    ResponseTooLong,
     ScramSha256Mechanism,
     Success,
-    encode_payload,
     make_scram_credentials,
 )
 from hubbub.storage import ScramCredentials
@@ -180,31 +175,15 @@ def test_plain_is_one_step() -> None:
 # -- framing ---------------------------------------------------------------------------------
 
 
-def test_payload_framing_round_trips() -> None:
-    for size in (0, 1, 299, 300, 301, 600, 1200):
-        data = bytes(range(256)) * 5
-        data = data[:size]
-        chunks = encode_payload(data)
-        assert all(len(c) <= CHUNK for c in chunks)
-        reader = PayloadReader()
-        results = [reader.feed(c) for c in chunks]
-        assert results[-1] == data
-        assert all(r is None for r in results[:-1])
-
-
-def test_exact_chunk_ends_with_plus() -> None:
-    assert encode_payload(b"x" * 300)[-1] == "+"
-    assert encode_payload(b"") == ["+"]
-
-
 def test_payload_limits() -> None:
-    reader = PayloadReader()
-    with pytest.raises(PayloadTooLong):
+    reader = AuthState().reader
+    assert reader.max_size == MAX_PAYLOAD
+    with pytest.raises(ChunkTooLong):
         reader.feed("A" * (CHUNK + 1))
-    with pytest.raises(ResponseTooLong):  # noqa: PT012 - the limit is reached over many lines
+    with pytest.raises(PayloadTooLarge):  # noqa: PT012 - the limit is reached over many lines
         for _ in range(MAX_PAYLOAD // CHUNK + 1):
             reader.feed("A" * CHUNK)
-    assert not issubclass(ResponseTooLong, PayloadTooLong)  # 904, not 905
+    assert not issubclass(PayloadTooLarge, ChunkTooLong)  # 904, not 905
     with pytest.raises(PayloadError):
         reader.feed("not base64!")
 
@@ -256,7 +235,7 @@ def test_sasl_plain_before_registration() -> None:
         "Alice",
         "You are now logged in as Alice",
     )
-    assert client.session.account == "Alice"
+    assert client.session.user.account == "Alice"
     client.send("CAP END")
     assert "001" in client.commands()
 
@@ -272,7 +251,7 @@ def test_sasl_plain_wrong_password() -> None:
     client = negotiating("alice")
     client.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {b64(plain('alice', 'wrong'))}")
     assert [m.command for m in auth_lines(client)] == ["AUTHENTICATE", "904"]
-    assert client.session.account is None
+    assert client.session.user.account is None
     client.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {b64(plain('nobody', 'x'))}")
     assert [m.command for m in auth_lines(client)] == ["AUTHENTICATE", "904"]
     client.send("CAP END")
@@ -289,10 +268,10 @@ def test_sasl_scram_before_registration() -> None:
     client.send(f"AUTHENTICATE {b64(scram.final(server_first))}")
     server_final = base64.b64decode(auth_lines(client)[0].params[0])
     assert scram.check(server_final)
-    assert client.session.account is None  # not until the client accepts the signature
+    assert client.session.user.account is None  # not until the client accepts the signature
     client.send("AUTHENTICATE +")
     assert [m.command for m in auth_lines(client)] == ["900", "903"]
-    assert client.session.account == "alice"
+    assert client.session.user.account == "alice"
 
 
 def test_sasl_scram_wrong_password() -> None:
@@ -302,7 +281,7 @@ def test_sasl_scram_wrong_password() -> None:
     server_first = base64.b64decode(auth_lines(client)[-1].params[0])
     client.send(f"AUTHENTICATE {b64(scram.final(server_first, password='crayon'))}")
     assert [m.command for m in auth_lines(client)] == ["904"]
-    assert client.session.account is None
+    assert client.session.user.account is None
 
 
 def test_unknown_mechanism_lists_ours() -> None:
@@ -356,7 +335,7 @@ def test_400_byte_chunks_then_plus() -> None:
     add_account(server, "alice", password)
     client = Client(server)
     start(client)
-    chunks = encode_payload(plain("alice", password))
+    chunks = chunk(plain("alice", password))
     assert [len(c) for c in chunks] == [400, 1]
     client.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {chunks[0]}")
     assert [m.command for m in auth_lines(client)] == ["AUTHENTICATE"]  # still waiting
@@ -401,7 +380,7 @@ def test_registration_waits_for_the_password_check() -> None:
     assert jobs.run() == 1
     commands = client.commands()
     assert commands[:3] == ["900", "903", "001"]
-    assert client.session.account == "alice"
+    assert client.session.user.account == "alice"
 
 
 def test_lines_after_the_credentials_wait_for_the_result() -> None:
@@ -419,7 +398,7 @@ def test_lines_after_the_credentials_wait_for_the_result() -> None:
         ("906", "SASL authentication aborted"),  # the abort came too late
         ("PONG", "after"),
     ]
-    assert client.session.account == "alice"
+    assert client.session.user.account == "alice"
 
 
 def test_disconnect_while_checking() -> None:
@@ -432,7 +411,7 @@ def test_disconnect_while_checking() -> None:
     client.lines()
     jobs.run()
     assert client.lines() == []
-    assert client.session.account is None
+    assert client.session.user.account is None
 
 
 def test_labeled_authenticate_is_answered_once_with_its_label() -> None:
@@ -468,7 +447,7 @@ def test_reauthentication_after_registration() -> None:
     # (and NickServ's notice: the nick alice is not alt's)
     commands = ["AUTHENTICATE", "900", "ACCOUNT", "903", "NOTICE"]
     assert [m.command for m in alice.messages()] == commands
-    assert alice.session.account == "alt"
+    assert alice.session.user.account == "alt"
     [account] = bob.messages()
     assert (account.source, account.command, account.params) == (
         f"alice!~u@{HOST}",
@@ -478,7 +457,7 @@ def test_reauthentication_after_registration() -> None:
     # A failed re-authentication leaves the login as it was.
     alice.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {b64(plain('alice', 'nope'))}")
     assert [m.command for m in alice.messages()] == ["AUTHENTICATE", "904"]
-    assert alice.session.account == "alt"
+    assert alice.session.user.account == "alt"
     assert bob.lines() == []
 
 

@@ -1,6 +1,5 @@
-"""The example plugin examples/seen.py, loaded from its file by the plugin manager, on a
-harness server with the fake network layer (tests/e2e/test_plugins.py runs it over a real
-socket)."""
+"""The example plugin examples/seen.py, loaded from its file into a harness server and used
+by its clients (tests/e2e/test_plugins.py runs it over real sockets)."""
 
 from __future__ import annotations
 
@@ -8,123 +7,125 @@ import logging
 
 import pytest
 
-from hubbub.server.user import User
-from tests.server.harness import FakeClock, make_server
+from tests.server.harness import Client, FakeClock, make_server
 from tests.server.pluginhelpers import EXAMPLES, Plugged
 
 SEEN = EXAMPLES / "seen.py"
 
 
-def seen_plugin(**settings: object) -> tuple[Plugged, FakeClock, User]:
+def seen_plugin(**settings: object) -> tuple[Plugged, FakeClock]:
     clock = FakeClock()
     plugged = Plugged(make_server(clock))
     assert plugged.load(SEEN, settings={"seen": {"channels": ["#lobby"], **settings}}) == []
-    bot = plugged.network.find_user(str(settings.get("nick", "Seen")))
-    assert bot is not None
-    return plugged, clock, bot
+    return plugged, clock
 
 
-def ask(plugged: Plugged, user: User, where: str, question: str) -> str:
-    """What the service answers ``user`` asking ``question`` in channel ``where``."""
-    network = plugged.network
-    channel = network.find_channel(where)
-    assert channel is not None
-    before = len(network.said())
-    network.relay(user, "PRIVMSG", channel, question)
-    answers = [s for s in network.said()[before:] if s[0] != user.nick]
-    assert len(answers) == 1, answers
-    assert answers[0][1:3] == ("PRIVMSG", channel.name)
-    return answers[0][3]
+def joined(plugged: Plugged, nick: str, *channels: str) -> Client:
+    client = plugged.client(nick)
+    for channel in channels:
+        client.send(f"JOIN {channel}")
+    client.messages()
+    return client
+
+
+def answers(client: Client, line: str, command: str = "PRIVMSG") -> list[tuple[str, str]]:
+    """(target, text) of what Seen says to ``client`` once it sent ``line``."""
+    client.messages()
+    client.send(line)
+    return [
+        (m.params[0], m.params[1])
+        for m in client.messages()
+        if m.command == command and (m.source or "").startswith("Seen!")
+    ]
+
+
+def ask(client: Client, question: str) -> str:
+    """Seen's answer to ``question`` asked in #lobby."""
+    ((target, text),) = answers(client, f"PRIVMSG #lobby :{question}")
+    assert target == "#lobby"
+    return text
 
 
 def test_seen_in_a_channel() -> None:
-    plugged, clock, bot = seen_plugin()
-    network = plugged.network
-    lobby = network.find_channel("#lobby")
+    plugged, clock = seen_plugin()
+    lobby = plugged.network.find_channel("#lobby")
     assert lobby is not None
-    assert network.members(lobby) == [bot]
-    alice, bob = network.add_user("alice"), network.add_user("bob")
-    network.join(alice, "#lobby")
-    network.join(bob, "#lobby")
-    assert ask(plugged, bob, "#lobby", "!seen alice") == (
+    assert [(u.nick, m) for u, m in lobby.members.items()] == [("Seen", "o")]
+    alice = joined(plugged, "alice", "#lobby")
+    bob = joined(plugged, "bob", "#lobby")
+    assert ask(bob, "!seen alice") == (
         "alice was last seen just now, joining #lobby. alice is online now."
     )
-    network.relay(alice, "PRIVMSG", lobby, "hi all")
+    alice.send("PRIVMSG #lobby :hi all")
     clock.advance(125)
-    assert ask(plugged, bob, "#lobby", "!seen Alice") == (
+    assert ask(bob, "!seen Alice") == (
         "alice was last seen 2 minutes ago, saying 'hi all' in #lobby. alice is online now."
     )
-    network.quit(alice, "bye")
+    alice.send("QUIT :bye")
     clock.advance(3600 * 5)
-    assert ask(plugged, bob, "#lobby", "!seen alice") == (
-        "alice was last seen 5 hours ago, quitting (bye)."
-    )
-    assert ask(plugged, bob, "#lobby", "!seen bob") == "That is you."
-    assert ask(plugged, bob, "#lobby", "!seen seen") == "I am right here."
-    assert ask(plugged, bob, "#lobby", "!seen") == "Ask me !seen <nick>"
-    assert ask(plugged, bob, "#lobby", "!seen a b") == "Ask me !seen <nick>"
-    assert ask(plugged, bob, "#lobby", "!seen nobody") == "I have not seen nobody."
+    assert ask(bob, "!seen alice") == "alice was last seen 5 hours ago, quitting (Quit: bye)."
+    assert ask(bob, "!seen bob") == "That is you."
+    assert ask(bob, "!seen seen") == "I am right here."
+    assert ask(bob, "!seen") == "Ask me !seen <nick>"
+    assert ask(bob, "!seen a b") == "Ask me !seen <nick>"
+    assert ask(bob, "!seen nobody") == "I have not seen nobody."
+    assert answers(bob, "PRIVMSG #lobby :seen alice?") == []
+    assert answers(bob, "NOTICE #lobby :!seen alice") == []  # a notice is never answered
 
 
 def test_seen_in_private() -> None:
-    plugged, _, bot = seen_plugin()
-    network = plugged.network
-    alice, bob = network.add_user("alice"), network.add_user("bob")
-    network.join(alice, "#lobby")
-    network.relay(bob, "PRIVMSG", bot, "alice")
-    network.relay(bob, "PRIVMSG", bot, "!seen alice")
-    network.relay(bob, "NOTICE", bot, "alice")  # a notice is never answered
+    plugged, _ = seen_plugin()
+    joined(plugged, "alice", "#lobby")
+    bob = joined(plugged, "bob")
     answer = "alice was last seen just now, joining #lobby. alice is online now."
-    assert network.said("Seen") == [("Seen", "NOTICE", "bob", answer)] * 2
+    assert answers(bob, "PRIVMSG Seen :alice", "NOTICE") == [("bob", answer)]
+    assert answers(bob, "PRIVMSG Seen :!seen alice", "NOTICE") == [("bob", answer)]
+    assert answers(bob, "NOTICE Seen :alice", "NOTICE") == []
 
 
 def test_it_tells_only_what_it_saw_in_its_channels() -> None:
-    plugged, _, _ = seen_plugin()
-    network = plugged.network
-    alice, bob, carol = (network.add_user(n) for n in ("alice", "bob", "carol"))
-    network.join(bob, "#lobby")
-    secret = network.join(carol, "#secret")
-    network.relay(carol, "PRIVMSG", secret, "the plans")
-    assert ask(plugged, bob, "#lobby", "!seen carol") == (
-        "carol is online, but I have not seen them in my channels."
-    )
-    network.quit(carol, "gone")  # carol shared no channel with it
-    assert ask(plugged, bob, "#lobby", "!seen carol") == "I have not seen carol."
-    network.join(alice, "#lobby")
-    network.change_nick(alice, "alicia")
-    assert ask(plugged, bob, "#lobby", "!seen alice") == (
-        "alice was last seen just now, changing nick to alicia."
-    )
-    lobby = network.find_channel("#lobby")
-    assert lobby is not None
-    network.part(alice, lobby, "later")
-    assert ask(plugged, bob, "#lobby", "!seen alicia") == (
+    plugged, _ = seen_plugin()
+    bob = joined(plugged, "bob", "#lobby")
+    carol = joined(plugged, "carol", "#secret")
+    carol.send("PRIVMSG #secret :the plans")
+    assert ask(bob, "!seen carol") == "carol is online, but I have not seen them in my channels."
+    carol.send("QUIT :gone")  # carol shared no channel with it
+    assert ask(bob, "!seen carol") == "I have not seen carol."
+    alice = joined(plugged, "alice", "#lobby")
+    alice.send("NICK alicia")
+    assert ask(bob, "!seen alice") == "alice was last seen just now, changing nick to alicia."
+    alice.send("PART #lobby :later")
+    assert ask(bob, "!seen alicia") == (
         "alicia was last seen just now, leaving #lobby. alicia is online now."
+    )
+    alice.send("JOIN #lobby")
+    lobby = plugged.network.find_channel("#lobby")
+    assert lobby is not None
+    plugged.network.kick(None, lobby, alice.session.user, "out")
+    assert ask(bob, "!seen alicia") == (
+        "alicia was last seen just now, being kicked from #lobby. alicia is online now."
     )
 
 
 def test_it_forgets_the_least_recently_seen_first() -> None:
-    plugged, _, _ = seen_plugin(max_entries=2)
-    network = plugged.network
-    users = [network.add_user(nick) for nick in ("ann", "ben", "cat")]
-    for user in users:
-        network.join(user, "#lobby")
-    answer = ask(plugged, users[2], "#lobby", "!seen ann")
-    assert answer == "ann is online, but I have not seen them in my channels."
-    assert ask(plugged, users[0], "#lobby", "!seen ben").startswith("ben was last seen")
+    plugged, _ = seen_plugin(max_entries=2)
+    ann = joined(plugged, "ann", "#lobby")
+    joined(plugged, "ben", "#lobby")
+    cat = joined(plugged, "cat", "#lobby")
+    # ann was the first seen of three: forgotten (what is said is remembered before the
+    # answer: asking makes one the most recently seen)
+    assert ask(cat, "!seen ann") == "ann is online, but I have not seen them in my channels."
+    assert ask(ann, "!seen cat") == (
+        "cat was last seen just now, saying '!seen ann' in #lobby. cat is online now."
+    )
 
 
 def test_a_long_message_is_quoted_short() -> None:
-    plugged, _, _ = seen_plugin()
-    network = plugged.network
-    alice, bob = network.add_user("alice"), network.add_user("bob")
-    network.join(alice, "#lobby")
-    network.join(bob, "#lobby")
-    lobby = network.find_channel("#lobby")
-    assert lobby is not None
-    network.relay(alice, "PRIVMSG", lobby, "x" * 200)
-    answer = ask(plugged, bob, "#lobby", "!seen alice")
-    assert "'" + "x" * 79 + "…'" in answer
+    plugged, _ = seen_plugin()
+    alice = joined(plugged, "alice", "#lobby")
+    bob = joined(plugged, "bob", "#lobby")
+    alice.send("PRIVMSG #lobby :" + "x" * 200)
+    assert "'" + "x" * 79 + "…'" in ask(bob, "!seen alice")
 
 
 @pytest.mark.parametrize(
@@ -149,7 +150,7 @@ def test_a_bad_table_is_refused(
 
 
 def test_time_ago() -> None:
-    plugged, _, _ = seen_plugin()
+    plugged, _ = seen_plugin()
     module = plugged.module("seen")
     assert [module.ago(s) for s in (0, 4, 5, 61, 7200, 86400 * 3)] == [
         "just now",

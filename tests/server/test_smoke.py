@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hubbub.server.config import ConfigError, LimitsSection
+from hubbub.config import ConfigError, LimitsSection
 from hubbub.server.session import PeerInfo
 from tests.cloaks import HOST
 from tests.server.harness import Client, FakeClock, FakeSink, make_server

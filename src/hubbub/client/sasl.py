@@ -2,9 +2,10 @@
 
 A mechanism is a small state machine: :meth:`Mechanism.respond` takes the server's challenge
 (decoded bytes; empty for the initial ``AUTHENTICATE +``) and returns the client's response.
-:func:`encode_response` and :class:`ChallengeReader` handle IRC's base64 framing of
-``AUTHENTICATE`` (400-byte chunks, ``+`` for empty) described at
-https://ircv3.net/specs/extensions/sasl-3.1.
+IRC's base64 framing of ``AUTHENTICATE`` (400-byte chunks, ``+`` for empty, described at
+https://ircv3.net/specs/extensions/sasl-3.1) is :mod:`hubbub.protocol.sasl`, shared with the
+server; :class:`ChallengeReader` reads server challenges with it, bounded by
+:data:`MAX_CHALLENGE`.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import secrets
 from abc import ABC, abstractmethod
 
 from hubbub.protocol.numbers import parse_number
+from hubbub.protocol.sasl import PayloadError, Reassembler
 
-CHUNK = 400
-"""The longest base64 payload of one ``AUTHENTICATE`` line."""
+MAX_CHALLENGE = 4096
+"""The longest base64 challenge accepted from a server, over all its ``AUTHENTICATE`` lines
+(a SCRAM challenge is about 100): a server that sends more fails the exchange."""
 
 MECHANISMS = ("SCRAM-SHA-256", "PLAIN")
 """The mechanisms this client speaks, in order of preference."""
@@ -162,31 +165,16 @@ def make_mechanism(name: str, username: str, password: str) -> Mechanism:
     raise ValueError(f"unsupported SASL mechanism {name!r}")
 
 
-def encode_response(data: bytes) -> list[str]:
-    """The ``AUTHENTICATE`` parameters that carry ``data``: base64 in 400-byte chunks, with a
-    final ``+`` when the last chunk is exactly 400 bytes (or the data is empty)."""
-    encoded = base64.b64encode(data).decode("ascii")
-    chunks = [encoded[i : i + CHUNK] for i in range(0, len(encoded), CHUNK)]
-    if not chunks or len(chunks[-1]) == CHUNK:
-        chunks.append("+")
-    return chunks
-
-
 class ChallengeReader:
-    """Reassembles a server challenge from ``AUTHENTICATE`` lines."""
+    """Reassembles a server challenge from ``AUTHENTICATE`` lines, at most ``max_size`` base64
+    characters of it: beyond that, or on a line that is not base64, :class:`SaslError`."""
 
-    def __init__(self) -> None:
-        self._parts: list[str] = []
+    def __init__(self, max_size: int = MAX_CHALLENGE) -> None:
+        self._reader = Reassembler(max_size)
 
     def feed(self, param: str) -> bytes | None:
         """Add one line's parameter; return the whole challenge once it is complete."""
-        if param != "+":
-            self._parts.append(param)
-            if len(param) == CHUNK:
-                return None
-        encoded = "".join(self._parts)
-        self._parts.clear()
         try:
-            return base64.b64decode(encoded, validate=True)
-        except binascii.Error as exc:
-            raise SaslError("server sent invalid base64 in AUTHENTICATE") from exc
+            return self._reader.feed(param)
+        except PayloadError as exc:
+            raise SaslError(f"server sent a bad AUTHENTICATE: {exc}") from exc

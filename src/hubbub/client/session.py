@@ -17,7 +17,6 @@ from hubbub.client.sasl import (
     ChallengeReader,
     Mechanism,
     SaslError,
-    encode_response,
     make_mechanism,
 )
 from hubbub.client.state import ClientState
@@ -25,6 +24,7 @@ from hubbub.client.text import alternative_nick, ctcp, split_text, text_budget
 from hubbub.protocol import MAX_LINE_BYTES, Message, split_source
 from hubbub.protocol import numerics as n
 from hubbub.protocol.numbers import parse_number
+from hubbub.protocol.sasl import chunk
 
 ERR_UNAVAILRESOURCE = "437"
 """Nick or channel temporarily unavailable (RFC 2812); treated like a nick in use."""
@@ -327,8 +327,8 @@ class ClientSession:
             self.send(Message("AUTHENTICATE", ("*",)))
             self._sasl_candidates.clear()
             return [ev.SaslFailed(str(exc), message=msg)]
-        for chunk in encode_response(response):
-            self.send(Message("AUTHENTICATE", (chunk,)))
+        for part in chunk(response):
+            self.send(Message("AUTHENTICATE", (part,)))
         return []
 
     def _on_sasl_success(self, msg: Message) -> list[ev.Event]:

@@ -17,12 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from hubbub.config import Config, ListenSection, load_config
 from hubbub.net.epoll import EpollListener, Hub, make_hub
 from hubbub.net.tcp import Flusher, IRCProtocol, TLSListener
 from hubbub.server.accounts import AccountService, attach
-from hubbub.server.config import Config, ListenSection, load_config
 from hubbub.server.core import Server
-from hubbub.server.plugins import PluginManager, import_plugins
+from hubbub.server.metrics import Metrics
+from hubbub.server.metrics import attach as attach_metrics
+from hubbub.server.metrics import detach as detach_metrics
+from hubbub.server.plugins import import_plugins
 from hubbub.storage.base import AccountRecord, Storage
 from hubbub.storage.sqlite import SqliteStorage
 
@@ -115,14 +118,14 @@ def make_tls_context(listen: ListenSection, base: Path | None) -> ssl.SSLContext
 
 
 class App:
-    """One hubbub node: owns the event-loop side of the server."""
+    """One hubbub node: owns the event-loop side of the server, and is its core's
+    :class:`~hubbub.server.core.Host`."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.server = Server(config)
-        self.server.rehash_hook = self._reload
-        self.server.rehash_commit = self._commit
-        self.server.offload = self._offload
+        self.flusher: Flusher | None = None
+        self.server = Server(config, host=self)
+        self._configure_metrics()
         self.bound: list[Bound] = []
         self._servers: list[Listener] = []
         self._closers: list[asyncio.Future[None] | asyncio.Task[None]] = []
@@ -132,8 +135,9 @@ class App:
         self._reloaded: tuple[Config | None, dict[int, ssl.SSLContext]] = (None, {})
         """What the last REHASH read, until it is applied."""
         self._ticker: asyncio.TimerHandle | None = None
+        self._tick_due = 0.0
+        """When (loop time) the scheduled tick is due: how late it runs is the loop's lag."""
         self._stopped = asyncio.Event()
-        self.flusher: Flusher | None = None
         self.hub: Hub | None = None
         """Plain TCP and Unix clients (None where epoll is missing: asyncio transports)."""
         self.storage: Storage | None = None
@@ -142,11 +146,13 @@ class App:
         """Blocking work handed to the thread pool and not finished yet."""
         self._closing = False
         """Set on shutdown: no new blocking work is started."""
-        self.plugins: PluginManager | None = None
-        """The server's plugins (NickServ and ``[plugins] modules``), loaded at start and
-        again at each REHASH."""
 
-    def _offload(self, work: Callable[[], T], done: Callable[[T], None]) -> None:
+    def wake(self) -> None:
+        """The core queued bytes: flush them at the end of this loop iteration."""
+        if self.flusher is not None:
+            self.flusher.wake()
+
+    def offload(self, work: Callable[[], T], done: Callable[[T], None]) -> None:
         """Run blocking work in the default thread pool; hand its result back on the loop.
 
         Work that raises is logged and its callback is not called: the work is expected to
@@ -173,7 +179,7 @@ class App:
 
         future.add_done_callback(finish)
 
-    def _reload(self) -> Config:
+    def reload_config(self) -> Config:
         """REHASH, in a worker thread: read the config file again and load each TLS
         listener's certificate into a new context, changing nothing (raises on a bad file,
         so a bad certificate or key leaves the old one in service)."""
@@ -189,16 +195,15 @@ class App:
         self._reloaded = (config, contexts)
         return config
 
-    def _commit(self, config: Config) -> None:
+    def config_applied(self, config: Config) -> None:
         """REHASH applied ``config``: new TLS handshakes use the certificates read with it."""
         self.config = config
         self._configure_sts()
+        self._configure_metrics()
         loaded, contexts = self._reloaded
         if loaded is config:
             self._current_tls.update(contexts)
         self._reloaded = (None, {})
-        if self.plugins is not None:
-            self.plugins.load(config)  # imported off the loop, then set up; never raises
 
     def _tls_context(self, listen: ListenSection) -> ssl.SSLContext:
         """The listener's context. It hands each handshake to the context loaded last, so a
@@ -252,6 +257,15 @@ class App:
         tls_ports = [b.port for b in self.bound if b.kind == "ircs" and b.port]
         self.server.sts_port = sts.port or (tls_ports[0] if tls_ports else None)
 
+    def _configure_metrics(self) -> None:
+        """Turn metrics on or off as ``[metrics] enabled`` now says (REHASH): turned off,
+        their counts are dropped; turned on, they count from zero."""
+        enabled = self.config.metrics.enabled
+        if enabled and self.server.metrics is None:
+            attach_metrics(self.server, Metrics(self.server))
+        elif not enabled and self.server.metrics is not None:
+            detach_metrics(self.server)
+
     async def _open_storage(self) -> None:
         """Open the database and load the accounts (off the event loop), then offer them."""
         section = self.config.storage
@@ -281,18 +295,15 @@ class App:
         log.info("storage: %s (%d accounts)", path, len(records))
 
     async def _load_plugins(self) -> None:
-        """Import the plugins (off the event loop) and set them up, before any client comes.
-        A plugin that fails is logged and left out: the server starts anyway."""
-        # The plugins act through the network layer (server.network): until it is in this
-        # build there is nothing for them to stand on.
-        network = getattr(self.server, "network", None)
-        if network is None:
-            if self.config.plugins.modules:
-                log.warning("plugins: not loaded (this build has no network layer for them)")
-            return
-        manager = self.plugins = PluginManager(self.server, network)
+        """Import the plugins of ``[plugins]`` (off the event loop) and set them up, before
+        any client comes. One that fails is logged and left out: the server starts anyway."""
+        manager = self.server.plugins
         modules = manager.to_import(self.config)
-        imported = await asyncio.get_running_loop().run_in_executor(None, import_plugins, modules)
+        if modules:
+            loop = asyncio.get_running_loop()
+            imported = await loop.run_in_executor(None, import_plugins, modules)
+        else:
+            imported = {}
         manager.apply(self.config, imported)
 
     def _warn_cloak_secret(self, why: str) -> None:
@@ -368,9 +379,13 @@ class App:
 
     def _schedule_tick(self) -> None:
         loop = asyncio.get_running_loop()
+        self._tick_due = loop.time() + TICK_SECONDS
         self._ticker = loop.call_later(TICK_SECONDS, self._tick)
 
     def _tick(self) -> None:
+        metrics = self.server.metrics
+        if metrics is not None:  # the tick is the timer whose lateness is measured
+            metrics.observe_loop_lag(asyncio.get_running_loop().time() - self._tick_due)
         try:
             self.server.tick()
         except Exception:  # a bug in a timer must not stop the timers
@@ -398,8 +413,7 @@ class App:
             self._ticker.cancel()
             self._ticker = None
         self.server.shutdown(reason)
-        if self.plugins is not None:
-            self.plugins.unload_all()
+        self.server.plugins.unload_all()
         if self.flusher is not None:
             self.flusher.flush()
         for srv in self._servers:

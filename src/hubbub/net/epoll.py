@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubbub.net.tcp import CLOSE_GRACE, BufferedSink, bind_sockets
 from hubbub.protocol.framing import LineBuffer
-from hubbub.server.session import PeerInfo, shared
+from hubbub.server.peer import peer_info
 
 if TYPE_CHECKING:
     from hubbub.server.core import Server
@@ -142,8 +142,12 @@ class Connection(BufferedSink):
             self._write_out(data)
         elif len(wbuf) + len(data) > self.sendq:
             self._sendq_exceeded()
+            return
         else:
             wbuf += data  # earlier output still waits: keep the order
+        metrics = self.server.metrics
+        if metrics is not None and self.session is not None:
+            metrics.bytes_sent[self.session.peer.transport] += len(data)
 
     def _write_out(self, data: bytes) -> None:
         """Send ``data`` now, or buffer what the kernel does not take (no SendQ check: the
@@ -194,6 +198,9 @@ class Connection(BufferedSink):
             self.lost("Connection closed")
             return
         session = self.session
+        metrics = self.server.metrics
+        if metrics is not None and session is not None:
+            metrics.bytes_received[session.peer.transport] += len(data)
         if session is None or session.closed or self._draining:
             return
         server = self.server
@@ -326,16 +333,8 @@ class EpollListener:
         except OSError:
             sock.close()
             return
-        if self.kind == "unix":
-            peer = PeerInfo(
-                ip="127.0.0.1", port=0, secure=True, transport="unix", hostname="localhost"
-            )
-        else:
-            ip, port = str(addr[0]), int(addr[1])
-            if ip.startswith("::ffff:"):
-                ip = ip[7:]
-            ip = shared(ip)
-            peer = PeerInfo(ip=ip, port=port, secure=False, transport="tcp")
+        unix = self.kind == "unix"
+        peer = peer_info(addr, transport=self.kind, secure=unix, unix=unix)
         conn = Connection(self.hub, sock.detach())  # the number is all a connection keeps
         self.hub.add(conn)
         conn.session = self.hub.server.connect(conn, peer)

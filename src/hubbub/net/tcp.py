@@ -17,7 +17,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 from hubbub.protocol.framing import LineBuffer
-from hubbub.server.session import PeerInfo, Session
+from hubbub.server.peer import peer_info
+from hubbub.server.session import Session
 
 if TYPE_CHECKING:
     from hubbub.server.core import Server
@@ -45,7 +46,6 @@ class Flusher:
         self._loop = loop
         self.server = server
         self._scheduled = False
-        server.wake = self.wake
 
     def wake(self) -> None:
         """Bytes were queued: flush at the end of this iteration."""
@@ -112,6 +112,8 @@ class BufferedSink:
         self._closing = False
         self._write_out(b"ERROR :SendQ exceeded\r\n")
         self._closing = True  # the core's own ERROR line would not fit either
+        if self.server.metrics is not None:
+            self.server.metrics.sendq_disconnects += 1
         self.server.quit(session, "SendQ exceeded", error="SendQ exceeded")
         self._closing = False
         self.close()
@@ -146,19 +148,11 @@ class IRCProtocol(BufferedSink, asyncio.Protocol):
         # TCP_NODELAY: asyncio (since 3.6) and uvloop set it on every TCP transport, so a
         # reply is never held back by Nagle; asking for the socket object here would only
         # cost memory per connection.
-        peername = transport.get_extra_info("peername")
-        if isinstance(peername, tuple) and len(peername) >= 2:
-            ip, port = str(peername[0]), int(peername[1])
-            if ip.startswith("::ffff:"):
-                ip = ip[7:]
-        else:
-            ip, port = "127.0.0.1" if self.kind == "unix" else "0.0.0.0", 0
-        peer = PeerInfo(
-            ip=ip,
-            port=port,
-            secure=self.secure,
+        peer = peer_info(
+            transport.get_extra_info("peername"),
             transport=self.kind,
-            hostname="localhost" if self.kind == "unix" else None,
+            secure=self.secure,
+            unix=self.kind == "unix",
         )
         self.session = self.server.connect(self, peer)
 
@@ -178,6 +172,9 @@ class IRCProtocol(BufferedSink, asyncio.Protocol):
             self._sendq_exceeded()
             return
         transport.write(data)
+        metrics = self.server.metrics
+        if metrics is not None:
+            metrics.bytes_sent[self.kind] += len(data)
 
     def pause_writing(self) -> None:
         self._paused = True
@@ -186,6 +183,9 @@ class IRCProtocol(BufferedSink, asyncio.Protocol):
         self._paused = False
 
     def data_received(self, data: bytes) -> None:
+        metrics = self.server.metrics
+        if metrics is not None:
+            metrics.bytes_received[self.kind] += len(data)
         session = self.session
         if session is None or session.closed:
             return

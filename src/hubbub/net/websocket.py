@@ -2,7 +2,9 @@
 
 One port serves both. A WebSocket upgrade request to ``/irc`` (or ``/``) becomes an IRC
 connection; any other ``GET`` or ``HEAD`` is answered from the web client's static files
-(``hubbub/web``), with a strict Content-Security-Policy.
+(``hubbub/web``), with a strict Content-Security-Policy. With ``[metrics] enabled``, a ``GET``
+of ``[metrics] path`` (``/metrics``) from an address in ``[metrics] allow`` is answered with
+the Prometheus metrics.
 
 Per the spec each WebSocket message carries one IRC line without its CR LF. The subprotocol
 ``binary.ircv3.net`` sends lines as binary frames, byte for byte; ``text.ircv3.net`` (also the
@@ -41,13 +43,15 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State as WSState
 from websockets.typing import Subprotocol
 
+from hubbub.config import ListenSection
 from hubbub.net.tcp import CLOSE_GRACE, BufferedSink
 from hubbub.protocol.framing import LineBuffer
-from hubbub.server.config import ListenSection
+from hubbub.server.peer import peer_info
 from hubbub.server.session import PeerInfo
 
 if TYPE_CHECKING:
     from hubbub.server.core import Server
+    from hubbub.server.metrics import Metrics
 
 __all__ = [
     "IRC_PATHS",
@@ -254,19 +258,6 @@ def _valid_utf8(line: bytes) -> bytes:
     return line
 
 
-def _peer(ws: ServerConnection, secure: bool, unix: bool) -> PeerInfo:
-    kind = "wss" if secure else "ws"
-    address = ws.remote_address
-    if isinstance(address, tuple) and len(address) >= 2:
-        ip, port = str(address[0]), int(address[1])
-        if ip.startswith("::ffff:"):
-            ip = ip[7:]
-        return PeerInfo(ip=ip, port=port, secure=secure, transport=kind)
-    if unix:
-        return PeerInfo(ip="127.0.0.1", secure=True, transport=kind, hostname="localhost")
-    return PeerInfo(ip="0.0.0.0", secure=secure, transport=kind)
-
-
 class WebSocketConnection(BufferedSink):
     """One IRC connection over WebSocket: frames in, lines to the core, lines out as frames."""
 
@@ -291,6 +282,9 @@ class WebSocketConnection(BufferedSink):
                 if session.closed:
                     break
                 data = message.encode("utf-8") if isinstance(message, str) else bytes(message)
+                metrics = self.server.metrics
+                if metrics is not None:
+                    metrics.bytes_received[self.peer.transport] += len(data)
                 # One message is one line; a final LF gives it exactly the TCP line rules
                 # (CR LF stripped, over-long lines answered with ERR_INPUTTOOLONG).
                 lines = self.lines.feed(data + b"\n")
@@ -326,6 +320,9 @@ class WebSocketConnection(BufferedSink):
         out = protocol.data_to_send()
         if out:
             ws.transport.write(b"".join(out))
+        metrics = self.server.metrics
+        if metrics is not None:
+            metrics.bytes_sent[self.peer.transport] += len(data)
 
     def _buffered(self) -> int:
         return self.ws.transport.get_write_buffer_size()
@@ -373,6 +370,9 @@ class WebSocketEndpoint:
                 http.HTTPStatus.METHOD_NOT_ALLOWED, "Method not allowed\n", ("Allow", "GET, HEAD")
             )
         if not upgrade:
+            metrics = self.server.metrics
+            if metrics is not None and path == self.server.config.metrics.path:
+                return self._metrics(ws, request, metrics)
             if path in IRC_PATHS - {"/"}:
                 return _text_response(
                     http.HTTPStatus.UPGRADE_REQUIRED, "This is an IRC WebSocket endpoint.\n"
@@ -394,6 +394,36 @@ class WebSocketEndpoint:
         if self.listen.host:
             names.add(self.listen.host.lower())
         return frozenset(names)
+
+    def _metrics(self, ws: ServerConnection, request: Request, metrics: Metrics) -> Response:
+        """The Prometheus metrics, for a scraper ``[metrics] allow`` lets in."""
+        if not self._may_scrape(ws):
+            log.info("metrics refused to %s: not in [metrics] allow", _ip(ws))
+            return _text_response(http.HTTPStatus.FORBIDDEN, "Forbidden\n")
+        body, content_type = metrics.render(request.headers.get("Accept"))
+        response = _response(http.HTTPStatus.OK, body, content_type, ("Cache-Control", "no-store"))
+        if request.method == "HEAD":
+            response.body = b""
+        return response
+
+    def _may_scrape(self, ws: ServerConnection) -> bool:
+        """Whether the peer's address is in ``[metrics] allow`` (read each time: REHASH may
+        change it). A Unix socket's peers are on this machine: always allowed."""
+        if self.listen.unix_path is not None:
+            return True
+        address = ws.remote_address
+        if not isinstance(address, tuple) or not address:
+            return False
+        try:
+            ip = ipaddress.ip_address(str(address[0]))
+        except ValueError:
+            return False
+        if ip.version == 6 and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return any(
+            ip in ipaddress.ip_network(entry, strict=False)
+            for entry in self.server.config.metrics.allow
+        )
 
     def _static(self, request: Request) -> Response:
         file = self.files.get(request.path)
@@ -419,7 +449,12 @@ class WebSocketEndpoint:
 
     async def handle(self, ws: ServerConnection) -> None:
         """Run one upgraded connection."""
-        peer = _peer(ws, self.secure, self.listen.unix_path is not None)
+        peer = peer_info(
+            ws.remote_address,
+            transport="wss" if self.secure else "ws",
+            secure=self.secure,
+            unix=self.listen.unix_path is not None,
+        )
         await WebSocketConnection(self.server, ws, peer).run()
 
 

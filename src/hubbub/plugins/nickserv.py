@@ -1,17 +1,17 @@
 """NickServ, the account service, as a plugin: the first one on the plugin API.
 
-It puts the service user ``NickServ`` on the network and answers what is sent to it
-(``/msg NickServ IDENTIFY <password>``), and adds the ``NICKSERV`` and ``NS`` commands for the
-same. It is built in: loaded whenever the server has account storage, with no need to name
-it in ``[plugins] modules``. The accounts themselves (SASL, REGISTER, nick protection) are
-the core's: :mod:`hubbub.server.commands.accounts`; this module only talks.
+It puts the service user ``NickServ`` on the network, answers what is sent to it
+(``/msg NickServ IDENTIFY <password>``) and adds the ``NICKSERV`` and ``NS`` commands for the
+same. It is built in: every server loads it, with no need to name it in ``[plugins] modules``
+(without account storage it says that accounts are not available). The accounts themselves
+(SASL, REGISTER, nick protection) are the core's, :mod:`hubbub.server.commands.accounts`;
+this module only talks.
 
 Its answers are NOTICEs from ``NickServ`` written straight to the asker's connection, in one
 reply with the numerics they go with (``900`` before "You are now identified"), and kept
 for the end of the blocking work they wait for (a password check, through
 ``server.offload``), while the core holds the asker's next lines. They are not relayed
-through the network: what NickServ says to one user (and what that user told it) is for
-that user alone, not for every subscriber of the network.
+through the network: what NickServ tells one user is for that user alone.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from hubbub.server.commands.accounts import (
 from hubbub.server.commands.dispatch import (
     Command,
     Context,
+    Help,
     defer_reply,
     finish_deferred,
     hold_input,
@@ -78,20 +79,20 @@ def answer_message(server: Server, event: Relayed) -> None:
     if event.command != "PRIVMSG" or not isinstance(event.target, User):
         return
     session = event.source.session
-    if session is None:
+    if session is None or session.closed:
         return
+    reply = Response(session, server.name, None)
     for text in event.texts:
+        ctx = Context(server, session, Message("PRIVMSG", (event.shown, text)), reply)
+        with server.answering(reply):
+            if session.checking_password:
+                # (lines that came in one block: the core holds only what it has not read)
+                _notice(ctx, reply, "Wait for the answer to your last command, then try again.")
+            else:
+                handle_service_message(ctx, text)
         if session.closed:
             return
-        reply = Response(session, server.name, None)
-        ctx = Context(server, session, Message("PRIVMSG", (SERVICE_NAME, text)), reply)
-        if session.checking_password:
-            # (lines that came in one block: the core holds only what it has not read yet)
-            _notice(ctx, reply, "Wait for the answer to your last command, then try again.")
-        else:
-            handle_service_message(ctx, text)
-        if not session.closed:
-            reply.flush()
+    reply.flush()
 
 
 def handle_nickserv(ctx: Context) -> None:
@@ -141,13 +142,13 @@ def _ns_register(ctx: Context, service: AccountService, args: list[str]) -> None
     if not args or len(args) > 2:
         _notice(ctx, ctx.reply, "Syntax: REGISTER <password> [email]")
         return
-    if session.account is not None:
-        _notice(ctx, ctx.reply, f"You are already logged in as {session.account}.")
+    if session.user.account is not None:
+        _notice(ctx, ctx.reply, f"You are already logged in as {session.user.account}.")
         return
     if ctx.server.config.accounts.registration == "closed":
         _notice(ctx, ctx.reply, "Account registration is closed on this server.")
         return
-    name, password = session.nick, args[0]
+    name, password = session.user.nick, args[0]
     email = args[1] if len(args) > 1 else ""
     problem = new_account_problem(ctx.server, service, name, password)
     if problem is not None:
@@ -171,7 +172,7 @@ def _ns_register(ctx: Context, service: AccountService, args: list[str]) -> None
 def _ns_identify(ctx: Context, service: AccountService, args: list[str]) -> None:
     server, session = ctx.server, ctx.session
     if len(args) == 1:
-        name, password = session.nick, args[0]
+        name, password = session.user.nick, args[0]
     elif len(args) == 2:
         name, password = args
     else:
@@ -196,7 +197,7 @@ def _ns_identify(ctx: Context, service: AccountService, args: list[str]) -> None
 
 
 def _ns_logout(ctx: Context, service: AccountService, args: list[str]) -> None:
-    if ctx.session.account is None:
+    if ctx.session.user.account is None:
         _notice(ctx, ctx.reply, "You are not logged in.")
         return
     log_out(ctx.server, ctx.session, ctx.reply)
@@ -206,22 +207,26 @@ def _ns_logout(ctx: Context, service: AccountService, args: list[str]) -> None:
 
 def _ns_info(ctx: Context, service: AccountService, args: list[str]) -> None:
     server, session = ctx.server, ctx.session
-    name = args[0] if args else (session.account or session.nick)
+    name = args[0] if args else (session.user.account or session.user.nick)
     record = service.find(server, name)
     if record is None:
         _notice(ctx, ctx.reply, f"{name} is not a registered account.")
         return
     created = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(record.created))
     _notice(ctx, ctx.reply, f"Account {record.name}, registered {created}")
-    mine = session.account is not None and server.fold(session.account) == server.fold(name)
+    mine = session.user.account is not None and server.fold(session.user.account) == server.fold(
+        name
+    )
     if mine:
         _notice(ctx, ctx.reply, "You are logged in to this account.")
         if record.email:
             _notice(ctx, ctx.reply, f"E-mail: {record.email}")
     online = sorted(
-        s.nick
-        for s in server.sessions
-        if s.registered and s.account is not None and server.fold(s.account) == record.folded
+        u.nick
+        for u in server.network.users.values()
+        if (u.session is None or u.session.registered)
+        and u.account is not None
+        and server.fold(u.account) == record.folded
     )
     if online:
         _notice(ctx, ctx.reply, f"Logged in now: {' '.join(online)}")
@@ -229,7 +234,9 @@ def _ns_info(ctx: Context, service: AccountService, args: list[str]) -> None:
 
 def _ns_password(ctx: Context, service: AccountService, args: list[str]) -> None:
     server, session = ctx.server, ctx.session
-    record = service.find(server, session.account) if session.account is not None else None
+    record = (
+        service.find(server, session.user.account) if session.user.account is not None else None
+    )
     if record is None:
         _notice(ctx, ctx.reply, "Log in first.")
         return
@@ -264,14 +271,15 @@ def _own_nick(
         _notice(ctx, ctx.reply, f"Syntax: {command} <nick>")
         return None
     nick = args[0]
-    if session.account is None:
+    if session.user.account is None:
         _notice(ctx, ctx.reply, "Log in first.")
         return None
     record = service.find(server, nick)
-    if record is None or record.folded != server.fold(session.account):
+    if record is None or record.folded != server.fold(session.user.account):
         _notice(ctx, ctx.reply, f"{nick} is not a nick of your account.")
         return None
-    return nick, server.users.get(record.folded)
+    holder = server.network.users.get(record.folded)
+    return nick, holder.session if holder is not None else None
 
 
 def _ns_ghost(ctx: Context, service: AccountService, args: list[str]) -> None:
@@ -282,10 +290,10 @@ def _ns_ghost(ctx: Context, service: AccountService, args: list[str]) -> None:
     if holder is None:
         _notice(ctx, ctx.reply, f"Nobody is using {nick}.")
     elif holder is ctx.session:
-        _notice(ctx, ctx.reply, f"You are {holder.nick}.")
+        _notice(ctx, ctx.reply, f"You are {holder.user.nick}.")
     else:
-        gone = holder.nick
-        ctx.server.quit(holder, f"GHOST command used by {ctx.session.nick}")
+        gone = holder.user.nick
+        ctx.server.quit(holder, f"GHOST command used by {ctx.session.user.nick}")
         _notice(ctx, ctx.reply, f"{gone} has been disconnected.")
 
 
@@ -294,13 +302,13 @@ def _ns_regain(ctx: Context, service: AccountService, args: list[str]) -> None:
     if found is None:
         return
     nick, holder = found
-    if holder is ctx.session and ctx.session.nick == nick:
+    if holder is ctx.session and ctx.session.user.nick == nick:
         _notice(ctx, ctx.reply, f"You are {nick} already.")
         return
     if holder is not None and holder is not ctx.session:
-        ctx.server.quit(holder, f"REGAIN command used by {ctx.session.nick}")
+        ctx.server.quit(holder, f"REGAIN command used by {ctx.session.user.nick}")
     change_nick(ctx.server, ctx.session, nick, ctx.reply)
-    if ctx.session.nick == nick:
+    if ctx.session.user.nick == nick:
         _notice(ctx, ctx.reply, f"You have regained {nick}.")
 
 
@@ -319,7 +327,10 @@ _SERVICE_COMMANDS: dict[str, Callable[[Context, AccountService, list[str]], None
 
 
 COMMANDS = {
-    "NICKSERV": Command(handle_nickserv),
-    "NS": Command(handle_nickserv),
+    "NICKSERV": Command(
+        handle_nickserv,
+        help=Help("<command> [<args>...]", "Talks to NickServ, the account service."),
+    ),
+    "NS": Command(handle_nickserv, help=Help("<command> [<args>...]", "Short for NICKSERV.")),
 }
-"""The commands NickServ adds (their HELP texts are with the account commands')."""
+"""The commands NickServ adds."""

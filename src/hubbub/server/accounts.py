@@ -21,13 +21,20 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
+from hubbub.config import MAX_PASSWORD_BYTES
+from hubbub.passwords import check_password, hash_password
 from hubbub.protocol import numerics as n
 from hubbub.protocol.caps import CAP_NAMES, Cap, CapBits
 from hubbub.protocol.casemap import Folded, is_valid_nick
 from hubbub.protocol.message import Message
-from hubbub.server.config import MAX_PASSWORD_BYTES, check_password, hash_password
+from hubbub.protocol.sasl import Reassembler
 from hubbub.server.response import Response
-from hubbub.server.sasl import MECHANISMS, PayloadReader, ServerMechanism, make_scram_credentials
+from hubbub.server.sasl import (
+    MAX_PAYLOAD,
+    MECHANISMS,
+    ServerMechanism,
+    make_scram_credentials,
+)
 from hubbub.server.session import Session
 from hubbub.storage.base import AccountRecord, ScramCredentials, Storage
 
@@ -87,7 +94,7 @@ class AuthState:
     """One session's SASL exchange in progress."""
 
     mechanism: ServerMechanism | None = None
-    reader: PayloadReader = field(default_factory=PayloadReader)
+    reader: Reassembler = field(default_factory=lambda: Reassembler(MAX_PAYLOAD))
 
     def reset(self) -> None:
         """End the current exchange, if any."""
@@ -313,40 +320,30 @@ def valid_email(email: str) -> bool:
 def user_mask(session: Session) -> str:
     """``nick!user@host``, also before registration (with ``*`` for what is missing)."""
     if session.registered:
-        return session.prefix
-    return f"{session.nick}!{session.user or '*'}@{session.host}"
+        return session.user.prefix
+    return f"{session.user.nick}!{session.user.username or '*'}@{session.user.host}"
 
 
 def log_in(server: Server, session: Session, record: AccountRecord, reply: Response) -> None:
     """``session`` is now logged in to ``record``: RPL_LOGGEDIN, and ``ACCOUNT`` to those
     who share a channel with it (and itself) when they enabled ``account-notify``."""
-    previous = session.account
-    session.account = record.name
     reply.numeric(
         n.RPL_LOGGEDIN,
         user_mask(session),
         record.name,
         f"You are now logged in as {record.name}",
     )
-    if session.registered and previous != record.name:
-        _notify(server, session, record.name, reply)
+    with server.answering(reply):
+        server.network.set_account(session.user, record.name)
 
 
 def log_out(server: Server, session: Session, reply: Response) -> None:
     """``session`` is no longer logged in: RPL_LOGGEDOUT and ``ACCOUNT *``."""
-    if session.account is None:
+    if session.user.account is None:
         return
-    session.account = None
     reply.numeric(n.RPL_LOGGEDOUT, user_mask(session), "You are now logged out")
-    if session.registered:
-        _notify(server, session, "*", reply)
-
-
-def _notify(server: Server, session: Session, account: str, reply: Response) -> None:
-    msg = Message("ACCOUNT", (account,), session.prefix, server.tags(session))
-    server.notify_peers(session, msg, Cap.ACCOUNT_NOTIFY)
-    if session.caps & Cap.ACCOUNT_NOTIFY:
-        reply.add(msg)
+    with server.answering(reply):
+        server.network.set_account(session.user, None)
 
 
 # -- the service of a server -----------------------------------------------------------------
@@ -369,13 +366,13 @@ def _announce_cap(server: Server, cap: CapBits, offered: bool) -> None:
             if not session.caps & Cap.CAP_NOTIFY:
                 continue
             shown = f"{name}={value}" if value and session.cap_version >= 302 else name
-            params = (session.nick if session.registered else "*", "NEW", shown)
+            params = (session.user.nick if session.registered else "*", "NEW", shown)
         else:
             if session.caps & cap:
                 session.set_caps(session.caps & ~cap)
             if not session.caps & Cap.CAP_NOTIFY:
                 continue
-            params = (session.nick if session.registered else "*", "DEL", name)
+            params = (session.user.nick if session.registered else "*", "DEL", name)
         server.send(session, Message("CAP", params, server.name))
 
 
@@ -391,10 +388,10 @@ def reserved_for_other(
     service = server.accounts
     if service is None or server.config.accounts.nick_protection == "off":
         return None
-    record = service.records.get(session.folded if folded is None else folded)
+    record = service.records.get(session.user.folded if folded is None else folded)
     if record is None:
         return None
-    if session.account is not None and server.fold(session.account) == record.folded:
+    if session.user.account is not None and server.fold(session.user.account) == record.folded:
         return None
     return record
 
@@ -418,7 +415,7 @@ def guest_nick(server: Server) -> str | None:
         digits = str(secrets.randbelow(10**width)).zfill(width) if width > 0 else ""
         nick = prefix + digits
         folded = server.fold(nick)
-        if folded in server.users or (service is not None and service.taken(server, nick)):
+        if folded in server.network.users or (service is not None and service.taken(server, nick)):
             continue
         return nick
     return None

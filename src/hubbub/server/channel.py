@@ -9,7 +9,7 @@ from hubbub.protocol.casemap import Casemapping, Folded, fold
 from hubbub.protocol.masks import compile_mask
 
 if TYPE_CHECKING:
-    from hubbub.server.session import Session
+    from hubbub.server.user import User
 
 PREFIX_MODES = "ov"
 """Membership modes, highest rank first."""
@@ -36,6 +36,7 @@ class Channel:
         "created",
         "flags",
         "folded",
+        "invitees",
         "key",
         "limit",
         "lists",
@@ -53,7 +54,10 @@ class Channel:
         self.name_bytes = name.encode()
         self.folded = folded
         self.created = int(now)
-        self.members: dict[Session, str] = {}
+        self.members: dict[User, str] = {}
+        self.invitees: set[User] = set()
+        """Users invited here who have not joined yet (their invitation ends with the
+        channel)."""
         self.tagged = 0
         """Members whose capabilities add tags to messages (render key not 0): while there
         are none, a relay can send every member the same bytes without asking."""
@@ -65,35 +69,35 @@ class Channel:
         self.topic_setter = ""
         self.topic_time = 0
 
-    def add(self, session: Session, modes: str) -> None:
-        """Make ``session`` a member with prefix ``modes`` (the core keeps the session's own
+    def add(self, user: User, modes: str) -> None:
+        """Make ``user`` a member with prefix ``modes`` (the network keeps the user's own
         index in step)."""
-        if session not in self.members and session.render_key:
+        if user not in self.members and user.render_key:
             self.tagged += 1
-        self.members[session] = modes
+        self.members[user] = modes
 
-    def remove(self, session: Session) -> None:
-        """Take ``session`` out of the member list, if it is there."""
-        if session in self.members:
-            del self.members[session]
-            if session.render_key:
+    def remove(self, user: User) -> None:
+        """Take ``user`` out of the member list, if it is there."""
+        if user in self.members:
+            del self.members[user]
+            if user.render_key:
                 self.tagged -= 1
 
-    def is_op(self, session: Session) -> bool:
-        """True if ``session`` is a channel operator here."""
-        return "o" in self.members.get(session, "")
+    def is_op(self, user: User) -> bool:
+        """True if ``user`` is a channel operator here."""
+        return "o" in self.members.get(user, "")
 
-    def rank(self, session: Session) -> int:
+    def rank(self, user: User) -> int:
         """0 for an operator, 1 for voice, 2 for a plain member (lower is higher)."""
-        modes = self.members.get(session, "")
+        modes = self.members.get(user, "")
         for i, mode in enumerate(PREFIX_MODES):
             if mode in modes:
                 return i
         return len(PREFIX_MODES)
 
-    def prefix_of(self, session: Session, multi: bool) -> str:
-        """The membership symbols of ``session``: all of them, or the highest only."""
-        modes = self.members.get(session, "")
+    def prefix_of(self, user: User, multi: bool) -> str:
+        """The membership symbols of ``user``: all of them, or the highest only."""
+        modes = self.members.get(user, "")
         symbols = [_SYMBOL[m] for m in PREFIX_MODES if m in modes]
         if not symbols:
             return ""
@@ -123,11 +127,11 @@ class Channel:
             for subject in subjects
         )
 
-    def is_banned(self, session: Session, mapping: Casemapping) -> bool:
-        """True if ``session`` matches a ban and no ban exception."""
+    def is_banned(self, user: User, mapping: Casemapping) -> bool:
+        """True if ``user`` matches a ban and no ban exception."""
         if not self.lists["b"]:
             return False
-        subjects = subjects_of(session)
+        subjects = subjects_of(user)
         return self.matches_list("b", subjects, mapping) and not self.matches_list(
             "e", subjects, mapping
         )
@@ -137,10 +141,10 @@ class Channel:
         """Secret channels are hidden from LIST, WHOIS and NAMES for non-members."""
         return "s" in self.flags
 
-    def hidden_from(self, session: Session) -> bool:
-        """True if ``session`` must be answered as if this channel did not exist: it is
-        secret and ``session`` is neither in it nor an IRC operator."""
-        return "s" in self.flags and session not in self.members and "o" not in session.modes
+    def hidden_from(self, user: User) -> bool:
+        """True if ``user`` must be answered as if this channel did not exist: it is
+        secret and ``user`` is neither in it nor an IRC operator."""
+        return "s" in self.flags and user not in self.members and "o" not in user.modes
 
     @property
     def names_symbol(self) -> str:
@@ -148,15 +152,18 @@ class Channel:
         return "@" if self.secret else "="
 
 
-def subjects_of(session: Session) -> tuple[str, ...]:
+def subjects_of(user: User) -> tuple[str, ...]:
     """The forms of a user that masks match against: by the host others see, the cloak
     (when CHGHOST replaced it), the real host name and the IP address."""
-    main = session.prefix
-    peer = session.peer
+    main = user.prefix
+    session = user.session
+    hosts = (
+        (user.cloak,) if session is None else (user.cloak, session.peer.hostname, session.peer.ip)
+    )
     subjects = [main]
-    for host in (session.cloak, peer.hostname, peer.ip):
-        if host and host != session.host:
-            subject = f"{session.nick}!{session.user}@{host}"
+    for host in hosts:
+        if host and host != user.host:
+            subject = f"{user.nick}!{user.username}@{host}"
             if subject not in subjects:
                 subjects.append(subject)
     return tuple(subjects)

@@ -10,15 +10,16 @@ is applied whole before its messages are queued.
 from __future__ import annotations
 
 import ipaddress
-import itertools
 import logging
 import secrets
 import time
-from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from hubbub import __version__
+from hubbub.config import Config
 from hubbub.protocol import numerics as n
 from hubbub.protocol.caps import Cap, CapBits
 from hubbub.protocol.casemap import Casemapping, Folded, folder
@@ -29,36 +30,25 @@ from hubbub.server.cloak import Cloaker
 from hubbub.server.commands import COMMANDS
 from hubbub.server.commands.accounts import expire_grace
 from hubbub.server.commands.dispatch import Command, Context
-from hubbub.server.config import Config
+from hubbub.server.delivery import LocalDelivery
+from hubbub.server.delivery import format_time as format_time
 from hubbub.server.fastpath import relay, relay_block
 from hubbub.server.isupport import build_isupport
+from hubbub.server.network import Network, node_id
+from hubbub.server.plugins import PluginManager
 from hubbub.server.response import Response, render
-from hubbub.server.session import PeerInfo, Session, Sink, WhowasEntry
+from hubbub.server.session import PeerInfo, Session, Sink
+from hubbub.server.user import User
 
 if TYPE_CHECKING:
     from hubbub.server.accounts import AccountService
+    from hubbub.server.metrics import Metrics
 
 log = logging.getLogger("hubbub.server")
 
 MAX_PENDING_LINES = 64
 """Lines held for a flooding client beyond its token bucket before it is disconnected
 (alongside ``[limits] recvq``, the bytes held)."""
-
-
-_last_second: tuple[int, str] = (-1, "")
-"""The last whole second :func:`format_time` formatted, with its text (strftime is slow);
-replaced whole, so a reader never sees one second with another's text."""
-
-
-def format_time(now: float) -> str:
-    """An IRCv3 ``server-time`` timestamp: ``2026-11-23T20:10:27.123Z``."""
-    global _last_second
-    second, text = _last_second
-    if second != int(now):
-        second = int(now)
-        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        _last_second = (second, text)
-    return f"{text}.{int(now * 1000) % 1000:03d}Z"
 
 
 def refill(tokens: float, elapsed: float, rate: float, burst: int) -> float:
@@ -70,19 +60,42 @@ def refill(tokens: float, elapsed: float, rate: float, burst: int) -> float:
 T = TypeVar("T")
 
 
-class Offloader(Protocol):
-    """Runs blocking work (disk, password hashing) away from the core's thread, then calls
-    ``done`` with its result back on the core's thread."""
+class Host(Protocol):
+    """What the application around the core gives it. The core does no I/O and never waits:
+    what needs a thread, a timer or a file, it asks of its host."""
 
-    def __call__(self, work: Callable[[], T], done: Callable[[T], None]) -> None: ...
+    def offload(self, work: Callable[[], T], done: Callable[[T], None]) -> None:
+        """Run blocking work (disk, password hashing) away from the core's thread, then
+        call ``done`` with its result back on the core's thread."""
+
+    def wake(self) -> None:
+        """Bytes were queued where none were: run :meth:`Server.flush` at the end of this
+        event-loop iteration."""
+
+    def reload_config(self) -> Config | None:
+        """REHASH (run through :meth:`offload`): read and check the config file again,
+        with what it names (certificates), changing nothing; None when the server has no
+        config file. Raises ConfigError or OSError on a bad file."""
+
+    def config_applied(self, config: Config) -> None:
+        """REHASH has just applied ``config`` (new certificates may now be used)."""
 
 
-def _nothing() -> None:
-    pass
+class InlineHost:
+    """The host of a core that runs on its own (tests, tools): blocking work runs at once,
+    whoever drives the core flushes it, and there is no config file to read again."""
 
+    def offload(self, work: Callable[[], T], done: Callable[[T], None]) -> None:
+        done(work())
 
-def _run_inline(work: Callable[[], T], done: Callable[[T], None]) -> None:
-    done(work())
+    def wake(self) -> None:
+        pass
+
+    def reload_config(self) -> Config | None:
+        return None
+
+    def config_applied(self, config: Config) -> None:
+        pass
 
 
 class Server:
@@ -95,40 +108,30 @@ class Server:
         config: Config,
         clock: Callable[[], float] = time.time,
         motd: list[str] | None = None,
+        host: Host | None = None,
     ) -> None:
         self.clock = clock
+        self.host: Host = host if host is not None else InlineHost()
+        """What the application provides: threads for blocking work, flushes, REHASH."""
         self.created = clock()
         self.sessions: dict[Session, None] = {}
         """Every connected session (a dict: smaller than a set, and in connection order)."""
-        self.users: dict[Folded, Session] = {}
-        self.channels: dict[Folded, Channel] = {}
-        self.whowas: deque[WhowasEntry] = deque()
-        self.monitors: dict[Folded, set[Session]] = {}
+        self.local_users = 0
+        """Sessions that completed registration (the others are LUSERS' unknown ones)."""
+        node = config.cluster.node_id or node_id(config.server.name)
+        self.network = Network(clock, node, self.created)
+        """Users, channels and every change to them (see :mod:`hubbub.server.network`)."""
+        self.delivery = LocalDelivery(self)
+        """The network's first subscriber: what this process's clients see of each change."""
+        self.network.subscribe(self.delivery)
         self.ip_counts: Counter[str] = Counter()
         self.connect_buckets: dict[str, tuple[float, float]] = {}
         """Connection throttle per address: (tokens left, when counted); forgotten once full."""
-        self.opers: set[Session] = set()
-        self.max_users = 0
-        self.user_count = 0
-        """Registered users (kept, not counted: LUSERS runs on every registration)."""
-        self.invisible_count = 0
-        self.commands: dict[str, Command] = dict(COMMANDS)
-        """This server's command table: the built-in commands, and those plugins add."""
-        self.rehash_hook: Callable[[], Config] | None = None
-        """Set by the application: reads and checks the config file again, with what it names
-        (certificates), changing nothing; raises ConfigError or OSError on a bad file. REHASH
-        runs it through :attr:`offload`."""
-        self.rehash_commit: Callable[[Config], None] | None = None
-        """Set by the application: called with the config REHASH has just applied."""
-        self.offload: Offloader = _run_inline
-        """Runs blocking work (password hashing, storage) and hands its result to a callback
-        on the core's thread. The application sets a thread-pool version; tests keep it
-        inline."""
         self.dirty: set[Session] = set()
         """Sessions with bytes queued since the last :meth:`flush`."""
-        self.wake: Callable[[], None] = _nothing
-        """Called when bytes are queued and none were: the application schedules a
-        :meth:`flush` for the end of the event-loop iteration. Tests call flush themselves."""
+        self.metrics: Metrics | None = None
+        """Prometheus metrics, when ``[metrics] enabled`` (set by ``metrics.attach``); what
+        the core counts it adds only when this is set."""
         self.accounts: AccountService | None = None
         """User accounts, when the server has storage (set by ``accounts.attach``)."""
         self.extra_caps: list[CapBits] = []
@@ -139,15 +142,19 @@ class Server:
         binds, when ``[sts] enabled`` (None: STS is not offered)."""
         self.cap_values: dict[CapBits, str] = {}
         """CAP LS 302 values, e.g. ``{Cap.SASL: "PLAIN,SCRAM-SHA-256"}``."""
-        self._msgids = itertools.count(1)
-        self._msgid_prefix = f"{int(self.created * 1000):x}-"
         self._last_timeouts = 0.0
         self._handling: Session | None = None
         self.cloak_secret = secrets.token_hex(32)
         """What cloaks are keyed with when ``[cloaks] secret`` is empty: the application
         sets the one kept in the database (:meth:`set_cloak_secret`) before clients come;
         until then, and in tests, one made for this server."""
+        self.commands: dict[str, Command] = dict(COMMANDS)
+        """This server's command table: the built-in commands, and those plugins add."""
         self.apply_config(config, motd)
+        self.plugins = PluginManager(self)
+        """The plugins: the built-in ones (NickServ) from now, those of ``[plugins]`` once
+        the application has imported them (:meth:`PluginManager.apply`), again at REHASH."""
+        self.plugins.start_builtins()
 
     # -- configuration ---------------------------------------------------------------------
 
@@ -172,6 +179,9 @@ class Server:
         self.exempt_networks = [ipaddress.ip_network(e, strict=False) for e in config.limits.exempt]
         self.casemapping = casemapping
         self.fold = folder(casemapping)
+        self.network.fold = self.fold
+        self.network.casemapping = casemapping
+        self.network.whowas_limit = config.limits.whowas
         self.fold_cache: dict[bytes, Folded] = {}
         """Recently folded message targets (the fast path's; bounded there)."""
         self.motd = new_motd
@@ -212,7 +222,7 @@ class Server:
         cloaker = self.cloaker
         # A peer its transport names (a Unix socket: localhost) keeps that name.
         host = cloaker.cloak(peer.ip) if cloaker and peer.hostname is None else None
-        session = Session(sink, peer, now, self.dirty, self._wake, host)
+        session = Session(sink, peer, now, self.dirty, self.wake, host)
         session.flood_tokens = float(self.limits.flood_burst)
         self.sessions[session] = None
         self.ip_counts[peer.ip] += 1
@@ -258,8 +268,8 @@ class Server:
                     self._input_too_long(session)
                 elif not (line[:1] in b"PN" and relay(self, session, line)):
                     self._dispatch(session, line)
-                    if session.closed or session.checking_password:
-                        break
+                if session.closed or session.checking_password:
+                    break
             else:
                 return
             # A command started blocking work: hold what is left until it is done.
@@ -300,6 +310,17 @@ class Server:
             session.flood_time = now
         return True
 
+    @contextmanager
+    def answering(self, reply: Response) -> Iterator[None]:
+        """What changes made inside the block show their own client goes into ``reply``
+        (for the work a command finishes later, after a password check, say)."""
+        delivery = self.delivery
+        outer, delivery.answering = delivery.answering, reply
+        try:
+            yield
+        finally:
+            delivery.answering = outer
+
     def resume(self, session: Session) -> None:
         """Blocking work for ``session`` (a password check) is done: handle its held input."""
         session.checking_password = False
@@ -329,6 +350,8 @@ class Server:
             # More input held than the RecvQ allows: a flood, not a burst.
             pending.clear()
             session.pending_bytes = 0
+            if self.metrics is not None:
+                self.metrics.flood_disconnects += 1
             self.quit(session, "Excess Flood", error="Excess Flood")
         if not pending and session.pending is pending:
             session.pending = None  # most clients hold nothing back: keep no list for them
@@ -369,6 +392,8 @@ class Server:
     def _handle_line(self, session: Session, raw: bytes) -> None:
         if session.room < 0:
             return  # its output outgrew the SendQ: it is dropped at the next flush
+        metrics = self.metrics
+        start = metrics.clock() if metrics is not None else 0.0
         try:
             check_length(raw)
         except ProtocolError:
@@ -396,29 +421,34 @@ class Server:
             reply.numeric(n.ERR_NOTREGISTERED, "You have not registered")
         elif len(msg.params) < entry.min_params:
             reply.numeric(n.ERR_NEEDMOREPARAMS, command, "Not enough parameters")
-        elif entry.oper and "o" not in session.modes:
+        elif entry.oper and "o" not in session.user.modes:
             reply.numeric(n.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator")
         else:
             if entry.idle_reset:
-                session.last_active = self.clock()
+                session.user.last_active = self.clock()
+            delivery = self.delivery
+            outer, delivery.answering = delivery.answering, reply
             try:
                 entry.handler(Context(self, session, msg, reply))
             except Exception:  # a bug in one handler must not take the server down
                 log.exception("error handling %r from %s", text, session)
                 reply.numeric(n.ERR_UNKNOWNERROR, command, "Internal error; the command failed")
+            finally:
+                delivery.answering = outer
         if not session.closed:
             try:
                 reply.flush()
             except ProtocolError:
                 log.exception("unserialisable reply to %r from %s", text, session)
+        if metrics is not None and entry is not None:  # (a known command: a bounded label)
+            metrics.observe_command(command, metrics.clock() - start)
 
     def tick(self) -> None:
         """Run timers: flood queues every call; registration and ping timeouts, and the
         grace periods of registered nicks, each second."""
         now = self.clock()
-        if self.limits.flood:
-            for session in [s for s in self.sessions if s.pending]:
-                self._drain(session, now)
+        for session in [s for s in self.sessions if s.pending]:
+            self._drain(session, now)  # (also what was held before a REHASH ended flood control)
         if now - self._last_timeouts < 1.0:
             return
         self._last_timeouts = now
@@ -432,7 +462,7 @@ class Server:
             expire_grace(self, now)  # nick protection: only the clients counting down
         for session in list(self.sessions):
             if not session.registered:
-                if now - session.signon > limits.registration_timeout:
+                if now - session.user.signon > limits.registration_timeout:
                     self.quit(session, "Registration timed out", error="Registration timed out")
             elif session.ping_sent is not None:
                 if now - session.ping_sent > limits.ping_timeout:
@@ -451,8 +481,13 @@ class Server:
 
     # -- sending ---------------------------------------------------------------------------
 
-    def _wake(self) -> None:
-        self.wake()
+    def wake(self) -> None:
+        """Bytes were queued: the host flushes at the end of this event-loop iteration."""
+        self.host.wake()
+
+    def offload(self, work: Callable[[], T], done: Callable[[T], None]) -> None:
+        """Run blocking work away from the core's thread (see :meth:`Host.offload`)."""
+        self.host.offload(work, done)
 
     def flush(self) -> None:
         """Hand each session's queued bytes to its sink, in one write per session;
@@ -472,6 +507,8 @@ class Server:
         """``session`` was sent more than its SendQ holds (it does not read): what was
         queued for it is gone already (:meth:`Session.overflow`); say why and close."""
         log.info("SendQ exceeded for %s", session)
+        if self.metrics is not None:
+            self.metrics.sendq_disconnects += 1
         session.outbuf.clear()
         session.room = 0
         self.quit(session, "SendQ exceeded", error="SendQ exceeded")
@@ -487,244 +524,102 @@ class Server:
 
     def numeric(self, session: Session, code: str, *params: str) -> Message:
         """A numeric reply to ``session``."""
-        return Message(code, (session.nick, *params), self.name)
+        return Message(code, (session.user.nick, *params), self.name)
 
     def notice(self, session: Session, text: str) -> Message:
         """A server NOTICE to ``session``."""
-        return Message("NOTICE", (session.nick, text), self.name)
+        return Message("NOTICE", (session.user.nick, text), self.name)
 
     def send(self, session: Session, msg: Message) -> None:
         """Send one message to one client, serialised for its capabilities."""
         session.write(render(msg, session.caps))
 
     def msgid(self) -> str:
-        """A new message id, unique on this server (IRCv3 ``msgid``)."""
-        return f"{self._msgid_prefix}{next(self._msgids):x}"
+        """A new message id, unique across restarts and nodes (IRCv3 ``msgid``)."""
+        return self.network.msgid()
 
     def tags(
-        self, sender: Session | None = None, client_tags: dict[str, str] | None = None
+        self, sender: User | None = None, client_tags: dict[str, str] | None = None
     ) -> dict[str, str]:
         """Server tags for a new message: time, msgid, and the sender's account."""
-        now = self.clock()
-        tags = {"time": format_time(now), "msgid": self.msgid()}
-        if sender is not None and sender.account:
-            tags["account"] = sender.account
-        if "B" in (sender.modes if sender else ()):
-            tags["bot"] = ""
+        tags = {"time": format_time(self.clock()), "msgid": self.network.msgid()}
+        if sender is not None:
+            tags.update(self.network.sender_tags(sender))
         if client_tags:
             tags.update(client_tags)
         return tags
 
     def deliver(
         self,
-        recipients: Iterable[Session],
+        recipients: Iterable[User],
         msg: Message,
-        skip: Session | None = None,
+        skip: User | None = None,
         need: CapBits = Cap.NONE,
     ) -> None:
-        """Fan ``msg`` out: serialised once per distinct set of tag-relevant capabilities.
-
-        ``skip`` is left out (usually the sender); ``need`` limits delivery to clients that
-        enabled those capabilities.
-        """
-        cache: dict[CapBits, bytes] = {}
-        dirty = self.dirty
-        was_idle = not dirty
-        add = dirty.add
-        for session in recipients:
-            if session is skip or (need and session.caps & need != need):
-                continue
-            key = session.render_key
-            data = cache.get(key)
-            if data is None:
-                data = cache[key] = render(msg, key)
-            session.outbuf.append(data)
-            room = session.room = session.room - len(data)
-            if room < 0:
-                session.overflow()
-            add(session)
-        if was_idle and dirty:
-            self.wake()
-
-    def deliver_variants(
-        self,
-        recipients: Iterable[Session],
-        cap: CapBits,
-        with_cap: Message | None,
-        without_cap: Message | None,
-        skip: Session | None = None,
-    ) -> None:
-        """Fan out one of two forms of a message, by whether each recipient has ``cap``."""
-        have: list[Session] = []
-        lack: list[Session] = []
-        for session in recipients:
-            if session is not skip:
-                (have if session.caps & cap else lack).append(session)
-        if with_cap is not None:
-            self.deliver(have, with_cap)
-        if without_cap is not None:
-            self.deliver(lack, without_cap)
-
-    def notify_peers(self, session: Session, msg: Message, need: CapBits) -> None:
-        """Tell those who can see ``session`` about a change to it (away, realname, host,
-        account): channel peers with ``need``, and the clients that MONITOR its nick with
-        ``need`` and extended-monitor. Each hears it once."""
-        peers = self.peers_of(session)
-        self.deliver(peers, msg, need=need)
-        watchers = self.monitors.get(session.folded)
-        if watchers:
-            self.deliver(watchers - peers, msg, skip=session, need=need | Cap.EXTENDED_MONITOR)
-
-    def peers_of(self, session: Session) -> set[Session]:
-        """Everyone who shares a channel with ``session`` (``session`` excluded)."""
-        peers: set[Session] = set()
-        for channel in session.channels.values():
-            peers.update(channel.members)
-        peers.discard(session)
-        return peers
+        """Fan ``msg`` out to the local connections of ``recipients`` (not a change of the
+        network: WALLOPS, notices), serialised once per render key."""
+        self.delivery.deliver(recipients, msg, skip, need)
 
     def snotice(self, text: str) -> None:
-        """A server notice to every operator who has user mode ``s``."""
-        for oper in self.opers:
-            if "s" in oper.modes:
-                self.send(oper, Message("NOTICE", (oper.nick, f"*** {text}"), self.name))
+        """A server notice to every local operator who has user mode ``s``."""
+        for oper in self.network.opers:
+            session = oper.session
+            if session is not None and "s" in oper.modes:
+                self.send(session, Message("NOTICE", (oper.nick, f"*** {text}"), self.name))
 
     # -- lookups ---------------------------------------------------------------------------
 
-    def find_user(self, nick: str) -> Session | None:
-        """The registered client using ``nick``, if any."""
-        session = self.users.get(self.fold(nick))
-        return session if session is not None and session.registered else None
+    def find_user(self, nick: str) -> User | None:
+        """The registered user called ``nick``, if any."""
+        return self.network.find_user(nick)
 
     def find_channel(self, name: str) -> Channel | None:
         """The channel called ``name``, if it exists."""
-        return self.channels.get(self.fold(name))
+        return self.network.channels.get(self.fold(name))
 
-    def visible_to(self, viewer: Session, session: Session) -> bool:
+    def visible_to(self, viewer: User, user: User) -> bool:
         """WHO and friends: invisible users are seen only by those sharing a channel."""
-        if "i" not in session.modes or viewer is session or "o" in viewer.modes:
+        if "i" not in user.modes or viewer is user or "o" in viewer.modes:
             return True
-        return any(ch in session.channels for ch in viewer.channels)
+        return any(ch in user.channels for ch in viewer.channels)
 
-    # -- state changes used by several command families ------------------------------------
+    # -- connections that come and go ------------------------------------------------------
+
+    def register(self, session: Session) -> None:
+        """``session`` completed registration: its user is now on the network."""
+        session.mark_registered()
+        self.local_users += 1
+        self.network.register(session.user)
 
     def quit(self, session: Session, reason: str, error: str | None = None) -> None:
-        """Remove ``session`` from the network, tell its peers, and close it."""
+        """Take ``session``'s user off the network (its peers hear why), and close it."""
         if session.closed:
             return
         was_registered = session.registered
         session.mark_closed()
+        user = session.user
         if was_registered:
-            self.user_count -= 1
-            if "i" in session.modes:
-                self.invisible_count -= 1
-            quit_msg = Message("QUIT", (reason,), session.prefix, self.tags(session))
-            self.deliver(self.peers_of(session), quit_msg)
-            self.record_whowas(session)
-            self.snotice(
-                f"Client exiting: {session.nick} ({session.user}@{session.host}) [{reason}]"
-            )
-        for channel in list(session.channels.values()):
-            self.remove_member(channel, session)
-        session.channels.clear()
-        if self.users.get(session.folded) is session:
-            del self.users[session.folded]
-            if was_registered:
-                self.monitor_notify(session, online=False)
-        for folded in session.monitoring:
-            watchers = self.monitors.get(folded)
-            if watchers is not None:
-                watchers.discard(session)
-                if not watchers:
-                    del self.monitors[folded]
-        session.monitoring = frozenset()  # (the shared empty one is only for new sessions)
-        self.opers.discard(session)
+            self.local_users -= 1
+            self.network.quit(user, reason)
+        else:
+            self.network.forget(user)
+        if session.monitoring:
+            self.network.unmonitor(session, session.monitoring)
         self.sessions.pop(session, None)
         self.ip_counts[session.peer.ip] -= 1
         if self.ip_counts[session.peer.ip] <= 0:
             del self.ip_counts[session.peer.ip]
         closing = error if error is not None else reason
-        farewell = Message("ERROR", (f"Closing Link: {session.host} ({closing})",))
+        farewell = Message("ERROR", (f"Closing Link: {user.host} ({closing})",))
         session.outbuf.append(render(farewell, Cap.NONE))  # (a long quit reason is cut)
         self.dirty.discard(session)
         self._flush_one(session)
         session.sink.close()
 
-    def record_whowas(self, session: Session) -> None:
-        """Remember ``session``'s nick as it is now for WHOWAS (it is quitting or changing
-        nick), keeping at most ``[limits] whowas`` entries: the oldest go first."""
-        self.whowas.appendleft(
-            WhowasEntry(
-                session.nick, session.user, session.host, session.realname, int(self.clock())
-            )
-        )
-        while len(self.whowas) > self.limits.whowas:
-            self.whowas.pop()
-
-    def change_host(self, session: Session, user: str, host: str) -> None:
-        """Give ``session`` a new user and host (IRCv3 chghost).
-
-        Peers with ``chghost`` get a CHGHOST line; the others see the user quit and join
-        again with its channel modes, as the spec's fallback says.
-        """
-        old_prefix = session.prefix
-        session.user, session.host = user, host
-        session.update_prefix()
-        tags = self.tags(session)
-        change = Message("CHGHOST", (user, host), old_prefix, tags)
-        self.notify_peers(session, change, Cap.CHGHOST)
-        if session.caps & Cap.CHGHOST:
-            self.send(session, change)
-        lacking = {p for p in self.peers_of(session) if not p.caps & Cap.CHGHOST}
-        if not lacking:
-            return
-        self.deliver(lacking, Message("QUIT", ("Changing host",), old_prefix, tags))
-        for channel in session.channels.values():
-            members = [m for m in channel.members if m in lacking]
-            plain = Message("JOIN", (channel.name,), session.prefix, tags)
-            extended = Message(
-                "JOIN",
-                (channel.name, session.account or "*", session.realname),
-                session.prefix,
-                tags,
-            )
-            self.deliver_variants(members, Cap.EXTENDED_JOIN, extended, plain)
-            modes = channel.members[session]
-            if modes:
-                mode = Message(
-                    "MODE",
-                    (channel.name, "+" + modes, *[session.nick] * len(modes)),
-                    self.name,
-                    tags,
-                )
-                self.deliver(members, mode)
-            if session.away is not None:
-                away = Message("AWAY", (session.away,), session.prefix, tags)
-                self.deliver(members, away, need=Cap.AWAY_NOTIFY)
-
-    def remove_member(self, channel: Channel, session: Session) -> None:
-        """Take ``session`` out of ``channel``; an empty channel ceases to exist."""
-        channel.remove(session)
-        session.channels.pop(channel.folded, None)
-        if not channel.members:
-            self.channels.pop(channel.folded, None)
-
-    def monitor_notify(self, session: Session, online: bool) -> None:
-        """Tell the clients that MONITOR ``session``'s nick that it came or went."""
-        watchers = self.monitors.get(session.folded)
-        if not watchers:
-            return
-        if online:
-            msg = Message(n.RPL_MONONLINE, ("*", session.prefix), self.name)
-        else:
-            msg = Message(n.RPL_MONOFFLINE, ("*", session.nick), self.name)
-        for watcher in watchers:
-            self.send(watcher, Message(msg.command, (watcher.nick, *msg.params[1:]), self.name))
-
     def stats(self) -> tuple[int, int, int, int]:
         """(registered users, invisible users, operators, unregistered connections)."""
-        users = self.user_count
-        return users, self.invisible_count, len(self.opers), len(self.sessions) - users
+        users, invisible, opers = self.network.stats()
+        return users, invisible, opers, len(self.sessions) - self.local_users
 
     @property
     def version(self) -> str:

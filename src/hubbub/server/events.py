@@ -173,6 +173,10 @@ class Relayed(NamedTuple):
     (``:nick!user@host PRIVMSG #chan :text`` CR LF each); local delivery adds the tags each
     client may see. ``shown`` is the target as written on the wire (``@#chan`` for a
     message to the channel's operators: ``status`` then holds ``@``).
+
+    The msgids of the lines are ``id_prefix`` followed by the numbers ``first``,
+    ``first + 1``... in hex (:attr:`msgids` spells them out): they are given when the
+    message is relayed and written out only for whoever reads them.
     """
 
     source: User
@@ -180,7 +184,9 @@ class Relayed(NamedTuple):
     target: Channel | User
     shown: str
     status: str
-    msgids: tuple[str, ...]
+    id_prefix: str
+    first: int
+    lines: int
     time: float
     tags: Mapping[str, str]
     """The message's client-only tags (``+typing``...) and the sender's account and bot
@@ -188,10 +194,16 @@ class Relayed(NamedTuple):
     wire: bytes
 
     @property
+    def msgids(self) -> tuple[str, ...]:
+        """The msgid of each line."""
+        prefix, first = self.id_prefix, self.first
+        return tuple([f"{prefix}{i:x}" for i in range(first, first + self.lines)])
+
+    @property
     def texts(self) -> list[str]:
         """The text of each line (empty strings for TAGMSG)."""
         if self.command == "TAGMSG":
-            return ["" for _ in self.msgids]
+            return ["" for _ in range(self.lines)]
         head = len(self.wire.split(b" :", 1)[0]) + 2
         return [line[head:].decode() for line in self.wire.split(b"\r\n")[:-1]]
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from hubbub.config import Config
 from hubbub.protocol.casemap import CHANTYPES
 from hubbub.protocol.isupport import chunk, format_tokens
 from hubbub.server.channel import FLAG_MODES, LIST_MODES, PREFIX_MODES, PREFIX_SYMBOLS
-from hubbub.server.config import Config
 
 
 def build_isupport(config: Config) -> list[list[str]]:

@@ -27,29 +27,33 @@ import logging
 import re
 import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+from hubbub.config import Config
+from hubbub.config.sections import BUILTIN_PLUGINS, plugin_name
 from hubbub.protocol import numerics as n
-from hubbub.protocol.casemap import Folded, is_channel_name
-from hubbub.server.commands.dispatch import Command, Context, Handler
-from hubbub.server.config import BUILTIN_PLUGINS, Config, plugin_name
+from hubbub.protocol.casemap import is_channel_name, is_valid_channel, is_valid_nick
+from hubbub.server.channel import Channel
 from hubbub.server.events import Event, Relayed
-from hubbub.server.user import Service, User
+from hubbub.server.network import may_speak
+from hubbub.server.user import User
 
 if TYPE_CHECKING:
-    from hubbub.server.channel import Channel
+    # (not at run time: the command table's modules import this one)
+    from hubbub.server.commands.dispatch import Command, Context, Handler
     from hubbub.server.core import Server
+    from hubbub.server.network import Network
 
 __all__ = [
     "MessageHandler",
     "Plugin",
     "PluginAPI",
     "PluginManager",
-    "PluginNetwork",
     "ServiceHandle",
+    "import_plugins",
 ]
 
 log = logging.getLogger("hubbub.plugins")
@@ -65,49 +69,6 @@ is a bug in the plugin, not a request to stop the server)."""
 
 _COMMAND_RE = re.compile(r"[A-Z][A-Z0-9]*")
 """A command name a plugin may add (upper case once given)."""
-
-
-class PluginNetwork(Protocol):
-    """The part of the network layer (``server.network``) that plugins use."""
-
-    @property
-    def users(self) -> Mapping[Folded, User]: ...
-
-    @property
-    def channels(self) -> Mapping[Folded, Channel]: ...
-
-    def subscribe(self, fn: Callable[[Event], None]) -> None: ...
-
-    def unsubscribe(self, fn: Callable[[Event], None]) -> None: ...
-
-    def later(self, fn: Callable[[], None]) -> None: ...
-
-    def add_service(
-        self, nick: str, service: Service, username: str = ..., realname: str = ...
-    ) -> User: ...
-
-    def remove_service(self, user: User) -> None: ...
-
-    def find_user(self, nick: str) -> User | None: ...
-
-    def find_channel(self, name: str) -> Channel | None: ...
-
-    def join(self, user: User, name: str) -> Channel: ...
-
-    def part(self, user: User, channel: Channel, reason: str) -> None: ...
-
-    def relay(
-        self,
-        source: User,
-        command: str,
-        target: Channel | User,
-        text: str,
-        *,
-        status: str = ...,
-        client_tags: dict[str, str] | None = ...,
-    ) -> Relayed: ...
-
-    def fold(self, name: str) -> Folded: ...
 
 
 class Plugin(Protocol):
@@ -163,11 +124,11 @@ class PluginAPI:
         return self._manager.server
 
     @property
-    def network(self) -> PluginNetwork:
-        """The network layer: users, channels and the changes (``find_user``,
-        ``find_channel``, ``fold``...). Within an event callback, change nothing: use
-        :meth:`later`."""
-        return self._manager.network
+    def network(self) -> Network:
+        """The network layer: its users and channels (``find_user``, ``find_channel``,
+        ``fold``, ``users``, ``channels``). A plugin changes it through its service users;
+        within an event callback it changes nothing (see :meth:`later`)."""
+        return self._manager.server.network
 
     @property
     def services(self) -> tuple[ServiceHandle, ...]:
@@ -289,18 +250,26 @@ class PluginAPI:
         realname: str = "",
     ) -> ServiceHandle:
         """Put a service user called ``nick`` on the network: a user with no connection,
-        which ``on_message`` answers for (it hears each message sent to that nick, after
-        the relay, and may act at once). Returns the handle to make it speak, join and part.
+        which ``on_message`` answers for (it hears each message sent to that nick or to a
+        channel the service is in, after the relay, and may act at once). Returns the
+        handle to make it speak, join and part. Its user is ``nick!username@services.<server
+        name>``, with user mode ``+B`` (a bot).
 
-        Raises ValueError (from the network) when the nick is taken or not a nick, and
+        Raises ValueError when the nick is taken or not a valid nick, and
         RuntimeError inside an event callback (add services in ``setup``, or from
         :meth:`later`).
         """
         if self._manager.depth:
             raise RuntimeError("add_service inside an event callback: use api.later")
+        if not is_valid_nick(nick, self.server.limits.nicklen):
+            raise ValueError(f"{nick!r} is not a valid nick")
         service = _PluginService(self, on_message)
         user = self.network.add_service(
-            nick, service, username=username, realname=realname or f"{self.name} (a plugin)"
+            nick,
+            service,
+            f"services.{self.server.name}",
+            username=username,
+            realname=realname or f"{self.name} (a plugin)",
         )
         handle = ServiceHandle(self, user)
         self._services.append(handle)
@@ -382,7 +351,9 @@ class ServiceHandle:
         a bot answers with, so that two bots never answer each other forever). Each line of
         a text with line breaks is its own message; empty lines are skipped.
 
-        Raises ValueError when no such nick or channel exists (logged when deferred).
+        A channel's modes apply as to anyone (``+n``, ``+m``, bans); a long line is cut to
+        fit. Raises ValueError when no such nick or channel exists, or when the service may
+        not speak in the channel (logged when deferred).
         """
         lines = [line for line in _LINE_BREAK.split(text.replace("\0", "")) if line]
         command = "NOTICE" if notice else "PRIVMSG"
@@ -390,6 +361,8 @@ class ServiceHandle:
         def send() -> None:
             network = self.api.network
             where = self._resolve(target)
+            if isinstance(where, Channel) and not may_speak(where, self.user, network.casemapping):
+                raise ValueError(f"{self.user.nick} cannot send to {where.name}")
             for line in lines:
                 network.relay(self.user, command, where, line)
 
@@ -408,8 +381,9 @@ class ServiceHandle:
 
     def join(self, channel: str) -> None:
         """Join ``channel`` (created when it does not exist, with the service as its
-        operator). Raises ValueError for a name that is not a channel name."""
-        if not is_channel_name(channel):
+        operator; a service is let in whatever the channel's modes, as services are).
+        Raises ValueError for a name that is not a valid channel name."""
+        if not is_valid_channel(channel, self.api.server.limits.channellen):
             raise ValueError(f"{channel!r} is not a channel name")
         self._act(f"join {channel}", lambda: self._join(channel))
 
@@ -439,7 +413,7 @@ class ServiceHandle:
         self.removed = True
         if self in self.api._services:
             self.api._services.remove(self)
-        self.api.network.remove_service(self.user)
+        self.api.network.quit(self.user, "Service stopped")
 
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -547,16 +521,16 @@ def _import_file(path: str) -> ModuleType:
 
 
 class PluginManager:
-    """Loads, reloads and unloads the plugins of one server.
+    """Loads, reloads and unloads the plugins of one server (``server.plugins``).
 
-    :meth:`load` is what the application calls at start and after each REHASH; tests and
-    the start-up path may call :meth:`wanted`, :func:`import_plugins` and :meth:`apply`
-    themselves. Nothing here raises because of a plugin.
+    The server sets up the built-in plugins when it is made (:meth:`start_builtins`); the
+    application imports those of ``[plugins]`` off the event loop before it serves anyone
+    (:func:`import_plugins`, then :meth:`apply`), and REHASH loads them all again
+    (:meth:`load`). Nothing here raises because of a plugin.
     """
 
-    def __init__(self, server: Server, network: PluginNetwork) -> None:
+    def __init__(self, server: Server) -> None:
         self.server = server
-        self.network = network
         self.plugins: dict[str, LoadedPlugin] = {}
         """The running plugins by module (as :meth:`wanted` names them), in load order."""
         self.depth = 0
@@ -568,23 +542,34 @@ class PluginManager:
     # -- what to load ------------------------------------------------------------------------
 
     def wanted(self, config: Config) -> list[str]:
-        """The plugins ``config`` asks for, in order: the built-in ones first (NickServ,
-        when the server has accounts), then ``[plugins] modules`` (``.py`` files resolved
-        against the config file's directory)."""
-        names: list[str] = []
-        if self.server.accounts is not None:
-            names.extend(BUILTIN_PLUGINS)
+        """The plugins ``config`` asks for, in order: the built-in ones first (NickServ),
+        then ``[plugins] modules`` (``.py`` files resolved against the config file's
+        directory)."""
+        names: list[str] = list(BUILTIN_PLUGINS)
         for module in config.plugins.resolved(config.base_dir):
             if module not in names:
                 names.append(module)
         return names
 
-    def to_import(self, config: Config) -> list[str]:
+    def to_import(self, config: Config, running: Collection[str] | None = None) -> list[str]:
         """Of :meth:`wanted`, the modules to import now: all but the running built-ins
-        (those are part of the server and are never imported again)."""
-        return [m for m in self.wanted(config) if not (m in BUILTIN_PLUGINS and m in self.plugins)]
+        (those are part of the server and are never imported again). ``running`` is what
+        runs (the modules of :attr:`plugins`, taken on the core's thread when this is called
+        from another)."""
+        running = self.plugins if running is None else running
+        return [m for m in self.wanted(config) if not (m in BUILTIN_PLUGINS and m in running)]
 
     # -- loading -------------------------------------------------------------------------
+
+    def start_builtins(self) -> None:
+        """Set up the built-in plugins (modules of hubbub itself, imported with it)."""
+        imported = import_plugins(BUILTIN_PLUGINS, fresh=False)
+        for module_name in BUILTIN_PLUGINS:
+            found = imported[module_name]
+            if isinstance(found, BaseException):
+                self._problem(plugin_name(module_name), f"cannot import {module_name}", found)
+            elif module_name not in self.plugins:
+                self._setup(module_name, found, self.server.config.plugins.table(module_name))
 
     def load(self, config: Config, done: Callable[[list[str]], None] | None = None) -> None:
         """Load what ``config`` asks for: the imports run through ``server.offload``, then
@@ -596,7 +581,10 @@ class PluginManager:
             if done is not None:
                 done(problems)
 
-        self.server.offload(lambda: import_plugins(modules), finish)
+        if modules:
+            self.server.offload(lambda: import_plugins(modules), finish)
+        else:
+            finish({})  # (nothing to import: no thread needed)
 
     def apply(self, config: Config, imported: Imported) -> list[str]:
         """Make the running plugins what ``config`` asks for, with the modules

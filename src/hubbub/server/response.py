@@ -123,7 +123,7 @@ class Response:
 
     def _numeric(self, code: str, params: tuple[str, ...]) -> Message:
         middle = tuple(safe_middle(p) for p in params[:-1])
-        return Message(code, (self.session.nick, *middle, *params[-1:]), self.server_name)
+        return Message(code, (self.session.user.nick, *middle, *params[-1:]), self.server_name)
 
     def _room(self, code: str, before: tuple[str, ...], after: tuple[str, ...]) -> int:
         """The bytes left for one more parameter between ``before`` and ``after`` in a

@@ -7,8 +7,8 @@ log in (:class:`Success`) or refuse (:class:`Failure`). Nothing here blocks exce
 :func:`make_scram_credentials`, which derives a key and belongs on a worker thread.
 
 IRC carries the exchange base64-encoded in ``AUTHENTICATE`` lines of at most 400 bytes
-(https://ircv3.net/specs/extensions/sasl-3.1): :func:`encode_payload` and
-:class:`PayloadReader` do that framing.
+(https://ircv3.net/specs/extensions/sasl-3.1): :mod:`hubbub.protocol.sasl` does that framing,
+for the server and the client alike; :data:`MAX_PAYLOAD` is the server's bound on a response.
 
 Passwords are used as their UTF-8 bytes, without SASLprep, like hubbub's client: the two
 agree on every password, and for ASCII ones SASLprep changes nothing.
@@ -28,32 +28,24 @@ from dataclasses import dataclass
 from hubbub.storage.base import ScramCredentials
 
 __all__ = [
-    "CHUNK",
     "MAX_PAYLOAD",
     "MECHANISMS",
     "SCRAM_ITERATIONS",
     "Challenge",
     "CheckPassword",
     "Failure",
-    "PayloadError",
-    "PayloadReader",
-    "PayloadTooLong",
-    "ResponseTooLong",
     "PlainMechanism",
     "ScramSha256Mechanism",
     "ServerMechanism",
     "Step",
     "Success",
-    "encode_payload",
     "make_scram_credentials",
 ]
 
-CHUNK = 400
-"""The longest base64 payload of one ``AUTHENTICATE`` line."""
-
 MAX_PAYLOAD = 4096
 """The longest base64 client response accepted, over all its lines: beyond it the
-authentication fails (904), as IRCv3 SASL says; 905 is for one line over :data:`CHUNK`."""
+authentication fails (904), as IRCv3 SASL says; 905 is for one line over 400 bytes
+(:data:`hubbub.protocol.sasl.CHUNK`)."""
 
 MECHANISMS = ("PLAIN", "SCRAM-SHA-256")
 """The mechanisms the server offers, as shown in ``sasl=`` and RPL_SASLMECHS."""
@@ -303,62 +295,3 @@ class ScramSha256Mechanism(ServerMechanism):
             return self._fail("SCRAM proof does not match")
         server_signature = _hmac(credentials.server_key, auth_message.encode("utf-8"))
         return Challenge(b"v=" + base64.b64encode(server_signature))
-
-
-# -- framing -------------------------------------------------------------------------------
-
-
-def encode_payload(data: bytes) -> list[str]:
-    """The ``AUTHENTICATE`` parameters that carry ``data``: base64 in 400-byte chunks, and a
-    final ``+`` when the last chunk is exactly 400 bytes long (or there is no data)."""
-    encoded = base64.b64encode(data).decode("ascii")
-    chunks = [encoded[i : i + CHUNK] for i in range(0, len(encoded), CHUNK)]
-    if not chunks or len(chunks[-1]) == CHUNK:
-        chunks.append("+")
-    return chunks
-
-
-class PayloadError(Exception):
-    """A client's ``AUTHENTICATE`` data is not valid base64."""
-
-
-class PayloadTooLong(PayloadError):
-    """A client's ``AUTHENTICATE`` parameter is longer than :data:`CHUNK` bytes (905)."""
-
-
-class ResponseTooLong(PayloadError):
-    """A client's response, over all its ``AUTHENTICATE`` lines, is longer than
-    :data:`MAX_PAYLOAD`: a failed authentication (904), not a too-long line."""
-
-
-class PayloadReader:
-    """Reassembles one client response from ``AUTHENTICATE`` lines."""
-
-    def __init__(self) -> None:
-        self._parts: list[str] = []
-        self._size = 0
-
-    def feed(self, param: str) -> bytes | None:
-        """Add one line's parameter; the decoded response once it is complete, else None."""
-        if len(param) > CHUNK:
-            self.clear()
-            raise PayloadTooLong("AUTHENTICATE line longer than 400 bytes")
-        if param != "+":
-            self._size += len(param)
-            if self._size > MAX_PAYLOAD:
-                self.clear()
-                raise ResponseTooLong("SASL response too long")
-            self._parts.append(param)
-            if len(param) == CHUNK:
-                return None
-        encoded = "".join(self._parts)
-        self.clear()
-        try:
-            return base64.b64decode(encoded, validate=True)
-        except (binascii.Error, ValueError) as exc:  # ValueError: not ASCII at all
-            raise PayloadError("invalid base64 in AUTHENTICATE") from exc
-
-    def clear(self) -> None:
-        """Forget a partly received response."""
-        self._parts.clear()
-        self._size = 0

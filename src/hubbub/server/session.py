@@ -1,4 +1,7 @@
-"""One client's state: registration, capabilities, identity, flood bucket (pure, no I/O).
+"""One connection's state: registration, capabilities, buffers, flood bucket (pure, no I/O).
+
+Who the client is on the network (nick, host, account, channels) is its :class:`User`
+(:attr:`Session.user`); this is the connection it came in on.
 
 A session writes through a :class:`Sink`, which the transport implements. ``Sink.write`` must
 never call back into the server core: a transport that decides to drop a peer (SendQ
@@ -17,14 +20,12 @@ import enum
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from hubbub.protocol.caps import RENDER_CAPS, Cap, CapBits
 from hubbub.protocol.casemap import Folded
 from hubbub.protocol.errors import LineTooLong
-
-if TYPE_CHECKING:
-    from hubbub.server.channel import Channel
+from hubbub.server.user import User
 
 
 class Sink(Protocol):
@@ -84,9 +85,6 @@ _NO_NAMES: frozenset[Folded] = frozenset()
 """The one empty set of names every new session starts with."""
 
 
-_NO_CHANNELS: dict[Folded, Channel] = {}
-"""The one empty channel map new sessions share; never mutated (see :meth:`Session.joined`)."""
-
 SHARED_STRINGS = 4096
 """Distinct values a sharing table keeps (it forgets them all when it has this many)."""
 _strings: dict[str, str] = {}
@@ -126,45 +124,32 @@ def _nothing() -> None:
 
 
 class Session:
-    """A connected client. Owned and mutated by the server core only."""
+    """A client's connection. Owned and mutated by the server core only."""
 
     __slots__ = (
         "__weakref__",
-        "account",
-        "away",
         "cap_negotiating",
         "cap_version",
         "caps",
-        "channels",
-        "cloak",
-        "closed",
         "checking_password",
-        "flood_tokens",
-        "flood_time",
-        "folded",
-        "host",
+        "closed",
         "dirty",
+        "flood_time",
+        "flood_tokens",
         "id",
-        "invited",
-        "last_active",
         "last_recv",
         "login_failures",
-        "modes",
         "monitoring",
-        "nick",
         "outbuf",
         "pass_given",
         "peer",
-        "ping_sent",
         "pending",
         "pending_bytes",
-        "prefix_bytes",
-        "realname",
+        "ping_sent",
         "registered",
         "render_key",
         "room",
         "sink",
-        "signon",
         "user",
         "wake",
     )
@@ -194,44 +179,23 @@ class Session:
         """Asks for a flush when the first bytes of a loop iteration are queued."""
         self.peer = peer
         """The real address (only operators and the user itself are shown it)."""
-        self.host = shared(host or peer.hostname or peer.ip)
-        """The host others see: ``host`` as given (the server's cloak of the address), else
-        the peer's host name or address; CHGHOST replaces it."""
-        if self.host.startswith(":"):
-            self.host = "0" + self.host  # an IPv6 host must not start with ':' on the wire
-        self.cloak = self.host
-        """The host given at connection, kept when CHGHOST replaces ``host``: bans on it
-        still match."""
+        self.user = User(shared(host or peer.hostname or peer.ip), now, session=self)
+        """Who this connection is on the network: the host others see is ``host`` as
+        given (the server's cloak of the address), else the peer's host name or address."""
         self.registered = False
         """True once the welcome burst was sent (and until the session closes)."""
         self.closed = False
         """True once the session has quit or been dropped."""
-        self.nick = "*"
-        self.folded = Folded("*")
-        self.user = ""
-        self.realname = ""
-        self.prefix_bytes = b"*"
         self.pass_given: str | None = None
         self.caps: CapBits = Cap.NONE
         self.render_key: CapBits = Cap.NONE
         self.cap_negotiating = False
         self.checking_password = False
         self.cap_version = 0
-        self.modes = ""
-        """User modes, one letter each (a str: a set would cost 216 bytes per client)."""
-        self.away: str | None = None
-        self.account: str | None = None
         self.login_failures = 0
         """Refused logins and OPER attempts on this connection (see MAX_LOGIN_FAILURES)."""
-        self.channels: dict[Folded, Channel] = _NO_CHANNELS
-        """The channels this user is in (the shared empty one until the first JOIN: see
-        :meth:`joined`)."""
-        self.invited: frozenset[Folded] = _NO_NAMES
-        """Channels this user was invited to (rebound, not mutated: the empty one is shared)."""
         self.monitoring: frozenset[Folded] = _NO_NAMES
-        """Nicks this client MONITORs (rebound, not mutated, like ``invited``)."""
-        self.signon = now
-        self.last_active = now
+        """Nicks this client MONITORs (rebound, not mutated: the empty one is shared)."""
         self.last_recv = now
         self.ping_sent: float | None = None
         self.flood_tokens = 0.0
@@ -263,25 +227,8 @@ class Session:
         self.render_key = new = _shared_bits(new)
         if bool(old) != bool(new):
             delta = 1 if new else -1
-            for channel in self.channels.values():
+            for channel in self.user.channels.values():
                 channel.tagged += delta
-
-    def joined(self, channel: Channel) -> None:
-        """Record that this user is now in ``channel`` (the core updates the channel)."""
-        channels = self.channels
-        if channels is _NO_CHANNELS:
-            channels = self.channels = {}
-        channels[channel.folded] = channel
-
-    def update_prefix(self) -> None:
-        """Recompute ``nick!user@host`` after a change to any of its parts."""
-        self.prefix_bytes = f"{self.nick}!{self.user}@{self.host}".encode()
-
-    @property
-    def prefix(self) -> str:
-        """``nick!user@host`` (kept only as bytes, which the relay uses; this is made when
-        a message is built, which costs more than decoding it)."""
-        return self.prefix_bytes.decode()
 
     def write(self, data: bytes) -> None:
         """Queue bytes for this client; they go out at the next flush, with everything
@@ -311,4 +258,4 @@ class Session:
         self.room = SENDQ_EXCEEDED
 
     def __repr__(self) -> str:
-        return f"<Session {self.id} {self.nick!r} {self.state.value}>"
+        return f"<Session {self.id} {self.user.nick!r} {self.state.value}>"

@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 from hubbub.server.commands.accounts import COMMANDS as ACCOUNTS
-from hubbub.server.commands.accounts import HELP_TEXTS as ACCOUNTS_HELP
 from hubbub.server.commands.channels import COMMANDS as CHANNELS
-from hubbub.server.commands.dispatch import Command, Context
+from hubbub.server.commands.dispatch import Command, Context, Help, build_table
 from hubbub.server.commands.messaging import COMMANDS as MESSAGING
 from hubbub.server.commands.modes import COMMANDS as MODES
 from hubbub.server.commands.oper import COMMANDS as OPER
 from hubbub.server.commands.queries import COMMANDS as QUERIES
-from hubbub.server.commands.queries import HELP_TEXTS
 from hubbub.server.commands.registration import COMMANDS as REGISTRATION
 
-COMMANDS: dict[str, Command] = {
-    **REGISTRATION,
-    **MESSAGING,
-    **CHANNELS,
-    **MODES,
-    **QUERIES,
-    **OPER,
-    **ACCOUNTS,
-}
-HELP_TEXTS.update(ACCOUNTS_HELP)
+COMMANDS: dict[str, Command] = build_table(
+    REGISTRATION,
+    MESSAGING,
+    CHANNELS,
+    MODES,
+    QUERIES,
+    OPER,
+    ACCOUNTS,
+)
 
-__all__ = ["COMMANDS", "Command", "Context"]
+__all__ = ["COMMANDS", "Command", "Context", "Help", "build_table"]

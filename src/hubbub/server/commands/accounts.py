@@ -20,6 +20,7 @@ from hubbub.protocol import numerics as n
 from hubbub.protocol.caps import Cap
 from hubbub.protocol.casemap import Folded
 from hubbub.protocol.message import Message
+from hubbub.protocol.sasl import ChunkTooLong, PayloadError, chunk
 from hubbub.server.accounts import (
     MAX_LOGIN_FAILURES,
     AccountService,
@@ -35,6 +36,7 @@ from hubbub.server.accounts import (
 from hubbub.server.commands.dispatch import (
     Command,
     Context,
+    Help,
     defer_reply,
     finish_deferred,
     hold_input,
@@ -45,14 +47,11 @@ from hubbub.server.sasl import (
     Challenge,
     CheckPassword,
     Failure,
-    PayloadError,
-    PayloadTooLong,
     PlainMechanism,
     ScramSha256Mechanism,
     ServerMechanism,
     Step,
     Success,
-    encode_payload,
 )
 from hubbub.server.session import Session
 from hubbub.storage.base import AccountRecord
@@ -62,12 +61,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COMMANDS",
-    "HELP_TEXTS",
     "SERVICE_NAME",
     "change_nick",
     "create_account",
     "expire_grace",
-    "handle_service_message",
     "login_refused",
     "nick_refused",
     "registration_nick_refused",
@@ -110,6 +107,8 @@ def login_refused(server: Server, session: Session, reply: Response) -> None:
     OPER: one counter per connection); the last one allowed disconnects, once its reply
     is out."""
     session.login_failures += 1
+    if server.metrics is not None:
+        server.metrics.logins_refused += 1
     if session.login_failures < MAX_LOGIN_FAILURES or session.closed:
         return
     log.info("%s: too many failed logins; disconnecting", session)
@@ -140,7 +139,7 @@ def handle_authenticate(ctx: Context) -> None:
         return
     mechanism = state.mechanism
     if mechanism is None:
-        if session.account is not None and not session.registered:
+        if session.user.account is not None and not session.registered:
             # SASL 3.1: one login before registration; 3.2 re-authentication comes after it.
             reply.numeric(n.ERR_SASLALREADY, "You have already authenticated using SASL")
             return
@@ -155,7 +154,7 @@ def handle_authenticate(ctx: Context) -> None:
         return
     try:
         data = state.reader.feed(param)
-    except PayloadTooLong:
+    except ChunkTooLong:
         _sasl_fail(ctx, state, n.ERR_SASLTOOLONG)
         return
     except PayloadError:
@@ -168,8 +167,8 @@ def handle_authenticate(ctx: Context) -> None:
 def _advance(ctx: Context, service: AccountService, state: AuthState, step: Step) -> None:
     server, session, reply = ctx.server, ctx.session, ctx.reply
     if isinstance(step, Challenge):
-        for chunk in encode_payload(step.data):
-            reply.add(Message("AUTHENTICATE", (chunk,), server.name))
+        for part in chunk(step.data):
+            reply.add(Message("AUTHENTICATE", (part,), server.name))
     elif isinstance(step, Failure):
         log.info("SASL failure for %s: %s", session, step.reason)
         _sasl_fail(ctx, state)
@@ -230,9 +229,9 @@ def create_account(
             if record is not None:
                 watch_nick(server, session, later)
         if record is not None:
-            holder = server.users.get(record.folded)
-            if holder is not None and holder is not session:
-                watch_nick(server, holder)  # someone else is on the nick just registered
+            holder = server.network.users.get(record.folded)
+            if holder is not None and holder.session is not None and holder is not session.user:
+                watch_nick(server, holder.session)  # someone else is on the nick just registered
         finish_deferred(ctx, later)
 
     service.register(server, name, email, password, done)
@@ -241,7 +240,7 @@ def create_account(
 def handle_register(ctx: Context) -> None:
     server, session, reply = ctx.server, ctx.session, ctx.reply
     account, email, password = ctx.params[0], ctx.params[1], ctx.params[2]
-    name = session.nick if account == "*" else account
+    name = session.user.nick if account == "*" else account
     service = service_of(server)
     if service is None:
         reply.fail(
@@ -268,13 +267,13 @@ def handle_register(ctx: Context) -> None:
             else "Register after connecting",
         )
         return
-    if session.nick == "*":
+    if session.user.nick == "*":
         # The spec: no ACCOUNT_EXISTS before NICK, even for a custom account name.
         reply.fail("REGISTER", "NEED_NICK", "*", "Choose a nickname first")
         return
-    if session.account is not None:
+    if session.user.account is not None:
         reply.fail(
-            "REGISTER", "ALREADY_AUTHENTICATED", session.account, "You are already logged in"
+            "REGISTER", "ALREADY_AUTHENTICATED", session.user.account, "You are already logged in"
         )
         return
     problem = new_account_problem(server, service, name, password)
@@ -299,31 +298,12 @@ def handle_register(ctx: Context) -> None:
 def handle_verify(ctx: Context) -> None:
     # Accounts are usable at once (no e-mail is sent), so there is never a code to check.
     account = ctx.params[0]
-    if ctx.session.account is not None:
+    if ctx.session.user.account is not None:
         ctx.reply.fail(
-            "VERIFY", "ALREADY_AUTHENTICATED", ctx.session.account, "You are already logged in"
+            "VERIFY", "ALREADY_AUTHENTICATED", ctx.session.user.account, "You are already logged in"
         )
         return
     ctx.reply.fail("VERIFY", "INVALID_CODE", account, "No verification is pending")
-
-
-# -- NickServ --------------------------------------------------------------------------------
-
-
-def handle_service_message(ctx: Context, text: str) -> None:
-    """A line for NickServ (``PRIVMSG NickServ :<text>``): see :mod:`hubbub.plugins.nickserv`.
-
-    Until the network layer relays messages to the NickServ plugin's service user, the
-    PRIVMSG handler calls this, and ``NICKSERV`` and ``NS`` are in this table; then both go.
-    """
-    from hubbub.plugins.nickserv import handle_service_message as handle  # (it imports us)
-
-    handle(ctx, text)
-
-
-def handle_nickserv(ctx: Context) -> None:
-    """``NICKSERV`` and ``NS`` (see :func:`handle_service_message`)."""
-    handle_service_message(ctx, " ".join(ctx.params))
 
 
 # -- nick protection -------------------------------------------------------------------------
@@ -333,7 +313,7 @@ def service_notice(server: Server, session: Session, reply: Response, text: str)
     """A NOTICE from NickServ to ``session``, into ``reply``: what the account service says
     (its own answers, in :mod:`hubbub.plugins.nickserv`, and the nick protection's)."""
     source = f"{SERVICE_NAME}!{SERVICE_NAME}@services.{server.name}"
-    reply.add(Message("NOTICE", (session.nick, text), source))
+    reply.add(Message("NOTICE", (session.user.nick, text), source))
 
 
 def watch_nick(server: Server, session: Session, reply: Response | None = None) -> None:
@@ -359,7 +339,7 @@ def watch_nick(server: Server, session: Session, reply: Response | None = None) 
         server,
         session,
         out,
-        f"The nick {session.nick} is registered to the account {record.name}. Log in to it "
+        f"The nick {session.user.nick} is registered to the account {record.name}. Log in to it "
         f"within {grace:g} seconds (/msg {SERVICE_NAME} IDENTIFY <password>), or your nick "
         f"will be changed.",
     )
@@ -407,7 +387,8 @@ def change_nick(server: Server, session: Session, nick: str, reply: Response) ->
     # The registration commands import this module: their NICK is looked up when needed.
     from hubbub.server.commands.registration import handle_nick
 
-    handle_nick(Context(server, session, Message("NICK", (nick,)), reply))
+    with server.answering(reply):
+        handle_nick(Context(server, session, Message("NICK", (nick,)), reply))
 
 
 def nick_refused(
@@ -432,27 +413,29 @@ def registration_nick_refused(ctx: Context) -> bool:
         return False
     if reserved_for_other(server, session) is None:
         return False
-    nick = session.nick
-    if server.users.get(session.folded) is session:
-        del server.users[session.folded]
-    session.nick, session.folded = "*", Folded("*")
+    nick = session.user.nick
+    server.network.release_nick(session.user)
     ctx.reply.numeric(n.ERR_NICKNAMEINUSE, nick, "Nickname is reserved by a different account")
     return True
 
 
-HELP_TEXTS: dict[str, tuple[str, str]] = {
-    "AUTHENTICATE": ("<mechanism>|<data>|*", "Logs in with SASL (PLAIN or SCRAM-SHA-256)."),
-    "REGISTER": ("<account>|* <email>|* <password>", "Registers an account and logs you in."),
-    "VERIFY": ("<account> <code>", "Completes a registration (none need it here)."),
-    "NICKSERV": ("<command> [<args>...]", "Talks to NickServ, the account service."),
-    "NS": ("<command> [<args>...]", "Short for NICKSERV."),
-}
-"""HELP for this module's commands (merged into the HELP table by the command table)."""
-
 COMMANDS = {
-    "AUTHENTICATE": Command(handle_authenticate, min_params=1, pre_registration=True),
-    "REGISTER": Command(handle_register, min_params=3, pre_registration=True),
-    "VERIFY": Command(handle_verify, min_params=2, pre_registration=True),
-    "NICKSERV": Command(handle_nickserv),
-    "NS": Command(handle_nickserv),
+    "AUTHENTICATE": Command(
+        handle_authenticate,
+        min_params=1,
+        pre_registration=True,
+        help=Help("<mechanism>|<data>|*", "Logs in with SASL (PLAIN or SCRAM-SHA-256)."),
+    ),
+    "REGISTER": Command(
+        handle_register,
+        min_params=3,
+        pre_registration=True,
+        help=Help("<account>|* <email>|* <password>", "Registers an account and logs you in."),
+    ),
+    "VERIFY": Command(
+        handle_verify,
+        min_params=2,
+        pre_registration=True,
+        help=Help("<account> <code>", "Completes a registration (none need it here)."),
+    ),
 }

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from hubbub.protocol import numerics as n
 from hubbub.protocol.caps import Cap
-from hubbub.protocol.casemap import is_valid_channel
+from hubbub.protocol.casemap import Folded, is_valid_channel
 from hubbub.protocol.masks import mask_matches
-from hubbub.protocol.message import Message
 from hubbub.protocol.numbers import parse_number
 from hubbub.server.channel import Channel, subjects_of
-from hubbub.server.commands.dispatch import Command, Context
+from hubbub.server.commands.dispatch import Command, Context, Help
 from hubbub.server.session import Session
+from hubbub.server.user import User
 
 
 def handle_join(ctx: Context) -> None:
-    server, session, reply = ctx.server, ctx.session, ctx.reply
+    server, user, reply = ctx.server, ctx.user, ctx.reply
     if ctx.params[0] == "0":
-        for channel in list(session.channels.values()):
-            part(ctx, channel, "")
+        for channel in list(user.channels.values()):
+            server.network.part(user, channel, "")
         return
     names = ctx.params[0].split(",")
     keys = ctx.params[1].split(",") if len(ctx.params) > 1 else []
@@ -29,29 +29,25 @@ def handle_join(ctx: Context) -> None:
             reply.numeric(n.ERR_NOSUCHCHANNEL, name, "No such channel")
             continue
         folded = server.fold(name)
-        if folded in session.channels:
+        if folded in user.channels:
             continue
-        if len(session.channels) >= server.limits.max_channels:
+        if len(user.channels) >= server.limits.max_channels:
             reply.numeric(n.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
             continue
-        existing = server.channels.get(folded)
-        if existing is None:
-            created = Channel(name, folded, server.clock())
-            server.channels[folded] = created
-            join(ctx, created, "o")
-            continue
-        error = join_error(ctx, existing, key)
-        if error is not None:
-            reply.numeric(error[0], existing.name, error[1])
-            continue
-        join(ctx, existing, "")
+        existing = server.network.channels.get(folded)
+        if existing is not None:
+            error = join_error(ctx, existing, key)
+            if error is not None:
+                reply.numeric(error[0], existing.name, error[1])
+                continue
+        join(ctx, name, folded)
 
 
 def join_error(ctx: Context, channel: Channel, key: str | None) -> tuple[str, str] | None:
-    """Why ``ctx.session`` may not join ``channel`` (numeric and text), or None."""
-    server, session = ctx.server, ctx.session
+    """Why ``ctx.user`` may not join ``channel`` (numeric and text), or None."""
+    server, user = ctx.server, ctx.user
     mapping = server.casemapping
-    invited = channel.folded in session.invited
+    invited = channel.folded in user.invited
     if channel.key is not None and key != channel.key:
         return n.ERR_BADCHANNELKEY, "Cannot join channel (+k)"
     if channel.limit is not None and len(channel.members) >= channel.limit and not invited:
@@ -59,49 +55,26 @@ def join_error(ctx: Context, channel: Channel, key: str | None) -> tuple[str, st
     if (
         "i" in channel.flags
         and not invited
-        and not channel.matches_list("I", subjects_of(session), mapping)
+        and not channel.matches_list("I", subjects_of(user), mapping)
     ):
         return n.ERR_INVITEONLYCHAN, "Cannot join channel (+i)"
-    if channel.is_banned(session, mapping) and not invited:
+    if channel.is_banned(user, mapping) and not invited:
         return n.ERR_BANNEDFROMCHAN, "Cannot join channel (+b)"
     return None
 
 
-def join(ctx: Context, channel: Channel, modes: str) -> None:
-    """Add ``ctx.session`` to ``channel`` and send the JOIN, topic and names."""
-    server, session, reply = ctx.server, ctx.session, ctx.reply
-    channel.add(session, modes)
-    session.joined(channel)
-    if channel.folded in session.invited:
-        session.invited = session.invited - {channel.folded}
-    tags = server.tags(session)
-    plain = Message("JOIN", (channel.name,), session.prefix, tags)
-    extended = Message(
-        "JOIN", (channel.name, session.account or "*", session.realname), session.prefix, tags
-    )
-    server.deliver_variants(channel.members, Cap.EXTENDED_JOIN, extended, plain, skip=session)
-    reply.add(extended if session.caps & Cap.EXTENDED_JOIN else plain)
-    if session.away is not None:
-        away = Message("AWAY", (session.away,), session.prefix, tags)
-        server.deliver(channel.members, away, skip=session, need=Cap.AWAY_NOTIFY)
+def join(ctx: Context, name: str, folded: Folded) -> None:
+    """Add ``ctx.user`` to the channel ``name`` (made if it does not exist) and send it the
+    topic and names."""
+    channel = ctx.server.network.join(ctx.user, name, folded)
     if channel.topic:
         send_topic(ctx, channel)
-    if not session.caps & Cap.NO_IMPLICIT_NAMES:
+    if not ctx.session.caps & Cap.NO_IMPLICIT_NAMES:
         send_names(ctx, channel)
 
 
-def part(ctx: Context, channel: Channel, reason: str) -> None:
-    """Take ``ctx.session`` out of ``channel``, telling every member."""
-    server, session = ctx.server, ctx.session
-    params = (channel.name, reason) if reason else (channel.name,)
-    msg = Message("PART", params, session.prefix, server.tags(session))
-    server.deliver(channel.members, msg, skip=session)
-    ctx.reply.add(msg)
-    server.remove_member(channel, session)
-
-
 def handle_part(ctx: Context) -> None:
-    server, session, reply = ctx.server, ctx.session, ctx.reply
+    server, user, reply = ctx.server, ctx.user, ctx.reply
     reason = ctx.params[1] if len(ctx.params) > 1 else ""
     for name in ctx.params[0].split(","):
         if not name:
@@ -109,10 +82,10 @@ def handle_part(ctx: Context) -> None:
         channel = find_channel(ctx, name)
         if channel is None:
             continue
-        if session not in channel.members:
+        if user not in channel.members:
             reply.numeric(n.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
         else:
-            part(ctx, channel, reason[: server.limits.kicklen])
+            server.network.part(user, channel, reason[: server.limits.kicklen])
 
 
 def send_topic(ctx: Context, channel: Channel) -> None:
@@ -127,33 +100,29 @@ def send_topic(ctx: Context, channel: Channel) -> None:
 
 
 def handle_topic(ctx: Context) -> None:
-    server, session, reply = ctx.server, ctx.session, ctx.reply
+    server, user, reply = ctx.server, ctx.user, ctx.reply
     channel = find_channel(ctx, ctx.params[0])
     if channel is None:
         return
-    member = session in channel.members
+    member = user in channel.members
     if len(ctx.params) < 2:
         send_topic(ctx, channel)
         return
     if not member:
         reply.numeric(n.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
         return
-    if "t" in channel.flags and not channel.is_op(session):
+    if "t" in channel.flags and not channel.is_op(user):
         reply.numeric(n.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
         return
-    channel.topic = ctx.params[1][: server.limits.topiclen]
-    channel.topic_setter = session.prefix
-    channel.topic_time = int(server.clock())
-    msg = Message("TOPIC", (channel.name, channel.topic), session.prefix, server.tags(session))
-    server.deliver(channel.members, msg, skip=session)
-    reply.add(msg)
+    topic = ctx.params[1][: server.limits.topiclen]
+    server.network.set_topic(user, channel, topic, user.prefix)
 
 
 def names_entries(channel: Channel, viewer: Session) -> list[str]:
     """Each member as RPL_NAMREPLY shows them to ``viewer`` (prefixes, maybe hostmasks)."""
     multi = bool(viewer.caps & Cap.MULTI_PREFIX)
     uhnames = bool(viewer.caps & Cap.USERHOST_IN_NAMES)
-    show_invisible = viewer in channel.members
+    show_invisible = viewer.user in channel.members
     out = []
     for member in channel.members:
         if not show_invisible and "i" in member.modes:
@@ -179,7 +148,7 @@ def handle_names(ctx: Context) -> None:
         return
     name = ctx.params[0].split(",")[0]  # TARGMAX NAMES:1; the rest is dropped
     channel = server.find_channel(name)
-    if channel is None or (channel.secret and session not in channel.members):
+    if channel is None or channel.hidden_from(session.user):
         reply.numeric(n.RPL_ENDOFNAMES, name or "*", "End of /NAMES list")
     else:
         send_names(ctx, channel)
@@ -200,8 +169,8 @@ def handle_list(ctx: Context) -> None:
                 masks.append(item)
     reply.numeric(n.RPL_LISTSTART, "Channel", "Users  Name")
     mapping = server.casemapping
-    for channel in list(server.channels.values()):
-        if channel.secret and session not in channel.members:
+    for channel in list(server.network.channels.values()):
+        if channel.hidden_from(session.user):
             continue
         count = len(channel.members)
         if count < min_users or (max_users is not None and count > max_users):
@@ -213,10 +182,10 @@ def handle_list(ctx: Context) -> None:
 
 
 def handle_invite(ctx: Context) -> None:
-    server, session, reply = ctx.server, ctx.session, ctx.reply
+    server, user, reply = ctx.server, ctx.user, ctx.reply
     if not ctx.params:
-        for folded in sorted(session.invited):
-            channel = server.channels.get(folded)
+        for folded in sorted(user.invited):
+            channel = server.network.channels.get(folded)
             if channel is not None:
                 reply.numeric(n.RPL_INVITELIST, channel.name)
         reply.numeric(n.RPL_ENDOFINVITELIST, "End of /INVITE list")
@@ -228,10 +197,10 @@ def handle_invite(ctx: Context) -> None:
     channel = find_channel(ctx, name)
     if channel is None:
         return
-    if session not in channel.members:
+    if user not in channel.members:
         reply.numeric(n.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
         return
-    if "i" in channel.flags and not channel.is_op(session):
+    if "i" in channel.flags and not channel.is_op(user):
         reply.numeric(n.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
         return
     target = find_user(ctx, nick)
@@ -240,12 +209,8 @@ def handle_invite(ctx: Context) -> None:
     if target in channel.members:
         reply.numeric(n.ERR_USERONCHANNEL, target.nick, channel.name, "is already on channel")
         return
-    target.invited = target.invited | {channel.folded}
     reply.numeric(n.RPL_INVITING, target.nick, channel.name)
-    msg = Message("INVITE", (target.nick, channel.name), session.prefix, server.tags(session))
-    server.deliver((target,), msg)
-    notify = [m for m in channel.members if m is not session and channel.is_op(m)]
-    server.deliver(notify, msg, need=Cap.INVITE_NOTIFY)
+    server.network.invite(user, target, channel)
     if target.away is not None:
         reply.numeric(n.RPL_AWAY, target.nick, target.away)
 
@@ -254,13 +219,13 @@ def find_channel(ctx: Context, name: str) -> Channel | None:
     """The channel called ``name``; otherwise answers 403, as it does for a secret channel
     the client is not in (see :meth:`Channel.hidden_from`)."""
     channel = ctx.server.find_channel(name)
-    if channel is None or channel.hidden_from(ctx.session):
+    if channel is None or channel.hidden_from(ctx.user):
         ctx.reply.numeric(n.ERR_NOSUCHCHANNEL, name, "No such channel")
         return None
     return channel
 
 
-def find_user(ctx: Context, nick: str) -> Session | None:
+def find_user(ctx: Context, nick: str) -> User | None:
     """The user called ``nick``; otherwise answers 401."""
     target = ctx.server.find_user(nick)
     if target is None:
@@ -268,7 +233,7 @@ def find_user(ctx: Context, nick: str) -> Session | None:
     return target
 
 
-def find_member(ctx: Context, channel: Channel, nick: str) -> Session | None:
+def find_member(ctx: Context, channel: Channel, nick: str) -> User | None:
     """The member of ``channel`` called ``nick``; otherwise answers 401 or 441."""
     target = find_user(ctx, nick)
     if target is None:
@@ -282,38 +247,55 @@ def find_member(ctx: Context, channel: Channel, nick: str) -> Session | None:
 
 
 def handle_kick(ctx: Context) -> None:
-    server, session, reply = ctx.server, ctx.session, ctx.reply
+    server, user, reply = ctx.server, ctx.user, ctx.reply
     channel = find_channel(ctx, ctx.params[0])
     if channel is None:
         return
-    if session not in channel.members:
+    if user not in channel.members:
         reply.numeric(n.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
         return
-    if not channel.is_op(session):
+    if not channel.is_op(user):
         reply.numeric(n.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
         return
-    reason = ctx.params[2] if len(ctx.params) > 2 and ctx.params[2] else session.nick
+    reason = ctx.params[2] if len(ctx.params) > 2 and ctx.params[2] else user.nick
     reason = reason[: server.limits.kicklen]
     for nick in ctx.params[1].split(","):
         target = find_member(ctx, channel, nick)
         if target is None:
             continue
-        msg = Message(
-            "KICK", (channel.name, target.nick, reason), session.prefix, server.tags(session)
-        )
-        server.deliver(channel.members, msg, skip=session)
-        reply.add(msg)
-        server.remove_member(channel, target)
-        if channel.folded not in server.channels:
+        server.network.kick(user, channel, target, reason)
+        if channel.folded not in server.network.channels:
             break
 
 
 COMMANDS = {
-    "JOIN": Command(handle_join, min_params=1),
-    "PART": Command(handle_part, min_params=1),
-    "TOPIC": Command(handle_topic, min_params=1),
-    "NAMES": Command(handle_names),
-    "LIST": Command(handle_list),
-    "INVITE": Command(handle_invite),
-    "KICK": Command(handle_kick, min_params=2),
+    "JOIN": Command(
+        handle_join,
+        min_params=1,
+        help=Help("<channel>{,<channel>} [<key>{,<key>}]", "Joins channels; JOIN 0 parts all."),
+    ),
+    "PART": Command(
+        handle_part, min_params=1, help=Help("<channel>{,<channel>} [<reason>]", "Leaves channels.")
+    ),
+    "TOPIC": Command(
+        handle_topic,
+        min_params=1,
+        help=Help("<channel> [<topic>]", "Shows or sets a channel's topic."),
+    ),
+    "NAMES": Command(
+        handle_names, help=Help("<channel>{,<channel>}", "Lists the members of channels.")
+    ),
+    "LIST": Command(
+        handle_list,
+        help=Help("[<mask>|>n|<n{,...}]", "Lists channels, by name mask or number of users."),
+    ),
+    "INVITE": Command(
+        handle_invite,
+        help=Help("[<nick> <channel>]", "Invites a user to a channel; alone, lists your invites."),
+    ),
+    "KICK": Command(
+        handle_kick,
+        min_params=2,
+        help=Help("<channel> <nick>{,<nick>} [<reason>]", "Removes users from a channel (ops)."),
+    ),
 }

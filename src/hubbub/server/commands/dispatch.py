@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from hubbub.protocol.message import Message
 from hubbub.server.response import Response
@@ -12,6 +12,7 @@ from hubbub.server.response import Response
 if TYPE_CHECKING:
     from hubbub.server.core import Server
     from hubbub.server.session import Session
+    from hubbub.server.user import User
 
 
 @dataclass(slots=True)
@@ -27,6 +28,11 @@ class Context:
     def params(self) -> tuple[str, ...]:
         """The message's parameters."""
         return self.msg.params
+
+    @property
+    def user(self) -> User:
+        """Who the client is on the network (its nick, host, channels...)."""
+        return self.session.user
 
 
 Handler = Callable[[Context], None]
@@ -58,6 +64,13 @@ def finish_deferred(ctx: Context, later: Response) -> None:
     ctx.server.resume(session)
 
 
+class Help(NamedTuple):
+    """What ``HELP <command>`` says: the parameters' syntax and one line of description."""
+
+    syntax: str
+    text: str
+
+
 @dataclass(frozen=True, slots=True)
 class Command:
     """One entry of the command table: the handler and the checks made before it runs."""
@@ -70,3 +83,20 @@ class Command:
     """Only for IRC operators (ERR_NOPRIVILEGES otherwise)."""
     idle_reset: bool = False
     """Resets the idle time shown by WHOIS (PRIVMSG and NOTICE)."""
+    help: Help | None = None
+    """Shown by ``HELP <command>`` (None: a pointer to the IRC docs)."""
+
+
+def build_table(*families: Mapping[str, Command]) -> dict[str, Command]:
+    """The command table: every family's commands in one dict.
+
+    Raises ``ValueError`` naming a command that two families (or one twice) define, which a
+    plain ``{**a, **b}`` would let the later family silently win.
+    """
+    table: dict[str, Command] = {}
+    for family in families:
+        for name, command in family.items():
+            if name in table:
+                raise ValueError(f"command {name!r} is defined twice in the command table")
+            table[name] = command
+    return table

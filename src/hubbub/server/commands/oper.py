@@ -6,6 +6,8 @@ import logging
 import re
 from typing import TYPE_CHECKING
 
+from hubbub.config import Config, ConfigError, OperSection
+from hubbub.passwords import check_password
 from hubbub.protocol import numerics as n
 from hubbub.protocol.isupport import chunk
 from hubbub.protocol.masks import mask_matches
@@ -15,11 +17,12 @@ from hubbub.server.commands.channels import find_user
 from hubbub.server.commands.dispatch import (
     Command,
     Context,
+    Help,
     defer_reply,
     finish_deferred,
     hold_input,
 )
-from hubbub.server.config import Config, ConfigError, OperSection, check_password
+from hubbub.server.plugins import Imported, import_plugins
 from hubbub.server.response import Response
 from hubbub.server.session import Session
 
@@ -42,8 +45,14 @@ def host_allowed(server: Server, oper: OperSection, session: Session) -> bool:
     """True if the connection matches the block's host mask, by host or IP, with or
     without ``user@`` or ``nick!user@`` in front."""
     subjects: set[str] = set()
-    for host in (session.host, session.peer.ip):
-        subjects.update((host, f"{session.user}@{host}", f"{session.nick}!{session.user}@{host}"))
+    for host in (session.user.host, session.peer.ip):
+        subjects.update(
+            (
+                host,
+                f"{session.user.username}@{host}",
+                f"{session.user.nick}!{session.user.username}@{host}",
+            )
+        )
     return any(mask_matches(oper.host, subject, server.casemapping) for subject in subjects)
 
 
@@ -53,14 +62,14 @@ def oper_refused(
     """A refused OPER (its numeric is in ``reply``): tell the operators (``reason``), log it
     with the real address (``detail``), and count it as a refused login, so a password
     guesser is disconnected after a few tries like one guessing account passwords."""
-    who = f"{session.nick} ({session.user}@{session.host})"
+    who = f"{session.user.nick} ({session.user.username}@{session.user.host})"
     server.snotice(f"Failed OPER attempt by {who} [{name}]: {reason}")
     log.warning(
         "failed OPER as %r by %s (%s@%s) from %s: %s",
         name,
-        session.nick,
-        session.user,
-        session.host,
+        session.user.nick,
+        session.user.username,
+        session.user.host,
         session.peer.ip,
         detail,
     )
@@ -107,16 +116,16 @@ def handle_oper(ctx: Context) -> None:
 
 def become_oper(server: Server, session: Session, reply: Response, name: str) -> None:
     """Grant operator status: RPL_YOUREOPER, then the user modes gained."""
-    if session not in server.opers:  # the other operators hear of it; the new one gets 381
+    if session.user not in server.network.opers:  # the others hear of it; the new one gets 381
         server.snotice(
-            f"{session.nick} ({session.user}@{session.host}) is now an IRC operator (as {name})"
+            f"{session.user.nick} ({session.user.username}@{session.user.host}) "
+            f"is now an IRC operator (as {name})"
         )
-    added = "".join(m for m in OPER_MODES if m not in session.modes)
-    session.modes += added
-    server.opers.add(session)
+    added = "".join(m for m in OPER_MODES if m not in session.user.modes)
     reply.numeric(n.RPL_YOUREOPER, "You are now an IRC operator")
     if added:
-        reply.add(Message("MODE", (session.nick, "+" + added), session.prefix))
+        with server.answering(reply):
+            server.network.set_user_modes(session.user, added, "")
 
 
 def handle_kill(ctx: Context) -> None:
@@ -130,16 +139,21 @@ def handle_kill(ctx: Context) -> None:
     if victim is None:
         reply.numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
         return
+    killed = victim.session
+    if killed is None:
+        reply.numeric(n.ERR_NOPRIVILEGES, "Permission Denied- You cannot kill a service")
+        return
     server.send(
-        victim, Message("KILL", (victim.nick, reason), session.prefix, server.tags(session))
+        killed,
+        Message("KILL", (victim.nick, reason), session.user.prefix, server.tags(session.user)),
     )
     server.snotice(
-        f"Received KILL message for {victim.nick} ({victim.user}@{victim.host}) "
-        f"from {session.nick}: {reason}"
+        f"Received KILL message for {victim.nick} ({victim.username}@{victim.host}) "
+        f"from {session.user.nick}: {reason}"
     )
-    if victim is session:
+    if killed is session:
         reply.flush()  # the dispatcher does not flush for a closed session
-    server.quit(victim, f"Killed ({session.nick} ({reason}))")
+    server.quit(killed, f"Killed ({session.user.nick} ({reason}))")
 
 
 def handle_wallops(ctx: Context) -> None:
@@ -148,37 +162,36 @@ def handle_wallops(ctx: Context) -> None:
     if not text:
         ctx.reply.numeric(n.ERR_NEEDMOREPARAMS, "WALLOPS", "Not enough parameters")
         return
-    msg = Message("WALLOPS", (text,), session.prefix, server.tags(session))
-    server.deliver((s for s in server.sessions if s.registered and "w" in s.modes), msg)
+    msg = Message("WALLOPS", (text,), session.user.prefix, server.tags(session.user))
+    server.deliver((s.user for s in server.sessions if s.registered and "w" in s.user.modes), msg)
 
 
 def handle_rehash(ctx: Context) -> None:
     """REHASH: read the config again (off the event loop), then apply it whole or not at all.
 
-    The files are read and checked by ``server.rehash_hook`` through ``server.offload`` (a
-    thread in the application); the oper's next lines wait until the answer is out.
+    The files are read and checked by the host's ``reload_config`` through ``server.offload``
+    (a thread in the application); the oper's next lines wait until the answer is out.
     """
-    server, session, reply = ctx.server, ctx.session, ctx.reply
+    server, session = ctx.server, ctx.session
     old = server.config
-    hook = server.rehash_hook
-    if hook is None:
-        reply.numeric(n.RPL_REHASHING, config_name(old), "Rehashing")
-        return
     later = defer_reply(ctx)
     hold_input(ctx)
+    running = set(server.plugins.plugins)
 
-    def load() -> tuple[Config, list[str]] | str:
+    def load() -> Reloaded | str:
         try:
-            new = hook()
+            new = server.host.reload_config() or old
             if new.server.casemapping != old.server.casemapping:
                 raise ValueError(
                     "server.casemapping cannot change while the server runs; restart instead"
                 )
-            return new, new.motd_lines()  # read now, so a bad file changes nothing
+            motd = new.motd_lines()  # read now, so a bad file changes nothing
         except (ConfigError, OSError, ValueError) as exc:
             return str(exc)
+        # The plugins are imported afresh here too, so the answer comes once they run.
+        return new, motd, import_plugins(server.plugins.to_import(new, running))
 
-    def done(loaded: tuple[Config, list[str]] | str) -> None:
+    def done(loaded: Reloaded | str) -> None:
         if not session.closed:
             apply_rehash(server, session, later, loaded)
         finish_deferred(ctx, later)
@@ -186,27 +199,34 @@ def handle_rehash(ctx: Context) -> None:
     server.offload(load, done)
 
 
-def apply_rehash(
-    server: Server, session: Session, reply: Response, loaded: tuple[Config, list[str]] | str
-) -> None:
-    """Apply a config REHASH read (or report why it could not be read)."""
+Reloaded = tuple[Config, list[str], Imported]
+"""What REHASH read: the config, its MOTD, and the plugins it names, imported afresh."""
+
+
+def apply_rehash(server: Server, session: Session, reply: Response, loaded: Reloaded | str) -> None:
+    """Apply a config REHASH read (or report why it could not be read), then set the
+    plugins up again (each one that fails is reported too)."""
     if isinstance(loaded, str):
         reply.add(server.notice(session, f"*** REHASH failed, keeping the old config: {loaded}"))
-        snotice_others(server, session, f"{session.nick} failed to rehash the config: {loaded}")
+        snotice_others(
+            server, session, f"{session.user.nick} failed to rehash the config: {loaded}"
+        )
         return
-    new, motd = loaded
+    new, motd, imported = loaded
     reply.numeric(n.RPL_REHASHING, config_name(new), "Rehashing")
     old_tokens = [token for line in server.isupport for token in line]
     server.apply_config(new, motd)
-    if server.rehash_commit is not None:
-        server.rehash_commit(new)
+    server.host.config_applied(new)
+    for problem in server.plugins.apply(new, imported):
+        if "s" not in session.user.modes:  # (an oper with +s has been told already)
+            reply.add(server.notice(session, f"*** {problem}"))
     for tokens in changed_isupport(server, old_tokens):
         reply.numeric(n.RPL_ISUPPORT, *tokens, "are supported by this server")
         for client in list(server.sessions):
             if client.registered and client is not session:
-                params = (client.nick, *tokens, "are supported by this server")
+                params = (client.user.nick, *tokens, "are supported by this server")
                 server.send(client, Message(n.RPL_ISUPPORT, params, server.name))
-    snotice_others(server, session, f"{session.nick} is rehashing the server config file")
+    snotice_others(server, session, f"{session.user.nick} is rehashing the server config file")
 
 
 def config_name(config: Config) -> str:
@@ -227,9 +247,9 @@ def changed_isupport(server: Server, old_tokens: list[str]) -> list[list[str]]:
 
 def snotice_others(server: Server, actor: Session, text: str) -> None:
     """A server notice for every operator with ``+s`` except ``actor``, who gets a reply."""
-    for oper in list(server.opers):
-        if oper is not actor and "s" in oper.modes:
-            server.send(oper, server.notice(oper, f"*** {text}"))
+    for oper in list(server.network.opers):
+        if oper.session is not None and oper.session is not actor and "s" in oper.modes:
+            server.send(oper.session, server.notice(oper.session, f"*** {text}"))
 
 
 def handle_chghost(ctx: Context) -> None:
@@ -244,8 +264,8 @@ def handle_chghost(ctx: Context) -> None:
         return
     if host == target.host:
         return
-    server.change_host(target, target.user, host)
-    server.snotice(f"{session.nick} changed the host of {target.nick} to {host}")
+    server.network.change_host(target, target.username, host)
+    server.snotice(f"{session.user.nick} changed the host of {target.nick} to {host}")
     reply.add(server.notice(session, f"Changed the host of {target.nick} to {host}"))
 
 
@@ -253,9 +273,32 @@ VHOST_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:/_-]*")
 """What a virtual host may contain (no characters with a meaning in masks or lines)."""
 
 COMMANDS = {
-    "CHGHOST": Command(handle_chghost, min_params=2, oper=True),
-    "OPER": Command(handle_oper, min_params=2),
-    "KILL": Command(handle_kill, min_params=1, oper=True),
-    "WALLOPS": Command(handle_wallops, min_params=1, oper=True),
-    "REHASH": Command(handle_rehash, oper=True),
+    "CHGHOST": Command(
+        handle_chghost,
+        min_params=2,
+        oper=True,
+        help=Help("<nick> <host>", "Gives a user a virtual host (operators only)."),
+    ),
+    "OPER": Command(
+        handle_oper,
+        min_params=2,
+        help=Help("<name> <password>", "Makes you an IRC operator with configured credentials."),
+    ),
+    "KILL": Command(
+        handle_kill,
+        min_params=1,
+        oper=True,
+        help=Help("<nick> [<reason>]", "Disconnects a user from the server (operators only)."),
+    ),
+    "WALLOPS": Command(
+        handle_wallops,
+        min_params=1,
+        oper=True,
+        help=Help("<text>", "Sends a message to every user with mode +w (operators only)."),
+    ),
+    "REHASH": Command(
+        handle_rehash,
+        oper=True,
+        help=Help("", "Reloads the server's configuration file (operators only)."),
+    ),
 }

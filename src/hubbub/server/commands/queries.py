@@ -15,9 +15,10 @@ from hubbub.protocol.casemap import Folded, is_channel_name, is_valid_nick
 from hubbub.protocol.masks import mask_matches
 from hubbub.protocol.numbers import parse_number
 from hubbub.server.channel import Channel
-from hubbub.server.commands.dispatch import Command, Context
+from hubbub.server.commands.dispatch import Command, Context, Help
 from hubbub.server.commands.registration import send_isupport, send_lusers, send_motd
-from hubbub.server.session import Session
+from hubbub.server.session import PeerInfo
+from hubbub.server.user import User
 
 RPL_WHOISBOT = "335"
 """``<client> <nick> :is a bot`` (IRCv3 bot-mode)."""
@@ -59,7 +60,7 @@ def check_target(ctx: Context, index: int = 0) -> bool:
     return False
 
 
-def visible_channels(viewer: Session, target: Session) -> list[Channel]:
+def visible_channels(viewer: User, target: User) -> list[Channel]:
     """The channels of ``target`` that ``viewer`` may see it in.
 
     A secret channel shows only to its members; an invisible user's channels show only when
@@ -75,7 +76,7 @@ def visible_channels(viewer: Session, target: Session) -> list[Channel]:
     ]
 
 
-def idle_seconds(ctx: Context, target: Session) -> int:
+def idle_seconds(ctx: Context, target: User) -> int:
     """How long ``target`` has been idle, in whole seconds."""
     return max(0, int(ctx.server.clock() - target.last_active))
 
@@ -83,7 +84,7 @@ def idle_seconds(ctx: Context, target: Session) -> int:
 # -- WHO -------------------------------------------------------------------------------------
 
 
-def who_flags(target: Session, channel: Channel | None, multi: bool) -> str:
+def who_flags(target: User, channel: Channel | None, multi: bool) -> str:
     """RPL_WHOREPLY flags: H or G, ``*`` for an operator, the channel prefixes, B for a bot."""
     flags = "G" if target.away is not None else "H"
     if "o" in target.modes:
@@ -95,20 +96,20 @@ def who_flags(target: Session, channel: Channel | None, multi: bool) -> str:
     return flags
 
 
-def who_matches(ctx: Context, mask: str, target: Session) -> bool:
+def who_matches(ctx: Context, mask: str, target: User) -> bool:
     """A WHO mask matches a user's nick, username, host, real name or full ``nick!user@host``."""
     mapping = ctx.server.casemapping
-    subjects = [target.nick, target.user, target.host, target.realname]
-    if "o" in ctx.session.modes:
-        subjects.append(target.peer.ip)  # operators find users by their real address too
+    subjects = [target.nick, target.username, target.host, target.realname]
+    if "o" in ctx.user.modes and target.session is not None:
+        subjects.append(target.session.peer.ip)  # operators find users by their address too
     if "!" in mask or "@" in mask:
         subjects.append(target.prefix)
     return any(mask_matches(mask, subject, mapping) for subject in subjects)
 
 
-def who_targets(ctx: Context, mask: str) -> list[tuple[Session, Channel | None]]:
+def who_targets(ctx: Context, mask: str) -> list[tuple[User, Channel | None]]:
     """The users a WHO mask lists, each with the channel its reply shows."""
-    server, viewer = ctx.server, ctx.session
+    server, viewer = ctx.server, ctx.user
     if is_channel_name(mask):
         channel = server.find_channel(mask)
         if channel is None:
@@ -123,9 +124,12 @@ def who_targets(ctx: Context, mask: str) -> list[tuple[Session, Channel | None]]
         if user is not None:
             shown = visible_channels(viewer, user)
             return [(user, shown[0] if shown else None)]
-    found: list[tuple[Session, Channel | None]] = []
-    for user in server.users.values():
-        if not user.registered or not server.visible_to(viewer, user):
+    found: list[tuple[User, Channel | None]] = []
+    for user in server.network.users.values():
+        session = user.session
+        if user.service is not None or (session is not None and not session.registered):
+            continue  # (services answer a WHO for their nick only)
+        if not server.visible_to(viewer, user):
             continue
         if who_matches(ctx, mask, user):
             shown = visible_channels(viewer, user)
@@ -134,16 +138,19 @@ def who_targets(ctx: Context, mask: str) -> list[tuple[Session, Channel | None]]
 
 
 def whox_fields(
-    ctx: Context, target: Session, channel: Channel | None, fields: str, token: str
+    ctx: Context, target: User, channel: Channel | None, fields: str, token: str
 ) -> list[str]:
     """The RPL_WHOSPCRPL parameters for the requested ``fields``, in the standard order."""
-    server, viewer = ctx.server, ctx.session
-    multi = bool(viewer.caps & Cap.MULTI_PREFIX)
+    server, viewer = ctx.server, ctx.user
+    multi = bool(ctx.session.caps & Cap.MULTI_PREFIX)
+    ip = HIDDEN_IP
+    if target.session is not None and (viewer is target or "o" in viewer.modes):
+        ip = wire_safe(target.session.peer.ip)
     values: dict[str, str] = {
         "t": echo(token) if token else "0",
         "c": channel.name if channel is not None else "*",
-        "u": target.user,
-        "i": wire_safe(target.peer.ip) if viewer is target or "o" in viewer.modes else HIDDEN_IP,
+        "u": target.username,
+        "i": ip,
         "h": target.host,
         "s": server.name,
         "n": target.nick,
@@ -174,7 +181,7 @@ def handle_who(ctx: Context) -> None:
         reply.numeric(
             n.RPL_WHOREPLY,
             channel.name if channel is not None else "*",
-            target.user,
+            target.username,
             target.host,
             server.name,
             target.nick,
@@ -188,7 +195,7 @@ def handle_who(ctx: Context) -> None:
 
 
 def handle_whois(ctx: Context) -> None:
-    server, viewer, reply = ctx.server, ctx.session, ctx.reply
+    server, viewer, reply = ctx.server, ctx.user, ctx.reply
     params = ctx.params
     if not params or not params[-1]:
         reply.numeric(n.ERR_NONICKNAMEGIVEN, "No nickname given")
@@ -204,8 +211,8 @@ def handle_whois(ctx: Context) -> None:
         reply.numeric(n.RPL_ENDOFWHOIS, echo(query), "End of /WHOIS list")
         return
     tnick = target.nick
-    reply.numeric(n.RPL_WHOISUSER, tnick, target.user, target.host, "*", target.realname)
-    multi = bool(viewer.caps & Cap.MULTI_PREFIX)
+    reply.numeric(n.RPL_WHOISUSER, tnick, target.username, target.host, "*", target.realname)
+    multi = bool(ctx.session.caps & Cap.MULTI_PREFIX)
     entries = [c.prefix_of(target, multi) + c.name for c in visible_channels(viewer, target)]
     reply.numeric_items(n.RPL_WHOISCHANNELS, tnick, items=entries)
     reply.numeric(n.RPL_WHOISSERVER, tnick, server.name, server.config.server.description)
@@ -215,13 +222,14 @@ def handle_whois(ctx: Context) -> None:
         reply.numeric(n.RPL_AWAY, tnick, target.away)
     if "B" in target.modes:
         reply.numeric(RPL_WHOISBOT, tnick, "is a bot")
-    if target.peer.secure:
+    peer = target.session.peer if target.session is not None else None
+    if peer is not None and peer.secure:
         reply.numeric(n.RPL_WHOISSECURE, tnick, "is using a secure connection")
-    if target.peer.certfp and (viewer is target or "o" in viewer.modes):
-        fingerprint = f"has client certificate fingerprint {target.peer.certfp}"
+    if peer is not None and peer.certfp and (viewer is target or "o" in viewer.modes):
+        fingerprint = f"has client certificate fingerprint {peer.certfp}"
         reply.numeric(n.RPL_WHOISCERTFP, tnick, fingerprint)
-    if viewer is target or "o" in viewer.modes:  # the real address, hidden by the cloak
-        send_real_host(ctx, target)
+    if peer is not None and (viewer is target or "o" in viewer.modes):
+        send_real_host(ctx, target, peer)  # the real address, hidden by the cloak
     idle, signon = str(idle_seconds(ctx, target)), str(int(target.signon))
     reply.numeric(n.RPL_WHOISIDLE, tnick, idle, signon, "seconds idle, signon time")
     if target.account:
@@ -229,12 +237,12 @@ def handle_whois(ctx: Context) -> None:
     reply.numeric(n.RPL_ENDOFWHOIS, echo(query), "End of /WHOIS list")
 
 
-def send_real_host(ctx: Context, target: Session) -> None:
+def send_real_host(ctx: Context, target: User, peer: PeerInfo) -> None:
     """RPL_WHOISHOST and RPL_WHOISACTUALLY: where ``target`` really connects from."""
-    tnick, ip = target.nick, target.peer.ip
-    real = target.peer.hostname or ip
+    tnick, ip = target.nick, peer.ip
+    real = peer.hostname or ip
     ctx.reply.numeric(n.RPL_WHOISHOST, tnick, f"is connecting from *@{real} {ip}")
-    actual = f"{target.user}@{real}"
+    actual = f"{target.username}@{real}"
     ctx.reply.numeric(
         n.RPL_WHOISACTUALLY, tnick, actual, wire_safe(ip), "Actual user@host, Actual IP"
     )
@@ -254,7 +262,7 @@ def handle_whowas(ctx: Context) -> None:
         if not nick:
             continue
         folded = server.fold(nick)
-        entries = [e for e in server.whowas if server.fold(e.nick) == folded]
+        entries = [e for e in server.network.whowas if server.fold(e.nick) == folded]
         if count > 0:
             entries = entries[:count]
         if not entries:
@@ -279,7 +287,7 @@ def handle_userhost(ctx: Context) -> None:
             continue
         oper = "*" if "o" in user.modes else ""
         away = "-" if user.away is not None else "+"
-        replies.append(f"{user.nick}{oper}={away}{user.user}@{user.host}")
+        replies.append(f"{user.nick}{oper}={away}{user.username}@{user.host}")
     if not replies:
         ctx.reply.numeric(n.RPL_USERHOST, "")
     else:
@@ -290,7 +298,7 @@ def handle_userhost(ctx: Context) -> None:
 
 def handle_ison(ctx: Context) -> None:
     server = ctx.server
-    online: dict[Session, None] = {}  # each user once, in the order asked
+    online: dict[User, None] = {}  # each user once, in the order asked
     for param in ctx.params:
         for nick in param.split():
             user = server.find_user(nick)
@@ -333,8 +341,7 @@ def monitor_add(ctx: Context, targets: list[str]) -> None:
             if len(session.monitoring) >= limit:
                 refused.append(target)
                 continue
-            session.monitoring = session.monitoring | {folded}
-            server.monitors.setdefault(folded, set()).add(session)
+            server.network.monitor(session, folded)
         added.append(target)
     ctx.reply.numeric_items(
         n.ERR_MONLISTFULL, str(limit), items=refused, sep=",", text="Monitor list is full."
@@ -343,14 +350,7 @@ def monitor_add(ctx: Context, targets: list[str]) -> None:
 
 
 def monitor_remove(ctx: Context, folded_names: Iterable[Folded]) -> None:
-    server, session = ctx.server, ctx.session
-    for folded in list(folded_names):
-        session.monitoring = session.monitoring - {folded}
-        watchers = server.monitors.get(folded)
-        if watchers is not None:
-            watchers.discard(session)
-            if not watchers:
-                del server.monitors[folded]
+    ctx.server.network.unmonitor(ctx.session, folded_names)
 
 
 def handle_monitor(ctx: Context) -> None:
@@ -461,54 +461,14 @@ def handle_motd(ctx: Context) -> None:
 
 # -- HELP ------------------------------------------------------------------------------------
 
-HELP_TEXTS: dict[str, tuple[str, str]] = {
-    "ADMIN": ("[<server>]", "Shows who runs this server and how to reach them."),
-    "AWAY": ("[<message>]", "Marks you away with a message; with none, marks you back."),
-    "CAP": ("LS|LIST|REQ|END [...]", "Negotiates IRCv3 capabilities with the server."),
-    "CHGHOST": ("<nick> <host>", "Gives a user a virtual host (operators only)."),
-    "HELP": ("[<subject>]", "Shows help on a command, or lists the commands."),
-    "INFO": ("[<server>]", "Shows information about the server software."),
-    "INVITE": ("[<nick> <channel>]", "Invites a user to a channel; alone, lists your invites."),
-    "ISON": ("<nick>{ <nick>}", "Says which of the given nicks are online."),
-    "JOIN": ("<channel>{,<channel>} [<key>{,<key>}]", "Joins channels; JOIN 0 parts all."),
-    "KICK": ("<channel> <nick>{,<nick>} [<reason>]", "Removes users from a channel (ops)."),
-    "KILL": ("<nick> [<reason>]", "Disconnects a user from the server (operators only)."),
-    "LINKS": ("[<mask>]", "Lists the servers of the network."),
-    "LIST": ("[<mask>|>n|<n{,...}]", "Lists channels, by name mask or number of users."),
-    "LUSERS": ("", "Shows how many users, operators and channels there are."),
-    "MODE": ("<target> [<modes> [<args>...]]", "Shows or changes channel or user modes."),
-    "MONITOR": ("+|- <nick>{,<nick>} | C | L | S", "Tracks when nicks come online or leave."),
-    "MOTD": ("[<server>]", "Shows the message of the day."),
-    "NAMES": ("<channel>{,<channel>}", "Lists the members of channels."),
-    "NICK": ("<nick>", "Sets or changes your nickname."),
-    "NOTICE": ("<target>{,<target>} <text>", "Sends a notice; it never triggers a reply."),
-    "OPER": ("<name> <password>", "Makes you an IRC operator with configured credentials."),
-    "PART": ("<channel>{,<channel>} [<reason>]", "Leaves channels."),
-    "PASS": ("<password>", "Gives the server password, before NICK and USER."),
-    "PING": ("<token>", "Asks the server for a PONG with the same token."),
-    "PONG": ("<token>", "Answers a PING from the server."),
-    "PRIVMSG": ("<target>{,<target>} <text>", "Sends a message to users or channels."),
-    "QUIT": ("[<reason>]", "Disconnects from the server."),
-    "REHASH": ("", "Reloads the server's configuration file (operators only)."),
-    "SETNAME": ("<realname>", "Changes your real name (IRCv3 setname)."),
-    "TAGMSG": ("<target>{,<target>}", "Sends only message tags, e.g. typing notifications."),
-    "STATS": ("<query> [<server>]", "Server statistics; STATS u shows the uptime."),
-    "TIME": ("[<server>]", "Shows the server's local time."),
-    "TOPIC": ("<channel> [<topic>]", "Shows or sets a channel's topic."),
-    "USER": ("<user> 0 * <realname>", "Gives your username and real name when connecting."),
-    "USERHOST": ("<nick>{ <nick>}", "Shows user@host of up to five nicks."),
-    "VERSION": ("[<server>]", "Shows the server's version and supported features."),
-    "WALLOPS": ("<text>", "Sends a message to every user with mode +w (operators only)."),
-    "WHO": ("<mask> [o][%<fields>[,<token>]]", "Lists users matching a mask or in a channel."),
-    "WHOIS": ("[<server>] <nick>", "Shows information about a user."),
-    "WHOWAS": ("<nick> [<count>]", "Shows information about a nick that has left."),
-}
-"""One line of syntax and one of description per command, for HELP."""
-HELP_TEXTS["HELPOP"] = HELP_TEXTS["HELP"]
+
+_HELP_HELP = Help("[<subject>]", "Shows help on a command, or lists the commands.")
+_NO_HELP = Help("", "See https://modern.ircdocs.horse/")
+"""What HELP says of a command whose entry has no ``help``."""
 
 
 def handle_help(ctx: Context) -> None:
-    commands = ctx.server.commands
+    commands = ctx.server.commands  # (the plugins' commands too, with their help)
     reply = ctx.reply
     subject = ctx.params[0] if ctx.params and ctx.params[0] else ""
     if not subject:
@@ -520,10 +480,11 @@ def handle_help(ctx: Context) -> None:
         return
     shown = echo(subject)
     name = subject.upper()
-    if name not in commands:
+    entry = commands.get(name)
+    if entry is None:
         reply.numeric(n.ERR_HELPNOTFOUND, shown, "No help available on this topic")
         return
-    syntax, text = HELP_TEXTS.get(name, ("", "See https://modern.ircdocs.horse/"))
+    syntax, text = entry.help or _NO_HELP
     reply.numeric(n.RPL_HELPSTART, shown, f"** {name} {syntax} **".replace("  ", " "))
     reply.numeric(n.RPL_HELPTXT, shown, "")
     reply.numeric(n.RPL_HELPTXT, shown, text)
@@ -531,20 +492,55 @@ def handle_help(ctx: Context) -> None:
 
 
 COMMANDS = {
-    "WHO": Command(handle_who),
-    "WHOIS": Command(handle_whois),
-    "WHOWAS": Command(handle_whowas),
-    "USERHOST": Command(handle_userhost, min_params=1),
-    "ISON": Command(handle_ison, min_params=1),
-    "MONITOR": Command(handle_monitor, min_params=1),
-    "VERSION": Command(handle_version),
-    "TIME": Command(handle_time),
-    "STATS": Command(handle_stats, min_params=1),
-    "ADMIN": Command(handle_admin),
-    "INFO": Command(handle_info),
-    "LINKS": Command(handle_links),
-    "LUSERS": Command(handle_lusers),
-    "MOTD": Command(handle_motd),
-    "HELP": Command(handle_help),
-    "HELPOP": Command(handle_help),
+    "WHO": Command(
+        handle_who,
+        help=Help(
+            "<mask> [o][%<fields>[,<token>]]", "Lists users matching a mask or in a channel."
+        ),
+    ),
+    "WHOIS": Command(
+        handle_whois, help=Help("[<server>] <nick>", "Shows information about a user.")
+    ),
+    "WHOWAS": Command(
+        handle_whowas,
+        help=Help("<nick> [<count>]", "Shows information about a nick that has left."),
+    ),
+    "USERHOST": Command(
+        handle_userhost,
+        min_params=1,
+        help=Help("<nick>{ <nick>}", "Shows user@host of up to five nicks."),
+    ),
+    "ISON": Command(
+        handle_ison,
+        min_params=1,
+        help=Help("<nick>{ <nick>}", "Says which of the given nicks are online."),
+    ),
+    "MONITOR": Command(
+        handle_monitor,
+        min_params=1,
+        help=Help("+|- <nick>{,<nick>} | C | L | S", "Tracks when nicks come online or leave."),
+    ),
+    "VERSION": Command(
+        handle_version,
+        help=Help("[<server>]", "Shows the server's version and supported features."),
+    ),
+    "TIME": Command(handle_time, help=Help("[<server>]", "Shows the server's local time.")),
+    "STATS": Command(
+        handle_stats,
+        min_params=1,
+        help=Help("<query> [<server>]", "Server statistics; STATS u shows the uptime."),
+    ),
+    "ADMIN": Command(
+        handle_admin, help=Help("[<server>]", "Shows who runs this server and how to reach them.")
+    ),
+    "INFO": Command(
+        handle_info, help=Help("[<server>]", "Shows information about the server software.")
+    ),
+    "LINKS": Command(handle_links, help=Help("[<mask>]", "Lists the servers of the network.")),
+    "LUSERS": Command(
+        handle_lusers, help=Help("", "Shows how many users, operators and channels there are.")
+    ),
+    "MOTD": Command(handle_motd, help=Help("[<server>]", "Shows the message of the day.")),
+    "HELP": Command(handle_help, help=_HELP_HELP),
+    "HELPOP": Command(handle_help, help=_HELP_HELP),
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from hubbub.passwords import check_password
 from hubbub.protocol import numerics as n
 from hubbub.protocol.caps import CAP_NAMES, CAPS_BY_NAME, Cap, CapBits
 from hubbub.protocol.casemap import Folded, is_valid_nick
@@ -17,8 +18,7 @@ from hubbub.server.commands.accounts import (
     registration_nick_refused,
     watch_nick,
 )
-from hubbub.server.commands.dispatch import Command, Context
-from hubbub.server.config import check_password
+from hubbub.server.commands.dispatch import Command, Context, Help
 from hubbub.server.response import Response
 from hubbub.server.session import Session, shared
 
@@ -57,7 +57,7 @@ def handle_pass(ctx: Context) -> None:
 
 
 def handle_nick(ctx: Context) -> None:
-    server, session, reply = ctx.server, ctx.session, ctx.reply
+    server, session, user, reply = ctx.server, ctx.session, ctx.user, ctx.reply
     if not ctx.params or not ctx.params[0]:
         reply.numeric(n.ERR_NONICKNAMEGIVEN, "No nickname given")
         return
@@ -72,38 +72,24 @@ def handle_nick(ctx: Context) -> None:
         return
     if folded == nick:
         folded = Folded(nick)  # one string for both, as most nicks are lower case
-    holder = server.users.get(folded)
-    if holder is not None and holder is not session:
+    network = server.network
+    holder = network.users.get(folded)
+    if holder is not None and holder is not user:
         reply.numeric(n.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
         return
-    if nick == session.nick:
+    if nick == user.nick:
         return
     if (
         session.registered
-        and folded != session.folded
+        and folded != user.folded
         and nick_refused(server, session, nick, folded, reply)  # a registered nick, strict
     ):
         return
     if not session.registered:
-        if server.users.get(session.folded) is session:
-            del server.users[session.folded]
-        session.nick, session.folded = nick, folded
-        server.users[folded] = session
+        network.claim_nick(user, nick, folded)
         try_register(ctx)
         return
-    old_prefix, old_folded = session.prefix, session.folded
-    msg = Message("NICK", (nick,), old_prefix, server.tags(session))
-    server.deliver(server.peers_of(session), msg)
-    reply.add(msg)
-    server.record_whowas(session)
-    if old_folded != folded:
-        server.monitor_notify(session, online=False)
-        del server.users[old_folded]
-        server.users[folded] = session
-    session.nick, session.folded = nick, folded
-    session.update_prefix()
-    if old_folded != folded:
-        server.monitor_notify(session, online=True)
+    network.change_nick(user, nick, folded)
     watch_nick(server, session, reply)
 
 
@@ -113,7 +99,7 @@ FALLBACK_USER = "user"
 
 def handle_user(ctx: Context) -> None:
     session, reply = ctx.session, ctx.reply
-    if session.registered or session.user:
+    if session.registered or session.user.username:
         reply.numeric(n.ERR_ALREADYREGISTERED, "You may not reregister")
         return
     if not ctx.params[0] or not ctx.params[3]:  # an empty user name or real name
@@ -126,8 +112,8 @@ def handle_user(ctx: Context) -> None:
         "".join(c for c in ctx.params[0] if c.isascii() and c.isalnum() or c in "-_.")
         or FALLBACK_USER
     )
-    session.user = shared("~" + raw[: ctx.server.limits.userlen - 1])
-    session.realname = shared(ctx.params[3][: ctx.server.limits.realnamelen])
+    session.user.username = shared("~" + raw[: ctx.server.limits.userlen - 1])
+    session.user.realname = shared(ctx.params[3][: ctx.server.limits.realnamelen])
     try_register(ctx)
 
 
@@ -136,8 +122,8 @@ def try_register(ctx: Context) -> None:
     server, session = ctx.server, ctx.session
     if (
         session.registered
-        or session.nick == "*"
-        or not session.user
+        or session.user.nick == "*"
+        or not session.user.username
         or session.cap_negotiating
         or session.checking_password
     ):
@@ -178,16 +164,11 @@ def _refuse(server: Server, session: Session, reply: Response) -> None:
 
 
 def complete_registration(server: Server, session: Session, reply: Response) -> None:
-    """The client is in: send the welcome burst and tell who watches for it."""
-    session.mark_registered()
-    session.update_prefix()
-    server.user_count += 1
-    server.max_users = max(server.max_users, server.user_count)
-    welcome(server, session, reply)
-    server.monitor_notify(session, online=True)
-    server.snotice(
-        f"Client connecting: {session.nick} ({session.user}@{session.host}) [{session.peer.ip}]"
-    )
+    """The client is in: send the welcome burst; the network tells who watches for it."""
+    session.user.update_prefix()
+    with server.answering(reply):
+        server.register(session)
+        welcome(server, session, reply)
     watch_nick(server, session, reply)
 
 
@@ -196,7 +177,7 @@ def welcome(server: Server, session: Session, reply: Response) -> None:
     r = reply
     network = server.config.server.network
     created = time.strftime("%a %b %d %Y at %H:%M:%S UTC", time.gmtime(server.created))
-    r.numeric(n.RPL_WELCOME, f"Welcome to the {network} Network, {session.prefix}")
+    r.numeric(n.RPL_WELCOME, f"Welcome to the {network} Network, {session.user.prefix}")
     r.numeric(n.RPL_YOURHOST, f"Your host is {server.name}, running version {server.version}")
     r.numeric(n.RPL_CREATED, f"This server was created {created}")
     r.numeric(
@@ -227,19 +208,19 @@ def send_lusers(server: Server, r: Response) -> None:
     )
     r.numeric(n.RPL_LUSEROP, str(opers), "operator(s) online")
     r.numeric(n.RPL_LUSERUNKNOWN, str(unknown), "unknown connection(s)")
-    r.numeric(n.RPL_LUSERCHANNELS, str(len(server.channels)), "channels formed")
+    r.numeric(n.RPL_LUSERCHANNELS, str(len(server.network.channels)), "channels formed")
     r.numeric(n.RPL_LUSERME, f"I have {users} clients and 0 servers")
     r.numeric(
         n.RPL_LOCALUSERS,
         str(users),
-        str(server.max_users),
-        f"Current local users {users}, max {server.max_users}",
+        str(server.network.max_users),
+        f"Current local users {users}, max {server.network.max_users}",
     )
     r.numeric(
         n.RPL_GLOBALUSERS,
         str(users),
-        str(server.max_users),
-        f"Current global users {users}, max {server.max_users}",
+        str(server.network.max_users),
+        f"Current global users {users}, max {server.network.max_users}",
     )
 
 
@@ -288,7 +269,7 @@ def sts_value(server: Server, session: Session) -> str:
 def handle_cap(ctx: Context) -> None:
     server, session, reply = ctx.server, ctx.session, ctx.reply
     sub = ctx.params[0].upper()
-    target = session.nick if session.registered else "*"
+    target = session.user.nick if session.registered else "*"
     if sub == "LS":
         if not session.registered:
             session.cap_negotiating = True
@@ -369,11 +350,37 @@ def handle_quit(ctx: Context) -> None:
 
 
 COMMANDS = {
-    "PASS": Command(handle_pass, min_params=1, pre_registration=True),
-    "NICK": Command(handle_nick, pre_registration=True),
-    "USER": Command(handle_user, min_params=4, pre_registration=True),
-    "CAP": Command(handle_cap, min_params=1, pre_registration=True),
-    "PING": Command(handle_ping, min_params=1, pre_registration=True),
-    "PONG": Command(handle_pong, pre_registration=True),
-    "QUIT": Command(handle_quit, pre_registration=True),
+    "PASS": Command(
+        handle_pass,
+        min_params=1,
+        pre_registration=True,
+        help=Help("<password>", "Gives the server password, before NICK and USER."),
+    ),
+    "NICK": Command(
+        handle_nick, pre_registration=True, help=Help("<nick>", "Sets or changes your nickname.")
+    ),
+    "USER": Command(
+        handle_user,
+        min_params=4,
+        pre_registration=True,
+        help=Help("<user> 0 * <realname>", "Gives your username and real name when connecting."),
+    ),
+    "CAP": Command(
+        handle_cap,
+        min_params=1,
+        pre_registration=True,
+        help=Help("LS|LIST|REQ|END [...]", "Negotiates IRCv3 capabilities with the server."),
+    ),
+    "PING": Command(
+        handle_ping,
+        min_params=1,
+        pre_registration=True,
+        help=Help("<token>", "Asks the server for a PONG with the same token."),
+    ),
+    "PONG": Command(
+        handle_pong, pre_registration=True, help=Help("<token>", "Answers a PING from the server.")
+    ),
+    "QUIT": Command(
+        handle_quit, pre_registration=True, help=Help("[<reason>]", "Disconnects from the server.")
+    ),
 }

@@ -1,0 +1,515 @@
+"""The network layer: the one owner of users, channels, memberships, nick claims and monitors.
+
+Command handlers check and decide; to change anything they call one method here (claim a
+nick, join, part, kick, quit, set modes, set the topic, relay a message, log in...). Each
+method applies its change whole, then emits one event (:mod:`hubbub.server.events`) to every
+subscriber in order. Local delivery to this process's connections is the first subscriber
+(:mod:`hubbub.server.delivery`); metrics, plugins and, later, history and the cluster bus are
+others. Nothing here awaits or writes to a connection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
+
+from hubbub.protocol.casemap import Casemapping, Folded
+from hubbub.protocol.message import MAX_LINE_BYTES
+from hubbub.server.channel import PREFIX_MODES, Channel, ListEntry
+from hubbub.server.events import (
+    NO_TAGS,
+    AccountChanged,
+    AwayChanged,
+    ChannelModesChanged,
+    Event,
+    HostChanged,
+    Invited,
+    Joined,
+    Kicked,
+    ModeChange,
+    NickChanged,
+    Parted,
+    Quit,
+    RealnameChanged,
+    Registered,
+    Relayed,
+    Stamp,
+    TopicChanged,
+    UserModesChanged,
+)
+from hubbub.server.user import Service, User
+
+if TYPE_CHECKING:
+    from hubbub.server.session import Session, WhowasEntry
+
+log = logging.getLogger("hubbub.network")
+
+Subscriber = Callable[[Event], None]
+
+
+def node_id(name: str) -> str:
+    """A short id for a node, made from its server name when the config names none: the
+    part of every msgid that keeps them apart across the nodes of a network."""
+    return hashlib.sha256(name.encode()).hexdigest()[:4]
+
+
+def fit_text(source: str, command: str, target: str, text: str) -> str:
+    """``text`` cut (on a character boundary) so that the relayed line, with its source,
+    fits in the 512-byte limit that every receiving client may enforce."""
+    room = MAX_LINE_BYTES - 2 - len(f":{source} {command} {target} :".encode())
+    if len(text) * 4 <= room:
+        return text
+    data = text.encode()
+    if len(data) <= room:
+        return text
+    return data[: max(room, 0)].decode("utf-8", "ignore")
+
+
+def may_speak(channel: Channel, user: User, mapping: Casemapping) -> bool:
+    """Whether ``user`` may send a message to ``channel``: members with voice or more
+    always; other members unless the channel is moderated (+m) or they are banned;
+    outsiders only when the channel takes outside messages (-n), is not moderated and does
+    not ban them. The one rule for both relay paths."""
+    member = channel.members.get(user)
+    if member:
+        return True
+    flags = channel.flags
+    if "m" in flags or (member is None and "n" in flags):
+        return False
+    return not (channel.lists["b"] and channel.is_banned(user, mapping))
+
+
+class Network:
+    """Users, channels and the changes to them, as this node knows them."""
+
+    def __init__(self, clock: Callable[[], float], node: str, started: float) -> None:
+        self.clock = clock
+        self.users: dict[Folded, User] = {}
+        """Every claimed nick, registered or not (see :meth:`find_user`)."""
+        self.channels: dict[Folded, Channel] = {}
+        self.monitors: dict[Folded, set[Session]] = {}
+        """The connections that MONITOR each nick."""
+        self.whowas: deque[WhowasEntry] = deque()
+        self.whowas_limit = 0
+        self.opers: set[User] = set()
+        self.user_count = 0
+        """Registered users (kept, not counted: LUSERS runs on every registration)."""
+        self.invisible_count = 0
+        self.max_users = 0
+        self.fold: Callable[[str], Folded] = Folded
+        """Case folding for names (set from the config by the server)."""
+        self.casemapping = Casemapping.RFC1459
+        """The casemapping ``fold`` applies (set with it)."""
+        self._subscribers: list[Subscriber] = []
+        self._later: list[Callable[[], None]] = []
+        self._emitting = 0
+        self._count = 0
+        self._msgid_prefix = f"{node}-{int(started * 1000):x}-"
+
+    # -- subscribers -----------------------------------------------------------------------
+
+    def subscribe(self, subscriber: Subscriber, first: bool = False) -> None:
+        """Hear every event from now on, after those subscribed before (or before them)."""
+        if first:
+            self._subscribers.insert(0, subscriber)
+        else:
+            self._subscribers.append(subscriber)
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        """Stop hearing events (nothing happens if ``subscriber`` was not subscribed)."""
+        if subscriber in self._subscribers:
+            self._subscribers.remove(subscriber)
+
+    def later(self, work: Callable[[], None]) -> None:
+        """Run ``work`` once the change being emitted has reached every subscriber (now,
+        when no change is being emitted). What a subscriber wants to change, it changes
+        here: a service's answer follows the message it answers, for every subscriber."""
+        if self._emitting:
+            self._later.append(work)
+        else:
+            self._run(work)
+
+    def _emit(self, event: Event) -> None:
+        self._emitting += 1
+        try:
+            for subscriber in self._subscribers:
+                try:
+                    subscriber(event)
+                except Exception:  # one subscriber's bug must not stop the others
+                    log.exception("subscriber %r failed on %s", subscriber, type(event).__name__)
+        finally:
+            self._emitting -= 1
+        if not self._emitting and self._later:
+            work, self._later = self._later, []
+            for item in work:
+                self._run(item)
+
+    @staticmethod
+    def _run(work: Callable[[], None]) -> None:
+        try:
+            work()
+        except Exception:
+            log.exception("deferred work %r failed", work)
+
+    # -- ids and stamps --------------------------------------------------------------------
+
+    def msgid(self) -> str:
+        """A new message id: this node's id, when it started and a count, so that it is
+        unique across restarts and across the nodes of a network (IRCv3 ``msgid``)."""
+        self._count += 1
+        return f"{self._msgid_prefix}{self._count:x}"
+
+    def stamp(self) -> Stamp:
+        """The time and a new msgid for a change."""
+        self._count += 1
+        return Stamp(self.clock(), f"{self._msgid_prefix}{self._count:x}")
+
+    # -- lookups ---------------------------------------------------------------------------
+
+    def find_user(self, nick: str) -> User | None:
+        """The registered user called ``nick``, if any."""
+        user = self.users.get(self.fold(nick))
+        if user is None:
+            return None
+        session = user.session
+        return user if session is None or session.registered else None
+
+    def find_channel(self, name: str) -> Channel | None:
+        """The channel called ``name``, if it exists."""
+        return self.channels.get(self.fold(name))
+
+    def peers_of(self, user: User) -> set[User]:
+        """Everyone who shares a channel with ``user`` (``user`` excluded)."""
+        peers: set[User] = set()
+        for channel in user.channels.values():
+            peers.update(channel.members)
+        peers.discard(user)
+        return peers
+
+    # -- nicks -----------------------------------------------------------------------------
+
+    def claim_nick(self, user: User, nick: str, folded: Folded) -> None:
+        """A user not registered yet takes ``nick`` (free, or already its own)."""
+        if self.users.get(user.folded) is user:
+            del self.users[user.folded]
+        user.nick, user.folded = nick, folded
+        self.users[folded] = user
+
+    def release_nick(self, user: User) -> None:
+        """A user not registered yet gives its nick back (it is refused to it)."""
+        if self.users.get(user.folded) is user:
+            del self.users[user.folded]
+        user.nick, user.folded = "*", Folded("*")
+
+    def register(self, user: User) -> None:
+        """``user`` (with a nick claimed, a user name and a host) is now on the network."""
+        user.update_prefix()
+        self.users[user.folded] = user
+        if user.service is None:  # (services are not counted in LUSERS)
+            self.user_count += 1
+            self.max_users = max(self.max_users, self.user_count)
+            if "i" in user.modes:
+                self.invisible_count += 1
+        self._emit(Registered(user))
+
+    def change_nick(self, user: User, nick: str, folded: Folded) -> None:
+        """A registered user takes ``nick`` (free, or its own in another case)."""
+        old_nick, old_prefix, old_folded = user.nick, user.prefix, user.folded
+        self.record_whowas(user)
+        if old_folded != folded:
+            del self.users[old_folded]
+            self.users[folded] = user
+        user.nick, user.folded = nick, folded
+        user.update_prefix()
+        self._emit(NickChanged(user, old_nick, old_prefix, self.stamp()))
+
+    def record_whowas(self, user: User) -> None:
+        """Remember ``user``'s nick as it is now for WHOWAS (it is quitting or changing
+        nick), keeping at most ``whowas_limit`` entries: the oldest go first."""
+        from hubbub.server.session import WhowasEntry
+
+        self.whowas.appendleft(
+            WhowasEntry(user.nick, user.username, user.host, user.realname, int(self.clock()))
+        )
+        while len(self.whowas) > self.whowas_limit:
+            self.whowas.pop()
+
+    # -- users -----------------------------------------------------------------------------
+
+    def add_service(
+        self,
+        nick: str,
+        service: Service,
+        host: str,
+        username: str = "service",
+        realname: str = "Network service",
+    ) -> User:
+        """Put a service user on the network (a user with no connection whose ``service``
+        hears the messages sent to it). Raises ValueError when the nick is taken."""
+        folded = self.fold(nick)
+        if folded in self.users:
+            raise ValueError(f"the nick {nick!r} is taken")
+        user = User(host, self.clock(), service=service)
+        user.username, user.realname = username, realname
+        user.modes = "B"
+        user.nick, user.folded = nick, folded
+        self.register(user)
+        return user
+
+    def quit(self, user: User, reason: str) -> None:
+        """``user`` leaves the network: its channels, its nick and its monitors go."""
+        if self.users.get(user.folded) is not user:
+            return
+        peers = frozenset(self.peers_of(user))
+        channels = tuple(user.channels.values())
+        stamp = self.stamp()
+        if user.service is None:
+            self.user_count -= 1
+            if "i" in user.modes:
+                self.invisible_count -= 1
+        self.record_whowas(user)
+        for channel in channels:
+            self._remove_member(channel, user)
+        user.channels = {}
+        for folded in user.invited:
+            invited_to = self.channels.get(folded)
+            if invited_to is not None:
+                invited_to.invitees.discard(user)
+        del self.users[user.folded]
+        self.opers.discard(user)
+        self._emit(Quit(user, reason, channels, peers, stamp))
+
+    def forget(self, user: User) -> None:
+        """A connection that never registered closes: its nick claim goes."""
+        if self.users.get(user.folded) is user:
+            del self.users[user.folded]
+
+    def set_user_modes(self, user: User, added: str, removed: str) -> None:
+        """Add and remove user modes (letters not already set or unset)."""
+        modes = user.modes
+        for ch in removed:
+            modes = modes.replace(ch, "")
+        user.modes = modes + added
+        counted = user.service is None and (user.session is None or user.session.registered)
+        if "i" in added and counted:
+            self.invisible_count += 1
+        if "i" in removed and counted:
+            self.invisible_count -= 1
+        if "o" in added:
+            self.opers.add(user)
+        if "o" in removed:
+            self.opers.discard(user)
+        self._emit(UserModesChanged(user, added, removed))
+
+    def set_away(self, user: User, away: str | None) -> None:
+        """Mark ``user`` away with ``away``, or back (None)."""
+        user.away = away
+        self._emit(AwayChanged(user, away, self.stamp()))
+
+    def set_realname(self, user: User, realname: str) -> None:
+        """Change ``user``'s real name."""
+        user.realname = realname
+        self._emit(RealnameChanged(user, realname, self.stamp()))
+
+    def change_host(self, user: User, username: str, host: str) -> None:
+        """Give ``user`` a new user name and host (IRCv3 chghost)."""
+        old_prefix = user.prefix
+        user.username, user.host = username, host
+        user.update_prefix()
+        self._emit(HostChanged(user, old_prefix, self.stamp()))
+
+    def set_account(self, user: User, account: str | None) -> None:
+        """``user`` logged in to ``account``, or out (None)."""
+        if user.account == account:
+            return
+        user.account = account
+        session = user.session
+        if session is None or session.registered:  # (before: the welcome says it)
+            self._emit(AccountChanged(user, account, self.stamp()))
+
+    # -- channels --------------------------------------------------------------------------
+
+    def join(self, user: User, name: str, folded: Folded | None = None) -> Channel:
+        """``user`` joins the channel ``name``, which is made (with ``user`` as operator)
+        when it does not exist. The caller checked that it may."""
+        folded = folded if folded is not None else self.fold(name)
+        channel = self.channels.get(folded)
+        created = channel is None
+        if channel is None:
+            channel = self.channels[folded] = Channel(name, folded, self.clock())
+        channel.add(user, "o" if created else "")
+        user.joined(channel)
+        if folded in user.invited:
+            user.invited = user.invited - {folded}
+            channel.invitees.discard(user)
+        self._emit(Joined(user, channel, created, self.stamp()))
+        return channel
+
+    def part(self, user: User, channel: Channel, reason: str) -> None:
+        """``user`` leaves ``channel``."""
+        stamp = self.stamp()
+        self._remove_member(channel, user)
+        self._emit(Parted(user, channel, reason, stamp))
+
+    def kick(self, by: User | None, channel: Channel, target: User, reason: str) -> None:
+        """``by`` (None: the server) removes ``target`` from ``channel``."""
+        stamp = self.stamp()
+        self._remove_member(channel, target)
+        self._emit(Kicked(by, channel, target, reason, stamp))
+
+    def _remove_member(self, channel: Channel, user: User) -> None:
+        """Take ``user`` out of ``channel``; an empty channel ceases to exist."""
+        channel.remove(user)
+        user.channels.pop(channel.folded, None)
+        if not channel.members:
+            del self.channels[channel.folded]
+            for invitee in channel.invitees:  # an invitation is to this channel, not its name
+                invitee.invited = invitee.invited - {channel.folded}
+            channel.invitees.clear()
+
+    def set_topic(self, by: User | None, channel: Channel, topic: str, setter: str) -> None:
+        """Set ``channel``'s topic (``setter`` is what RPL_TOPICWHOTIME shows)."""
+        channel.topic = topic
+        channel.topic_setter = setter
+        channel.topic_time = int(self.clock())
+        self._emit(TopicChanged(by, channel, topic, setter, self.stamp()))
+
+    def change_channel_modes(
+        self, by: User | None, channel: Channel, changes: Iterable[ModeChange], setter: str
+    ) -> None:
+        """Apply checked channel mode changes (flags, key, limit, lists, membership modes;
+        a membership change's parameter is the member's nick) and announce them."""
+        applied = tuple(changes)
+        now = int(self.clock())
+        for sign, mode, param in applied:
+            adding = sign == "+"
+            if mode in PREFIX_MODES:
+                member = self.users.get(self.fold(param or ""))
+                if member is None or member not in channel.members:
+                    continue
+                modes = channel.members[member]
+                if adding and mode not in modes:
+                    channel.members[member] = "".join(
+                        m for m in PREFIX_MODES if m in modes or m == mode
+                    )
+                elif not adding:
+                    channel.members[member] = modes.replace(mode, "")
+            elif mode in channel.lists:
+                entries = channel.lists[mode]
+                if adding:
+                    entries.append(ListEntry(param or "", setter, now))
+                else:
+                    folded = self.fold(param or "")
+                    channel.lists[mode] = [e for e in entries if self.fold(e.mask) != folded]
+            elif mode == "k":
+                channel.key = param if adding else None
+            elif mode == "l":
+                channel.limit = int(param or 0) if adding else None
+            elif adding:
+                channel.flags.add(mode)
+            else:
+                channel.flags.discard(mode)
+        if applied:
+            self._emit(ChannelModesChanged(by, channel, applied, self.stamp()))
+
+    def invite(self, by: User, target: User, channel: Channel) -> None:
+        """``by`` invites ``target`` to ``channel`` (which ``target`` may now join)."""
+        target.invited = target.invited | {channel.folded}
+        channel.invitees.add(target)
+        self._emit(Invited(by, target, channel, self.stamp()))
+
+    # -- monitors --------------------------------------------------------------------------
+
+    def monitor(self, session: Session, folded: Folded) -> None:
+        """``session`` watches the nick ``folded`` (MONITOR +)."""
+        session.monitoring = session.monitoring | {folded}
+        self.monitors.setdefault(folded, set()).add(session)
+
+    def unmonitor(self, session: Session, names: Iterable[Folded]) -> None:
+        """``session`` stops watching ``names`` (MONITOR -, C, or when it closes)."""
+        names = list(names)
+        session.monitoring = session.monitoring.difference(names)
+        for folded in names:
+            watchers = self.monitors.get(folded)
+            if watchers is not None:
+                watchers.discard(session)
+                if not watchers:
+                    del self.monitors[folded]
+
+    # -- messages --------------------------------------------------------------------------
+
+    def relay(
+        self,
+        source: User,
+        command: str,
+        target: Channel | User,
+        text: str | None,
+        *,
+        status: str = "",
+        client_tags: Mapping[str, str] | None = None,
+    ) -> Relayed:
+        """Relay a PRIVMSG, NOTICE (``text``) or TAGMSG (``text`` None) from ``source`` to a
+        channel (to its members of rank ``status`` or higher when given) or a user. The
+        caller checked that it may (:func:`may_speak`); the text is cut to fit a line."""
+        shown = status + (target.name if isinstance(target, Channel) else target.nick)
+        prefix = source.prefix
+        if text is None:
+            line = f":{prefix} {command} {shown}\r\n"
+        else:
+            line = f":{prefix} {command} {shown} :{fit_text(prefix, command, shown, text)}\r\n"
+        tags = self.sender_tags(source)
+        if client_tags:
+            tags = {**tags, **client_tags}
+        return self.relay_wire(source, command, target, shown, status, line.encode(), 1, tags)
+
+    def relay_wire(
+        self,
+        source: User,
+        command: str,
+        target: Channel | User,
+        shown: str,
+        status: str,
+        wire: bytes,
+        lines: int,
+        tags: Mapping[str, str] | None = None,
+    ) -> Relayed:
+        """:meth:`relay` for ``lines`` lines already made as clients without tags receive
+        them (the byte-level relays make a whole block at once)."""
+        first = self._count + 1
+        self._count += lines
+        if tags is None:
+            tags = NO_TAGS if source.account is None and "B" not in source.modes else None
+        event = Relayed(
+            source,
+            command,
+            target,
+            shown,
+            status,
+            self._msgid_prefix,
+            first,
+            lines,
+            self.clock(),
+            self.sender_tags(source) if tags is None else tags,
+            wire,
+        )
+        self._emit(event)
+        return event
+
+    @staticmethod
+    def sender_tags(user: User) -> Mapping[str, str]:
+        """The tags a message carries for its sender: ``account`` and ``bot``."""
+        account = user.account
+        bot = "B" in user.modes
+        if account is None and not bot:
+            return NO_TAGS
+        tags = {"account": account} if account is not None else {}
+        if bot:
+            tags["bot"] = ""
+        return tags
+
+    def stats(self) -> tuple[int, int, int]:
+        """(registered users, invisible users, operators)."""
+        return self.user_count, self.invisible_count, len(self.opers)

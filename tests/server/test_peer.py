@@ -1,0 +1,59 @@
+"""peer_info: one PeerInfo for every transport, from socket-level addresses (no sockets)."""
+
+from __future__ import annotations
+
+import pytest
+
+from hubbub.server.peer import peer_info
+from hubbub.server.session import PeerInfo
+
+
+def test_an_ipv4_client() -> None:
+    peer = peer_info(("192.0.2.7", 51234), transport="tcp")
+    assert peer == PeerInfo(ip="192.0.2.7", port=51234, secure=False, transport="tcp")
+    assert peer.hostname is None
+
+
+def test_an_ipv6_peername_has_four_fields() -> None:
+    peer = peer_info(("2001:db8::1", 6697, 0, 0), transport="tls", secure=True)
+    assert peer == PeerInfo(ip="2001:db8::1", port=6697, secure=True, transport="tls")
+
+
+@pytest.mark.parametrize("transport", ["tcp", "tls", "ws", "wss"])
+def test_an_ipv4_mapped_address_is_reported_as_ipv4(transport: str) -> None:
+    peer = peer_info(("::ffff:198.51.100.4", 4000, 0, 0), transport=transport)
+    assert (peer.ip, peer.port, peer.transport) == ("198.51.100.4", 4000, transport)
+
+
+@pytest.mark.parametrize("address", ["", "/run/hubbub.sock", b"", None])
+@pytest.mark.parametrize(("transport", "given_secure"), [("unix", True), ("ws", False)])
+def test_a_unix_socket_client_is_localhost_and_secure(
+    address: object, transport: str, given_secure: bool
+) -> None:
+    peer = peer_info(address, transport=transport, secure=given_secure, unix=True)
+    assert peer == PeerInfo(
+        ip="127.0.0.1", port=0, secure=True, transport=transport, hostname="localhost"
+    )
+
+
+@pytest.mark.parametrize("address", [None, "", ("192.0.2.1",), ()])
+def test_an_ip_socket_that_does_not_say_who_is_there(address: object) -> None:
+    peer = peer_info(address, transport="wss", secure=True)
+    assert peer == PeerInfo(ip="0.0.0.0", port=0, secure=True, transport="wss")
+    assert peer.hostname is None
+
+
+def test_a_port_that_is_not_a_number_is_zero() -> None:
+    assert peer_info(("192.0.2.1", None), transport="tcp").port == 0
+
+
+def test_certfp_is_kept() -> None:
+    assert peer_info(("192.0.2.1", 1), transport="tls", secure=True, certfp="ab12").certfp == "ab12"
+    assert peer_info("", transport="unix", unix=True, certfp="cd34").certfp == "cd34"
+
+
+def test_addresses_are_shared_between_peers() -> None:
+    # Many clients from one address keep one string: the epoll set relied on this.
+    a = peer_info(("".join(["203.0.113.", "9"]), 1), transport="tcp")
+    b = peer_info(("".join(["203.0.113.", "9"]), 2), transport="tcp")
+    assert a.ip is b.ip
