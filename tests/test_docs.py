@@ -40,3 +40,17 @@ def test_every_accounts_key_is_documented() -> None:
     keys = [f.name for f in dataclasses.fields(AccountsSection)]
     assert [key for key in keys if f"`{key}`" not in config] == []
     assert [key for key in keys if key not in security] == []
+
+
+def test_every_admin_endpoint_and_key_is_documented() -> None:
+    from hubbub.config import AdminSection
+    from hubbub.server.admin import ACTIONS
+
+    api = (DOCS / "admin-api.md").read_text()
+    assert [name for name in ACTIONS if f"`POST /v1/{name}`" not in api] == []
+    config = (DOCS / "config.md").read_text()
+    keys = [f.name for f in dataclasses.fields(AdminSection) if f.init]
+    assert [key for key in keys if f"`{key}`" not in config] == []
+    security = (DOCS / "security.md").read_text()
+    limits = [key for key in keys if key.startswith("max_") or key == "timeout"]
+    assert [key for key in limits if f"`{key}`" not in security] == []

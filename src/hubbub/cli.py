@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import getpass
 import logging
+import secrets
 import sys
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from hubbub.config import (
     ConfigError,
     ListenSection,
     StorageSection,
+    admin_token_hash,
     default_config,
     format_issues,
     load_config,
@@ -94,6 +96,18 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gen_token(args: argparse.Namespace) -> int:
+    token = secrets.token_urlsafe(32)
+    print(token)
+    print(admin_token_hash(token))
+    print(
+        "the first line is the token for clients (Authorization: Bearer ...); put it, or the "
+        "second line (its hash: the file then holds no secret), in [admin] tokens",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole ``hubbub`` command line."""
     parser = argparse.ArgumentParser(prog="hubbub", description="hubbub: IRC server and clients")
@@ -104,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     _serve_parser(serve)
     serve.set_defaults(func=cmd_serve)
 
+    from hubbub import account_cli
     from hubbub.bench import cli as bench_cli
     from hubbub.net import certs
     from hubbub.tui import cli as chat_cli
@@ -112,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("chat", "terminal chat client", chat_cli),
         ("bench", "benchmarks against any IRC server", bench_cli),
         ("gen-cert", "make a self-signed TLS certificate for local use", certs),
+        ("account", "create, reset, delete or list accounts in the database", account_cli),
     ):
         command = sub.add_parser(name, help=help_text)
         module.configure_parser(command)
@@ -124,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     hashpw = sub.add_parser("hash-password", help="hash a password for [auth] or [[oper]]")
     hashpw.add_argument("password", nargs="?", help="the password (default: prompt or stdin)")
     hashpw.set_defaults(func=cmd_hash_password)
+
+    token = sub.add_parser("gen-token", help="make a bearer token for the admin API ([admin])")
+    token.set_defaults(func=cmd_gen_token)
     return parser
 
 

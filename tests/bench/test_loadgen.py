@@ -186,3 +186,15 @@ def test_report_is_written(tmp_path: Path) -> None:
     assert "hubbub serve` is not available" in text
     assert (tmp_path / "benchmarks.png").exists()
     assert "test CPU, 2 cores" in text
+
+
+def test_a_baseline_runs_hubbub_from_another_checkout(tmp_path: Path) -> None:
+    from hubbub.bench.servers import HubbubBaseline
+
+    missing = HubbubBaseline(tmp_path)
+    assert missing.unavailable() is not None
+    checkout = Path(__file__).resolve().parents[2]  # this checkout stands in for another
+    baseline = HubbubBaseline(checkout)
+    assert baseline.unavailable() is None
+    assert baseline.env()["PYTHONPATH"].split(os.pathsep)[0] == str(checkout / "src")
+    assert baseline.label.endswith("(baseline)")

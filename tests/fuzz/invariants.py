@@ -66,6 +66,7 @@ def check_invariants(server: Server) -> None:
         assert channel.members, f"empty channel {channel.name} kept"
         assert folded == server.fold(channel.name)
         assert channel.tagged == sum(1 for m in channel.members if m.render_key)
+        assert channel.local.keys() == {m.session for m in channel.members if m.session}
         for member in channel.members:
             assert member.session is not None, f"{member} in {channel.name}"
             assert member.session.state is State.REGISTERED, f"{member} in {channel.name}"

@@ -53,6 +53,10 @@ class FailingStorage:
         self._check()
         return self.inner.set_password(folded, password_hash, scram)
 
+    def delete_account(self, folded: Folded) -> bool:
+        self._check()
+        return self.inner.delete_account(folded)
+
     def get_setting(self, key: str) -> str | None:
         self._check()
         return self.inner.get_setting(key)

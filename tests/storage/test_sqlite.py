@@ -62,6 +62,16 @@ def test_set_password(db: SqliteStorage) -> None:
     assert not db.set_password(Folded("nobody"), "x", scram)
 
 
+def test_delete_account(db: SqliteStorage) -> None:
+    db.create_account(record("alice"))
+    db.create_account(record("bob"))
+    assert db.delete_account(Folded("alice"))
+    assert db.get_account(Folded("alice")) is None
+    assert [r.name for r in db.list_accounts()] == ["bob"]
+    assert not db.delete_account(Folded("alice"))
+    assert db.create_account(record("alice"))  # the name is free again
+
+
 def test_accounts_survive_reopening(tmp_path: Path) -> None:
     path = tmp_path / "h.db"
     first = SqliteStorage(path)

@@ -21,7 +21,7 @@ from pathlib import Path
 from hubbub.bench.build import BuildError, helper
 from hubbub.bench.loadgen import LoadError, LoadSpec, raise_fd_limit, run_load
 from hubbub.bench.report import Outcome, Record, machine_info
-from hubbub.bench.servers import SERVERS, ServerUnavailable
+from hubbub.bench.servers import SERVERS, HubbubBaseline, ServerUnavailable
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--servers",
         default="hubbub,ngircd,inspircd,relay",
-        help="comma-separated: hubbub, ngircd, inspircd, relay (the bare C relay)",
+        help="comma-separated: hubbub, hubbub-metrics (with [metrics] on), ngircd, inspircd, "
+        "relay (the bare C relay)",
     )
     p.add_argument("--scenarios", default=None, help="comma-separated scenario keys")
     p.add_argument("--out", type=Path, default=Path("docs/benchmarks.md"))
@@ -180,13 +181,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="before each run, wait until other processes use fewer cores than this",
     )
     p.add_argument("--max-wait", type=float, default=60.0, help="longest such wait, seconds")
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="also run hubbub from this checkout of another commit (git worktree add DIR "
+        "COMMIT), as the server hubbub-base: a change measured beside the commit before it",
+    )
     args = p.parse_args(argv)
+    if args.baseline is not None:
+        SERVERS["hubbub-base"] = HubbubBaseline(args.baseline.resolve())
 
     if args.render is not None:
         md = Record.load(args.render).write(args.out)
         print(f"wrote {md} and {md.with_suffix('.png')}")
         return 0
     keys = [k.strip() for k in args.servers.split(",") if k.strip()]
+    if args.baseline is not None and "hubbub-base" not in keys:
+        keys.insert(keys.index("hubbub") + 1 if "hubbub" in keys else 0, "hubbub-base")
     unknown = [k for k in keys if k not in SERVERS]
     if unknown:
         p.error(f"unknown servers: {', '.join(unknown)}")

@@ -105,6 +105,10 @@ class Server(ABC):
         """The server's version, for the report."""
         return self.label
 
+    def env(self) -> dict[str, str] | None:
+        """The environment to run the server in (None: this process's)."""
+        return None
+
     def start(self, workdir: Path, host: str = "127.0.0.1", timeout: float = 30.0) -> Running:
         """Start the server on a free port; return once it accepts connections."""
         reason = self.unavailable()
@@ -122,6 +126,7 @@ class Server(ABC):
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                env=self.env(),
             )
         running = Running(proc, host, port, log, self.listen_backlog)
         try:
@@ -181,6 +186,9 @@ class Hubbub(Server):
         except Exception:  # pragma: no cover - metadata missing in odd installs
             return "hubbub"
 
+    extra_config = ""
+    """More TOML for the variants below."""
+
     def command(self, workdir: Path, host: str, port: int) -> list[str]:
         conf = workdir / "hubbub.toml"
         conf.write_text(
@@ -200,6 +208,7 @@ max_clients_per_ip = 1000000
 [storage]
 path = "{workdir / "hubbub.db"}"
 """
+            + self.extra_config.format(host=host, port=free_port(host))
         )
         return [sys.executable, "-m", "hubbub", "serve", "--config", str(conf)]
 
@@ -311,4 +320,55 @@ class BareRelay(Server):
         return [str(helper("bare_relay")), "--host", host, "--port", str(port)]
 
 
-SERVERS: dict[str, Server] = {s.key: s for s in (Hubbub(), Ngircd(), Inspircd(), BareRelay())}
+class HubbubMetrics(Hubbub):
+    """hubbub with ``[metrics]`` on (served on an HTTP listener of its own): what counting
+    every event costs."""
+
+    key = "hubbub-metrics"
+    label = "hubbub, metrics on"
+    extra_config = """
+[metrics]
+enabled = true
+
+[[listen]]
+address = "{host}:{port}"
+websocket = true
+"""
+
+
+class HubbubBaseline(Hubbub):
+    """hubbub as it was at another commit: the same command, with the ``src`` directory of
+    a checkout of that commit first on the module path (``git worktree add DIR COMMIT``), so
+    a change is measured side by side with the commit before it, in one run."""
+
+    key = "hubbub-base"
+
+    def __init__(self, checkout: Path) -> None:
+        self.checkout = checkout
+        self.label = f"hubbub {_commit(checkout)} (baseline)"
+
+    def unavailable(self) -> str | None:
+        if not (self.checkout / "src" / "hubbub" / "__main__.py").exists():
+            return f"{self.checkout} is not a hubbub checkout"
+        return None
+
+    def version(self) -> str:
+        return self.label
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(self.checkout / "src"), *filter(None, [env.get("PYTHONPATH")])]
+        )
+        return env
+
+
+def _commit(checkout: Path) -> str:
+    """The short commit id of ``checkout`` (or its directory name when git cannot say)."""
+    found = _first_line(["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"])
+    return found or checkout.name
+
+
+SERVERS: dict[str, Server] = {
+    s.key: s for s in (Hubbub(), HubbubMetrics(), Ngircd(), Inspircd(), BareRelay())
+}

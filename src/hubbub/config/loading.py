@@ -20,6 +20,7 @@ from typing import TypeVar, get_type_hints
 from hubbub.config.issues import ConfigError, ConfigIssue
 from hubbub.config.sections import (
     AccountsSection,
+    AdminSection,
     AuthSection,
     CloaksSection,
     ClusterSection,
@@ -57,6 +58,7 @@ class Config:
     opers: tuple[OperSection, ...] = ()
     logging: LoggingSection = field(default_factory=LoggingSection)
     plugins: PluginsSection = field(default_factory=PluginsSection)
+    admin: AdminSection = field(default_factory=AdminSection)
     path: Path | None = None
 
     def __post_init__(self) -> None:
@@ -70,10 +72,15 @@ class Config:
             issues.append(
                 ConfigIssue("sts.enabled", "needs a TLS listener (tls = true, not websocket)")
             )
-        if self.metrics.enabled and not any(x.websocket for x in self.listen):
+        if (
+            self.metrics.enabled
+            and not self.admin.enabled
+            and not any(x.websocket for x in self.listen)
+        ):
             issues.append(
                 ConfigIssue(
-                    "metrics.enabled", "needs an HTTP listener (websocket = true) to serve it"
+                    "metrics.enabled",
+                    "needs an HTTP listener to serve it (websocket = true, or [admin] enabled)",
                 )
             )
         if issues:
@@ -114,6 +121,7 @@ _SECTIONS: dict[str, type] = {
     "sts": StsSection,
     "cloaks": CloaksSection,
     "metrics": MetricsSection,
+    "admin": AdminSection,
     "logging": LoggingSection,
 }
 _ARRAYS: dict[str, type] = {"listen": ListenSection, "oper": OperSection}
@@ -349,6 +357,7 @@ def parse_config(text: str, path: Path | None = None, *, check_files: bool = Fal
         opers=tuple(item for _, item in opers),
         logging=_pick(sections, "logging", defaults.logging),
         plugins=_pick(sections, "plugins", defaults.plugins),
+        admin=_pick(sections, "admin", defaults.admin),
         path=path,
     )
 

@@ -8,6 +8,8 @@ Problems are raised as one ``ConfigError`` whose keys are relative to the sectio
 from __future__ import annotations
 
 import difflib
+import hashlib
+import hmac
 import ipaddress
 import logging
 import re
@@ -33,6 +35,7 @@ from hubbub.protocol.message import MAX_LINE_BYTES
 __all__ = [
     "ACCOUNT_REGISTRATION",
     "AccountsSection",
+    "AdminSection",
     "AuthSection",
     "BUILTIN_PLUGINS",
     "CloaksSection",
@@ -43,6 +46,7 @@ __all__ = [
     "MAX_PASSWORD_BYTES",
     "METRICS_RESERVED_PATHS",
     "MetricsSection",
+    "MIN_ADMIN_TOKEN",
     "NICK_PROTECTION",
     "LoggingSection",
     "OperSection",
@@ -50,6 +54,8 @@ __all__ = [
     "ServerSection",
     "StorageSection",
     "StsSection",
+    "admin_token_hash",
+    "admin_token_matches",
     "parse_address",
     "plugin_name",
 ]
@@ -561,6 +567,127 @@ class LoggingSection:
     def level_number(self) -> int:
         """The level as a ``logging`` number (``logging.INFO`` ...)."""
         return int(getattr(logging, self.level))
+
+
+MIN_ADMIN_TOKEN = 32
+"""The shortest ``[admin] tokens`` entry accepted, in characters: a bearer token is the whole
+secret, so it must be too long to guess (``secrets.token_urlsafe(32)`` gives 43)."""
+
+_TOKEN68_RE = re.compile(r"[A-Za-z0-9._~+/-]+=*")
+"""What RFC 6750 allows in a bearer token (``b64token``)."""
+_TOKEN_HASH_RE = re.compile(r"sha256:[0-9a-fA-F]{64}")
+"""A token given by its SHA-256 (``sha256:`` and 64 hex digits) rather than in the clear."""
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost: where it points can change
+
+
+@dataclass(frozen=True)
+class AdminSection:
+    """``[admin]``: the admin HTTP API (JSON, bearer tokens), off by default.
+
+    ``tokens`` holds each accepted token in the clear (at least :data:`MIN_ADMIN_TOKEN`
+    characters) or as ``sha256:`` and the hex SHA-256 of it, so the file need not hold the
+    secret itself. ``listen`` must be a loopback address unless ``allow_remote`` (tokens
+    travel in clear text: put a TLS proxy in front). The other keys bound what one client
+    of the API can hold: described in ``docs/config.md`` and ``docs/security.md``.
+    """
+
+    enabled: bool = False
+    listen: str = "127.0.0.1:8081"
+    tokens: tuple[str, ...] = ()
+    allow_remote: bool = False
+    max_request_bytes: int = 65536
+    max_header_bytes: int = 8192
+    max_headers: int = 32
+    max_connections: int = 16
+    timeout: float = 10.0
+    host: str = field(init=False, default="")
+    port: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        issues = _Issues()
+        try:
+            host, port, unix_path = parse_address(self.listen)
+        except ValueError as exc:
+            issues.add("listen", f"{exc} (in {self.listen!r})")
+        else:
+            if unix_path is not None or host is None or port is None:
+                issues.add("listen", 'must be "HOST:PORT" (Unix sockets are not supported)')
+            else:
+                object.__setattr__(self, "host", host)
+                object.__setattr__(self, "port", port)
+                if not self.allow_remote and not _loopback(host):
+                    issues.add(
+                        "listen",
+                        f"{host!r} is not a loopback address: bearer tokens would cross the "
+                        f"network in clear text (listen on 127.0.0.1 and reach it through an "
+                        f"SSH tunnel or a TLS proxy, or set allow_remote = true)",
+                    )
+        if self.enabled and not self.tokens:
+            issues.add("tokens", "the admin API is enabled but no token is set")
+        for i, token in enumerate(self.tokens):
+            if token.startswith("sha256:"):
+                if _TOKEN_HASH_RE.fullmatch(token) is None:
+                    issues.add(f"tokens[{i}]", 'a hashed token is "sha256:" and 64 hex digits')
+            elif len(token) < MIN_ADMIN_TOKEN:
+                issues.add(
+                    f"tokens[{i}]",
+                    f"must be at least {MIN_ADMIN_TOKEN} characters, got {len(token)} "
+                    f"(make one with: hubbub gen-token)",
+                )
+            elif _TOKEN68_RE.fullmatch(token) is None:
+                issues.add(
+                    f"tokens[{i}]",
+                    "may hold only letters, digits and -._~+/ (and = at the end), "
+                    "as a bearer token must",
+                )
+        _int_range(issues, "max_request_bytes", self.max_request_bytes, 2)
+        _int_range(issues, "max_header_bytes", self.max_header_bytes, 256)
+        _int_range(issues, "max_headers", self.max_headers, 4)
+        _int_range(issues, "max_connections", self.max_connections, 1)
+        _positive(issues, "timeout", self.timeout)
+        issues.raise_if_any()
+
+    def token_digests(self) -> tuple[bytes, ...]:
+        """The SHA-256 of every accepted token: a token offered is hashed and compared with
+        each of these in constant time (see :func:`admin_token_matches`)."""
+        return tuple(
+            bytes.fromhex(t[len("sha256:") :]) if t.startswith("sha256:") else _sha256(t)
+            for t in self.tokens
+        )
+
+
+def _sha256(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8")).digest()
+
+
+def admin_token_hash(token: str) -> str:
+    """The ``sha256:...`` form of ``token`` for ``[admin] tokens``: the config file then
+    holds no secret (``hubbub gen-token`` prints it)."""
+    return "sha256:" + _sha256(token).hex()
+
+
+def admin_token_matches(section: AdminSection, offered: str) -> bool:
+    """True if ``offered`` is one of the section's tokens.
+
+    Both sides are hashed to 32 bytes and compared with :func:`hmac.compare_digest`, against
+    every token without stopping at a match, so the time taken says nothing about the tokens
+    (not even their lengths). An empty offer never matches.
+    """
+    if not offered:
+        return False
+    digest = _sha256(offered)
+    found = False
+    for known in section.token_digests():
+        found |= hmac.compare_digest(digest, known)
+    return found
 
 
 def _default_listeners() -> tuple[ListenSection, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import faulthandler
+import ipaddress
 import logging
 import os
 import resource
@@ -18,11 +19,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from hubbub.config import Config, ListenSection, load_config
+from hubbub.net import admin_api
 from hubbub.net.epoll import EpollListener, Hub, make_hub
+from hubbub.net.http import HttpServer, Routes
+from hubbub.net.http import Request as HttpRequest
+from hubbub.net.http import Response as HttpResponse
 from hubbub.net.tcp import Flusher, IRCProtocol, TLSListener
 from hubbub.server.accounts import AccountService, attach
 from hubbub.server.core import Server
-from hubbub.server.metrics import Metrics
+from hubbub.server.metrics import Metrics, may_scrape
 from hubbub.server.metrics import attach as attach_metrics
 from hubbub.server.metrics import detach as detach_metrics
 from hubbub.server.plugins import import_plugins
@@ -146,6 +151,12 @@ class App:
         """Blocking work handed to the thread pool and not finished yet."""
         self._closing = False
         """Set on shutdown: no new blocking work is started."""
+        self.http_routes = Routes()
+        """What the HTTP listener serves: the admin API when ``[admin] enabled``; other
+        endpoints (``GET /metrics``) are one ``http_routes.add`` away."""
+        self.http: HttpServer | None = None
+        self.http_address: tuple[str, int] | None = None
+        """(host, port) the HTTP listener is bound to, once started."""
 
     def wake(self) -> None:
         """The core queued bytes: flush them at the end of this loop iteration."""
@@ -240,6 +251,8 @@ class App:
                 await self._start_tcp(listen, tls)
         for bound in self.bound:
             log.info("listening on %s", bound.url)
+        if self.config.admin.enabled:
+            await self._start_admin()
         self._configure_sts()
         self._warn_unbuilt()
         self._schedule_tick()
@@ -376,6 +389,36 @@ class App:
         for sock in srv.sockets:
             addr = sock.getsockname()
             self.bound.append(Bound(listen, kind, str(addr[0]), int(addr[1]), None))
+
+    def _serve_metrics(self, request: HttpRequest) -> HttpResponse:
+        """``GET /metrics`` on the admin listener: for a scraper ``[metrics] allow`` lets in,
+        no token needed (Prometheus scrapes without one by default)."""
+        metrics = self.server.metrics
+        if metrics is None:
+            return HttpResponse.error(404, "metrics are off ([metrics] enabled = false)")
+        if not may_scrape(request.peer, self.config.metrics.allow):
+            log.info("metrics refused to %s: not in [metrics] allow", request.peer)
+            return HttpResponse.error(403, "not in [metrics] allow")
+        body, content_type = metrics.render(request.header("accept"))
+        return HttpResponse(200, body, content_type, (("cache-control", "no-store"),))
+
+    async def _start_admin(self) -> None:
+        """Serve the admin API (``[admin]``) on its own HTTP listener."""
+        section = self.config.admin
+        admin_api.mount(self.http_routes, self.server, lambda: self.config.admin)
+        self.http_routes.add("GET", self.config.metrics.path, self._serve_metrics)
+        http = HttpServer(self.http_routes, admin_api.http_limits(section), "admin API")
+        await http.start(section.host, section.port)
+        self.http = http
+        self._servers.append(http)
+        host, port = self.http_address = http.address
+        shown = f"[{host}]" if ":" in host else host
+        log.info("admin API listening on http://%s:%d", shown, port)
+        if section.allow_remote and not ipaddress.ip_address(host).is_loopback:
+            log.warning(
+                "admin API: listening beyond loopback (allow_remote): bearer tokens travel in "
+                "clear text unless a TLS proxy is in front"
+            )
 
     def _schedule_tick(self) -> None:
         loop = asyncio.get_running_loop()

@@ -46,6 +46,7 @@ from websockets.typing import Subprotocol
 from hubbub.config import ListenSection
 from hubbub.net.tcp import CLOSE_GRACE, BufferedSink
 from hubbub.protocol.framing import LineBuffer
+from hubbub.server.metrics import may_scrape
 from hubbub.server.peer import peer_info
 from hubbub.server.session import PeerInfo
 
@@ -414,16 +415,7 @@ class WebSocketEndpoint:
         address = ws.remote_address
         if not isinstance(address, tuple) or not address:
             return False
-        try:
-            ip = ipaddress.ip_address(str(address[0]))
-        except ValueError:
-            return False
-        if ip.version == 6 and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        return any(
-            ip in ipaddress.ip_network(entry, strict=False)
-            for entry in self.server.config.metrics.allow
-        )
+        return may_scrape(str(address[0]), self.server.config.metrics.allow)
 
     def _static(self, request: Request) -> Response:
         file = self.files.get(request.path)

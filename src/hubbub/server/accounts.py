@@ -283,6 +283,35 @@ class AccountService:
 
         server.offload(work, finish)
 
+    def delete(
+        self, server: Server, record: AccountRecord, done: Callable[[Outcome], None]
+    ) -> None:
+        """Remove ``record`` durably, then from the cache (an account already gone from the
+        database is forgotten too). Logging out its sessions is the caller's part."""
+        storage = self.storage
+        folded = record.folded
+
+        def work() -> Outcome:
+            try:
+                storage.delete_account(folded)
+            except OSError as exc:
+                log.error("could not delete the account %r: %s", record.name, exc)
+                return Outcome.FAILED
+            except Exception:
+                log.exception("could not delete the account %r", record.name)
+                return Outcome.FAILED
+            return Outcome.DONE
+
+        def finish(outcome: Outcome) -> None:
+            if outcome is Outcome.DONE:
+                key = server.fold(record.name)
+                current = self.records.get(key)
+                if current is not None and current.folded == folded:
+                    del self.records[key]
+            done(outcome)
+
+        server.offload(work, finish)
+
 
 def new_account_problem(
     server: Server, service: AccountService, name: str, password: str

@@ -9,6 +9,7 @@ from hubbub.protocol.casemap import Casemapping, Folded, fold
 from hubbub.protocol.masks import compile_mask
 
 if TYPE_CHECKING:
+    from hubbub.server.session import Session
     from hubbub.server.user import User
 
 PREFIX_MODES = "ov"
@@ -40,6 +41,7 @@ class Channel:
         "key",
         "limit",
         "lists",
+        "local",
         "members",
         "name",
         "name_bytes",
@@ -55,6 +57,9 @@ class Channel:
         self.folded = folded
         self.created = int(now)
         self.members: dict[User, str] = {}
+        self.local: dict[Session, None] = {}
+        """The connections of the members connected here (what a relay writes to; a
+        member with none is a service, or a user of another node)."""
         self.invitees: set[User] = set()
         """Users invited here who have not joined yet (their invitation ends with the
         channel)."""
@@ -72,16 +77,23 @@ class Channel:
     def add(self, user: User, modes: str) -> None:
         """Make ``user`` a member with prefix ``modes`` (the network keeps the user's own
         index in step)."""
-        if user not in self.members and user.render_key:
-            self.tagged += 1
+        if user not in self.members:
+            session = user.session
+            if session is not None:
+                self.local[session] = None
+                if session.render_key:
+                    self.tagged += 1
         self.members[user] = modes
 
     def remove(self, user: User) -> None:
         """Take ``user`` out of the member list, if it is there."""
         if user in self.members:
             del self.members[user]
-            if user.render_key:
-                self.tagged -= 1
+            session = user.session
+            if session is not None:
+                del self.local[session]
+                if session.render_key:
+                    self.tagged -= 1
 
     def is_op(self, user: User) -> bool:
         """True if ``user`` is a channel operator here."""

@@ -92,7 +92,6 @@ class LocalDelivery:
         """The reply of the command being handled: what its client sees of the changes
         the command makes goes there (set by the core around each command)."""
         self._handlers: dict[type, Callable[[Event], None]] = {
-            Relayed: self._relayed,  # type: ignore[dict-item]
             Registered: self._registered,  # type: ignore[dict-item]
             NickChanged: self._nick_changed,  # type: ignore[dict-item]
             Quit: self._quit,  # type: ignore[dict-item]
@@ -108,12 +107,6 @@ class LocalDelivery:
             AccountChanged: self._account,  # type: ignore[dict-item]
             Invited: self._invited,  # type: ignore[dict-item]
         }
-
-    def __call__(self, event: Event) -> None:
-        if type(event) is Relayed:  # (most events are)
-            self._relayed(event)
-        else:
-            self._handlers[type(event)](event)
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -367,74 +360,81 @@ class LocalDelivery:
 
     # -- relayed messages ------------------------------------------------------------------
 
-    def _relayed(self, event: Relayed) -> None:
-        """Queue the message for every local recipient but the sender: the plain lines
-        for all when none of them takes tags, else each render key's lines; echo it to the
-        sender if it asked for echo-message; a service among the recipients hears it once
-        the change is done."""
+    def hear(self, event: Event) -> None:
+        """The subscriber: queue what ``event`` shows each local client.
+
+        Most events are relayed messages, handled here (one call less per message): queued
+        for every local recipient but the sender, the plain lines for all when none of them
+        takes tags, else each render key's lines; echoed to the sender if it asked for
+        echo-message; heard by a service among the recipients once the change is done.
+        """
+        if type(event) is not Relayed:
+            self._handlers[type(event)](event)
+            return
         source, target = event.source, event.target
         sender = source.session
-        if type(target) is Channel:
-            members: Iterable[User] = target.members
+        served: Iterable[User] = ()  # recipients without a connection here (services)
+        if isinstance(target, Channel):
             tagged = target.tagged
             if event.status:
                 lowest = min(PREFIX_SYMBOLS.index(c) for c in event.status)
                 members = [m for m in target.members if target.rank(m) <= lowest]
+                sessions: Iterable[Session] = [m.session for m in members if m.session]
+                served = [m for m in members if m.session is None]
+            else:
+                sessions = target.local
+                if len(sessions) != len(target.members):
+                    served = [m for m in target.members if m.session is None]
         else:
-            assert isinstance(target, User)
-            members = (target,)
-            tagged = 1 if target.render_key else 0
+            other = target.session
+            if other is None:
+                sessions, served, tagged = (), (target,), 0
+            else:
+                sessions, tagged = (other,), 1 if other.render_key else 0
             sender = None  # a message to oneself is delivered, then echoed
         need = Cap.MESSAGE_TAGS if event.command == "TAGMSG" else Cap.NONE
         server = self.server
         dirty = server.dirty
         was_idle = not dirty
-        add = dirty.add
         made: _Renderings | None = None
         if not tagged and not need:
+            # The same bytes for all. The sender is marked dirty too, which costs nothing
+            # (it has nothing queued from this).
+            dirty.update(sessions)
             plain = event.wire
             size = len(plain)
-            for user in members:
-                session = user.session
-                if session is None:
-                    if user.service is not None and user is not source:
-                        self._to_service(user, event)
-                elif session is not sender:
+            for session in sessions:
+                if session is not sender:
                     session.outbuf.append(plain)
                     room = session.room = session.room - size
                     if room < 0:
                         session.overflow()
-                    add(session)
         else:
             made = _Renderings(event)
-            for user in members:
-                session = user.session
-                if session is None:
-                    if user.service is not None and user is not source:
-                        self._to_service(user, event)
-                elif session is not sender and (not need or session.caps & need == need):
+            add = dirty.add
+            for session in sessions:
+                if session is not sender and (not need or session.caps & need == need):
                     data = made.get(session.render_key)
                     session.outbuf.append(data)
                     room = session.room = session.room - len(data)
                     if room < 0:
                         session.overflow()
                     add(session)
+        for user in served:
+            if user.service is not None and user is not source:
+                self._to_service(user, event)
         if was_idle and dirty:
-            server.wake()
-        session = source.session
-        if (
-            session is not None
-            and session.caps & Cap.ECHO_MESSAGE
-            and (not need or session.caps & need)
-        ):
+            server.host.wake()
+        echo = source.session
+        if echo is not None and echo.caps & Cap.ECHO_MESSAGE and (not need or echo.caps & need):
             answering = self.answering
-            if answering is not None and answering.session is session:
+            if answering is not None and answering.session is echo:
                 answering.add(_message_of(event))
             else:
-                key = session.render_key
+                key = echo.render_key
                 if key and made is None:
                     made = _Renderings(event)
-                session.write(made.get(key) if made is not None else event.wire)
+                echo.write(made.get(key) if made is not None else event.wire)
 
     def _to_service(self, user: User, event: Relayed) -> None:
         service = user.service

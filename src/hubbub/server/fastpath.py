@@ -87,10 +87,9 @@ def relay(server: Server, session: Session, line: bytes) -> bool:
     if found is None:
         return False
     user = session.user
-    if type(found) is Channel:
+    if isinstance(found, Channel):
         shown, shown_bytes = found.name, found.name_bytes
     else:
-        assert isinstance(found, User)
         shown = found.nick
         shown_bytes = shown.encode()
     plain = b"".join((b":", user.prefix_bytes, verb, shown_bytes, line[end:], b"\r\n"))
@@ -142,10 +141,9 @@ def relay_block(server: Server, session: Session, data: bytes, now: float) -> bo
     if found is None:
         return False
     user = session.user
-    if type(found) is Channel:
+    if isinstance(found, Channel):
         shown, shown_bytes = found.name, found.name_bytes
     else:
-        assert isinstance(found, User)
         shown = found.nick
         shown_bytes = shown.encode()
     # Every line must fit once prefixed; split pieces keep their CR, which errs on the short

@@ -18,6 +18,7 @@ scrape time (a few small in-memory files).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import time
 from bisect import bisect_left
@@ -342,6 +343,18 @@ def _labelled(family: CounterMetricFamily | GaugeMetricFamily, values: Mapping[s
     for label, value in values.items():
         family.add_metric([label], value)
     return family
+
+
+def may_scrape(address: str, allow: Iterable[str]) -> bool:
+    """Whether a scraper at ``address`` (an IP address) is in ``[metrics] allow``; an
+    IPv4-mapped IPv6 address counts as its IPv4 address."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in ipaddress.ip_network(entry, strict=False) for entry in allow)
 
 
 def attach(server: Server, metrics: Metrics) -> None:

@@ -49,6 +49,8 @@ log = logging.getLogger("hubbub.network")
 
 Subscriber = Callable[[Event], None]
 
+_make_relayed: Callable[[type[Relayed], tuple[object, ...]], Relayed] = tuple.__new__
+
 
 def node_id(name: str) -> str:
     """A short id for a node, made from its server name when the config names none: the
@@ -104,8 +106,9 @@ class Network:
         self.casemapping = Casemapping.RFC1459
         """The casemapping ``fold`` applies (set with it)."""
         self._subscribers: list[Subscriber] = []
-        self._later: list[Callable[[], None]] = []
+        self._later: deque[Callable[[], None]] = deque()
         self._emitting = 0
+        self._draining = False
         self._count = 0
         self._msgid_prefix = f"{node}-{int(started * 1000):x}-"
 
@@ -142,10 +145,20 @@ class Network:
                     log.exception("subscriber %r failed on %s", subscriber, type(event).__name__)
         finally:
             self._emitting -= 1
-        if not self._emitting and self._later:
-            work, self._later = self._later, []
-            for item in work:
-                self._run(item)
+        if not self._emitting and self._later and not self._draining:
+            self._drain()
+
+    def _drain(self) -> None:
+        """Run the deferred work in the order it was asked for. Work that makes a change
+        queues what that change defers behind what is already waiting, so that a service
+        hears a message before any other service's answer to it."""
+        self._draining = True
+        try:
+            later = self._later
+            while later:
+                self._run(later.popleft())
+        finally:
+            self._draining = False
 
     @staticmethod
     def _run(work: Callable[[], None]) -> None:
@@ -382,14 +395,15 @@ class Network:
     ) -> None:
         """Apply checked channel mode changes (flags, key, limit, lists, membership modes;
         a membership change's parameter is the member's nick) and announce them."""
-        applied = tuple(changes)
+        applied: list[ModeChange] = []
         now = int(self.clock())
-        for sign, mode, param in applied:
+        for change in changes:
+            sign, mode, param = change
             adding = sign == "+"
             if mode in PREFIX_MODES:
                 member = self.users.get(self.fold(param or ""))
                 if member is None or member not in channel.members:
-                    continue
+                    continue  # (not announced: it changed nothing)
                 modes = channel.members[member]
                 if adding and mode not in modes:
                     channel.members[member] = "".join(
@@ -412,8 +426,9 @@ class Network:
                 channel.flags.add(mode)
             else:
                 channel.flags.discard(mode)
+            applied.append(change)
         if applied:
-            self._emit(ChannelModesChanged(by, channel, applied, self.stamp()))
+            self._emit(ChannelModesChanged(by, channel, tuple(applied), self.stamp()))
 
     def invite(self, by: User, target: User, channel: Channel) -> None:
         """``by`` invites ``target`` to ``channel`` (which ``target`` may now join)."""
@@ -482,20 +497,34 @@ class Network:
         self._count += lines
         if tags is None:
             tags = NO_TAGS if source.account is None and "B" not in source.modes else None
-        event = Relayed(
-            source,
-            command,
-            target,
-            shown,
-            status,
-            self._msgid_prefix,
-            first,
-            lines,
-            self.clock(),
-            self.sender_tags(source) if tags is None else tags,
-            wire,
+        # (tuple.__new__ itself: a NamedTuple's own __new__ is one more Python call, and
+        # this runs for every message)
+        event: Relayed = _make_relayed(
+            Relayed,
+            (
+                source,
+                command,
+                target,
+                shown,
+                status,
+                self._msgid_prefix,
+                first,
+                lines,
+                self.clock(),
+                self.sender_tags(source) if tags is None else tags,
+                wire,
+            ),
         )
-        self._emit(event)
+        # _emit, written out: this runs for every message
+        self._emitting += 1
+        for subscriber in self._subscribers:
+            try:
+                subscriber(event)
+            except Exception:  # one subscriber's bug must not stop the others
+                log.exception("subscriber %r failed on Relayed", subscriber)
+        self._emitting -= 1
+        if not self._emitting and self._later and not self._draining:
+            self._drain()
         return event
 
     @staticmethod

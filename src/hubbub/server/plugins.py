@@ -27,7 +27,7 @@ import logging
 import re
 import sys
 import threading
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -551,13 +551,11 @@ class PluginManager:
                 names.append(module)
         return names
 
-    def to_import(self, config: Config, running: Collection[str] | None = None) -> list[str]:
-        """Of :meth:`wanted`, the modules to import now: all but the running built-ins
-        (those are part of the server and are never imported again). ``running`` is what
-        runs (the modules of :attr:`plugins`, taken on the core's thread when this is called
-        from another)."""
-        running = self.plugins if running is None else running
-        return [m for m in self.wanted(config) if not (m in BUILTIN_PLUGINS and m in running)]
+    def to_import(self, config: Config) -> list[str]:
+        """Of :meth:`wanted`, the modules to import (afresh): all but the built-in ones,
+        which are part of the server and never imported again. (It reads only ``config``:
+        REHASH calls it in a worker thread.)"""
+        return [m for m in self.wanted(config) if m not in BUILTIN_PLUGINS]
 
     # -- loading -------------------------------------------------------------------------
 
@@ -626,6 +624,8 @@ class PluginManager:
                 self.plugins[module_name] = kept[module_name]
                 continue
             found = imported.get(module_name) or previous.get(module_name)
+            if found is None and module_name in BUILTIN_PLUGINS:
+                found = import_plugins([module_name], fresh=False)[module_name]  # (in hubbub)
             if found is None:
                 found = ImportError("not imported")
             if isinstance(found, BaseException):

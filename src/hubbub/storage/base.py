@@ -79,6 +79,9 @@ class Storage(Protocol):
     def set_password(self, folded: Folded, password_hash: str, scram: ScramCredentials) -> bool:
         """Replace an account's credentials durably; False if there is no such account."""
 
+    def delete_account(self, folded: Folded) -> bool:
+        """Remove an account durably; False if there was no such account."""
+
     def get_setting(self, key: str) -> str | None:
         """The server setting stored under ``key`` (see :meth:`ensure_setting`), if any."""
 

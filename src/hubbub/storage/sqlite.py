@@ -236,6 +236,11 @@ class SqliteStorage:
             )
             return cursor.rowcount == 1
 
+    def delete_account(self, folded: Folded) -> bool:
+        with self._connection() as conn:
+            cursor = conn.execute("DELETE FROM accounts WHERE folded = ?", (folded,))
+            return cursor.rowcount == 1
+
     # -- settings ----------------------------------------------------------------------------
 
     def get_setting(self, key: str) -> str | None:

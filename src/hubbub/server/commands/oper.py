@@ -173,39 +173,61 @@ def handle_rehash(ctx: Context) -> None:
     (a thread in the application); the oper's next lines wait until the answer is out.
     """
     server, session = ctx.server, ctx.session
-    old = server.config
     later = defer_reply(ctx)
     hold_input(ctx)
-    running = set(server.plugins.plugins)
 
-    def load() -> Reloaded | str:
-        try:
-            new = server.host.reload_config() or old
-            if new.server.casemapping != old.server.casemapping:
-                raise ValueError(
-                    "server.casemapping cannot change while the server runs; restart instead"
-                )
-            motd = new.motd_lines()  # read now, so a bad file changes nothing
-        except (ConfigError, OSError, ValueError) as exc:
-            return str(exc)
-        # The plugins are imported afresh here too, so the answer comes once they run.
-        return new, motd, import_plugins(server.plugins.to_import(new, running))
-
-    def done(loaded: Reloaded | str) -> None:
+    def done(loaded: Reread | str) -> None:
         if not session.closed:
             apply_rehash(server, session, later, loaded)
         finish_deferred(ctx, later)
 
-    server.offload(load, done)
+    server.offload(lambda: read_config(server), done)
 
 
-Reloaded = tuple[Config, list[str], Imported]
+Reread = tuple[Config, list[str], Imported]
 """What REHASH read: the config, its MOTD, and the plugins it names, imported afresh."""
 
 
-def apply_rehash(server: Server, session: Session, reply: Response, loaded: Reloaded | str) -> None:
-    """Apply a config REHASH read (or report why it could not be read), then set the
-    plugins up again (each one that fails is reported too)."""
+def read_config(server: Server) -> Reread | str:
+    """REHASH's reading, in a worker thread: the config file again, with its MOTD (read now,
+    so that a bad file changes nothing) and its plugins imported afresh (so that the answer
+    comes once they run), or why it cannot be used."""
+    old = server.config
+    try:
+        new = server.host.reload_config() or old
+        if new.server.casemapping != old.server.casemapping:
+            raise ValueError(
+                "server.casemapping cannot change while the server runs; restart instead"
+            )
+        motd = new.motd_lines()
+    except (ConfigError, OSError, ValueError) as exc:
+        return str(exc)
+    return new, motd, import_plugins(server.plugins.to_import(new))
+
+
+def rehash(
+    server: Server, new: Config, motd: list[str], imported: Imported, by: Session | None
+) -> list[list[str]]:
+    """Apply a config :func:`read_config` read: the core and the host take it, the plugins
+    are set up again (what went wrong is in ``server.plugins.problems``), registered clients
+    (but ``by``, who is answered) hear the ISUPPORT tokens that changed. Returns those tokens
+    in ``005``-sized groups."""
+    old_tokens = [token for line in server.isupport for token in line]
+    server.apply_config(new, motd)
+    server.host.config_applied(new)
+    server.plugins.apply(new, imported)
+    changed = changed_isupport(server, old_tokens)
+    for tokens in changed:
+        for client in list(server.sessions):
+            if client.registered and client is not by:
+                params = (client.user.nick, *tokens, "are supported by this server")
+                server.send(client, Message(n.RPL_ISUPPORT, params, server.name))
+    return changed
+
+
+def apply_rehash(server: Server, session: Session, reply: Response, loaded: Reread | str) -> None:
+    """Apply a config REHASH read (or report why it could not be read), and say which
+    plugins failed to load again."""
     if isinstance(loaded, str):
         reply.add(server.notice(session, f"*** REHASH failed, keeping the old config: {loaded}"))
         snotice_others(
@@ -214,18 +236,11 @@ def apply_rehash(server: Server, session: Session, reply: Response, loaded: Relo
         return
     new, motd, imported = loaded
     reply.numeric(n.RPL_REHASHING, config_name(new), "Rehashing")
-    old_tokens = [token for line in server.isupport for token in line]
-    server.apply_config(new, motd)
-    server.host.config_applied(new)
-    for problem in server.plugins.apply(new, imported):
-        if "s" not in session.user.modes:  # (an oper with +s has been told already)
-            reply.add(server.notice(session, f"*** {problem}"))
-    for tokens in changed_isupport(server, old_tokens):
+    for tokens in rehash(server, new, motd, imported, session):
         reply.numeric(n.RPL_ISUPPORT, *tokens, "are supported by this server")
-        for client in list(server.sessions):
-            if client.registered and client is not session:
-                params = (client.user.nick, *tokens, "are supported by this server")
-                server.send(client, Message(n.RPL_ISUPPORT, params, server.name))
+    if "s" not in session.user.modes:  # (an operator with +s was told already)
+        for problem in server.plugins.problems:
+            reply.add(server.notice(session, f"*** {problem}"))
     snotice_others(server, session, f"{session.user.nick} is rehashing the server config file")
 
 
