@@ -7,15 +7,16 @@ network's events, adds commands to the command table and adds service users (a n
 connection, see :meth:`PluginAPI.add_service`) that speak, join and answer. Everything a plugin
 registers through its API is removed when it is unloaded, so most plugins need no teardown.
 
-The :class:`PluginManager` loads the plugins at start and again at each REHASH: modules are
-imported afresh (off the event loop, through ``server.offload``), the running version of each is
-torn down, and the new one is set up. A plugin never takes the server down: an exception from
+The :class:`PluginManager` (``server.plugins``) sets up the built-in plugins with the server,
+those of ``[plugins]`` when the application starts, and all again at each REHASH: modules are
+imported afresh off the event loop, then the running version of each is torn down and the new
+one is set up. A plugin never takes the server down: an exception from
 its import, its setup, an event callback, a command handler or a service is logged under the
 plugin's logger (``hubbub.plugin.<name>``) and contained. A plugin that fails to set up is left
 out; the server runs without it. See ``docs/plugins.md``.
 
-Sans-I/O like the rest of the core: the only blocking work, importing, is handed to
-``server.offload`` (or done before the server serves anyone).
+Sans-I/O like the rest of the core: the only blocking work, importing, runs in a worker thread
+(REHASH's, or ``server.offload``'s), or before the server serves anyone.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ class PluginAPI:
 
     @property
     def server(self) -> Server:
-        """The server (read it; change the network only through :attr:`network`)."""
+        """The server: read it (its ``config``, ``name``, ``clock()``...), change nothing."""
         return self._manager.server
 
     @property
