@@ -8,9 +8,9 @@ from typing import Any
 
 from hubbub.config import AccountsSection, AuthSection
 from hubbub.passwords import check_password
+from hubbub.plugins.nickserv import handle_service_message
 from hubbub.protocol.message import Message
 from hubbub.server.accounts import AccountService, attach
-from hubbub.server.commands.accounts import handle_service_message
 from hubbub.server.commands.dispatch import Context
 from hubbub.server.core import Server
 from hubbub.server.response import Response

@@ -6,6 +6,7 @@ import pytest
 
 from hubbub.server.commands import COMMANDS
 from hubbub.server.commands.dispatch import Command, Context, Help, build_table
+from tests.server.harness import make_server
 
 
 def _nothing(ctx: Context) -> None:
@@ -32,4 +33,6 @@ def test_build_table_refuses_a_command_defined_twice() -> None:
 def test_the_real_table_has_help_for_every_command() -> None:
     assert all(isinstance(command.help, Help) for command in COMMANDS.values())
     assert COMMANDS["HELPOP"].help == COMMANDS["HELP"].help
-    assert COMMANDS["NS"].help == Help("<command> [<args>...]", "Short for NICKSERV.")
+    plugged = make_server().commands  # (and the built-in plugins' commands)
+    assert all(isinstance(command.help, Help) for command in plugged.values())
+    assert plugged["NS"].help == Help("<command> [<args>...]", "Short for NICKSERV.")

@@ -28,12 +28,14 @@ from hubbub.config.sections import (
     LoggingSection,
     MetricsSection,
     OperSection,
+    PluginsSection,
     ServerSection,
     StorageSection,
     StsSection,
     admin_token_hash,
     admin_token_matches,
     parse_address,
+    plugin_name,
 )
 
 __all__ = [
@@ -57,6 +59,7 @@ __all__ = [
     "LoggingSection",
     "MetricsSection",
     "OperSection",
+    "PluginsSection",
     "ServerSection",
     "StorageSection",
     "StsSection",
@@ -65,4 +68,5 @@ __all__ = [
     "load_config",
     "parse_address",
     "parse_config",
+    "plugin_name",
 ]

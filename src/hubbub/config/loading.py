@@ -29,6 +29,7 @@ from hubbub.config.sections import (
     LoggingSection,
     MetricsSection,
     OperSection,
+    PluginsSection,
     ServerSection,
     StorageSection,
     StsSection,
@@ -56,6 +57,7 @@ class Config:
     metrics: MetricsSection = field(default_factory=MetricsSection)
     opers: tuple[OperSection, ...] = ()
     logging: LoggingSection = field(default_factory=LoggingSection)
+    plugins: PluginsSection = field(default_factory=PluginsSection)
     admin: AdminSection = field(default_factory=AdminSection)
     path: Path | None = None
 
@@ -271,7 +273,14 @@ def parse_config(text: str, path: Path | None = None, *, check_files: bool = Fal
     sections: dict[str, object] = {}
     arrays: dict[str, list[tuple[int, object]]] = {"listen": [], "oper": []}
     for name, value in data.items():
-        if name in _SECTIONS:
+        if name == "plugins":
+            if not isinstance(value, dict):
+                out.append(ConfigIssue(name, f"expected table, got {_toml_type(value)}"))
+                continue
+            plugins = _build_plugins(value, out)
+            if plugins is not None:
+                sections[name] = plugins
+        elif name in _SECTIONS:
             if not isinstance(value, dict):
                 hint = f" ([{name}], not [[{name}]])" if isinstance(value, list) else ""
                 out.append(ConfigIssue(name, f"expected table{hint}, got {_toml_type(value)}"))
@@ -297,7 +306,8 @@ def parse_config(text: str, path: Path | None = None, *, check_files: bool = Fal
                 if built is not None:
                     arrays[name].append((i, built))
         elif isinstance(value, dict | list):
-            out.append(ConfigIssue(name, _unknown("section", name, [*_SECTIONS, *_ARRAYS])))
+            known_sections = [*_SECTIONS, *_ARRAYS, "plugins"]
+            out.append(ConfigIssue(name, _unknown("section", name, known_sections)))
         else:
             homes = [f"[{s}]" for s, cls in _SECTIONS.items() if name in _schema(cls)]
             hint = (
@@ -324,6 +334,11 @@ def parse_config(text: str, path: Path | None = None, *, check_files: bool = Fal
         for i, item in listen:
             out.extend(_file_issues(f"listen[{i}].cert", item.cert, base_dir))
             out.extend(_file_issues(f"listen[{i}].key", item.key, base_dir))
+        plugin_section = sections.get("plugins")
+        if isinstance(plugin_section, PluginsSection):
+            for module in plugin_section.modules:
+                if module.endswith(".py"):
+                    out.extend(_file_issues("plugins.modules", module, base_dir))
 
     if out:
         raise ConfigError(out)
@@ -341,9 +356,40 @@ def parse_config(text: str, path: Path | None = None, *, check_files: bool = Fal
         metrics=_pick(sections, "metrics", defaults.metrics),
         opers=tuple(item for _, item in opers),
         logging=_pick(sections, "logging", defaults.logging),
+        plugins=_pick(sections, "plugins", defaults.plugins),
         admin=_pick(sections, "admin", defaults.admin),
         path=path,
     )
+
+
+def _build_plugins(table: Mapping[str, object], out: list[ConfigIssue]) -> PluginsSection | None:
+    """``[plugins]``: ``modules``, and a table per plugin whose keys only the plugin knows."""
+    modules: tuple[str, ...] = ()
+    settings: dict[str, Mapping[str, object]] = {}
+    ok = True
+    for key, value in table.items():
+        if key == "modules":
+            try:
+                converted = _convert(value, tuple[str, ...])
+            except _WrongType as exc:
+                out.append(ConfigIssue("plugins.modules", str(exc)))
+                ok = False
+                continue
+            assert isinstance(converted, tuple)
+            modules = converted
+        elif isinstance(value, dict):
+            settings[key] = value
+        else:
+            out.append(ConfigIssue(f"plugins.{key}", _unknown("key", key, ["modules"])))
+            ok = False
+    if not ok:
+        return None  # (the tables are checked against the modules once those are right)
+    try:
+        section = PluginsSection(modules=modules, settings=settings)
+    except ConfigError as err:
+        out.extend(ConfigIssue(f"plugins.{issue.key}", issue.message) for issue in err.issues)
+        return None
+    return section
 
 
 def _raw_strings(data: Mapping[str, object], array: str, key: str) -> list[tuple[int, str]]:

@@ -7,14 +7,17 @@ Problems are raised as one ``ConfigError`` whose keys are relative to the sectio
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import hmac
 import ipaddress
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
 from hubbub.config.issues import (
     ConfigError,
@@ -34,6 +37,7 @@ __all__ = [
     "AccountsSection",
     "AdminSection",
     "AuthSection",
+    "BUILTIN_PLUGINS",
     "CloaksSection",
     "ClusterSection",
     "ListenSection",
@@ -46,12 +50,14 @@ __all__ = [
     "NICK_PROTECTION",
     "LoggingSection",
     "OperSection",
+    "PluginsSection",
     "ServerSection",
     "StorageSection",
     "StsSection",
     "admin_token_hash",
     "admin_token_matches",
     "parse_address",
+    "plugin_name",
 ]
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -734,3 +740,90 @@ def _resolve(value: str, base_dir: Path | None) -> Path:
     if base_dir is not None and not path.is_absolute():
         return base_dir / path
     return path
+
+
+# -- plugins ---------------------------------------------------------------------------------
+
+BUILTIN_PLUGINS = ("hubbub.plugins.nickserv",)
+"""Plugins that come with hubbub and run in every server without being named in
+``[plugins] modules`` (NickServ); each may still have its own table."""
+
+_MODULE_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+_PLUGIN_FILE_RE = re.compile(r"[^\0\r\n]*[A-Za-z_][A-Za-z0-9_]*\.py")
+
+
+def plugin_name(module: str) -> str:
+    """The name of the plugin ``module`` names (a dotted module name or a ``.py`` file): its
+    last component, ``seen`` for ``examples.seen`` or ``plugins/seen.py``. Its own settings
+    are the ``[plugins.<name>]`` table; its logger is ``hubbub.plugin.<name>``."""
+    if module.endswith(".py"):
+        return Path(module).stem
+    return module.rpartition(".")[2]
+
+
+_BUILTIN_NAMES = frozenset(plugin_name(m) for m in BUILTIN_PLUGINS)
+
+
+def _frozen(value: Any) -> Any:
+    """A TOML value made read-only all the way down (tables as mapping proxies, arrays as
+    tuples): a plugin cannot change the config it was given, nor another plugin's."""
+    if isinstance(value, dict):
+        return MappingProxyType({k: _frozen(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+@dataclass(frozen=True)
+class PluginsSection:
+    """``[plugins]``: the Python modules loaded as plugins (``modules``, dotted names or
+    ``.py`` files) and each plugin's own table (``[plugins.<name>]``, in ``settings``)."""
+
+    modules: tuple[str, ...] = ()
+    settings: Mapping[str, Mapping[str, Any]] = field(
+        default_factory=lambda: MappingProxyType({}), hash=False
+    )
+    """Each plugin's own ``[plugins.<name>]`` table, by plugin name, read-only."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "settings", _frozen(dict(self.settings)))
+        issues = _Issues()
+        names: dict[str, str] = {}
+        for module in self.modules:
+            if not (_MODULE_NAME_RE.fullmatch(module) or _PLUGIN_FILE_RE.fullmatch(module)):
+                issues.add(
+                    "modules",
+                    f'{module!r} is neither a module name (like "examples.seen") nor a .py file',
+                )
+                continue
+            name = plugin_name(module)
+            if names.get(name) == module:
+                issues.add("modules", f"{module!r} is listed twice")
+            elif module not in BUILTIN_PLUGINS and name in _BUILTIN_NAMES:
+                issues.add("modules", f"{module!r} is named {name!r}, like a built-in plugin")
+            elif name in names:
+                issues.add(
+                    "modules",
+                    f"{module!r} and {names[name]!r} are both plugins named {name!r}",
+                )
+            names[name] = module
+        known = {*names, *_BUILTIN_NAMES}
+        for name, table in self.settings.items():
+            if not isinstance(table, Mapping):
+                issues.add(name, "expected table")
+            elif name not in known:
+                close = difflib.get_close_matches(name, sorted(known), n=1)
+                hint = f' (did you mean "{close[0]}"?)' if close else ""
+                issues.add(
+                    name, f"a table for no plugin: no module in modules is named {name!r}{hint}"
+                )
+        issues.raise_if_any()
+
+    def table(self, module: str) -> Mapping[str, Any]:
+        """The settings of the plugin ``module`` names (empty when it has no table)."""
+        return self.settings.get(plugin_name(module), MappingProxyType({}))
+
+    def resolved(self, base_dir: Path | None) -> tuple[str, ...]:
+        """``modules`` with each ``.py`` file made a path relative to ``base_dir`` (the
+        config file's directory)."""
+        return tuple(str(_resolve(m, base_dir)) if m.endswith(".py") else m for m in self.modules)

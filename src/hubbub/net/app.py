@@ -30,6 +30,7 @@ from hubbub.server.core import Server
 from hubbub.server.metrics import Metrics, may_scrape
 from hubbub.server.metrics import attach as attach_metrics
 from hubbub.server.metrics import detach as detach_metrics
+from hubbub.server.plugins import import_plugins
 from hubbub.storage.base import AccountRecord, Storage
 from hubbub.storage.sqlite import SqliteStorage
 
@@ -237,6 +238,7 @@ class App:
         loop = asyncio.get_running_loop()
         raise_open_files_limit(self.config.limits.max_clients + SPARE_DESCRIPTORS)
         await self._open_storage()
+        await self._load_plugins()
         self.flusher = Flusher(loop, self.server)
         self.hub = make_hub(loop, self.server)
         for listen in self.config.listen:
@@ -304,6 +306,18 @@ class App:
         service.load(records, self.server.fold)
         attach(self.server, service)
         log.info("storage: %s (%d accounts)", path, len(records))
+
+    async def _load_plugins(self) -> None:
+        """Import the plugins of ``[plugins]`` (off the event loop) and set them up, before
+        any client comes. One that fails is logged and left out: the server starts anyway."""
+        manager = self.server.plugins
+        modules = manager.to_import(self.config)
+        if modules:
+            loop = asyncio.get_running_loop()
+            imported = await loop.run_in_executor(None, import_plugins, modules)
+        else:
+            imported = {}
+        manager.apply(self.config, imported)
 
     def _warn_cloak_secret(self, why: str) -> None:
         cloaks = self.config.cloaks
@@ -442,6 +456,7 @@ class App:
             self._ticker.cancel()
             self._ticker = None
         self.server.shutdown(reason)
+        self.server.plugins.unload_all()
         if self.flusher is not None:
             self.flusher.flush()
         for srv in self._servers:

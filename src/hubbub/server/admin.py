@@ -30,13 +30,14 @@ from hubbub.server.accounts import (
     valid_email,
 )
 from hubbub.server.commands.accounts import SERVICE_NAME, watch_nick
-from hubbub.server.commands.oper import config_name, read_config, rehash
+from hubbub.server.commands.oper import Reread, config_name, read_config, rehash
 from hubbub.server.response import Response
 from hubbub.storage.base import AccountRecord
 
 if TYPE_CHECKING:
     from hubbub.server.channel import Channel
     from hubbub.server.core import Server
+    from hubbub.server.plugins import Imported
     from hubbub.server.session import Session
     from hubbub.server.user import User
 
@@ -218,9 +219,9 @@ def _account_deleted(server: Server, record: AccountRecord) -> list[str]:
     return nicks
 
 
-def _rehash_apply(server: Server, new: Config, motd: list[str]) -> None:
+def _rehash_apply(server: Server, new: Config, motd: list[str], imported: Imported) -> None:
     """Apply a config :func:`read_config` read; operators hear that it happened."""
-    rehash(server, new, motd, None)
+    rehash(server, new, motd, imported, None)
     server.snotice("The admin API is rehashing the server config file")
 
 
@@ -371,13 +372,13 @@ def _account_delete_action(server: Server, params: Mapping[str, str], done: Done
 
 
 def _rehash_action(server: Server, params: Mapping[str, str], done: Done) -> None:
-    def loaded(result: tuple[Config, list[str]] | str) -> None:
+    def loaded(result: Reread | str) -> None:
         if isinstance(result, str):
             log.warning("admin API: rehash failed, keeping the old config: %s", result)
             done(Reply.error(500, "REHASH_FAILED", f"keeping the old config: {result}"))
             return
-        new, motd = result
-        _rehash_apply(server, new, motd)
+        new, motd, imported = result
+        _rehash_apply(server, new, motd, imported)
         log.info("admin API: rehashed %s", config_name(new))
         done(Reply(200, {"config": config_name(new)}))
 

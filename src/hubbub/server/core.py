@@ -28,13 +28,14 @@ from hubbub.protocol.message import Message, check_length, decode, parse
 from hubbub.server.channel import Channel
 from hubbub.server.cloak import Cloaker
 from hubbub.server.commands import COMMANDS
-from hubbub.server.commands.accounts import SERVICE_NAME, NickServ, expire_grace
-from hubbub.server.commands.dispatch import Context
+from hubbub.server.commands.accounts import expire_grace
+from hubbub.server.commands.dispatch import Command, Context
 from hubbub.server.delivery import LocalDelivery
 from hubbub.server.delivery import format_time as format_time
 from hubbub.server.fastpath import relay, relay_block
 from hubbub.server.isupport import build_isupport
 from hubbub.server.network import Network, node_id
+from hubbub.server.plugins import PluginManager
 from hubbub.server.response import Response, render
 from hubbub.server.session import PeerInfo, Session, Sink
 from hubbub.server.user import User
@@ -147,10 +148,13 @@ class Server:
         """What cloaks are keyed with when ``[cloaks] secret`` is empty: the application
         sets the one kept in the database (:meth:`set_cloak_secret`) before clients come;
         until then, and in tests, one made for this server."""
+        self.commands: dict[str, Command] = dict(COMMANDS)
+        """This server's command table: the built-in commands, and those plugins add."""
         self.apply_config(config, motd)
-        self.network.add_service(
-            SERVICE_NAME, NickServ(self), f"services.{self.name}", username=SERVICE_NAME
-        )
+        self.plugins = PluginManager(self)
+        """The plugins: the built-in ones (NickServ) from now, those of ``[plugins]`` once
+        the application has imported them (:meth:`PluginManager.apply`), again at REHASH."""
+        self.plugins.start_builtins()
 
     # -- configuration ---------------------------------------------------------------------
 
@@ -407,7 +411,7 @@ class Server:
             reply.fail(command, "INVALID_UTF8", "Message rejected: it is not valid UTF-8")
             reply.flush()
             return
-        entry = COMMANDS.get(command)
+        entry = self.commands.get(command)
         if entry is None:
             if session.registered:
                 reply.numeric(n.ERR_UNKNOWNCOMMAND, msg.command, "Unknown command")

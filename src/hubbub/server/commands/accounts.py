@@ -1,5 +1,6 @@
-"""Accounts: AUTHENTICATE (SASL), REGISTER and VERIFY (IRCv3 account-registration), and
-NickServ for the clients that know only that (``NICKSERV``, ``NS`` and ``PRIVMSG NickServ``).
+"""Accounts: AUTHENTICATE (SASL), REGISTER and VERIFY (IRCv3 account-registration), and nick
+protection. NickServ, for the clients that know only that, is a plugin built on these:
+:mod:`hubbub.plugins.nickserv`.
 
 Password checks and account writes run off the event loop (``server.offload``); their
 answer goes out when they finish, carrying the label of the command that asked. Meanwhile
@@ -12,7 +13,6 @@ while one is being checked.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -28,9 +28,7 @@ from hubbub.server.accounts import (
     Outcome,
     guest_nick,
     log_in,
-    log_out,
     new_account_problem,
-    password_problem,
     reserved_for_other,
     service_of,
     valid_email,
@@ -56,21 +54,21 @@ from hubbub.server.sasl import (
     Success,
 )
 from hubbub.server.session import Session
-from hubbub.server.user import User
 from hubbub.storage.base import AccountRecord
 
 if TYPE_CHECKING:
     from hubbub.server.core import Server
-    from hubbub.server.events import Relayed
 
 __all__ = [
     "COMMANDS",
     "SERVICE_NAME",
+    "change_nick",
+    "create_account",
     "expire_grace",
-    "handle_service_message",
     "login_refused",
     "nick_refused",
     "registration_nick_refused",
+    "service_notice",
     "watch_nick",
 ]
 
@@ -209,7 +207,7 @@ def _advance(ctx: Context, service: AccountService, state: AuthState, step: Step
 # -- account registration (draft/account-registration) ---------------------------------------
 
 
-def _create_account(
+def create_account(
     ctx: Context,
     service: AccountService,
     name: str,
@@ -294,7 +292,7 @@ def handle_register(ctx: Context) -> None:
         else:
             later.fail("REGISTER", "TEMPORARILY_UNAVAILABLE", name, "Could not store the account")
 
-    _create_account(ctx, service, name, "" if email == "*" else email, password, answer)
+    create_account(ctx, service, name, "" if email == "*" else email, password, answer)
 
 
 def handle_verify(ctx: Context) -> None:
@@ -308,264 +306,14 @@ def handle_verify(ctx: Context) -> None:
     ctx.reply.fail("VERIFY", "INVALID_CODE", account, "No verification is pending")
 
 
-# -- NickServ --------------------------------------------------------------------------------
-
-_HELP = (
-    "NickServ keeps accounts. Commands:",
-    "REGISTER <password> [email]: register your current nick as an account",
-    "IDENTIFY [account] <password>: log in (so does SASL, which most clients offer)",
-    "LOGOUT: log out",
-    "INFO [account]: about an account",
-    "PASSWORD <new password>: change your password (when logged in)",
-    "GHOST <nick>: disconnect whoever is using a nick of your account",
-    "REGAIN <nick>: disconnect whoever is using a nick of your account, and take it",
-)
+# -- nick protection -------------------------------------------------------------------------
 
 
-def _notice(ctx: Context, reply: Response, text: str) -> None:
-    _notice_to(ctx.server, ctx.session, reply, text)
-
-
-def _notice_to(server: Server, session: Session, reply: Response, text: str) -> None:
+def service_notice(server: Server, session: Session, reply: Response, text: str) -> None:
+    """A NOTICE from NickServ to ``session``, into ``reply``: what the account service says
+    (its own answers, in :mod:`hubbub.plugins.nickserv`, and the nick protection's)."""
     source = f"{SERVICE_NAME}!{SERVICE_NAME}@services.{server.name}"
     reply.add(Message("NOTICE", (session.user.nick, text), source))
-
-
-def handle_service_message(ctx: Context, text: str) -> None:
-    """A line for NickServ, from ``PRIVMSG NickServ :<text>``, ``NICKSERV`` or ``NS``."""
-    words = text.split()
-    command = words[0].upper() if words else "HELP"
-    args = words[1:]
-    service = service_of(ctx.server)
-    if service is None:
-        _notice(ctx, ctx.reply, "Accounts are not available on this server.")
-        return
-    handler = _SERVICE_COMMANDS.get(command)
-    if handler is None:
-        _notice(ctx, ctx.reply, f"Unknown command {command}. Try HELP.")
-        return
-    handler(ctx, service, args)
-
-
-class NickServ:
-    """The account service as a service user: what is sent to the ``NickServ`` user is
-    answered here, with NOTICEs from it (see :class:`~hubbub.server.user.Service`)."""
-
-    def __init__(self, server: Server) -> None:
-        self.server = server
-
-    def on_message(self, event: Relayed) -> None:
-        if event.command != "PRIVMSG" or not isinstance(event.target, User):
-            return
-        session = event.source.session
-        server = self.server
-        if session is None or session.closed:
-            return
-        reply = Response(session, server.name, None)
-        for text in event.texts:
-            msg = Message("PRIVMSG", (event.shown, text))
-            with server.answering(reply):
-                handle_service_message(Context(server, session, msg, reply), text)
-            if session.closed:
-                return
-        reply.flush()
-
-
-def _ns_help(ctx: Context, service: AccountService, args: list[str]) -> None:
-    for line in _HELP:
-        _notice(ctx, ctx.reply, line)
-
-
-def _ns_register(ctx: Context, service: AccountService, args: list[str]) -> None:
-    session = ctx.session
-    if not args or len(args) > 2:
-        _notice(ctx, ctx.reply, "Syntax: REGISTER <password> [email]")
-        return
-    if session.user.account is not None:
-        _notice(ctx, ctx.reply, f"You are already logged in as {session.user.account}.")
-        return
-    if ctx.server.config.accounts.registration == "closed":
-        _notice(ctx, ctx.reply, "Account registration is closed on this server.")
-        return
-    name, password = session.user.nick, args[0]
-    email = args[1] if len(args) > 1 else ""
-    problem = new_account_problem(ctx.server, service, name, password)
-    if problem is not None:
-        _notice(ctx, ctx.reply, f"Cannot register {name}: {problem[1]}.")
-        return
-    if email and not valid_email(email):
-        _notice(ctx, ctx.reply, f"Cannot register {name}: that is not an e-mail address.")
-        return
-
-    def answer(later: Response, outcome: Outcome, record: AccountRecord | None) -> None:
-        if record is not None:
-            _notice(ctx, later, f"Account {record.name} registered; you are logged in.")
-        elif outcome is Outcome.TAKEN:
-            _notice(ctx, later, f"Cannot register {name}: an account with that name exists.")
-        else:
-            _notice(ctx, later, "Could not store the account; try again later.")
-
-    _create_account(ctx, service, name, email, password, answer)
-
-
-def _ns_identify(ctx: Context, service: AccountService, args: list[str]) -> None:
-    server, session = ctx.server, ctx.session
-    if len(args) == 1:
-        name, password = session.user.nick, args[0]
-    elif len(args) == 2:
-        name, password = args
-    else:
-        _notice(ctx, ctx.reply, "Syntax: IDENTIFY [account] <password>")
-        return
-    later = defer_reply(ctx)
-    hold_input(ctx)
-
-    def done(record: AccountRecord | None) -> None:
-        if not session.closed:
-            if record is None:
-                _notice(ctx, later, "Invalid account name or password.")
-            else:
-                log_in(server, session, record, later)
-                _notice(ctx, later, f"You are now identified as {record.name}.")
-                watch_nick(server, session, later)
-        finish_deferred(ctx, later)
-        if record is None:
-            login_refused(server, session, later)
-
-    service.verify(server, name, password, done)
-
-
-def _ns_logout(ctx: Context, service: AccountService, args: list[str]) -> None:
-    if ctx.session.user.account is None:
-        _notice(ctx, ctx.reply, "You are not logged in.")
-        return
-    log_out(ctx.server, ctx.session, ctx.reply)
-    _notice(ctx, ctx.reply, "You are now logged out.")
-    watch_nick(ctx.server, ctx.session, ctx.reply)
-
-
-def _ns_info(ctx: Context, service: AccountService, args: list[str]) -> None:
-    server, session = ctx.server, ctx.session
-    name = args[0] if args else (session.user.account or session.user.nick)
-    record = service.find(server, name)
-    if record is None:
-        _notice(ctx, ctx.reply, f"{name} is not a registered account.")
-        return
-    created = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(record.created))
-    _notice(ctx, ctx.reply, f"Account {record.name}, registered {created}")
-    mine = session.user.account is not None and server.fold(session.user.account) == server.fold(
-        name
-    )
-    if mine:
-        _notice(ctx, ctx.reply, "You are logged in to this account.")
-        if record.email:
-            _notice(ctx, ctx.reply, f"E-mail: {record.email}")
-    online = sorted(
-        u.nick
-        for u in server.network.users.values()
-        if (u.session is None or u.session.registered)
-        and u.account is not None
-        and server.fold(u.account) == record.folded
-    )
-    if online:
-        _notice(ctx, ctx.reply, f"Logged in now: {' '.join(online)}")
-
-
-def _ns_password(ctx: Context, service: AccountService, args: list[str]) -> None:
-    server, session = ctx.server, ctx.session
-    record = (
-        service.find(server, session.user.account) if session.user.account is not None else None
-    )
-    if record is None:
-        _notice(ctx, ctx.reply, "Log in first.")
-        return
-    if len(args) != 1:
-        _notice(ctx, ctx.reply, "Syntax: PASSWORD <new password>")
-        return
-    problem = password_problem(args[0], server.config.accounts.password_min_length)
-    if problem is not None:
-        _notice(ctx, ctx.reply, f"Cannot use that password: {problem[1]}.")
-        return
-    later = defer_reply(ctx)
-    hold_input(ctx)
-
-    def done(outcome: Outcome) -> None:
-        if not session.closed:
-            if outcome is Outcome.DONE:
-                _notice(ctx, later, "Password changed.")
-            else:
-                _notice(ctx, later, "Could not change the password; try again later.")
-        finish_deferred(ctx, later)
-
-    service.change_password(server, record, args[0], done)
-
-
-def _own_nick(
-    ctx: Context, service: AccountService, args: list[str], command: str
-) -> tuple[str, Session | None] | None:
-    """The nick named in ``args`` and the client using it (None if nobody is), when the
-    caller is logged in to the account that owns the nick; None, having said why, if not."""
-    server, session = ctx.server, ctx.session
-    if len(args) != 1:
-        _notice(ctx, ctx.reply, f"Syntax: {command} <nick>")
-        return None
-    nick = args[0]
-    if session.user.account is None:
-        _notice(ctx, ctx.reply, "Log in first.")
-        return None
-    record = service.find(server, nick)
-    if record is None or record.folded != server.fold(session.user.account):
-        _notice(ctx, ctx.reply, f"{nick} is not a nick of your account.")
-        return None
-    holder = server.network.users.get(record.folded)
-    return nick, holder.session if holder is not None else None
-
-
-def _ns_ghost(ctx: Context, service: AccountService, args: list[str]) -> None:
-    found = _own_nick(ctx, service, args, "GHOST")
-    if found is None:
-        return
-    nick, holder = found
-    if holder is None:
-        _notice(ctx, ctx.reply, f"Nobody is using {nick}.")
-    elif holder is ctx.session:
-        _notice(ctx, ctx.reply, f"You are {holder.user.nick}.")
-    else:
-        gone = holder.user.nick
-        ctx.server.quit(holder, f"GHOST command used by {ctx.session.user.nick}")
-        _notice(ctx, ctx.reply, f"{gone} has been disconnected.")
-
-
-def _ns_regain(ctx: Context, service: AccountService, args: list[str]) -> None:
-    found = _own_nick(ctx, service, args, "REGAIN")
-    if found is None:
-        return
-    nick, holder = found
-    if holder is ctx.session and ctx.session.user.nick == nick:
-        _notice(ctx, ctx.reply, f"You are {nick} already.")
-        return
-    if holder is not None and holder is not ctx.session:
-        ctx.server.quit(holder, f"REGAIN command used by {ctx.session.user.nick}")
-    _change_nick(ctx.server, ctx.session, nick, ctx.reply)
-    if ctx.session.user.nick == nick:
-        _notice(ctx, ctx.reply, f"You have regained {nick}.")
-
-
-_SERVICE_COMMANDS: dict[str, Callable[[Context, AccountService, list[str]], None]] = {
-    "HELP": _ns_help,
-    "REGISTER": _ns_register,
-    "IDENTIFY": _ns_identify,
-    "LOGIN": _ns_identify,
-    "LOGOUT": _ns_logout,
-    "INFO": _ns_info,
-    "PASSWORD": _ns_password,
-    "PASSWD": _ns_password,
-    "GHOST": _ns_ghost,
-    "REGAIN": _ns_regain,
-}
-
-
-# -- nick protection -------------------------------------------------------------------------
 
 
 def watch_nick(server: Server, session: Session, reply: Response | None = None) -> None:
@@ -587,7 +335,7 @@ def watch_nick(server: Server, session: Session, reply: Response | None = None) 
     grace = server.config.accounts.nick_grace
     service.grace[session] = server.clock() + grace
     out = reply if reply is not None else Response(session, server.name, None)
-    _notice_to(
+    service_notice(
         server,
         session,
         out,
@@ -624,17 +372,17 @@ def _rename_to_guest(server: Server, session: Session, record: AccountRecord) ->
         server.quit(session, "Nickname is registered", error="Nickname is registered")
         return
     reply = Response(session, server.name, None)
-    _notice_to(
+    service_notice(
         server,
         session,
         reply,
         f"You did not log in to the account {record.name} in time: your nick is now {guest}.",
     )
-    _change_nick(server, session, guest, reply)
+    change_nick(server, session, guest, reply)
     reply.flush()
 
 
-def _change_nick(server: Server, session: Session, nick: str, reply: Response) -> None:
+def change_nick(server: Server, session: Session, nick: str, reply: Response) -> None:
     """Change ``session``'s nick as if it had sent ``NICK <nick>`` (its replies in ``reply``)."""
     # The registration commands import this module: their NICK is looked up when needed.
     from hubbub.server.commands.registration import handle_nick
@@ -671,10 +419,6 @@ def registration_nick_refused(ctx: Context) -> bool:
     return True
 
 
-def handle_nickserv(ctx: Context) -> None:
-    handle_service_message(ctx, " ".join(ctx.params))
-
-
 COMMANDS = {
     "AUTHENTICATE": Command(
         handle_authenticate,
@@ -694,9 +438,4 @@ COMMANDS = {
         pre_registration=True,
         help=Help("<account> <code>", "Completes a registration (none need it here)."),
     ),
-    "NICKSERV": Command(
-        handle_nickserv,
-        help=Help("<command> [<args>...]", "Talks to NickServ, the account service."),
-    ),
-    "NS": Command(handle_nickserv, help=Help("<command> [<args>...]", "Short for NICKSERV.")),
 }

@@ -22,6 +22,7 @@ from hubbub.server.commands.dispatch import (
     finish_deferred,
     hold_input,
 )
+from hubbub.server.plugins import Imported, import_plugins
 from hubbub.server.response import Response
 from hubbub.server.session import Session
 
@@ -175,7 +176,7 @@ def handle_rehash(ctx: Context) -> None:
     later = defer_reply(ctx)
     hold_input(ctx)
 
-    def done(loaded: tuple[Config, list[str]] | str) -> None:
+    def done(loaded: Reread | str) -> None:
         if not session.closed:
             apply_rehash(server, session, later, loaded)
         finish_deferred(ctx, later)
@@ -183,9 +184,14 @@ def handle_rehash(ctx: Context) -> None:
     server.offload(lambda: read_config(server), done)
 
 
-def read_config(server: Server) -> tuple[Config, list[str]] | str:
+Reread = tuple[Config, list[str], Imported]
+"""What REHASH read: the config, its MOTD, and the plugins it names, imported afresh."""
+
+
+def read_config(server: Server) -> Reread | str:
     """REHASH's reading, in a worker thread: the config file again, with its MOTD (read now,
-    so that a bad file changes nothing), or why it cannot be used."""
+    so that a bad file changes nothing) and its plugins imported afresh (so that the answer
+    comes once they run), or why it cannot be used."""
     old = server.config
     try:
         new = server.host.reload_config() or old
@@ -193,18 +199,23 @@ def read_config(server: Server) -> tuple[Config, list[str]] | str:
             raise ValueError(
                 "server.casemapping cannot change while the server runs; restart instead"
             )
-        return new, new.motd_lines()
+        motd = new.motd_lines()
     except (ConfigError, OSError, ValueError) as exc:
         return str(exc)
+    return new, motd, import_plugins(server.plugins.to_import(new))
 
 
-def rehash(server: Server, new: Config, motd: list[str], by: Session | None) -> list[list[str]]:
-    """Apply a config :func:`read_config` read: the core and the host take it, registered
-    clients (but ``by``, who is answered) hear the ISUPPORT tokens that changed. Returns
-    those tokens in ``005``-sized groups."""
+def rehash(
+    server: Server, new: Config, motd: list[str], imported: Imported, by: Session | None
+) -> list[list[str]]:
+    """Apply a config :func:`read_config` read: the core and the host take it, the plugins
+    are set up again (what went wrong is in ``server.plugins.problems``), registered clients
+    (but ``by``, who is answered) hear the ISUPPORT tokens that changed. Returns those tokens
+    in ``005``-sized groups."""
     old_tokens = [token for line in server.isupport for token in line]
     server.apply_config(new, motd)
     server.host.config_applied(new)
+    server.plugins.apply(new, imported)
     changed = changed_isupport(server, old_tokens)
     for tokens in changed:
         for client in list(server.sessions):
@@ -214,20 +225,22 @@ def rehash(server: Server, new: Config, motd: list[str], by: Session | None) -> 
     return changed
 
 
-def apply_rehash(
-    server: Server, session: Session, reply: Response, loaded: tuple[Config, list[str]] | str
-) -> None:
-    """Apply a config REHASH read (or report why it could not be read)."""
+def apply_rehash(server: Server, session: Session, reply: Response, loaded: Reread | str) -> None:
+    """Apply a config REHASH read (or report why it could not be read), and say which
+    plugins failed to load again."""
     if isinstance(loaded, str):
         reply.add(server.notice(session, f"*** REHASH failed, keeping the old config: {loaded}"))
         snotice_others(
             server, session, f"{session.user.nick} failed to rehash the config: {loaded}"
         )
         return
-    new, motd = loaded
+    new, motd, imported = loaded
     reply.numeric(n.RPL_REHASHING, config_name(new), "Rehashing")
-    for tokens in rehash(server, new, motd, session):
+    for tokens in rehash(server, new, motd, imported, session):
         reply.numeric(n.RPL_ISUPPORT, *tokens, "are supported by this server")
+    if "s" not in session.user.modes:  # (an operator with +s was told already)
+        for problem in server.plugins.problems:
+            reply.add(server.notice(session, f"*** {problem}"))
     snotice_others(server, session, f"{session.user.nick} is rehashing the server config file")
 
 

@@ -468,20 +468,19 @@ _NO_HELP = Help("", "See https://modern.ircdocs.horse/")
 
 
 def handle_help(ctx: Context) -> None:
-    from hubbub.server.commands import COMMANDS  # the table imports this module
-
+    commands = ctx.server.commands  # (the plugins' commands too, with their help)
     reply = ctx.reply
     subject = ctx.params[0] if ctx.params and ctx.params[0] else ""
     if not subject:
         reply.numeric(n.RPL_HELPSTART, "*", f"** Help for {ctx.server.name} **")
         reply.numeric(n.RPL_HELPTXT, "*", "")
         reply.numeric(n.RPL_HELPTXT, "*", "Try HELP <command> for one of these commands:")
-        reply.numeric_items(n.RPL_HELPTXT, "*", items=sorted(COMMANDS))
+        reply.numeric_items(n.RPL_HELPTXT, "*", items=sorted(commands))
         reply.numeric(n.RPL_ENDOFHELP, "*", "End of /HELP")
         return
     shown = echo(subject)
     name = subject.upper()
-    entry = COMMANDS.get(name)
+    entry = commands.get(name)
     if entry is None:
         reply.numeric(n.ERR_HELPNOTFOUND, shown, "No help available on this topic")
         return
