@@ -105,7 +105,9 @@ async def fake_irc() -> AsyncIterator[FakeIRC]:
     fake = FakeIRC()
     listen = ListenSection(address="127.0.0.1:0", websocket=True)
     # Only the HTTP side of the endpoint is used: no hubbub core behind it, just its name.
-    endpoint = WebSocketEndpoint(cast(Any, SimpleNamespace(name=NAME[1:], metrics=None)), listen, secure=False)
+    endpoint = WebSocketEndpoint(
+        cast(Any, SimpleNamespace(name=NAME[1:], metrics=None)), listen, secure=False
+    )
     async with serve(
         fake.handle,
         "127.0.0.1",

@@ -797,7 +797,7 @@ def test_a_service_is_a_user_without_a_connection_not_counted(world: World) -> N
     check_invariants(world.server)
 
 
-def test_a_message_to_a_service_reaches_it_after_every_subscriber(world: World) -> None:
+def test_a_message_to_a_service_reaches_it_alone_then_its_answer_everyone(world: World) -> None:
     log: list[str] = []
     bot, bot_user = add_echo_bot(world, log)
     world.recorder.take()
@@ -807,12 +807,12 @@ def test_a_message_to_a_service_reaches_it_after_every_subscriber(world: World) 
     assert world.recorder.events == []
     world.alice.send("PRIVMSG EchoBot :hello")
     events = world.recorder.take()
+    # what is said to a service is between them; its answer is an ordinary message
     assert [(type(e), e.source.nick) for e in events if isinstance(e, Relayed)] == [
-        (Relayed, "alice"),
         (Relayed, "EchoBot"),
     ]
-    assert bot.heard == [events[0]]  # the very event the subscribers heard
-    assert log == ["recorder hello", "service hello", "recorder you said hello"]
+    assert [e.texts for e in bot.heard] == [["hello"]]
+    assert log == ["service hello", "recorder you said hello"]
     assert world.alice.lines() == [":EchoBot!service@services.test NOTICE alice :you said hello"]
     assert bot_user.session is None
 
@@ -878,8 +878,7 @@ def test_nickserv_is_a_service_user(world: World) -> None:
     assert nickserv.service is not None
     assert nickserv.session is None
     world.alice.send("PRIVMSG NickServ :HELP")
-    event = world.recorder.only(Relayed)
-    assert (event.target, event.texts) == (nickserv, ["HELP"])
+    assert world.recorder.events == []  # (what is said to a service is heard by it alone)
     assert world.alice.lines() == [
         f":NickServ!NickServ@services.{world.server.name} NOTICE alice "
         ":Accounts are not available on this server."
@@ -951,3 +950,19 @@ def test_every_change_a_client_makes_is_one_event(world: World) -> None:
     ]
     assert network.find_user("caroline") is world.carol.session.user
     check_invariants(world.server)
+
+
+def test_what_is_said_to_a_service_is_heard_by_it_alone() -> None:
+    """A password sent to NickServ reaches NickServ (and the sender's echo), never the
+    other subscribers: metrics, plugins and, later, history do not hear it."""
+    server = make_server()
+    heard: list[Event] = []
+    server.network.subscribe(heard.append)
+    alice = Client(server).register("alice", caps="echo-message")
+    alice.send("PRIVMSG NickServ :IDENTIFY alice secret-password")
+    assert not [e for e in heard if isinstance(e, Relayed)]
+    lines = alice.lines()
+    assert any("PRIVMSG NickServ :IDENTIFY" in line for line in lines)  # the echo
+    assert any("NOTICE alice" in line for line in lines)  # NickServ answered
+    alice.send("PRIVMSG alice :to myself")
+    assert [e.texts for e in heard if isinstance(e, Relayed)] == [["to myself"]]

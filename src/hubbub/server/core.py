@@ -123,7 +123,7 @@ class Server:
         """Users, channels and every change to them (see :mod:`hubbub.server.network`)."""
         self.delivery = LocalDelivery(self)
         """The network's first subscriber: what this process's clients see of each change."""
-        self.network.subscribe(self.delivery.hear)
+        self.network.subscribe(self.delivery.hear, confidant=True)
         self.ip_counts: Counter[str] = Counter()
         self.connect_buckets: dict[str, tuple[float, float]] = {}
         """Connection throttle per address: (tokens left, when counted); forgotten once full."""

@@ -106,6 +106,10 @@ class Network:
         self.casemapping = Casemapping.RFC1459
         """The casemapping ``fold`` applies (set with it)."""
         self._subscribers: list[Subscriber] = []
+        self._confidants: list[Subscriber] = []
+        """The subscribers that also hear messages sent to a service user (local delivery:
+        the sender's echo). Such a message carries passwords (``IDENTIFY``); history,
+        metrics and plugins do not hear it."""
         self._later: deque[Callable[[], None]] = deque()
         self._emitting = 0
         self._draining = False
@@ -114,17 +118,25 @@ class Network:
 
     # -- subscribers -----------------------------------------------------------------------
 
-    def subscribe(self, subscriber: Subscriber, first: bool = False) -> None:
-        """Hear every event from now on, after those subscribed before (or before them)."""
-        if first:
-            self._subscribers.insert(0, subscriber)
-        else:
-            self._subscribers.append(subscriber)
+    def subscribe(
+        self, subscriber: Subscriber, first: bool = False, confidant: bool = False
+    ) -> None:
+        """Hear every event from now on, after those subscribed before (or before them).
+
+        Messages sent to a service user (``PRIVMSG NickServ :IDENTIFY <password>``) are
+        heard only by ``confidant`` subscribers (local delivery); the service itself hears
+        them through its ``on_message``."""
+        for table in (self._subscribers, self._confidants) if confidant else (self._subscribers,):
+            if first:
+                table.insert(0, subscriber)
+            else:
+                table.append(subscriber)
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         """Stop hearing events (nothing happens if ``subscriber`` was not subscribed)."""
-        if subscriber in self._subscribers:
-            self._subscribers.remove(subscriber)
+        for table in (self._subscribers, self._confidants):
+            if subscriber in table:
+                table.remove(subscriber)
 
     def later(self, work: Callable[[], None]) -> None:
         """Run ``work`` once the change being emitted has reached every subscriber (now,
@@ -517,7 +529,10 @@ class Network:
         )
         # _emit, written out: this runs for every message
         self._emitting += 1
-        for subscriber in self._subscribers:
+        subscribers = self._subscribers
+        if type(target) is User and target.service is not None:
+            subscribers = self._confidants  # (what is said to a service is between them)
+        for subscriber in subscribers:
             try:
                 subscriber(event)
             except Exception:  # one subscriber's bug must not stop the others
