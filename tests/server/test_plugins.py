@@ -17,7 +17,8 @@ import pytest
 from hubbub.config import ConfigError, PluginsSection, parse_config, plugin_name
 from hubbub.server.commands.dispatch import Command, Context
 from hubbub.server.events import Quit
-from hubbub.server.plugins import PluginAPI, import_plugins
+from hubbub.server.pluginloading import import_plugins
+from hubbub.server.plugins import PluginAPI
 from tests.server.accounthelpers import defer
 from tests.server.harness import Client, host_of, replies
 from tests.server.pluginhelpers import Plugged, with_plugins, write_plugin

@@ -30,7 +30,7 @@ from hubbub.server.core import Server
 from hubbub.server.metrics import Metrics, may_scrape
 from hubbub.server.metrics import attach as attach_metrics
 from hubbub.server.metrics import detach as detach_metrics
-from hubbub.server.plugins import import_plugins
+from hubbub.server.pluginloading import import_plugins
 from hubbub.storage.base import AccountRecord, Storage
 from hubbub.storage.sqlite import SqliteStorage
 

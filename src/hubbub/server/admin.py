@@ -37,7 +37,7 @@ from hubbub.storage.base import AccountRecord
 if TYPE_CHECKING:
     from hubbub.server.channel import Channel
     from hubbub.server.core import Server
-    from hubbub.server.plugins import Imported
+    from hubbub.server.pluginloading import Imported
     from hubbub.server.session import Session
     from hubbub.server.user import User
 

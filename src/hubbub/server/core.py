@@ -35,7 +35,7 @@ from hubbub.server.delivery import format_time as format_time
 from hubbub.server.fastpath import relay, relay_block
 from hubbub.server.isupport import build_isupport
 from hubbub.server.network import Network, node_id
-from hubbub.server.plugins import PluginManager
+from hubbub.server.pluginloading import PluginManager
 from hubbub.server.response import Response, render
 from hubbub.server.session import PeerInfo, Session, Sink
 from hubbub.server.user import User

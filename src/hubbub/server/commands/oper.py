@@ -22,7 +22,7 @@ from hubbub.server.commands.dispatch import (
     finish_deferred,
     hold_input,
 )
-from hubbub.server.plugins import Imported, import_plugins
+from hubbub.server.pluginloading import Imported, import_plugins
 from hubbub.server.response import Response
 from hubbub.server.session import Session
 
