@@ -11,9 +11,9 @@ The plugin manager (``server.plugins``, in :mod:`hubbub.server.pluginloading`) s
 built-in plugins with the server, those of ``[plugins]`` when the application starts, and all
 again at each REHASH: modules are imported afresh off the event loop, then the running version
 of each is torn down and the new one is set up. A plugin never takes the server down: an
-exception from its import, its setup, an event callback, a command handler or a service is logged under the
-plugin's logger (``hubbub.plugin.<name>``) and contained. A plugin that fails to set up is left
-out; the server runs without it. See ``docs/plugins.md``.
+exception from its import, its setup, an event callback, a command handler or a service is
+logged under the plugin's logger (``hubbub.plugin.<name>``) and contained. A plugin that fails
+to set up is left out; the server runs without it. See ``docs/plugins.md``.
 
 Sans-I/O like the rest of the core: the only blocking work, importing, runs in a worker thread
 (REHASH's, or ``server.offload``'s), or before the server serves anyone.
