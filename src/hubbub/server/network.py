@@ -229,6 +229,11 @@ class Network:
             del self.users[user.folded]
         user.nick, user.folded = "*", Folded("*")
 
+    def introduce(self, user: User, username: str, realname: str) -> None:
+        """A user not registered yet gives its user name and real name (USER); nobody is
+        told until it registers."""
+        user.username, user.realname = username, realname
+
     def register(self, user: User) -> None:
         """``user`` (with a nick claimed, a user name and a host) is now on the network."""
         user.update_prefix()

@@ -112,8 +112,11 @@ def handle_user(ctx: Context) -> None:
         "".join(c for c in ctx.params[0] if c.isascii() and c.isalnum() or c in "-_.")
         or FALLBACK_USER
     )
-    session.user.username = shared("~" + raw[: ctx.server.limits.userlen - 1])
-    session.user.realname = shared(ctx.params[3][: ctx.server.limits.realnamelen])
+    ctx.server.network.introduce(
+        session.user,
+        shared("~" + raw[: ctx.server.limits.userlen - 1]),
+        shared(ctx.params[3][: ctx.server.limits.realnamelen]),
+    )
     try_register(ctx)
 
 
@@ -165,7 +168,6 @@ def _refuse(server: Server, session: Session, reply: Response) -> None:
 
 def complete_registration(server: Server, session: Session, reply: Response) -> None:
     """The client is in: send the welcome burst; the network tells who watches for it."""
-    session.user.update_prefix()
     with server.answering(reply):
         server.register(session)
         welcome(server, session, reply)
