@@ -61,6 +61,13 @@ def _route(server: Server, session: Session, target: bytes) -> Channel | User | 
     return user
 
 
+def _shown(target: Channel | User) -> tuple[str, bytes]:
+    """The target as written in the relayed line, as text and as bytes."""
+    if isinstance(target, Channel):
+        return target.name, target.name_bytes
+    return target.nick, target.nick.encode()
+
+
 def relay(server: Server, session: Session, line: bytes) -> bool:
     """Relay ``line`` if it is a plain PRIVMSG/NOTICE; False to use the full handler."""
     if line.startswith(b"PRIVMSG "):
@@ -87,11 +94,7 @@ def relay(server: Server, session: Session, line: bytes) -> bool:
     if found is None:
         return False
     user = session.user
-    if isinstance(found, Channel):
-        shown, shown_bytes = found.name, found.name_bytes
-    else:
-        shown = found.nick
-        shown_bytes = shown.encode()
+    shown, shown_bytes = _shown(found)
     plain = b"".join((b":", user.prefix_bytes, verb, shown_bytes, line[end:], b"\r\n"))
     if len(plain) > MAX_LINE_BYTES:
         return False  # the full handler cuts the text to fit
@@ -141,11 +144,7 @@ def relay_block(server: Server, session: Session, data: bytes, now: float) -> bo
     if found is None:
         return False
     user = session.user
-    if isinstance(found, Channel):
-        shown, shown_bytes = found.name, found.name_bytes
-    else:
-        shown = found.nick
-        shown_bytes = shown.encode()
+    shown, shown_bytes = _shown(found)
     # Every line must fit once prefixed; split pieces keep their CR, which errs on the short
     # side by one byte (such a line takes the per-line path, with the same result).
     room = MAX_LINE_BYTES - 4 - len(user.prefix_bytes) - len(shown_bytes) + len(target)
