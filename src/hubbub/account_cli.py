@@ -294,8 +294,8 @@ def _api(args: argparse.Namespace, config: Config) -> _Api | None:
                 f"{used} is for the admin API; --direct and --db work on the database file"
             )
         return None
-    if args.timeout <= 0:
-        raise _Usage("--timeout must be above 0")
+    if not 0 < args.timeout < 1e6:  # (also NaN)
+        raise _Usage("--timeout must be a number of seconds above 0")
     admin = config.admin
     url: str | None = args.api
     if url is None:
