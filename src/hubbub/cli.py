@@ -127,7 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
         ("chat", "terminal chat client", chat_cli),
         ("bench", "benchmarks against any IRC server", bench_cli),
         ("gen-cert", "make a self-signed TLS certificate for local use", certs),
-        ("account", "create, reset, delete or list accounts in the database", account_cli),
+        (
+            "account",
+            "create, reset, delete or list accounts (through a running server's admin API, or "
+            "in the database)",
+            account_cli,
+        ),
     ):
         command = sub.add_parser(name, help=help_text)
         module.configure_parser(command)

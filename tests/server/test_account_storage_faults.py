@@ -3,16 +3,19 @@ a write is told to try again later, one line goes to the log, and everything els
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sqlite3
 
 import pytest
 
+from hubbub.config import OperSection
 from hubbub.protocol.casemap import Folded
 from hubbub.server.accounts import AccountService, attach
+from hubbub.server.core import Server
 from hubbub.storage import AccountRecord, ScramCredentials, SqliteStorage, StorageError
 from tests.server.accounthelpers import add_account
-from tests.server.harness import Client, make_server
+from tests.server.harness import Client, FakeClock, TestHost, ask, make_server
 from tests.server.saslclient import b64, plain
 
 PASSWORD = "correct-horse"
@@ -124,3 +127,40 @@ def test_a_failing_database_costs_only_what_needs_it(caplog: pytest.LogCaptureFi
     alice.send(f"REGISTER * * {PASSWORD}")
     assert [m.command for m in alice.messages()] == ["900", "REGISTER"]
     assert storage.inner.get_account(server.fold("alice")) is not None
+
+
+def test_a_rehash_with_a_failing_database_keeps_the_accounts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    base = make_server().config
+    config = dataclasses.replace(base, opers=(OperSection(name="admin", password="secret"),))
+    server = Server(config, clock=FakeClock(), host=TestHost())
+    storage = FailingStorage()
+    storage.open()
+    attach(server, AccountService(storage))
+    add_account(server, "dave")
+    dave = Client(server).register("dave")
+    dave.send(f"NS IDENTIFY {PASSWORD}")
+    ircop = Client(server).register("ircop")
+    ircop.send("OPER admin secret")
+    ircop.lines()
+    storage.broken = True
+    with caplog.at_level(logging.INFO, logger="hubbub.accounts"):
+        got = ask(ircop, "REHASH")
+    assert got == [
+        ("382", ("ircop", "*", "Rehashing")),
+        (
+            "NOTICE",
+            (
+                "ircop",
+                "*** Could not reload the accounts from the database; see the server's log",
+            ),
+        ),
+    ]
+    [error] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert error.getMessage().startswith("could not reload the accounts: OperationalError")
+    # The accounts in memory are kept: dave is still logged in, and logs in again.
+    assert dave.session.user.account == "dave"
+    again = Client(server).register("dave2")
+    again.send(f"NS IDENTIFY dave {PASSWORD}")
+    assert again.session.user.account == "dave"

@@ -4,20 +4,23 @@ of a login (account-notify, account-tag, extended-join, WHOIS)."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
-from hubbub.config import AccountsSection, AuthSection
-from hubbub.passwords import check_password
+from hubbub.config import AccountsSection, AuthSection, OperSection
+from hubbub.passwords import check_password, hash_password
 from hubbub.plugins.nickserv import handle_service_message
 from hubbub.protocol.message import Message
 from hubbub.server.accounts import AccountService, attach
+from hubbub.server.commands.accounts import reload_accounts
 from hubbub.server.commands.dispatch import Context
 from hubbub.server.core import Server
 from hubbub.server.response import Response
-from hubbub.storage import SqliteStorage
+from hubbub.server.sasl import make_scram_credentials
+from hubbub.storage import AccountRecord, SqliteStorage
 from tests.cloaks import HOST
 from tests.server.accounthelpers import add_account, defer, server_with_accounts, service
-from tests.server.harness import Client, make_server
+from tests.server.harness import Client, FakeClock, TestHost, ask, host_of, make_server
 
 PASSWORD = "correct-horse"
 
@@ -463,3 +466,129 @@ def test_a_server_password_set_by_rehash_withdraws_before_connect() -> None:
     server = server_with_accounts()
     server.apply_config(dataclasses.replace(server.config, auth=AuthSection(password="letmein")))
     assert "draft/account-registration=custom-account-name" in cap_ls(Client(server))
+
+
+# -- accounts changed behind the server's back (``hubbub account`` on the file) ----------------
+
+
+def oper_server_with_accounts() -> Server:
+    """A harness server with accounts (SQLite in memory) and the operator admin/secret."""
+    config = dataclasses.replace(
+        make_server().config, opers=(OperSection(name="admin", password="secret"),)
+    )
+    server = Server(config, clock=FakeClock(), host=TestHost())
+    storage = SqliteStorage(":memory:")
+    storage.open()
+    attach(server, AccountService(storage))
+    return server
+
+
+def stored_only(server: Server, name: str, password: str = PASSWORD) -> AccountRecord:
+    """An account written to the database alone, as ``hubbub account create`` does."""
+    password_hash, scram = hash_password(password), make_scram_credentials(password)
+    record = AccountRecord(name, server.fold(name), password_hash, scram, server.clock() + 1)
+    assert service(server).storage.create_account(record)
+    return record
+
+
+def test_rehash_reloads_the_accounts_changed_in_the_database() -> None:
+    server = oper_server_with_accounts()
+    storage = service(server).storage
+    add_account(server, "dana")
+    add_account(server, "erin")
+    ircop = Client(server).register("ircop")
+    ircop.send("OPER admin secret")
+    dee, peer = (
+        Client(server).register("dee", "account-notify"),
+        Client(server).register("peer", "account-notify"),
+    )
+    for client in (dee, peer):
+        client.send("JOIN #room")
+    dee.send(f"NS IDENTIFY dana {PASSWORD}")
+    fay = Client(server).register("fay")
+    for client in (ircop, dee, peer, fay):
+        client.lines()
+    # hubbub account on the file: create fay, delete dana, reset erin's password.
+    stored_only(server, "fay", "fays-password")
+    assert storage.delete_account(server.fold("dana"))
+    new_hash, new_scram = hash_password("erins-new-pass"), make_scram_credentials("erins-new-pass")
+    assert storage.set_password(server.fold("erin"), new_hash, new_scram)
+    # Nothing changes for the running server until REHASH.
+    assert service(server).find(server, "fay") is None
+    assert service(server).find(server, "dana") is not None
+    assert dee.session.user.account == "dana"
+
+    got = ask(ircop, "REHASH")
+    assert got[0] == ("382", ("ircop", "*", "Rehashing"))
+    [snotice] = [p[-1] for c, p in got if c == "NOTICE"]
+    assert snotice == (
+        "*** Reloaded the accounts from the database: 2 accounts (1 new, 1 deleted, "
+        "1 changed); logged out: dee"
+    )
+    # dana is gone: its session is logged out, as the admin API's delete does it.
+    assert dee.session.user.account is None
+    got_dee = dee.messages()
+    assert [m.command for m in got_dee][:2] == ["901", "ACCOUNT"]
+    assert any("The account dana was deleted" in m.params[-1] for m in got_dee)
+    assert [(m.command, m.params) for m in peer.messages()] == [("ACCOUNT", ("*",))]
+    # fay exists: whoever is on the nick is told to log in, and can.
+    assert any("registered to the account fay" in text for text in notices(fay))
+    fay.send("NS IDENTIFY fays-password")
+    assert fay.session.user.account == "fay"
+    # erin's new password works, the old one no longer does.
+    erin = Client(server).register("erin")
+    erin.send(f"NS IDENTIFY {PASSWORD}")
+    assert erin.session.user.account is None
+    erin.send("NS IDENTIFY erins-new-pass")
+    assert erin.session.user.account == "erin"
+    assert set(service(server).records) == {server.fold("erin"), server.fold("fay")}
+
+
+def test_a_reload_keeps_what_the_server_wrote_while_it_read() -> None:
+    """The reload's read can predate a write the server finishes before the reload does:
+    the server's own write wins (it is the newer), nothing is undone or logged out."""
+    server = server_with_accounts()
+    gone = add_account(server, "gone")
+    answers: list[tuple[Callable[[Any], None], Any]] = []
+
+    def work_now_answer_later(work: Callable[[], Any], done: Callable[[Any], None]) -> None:
+        answers.append((done, work()))
+
+    host_of(server).run = work_now_answer_later
+    reloaded: list[tuple[str | None, bool]] = []
+    reload_accounts(server, lambda *told: reloaded.append(told))  # reads now: gone, no alice
+    alice = Client(server).register("alice")
+    alice.send(f"REGISTER * * {PASSWORD}")  # stored now
+    service(server).delete(server, gone, lambda outcome: None)  # deleted now
+    for done, result in reversed(answers):  # the writes are answered first, the reload last
+        done(result)
+    assert reloaded == [(None, False)]  # nothing changed behind the server's back
+    assert alice.session.user.account == "alice"
+    assert "901" not in alice.commands()
+    assert set(service(server).records) == {server.fold("alice")}
+
+
+def test_register_of_a_name_only_in_the_database_is_account_exists() -> None:
+    server = server_with_accounts()
+    stored_only(server, "dana", "danas-password")
+    dana = Client(server).register("dana")
+    dana.send(f"REGISTER * * {PASSWORD}")
+    assert fails(dana) == [
+        ("REGISTER", "ACCOUNT_EXISTS", "dana", "An account with that name exists")
+    ]
+    assert dana.session.user.account is None
+    # The server has learnt the account: the next attempt is refused at once, and the
+    # account's owner can log in to it.
+    dana.send(f"NS REGISTER {PASSWORD}")
+    assert notices(dana) == ["Cannot register dana: An account with that name already exists."]
+    dana.send("NS IDENTIFY danas-password")
+    assert dana.session.user.account == "dana"
+
+
+def test_nickserv_register_of_a_name_only_in_the_database() -> None:
+    server = server_with_accounts()
+    stored_only(server, "dana")
+    dana = Client(server).register("dana")
+    dana.send(f"NS REGISTER {PASSWORD}")
+    assert notices(dana) == ["Cannot register dana: an account with that name exists."]
+    assert dana.session.user.account is None

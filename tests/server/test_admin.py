@@ -389,6 +389,33 @@ def test_rehash_without_a_config_file_applies_the_same_config_again() -> None:
     assert host_of(server).applied == [old]
 
 
+def test_rehash_reloads_the_accounts_from_the_database() -> None:
+    server = server_with_accounts()
+    add_account(server, "dana")
+    dana = Client(server).register("dana")
+    dana.send(f"NS IDENTIFY {PASSWORD}")
+    dana.lines()
+    # Deleted in the database behind the server's back (hubbub account --direct).
+    assert service(server).storage.delete_account(server.fold("dana"))
+    assert call(server, "rehash") == Reply(200, {"config": "*"})
+    assert service(server).find(server, "dana") is None
+    assert dana.session.user.account is None
+    assert "901" in [m.command for m in dana.messages()]
+
+
+def test_rehash_says_when_the_accounts_could_not_be_reloaded(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = server_with_accounts()
+    record = add_account(server, "dana")
+    service(server).storage.close()  # every use now raises StorageError
+    reply = call(server, "rehash")
+    assert reply.status == 200  # the config is applied all the same
+    assert "could not reload the accounts" in str(reply.body["warning"]).lower()
+    assert service(server).records == {record.folded: record}  # the cache is kept
+    assert "could not reload the accounts" in caplog.text
+
+
 # -- [admin] -----------------------------------------------------------------------------------
 
 TOKEN = "tok-" + "x" * 40

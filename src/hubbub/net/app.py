@@ -26,6 +26,8 @@ from hubbub.net.http import Request as HttpRequest
 from hubbub.net.http import Response as HttpResponse
 from hubbub.net.tcp import Flusher, IRCProtocol, TLSListener
 from hubbub.server.accounts import AccountService, attach
+from hubbub.server.commands.accounts import reload_accounts
+from hubbub.server.commands.oper import Reread, config_name, read_config, rehash
 from hubbub.server.core import Server
 from hubbub.server.metrics import Metrics, may_scrape
 from hubbub.server.metrics import attach as attach_metrics
@@ -215,6 +217,33 @@ class App:
         if loaded is config:
             self._current_tls.update(contexts)
         self._reloaded = (None, {})
+
+    def rehash(self, why: str) -> None:
+        """REHASH from outside IRC (``why``: ``SIGHUP``): read the config file (off the event
+        loop) and apply it whole or not at all, then reload the accounts from the database,
+        as an operator's REHASH does. Operators with ``+s`` hear of it; the log says how it
+        went."""
+        server = self.server
+
+        def reloaded(new: Config, news: str | None, failed: bool) -> None:
+            if news is not None:
+                server.snotice(news)
+            if failed:
+                log.warning("%s: rehashed %s, but not the accounts", why, config_name(new))
+            else:
+                log.info("%s: rehashed %s and reloaded the accounts", why, config_name(new))
+
+        def loaded(result: Reread | str) -> None:
+            if isinstance(result, str):
+                log.warning("%s: rehash failed, keeping the old config: %s", why, result)
+                server.snotice(f"{why}: rehash failed, keeping the old config: {result}")
+                return
+            new, motd, imported = result
+            rehash(server, new, motd, imported, None)
+            server.snotice(f"{why}: rehashing the server config file")
+            reload_accounts(server, lambda news, failed: reloaded(new, news, failed))
+
+        self.offload(lambda: read_config(server), loaded)
 
     def _tls_context(self, listen: ListenSection) -> ssl.SSLContext:
         """The listener's context. It hands each handshake to the context loaded last, so a
@@ -491,7 +520,7 @@ class App:
                 log.warning("%d pieces of blocking work still running at shutdown", len(late))
 
     async def serve_forever(self) -> None:
-        """Run until SIGTERM or SIGINT, then shut down cleanly."""
+        """Run until SIGTERM or SIGINT, then shut down cleanly; SIGHUP is a REHASH."""
         loop = asyncio.get_running_loop()
         await self.start()
         stop = asyncio.Event()
@@ -501,9 +530,15 @@ class App:
             received.append(name)
             stop.set()
 
+        def on_hangup() -> None:
+            log.info("received SIGHUP, rehashing")
+            self.rehash("SIGHUP")
+
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, on_signal, sig.name)
+        with contextlib.suppress(NotImplementedError, AttributeError):  # no SIGHUP on Windows
+            loop.add_signal_handler(signal.SIGHUP, on_hangup)
         await stop.wait()
         log.info("received %s, shutting down", received[0] if received else "stop")
         await self.stop(f"received {received[0]}" if received else "shutting down")

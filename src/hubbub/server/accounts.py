@@ -1,9 +1,10 @@
 """User accounts on the server: the in-memory cache, durable writes, logging in and out.
 
-The :class:`AccountService` keeps every account in memory (loaded once at start-up) so that
-lookups never touch the disk. Whatever is slow (argon2, PBKDF2, the database) runs through
-``server.offload``; its callback runs back on the core's thread, and only then is the client
-answered, so an acknowledged account is a committed one.
+The :class:`AccountService` keeps every account in memory (loaded at start-up, and again at
+each REHASH: see :meth:`AccountService.reload`) so that lookups never touch the disk.
+Whatever is slow (argon2, PBKDF2, the database) runs through ``server.offload``; its
+callback runs back on the core's thread, and only then is the client answered, so an
+acknowledged account is a committed one.
 
 :func:`attach` gives a server its service and offers the capabilities that need it: ``sasl``,
 ``account-notify``, ``account-tag`` and ``draft/account-registration``.
@@ -48,6 +49,7 @@ __all__ = [
     "AccountService",
     "AuthState",
     "Outcome",
+    "Reloaded",
     "attach",
     "guest_nick",
     "log_in",
@@ -84,6 +86,21 @@ class Outcome(enum.Enum):
     """The database refused or failed (logged); try again later."""
 
 
+@dataclass(frozen=True)
+class Reloaded:
+    """What :meth:`AccountService.reload` changed in the cache: the database was changed
+    behind the server's back (``hubbub account`` on the file, a restored backup)."""
+
+    added: list[AccountRecord]
+    """Accounts the server did not know (or a new account under a known name)."""
+    removed: list[AccountRecord]
+    """Accounts gone from the database (or replaced by a new account of the same name)."""
+    changed: list[AccountRecord]
+    """Accounts still there with new credentials or e-mail address."""
+    total: int
+    """How many accounts the server knows now."""
+
+
 MAX_LOGIN_FAILURES = 5
 """Refused logins (SASL, IDENTIFY or OPER) one connection may have before it is disconnected:
 a password guesser must reconnect, and pay the connection limits, every few guesses."""
@@ -115,6 +132,9 @@ class AccountService:
         self.storage = storage
         self.records: dict[Folded, AccountRecord] = {}
         self._pending: set[Folded] = set()
+        self._reloads: list[set[Folded]] = []
+        """For each reload under way, the accounts the server itself wrote since it began
+        (see :meth:`reload`)."""
         self._states: WeakKeyDictionary[Session, AuthState] = WeakKeyDictionary()
         self.grace: dict[Session, float] = {}
         """Clients on a nick reserved by an account they are not logged in to, with when
@@ -146,6 +166,66 @@ class AccountService:
         """Fill the cache (at start-up), keyed by the server's current case folding."""
         for record in records:
             self.records[fold(record.name)] = record
+
+    def _wrote(self, folded: Folded) -> None:
+        """The server changed the account ``folded`` in the cache after storing the change:
+        a reload under way (whose read may predate the write) keeps the cache's version."""
+        for written in self._reloads:
+            written.add(folded)
+
+    def reload(self, server: Server, done: Callable[[Reloaded | None], None]) -> None:
+        """Read every account from storage again (off the event loop) and replace the cache
+        with them whole, then call ``done`` on the core's thread with what changed (None if
+        the database failed: the cache is kept as it was, and the failure logged).
+
+        The cache is what the server has written, the database is also what others wrote
+        (``hubbub account`` on the file): REHASH calls this so that the server sees those
+        writes. An account the server itself writes or is registering while the read is
+        under way keeps its cached state (the read may have been made before that write).
+        Logging out the sessions of removed accounts is the caller's part.
+        """
+        storage = self.storage
+        written: set[Folded] = set()
+        self._reloads.append(written)
+
+        def work() -> list[AccountRecord] | None:
+            try:
+                return storage.list_accounts()
+            except OSError as exc:  # StorageError: the database failed, one line says how
+                log.error("could not reload the accounts: %s", exc)
+            except Exception:
+                log.exception("could not reload the accounts")
+            return None
+
+        def finish(records: list[AccountRecord] | None) -> None:
+            self._reloads.remove(written)
+            if records is None:
+                done(None)
+                return
+            fresh = {server.fold(record.name): record for record in records}
+            for key in written | self._pending:
+                current = self.records.get(key)
+                if current is None:
+                    fresh.pop(key, None)
+                else:
+                    fresh[key] = current
+            old = self.records
+            same = {
+                key
+                for key, record in fresh.items()
+                if (known := old.get(key)) is not None and known.created == record.created
+            }
+            result = Reloaded(
+                added=[record for key, record in fresh.items() if key not in same],
+                removed=[record for key, record in old.items() if key not in same],
+                changed=[record for key in same if (record := fresh[key]) != old[key]],
+                total=len(fresh),
+            )
+            old.clear()
+            old.update(fresh)
+            done(result)
+
+        server.offload(work, finish)
 
     def find(self, server: Server, name: str) -> AccountRecord | None:
         """The account called ``name`` (in any case), if it exists."""
@@ -207,7 +287,9 @@ class AccountService:
                     email=email,
                 )
                 if not storage.create_account(record):
-                    return Outcome.TAKEN, None
+                    # Taken in the database but not in the cache: made behind the server's
+                    # back (``hubbub account`` on the file). The stored one is learnt.
+                    return Outcome.TAKEN, storage.get_account(folded)
             except OSError as exc:  # StorageError: the database failed, one line says how
                 log.error("could not store the new account %r: %s", name, exc)
                 return Outcome.FAILED, None
@@ -219,8 +301,19 @@ class AccountService:
         def finish(result: tuple[Outcome, AccountRecord | None]) -> None:
             self._pending.discard(folded)
             outcome, record = result
-            if record is not None:
+            if record is not None and outcome is Outcome.TAKEN:
+                if folded not in self.records:
+                    log.info(
+                        "the account %r is in the database but was not loaded (REHASH "
+                        "reloads every account): it is known from now on",
+                        record.name,
+                    )
+                    self.records[folded] = record
+                    self._wrote(folded)
+                record = None  # not created: the caller only hears that the name is taken
+            elif record is not None:
                 self.records[folded] = record
+                self._wrote(folded)
             done(outcome, record)
 
         server.offload(work, finish)
@@ -279,6 +372,7 @@ class AccountService:
                     current.created,
                     current.email,
                 )
+                self._wrote(key)
             done(outcome)
 
         server.offload(work, finish)
@@ -308,6 +402,7 @@ class AccountService:
                 current = self.records.get(key)
                 if current is not None and current.folded == folded:
                     del self.records[key]
+                self._wrote(key)
             done(outcome)
 
         server.offload(work, finish)

@@ -23,15 +23,18 @@ from hubbub.protocol.message import Message
 from hubbub.server.accounts import (
     AccountService,
     Outcome,
-    log_out,
     new_account_problem,
     password_problem,
     service_of,
     valid_email,
 )
-from hubbub.server.commands.accounts import SERVICE_NAME, watch_nick
+from hubbub.server.commands.accounts import (
+    SERVICE_NAME,
+    account_created,
+    account_deleted,
+    reload_accounts,
+)
 from hubbub.server.commands.oper import Reread, config_name, read_config, rehash
-from hubbub.server.response import Response
 from hubbub.storage.base import AccountRecord
 
 if TYPE_CHECKING:
@@ -196,33 +199,33 @@ def _is_service_name(server: Server, name: str) -> bool:
 
 def _account_created(server: Server, record: AccountRecord) -> None:
     """Nick protection for whoever is on the new account's nick."""
-    holder = server.network.users.get(record.folded)
-    if holder is not None and holder.session is not None:
-        watch_nick(server, holder.session)
+    account_created(server, record)
 
 
 def _account_deleted(server: Server, record: AccountRecord) -> list[str]:
-    """Log out every session of the deleted account (RPL_LOGGEDOUT, ``ACCOUNT *``) and
-    release its nick; returns the nicks logged out."""
-    folded = server.fold(record.name)
-    nicks: list[str] = []
-    for session in list(server.sessions):
-        account = session.user.account
-        if account is not None and server.fold(account) == folded:
-            reply = Response(session, server.name, None)
-            log_out(server, session, reply)
-            reply.add(server.notice(session, f"The account {record.name} was deleted"))
-            reply.flush()
-            watch_nick(server, session)
-            nicks.append(session.user.nick)
-    _account_created(server, record)  # its nick is no longer reserved: no countdown
-    return nicks
+    """Log out every session of the deleted account and release its nick; returns the nicks
+    logged out."""
+    return account_deleted(server, record)
 
 
-def _rehash_apply(server: Server, new: Config, motd: list[str], imported: Imported) -> None:
-    """Apply a config :func:`read_config` read; operators hear that it happened."""
+def _rehash_apply(
+    server: Server,
+    new: Config,
+    motd: list[str],
+    imported: Imported,
+    then: Callable[[str | None], None],
+) -> None:
+    """Apply a config :func:`read_config` read, then reload the accounts from the database
+    (operators hear of both); ``then`` gets None, or why the accounts were not reloaded."""
     rehash(server, new, motd, imported, None)
     server.snotice("The admin API is rehashing the server config file")
+
+    def reloaded(news: str | None, failed: bool) -> None:
+        if news is not None:
+            server.snotice(news)
+        then(news if failed else None)
+
+    reload_accounts(server, reloaded)
 
 
 # -- actions -----------------------------------------------------------------------------------
@@ -378,9 +381,15 @@ def _rehash_action(server: Server, params: Mapping[str, str], done: Done) -> Non
             done(Reply.error(500, "REHASH_FAILED", f"keeping the old config: {result}"))
             return
         new, motd, imported = result
-        _rehash_apply(server, new, motd, imported)
-        log.info("admin API: rehashed %s", config_name(new))
-        done(Reply(200, {"config": config_name(new)}))
+
+        def applied(problem: str | None) -> None:
+            log.info("admin API: rehashed %s", config_name(new))
+            body: JSON = {"config": config_name(new)}
+            if problem is not None:
+                body["warning"] = problem
+            done(Reply(200, body))
+
+        _rehash_apply(server, new, motd, imported, _guarded(done, applied))
 
     server.offload(lambda: read_config(server), _guarded(done, loaded))
 
@@ -418,7 +427,9 @@ ACTIONS: dict[str, Action] = {
     "account/delete": Action(
         _account_delete_action, {"name": True}, "delete an account, logging out its users"
     ),
-    "rehash": Action(_rehash_action, {}, "read the config file again"),
+    "rehash": Action(
+        _rehash_action, {}, "read the config file again, and the accounts from the database"
+    ),
 }
 """Every action by name; the HTTP path of each is ``/v1/`` and its name."""
 

@@ -26,8 +26,10 @@ from hubbub.server.accounts import (
     AccountService,
     AuthState,
     Outcome,
+    Reloaded,
     guest_nick,
     log_in,
+    log_out,
     new_account_problem,
     reserved_for_other,
     service_of,
@@ -64,11 +66,14 @@ __all__ = [
     "SERVICE_NAME",
     "change_nick",
     "create_account",
+    "account_created",
+    "account_deleted",
     "expire_grace",
     "login_refused",
     "nick_refused",
     "registration_nick_refused",
     "service_notice",
+    "reload_accounts",
     "watch_nick",
 ]
 
@@ -345,6 +350,68 @@ def watch_nick(server: Server, session: Session, reply: Response | None = None) 
     )
     if reply is None:
         out.flush()
+
+
+def account_created(server: Server, record: AccountRecord) -> None:
+    """An account appeared other than by its holder's REGISTER (the admin API, a reload):
+    nick protection for whoever is on its nick."""
+    holder = server.network.users.get(record.folded)
+    if holder is not None and holder.session is not None:
+        watch_nick(server, holder.session)
+
+
+def account_deleted(server: Server, record: AccountRecord) -> list[str]:
+    """An account is gone: log out every session of it (RPL_LOGGEDOUT, ``ACCOUNT *``, a
+    notice saying why) and release its nick; returns the nicks logged out."""
+    folded = server.fold(record.name)
+    nicks: list[str] = []
+    for session in list(server.sessions):
+        account = session.user.account
+        if account is not None and server.fold(account) == folded:
+            reply = Response(session, server.name, None)
+            log_out(server, session, reply)
+            reply.add(server.notice(session, f"The account {record.name} was deleted"))
+            reply.flush()
+            watch_nick(server, session)
+            nicks.append(session.user.nick)
+    account_created(server, record)  # its nick is no longer reserved: no countdown
+    return nicks
+
+
+def reload_accounts(server: Server, done: Callable[[str | None, bool], None]) -> None:
+    """REHASH's part for accounts: read them all from the database again (off the event
+    loop), so that the server sees what was changed behind its back (``hubbub account`` on
+    the file). Sessions of deleted accounts are logged out; whoever is on the nick of a new
+    account is told to log in.
+
+    ``done`` gets a sentence for the operators (None when nothing changed) and whether the
+    reload failed (the database failed: the accounts in memory are kept); the log has it
+    already, telling the operators is the caller's part."""
+    service = service_of(server)
+    if service is None:
+        done(None, False)
+        return
+
+    def reloaded(result: Reloaded | None) -> None:
+        if result is None:
+            done("Could not reload the accounts from the database; see the server's log", True)
+            return
+        logged_out: list[str] = []
+        for record in result.removed:
+            logged_out += account_deleted(server, record)
+        for record in result.added:
+            account_created(server, record)
+        summary = (
+            f"{result.total} accounts ({len(result.added)} new, {len(result.removed)} "
+            f"deleted, {len(result.changed)} changed)"
+        )
+        if logged_out:
+            summary += f"; logged out: {' '.join(logged_out)}"
+        log.info("reloaded the accounts from the database: %s", summary)
+        changed = result.added or result.removed or result.changed
+        done(f"Reloaded the accounts from the database: {summary}" if changed else None, False)
+
+    service.reload(server, reloaded)
 
 
 def expire_grace(server: Server, now: float) -> None:

@@ -12,7 +12,7 @@ from hubbub.protocol import numerics as n
 from hubbub.protocol.isupport import chunk
 from hubbub.protocol.masks import mask_matches
 from hubbub.protocol.message import Message
-from hubbub.server.commands.accounts import login_refused
+from hubbub.server.commands.accounts import login_refused, reload_accounts
 from hubbub.server.commands.channels import find_user
 from hubbub.server.commands.dispatch import (
     Command,
@@ -167,19 +167,32 @@ def handle_wallops(ctx: Context) -> None:
 
 
 def handle_rehash(ctx: Context) -> None:
-    """REHASH: read the config again (off the event loop), then apply it whole or not at all.
+    """REHASH: read the config again (off the event loop), then apply it whole or not at all;
+    once applied, read the accounts from the database again (:func:`reload_accounts`).
 
     The files are read and checked by the host's ``reload_config`` through ``server.offload``
-    (a thread in the application); the oper's next lines wait until the answer is out.
+    (a thread in the application); the oper's next lines wait until the answer is out, which
+    is once the accounts are reloaded too.
     """
     server, session = ctx.server, ctx.session
     later = defer_reply(ctx)
     hold_input(ctx)
 
-    def done(loaded: Reread | str) -> None:
-        if not session.closed:
-            apply_rehash(server, session, later, loaded)
+    def reloaded(news: str | None, failed: bool) -> None:
+        if news is not None:
+            if not session.closed:
+                later.add(server.notice(session, f"*** {news}"))
+            snotice_others(server, session, news)
         finish_deferred(ctx, later)
+
+    def done(loaded: Reread | str) -> None:
+        if session.closed:
+            return
+        apply_rehash(server, session, later, loaded)
+        if isinstance(loaded, str):
+            finish_deferred(ctx, later)
+        else:
+            reload_accounts(server, reloaded)
 
     server.offload(lambda: read_config(server), done)
 
