@@ -11,7 +11,6 @@ Owned and changed by the network layer (:mod:`hubbub.server.network`) only.
 
 from __future__ import annotations
 
-import itertools
 from typing import TYPE_CHECKING, Protocol
 
 from hubbub.protocol.casemap import Folded
@@ -37,21 +36,17 @@ _NO_NAMES: frozenset[Folded] = frozenset()
 _NO_CHANNELS: dict[Folded, Channel] = {}
 """The one empty channel map new users share; never mutated (see :meth:`User.joined`)."""
 
-_ids = itertools.count(1)
-
-
 class User:
     """Someone on the network: a nick and what goes with it."""
 
+    # (no id and no __weakref__: 44 bytes a user, which idle memory per client counts)
     __slots__ = (
-        "__weakref__",
         "account",
         "away",
         "channels",
         "cloak",
         "folded",
         "host",
-        "id",
         "invited",
         "last_active",
         "modes",
@@ -71,7 +66,6 @@ class User:
         session: Session | None = None,
         service: Service | None = None,
     ) -> None:
-        self.id = next(_ids)
         self.session = session
         """The local connection of this user; None for a service or a remote user."""
         self.service = service
@@ -124,4 +118,4 @@ class User:
         return session.render_key if session is not None else 0
 
     def __repr__(self) -> str:
-        return f"<User {self.id} {self.nick!r}>"
+        return f"<User {self.nick!r}>"
