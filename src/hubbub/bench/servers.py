@@ -326,6 +326,9 @@ class HubbubMetrics(Hubbub):
 
     key = "hubbub-metrics"
     label = "hubbub, metrics on"
+
+    def version(self) -> str:
+        return f"{super().version()}, metrics on"
     extra_config = """
 [metrics]
 enabled = true
