@@ -145,9 +145,6 @@ class Connection(BufferedSink):
             return
         else:
             wbuf += data  # earlier output still waits: keep the order
-        metrics = self.server.metrics
-        if metrics is not None and self.session is not None:
-            metrics.bytes_sent[self.session.peer.transport] += len(data)
 
     def _write_out(self, data: bytes) -> None:
         """Send ``data`` now, or buffer what the kernel does not take (no SendQ check: the

@@ -172,9 +172,6 @@ class IRCProtocol(BufferedSink, asyncio.Protocol):
             self._sendq_exceeded()
             return
         transport.write(data)
-        metrics = self.server.metrics
-        if metrics is not None:
-            metrics.bytes_sent[self.kind] += len(data)
 
     def pause_writing(self) -> None:
         self._paused = True

@@ -321,9 +321,6 @@ class WebSocketConnection(BufferedSink):
         out = protocol.data_to_send()
         if out:
             ws.transport.write(b"".join(out))
-        metrics = self.server.metrics
-        if metrics is not None:
-            metrics.bytes_sent[self.peer.transport] += len(data)
 
     def _buffered(self) -> int:
         return self.ws.transport.get_write_buffer_size()

@@ -493,6 +493,9 @@ class Server:
         """Hand each session's queued bytes to its sink, in one write per session;
         disconnect the sessions whose output outgrew their SendQ."""
         dirty = self.dirty
+        if self.metrics is not None:
+            self._flush_counted(self.metrics.bytes_sent)
+            return
         while dirty:
             session = dirty.pop()
             buf = session.outbuf
@@ -501,6 +504,22 @@ class Server:
                 buf.clear()
                 session.sink.write(data)
             elif session.room < 0:  # (an overflow empties the queue: see Session.overflow)
+                self._sendq_exceeded(session)
+
+    def _flush_counted(self, sent: dict[str, int]) -> None:
+        """:meth:`flush` with ``[metrics]`` on: the bytes handed to each transport are
+        counted here, once per client and flush (the IRC lines, before TLS or WebSocket
+        framing), rather than in every transport's write."""
+        dirty = self.dirty
+        while dirty:
+            session = dirty.pop()
+            buf = session.outbuf
+            if buf:
+                data = b"".join(buf) if len(buf) > 1 else buf[0]
+                buf.clear()
+                session.sink.write(data)
+                sent[session.peer.transport] += len(data)
+            elif session.room < 0:
                 self._sendq_exceeded(session)
 
     def _sendq_exceeded(self, session: Session) -> None:
@@ -513,14 +532,15 @@ class Server:
         session.room = 0
         self.quit(session, "SendQ exceeded", error="SendQ exceeded")
 
-    @staticmethod
-    def _flush_one(session: Session) -> None:
+    def _flush_one(self, session: Session) -> None:
         """Hand what is queued for ``session`` to its sink now (as :meth:`flush` does)."""
         buf = session.outbuf
         if buf:
             data = b"".join(buf) if len(buf) > 1 else buf[0]
             buf.clear()
             session.sink.write(data)
+            if self.metrics is not None:
+                self.metrics.bytes_sent[session.peer.transport] += len(data)
 
     def numeric(self, session: Session, code: str, *params: str) -> Message:
         """A numeric reply to ``session``."""
