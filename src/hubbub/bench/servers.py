@@ -329,6 +329,7 @@ class HubbubMetrics(Hubbub):
 
     def version(self) -> str:
         return f"{super().version()}, metrics on"
+
     extra_config = """
 [metrics]
 enabled = true

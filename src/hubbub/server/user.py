@@ -36,6 +36,7 @@ _NO_NAMES: frozenset[Folded] = frozenset()
 _NO_CHANNELS: dict[Folded, Channel] = {}
 """The one empty channel map new users share; never mutated (see :meth:`User.joined`)."""
 
+
 class User:
     """Someone on the network: a nick and what goes with it."""
 
