@@ -40,10 +40,11 @@ from hubbub.server.events import (
     TopicChanged,
     UserModesChanged,
 )
+from hubbub.server.session import WhowasEntry
 from hubbub.server.user import Service, User
 
 if TYPE_CHECKING:
-    from hubbub.server.session import Session, WhowasEntry
+    from hubbub.server.session import Session
 
 log = logging.getLogger("hubbub.network")
 
@@ -259,8 +260,6 @@ class Network:
     def record_whowas(self, user: User) -> None:
         """Remember ``user``'s nick as it is now for WHOWAS (it is quitting or changing
         nick), keeping at most ``whowas_limit`` entries: the oldest go first."""
-        from hubbub.server.session import WhowasEntry
-
         self.whowas.appendleft(
             WhowasEntry(user.nick, user.username, user.host, user.realname, int(self.clock()))
         )
