@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-from collections.abc import Callable
 from typing import Any, cast
 
 import pytest
@@ -174,28 +173,19 @@ def test_event_names() -> None:
 # -- attaching -------------------------------------------------------------------------------
 
 
-class FakeNetwork:
-    def __init__(self) -> None:
-        self.subscribers: list[Callable[[Event], None]] = []
-
-    def subscribe(self, fn: Callable[[Event], None]) -> None:
-        self.subscribers.append(fn)
-
-    def unsubscribe(self, fn: Callable[[Event], None]) -> None:
-        self.subscribers.remove(fn)
-
-
-def test_attach_subscribes_to_the_network_when_there_is_one() -> None:
+def test_attach_subscribes_to_the_network_and_detach_stops_it() -> None:
     server = make_server()
-    network = FakeNetwork()
-    cast(Any, server).network = network  # (the network layer's attribute)
+    alice = Client(server).register("alice")
+    Client(server).register("bob")
     metrics = Metrics(server, process=False)
     attach(server, metrics)
     assert server.metrics is metrics
-    assert network.subscribers == [metrics]
+    alice.send("PRIVMSG bob :counted")
+    assert metrics.relayed["PRIVMSG"] == 1
     detach(server)
     assert server.metrics is None
-    assert network.subscribers == []
+    alice.send("PRIVMSG bob :not counted")
+    assert metrics.relayed["PRIVMSG"] == 1
     detach(server)  # (twice is harmless)
 
 
