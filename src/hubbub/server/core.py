@@ -491,11 +491,11 @@ class Server:
 
     def flush(self) -> None:
         """Hand each session's queued bytes to its sink, in one write per session;
-        disconnect the sessions whose output outgrew their SendQ."""
+        disconnect the sessions whose output outgrew their SendQ. With ``[metrics]`` on, the
+        bytes are counted here, once per client and flush (the IRC lines, before TLS or
+        WebSocket framing), rather than in every transport's write."""
         dirty = self.dirty
-        if self.metrics is not None:
-            self._flush_counted(self.metrics.bytes_sent)
-            return
+        sent = self.metrics.bytes_sent if self.metrics is not None else None
         while dirty:
             session = dirty.pop()
             buf = session.outbuf
@@ -503,23 +503,9 @@ class Server:
                 data = b"".join(buf) if len(buf) > 1 else buf[0]
                 buf.clear()
                 session.sink.write(data)
+                if sent is not None:
+                    sent[session.peer.transport] += len(data)
             elif session.room < 0:  # (an overflow empties the queue: see Session.overflow)
-                self._sendq_exceeded(session)
-
-    def _flush_counted(self, sent: dict[str, int]) -> None:
-        """:meth:`flush` with ``[metrics]`` on: the bytes handed to each transport are
-        counted here, once per client and flush (the IRC lines, before TLS or WebSocket
-        framing), rather than in every transport's write."""
-        dirty = self.dirty
-        while dirty:
-            session = dirty.pop()
-            buf = session.outbuf
-            if buf:
-                data = b"".join(buf) if len(buf) > 1 else buf[0]
-                buf.clear()
-                session.sink.write(data)
-                sent[session.peer.transport] += len(data)
-            elif session.room < 0:
                 self._sendq_exceeded(session)
 
     def _sendq_exceeded(self, session: Session) -> None:

@@ -148,10 +148,12 @@ class Network:
         else:
             self._run(work)
 
-    def _emit(self, event: Event) -> None:
+    def _emit(self, event: Event, subscribers: list[Subscriber] | None = None) -> None:
+        """Tell ``event`` to every subscriber (or to ``subscribers``), then run the work they
+        deferred once the outermost change is told."""
         self._emitting += 1
         try:
-            for subscriber in self._subscribers:
+            for subscriber in self._subscribers if subscribers is None else subscribers:
                 try:
                     subscriber(event)
                 except Exception:  # one subscriber's bug must not stop the others
@@ -531,19 +533,11 @@ class Network:
                 wire,
             ),
         )
-        # _emit, written out: this runs for every message
-        self._emitting += 1
-        subscribers = self._subscribers
         if type(target) is User and target.service is not None:
-            subscribers = self._confidants  # (what is said to a service is between them)
-        for subscriber in subscribers:
-            try:
-                subscriber(event)
-            except Exception:  # one subscriber's bug must not stop the others
-                log.exception("subscriber %r failed on Relayed", subscriber)
-        self._emitting -= 1
-        if not self._emitting and self._later and not self._draining:
-            self._drain()
+            # What is said to a service is between them (IDENTIFY <password>).
+            self._emit(event, self._confidants)
+        else:
+            self._emit(event)
         return event
 
     @staticmethod
