@@ -329,15 +329,27 @@ def _account_create_action(server: Server, params: Mapping[str, str], done: Done
     service.register(server, name, email, password, lambda o, r: guarded((o, r)))
 
 
-def _account_reset_action(server: Server, params: Mapping[str, str], done: Done) -> None:
+def _existing_account(
+    server: Server, name: str, done: Done
+) -> tuple[AccountService, AccountRecord] | None:
+    """The accounts and the account called ``name``; otherwise answers 503 (no storage) or
+    404 through ``done`` and returns None."""
     service = _accounts(server)
     if service is None:
         done(_no_storage())
-        return
-    record = service.find(server, params["name"])
+        return None
+    record = service.find(server, name)
     if record is None:
-        done(Reply.error(404, "NO_SUCH_ACCOUNT", f"no account {params['name']!r}"))
+        done(Reply.error(404, "NO_SUCH_ACCOUNT", f"no account {name!r}"))
+        return None
+    return service, record
+
+
+def _account_reset_action(server: Server, params: Mapping[str, str], done: Done) -> None:
+    found = _existing_account(server, params["name"], done)
+    if found is None:
         return
+    service, record = found
     problem = password_problem(params["password"], server.config.accounts.password_min_length)
     if problem is not None:
         done(Reply.error(400, *problem))
@@ -354,14 +366,10 @@ def _account_reset_action(server: Server, params: Mapping[str, str], done: Done)
 
 
 def _account_delete_action(server: Server, params: Mapping[str, str], done: Done) -> None:
-    service = _accounts(server)
-    if service is None:
-        done(_no_storage())
+    found = _existing_account(server, params["name"], done)
+    if found is None:
         return
-    record = service.find(server, params["name"])
-    if record is None:
-        done(Reply.error(404, "NO_SUCH_ACCOUNT", f"no account {params['name']!r}"))
-        return
+    service, record = found
 
     def deleted(outcome: Outcome) -> None:
         if outcome is not Outcome.DONE:
