@@ -6,6 +6,7 @@ below are what the section dataclasses (``hubbub.config.sections``) validate the
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -86,6 +87,15 @@ def _int_range(issues: _Issues, key: str, value: int, low: int, high: int | None
 def _positive(issues: _Issues, key: str, value: float) -> None:
     if not math.isfinite(value) or value <= 0:
         issues.add(key, f"must be a positive number, got {value}")
+
+
+def _networks(issues: _Issues, key: str, entries: Iterable[str]) -> None:
+    """Each of ``entries`` must be an IP address or network (``key[i]`` names a bad one)."""
+    for i, entry in enumerate(entries):
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            issues.add(f"{key}[{i}]", f"not an IP address or network: {entry!r}")
 
 
 def _check_argon2(issues: _Issues, key: str, value: str) -> None:

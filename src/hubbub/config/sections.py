@@ -25,6 +25,7 @@ from hubbub.config.issues import (
     _check_argon2,
     _int_range,
     _Issues,
+    _networks,
     _no_space,
     _positive,
     _single_line,
@@ -317,11 +318,7 @@ class LimitsSection:
             "ping_timeout",
         ):
             _positive(issues, key, getattr(self, key))
-        for i, entry in enumerate(self.exempt):
-            try:
-                ipaddress.ip_network(entry, strict=False)
-            except ValueError:
-                issues.add(f"exempt[{i}]", f"not an IP address or network: {entry!r}")
+        _networks(issues, "exempt", self.exempt)
         issues.raise_if_any()
 
 
@@ -517,11 +514,7 @@ class MetricsSection:
             issues.add("path", "must not contain spaces, control characters, ? or #")
         elif path in METRICS_RESERVED_PATHS:
             issues.add("path", f"{path!r} is the IRC WebSocket endpoint's")
-        for i, entry in enumerate(self.allow):
-            try:
-                ipaddress.ip_network(entry, strict=False)
-            except ValueError:
-                issues.add(f"allow[{i}]", f"not an IP address or network: {entry!r}")
+        _networks(issues, "allow", self.allow)
         issues.raise_if_any()
 
 
