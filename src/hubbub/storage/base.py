@@ -13,11 +13,23 @@ and the server goes on.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from hubbub.protocol.casemap import Folded
 
-__all__ = ["AccountRecord", "ScramCredentials", "Storage", "StorageError"]
+__all__ = [
+    "AccountRecord",
+    "Anchor",
+    "ChannelRecord",
+    "ChannelStore",
+    "HistoryStore",
+    "ScramCredentials",
+    "Storage",
+    "StorageError",
+    "StorageTimeout",
+    "StoredMessage",
+]
 
 
 class StorageError(OSError):
@@ -89,3 +101,174 @@ class Storage(Protocol):
         """Store ``value`` under ``key`` durably unless a value is stored there already;
         return the stored one. The server keeps what it generates on first start this way
         (the cloak secret), so that it stays the same across restarts."""
+
+
+# -- message history -------------------------------------------------------------------------
+#
+# A history *buffer* is named by a key:
+#   - a channel's buffer: the channel's folded name ("#chan");
+#   - a private conversation, kept once for each of its two parties: "~" + the owner's key
+#     ("~a:<folded account>" when the owner is logged in, so it follows them to any device;
+#     "~s:<random token>" for a connection without an account, readable by that connection
+#     only), with ``peer`` the folded nick of the other party.
+# Channel rows have ``peer == ""``.
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """One line of history as stored: enough to send it again as it was sent."""
+
+    target: str
+    """The buffer's key (see above)."""
+    peer: str
+    """For a private conversation, the other party's folded nick; "" in a channel."""
+    msgid: str
+    """The msgid the line had when it was relayed; unique within a buffer."""
+    time: float
+    """When it was relayed (Unix time, millisecond precision is kept)."""
+    command: str
+    """PRIVMSG, NOTICE, TAGMSG, or for event-playback JOIN, PART, QUIT, NICK, MODE, TOPIC,
+    KICK."""
+    sender: str
+    """The sender's folded nick (what ``SEARCH from=`` matches)."""
+    account: str
+    """The sender's account name as shown, or ""."""
+    line: str
+    """The line without tags and without CR LF: ``:nick!user@host PRIVMSG #chan :text``."""
+    tags: str = ""
+    """Tags to send with it beyond time and msgid, serialised as on the wire without the
+    leading ``@`` (``account=alice;+draft/react=x``), or ""."""
+    text: str = ""
+    """The searchable text: a PRIVMSG's or NOTICE's text; "" for anything else."""
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """One end of a history range: a msgid, or a time (exactly one is set)."""
+
+    msgid: str | None = None
+    time: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRecord:
+    """A registered channel (ChanServ), as kept across restarts."""
+
+    name: str
+    folded: Folded
+    founder: str
+    """The founder's folded account name."""
+    registered: float
+    topic: str = ""
+    topic_setter: str = ""
+    topic_time: float = 0.0
+    modes: str = ""
+    """Flag modes without a parameter, as letters (``"nt"``)."""
+    key: str = ""
+    limit: int = 0
+    bans: tuple[str, ...] = ()
+    excepts: tuple[str, ...] = ()
+    invexes: tuple[str, ...] = ()
+    access: tuple[tuple[str, str], ...] = ()
+    """(folded account, level) with level ``"op"`` or ``"voice"`` (the founder is
+    implicitly ``"founder"``)."""
+    history: str = "default"
+    """``"default"`` (as ``[history]`` says), ``"on"``, ``"public"`` or ``"off"``."""
+
+
+class HistoryStore(Protocol):
+    """Message history: written in batches by one writer, read by anyone.
+
+    Every method blocks and runs on a worker thread. Reads and writes may come from
+    different threads at once; an implementation serialises what it must.
+    """
+
+    def append(self, rows: Sequence[StoredMessage]) -> None:
+        """Store ``rows`` in one transaction, durably once it returns (group commit: the
+        writer hands in everything that queued up while the previous batch was committing).
+        Raises :class:`StorageError` with nothing stored."""
+
+    def query(
+        self,
+        target: str,
+        peer: str,
+        *,
+        after: Anchor | None = None,
+        before: Anchor | None = None,
+        limit: int,
+        newest: bool,
+        not_before: float = 0.0,
+    ) -> list[StoredMessage] | None:
+        """Lines of one buffer strictly after ``after`` and strictly before ``before``
+        (either may be None: unbounded), and not older than ``not_before``; the ``limit``
+        newest of them when ``newest`` (LATEST, BEFORE), else the ``limit`` oldest (AFTER).
+        Always returned oldest first. None when an anchor's msgid is not in the buffer."""
+
+    def find(self, target: str, peer: str, msgid: str) -> StoredMessage | None:
+        """One line of one buffer by msgid."""
+
+    def targets(
+        self, keys: Sequence[tuple[str, str]], start: float, end: float, limit: int
+    ) -> list[tuple[str, str, float]]:
+        """CHATHISTORY TARGETS: of the buffers ``(target, peer)`` in ``keys`` (a peer ""
+        with target ``"~..."`` stands for every conversation of that owner), those with a
+        line between ``start`` and ``end`` (either order), as (target, peer, time of the
+        latest such line), the most recently active first (at most ``limit``)."""
+
+    def search(
+        self,
+        keys: Sequence[tuple[str, str]],
+        *,
+        text: str = "",
+        sender: str = "",
+        after: float | None = None,
+        before: float | None = None,
+        limit: int,
+        timeout: float,
+    ) -> list[StoredMessage]:
+        """Lines of the buffers in ``keys`` (as for :meth:`targets`) whose text matches
+        every word of ``text`` (full-text, case-insensitive; "" matches all), sent by the
+        folded nick ``sender`` when given, within the times; the ``limit`` newest, oldest
+        first. A query that runs longer than ``timeout`` seconds is stopped and raises
+        :class:`StorageTimeout`."""
+
+    def redact(self, msgid: str) -> int:
+        """Remove every stored copy of ``msgid`` (both parties' copies of a private message),
+        from history and from search; the number removed."""
+
+    def purge(
+        self,
+        *,
+        older_than: float,
+        max_rows: int,
+        overrides: Mapping[str, tuple[float, int]] | None = None,
+        batch: int = 10000,
+    ) -> int:
+        """Retention: remove lines older than ``older_than`` (Unix time; 0: none by age) and,
+        per buffer, all but the newest ``max_rows`` (0: no count limit); ``overrides`` gives
+        some channels their own (older_than, max_rows). Works in transactions of at most
+        ``batch`` rows so that writers are not held up; the number removed."""
+
+    def get_marker(self, owner: str, target: str) -> float | None:
+        """The read marker of folded account ``owner`` on ``target`` (a channel's folded
+        name or a folded nick), as a time."""
+
+    def set_marker(self, owner: str, target: str, time: float) -> float:
+        """Move the marker forward to ``time`` (never back); the marker now stored."""
+
+
+class StorageTimeout(StorageError):
+    """A query ran out of its time (SEARCH); nothing is wrong with the database."""
+
+
+class ChannelStore(Protocol):
+    """Registered channels (ChanServ)."""
+
+    def list_channels(self) -> list[ChannelRecord]:
+        """Every registered channel, for the server's cache at start-up."""
+
+    def save_channel(self, record: ChannelRecord) -> None:
+        """Create or replace a registration durably."""
+
+    def delete_channel(self, folded: Folded) -> bool:
+        """Drop a registration durably; False if there was none."""
