@@ -37,6 +37,7 @@ class Channel:
         "created",
         "flags",
         "folded",
+        "history",
         "invitees",
         "key",
         "limit",
@@ -73,6 +74,10 @@ class Channel:
         self.topic = ""
         self.topic_setter = ""
         self.topic_time = 0
+        self.history = "default"
+        """Whether its messages are kept: ``"default"`` (as ``[history]`` says), ``"on"``,
+        ``"public"`` (kept, and readable by non-members unless the channel is +s or +p) or
+        ``"off"``. Set by ChanServ for a registered channel."""
 
     def add(self, user: User, modes: str) -> None:
         """Make ``user`` a member with prefix ``modes`` (the network keeps the user's own
