@@ -12,9 +12,9 @@ and the server goes on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
 
 from hubbub.protocol.casemap import Folded
 
@@ -114,9 +114,11 @@ class Storage(Protocol):
 # Channel rows have ``peer == ""``.
 
 
-@dataclass(frozen=True, slots=True)
-class StoredMessage:
-    """One line of history as stored: enough to send it again as it was sent."""
+class StoredMessage(NamedTuple):
+    """One line of history as stored: enough to send it again as it was sent.
+
+    A ``NamedTuple`` rather than a frozen dataclass: one is made per line relayed, and a
+    tuple costs a fraction of a dataclass to make."""
 
     target: str
     """The buffer's key (see above)."""
@@ -198,11 +200,14 @@ class HistoryStore(Protocol):
         limit: int,
         newest: bool,
         not_before: float = 0.0,
+        messages_only: bool = False,
     ) -> list[StoredMessage] | None:
         """Lines of one buffer strictly after ``after`` and strictly before ``before``
         (either may be None: unbounded), and not older than ``not_before``; the ``limit``
         newest of them when ``newest`` (LATEST, BEFORE), else the ``limit`` oldest (AFTER).
-        Always returned oldest first. None when an anchor's msgid is not in the buffer."""
+        Always returned oldest first. None when an anchor's msgid is not in the buffer.
+        ``messages_only``: PRIVMSG and NOTICE lines only (for a client without
+        ``draft/event-playback``; the limit counts those)."""
 
     def find(self, target: str, peer: str, msgid: str) -> StoredMessage | None:
         """One line of one buffer by msgid."""
@@ -255,6 +260,10 @@ class HistoryStore(Protocol):
 
     def set_marker(self, owner: str, target: str, time: float) -> float:
         """Move the marker forward to ``time`` (never back); the marker now stored."""
+
+    def markers(self, owner: str) -> dict[str, float]:
+        """Every read marker of folded account ``owner``, by target (loaded when the
+        account logs in, so that JOIN can answer from memory)."""
 
 
 class StorageTimeout(StorageError):
