@@ -42,6 +42,14 @@ def test_every_accounts_key_is_documented() -> None:
     assert [key for key in keys if key not in security] == []
 
 
+def test_every_history_key_is_documented() -> None:
+    from hubbub.config import HistoryChannel, HistorySection
+
+    config = (DOCS / "config.md").read_text()
+    keys = [f.name for cls in (HistorySection, HistoryChannel) for f in dataclasses.fields(cls)]
+    assert [key for key in keys if f"`{key}`" not in config] == []
+
+
 def test_every_admin_endpoint_and_key_is_documented() -> None:
     from hubbub.config import AdminSection
     from hubbub.server.admin import ACTIONS

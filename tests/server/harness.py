@@ -32,6 +32,7 @@ class TestHost:
     reload: Callable[[], Config | None] = lambda: None
     applied: list[Config] = dataclasses.field(default_factory=list)
     wakes: int = 0
+    paused: bool = False
 
     def offload(self, work: Callable[[], T], done: Callable[[T], None]) -> None:
         self.run(work, done)
@@ -44,6 +45,9 @@ class TestHost:
 
     def config_applied(self, config: Config) -> None:
         self.applied.append(config)
+
+    def pause_input(self, paused: bool) -> None:
+        self.paused = paused
 
 
 class FakeClock:

@@ -654,3 +654,40 @@ def test_accounts_section_validates_when_built_in_code() -> None:
     with pytest.raises(ConfigError) as info:
         AccountsSection(registration="nope", nick_grace=float("nan"))
     assert [i.key for i in info.value.issues] == ["registration", "nick_grace"]
+
+
+# -- [history] ---------------------------------------------------------------------------------
+
+
+def test_history_defaults_and_per_channel_tables() -> None:
+    from hubbub.config import HistorySection
+
+    assert parse_config("").history == HistorySection()
+    config = parse_config(
+        '[history]\njoin_replay = 5\nmax_age_days = 30\n[history.channels."#Big"]\nmax_lines = 10\n'
+    )
+    own = config.history.for_channel("#big", str.lower)
+    assert (own.max_lines, own.join_replay, own.max_age_days) == (10, 5, 30.0)
+    other = config.history.for_channel("#other", str.lower)
+    assert (other.max_lines, other.join_replay) == (1_000_000, 5)
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[history]\nmax_lines = -1\n", "history.max_lines"),
+        ("[history]\njoin_replay = 5000\n", "history.join_replay"),
+        ("[history]\nrequest_limit = 0\n", "history.request_limit"),
+        ("[history]\nsearch_timeout = 0\n", "history.search_timeout"),
+        ("[history]\nmax_age_days = -3\n", "history.max_age_days"),
+        ("[history]\nwhatever = 1\n", "history.whatever"),
+        ('[history.channels."#a"]\nmax_lines = "many"\n', 'history.channels."#a".max_lines'),
+        ('[history.channels."#a"]\ncolour = 1\n', 'history.channels."#a".colour'),
+        ("[history]\nchannels = 3\n", "history.channels"),
+        ('[history.channels."nochannel"]\nmax_lines = 1\n', 'history.channels."nochannel"'),
+    ],
+)
+def test_history_config_errors_name_their_key(text: str, key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text)
+    assert key in [issue.key for issue in info.value.issues], info.value.issues

@@ -161,7 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--servers",
         default="hubbub,ngircd,inspircd,relay",
-        help="comma-separated: hubbub, hubbub-metrics (with [metrics] on), ngircd, inspircd, "
+        help="comma-separated: hubbub, hubbub-metrics (with [metrics] on), "
+        "hubbub-nohistory (with [history] off), ngircd, inspircd, "
         "relay (the bare C relay)",
     )
     p.add_argument("--scenarios", default=None, help="comma-separated scenario keys")

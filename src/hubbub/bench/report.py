@@ -216,7 +216,11 @@ def _rows(scenarios: Sequence[tuple[str, str, str]]) -> list[_Row]:
 def _summary(
     outcomes: Sequence[Outcome], rows: list[_Row], keys: Sequence[str], labels: dict[str, str]
 ) -> list[str]:
-    peers = [k for k in keys if k in ("hubbub-base", "hubbub-metrics", "ngircd", "inspircd")]
+    peers = [
+        k
+        for k in keys
+        if k in ("hubbub-base", "hubbub-metrics", "hubbub-nohistory", "ngircd", "inspircd")
+    ]
     head = ["scenario", *(_label(k, labels) for k in keys)]
     head += [f"hubbub / {_label(p, labels)}" for p in peers] if "hubbub" in keys else []
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

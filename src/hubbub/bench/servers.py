@@ -340,6 +340,22 @@ websocket = true
 """
 
 
+class HubbubNoHistory(Hubbub):
+    """hubbub with ``[history]`` off: what keeping every message costs (the plain
+    ``hubbub`` keeps it, as its default config does)."""
+
+    key = "hubbub-nohistory"
+    label = "hubbub, history off"
+
+    def version(self) -> str:
+        return f"{super().version()}, history off"
+
+    extra_config = """
+[history]
+enabled = false
+"""
+
+
 class HubbubBaseline(Hubbub):
     """hubbub as it was at another commit: the same command, with the ``src`` directory of
     a checkout of that commit first on the module path (``git worktree add DIR COMMIT``), so
@@ -374,5 +390,6 @@ def _commit(checkout: Path) -> str:
 
 
 SERVERS: dict[str, Server] = {
-    s.key: s for s in (Hubbub(), HubbubMetrics(), Ngircd(), Inspircd(), BareRelay())
+    s.key: s
+    for s in (Hubbub(), HubbubMetrics(), HubbubNoHistory(), Ngircd(), Inspircd(), BareRelay())
 }

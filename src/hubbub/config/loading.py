@@ -24,6 +24,8 @@ from hubbub.config.sections import (
     AuthSection,
     CloaksSection,
     ClusterSection,
+    HistoryChannel,
+    HistorySection,
     LimitsSection,
     ListenSection,
     LoggingSection,
@@ -52,6 +54,7 @@ class Config:
     accounts: AccountsSection = field(default_factory=AccountsSection)
     storage: StorageSection = field(default_factory=StorageSection)
     cluster: ClusterSection = field(default_factory=ClusterSection)
+    history: HistorySection = field(default_factory=HistorySection)
     sts: StsSection = field(default_factory=StsSection)
     cloaks: CloaksSection = field(default_factory=CloaksSection)
     metrics: MetricsSection = field(default_factory=MetricsSection)
@@ -118,6 +121,7 @@ _SECTIONS: dict[str, type] = {
     "accounts": AccountsSection,
     "storage": StorageSection,
     "cluster": ClusterSection,
+    "history": HistorySection,
     "sts": StsSection,
     "cloaks": CloaksSection,
     "metrics": MetricsSection,
@@ -175,6 +179,10 @@ class _WrongType(Exception):
 
 def _convert(value: object, hint: object) -> object:
     """``value`` as the type ``hint`` names, or ``_WrongType`` saying what was expected."""
+    if hint == (int | None):
+        hint = int
+    elif hint == (float | None):
+        hint = float
     if hint is bool:
         ok, want = isinstance(value, bool), "boolean"
     elif hint is int:
@@ -273,7 +281,11 @@ def parse_config(text: str, path: Path | None = None, *, check_files: bool = Fal
     sections: dict[str, object] = {}
     arrays: dict[str, list[tuple[int, object]]] = {"listen": [], "oper": []}
     for name, value in data.items():
-        if name == "plugins":
+        if name == "history" and isinstance(value, dict) and "channels" in value:
+            history = _build_history(value, out)
+            if history is not None:
+                sections[name] = history
+        elif name == "plugins":
             if not isinstance(value, dict):
                 out.append(ConfigIssue(name, f"expected table, got {_toml_type(value)}"))
                 continue
@@ -351,6 +363,7 @@ def parse_config(text: str, path: Path | None = None, *, check_files: bool = Fal
         accounts=_pick(sections, "accounts", defaults.accounts),
         storage=_pick(sections, "storage", defaults.storage),
         cluster=_pick(sections, "cluster", defaults.cluster),
+        history=_pick(sections, "history", defaults.history),
         sts=_pick(sections, "sts", defaults.sts),
         cloaks=_pick(sections, "cloaks", defaults.cloaks),
         metrics=_pick(sections, "metrics", defaults.metrics),
@@ -360,6 +373,32 @@ def parse_config(text: str, path: Path | None = None, *, check_files: bool = Fal
         admin=_pick(sections, "admin", defaults.admin),
         path=path,
     )
+
+
+def _build_history(table: Mapping[str, object], out: list[ConfigIssue]) -> HistorySection | None:
+    """``[history]`` with its ``[history.channels."#name"]`` tables."""
+    channels = table["channels"]
+    if not isinstance(channels, dict):
+        out.append(ConfigIssue("history.channels", f"expected table, got {_toml_type(channels)}"))
+        return None
+    built: dict[str, HistoryChannel] = {}
+    for name, value in channels.items():
+        where = f'history.channels."{name}"'
+        if not isinstance(value, dict):
+            out.append(ConfigIssue(where, f"expected table, got {_toml_type(value)}"))
+            continue
+        channel = _build(HistoryChannel, value, where, out)
+        if channel is not None:
+            built[name] = channel
+    rest = {k: v for k, v in table.items() if k != "channels"}
+    section = _build(HistorySection, rest, "history", out)
+    if section is None:
+        return None
+    try:
+        return dataclasses.replace(section, channels=built)
+    except ConfigError as err:
+        out.extend(ConfigIssue(f"history.{issue.key}", issue.message) for issue in err.issues)
+        return None
 
 
 def _build_plugins(table: Mapping[str, object], out: list[ConfigIssue]) -> PluginsSection | None:

@@ -13,7 +13,7 @@ import hmac
 import ipaddress
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -41,6 +41,8 @@ __all__ = [
     "BUILTIN_PLUGINS",
     "CloaksSection",
     "ClusterSection",
+    "HistoryChannel",
+    "HistorySection",
     "ListenSection",
     "LOG_LEVELS",
     "LimitsSection",
@@ -437,6 +439,106 @@ class StorageSection:
         if self.url and not self.url.startswith(("postgresql://", "postgres://")):
             issues.add("url", f'must be a "postgresql://..." URL, got {self.url!r}')
         issues.raise_if_any()
+
+
+@dataclass(frozen=True)
+class HistoryChannel:
+    """``[history.channels."#name"]``: one channel's own retention and join replay (a key
+    left out keeps the server-wide value)."""
+
+    max_age_days: float | None = None
+    max_lines: int | None = None
+    join_replay: int | None = None
+
+    def __post_init__(self) -> None:
+        issues = _Issues()
+        if self.max_age_days is not None and not self.max_age_days >= 0:
+            issues.add("max_age_days", f"must be 0 (forever) or more, got {self.max_age_days}")
+        if self.max_lines is not None:
+            _int_range(issues, "max_lines", self.max_lines, 0)
+        if self.join_replay is not None:
+            _int_range(issues, "join_replay", self.join_replay, 0, MAX_JOIN_REPLAY)
+        issues.raise_if_any()
+
+
+MAX_JOIN_REPLAY = 1000
+"""The most lines ``join_replay`` may replay."""
+
+
+@dataclass(frozen=True)
+class HistorySection:
+    """``[history]``: what is kept of what is said, who may read it, and for how long
+    (``docs/history.md``)."""
+
+    enabled: bool = True
+    private: bool = True
+    """Keep private messages (each readable by its two parties only)."""
+    events: bool = True
+    """Keep JOIN, PART, QUIT, NICK, MODE, TOPIC and KICK for ``draft/event-playback``."""
+    public: bool = False
+    """The default of a channel's history setting: False, only its members read it; True,
+    anyone may, unless the channel is +s or +p."""
+    since_join_when_restricted: bool = True
+    """In a +i or +k channel, a member reads only what was said since it joined."""
+    max_age_days: float = 0.0
+    """Lines older than this are removed (0: kept until ``max_lines`` pushes them out)."""
+    max_lines: int = 1_000_000
+    """Per channel or conversation, only the newest this many lines are kept (0: no limit)."""
+    join_replay: int = 0
+    """Lines replayed on JOIN to a client without ``draft/chathistory`` (0: none)."""
+    request_limit: int = 1000
+    """The most lines one CHATHISTORY request returns (ISUPPORT ``CHATHISTORY``)."""
+    search_limit: int = 100
+    """The most lines one SEARCH returns."""
+    search_timeout: float = 2.0
+    """Seconds a SEARCH may run before it is stopped (``FAIL SEARCH INTERNAL_ERROR``)."""
+    purge_interval: float = 600.0
+    """Seconds between retention passes."""
+    queue_limit: int = 200_000
+    """Lines waiting for the disk beyond which the server stops reading from clients until
+    the writer has caught up with half of them (backpressure rather than lost history)."""
+    channels: Mapping[str, HistoryChannel] = field(
+        default_factory=lambda: MappingProxyType({}), hash=False
+    )
+    """Per-channel settings by channel name (``[history.channels."#name"]``)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "channels", MappingProxyType(dict(self.channels)))
+        issues = _Issues()
+        if not self.max_age_days >= 0:
+            issues.add("max_age_days", f"must be 0 (forever) or more, got {self.max_age_days}")
+        _int_range(issues, "max_lines", self.max_lines, 0)
+        _int_range(issues, "join_replay", self.join_replay, 0, MAX_JOIN_REPLAY)
+        _int_range(issues, "request_limit", self.request_limit, 1, 10_000)
+        _int_range(issues, "search_limit", self.search_limit, 1, 10_000)
+        _int_range(issues, "queue_limit", self.queue_limit, 100)
+        for key in ("search_timeout", "purge_interval"):
+            _positive(issues, key, getattr(self, key))
+        for name in self.channels:
+            if not name or name[0] not in "#&" or " " in name or "," in name:
+                issues.add(f'channels."{name}"', "must be a channel name (starting with # or &)")
+        issues.raise_if_any()
+
+    def for_channel(self, name: str, fold: Callable[[str], str]) -> HistoryChannel:
+        """The settings of the channel ``name`` (folded with ``fold``), server-wide where it
+        has none of its own."""
+        own = self._folded(fold).get(fold(name))
+        return HistoryChannel(
+            max_age_days=self.max_age_days
+            if own is None or own.max_age_days is None
+            else own.max_age_days,
+            max_lines=self.max_lines if own is None or own.max_lines is None else own.max_lines,
+            join_replay=self.join_replay
+            if own is None or own.join_replay is None
+            else own.join_replay,
+        )
+
+    def _folded(self, fold: Callable[[str], str]) -> dict[str, HistoryChannel]:
+        cache: dict[str, HistoryChannel] | None = self.__dict__.get("_folded_cache")
+        if cache is None:
+            cache = {fold(name): value for name, value in self.channels.items()}
+            object.__setattr__(self, "_folded_cache", cache)
+        return cache
 
 
 MAX_NODE_ID = 8

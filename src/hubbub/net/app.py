@@ -29,12 +29,15 @@ from hubbub.server.accounts import AccountService, attach
 from hubbub.server.commands.accounts import reload_accounts
 from hubbub.server.commands.oper import Reread, config_name, read_config, rehash
 from hubbub.server.core import Server
+from hubbub.server.history import History
+from hubbub.server.history import attach as attach_history
 from hubbub.server.metrics import Metrics, may_scrape
 from hubbub.server.metrics import attach as attach_metrics
 from hubbub.server.metrics import detach as detach_metrics
 from hubbub.server.pluginloading import import_plugins
 from hubbub.storage.base import AccountRecord, Storage
 from hubbub.storage.sqlite import SqliteStorage
+from hubbub.storage.writer import HistoryWriter
 
 if TYPE_CHECKING:
     from websockets.asyncio.server import Server as WebSocketServer
@@ -148,6 +151,8 @@ class App:
         self.hub: Hub | None = None
         """Plain TCP and Unix clients (None where epoll is missing: asyncio transports)."""
         self.storage: Storage | None = None
+        self.history_writer: HistoryWriter | None = None
+        """The group-commit writer of message history (its own thread), when kept."""
         self._websockets: list[WebSocketServer] = []
         self._work: set[asyncio.Future[Any]] = set()
         """Blocking work handed to the thread pool and not finished yet."""
@@ -191,6 +196,17 @@ class App:
                 log.exception("error after blocking work")
 
         future.add_done_callback(finish)
+
+    def pause_input(self, paused: bool) -> None:
+        """Stop (or go back to) reading from clients while the history writer catches up:
+        the epoll hub's clients and those on asyncio transports (a WebSocket client's
+        frames are read on, its lines go on being handled)."""
+        if self.hub is not None:
+            self.hub.pause(paused)
+        for session in self.server.sessions:
+            pause = getattr(session.sink, "pause_input", None)
+            if pause is not None:
+                pause(paused)
 
     def reload_config(self) -> Config:
         """REHASH, in a worker thread: read the config file again and load each TLS
@@ -335,6 +351,27 @@ class App:
         service.load(records, self.server.fold)
         attach(self.server, service)
         log.info("storage: %s (%d accounts)", path, len(records))
+        if self.config.history.enabled:
+            await self._open_history(storage)
+
+    async def _open_history(self, storage: SqliteStorage) -> None:
+        """Start the history writer on the database and give the server its history."""
+        loop = asyncio.get_running_loop()
+        store = await loop.run_in_executor(None, storage.history)
+        server = self.server
+        history: list[History] = []
+
+        def committed(seq: int, ok: bool) -> None:  # (on the writer's thread)
+            def report() -> None:
+                if history:
+                    history[0].committed(seq, ok)
+
+            with contextlib.suppress(RuntimeError):  # (a loop that has closed)
+                loop.call_soon_threadsafe(report)
+
+        writer = HistoryWriter(store, committed)
+        self.history_writer = writer
+        history.append(attach_history(server, store, writer))
 
     async def _load_plugins(self) -> None:
         """Import the plugins of ``[plugins]`` (off the event loop) and set them up, before
@@ -501,6 +538,9 @@ class App:
                     os.unlink(bound.path)
         self._servers.clear()
         self._websockets.clear()
+        if self.history_writer is not None:
+            writer, self.history_writer = self.history_writer, None
+            await asyncio.get_running_loop().run_in_executor(None, writer.close, 10.0)
         if self.storage is not None:
             storage, self.storage = self.storage, None
             try:

@@ -72,6 +72,15 @@ class Hub:
         self.count += 1
         self._epoll.register(fd, _IN)
 
+    def pause(self, paused: bool) -> None:
+        """Stop (or go back to) handling the clients' readiness: backpressure. The epoll
+        set is level-triggered, so nothing that became ready meanwhile is lost."""
+        fd = self._epoll.fileno()
+        if paused:
+            self.loop.remove_reader(fd)
+        else:
+            self.loop.add_reader(fd, self._ready)
+
     def watch(self, fd: int, mask: int) -> None:
         self._epoll.modify(fd, mask)
 

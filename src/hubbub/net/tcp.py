@@ -173,6 +173,15 @@ class IRCProtocol(BufferedSink, asyncio.Protocol):
             return
         transport.write(data)
 
+    def pause_input(self, paused: bool) -> None:
+        """Stop (or go back to) reading from this client (backpressure)."""
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            if paused:
+                transport.pause_reading()
+            else:
+                transport.resume_reading()
+
     def pause_writing(self) -> None:
         self._paused = True
 

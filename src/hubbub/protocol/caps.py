@@ -40,6 +40,11 @@ class Cap:
     SASL: Final = 1 << 17
     STS: Final = 1 << 18
     ACCOUNT_REGISTRATION: Final = 1 << 19
+    CHATHISTORY: Final = 1 << 20
+    EVENT_PLAYBACK: Final = 1 << 21
+    READ_MARKER: Final = 1 << 22
+    MESSAGE_REDACTION: Final = 1 << 23
+    SEARCH: Final = 1 << 24
 
 
 CAP_NAMES: dict[CapBits, str] = {
@@ -63,6 +68,11 @@ CAP_NAMES: dict[CapBits, str] = {
     Cap.SASL: "sasl",
     Cap.STS: "sts",
     Cap.ACCOUNT_REGISTRATION: "draft/account-registration",
+    Cap.CHATHISTORY: "draft/chathistory",
+    Cap.EVENT_PLAYBACK: "draft/event-playback",
+    Cap.READ_MARKER: "draft/read-marker",
+    Cap.MESSAGE_REDACTION: "draft/message-redaction",
+    Cap.SEARCH: "soju.im/search",
 }
 CAPS_BY_NAME: dict[str, CapBits] = {name: cap for cap, name in CAP_NAMES.items()}
 

@@ -42,6 +42,7 @@ from hubbub.server.user import User
 
 if TYPE_CHECKING:
     from hubbub.server.accounts import AccountService
+    from hubbub.server.history import History
     from hubbub.server.metrics import Metrics
 
 log = logging.getLogger("hubbub.server")
@@ -80,6 +81,10 @@ class Host(Protocol):
     def config_applied(self, config: Config) -> None:
         """REHASH has just applied ``config`` (new certificates may now be used)."""
 
+    def pause_input(self, paused: bool) -> None:
+        """Stop (or go back to) reading from clients: backpressure while the history
+        writer catches up with what it was given."""
+
 
 class InlineHost:
     """The host of a core that runs on its own (tests, tools): blocking work runs at once,
@@ -95,6 +100,9 @@ class InlineHost:
         return None
 
     def config_applied(self, config: Config) -> None:
+        pass
+
+    def pause_input(self, paused: bool) -> None:
         pass
 
 
@@ -129,6 +137,13 @@ class Server:
         """Connection throttle per address: (tokens left, when counted); forgotten once full."""
         self.dirty: set[Session] = set()
         """Sessions with bytes queued since the last :meth:`flush`."""
+        self.held: dict[Session, int] = {}
+        """Sessions whose output waits until history has committed the row of this sequence
+        number (their own message, which their next output acknowledges): see
+        :meth:`hold`."""
+        self.history: History | None = None
+        """Message history, when ``[history] enabled`` and there is storage (set by
+        ``history.attach``)."""
         self.metrics: Metrics | None = None
         """Prometheus metrics, when ``[metrics] enabled`` (set by ``metrics.attach``); what
         the core counts it adds only when this is set."""
@@ -170,7 +185,7 @@ class Server:
             raise ValueError("the casemapping cannot change while the server runs")
         base = config.path.parent if config.path else None
         new_motd = motd if motd is not None else config.server.motd_lines(base)
-        isupport = build_isupport(config)
+        isupport = build_isupport(config, history=self.history is not None)
         cloaker = self._cloaker(config)
         self.config = config
         self.cloaker = cloaker
@@ -188,6 +203,8 @@ class Server:
         self.isupport = isupport
         if self.accounts is not None:
             self.accounts.apply_config(self)
+        if self.history is not None:
+            self.history.apply_config(config.history)
 
     def _cloaker(self, config: Config) -> Cloaker | None:
         cloaks = config.cloaks
@@ -459,7 +476,9 @@ class Server:
                 if refill(tokens, now - last, rate, burst) >= burst:
                     del self.connect_buckets[ip]
         if self.accounts is not None and self.accounts.grace:
-            expire_grace(self, now)  # nick protection: only the clients counting down
+            expire_grace(self, now)
+        if self.history is not None:
+            self.history.tick(now)  # nick protection: only the clients counting down
         for session in list(self.sessions):
             if not session.registered:
                 if now - session.user.signon > limits.registration_timeout:
@@ -489,6 +508,25 @@ class Server:
         """Run blocking work away from the core's thread (see :meth:`Host.offload`)."""
         self.host.offload(work, done)
 
+    def hold(self, session: Session, seq: int) -> None:
+        """Send ``session`` nothing more until history row ``seq`` is committed: what it
+        is sent next acknowledges its message (echo-message, a labeled reply), and nothing
+        acknowledged may be lost."""
+        self.held[session] = seq
+
+    def release(self, seq: int) -> None:
+        """History committed every row up to ``seq``: flush the sessions that waited."""
+        held = self.held
+        if not held:
+            return
+        ready = [s for s, want in held.items() if want <= seq]
+        for session in ready:
+            del held[session]
+            if session.outbuf or session.room < 0:
+                self.dirty.add(session)
+        if ready:
+            self.host.wake()
+
     def flush(self) -> None:
         """Hand each session's queued bytes to its sink, in one write per session;
         disconnect the sessions whose output outgrew their SendQ. With ``[metrics]`` on, the
@@ -496,8 +534,11 @@ class Server:
         WebSocket framing), rather than in every transport's write."""
         dirty = self.dirty
         sent = self.metrics.bytes_sent if self.metrics is not None else None
+        held = self.held
         while dirty:
             session = dirty.pop()
+            if held and session in held and not session.closed:
+                continue  # (released, and flushed, once its message is on disk)
             buf = session.outbuf
             if buf:
                 data = b"".join(buf) if len(buf) > 1 else buf[0]
@@ -619,6 +660,7 @@ class Server:
         farewell = Message("ERROR", (f"Closing Link: {user.host} ({closing})",))
         session.outbuf.append(render(farewell, Cap.NONE))  # (a long quit reason is cut)
         self.dirty.discard(session)
+        self.held.pop(session, None)
         self._flush_one(session)
         session.sink.close()
 

@@ -38,6 +38,7 @@ from hubbub.server.events import (
     Parted,
     Quit,
     RealnameChanged,
+    Redacted,
     Registered,
     Relayed,
     Stamp,
@@ -106,6 +107,7 @@ class LocalDelivery:
             HostChanged: self._host,  # type: ignore[dict-item]
             AccountChanged: self._account,  # type: ignore[dict-item]
             Invited: self._invited,  # type: ignore[dict-item]
+            Redacted: self._redacted,  # type: ignore[dict-item]
         }
 
     # -- sending ---------------------------------------------------------------------------
@@ -322,6 +324,23 @@ class LocalDelivery:
         self.deliver((target,), msg)
         notify = [m for m in channel.members if m is not by and channel.is_op(m)]
         self.deliver(notify, msg, need=Cap.INVITE_NOTIFY)
+
+    def _redacted(self, event: Redacted) -> None:
+        """Clients with ``draft/message-redaction`` that saw the message hear it removed
+        (the others are not told: the spec's fallback is optional, and noisy)."""
+        by, target = event.by, event.target
+        params: tuple[str, ...] = (
+            target.name if isinstance(target, Channel) else target.nick,
+            event.msgid,
+        )
+        if event.reason:
+            params = (*params, event.reason)
+        msg = Message("REDACT", params, by.prefix, self.tags(event.stamp, by))
+        if isinstance(target, Channel):
+            recipients: Iterable[User] = target.members
+        else:
+            recipients = (target, by) if target is not by else (by,)
+        self.deliver(recipients, msg, need=Cap.MESSAGE_REDACTION)
 
     def _host(self, event: HostChanged) -> None:
         """Peers with ``chghost`` get a CHGHOST line; the others see the user quit and

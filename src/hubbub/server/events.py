@@ -155,6 +155,17 @@ class AccountChanged(NamedTuple):
     stamp: Stamp
 
 
+class Redacted(NamedTuple):
+    """``by`` removed the message ``msgid`` it (or someone it may moderate) sent to
+    ``target`` (IRCv3 ``draft/message-redaction``)."""
+
+    by: User
+    target: Channel | User
+    msgid: str
+    reason: str
+    stamp: Stamp
+
+
 class Invited(NamedTuple):
     """``by`` invited ``target`` to a channel."""
 
@@ -223,6 +234,7 @@ Event: TypeAlias = (
     | HostChanged
     | AccountChanged
     | Invited
+    | Redacted
     | Relayed
 )
 """Everything the network layer emits."""

@@ -8,8 +8,9 @@ from hubbub.protocol.isupport import chunk, format_tokens
 from hubbub.server.channel import FLAG_MODES, LIST_MODES, PREFIX_MODES, PREFIX_SYMBOLS
 
 
-def build_isupport(config: Config) -> list[list[str]]:
-    """The ISUPPORT tokens, split into the groups of one ``005`` line each."""
+def build_isupport(config: Config, history: bool = False) -> list[list[str]]:
+    """The ISUPPORT tokens, split into the groups of one ``005`` line each (``history``:
+    the server keeps history, and says how much CHATHISTORY gives)."""
     limits = config.limits
     targmax = ",".join(
         [
@@ -53,4 +54,7 @@ def build_isupport(config: Config) -> list[list[str]]:
         "UTF8ONLY": None,
         "WHOX": None,
     }
+    if history and config.history.enabled:
+        tokens["CHATHISTORY"] = config.history.request_limit
+        tokens["MSGREFTYPES"] = "timestamp,msgid"
     return chunk(format_tokens(tokens))

@@ -34,6 +34,7 @@ from hubbub.server.events import (
     Parted,
     Quit,
     RealnameChanged,
+    Redacted,
     Registered,
     Relayed,
     Stamp,
@@ -453,6 +454,11 @@ class Network:
         target.invited = target.invited | {channel.folded}
         channel.invitees.add(target)
         self._emit(Invited(by, target, channel, self.stamp()))
+
+    def redact(self, by: User, target: Channel | User, msgid: str, reason: str) -> None:
+        """``by`` removes the message ``msgid`` sent to ``target``; the caller checked that
+        it may (its sender, a channel operator, an operator)."""
+        self._emit(Redacted(by, target, msgid, reason, self.stamp()))
 
     # -- monitors --------------------------------------------------------------------------
 

@@ -98,6 +98,34 @@ def new_batch_id() -> str:
     return f"b{next(_batch_ids):x}"
 
 
+class Batch:
+    """A batch of messages inside a reply (``chathistory``, ``soju.im/search``...): one
+    item of a :class:`Response`, so that labeled-response puts the label on its start."""
+
+    __slots__ = ("kind", "messages", "params")
+
+    def __init__(self, kind: str, params: tuple[str, ...], messages: list[Message]) -> None:
+        self.kind = kind
+        self.params = params
+        self.messages = messages
+
+    def render(self, caps: CapBits, server_name: str, outer: dict[str, str]) -> bytes:
+        """The batch for a client with ``caps``: its lines without a batch when the client
+        takes none; ``outer`` tags (a label, an enclosing batch) go on the start line, and
+        an enclosing batch's tag on the end line too."""
+        if not caps & Cap.BATCH:
+            return b"".join(render(m, caps) for m in self.messages)
+        ref = new_batch_id()
+        start = Message("BATCH", ("+" + ref, self.kind, *self.params), server_name)
+        end = Message("BATCH", ("-" + ref,), server_name)
+        parts = [render(start, caps, outer)]
+        inner = {"batch": ref}
+        parts.extend(render(m, caps, inner) for m in self.messages)
+        enclosing = {"batch": outer["batch"]} if "batch" in outer else None
+        parts.append(render(end, caps, enclosing))
+        return b"".join(parts)
+
+
 class Response:
     """The replies to one command from one client, sent together on :meth:`flush`."""
 
@@ -107,10 +135,10 @@ class Response:
         self.session = session
         self.server_name = server_name
         self.label = label
-        self.messages: list[Message] = []
+        self.messages: list[Message | Batch] = []
 
-    def add(self, msg: Message) -> None:
-        """Queue a message for the origin client."""
+    def add(self, msg: Message | Batch) -> None:
+        """Queue a message (or a batch of them) for the origin client."""
         self.messages.append(msg)
 
     def numeric(self, code: str, *params: str) -> None:
@@ -168,22 +196,32 @@ class Response:
         msgs = self.messages
         self.messages = []
         label = self.label
+        name = self.server_name
         if label is None or not caps & Cap.LABELED_RESPONSE:
             if msgs:
-                session.write(b"".join(render(m, caps) for m in msgs))
+                session.write(b"".join(_render(m, caps, name, None) for m in msgs))
             return
         if not msgs:
-            ack = Message("ACK", (), self.server_name)
+            ack = Message("ACK", (), name)
             session.write(render(ack, caps, {"label": label}))
         elif len(msgs) == 1:
-            session.write(render(msgs[0], caps, {"label": label}))
+            session.write(_render(msgs[0], caps, name, {"label": label}))
         elif not caps & Cap.BATCH:
-            session.write(b"".join(render(m, caps) for m in msgs))
+            session.write(b"".join(_render(m, caps, name, None) for m in msgs))
         else:
             ref = new_batch_id()
-            start = Message("BATCH", ("+" + ref, "labeled-response"), self.server_name)
-            end = Message("BATCH", ("-" + ref,), self.server_name)
+            start = Message("BATCH", ("+" + ref, "labeled-response"), name)
+            end = Message("BATCH", ("-" + ref,), name)
             parts = [render(start, caps, {"label": label})]
-            parts.extend(render(m, caps, {"batch": ref}) for m in msgs)
+            parts.extend(_render(m, caps, name, {"batch": ref}) for m in msgs)
             parts.append(render(end, caps))
             session.write(b"".join(parts))
+
+
+def _render(
+    item: Message | Batch, caps: CapBits, server_name: str, extra: dict[str, str] | None
+) -> bytes:
+    if type(item) is Batch:
+        return item.render(caps, server_name, extra or {})
+    assert isinstance(item, Message)
+    return render(item, caps, extra)

@@ -6,6 +6,7 @@ from hubbub.protocol import numerics as n
 from hubbub.protocol.caps import Cap
 from hubbub.protocol.casemap import Folded, is_valid_channel
 from hubbub.protocol.masks import mask_matches
+from hubbub.protocol.message import Message
 from hubbub.protocol.numbers import parse_number
 from hubbub.server.channel import Channel, subjects_of
 from hubbub.server.commands.dispatch import Command, Context, Help
@@ -69,6 +70,11 @@ def join(ctx: Context, name: str, folded: Folded) -> None:
     channel = ctx.server.network.join(ctx.user, name, folded)
     if channel.topic:
         send_topic(ctx, channel)
+    history = ctx.server.history
+    if history is not None and ctx.session.caps & Cap.READ_MARKER:
+        # (draft/read-marker: before RPL_ENDOFNAMES)
+        marker = history.stamp_text(history.marker(ctx.user, channel.folded))
+        ctx.reply.add(Message("MARKREAD", (channel.name, marker), ctx.server.name))
     if not ctx.session.caps & Cap.NO_IMPLICIT_NAMES:
         send_names(ctx, channel)
 

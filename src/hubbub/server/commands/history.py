@@ -1,0 +1,566 @@
+"""Reading history back: CHATHISTORY (IRCv3 ``draft/chathistory``), SEARCH
+(``soju.im/search``), MARKREAD (``draft/read-marker``) and REDACT
+(``draft/message-redaction``).
+
+Each query runs off the event loop (``server.offload``); meanwhile the client's next lines
+wait (as during a password check), so its replies stay in order and one client runs one
+query at a time. Access is checked before anything is read: what a client may not read
+gets the spec's ``FAIL`` and never a line (see :mod:`hubbub.server.history`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from hubbub.protocol.caps import Cap
+from hubbub.protocol.casemap import is_channel_name
+from hubbub.protocol.message import Message
+from hubbub.protocol.tags import parse_tags
+from hubbub.server.channel import Channel
+from hubbub.server.commands.dispatch import (
+    Command,
+    Context,
+    Help,
+    defer_reply,
+    finish_deferred,
+    hold_input,
+)
+from hubbub.server.delivery import format_time
+from hubbub.server.history import MESSAGE_COMMANDS, History, ms, replay_message
+from hubbub.server.response import Batch, Response
+from hubbub.storage.base import Anchor, StorageError, StorageTimeout, StoredMessage
+
+__all__ = ["COMMANDS", "parse_anchor", "parse_timestamp"]
+
+log = logging.getLogger("hubbub.history")
+
+T = TypeVar("T")
+
+_SUBCOMMANDS = ("LATEST", "BEFORE", "AFTER", "AROUND", "BETWEEN", "TARGETS")
+_EVENT_COMMANDS = frozenset(("TAGMSG", "JOIN", "PART", "KICK", "QUIT", "NICK", "MODE", "TOPIC"))
+MAX_MARKERS = 2000
+"""The most targets one account (or connection) keeps a read marker on."""
+MAX_MSGID = 100
+"""The longest msgid accepted in a reference (ours are far shorter)."""
+
+
+def parse_timestamp(text: str) -> float | None:
+    """A ``server-time`` timestamp (``2026-12-03T10:15:00.123Z``) as Unix time; None if it
+    is not one."""
+    if not 20 <= len(text) <= 30 or not text.endswith("Z") or "T" not in text:
+        return None
+    try:
+        when = datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return when.timestamp()
+
+
+def parse_anchor(text: str, star: bool = False) -> Anchor | None | str:
+    """A message reference (``timestamp=...``, ``msgid=...``, or ``*`` when ``star``); the
+    string ``"bad"`` when it is not one (None stands for ``*``)."""
+    if star and text == "*":
+        return None
+    kind, _, value = text.partition("=")
+    if kind == "timestamp":
+        when = parse_timestamp(value)
+        return "bad" if when is None else Anchor(time=when)
+    if kind == "msgid":
+        if not value or len(value) > MAX_MSGID:
+            return "bad"
+        return Anchor(msgid=value)
+    return "bad"
+
+
+def _history(ctx: Context) -> History:
+    history = ctx.server.history
+    assert history is not None  # (the commands are in the table only with history)
+    return history
+
+
+def _run(
+    ctx: Context,
+    work: Callable[[], T],
+    answer: Callable[[Response, T | Exception], None],
+) -> None:
+    """Run ``work`` off the event loop, holding the client's next lines; ``answer`` adds
+    the reply (given the result, or the StorageError raised)."""
+    server, session = ctx.server, ctx.session
+    later = defer_reply(ctx)
+    hold_input(ctx)
+
+    def guarded() -> T | Exception:
+        try:
+            return work()
+        except StorageError as exc:
+            return exc
+
+    def done(result: T | Exception) -> None:
+        if not session.closed:
+            answer(later, result)
+        finish_deferred(ctx, later)
+
+    server.offload(guarded, done)
+
+
+# -- CHATHISTORY -----------------------------------------------------------------------------
+
+
+def _limit(text: str, most: int) -> int | None:
+    if not text.isdigit() or len(text) > 9:
+        return None
+    value = int(text)
+    return min(value, most) if value > 0 else None
+
+
+def handle_chathistory(ctx: Context) -> None:
+    history = _history(ctx)
+    reply, params = ctx.reply, ctx.params
+    sub = params[0].upper()
+    if sub not in _SUBCOMMANDS:
+        reply.fail("CHATHISTORY", "INVALID_PARAMS", params[0], "Unknown command")
+        return
+    if sub == "TARGETS":
+        _targets(ctx, history)
+        return
+    wanted = 5 if sub == "BETWEEN" else 4
+    if len(params) < wanted:
+        reply.fail("CHATHISTORY", "INVALID_PARAMS", sub, "Insufficient parameters")
+        return
+    if len(params) > wanted:
+        reply.fail("CHATHISTORY", "INVALID_PARAMS", sub, "Too many parameters")
+        return
+    target_name = params[1]
+    anchors = []
+    for text in params[2 : wanted - 1]:
+        anchor = parse_anchor(text, star=sub == "LATEST")
+        if anchor == "bad":
+            reply.fail("CHATHISTORY", "INVALID_PARAMS", sub, text, "Invalid message reference")
+            return
+        assert not isinstance(anchor, str)
+        anchors.append(anchor)
+    limit = _limit(params[wanted - 1], history.config.request_limit)
+    if limit is None:
+        reply.fail("CHATHISTORY", "INVALID_PARAMS", sub, params[wanted - 1], "Invalid limit")
+        return
+    found = _buffer(ctx, history, target_name)
+    if found is None:
+        reply.fail(
+            "CHATHISTORY", "INVALID_TARGET", sub, target_name, "Messages could not be retrieved"
+        )
+        return
+    key, peer, floor, shown = found
+    events = bool(ctx.session.caps & Cap.EVENT_PLAYBACK)
+    store = history.store
+
+    def query(
+        after: Anchor | None, before: Anchor | None, count: int, newest: bool
+    ) -> list[StoredMessage] | None:
+        assert key is not None
+        return store.query(
+            key,
+            peer,
+            after=after,
+            before=before,
+            limit=count,
+            newest=newest,
+            not_before=floor,
+            messages_only=not events,
+        )
+
+    def when(anchor: Anchor) -> float | None:
+        """The time of the message an anchor names (None: no such message)."""
+        if anchor.time is not None:
+            return anchor.time
+        assert key is not None
+        assert anchor.msgid is not None
+        row = store.find(key, peer, anchor.msgid)
+        return None if row is None else row.time
+
+    def work() -> list[StoredMessage] | None:
+        if key is None:
+            return []  # (a channel whose history is off)
+        first = anchors[0] if anchors else None
+        if sub == "LATEST":
+            return query(first, None, limit, True)
+        if sub == "BEFORE":
+            return query(None, first, limit, True)
+        if sub == "AFTER":
+            return query(first, None, limit, False)
+        assert first is not None
+        if sub == "AROUND":
+            middle: list[StoredMessage] = []
+            if first.msgid is not None:
+                row = store.find(key, peer, first.msgid)
+                if row is None:
+                    return None
+                if events or row.command in MESSAGE_COMMANDS:
+                    middle = [row]
+            older = query(None, first, (limit - len(middle)) // 2, True) if limit > 1 else []
+            if older is None:
+                return None
+            room = limit - len(middle) - len(older)
+            newer = query(first, None, room, False) if room > 0 else []
+            return older + middle + (newer or [])
+        second = anchors[1]  # BETWEEN: counted from the first reference, either way
+        assert second is not None
+        start, end = when(first), when(second)
+        if start is None or end is None:
+            return None
+        if start > end:
+            return query(second, first, limit, True)
+        return query(first, second, limit, False)
+
+    def answer(later: Response, result: list[StoredMessage] | None | Exception) -> None:
+        if isinstance(result, Exception):
+            log.warning("CHATHISTORY failed: %s", result)
+            later.fail(
+                "CHATHISTORY", "MESSAGE_ERROR", sub, target_name, "Messages could not be retrieved"
+            )
+            return
+        if result is None:
+            later.fail(
+                "CHATHISTORY", "INVALID_PARAMS", sub, target_name, "No such message to count from"
+            )
+            return
+        later.add(Batch("chathistory", (shown,), _messages(result, events)))
+
+    _run(ctx, work, answer)
+
+
+def _messages(rows: list[StoredMessage], events: bool) -> list[Message]:
+    return [replay_message(row) for row in rows if events or row.command in MESSAGE_COMMANDS]
+
+
+def _buffer(ctx: Context, history: History, name: str) -> tuple[str | None, str, float, str] | None:
+    """Where ``name``'s history is for the client, and from when it may read it:
+    (key, peer, oldest time, canonical name); the key is None for a channel that keeps no
+    history. None when it may not read it."""
+    server, user = ctx.server, ctx.user
+    if is_channel_name(name):
+        channel = server.find_channel(name)
+        if channel is None:
+            return None
+        floor = history.channel_access(user, channel)
+        if floor is None:
+            return None
+        key = channel.folded if history.keeps(channel) else None
+        return key, "", floor, channel.name
+    if not name or "*" in name or "," in name or len(name) > server.limits.nicklen * 4:
+        return None
+    return history.key_of(user), server.fold(name), history.private_floor(), name
+
+
+def _targets(ctx: Context, history: History) -> None:
+    reply, params, server, user = ctx.reply, ctx.params, ctx.server, ctx.user
+    if len(params) != 4:
+        reply.fail("CHATHISTORY", "INVALID_PARAMS", "TARGETS", "Insufficient parameters")
+        return
+    times = []
+    for text in params[1:3]:
+        anchor = parse_anchor(text)
+        if isinstance(anchor, str) or anchor is None or anchor.time is None:
+            reply.fail("CHATHISTORY", "INVALID_PARAMS", "TARGETS", text, "Invalid timestamp")
+            return
+        times.append(anchor.time)
+    limit = _limit(params[3], history.config.request_limit)
+    if limit is None:
+        reply.fail("CHATHISTORY", "INVALID_PARAMS", "TARGETS", params[3], "Invalid limit")
+        return
+    names: dict[str, str] = {}
+    keys: list[tuple[str, str]] = []
+    for channel in user.channels.values():
+        if history.keeps(channel):
+            keys.append((channel.folded, ""))
+            names[channel.folded] = channel.name
+    keys.append((history.key_of(user), ""))
+    start, end = times
+    store = history.store
+
+    def work() -> list[tuple[str, str, float]]:
+        return store.targets(keys, start, end, limit)
+
+    def answer(later: Response, result: list[tuple[str, str, float]] | Exception) -> None:
+        if isinstance(result, Exception):
+            later.fail(
+                "CHATHISTORY", "MESSAGE_ERROR", "TARGETS", "*", "Messages could not be retrieved"
+            )
+            return
+        lines = [
+            Message(
+                "CHATHISTORY",
+                ("TARGETS", peer or names.get(target, target), format_stamp(when)),
+                server.name,
+            )
+            for target, peer, when in result
+        ]
+        later.add(Batch("draft/chathistory-targets", (), lines))
+
+    _run(ctx, work, answer)
+
+
+def format_stamp(when: float) -> str:
+    """A time as CHATHISTORY TARGETS shows it."""
+    return format_time(when)
+
+
+# -- SEARCH ----------------------------------------------------------------------------------
+
+
+def handle_search(ctx: Context) -> None:
+    history = _history(ctx)
+    reply, server, user = ctx.reply, ctx.server, ctx.user
+    try:
+        attrs = parse_tags(ctx.params[0])
+    except ValueError:
+        reply.fail("SEARCH", "INVALID_PARAMS", ctx.params[0], "Invalid parameters")
+        return
+    known = {"in", "from", "after", "before", "text", "limit"}
+    unknown = [k for k in attrs if k not in known]
+    if unknown:
+        reply.fail("SEARCH", "INVALID_PARAMS", unknown[0], "Unknown search attribute")
+        return
+    limit = history.config.search_limit
+    if "limit" in attrs:
+        asked = _limit(attrs["limit"], limit)
+        if asked is None:
+            reply.fail("SEARCH", "INVALID_PARAMS", "limit", "Invalid limit")
+            return
+        limit = asked
+    bounds: dict[str, float] = {}
+    for name in ("after", "before"):
+        if name in attrs:
+            when = parse_timestamp(attrs[name])
+            if when is None:
+                reply.fail("SEARCH", "INVALID_PARAMS", name, "Invalid timestamp")
+                return
+            bounds[name] = when
+    floors: dict[tuple[str, str], float] = {}
+    if "in" in attrs:
+        found = _buffer(ctx, history, attrs["in"])
+        if found is None:
+            reply.fail("SEARCH", "INVALID_PARAMS", "in", "No such target, or you may not read it")
+            return
+        key, peer, floor, _ = found
+        if key is not None:
+            floors[(key, peer)] = floor
+    else:
+        for channel in user.channels.values():
+            readable = history.channel_access(user, channel)
+            if readable is not None and history.keeps(channel):
+                floors[(channel.folded, "")] = readable
+        floors[(history.key_of(user), "")] = history.private_floor()
+    text = attrs.get("text", "")
+    sender = server.fold(attrs["from"]) if attrs.get("from") else ""
+    after = bounds.get("after")
+    if floors:
+        oldest = min(floors.values())
+        after = oldest if after is None else max(after, oldest)
+    timeout = history.config.search_timeout
+    store = history.store
+    keys = list(floors)
+
+    def work() -> list[StoredMessage]:
+        if not keys:
+            return []
+        rows = store.search(
+            keys,
+            text=text,
+            sender=sender,
+            after=after,
+            before=bounds.get("before"),
+            limit=limit,
+            timeout=timeout,
+        )
+        # (a buffer read only since a time: drop what is older, the query took the oldest)
+        return [r for r in rows if r.time >= _floor_of(floors, r)]
+
+    def answer(later: Response, result: list[StoredMessage] | Exception) -> None:
+        if isinstance(result, StorageTimeout):
+            later.fail("SEARCH", "INTERNAL_ERROR", "timeout", "The search took too long; narrow it")
+        elif isinstance(result, Exception):
+            log.warning("SEARCH failed: %s", result)
+            later.fail("SEARCH", "INTERNAL_ERROR", "The search could not be run")
+        else:
+            later.add(Batch("soju.im/search", (), _messages(result, False)))
+
+    _run(ctx, work, answer)
+
+
+def _floor_of(floors: dict[tuple[str, str], float], row: StoredMessage) -> float:
+    """The oldest time the client may read in ``row``'s buffer."""
+    floor = floors.get((row.target, ""))
+    if floor is None:
+        floor = floors.get((row.target, row.peer), 0.0)
+    return floor
+
+
+# -- MARKREAD --------------------------------------------------------------------------------
+
+
+def markread_line(server_name: str, target: str, text: str) -> Message:
+    """The server's MARKREAD for ``target``."""
+    return Message("MARKREAD", (target, text), server_name)
+
+
+def handle_markread(ctx: Context) -> None:
+    history = _history(ctx)
+    reply, server, user, params = ctx.reply, ctx.server, ctx.user, ctx.params
+    target = params[0]
+    if is_channel_name(target):
+        if server.find_channel(target) is None and server.fold(target) not in user.channels:
+            reply.fail("MARKREAD", "INVALID_PARAMS", target, "No such channel")
+            return
+    elif not target or "*" in target or "," in target:
+        reply.fail("MARKREAD", "INVALID_PARAMS", target, "Invalid target")
+        return
+    folded = server.fold(target)
+    if len(params) < 2:
+        reply.add(
+            markread_line(server.name, target, history.stamp_text(history.marker(user, folded)))
+        )
+        return
+    text = params[1]
+    when = parse_timestamp(text[len("timestamp=") :]) if text.startswith("timestamp=") else None
+    if when is None:
+        reply.fail("MARKREAD", "INVALID_PARAMS", text, "Invalid timestamp")
+        return
+    when = ms(min(when, server.clock()))
+    before = history.marker(user, folded)
+    if before is None and history.marker_count(user) >= MAX_MARKERS:
+        reply.fail("MARKREAD", "INTERNAL_ERROR", target, "Too many read markers")
+        return
+    now = history.remember_marker(user, folded, when)
+    line = markread_line(server.name, target, history.stamp_text(now))
+    reply.add(line)
+    if before == now:
+        return
+    for session in history.sessions_of(user):
+        if session is not ctx.session and session.caps & Cap.READ_MARKER:
+            server.send(session, line)
+    account = user.account
+    if account is not None:
+        owner = server.fold(account)
+        store = history.store
+
+        def save() -> float:
+            return store.set_marker(owner, folded, now)
+
+        def saved(_: float) -> None:
+            pass
+
+        server.offload(save, saved)
+
+
+# -- REDACT ----------------------------------------------------------------------------------
+
+
+def handle_redact(ctx: Context) -> None:
+    history = _history(ctx)
+    reply, server, user, params = ctx.reply, ctx.server, ctx.user, ctx.params
+    target_name, msgid = params[0], params[1]
+    reason = params[2] if len(params) > 2 else ""
+    channel: Channel | None = None
+    if is_channel_name(target_name):
+        channel = server.find_channel(target_name)
+        if channel is None or user not in channel.members:
+            reply.fail(
+                "REDACT", "INVALID_TARGET", target_name, "You cannot delete messages from there"
+            )
+            return
+        key: str = channel.folded
+        peer: str = ""
+    else:
+        other = server.find_user(target_name)
+        if other is None:
+            reply.fail("REDACT", "INVALID_TARGET", target_name, "No such nick")
+            return
+        key, peer = history.key_of(user), other.folded
+    if len(msgid) > MAX_MSGID:
+        reply.fail("REDACT", "UNKNOWN_MSGID", target_name, msgid[:MAX_MSGID], "No such message")
+        return
+    store = history.store
+    operator = "o" in user.modes
+    moderator = channel is not None and channel.is_op(user)
+    account = user.account
+
+    def work() -> tuple[StoredMessage | None, bool]:
+        row = store.find(key, peer, msgid)
+        if row is None or row.command not in ("PRIVMSG", "NOTICE", "TAGMSG"):
+            return None, False
+        own = (account is not None and row.account == account) or (
+            account is None and not row.account and row.line.startswith(":" + user.prefix + " ")
+        )
+        if not (own or moderator or operator):
+            return row, False
+        store.redact(msgid)
+        return row, True
+
+    def answer(later: Response, result: tuple[StoredMessage | None, bool] | Exception) -> None:
+        if isinstance(result, Exception):
+            later.fail(
+                "REDACT", "UNKNOWN_MSGID", target_name, msgid, "This message could not be deleted"
+            )
+            return
+        row, done = result
+        if row is None:
+            later.fail(
+                "REDACT",
+                "UNKNOWN_MSGID",
+                target_name,
+                msgid,
+                "This message does not exist or is too old",
+            )
+            return
+        if not done:
+            later.fail(
+                "REDACT",
+                "REDACT_FORBIDDEN",
+                target_name,
+                msgid,
+                "You are not authorised to delete this message",
+            )
+            return
+        where: Channel | None = channel
+        if where is not None and where.folded not in server.network.channels:
+            return  # (the channel ended meanwhile: nobody is left to tell)
+        recipient = where if where is not None else server.find_user(target_name)
+        if recipient is None:
+            recipient = user
+        with server.answering(later):
+            server.network.redact(user, recipient, msgid, reason)
+
+    _run(ctx, work, answer)
+
+
+COMMANDS = {
+    "CHATHISTORY": Command(
+        handle_chathistory,
+        min_params=1,
+        help=Help(
+            "<LATEST|BEFORE|AFTER|AROUND|BETWEEN|TARGETS> <target> <reference>... <limit>",
+            "Reads the history of a channel or a private conversation (IRCv3 chathistory).",
+        ),
+    ),
+    "SEARCH": Command(
+        handle_search,
+        min_params=1,
+        help=Help(
+            "in=<target>;from=<nick>;after=<time>;before=<time>;text=<words>;limit=<n>",
+            "Searches the history you may read (soju.im/search).",
+        ),
+    ),
+    "MARKREAD": Command(
+        handle_markread,
+        min_params=1,
+        help=Help("<target> [timestamp=<time>]", "Gets or sets your read marker on a target."),
+    ),
+    "REDACT": Command(
+        handle_redact,
+        min_params=2,
+        help=Help("<target> <msgid> [<reason>]", "Deletes a message you sent (or moderate)."),
+    ),
+}

@@ -1,0 +1,540 @@
+"""Message history: what the network says is kept, and who may read it back.
+
+:class:`History` is a subscriber of the network layer (:mod:`hubbub.server.network`): each
+relayed message, and for ``draft/event-playback`` each JOIN, PART, KICK, QUIT, NICK, MODE
+and TOPIC, becomes rows of a :class:`~hubbub.storage.base.StoredMessage` handed to the
+*recorder*, the group-commit writer the application runs on its own thread
+(:class:`~hubbub.storage.writer.HistoryWriter`). Nothing here blocks: the subscriber only
+makes rows, and the queries run through ``server.offload``.
+
+Where a line is kept (its *buffer*, see :mod:`hubbub.storage.base`): a channel's lines under
+its folded name; a private message twice, once for each party, under the party's key
+(``~a:<account>`` when logged in, so it follows them to their other devices; a key of the
+connection otherwise, so that nobody who takes the nick later reads it) with the other's nick.
+
+Durability: a message is acknowledged to its sender by its echo (``echo-message``) or its
+labeled reply. The sender's connection is *held* (:meth:`Server.hold`) until the writer
+reports the batch with that message committed, so whatever a client sees acknowledged is
+on disk; the other recipients get it at once.
+
+Who may read (:meth:`History.channel_access`): a channel's members; anyone, when the
+channel's history is public and it is neither +s nor +p and they are not banned; in a +i or
++k channel, a member reads only what was said since it joined
+(``[history] since_join_when_restricted``). A private conversation: its two parties only.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Protocol, TypeVar, overload
+
+from hubbub.protocol.caps import Cap
+from hubbub.protocol.message import Message, parse
+from hubbub.protocol.tags import parse_tags, serialize_tags
+from hubbub.server.channel import Channel
+from hubbub.server.delivery import format_time, mode_params
+from hubbub.server.events import (
+    AccountChanged,
+    ChannelModesChanged,
+    Event,
+    Joined,
+    Kicked,
+    NickChanged,
+    Parted,
+    Quit,
+    Relayed,
+    TopicChanged,
+)
+from hubbub.server.isupport import build_isupport
+from hubbub.server.response import Batch
+from hubbub.server.user import User
+from hubbub.storage.base import Anchor, HistoryStore, StorageError, StoredMessage
+
+if TYPE_CHECKING:
+    from hubbub.config import HistorySection
+    from hubbub.server.core import Server
+    from hubbub.server.session import Session
+
+__all__ = [
+    "MESSAGE_COMMANDS",
+    "OFFERED_CAPS",
+    "History",
+    "Recorder",
+    "attach",
+    "ms",
+    "replay_message",
+]
+
+log = logging.getLogger("hubbub.history")
+
+MESSAGE_COMMANDS = frozenset(("PRIVMSG", "NOTICE"))
+"""What a client without ``draft/event-playback`` gets from history."""
+
+_ACKED = Cap.ECHO_MESSAGE | Cap.LABELED_RESPONSE
+OFFERED_CAPS = (
+    Cap.CHATHISTORY,
+    Cap.EVENT_PLAYBACK,
+    Cap.READ_MARKER,
+    Cap.MESSAGE_REDACTION,
+    Cap.SEARCH,
+)
+"""The capabilities that work once a server keeps history."""
+
+
+def ms(when: float) -> float:
+    """``when`` cut to the millisecond, as ``server-time`` shows it and history keeps it."""
+    return math.floor(when * 1000) / 1000
+
+
+class Recorder(Protocol):
+    """What writes history: a queue in front of one writer thread (group commit)."""
+
+    def submit(self, rows: Sequence[StoredMessage]) -> int:
+        """Queue ``rows``; the sequence number of the last one (reported back committed
+        through :meth:`History.committed`). The rows may be made when the writer reads
+        them (see :class:`_Lines`)."""
+
+    @property
+    def pending(self) -> int:
+        """Rows queued and not committed yet."""
+
+
+def replay_message(row: StoredMessage) -> Message:
+    """A stored line as a message to send again: its text, time, msgid and tags."""
+    msg = parse(row.line)
+    tags = parse_tags(row.tags) if row.tags else {}
+    tags["time"] = format_time(row.time)
+    tags["msgid"] = row.msgid
+    return Message(msg.command, msg.params, msg.source, tags)
+
+
+class _Lines(Sequence[StoredMessage]):
+    """The rows of one relayed message (or block of lines), made when they are read: by
+    the writer's thread, off the event loop, rather than by the relay."""
+
+    __slots__ = ("account", "event", "keys", "sender", "tag_text")
+
+    def __init__(
+        self,
+        event: Relayed,
+        keys: list[tuple[str, str]],
+        tag_text: str,
+        account: str,
+        sender: str,
+    ) -> None:
+        self.event = event
+        self.keys = keys
+        self.tag_text = tag_text
+        self.account = account
+        self.sender = sender
+
+    def __len__(self) -> int:
+        return self.event.lines * len(self.keys)
+
+    @overload
+    def __getitem__(self, index: int) -> StoredMessage: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[StoredMessage]: ...
+
+    def __getitem__(self, index: int | slice) -> StoredMessage | list[StoredMessage]:
+        return list(self)[index]
+
+    def __iter__(self) -> Iterator[StoredMessage]:
+        event, keys = self.event, self.keys
+        command, tag_text, account, sender = event.command, self.tag_text, self.account, self.sender
+        when = ms(event.time)
+        prefix, first = event.id_prefix, event.first
+        # One decode for the whole block; every line of it has the same head
+        # (":nick!user@host PRIVMSG #chan :"), so a text is a slice.
+        lines = event.wire.decode("utf-8", "replace").split("\r\n")
+        head = 0 if command == "TAGMSG" else len(lines[0].split(" :", 1)[0]) + 2
+        new, kind = tuple.__new__, StoredMessage
+        for i in range(event.lines):
+            line = lines[i]
+            text = line[head:] if head else ""
+            msgid = f"{prefix}{first + i:x}"
+            for key, peer in keys:
+                yield new(
+                    kind, (key, peer, msgid, when, command, sender, account, line, tag_text, text)
+                )
+
+
+class History:
+    """The history of one server: the subscriber that keeps lines, and the access rules."""
+
+    def __init__(self, server: Server, store: HistoryStore, recorder: Recorder) -> None:
+        self.server = server
+        self.store = store
+        """The database (read through ``server.offload``)."""
+        self.recorder = recorder
+        self.config: HistorySection = server.config.history
+        self.committed_seq = 0
+        """The writer has committed every row up to this sequence number."""
+        self._keys: dict[User, str] = {}
+        """Keys of the connections without an account that have private history."""
+        self._since: dict[tuple[Channel, User], float] = {}
+        """When each member joined each channel (for +i/+k channels' history)."""
+        self.markers: dict[str, dict[str, float]] = {}
+        """Read markers by folded account, then target (loaded when the account logs in)."""
+        self.session_markers: dict[User, dict[str, float]] = {}
+        """Read markers of users without an account (for their connection only)."""
+        self._last_purge = server.clock()
+        self.paused = False
+        """Input is paused until the writer catches up (see :meth:`_submit`)."""
+        self._handlers: dict[type, Callable[[Event], None]] = {
+            Relayed: self._relayed,  # type: ignore[dict-item]
+            Joined: self._joined,  # type: ignore[dict-item]
+            Parted: self._parted,  # type: ignore[dict-item]
+            Kicked: self._kicked,  # type: ignore[dict-item]
+            Quit: self._quit,  # type: ignore[dict-item]
+            NickChanged: self._nick,  # type: ignore[dict-item]
+            ChannelModesChanged: self._modes,  # type: ignore[dict-item]
+            TopicChanged: self._topic,  # type: ignore[dict-item]
+            AccountChanged: self._account,  # type: ignore[dict-item]
+        }
+
+    def apply_config(self, config: HistorySection) -> None:
+        """Take a (re)loaded ``[history]``."""
+        self.config = config
+
+    # -- keys and access ---------------------------------------------------------------------
+
+    def key_of(self, user: User) -> str:
+        """The key of ``user``'s private history: its account's, or its connection's."""
+        account = user.account
+        if account is not None:
+            return "~a:" + self.server.fold(account)
+        key = self._keys.get(user)
+        if key is None:
+            key = self._keys[user] = "~s:" + self.server.network.msgid()
+        return key
+
+    def is_public(self, channel: Channel) -> bool:
+        """True if non-members may read ``channel``'s history."""
+        if channel.flags & {"s", "p"}:
+            return False
+        setting = channel.history
+        return setting == "public" or (setting == "default" and self.config.public)
+
+    def channel_access(self, user: User, channel: Channel) -> float | None:
+        """The oldest time ``user`` may read in ``channel``'s history (0: all of it), or
+        None when it may read none."""
+        since = self._since.get((channel, user))
+        if user in channel.members:
+            if (
+                self.config.since_join_when_restricted
+                and since is not None
+                and ("i" in channel.flags or channel.key is not None)
+            ):
+                return since
+            return self._floor(channel)
+        if self.is_public(channel) and not channel.is_banned(user, self.server.casemapping):
+            return self._floor(channel)
+        return None
+
+    def _floor(self, channel: Channel) -> float:
+        """The oldest time retention keeps in ``channel`` (0: no age limit)."""
+        days = self.config.for_channel(channel.name, self.server.fold).max_age_days or 0.0
+        return self.server.clock() - days * 86400.0 if days else 0.0
+
+    def private_floor(self) -> float:
+        """The oldest time retention keeps in private conversations."""
+        days = self.config.max_age_days
+        return self.server.clock() - days * 86400.0 if days else 0.0
+
+    def keeps(self, channel: Channel) -> bool:
+        """True if what is said in ``channel`` is kept."""
+        return self.config.enabled and channel.history != "off"
+
+    # -- the subscriber ----------------------------------------------------------------------
+
+    def hear(self, event: Event) -> None:
+        """Keep what ``event`` says, if it is kept."""
+        handler = self._handlers.get(type(event))
+        if handler is not None:
+            handler(event)
+
+    def _submit(self, rows: Sequence[StoredMessage]) -> int:
+        seq = self.recorder.submit(rows)
+        if not self.paused and self.recorder.pending > self.config.queue_limit:
+            # The disk is behind: stop reading from clients until it catches up.
+            log.warning(
+                "history: %d lines waiting for the disk; input paused", self.recorder.pending
+            )
+            self.paused = True
+            self.server.host.pause_input(True)
+        return seq
+
+    def _relayed(self, event: Relayed) -> None:
+        if event.status or not self.config.enabled:
+            return  # (a message to a channel's operators is not the channel's history)
+        source, target, command = event.source, event.target, event.command
+        if type(target) is Channel:
+            if target.history == "off":
+                return
+            keys: list[tuple[str, str]] = [(target.folded, "")]
+        else:
+            assert isinstance(target, User)
+            if not self.config.private or target.service is not None:
+                return
+            keys = [(self.key_of(source), target.folded)]
+            if target is not source:
+                keys.append((self.key_of(target), source.folded))
+        tags = event.tags
+        if command == "TAGMSG":
+            tags = {k: v for k, v in tags.items() if k != "+typing"}
+            if not any(k[0] == "+" for k in tags):
+                return  # (typing notifications are not history)
+        tag_text = serialize_tags(dict(tags)) if tags else ""
+        rows = _Lines(event, keys, tag_text, tags.get("account", ""), source.folded)
+        seq = self._submit(rows)
+        session = source.session
+        if session is not None and session.caps & _ACKED and seq > self.committed_seq:
+            self.server.hold(session, seq)
+
+    def _event_rows(
+        self,
+        channels: Sequence[Channel],
+        source: str,
+        sender: str,
+        msg: Message,
+        when: float,
+        msgid: str,
+    ) -> None:
+        line = msg.serialize_without_tags()
+        rows = [
+            StoredMessage(c.folded, "", msgid, ms(when), msg.command, sender, "", line)
+            for c in channels
+            if c.history != "off"
+        ]
+        if rows and self.config.events and self.config.enabled:
+            self._submit(rows)
+
+    def _joined(self, event: Joined) -> None:
+        user, channel, stamp = event.user, event.channel, event.stamp
+        self._since[(channel, user)] = ms(stamp.time)
+        msg = Message("JOIN", (channel.name,), user.prefix)
+        self._event_rows((channel,), user.prefix, user.folded, msg, stamp.time, stamp.msgid)
+        session = user.session
+        if session is not None and not session.caps & Cap.CHATHISTORY:
+            self._replay(session, channel, stamp.time)
+
+    def _replay(self, session: Session, channel: Channel, joined: float) -> None:
+        """Send a client that cannot ask for history the last lines of ``channel`` it may
+        read, said before it joined (``join_replay``)."""
+        count = self.config.for_channel(channel.name, self.server.fold).join_replay or 0
+        if not count or not self.keeps(channel):
+            return
+        floor = self.channel_access(session.user, channel)
+        if floor is None:
+            return
+        store, key, name = self.store, channel.folded, channel.name
+        before = Anchor(time=ms(joined) + 0.001)
+
+        def work() -> list[StoredMessage] | None:
+            return store.query(
+                key,
+                "",
+                before=before,
+                limit=count,
+                newest=True,
+                not_before=floor,
+                messages_only=True,
+            )
+
+        def done(rows: list[StoredMessage] | None | Exception) -> None:
+            if session.closed or not rows or isinstance(rows, Exception):
+                return
+            batch = Batch("chathistory", (name,), [replay_message(r) for r in rows])
+            session.write(batch.render(session.caps, self.server.name, {}))
+
+        self.server.offload(_guarded(work), done)
+
+    def _account(self, event: AccountChanged) -> None:
+        """Load the read markers of an account that logs in (JOIN answers from memory)."""
+        account = event.account
+        if account is None:
+            return
+        owner = self.server.fold(account)
+        if owner in self.markers:
+            return
+        self.markers[owner] = {}
+        store = self.store
+
+        def work() -> dict[str, float]:
+            return store.markers(owner)
+
+        def done(found: dict[str, float] | Exception) -> None:
+            if isinstance(found, Exception):
+                log.warning("history: read markers of %s: %s", owner, found)
+                return
+            markers = self.markers.setdefault(owner, {})
+            for target, when in found.items():
+                if markers.get(target, 0.0) < when:
+                    markers[target] = when
+
+        self.server.offload(_guarded(work), done)
+
+    def _parted(self, event: Parted) -> None:
+        user, channel, stamp = event.user, event.channel, event.stamp
+        self._since.pop((channel, user), None)
+        params = (channel.name, event.reason) if event.reason else (channel.name,)
+        msg = Message("PART", params, user.prefix)
+        self._event_rows((channel,), user.prefix, user.folded, msg, stamp.time, stamp.msgid)
+
+    def _kicked(self, event: Kicked) -> None:
+        by, channel, target, stamp = event.by, event.channel, event.target, event.stamp
+        self._since.pop((channel, target), None)
+        source = by.prefix if by is not None else self.server.name
+        msg = Message("KICK", (channel.name, target.nick, event.reason), source)
+        sender = by.folded if by is not None else ""
+        self._event_rows((channel,), source, sender, msg, stamp.time, stamp.msgid)
+
+    def _quit(self, event: Quit) -> None:
+        user, stamp = event.user, event.stamp
+        for channel in event.channels:
+            self._since.pop((channel, user), None)
+        self._keys.pop(user, None)
+        self.session_markers.pop(user, None)
+        msg = Message("QUIT", (event.reason,), user.prefix)
+        self._event_rows(event.channels, user.prefix, user.folded, msg, stamp.time, stamp.msgid)
+
+    def _nick(self, event: NickChanged) -> None:
+        user, stamp = event.user, event.stamp
+        msg = Message("NICK", (user.nick,), event.old_prefix)
+        channels = tuple(user.channels.values())
+        self._event_rows(channels, event.old_prefix, user.folded, msg, stamp.time, stamp.msgid)
+
+    def _modes(self, event: ChannelModesChanged) -> None:
+        by, channel, stamp = event.by, event.channel, event.stamp
+        source = by.prefix if by is not None else self.server.name
+        msg = Message("MODE", (channel.name, *mode_params(event.changes)), source)
+        sender = by.folded if by is not None else ""
+        self._event_rows((channel,), source, sender, msg, stamp.time, stamp.msgid)
+
+    def _topic(self, event: TopicChanged) -> None:
+        by, channel, stamp = event.by, event.channel, event.stamp
+        source = by.prefix if by is not None else self.server.name
+        msg = Message("TOPIC", (channel.name, event.topic), source)
+        sender = by.folded if by is not None else ""
+        self._event_rows((channel,), source, sender, msg, stamp.time, stamp.msgid)
+
+    # -- the writer's reports ----------------------------------------------------------------
+
+    def committed(self, seq: int, ok: bool) -> None:
+        """The writer has finished every row up to ``seq`` (stored if ``ok``): release the
+        connections that were waiting for them."""
+        if not ok:
+            log.error("history: lines up to %d could not be stored", seq)
+        if seq > self.committed_seq:
+            self.committed_seq = seq
+        self.server.release(seq)
+        if self.paused and self.recorder.pending <= self.config.queue_limit // 2:
+            log.info("history: the disk caught up; input resumed")
+            self.paused = False
+            self.server.host.pause_input(False)
+
+    # -- retention -----------------------------------------------------------------------------
+
+    def tick(self, now: float) -> None:
+        """Run a retention pass every ``purge_interval`` seconds (off the event loop)."""
+        config = self.config
+        if now - self._last_purge < config.purge_interval:
+            return
+        self._last_purge = now
+        fold = self.server.fold
+        older_than = now - config.max_age_days * 86400.0 if config.max_age_days else 0.0
+        overrides: dict[str, tuple[float, int]] = {}
+        for name in config.channels:
+            own = config.for_channel(name, fold)
+            days = own.max_age_days or 0.0
+            overrides[fold(name)] = (now - days * 86400.0 if days else 0.0, own.max_lines or 0)
+        store = self.store
+
+        def purge() -> int:
+            return store.purge(
+                older_than=older_than, max_rows=config.max_lines, overrides=overrides
+            )
+
+        def done(removed: int) -> None:
+            if removed:
+                log.info("history: retention removed %d lines", removed)
+
+        self.server.offload(purge, done)
+
+    # -- read markers ----------------------------------------------------------------------
+
+    def marker(self, user: User, target: str) -> float | None:
+        """``user``'s read marker on the folded ``target``, as far as memory knows."""
+        if user.account is None:
+            return self.session_markers.get(user, {}).get(target)
+        return self.markers.get(self.server.fold(user.account), {}).get(target)
+
+    def marker_count(self, user: User) -> int:
+        """How many targets ``user`` (its account) has a read marker on."""
+        if user.account is None:
+            return len(self.session_markers.get(user, {}))
+        return len(self.markers.get(self.server.fold(user.account), {}))
+
+    def stamp_text(self, when: float | None) -> str:
+        """A marker as MARKREAD shows it."""
+        return "*" if when is None else "timestamp=" + format_time(when)
+
+    def remember_marker(self, user: User, target: str, when: float) -> float:
+        """Move ``user``'s marker on ``target`` forward to ``when`` (never back); the marker
+        now. Stored for an account (off the loop); for the connection only otherwise."""
+        if user.account is None:
+            markers = self.session_markers.setdefault(user, {})
+        else:
+            markers = self.markers.setdefault(self.server.fold(user.account), {})
+        old = markers.get(target)
+        if old is not None and old >= when:
+            return old
+        markers[target] = when
+        return when
+
+    def sessions_of(self, user: User) -> list[Session]:
+        """The local connections of ``user``'s account (or ``user``'s own without one)."""
+        if user.account is None:
+            return [user.session] if user.session is not None else []
+        folded = self.server.fold(user.account)
+        fold = self.server.fold
+        return [
+            s
+            for s in self.server.sessions
+            if s.registered and s.user.account is not None and fold(s.user.account) == folded
+        ]
+
+
+T = TypeVar("T")
+
+
+def _guarded(work: Callable[[], T]) -> Callable[[], T | Exception]:
+    """``work`` returning the StorageError it raises rather than raising it."""
+
+    def run() -> T | Exception:
+        try:
+            return work()
+        except StorageError as exc:
+            return exc
+
+    return run
+
+
+def attach(server: Server, store: HistoryStore, recorder: Recorder) -> History:
+    """Give ``server`` its history: the subscriber, the capabilities and the commands."""
+    from hubbub.server.commands.history import COMMANDS
+
+    history = History(server, store, recorder)
+    server.history = history
+    server.network.subscribe(history.hear)
+    for cap in OFFERED_CAPS:
+        if cap not in server.extra_caps:
+            server.extra_caps.append(cap)
+    for name, command in COMMANDS.items():
+        server.commands[name] = command
+    server.isupport = build_isupport(server.config, history=True)
+    return history

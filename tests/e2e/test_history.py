@@ -1,0 +1,99 @@
+"""History over real sockets and a real ``hubbub serve`` process: what a sender saw
+acknowledged survives ``kill -9``; history, search and read markers survive a restart."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from hubbub.protocol.message import Message
+from tests.e2e.ircclient import IRCTestClient
+from tests.e2e.serving import serve
+from tests.timeouts import TIMEOUT
+
+CAPS = "draft/chathistory batch message-tags server-time echo-message soju.im/search"
+
+
+async def connect(port: int, nick: str, caps: str = CAPS) -> IRCTestClient:
+    client = await IRCTestClient.connect("127.0.0.1", port)
+    await client.register(nick, caps)
+    return client
+
+
+async def batch_of(client: IRCTestClient, request: str) -> list[Message]:
+    """Send ``request``; the messages of the batch that answers it."""
+    await client.send(request)
+    start = await client.expect(lambda m: m.command == "BATCH" and m.params[0][0] == "+")
+    ref = start.params[0][1:]
+    lines = await client.collect_until(lambda m: m.command == "BATCH" and m.params[0] == "-" + ref)
+    return [m for m in lines if m.command != "BATCH"]
+
+
+async def test_every_acknowledged_message_survives_kill_9(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    count = 300
+    async with serve("--listen", "127.0.0.1:0", "--db", str(db), cwd=tmp_path) as (proc, port):
+        alice = await connect(port, "alice")
+        listener = await connect(port, "bob", "")
+        await alice.send("JOIN #durable")
+        await alice.expect("366")
+        await listener.send("JOIN #durable")
+        await listener.expect("366")
+        # Messages sent in a stream, as a busy client sends them: each echo acknowledges one.
+        await alice.send(*[f"PRIVMSG #durable :line {i}" for i in range(count)])
+        acked = []
+        while len(acked) < count:
+            msg = await alice.expect("PRIVMSG")
+            acked.append(msg.tags["msgid"])
+        proc.kill()  # SIGKILL right after the last acknowledgement: no clean shutdown
+        await asyncio.wait_for(proc.wait(), TIMEOUT)
+        assert proc.returncode == -9
+        await alice.close()
+        await listener.close()
+    async with serve("--listen", "127.0.0.1:0", "--db", str(db), cwd=tmp_path) as (_, port):
+        alice = await connect(port, "alice")
+        await alice.send("JOIN #durable")
+        await alice.expect("366")
+        got = await batch_of(alice, f"CHATHISTORY LATEST #durable * {count}")
+        assert [m.tags["msgid"] for m in got] == acked
+        assert [m.params[1] for m in got] == [f"line {i}" for i in range(count)]
+        found = await batch_of(alice, "SEARCH in=#durable;text=299")
+        assert [m.params[1] for m in found] == ["line 299"]
+        await alice.close()
+
+
+async def test_history_of_a_private_conversation_follows_the_account(tmp_path: Path) -> None:
+    """Two connections of one account (SASL) read the same private history; a third user
+    reads none of it."""
+    from tests.e2e.test_accounts_e2e import PASSWORD
+    from tests.server.saslclient import b64, plain
+
+    db = tmp_path / "h.db"
+    async with serve("--listen", "127.0.0.1:0", "--db", str(db), cwd=tmp_path) as (_, port):
+        owner = await connect(port, "dana")
+        await owner.send(f"REGISTER * * {PASSWORD}")
+        assert (await owner.expect("REGISTER")).params[0] == "SUCCESS"
+        friend = await connect(port, "erin")
+        await friend.send("PRIVMSG dana :are you there?")
+        await owner.expect("PRIVMSG")
+        await owner.send("PRIVMSG erin :yes")
+        await owner.expect("PRIVMSG")  # (the echo: stored)
+        await owner.close()
+        laptop = await IRCTestClient.connect("127.0.0.1", port)
+        await laptop.send("CAP LS 302", f"CAP REQ :{CAPS} sasl", "NICK dana2", "USER u 0 * :R")
+        ack = await laptop.expect(lambda m: m.command == "CAP" and m.params[1] in ("ACK", "NAK"))
+        assert ack.params[1] == "ACK", ack
+        await laptop.send("AUTHENTICATE PLAIN")
+        await laptop.expect("AUTHENTICATE")
+        await laptop.send(f"AUTHENTICATE {b64(plain('dana', PASSWORD))}")
+        done = await laptop.expect(lambda m: m.command in ("903", "904"))
+        assert done.command == "903", done
+        await laptop.send("CAP END")
+        await laptop.expect(lambda m: m.command in ("376", "422"))
+        got = await batch_of(laptop, "CHATHISTORY LATEST erin * 10")
+        assert [m.params[1] for m in got] == ["are you there?", "yes"]
+        stranger = await connect(port, "mallory")
+        got = await batch_of(stranger, "CHATHISTORY LATEST erin * 10")
+        assert got == []
+        for client in (laptop, friend, stranger):
+            await client.close()
