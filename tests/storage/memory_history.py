@@ -28,14 +28,10 @@ class MemoryHistory:
         self.marks: dict[tuple[str, str], float] = {}
 
     def append(self, rows: Sequence[StoredMessage]) -> None:
-        self.rows.extend(
-            row._replace(time=int(row.time * 1000) / 1000) for row in rows
-        )
+        self.rows.extend(row._replace(time=int(row.time * 1000) / 1000) for row in rows)
 
     def _buffer(self, target: str, peer: str) -> list[tuple[int, StoredMessage]]:
-        return [
-            (i, r) for i, r in enumerate(self.rows) if r.target == target and r.peer == peer
-        ]
+        return [(i, r) for i, r in enumerate(self.rows) if r.target == target and r.peer == peer]
 
     def _position(
         self, rows: list[tuple[int, StoredMessage]], anchor: Anchor

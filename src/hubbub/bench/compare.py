@@ -121,14 +121,24 @@ def run_one(server_key: str, scenario: Scenario, workroot: Path, run: int) -> Ou
             pid=running.pid,
             connect_window=max(1, window),
         )
+        stored_before = _stored(server, workdir)
         try:
             result = run_load(spec)
         except LoadError as exc:
             tail = running.log_tail(5)
             return Outcome(server_key, scenario.key, run, None, f"failed: {exc}\n{tail}".strip())
+        stored_after = _stored(server, workdir)
+        if stored_before is not None and stored_after is not None:
+            result = replace(result, stored=stored_after - stored_before)
         return Outcome(server_key, scenario.key, run, result, "")
     finally:
         running.stop()
+
+
+def _stored(server: object, workdir: Path) -> int | None:
+    """History rows in a hubbub's database (None for the others)."""
+    count = getattr(server, "stored_rows", None)
+    return count(workdir) if count is not None else None
 
 
 def _progress(outcome: Outcome, title: str) -> str:

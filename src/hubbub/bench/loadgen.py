@@ -114,11 +114,21 @@ class LoadResult:
     first_error: str
     min_client_recv: int
     max_client_recv: int
+    stored: int | None = None
+    """History rows the server committed during the run (hubbub with history on)."""
 
     @property
     def rate(self) -> float:
         """Delivered messages per second in the window."""
         return self.delivered / self.window_s if self.window_s > 0 else 0.0
+
+    @property
+    def stored_rate(self) -> float | None:
+        """History rows committed per second, from "go" to the end of the run."""
+        running = self.wall_s - self.register_s
+        if self.stored is None or running <= 0:
+            return None
+        return self.stored / running
 
     @property
     def gen_cores(self) -> float:

@@ -147,6 +147,10 @@ def _rate(r: LoadResult) -> float | None:
     return r.rate
 
 
+def _stored(r: LoadResult) -> float | None:
+    return r.stored_rate
+
+
 def _p99(r: LoadResult) -> float | None:
     return r.latency.p99_us / 1000 if r.latency else None
 
@@ -180,6 +184,8 @@ def _fmt(value: float | None, unit: str) -> str:
         return NOT_RUN
     if unit == "M/s":
         return f"{value / 1e6:.2f} M/s"
+    if unit == "k/s":
+        return f"{value / 1e3:.1f} k/s"
     if unit == "ms":
         return f"{value:.2f} ms"
     if unit == "KiB":
@@ -205,6 +211,7 @@ def _rows(scenarios: Sequence[tuple[str, str, str]]) -> list[_Row]:
     for key, title, metric in scenarios:
         if metric == "rate":
             rows.append(_Row(f"{title}: deliveries/s", key, _rate, "M/s", True))
+            rows.append(_Row(f"{title}: history lines stored/s", key, _stored, "k/s", True))
         elif metric == "p99":
             rows.append(_Row(f"{title}: p99", key, _p99, "ms", False))
         elif metric == "rss":

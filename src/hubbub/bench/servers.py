@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -188,6 +189,20 @@ class Hubbub(Server):
 
     extra_config = ""
     """More TOML for the variants below."""
+
+    def stored_rows(self, workdir: Path) -> int | None:
+        """Lines of history committed to the database so far (None without history)."""
+        db = workdir / "hubbub.db"
+        if "enabled = false" in self.extra_config or not db.exists():
+            return None
+        try:
+            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10.0)
+            try:
+                return int(conn.execute("SELECT count(*) FROM history").fetchone()[0])
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            return None
 
     def command(self, workdir: Path, host: str, port: int) -> list[str]:
         conf = workdir / "hubbub.toml"

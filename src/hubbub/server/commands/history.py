@@ -56,7 +56,7 @@ def parse_timestamp(text: str) -> float | None:
         when = datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
     except ValueError:
         return None
-    return when.timestamp()
+    return round(when.timestamp() * 1000) / 1000  # (exactly the millisecond it names)
 
 
 def parse_anchor(text: str, star: bool = False) -> Anchor | None | str:

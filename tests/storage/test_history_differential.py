@@ -1,0 +1,101 @@
+"""The SQLite history store against the list-based one (tests/storage/memory_history.py):
+random histories, random queries, the same answers."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hubbub.storage import SqliteStorage
+from hubbub.storage.base import Anchor, StoredMessage
+from tests.storage.memory_history import MemoryHistory
+
+BUFFERS = [("#a", ""), ("#b", ""), ("~a:alice", "bob"), ("~a:bob", "alice")]
+WORDS = ["fox", "dog", "Café", "cafe", "release", "notes", "x"]
+COMMANDS = ["PRIVMSG", "PRIVMSG", "NOTICE", "JOIN", "TAGMSG"]
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> list[StoredMessage]:
+    count = draw(st.integers(0, 40))
+    rows = []
+    when = 1_700_000_000.0
+    for i in range(count):
+        when += draw(st.sampled_from([0.0, 0.001, 1.0]))
+        target, peer = draw(st.sampled_from(BUFFERS))
+        command = draw(st.sampled_from(COMMANDS))
+        text = " ".join(draw(st.lists(st.sampled_from(WORDS), max_size=4)))
+        if command not in ("PRIVMSG", "NOTICE"):
+            text = ""
+        sender = draw(st.sampled_from(["alice", "bob"]))
+        line = f":{sender}!u@h {command} {target} :{text}"
+        rows.append(
+            StoredMessage(
+                target, peer, f"m{i:x}", round(when, 3), command, sender, "", line, "", text
+            )
+        )
+    return rows
+
+
+def stores(rows: list[StoredMessage]) -> tuple[object, MemoryHistory]:
+    storage = SqliteStorage(":memory:")
+    storage.open()
+    sqlite = storage.history()
+    memory = MemoryHistory()
+    for chunk in (rows[: len(rows) // 2], rows[len(rows) // 2 :]):
+        if chunk:
+            sqlite.append(chunk)
+            memory.append(chunk)
+    return sqlite, memory
+
+
+anchors = st.one_of(
+    st.none(),
+    st.builds(lambda i: Anchor(msgid=f"m{i:x}"), st.integers(0, 45)),
+    st.builds(lambda s: Anchor(time=1_700_000_000.0 + s), st.integers(0, 45)),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=histories(),
+    buffer=st.sampled_from(BUFFERS),
+    after=anchors,
+    before=anchors,
+    limit=st.integers(1, 10),
+    newest=st.booleans(),
+    messages_only=st.booleans(),
+)
+def test_query_agrees(
+    rows: list[StoredMessage],
+    buffer: tuple[str, str],
+    after: Anchor | None,
+    before: Anchor | None,
+    limit: int,
+    newest: bool,
+    messages_only: bool,
+) -> None:
+    sqlite, memory = stores(rows)
+    args = dict(after=after, before=before, limit=limit, newest=newest, messages_only=messages_only)
+    got = sqlite.query(*buffer, **args)  # type: ignore[attr-defined]
+    want = memory.query(*buffer, **args)  # type: ignore[arg-type]
+    assert (None if got is None else [r.msgid for r in got]) == (
+        None if want is None else [r.msgid for r in want]
+    )
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=histories(),
+    keys=st.lists(st.sampled_from([*BUFFERS, ("~a:alice", ""), ("~a:bob", "")]), min_size=1),
+    text=st.sampled_from(["", "fox", "cafe", "release notes", "dog fox"]),
+    sender=st.sampled_from(["", "alice"]),
+    limit=st.integers(1, 10),
+)
+def test_search_agrees(
+    rows: list[StoredMessage], keys: list[tuple[str, str]], text: str, sender: str, limit: int
+) -> None:
+    sqlite, memory = stores(rows)
+    got = sqlite.search(keys, text=text, sender=sender, limit=limit, timeout=5.0)  # type: ignore[attr-defined]
+    want = memory.search(keys, text=text, sender=sender, limit=limit, timeout=5.0)
+    assert [r.msgid for r in got] == [r.msgid for r in want]
