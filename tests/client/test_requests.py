@@ -304,7 +304,7 @@ def test_references_follow_msgreftypes() -> None:
     assert ref_types({}) == ("msgid", "timestamp")
     assert ref_types({"MSGREFTYPES": "timestamp,msgid,future"}) == ("timestamp", "msgid")
     assert ref_param(msg) == "msgid=abc"
-    assert ref_param(msg, ("timestamp", "msgid")) == "timestamp=2024-01-01T00:00:01.000Z"
+    assert ref_param(msg, ("timestamp", "msgid")) == "msgid=abc"  # exact beats preferred
     assert ref_param(msg, ("timestamp",)) == "timestamp=2024-01-01T00:00:01.000Z"
     with pytest.raises(ValueError, match="msgids"):
         ref_param("abc", ("timestamp",))

@@ -94,11 +94,12 @@ def ref_param(ref: Ref, types: Iterable[str] = ("msgid", "timestamp")) -> str:
     only the reference ``types`` the server takes. Raises ValueError when it cannot."""
     allowed = tuple(types)
     if isinstance(ref, HistoryMessage):
-        for kind in allowed:
-            if kind == "msgid" and ref.msgid:
-                return ref_param(ref.msgid, allowed)
-            if kind == "timestamp" and ref.time is not None:
-                return ref_param(ref.time, allowed)
+        # Its msgid whatever the server prefers: a time is inexact, as several messages may
+        # share a millisecond, and paging by it would skip those beside the bound.
+        if ref.msgid and "msgid" in allowed:
+            return ref_param(ref.msgid, allowed)
+        if ref.time is not None and "timestamp" in allowed:
+            return ref_param(ref.time, allowed)
         raise ValueError(
             "the message has neither a msgid nor a time the server takes as a reference"
         )
