@@ -16,6 +16,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import TypeVar
 
 from hubbub.client import events as ev
@@ -24,9 +25,28 @@ from hubbub.client.errors import (
     ConnectionFailed,
     NotConnected,
     RegistrationFailed,
+    RequestFailed,
+    RequestTimeout,
     TLSFailed,
 )
-from hubbub.client.session import DEFAULT_CAPS, ClientConfig, ClientSession, SaslConfig
+from hubbub.client.history import (
+    HistoryMessage,
+    HistoryTarget,
+    Ref,
+    format_time,
+    history_messages,
+    history_targets,
+    parse_time,
+)
+from hubbub.client.requests import Expect
+from hubbub.client.session import (
+    DEFAULT_CAPS,
+    HISTORY_BATCH_TYPES,
+    SEARCH_BATCH_TYPES,
+    ClientConfig,
+    ClientSession,
+    SaslConfig,
+)
 from hubbub.client.state import ClientState
 from hubbub.client.text import Address, parse_address
 from hubbub.protocol import (
@@ -62,6 +82,7 @@ class _Connection:
     pings: dict[str, float] = field(default_factory=dict)
     ping_timed_out: bool = False
     open: bool = True
+    waiting: dict[int, asyncio.Future[ev.Answer]] = field(default_factory=dict)
 
 
 class Client:
@@ -95,6 +116,7 @@ class Client:
         ping_timeout: float = 150.0,
         flood_burst: int = 10,
         flood_interval: float = 0.5,
+        request_timeout: float = 30.0,
         version: str | None = None,
     ) -> None:
         self.address = address if isinstance(address, Address) else parse_address(address, tls)
@@ -121,6 +143,8 @@ class Client:
         self.ping_timeout = ping_timeout
         self.flood_burst = flood_burst
         self.flood_interval = flood_interval
+        self.request_timeout = request_timeout
+        """Seconds a request (history, search, read marker...) waits for its answer."""
         self._session = ClientSession(self.config)
         self._conn: _Connection | None = None
         self._events: asyncio.Queue[ev.Event | None] = asyncio.Queue()
@@ -316,6 +340,11 @@ class Client:
         finally:
             conn.open = False
             keepalive.cancel()
+            for future in conn.waiting.values():
+                if not future.done():
+                    future.set_exception(
+                        NotConnected("the connection closed before the server answered")
+                    )
             conn.writer.close()
             with contextlib.suppress(OSError, TimeoutError, asyncio.CancelledError):
                 async with asyncio.timeout(1):
@@ -328,6 +357,11 @@ class Client:
 
     def _dispatch(self, conn: _Connection, events: list[ev.Event]) -> None:
         for event in events:
+            if isinstance(event, ev.Answer):
+                future = conn.waiting.get(event.request)
+                if future is not None and not future.done():
+                    future.set_result(event)
+                continue
             if isinstance(event, ev.Registered):
                 self._ever_registered = True
                 conn.registered.set()
@@ -485,12 +519,197 @@ class Client:
 
     async def fetch_history(self, target: str, limit: int = 50) -> bool:
         """Ask for the latest ``limit`` messages of ``target``; a
-        :class:`~hubbub.client.events.History` follows. False if the server has no history."""
-        request = self._session.history_request(target, limit)
-        if request is None:
+        :class:`~hubbub.client.events.History` follows. False if the server has no history.
+        (:meth:`history` returns the messages instead.)"""
+        conn = self._current()
+        if not conn.session.fetch_history(target, limit):
             return False
-        await self.send(request)
+        await self._flush(conn, throttle=True)
         return True
+
+    # -- requests -----------------------------------------------------------------------------
+
+    async def request(
+        self, message: Message, expect: Expect | None = None, *, timeout: float | None = None
+    ) -> ev.Answer:
+        """Send ``message`` and wait for the server's answer (its lines and batches).
+
+        With ``labeled-response`` the message is labeled and the answer is whatever carries
+        the label; without it, ``expect`` says what the answer looks like (else
+        :class:`Unsupported`). Raises :class:`RequestFailed` when the answer is a ``FAIL`` or
+        an error numeric, :class:`RequestTimeout` after ``timeout`` seconds (default
+        :attr:`request_timeout`), :class:`NotConnected` if the connection ends first.
+        """
+        conn = self._current()
+        message.serialize()  # a ProtocolError now, not when the line is written
+        request = conn.session.request(message, expect)
+        future: asyncio.Future[ev.Answer] = asyncio.get_running_loop().create_future()
+        conn.waiting[request] = future
+        wait = self.request_timeout if timeout is None else timeout
+        try:
+            await self._flush(conn, throttle=True)
+            async with asyncio.timeout(wait):
+                answer = await future
+        except TimeoutError:
+            conn.session.cancel(request)
+            raise RequestTimeout(
+                f"the server did not answer {message.command} within {wait:g} s"
+            ) from None
+        except BaseException:
+            conn.session.cancel(request)
+            raise
+        finally:
+            conn.waiting.pop(request, None)
+        failure = answer.failure
+        if failure is not None:
+            raise _failed(failure, message.command)
+        return answer
+
+    async def history(
+        self,
+        target: str,
+        *,
+        before: Ref | None = None,
+        after: Ref | None = None,
+        around: Ref | None = None,
+        limit: int = 50,
+        timeout: float | None = None,
+    ) -> list[HistoryMessage]:
+        """Messages of ``target`` (a channel, or a nick for a private conversation), oldest
+        first, at most ``limit`` (and at most the server's ``CHATHISTORY`` limit).
+
+        Which ones: none of ``before``/``after``/``around``: the latest; ``before``: the
+        latest before it; ``after``: the first after it; both: those between them, counted from
+        ``after``; ``around``: some on each side. The bounds themselves are left out
+        (``around`` a msgid includes that message). A bound is a :data:`Ref`: a msgid, an
+        aware datetime, or a :class:`HistoryMessage` (to page on from one).
+        Raises :class:`Unsupported` when the server keeps no history.
+        """
+        if around is not None:
+            if before is not None or after is not None:
+                raise ValueError("around goes alone, without before or after")
+            return await self._history("AROUND", target, (around,), limit, timeout)
+        if before is not None and after is not None:
+            return await self._history("BETWEEN", target, (after, before), limit, timeout)
+        if before is not None:
+            return await self._history("BEFORE", target, (before,), limit, timeout)
+        if after is not None:
+            return await self._history("AFTER", target, (after,), limit, timeout)
+        return await self._history("LATEST", target, (None,), limit, timeout)
+
+    async def history_latest(
+        self,
+        target: str,
+        *,
+        after: Ref | None = None,
+        limit: int = 50,
+        timeout: float | None = None,
+    ) -> list[HistoryMessage]:
+        """The latest ``limit`` messages of ``target``, only those after ``after`` when given
+        (``CHATHISTORY LATEST``): to catch up after a reconnection, where
+        ``history(after=...)`` would give the oldest ones after it."""
+        return await self._history("LATEST", target, (after,), limit, timeout)
+
+    async def _history(
+        self,
+        subcommand: str,
+        target: str,
+        refs: tuple[Ref | None, ...],
+        limit: int,
+        timeout: float | None,
+    ) -> list[HistoryMessage]:
+        session = self._current().session
+        message, expect = session.history_query(subcommand, target, refs, limit)
+        answer = await self.request(message, expect, timeout=timeout)
+        batch = answer.batch(*HISTORY_BATCH_TYPES)
+        return history_messages(batch.lines if batch else (), session.state)
+
+    async def history_targets(
+        self, start: datetime, end: datetime, *, limit: int = 50, timeout: float | None = None
+    ) -> list[HistoryTarget]:
+        """The conversations (channels and nicks) whose latest message is between ``start``
+        and ``end``, with its time, ordered by it (``CHATHISTORY TARGETS``): to find the
+        private conversations missed while away."""
+        session = self._current().session
+        message, expect = session.targets_query(start, end, limit)
+        answer = await self.request(message, expect, timeout=timeout)
+        batch = answer.batch("draft/chathistory-targets")
+        return history_targets(batch.lines if batch else ())
+
+    async def search(
+        self,
+        *,
+        text: str | None = None,
+        in_: str | None = None,
+        from_: str | None = None,
+        after: datetime | None = None,
+        before: datetime | None = None,
+        limit: int | None = None,
+        timeout: float | None = None,
+    ) -> list[HistoryMessage]:
+        """Messages matching all the criteria given (``soju.im/search``): ``text`` in the
+        message (how it matches is up to the server), sent to ``in_`` (a channel or a nick),
+        by ``from_``, between ``after`` and ``before``; at most ``limit``. Empty strings count
+        as not given; at least one criterion is needed. Raises :class:`Unsupported` when the
+        server has no search."""
+        attrs: list[tuple[str, str]] = []
+        for key, value in (("in", in_), ("from", from_), ("text", text)):
+            if value:
+                attrs.append((key, value))
+        for key, when in (("after", after), ("before", before)):
+            if when is not None:
+                attrs.append((key, format_time(when)))
+        if limit is not None:
+            if limit < 1:
+                raise ValueError(f"the limit must be at least 1, not {limit}")
+            attrs.append(("limit", str(limit)))
+        session = self._current().session
+        message, expect = session.search_query(attrs)
+        answer = await self.request(message, expect, timeout=timeout)
+        batch = answer.batch(*SEARCH_BATCH_TYPES)
+        return history_messages(batch.lines if batch else (), session.state)
+
+    async def mark_read(
+        self, target: str, time: datetime, *, timeout: float | None = None
+    ) -> datetime | None:
+        """Tell the server the user has read ``target`` up to ``time`` (the time of the last
+        message read); returns the marker the server keeps, which never moves back (so it may
+        be later than ``time``). Every client of the user gets a
+        :class:`~hubbub.client.events.ReadMarker`. Raises :class:`Unsupported` without
+        ``draft/read-marker``."""
+        return await self._markread(target, time, timeout)
+
+    async def read_marker(self, target: str, *, timeout: float | None = None) -> datetime | None:
+        """Ask the server for the read marker of ``target`` (``None``: nothing read yet).
+        Channels' markers arrive by themselves on join (``client.state.read_marker``); a
+        private conversation's must be asked for."""
+        return await self._markread(target, None, timeout)
+
+    async def _markread(
+        self, target: str, when: datetime | None, timeout: float | None
+    ) -> datetime | None:
+        session = self._current().session
+        message, expect = session.markread_query(target, when)
+        answer = await self.request(message, expect, timeout=timeout)
+        for line in answer.lines:
+            if line.command.upper() == "MARKREAD" and len(line.params) >= 2:
+                return None if line.params[1] == "*" else parse_time(line.params[1])
+        return session.state.read_marker(target)
+
+    async def redact(
+        self, target: str, msgid: str, reason: str = "", *, timeout: float | None = None
+    ) -> None:
+        """Delete the message ``msgid`` that was sent to ``target`` (a channel or a nick), for
+        everyone whose client understands it (``draft/message-redaction``); a
+        :class:`~hubbub.client.events.Redact` follows. Waits for the server's word when it
+        gives one (``labeled-response`` or ``echo-message``): a refusal raises
+        :class:`RequestFailed` (``REDACT_FORBIDDEN``, ``UNKNOWN_MSGID``...)."""
+        conn = self._current()
+        message, expect = conn.session.redact_query(target, msgid, reason)
+        if expect is None:
+            await self.send(message)
+            return
+        await self.request(message, expect, timeout=timeout)
 
     # -- closing ------------------------------------------------------------------------------
 
@@ -526,3 +745,17 @@ class Client:
                 task.cancel()
                 await asyncio.wait({task})
         self._end()
+
+
+def _failed(line: Message, command: str) -> RequestFailed:
+    """The exception for a ``FAIL`` or error numeric answering ``command``."""
+    p = line.params
+    if line.command.upper() == "FAIL":
+        failed = p[0] if p else command
+        code = p[1] if len(p) > 1 else ""
+        if len(p) > 2:
+            return RequestFailed(failed, code, p[2:-1], p[-1])
+        return RequestFailed(failed, code)
+    # "421 nick CHATHISTORY :Unknown command": drop our nick
+    rest = p[1:]
+    return RequestFailed(command, line.command, rest[:-1], rest[-1] if rest else "")

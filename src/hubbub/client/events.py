@@ -141,6 +141,72 @@ class History(Event):
 
 
 @dataclass(frozen=True)
+class ReadMarker(Event):
+    """The read marker of ``target`` (IRCv3 ``draft/read-marker``): the time of the last
+    message the user has read there, on any of their clients (``None``: nothing read yet).
+    It arrives on join, as the answer to ``MARKREAD``, and whenever another client of the same
+    user moves it, so a UI can clear its unread counts."""
+
+    target: str
+    time: datetime | None
+
+
+@dataclass(frozen=True)
+class Redact(Event):
+    """``nick`` deleted the message ``msgid`` of ``target`` (``draft/message-redaction``).
+
+    ``conversation`` is where the message was, as for :class:`ChatMessage`. A message the
+    client never saw may be named: it is then to be ignored.
+    """
+
+    target: str
+    msgid: str
+    nick: str
+    reason: str
+    conversation: str
+    from_self: bool = False
+
+
+@dataclass(frozen=True)
+class AnswerBatch:
+    """One batch in an :class:`Answer`: its type, parameters and the lines directly in it."""
+
+    type: str
+    params: tuple[str, ...]
+    lines: tuple[Message, ...]
+
+
+@dataclass(frozen=True)
+class Answer(Event):
+    """The server's answer to a request made with :meth:`ClientSession.request`.
+
+    ``request`` is the request's id. ``lines`` are all the lines of the answer in order
+    (``BATCH`` lines left out), ``batches`` every batch it opened, outermost first. An empty
+    answer (an ``ACK``, or an empty batch) has no lines. :class:`~hubbub.client.Client`
+    resolves its calls with these; they never reach its event stream.
+    """
+
+    request: int
+    lines: tuple[Message, ...]
+    batches: tuple[AnswerBatch, ...] = ()
+
+    def batch(self, *types: str) -> AnswerBatch | None:
+        """The first batch of one of these types, if the answer has one."""
+        return next((b for b in self.batches if b.type in types), None)
+
+    @property
+    def failure(self) -> Message | None:
+        """The ``FAIL`` or error numeric (4xx, 5xx) in the answer, if any."""
+        return next((m for m in self.lines if is_failure(m)), None)
+
+
+def is_failure(msg: Message) -> bool:
+    """True for a ``FAIL`` and for an error numeric (``4xx``/``5xx``)."""
+    command = msg.command.upper()
+    return command == "FAIL" or (len(command) == 3 and command.isdigit() and command[0] in "45")
+
+
+@dataclass(frozen=True)
 class Ctcp(Event):
     """A CTCP request other than ``ACTION`` (``VERSION`` and ``PING`` are answered for you)."""
 

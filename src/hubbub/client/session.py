@@ -9,9 +9,20 @@ asyncio :class:`~hubbub.client.Client` is a thin loop around it; tests drive it 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from hubbub.client import events as ev
+from hubbub.client.errors import Unsupported
+from hubbub.client.history import (
+    Ref,
+    format_time,
+    ref_param,
+    ref_types,
+    search_param,
+)
+from hubbub.client.requests import REPLY_BATCH_TYPES, Expect, Requests
 from hubbub.client.sasl import (
     MECHANISMS,
     ChallengeReader,
@@ -45,12 +56,21 @@ DEFAULT_CAPS = frozenset(
         "invite-notify",
         "chathistory",
         "draft/chathistory",
+        "draft/event-playback",
+        "labeled-response",
+        "draft/read-marker",
+        "draft/message-redaction",
+        "soju.im/search",
     }
 )
 """The capabilities the library handles and requests when offered (``sasl`` is added when
 credentials are configured)."""
 
 HISTORY_BATCH_TYPES = ("chathistory", "draft/chathistory")
+HISTORY_CAPS = frozenset({"chathistory", "draft/chathistory"})
+SEARCH_BATCH_TYPES = ("soju.im/search", "search")
+HISTORY_SUBCOMMANDS = ("LATEST", "BEFORE", "AFTER", "AROUND", "BETWEEN")
+_HISTORY_EVENT = "history-event"
 
 
 @dataclass(frozen=True)
@@ -100,6 +120,7 @@ class ClientSession:
         self._sasl: Mechanism | None = None
         self._challenge = ChallengeReader()
         self._batches: dict[str, _Batch] = {}
+        self._requests = Requests(lambda name: self.state.fold(name))
         self.error: str | None = None
         """The text of the server's ``ERROR`` (or the last fatal numeric) once one arrived."""
 
@@ -127,15 +148,27 @@ class ClientSession:
     # -- input --------------------------------------------------------------------------------
 
     def receive(self, msg: Message) -> list[ev.Event]:
-        """Handle one line from the server; return the events it means (answers are queued)."""
+        """Handle one line from the server; return the events it means (answers are queued).
+
+        A line that completes the answer to a :meth:`request` adds its
+        :class:`~hubbub.client.events.Answer`; lines of history and search batches are never
+        applied as live traffic."""
+        dispatch, done = self._requests.route(msg)
+        out = self._handle(msg) if dispatch else []
+        if done is not None:
+            out.extend(self._finish(done.answer(msg), done.tag, done.message))
+        return out
+
+    def _handle(self, msg: Message) -> list[ev.Event]:
         command = msg.command.upper()
         batch_ref = msg.tags.get("batch")
         if batch_ref is not None and batch_ref in self._batches and command != "BATCH":
             batch = self._batches[batch_ref]
-            if batch.type in HISTORY_BATCH_TYPES and command in ("PRIVMSG", "NOTICE"):
-                chat = self.state.chat_message(msg)
-                if isinstance(chat, ev.ChatMessage):
-                    batch.messages.append(chat)
+            if batch.type in REPLY_BATCH_TYPES:
+                if batch.type in HISTORY_BATCH_TYPES and command in ("PRIVMSG", "NOTICE"):
+                    chat = self.state.chat_message(msg)
+                    if isinstance(chat, ev.ChatMessage):
+                        batch.messages.append(chat)
                 return []
         handler = _SESSION_HANDLERS.get(command)
         if handler is not None:
@@ -217,6 +250,53 @@ class ClientSession:
         target = batch.params[0] if batch.params else ""
         chan = self.state.channel(target)
         return [ev.History(chan.name if chan else target, tuple(batch.messages), message=msg)]
+
+    # -- requests -----------------------------------------------------------------------------
+
+    @property
+    def labels(self) -> bool:
+        """True when the server labels its answers (``labeled-response`` and ``batch``)."""
+        return {"labeled-response", "batch"} <= self.state.caps
+
+    def request(self, message: Message, expect: Expect | None = None) -> int:
+        """Queue ``message`` as a request and return its id; the line that completes its answer
+        also returns an :class:`~hubbub.client.events.Answer` with that id. The request is
+        labeled when the server has ``labeled-response``; otherwise ``expect`` says what the
+        answer looks like (:class:`Unsupported` without it)."""
+        if not self.labels and expect is None:
+            raise Unsupported(
+                f"the server has no labeled-response, and nothing tells its answer to "
+                f"{message.command} apart (pass an Expect)"
+            )
+        pending = self._requests.add(message, self.labels, expect)
+        self.send(pending.message)
+        return pending.id
+
+    def cancel(self, request: int) -> None:
+        """Stop waiting for ``request`` (it timed out): the rest of its answer is dropped."""
+        self._requests.cancel(request)
+
+    @property
+    def waiting(self) -> int:
+        """How many requests wait for their answer."""
+        return self._requests.waiting()
+
+    def _finish(self, answer: ev.Answer, tag: str, request: Message) -> list[ev.Event]:
+        if tag != _HISTORY_EVENT:
+            return [answer]
+        failure = answer.failure
+        if failure is not None:  # as before requests were matched: an event like any other
+            return self._handle(failure)
+        batch = answer.batch(*HISTORY_BATCH_TYPES)
+        target = batch.params[0] if batch and batch.params else request.params[1]
+        messages = []
+        for line in batch.lines if batch else ():
+            if line.command.upper() in ("PRIVMSG", "NOTICE"):
+                chat = self.state.chat_message(line)
+                if isinstance(chat, ev.ChatMessage):
+                    messages.append(chat)
+        chan = self.state.channel(target)
+        return [ev.History(chan.name if chan else target, tuple(messages), message=answer.message)]
 
     # -- CAP ----------------------------------------------------------------------------------
 
@@ -398,16 +478,124 @@ class ClientSession:
 
     def history_request(self, target: str, limit: int = 50) -> Message | None:
         """A ``CHATHISTORY LATEST`` for ``target``, or ``None`` when the server has none."""
-        if not ({"chathistory", "draft/chathistory"} & self.state.caps):
+        if not (HISTORY_CAPS & self.state.caps):
             return None
-        cap = parse_number(self.state.isupport.get("CHATHISTORY") or "", lo=1)
-        if cap is not None:
-            limit = min(limit, cap)
-        return Message("CHATHISTORY", ("LATEST", target, "*", str(limit)))
+        return Message("CHATHISTORY", ("LATEST", target, "*", str(self._history_limit(limit))))
+
+    def fetch_history(self, target: str, limit: int = 50) -> bool:
+        """Queue a ``CHATHISTORY LATEST`` for ``target`` whose answer becomes a
+        :class:`~hubbub.client.events.History` event. False when the server has no history."""
+        message = self.history_request(target, limit)
+        if message is None:
+            return False
+        expect = Expect("CHATHISTORY", HISTORY_BATCH_TYPES, target)
+        pending = self._requests.add(message, self.labels, expect, _HISTORY_EVENT)
+        self.send(pending.message)
+        return True
+
+    def _history_limit(self, limit: int) -> int:
+        if limit < 1:
+            raise ValueError(f"the limit must be at least 1, not {limit}")
+        most = parse_number(self.state.isupport.get("CHATHISTORY") or "", lo=1)
+        return min(limit, most) if most is not None else limit
+
+    def _need(self, caps: frozenset[str], what: str) -> None:
+        if not (caps & self.state.caps):
+            raise Unsupported(f"the server does not offer {what} ({' or '.join(sorted(caps))})")
+        if "batch" not in self.state.caps:
+            raise Unsupported(f"{what} needs the batch capability, which the server lacks")
+
+    def history_query(
+        self, subcommand: str, target: str, refs: Sequence[Ref | None], limit: int
+    ) -> tuple[Message, Expect]:
+        """A ``CHATHISTORY`` request and what its answer looks like. ``refs`` are the
+        subcommand's references (``None`` stands for ``*`` with ``LATEST``).
+        Raises :class:`Unsupported` without ``draft/chathistory`` and ValueError for a bad
+        reference, target or limit."""
+        sub = subcommand.upper()
+        if sub not in HISTORY_SUBCOMMANDS:
+            raise ValueError(f"unknown CHATHISTORY subcommand {subcommand!r}")
+        self._need(HISTORY_CAPS, "history")
+        _check_target(target)
+        types = ref_types(self.state.isupport)
+        params = [
+            "*" if ref is None and sub == "LATEST" else ref_param(_given(ref), types)
+            for ref in refs
+        ]
+        message = Message("CHATHISTORY", (sub, target, *params, str(self._history_limit(limit))))
+        return message, Expect("CHATHISTORY", HISTORY_BATCH_TYPES, target)
+
+    def targets_query(self, start: datetime, end: datetime, limit: int) -> tuple[Message, Expect]:
+        """A ``CHATHISTORY TARGETS`` request (conversations whose latest message is between
+        ``start`` and ``end``) and what its answer looks like."""
+        self._need(HISTORY_CAPS, "history")
+        params = ("timestamp=" + format_time(start), "timestamp=" + format_time(end))
+        message = Message("CHATHISTORY", ("TARGETS", *params, str(self._history_limit(limit))))
+        return message, Expect("CHATHISTORY", ("draft/chathistory-targets",))
+
+    def search_query(self, attrs: Sequence[tuple[str, str]]) -> tuple[Message, Expect]:
+        """A ``SEARCH`` request for these attributes (``in``, ``from``, ``after``, ``before``,
+        ``text``, ``limit``; values unescaped) and what its answer looks like."""
+        self._need(frozenset({"soju.im/search"}), "search")
+        return Message("SEARCH", (search_param(attrs),)), Expect("SEARCH", SEARCH_BATCH_TYPES)
+
+    def markread_query(self, target: str, when: datetime | None) -> tuple[Message, Expect]:
+        """A ``MARKREAD`` that sets (``when``) or asks for the read marker of ``target``,
+        and what its answer looks like (the server's ``MARKREAD`` for the target)."""
+        if "draft/read-marker" not in self.state.caps:
+            raise Unsupported("the server does not offer read markers (draft/read-marker)")
+        _check_target(target)
+        key = self.state.fold(target)
+
+        def answers(line: Message) -> bool:
+            p = line.params
+            return line.command.upper() == "MARKREAD" and bool(p) and self.state.fold(p[0]) == key
+
+        params = (target, "timestamp=" + format_time(when)) if when is not None else (target,)
+        return Message("MARKREAD", params), Expect("MARKREAD", line=answers)
+
+    def redact_query(
+        self, target: str, msgid: str, reason: str = ""
+    ) -> tuple[Message, Expect | None]:
+        """A ``REDACT`` of message ``msgid`` in ``target``, and what its answer looks like:
+        the server's relay of it back to us, which needs ``echo-message`` when it cannot label
+        its answer (``None`` then: nothing will say it worked)."""
+        if "draft/message-redaction" not in self.state.caps:
+            raise Unsupported(
+                "the server does not offer deleting messages (draft/message-redaction)"
+            )
+        _check_target(target)
+        if not msgid or any(c in msgid for c in " \0\r\n") or msgid[0] == ":":
+            raise ValueError(f"invalid msgid {msgid!r}")
+
+        def answers(line: Message) -> bool:
+            p = line.params
+            return (
+                line.command.upper() == "REDACT"
+                and len(p) >= 2
+                and p[1] == msgid
+                and self.state.is_me(self.source_nick(line))
+            )
+
+        message = Message("REDACT", (target, msgid, reason) if reason else (target, msgid))
+        if self.labels or "echo-message" in self.state.caps:
+            return message, Expect("REDACT", line=answers)
+        return message, None
 
     def source_nick(self, msg: Message) -> str:
         """The nick in a message's source (the server's name for a server source)."""
         return split_source(msg.source).nick if msg.source else self.state.server_name
+
+
+def _given(ref: Ref | None) -> Ref:
+    if ref is None:
+        raise ValueError("a message reference is needed here")
+    return ref
+
+
+def _check_target(target: str) -> None:
+    if not target or any(c in target for c in " ,\0\r\n") or target[0] == ":":
+        raise ValueError(f"invalid target {target!r}")
 
 
 _SESSION_HANDLERS = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from hubbub.client import events as ev
 from hubbub.client.text import parse_ctcp, parse_server_time
@@ -100,6 +101,10 @@ class ClientState:
         """Our user modes."""
         self.account: str | None = None
         self.away: str | None = None
+        self.read_markers: dict[Folded, datetime | None] = {}
+        """The read marker of each target the server told us about (``draft/read-marker``):
+        the time of the last message read there, ``None`` when nothing was read yet."""
+        self._marker_names: dict[Folded, str] = {}
         self._recompute()
 
     # -- ISUPPORT-derived ---------------------------------------------------------------------
@@ -121,12 +126,15 @@ class ClientState:
             else:
                 self.isupport[key] = value
         old = self.casemapping
+        names = self._marker_names
         self._recompute()
         if self.casemapping != old:
             self.channels = {self.fold(c.name): c for c in self.channels.values()}
             for chan in self.channels.values():
                 chan.members = {self.fold(m.nick): m for m in chan.members.values()}
             self.users = {self.fold(u.nick): u for u in self.users.values()}
+            self.read_markers = {self.fold(n): self.read_markers.get(k) for k, n in names.items()}
+            self._marker_names = {self.fold(n): n for n in names.values()}
 
     @property
     def nicklen(self) -> int:
@@ -158,6 +166,10 @@ class ClientState:
     def _member_key(self, m: Member) -> tuple[int, Folded]:
         rank = self.prefix_symbols.find(m.prefix) if m.prefix else len(self.prefix_symbols)
         return rank, self.fold(m.nick)
+
+    def read_marker(self, target: str) -> datetime | None:
+        """The last read marker the server gave for ``target`` (``None``: none, or unknown)."""
+        return self.read_markers.get(self.fold(target))
 
     def common_channels(self, nick: str) -> tuple[str, ...]:
         """The channels we share with ``nick``."""
@@ -510,6 +522,39 @@ class ClientState:
         self.account = None
         return [self._numeric(msg)]
 
+    def _on_markread(self, msg: Message) -> list[ev.Event]:
+        # MARKREAD <target> <timestamp=...|*>
+        if len(msg.params) < 2:
+            return [ev.Other(message=msg)]
+        target, value = msg.params[0], msg.params[1]
+        when = None
+        if value != "*":
+            when = parse_server_time(value.removeprefix("timestamp="))
+            if when is None or when.tzinfo is None:
+                return [ev.Other(message=msg)]
+            when = when.astimezone(UTC)
+        key = self.fold(target)
+        self.read_markers[key] = when
+        self._marker_names[key] = target
+        chan = self.channel(target)
+        return [ev.ReadMarker(chan.name if chan else target, when, message=msg)]
+
+    def _on_redact(self, msg: Message) -> list[ev.Event]:
+        # :nick!u@h REDACT <target> <msgid> [:reason]
+        if len(msg.params) < 2:
+            return [ev.Other(message=msg)]
+        target, msgid = msg.params[0], msg.params[1]
+        reason = msg.params[2] if len(msg.params) > 2 else ""
+        nick = self._source_nick(msg)
+        from_self = msg.source is not None and self.is_me(nick)
+        stripped = target.lstrip(self.prefix_symbols)
+        if self.is_channel(stripped):
+            chan = self.channel(stripped)
+            conversation = chan.name if chan else stripped
+        else:
+            conversation = target if from_self else nick
+        return [ev.Redact(target, msgid, nick, reason, conversation, from_self, message=msg)]
+
     def _on_privmsg(self, msg: Message) -> list[ev.Event]:
         chat = self.chat_message(msg)
         return [chat] if chat is not None else []
@@ -593,4 +638,6 @@ _HANDLERS: dict[str, Callable[[ClientState, Message], list[ev.Event]]] = {
     n.RPL_LOGGEDOUT: ClientState._on_logged_out,
     "PRIVMSG": ClientState._on_privmsg,
     "NOTICE": ClientState._on_privmsg,
+    "MARKREAD": ClientState._on_markread,
+    "REDACT": ClientState._on_redact,
 }
