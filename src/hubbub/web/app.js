@@ -257,6 +257,7 @@
       unread: 0,
       highlight: false,
       members: new Map(), // folded nick -> {nick, prefixes, away}
+      spoke: new Map(), // folded nick -> when they last spoke here (ms), for Tab completion
       names: null, // members being collected from RPL_NAMREPLY
       msgids: new Set(),
       oldest: null, // {msgid, time} of the oldest message shown, for CHATHISTORY BEFORE
@@ -864,6 +865,11 @@
     buffer.members.set(key, { nick, prefixes: prefixes || "", away: existing ? existing.away : false });
   }
 
+  function noteSpoke(buffer, nick, time) {
+    const key = state.fold(nick);
+    buffer.spoke.set(key, Math.max(time, buffer.spoke.get(key) || 0));
+  }
+
   function membersChanged(buffer) {
     if (buffer.key === state.active) renderMembers();
   }
@@ -901,6 +907,7 @@
       }
     }
     const self = isMe(msg.nick);
+    if (buffer.kind === "channel" && msg.nick) noteSpoke(buffer, msg.nick, messageTime(msg));
     if (history) {
       const batch = state.batches.get(msg.tags.batch);
       if (batch) batch.count += 1;
@@ -968,6 +975,7 @@
 
   function removeMember(buffer, nick, text, msg) {
     buffer.members.delete(state.fold(nick));
+    buffer.spoke.delete(state.fold(nick));
     membersChanged(buffer);
     show(buffer, "part", null, text, { time: messageTime(msg) });
   }
@@ -988,6 +996,7 @@
     const key = state.fold(msg.nick || "");
     const reason = msg.params[0] ? ` (${msg.params[0]})` : "";
     for (const buffer of state.buffers.values()) {
+      if (buffer.kind === "channel") buffer.spoke.delete(key);
       if ((buffer.kind === "channel" && buffer.members.delete(key)) || (buffer.kind === "query" && buffer.key === key)) {
         show(buffer, "quit", null, `${msg.nick} quit${reason}`, { time: messageTime(msg) });
         membersChanged(buffer);
@@ -1012,6 +1021,10 @@
         if (!member) continue;
         buffer.members.delete(oldKey);
         addMember(buffer, now, member.prefixes);
+        if (buffer.spoke.has(oldKey)) {
+          buffer.spoke.set(state.fold(now), buffer.spoke.get(oldKey));
+          buffer.spoke.delete(oldKey);
+        }
         show(buffer, "nick", null, me ? `You are now known as ${now}` : `${old} is now known as ${now}`, { time: messageTime(msg) });
         membersChanged(buffer);
       } else if (buffer.kind === "query" && buffer.key === oldKey) {
@@ -1357,6 +1370,13 @@
     "/quit [reason] — disconnect",
   ];
 
+  // The commands runCommand knows, offered by Tab completion (the aliases j, leave and raw
+  // work but are not offered).
+  const COMMANDS = [
+    "away", "back", "close", "help", "join", "me", "msg", "nick", "older", "part", "query",
+    "quit", "quote", "topic", "whois",
+  ];
+
   function runCommand(text) {
     const buffer = activeBuffer();
     const space = text.indexOf(" ");
@@ -1450,6 +1470,95 @@
     sendMessage(buffer.name, body, false);
   }
 
+  // --- Tab completion ---------------------------------------------------------------------
+
+  // While Tab cycles: {before, after, candidates, index, value}; value is what we put in the
+  // box, so an edit by any other means starts a new completion.
+  let completion = null;
+  let tabLeaves = false; // Escape was pressed: the next Tab moves the focus on as usual
+  const MODIFIER_KEYS = new Set(["Shift", "Control", "Alt", "Meta", "CapsLock", "AltGraph"]);
+
+  function startsWithFolded(name, word) {
+    return state.fold(name).startsWith(state.fold(word));
+  }
+
+  /** What word (the text before the caret back to a space) may become, as inserted. */
+  function completionCandidates(word, atStart) {
+    if (word.startsWith("/")) {
+      if (!atStart || word.startsWith("//")) return [];
+      const typed = word.slice(1).toLowerCase();
+      return COMMANDS.filter((c) => c.startsWith(typed)).map((c) => "/" + c);
+    }
+    if (isChannel(word)) {
+      return [...state.buffers.values()]
+        .filter((b) => b.kind === "channel" && b.joined && startsWithFolded(b.name, word))
+        .sort((a, b) => a.key.localeCompare(b.key))
+        .map((b) => b.name);
+    }
+    const buffer = activeBuffer();
+    let nicks = [];
+    if (buffer.kind === "channel") nicks = [...buffer.members.values()].map((m) => m.nick);
+    else if (buffer.kind === "query") nicks = [buffer.name, state.nick];
+    const spoke = (nick) => (buffer.spoke ? buffer.spoke.get(state.fold(nick)) || 0 : 0);
+    return nicks
+      .filter((nick) => startsWithFolded(nick, word))
+      .sort(
+        (a, b) =>
+          Number(isMe(a)) - Number(isMe(b)) || // your own nick last
+          spoke(b) - spoke(a) || // then the most recently active first
+          a.toLowerCase().localeCompare(b.toLowerCase()),
+      )
+      .map((nick) => (atStart ? nick + ":" : nick));
+  }
+
+  /** Complete the word before the caret, or go on to the next (dir 1) or previous (-1) one. */
+  function complete(dir) {
+    const input = $("input");
+    if (completion && input.value === completion.value) {
+      const n = completion.candidates.length;
+      completion.index = (completion.index + dir + n) % n;
+    } else {
+      completion = null;
+      const caret = input.selectionStart === null ? input.value.length : input.selectionStart;
+      const head = input.value.slice(0, caret);
+      const start = head.search(/\S*$/);
+      const word = head.slice(start);
+      if (!word) return;
+      const candidates = completionCandidates(word, start === 0);
+      if (!candidates.length) return;
+      completion = {
+        before: input.value.slice(0, start),
+        after: input.value.slice(input.selectionEnd === null ? caret : input.selectionEnd),
+        candidates,
+        index: dir > 0 ? 0 : candidates.length - 1,
+        value: "",
+      };
+    }
+    const { before, after } = completion;
+    const insert = completion.candidates[completion.index];
+    input.value = before + insert + (after.startsWith(" ") ? after : " " + after);
+    const caret = before.length + insert.length + 1; // after the space
+    input.setSelectionRange(caret, caret);
+    completion.value = input.value;
+  }
+
+  function onInputKeydown(event) {
+    if (event.isComposing) return;
+    if (event.key === "Tab" && !event.ctrlKey && !event.altKey && !event.metaKey) {
+      if (tabLeaves) {
+        tabLeaves = false; // let the browser move the focus
+        completion = null;
+        return;
+      }
+      event.preventDefault();
+      complete(event.shiftKey ? -1 : 1);
+      return;
+    }
+    if (MODIFIER_KEYS.has(event.key)) return; // Shift of Shift+Tab does not end the cycle
+    completion = null;
+    tabLeaves = event.key === "Escape";
+  }
+
   // --- panels (phone layout) --------------------------------------------------------------
 
   function closePanels() {
@@ -1514,6 +1623,14 @@
     $("channels").value = saved.channels && saved.channels.length ? saved.channels.join(", ") : "#hubbub";
     $("login-form").addEventListener("submit", onLogin);
     $("input-form").addEventListener("submit", onInput);
+    $("input").addEventListener("keydown", onInputKeydown);
+    $("input").addEventListener("blur", () => {
+      completion = null;
+      tabLeaves = false;
+    });
+    $("input").addEventListener("pointerdown", () => {
+      completion = null;
+    });
     $("join-form").addEventListener("submit", (e) => {
       e.preventDefault();
       const input = $("join-input");
