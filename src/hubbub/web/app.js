@@ -207,6 +207,8 @@
     batches: new Map(),
     pendingJoins: new Set(),
     pendingWho: new Set(), // folded channels whose WHO replies we asked for silently
+    whowasNick: null, // folded nick whose WHOWAS reply is coming (its 312 says "was on")
+    listCounts: new Map(), // "367 #folded" -> entries of a ban/exception list so far
     wantJoined: new Set(), // folded channel names to join again after a reconnect
   };
 
@@ -596,10 +598,8 @@
       const text = typeof event.data === "string" ? event.data : "";
       for (const raw of text.split(/\r?\n/)) {
         if (!raw) continue;
-        const msg = parseLine(raw);
-        if (!msg) continue;
         try {
-          handle(msg);
+          receive(raw);
         } catch (e) {
           console.error("error handling", raw, e);
         }
@@ -1131,6 +1131,205 @@
     return msg.params.slice(1).join(" ");
   }
 
+  // --- numerics as sentences --------------------------------------------------------------
+
+  /** A Unix time (seconds) in the reader's locale and time zone; the text itself otherwise. */
+  function localTime(seconds) {
+    if (!/^\d+$/.test(seconds || "")) return seconds || "";
+    return new Date(Number(seconds) * 1000).toLocaleString();
+  }
+
+  const UNITS = [["d", 86400], ["h", 3600], ["min", 60], ["s", 1]];
+
+  /** Seconds as "1 d 2 h", "1 h 2 min" or "23 s": the largest unit and the next if not 0. */
+  function duration(seconds) {
+    if (!/^\d+$/.test(seconds || "")) return `${seconds} s`;
+    const total = Number(seconds);
+    const first = UNITS.findIndex(([, size]) => total >= size);
+    if (first < 0) return "0 s";
+    const [unit, size] = UNITS[first];
+    let text = `${Math.floor(total / size)} ${unit}`;
+    const next = UNITS[first + 1];
+    if (next && Math.floor((total % size) / next[1]) > 0) text += ` ${Math.floor((total % size) / next[1])} ${next[0]}`;
+    return text;
+  }
+
+  function countOf(count, one, many) {
+    return `${count} ${count === "1" ? one : many}`;
+  }
+
+  /** "a", "a and b", "a, b and c". */
+  function listWords(items) {
+    if (items.length < 2) return items.join("");
+    return items.slice(0, -1).join(", ") + " and " + items[items.length - 1];
+  }
+
+  const PREFIX_ROLES = { q: "owner", a: "admin", o: "operator", h: "half-operator", v: "voice" };
+
+  /** "@#ops" as "#ops (operator)", from the server's PREFIX. */
+  function channelWithRoles(entry) {
+    const roles = [];
+    let i = 0;
+    while (i < entry.length - 1 && state.prefixChars.includes(entry[i]) && !isChannel(entry.slice(i))) {
+      const mode = state.prefixModes[state.prefixChars.indexOf(entry[i])];
+      roles.push(PREFIX_ROLES[mode] || entry[i]);
+      i += 1;
+    }
+    return roles.length ? `${entry.slice(i)} (${roles.join(", ")})` : entry;
+  }
+
+  /** The server's own phrase ("is a Network Administrator") when it is one, else ours. */
+  function phrase(text, otherwise) {
+    return /^(is|has|was) /i.test(text || "") ? text : otherwise;
+  }
+
+  function realName(name) {
+    return name ? ` (real name: ${name})` : "";
+  }
+
+  // Ban, exception and invite-exception lists: entry numeric -> [end numeric, sentence words].
+  const LISTS = {
+    367: { end: "368", verb: "bans", one: "ban", many: "bans" },
+    348: { end: "349", verb: "exempts from bans", one: "exception", many: "exceptions" },
+    346: { end: "347", verb: "lets in without an invite", one: "invite exception", many: "invite exceptions" },
+  };
+  const LIST_ENDS = Object.fromEntries(Object.entries(LISTS).map(([code, list]) => [list.end, code]));
+
+  /** Where a reply about a channel goes: its conversation if there is one, else in view. */
+  function channelBuffer(name) {
+    return getBuffer(name || "") || activeBuffer();
+  }
+
+  /**
+   * A numeric reply as a sentence, shown in the right place; false when it is not one we
+   * know (the caller shows its parameters as they are).
+   */
+  function showNumericSentence(msg) {
+    const p = msg.params;
+    const whois = (text) => info(text, activeBuffer());
+    switch (msg.command) {
+      case "004": // the server's name and version, as 002 said in words
+        return true;
+      case "221":
+        info(`Your modes: ${p[1]}`, activeBuffer());
+        return true;
+      case "252":
+        info(`${countOf(p[1], "operator", "operators")} online`);
+        return true;
+      case "253":
+        info(countOf(p[1], "unregistered connection", "unregistered connections"));
+        return true;
+      case "254":
+        info(`${countOf(p[1], "channel", "channels")} formed`);
+        return true;
+      case "265":
+      case "266":
+        // "<users> <max> :Current local users 3, max 5": the text says it all.
+        if (p.length > 2 && !/^\d*$/.test(p[p.length - 1])) info(p[p.length - 1]);
+        else info(`${p[1]} users ${msg.command === "265" ? "on this server" : "on the network"}, at most ${p[2]}`);
+        return true;
+      case "301":
+        whois(`${p[1]} is away${p[2] ? ": " + p[2] : ""}`);
+        return true;
+      case "311":
+        whois(`${p[1]} is ${p[2]}@${p[3]}${realName(p[5])}`);
+        return true;
+      case "314":
+        state.whowasNick = state.fold(p[1] || "");
+        whois(`${p[1]} was ${p[2]}@${p[3]}${realName(p[5])}`);
+        return true;
+      case "312": {
+        const was = state.whowasNick === state.fold(p[1] || "");
+        whois(`${p[1]} ${was ? "was" : "is"} on ${p[2]}${p[3] ? ` (${p[3]})` : ""}`);
+        return true;
+      }
+      case "313":
+        whois(`${p[1]} ${phrase(p[2], "is an IRC operator")}`);
+        return true;
+      case "671":
+        whois(`${p[1]} ${phrase(p[2], "is using a secure connection")}`);
+        return true;
+      case "317": {
+        const signon = p.length > 4 && /^\d+$/.test(p[3]) ? `, signed on at ${localTime(p[3])}` : "";
+        whois(`${p[1]} has been idle ${duration(p[2])}${signon}`);
+        return true;
+      }
+      case "319": {
+        const channels = (p[2] || "").split(" ").filter(Boolean).map(channelWithRoles);
+        whois(`${p[1]} is in ${listWords(channels)}`);
+        return true;
+      }
+      case "330":
+        whois(`${p[1]} is logged in as ${p[2]}`);
+        return true;
+      case "338": {
+        const where = p.slice(2, -1);
+        if (!where.length) return false;
+        whois(`${p[1]} actually connects from ${where[0]}${where[1] ? ` (${where[1]})` : ""}`);
+        return true;
+      }
+      case "318": // end of WHOIS: nothing to say
+        return true;
+      case "369": // end of WHOWAS
+        state.whowasNick = null;
+        return true;
+      case "322":
+        info(`${p[1]}: ${countOf(p[2], "user", "users")}${p[3] ? ` — ${p[3]}` : ""}`);
+        return true;
+      case "324":
+        info(`${p[1]} has modes ${p.slice(2).join(" ")}`, channelBuffer(p[1]));
+        return true;
+      case "329":
+        info(`${p[1]} was created on ${localTime(p[2])}`, channelBuffer(p[1]));
+        return true;
+      case "333": {
+        const setter = (p[2] || "").split("!")[0];
+        if (setter) show(channelBuffer(p[1]), "topic", null, `Topic set by ${setter}${p[3] ? ` on ${localTime(p[3])}` : ""}`);
+        return true;
+      }
+      case "341":
+        info(`You invited ${p[1]} to ${p[2]}`, activeBuffer());
+        return true;
+      case "352": {
+        // Not one of our silent WHOs (handled before): "<channel> <user> <host> <server> <nick> <flags> :<hops> <real name>".
+        const real = (p[7] || "").replace(/^\d+ /, "");
+        const where = p[1] && p[1] !== "*" ? ` in ${p[1]}` : "";
+        const away = (p[6] || "").startsWith("G") ? ", away" : "";
+        info(`${p[5]} is ${p[2]}@${p[3]}${where}${away}${realName(real)}`, activeBuffer());
+        return true;
+      }
+      case "315": // end of WHO
+        return true;
+      default:
+        break;
+    }
+    const list = LISTS[msg.command];
+    if (list) {
+      const key = `${msg.command} ${state.fold(p[1] || "")}`;
+      state.listCounts.set(key, (state.listCounts.get(key) || 0) + 1);
+      const setter = p[3] ? ` (set by ${p[3].split("!")[0]}${p[4] ? ` on ${localTime(p[4])}` : ""})` : "";
+      info(`${p[1]} ${list.verb} ${p[2]}${setter}`, channelBuffer(p[1]));
+      return true;
+    }
+    const entryCode = LIST_ENDS[msg.command];
+    if (entryCode) {
+      const key = `${entryCode} ${state.fold(p[1] || "")}`;
+      const count = String(state.listCounts.get(key) || 0);
+      state.listCounts.delete(key);
+      const { one, many } = LISTS[entryCode];
+      info(`${p[1]} has ${count === "0" ? "no " + many : countOf(count, one, many)}`, channelBuffer(p[1]));
+      return true;
+    }
+    return false;
+  }
+
+  /** An error reply as "<what>: <why>" ("dave: No such nick/channel"). */
+  function errorText(msg) {
+    const p = msg.params;
+    const about = p.slice(1, -1).join(" ");
+    return about ? `${about}: ${p[p.length - 1]}` : p[p.length - 1] || msg.command;
+  }
+
   function handleNumeric(msg) {
     const code = msg.command;
     const p = msg.params;
@@ -1155,15 +1354,6 @@
         buffer.topic = p[2] || "";
         if (buffer.key === state.active) renderHeader();
         show(buffer, "topic", null, `Topic: ${buffer.topic}`);
-        return;
-      }
-      case "333": {
-        const buffer = getBuffer(p[1]);
-        const when = parseInt(p[3], 10);
-        if (buffer && p[2]) {
-          const date = Number.isNaN(when) ? "" : ` on ${new Date(when * 1000).toLocaleString()}`;
-          show(buffer, "topic", null, `Topic set by ${p[2].split("!")[0]}${date}`);
-        }
         return;
       }
       case "353": {
@@ -1217,7 +1407,7 @@
         return;
       case "352": {
         const key = state.fold(p[1] || "");
-        if (!state.pendingWho.has(key)) break;
+        if (!state.pendingWho.has(key)) break; // someone's /who: a sentence below
         const buffer = getBuffer(p[1]);
         const member = buffer && buffer.members.get(state.fold(p[5] || ""));
         if (member) member.away = (p[6] || "").startsWith("G");
@@ -1239,13 +1429,20 @@
       default:
         break;
     }
+    if (showNumericSentence(msg)) return;
     if (/^[45]\d\d$/.test(code)) {
-      error(numericText(msg));
+      error(errorText(msg));
     } else if (["311", "312", "313", "317", "318", "319", "330", "338", "378", "671", "301"].includes(code)) {
       info(numericText(msg), activeBuffer());
     } else {
       info(numericText(msg));
     }
+  }
+
+  /** Handle one line from the server. */
+  function receive(raw) {
+    const msg = parseLine(raw);
+    if (msg) handle(msg);
   }
 
   function handle(msg) {
@@ -1364,6 +1561,7 @@
     "/topic text — set this channel's topic",
     "/away [text] and /back — set or clear your away message",
     "/whois nick — who is that",
+    "/whowas nick — who was that (someone who has left)",
     "/close — leave this channel or close this conversation",
     "/older — load older messages (when the server keeps history)",
     "/quote LINE — send a raw IRC line",
@@ -1374,7 +1572,7 @@
   // work but are not offered).
   const COMMANDS = [
     "away", "back", "close", "help", "join", "me", "msg", "nick", "older", "part", "query",
-    "quit", "quote", "topic", "whois",
+    "quit", "quote", "topic", "whois", "whowas",
   ];
 
   function runCommand(text) {
@@ -1426,6 +1624,9 @@
         return;
       case "whois":
         if (first) sendCmd("WHOIS", first);
+        return;
+      case "whowas":
+        if (first) sendCmd("WHOWAS", first);
         return;
       case "older":
         requestOlder(buffer);
@@ -1664,7 +1865,7 @@
   }
 
   // Exposed for tests and debugging only; nothing on the page calls it.
-  window.hubbub = { parseLine, buildLine, splitMessage, state };
+  window.hubbub = { parseLine, buildLine, splitMessage, receive, state };
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();
