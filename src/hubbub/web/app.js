@@ -19,6 +19,7 @@
     "userhost-in-names", "draft/chathistory", "chathistory",
   ];
   const STORE_KEY = "hubbub.web";
+  const SETTINGS_KEY = "hubbub.web.settings"; // {formatting: bool}
 
   // --- IRC lines --------------------------------------------------------------------------
 
@@ -84,6 +85,60 @@
 
   function stripFormatting(text) {
     return text.replace(FORMATTING, "");
+  }
+
+  function plainStyle() {
+    // fg and bg: null (the default), a colour number 0-98, or "#rrggbb".
+    return { b: false, i: false, u: false, s: false, m: false, rev: false, fg: null, bg: null };
+  }
+
+  function colourNumber(digits) {
+    const n = Number(digits);
+    return n === 99 ? null : n; // 99 is "the default colour"
+  }
+
+  /**
+   * Text with mIRC formatting codes as runs of {text, style}: \x02 bold, \x1d italics,
+   * \x1f underline, \x1e strikethrough, \x11 monospace, \x16 reverse (toggles), \x03fg[,bg]
+   * colours (\x03 alone ends them), \x04RRGGBB[,RRGGBB] hex colours, \x0f reset. See
+   * https://modern.ircdocs.horse/formatting.html.
+   */
+  function formatRuns(text) {
+    const runs = [];
+    let style = plainStyle();
+    let current = "";
+    const flush = () => {
+      if (current) runs.push({ text: current, style: { ...style } });
+      current = "";
+    };
+    const toggles = { "\x02": "b", "\x1d": "i", "\x1f": "u", "\x1e": "s", "\x11": "m", "\x16": "rev" };
+    for (let i = 0; i < text.length; i += 1) {
+      const c = text[i];
+      if (c in toggles) {
+        flush();
+        style[toggles[c]] = !style[toggles[c]];
+      } else if (c === "\x0f") {
+        flush();
+        style = plainStyle();
+      } else if (c === "\x03" || c === "\x04") {
+        flush();
+        const rest = text.slice(i + 1, i + 15);
+        const m = c === "\x03" ? /^(\d{1,2})(?:,(\d{1,2}))?/.exec(rest) : /^([0-9a-f]{6})(?:,([0-9a-f]{6}))?/i.exec(rest);
+        if (!m) {
+          style.fg = null;
+          style.bg = null;
+          continue;
+        }
+        const colour = c === "\x03" ? colourNumber : (hex) => "#" + hex.toLowerCase();
+        style.fg = colour(m[1]);
+        if (m[2] !== undefined) style.bg = colour(m[2]);
+        i += m[0].length;
+      } else {
+        current += c;
+      }
+    }
+    flush();
+    return runs;
   }
 
   /** Split text so each piece, sent as PRIVMSG to target, fits in a 512-byte line. */
@@ -165,6 +220,59 @@
     if (last < text.length) node.append(document.createTextNode(text.slice(last)));
   }
 
+  const HAS_FORMATTING = /[\x02\x03\x04\x0f\x11\x16\x1d\x1e\x1f]/;
+
+  /**
+   * Append text with its mIRC formatting drawn (or stripped when the user turned it off): each
+   * run is a text node in a span with classes (.irc-b, .irc-fg-4, ...), links made as in
+   * appendText; a hex colour is set on the span through the CSSOM, which the CSP allows
+   * (it forbids style attributes in markup). Nothing from the text is ever parsed as HTML.
+   */
+  function appendFormatted(node, text) {
+    if (!state.showFormatting || !HAS_FORMATTING.test(text)) {
+      appendText(node, stripFormatting(text));
+      return;
+    }
+    for (const { text: piece, style } of formatRuns(text)) {
+      let { fg, bg } = style;
+      if (style.rev) [fg, bg] = [bg === null ? "rev" : bg, fg === null ? "rev" : fg];
+      const classes = ["b", "i", "u", "s", "m"].filter((k) => style[k]).map((k) => "irc-" + k);
+      if (fg === "rev") classes.push("irc-rev-fg");
+      else if (typeof fg === "number") classes.push("irc-fg-" + fg);
+      if (bg === "rev") classes.push("irc-rev-bg");
+      else if (typeof bg === "number") classes.push("irc-bg-" + bg);
+      const hexFg = typeof fg === "string" && fg.startsWith("#");
+      const hexBg = typeof bg === "string" && bg.startsWith("#");
+      if (!classes.length && !hexFg && !hexBg) {
+        appendText(node, piece);
+        continue;
+      }
+      const span = el("span", classes.join(" "));
+      if (hexFg) span.style.color = fg;
+      if (hexBg) span.style.backgroundColor = bg;
+      appendText(span, piece);
+      node.append(span);
+    }
+  }
+
+  // The text each formatted element was drawn from, to draw it again when the setting changes.
+  const drawnFrom = new WeakMap();
+
+  /** Replace node's content with text, formatted (see appendFormatted). */
+  function drawText(node, text) {
+    drawnFrom.set(node, text);
+    node.replaceChildren();
+    appendFormatted(node, text);
+  }
+
+  function redrawAll() {
+    for (const node of document.querySelectorAll("#messages .msg .text")) {
+      const text = drawnFrom.get(node);
+      if (text !== undefined) drawText(node, text);
+    }
+    renderHeader();
+  }
+
   function nickClass(nick) {
     let h = 0;
     for (const ch of nick.toLowerCase()) h = (h * 31 + ch.codePointAt(0)) >>> 0;
@@ -200,6 +308,7 @@
     statusMsg: "",
     chanModes: ["beI", "k", "l", "imnpst"],
     fold: folder("rfc1459"),
+    showFormatting: true, // draw mIRC bold, colours...; off: strip them (a setting)
     network: "",
     buffers: new Map(),
     order: [],
@@ -219,6 +328,23 @@
       const data = { nick: state.options ? state.options.nick : "", channels: joined };
       if (!data.channels.length && state.options) data.channels = state.options.channels;
       localStorage.setItem(STORE_KEY, JSON.stringify(data));
+    } catch (_) {
+      /* storage may be disabled */
+    }
+  }
+
+  function loadSettings() {
+    try {
+      const settings = JSON.parse(localStorage.getItem(SETTINGS_KEY) || "{}") || {};
+      state.showFormatting = settings.formatting !== false;
+    } catch (_) {
+      state.showFormatting = true;
+    }
+  }
+
+  function saveSettings() {
+    try {
+      localStorage.setItem(SETTINGS_KEY, JSON.stringify({ formatting: state.showFormatting }));
     } catch (_) {
       /* storage may be disabled */
     }
@@ -384,7 +510,7 @@
     $("buffer-name").textContent = buffer.kind === "server" ? state.network || "Server" : buffer.name;
     const topic = $("topic");
     topic.replaceChildren();
-    if (buffer.kind === "channel") appendText(topic, stripFormatting(buffer.topic));
+    if (buffer.kind === "channel") appendFormatted(topic, buffer.topic);
     else if (buffer.kind === "query") topic.textContent = "Private conversation";
     else topic.textContent = state.registered ? "Server messages" : "";
     topic.title = topic.textContent;
@@ -473,16 +599,16 @@
     if (kind === "privmsg" || kind === "notice") {
       body.append(el("span", nickClass(nick || "*"), nick || "*"));
       const textNode = el("span", "text");
-      appendText(textNode, stripFormatting(text));
+      drawText(textNode, text);
       body.append(textNode);
     } else if (kind === "action") {
       body.append(el("span", "star", "*"), el("span", nickClass(nick), nick));
       const textNode = el("span", "text");
-      appendText(textNode, stripFormatting(text));
+      drawText(textNode, text);
       body.append(textNode);
     } else {
       const textNode = el("span", "text");
-      appendText(textNode, stripFormatting(text));
+      drawText(textNode, text);
       body.append(textNode);
     }
     line.append(body);
@@ -537,7 +663,7 @@
   function mentions(text) {
     if (!state.nick) return false;
     const nick = state.nick.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-    return new RegExp(`(^|[^\\w])${nick}([^\\w]|$)`, "i").test(text);
+    return new RegExp(`(^|[^\\w])${nick}([^\\w]|$)`, "i").test(stripFormatting(text));
   }
 
   // --- connection -------------------------------------------------------------------------
@@ -1825,6 +1951,13 @@
     $("login-form").addEventListener("submit", onLogin);
     $("input-form").addEventListener("submit", onInput);
     $("input").addEventListener("keydown", onInputKeydown);
+    loadSettings();
+    $("show-formatting").checked = state.showFormatting;
+    $("show-formatting").addEventListener("change", (e) => {
+      state.showFormatting = e.target.checked;
+      saveSettings();
+      redrawAll();
+    });
     $("input").addEventListener("blur", () => {
       completion = null;
       tabLeaves = false;
