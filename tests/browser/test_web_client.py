@@ -315,7 +315,7 @@ async def test_screenshot_of_a_conversation(browser: Browser, web_app: App, tmp_
 
     async def carol_says(text: str) -> None:
         await carol.send(f"PRIVMSG #hubbub :{text}")
-        await expect(alice.lines("#hubbub", text)).to_have_count(1)
+        await expect(alice.lines("#hubbub", text.replace("\x02", ""))).to_have_count(1)
 
     async def says(user: WebUser, text: str, shown: str | None = None) -> None:
         await user.say(text)
@@ -324,7 +324,7 @@ async def test_screenshot_of_a_conversation(browser: Browser, web_app: App, tmp_
     await carol_says("morning all! 0.1 is tagged: https://example.org/hubbub/releases")
     await says(bob, "nice! does the web client work on phones now?")
     await says(alice, "it does, the sidebars fold away on small screens")
-    await carol_says("and TLS listeners reload their certificates on REHASH")
+    await carol_says("and TLS listeners reload their certificates on \x02REHASH\x02")
     await says(bob, "/me opens it on his phone", "opens it on his phone")
     await says(bob, "alice: looks great, thanks")
     await carol.send("PRIVMSG #dev :alice, can you review the websocket PR?")
