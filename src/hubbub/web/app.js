@@ -1269,7 +1269,7 @@
 
   /** Seconds as "1 d 2 h", "1 h 2 min" or "23 s": the largest unit and the next if not 0. */
   function duration(seconds) {
-    if (!/^\d+$/.test(seconds || "")) return `${seconds} s`;
+    if (!/^\d+$/.test(seconds || "")) return seconds ? `${seconds} s` : "an unknown time";
     const total = Number(seconds);
     const first = UNITS.findIndex(([, size]) => total >= size);
     if (first < 0) return "0 s";
