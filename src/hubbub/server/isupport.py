@@ -6,6 +6,7 @@ from hubbub.config import Config
 from hubbub.protocol.casemap import CHANTYPES
 from hubbub.protocol.isupport import chunk, format_tokens
 from hubbub.server.channel import FLAG_MODES, LIST_MODES, PREFIX_MODES, PREFIX_SYMBOLS
+from hubbub.server.extbans import ACCOUNT_EXTBAN, EXTBAN
 
 
 def build_isupport(config: Config) -> list[list[str]]:
@@ -26,6 +27,7 @@ def build_isupport(config: Config) -> list[list[str]]:
         ]
     )
     tokens: dict[str, str | int | None] = {
+        "ACCOUNTEXTBAN": ACCOUNT_EXTBAN,
         "AWAYLEN": limits.awaylen,
         "BOT": "B",
         "CASEMAPPING": config.server.casemapping,
@@ -35,6 +37,7 @@ def build_isupport(config: Config) -> list[list[str]]:
         "CHANTYPES": CHANTYPES,
         "ELIST": "MU",
         "EXCEPTS": "e",
+        "EXTBAN": EXTBAN,
         "HOSTLEN": 64,
         "INVEX": "I",
         "KICKLEN": limits.kicklen,

@@ -7,7 +7,7 @@ from hubbub.protocol.caps import Cap
 from hubbub.protocol.casemap import Folded, is_valid_channel
 from hubbub.protocol.masks import mask_matches
 from hubbub.protocol.numbers import parse_number
-from hubbub.server.channel import Channel, subjects_of
+from hubbub.server.channel import Channel
 from hubbub.server.commands.dispatch import Command, Context, Help
 from hubbub.server.session import Session
 from hubbub.server.user import User
@@ -55,7 +55,7 @@ def join_error(ctx: Context, channel: Channel, key: str | None) -> tuple[str, st
     if (
         "i" in channel.flags
         and not invited
-        and not channel.matches_list("I", subjects_of(user), mapping)
+        and not channel.matches_user("I", user, mapping)
     ):
         return n.ERR_INVITEONLYCHAN, "Cannot join channel (+i)"
     if channel.is_banned(user, mapping) and not invited:
