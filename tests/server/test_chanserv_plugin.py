@@ -381,6 +381,8 @@ def test_op_deop_voice_devoice(server: Server, alice: Client) -> None:
     assert cs(bob, "OP #chat carol") == ["Gave operator status to carol."]  # (not a member)
     assert members(server, "#chat")["carol"] == "ov"
     assert cs(bob, "DEOP #chat carol") == ["Took operator status from carol."]
+    assert cs(bob, "DEOP #chat carol") == ["carol does not have +o in #chat."]
+    assert cs(alice, "OP #chat alice") == ["alice has +o in #chat."]
     assert cs(alice, "OP #chat nobody") == ["nobody is not in #chat."]
     assert cs(alice, "OP #chat alice extra") == ["Syntax: OP <#channel> [nick]"]
 

@@ -346,7 +346,9 @@ class ChanServ:
             self._tell(ctx, f"You do not have the access to {command} in {channel.name}.")
             return
         if (mode in channel.members[target]) is (sign == "+"):
-            return  # (nothing to change: nothing to say)
+            has = "has" if sign == "+" else "does not have"
+            self._tell(ctx, f"{target.nick} {has} +{mode} in {channel.name}.")
+            return
         self.handle.set_modes(channel, [(sign, mode, target.nick)])
         if user not in channel.members:  # (members see the MODE line)
             what = "operator status" if mode == "o" else "voice"
@@ -444,6 +446,8 @@ class ChanServ:
 
     def hear(self, event: Event) -> None:
         """Keep what changes in registered channels, and give status by access."""
+        if type(event) is Relayed:
+            return  # (most events are messages: pass them over first)
         registry = self.registry
         if registry is None:
             return
