@@ -233,8 +233,11 @@ def test_a_version_1_database_is_migrated_with_its_accounts(tmp_path: Path) -> N
     old.open()
     old.create_account(record("alice"))
     old.close()
-    with sqlite3.connect(path) as conn:  # as a hubbub without settings left it
-        conn.execute("DROP TABLE settings")
+    with sqlite3.connect(path) as conn:  # as a hubbub with only accounts left it
+        tables = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        for (table,) in tables:
+            if table not in ("accounts", "schema_version"):
+                conn.execute(f'DROP TABLE IF EXISTS "{table}"')
         conn.execute("UPDATE schema_version SET version = 1")
     conn.close()
     db = SqliteStorage(path)

@@ -42,6 +42,7 @@ from hubbub.server.user import User
 
 if TYPE_CHECKING:
     from hubbub.server.accounts import AccountService
+    from hubbub.server.chanregistry import ChannelRegistry
     from hubbub.server.history import History
     from hubbub.server.metrics import Metrics
 
@@ -149,6 +150,9 @@ class Server:
         the core counts it adds only when this is set."""
         self.accounts: AccountService | None = None
         """User accounts, when the server has storage (set by ``accounts.attach``)."""
+        self.channel_registry: ChannelRegistry | None = None
+        """Registered channels (ChanServ's), when the server has storage (set by the
+        application with the accounts)."""
         self.extra_caps: list[CapBits] = []
         """Capabilities offered beyond the always-on ones (``sasl`` and the account
         capabilities when accounts exist); set by ``accounts.attach``."""

@@ -14,7 +14,7 @@ import hashlib
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from hubbub.protocol.casemap import Casemapping, Folded
 from hubbub.protocol.message import MAX_LINE_BYTES
@@ -51,6 +51,23 @@ log = logging.getLogger("hubbub.network")
 
 Subscriber = Callable[[Event], None]
 
+ChannelSeeder = Callable[[Channel, User], "str | None"]
+"""Consulted when a channel is about to be created (:meth:`Network.new_channel`): it may make
+the new channel what it should be (the stored topic, modes, key, limit, lists, ``history``
+and ``created`` of a registered channel) and returns the prefix modes its first member gets
+(``"o"``, ``"v"``, ``""``), or None to leave the channel to the next seeder. The channel is
+not on the network yet and nobody has been told of it: the seeder sets its attributes
+directly, changes nothing else, and must be quick (it runs inside a JOIN)."""
+
+
+class NewChannel(NamedTuple):
+    """A channel made for a JOIN that would create it, not yet on the network
+    (:meth:`Network.new_channel`), with the prefix modes its creator gets."""
+
+    channel: Channel
+    modes: str
+
+
 _make_relayed: Callable[[type[Relayed], tuple[object, ...]], Relayed] = tuple.__new__
 
 
@@ -74,16 +91,17 @@ def fit_text(source: str, command: str, target: str, text: str) -> str:
 
 def may_speak(channel: Channel, user: User, mapping: Casemapping) -> bool:
     """Whether ``user`` may send a message to ``channel``: members with voice or more
-    always; other members unless the channel is moderated (+m) or they are banned;
-    outsiders only when the channel takes outside messages (-n), is not moderated and does
-    not ban them. The one rule for both relay paths."""
+    always; other members unless the channel is moderated (+m) or they are banned or muted
+    (``m:`` extban); outsiders only when the channel takes outside messages (-n), is not
+    moderated and neither bans nor mutes them. The one rule for every relay path; a channel
+    without bans costs two lookups."""
     member = channel.members.get(user)
     if member:
         return True
     flags = channel.flags
     if "m" in flags or (member is None and "n" in flags):
         return False
-    return not (channel.lists["b"] and channel.is_banned(user, mapping))
+    return not (channel.lists["b"] and channel.is_silenced(user, mapping))
 
 
 class Network:
@@ -112,6 +130,9 @@ class Network:
         """The subscribers that also hear messages sent to a service user (local delivery:
         the sender's echo). Such a message carries passwords (``IDENTIFY``); history,
         metrics and plugins do not hear it."""
+        self.seeders: list[ChannelSeeder] = []
+        """What makes new channels, in order (see :meth:`new_channel`): plugins add theirs
+        with ``PluginAPI.add_channel_seeder`` (ChanServ restores registered channels)."""
         self._later: deque[Callable[[], None]] = deque()
         self._emitting = 0
         self._draining = False
@@ -364,15 +385,39 @@ class Network:
 
     # -- channels --------------------------------------------------------------------------
 
-    def join(self, user: User, name: str, folded: Folded | None = None) -> Channel:
-        """``user`` joins the channel ``name``, which is made (with ``user`` as operator)
-        when it does not exist. The caller checked that it may."""
+    def new_channel(self, name: str, folded: Folded, creator: User) -> NewChannel:
+        """The channel ``name`` as a JOIN by ``creator`` would create it, not yet on the
+        network: what the first seeder that takes it makes of it (:data:`ChannelSeeder`),
+        or by default a ``+nt`` channel with ``creator`` as its operator. JOIN checks the
+        creator against it (a registered channel's stored key, ``+i`` and bans apply to
+        whoever would bring it back), then hands it to :meth:`join` or drops it."""
+        channel = Channel(name, folded, self.clock())
+        for seeder in self.seeders:
+            try:
+                modes = seeder(channel, creator)
+            except Exception:  # a plugin's bug must not stop the JOIN
+                log.exception("channel seeder %r failed on %s", seeder, name)
+                continue
+            if modes is not None:
+                return NewChannel(channel, "".join(m for m in PREFIX_MODES if m in modes))
+        return NewChannel(channel, "o")
+
+    def join(
+        self, user: User, name: str, folded: Folded | None = None, new: NewChannel | None = None
+    ) -> Channel:
+        """``user`` joins the channel ``name``. When it does not exist it is made: ``new``
+        (what :meth:`new_channel` made for ``user``), or made now the same way. The caller
+        checked that ``user`` may join."""
         folded = folded if folded is not None else self.fold(name)
         channel = self.channels.get(folded)
         created = channel is None
+        modes = ""
         if channel is None:
-            channel = self.channels[folded] = Channel(name, folded, self.clock())
-        channel.add(user, "o" if created else "")
+            if new is None or new.channel.folded != folded:
+                new = self.new_channel(name, folded, user)
+            channel = self.channels[folded] = new.channel
+            modes = new.modes
+        channel.add(user, modes)
         user.joined(channel)
         if folded in user.invited:
             user.invited = user.invited - {folded}

@@ -21,6 +21,7 @@ many have been applied. A database from a newer hubbub is refused rather than gu
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import threading
@@ -28,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from hubbub.protocol.casemap import Folded
-from hubbub.storage.base import AccountRecord, ScramCredentials, StorageError
+from hubbub.storage.base import AccountRecord, ChannelRecord, ScramCredentials, StorageError
 
 __all__ = ["MIGRATIONS", "SqliteStorage"]
 
@@ -58,6 +59,28 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # registered channels (ChanServ): one row each; the lists as JSON arrays
+    (
+        """
+        CREATE TABLE channels (
+            folded TEXT PRIMARY KEY NOT NULL,
+            name TEXT NOT NULL,
+            founder TEXT NOT NULL,
+            registered REAL NOT NULL,
+            topic TEXT NOT NULL DEFAULT '',
+            topic_setter TEXT NOT NULL DEFAULT '',
+            topic_time REAL NOT NULL DEFAULT 0,
+            modes TEXT NOT NULL DEFAULT '',
+            key TEXT NOT NULL DEFAULT '',
+            channel_limit INTEGER NOT NULL DEFAULT 0,
+            bans TEXT NOT NULL DEFAULT '[]',
+            excepts TEXT NOT NULL DEFAULT '[]',
+            invexes TEXT NOT NULL DEFAULT '[]',
+            access TEXT NOT NULL DEFAULT '[]',
+            history TEXT NOT NULL DEFAULT 'default'
+        )
+        """,
+    ),
 )
 """The schema, one entry per version: version N is reached by running entry N-1."""
 
@@ -67,6 +90,36 @@ _ACCOUNT_COLUMNS = (
 )
 
 _Row = tuple[str, str, str, bytes, int, bytes, bytes, float, str]
+
+_CHANNEL_COLUMNS = (
+    "name, folded, founder, registered, topic, topic_setter, topic_time, modes, key, "
+    "channel_limit, bans, excepts, invexes, access, history"
+)
+
+
+def _strings(text: str) -> tuple[str, ...]:
+    """A JSON array of strings, as a tuple; anything else fails as a database fault."""
+    value = json.loads(text)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"not a JSON array of strings: {text[:80]!r}")
+    return tuple(value)
+
+
+def _access(text: str) -> tuple[tuple[str, str], ...]:
+    """The JSON ``[[account, level], ...]`` of an access list."""
+    value = json.loads(text)
+    if not isinstance(value, list):
+        raise ValueError(f"not a JSON array: {text[:80]!r}")
+    entries = []
+    for item in value:
+        if (
+            not isinstance(item, list)
+            or len(item) != 2
+            or not all(isinstance(part, str) for part in item)
+        ):
+            raise ValueError(f"not an access entry: {item!r}")
+        entries.append((item[0], item[1]))
+    return tuple(entries)
 
 
 def _record(row: _Row) -> AccountRecord:
@@ -78,6 +131,31 @@ def _record(row: _Row) -> AccountRecord:
         scram=ScramCredentials(bytes(salt), int(iterations), bytes(stored_key), bytes(server_key)),
         created=float(created),
         email=email,
+    )
+
+
+_ChannelRow = tuple[str, str, str, float, str, str, float, str, str, int, str, str, str, str, str]
+
+
+def _channel(row: _ChannelRow) -> ChannelRecord:
+    name, folded, founder, registered, topic, setter, topic_time, modes, key, limit = row[:10]
+    bans, excepts, invexes, access, history = row[10:]
+    return ChannelRecord(
+        name=name,
+        folded=Folded(folded),
+        founder=founder,
+        registered=float(registered),
+        topic=topic,
+        topic_setter=setter,
+        topic_time=float(topic_time),
+        modes=modes,
+        key=key,
+        limit=int(limit),
+        bans=_strings(bans),
+        excepts=_strings(excepts),
+        invexes=_strings(invexes),
+        access=_access(access),
+        history=history,
     )
 
 
@@ -253,3 +331,43 @@ class SqliteStorage:
             conn.execute("INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)", (key, value))
             row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
         return str(row[0])
+
+    # -- registered channels -----------------------------------------------------------------
+
+    def list_channels(self) -> list[ChannelRecord]:
+        with self._connection() as conn:
+            rows = conn.execute(f"SELECT {_CHANNEL_COLUMNS} FROM channels ORDER BY folded")
+            found = rows.fetchall()
+        try:
+            return [_channel(row) for row in found]
+        except (ValueError, TypeError) as exc:  # a row no hubbub wrote
+            raise StorageError(f"a damaged channel registration in {self.path}: {exc}") from exc
+
+    def save_channel(self, record: ChannelRecord) -> None:
+        with self._connection() as conn:
+            conn.execute(
+                f"INSERT OR REPLACE INTO channels ({_CHANNEL_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.name,
+                    record.folded,
+                    record.founder,
+                    record.registered,
+                    record.topic,
+                    record.topic_setter,
+                    record.topic_time,
+                    record.modes,
+                    record.key,
+                    record.limit,
+                    json.dumps(list(record.bans)),
+                    json.dumps(list(record.excepts)),
+                    json.dumps(list(record.invexes)),
+                    json.dumps([list(entry) for entry in record.access]),
+                    record.history,
+                ),
+            )
+
+    def delete_channel(self, folded: Folded) -> bool:
+        with self._connection() as conn:
+            cursor = conn.execute("DELETE FROM channels WHERE folded = ?", (folded,))
+            return cursor.rowcount == 1
