@@ -240,3 +240,62 @@ async def test_formatting_and_escape_sequences_never_reach_the_terminal() -> Non
         text = screen_text(app)
         assert "\x1b" not in text
         assert "#hubbub: ]0;pwnedtopic" in text
+
+
+def log_rows(app: ChatApp, name: str) -> list[str]:
+    """The rows conversation ``name``'s log has rendered (wrapped), trailing spaces removed."""
+    log = app.log_of(name)
+    assert log is not None
+    return [strip.text.rstrip() for strip in log.lines]
+
+
+async def test_lines_that_arrive_while_a_conversation_is_hidden_wrap_at_its_real_width() -> None:
+    # Issue #14: a log hidden by the switcher has no width; lines written to it then were
+    # wrapped at RichLog's min_width (20 columns) and stayed so when it was shown again.
+    long = " ".join(f"w{i:02}" for i in range(30))  # 119 characters
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, *WELCOME, ":ann!a@h JOIN #a", ":ann!a@h JOIN #b")
+        await pilot.press("alt+3")  # view #b, so its log has had a width
+        await pilot.pause()
+        await pilot.press("alt+2")  # leave it: hidden again
+        await feed(app, f":bob!b@h PRIVMSG #b :{long}")
+        await pilot.press("alt+3")
+        await until(pilot, lambda: "<bob> w00" in screen_text(app), "bob's line in #b")
+        log = app.log_of("#b")
+        assert log is not None
+        width = log.scrollable_content_region.width
+        assert width > 50
+        rows = log_rows(app, "#b")
+        assert rows[1].startswith("09:30 <bob> w00 w01 w02")
+        assert all(len(row) <= width for row in rows)
+        assert len(rows) == 1 + 3  # the join line, then the 131 columns in three rows
+        assert "09:30 <bob> w00 w01 w02 w03 w04 w05 w06 w07 w08 w09" in screen_text(app)
+
+        # The same for /whois replies arriving in the hidden server window.
+        await feed(
+            app,
+            ":irc.example.test 311 ann dave d example.org * :Dave Example of the Long Name",
+            ":irc.example.test 319 ann dave :@#a #b #c #d #e #f #g #h #i #j #k #l #m #n",
+        )
+        await pilot.press("alt+1")
+        await until(pilot, lambda: "dave" in screen_text(app), "the whois in the server window")
+        server = log_rows(app, "*")
+        assert max(len(row) for row in server) > 40
+        assert any("#a" in row and "#g" in row for row in server), server
+
+
+async def test_lines_rewrap_when_the_terminal_is_resized() -> None:
+    long = " ".join(f"w{i:02}" for i in range(30))
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, *WELCOME, ":ann!a@h JOIN #a", f":bob!b@h PRIVMSG #a :{long}")
+        await until(pilot, lambda: "<bob> w00" in screen_text(app), "bob's line")
+        assert len(log_rows(app, "#a")) == 1 + 3
+        await pilot.resize_terminal(200, 24)
+        await until(pilot, lambda: len(log_rows(app, "#a")) == 1 + 1, "the line to re-wrap")
+        await pilot.resize_terminal(70, 24)
+        await until(pilot, lambda: len(log_rows(app, "#a")) > 1 + 3, "the line to re-wrap")
+        log = app.log_of("#a")
+        assert log is not None
+        assert all(len(r) <= log.scrollable_content_region.width for r in log_rows(app, "#a"))

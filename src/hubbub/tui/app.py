@@ -10,6 +10,7 @@ for the network and the network never waits for typing.
 from __future__ import annotations
 
 import zlib
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from typing import ClassVar
@@ -19,13 +20,14 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.events import Resize
 from textual.widgets import ContentSwitcher, Input, Label, ListItem, ListView, RichLog, Static
 
 from hubbub.client import Client, ClientError, Event, Join, NotConnected
 from hubbub.client.text import strip_formatting
 from hubbub.tui.commands import COMMANDS, Command, help_lines, parse_input
 from hubbub.tui.completion import Completer
-from hubbub.tui.model import SERVER, Change, ChatModel, Kind, Line, LineKind, now
+from hubbub.tui.model import MAX_LINES, SERVER, Change, ChatModel, Kind, Line, LineKind, now
 
 NICK_COLOURS = (
     "red",
@@ -41,6 +43,32 @@ NICK_COLOURS = (
     "bright_magenta",
     "bright_cyan",
 )
+
+
+ALT_DIGITS = "123456789"
+"""The digits Alt switches conversations with."""
+
+
+def read_escape_digits_as_alt() -> bool:
+    """Make ESC followed by a digit reach the app as Alt+digit; True if it had to be changed.
+
+    That is what tmux, xterm (with ``metaSendsEscape``), the Linux console, GNOME Terminal and
+    others send for Alt+digit, but Textual reads it as the character the Option key types on
+    macOS (``¡ ™ £ ¢ ∞ § ¶ • ª``, for WezTerm there), so Alt+2 typed ``™`` into the input
+    instead of switching conversations. Only the sequences go: typing those characters
+    themselves (a macOS Option key, a UK keyboard's ``£``) still types them.
+    """
+    try:
+        from textual._ansi_sequences import ANSI_SEQUENCES_KEYS
+    except ImportError:  # a Textual without that table has no such mapping to undo
+        return False
+    if not isinstance(ANSI_SEQUENCES_KEYS, dict):
+        return False
+    changed = False
+    for digit in ALT_DIGITS:
+        if isinstance(ANSI_SEQUENCES_KEYS.pop(f"\x1b{digit}", None), str):
+            changed = True
+    return changed
 
 
 def nick_colour(nick: str) -> str:
@@ -73,6 +101,77 @@ def render_line(line: Line, own_nick: str = "") -> Text:
     else:
         text.append(line.text, style="cyan")
     return text
+
+
+class ConversationLog(RichLog):
+    """The messages of one conversation, wrapped at the width the log really has.
+
+    :class:`RichLog` wraps a line once, when it is written, at the log's width at that moment.
+    A log the switcher hides (``display: none``) has no width, so lines written to it were
+    wrapped at ``min_width`` columns for good, and a resized terminal never re-wrapped anything.
+    This log keeps the lines' Rich texts and writes them only at a known width: lines that
+    arrive while it is hidden wait until it is shown, and whenever its width changes (shown
+    again, or the terminal resized) every line is wrapped anew.
+    """
+
+    def __init__(self, *, id: str | None = None, max_lines: int = MAX_LINES) -> None:
+        super().__init__(id=id, wrap=True, min_width=1, max_lines=max_lines)
+        self.can_focus = False
+        self._texts: deque[Text] = deque(maxlen=max_lines)
+        self._wrapped_at = 0
+        """The width the written lines are wrapped at (0: none written yet)."""
+        self._waiting = 0
+        """How many of the last lines are not written yet."""
+
+    @property
+    def texts(self) -> list[Text]:
+        """Every line the log holds, written or waiting, oldest first."""
+        return list(self._texts)
+
+    def _width(self) -> int:
+        return self.scrollable_content_region.width if self.display else 0
+
+    def add(self, text: Text) -> None:
+        """Append a line: written now if the log is shown at the width its lines have, else
+        when it is next shown."""
+        self._texts.append(text)
+        width = self._width()
+        if width and width == self._wrapped_at and not self._waiting:
+            self.write(text, width=width)
+        else:
+            self._waiting = min(self._waiting + 1, len(self._texts))
+
+    def replace(self, texts: list[Text]) -> None:
+        """Hold ``texts`` instead of the current lines (a conversation whose history arrived)."""
+        self._texts.clear()
+        self._texts.extend(texts)
+        self._wrapped_at = 0
+        self._catch_up()
+
+    def on_show(self) -> None:
+        """Shown (again): write what arrived meanwhile, at the width the log has now."""
+        self._catch_up()
+
+    def on_resize(self, event: Resize) -> None:
+        """Wrap every line again at the new width; RichLog's own handler, which Textual runs
+        after this one, writes what was written before the log's size was first known."""
+        self._catch_up()
+
+    def _catch_up(self) -> None:
+        width = self._width()
+        if not width:
+            return
+        if width == self._wrapped_at:
+            texts = list(self._texts)[len(self._texts) - self._waiting :] if self._waiting else []
+        else:
+            self._wrapped_at = width
+            self.clear()
+            texts = list(self._texts)
+        self._waiting = 0
+        for text in texts:
+            self.write(text, width=width, scroll_end=False)
+        if texts:
+            self.scroll_end(animate=False, immediate=False, x_axis=False)
 
 
 class ChatInput(Input):
@@ -147,7 +246,7 @@ class ChatApp(App[int]):
         Binding("pagedown", "scroll(1)", "Scroll down", show=False),
         *[
             Binding(f"alt+{i}", f"go({i})", f"Conversation {i}", show=False, priority=True)
-            for i in range(1, 10)
+            for i in ALT_DIGITS
         ],
     ]
 
@@ -159,11 +258,12 @@ class ChatApp(App[int]):
         clock: Callable[[], datetime] = now,
     ) -> None:
         super().__init__()
+        read_escape_digits_as_alt()
         self.client = client
         self.model = ChatModel(clock)
         self.completer = Completer()
         self._open_query = open_query
-        self._logs: dict[str, RichLog] = {}
+        self._logs: dict[str, ConversationLog] = {}
         self._log_ids = 0
         self._sidebar_keys: list[str] = []
 
@@ -192,16 +292,19 @@ class ChatApp(App[int]):
         if self._open_query:
             await self.run_command(Command("query", self._open_query))
 
-    async def _ensure_log(self, key: str) -> RichLog:
+    async def _ensure_log(self, key: str) -> ConversationLog:
         log = self._logs.get(key)
         if log is None:
             self._log_ids += 1
-            log = RichLog(id=f"log-{self._log_ids}", wrap=True, min_width=20, max_lines=2000)
-            log.can_focus = False
+            log = ConversationLog(id=f"log-{self._log_ids}")
             log.display = False  # the switcher shows only the current one
             self._logs[key] = log
             await self.query_one("#logs", ContentSwitcher).mount(log)
         return log
+
+    def log_of(self, name: str) -> ConversationLog | None:
+        """The log widget of conversation ``name``, if it has one yet."""
+        return self._logs.get(self.model.key(name))
 
     # -- events from the network --------------------------------------------------------------
 
@@ -232,14 +335,12 @@ class ChatApp(App[int]):
         for key, line in change.added:
             if key in self.model.conversations:
                 log = await self._ensure_log(key)
-                log.write(render_line(line, own))
+                log.add(render_line(line, own))
         for key in change.reloaded:
             conv = self.model.conversations.get(key)
             if conv is not None:
                 log = await self._ensure_log(key)
-                log.clear()
-                for line in conv.lines:
-                    log.write(render_line(line, own))
+                log.replace([render_line(line, own) for line in conv.lines])
         if change.activate is not None:
             await self.switch_to(change.activate)
             return
