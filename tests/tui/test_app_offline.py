@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from textual.widgets import Label, ListItem
+
 from hubbub.tui.app import ChatApp, ChatInput
 from tests.tui.helpers import (
     check_snapshot,
@@ -299,3 +303,28 @@ async def test_lines_rewrap_when_the_terminal_is_resized() -> None:
         log = app.log_of("#a")
         assert log is not None
         assert all(len(r) <= log.scrollable_content_region.width for r in log_rows(app, "#a"))
+
+
+async def test_sidebar_updates_at_the_same_time_do_not_duplicate_it() -> None:
+    # A message opening a conversation while a key switches conversations: both rebuilt the
+    # sidebar at once, giving every item twice (or a worker crash on a half-mounted item).
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, *WELCOME, *CHANNEL)
+        await asyncio.gather(feed(app, ":erin!e@h PRIVMSG ann :hi"), app.action_cycle(1))
+        await pilot.pause()
+        items = [item.name for item in app.query("#sidebar ListItem").results(ListItem)]
+        assert items == ["*", "#hubbub", "erin"]
+        labels = [str(item.query_one(Label).content) for item in app.query(ListItem)]
+        assert labels == sidebar(app)
+
+
+async def test_names_in_the_sidebar_are_never_markup() -> None:
+    # "[b]ob" is a valid nick; as a str, Label read it as markup and showed a bold "ob".
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, *WELCOME, ":[b]ob!b@h PRIVMSG ann :hi", ":[red]x!r@h PRIVMSG ann :yo")
+        await pilot.pause()
+        text = screen_text(app)
+        assert " [b]ob (1) [1] " in text
+        assert " [red]x (1) [1] " in text

@@ -9,6 +9,7 @@ for the network and the network never waits for typing.
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from collections import deque
 from collections.abc import Callable
@@ -266,6 +267,7 @@ class ChatApp(App[int]):
         self._logs: dict[str, ConversationLog] = {}
         self._log_ids = 0
         self._sidebar_keys: list[str] = []
+        self._sidebar_lock = asyncio.Lock()
 
     # -- layout -------------------------------------------------------------------------------
 
@@ -368,18 +370,22 @@ class ChatApp(App[int]):
         self._refresh_status()
 
     async def _refresh_sidebar(self) -> None:
+        # One rebuild at a time: the event worker and a key press can both get here, and two
+        # interleaved clear-and-extend rounds left every item twice in the list.
+        async with self._sidebar_lock:
+            await self._rebuild_sidebar()
+
+    async def _rebuild_sidebar(self) -> None:
         sidebar = self.query_one("#sidebar", ListView)
-        keys = list(self.model.conversations)
-        if keys != self._sidebar_keys:
+        while (keys := list(self.model.conversations)) != self._sidebar_keys:
             await sidebar.clear()
-            items = [ListItem(Label(""), name=key) for key in keys]
-            await sidebar.extend(items)
-            self._sidebar_keys = keys
+            await sidebar.extend([ListItem(Label(""), name=key) for key in keys])
+            self._sidebar_keys = keys  # and again if the list changed while mounting
         for item in sidebar.query(ListItem):
             conv = self.model.conversations.get(item.name or "")
             if conv is None:
                 continue
-            item.query_one(Label).update(conv.label())
+            item.query_one(Label).update(Text(conv.label()))  # Text: a nick is never markup
             item.set_class(conv.mentions > 0, "mention")
             item.set_class(conv.unread > 0, "unread")
         index = keys.index(self.model.active)
