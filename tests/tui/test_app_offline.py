@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 from textual.widgets import Label, ListItem
 
@@ -19,6 +20,7 @@ from tests.tui.helpers import (
 )
 
 SIZE = (100, 24)
+S = ":irc.example.test"
 
 WELCOME = [
     ":irc.example.test 001 ann :Welcome to the Example network, ann",
@@ -328,3 +330,52 @@ async def test_names_in_the_sidebar_are_never_markup() -> None:
         text = screen_text(app)
         assert " [b]ob (1) [1] " in text
         assert " [red]x (1) [1] " in text
+
+
+async def test_numerics_are_shown_as_sentences() -> None:
+    signon = int(datetime(2026, 12, 3, 10, 15, tzinfo=UTC).timestamp())
+    app = offline_app()
+    app.model.tz = UTC
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, *WELCOME, *CHANNEL, f"{S} 333 ann #hubbub bob!b@h {signon}")
+        await feed(
+            app,
+            f"{S} 311 ann dave ~d example.org * :Dave Example",
+            f"{S} 319 ann dave :@#hubbub +#b",
+            f"{S} 312 ann dave irc.example.test :An example server",
+            f"{S} 301 ann dave :out for lunch",
+            f"{S} 330 ann dave davey :is logged in as",
+            f"{S} 671 ann dave :is using a secure connection",
+            f"{S} 317 ann dave 93784 {signon} :seconds idle, signon time",
+            f"{S} 318 ann dave :End of /WHOIS list",
+            f"{S} 367 ann #hubbub *!*@bad bob {signon}",
+            f"{S} 368 ann #hubbub :End of channel ban list",
+            f"{S} 252 ann 2 :operator(s) online",
+            f"{S} 999 ann some * thing :the server says",
+        )
+        await pilot.pause()
+        assert lines_of(app, "*")[-9:] == [
+            "dave is ~d@example.org, real name: Dave Example",
+            "dave is in @#hubbub, +#b",
+            "dave's server: irc.example.test (An example server)",
+            "dave is away: out for lunch",
+            "dave is logged in as davey",
+            "dave is using a secure connection",
+            "dave has been idle 1 d 2 h, signed on at 2026-12-03 10:15 (UTC)",
+            "2 operators online",
+            "some thing the server says",
+        ]
+        assert lines_of(app, "#hubbub")[1:3] == [
+            "topic: Talk about hubbub here",
+            "topic of #hubbub, set by bob on 2026-12-03 10:15 (UTC)",
+        ]
+        assert lines_of(app, "#hubbub")[-2:] == [
+            "#hubbub bans *!*@bad, set by bob on 2026-12-03 10:15 (UTC)",
+            "end of the ban list of #hubbub",
+        ]
+        # Away, in answer to a message: where the message was sent from, or the query.
+        await feed(app, f"{S} 301 ann erin :on holiday")
+        assert lines_of(app, "#hubbub")[-1] == "erin is away: on holiday"
+        await submit(pilot, app, "/query erin")
+        await feed(app, f"{S} 301 ann erin :on holiday")
+        assert lines_of(app, "erin") == ["erin is away: on holiday"]
