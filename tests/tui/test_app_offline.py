@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+from rich.color import Color
+from rich.style import Style
 from textual.widgets import Label, ListItem
 
 from hubbub.tui.app import ChatApp, ChatInput
 from tests.tui.helpers import (
+    FIXED_TIME,
     check_snapshot,
     feed,
     lines_of,
@@ -379,3 +382,85 @@ async def test_numerics_are_shown_as_sentences() -> None:
         await submit(pilot, app, "/query erin")
         await feed(app, f"{S} 301 ann erin :on holiday")
         assert lines_of(app, "erin") == ["erin is away: on holiday"]
+
+
+def unstyled(style: Style) -> bool:
+    """True if ``style`` has none of what mIRC formatting sets."""
+    flags = (style.bold, style.italic, style.underline, style.strike, style.reverse)
+    return not any(flags) and style.color is None and style.bgcolor is None
+
+
+def screen_style(app: ChatApp, word: str) -> Style:
+    """The style ``word`` is drawn in on the screen (the first place it is)."""
+    for strip in app.screen._compositor.render_strips():
+        for segment in strip:
+            if word in segment.text and segment.style is not None:
+                return segment.style
+    raise AssertionError(f"{word!r} is not on the screen")
+
+
+def drawn_style(app: ChatApp, name: str, word: str) -> Style:
+    """The style ``word`` is drawn in, in conversation ``name``'s rendered rows."""
+    log = app.log_of(name)
+    assert log is not None
+    for strip in log.lines:
+        for segment in strip:
+            if word in segment.text and segment.style is not None:
+                return segment.style
+    raise AssertionError(f"{word!r} is not drawn in {name}")
+
+
+FORMATTED = (
+    ":bob!b@h PRIVMSG #hubbub :\x02bold\x02 \x1ditalic\x1d \x1funder\x1f \x1estruck\x1e "
+    "\x0304red\x03 \x0302,08blueonyellow\x03 \x0352extended\x03 \x04ff8800hex\x04 "
+    "\x16reversed\x16 \x02\x0313both\x0f reset [bold]literal[/bold] \x1b[2Jx"
+)
+
+
+async def test_mirc_formatting_is_drawn_and_markup_is_not_read() -> None:
+    app = offline_app()
+    async with app.run_test(size=(200, 24)) as pilot:
+        await feed(app, *WELCOME, *CHANNEL, FORMATTED)
+        await pilot.pause()
+        line = (
+            "<bob> bold italic under struck red blueonyellow extended hex reversed both reset "
+            "[bold]literal[/bold] [2Jx"
+        )
+        assert lines_of(app, "#hubbub")[-1] == line
+        assert line in screen_text(app)
+        assert drawn_style(app, "#hubbub", "bold").bold
+        assert drawn_style(app, "#hubbub", "italic").italic
+        assert drawn_style(app, "#hubbub", "under").underline
+        assert drawn_style(app, "#hubbub", "struck").strike
+        assert drawn_style(app, "#hubbub", "red").color == Color.parse("bright_red")
+        blue = drawn_style(app, "#hubbub", "blueonyellow")
+        assert (blue.color, blue.bgcolor) == (Color.parse("blue"), Color.parse("bright_yellow"))
+        assert drawn_style(app, "#hubbub", "extended").color == Color.parse("#ff0000")
+        assert drawn_style(app, "#hubbub", "hex").color == Color.parse("#ff8800")
+        assert drawn_style(app, "#hubbub", "reversed").reverse
+        both = drawn_style(app, "#hubbub", "both")
+        assert both.bold
+        assert both.color == Color.parse("bright_magenta")
+        for plain in ("reset", "[bold]literal[/bold]"):
+            assert unstyled(drawn_style(app, "#hubbub", plain)), plain
+
+
+async def test_formatting_in_the_topic_bar() -> None:
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, *WELCOME, *CHANNEL, ":bob!b@h TOPIC #hubbub :\x02Big\x02 news [i]")
+        await pilot.pause()
+        assert "#hubbub: Big news [i]" in screen_text(app)
+        assert screen_style(app, "Big").bold
+        assert not screen_style(app, " news [i]").bold
+
+
+async def test_strip_formatting_option() -> None:
+    client = offline_app().client
+    app = ChatApp(client, clock=lambda: FIXED_TIME, strip_formatting=True)
+    async with app.run_test(size=(200, 24)) as pilot:
+        await feed(app, *WELCOME, *CHANNEL, FORMATTED)
+        await pilot.pause()
+        assert "<bob> bold italic under struck red" in screen_text(app)
+        for word in ("bold", "italic", "red", "hex", "reversed", "literal"):
+            assert unstyled(drawn_style(app, "#hubbub", word)), word

@@ -62,8 +62,10 @@ class Tmux:
     def pid(self, pane: str) -> int:
         return int(self.run("display-message", "-p", "-t", pane, "#{pane_pid}").strip())
 
-    def capture(self, pane: str) -> str:
-        return self.run("capture-pane", "-p", "-t", pane)
+    def capture(self, pane: str, *, escapes: bool = False) -> str:
+        """What ``pane`` shows; with ``escapes``, with its colours and attributes as SGR
+        escape sequences (``\x1b[1m`` for bold...)."""
+        return self.run("capture-pane", "-p", *(["-e"] if escapes else []), "-t", pane)
 
     def keys(self, pane: str, *keys: str) -> None:
         """Press ``keys`` in tmux's notation (``M-2`` is Alt+2: ESC then 2, as a terminal
@@ -92,8 +94,8 @@ class Tmux:
             time.sleep(0.1)
 
 
-def chat_command(port: int, nick: str, *, join: tuple[str, ...] = ("#tmux",)) -> str:
-    """The shell command that runs ``hubbub chat`` against 127.0.0.1:``port``."""
+def chat_command(port: int, nick: str, *options: str, join: tuple[str, ...] = ("#tmux",)) -> str:
+    """The shell command that runs ``hubbub chat [OPTIONS]`` against 127.0.0.1:``port``."""
     # Under pytest the panes inherit COLUMNS=80 and LINES=24, which would override the pane's
     # real size; drop them as a user's shell would not have them.
     args = [
@@ -108,6 +110,7 @@ def chat_command(port: int, nick: str, *, join: tuple[str, ...] = ("#tmux",)) ->
         f"127.0.0.1:{port}",
         "--nick",
         nick,
+        *options,
     ]
     for channel in join:
         args += ["--join", channel]

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import ClassVar
 
+from rich.style import Style
 from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult
@@ -25,7 +26,14 @@ from textual.events import Resize
 from textual.widgets import ContentSwitcher, Input, Label, ListItem, ListView, RichLog, Static
 
 from hubbub.client import Client, ClientError, Event, Join, NotConnected
-from hubbub.client.text import strip_formatting
+from hubbub.client.formatting import (
+    PLAIN,
+    Colour,
+    Format,
+    colour_hex,
+    parse_formatting,
+    strip_formatting,
+)
 from hubbub.tui.commands import COMMANDS, Command, help_lines, parse_input
 from hubbub.tui.completion import Completer
 from hubbub.tui.model import MAX_LINES, SERVER, Change, ChatModel, Kind, Line, LineKind, now
@@ -77,30 +85,88 @@ def nick_colour(nick: str) -> str:
     return NICK_COLOURS[zlib.crc32(nick.lower().encode()) % len(NICK_COLOURS)]
 
 
-def render_line(line: Line, own_nick: str = "") -> Text:
-    """A line as Rich text: ``HH:MM`` then the message, nick coloured, mentions highlighted."""
+ANSI_COLOURS = (
+    "bright_white",
+    "black",
+    "blue",
+    "green",
+    "bright_red",
+    "red",
+    "magenta",
+    "yellow",
+    "bright_yellow",
+    "bright_green",
+    "cyan",
+    "bright_cyan",
+    "bright_blue",
+    "bright_magenta",
+    "bright_black",
+    "white",
+)
+"""The terminal colours mIRC colours 0-15 are drawn in (so the terminal's theme applies);
+16-98 and hex colours are drawn in their RGB values."""
+
+
+def _colour(colour: Colour | None) -> str | None:
+    if colour is None:
+        return None
+    if isinstance(colour, int) and colour < len(ANSI_COLOURS):
+        return ANSI_COLOURS[colour]
+    return colour_hex(colour)
+
+
+def format_style(fmt: Format) -> Style:
+    """The Rich style of mIRC format ``fmt``; what it does not set stays as the line's style."""
+    return Style(
+        bold=fmt.bold or None,
+        italic=fmt.italic or None,
+        underline=fmt.underline or None,
+        strike=fmt.strikethrough or None,
+        reverse=fmt.reverse or None,
+        color=_colour(fmt.fg),
+        bgcolor=_colour(fmt.bg),
+    )
+
+
+def formatted(text: str, style: str = "", *, strip: bool = False) -> Text:
+    """IRC ``text`` as Rich text in ``style``, its mIRC formatting drawn on top (or removed
+    with ``strip``). The text is never read as markup: ``[bold]`` from the wire stays
+    ``[bold]``, and control characters are dropped."""
+    if strip:
+        return Text(strip_formatting(text), style=style)
+    out = Text(style=style)
+    for span in parse_formatting(text):
+        out.append(span.text, format_style(span.format) if span.format != PLAIN else None)
+    return out
+
+
+def render_line(line: Line, own_nick: str = "", *, strip: bool = False) -> Text:
+    """A line as Rich text: ``HH:MM`` then the message, nick coloured, mentions highlighted,
+    mIRC formatting drawn (or removed with ``strip``)."""
     text = Text(line.time.strftime("%H:%M "), style="dim")
     nick = line.nick or ""
     nick_style = f"bold {nick_colour(nick)}" if not line.from_self else "bold"
+    highlight = "bold yellow" if line.highlight else ""
     if line.kind is LineKind.MESSAGE and nick:
         text.append("<")
         text.append(nick, style=nick_style)
         text.append("> ")
-        text.append(line.text, style="bold yellow" if line.highlight else "")
+        text.append_text(formatted(line.text, highlight, strip=strip))
     elif line.kind is LineKind.ACTION:
         text.append("* ")
         text.append(nick, style=nick_style)
-        text.append(" " + line.text, style="italic" + (" bold yellow" if line.highlight else ""))
+        text.append_text(formatted(" " + line.text, f"italic {highlight}".strip(), strip=strip))
     elif line.kind is LineKind.NOTICE and nick:
         text.append("-")
         text.append(nick, style=nick_style)
-        text.append("- " + line.text, style="bold yellow" if line.highlight else "")
+        text.append("- ")
+        text.append_text(formatted(line.text, highlight, strip=strip))
     elif line.kind is LineKind.EVENT:
-        text.append(line.text, style="dim italic")
+        text.append_text(formatted(line.text, "dim italic", strip=strip))
     elif line.kind is LineKind.ERROR:
-        text.append(line.text, style="bold red")
+        text.append_text(formatted(line.text, "bold red", strip=strip))
     else:
-        text.append(line.text, style="cyan")
+        text.append_text(formatted(line.text, "cyan", strip=strip))
     return text
 
 
@@ -257,10 +323,13 @@ class ChatApp(App[int]):
         *,
         open_query: str | None = None,
         clock: Callable[[], datetime] = now,
+        strip_formatting: bool = False,
     ) -> None:
         super().__init__()
         read_escape_digits_as_alt()
         self.client = client
+        self.strip_formatting = strip_formatting
+        """Show messages without their mIRC formatting (``--strip-formatting``)."""
         self.model = ChatModel(clock)
         self.completer = Completer()
         self._open_query = open_query
@@ -337,12 +406,13 @@ class ChatApp(App[int]):
         for key, line in change.added:
             if key in self.model.conversations:
                 log = await self._ensure_log(key)
-                log.add(render_line(line, own))
+                log.add(render_line(line, own, strip=self.strip_formatting))
         for key in change.reloaded:
             conv = self.model.conversations.get(key)
             if conv is not None:
                 log = await self._ensure_log(key)
-                log.replace([render_line(line, own) for line in conv.lines])
+                strip = self.strip_formatting
+                log.replace([render_line(line, own, strip=strip) for line in conv.lines])
         if change.activate is not None:
             await self.switch_to(change.activate)
             return
@@ -408,18 +478,22 @@ class ChatApp(App[int]):
 
     def _refresh_topic(self) -> None:
         conv = self.model.current
+        line = Text()
         if conv.kind is Kind.CHANNEL:
             chan = self.client.state.channel(conv.name)
             topic = chan.topic if chan is not None else ""
-            topic = strip_formatting(topic)
-            line = f"{conv.name}: {topic}" if topic else f"{conv.name} (no topic)"
             if not conv.joined:
-                line = f"{conv.name} (not joined: /join {conv.name})"
+                line.append(f"{conv.name} (not joined: /join {conv.name})")
+            elif strip_formatting(topic):
+                line.append(f"{conv.name}: ")
+                line.append_text(formatted(topic, strip=self.strip_formatting))
+            else:
+                line.append(f"{conv.name} (no topic)")
         elif conv.kind is Kind.QUERY:
-            line = f"private conversation with {conv.name}"
+            line.append(f"private conversation with {conv.name}")
         else:
-            line = "server messages · /join #channel to start · /help for commands and keys"
-        self.query_one("#topic", Static).update(Text(line))
+            line.append("server messages · /join #channel to start · /help for commands and keys")
+        self.query_one("#topic", Static).update(line)
 
     def _refresh_status(self) -> None:
         parts = [self.client.nick, str(self.client.address), self.model.status]
@@ -657,11 +731,13 @@ class ChatApp(App[int]):
         self.exit(0)
 
 
-async def run_app(client: Client, open_query: str | None = None) -> int:
+async def run_app(
+    client: Client, open_query: str | None = None, *, strip_formatting: bool = False
+) -> int:
     """Connect ``client`` (errors propagate, before the screen is taken over), then run the
     app until the user quits; the exit status."""
     await client.connect()
-    app = ChatApp(client, open_query=open_query)
+    app = ChatApp(client, open_query=open_query, strip_formatting=strip_formatting)
     try:
         await app.run_async()
     finally:

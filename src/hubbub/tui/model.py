@@ -77,20 +77,24 @@ class Line:
     time: datetime
     kind: LineKind
     text: str
+    """As received: mIRC formatting codes (and any control characters) are still in it, for
+    the app to draw or strip (:func:`~hubbub.client.formatting.parse_formatting`)."""
     nick: str | None = None
     from_self: bool = False
     highlight: bool = False
     msgid: str | None = None
 
     def plain(self) -> str:
-        """The line as plain text, without its timestamp: ``<ann> hi``, ``* ann waves``..."""
+        """The line as plain text, without its timestamp and formatting: ``<ann> hi``,
+        ``* ann waves``..."""
+        text = strip_formatting(self.text)
         if self.kind is LineKind.MESSAGE and self.nick:
-            return f"<{self.nick}> {self.text}"
+            return f"<{self.nick}> {text}"
         if self.kind is LineKind.ACTION:
-            return f"* {self.nick} {self.text}"
+            return f"* {self.nick} {text}"
         if self.kind is LineKind.NOTICE and self.nick:
-            return f"-{self.nick}- {self.text}"
-        return self.text
+            return f"-{self.nick}- {text}"
+        return text
 
 
 class Kind(enum.Enum):
@@ -239,7 +243,6 @@ class ChatModel:
     ) -> Line:
         """Append a line to conversation ``name`` (created as a query if it is unknown)."""
         conv = self.get(name) or self.open(name, Kind.QUERY)
-        text = strip_formatting(text)
         nick = strip_formatting(nick) if nick else nick
         line = Line(time or self.clock(), kind, text, nick, from_self, highlight, msgid)
         conv.lines.append(line)
@@ -281,7 +284,8 @@ class ChatModel:
             self.open(name, Kind.CHANNEL if state.is_channel(name) else Kind.QUERY)
             change.conversations = True
         private = name != SERVER and not state.is_channel(name)
-        highlight = not event.from_self and (private or self.mentions_me(event.text, state.nick))
+        mentioned = self.mentions_me(strip_formatting(event.text), state.nick)
+        highlight = not event.from_self and (private or mentioned)
         kind = _line_kind(event)
         self.add(
             change,
@@ -313,8 +317,8 @@ class ChatModel:
             if msg.msgid and msg.msgid in known:
                 continue
             when = msg.time.astimezone() if msg.time else self.clock()
-            text, nick = strip_formatting(msg.text), strip_formatting(msg.source)
-            old.append(Line(when, _line_kind(msg), text, nick, msg.from_self, False, msg.msgid))
+            nick = strip_formatting(msg.source)
+            old.append(Line(when, _line_kind(msg), msg.text, nick, msg.from_self, False, msg.msgid))
         if not old:
             return
         marker = Line(self.clock(), LineKind.INFO, "── earlier messages above ──")

@@ -2,7 +2,8 @@
 
 Textual's own test driver (Pilot) hands the app key names such as ``alt+2``; a terminal sends
 bytes (Alt+2 is ESC then ``2``), and what Textual makes of them is only tested here. The same
-goes for what a hidden conversation's lines look like once it is shown again.
+goes for what a hidden conversation's lines look like once it is shown again, and for the
+escape sequences mIRC formatting becomes.
 """
 
 from __future__ import annotations
@@ -85,9 +86,9 @@ def input_row(screen: str) -> str:
     return screen.rstrip("\n").split("\n")[-2]
 
 
-def start_chat(tmux: Tmux, port: int) -> str:
+def start_chat(tmux: Tmux, port: int, *options: str) -> str:
     """``hubbub chat`` as ann in #a and #b; the pane, once #a is shown and #b listed."""
-    pane = tmux.start(chat_command(port, "ann", join=("#a", "#b")), WIDTH, HEIGHT)
+    pane = tmux.start(chat_command(port, "ann", *options, join=("#a", "#b")), WIDTH, HEIGHT)
     tmux.wait_for(pane, lambda s: "#a (no topic)" in s and " #b " in s, "ann in #a and #b")
     return pane
 
@@ -139,5 +140,25 @@ def test_lines_arriving_in_a_hidden_conversation_fill_the_width(tmux: Tmux, serv
         screen = tmux.wait_for(pane, lambda s: "bob the tester" in s, "the whois")
         row = next(r for r in screen.split("\n") if "bob the tester" in r)
         assert re.search(r"\d\d:\d\d bob .*bob the tester", row), screen  # on one row
+    finally:
+        bob.close()
+
+
+@pytest.mark.parametrize("strip", [False, True])
+def test_mirc_formatting_reaches_the_terminal(tmux: Tmux, server: int, strip: bool) -> None:
+    pane = start_chat(tmux, server, *(["--strip-formatting"] if strip else []))
+    bob = RawUser(server, "bob")
+    try:
+        bob.send("JOIN #a")
+        bob.expect(" 366 ")
+        bob.send("PRIVMSG #a :\x02bold\x02 \x0304red\x03 [bold]literal[/bold] \x1b[7mx")
+        tmux.wait_for(pane, lambda s: "<bob> bold red [bold]literal[/bold] [7mx" in s, "the line")
+        screen = tmux.capture(pane, escapes=True)
+        row = next(r for r in screen.split("\n") if "literal" in r)
+        # Bold is SGR 1, a colour SGR 38: in the line's text, or not at all when stripped.
+        assert ("\x1b[1mbold" in row) is not strip, repr(row)
+        assert bool(re.search(r"\x1b\[38;[0-9;]+mred", row)) is not strip, repr(row)
+        assert ("bold red [bold]literal[/bold]" in row) is strip, repr(row)
+        assert "\x1b[7m" not in row  # the ESC in the message was dropped
     finally:
         bob.close()
