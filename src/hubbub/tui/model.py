@@ -425,9 +425,11 @@ class ChatModel:
         code, params = event.code, event.params
         if code in (n.RPL_WHOISUSER, n.RPL_ENDOFWHOIS) and params:
             nick = state.fold(params[0])
-            if code == n.RPL_ENDOFWHOIS or len(self._whois) >= MAX_WHOIS:
+            if code == n.RPL_ENDOFWHOIS:
                 self._whois.discard(nick)
             else:
+                if len(self._whois) >= MAX_WHOIS:  # WHOIS replies that never ended
+                    self._whois.clear()
                 self._whois.add(nick)
         if code in _HIDDEN_NUMERICS:
             return
