@@ -106,7 +106,7 @@ class ChanServ:
             SERVICE_NAME, self.answer_message, username=SERVICE_NAME, realname="The channel service"
         )
         api.add_channel_seeder(self.seed)
-        api.subscribe(self.hear)
+        api.subscribe(self.hear, events=(TopicChanged, ChannelModesChanged, Joined, AccountChanged))
         syntax = "<command> [<args>...]"
         about = "Talks to ChanServ, the channel service."
         api.add_command("CHANSERV", Command(self.handle_command, help=Help(syntax, about)))
@@ -446,8 +446,6 @@ class ChanServ:
 
     def hear(self, event: Event) -> None:
         """Keep what changes in registered channels, and give status by access."""
-        if type(event) is Relayed:
-            return  # (most events are messages: pass them over first)
         registry = self.registry
         if registry is None:
             return

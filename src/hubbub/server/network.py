@@ -20,6 +20,7 @@ from hubbub.protocol.casemap import Casemapping, Folded
 from hubbub.protocol.message import MAX_LINE_BYTES
 from hubbub.server.channel import PREFIX_MODES, Channel, ListEntry
 from hubbub.server.events import (
+    EVENT_TYPES,
     NO_TAGS,
     AccountChanged,
     AwayChanged,
@@ -125,11 +126,16 @@ class Network:
         """Case folding for names (set from the config by the server)."""
         self.casemapping = Casemapping.RFC1459
         """The casemapping ``fold`` applies (set with it)."""
+        self._entries: list[tuple[Subscriber, frozenset[type] | None, bool]] = []
+        """Every subscriber: what it wants to hear (None: everything), and whether it is a
+        confidant (see :meth:`subscribe`)."""
         self._subscribers: list[Subscriber] = []
         self._confidants: list[Subscriber] = []
         """The subscribers that also hear messages sent to a service user (local delivery:
         the sender's echo). Such a message carries passwords (``IDENTIFY``); history,
         metrics and plugins do not hear it."""
+        self._routes: dict[type, list[Subscriber]] = {kind: [] for kind in EVENT_TYPES}
+        self._confidant_routes: list[Subscriber] = []
         self.seeders: list[ChannelSeeder] = []
         """What makes new channels, in order (see :meth:`new_channel`): plugins add theirs
         with ``PluginAPI.add_channel_seeder`` (ChanServ restores registered channels)."""
@@ -142,24 +148,45 @@ class Network:
     # -- subscribers -----------------------------------------------------------------------
 
     def subscribe(
-        self, subscriber: Subscriber, first: bool = False, confidant: bool = False
+        self,
+        subscriber: Subscriber,
+        first: bool = False,
+        confidant: bool = False,
+        events: Iterable[type] | None = None,
     ) -> None:
-        """Hear every event from now on, after those subscribed before (or before them).
+        """Hear every event from now on (or only those of the types in ``events``), after
+        those subscribed before (or before them).
 
         Messages sent to a service user (``PRIVMSG NickServ :IDENTIFY <password>``) are
         heard only by ``confidant`` subscribers (local delivery); the service itself hears
-        them through its ``on_message``."""
-        for table in (self._subscribers, self._confidants) if confidant else (self._subscribers,):
-            if first:
-                table.insert(0, subscriber)
-            else:
-                table.append(subscriber)
+        them through its ``on_message``. A subscriber that leaves ``Relayed`` out of
+        ``events`` costs nothing per message relayed."""
+        wanted = None if events is None else frozenset(events)
+        entry = (subscriber, wanted, confidant)
+        if first:
+            self._entries.insert(0, entry)
+        else:
+            self._entries.append(entry)
+        self._route()
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         """Stop hearing events (nothing happens if ``subscriber`` was not subscribed)."""
-        for table in (self._subscribers, self._confidants):
-            if subscriber in table:
-                table.remove(subscriber)
+        self._entries = [e for e in self._entries if e[0] != subscriber]
+        self._route()
+
+    def _route(self) -> None:
+        """Who hears each type of event, in order (made once per subscription change, so
+        that telling an event is one dictionary lookup)."""
+        entries = self._entries
+        self._subscribers = [s for s, _, _ in entries]
+        self._confidants = [s for s, wanted, c in entries if c]
+        self._routes = {
+            kind: [s for s, wanted, _ in entries if wanted is None or kind in wanted]
+            for kind in EVENT_TYPES
+        }
+        self._confidant_routes = [
+            s for s, wanted, c in entries if c and (wanted is None or Relayed in wanted)
+        ]
 
     def later(self, work: Callable[[], None]) -> None:
         """Run ``work`` once the change being emitted has reached every subscriber (now,
@@ -175,7 +202,9 @@ class Network:
         deferred once the outermost change is told."""
         self._emitting += 1
         try:
-            for subscriber in self._subscribers if subscribers is None else subscribers:
+            if subscribers is None:
+                subscribers = self._routes[type(event)]
+            for subscriber in subscribers:
                 try:
                     subscriber(event)
                 except Exception:  # one subscriber's bug must not stop the others
@@ -586,7 +615,7 @@ class Network:
         )
         if type(target) is User and target.service is not None:
             # What is said to a service is between them (IDENTIFY <password>).
-            self._emit(event, self._confidants)
+            self._emit(event, self._confidant_routes)
         else:
             self._emit(event)
         return event

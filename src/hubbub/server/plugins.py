@@ -138,8 +138,10 @@ class PluginAPI:
 
     # -- events ----------------------------------------------------------------------------
 
-    def subscribe(self, fn: Callable[[Event], None]) -> None:
-        """Call ``fn`` with every event of the network, after the change is applied.
+    def subscribe(self, fn: Callable[[Event], None], events: Iterable[type] | None = None) -> None:
+        """Call ``fn`` with every event of the network (or those of the types in
+        ``events``: a plugin that leaves ``Relayed`` out costs nothing per message), after
+        the change is applied.
 
         ``fn`` must not change the network's state: defer an answer with :meth:`later` (a
         :class:`ServiceHandle` defers its own actions by itself). What it raises is logged
@@ -162,7 +164,7 @@ class PluginAPI:
                 manager.depth -= 1
 
         self._subscribers.append(contained)
-        self.network.subscribe(contained)
+        self.network.subscribe(contained, events=events)
 
     def later(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` once the change being announced has reached every subscriber (at
