@@ -159,18 +159,7 @@ def _fts_query(words: Sequence[str]) -> str:
 
 def _message(row: _Row, target: str, peer: str) -> StoredMessage:
     _, _, ms, msgid, command, sender, account, line, tags, text = row
-    return StoredMessage(
-        target=target,
-        peer=peer,
-        msgid=msgid,
-        time=ms / 1000,
-        command=command,
-        sender=sender,
-        account=account,
-        line=line,
-        tags=tags,
-        text=text,
-    )
+    return StoredMessage(target, peer, msgid, ms / 1000, command, sender, account, line, tags, text)
 
 
 def _after(t: float) -> int:
@@ -523,6 +512,13 @@ class SqliteHistory:
             ).fetchall()
         return int(rows[0][0]) / 1000 if rows else None
 
+    def markers(self, owner: str) -> dict[str, float]:
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT target, time FROM read_markers WHERE owner = ?", (owner,)
+            ).fetchall()
+        return {str(target): int(ms) / 1000 for target, ms in rows}
+
     def query(
         self,
         target: str,
@@ -533,6 +529,7 @@ class SqliteHistory:
         limit: int,
         newest: bool,
         not_before: float = 0.0,
+        messages_only: bool = False,
     ) -> list[StoredMessage] | None:
         """See :meth:`HistoryStore.query`; an anchor with neither msgid nor time is no bound,
         and one with both is its msgid."""
@@ -557,8 +554,9 @@ class SqliteHistory:
                         high = min(high, _before(anchor.time))
             if buffer is None or limit <= 0 or low > high:
                 return []
+            only = " AND command IN ('PRIVMSG', 'NOTICE')" if messages_only else ""
             rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM history WHERE buffer = ? AND id BETWEEN ? AND ? "
+                f"SELECT {_COLUMNS} FROM history WHERE buffer = ? AND id BETWEEN ? AND ?{only} "
                 f"ORDER BY id {'DESC' if newest else 'ASC'} LIMIT ?",
                 (buffer, low, high, min(limit, _MAX_LIMIT)),
             ).fetchall()
