@@ -3,7 +3,9 @@ markers, migration, durability settings, faults, and the plans of its queries.""
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import sqlite3
 import subprocess
 import sys
@@ -712,4 +714,45 @@ def test_every_query_is_a_search_of_an_index(tmp_path: Path) -> None:
         )
         assert not any("TEMP B-TREE" in step for step in plan), (statement, plan)
     check.close()
+    storage.close()
+
+
+@contextlib.contextmanager
+def unwritable(path: Path) -> Iterator[None]:
+    """``path`` cannot be written for a while: read-only with its directory for a user, made
+    immutable (``chattr +i``) for root, who ignores permissions."""
+    if os.geteuid() != 0:
+        path.chmod(0o400)
+        path.parent.chmod(0o500)
+        try:
+            yield
+        finally:
+            path.parent.chmod(0o700)
+            path.chmod(0o600)
+        return
+    try:
+        subprocess.run(["chattr", "+i", str(path)], check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"root cannot make a file unwritable here: {exc}")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True, capture_output=True)
+
+
+def test_an_unwritable_file_is_an_error_and_history_recovers(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    storage = SqliteStorage(path)
+    storage.open()
+    history = storage.history()
+    history.append([msg("a", T0, "first")])
+    with unwritable(path):
+        with pytest.raises(StorageError):
+            history.append([msg("b", T0 + 1, "second")])
+        with pytest.raises(StorageError):
+            history.set_marker("alice", "#chan", T0)
+    history.append([msg("c", T0 + 2, "third")])
+    assert ids(history.query("#chan", "", limit=5, newest=True)) == ["a", "c"]
+    assert search(history, "second") == []
+    fts_is_consistent(history)
     storage.close()
