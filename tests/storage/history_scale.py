@@ -14,6 +14,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
+from hubbub.bench.compare import busy_cores, wait_quiet
 from hubbub.bench.history import FTS_VARIANTS, build, measure_append, measure_queries
 
 
@@ -25,7 +26,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="append runs per variant (best kept)")
     parser.add_argument("--dir", default=None, help="where the databases go (default: tmp)")
     parser.add_argument("--skip-append", action="store_true")
+    parser.add_argument(
+        "--max-wait", type=float, default=30.0, help="seconds to wait for a quiet machine per run"
+    )
     args = parser.parse_args()
+    print(f"other processes keep {busy_cores() or 0:.1f} cores busy", flush=True)
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         root = Path(tmp)
         if not args.skip_append:
@@ -33,6 +38,7 @@ def main() -> None:
             for variant in FTS_VARIANTS:
                 best = 0.0
                 for run in range(args.runs):
+                    wait_quiet(0.5, args.max_wait)
                     path = root / f"append-{variant}-{run}.db"
                     best = max(
                         best, measure_append(path, args.append_rows, args.batch, fts=variant)

@@ -14,6 +14,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hubbub.storage import SqliteStorage, StorageError
 from hubbub.storage.base import Anchor, HistoryStore, StorageTimeout, StoredMessage
@@ -200,6 +202,42 @@ def test_lines_from_a_clock_that_went_back_are_kept_in_time_order(history: Sqlit
     found = history.search([("#chan", "")], text="back time", limit=10, timeout=TIMEOUT)
     assert ids(found) == ["said"]
     fts_is_consistent(history)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.integers(min_value=0, max_value=6), min_size=1, max_size=8),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_any_order_of_times_is_stored_in_time_then_arrival_order(
+    batches: list[list[int]],
+) -> None:
+    """Batches of lines whose times (in ms) repeat and go back: the buffer reads them back
+    sorted by time, ties in the order they arrived, and the search index agrees."""
+    storage = SqliteStorage(":memory:")
+    storage.open()
+    history = storage.history()
+    arrived: list[tuple[int, str]] = []
+    for number, times in enumerate(batches):
+        rows = [msg(f"{number}.{i}", T0 + ms / 1000, "word") for i, ms in enumerate(times)]
+        history.append(rows)
+        arrived += [(ms, row.msgid) for ms, row in zip(times, rows, strict=True)]
+    expected = [msgid for _, msgid in sorted(arrived, key=lambda pair: pair[0])]
+    assert ids(history.query("#chan", "", limit=100, newest=False)) == expected
+    assert search(history, "word") == expected
+    for ms, msgid in arrived:
+        later = history.query("#chan", "", after=Anchor(msgid=msgid), limit=100, newest=False)
+        assert ids(later) == expected[expected.index(msgid) + 1 :]
+        strictly_later = [m for t, m in sorted(arrived, key=lambda p: p[0]) if t > ms]
+        after_time = history.query(
+            "#chan", "", after=Anchor(time=T0 + ms / 1000), limit=100, newest=False
+        )
+        assert ids(after_time) == strictly_later
+    fts_is_consistent(history)
+    storage.close()
 
 
 def test_odd_times_are_clamped_not_refused(history: SqliteHistory) -> None:

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import heapq
-import math
 import re
 import sqlite3
 import threading
@@ -53,6 +52,7 @@ millisecond, and ids fit 64 bits until the year 2248."""
 
 _SLOT = 1 << SHIFT
 _MAX_MS = (1 << (63 - SHIFT)) - 1
+_MAX_SECONDS = _MAX_MS // 1000
 _MAX_ID = (1 << 63) - 1
 _MAX_LIMIT = 1 << 31
 _BUFFER_CACHE = 65536
@@ -133,12 +133,11 @@ _WORD = re.compile(r"[^\W_]+")
 
 
 def millis(t: float) -> int:
-    """``t`` (Unix time in seconds) as whole milliseconds within what an id can hold."""
-    if math.isnan(t) or t <= 0:
-        return 0
-    if t >= _MAX_MS / 1000:
-        return _MAX_MS
-    return min(round(t * 1000), _MAX_MS)
+    """``t`` (Unix time in seconds) as whole milliseconds (rounded half up), within what an
+    id can hold."""
+    if 0.0 < t < _MAX_SECONDS:
+        return int(t * 1000 + 0.5)
+    return _MAX_MS if t >= _MAX_SECONDS else 0  # past the end; before 1970 or NaN
 
 
 def search_words(text: str) -> list[str]:
@@ -352,40 +351,37 @@ class SqliteHistory:
         if not rows:
             return
         new_buffers: dict[tuple[str, str], int] = {}
+        known = self._buffers.get
         with self._transaction() as conn:
             newest = conn.execute("SELECT max(id) FROM history").fetchall()[0][0]
             first = top = -1 if newest is None else int(newest)
-            used: dict[int, int] = {}  # millisecond -> the last id this batch gave it
+            top_ms = top >> SHIFT
+            used: dict[int, int] = {}  # a millisecond behind the newest -> its last id
             in_order = True
             params: list[_Row] = []
-            for row in rows:
-                buffer = self._writer_buffer(conn, (row.target, row.peer), new_buffers)
-                ms = millis(row.time)
-                base = ms << SHIFT
-                last = used.get(ms)
-                if last is None:
-                    last = base - 1 if base > top else self._last_in(conn, base)
-                line_id = last + 1
-                if line_id >= base + _SLOT:
-                    raise StorageError(f"more than {_SLOT} lines in one millisecond ({ms})")
-                used[ms] = line_id
-                if line_id > top:
-                    top = line_id
-                else:
+            for target, peer, msgid, t, command, sender, account, line, tags, text in rows:
+                buffer = known((target, peer))
+                if buffer is None:
+                    buffer = self._writer_buffer(conn, (target, peer), new_buffers)
+                ms = int(t * 1000 + 0.5) if 0.0 < t < _MAX_SECONDS else millis(t)
+                if ms > top_ms:  # a new millisecond: the usual case
+                    if top >= 0:
+                        used[top_ms] = top
+                    top = line_id = ms << SHIFT
+                    top_ms = ms
+                elif ms == top_ms:  # the same as the newest line's
+                    top = line_id = top + 1
+                    if line_id >> SHIFT != ms:
+                        raise StorageError(f"more than {_SLOT} lines in one millisecond ({ms})")
+                else:  # older than the newest line: the clock went back
+                    last = used.get(ms)
+                    line_id = (self._last_in(conn, ms << SHIFT) if last is None else last) + 1
+                    if line_id >> SHIFT != ms:
+                        raise StorageError(f"more than {_SLOT} lines in one millisecond ({ms})")
+                    used[ms] = line_id
                     in_order = False
                 params.append(
-                    (
-                        line_id,
-                        buffer,
-                        ms,
-                        row.msgid,
-                        row.command,
-                        row.sender,
-                        row.account,
-                        row.line,
-                        row.tags,
-                        row.text,
-                    )
+                    (line_id, buffer, ms, msgid, command, sender, account, line, tags, text)
                 )
             conn.executemany(_INSERT, params)
             self._index(conn, params, first if in_order else None)
