@@ -20,6 +20,7 @@ from pathlib import Path
 from hubbub.storage.base import Anchor, StoredMessage
 from hubbub.storage.sqlite import SqliteStorage
 from hubbub.storage.sqlite_history import SqliteHistory
+from hubbub.storage.writer import HistoryWriter
 
 __all__ = [
     "FTS_VARIANTS",
@@ -27,6 +28,7 @@ __all__ = [
     "build",
     "measure_append",
     "measure_queries",
+    "measure_writer",
     "sample_messages",
     "vocabulary",
 ]
@@ -135,6 +137,38 @@ def measure_append(path: str | Path, rows: int, batch: int, *, fts: str = "none"
         history.close()
         storage.close()
     return rows / elapsed
+
+
+def measure_writer(
+    path: str | Path, rows: int, *, chunk: int = 100, max_pending: int = 100_000
+) -> tuple[float, float]:
+    """Lines stored per second through :class:`HistoryWriter` (group commit) when a producer
+    offers ``rows`` lines as fast as it can, ``chunk`` per submit and waiting whenever more
+    than ``max_pending`` are pending (as the server's backpressure would); and the mean number
+    of lines per transaction the writer made of them."""
+    messages = sample_messages(rows)
+    storage, history = _open(path, "none")
+    batches: list[int] = []
+
+    class Counting:
+        def append(self, batch: Sequence[StoredMessage]) -> None:
+            batches.append(len(batch))
+            history.append(batch)
+
+    writer = HistoryWriter(Counting(), lambda seq, ok: None, max_pending)
+    try:
+        begin = time.perf_counter()
+        seq = 0
+        for first in range(0, rows, chunk):
+            seq = writer.submit(messages[first : first + chunk])
+            if seq > max_pending:
+                writer.wait(seq - max_pending)
+        writer.wait(seq)
+        elapsed = time.perf_counter() - begin
+    finally:
+        writer.close()
+        storage.close()
+    return rows / elapsed, rows / max(1, len(batches))
 
 
 def build(path: str | Path, rows: int, *, batch: int = 50_000) -> float:

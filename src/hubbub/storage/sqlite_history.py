@@ -39,7 +39,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from hubbub.storage.base import Anchor, StorageError, StorageTimeout, StoredMessage
@@ -265,9 +265,12 @@ class SqliteHistory:
                 raise StorageError(f"{type(exc).__name__} in {self.path}: {exc}") from exc
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(
+        self, committed: Callable[[], None] | None = None
+    ) -> Iterator[sqlite3.Connection]:
         """The writer in one ``BEGIN IMMEDIATE`` transaction, committed at the end of the
-        block, rolled back if it raises."""
+        block (then ``committed`` is called, still holding the write lock), rolled back if it
+        raises."""
         with self._writing() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -278,6 +281,8 @@ class SqliteHistory:
                     with contextlib.suppress(sqlite3.Error):
                         conn.execute("ROLLBACK")
                 raise
+            if committed is not None:
+                committed()
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
@@ -352,7 +357,7 @@ class SqliteHistory:
             return
         new_buffers: dict[tuple[str, str], int] = {}
         known = self._buffers.get
-        with self._transaction() as conn:
+        with self._transaction(lambda: self._remember(new_buffers)) as conn:
             newest = conn.execute("SELECT max(id) FROM history").fetchall()[0][0]
             first = top = -1 if newest is None else int(newest)
             top_ms = top >> SHIFT
@@ -385,9 +390,13 @@ class SqliteHistory:
                 )
             conn.executemany(_INSERT, params)
             self._index(conn, params, first if in_order else None)
-        if len(self._buffers) + len(new_buffers) > _BUFFER_CACHE:
+
+    def _remember(self, buffers: Mapping[tuple[str, str], int]) -> None:
+        """Keep the ids of buffers an append created (once it is committed, and under the
+        write lock, so that a purge that drops buffers never leaves a stale one here)."""
+        if len(self._buffers) + len(buffers) > _BUFFER_CACHE:
             self._buffers.clear()
-        self._buffers.update(new_buffers)
+        self._buffers.update(buffers)
 
     def _index(self, conn: sqlite3.Connection, rows: Sequence[_Row], above: int | None) -> None:
         """Add the text of new lines ``rows`` to the search index; when ``above`` is given,
