@@ -12,7 +12,9 @@ process with SIGBUS on the next access. With plain reads and writes the same dam
 ``sqlite3.Error``, which every method raises as :class:`StorageError`.
 
 Threading: one connection, shared by the threads that call in and serialised by a lock, so
-the server's worker threads can use it in any order.
+the server's worker threads can use it in any order. Message history
+(:meth:`SqliteStorage.history`, :mod:`hubbub.storage.sqlite_history`) lives in the same file
+with connections of its own.
 
 Schema: :data:`MIGRATIONS` lists each version's statements; ``schema_version`` records how
 many have been applied. A database from a newer hubbub is refused rather than guessed at.
@@ -30,6 +32,7 @@ from pathlib import Path
 
 from hubbub.protocol.casemap import Folded
 from hubbub.storage.base import AccountRecord, ChannelRecord, ScramCredentials, StorageError
+from hubbub.storage.sqlite_history import HISTORY_SCHEMA, SqliteHistory
 
 __all__ = ["MIGRATIONS", "SqliteStorage"]
 
@@ -59,7 +62,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
-    # registered channels (ChanServ): one row each; the lists as JSON arrays
+    # 3: message history, its full-text index and read markers (see sqlite_history.py)
+    HISTORY_SCHEMA,
+    # 4: registered channels (ChanServ): one row each; the lists as JSON arrays
     (
         """
         CREATE TABLE channels (
@@ -166,6 +171,7 @@ class SqliteStorage:
         self.path = str(path)
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._histories: list[SqliteHistory] = []
 
     # -- life --------------------------------------------------------------------------------
 
@@ -237,7 +243,31 @@ class SqliteStorage:
             raise
         conn.execute("COMMIT")
 
+    def history(self) -> SqliteHistory:
+        """Message history and read markers in this database, with connections of their own
+        (one to write, one to read) so that they never wait behind the accounts; closed with
+        this storage. The database must be open. In memory, the history shares the accounts'
+        one connection instead (a second connection would see another, empty database).
+        Raises :class:`StorageError`."""
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise StorageError("the database is not open")
+            in_memory = self.path == ":memory:" or self.path.startswith("file:")
+        if in_memory:
+            history = SqliteHistory(self.path, shared=(conn, self._lock))
+        else:
+            history = SqliteHistory(self.path)
+            history.open()
+        with self._lock:
+            self._histories.append(history)
+        return history
+
     def close(self) -> None:
+        with self._lock:
+            histories, self._histories = self._histories, []
+        for history in histories:
+            history.close()
         with self._lock:
             conn, self._conn = self._conn, None
             if conn is not None:
