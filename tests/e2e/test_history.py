@@ -29,10 +29,20 @@ async def batch_of(client: IRCTestClient, request: str) -> list[Message]:
     return [m for m in lines if m.command != "BATCH"]
 
 
+def unflooded(tmp_path: Path) -> str:
+    """A config file without flood control (the test sends hundreds of lines at once)."""
+    conf = tmp_path / "hubbub.toml"
+    conf.write_text(
+        f'[[listen]]\naddress = "127.0.0.1:0"\n[limits]\nflood = false\n'
+        f'[storage]\npath = "{tmp_path / "h.db"}"\n'
+    )
+    return str(conf)
+
+
 async def test_every_acknowledged_message_survives_kill_9(tmp_path: Path) -> None:
-    db = tmp_path / "h.db"
+    conf = unflooded(tmp_path)
     count = 300
-    async with serve("--listen", "127.0.0.1:0", "--db", str(db), cwd=tmp_path) as (proc, port):
+    async with serve("--config", conf, cwd=tmp_path) as (proc, port):
         alice = await connect(port, "alice")
         listener = await connect(port, "bob", "")
         await alice.send("JOIN #durable")
@@ -50,7 +60,7 @@ async def test_every_acknowledged_message_survives_kill_9(tmp_path: Path) -> Non
         assert proc.returncode == -9
         await alice.close()
         await listener.close()
-    async with serve("--listen", "127.0.0.1:0", "--db", str(db), cwd=tmp_path) as (_, port):
+    async with serve("--config", conf, cwd=tmp_path) as (_, port):
         alice = await connect(port, "alice")
         await alice.send("JOIN #durable")
         await alice.expect("366")

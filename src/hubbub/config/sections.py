@@ -500,7 +500,7 @@ class HistorySection:
     """Seconds a SEARCH may run before it is stopped (``FAIL SEARCH INTERNAL_ERROR``)."""
     purge_interval: float = 600.0
     """Seconds between retention passes."""
-    queue_limit: int = 200_000
+    queue_limit: int = 20_000
     """Lines waiting for the disk beyond which the server stops reading from clients until
     the writer has caught up with half of them (backpressure rather than lost history)."""
     channels: Mapping[str, HistoryChannel] = field(

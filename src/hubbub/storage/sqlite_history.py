@@ -50,6 +50,11 @@ SHIFT = 20
 """Bits of a line's id below its time in milliseconds: room for 1,048,576 lines per
 millisecond, and ids fit 64 bits until the year 2248."""
 
+WRITER_CACHE_KIB = 65536
+"""The writer's page cache (KiB): the recently written pages of the table and its indexes."""
+READER_CACHE_KIB = 16384
+"""The readers' page cache (KiB)."""
+
 _SLOT = 1 << SHIFT
 _MAX_MS = (1 << (63 - SHIFT)) - 1
 _MAX_SECONDS = _MAX_MS // 1000
@@ -229,6 +234,9 @@ class SqliteHistory:
             if mode != "delete":
                 raise StorageError(f"the database {self.path} is in {mode} mode, not delete")
             conn.execute("PRAGMA synchronous=EXTRA")
+            # The indexes of a big history do not fit SQLite's default 2 MiB of cache: every
+            # insert would read its index pages again (from the OS, a system call each).
+            conn.execute(f"PRAGMA cache_size=-{READER_CACHE_KIB if reader else WRITER_CACHE_KIB}")
             if reader:
                 conn.execute("PRAGMA query_only=1")
             conn.execute("SELECT id FROM history_buffers LIMIT 0").fetchall()
