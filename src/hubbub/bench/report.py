@@ -226,7 +226,7 @@ def _summary(
     peers = [
         k
         for k in keys
-        if k in ("hubbub-base", "hubbub-metrics", "hubbub-nohistory", "ngircd", "inspircd")
+        if k in ("hubbub-base", "hubbub-metrics", "hubbub-history", "ngircd", "inspircd")
     ]
     head = ["scenario", *(_label(k, labels) for k in keys)]
     head += [f"hubbub / {_label(p, labels)}" for p in peers] if "hubbub" in keys else []
