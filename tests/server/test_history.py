@@ -82,6 +82,10 @@ def test_latest_limit_before_after_between_and_around() -> None:
     assert texts(batch_lines(alice.messages())) == ["m6", "m7"]
     alice.send(f"CHATHISTORY AROUND #room msgid={ids['m5']} 3")
     assert texts(batch_lines(alice.messages())) == ["m4", "m5", "m6"]
+    alice.send(f"CHATHISTORY AROUND #room msgid={ids['m5']} 1")
+    assert texts(batch_lines(alice.messages())) == ["m5"]
+    alice.send(f"CHATHISTORY AROUND #room timestamp={stamp['m5']} 3")
+    assert texts(batch_lines(alice.messages())) == ["m4", "m5", "m6"]
 
 
 def test_unknown_msgid_and_bad_parameters_get_fail() -> None:
