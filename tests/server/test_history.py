@@ -82,6 +82,10 @@ def test_latest_limit_before_after_between_and_around() -> None:
     assert texts(batch_lines(alice.messages())) == ["m6", "m7"]
     alice.send(f"CHATHISTORY AROUND #room msgid={ids['m5']} 3")
     assert texts(batch_lines(alice.messages())) == ["m4", "m5", "m6"]
+    alice.send(f"CHATHISTORY AROUND #room msgid={ids['m5']} 1")
+    assert texts(batch_lines(alice.messages())) == ["m5"]
+    alice.send(f"CHATHISTORY AROUND #room timestamp={stamp['m5']} 3")
+    assert texts(batch_lines(alice.messages())) == ["m4", "m5", "m6"]
 
 
 def test_unknown_msgid_and_bad_parameters_get_fail() -> None:
@@ -461,3 +465,18 @@ def test_input_pauses_while_the_disk_is_behind_and_resumes_when_it_catches_up() 
     assert host.paused
     recorder.commit()
     assert not host.paused
+
+
+def test_a_client_that_quits_while_held_gets_its_echo_once_committed() -> None:
+    server, recorder = server_with_history(auto_commit=False)
+    alice = joined(server, "alice", "#room", caps="echo-message")
+    recorder.commit()
+    alice.lines()
+    alice.send("PRIVMSG #room :last words", "QUIT :bye")
+    assert alice.lines() == []
+    assert not alice.sink.closed
+    recorder.commit()
+    lines = alice.lines()
+    assert any("last words" in line for line in lines)
+    assert lines[-1].startswith("ERROR")
+    assert alice.sink.closed
