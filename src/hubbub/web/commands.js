@@ -2,15 +2,18 @@
 
 import { splitMessage } from "./irc.js";
 import { $ } from "./dom.js";
-import { state, isChannel, keyOf, activeBuffer } from "./state.js";
+import { state, save, isChannel, keyOf, activeBuffer } from "./state.js";
 import { ensureBuffer, removeBuffer, switchTo, show, info, error } from "./render.js";
 import { send, sendCmd } from "./connection.js";
 import { requestOlder } from "./history.js";
+import { search, searchAvailable } from "./search.js";
+import { messageSent } from "./typing.js";
 
 // --- user input -------------------------------------------------------------------------
 
 function sendMessage(target, text, action) {
   const buffer = ensureBuffer(target);
+  messageSent(buffer);
   // Room for ":nick!user@host PRIVMSG target :" plus CR LF, with a generous host.
   const room = 510 - (target.length + state.nick.length + 100) - (action ? 9 : 0);
   for (const piece of splitMessage(text, Math.max(room, 64))) {
@@ -61,6 +64,7 @@ const HELP = [
   "/whowas nick — who was that (someone who has left)",
   "/close — leave this channel or close this conversation",
   "/older — load older messages (when the server keeps history)",
+  "/search words — search this conversation (when the server offers search)",
   "/quote LINE — send a raw IRC line",
   "/quit [reason] — disconnect",
 ];
@@ -69,7 +73,7 @@ const HELP = [
 // work but are not offered).
 export const COMMANDS = [
   "away", "back", "close", "help", "join", "me", "msg", "nick", "older", "part", "query",
-  "quit", "quote", "topic", "whois", "whowas",
+  "quit", "quote", "search", "topic", "whois", "whowas",
 ];
 
 function runCommand(text) {
@@ -128,12 +132,17 @@ function runCommand(text) {
     case "older":
       requestOlder(buffer);
       return;
+    case "search":
+      if (!searchAvailable()) error("This server does not offer search", buffer);
+      else if (arg) search(arg, buffer.kind === "server" ? "" : buffer.name);
+      return;
     case "quote":
     case "raw":
       if (arg) send(arg.replace(/[\r\n\0]+/g, " "));
       return;
     case "quit":
       state.userQuit = true;
+      save(); // (a reload now shows the form)
       sendCmd("QUIT", arg || "Leaving");
       return;
     case "help":

@@ -2,8 +2,11 @@
 
 import { buildLine, base64, parseCapList } from "./irc.js";
 import { $ } from "./dom.js";
-import { WS_PATH, BACKOFF_MIN_MS, BACKOFF_MAX_MS, WANTED_CAPS, state } from "./state.js";
-import { renderBufferList, renderHeader, renderMembers, info, setStatus, showLogin } from "./render.js";
+import { WS_PATH, BACKOFF_MIN_MS, BACKOFF_MAX_MS, WANTED_CAPS, state, save, loadSecrets, saveSecrets } from "./state.js";
+import { renderBufferList, renderHeader, renderMembers, info, error, serverBuffer, setStatus, showLogin } from "./render.js";
+import { rememberPositions } from "./history.js";
+import { renderTyping } from "./typing.js";
+import { renderSearchBox } from "./search.js";
 import { receive } from "./events.js";
 
 // --- connection -------------------------------------------------------------------------
@@ -33,6 +36,8 @@ export function connect() {
   state.fatal = false;
   state.nakRetried = false;
   state.saslPending = false;
+  state.registerPending = false;
+  state.reclaimingNick = false;
   setStatus("connecting…", "connecting");
   let ws;
   try {
@@ -79,14 +84,18 @@ function onDisconnect(event) {
       if (buffer.joined) state.wantJoined.add(buffer.key);
       buffer.joined = false;
       buffer.members.clear();
-      buffer.historyRequested = false;
     }
-    buffer.loadingOlder = false;
-    if (buffer.kind === "query") buffer.historyRequested = false;
+    buffer.typing.clear();
   }
+  rememberPositions();
+  renderTyping();
   renderBufferList();
   renderMembers();
   renderHeader();
+  if (state.signingOut) {
+    location.reload(); // back to an empty form (forgetSession() said not to sign in again)
+    return;
+  }
   if (state.userQuit) {
     setStatus("disconnected", "offline");
     info("Disconnected.");
@@ -140,21 +149,14 @@ export function handleCap(msg) {
     const request = WANTED_CAPS.filter((c) => state.available.has(c));
     if (wantSasl()) request.push("sasl");
     if (request.length) sendCmd("CAP", "REQ", request.join(" "));
-    else sendCmd("CAP", "END");
+    else capsDone();
   } else if (sub === "ACK") {
     for (const name of list.split(" ")) {
       if (!name) continue;
       if (name.startsWith("-")) state.caps.delete(name.slice(1));
       else state.caps.add(name);
     }
-    if (!state.registered) {
-      if (state.caps.has("sasl") && wantSasl()) {
-        state.saslPending = true;
-        sendCmd("AUTHENTICATE", "PLAIN");
-      } else {
-        sendCmd("CAP", "END");
-      }
-    }
+    capsDone();
   } else if (sub === "NAK") {
     if (!state.registered) {
       // Ask again for what is not refused; give up after one try.
@@ -164,7 +166,7 @@ export function handleCap(msg) {
         state.nakRetried = true;
         sendCmd("CAP", "REQ", retry.join(" "));
       } else {
-        sendCmd("CAP", "END");
+        capsDone();
       }
     }
   } else if (sub === "NEW") {
@@ -178,6 +180,7 @@ export function handleCap(msg) {
       state.caps.delete(name);
     }
   }
+  if (state.registered) renderSearchBox();
 }
 
 export function handleAuthenticate(msg) {
@@ -192,5 +195,92 @@ export function saslDone(ok, text) {
   if (!state.saslPending) return;
   state.saslPending = false;
   info(ok ? text : "Login to your account failed: " + text);
+  if (!ok) {
+    // Not again with this password (after a reload, the form asks for it).
+    state.options.saslPass = "";
+    saveSecrets({ ...loadSecrets(), saslPass: "" });
+    save();
+  }
   if (!state.registered) sendCmd("CAP", "END");
+}
+
+/** Capabilities settled, before registration ends: create the account, or log in, then CAP END. */
+function capsDone() {
+  if (state.registered || state.saslPending || state.registerPending) return;
+  if (registrationValue().includes("before-connect") && state.options.register) {
+    state.registerPending = true;
+    sendRegister();
+  } else if (!state.options.register && state.caps.has("sasl") && wantSasl()) {
+    state.saslPending = true;
+    sendCmd("AUTHENTICATE", "PLAIN");
+  } else {
+    sendCmd("CAP", "END");
+  }
+}
+
+// --- creating an account (IRCv3 draft/account-registration) -----------------------------
+
+function registrationValue() {
+  const value = state.available.get("draft/account-registration");
+  return value === undefined ? [] : ["offered", ...value.split(",")];
+}
+
+function sendRegister() {
+  const o = state.options;
+  const custom = registrationValue().includes("custom-account-name");
+  if (!custom && state.fold(o.saslUser) !== state.fold(state.nick)) {
+    info(`This server names accounts after the nick: the account will be ${state.nick}.`);
+    o.saslUser = state.nick;
+  }
+  sendCmd("REGISTER", custom ? o.saslUser : "*", o.email || "*", o.saslPass);
+}
+
+/** Registered (001): an account asked for and not created yet is created now. */
+export function registerAfterConnect() {
+  const o = state.options;
+  if (!o.register) return;
+  if (!registrationValue().length) {
+    o.register = false;
+    error("This server does not offer creating an account here.", serverBuffer());
+    return;
+  }
+  sendRegister();
+}
+
+/** REGISTER SUCCESS <account> <message>, or VERIFICATION_REQUIRED. */
+export function handleRegisterReply(msg) {
+  const [status, account, text] = msg.params;
+  const o = state.options;
+  o.register = false;
+  if ((status || "").toUpperCase() === "SUCCESS") {
+    o.saslUser = account || o.saslUser; // from now on (reconnects, reloads) SASL logs in
+    info(`Account ${o.saslUser} created; you are logged in.`);
+    save();
+  } else {
+    info(text || `Account ${account}: ${status}`);
+  }
+  if (state.registerPending) {
+    state.registerPending = false;
+    capsDone();
+  }
+}
+
+/** FAIL REGISTER <code> <account> <message>: told; with ACCOUNT_EXISTS we try to log in. */
+export function registerFailed(msg) {
+  const code = msg.params[1] || "";
+  const o = state.options;
+  o.register = false;
+  error(`The account could not be created: ${msg.params[msg.params.length - 1] || code}`, serverBuffer());
+  if (code !== "ACCOUNT_EXISTS") {
+    o.saslPass = "";
+    saveSecrets({ ...loadSecrets(), saslPass: "" });
+    save();
+  }
+  if (state.registerPending) {
+    state.registerPending = false;
+    capsDone(); // (logs in when the account exists: the password may be the right one)
+  } else if (code === "ACCOUNT_EXISTS" && state.caps.has("sasl") && wantSasl()) {
+    state.saslPending = true;
+    sendCmd("AUTHENTICATE", "PLAIN");
+  }
 }

@@ -2,10 +2,13 @@
 
 import { parseLine, folder } from "./irc.js";
 import { $ } from "./dom.js";
+import { drawText } from "./format.js";
 import { SERVER_KEY, state, save, isChannel, getBuffer, activeBuffer, isMe } from "./state.js";
 import { ensureBuffer, renameBuffer, renderBufferList, switchTo, renderHeader, renderMembers, messageTime, show, serverBuffer, info, error, mentions, setStatus } from "./render.js";
-import { sendCmd, handleCap, handleAuthenticate, saslDone } from "./connection.js";
-import { requestHistory, handleBatch, inHistory } from "./history.js";
+import { sendCmd, handleCap, handleAuthenticate, saslDone, handleRegisterReply, registerFailed, registerAfterConnect } from "./connection.js";
+import { requestHistory, openQuery, requestTargets, handleBatch, collect, historyFailed, handleMarkread } from "./history.js";
+import { searchFailed, renderSearchBox } from "./search.js";
+import { handleTagmsg, clearTyping } from "./typing.js";
 import { showNumericSentence } from "./numerics.js";
 
 // --- handling server messages -----------------------------------------------------------
@@ -76,14 +79,20 @@ function targetBuffer(msg, target) {
   if (isChannel(name)) return ensureBuffer(name, "channel");
   if (!msg.source || !msg.source.includes("!")) return serverBuffer();
   if (isMe(msg.nick)) return ensureBuffer(target, "query"); // our own, echoed
-  return ensureBuffer(msg.nick, "query");
+  const buffer = ensureBuffer(msg.nick, "query");
+  if (buffer.name !== msg.nick) renameBuffer(buffer, msg.nick); // (as they spell it now)
+  return buffer;
 }
 
-function handleMessage(msg) {
+/**
+ * A PRIVMSG or NOTICE: shown in its conversation. From history, historyBuffer is the
+ * conversation the batch is for. Returns the line shown (null: a duplicate or a CTCP).
+ */
+export function handleMessage(msg, historyBuffer = null) {
   const target = msg.params[0] || "";
   let text = msg.params[1] || "";
-  const history = inHistory(msg);
-  const buffer = target === "*" ? serverBuffer() : targetBuffer(msg, target);
+  const history = historyBuffer !== null;
+  const buffer = historyBuffer || (target === "*" ? serverBuffer() : targetBuffer(msg, target));
   let kind = msg.command === "NOTICE" ? "notice" : "privmsg";
   if (text.startsWith("\x01")) {
     const body = text.replace(/^\x01|\x01$/g, "");
@@ -98,22 +107,22 @@ function handleMessage(msg) {
         if (verb === "VERSION") sendCmd("NOTICE", msg.nick, "\x01VERSION hubbub web client\x01");
         else if (verb === "PING") sendCmd("NOTICE", msg.nick, `\x01PING ${arg}\x01`);
       }
-      return;
+      return null;
     }
   }
   const self = isMe(msg.nick);
   if (buffer.kind === "channel" && msg.nick) noteSpoke(buffer, msg.nick, messageTime(msg));
-  if (history) {
-    const batch = state.batches.get(msg.tags.batch);
-    if (batch) batch.count += 1;
-  }
-  show(buffer, kind, msg.nick || msg.source || "*", text, {
+  if (!history && msg.nick) clearTyping(buffer, msg.nick);
+  const line = show(buffer, kind, msg.nick || msg.source || "*", text, {
     time: messageTime(msg),
+    stamp: msg.tags.time,
     msgid: msg.tags.msgid,
     self,
     history,
     highlight: !self && buffer.kind === "channel" && mentions(text),
   });
+  if (!history && buffer.kind === "query" && !buffer.historyRequested) openQuery(buffer);
+  return line;
 }
 
 function handleJoin(msg) {
@@ -124,10 +133,12 @@ function handleJoin(msg) {
     buffer.name = channel;
     buffer.members.clear();
     state.wantJoined.delete(buffer.key);
+    state.options.channels = state.options.channels.filter((c) => state.fold(c) !== buffer.key);
     const asked = state.pendingJoins.has(buffer.key);
     state.pendingJoins.delete(buffer.key);
     renderBufferList();
-    if (asked || state.active === SERVER_KEY) switchTo(buffer.key);
+    const wanted = state.wantActive === null || state.wantActive === buffer.key;
+    if (asked || (state.active === SERVER_KEY && wanted)) switchTo(buffer.key);
     else if (buffer.key === state.active) renderHeader();
     show(buffer, "join", null, `You joined ${channel}`, { time: messageTime(msg) });
     if (!buffer.historyRequested) requestHistory(buffer);
@@ -169,6 +180,7 @@ function leaveBuffer(buffer, text, msg) {
 }
 
 function removeMember(buffer, nick, text, msg) {
+  clearTyping(buffer, nick);
   buffer.members.delete(state.fold(nick));
   buffer.spoke.delete(state.fold(nick));
   membersChanged(buffer);
@@ -191,6 +203,7 @@ function handleQuit(msg) {
   const key = state.fold(msg.nick || "");
   const reason = msg.params[0] ? ` (${msg.params[0]})` : "";
   for (const buffer of state.buffers.values()) {
+    clearTyping(buffer, msg.nick || "");
     if (buffer.kind === "channel") buffer.spoke.delete(key);
     if ((buffer.kind === "channel" && buffer.members.delete(key)) || (buffer.kind === "query" && buffer.key === key)) {
       show(buffer, "quit", null, `${msg.nick} quit${reason}`, { time: messageTime(msg) });
@@ -296,14 +309,13 @@ function handleRegistered(msg) {
   $("my-nick").textContent = state.nick;
   setStatus("connected", "online");
   $("reconnect-button").hidden = true;
-  save();
   const channels = new Map(); // folded -> name as typed
   for (const key of state.wantJoined) {
     const buffer = state.buffers.get(key);
     if (buffer) channels.set(key, buffer.name);
   }
+  // (options.channels loses each one as it is joined: what is left is tried again next time)
   for (const name of state.options.channels) channels.set(state.fold(name), name);
-  state.options.channels = [];
   state.wantJoined.clear();
   const names = [...channels.values()];
   // Several JOINs of at most ~400 bytes each, so a long list never makes an over-long line.
@@ -317,9 +329,21 @@ function handleRegistered(msg) {
   }
   if (batch.length) sendCmd("JOIN", batch.join(","));
   for (const buffer of state.buffers.values()) {
-    if (buffer.kind === "query" && buffer.key === state.active) requestHistory(buffer);
+    if (buffer.kind === "query") openQuery(buffer);
   }
+  requestTargets();
+  registerAfterConnect();
+  renderSearchBox();
   renderHeader();
+  if (!isMe(state.options.nick)) {
+    // We got another nick (ours was still taken, by our own previous connection after a
+    // reload perhaps): try ours again once, quietly.
+    setTimeout(() => {
+      if (!state.registered || isMe(state.options.nick)) return;
+      state.reclaimingNick = true;
+      sendCmd("NICK", state.options.nick);
+    }, 3000);
+  }
 }
 
 function numericText(msg) {
@@ -386,6 +410,10 @@ function handleNumeric(msg) {
         sendCmd("NICK", state.nick);
         return;
       }
+      if (state.reclaimingNick) {
+        state.reclaimingNick = false; // (still taken: we keep the one we have)
+        return;
+      }
       error(`${p[1]}: ${p[2] || "nickname unavailable"}`);
       return;
     case "464":
@@ -448,6 +476,7 @@ export function receive(raw) {
 }
 
 function handle(msg) {
+  if (msg.command !== "BATCH" && collect(msg)) return; // (handled when its batch ends)
   if (/^\d{3}$/.test(msg.command)) {
     handleNumeric(msg);
     return;
@@ -493,6 +522,18 @@ function handle(msg) {
     case "BATCH":
       handleBatch(msg);
       return;
+    case "MARKREAD":
+      handleMarkread(msg);
+      return;
+    case "TAGMSG":
+      handleTagmsg(msg);
+      return;
+    case "REDACT":
+      handleRedact(msg);
+      return;
+    case "REGISTER":
+      handleRegisterReply(msg);
+      return;
     case "INVITE":
       info(`${msg.nick} invites you to ${msg.params[1]} (type /join ${msg.params[1]})`, activeBuffer());
       return;
@@ -503,11 +544,33 @@ function handle(msg) {
     case "WARN":
     case "NOTE": {
       const text = msg.params[msg.params.length - 1] || "";
+      if (msg.command === "FAIL") {
+        const about = (msg.params[0] || "").toUpperCase();
+        if (about === "CHATHISTORY") return historyFailed(msg);
+        if (about === "SEARCH") return searchFailed(text);
+        if (about === "REGISTER") return registerFailed(msg);
+        if (about === "MARKREAD") return; // (a best effort: nothing to tell)
+      }
       if (msg.command === "FAIL") error(`${msg.params[0]}: ${text}`);
       else info(`${msg.params[0]}: ${text}`);
       return;
     }
     default:
       return;
+  }
+}
+
+/** REDACT <target> <msgid> [reason]: a message was deleted; its line says so. */
+function handleRedact(msg) {
+  const msgid = msg.params[1];
+  if (!msgid) return;
+  for (const buffer of state.buffers.values()) {
+    for (const line of buffer.log.querySelectorAll(".msg[data-msgid]")) {
+      if (line.dataset.msgid !== msgid) continue;
+      const text = line.querySelector(".text");
+      const reason = msg.params[2] ? ` (${msg.params[2]})` : "";
+      if (text) drawText(text, `(message deleted by ${msg.nick || "the server"}${reason})`);
+      line.classList.add("redacted");
+    }
   }
 }

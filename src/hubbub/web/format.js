@@ -97,7 +97,7 @@ const HAS_FORMATTING = /[\x02\x03\x04\x0f\x11\x16\x1d\x1e\x1f]/;
  * (it forbids style attributes in markup). Nothing from the text is ever parsed as HTML.
  */
 export function appendFormatted(node, text) {
-  if (!state.showFormatting || !HAS_FORMATTING.test(text)) {
+  if (!state.settings.formatting || !HAS_FORMATTING.test(text)) {
     appendText(node, stripFormatting(text));
     return;
   }

@@ -9,6 +9,13 @@ function unescapeTag(value) {
   return value.replace(/\\(.?)/g, (_, c) => (c in TAG_UNESCAPES ? TAG_UNESCAPES[c] : c));
 }
 
+const TAG_ESCAPES = { ";": "\\:", " ": "\\s", "\\": "\\\\", "\r": "\\r", "\n": "\\n" };
+
+/** A message-tag value escaped (also the syntax of SEARCH attributes). */
+export function escapeTag(value) {
+  return String(value).replace(/[; \\\r\n]/g, (c) => TAG_ESCAPES[c]);
+}
+
 /** Parse one IRC line into {tags, source, nick, command, params}; null if it is empty. */
 export function parseLine(line) {
   let rest = line.replace(/[\r\n]+$/, "");

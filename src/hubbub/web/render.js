@@ -2,10 +2,14 @@
 
 import { $, el, nickClass, two } from "./dom.js";
 import { stripFormatting, appendFormatted, drawText } from "./format.js";
-import { SERVER_KEY, MAX_LINES, state, save, isChannel, keyOf, activeBuffer } from "./state.js";
-import { requestHistory } from "./history.js";
+import { SERVER_KEY, MAX_LINES, state, save, saveSoon, isChannel, keyOf, activeBuffer, parseStamp } from "./state.js";
+import { maybeMarkRead, openQuery } from "./history.js";
+import { notifyMessage } from "./notify.js";
+import { renderTyping, stopTyping } from "./typing.js";
+import { closeSearch } from "./search.js";
 
 // --- buffers (conversations) ------------------------------------------------------------
+
 export function ensureBuffer(name, kind) {
   const key = keyOf(name);
   let buffer = state.buffers.get(key);
@@ -16,16 +20,18 @@ export function ensureBuffer(name, kind) {
     kind: kind || (isChannel(name) ? "channel" : "query"),
     topic: "",
     joined: false,
-    unread: 0,
-    highlight: false,
+    unread: 0, // messages from others not read yet
+    mentions: 0, // of which mention you (every one counts in a private conversation)
+    marker: null, // the read marker (ms), null while unknown
     members: new Map(), // folded nick -> {nick, prefixes, away}
     spoke: new Map(), // folded nick -> when they last spoke here (ms), for Tab completion
+    typing: new Map(), // folded nick -> {nick, until (ms)}: who is typing here
     names: null, // members being collected from RPL_NAMREPLY
     msgids: new Set(),
-    oldest: null, // {msgid, time} of the oldest message shown, for CHATHISTORY BEFORE
-    historyRequested: false,
+    historyRequested: false, // this connection asked for its latest lines
+    markerAsked: false, // this connection asked for its read marker (private conversations)
     loadingOlder: false,
-    historyExhausted: false,
+    historyExhausted: false, // the server has nothing older
     log: el("div", "log"),
     item: null,
   };
@@ -35,6 +41,7 @@ export function ensureBuffer(name, kind) {
   state.buffers.set(key, buffer);
   state.order.push(key);
   renderBufferList();
+  if (buffer.kind === "query") saveSoon();
   return buffer;
 }
 
@@ -92,7 +99,7 @@ export function renderBufferList() {
     const label = buffer.kind === "server" ? state.network || "Server" : buffer.name;
     li.append(el("span", "buffer-name", label));
     if (buffer.unread > 0) {
-      const badge = el("span", buffer.highlight ? "unread highlight" : "unread", String(buffer.unread));
+      const badge = el("span", buffer.mentions > 0 ? "unread highlight" : "unread", String(buffer.unread));
       badge.setAttribute("aria-label", buffer.unread + " unread");
       li.append(badge);
     }
@@ -110,27 +117,45 @@ export function renderBufferList() {
   updateTitle();
 }
 
+/** "(3) hubbub": the count is of mentions and private messages not read yet. */
 function updateTitle() {
-  let total = 0;
-  for (const b of state.buffers.values()) total += b.unread;
-  document.title = (total ? `(${total}) ` : "") + "hubbub" + (state.network ? " – " + state.network : "");
-  $("toggle-sidebar").classList.toggle("has-unread", total > 0);
+  let unread = 0;
+  let mentions = 0;
+  for (const b of state.buffers.values()) {
+    unread += b.unread;
+    mentions += b.mentions;
+  }
+  document.title = (mentions ? `(${mentions}) ` : "") + "hubbub" + (state.network ? " – " + state.network : "");
+  $("toggle-sidebar").classList.toggle("has-unread", unread > 0);
 }
+
 export function switchTo(key) {
   const buffer = state.buffers.get(key);
   if (!buffer) return;
   const previous = state.buffers.get(state.active);
-  if (previous) previous.log.hidden = true;
+  if (previous && previous !== buffer) {
+    previous.log.hidden = true;
+    removeUnreadLine(previous); // it was seen; next time it goes where the marker is then
+    stopTyping(previous);
+  }
+  if (!$("search-panel").hidden) closeSearch();
   state.active = key;
+  state.wantActive = null;
   buffer.log.hidden = false;
+  if (previous !== buffer) placeUnreadLine(buffer);
   buffer.unread = 0;
-  buffer.highlight = false;
+  buffer.mentions = 0;
   renderBufferList();
   renderHeader();
   renderMembers();
+  renderTyping();
   closePanels();
-  scrollToBottom(true);
-  if (buffer.kind === "query" && !buffer.historyRequested) requestHistory(buffer);
+  const line = buffer.log.querySelector(".unread-line");
+  if (line && previous !== buffer) line.scrollIntoView({ block: "center" });
+  if (!line || nearBottom()) scrollToBottom(true);
+  if (buffer.kind === "query") openQuery(buffer);
+  maybeMarkRead();
+  saveSoon();
   if (window.matchMedia("(min-width: 700px)").matches) $("input").focus();
 }
 
@@ -186,7 +211,7 @@ export function renderMembers() {
 }
 // --- showing messages -------------------------------------------------------------------
 
-function nearBottom() {
+export function nearBottom() {
   const box = $("messages");
   return box.scrollHeight - box.scrollTop - box.clientHeight < 80;
 }
@@ -196,84 +221,162 @@ export function scrollToBottom(force) {
   if (force || nearBottom()) box.scrollTop = box.scrollHeight;
 }
 
+export function pageVisible() {
+  return document.visibilityState === "visible";
+}
+
 export function messageTime(msg) {
-  if (msg && msg.tags && msg.tags.time) {
-    const t = Date.parse(msg.tags.time);
-    if (!Number.isNaN(t)) return t;
+  const t = parseStamp(msg && msg.tags && msg.tags.time);
+  return Number.isNaN(t) ? Date.now() : t;
+}
+
+const CHAT_KINDS = new Set(["privmsg", "notice", "action"]);
+
+/** The element of one line (time, nick, formatted text), not yet in a log. */
+export function makeLine(kind, nick, text, opts = {}) {
+  const time = opts.time || Date.now();
+  const line = el("div", "msg " + kind);
+  line.dataset.time = String(time);
+  if (opts.msgid) line.dataset.msgid = opts.msgid;
+  if (opts.stamp) line.dataset.stamp = opts.stamp; // the server's time tag, exactly
+  const date = new Date(time);
+  const clock = el("time", "time", `${two(date.getHours())}:${two(date.getMinutes())}`);
+  clock.dateTime = date.toISOString();
+  clock.title = date.toLocaleString();
+  line.append(clock);
+  const body = el("span", "body");
+  if (kind === "privmsg" || kind === "notice") {
+    body.append(el("span", nickClass(nick || "*"), nick || "*"));
+  } else if (kind === "action") {
+    body.append(el("span", "star", "*"), el("span", nickClass(nick), nick));
   }
-  return Date.now();
+  const textNode = el("span", "text");
+  drawText(textNode, text);
+  body.append(textNode);
+  line.append(body);
+  if (CHAT_KINDS.has(kind)) line.classList.add("chat");
+  if (opts.self) line.classList.add("self");
+  if (opts.highlight) line.classList.add("highlight");
+  return line;
+}
+
+/** Put a line in a log in time order (history comes after, and before, live lines). */
+function insertInOrder(log, line, time) {
+  let before = null;
+  for (let child = log.lastElementChild; child; child = child.previousElementSibling) {
+    const t = Number(child.dataset.time);
+    if (Number.isNaN(t)) continue; // a separator: it goes with the line after it
+    if (t <= time) break;
+    before = child;
+  }
+  // Separators (the "new messages" line, a gap) stay just above the line they stood before.
+  while (before && before.previousElementSibling && before.previousElementSibling.dataset.time === undefined) {
+    before = before.previousElementSibling;
+  }
+  log.insertBefore(line, before);
 }
 
 /**
  * Show a line in a buffer. kind: privmsg, notice, action, join, part, quit, nick, topic,
- * mode, info, error. Returns the element, or null when it was a duplicate.
+ * mode, info, error. opts: time and stamp (from the server), msgid, self, highlight, history
+ * (a line from CHATHISTORY: put in time order, never counted as unread nor notified).
+ * Returns the element, or null when it was a duplicate (same msgid).
  */
 export function show(buffer, kind, nick, text, opts = {}) {
-  const time = opts.time || Date.now();
   const msgid = opts.msgid || null;
   if (msgid) {
     if (buffer.msgids.has(msgid)) return null;
     buffer.msgids.add(msgid);
   }
-  const line = el("div", "msg " + kind);
-  line.dataset.time = String(time);
-  if (msgid) line.dataset.msgid = msgid;
-  const date = new Date(time);
-  const stamp = el("time", "time", `${two(date.getHours())}:${two(date.getMinutes())}`);
-  stamp.dateTime = date.toISOString();
-  stamp.title = date.toLocaleString();
-  line.append(stamp);
-  const body = el("span", "body");
-  if (kind === "privmsg" || kind === "notice") {
-    body.append(el("span", nickClass(nick || "*"), nick || "*"));
-    const textNode = el("span", "text");
-    drawText(textNode, text);
-    body.append(textNode);
-  } else if (kind === "action") {
-    body.append(el("span", "star", "*"), el("span", nickClass(nick), nick));
-    const textNode = el("span", "text");
-    drawText(textNode, text);
-    body.append(textNode);
-  } else {
-    const textNode = el("span", "text");
-    drawText(textNode, text);
-    body.append(textNode);
+  const time = opts.time || Date.now();
+  const line = makeLine(kind, nick, text, { ...opts, time });
+  const counts = CHAT_KINDS.has(kind) && buffer.kind !== "server" && !opts.self;
+  if (counts) line.classList.add("counts");
+  if (opts.stamp && time > state.lastSeen) {
+    state.lastSeen = time;
+    saveSoon();
   }
-  line.append(body);
-  if (opts.self) line.classList.add("self");
-  if (opts.highlight) line.classList.add("highlight");
 
   const log = buffer.log;
-  const stick = buffer.key === state.active && nearBottom();
+  const active = buffer.key === state.active;
+  const stick = active && nearBottom();
   if (opts.history) {
-    // Keep the log in time order: history arrives after (and before) live lines.
-    let before = null;
-    for (const child of log.children) {
-      if (Number(child.dataset.time) > time) {
-        before = child;
+    insertInOrder(log, line, time);
+  } else {
+    log.append(line);
+    let trimmed = false;
+    while (log.children.length > MAX_LINES) {
+      const first = log.firstElementChild;
+      if (first.dataset.msgid) {
+        buffer.msgids.delete(first.dataset.msgid);
+        trimmed = true;
+      }
+      first.remove();
+    }
+    if (trimmed) buffer.historyExhausted = false; // what was trimmed can be loaded again
+  }
+  if (counts && !opts.history) {
+    if (!(active && pageVisible())) {
+      buffer.unread += 1;
+      if (opts.highlight || buffer.kind === "query") buffer.mentions += 1;
+      renderBufferList();
+    }
+    if (opts.highlight || buffer.kind === "query") notifyMessage(buffer, kind, nick, text);
+  }
+  if (active && !opts.history && (stick || opts.self)) scrollToBottom(true);
+  if (active && !opts.history) maybeMarkRead();
+  return line;
+}
+
+// --- unread counts and the "new messages" line ------------------------------------------
+
+/** Unread counts from the read marker: the messages of others after it. */
+export function recountUnread(buffer) {
+  if (buffer.marker === null) return;
+  let unread = 0;
+  let mentions = 0;
+  for (const line of buffer.log.querySelectorAll(".msg.counts")) {
+    if (Number(line.dataset.time) <= buffer.marker) continue;
+    unread += 1;
+    if (buffer.kind === "query" || line.classList.contains("highlight")) mentions += 1;
+  }
+  if (buffer.key === state.active && pageVisible()) {
+    unread = 0; // shown: read, or about to be (maybeMarkRead)
+    mentions = 0;
+  }
+  if (unread !== buffer.unread || mentions !== buffer.mentions) {
+    buffer.unread = unread;
+    buffer.mentions = mentions;
+    renderBufferList();
+  }
+}
+
+export function removeUnreadLine(buffer) {
+  for (const line of buffer.log.querySelectorAll(".unread-line")) line.remove();
+}
+
+/** The "new messages" line, above the first message of others after the read marker. */
+export function placeUnreadLine(buffer) {
+  removeUnreadLine(buffer);
+  if (buffer.marker === null && !buffer.unread) return;
+  let first = null;
+  if (buffer.marker !== null) {
+    for (const line of buffer.log.querySelectorAll(".msg.counts")) {
+      if (Number(line.dataset.time) > buffer.marker) {
+        first = line;
         break;
       }
     }
-    log.insertBefore(line, before);
-    if (!buffer.oldest || time < buffer.oldest.time) buffer.oldest = { time, msgid };
   } else {
-    log.append(line);
-    if (!buffer.oldest) buffer.oldest = { time, msgid };
+    // No marker (the server keeps none): the last `unread` messages are the new ones.
+    const lines = buffer.log.querySelectorAll(".msg.counts");
+    first = lines[lines.length - buffer.unread] || null;
   }
-  while (log.children.length > MAX_LINES) {
-    const first = log.firstElementChild;
-    if (first.dataset.msgid) buffer.msgids.delete(first.dataset.msgid);
-    first.remove();
-  }
-  const counts = kind === "privmsg" || kind === "action" || (kind === "notice" && buffer.kind !== "server");
-  const visible = buffer.key === state.active && document.visibilityState === "visible";
-  if (counts && !opts.self && !opts.history && !visible) {
-    buffer.unread += 1;
-    if (opts.highlight || buffer.kind === "query") buffer.highlight = true;
-    renderBufferList();
-  }
-  if (buffer.key === state.active && (stick || opts.self)) scrollToBottom(true);
-  return line;
+  if (!first) return;
+  const line = el("div", "unread-line");
+  line.setAttribute("role", "separator");
+  line.append(el("span", null, "New messages"));
+  buffer.log.insertBefore(line, first);
 }
 
 export function serverBuffer() {
