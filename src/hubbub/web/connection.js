@@ -252,7 +252,8 @@ export function handleRegisterReply(msg) {
   const [status, account, text] = msg.params;
   const o = state.options;
   o.register = false;
-  if ((status || "").toUpperCase() === "SUCCESS") {
+  const created = (status || "").toUpperCase() === "SUCCESS";
+  if (created) {
     o.saslUser = account || o.saslUser; // from now on (reconnects, reloads) SASL logs in
     info(`Account ${o.saslUser} created; you are logged in.`);
     save();
@@ -261,7 +262,8 @@ export function handleRegisterReply(msg) {
   }
   if (state.registerPending) {
     state.registerPending = false;
-    capsDone();
+    if (created) sendCmd("CAP", "END"); // (logged in already: no SASL now)
+    else capsDone();
   }
 }
 

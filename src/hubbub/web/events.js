@@ -86,7 +86,8 @@ function targetBuffer(msg, target) {
 
 /**
  * A PRIVMSG or NOTICE: shown in its conversation. From history, historyBuffer is the
- * conversation the batch is for. Returns the line shown (null: a duplicate or a CTCP).
+ * conversation the batch is for, and the line is returned to be put in its place.
+ * Returns the line (null: a duplicate or a CTCP).
  */
 export function handleMessage(msg, historyBuffer = null) {
   const target = msg.params[0] || "";

@@ -15,7 +15,7 @@
 
 import { $, el } from "./dom.js";
 import { HISTORY_PAGE, state, getBuffer, keyOf, isChannel, isMe, parseStamp, saveSoon } from "./state.js";
-import { ensureBuffer, nearBottom, pageVisible, recountUnread, placeUnreadLine, renderBufferList, scrollToBottom, error } from "./render.js";
+import { ensureBuffer, insertInOrder, nearBottom, pageVisible, recountUnread, placeUnreadLine, renderBufferList, scrollToBottom, error } from "./render.js";
 import { sendCmd } from "./connection.js";
 import { handleMessage } from "./events.js";
 import { searchResults } from "./search.js";
@@ -41,7 +41,7 @@ function pageSize() {
 
 /** The lines that came from the server with a msgid or a time (the ones history knows). */
 function serverLines(buffer) {
-  return buffer.log.querySelectorAll(".msg.chat[data-msgid], .msg.chat[data-stamp]");
+  return buffer.log.querySelectorAll(".msg.said[data-msgid], .msg.said[data-stamp]");
 }
 
 /** A CHATHISTORY reference to a line: msgid=... when the server takes them, else timestamp=. */
@@ -92,13 +92,16 @@ export function requestOlder(buffer) {
     return;
   }
   buffer.loadingOlder = true;
-  ask(buffer, "BEFORE", ref(lines[0]), "older");
+  ask(buffer, "BEFORE", ref(lines[0]), "older", { anchor: { before: lines[0] } });
 }
 
 /** A message and the lines around it (a search result); then() is called once they are in. */
 export function requestAround(buffer, msgid, then) {
   if (!canFetch()) return;
-  ask(buffer, "AROUND", "msgid=" + msgid, "around", { then });
+  // Not shown, so (unless a gap is left) older than what is: above it.
+  const first = serverLines(buffer)[0];
+  const anchor = first && !buffer.log.querySelector(".gap") ? { before: first } : null;
+  ask(buffer, "AROUND", "msgid=" + msgid, "around", { then, anchor });
 }
 
 /** Before a reconnect: remember where each conversation was, to fetch only what follows. */
@@ -198,6 +201,52 @@ export function collect(msg) {
   return true;
 }
 
+function lineOf(buffer, msgid) {
+  return buffer.log.querySelector(`.msg[data-msgid="${CSS.escape(msgid)}"]`);
+}
+
+/**
+ * Put a batch's lines in the log. Times alone cannot order lines of the same millisecond
+ * (a burst), so the server's order is kept: each new line goes right after the previous one
+ * of the batch, the new lines before the first one we had go just above it, and a batch
+ * that meets none of ours goes at the place its request says (anchor: {before} or {after}
+ * a line), else in time order.
+ */
+function place(buffer, messages, anchor) {
+  let known = 0;
+  let previous = null; // the batch's last line placed (or found already shown)
+  let pending = []; // new lines before the first one we had
+  const placed = [];
+  for (const msg of messages) {
+    if (msg.command !== "PRIVMSG" && msg.command !== "NOTICE") continue;
+    const had = msg.tags.msgid && buffer.msgids.has(msg.tags.msgid) ? lineOf(buffer, msg.tags.msgid) : null;
+    if (had) {
+      known += 1;
+      for (const line of pending) had.before(line);
+      pending = [];
+      previous = had;
+      continue;
+    }
+    const line = handleMessage(msg, buffer);
+    if (!line) continue;
+    placed.push(line);
+    if (previous) {
+      previous.after(line);
+      previous = line;
+    } else {
+      pending.push(line);
+    }
+  }
+  if (pending.length) {
+    const before = anchor && anchor.before && anchor.before.isConnected ? anchor.before : null;
+    const after = anchor && anchor.after && anchor.after.isConnected ? anchor.after : null;
+    if (before) for (const line of pending) before.before(line);
+    else if (after) after.after(...pending);
+    else for (const line of pending) insertInOrder(buffer.log, line, Number(line.dataset.time));
+  }
+  return { known, oldest: placed[0] || null, newest: placed[placed.length - 1] || null };
+}
+
 function finishHistory(batch) {
   const name = batch.params[0] || "";
   const request = takeRequest(keyOf(name)) || { purpose: "latest", limit: pageSize() };
@@ -211,27 +260,14 @@ function finishHistory(batch) {
   const fromBottom = box.scrollHeight - box.scrollTop;
   const wasAtBottom = nearBottom();
   const hadLines = serverLines(buffer).length > 0;
-  let known = 0;
-  let oldest = null;
-  let newest = null;
-  for (const msg of batch.messages) {
-    if (msg.command !== "PRIVMSG" && msg.command !== "NOTICE") continue;
-    if (msg.tags.msgid && buffer.msgids.has(msg.tags.msgid)) {
-      known += 1;
-      continue;
-    }
-    const line = handleMessage(msg, buffer);
-    if (!line) continue;
-    if (!oldest || Number(line.dataset.time) < Number(oldest.dataset.time)) oldest = line;
-    if (!newest || Number(line.dataset.time) >= Number(newest.dataset.time)) newest = line;
-  }
+  const { known, oldest, newest } = place(buffer, batch.messages, request.anchor);
   const full = batch.messages.length >= request.limit;
   const { purpose } = request;
   if (purpose === "older") buffer.loadingOlder = false;
   if ((purpose === "latest" || purpose === "older") && !full) buffer.historyExhausted = true;
   if (purpose === "catchup" && full && !known && oldest && request.page < MAX_CATCHUP_PAGES) {
     // More was missed than one page: go on back until we meet lines we have.
-    ask(buffer, "BEFORE", ref(oldest), "catchup", { page: request.page + 1 });
+    ask(buffer, "BEFORE", ref(oldest), "catchup", { page: request.page + 1, anchor: { before: oldest } });
   }
   if ((purpose === "around" || purpose === "bridge") && newest) bridge(buffer, newest, purpose === "bridge" ? known > 0 || !full : known > 0 || null);
   if ((purpose === "latest" || purpose === "catchup") && !buffer.log.querySelector(".unread-line")) placeUnreadLine(buffer);
@@ -258,10 +294,12 @@ function finishHistory(batch) {
  */
 function bridge(buffer, newest, connected) {
   for (const gap of buffer.log.querySelectorAll(".gap")) gap.remove();
-  const newer = [...serverLines(buffer)].some((line) => Number(line.dataset.time) > Number(newest.dataset.time));
+  const lines = serverLines(buffer);
+  const last = lines[lines.length - 1];
+  const newer = last && last !== newest && newest.compareDocumentPosition(last) & Node.DOCUMENT_POSITION_FOLLOWING;
   if (!newer || connected === true) return;
   if (connected === null) {
-    ask(buffer, "AFTER", ref(newest), "bridge");
+    ask(buffer, "AFTER", ref(newest), "bridge", { anchor: { after: newest } });
     return;
   }
   // Still not joined: a gap, with a button to load what is in it.
@@ -271,7 +309,7 @@ function bridge(buffer, newest, connected) {
   button.type = "button";
   button.addEventListener("click", () => {
     gap.remove();
-    ask(buffer, "AFTER", ref(newest), "bridge");
+    ask(buffer, "AFTER", ref(newest), "bridge", { anchor: { after: newest } });
   });
   gap.append(button);
   buffer.log.insertBefore(gap, newest.nextSibling);
@@ -328,7 +366,7 @@ function markRead() {
   const buffer = state.buffers.get(state.active);
   if (!buffer || buffer.kind === "server") return;
   if (!pageVisible() || !document.hasFocus() || !nearBottom()) return;
-  const lines = buffer.log.querySelectorAll(".msg.chat[data-stamp]");
+  const lines = buffer.log.querySelectorAll(".msg.said[data-stamp]");
   const last = lines[lines.length - 1];
   if (buffer.unread || buffer.mentions) {
     buffer.unread = 0;

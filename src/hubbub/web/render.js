@@ -254,14 +254,17 @@ export function makeLine(kind, nick, text, opts = {}) {
   drawText(textNode, text);
   body.append(textNode);
   line.append(body);
-  if (CHAT_KINDS.has(kind)) line.classList.add("chat");
+  if (CHAT_KINDS.has(kind)) line.classList.add("said"); // (what someone said, not an event)
   if (opts.self) line.classList.add("self");
   if (opts.highlight) line.classList.add("highlight");
   return line;
 }
 
-/** Put a line in a log in time order (history comes after, and before, live lines). */
-function insertInOrder(log, line, time) {
+/**
+ * Put a line in a log in time order: after the lines of the same millisecond or older.
+ * (History is placed by history.js, which knows the server's order of its lines.)
+ */
+export function insertInOrder(log, line, time) {
   let before = null;
   for (let child = log.lastElementChild; child; child = child.previousElementSibling) {
     const t = Number(child.dataset.time);
@@ -279,8 +282,8 @@ function insertInOrder(log, line, time) {
 /**
  * Show a line in a buffer. kind: privmsg, notice, action, join, part, quit, nick, topic,
  * mode, info, error. opts: time and stamp (from the server), msgid, self, highlight, history
- * (a line from CHATHISTORY: put in time order, never counted as unread nor notified).
- * Returns the element, or null when it was a duplicate (same msgid).
+ * (a line from CHATHISTORY: returned to be put in its place by the caller, never counted as
+ * unread nor notified). Returns the element, or null when it was a duplicate (same msgid).
  */
 export function show(buffer, kind, nick, text, opts = {}) {
   const msgid = opts.msgid || null;
@@ -297,25 +300,23 @@ export function show(buffer, kind, nick, text, opts = {}) {
     saveSoon();
   }
 
+  if (opts.history) return line; // (not in the log yet: history.js puts it in its place)
+
   const log = buffer.log;
   const active = buffer.key === state.active;
   const stick = active && nearBottom();
-  if (opts.history) {
-    insertInOrder(log, line, time);
-  } else {
-    log.append(line);
-    let trimmed = false;
-    while (log.children.length > MAX_LINES) {
-      const first = log.firstElementChild;
-      if (first.dataset.msgid) {
-        buffer.msgids.delete(first.dataset.msgid);
-        trimmed = true;
-      }
-      first.remove();
+  log.append(line);
+  let trimmed = false;
+  while (log.children.length > MAX_LINES) {
+    const first = log.firstElementChild;
+    if (first.dataset.msgid) {
+      buffer.msgids.delete(first.dataset.msgid);
+      trimmed = true;
     }
-    if (trimmed) buffer.historyExhausted = false; // what was trimmed can be loaded again
+    first.remove();
   }
-  if (counts && !opts.history) {
+  if (trimmed) buffer.historyExhausted = false; // what was trimmed can be loaded again
+  if (counts) {
     if (!(active && pageVisible())) {
       buffer.unread += 1;
       if (opts.highlight || buffer.kind === "query") buffer.mentions += 1;
@@ -323,8 +324,8 @@ export function show(buffer, kind, nick, text, opts = {}) {
     }
     if (opts.highlight || buffer.kind === "query") notifyMessage(buffer, kind, nick, text);
   }
-  if (active && !opts.history && (stick || opts.self)) scrollToBottom(true);
-  if (active && !opts.history) maybeMarkRead();
+  if (active && (stick || opts.self)) scrollToBottom(true);
+  if (active) maybeMarkRead();
   return line;
 }
 
