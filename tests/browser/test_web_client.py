@@ -332,6 +332,9 @@ async def test_screenshot_of_a_conversation(browser: Browser, web_app: App, tmp_
     await expect(alice.buffer_item("bob").locator(".unread")).to_have_text("1")
     await expect(alice.buffer_item("#dev").locator(".unread")).to_have_text("1")
     await expect(alice.page.locator('#member-list .member.away[data-nick="dave"]')).to_have_count(1)
+    await bob.open_buffer("#hubbub")
+    await bob.page.locator("#input").press_sequentially("see you")
+    await expect(alice.page.locator("#typing")).to_have_text("bob is typing…")
     await alice.page.click("#input")
     await alice.page.screenshot(path=str(out / "screenshot.png"))
 

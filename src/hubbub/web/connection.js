@@ -2,7 +2,7 @@
 
 import { buildLine, base64, parseCapList } from "./irc.js";
 import { $ } from "./dom.js";
-import { WS_PATH, BACKOFF_MIN_MS, BACKOFF_MAX_MS, WANTED_CAPS, state, save, loadSecrets, saveSecrets } from "./state.js";
+import { WS_PATH, BACKOFF_MIN_MS, BACKOFF_MAX_MS, WANTED_CAPS, state, save, loadSecrets, saveSecrets, forgetSession } from "./state.js";
 import { renderBufferList, renderHeader, renderMembers, info, error, serverBuffer, setStatus, showLogin } from "./render.js";
 import { rememberPositions } from "./history.js";
 import { renderTyping } from "./typing.js";
@@ -104,6 +104,7 @@ function onDisconnect(event) {
   }
   if (state.fatal) {
     setStatus("disconnected", "offline");
+    forgetSession(); // (a reload must not try the refused password again)
     showLogin(state.fatal);
     return;
   }

@@ -222,7 +222,7 @@ function place(buffer, messages, anchor) {
     const had = msg.tags.msgid && buffer.msgids.has(msg.tags.msgid) ? lineOf(buffer, msg.tags.msgid) : null;
     if (had) {
       known += 1;
-      for (const line of pending) had.before(line);
+      for (const line of pending) putBefore(had, line);
       pending = [];
       previous = had;
       continue;
@@ -231,7 +231,7 @@ function place(buffer, messages, anchor) {
     if (!line) continue;
     placed.push(line);
     if (previous) {
-      previous.after(line);
+      putAfter(previous, line);
       previous = line;
     } else {
       pending.push(line);
@@ -240,11 +240,35 @@ function place(buffer, messages, anchor) {
   if (pending.length) {
     const before = anchor && anchor.before && anchor.before.isConnected ? anchor.before : null;
     const after = anchor && anchor.after && anchor.after.isConnected ? anchor.after : null;
-    if (before) for (const line of pending) before.before(line);
-    else if (after) after.after(...pending);
+    if (before) for (const line of pending) putBefore(before, line);
+    else if (after) pending.reduce((at, line) => (putAfter(at, line), line), after);
     else for (const line of pending) insertInOrder(buffer.log, line, Number(line.dataset.time));
   }
   return { known, oldest: placed[0] || null, newest: placed[placed.length - 1] || null };
+}
+
+/** Above a line, and above any (separators, our own lines) that are newer than it. */
+function putBefore(anchor, line) {
+  const time = Number(line.dataset.time);
+  let at = anchor;
+  for (let prev = at.previousElementSibling; prev; prev = prev.previousElementSibling) {
+    const t = Number(prev.dataset.time);
+    if (!Number.isNaN(t) && t <= time) break;
+    at = prev;
+  }
+  at.before(line);
+}
+
+/** Below a line, and below any of our own lines that are older than it. */
+function putAfter(anchor, line) {
+  const time = Number(line.dataset.time);
+  let at = anchor;
+  for (let next = at.nextElementSibling; next; next = next.nextElementSibling) {
+    const t = Number(next.dataset.time);
+    if (Number.isNaN(t) || t >= time) break;
+    at = next;
+  }
+  at.after(line);
 }
 
 function finishHistory(batch) {

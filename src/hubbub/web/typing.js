@@ -65,8 +65,7 @@ function want(buffer, what) {
   o.wanted = what;
   const wait = o.sentAt + THROTTLE_MS - Date.now();
   if (wait <= 0) flush(o);
-  else if (what !== "active" && !o.timer) o.timer = setTimeout(() => flush(o), wait);
-  // (an active within the 3 seconds waits for the next keystroke, as typing goes on)
+  else if (!o.timer) o.timer = setTimeout(() => flush(o), wait); // (what is wanted then)
 }
 
 /** The message box changed. */
