@@ -476,6 +476,28 @@ class ClientSession:
         """A ``JOIN`` for ``channel`` (with its key)."""
         return Message("JOIN", (channel, key) if key else (channel,))
 
+    def client_tag_allowed(self, name: str) -> bool:
+        """True when the server takes the client-only tag ``+name``: ``message-tags`` is
+        enabled and ISUPPORT ``CLIENTTAGDENY`` (``*`` for all, ``-name`` for an exception)
+        does not refuse it."""
+        if "message-tags" not in self.state.caps:
+            return False
+        denied = self.state.isupport.get("CLIENTTAGDENY") or ""
+        entries = [e for e in denied.split(",") if e]
+        if f"-{name}" in entries:
+            return True
+        return "*" not in entries and name not in entries
+
+    def typing_message(self, target: str, state: str) -> Message | None:
+        """The ``TAGMSG`` telling ``target`` we are typing (``active``, ``paused`` or
+        ``done``: IRCv3 ``+typing``), or ``None`` when the server does not take the tag."""
+        if state not in ev.TYPING_STATES:
+            raise ValueError(f"typing state must be one of {ev.TYPING_STATES}, not {state!r}")
+        _check_target(target)
+        if not self.client_tag_allowed("typing"):
+            return None
+        return Message("TAGMSG", (target,), tags={"+typing": state})
+
     def history_request(self, target: str, limit: int = 50) -> Message | None:
         """A ``CHATHISTORY LATEST`` for ``target``, or ``None`` when the server has none."""
         if not (HISTORY_CAPS & self.state.caps):
