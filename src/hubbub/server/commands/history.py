@@ -339,7 +339,8 @@ def handle_search(ctx: Context) -> None:
             if when is None:
                 reply.fail("SEARCH", "INVALID_PARAMS", name, "Invalid timestamp")
                 return
-            bounds[name] = when
+            # (soju.im/search: at or after, at or before; the store's bounds are strict)
+            bounds[name] = when - 0.001 if name == "after" else when + 0.001
     floors: dict[tuple[str, str], float] = {}
     if "in" in attrs:
         found = _buffer(ctx, history, attrs["in"])
