@@ -480,3 +480,20 @@ def test_a_client_that_quits_while_held_gets_its_echo_once_committed() -> None:
     assert any("last words" in line for line in lines)
     assert lines[-1].startswith("ERROR")
     assert alice.sink.closed
+
+
+def test_search_time_bounds_are_inclusive() -> None:
+    clock = FakeClock()
+    server, _ = server_with_history(clock)
+    alice = joined(server, "alice", "#a", caps=HIST + " soju.im/search")
+    said(alice, "#a", "early bird")
+    clock.advance(1)
+    said(alice, "#a", "middle bird")
+    middle = format_time(clock())
+    clock.advance(1)
+    said(alice, "#a", "late bird")
+    alice.messages()
+    alice.send(f"SEARCH text=bird;after={middle}")
+    assert texts(batch_lines(alice.messages())) == ["middle bird", "late bird"]
+    alice.send(f"SEARCH text=bird;before={middle}")
+    assert texts(batch_lines(alice.messages())) == ["early bird", "middle bird"]
