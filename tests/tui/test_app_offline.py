@@ -300,7 +300,8 @@ async def test_lines_rewrap_when_the_terminal_is_resized() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, *WELCOME, ":ann!a@h JOIN #a", f":bob!b@h PRIVMSG #a :{long}")
         await until(pilot, lambda: "<bob> w00" in screen_text(app), "bob's line")
-        assert len(log_rows(app, "#a")) == 1 + 3
+        # (the first layout may still be settling: wait for the line at the log's width)
+        await until(pilot, lambda: len(log_rows(app, "#a")) == 1 + 3, "the line wrapped in 3")
         await pilot.resize_terminal(200, 24)
         await until(pilot, lambda: len(log_rows(app, "#a")) == 1 + 1, "the line to re-wrap")
         await pilot.resize_terminal(70, 24)
