@@ -497,3 +497,26 @@ def test_search_time_bounds_are_inclusive() -> None:
     assert texts(batch_lines(alice.messages())) == ["middle bird", "late bird"]
     alice.send(f"SEARCH text=bird;before={middle}")
     assert texts(batch_lines(alice.messages())) == ["early bird", "middle bird"]
+
+
+def test_retention_runs_from_the_tick_by_count_and_by_age() -> None:
+    clock = FakeClock()
+    server, _ = server_with_history(clock, max_lines=3, purge_interval=60.0, events=False)
+    alice = joined(server, "alice", "#a", caps=HIST)
+    said(alice, "#a", *[f"m{i}" for i in range(6)])
+    clock.advance(61)
+    server.tick()
+    alice.messages()
+    alice.send("CHATHISTORY LATEST #a * 10")
+    assert texts(batch_lines(alice.messages())) == ["m3", "m4", "m5"]
+    aged, _ = server_with_history(clock, max_age_days=1.0, purge_interval=60.0, events=False)
+    bob = joined(aged, "bob", "#b", caps=HIST)
+    said(bob, "#b", "old news")
+    clock.advance(2 * 86400)
+    said(bob, "#b", "fresh")
+    bob.messages()
+    bob.send("CHATHISTORY LATEST #b * 10")  # (read-time floor: before any purge ran)
+    assert texts(batch_lines(bob.messages())) == ["fresh"]
+    aged.tick()
+    bob.send("CHATHISTORY LATEST #b * 10")
+    assert texts(batch_lines(bob.messages())) == ["fresh"]
