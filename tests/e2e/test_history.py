@@ -51,7 +51,7 @@ async def test_every_acknowledged_message_survives_kill_9(tmp_path: Path) -> Non
         await listener.expect("366")
         # Messages sent in a stream, as a busy client sends them: each echo acknowledges one.
         await alice.send(*[f"PRIVMSG #durable :line {i}" for i in range(count)])
-        acked = []
+        acked: list[str] = []
         while len(acked) < count:
             msg = await alice.expect("PRIVMSG")
             acked.append(msg.tags["msgid"])
