@@ -192,7 +192,9 @@ async def test_part_kick_nick_quit_and_topic_lines() -> None:
         assert "not joined" in screen_text(app)
 
 
-async def test_history_is_shown_before_live_messages() -> None:
+async def test_a_history_batch_goes_in_place_without_duplicates() -> None:
+    # A chathistory batch the server sends by itself (a join replay) is put in place by
+    # time, and a message in it that also arrived live is shown once.
     app = offline_app()
     async with app.run_test(size=SIZE) as pilot:
         await feed(
@@ -200,19 +202,26 @@ async def test_history_is_shown_before_live_messages() -> None:
             ":irc.example.test CAP * LS :batch server-time draft/chathistory",
             ":irc.example.test CAP * ACK :batch draft/chathistory server-time",
             *WELCOME,
-            *CHANNEL,
-            ":bob!b@h PRIVMSG #hubbub :live now",
+            "@time=2024-05-17T08:05:00Z;msgid=j :ann!a@h JOIN #hubbub",
+            *CHANNEL[1:],
+            "@time=2024-05-17T08:06:00Z;msgid=c :bob!b@h PRIVMSG #hubbub :live now",
             ":irc.example.test BATCH +h1 chathistory #hubbub",
             "@batch=h1;time=2024-05-17T08:00:00Z;msgid=a :carl!c@h PRIVMSG #hubbub :earlier",
             "@batch=h1;time=2024-05-17T08:01:00Z;msgid=b :ann!a@h PRIVMSG #hubbub :me earlier",
+            "@batch=h1;time=2024-05-17T08:06:00Z;msgid=c :bob!b@h PRIVMSG #hubbub :live now",
             ":irc.example.test BATCH -h1",
         )
         await pilot.pause()
-        lines = lines_of(app, "#hubbub")
-        assert lines[:3] == ["<carl> earlier", "<ann> me earlier", "── earlier messages above ──"]
-        assert lines[-1] == "<bob> live now"
+        assert lines_of(app, "#hubbub") == [
+            "<carl> earlier",
+            "<ann> me earlier",
+            "→ you joined #hubbub",
+            "topic: Talk about hubbub here",
+            "<bob> live now",
+        ]
         text = screen_text(app)
         assert text.index("<carl> earlier") < text.index("<bob> live now")
+        assert text.count("live now") == 1
 
 
 async def test_query_close_and_away() -> None:
