@@ -1046,7 +1046,8 @@ class ChatApp(App[int]):
 
         rows = [result_text(msg, render, with_where=query.in_ is None) for msg in results]
         more = " (the latest)" if len(results) >= SEARCH_LIMIT else ""
-        title = f"{len(results)} messages{more} for {what}"
+        plural = "s" if len(results) != 1 else ""
+        title = f"{len(results)} message{plural}{more} for {what}"
         await self.push_screen(SearchScreen(title, results, rows), self._search_chosen)
 
     def _search_chosen(self, result: HistoryMessage | None) -> None:
