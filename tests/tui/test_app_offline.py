@@ -285,9 +285,10 @@ async def test_lines_that_arrive_while_a_conversation_is_hidden_wrap_at_its_real
         width = log.scrollable_content_region.width
         assert width > 50
         rows = log_rows(app, "#b")
-        assert rows[1].startswith("09:30 <bob> w00 w01 w02")
+        assert rows[1].strip() == "── new messages ──"  # bob's line is unread
+        assert rows[2].startswith("09:30 <bob> w00 w01 w02")
         assert all(len(row) <= width for row in rows)
-        assert len(rows) == 1 + 3  # the join line, then the 131 columns in three rows
+        assert len(rows) == 2 + 3  # the join and new-messages lines, then 131 columns in three
         assert "09:30 <bob> w00 w01 w02 w03 w04 w05 w06 w07 w08 w09" in screen_text(app)
 
         # The same for /whois replies arriving in the hidden server window.

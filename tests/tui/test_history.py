@@ -18,7 +18,18 @@ from hubbub.tui.model import DIVIDER_TEXT, START_TEXT
 from hubbub.tui.search import SearchScreen, parse_search
 from tests.client.fakeserver import FakeServer, HistoryOptions, line, running, stamp
 from tests.client.helpers import make_client
-from tests.tui.helpers import lines_of, screen_text, sidebar, submit, until
+from tests.tui.helpers import (
+    FIXED_TIME,
+    check_snapshot,
+    feed,
+    lines_of,
+    offline_app,
+    screen_text,
+    sidebar,
+    submit,
+    until,
+)
+from tests.tui.test_app_offline import CHANNEL, WELCOME, S
 
 SIZE = (100, 30)
 BASE = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
@@ -236,3 +247,72 @@ def test_search_words() -> None:
     assert (q.text, q.in_, q.from_) == ("in:", None, "x")
     assert parse_search("").empty
     assert parse_search("from:ann").describe() == "messages from ann"
+
+
+async def test_history_view_snapshot() -> None:
+    # A join with history, the marker in the middle of it, and someone typing: the window
+    # docs/client.md shows.
+    def tag(minutes: int) -> str:
+        return stamp(FIXED_TIME + timedelta(minutes=minutes))
+
+    client = offline_app().client
+    app = ChatApp(client, clock=lambda: FIXED_TIME, monotonic=lambda: 0.0)
+    async with app.run_test(size=(100, 16)) as pilot:
+        await feed(
+            app,
+            f"{S} CAP * LS :batch server-time message-tags draft/chathistory draft/read-marker",
+            f"{S} CAP * ACK :batch server-time message-tags draft/chathistory draft/read-marker",
+            *WELCOME,
+            *CHANNEL[:1],
+            f"{S} MARKREAD #hubbub timestamp={tag(-7)}",
+            *CHANNEL[1:],
+            f"{S} BATCH +h chathistory #hubbub",
+            f"@batch=h;time={tag(-9)};msgid=1 :bob!b@h PRIVMSG #hubbub :the release is tagged",
+            f"@batch=h;time={tag(-7)};msgid=2 :ann!a@h PRIVMSG #hubbub :thanks bob, going home",
+            f"@batch=h;time={tag(-4)};msgid=3 :carl!c@h PRIVMSG #hubbub :ann: the docs build broke",
+            f"@batch=h;time={tag(-3)};msgid=4 :bert!t@h PRIVMSG #hubbub :\x01ACTION looks\x01",
+            f"@batch=h;time={tag(-1)};msgid=5 :carl!c@h PRIVMSG #hubbub :fixed, never mind",
+            f"{S} BATCH -h",
+            "@+typing=active :bob!b@h TAGMSG #hubbub",
+        )
+        await until(pilot, lambda: "bob is typing…" in screen_text(app), "the typing line")
+        lines = lines_of(app, "#hubbub")
+        assert lines.index(DIVIDER_TEXT) == lines.index("<carl> ann: the docs build broke") - 1
+        check_snapshot("history_view", screen_text(app))
+
+
+async def test_new_messages_line_when_coming_back_and_deleted_messages() -> None:
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(
+            app,
+            f"{S} CAP * LS :message-tags server-time draft/message-redaction",
+            f"{S} CAP * ACK :message-tags server-time draft/message-redaction",
+            *WELCOME,
+            ":ann!a@h JOIN #a",
+            ":ann!a@h JOIN #b",
+            "@msgid=x1 :bob!b@h PRIVMSG #b :seen before",
+        )
+        await pilot.press("alt+3")
+        await pilot.press("alt+2")  # #b was seen up to its last line
+        await feed(
+            app,
+            "@msgid=x2 :bob!b@h PRIVMSG #b :first unread",
+            "@msgid=x3 :bob!b@h PRIVMSG #b :second unread",
+        )
+        await until(pilot, lambda: "#b (2)" in sidebar(app), "the unread count")
+        await pilot.press("alt+3")
+        lines = lines_of(app, "#b")
+        assert lines[-3:] == [DIVIDER_TEXT, "<bob> first unread", "<bob> second unread"]
+        assert "new messages" in screen_text(app)
+        assert lines.count(DIVIDER_TEXT) == 1
+
+        # Read now: next time, no line (the old one goes too).
+        await pilot.press("alt+2", "alt+3")
+        assert DIVIDER_TEXT not in lines_of(app, "#b")
+
+        # Deleted by bob: the text goes, the line stays.
+        await feed(app, ":bob!b@h REDACT #b x2 :oops")
+        await until(pilot, lambda: "(message deleted)" in screen_text(app), "the deletion")
+        assert lines_of(app, "#b")[-2:] == ["<bob> (message deleted)", "<bob> second unread"]
+        assert "first unread" not in screen_text(app)

@@ -397,6 +397,8 @@ class ChatApp(App[int]):
             conv = self.model.get(event.channel)
             if conv is not None and not conv.detached:
                 self._start_catch_up(conv)
+            elif conv is not None:
+                conv.catching_up = False  # a stretch of the past is shown: nothing to catch up
         elif isinstance(event, Registered) and self.model.missed_since is not None:
             since, self.model.missed_since = self.model.missed_since, None
             self.run_worker(self._catch_up_private(since), exclusive=False)
@@ -549,7 +551,9 @@ class ChatApp(App[int]):
                     name, before=self._ref(first), limit=self._limit()
                 )
         except ClientError as exc:
-            if not isinstance(exc, Unsupported | NotConnected):
+            if isinstance(exc, Unsupported):
+                conv.oldest_reached = True  # nothing to ask for, ever
+            elif not isinstance(exc, NotConnected):
                 await self._show(self.model.info(f"history of {name}: {exc}", name, LineKind.ERROR))
             return
         finally:
@@ -754,18 +758,19 @@ class ChatApp(App[int]):
     async def switch_to(self, name: str) -> None:
         """Make conversation ``name`` the visible one."""
         old = self.model.active
-        old_conv = self.model.current
-        focus = old_conv.focus
+        focus = self.model.current.focus
+        target = self.model.get(name)
+        divider = target.divider_index() if target is not None else None
         if not self.model.activate(name):
             return
+        conv = self.model.current
         if old != self.model.active:
             self._typing_over(old, tell=True)
             if focus is not None:
                 await self._redraw(old)  # its search result is no longer highlighted
-        conv = self.model.current
         log = await self._ensure_log(self.model.active)
         self.query_one("#logs", ContentSwitcher).current = log.id
-        if old != self.model.active:
+        if old != self.model.active and conv.divider_index() != divider:
             await self._redraw(self.model.active, self._divider_anchor(conv).get(self.model.active))
         await self._refresh_all()
         self.call_after_refresh(self._check_read)

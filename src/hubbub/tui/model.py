@@ -376,7 +376,9 @@ class ChatModel:
         return True
 
     def activate(self, name: str) -> bool:
-        """Make ``name`` the active conversation; its counts are cleared."""
+        """Make ``name`` the active conversation; its counts are cleared, and the "new
+        messages" line goes before what was unread (from the read marker, else from the
+        count)."""
         key = self.key(name)
         conv = self.conversations.get(key)
         if conv is None:
@@ -385,7 +387,12 @@ class ChatModel:
             left = self.conversations.get(self.active)
             if left is not None:
                 left.focus = None
-            self.place_divider(conv, conv.marker)
+            first = None
+            if conv.marker is None and conv.unread:
+                countable = [line for line in conv.lines if line.countable]
+                if len(countable) >= conv.unread:
+                    first = countable[-conv.unread]
+            self.place_divider(conv, conv.marker, first)
         self.active = key
         conv.unread = conv.mentions = 0
         return True
@@ -591,13 +598,18 @@ class ChatModel:
         conv.lines = deque([Line(when, LineKind.INFO, START_TEXT), *conv.lines], maxlen=MAX_LINES)
         change.reloaded.add(self.key(conv.name))
 
-    def place_divider(self, conv: Conversation, boundary: datetime | None) -> bool:
+    def place_divider(
+        self, conv: Conversation, boundary: datetime | None, first: Line | None = None
+    ) -> bool:
         """Put the "new messages" line before the first message from someone else after
-        ``boundary`` (none if there is none); True if that moved it."""
+        ``boundary``, or before line ``first`` (none if there is none); True if that moved
+        it."""
         before = conv.divider_index()
         lines = [line for line in conv.lines if line.kind is not LineKind.DIVIDER]
         index = None
-        if boundary is not None:
+        if first is not None:
+            index = next((i for i, line in enumerate(lines) if line is first), None)
+        elif boundary is not None:
             index = next(
                 (i for i, line in enumerate(lines) if line.countable and line.time > boundary),
                 None,
@@ -744,7 +756,10 @@ class ChatModel:
                     server_time=when is not None,
                 )
             )
-        self.merge(conv, lines, change)
+        if self.merge(conv, lines, change):
+            self.recount(conv)
+            self.place_divider(conv, conv.marker)
+            change.conversations = True
 
     def _on_ReadMarker(self, event: ev.ReadMarker, state: ClientState, change: Change) -> None:
         conv = self.get(event.target)
@@ -783,6 +798,9 @@ class ChatModel:
             conv = self.open(event.channel, Kind.CHANNEL)
             conv.joined = True
             conv.resume_from = conv.last_history_line()
+            # What was said before (or missed) is on its way: the read marker waits for it,
+            # or this join, the latest line, would mark it all read.
+            conv.catching_up = True
             change.conversations = True
             self.add(
                 change,
