@@ -22,6 +22,7 @@ from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Input, Label, ListItem, ListView, Static
 
@@ -385,7 +386,14 @@ class ChatApp(App[int]):
 
     async def _pump(self) -> None:
         async for event in self.client:
-            await self.handle_event(event)
+            if not self.is_running:
+                return  # the app is closing: its widgets are going
+            try:
+                await self.handle_event(event)
+            except NoMatches:
+                if self.is_running and not self._exit:
+                    raise
+                return  # the app closed while this event was drawn: nothing left to draw
         self.model.status = "disconnected"
         self._refresh_status()
 
