@@ -141,13 +141,6 @@ class ConversationLog(RichLog):
         self._wrapped_at = 0
         self._catch_up()
 
-    def show_line(self, index: int, rows_above: int | None = None) -> None:
-        """Scroll so that line ``index`` is ``rows_above`` rows below the top of the view
-        (``None``: a third of the way down)."""
-        self._anchor = (index, rows_above)
-        self.following = False
-        self._catch_up()
-
     def row_of(self, index: int) -> int | None:
         """The row line ``index`` starts at, once written."""
         return self._starts[index] if 0 <= index < len(self._starts) else None
