@@ -12,7 +12,8 @@ from hubbub.protocol import parse
 from hubbub.tui.app import ChatApp
 from tests.client.helpers import expect, make_client
 from tests.timeouts import TIMEOUT
-from tests.tui.helpers import screen_text, submit, until
+from tests.tui.helpers import feed, offline_app, screen_text, submit, until
+from tests.tui.test_app_offline import CHANNEL, WELCOME
 
 SIZE = (100, 24)
 
@@ -117,3 +118,23 @@ async def test_typing_is_shown_and_sent(hubbub_server: App) -> None:
                     break
         assert not [e for e in seen if isinstance(e, Typing)], seen
         await client.quit()
+
+
+async def test_the_typing_line_does_not_hide_the_last_message() -> None:
+    # The line takes a row from the log: the log scrolls to keep its last line in view.
+    app = ChatApp(offline_app().client, monotonic=lambda: 0.0)  # (the notice never expires)
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(
+            app,
+            ":irc.example.test CAP * ACK :message-tags",
+            *WELCOME,
+            *CHANNEL,
+            *[f":bob!b@h PRIVMSG #hubbub :line {i}" for i in range(40)],
+        )
+        await until(pilot, lambda: "<bob> line 39" in screen_text(app), "the last line")
+        await feed(app, "@+typing=active :carl!c@h TAGMSG #hubbub")
+        await until(pilot, lambda: "carl is typing…" in screen_text(app), "the typing line")
+        await until(pilot, lambda: "<bob> line 39" in screen_text(app), "the last line again")
+        log = app.log_of("#hubbub")
+        assert log is not None
+        assert log.scroll_y == log.max_scroll_y > 0

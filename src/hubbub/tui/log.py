@@ -203,7 +203,9 @@ class ConversationLog(RichLog):
             self.following = False
             self.scroll_to(y=max(0, start - rows_above), animate=False, immediate=True)
             self.call_after_refresh(self._check_end)
-        elif texts and self.following:
+        elif self.following:
+            # (also when nothing was written: a log made shorter, by the typing line under
+            # it, keeps its last line in view)
             self.scroll_end(animate=False, immediate=False, x_axis=False)
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
