@@ -257,6 +257,37 @@ async def test_reconnects_with_backoff_and_rejoins(browser: Browser, web_app: Ap
     await watcher.close()
 
 
+async def test_reconnect_countdown_keeps_clear_of_the_sidebar_edges(
+    browser: Browser, web_app: App
+) -> None:
+    """The status ("reconnecting in 60s", its longest) stays inside the sidebar's padding."""
+    for width in (1280, 900):  # the wide sidebar, and the narrower one without a member list
+        user = await WebUser.open(
+            browser, web_url(web_app), viewport={"width": width, "height": 700}
+        )
+        nick = f"edge{width}"
+        await user.login(nick)
+        session = next(s for s in web_app.server.sessions if s.user.nick == nick)
+        web_app.server.quit(session, "Killed for the test", error="Killed for the test")
+        status = user.page.locator("#status")
+        await expect(status).to_contain_text("reconnecting in")
+        await user.page.evaluate(
+            "document.getElementById('status').textContent = 'reconnecting in 60s'"
+        )
+        sidebar = await user.page.locator("#sidebar").bounding_box()
+        box = await status.bounding_box()
+        logo = await user.page.locator("#sidebar .brand .logo").bounding_box()
+        assert sidebar is not None
+        assert box is not None
+        assert logo is not None
+        assert box["x"] - sidebar["x"] >= 12, (width, box, sidebar)
+        assert (sidebar["x"] + sidebar["width"]) - (box["x"] + box["width"]) >= 12, (width, box)
+        overlap = box["x"] < logo["x"] + logo["width"] and box["y"] < logo["y"] + logo["height"]
+        assert not overlap, (box, logo)
+        assert await status.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), "text cut off"
+        await user.close()
+
+
 async def test_screenshot_of_a_conversation(browser: Browser, web_app: App, tmp_path: Path) -> None:
     """A realistic conversation, photographed for the README.
 
@@ -284,7 +315,7 @@ async def test_screenshot_of_a_conversation(browser: Browser, web_app: App, tmp_
 
     async def carol_says(text: str) -> None:
         await carol.send(f"PRIVMSG #hubbub :{text}")
-        await expect(alice.lines("#hubbub", text)).to_have_count(1)
+        await expect(alice.lines("#hubbub", text.replace("\x02", ""))).to_have_count(1)
 
     async def says(user: WebUser, text: str, shown: str | None = None) -> None:
         await user.say(text)
@@ -293,7 +324,7 @@ async def test_screenshot_of_a_conversation(browser: Browser, web_app: App, tmp_
     await carol_says("morning all! 0.1 is tagged: https://example.org/hubbub/releases")
     await says(bob, "nice! does the web client work on phones now?")
     await says(alice, "it does, the sidebars fold away on small screens")
-    await carol_says("and TLS listeners reload their certificates on REHASH")
+    await carol_says("and TLS listeners reload their certificates on \x02REHASH\x02")
     await says(bob, "/me opens it on his phone", "opens it on his phone")
     await says(bob, "alice: looks great, thanks")
     await carol.send("PRIVMSG #dev :alice, can you review the websocket PR?")

@@ -29,10 +29,20 @@ async def batch_of(client: IRCTestClient, request: str) -> list[Message]:
     return [m for m in lines if m.command != "BATCH"]
 
 
+def unflooded(tmp_path: Path) -> str:
+    """A config file without flood control (the test sends hundreds of lines at once)."""
+    conf = tmp_path / "hubbub.toml"
+    conf.write_text(
+        f'[[listen]]\naddress = "127.0.0.1:0"\n[limits]\nflood = false\n'
+        f'[storage]\npath = "{tmp_path / "h.db"}"\n'
+    )
+    return str(conf)
+
+
 async def test_every_acknowledged_message_survives_kill_9(tmp_path: Path) -> None:
-    db = tmp_path / "h.db"
+    conf = unflooded(tmp_path)
     count = 300
-    async with serve("--listen", "127.0.0.1:0", "--db", str(db), cwd=tmp_path) as (proc, port):
+    async with serve("--config", conf, cwd=tmp_path) as (proc, port):
         alice = await connect(port, "alice")
         listener = await connect(port, "bob", "")
         await alice.send("JOIN #durable")
@@ -41,7 +51,7 @@ async def test_every_acknowledged_message_survives_kill_9(tmp_path: Path) -> Non
         await listener.expect("366")
         # Messages sent in a stream, as a busy client sends them: each echo acknowledges one.
         await alice.send(*[f"PRIVMSG #durable :line {i}" for i in range(count)])
-        acked = []
+        acked: list[str] = []
         while len(acked) < count:
             msg = await alice.expect("PRIVMSG")
             acked.append(msg.tags["msgid"])
@@ -50,7 +60,7 @@ async def test_every_acknowledged_message_survives_kill_9(tmp_path: Path) -> Non
         assert proc.returncode == -9
         await alice.close()
         await listener.close()
-    async with serve("--listen", "127.0.0.1:0", "--db", str(db), cwd=tmp_path) as (_, port):
+    async with serve("--config", conf, cwd=tmp_path) as (_, port):
         alice = await connect(port, "alice")
         await alice.send("JOIN #durable")
         await alice.expect("366")
@@ -97,3 +107,57 @@ async def test_history_of_a_private_conversation_follows_the_account(tmp_path: P
         assert got == []
         for client in (laptop, friend, stranger):
             await client.close()
+
+
+async def test_every_subcommand_answers_as_the_echoes_said(tmp_path: Path) -> None:
+    """The conformance suites' check: the echoes of ten messages (with event-playback, of
+    topics too) are what each CHATHISTORY subcommand gives back, msgid and time included."""
+    conf = unflooded(tmp_path)
+    async with serve("--config", conf, cwd=tmp_path) as (_, port):
+        client = await connect(port, "bar", CAPS + " labeled-response draft/event-playback")
+        await client.send("JOIN #conformance")
+        await client.expect("366")
+        echoes: list[tuple[str, str, str]] = []
+        for i in range(10):
+            await client.send(f"TOPIC #conformance :topic {i}")
+            topic = await client.expect("TOPIC")
+            echoes.append((topic.tags["msgid"], topic.tags["time"], topic.params[-1]))
+            await client.send(f"PRIVMSG #conformance :message {i}")
+            said = await client.expect("PRIVMSG")
+            echoes.append((said.tags["msgid"], said.tags["time"], said.params[-1]))
+            await asyncio.sleep(0.003)
+
+        async def ask(request: str) -> list[tuple[str, str, str]]:
+            got = await batch_of(client, request)
+            return [
+                (m.tags["msgid"], m.tags["time"], m.params[-1])
+                for m in got
+                if m.command in ("PRIVMSG", "TOPIC")
+            ]
+
+        chan = "#conformance"
+        assert await ask(f"CHATHISTORY LATEST {chan} * 40") == echoes
+        assert await ask(f"CHATHISTORY LATEST {chan} * 5") == echoes[-5:]
+        assert await ask(f"CHATHISTORY LATEST {chan} msgid={echoes[4][0]} 40") == echoes[5:]
+        assert await ask(f"CHATHISTORY LATEST {chan} timestamp={echoes[4][1]} 40") == echoes[5:]
+        assert await ask(f"CHATHISTORY BEFORE {chan} msgid={echoes[6][0]} 40") == echoes[:6]
+        assert await ask(f"CHATHISTORY BEFORE {chan} timestamp={echoes[6][1]} 2") == echoes[4:6]
+        assert await ask(f"CHATHISTORY AFTER {chan} msgid={echoes[3][0]} 40") == echoes[4:]
+        assert await ask(f"CHATHISTORY AFTER {chan} timestamp={echoes[3][1]} 3") == echoes[4:7]
+        first, last = echoes[0], echoes[-1]
+        assert (
+            await ask(f"CHATHISTORY BETWEEN {chan} msgid={first[0]} msgid={last[0]} 40")
+            == (echoes[1:-1])
+        )
+        assert (
+            await ask(f"CHATHISTORY BETWEEN {chan} msgid={last[0]} msgid={first[0]} 3")
+            == (echoes[-4:-1])
+        )
+        assert (
+            await ask(f"CHATHISTORY BETWEEN {chan} timestamp={first[1]} timestamp={last[1]} 3")
+            == echoes[1:4]
+        )
+        assert await ask(f"CHATHISTORY AROUND {chan} msgid={echoes[7][0]} 1") == [echoes[7]]
+        assert await ask(f"CHATHISTORY AROUND {chan} msgid={echoes[7][0]} 3") == echoes[6:9]
+        assert echoes[7] in await ask(f"CHATHISTORY AROUND {chan} timestamp={echoes[7][1]} 3")
+        await client.close()

@@ -82,6 +82,10 @@ def test_latest_limit_before_after_between_and_around() -> None:
     assert texts(batch_lines(alice.messages())) == ["m6", "m7"]
     alice.send(f"CHATHISTORY AROUND #room msgid={ids['m5']} 3")
     assert texts(batch_lines(alice.messages())) == ["m4", "m5", "m6"]
+    alice.send(f"CHATHISTORY AROUND #room msgid={ids['m5']} 1")
+    assert texts(batch_lines(alice.messages())) == ["m5"]
+    alice.send(f"CHATHISTORY AROUND #room timestamp={stamp['m5']} 3")
+    assert texts(batch_lines(alice.messages())) == ["m4", "m5", "m6"]
 
 
 def test_unknown_msgid_and_bad_parameters_get_fail() -> None:
@@ -461,3 +465,58 @@ def test_input_pauses_while_the_disk_is_behind_and_resumes_when_it_catches_up() 
     assert host.paused
     recorder.commit()
     assert not host.paused
+
+
+def test_a_client_that_quits_while_held_gets_its_echo_once_committed() -> None:
+    server, recorder = server_with_history(auto_commit=False)
+    alice = joined(server, "alice", "#room", caps="echo-message")
+    recorder.commit()
+    alice.lines()
+    alice.send("PRIVMSG #room :last words", "QUIT :bye")
+    assert alice.lines() == []
+    assert not alice.sink.closed
+    recorder.commit()
+    lines = alice.lines()
+    assert any("last words" in line for line in lines)
+    assert lines[-1].startswith("ERROR")
+    assert alice.sink.closed
+
+
+def test_search_time_bounds_are_inclusive() -> None:
+    clock = FakeClock()
+    server, _ = server_with_history(clock)
+    alice = joined(server, "alice", "#a", caps=HIST + " soju.im/search")
+    said(alice, "#a", "early bird")
+    clock.advance(1)
+    said(alice, "#a", "middle bird")
+    middle = format_time(clock())
+    clock.advance(1)
+    said(alice, "#a", "late bird")
+    alice.messages()
+    alice.send(f"SEARCH text=bird;after={middle}")
+    assert texts(batch_lines(alice.messages())) == ["middle bird", "late bird"]
+    alice.send(f"SEARCH text=bird;before={middle}")
+    assert texts(batch_lines(alice.messages())) == ["early bird", "middle bird"]
+
+
+def test_retention_runs_from_the_tick_by_count_and_by_age() -> None:
+    clock = FakeClock()
+    server, _ = server_with_history(clock, max_lines=3, purge_interval=60.0, events=False)
+    alice = joined(server, "alice", "#a", caps=HIST)
+    said(alice, "#a", *[f"m{i}" for i in range(6)])
+    clock.advance(61)
+    server.tick()
+    alice.messages()
+    alice.send("CHATHISTORY LATEST #a * 10")
+    assert texts(batch_lines(alice.messages())) == ["m3", "m4", "m5"]
+    aged, _ = server_with_history(clock, max_age_days=1.0, purge_interval=60.0, events=False)
+    bob = joined(aged, "bob", "#b", caps=HIST)
+    said(bob, "#b", "old news")
+    clock.advance(2 * 86400)
+    said(bob, "#b", "fresh")
+    bob.messages()
+    bob.send("CHATHISTORY LATEST #b * 10")  # (read-time floor: before any purge ran)
+    assert texts(batch_lines(bob.messages())) == ["fresh"]
+    aged.tick()
+    bob.send("CHATHISTORY LATEST #b * 10")
+    assert texts(batch_lines(bob.messages())) == ["fresh"]

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from hubbub.config import ConfigError, PluginsSection, parse_config, plugin_name
+from hubbub.config.sections import BUILTIN_PLUGINS
 from hubbub.server.commands.dispatch import Command, Context
 from hubbub.server.events import Quit
 from hubbub.server.pluginloading import import_plugins
@@ -438,7 +439,7 @@ def test_a_plugin_dropped_from_the_config_is_torn_down(
     module = plugged.module("tidy")
     assert plugged.load() == []
     assert module.DOWN == ["tidy"]
-    assert list(plugged.manager.plugins) == ["hubbub.plugins.nickserv"]
+    assert list(plugged.manager.plugins) == [*BUILTIN_PLUGINS]
     plugged.client("alice")
     assert module.HEARD == []
     (record,) = records_of(caplog, "tidy")
@@ -461,7 +462,7 @@ def test_broken_plugins_never_stop_the_others(
         "plugin no_such_module_here: cannot import no_such_module_here: "
         "ModuleNotFoundError: No module named 'no_such_module_here'",
     ]
-    assert list(plugged.manager.plugins) == ["hubbub.plugins.nickserv", str(good)]
+    assert list(plugged.manager.plugins) == [*BUILTIN_PLUGINS, str(good)]
     assert plugged.manager.problems == problems
 
 
@@ -511,14 +512,15 @@ def test_modules_of_hubbub_are_not_imported_again() -> None:
     assert found["hubbub.server.core"] is hubbub.server.core
 
 
-def test_nickserv_is_built_in() -> None:
+def test_nickserv_and_chanserv_are_built_in() -> None:
     plugged = Plugged()
-    assert list(plugged.manager.plugins) == ["hubbub.plugins.nickserv"]
+    assert BUILTIN_PLUGINS == ("hubbub.plugins.nickserv", "hubbub.plugins.chanserv")
+    assert list(plugged.manager.plugins) == [*BUILTIN_PLUGINS]
     config = with_plugins(plugged.server.config, "examples/seen.py")
-    assert plugged.manager.wanted(config) == ["hubbub.plugins.nickserv", "examples/seen.py"]
+    assert plugged.manager.wanted(config) == [*BUILTIN_PLUGINS, "examples/seen.py"]
     assert plugged.manager.to_import(config) == ["examples/seen.py"]
     config = with_plugins(plugged.server.config, "hubbub.plugins.nickserv")
-    assert plugged.manager.wanted(config) == ["hubbub.plugins.nickserv"]
+    assert plugged.manager.wanted(config) == [*BUILTIN_PLUGINS]
     assert plugged.manager.to_import(config) == []
 
 
@@ -527,10 +529,7 @@ def test_relative_plugin_files_are_found_beside_the_config(tmp_path: Path) -> No
     config = dataclasses.replace(
         with_plugins(plugged.server.config, "bots/seen.py"), path=tmp_path / "hubbub.toml"
     )
-    assert plugged.manager.wanted(config) == [
-        "hubbub.plugins.nickserv",
-        str(tmp_path / "bots" / "seen.py"),
-    ]
+    assert plugged.manager.wanted(config) == [*BUILTIN_PLUGINS, str(tmp_path / "bots" / "seen.py")]
 
 
 # -- blocking work ---------------------------------------------------------------------------

@@ -52,6 +52,9 @@ WALK: dict[str, list[str]] = {
     ],
     "NOTICE": ["NOTICE {c} :hi", "NOTICE @{c} :hi"],
     "TAGMSG": ["@+typing=active TAGMSG {c}", "@+typing=active TAGMSG @{c}"],
+    # (without storage ChanServ answers alike; test_chanserv_plugin walks it with storage)
+    "CHANSERV": ["CHANSERV INFO {c}", "CHANSERV REGISTER {c}"],
+    "CS": ["CS OP {c}", "CS ACCESS {c} LIST"],
 }
 """Lines that name a channel, with ``{c}`` where the name goes."""
 

@@ -24,7 +24,7 @@ def histories(draw: st.DrawFn) -> list[StoredMessage]:
         when += draw(st.sampled_from([0.0, 0.001, 1.0]))
         target, peer = draw(st.sampled_from(BUFFERS))
         command = draw(st.sampled_from(COMMANDS))
-        text = " ".join(draw(st.lists(st.sampled_from(WORDS), max_size=4)))
+        text = " ".join(draw(st.lists(st.sampled_from(WORDS), min_size=1, max_size=4)))
         if command not in ("PRIVMSG", "NOTICE"):
             text = ""
         sender = draw(st.sampled_from(["alice", "bob"]))

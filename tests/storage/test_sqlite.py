@@ -227,16 +227,26 @@ def test_a_setting_is_stored_once_and_kept_across_reopening(tmp_path: Path) -> N
     second.close()
 
 
+def old_database(path: Path, version: int) -> None:
+    """A database as a hubbub that knew only the first ``version`` schema versions left it,
+    with the account alice."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+    for statements in MIGRATIONS[:version]:
+        for statement in statements:
+            conn.execute(statement)
+    conn.execute(
+        "INSERT INTO accounts (name, folded, password_hash, scram_salt, scram_iterations, "
+        "scram_stored_key, scram_server_key, created) "
+        "VALUES ('alice', 'alice', 'h', x'00', 4096, x'00', x'00', 1.0)"
+    )
+    conn.close()
+
+
 def test_a_version_1_database_is_migrated_with_its_accounts(tmp_path: Path) -> None:
     path = tmp_path / "h.db"
-    old = SqliteStorage(path)
-    old.open()
-    old.create_account(record("alice"))
-    old.close()
-    with sqlite3.connect(path) as conn:  # as a hubbub without settings left it
-        conn.execute("DROP TABLE settings")
-        conn.execute("UPDATE schema_version SET version = 1")
-    conn.close()
+    old_database(path, 1)
     db = SqliteStorage(path)
     db.open()
     assert db.schema_version == len(MIGRATIONS)

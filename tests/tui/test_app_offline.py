@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
+
+from rich.color import Color
+from rich.style import Style
+from textual.widgets import Label, ListItem
+
 from hubbub.tui.app import ChatApp, ChatInput
 from tests.tui.helpers import (
+    FIXED_TIME,
     check_snapshot,
     feed,
     lines_of,
@@ -15,6 +23,7 @@ from tests.tui.helpers import (
 )
 
 SIZE = (100, 24)
+S = ":irc.example.test"
 
 WELCOME = [
     ":irc.example.test 001 ann :Welcome to the Example network, ann",
@@ -240,3 +249,219 @@ async def test_formatting_and_escape_sequences_never_reach_the_terminal() -> Non
         text = screen_text(app)
         assert "\x1b" not in text
         assert "#hubbub: ]0;pwnedtopic" in text
+
+
+def log_rows(app: ChatApp, name: str) -> list[str]:
+    """The rows conversation ``name``'s log has rendered (wrapped), trailing spaces removed."""
+    log = app.log_of(name)
+    assert log is not None
+    return [strip.text.rstrip() for strip in log.lines]
+
+
+async def test_lines_that_arrive_while_a_conversation_is_hidden_wrap_at_its_real_width() -> None:
+    # Issue #14: a log hidden by the switcher has no width; lines written to it then were
+    # wrapped at RichLog's min_width (20 columns) and stayed so when it was shown again.
+    long = " ".join(f"w{i:02}" for i in range(30))  # 119 characters
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, *WELCOME, ":ann!a@h JOIN #a", ":ann!a@h JOIN #b")
+        await pilot.press("alt+3")  # view #b, so its log has had a width
+        await pilot.pause()
+        await pilot.press("alt+2")  # leave it: hidden again
+        await feed(app, f":bob!b@h PRIVMSG #b :{long}")
+        await pilot.press("alt+3")
+        await until(pilot, lambda: "<bob> w00" in screen_text(app), "bob's line in #b")
+        log = app.log_of("#b")
+        assert log is not None
+        width = log.scrollable_content_region.width
+        assert width > 50
+        rows = log_rows(app, "#b")
+        assert rows[1].startswith("09:30 <bob> w00 w01 w02")
+        assert all(len(row) <= width for row in rows)
+        assert len(rows) == 1 + 3  # the join line, then the 131 columns in three rows
+        assert "09:30 <bob> w00 w01 w02 w03 w04 w05 w06 w07 w08 w09" in screen_text(app)
+
+        # The same for /whois replies arriving in the hidden server window.
+        await feed(
+            app,
+            ":irc.example.test 311 ann dave d example.org * :Dave Example of the Long Name",
+            ":irc.example.test 319 ann dave :@#a #b #c #d #e #f #g #h #i #j #k #l #m #n",
+        )
+        await pilot.press("alt+1")
+        await until(pilot, lambda: "dave" in screen_text(app), "the whois in the server window")
+        server = log_rows(app, "*")
+        assert max(len(row) for row in server) > 40
+        assert any("#a" in row and "#g" in row for row in server), server
+
+
+async def test_lines_rewrap_when_the_terminal_is_resized() -> None:
+    long = " ".join(f"w{i:02}" for i in range(30))
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, *WELCOME, ":ann!a@h JOIN #a", f":bob!b@h PRIVMSG #a :{long}")
+        await until(pilot, lambda: "<bob> w00" in screen_text(app), "bob's line")
+        # (the first layout may still be settling: wait for the line at the log's width)
+        await until(pilot, lambda: len(log_rows(app, "#a")) == 1 + 3, "the line wrapped in 3")
+        await pilot.resize_terminal(200, 24)
+        await until(pilot, lambda: len(log_rows(app, "#a")) == 1 + 1, "the line to re-wrap")
+        await pilot.resize_terminal(70, 24)
+        await until(pilot, lambda: len(log_rows(app, "#a")) > 1 + 3, "the line to re-wrap")
+        log = app.log_of("#a")
+        assert log is not None
+        assert all(len(r) <= log.scrollable_content_region.width for r in log_rows(app, "#a"))
+
+
+async def test_sidebar_updates_at_the_same_time_do_not_duplicate_it() -> None:
+    # A message opening a conversation while a key switches conversations: both rebuilt the
+    # sidebar at once, giving every item twice (or a worker crash on a half-mounted item).
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, *WELCOME, *CHANNEL)
+        await asyncio.gather(feed(app, ":erin!e@h PRIVMSG ann :hi"), app.action_cycle(1))
+        await pilot.pause()
+        items = [item.name for item in app.query("#sidebar ListItem").results(ListItem)]
+        assert items == ["*", "#hubbub", "erin"]
+        labels = [str(item.query_one(Label).content) for item in app.query(ListItem)]
+        assert labels == sidebar(app)
+
+
+async def test_names_in_the_sidebar_are_never_markup() -> None:
+    # "[b]ob" is a valid nick; as a str, Label read it as markup and showed a bold "ob".
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, *WELCOME, ":[b]ob!b@h PRIVMSG ann :hi", ":[red]x!r@h PRIVMSG ann :yo")
+        await pilot.pause()
+        text = screen_text(app)
+        assert " [b]ob (1) [1] " in text
+        assert " [red]x (1) [1] " in text
+
+
+async def test_numerics_are_shown_as_sentences() -> None:
+    signon = int(datetime(2026, 12, 3, 10, 15, tzinfo=UTC).timestamp())
+    app = offline_app()
+    app.model.tz = UTC
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, *WELCOME, *CHANNEL, f"{S} 333 ann #hubbub bob!b@h {signon}")
+        await feed(
+            app,
+            f"{S} 311 ann dave ~d example.org * :Dave Example",
+            f"{S} 319 ann dave :@#hubbub +#b",
+            f"{S} 312 ann dave irc.example.test :An example server",
+            f"{S} 301 ann dave :out for lunch",
+            f"{S} 330 ann dave davey :is logged in as",
+            f"{S} 671 ann dave :is using a secure connection",
+            f"{S} 317 ann dave 93784 {signon} :seconds idle, signon time",
+            f"{S} 318 ann dave :End of /WHOIS list",
+            f"{S} 367 ann #hubbub *!*@bad bob {signon}",
+            f"{S} 368 ann #hubbub :End of channel ban list",
+            f"{S} 252 ann 2 :operator(s) online",
+            f"{S} 999 ann some * thing :the server says",
+        )
+        await pilot.pause()
+        assert lines_of(app, "*")[-9:] == [
+            "dave is ~d@example.org, real name: Dave Example",
+            "dave is in @#hubbub, +#b",
+            "dave's server: irc.example.test (An example server)",
+            "dave is away: out for lunch",
+            "dave is logged in as davey",
+            "dave is using a secure connection",
+            "dave has been idle 1 d 2 h, signed on at 2026-12-03 10:15 (UTC)",
+            "2 operators online",
+            "some thing the server says",
+        ]
+        assert lines_of(app, "#hubbub")[1:3] == [
+            "topic: Talk about hubbub here",
+            "topic of #hubbub, set by bob on 2026-12-03 10:15 (UTC)",
+        ]
+        assert lines_of(app, "#hubbub")[-2:] == [
+            "#hubbub bans *!*@bad, set by bob on 2026-12-03 10:15 (UTC)",
+            "end of the ban list of #hubbub",
+        ]
+        # Away, in answer to a message: where the message was sent from, or the query.
+        await feed(app, f"{S} 301 ann erin :on holiday")
+        assert lines_of(app, "#hubbub")[-1] == "erin is away: on holiday"
+        await submit(pilot, app, "/query erin")
+        await feed(app, f"{S} 301 ann erin :on holiday")
+        assert lines_of(app, "erin") == ["erin is away: on holiday"]
+
+
+def unstyled(style: Style) -> bool:
+    """True if ``style`` has none of what mIRC formatting sets."""
+    flags = (style.bold, style.italic, style.underline, style.strike, style.reverse)
+    return not any(flags) and style.color is None and style.bgcolor is None
+
+
+def screen_style(app: ChatApp, word: str) -> Style:
+    """The style ``word`` is drawn in on the screen (the first place it is)."""
+    for strip in app.screen._compositor.render_strips():
+        for segment in strip:
+            if word in segment.text and segment.style is not None:
+                return segment.style
+    raise AssertionError(f"{word!r} is not on the screen")
+
+
+def drawn_style(app: ChatApp, name: str, word: str) -> Style:
+    """The style ``word`` is drawn in, in conversation ``name``'s rendered rows."""
+    log = app.log_of(name)
+    assert log is not None
+    for strip in log.lines:
+        for segment in strip:
+            if word in segment.text and segment.style is not None:
+                return segment.style
+    raise AssertionError(f"{word!r} is not drawn in {name}")
+
+
+FORMATTED = (
+    ":bob!b@h PRIVMSG #hubbub :\x02bold\x02 \x1ditalic\x1d \x1funder\x1f \x1estruck\x1e "
+    "\x0304red\x03 \x0302,08blueonyellow\x03 \x0352extended\x03 \x04ff8800hex\x04 "
+    "\x16reversed\x16 \x02\x0313both\x0f reset [bold]literal[/bold] \x1b[2Jx"
+)
+
+
+async def test_mirc_formatting_is_drawn_and_markup_is_not_read() -> None:
+    app = offline_app()
+    async with app.run_test(size=(200, 24)) as pilot:
+        await feed(app, *WELCOME, *CHANNEL, FORMATTED)
+        await pilot.pause()
+        line = (
+            "<bob> bold italic under struck red blueonyellow extended hex reversed both reset "
+            "[bold]literal[/bold] [2Jx"
+        )
+        assert lines_of(app, "#hubbub")[-1] == line
+        assert line in screen_text(app)
+        assert drawn_style(app, "#hubbub", "bold").bold
+        assert drawn_style(app, "#hubbub", "italic").italic
+        assert drawn_style(app, "#hubbub", "under").underline
+        assert drawn_style(app, "#hubbub", "struck").strike
+        assert drawn_style(app, "#hubbub", "red").color == Color.parse("bright_red")
+        blue = drawn_style(app, "#hubbub", "blueonyellow")
+        assert (blue.color, blue.bgcolor) == (Color.parse("blue"), Color.parse("bright_yellow"))
+        assert drawn_style(app, "#hubbub", "extended").color == Color.parse("#ff0000")
+        assert drawn_style(app, "#hubbub", "hex").color == Color.parse("#ff8800")
+        assert drawn_style(app, "#hubbub", "reversed").reverse
+        both = drawn_style(app, "#hubbub", "both")
+        assert both.bold
+        assert both.color == Color.parse("bright_magenta")
+        for plain in ("reset", "[bold]literal[/bold]"):
+            assert unstyled(drawn_style(app, "#hubbub", plain)), plain
+
+
+async def test_formatting_in_the_topic_bar() -> None:
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, *WELCOME, *CHANNEL, ":bob!b@h TOPIC #hubbub :\x02Big\x02 news [i]")
+        await pilot.pause()
+        assert "#hubbub: Big news [i]" in screen_text(app)
+        assert screen_style(app, "Big").bold
+        assert not screen_style(app, " news [i]").bold
+
+
+async def test_strip_formatting_option() -> None:
+    client = offline_app().client
+    app = ChatApp(client, clock=lambda: FIXED_TIME, strip_formatting=True)
+    async with app.run_test(size=(200, 24)) as pilot:
+        await feed(app, *WELCOME, *CHANNEL, FORMATTED)
+        await pilot.pause()
+        assert "<bob> bold italic under struck red" in screen_text(app)
+        for word in ("bold", "italic", "red", "hex", "reversed", "literal"):
+            assert unstyled(drawn_style(app, "#hubbub", word)), word

@@ -153,6 +153,8 @@ def _progress(outcome: Outcome, title: str) -> str:
         lat = r.latency
         p99 = f"p99 {lat.p99_us / 1000:.2f} ms" if lat else "no latency"
         figure = f"{r.rate / 1e6:.3f} M/s, {p99}"
+        if r.stored_rate is not None:
+            figure += f", {r.stored_rate / 1e3:.1f} k history lines stored/s"
     other = r.other_cores or 0.0
     busy = f", other load {other:.2f} cores" if other > 0.1 else ""
     return (
@@ -172,7 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--servers",
         default="hubbub,ngircd,inspircd,relay",
         help="comma-separated: hubbub, hubbub-metrics (with [metrics] on), "
-        "hubbub-nohistory (with [history] off), ngircd, inspircd, "
+        "hubbub-history (with [history] on, the default config; hubbub runs without), "
+        "ngircd, inspircd, "
         "relay (the bare C relay)",
     )
     p.add_argument("--scenarios", default=None, help="comma-separated scenario keys")

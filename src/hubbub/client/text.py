@@ -1,4 +1,7 @@
-"""Small pure helpers: splitting long text, CTCP, server-time, nicks and addresses."""
+"""Small pure helpers: splitting long text, CTCP, server-time, nicks and addresses.
+
+:func:`strip_formatting` lives in :mod:`hubbub.client.formatting` and is importable here too.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import re
 from datetime import datetime
 from typing import NamedTuple
 
+from hubbub.client.formatting import strip_formatting as strip_formatting
 from hubbub.protocol import MAX_LINE_BYTES, is_valid_nick
 from hubbub.protocol.numbers import parse_number
 
@@ -168,17 +172,3 @@ def parse_address(text: str, tls: bool = False) -> Address:
     if port is None:
         raise ValueError(f"bad port {port_text!r} in {text!r}")
     return Address(host, port, tls)
-
-
-_FORMATTING = re.compile(
-    r"\x03(?:\d{1,2}(?:,\d{1,2})?)?"  # colour: ^C fg[,bg]
-    r"|\x04(?:[0-9a-fA-F]{6}(?:,[0-9a-fA-F]{6})?)?"  # hex colour
-    r"|[\x02\x0f\x11\x16\x1d\x1e\x1f]"  # bold, reset, monospace, reverse, italic, strike, underline
-)
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
-
-
-def strip_formatting(text: str) -> str:
-    """``text`` without mIRC formatting codes and without control characters (ESC included,
-    so a message can never drive the terminal it is shown on); a tab becomes a space."""
-    return _CONTROL.sub("", _FORMATTING.sub("", text)).replace("\t", " ")

@@ -261,6 +261,8 @@ _COUNT_LIMITS = {
     "max_channels": 1,
     "max_targets": 1,
     "max_list_entries": 1,
+    "max_access_entries": 1,
+    "max_registered_channels": 1,
     "max_modes": 1,
     "monitor": 0,
     "whowas": 0,
@@ -303,6 +305,10 @@ class LimitsSection:
     max_channels: int = 50
     max_targets: int = 4
     max_list_entries: int = 100
+    max_access_entries: int = 50
+    """Entries in a registered channel's ChanServ access list."""
+    max_registered_channels: int = 15
+    """Channels one account may register with ChanServ."""
     max_modes: int = 6
     monitor: int = 100
     whowas: int = 100
@@ -505,7 +511,7 @@ class HistorySection:
     """Seconds a SEARCH may run before it is stopped (``FAIL SEARCH INTERNAL_ERROR``)."""
     purge_interval: float = 600.0
     """Seconds between retention passes."""
-    queue_limit: int = 200_000
+    queue_limit: int = 20_000
     """Lines waiting for the disk beyond which the server stops reading from clients until
     the writer has caught up with half of them (backpressure rather than lost history)."""
     channels: Mapping[str, HistoryChannel] = field(
@@ -850,7 +856,7 @@ def _resolve(value: str, base_dir: Path | None) -> Path:
 
 # -- plugins ---------------------------------------------------------------------------------
 
-BUILTIN_PLUGINS = ("hubbub.plugins.nickserv",)
+BUILTIN_PLUGINS = ("hubbub.plugins.nickserv", "hubbub.plugins.chanserv")
 """Plugins that come with hubbub and run in every server without being named in
 ``[plugins] modules`` (NickServ); each may still have its own table."""
 

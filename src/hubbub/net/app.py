@@ -26,6 +26,7 @@ from hubbub.net.http import Request as HttpRequest
 from hubbub.net.http import Response as HttpResponse
 from hubbub.net.tcp import Flusher, IRCProtocol, TLSListener
 from hubbub.server.accounts import AccountService, attach
+from hubbub.server.chanregistry import ChannelRegistry
 from hubbub.server.commands.accounts import reload_accounts
 from hubbub.server.commands.oper import Reread, config_name, read_config, rehash
 from hubbub.server.core import Server
@@ -35,7 +36,7 @@ from hubbub.server.metrics import Metrics, may_scrape
 from hubbub.server.metrics import attach as attach_metrics
 from hubbub.server.metrics import detach as detach_metrics
 from hubbub.server.pluginloading import import_plugins
-from hubbub.storage.base import AccountRecord, Storage
+from hubbub.storage.base import AccountRecord, ChannelRecord, Storage
 from hubbub.storage.sqlite import SqliteStorage
 from hubbub.storage.writer import HistoryWriter
 
@@ -336,13 +337,14 @@ class App:
         path = section.path if in_memory else self.config.resolve_path(section.path)
         storage = SqliteStorage(path)
 
-        def open_and_load() -> tuple[list[AccountRecord], str]:
+        def open_and_load() -> tuple[list[AccountRecord], list[ChannelRecord], str]:
             storage.open()
             # Made on first start and kept, so that cloaks (and bans on them) stay put.
             secret = storage.ensure_setting(CLOAK_SECRET_KEY, secrets.token_hex(32))
-            return storage.list_accounts(), secret
+            return storage.list_accounts(), storage.list_channels(), secret
 
-        records, secret = await asyncio.get_running_loop().run_in_executor(None, open_and_load)
+        loop = asyncio.get_running_loop()
+        records, channels, secret = await loop.run_in_executor(None, open_and_load)
         self.server.set_cloak_secret(secret)
         if in_memory:
             self._warn_cloak_secret("an in-memory database")
@@ -350,7 +352,12 @@ class App:
         service = AccountService(storage)
         service.load(records, self.server.fold)
         attach(self.server, service)
-        log.info("storage: %s (%d accounts)", path, len(records))
+        registry = ChannelRegistry(storage)
+        registry.load(channels)  # (before any client: a JOIN finds its registered channel)
+        self.server.channel_registry = registry
+        log.info(
+            "storage: %s (%d accounts, %d registered channels)", path, len(records), len(channels)
+        )
         if self.config.history.enabled:
             await self._open_history(storage)
 

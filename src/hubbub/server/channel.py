@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from hubbub.protocol.casemap import Casemapping, Folded, fold
 from hubbub.protocol.masks import compile_mask
+from hubbub.server.extbans import ACCOUNT, MUTE, extban_type
 
 if TYPE_CHECKING:
     from hubbub.server.session import Session
@@ -133,7 +134,8 @@ class Channel:
         return [modes, *params]
 
     def matches_list(self, mode: str, masks: tuple[str, ...], mapping: Casemapping) -> bool:
-        """True if any of the subject ``masks`` (e.g. nick!user@host) matches an entry."""
+        """True if any of the subject ``masks`` (e.g. nick!user@host) matches a plain
+        ``nick!user@host`` entry (extbans aside: see :meth:`matches_user`)."""
         entries = self.lists[mode]
         if not entries:
             return False
@@ -141,17 +143,56 @@ class Channel:
         return any(
             compile_mask(entry.mask, mapping).matches_folded(subject)
             for entry in entries
+            if not extban_type(entry.mask)
             for subject in subjects
         )
 
+    def matches_user(self, mode: str, user: User, mapping: Casemapping) -> bool:
+        """True if an entry of list ``mode`` that is not a mute matches ``user``: by one of
+        its masks (:func:`subjects_of`) or, for ``a:`` entries, by its account."""
+        entries = self.lists[mode]
+        if not entries:
+            return False
+        subject = _Subject(user, mapping)
+        return any(
+            not entry.mask.startswith(_MUTE) and subject.matches(entry.mask) for entry in entries
+        )
+
     def is_banned(self, user: User, mapping: Casemapping) -> bool:
-        """True if ``user`` matches a ban and no ban exception."""
+        """True if ``user`` matches a ban and no ban exception (what keeps it out: mutes
+        let it in)."""
         if not self.lists["b"]:
             return False
-        subjects = subjects_of(user)
-        return self.matches_list("b", subjects, mapping) and not self.matches_list(
-            "e", subjects, mapping
-        )
+        return self.matches_user("b", user, mapping) and not self.matches_user("e", user, mapping)
+
+    def is_silenced(self, user: User, mapping: Casemapping) -> bool:
+        """True if the ban list keeps ``user`` from speaking here: a ban or a mute
+        (``m:``) matches it and no exception lifts it (a plain exception lifts both, an
+        ``m:`` exception mutes only). Voice and the other channel modes are
+        :func:`~hubbub.server.network.may_speak`'s part."""
+        bans = self.lists["b"]
+        if not bans:
+            return False
+        subject = _Subject(user, mapping)
+        banned = muted = False
+        for entry in bans:
+            mask = entry.mask
+            if mask.startswith(_MUTE):
+                muted = muted or subject.matches(mask[2:])
+            elif not banned:
+                banned = subject.matches(mask)
+            if banned and muted:
+                break
+        if not (banned or muted):
+            return False
+        mute_lifted = False
+        for entry in self.lists["e"]:
+            mask = entry.mask
+            if mask.startswith(_MUTE):
+                mute_lifted = mute_lifted or subject.matches(mask[2:])
+            elif subject.matches(mask):
+                return False
+        return banned or not mute_lifted
 
     @property
     def secret(self) -> bool:
@@ -184,3 +225,32 @@ def subjects_of(user: User) -> tuple[str, ...]:
             if subject not in subjects:
                 subjects.append(subject)
     return tuple(subjects)
+
+
+_MUTE = f"{MUTE}:"
+
+
+class _Subject:
+    """One user as list entries see it, folded once for a whole list: its masks and its
+    account."""
+
+    __slots__ = ("account", "mapping", "masks")
+
+    def __init__(self, user: User, mapping: Casemapping) -> None:
+        self.mapping = mapping
+        self.masks = [fold(subject, mapping) for subject in subjects_of(user)]
+        self.account = fold(user.account, mapping) if user.account is not None else None
+
+    def matches(self, mask: str) -> bool:
+        """True if the entry ``mask`` (a ``nick!user@host`` mask or an ``a:`` extban; never
+        an ``m:`` one) matches this user."""
+        kind = extban_type(mask)
+        if not kind:
+            compiled = compile_mask(mask, self.mapping)
+            return any(compiled.matches_folded(subject) for subject in self.masks)
+        if kind == ACCOUNT:
+            account = self.account
+            return account is not None and compile_mask(mask[2:], self.mapping).matches_folded(
+                account
+            )
+        return False  # (a type this server does not know: refused when set, matches nobody)

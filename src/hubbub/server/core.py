@@ -43,6 +43,7 @@ from hubbub.server.user import User
 
 if TYPE_CHECKING:
     from hubbub.server.accounts import AccountService
+    from hubbub.server.chanregistry import ChannelRegistry
     from hubbub.server.history import History
     from hubbub.server.metrics import Metrics
 
@@ -150,6 +151,9 @@ class Server:
         the core counts it adds only when this is set."""
         self.accounts: AccountService | None = None
         """User accounts, when the server has storage (set by ``accounts.attach``)."""
+        self.channel_registry: ChannelRegistry | None = None
+        """Registered channels (ChanServ's), when the server has storage (set by the
+        application with the accounts)."""
         self.extra_caps: list[CapBits] = []
         """Capabilities offered beyond the always-on ones (``sasl`` and the account
         capabilities when accounts exist); set by ``accounts.attach``."""
@@ -533,7 +537,10 @@ class Server:
         ready = [s for s, want in held.items() if want <= seq]
         for session in ready:
             del held[session]
-            if session.outbuf or session.room < 0:
+            if session.closed:  # it quit meanwhile: its echo, its ERROR, then the end
+                self._flush_one(session)
+                session.sink.close()
+            elif session.outbuf or session.room < 0:
                 self.dirty.add(session)
         if ready:
             self.host.wake()
@@ -548,7 +555,7 @@ class Server:
         held = self.held
         while dirty:
             session = dirty.pop()
-            if held and session in held and not session.closed:
+            if held and session in held:
                 continue  # (released, and flushed, once its message is on disk)
             buf = session.outbuf
             if buf:
@@ -671,7 +678,8 @@ class Server:
         farewell = Message("ERROR", (f"Closing Link: {user.host} ({closing})",))
         session.outbuf.append(render(farewell, Cap.NONE))  # (a long quit reason is cut)
         self.dirty.discard(session)
-        self.held.pop(session, None)
+        if session in self.held:
+            return  # (closed once its last message is on disk: see release)
         self._flush_one(session)
         session.sink.close()
 

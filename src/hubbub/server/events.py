@@ -20,7 +20,7 @@ changed and what was there before, so no subscriber needs to have seen the state
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, NamedTuple, TypeAlias, get_args
 
 if TYPE_CHECKING:
     from hubbub.server.channel import Channel
@@ -279,3 +279,6 @@ Event: TypeAlias = (
     | MultilineRelayed
 )
 """Everything the network layer emits."""
+
+EVENT_TYPES: tuple[type, ...] = get_args(Event)
+"""Every type of event, for subscribers that hear only some."""

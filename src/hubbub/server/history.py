@@ -205,6 +205,11 @@ class History:
             AccountChanged: self._account,  # type: ignore[dict-item]
         }
 
+    @property
+    def handles(self) -> tuple[type, ...]:
+        """The types of event history hears."""
+        return tuple(self._handlers)
+
     def apply_config(self, config: HistorySection) -> None:
         """Take a (re)loaded ``[history]``."""
         self.config = config
@@ -571,7 +576,7 @@ def attach(server: Server, store: HistoryStore, recorder: Recorder) -> History:
 
     history = History(server, store, recorder)
     server.history = history
-    server.network.subscribe(history.hear)
+    server.network.subscribe(history.hear, events=list(history.handles))
     for cap in OFFERED_CAPS:
         if cap not in server.extra_caps:
             server.extra_caps.append(cap)

@@ -6,6 +6,7 @@ from hubbub.config import Config
 from hubbub.protocol.casemap import CHANTYPES
 from hubbub.protocol.isupport import chunk, format_tokens
 from hubbub.server.channel import FLAG_MODES, LIST_MODES, PREFIX_MODES, PREFIX_SYMBOLS
+from hubbub.server.extbans import ACCOUNT_EXTBAN, EXTBAN
 
 
 def build_isupport(config: Config, history: bool = False) -> list[list[str]]:
@@ -27,6 +28,7 @@ def build_isupport(config: Config, history: bool = False) -> list[list[str]]:
         ]
     )
     tokens: dict[str, str | int | None] = {
+        "ACCOUNTEXTBAN": ACCOUNT_EXTBAN,
         "AWAYLEN": limits.awaylen,
         "BOT": "B",
         "CASEMAPPING": config.server.casemapping,
@@ -36,6 +38,7 @@ def build_isupport(config: Config, history: bool = False) -> list[list[str]]:
         "CHANTYPES": CHANTYPES,
         "ELIST": "MU",
         "EXCEPTS": "e",
+        "EXTBAN": EXTBAN,
         "HOSTLEN": 64,
         "INVEX": "I",
         "KICKLEN": limits.kicklen,

@@ -14,12 +14,13 @@ import hashlib
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from hubbub.protocol.casemap import Casemapping, Folded
 from hubbub.protocol.message import MAX_LINE_BYTES, cut_utf8
 from hubbub.server.channel import PREFIX_MODES, Channel, ListEntry
 from hubbub.server.events import (
+    EVENT_TYPES,
     NO_TAGS,
     AccountChanged,
     AwayChanged,
@@ -51,6 +52,23 @@ if TYPE_CHECKING:
 log = logging.getLogger("hubbub.network")
 
 Subscriber = Callable[[Event], None]
+
+ChannelSeeder = Callable[[Channel, User], "str | None"]
+"""Consulted when a channel is about to be created (:meth:`Network.new_channel`): it may make
+the new channel what it should be (the stored topic, modes, key, limit, lists, ``history``
+and ``created`` of a registered channel) and returns the prefix modes its first member gets
+(``"o"``, ``"v"``, ``""``), or None to leave the channel to the next seeder. The channel is
+not on the network yet and nobody has been told of it: the seeder sets its attributes
+directly, changes nothing else, and must be quick (it runs inside a JOIN)."""
+
+
+class NewChannel(NamedTuple):
+    """A channel made for a JOIN that would create it, not yet on the network
+    (:meth:`Network.new_channel`), with the prefix modes its creator gets."""
+
+    channel: Channel
+    modes: str
+
 
 _make_relayed: Callable[[type[Relayed], tuple[object, ...]], Relayed] = tuple.__new__
 
@@ -105,16 +123,17 @@ def split_to_fit(
 
 def may_speak(channel: Channel, user: User, mapping: Casemapping) -> bool:
     """Whether ``user`` may send a message to ``channel``: members with voice or more
-    always; other members unless the channel is moderated (+m) or they are banned;
-    outsiders only when the channel takes outside messages (-n), is not moderated and does
-    not ban them. The one rule for both relay paths."""
+    always; other members unless the channel is moderated (+m) or they are banned or muted
+    (``m:`` extban); outsiders only when the channel takes outside messages (-n), is not
+    moderated and neither bans nor mutes them. The one rule for every relay path; a channel
+    without bans costs two lookups."""
     member = channel.members.get(user)
     if member:
         return True
     flags = channel.flags
     if "m" in flags or (member is None and "n" in flags):
         return False
-    return not (channel.lists["b"] and channel.is_banned(user, mapping))
+    return not (channel.lists["b"] and channel.is_silenced(user, mapping))
 
 
 class Network:
@@ -138,11 +157,19 @@ class Network:
         """Case folding for names (set from the config by the server)."""
         self.casemapping = Casemapping.RFC1459
         """The casemapping ``fold`` applies (set with it)."""
+        self._entries: list[tuple[Subscriber, frozenset[type] | None, bool]] = []
+        """Every subscriber: what it wants to hear (None: everything), and whether it is a
+        confidant (see :meth:`subscribe`)."""
         self._subscribers: list[Subscriber] = []
         self._confidants: list[Subscriber] = []
         """The subscribers that also hear messages sent to a service user (local delivery:
         the sender's echo). Such a message carries passwords (``IDENTIFY``); history,
         metrics and plugins do not hear it."""
+        self._routes: dict[type, list[Subscriber]] = {kind: [] for kind in EVENT_TYPES}
+        self._confidant_routes: list[Subscriber] = []
+        self.seeders: list[ChannelSeeder] = []
+        """What makes new channels, in order (see :meth:`new_channel`): plugins add theirs
+        with ``PluginAPI.add_channel_seeder`` (ChanServ restores registered channels)."""
         self._later: deque[Callable[[], None]] = deque()
         self._emitting = 0
         self._draining = False
@@ -152,24 +179,45 @@ class Network:
     # -- subscribers -----------------------------------------------------------------------
 
     def subscribe(
-        self, subscriber: Subscriber, first: bool = False, confidant: bool = False
+        self,
+        subscriber: Subscriber,
+        first: bool = False,
+        confidant: bool = False,
+        events: Iterable[type] | None = None,
     ) -> None:
-        """Hear every event from now on, after those subscribed before (or before them).
+        """Hear every event from now on (or only those of the types in ``events``), after
+        those subscribed before (or before them).
 
         Messages sent to a service user (``PRIVMSG NickServ :IDENTIFY <password>``) are
         heard only by ``confidant`` subscribers (local delivery); the service itself hears
-        them through its ``on_message``."""
-        for table in (self._subscribers, self._confidants) if confidant else (self._subscribers,):
-            if first:
-                table.insert(0, subscriber)
-            else:
-                table.append(subscriber)
+        them through its ``on_message``. A subscriber that leaves ``Relayed`` out of
+        ``events`` costs nothing per message relayed."""
+        wanted = None if events is None else frozenset(events)
+        entry = (subscriber, wanted, confidant)
+        if first:
+            self._entries.insert(0, entry)
+        else:
+            self._entries.append(entry)
+        self._route()
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         """Stop hearing events (nothing happens if ``subscriber`` was not subscribed)."""
-        for table in (self._subscribers, self._confidants):
-            if subscriber in table:
-                table.remove(subscriber)
+        self._entries = [e for e in self._entries if e[0] != subscriber]
+        self._route()
+
+    def _route(self) -> None:
+        """Who hears each type of event, in order (made once per subscription change, so
+        that telling an event is one dictionary lookup)."""
+        entries = self._entries
+        self._subscribers = [s for s, _, _ in entries]
+        self._confidants = [s for s, wanted, c in entries if c]
+        self._routes = {
+            kind: [s for s, wanted, _ in entries if wanted is None or kind in wanted]
+            for kind in EVENT_TYPES
+        }
+        self._confidant_routes = [
+            s for s, wanted, c in entries if c and (wanted is None or Relayed in wanted)
+        ]
 
     def later(self, work: Callable[[], None]) -> None:
         """Run ``work`` once the change being emitted has reached every subscriber (now,
@@ -185,7 +233,9 @@ class Network:
         deferred once the outermost change is told."""
         self._emitting += 1
         try:
-            for subscriber in self._subscribers if subscribers is None else subscribers:
+            if subscribers is None:
+                subscribers = self._routes[type(event)]
+            for subscriber in subscribers:
                 try:
                     subscriber(event)
                 except Exception:  # one subscriber's bug must not stop the others
@@ -395,15 +445,39 @@ class Network:
 
     # -- channels --------------------------------------------------------------------------
 
-    def join(self, user: User, name: str, folded: Folded | None = None) -> Channel:
-        """``user`` joins the channel ``name``, which is made (with ``user`` as operator)
-        when it does not exist. The caller checked that it may."""
+    def new_channel(self, name: str, folded: Folded, creator: User) -> NewChannel:
+        """The channel ``name`` as a JOIN by ``creator`` would create it, not yet on the
+        network: what the first seeder that takes it makes of it (:data:`ChannelSeeder`),
+        or by default a ``+nt`` channel with ``creator`` as its operator. JOIN checks the
+        creator against it (a registered channel's stored key, ``+i`` and bans apply to
+        whoever would bring it back), then hands it to :meth:`join` or drops it."""
+        channel = Channel(name, folded, self.clock())
+        for seeder in self.seeders:
+            try:
+                modes = seeder(channel, creator)
+            except Exception:  # a plugin's bug must not stop the JOIN
+                log.exception("channel seeder %r failed on %s", seeder, name)
+                continue
+            if modes is not None:
+                return NewChannel(channel, "".join(m for m in PREFIX_MODES if m in modes))
+        return NewChannel(channel, "o")
+
+    def join(
+        self, user: User, name: str, folded: Folded | None = None, new: NewChannel | None = None
+    ) -> Channel:
+        """``user`` joins the channel ``name``. When it does not exist it is made: ``new``
+        (what :meth:`new_channel` made for ``user``), or made now the same way. The caller
+        checked that ``user`` may join."""
         folded = folded if folded is not None else self.fold(name)
         channel = self.channels.get(folded)
         created = channel is None
+        modes = ""
         if channel is None:
-            channel = self.channels[folded] = Channel(name, folded, self.clock())
-        channel.add(user, "o" if created else "")
+            if new is None or new.channel.folded != folded:
+                new = self.new_channel(name, folded, user)
+            channel = self.channels[folded] = new.channel
+            modes = new.modes
+        channel.add(user, modes)
         user.joined(channel)
         if folded in user.invited:
             user.invited = user.invited - {folded}
@@ -572,7 +646,7 @@ class Network:
         )
         if type(target) is User and target.service is not None:
             # What is said to a service is between them (IDENTIFY <password>).
-            self._emit(event, self._confidants)
+            self._emit(event, self._confidant_routes)
         else:
             self._emit(event)
         return event
@@ -604,7 +678,8 @@ class Network:
             source, command, target, shown, status, fitted, joined, self.stamp(), tags
         )
         if type(target) is User and target.service is not None:
-            self._emit(event, self._confidants)  # (as relay_wire: between them)
+            confidants = self._confidants  # (as relay_wire: between them)
+            self._emit(event, [s for s in self._routes[MultilineRelayed] if s in confidants])
         else:
             self._emit(event)
         return event

@@ -24,14 +24,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from hubbub.protocol import numerics as n
 from hubbub.protocol.casemap import is_channel_name, is_valid_channel, is_valid_nick
 from hubbub.server.channel import Channel
-from hubbub.server.events import Event, Relayed
-from hubbub.server.network import may_speak
+from hubbub.server.events import Event, ModeChange, Relayed
+from hubbub.server.network import ChannelSeeder, may_speak
 from hubbub.server.user import User
 
 if TYPE_CHECKING:
@@ -97,6 +97,7 @@ class PluginAPI:
         self._subscribers: list[Callable[[Event], None]] = []
         self._commands: dict[str, Command] = {}
         self._services: list[ServiceHandle] = []
+        self._seeders: list[ChannelSeeder] = []
         self.active = True
         """False once the plugin is unloaded: what it still holds does nothing."""
 
@@ -137,8 +138,10 @@ class PluginAPI:
 
     # -- events ----------------------------------------------------------------------------
 
-    def subscribe(self, fn: Callable[[Event], None]) -> None:
-        """Call ``fn`` with every event of the network, after the change is applied.
+    def subscribe(self, fn: Callable[[Event], None], events: Iterable[type] | None = None) -> None:
+        """Call ``fn`` with every event of the network (or those of the types in
+        ``events``: a plugin that leaves ``Relayed`` out costs nothing per message), after
+        the change is applied.
 
         ``fn`` must not change the network's state: defer an answer with :meth:`later` (a
         :class:`ServiceHandle` defers its own actions by itself). What it raises is logged
@@ -161,7 +164,7 @@ class PluginAPI:
                 manager.depth -= 1
 
         self._subscribers.append(contained)
-        self.network.subscribe(contained)
+        self.network.subscribe(contained, events=events)
 
     def later(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` once the change being announced has reached every subscriber (at
@@ -196,6 +199,32 @@ class PluginAPI:
                 self._contain(self._describe(done), lambda: done(value))
 
         self.server.offload(run, finish)
+
+    # -- channels being created ------------------------------------------------------------
+
+    def add_channel_seeder(self, seeder: ChannelSeeder) -> None:
+        """Have ``seeder(channel, creator)`` consulted each time a JOIN is about to create a
+        channel, before anyone is told of it (see
+        :data:`~hubbub.server.network.ChannelSeeder`): it may set the new channel's topic,
+        modes, key, limit, lists, ``history`` and ``created`` directly, and returns the
+        prefix modes its creator gets (``"o"``, ``"v"``, ``""``), or None to leave the
+        channel to the next seeder (and to the default: ``+nt``, the creator its operator).
+        The creator's JOIN is checked against what the seeder made (a key, ``+i``, bans).
+        Seeders are asked in the order they were added; what one raises is logged and
+        counts as None."""
+        what = self._describe(seeder)
+
+        def contained(channel: Channel, creator: User) -> str | None:
+            if not self.active:
+                return None
+            try:
+                return seeder(channel, creator)
+            except _CONTAINED:
+                self.log.exception("plugin %s: error in %s for %s", self.name, what, channel.name)
+                return None
+
+        self._seeders.append(contained)
+        self.network.seeders.append(contained)
 
     # -- commands --------------------------------------------------------------------------
 
@@ -278,6 +307,10 @@ class PluginAPI:
             if table.get(key) is entry:
                 del table[key]
         self._commands.clear()
+        for seeder in self._seeders:
+            if seeder in self.network.seeders:
+                self.network.seeders.remove(seeder)
+        self._seeders.clear()
         for handle in list(self._services):
             self._contain("removing its service users", handle._remove_now)
         self._services.clear()
@@ -354,6 +387,23 @@ class ServiceHandle:
                 network.relay(self.user, command, where, line)
 
         self._act(f"say to {target}", send)
+
+    def set_modes(self, channel: str | Channel, changes: Iterable[ModeChange]) -> None:
+        """Change a channel's modes as this service, as network services do: the ``MODE``
+        line comes from the service, which needs no operator status there. ``changes`` are
+        ``(sign, mode, parameter)`` applied as given: ``("+", "o", nick)``, ``("-", "b",
+        mask)``, ``("+", "m", None)``; check them first (a prefix mode for a nick that is not
+        a member is skipped). Raises ValueError when no such channel exists (logged when
+        deferred)."""
+        changes = tuple(changes)
+
+        def apply() -> None:
+            where = self._resolve(channel)
+            if not isinstance(where, Channel):
+                raise ValueError(f"no such channel: {channel!r}")
+            self.api.network.change_channel_modes(self.user, where, changes, self.user.prefix)
+
+        self._act(f"set modes on {channel}", apply)
 
     def _resolve(self, target: str | User | Channel) -> Channel | User:
         if not isinstance(target, str):

@@ -12,7 +12,9 @@ process with SIGBUS on the next access. With plain reads and writes the same dam
 ``sqlite3.Error``, which every method raises as :class:`StorageError`.
 
 Threading: one connection, shared by the threads that call in and serialised by a lock, so
-the server's worker threads can use it in any order.
+the server's worker threads can use it in any order. Message history
+(:meth:`SqliteStorage.history`, :mod:`hubbub.storage.sqlite_history`) lives in the same file
+with connections of its own.
 
 Schema: :data:`MIGRATIONS` lists each version's statements; ``schema_version`` records how
 many have been applied. A database from a newer hubbub is refused rather than guessed at.
@@ -21,6 +23,7 @@ many have been applied. A database from a newer hubbub is refused rather than gu
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import threading
@@ -28,7 +31,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from hubbub.protocol.casemap import Folded
-from hubbub.storage.base import AccountRecord, ScramCredentials, StorageError
+from hubbub.storage.base import AccountRecord, ChannelRecord, ScramCredentials, StorageError
+from hubbub.storage.sqlite_history import HISTORY_SCHEMA, SqliteHistory
 
 __all__ = ["MIGRATIONS", "SqliteStorage"]
 
@@ -58,6 +62,30 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # 3: message history, its full-text index and read markers (see sqlite_history.py)
+    HISTORY_SCHEMA,
+    # 4: registered channels (ChanServ): one row each; the lists as JSON arrays
+    (
+        """
+        CREATE TABLE channels (
+            folded TEXT PRIMARY KEY NOT NULL,
+            name TEXT NOT NULL,
+            founder TEXT NOT NULL,
+            registered REAL NOT NULL,
+            topic TEXT NOT NULL DEFAULT '',
+            topic_setter TEXT NOT NULL DEFAULT '',
+            topic_time REAL NOT NULL DEFAULT 0,
+            modes TEXT NOT NULL DEFAULT '',
+            key TEXT NOT NULL DEFAULT '',
+            channel_limit INTEGER NOT NULL DEFAULT 0,
+            bans TEXT NOT NULL DEFAULT '[]',
+            excepts TEXT NOT NULL DEFAULT '[]',
+            invexes TEXT NOT NULL DEFAULT '[]',
+            access TEXT NOT NULL DEFAULT '[]',
+            history TEXT NOT NULL DEFAULT 'default'
+        )
+        """,
+    ),
 )
 """The schema, one entry per version: version N is reached by running entry N-1."""
 
@@ -67,6 +95,36 @@ _ACCOUNT_COLUMNS = (
 )
 
 _Row = tuple[str, str, str, bytes, int, bytes, bytes, float, str]
+
+_CHANNEL_COLUMNS = (
+    "name, folded, founder, registered, topic, topic_setter, topic_time, modes, key, "
+    "channel_limit, bans, excepts, invexes, access, history"
+)
+
+
+def _strings(text: str) -> tuple[str, ...]:
+    """A JSON array of strings, as a tuple; anything else fails as a database fault."""
+    value = json.loads(text)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"not a JSON array of strings: {text[:80]!r}")
+    return tuple(value)
+
+
+def _access(text: str) -> tuple[tuple[str, str], ...]:
+    """The JSON ``[[account, level], ...]`` of an access list."""
+    value = json.loads(text)
+    if not isinstance(value, list):
+        raise ValueError(f"not a JSON array: {text[:80]!r}")
+    entries = []
+    for item in value:
+        if (
+            not isinstance(item, list)
+            or len(item) != 2
+            or not all(isinstance(part, str) for part in item)
+        ):
+            raise ValueError(f"not an access entry: {item!r}")
+        entries.append((item[0], item[1]))
+    return tuple(entries)
 
 
 def _record(row: _Row) -> AccountRecord:
@@ -81,6 +139,31 @@ def _record(row: _Row) -> AccountRecord:
     )
 
 
+_ChannelRow = tuple[str, str, str, float, str, str, float, str, str, int, str, str, str, str, str]
+
+
+def _channel(row: _ChannelRow) -> ChannelRecord:
+    name, folded, founder, registered, topic, setter, topic_time, modes, key, limit = row[:10]
+    bans, excepts, invexes, access, history = row[10:]
+    return ChannelRecord(
+        name=name,
+        folded=Folded(folded),
+        founder=founder,
+        registered=float(registered),
+        topic=topic,
+        topic_setter=setter,
+        topic_time=float(topic_time),
+        modes=modes,
+        key=key,
+        limit=int(limit),
+        bans=_strings(bans),
+        excepts=_strings(excepts),
+        invexes=_strings(invexes),
+        access=_access(access),
+        history=history,
+    )
+
+
 class SqliteStorage:
     """:class:`~hubbub.storage.base.Storage` in a SQLite file (``":memory:"`` for tests)."""
 
@@ -88,6 +171,7 @@ class SqliteStorage:
         self.path = str(path)
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._histories: list[SqliteHistory] = []
 
     # -- life --------------------------------------------------------------------------------
 
@@ -159,7 +243,31 @@ class SqliteStorage:
             raise
         conn.execute("COMMIT")
 
+    def history(self) -> SqliteHistory:
+        """Message history and read markers in this database, with connections of their own
+        (one to write, one to read) so that they never wait behind the accounts; closed with
+        this storage. The database must be open. In memory, the history shares the accounts'
+        one connection instead (a second connection would see another, empty database).
+        Raises :class:`StorageError`."""
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise StorageError("the database is not open")
+            in_memory = self.path == ":memory:" or self.path.startswith("file:")
+        if in_memory:
+            history = SqliteHistory(self.path, shared=(conn, self._lock))
+        else:
+            history = SqliteHistory(self.path)
+            history.open()
+        with self._lock:
+            self._histories.append(history)
+        return history
+
     def close(self) -> None:
+        with self._lock:
+            histories, self._histories = self._histories, []
+        for history in histories:
+            history.close()
         with self._lock:
             conn, self._conn = self._conn, None
             if conn is not None:
@@ -253,3 +361,43 @@ class SqliteStorage:
             conn.execute("INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)", (key, value))
             row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
         return str(row[0])
+
+    # -- registered channels -----------------------------------------------------------------
+
+    def list_channels(self) -> list[ChannelRecord]:
+        with self._connection() as conn:
+            rows = conn.execute(f"SELECT {_CHANNEL_COLUMNS} FROM channels ORDER BY folded")
+            found = rows.fetchall()
+        try:
+            return [_channel(row) for row in found]
+        except (ValueError, TypeError) as exc:  # a row no hubbub wrote
+            raise StorageError(f"a damaged channel registration in {self.path}: {exc}") from exc
+
+    def save_channel(self, record: ChannelRecord) -> None:
+        with self._connection() as conn:
+            conn.execute(
+                f"INSERT OR REPLACE INTO channels ({_CHANNEL_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.name,
+                    record.folded,
+                    record.founder,
+                    record.registered,
+                    record.topic,
+                    record.topic_setter,
+                    record.topic_time,
+                    record.modes,
+                    record.key,
+                    record.limit,
+                    json.dumps(list(record.bans)),
+                    json.dumps(list(record.excepts)),
+                    json.dumps(list(record.invexes)),
+                    json.dumps([list(entry) for entry in record.access]),
+                    record.history,
+                ),
+            )
+
+    def delete_channel(self, folded: Folded) -> bool:
+        with self._connection() as conn:
+            cursor = conn.execute("DELETE FROM channels WHERE folded = ?", (folded,))
+            return cursor.rowcount == 1

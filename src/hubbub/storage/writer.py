@@ -1,55 +1,163 @@
-"""TEMPORARY placeholder (replaced by the helper's writer at merge)."""
+"""The history writer: one thread that commits lines in groups.
+
+The server hands lines over with :meth:`HistoryWriter.submit`, which never blocks. The thread
+takes everything queued at once and stores it with one :meth:`HistoryStore.append` (one
+transaction, one fsync), so the cost of a commit is shared by every line that arrived while
+the previous one was on its way to disk: the busier the server, the bigger the batches.
+
+Every submitted line gets a sequence number (a running count of lines); ``on_done(seq, ok)``
+tells, from the writer thread, that every line up to ``seq`` is stored (``ok``) or lost (the
+database failed: logged once per run of failures, and the thread goes on). Pure threading: the
+server calls :meth:`submit` from its event loop and hops back to it in ``on_done``.
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
-from hubbub.storage.base import HistoryStore, StorageError, StoredMessage
+from hubbub.storage.base import StorageError, StoredMessage
+
+__all__ = ["Appender", "HistoryWriter"]
+
+log = logging.getLogger("hubbub.history")
+
+
+class Appender(Protocol):
+    """What the writer needs of a :class:`~hubbub.storage.base.HistoryStore`: ``append``."""
+
+    def append(self, rows: Sequence[StoredMessage]) -> None:
+        """Store ``rows`` in one transaction or raise :class:`StorageError`."""
 
 
 class HistoryWriter:
+    """Group commit of history lines on a thread of its own."""
+
     def __init__(
-        self, store: HistoryStore, on_done: Callable[[int, bool], None], max_pending: int = 100_000
+        self,
+        store: Appender,
+        on_done: Callable[[int, bool], None],
+        max_pending: int = 100_000,
+        *,
+        name: str = "hubbub-history-writer",
     ) -> None:
-        self.store = store
-        self.on_done = on_done
-        self._queue: list[StoredMessage] = []
-        self._seq = 0
+        """Start the thread. ``on_done(last_seq, ok)`` is called from it after each batch;
+        ``max_pending`` is where :attr:`overloaded` starts (nothing is refused here: the
+        server applies the backpressure)."""
+        self._store = store
+        self._on_done = on_done
+        self.max_pending = max_pending
         self._cond = threading.Condition()
+        self._queue: list[Sequence[StoredMessage]] = []
+        """What was submitted, as it was handed in: a submitted sequence may make its rows
+        only when read (the server's are), so they are read here, on the writer's thread."""
+        self._submitted = 0
+        self._done = 0
         self._closing = False
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._failing = False
+        self._streak = 0
+        self._lost = 0
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
+
+    # -- the server's side -------------------------------------------------------------------
+
+    def submit(self, rows: Sequence[StoredMessage]) -> int:
+        """Queue ``rows`` without waiting; the sequence number of the last of them (of the
+        last line submitted when ``rows`` is empty). Raises ``RuntimeError`` once closed."""
+        with self._cond:
+            if self._closing:
+                raise RuntimeError("the history writer is closed")
+            count = len(rows)
+            if count:
+                self._queue.append(rows)
+                self._submitted += count
+                self._cond.notify()
+            return self._submitted
 
     @property
     def pending(self) -> int:
-        return len(self._queue)
-
-    def submit(self, rows: Sequence[StoredMessage]) -> int:
+        """Lines submitted and not yet committed (or lost): queued or being appended."""
         with self._cond:
-            self._queue.extend(rows)
-            self._seq += len(rows)
-            self._cond.notify()
-            return self._seq
+            return self._submitted - self._done
+
+    @property
+    def overloaded(self) -> bool:
+        """More than ``max_pending`` lines wait: time for the server to slow senders down."""
+        return self.pending > self.max_pending
+
+    @property
+    def lost(self) -> int:
+        """Lines the database refused since the start."""
+        with self._cond:
+            return self._lost
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called: :meth:`submit` refuses lines."""
+        with self._cond:
+            return self._closing
+
+    def wait(self, seq: int, timeout: float | None = None) -> bool:
+        """Block until every line up to ``seq`` is done (stored or lost); False if
+        ``timeout`` seconds passed first. For tests and shutdown, never the event loop."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._done >= seq, timeout)
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Refuse new lines, commit those queued, and stop the thread; False if it had not
+        finished within ``timeout`` seconds (it stops on its own afterwards). Idempotent."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    # -- the thread --------------------------------------------------------------------------
 
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._queue and not self._closing:
-                    self._cond.wait()
-                if not self._queue and self._closing:
-                    return
-                rows, self._queue = self._queue, []
-                seq = self._seq
+                self._cond.wait_for(lambda: bool(self._queue) or self._closing)
+                if not self._queue:
+                    return  # closing, and nothing left
+                chunks, self._queue = self._queue, []
+                last = self._submitted
+            ok, count = self._append(chunks)
+            with self._cond:
+                self._done = last
+                if not ok:
+                    self._lost += count
+                self._cond.notify_all()
             try:
-                self.store.append(rows)
-                ok = True
-            except StorageError:
-                ok = False
-            self.on_done(seq, ok)
+                self._on_done(last, ok)
+            except Exception:
+                log.exception("the history writer's on_done failed for line %d", last)
 
-    def close(self, timeout: float = 10.0) -> None:
-        with self._cond:
-            self._closing = True
-            self._cond.notify()
-        self._thread.join(timeout)
+    def _append(self, chunks: list[Sequence[StoredMessage]]) -> tuple[bool, int]:
+        """Store the rows of ``chunks``: whether that worked, and how many rows there were.
+        Only the writer thread gets here."""
+        began = time.monotonic()
+        count = sum(map(len, chunks))
+        try:
+            batch = [row for chunk in chunks for row in chunk]
+            self._store.append(batch)
+        except Exception as exc:  # StorageError, or a bug in the store: keep the thread
+            if not self._failing:
+                if isinstance(exc, StorageError):
+                    log.error("could not store %d lines of history, they are lost: %s", count, exc)
+                else:
+                    log.exception("storing %d lines of history failed", count)
+            self._failing = True
+            self._streak += count
+            return False, count
+        if self._failing:
+            log.warning("history is stored again (%d lines were lost)", self._streak)
+            self._failing = False
+            self._streak = 0
+        log.debug("stored %d lines of history in %.1f ms", count, (time.monotonic() - began) * 1e3)
+        return True, count

@@ -9,23 +9,34 @@ for the network and the network never waits for typing.
 
 from __future__ import annotations
 
+import asyncio
 import zlib
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from typing import ClassVar
 
+from rich.style import Style
 from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.events import Resize
 from textual.widgets import ContentSwitcher, Input, Label, ListItem, ListView, RichLog, Static
 
 from hubbub.client import Client, ClientError, Event, Join, NotConnected
-from hubbub.client.text import strip_formatting
+from hubbub.client.formatting import (
+    PLAIN,
+    Colour,
+    Format,
+    colour_hex,
+    parse_formatting,
+    strip_formatting,
+)
 from hubbub.tui.commands import COMMANDS, Command, help_lines, parse_input
 from hubbub.tui.completion import Completer
-from hubbub.tui.model import SERVER, Change, ChatModel, Kind, Line, LineKind, now
+from hubbub.tui.model import MAX_LINES, SERVER, Change, ChatModel, Kind, Line, LineKind, now
 
 NICK_COLOURS = (
     "red",
@@ -43,36 +54,191 @@ NICK_COLOURS = (
 )
 
 
+ALT_DIGITS = "123456789"
+"""The digits Alt switches conversations with."""
+
+
+def read_escape_digits_as_alt() -> bool:
+    """Make ESC followed by a digit reach the app as Alt+digit; True if it had to be changed.
+
+    That is what tmux, xterm (with ``metaSendsEscape``), the Linux console, GNOME Terminal and
+    others send for Alt+digit, but Textual reads it as the character the Option key types on
+    macOS (``¡ ™ £ ¢ ∞ § ¶ • ª``, for WezTerm there), so Alt+2 typed ``™`` into the input
+    instead of switching conversations. Only the sequences go: typing those characters
+    themselves (a macOS Option key, a UK keyboard's ``£``) still types them.
+    """
+    try:
+        from textual._ansi_sequences import ANSI_SEQUENCES_KEYS
+    except ImportError:  # a Textual without that table has no such mapping to undo
+        return False
+    if not isinstance(ANSI_SEQUENCES_KEYS, dict):
+        return False
+    changed = False
+    for digit in ALT_DIGITS:
+        if isinstance(ANSI_SEQUENCES_KEYS.pop(f"\x1b{digit}", None), str):
+            changed = True
+    return changed
+
+
 def nick_colour(nick: str) -> str:
     """A stable colour for ``nick`` (the same in every session)."""
     return NICK_COLOURS[zlib.crc32(nick.lower().encode()) % len(NICK_COLOURS)]
 
 
-def render_line(line: Line, own_nick: str = "") -> Text:
-    """A line as Rich text: ``HH:MM`` then the message, nick coloured, mentions highlighted."""
+ANSI_COLOURS = (
+    "bright_white",
+    "black",
+    "blue",
+    "green",
+    "bright_red",
+    "red",
+    "magenta",
+    "yellow",
+    "bright_yellow",
+    "bright_green",
+    "cyan",
+    "bright_cyan",
+    "bright_blue",
+    "bright_magenta",
+    "bright_black",
+    "white",
+)
+"""The terminal colours mIRC colours 0-15 are drawn in (so the terminal's theme applies);
+16-98 and hex colours are drawn in their RGB values."""
+
+
+def _colour(colour: Colour | None) -> str | None:
+    if colour is None:
+        return None
+    if isinstance(colour, int) and colour < len(ANSI_COLOURS):
+        return ANSI_COLOURS[colour]
+    return colour_hex(colour)
+
+
+def format_style(fmt: Format) -> Style:
+    """The Rich style of mIRC format ``fmt``; what it does not set stays as the line's style."""
+    return Style(
+        bold=fmt.bold or None,
+        italic=fmt.italic or None,
+        underline=fmt.underline or None,
+        strike=fmt.strikethrough or None,
+        reverse=fmt.reverse or None,
+        color=_colour(fmt.fg),
+        bgcolor=_colour(fmt.bg),
+    )
+
+
+def formatted(text: str, style: str = "", *, strip: bool = False) -> Text:
+    """IRC ``text`` as Rich text in ``style``, its mIRC formatting drawn on top (or removed
+    with ``strip``). The text is never read as markup: ``[bold]`` from the wire stays
+    ``[bold]``, and control characters are dropped."""
+    if strip:
+        return Text(strip_formatting(text), style=style)
+    out = Text(style=style)
+    for span in parse_formatting(text):
+        out.append(span.text, format_style(span.format) if span.format != PLAIN else None)
+    return out
+
+
+def render_line(line: Line, own_nick: str = "", *, strip: bool = False) -> Text:
+    """A line as Rich text: ``HH:MM`` then the message, nick coloured, mentions highlighted,
+    mIRC formatting drawn (or removed with ``strip``)."""
     text = Text(line.time.strftime("%H:%M "), style="dim")
     nick = line.nick or ""
     nick_style = f"bold {nick_colour(nick)}" if not line.from_self else "bold"
+    highlight = "bold yellow" if line.highlight else ""
     if line.kind is LineKind.MESSAGE and nick:
         text.append("<")
         text.append(nick, style=nick_style)
         text.append("> ")
-        text.append(line.text, style="bold yellow" if line.highlight else "")
+        text.append_text(formatted(line.text, highlight, strip=strip))
     elif line.kind is LineKind.ACTION:
         text.append("* ")
         text.append(nick, style=nick_style)
-        text.append(" " + line.text, style="italic" + (" bold yellow" if line.highlight else ""))
+        text.append_text(formatted(" " + line.text, f"italic {highlight}".strip(), strip=strip))
     elif line.kind is LineKind.NOTICE and nick:
         text.append("-")
         text.append(nick, style=nick_style)
-        text.append("- " + line.text, style="bold yellow" if line.highlight else "")
+        text.append("- ")
+        text.append_text(formatted(line.text, highlight, strip=strip))
     elif line.kind is LineKind.EVENT:
-        text.append(line.text, style="dim italic")
+        text.append_text(formatted(line.text, "dim italic", strip=strip))
     elif line.kind is LineKind.ERROR:
-        text.append(line.text, style="bold red")
+        text.append_text(formatted(line.text, "bold red", strip=strip))
     else:
-        text.append(line.text, style="cyan")
+        text.append_text(formatted(line.text, "cyan", strip=strip))
     return text
+
+
+class ConversationLog(RichLog):
+    """The messages of one conversation, wrapped at the width the log really has.
+
+    :class:`RichLog` wraps a line once, when it is written, at the log's width at that moment.
+    A log the switcher hides (``display: none``) has no width, so lines written to it were
+    wrapped at ``min_width`` columns for good, and a resized terminal never re-wrapped anything.
+    This log keeps the lines' Rich texts and writes them only at a known width: lines that
+    arrive while it is hidden wait until it is shown, and whenever its width changes (shown
+    again, or the terminal resized) every line is wrapped anew.
+    """
+
+    def __init__(self, *, id: str | None = None, max_lines: int = MAX_LINES) -> None:
+        super().__init__(id=id, wrap=True, min_width=1, max_lines=max_lines)
+        self.can_focus = False
+        self._texts: deque[Text] = deque(maxlen=max_lines)
+        self._wrapped_at = 0
+        """The width the written lines are wrapped at (0: none written yet)."""
+        self._waiting = 0
+        """How many of the last lines are not written yet."""
+
+    @property
+    def texts(self) -> list[Text]:
+        """Every line the log holds, written or waiting, oldest first."""
+        return list(self._texts)
+
+    def _width(self) -> int:
+        return self.scrollable_content_region.width if self.display else 0
+
+    def add(self, text: Text) -> None:
+        """Append a line: written now if the log is shown at the width its lines have, else
+        when it is next shown."""
+        self._texts.append(text)
+        width = self._width()
+        if width and width == self._wrapped_at and not self._waiting:
+            self.write(text, width=width)
+        else:
+            self._waiting = min(self._waiting + 1, len(self._texts))
+
+    def replace(self, texts: list[Text]) -> None:
+        """Hold ``texts`` instead of the current lines (a conversation whose history arrived)."""
+        self._texts.clear()
+        self._texts.extend(texts)
+        self._wrapped_at = 0
+        self._catch_up()
+
+    def on_show(self) -> None:
+        """Shown (again): write what arrived meanwhile, at the width the log has now."""
+        self._catch_up()
+
+    def on_resize(self, event: Resize) -> None:
+        """Wrap every line again at the new width; RichLog's own handler, which Textual runs
+        after this one, writes what was written before the log's size was first known."""
+        self._catch_up()
+
+    def _catch_up(self) -> None:
+        width = self._width()
+        if not width:
+            return
+        if width == self._wrapped_at:
+            texts = list(self._texts)[len(self._texts) - self._waiting :] if self._waiting else []
+        else:
+            self._wrapped_at = width
+            self.clear()
+            texts = list(self._texts)
+        self._waiting = 0
+        for text in texts:
+            self.write(text, width=width, scroll_end=False)
+        if texts:
+            self.scroll_end(animate=False, immediate=False, x_axis=False)
 
 
 class ChatInput(Input):
@@ -147,7 +313,7 @@ class ChatApp(App[int]):
         Binding("pagedown", "scroll(1)", "Scroll down", show=False),
         *[
             Binding(f"alt+{i}", f"go({i})", f"Conversation {i}", show=False, priority=True)
-            for i in range(1, 10)
+            for i in ALT_DIGITS
         ],
     ]
 
@@ -157,15 +323,20 @@ class ChatApp(App[int]):
         *,
         open_query: str | None = None,
         clock: Callable[[], datetime] = now,
+        strip_formatting: bool = False,
     ) -> None:
         super().__init__()
+        read_escape_digits_as_alt()
         self.client = client
+        self.strip_formatting = strip_formatting
+        """Show messages without their mIRC formatting (``--strip-formatting``)."""
         self.model = ChatModel(clock)
         self.completer = Completer()
         self._open_query = open_query
-        self._logs: dict[str, RichLog] = {}
+        self._logs: dict[str, ConversationLog] = {}
         self._log_ids = 0
         self._sidebar_keys: list[str] = []
+        self._sidebar_lock = asyncio.Lock()
 
     # -- layout -------------------------------------------------------------------------------
 
@@ -192,16 +363,19 @@ class ChatApp(App[int]):
         if self._open_query:
             await self.run_command(Command("query", self._open_query))
 
-    async def _ensure_log(self, key: str) -> RichLog:
+    async def _ensure_log(self, key: str) -> ConversationLog:
         log = self._logs.get(key)
         if log is None:
             self._log_ids += 1
-            log = RichLog(id=f"log-{self._log_ids}", wrap=True, min_width=20, max_lines=2000)
-            log.can_focus = False
+            log = ConversationLog(id=f"log-{self._log_ids}")
             log.display = False  # the switcher shows only the current one
             self._logs[key] = log
             await self.query_one("#logs", ContentSwitcher).mount(log)
         return log
+
+    def log_of(self, name: str) -> ConversationLog | None:
+        """The log widget of conversation ``name``, if it has one yet."""
+        return self._logs.get(self.model.key(name))
 
     # -- events from the network --------------------------------------------------------------
 
@@ -232,14 +406,13 @@ class ChatApp(App[int]):
         for key, line in change.added:
             if key in self.model.conversations:
                 log = await self._ensure_log(key)
-                log.write(render_line(line, own))
+                log.add(render_line(line, own, strip=self.strip_formatting))
         for key in change.reloaded:
             conv = self.model.conversations.get(key)
             if conv is not None:
                 log = await self._ensure_log(key)
-                log.clear()
-                for line in conv.lines:
-                    log.write(render_line(line, own))
+                strip = self.strip_formatting
+                log.replace([render_line(line, own, strip=strip) for line in conv.lines])
         if change.activate is not None:
             await self.switch_to(change.activate)
             return
@@ -267,18 +440,22 @@ class ChatApp(App[int]):
         self._refresh_status()
 
     async def _refresh_sidebar(self) -> None:
+        # One rebuild at a time: the event worker and a key press can both get here, and two
+        # interleaved clear-and-extend rounds left every item twice in the list.
+        async with self._sidebar_lock:
+            await self._rebuild_sidebar()
+
+    async def _rebuild_sidebar(self) -> None:
         sidebar = self.query_one("#sidebar", ListView)
-        keys = list(self.model.conversations)
-        if keys != self._sidebar_keys:
+        while (keys := list(self.model.conversations)) != self._sidebar_keys:
             await sidebar.clear()
-            items = [ListItem(Label(""), name=key) for key in keys]
-            await sidebar.extend(items)
-            self._sidebar_keys = keys
+            await sidebar.extend([ListItem(Label(""), name=key) for key in keys])
+            self._sidebar_keys = keys  # and again if the list changed while mounting
         for item in sidebar.query(ListItem):
             conv = self.model.conversations.get(item.name or "")
             if conv is None:
                 continue
-            item.query_one(Label).update(conv.label())
+            item.query_one(Label).update(Text(conv.label()))  # Text: a nick is never markup
             item.set_class(conv.mentions > 0, "mention")
             item.set_class(conv.unread > 0, "unread")
         index = keys.index(self.model.active)
@@ -301,18 +478,22 @@ class ChatApp(App[int]):
 
     def _refresh_topic(self) -> None:
         conv = self.model.current
+        line = Text()
         if conv.kind is Kind.CHANNEL:
             chan = self.client.state.channel(conv.name)
             topic = chan.topic if chan is not None else ""
-            topic = strip_formatting(topic)
-            line = f"{conv.name}: {topic}" if topic else f"{conv.name} (no topic)"
             if not conv.joined:
-                line = f"{conv.name} (not joined: /join {conv.name})"
+                line.append(f"{conv.name} (not joined: /join {conv.name})")
+            elif strip_formatting(topic):
+                line.append(f"{conv.name}: ")
+                line.append_text(formatted(topic, strip=self.strip_formatting))
+            else:
+                line.append(f"{conv.name} (no topic)")
         elif conv.kind is Kind.QUERY:
-            line = f"private conversation with {conv.name}"
+            line.append(f"private conversation with {conv.name}")
         else:
-            line = "server messages · /join #channel to start · /help for commands and keys"
-        self.query_one("#topic", Static).update(Text(line))
+            line.append("server messages · /join #channel to start · /help for commands and keys")
+        self.query_one("#topic", Static).update(line)
 
     def _refresh_status(self) -> None:
         parts = [self.client.nick, str(self.client.address), self.model.status]
@@ -550,11 +731,13 @@ class ChatApp(App[int]):
         self.exit(0)
 
 
-async def run_app(client: Client, open_query: str | None = None) -> int:
+async def run_app(
+    client: Client, open_query: str | None = None, *, strip_formatting: bool = False
+) -> int:
     """Connect ``client`` (errors propagate, before the screen is taken over), then run the
     app until the user quits; the exit status."""
     await client.connect()
-    app = ChatApp(client, open_query=open_query)
+    app = ChatApp(client, open_query=open_query, strip_formatting=strip_formatting)
     try:
         await app.run_async()
     finally:

@@ -54,6 +54,11 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         help="password for SASL login (or set HUBBUB_SASL_PASSWORD)",
     )
     p.add_argument(
+        "--strip-formatting",
+        action="store_true",
+        help="show messages without their colours, bold, italics... (mIRC formatting)",
+    )
+    p.add_argument(
         "--plain",
         action="store_true",
         help="no UI: send each stdin line, print each message that arrives; ends on EOF",
@@ -126,7 +131,9 @@ def run(args: argparse.Namespace) -> int:
 
     client = make_client(args, address, reconnect=True)
     try:
-        return asyncio.run(run_app(client, open_query=args.to))
+        return asyncio.run(
+            run_app(client, open_query=args.to, strip_formatting=args.strip_formatting)
+        )
     except KeyboardInterrupt:
         return 130
     except ClientError as exc:

@@ -12,9 +12,10 @@ import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from hubbub.client import events as ev
+from hubbub.client.describe import numeric_text
 from hubbub.client.state import ClientState
 from hubbub.client.text import strip_formatting
 from hubbub.protocol import numerics as n
@@ -29,13 +30,31 @@ _HIDDEN_NUMERICS = {
     n.RPL_NAMREPLY,  # shown as the member list
     n.RPL_ENDOFNAMES,
     n.RPL_TOPIC,  # shown as a Topic event
-    n.RPL_TOPICWHOTIME,
     n.RPL_NOTOPIC,
     n.ERR_NICKNAMEINUSE,  # shown as a NickInUse event
     "437",
-    n.RPL_AWAY,
     n.RPL_SASLSUCCESS,
+    n.RPL_ENDOFWHOIS,  # the replies before it say all
+    n.RPL_ENDOFWHOWAS,
 }
+
+_CHANNEL_NUMERICS = {
+    n.RPL_TOPICWHOTIME: 0,
+    n.RPL_CREATIONTIME: 0,
+    n.RPL_CHANNELMODEIS: 0,
+    n.RPL_BANLIST: 0,
+    n.RPL_ENDOFBANLIST: 0,
+    n.RPL_EXCEPTLIST: 0,
+    n.RPL_ENDOFEXCEPTLIST: 0,
+    n.RPL_INVEXLIST: 0,
+    n.RPL_ENDOFINVEXLIST: 0,
+    n.RPL_INVITING: 1,
+}
+"""Numerics about a channel, shown in its conversation when there is one (which parameter
+names the channel)."""
+
+MAX_WHOIS = 50
+"""WHOIS replies tracked at once (a server that never ends them cannot grow the set)."""
 
 
 class LineKind(enum.Enum):
@@ -58,20 +77,24 @@ class Line:
     time: datetime
     kind: LineKind
     text: str
+    """As received: mIRC formatting codes (and any control characters) are still in it, for
+    the app to draw or strip (:func:`~hubbub.client.formatting.parse_formatting`)."""
     nick: str | None = None
     from_self: bool = False
     highlight: bool = False
     msgid: str | None = None
 
     def plain(self) -> str:
-        """The line as plain text, without its timestamp: ``<ann> hi``, ``* ann waves``..."""
+        """The line as plain text, without its timestamp and formatting: ``<ann> hi``,
+        ``* ann waves``..."""
+        text = strip_formatting(self.text)
         if self.kind is LineKind.MESSAGE and self.nick:
-            return f"<{self.nick}> {self.text}"
+            return f"<{self.nick}> {text}"
         if self.kind is LineKind.ACTION:
-            return f"* {self.nick} {self.text}"
+            return f"* {self.nick} {text}"
         if self.kind is LineKind.NOTICE and self.nick:
-            return f"-{self.nick}- {self.text}"
-        return self.text
+            return f"-{self.nick}- {text}"
+        return text
 
 
 class Kind(enum.Enum):
@@ -141,6 +164,10 @@ class ChatModel:
         self._fold: Callable[[str], str] = str.lower
         self._pending_joins: set[str] = set()
         """Channels the user asked to join (they become active when joined)."""
+        self._whois: set[str] = set()
+        """Nicks whose WHOIS replies are arriving (their RPL_AWAY goes with them)."""
+        self.tz: tzinfo | None = None
+        """The time zone times in numerics are shown in (``None``: local time)."""
 
     # -- conversations ------------------------------------------------------------------------
 
@@ -216,7 +243,6 @@ class ChatModel:
     ) -> Line:
         """Append a line to conversation ``name`` (created as a query if it is unknown)."""
         conv = self.get(name) or self.open(name, Kind.QUERY)
-        text = strip_formatting(text)
         nick = strip_formatting(nick) if nick else nick
         line = Line(time or self.clock(), kind, text, nick, from_self, highlight, msgid)
         conv.lines.append(line)
@@ -258,7 +284,8 @@ class ChatModel:
             self.open(name, Kind.CHANNEL if state.is_channel(name) else Kind.QUERY)
             change.conversations = True
         private = name != SERVER and not state.is_channel(name)
-        highlight = not event.from_self and (private or self.mentions_me(event.text, state.nick))
+        mentioned = self.mentions_me(strip_formatting(event.text), state.nick)
+        highlight = not event.from_self and (private or mentioned)
         kind = _line_kind(event)
         self.add(
             change,
@@ -290,8 +317,8 @@ class ChatModel:
             if msg.msgid and msg.msgid in known:
                 continue
             when = msg.time.astimezone() if msg.time else self.clock()
-            text, nick = strip_formatting(msg.text), strip_formatting(msg.source)
-            old.append(Line(when, _line_kind(msg), text, nick, msg.from_self, False, msg.msgid))
+            nick = strip_formatting(msg.source)
+            old.append(Line(when, _line_kind(msg), msg.text, nick, msg.from_self, False, msg.msgid))
         if not old:
             return
         marker = Line(self.clock(), LineKind.INFO, "── earlier messages above ──")
@@ -395,19 +422,41 @@ class ChatModel:
             self.add(change, self.current.name, LineKind.EVENT, text)
 
     def _on_Numeric(self, event: ev.Numeric, state: ClientState, change: Change) -> None:
-        if event.code in _HIDDEN_NUMERICS:
+        code, params = event.code, event.params
+        if code in (n.RPL_WHOISUSER, n.RPL_ENDOFWHOIS) and params:
+            nick = state.fold(params[0])
+            if code == n.RPL_ENDOFWHOIS:
+                self._whois.discard(nick)
+            else:
+                if len(self._whois) >= MAX_WHOIS:  # WHOIS replies that never ended
+                    self._whois.clear()
+                self._whois.add(nick)
+        if code in _HIDDEN_NUMERICS:
             return
-        args = [p for p in event.params[:-1] if p != "*"]
         if event.is_error:
+            args = [p for p in params[:-1] if p != "*"]
             text = f"{' '.join(args)}: {event.text}" if args else event.text
             self.add(change, SERVER, LineKind.ERROR, text)
             if self.active != SERVER:
                 self.add(change, self.current.name, LineKind.ERROR, text)
             return
-        text = " ".join([*args, event.text])
-        if event.code in (n.RPL_UNAWAY, n.RPL_NOWAWAY) and self.active != SERVER:
+        text = numeric_text(code, params, tz=self.tz)
+        where = SERVER
+        if code == n.RPL_AWAY and params:
+            if state.fold(params[0]) not in self._whois:
+                if self.get(params[0]) is not None:
+                    return  # the Away event shows it in the conversation with them
+                where = self.current.name  # the answer to a message just sent from here
+        elif code in _CHANNEL_NUMERICS:
+            index = _CHANNEL_NUMERICS[code]
+            channel = params[index] if len(params) > index else ""
+            if channel and self.get(channel) is not None:
+                where = channel
+            elif code == n.RPL_TOPICWHOTIME:
+                return  # goes with a topic that is not shown either
+        elif code in (n.RPL_UNAWAY, n.RPL_NOWAWAY) and self.active != SERVER:
             self.add(change, self.current.name, LineKind.INFO, text)
-        self.add(change, SERVER, LineKind.INFO, text)
+        self.add(change, where, LineKind.INFO, text)
 
     def _on_NickInUse(self, event: ev.NickInUse, state: ClientState, change: Change) -> None:
         if event.during_registration:

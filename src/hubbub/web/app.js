@@ -19,6 +19,7 @@
     "userhost-in-names", "draft/chathistory", "chathistory",
   ];
   const STORE_KEY = "hubbub.web";
+  const SETTINGS_KEY = "hubbub.web.settings"; // {formatting: bool}
 
   // --- IRC lines --------------------------------------------------------------------------
 
@@ -84,6 +85,60 @@
 
   function stripFormatting(text) {
     return text.replace(FORMATTING, "");
+  }
+
+  function plainStyle() {
+    // fg and bg: null (the default), a colour number 0-98, or "#rrggbb".
+    return { b: false, i: false, u: false, s: false, m: false, rev: false, fg: null, bg: null };
+  }
+
+  function colourNumber(digits) {
+    const n = Number(digits);
+    return n === 99 ? null : n; // 99 is "the default colour"
+  }
+
+  /**
+   * Text with mIRC formatting codes as runs of {text, style}: \x02 bold, \x1d italics,
+   * \x1f underline, \x1e strikethrough, \x11 monospace, \x16 reverse (toggles), \x03fg[,bg]
+   * colours (\x03 alone ends them), \x04RRGGBB[,RRGGBB] hex colours, \x0f reset. See
+   * https://modern.ircdocs.horse/formatting.html.
+   */
+  function formatRuns(text) {
+    const runs = [];
+    let style = plainStyle();
+    let current = "";
+    const flush = () => {
+      if (current) runs.push({ text: current, style: { ...style } });
+      current = "";
+    };
+    const toggles = { "\x02": "b", "\x1d": "i", "\x1f": "u", "\x1e": "s", "\x11": "m", "\x16": "rev" };
+    for (let i = 0; i < text.length; i += 1) {
+      const c = text[i];
+      if (c in toggles) {
+        flush();
+        style[toggles[c]] = !style[toggles[c]];
+      } else if (c === "\x0f") {
+        flush();
+        style = plainStyle();
+      } else if (c === "\x03" || c === "\x04") {
+        flush();
+        const rest = text.slice(i + 1, i + 15);
+        const m = c === "\x03" ? /^(\d{1,2})(?:,(\d{1,2}))?/.exec(rest) : /^([0-9a-f]{6})(?:,([0-9a-f]{6}))?/i.exec(rest);
+        if (!m) {
+          style.fg = null;
+          style.bg = null;
+          continue;
+        }
+        const colour = c === "\x03" ? colourNumber : (hex) => "#" + hex.toLowerCase();
+        style.fg = colour(m[1]);
+        if (m[2] !== undefined) style.bg = colour(m[2]);
+        i += m[0].length;
+      } else {
+        current += c;
+      }
+    }
+    flush();
+    return runs;
   }
 
   /** Split text so each piece, sent as PRIVMSG to target, fits in a 512-byte line. */
@@ -165,6 +220,59 @@
     if (last < text.length) node.append(document.createTextNode(text.slice(last)));
   }
 
+  const HAS_FORMATTING = /[\x02\x03\x04\x0f\x11\x16\x1d\x1e\x1f]/;
+
+  /**
+   * Append text with its mIRC formatting drawn (or stripped when the user turned it off): each
+   * run is a text node in a span with classes (.irc-b, .irc-fg-4, ...), links made as in
+   * appendText; a hex colour is set on the span through the CSSOM, which the CSP allows
+   * (it forbids style attributes in markup). Nothing from the text is ever parsed as HTML.
+   */
+  function appendFormatted(node, text) {
+    if (!state.showFormatting || !HAS_FORMATTING.test(text)) {
+      appendText(node, stripFormatting(text));
+      return;
+    }
+    for (const { text: piece, style } of formatRuns(text)) {
+      let { fg, bg } = style;
+      if (style.rev) [fg, bg] = [bg === null ? "rev" : bg, fg === null ? "rev" : fg];
+      const classes = ["b", "i", "u", "s", "m"].filter((k) => style[k]).map((k) => "irc-" + k);
+      if (fg === "rev") classes.push("irc-rev-fg");
+      else if (typeof fg === "number") classes.push("irc-fg-" + fg);
+      if (bg === "rev") classes.push("irc-rev-bg");
+      else if (typeof bg === "number") classes.push("irc-bg-" + bg);
+      const hexFg = typeof fg === "string" && fg.startsWith("#");
+      const hexBg = typeof bg === "string" && bg.startsWith("#");
+      if (!classes.length && !hexFg && !hexBg) {
+        appendText(node, piece);
+        continue;
+      }
+      const span = el("span", classes.join(" "));
+      if (hexFg) span.style.color = fg;
+      if (hexBg) span.style.backgroundColor = bg;
+      appendText(span, piece);
+      node.append(span);
+    }
+  }
+
+  // The text each formatted element was drawn from, to draw it again when the setting changes.
+  const drawnFrom = new WeakMap();
+
+  /** Replace node's content with text, formatted (see appendFormatted). */
+  function drawText(node, text) {
+    drawnFrom.set(node, text);
+    node.replaceChildren();
+    appendFormatted(node, text);
+  }
+
+  function redrawAll() {
+    for (const node of document.querySelectorAll("#messages .msg .text")) {
+      const text = drawnFrom.get(node);
+      if (text !== undefined) drawText(node, text);
+    }
+    renderHeader();
+  }
+
   function nickClass(nick) {
     let h = 0;
     for (const ch of nick.toLowerCase()) h = (h * 31 + ch.codePointAt(0)) >>> 0;
@@ -200,6 +308,7 @@
     statusMsg: "",
     chanModes: ["beI", "k", "l", "imnpst"],
     fold: folder("rfc1459"),
+    showFormatting: true, // draw mIRC bold, colours...; off: strip them (a setting)
     network: "",
     buffers: new Map(),
     order: [],
@@ -207,6 +316,8 @@
     batches: new Map(),
     pendingJoins: new Set(),
     pendingWho: new Set(), // folded channels whose WHO replies we asked for silently
+    whowasNick: null, // folded nick whose WHOWAS reply is coming (its 312 says "was on")
+    listCounts: new Map(), // "367 #folded" -> entries of a ban/exception list so far
     wantJoined: new Set(), // folded channel names to join again after a reconnect
   };
 
@@ -217,6 +328,23 @@
       const data = { nick: state.options ? state.options.nick : "", channels: joined };
       if (!data.channels.length && state.options) data.channels = state.options.channels;
       localStorage.setItem(STORE_KEY, JSON.stringify(data));
+    } catch (_) {
+      /* storage may be disabled */
+    }
+  }
+
+  function loadSettings() {
+    try {
+      const settings = JSON.parse(localStorage.getItem(SETTINGS_KEY) || "{}") || {};
+      state.showFormatting = settings.formatting !== false;
+    } catch (_) {
+      state.showFormatting = true;
+    }
+  }
+
+  function saveSettings() {
+    try {
+      localStorage.setItem(SETTINGS_KEY, JSON.stringify({ formatting: state.showFormatting }));
     } catch (_) {
       /* storage may be disabled */
     }
@@ -257,6 +385,7 @@
       unread: 0,
       highlight: false,
       members: new Map(), // folded nick -> {nick, prefixes, away}
+      spoke: new Map(), // folded nick -> when they last spoke here (ms), for Tab completion
       names: null, // members being collected from RPL_NAMREPLY
       msgids: new Set(),
       oldest: null, // {msgid, time} of the oldest message shown, for CHATHISTORY BEFORE
@@ -381,7 +510,7 @@
     $("buffer-name").textContent = buffer.kind === "server" ? state.network || "Server" : buffer.name;
     const topic = $("topic");
     topic.replaceChildren();
-    if (buffer.kind === "channel") appendText(topic, stripFormatting(buffer.topic));
+    if (buffer.kind === "channel") appendFormatted(topic, buffer.topic);
     else if (buffer.kind === "query") topic.textContent = "Private conversation";
     else topic.textContent = state.registered ? "Server messages" : "";
     topic.title = topic.textContent;
@@ -470,16 +599,16 @@
     if (kind === "privmsg" || kind === "notice") {
       body.append(el("span", nickClass(nick || "*"), nick || "*"));
       const textNode = el("span", "text");
-      appendText(textNode, stripFormatting(text));
+      drawText(textNode, text);
       body.append(textNode);
     } else if (kind === "action") {
       body.append(el("span", "star", "*"), el("span", nickClass(nick), nick));
       const textNode = el("span", "text");
-      appendText(textNode, stripFormatting(text));
+      drawText(textNode, text);
       body.append(textNode);
     } else {
       const textNode = el("span", "text");
-      appendText(textNode, stripFormatting(text));
+      drawText(textNode, text);
       body.append(textNode);
     }
     line.append(body);
@@ -534,7 +663,7 @@
   function mentions(text) {
     if (!state.nick) return false;
     const nick = state.nick.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-    return new RegExp(`(^|[^\\w])${nick}([^\\w]|$)`, "i").test(text);
+    return new RegExp(`(^|[^\\w])${nick}([^\\w]|$)`, "i").test(stripFormatting(text));
   }
 
   // --- connection -------------------------------------------------------------------------
@@ -595,10 +724,8 @@
       const text = typeof event.data === "string" ? event.data : "";
       for (const raw of text.split(/\r?\n/)) {
         if (!raw) continue;
-        const msg = parseLine(raw);
-        if (!msg) continue;
         try {
-          handle(msg);
+          receive(raw);
         } catch (e) {
           console.error("error handling", raw, e);
         }
@@ -864,6 +991,11 @@
     buffer.members.set(key, { nick, prefixes: prefixes || "", away: existing ? existing.away : false });
   }
 
+  function noteSpoke(buffer, nick, time) {
+    const key = state.fold(nick);
+    buffer.spoke.set(key, Math.max(time, buffer.spoke.get(key) || 0));
+  }
+
   function membersChanged(buffer) {
     if (buffer.key === state.active) renderMembers();
   }
@@ -901,6 +1033,7 @@
       }
     }
     const self = isMe(msg.nick);
+    if (buffer.kind === "channel" && msg.nick) noteSpoke(buffer, msg.nick, messageTime(msg));
     if (history) {
       const batch = state.batches.get(msg.tags.batch);
       if (batch) batch.count += 1;
@@ -968,6 +1101,7 @@
 
   function removeMember(buffer, nick, text, msg) {
     buffer.members.delete(state.fold(nick));
+    buffer.spoke.delete(state.fold(nick));
     membersChanged(buffer);
     show(buffer, "part", null, text, { time: messageTime(msg) });
   }
@@ -988,6 +1122,7 @@
     const key = state.fold(msg.nick || "");
     const reason = msg.params[0] ? ` (${msg.params[0]})` : "";
     for (const buffer of state.buffers.values()) {
+      if (buffer.kind === "channel") buffer.spoke.delete(key);
       if ((buffer.kind === "channel" && buffer.members.delete(key)) || (buffer.kind === "query" && buffer.key === key)) {
         show(buffer, "quit", null, `${msg.nick} quit${reason}`, { time: messageTime(msg) });
         membersChanged(buffer);
@@ -1012,6 +1147,10 @@
         if (!member) continue;
         buffer.members.delete(oldKey);
         addMember(buffer, now, member.prefixes);
+        if (buffer.spoke.has(oldKey)) {
+          buffer.spoke.set(state.fold(now), buffer.spoke.get(oldKey));
+          buffer.spoke.delete(oldKey);
+        }
         show(buffer, "nick", null, me ? `You are now known as ${now}` : `${old} is now known as ${now}`, { time: messageTime(msg) });
         membersChanged(buffer);
       } else if (buffer.kind === "query" && buffer.key === oldKey) {
@@ -1118,6 +1257,205 @@
     return msg.params.slice(1).join(" ");
   }
 
+  // --- numerics as sentences --------------------------------------------------------------
+
+  /** A Unix time (seconds) in the reader's locale and time zone; the text itself otherwise. */
+  function localTime(seconds) {
+    if (!/^\d+$/.test(seconds || "")) return seconds || "";
+    return new Date(Number(seconds) * 1000).toLocaleString();
+  }
+
+  const UNITS = [["d", 86400], ["h", 3600], ["min", 60], ["s", 1]];
+
+  /** Seconds as "1 d 2 h", "1 h 2 min" or "23 s": the largest unit and the next if not 0. */
+  function duration(seconds) {
+    if (!/^\d+$/.test(seconds || "")) return seconds ? `${seconds} s` : "an unknown time";
+    const total = Number(seconds);
+    const first = UNITS.findIndex(([, size]) => total >= size);
+    if (first < 0) return "0 s";
+    const [unit, size] = UNITS[first];
+    let text = `${Math.floor(total / size)} ${unit}`;
+    const next = UNITS[first + 1];
+    if (next && Math.floor((total % size) / next[1]) > 0) text += ` ${Math.floor((total % size) / next[1])} ${next[0]}`;
+    return text;
+  }
+
+  function countOf(count, one, many) {
+    return `${count} ${count === "1" ? one : many}`;
+  }
+
+  /** "a", "a and b", "a, b and c". */
+  function listWords(items) {
+    if (items.length < 2) return items.join("");
+    return items.slice(0, -1).join(", ") + " and " + items[items.length - 1];
+  }
+
+  const PREFIX_ROLES = { q: "owner", a: "admin", o: "operator", h: "half-operator", v: "voice" };
+
+  /** "@#ops" as "#ops (operator)", from the server's PREFIX. */
+  function channelWithRoles(entry) {
+    const roles = [];
+    let i = 0;
+    while (i < entry.length - 1 && state.prefixChars.includes(entry[i]) && !isChannel(entry.slice(i))) {
+      const mode = state.prefixModes[state.prefixChars.indexOf(entry[i])];
+      roles.push(PREFIX_ROLES[mode] || entry[i]);
+      i += 1;
+    }
+    return roles.length ? `${entry.slice(i)} (${roles.join(", ")})` : entry;
+  }
+
+  /** The server's own phrase ("is a Network Administrator") when it is one, else ours. */
+  function phrase(text, otherwise) {
+    return /^(is|has|was) /i.test(text || "") ? text : otherwise;
+  }
+
+  function realName(name) {
+    return name ? ` (real name: ${name})` : "";
+  }
+
+  // Ban, exception and invite-exception lists: entry numeric -> [end numeric, sentence words].
+  const LISTS = {
+    367: { end: "368", verb: "bans", one: "ban", many: "bans" },
+    348: { end: "349", verb: "exempts from bans", one: "exception", many: "exceptions" },
+    346: { end: "347", verb: "lets in without an invite", one: "invite exception", many: "invite exceptions" },
+  };
+  const LIST_ENDS = Object.fromEntries(Object.entries(LISTS).map(([code, list]) => [list.end, code]));
+
+  /** Where a reply about a channel goes: its conversation if there is one, else in view. */
+  function channelBuffer(name) {
+    return getBuffer(name || "") || activeBuffer();
+  }
+
+  /**
+   * A numeric reply as a sentence, shown in the right place; false when it is not one we
+   * know (the caller shows its parameters as they are).
+   */
+  function showNumericSentence(msg) {
+    const p = msg.params;
+    const whois = (text) => info(text, activeBuffer());
+    switch (msg.command) {
+      case "004": // the server's name and version, as 002 said in words
+        return true;
+      case "221":
+        info(`Your modes: ${p[1]}`, activeBuffer());
+        return true;
+      case "252":
+        info(`${countOf(p[1], "operator", "operators")} online`);
+        return true;
+      case "253":
+        info(countOf(p[1], "unregistered connection", "unregistered connections"));
+        return true;
+      case "254":
+        info(`${countOf(p[1], "channel", "channels")} formed`);
+        return true;
+      case "265":
+      case "266":
+        // "<users> <max> :Current local users 3, max 5": the text says it all.
+        if (p.length > 2 && !/^\d*$/.test(p[p.length - 1])) info(p[p.length - 1]);
+        else info(`${p[1]} users ${msg.command === "265" ? "on this server" : "on the network"}, at most ${p[2]}`);
+        return true;
+      case "301":
+        whois(`${p[1]} is away${p[2] ? ": " + p[2] : ""}`);
+        return true;
+      case "311":
+        whois(`${p[1]} is ${p[2]}@${p[3]}${realName(p[5])}`);
+        return true;
+      case "314":
+        state.whowasNick = state.fold(p[1] || "");
+        whois(`${p[1]} was ${p[2]}@${p[3]}${realName(p[5])}`);
+        return true;
+      case "312": {
+        const was = state.whowasNick === state.fold(p[1] || "");
+        whois(`${p[1]} ${was ? "was" : "is"} on ${p[2]}${p[3] ? ` (${p[3]})` : ""}`);
+        return true;
+      }
+      case "313":
+        whois(`${p[1]} ${phrase(p[2], "is an IRC operator")}`);
+        return true;
+      case "671":
+        whois(`${p[1]} ${phrase(p[2], "is using a secure connection")}`);
+        return true;
+      case "317": {
+        const signon = p.length > 4 && /^\d+$/.test(p[3]) ? `, signed on at ${localTime(p[3])}` : "";
+        whois(`${p[1]} has been idle ${duration(p[2])}${signon}`);
+        return true;
+      }
+      case "319": {
+        const channels = (p[2] || "").split(" ").filter(Boolean).map(channelWithRoles);
+        whois(`${p[1]} is in ${listWords(channels)}`);
+        return true;
+      }
+      case "330":
+        whois(`${p[1]} is logged in as ${p[2]}`);
+        return true;
+      case "338": {
+        const where = p.slice(2, -1);
+        if (!where.length) return false;
+        whois(`${p[1]} actually connects from ${where[0]}${where[1] ? ` (${where[1]})` : ""}`);
+        return true;
+      }
+      case "318": // end of WHOIS: nothing to say
+        return true;
+      case "369": // end of WHOWAS
+        state.whowasNick = null;
+        return true;
+      case "322":
+        info(`${p[1]}: ${countOf(p[2], "user", "users")}${p[3] ? ` — ${p[3]}` : ""}`);
+        return true;
+      case "324":
+        info(`${p[1]} has modes ${p.slice(2).join(" ")}`, channelBuffer(p[1]));
+        return true;
+      case "329":
+        info(`${p[1]} was created on ${localTime(p[2])}`, channelBuffer(p[1]));
+        return true;
+      case "333": {
+        const setter = (p[2] || "").split("!")[0];
+        if (setter) show(channelBuffer(p[1]), "topic", null, `Topic set by ${setter}${p[3] ? ` on ${localTime(p[3])}` : ""}`);
+        return true;
+      }
+      case "341":
+        info(`You invited ${p[1]} to ${p[2]}`, activeBuffer());
+        return true;
+      case "352": {
+        // Not one of our silent WHOs (handled before): "<channel> <user> <host> <server> <nick> <flags> :<hops> <real name>".
+        const real = (p[7] || "").replace(/^\d+ /, "");
+        const where = p[1] && p[1] !== "*" ? ` in ${p[1]}` : "";
+        const away = (p[6] || "").startsWith("G") ? ", away" : "";
+        info(`${p[5]} is ${p[2]}@${p[3]}${where}${away}${realName(real)}`, activeBuffer());
+        return true;
+      }
+      case "315": // end of WHO
+        return true;
+      default:
+        break;
+    }
+    const list = LISTS[msg.command];
+    if (list) {
+      const key = `${msg.command} ${state.fold(p[1] || "")}`;
+      state.listCounts.set(key, (state.listCounts.get(key) || 0) + 1);
+      const setter = p[3] ? ` (set by ${p[3].split("!")[0]}${p[4] ? ` on ${localTime(p[4])}` : ""})` : "";
+      info(`${p[1]} ${list.verb} ${p[2]}${setter}`, channelBuffer(p[1]));
+      return true;
+    }
+    const entryCode = LIST_ENDS[msg.command];
+    if (entryCode) {
+      const key = `${entryCode} ${state.fold(p[1] || "")}`;
+      const count = String(state.listCounts.get(key) || 0);
+      state.listCounts.delete(key);
+      const { one, many } = LISTS[entryCode];
+      info(`${p[1]} has ${count === "0" ? "no " + many : countOf(count, one, many)}`, channelBuffer(p[1]));
+      return true;
+    }
+    return false;
+  }
+
+  /** An error reply as "<what>: <why>" ("dave: No such nick/channel"). */
+  function errorText(msg) {
+    const p = msg.params;
+    const about = p.slice(1, -1).join(" ");
+    return about ? `${about}: ${p[p.length - 1]}` : p[p.length - 1] || msg.command;
+  }
+
   function handleNumeric(msg) {
     const code = msg.command;
     const p = msg.params;
@@ -1142,15 +1480,6 @@
         buffer.topic = p[2] || "";
         if (buffer.key === state.active) renderHeader();
         show(buffer, "topic", null, `Topic: ${buffer.topic}`);
-        return;
-      }
-      case "333": {
-        const buffer = getBuffer(p[1]);
-        const when = parseInt(p[3], 10);
-        if (buffer && p[2]) {
-          const date = Number.isNaN(when) ? "" : ` on ${new Date(when * 1000).toLocaleString()}`;
-          show(buffer, "topic", null, `Topic set by ${p[2].split("!")[0]}${date}`);
-        }
         return;
       }
       case "353": {
@@ -1204,7 +1533,7 @@
         return;
       case "352": {
         const key = state.fold(p[1] || "");
-        if (!state.pendingWho.has(key)) break;
+        if (!state.pendingWho.has(key)) break; // someone's /who: a sentence below
         const buffer = getBuffer(p[1]);
         const member = buffer && buffer.members.get(state.fold(p[5] || ""));
         if (member) member.away = (p[6] || "").startsWith("G");
@@ -1226,13 +1555,20 @@
       default:
         break;
     }
+    if (showNumericSentence(msg)) return;
     if (/^[45]\d\d$/.test(code)) {
-      error(numericText(msg));
+      error(errorText(msg));
     } else if (["311", "312", "313", "317", "318", "319", "330", "338", "378", "671", "301"].includes(code)) {
       info(numericText(msg), activeBuffer());
     } else {
       info(numericText(msg));
     }
+  }
+
+  /** Handle one line from the server. */
+  function receive(raw) {
+    const msg = parseLine(raw);
+    if (msg) handle(msg);
   }
 
   function handle(msg) {
@@ -1351,10 +1687,18 @@
     "/topic text — set this channel's topic",
     "/away [text] and /back — set or clear your away message",
     "/whois nick — who is that",
+    "/whowas nick — who was that (someone who has left)",
     "/close — leave this channel or close this conversation",
     "/older — load older messages (when the server keeps history)",
     "/quote LINE — send a raw IRC line",
     "/quit [reason] — disconnect",
+  ];
+
+  // The commands runCommand knows, offered by Tab completion (the aliases j, leave and raw
+  // work but are not offered).
+  const COMMANDS = [
+    "away", "back", "close", "help", "join", "me", "msg", "nick", "older", "part", "query",
+    "quit", "quote", "topic", "whois", "whowas",
   ];
 
   function runCommand(text) {
@@ -1407,6 +1751,9 @@
       case "whois":
         if (first) sendCmd("WHOIS", first);
         return;
+      case "whowas":
+        if (first) sendCmd("WHOWAS", first);
+        return;
       case "older":
         requestOlder(buffer);
         return;
@@ -1448,6 +1795,95 @@
       return;
     }
     sendMessage(buffer.name, body, false);
+  }
+
+  // --- Tab completion ---------------------------------------------------------------------
+
+  // While Tab cycles: {before, after, candidates, index, value}; value is what we put in the
+  // box, so an edit by any other means starts a new completion.
+  let completion = null;
+  let tabLeaves = false; // Escape was pressed: the next Tab moves the focus on as usual
+  const MODIFIER_KEYS = new Set(["Shift", "Control", "Alt", "Meta", "CapsLock", "AltGraph"]);
+
+  function startsWithFolded(name, word) {
+    return state.fold(name).startsWith(state.fold(word));
+  }
+
+  /** What word (the text before the caret back to a space) may become, as inserted. */
+  function completionCandidates(word, atStart) {
+    if (word.startsWith("/")) {
+      if (!atStart || word.startsWith("//")) return [];
+      const typed = word.slice(1).toLowerCase();
+      return COMMANDS.filter((c) => c.startsWith(typed)).map((c) => "/" + c);
+    }
+    if (isChannel(word)) {
+      return [...state.buffers.values()]
+        .filter((b) => b.kind === "channel" && b.joined && startsWithFolded(b.name, word))
+        .sort((a, b) => a.key.localeCompare(b.key))
+        .map((b) => b.name);
+    }
+    const buffer = activeBuffer();
+    let nicks = [];
+    if (buffer.kind === "channel") nicks = [...buffer.members.values()].map((m) => m.nick);
+    else if (buffer.kind === "query") nicks = [buffer.name, state.nick];
+    const spoke = (nick) => (buffer.spoke ? buffer.spoke.get(state.fold(nick)) || 0 : 0);
+    return nicks
+      .filter((nick) => startsWithFolded(nick, word))
+      .sort(
+        (a, b) =>
+          Number(isMe(a)) - Number(isMe(b)) || // your own nick last
+          spoke(b) - spoke(a) || // then the most recently active first
+          a.toLowerCase().localeCompare(b.toLowerCase()),
+      )
+      .map((nick) => (atStart ? nick + ":" : nick));
+  }
+
+  /** Complete the word before the caret, or go on to the next (dir 1) or previous (-1) one. */
+  function complete(dir) {
+    const input = $("input");
+    if (completion && input.value === completion.value) {
+      const n = completion.candidates.length;
+      completion.index = (completion.index + dir + n) % n;
+    } else {
+      completion = null;
+      const caret = input.selectionStart === null ? input.value.length : input.selectionStart;
+      const head = input.value.slice(0, caret);
+      const start = head.search(/\S*$/);
+      const word = head.slice(start);
+      if (!word) return;
+      const candidates = completionCandidates(word, start === 0);
+      if (!candidates.length) return;
+      completion = {
+        before: input.value.slice(0, start),
+        after: input.value.slice(input.selectionEnd === null ? caret : input.selectionEnd),
+        candidates,
+        index: dir > 0 ? 0 : candidates.length - 1,
+        value: "",
+      };
+    }
+    const { before, after } = completion;
+    const insert = completion.candidates[completion.index];
+    input.value = before + insert + (after.startsWith(" ") ? after : " " + after);
+    const caret = before.length + insert.length + 1; // after the space
+    input.setSelectionRange(caret, caret);
+    completion.value = input.value;
+  }
+
+  function onInputKeydown(event) {
+    if (event.isComposing) return;
+    if (event.key === "Tab" && !event.ctrlKey && !event.altKey && !event.metaKey) {
+      if (tabLeaves) {
+        tabLeaves = false; // let the browser move the focus
+        completion = null;
+        return;
+      }
+      event.preventDefault();
+      complete(event.shiftKey ? -1 : 1);
+      return;
+    }
+    if (MODIFIER_KEYS.has(event.key)) return; // Shift of Shift+Tab does not end the cycle
+    completion = null;
+    tabLeaves = event.key === "Escape";
   }
 
   // --- panels (phone layout) --------------------------------------------------------------
@@ -1514,6 +1950,21 @@
     $("channels").value = saved.channels && saved.channels.length ? saved.channels.join(", ") : "#hubbub";
     $("login-form").addEventListener("submit", onLogin);
     $("input-form").addEventListener("submit", onInput);
+    $("input").addEventListener("keydown", onInputKeydown);
+    loadSettings();
+    $("show-formatting").checked = state.showFormatting;
+    $("show-formatting").addEventListener("change", (e) => {
+      state.showFormatting = e.target.checked;
+      saveSettings();
+      redrawAll();
+    });
+    $("input").addEventListener("blur", () => {
+      completion = null;
+      tabLeaves = false;
+    });
+    $("input").addEventListener("pointerdown", () => {
+      completion = null;
+    });
     $("join-form").addEventListener("submit", (e) => {
       e.preventDefault();
       const input = $("join-input");
@@ -1547,7 +1998,7 @@
   }
 
   // Exposed for tests and debugging only; nothing on the page calls it.
-  window.hubbub = { parseLine, buildLine, splitMessage, state };
+  window.hubbub = { parseLine, buildLine, splitMessage, receive, state };
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();

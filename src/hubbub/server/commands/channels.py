@@ -8,8 +8,9 @@ from hubbub.protocol.casemap import Folded, is_valid_channel
 from hubbub.protocol.masks import mask_matches
 from hubbub.protocol.message import Message
 from hubbub.protocol.numbers import parse_number
-from hubbub.server.channel import Channel, subjects_of
+from hubbub.server.channel import Channel
 from hubbub.server.commands.dispatch import Command, Context, Help
+from hubbub.server.network import NewChannel
 from hubbub.server.session import Session
 from hubbub.server.user import User
 
@@ -35,13 +36,16 @@ def handle_join(ctx: Context) -> None:
         if len(user.channels) >= server.limits.max_channels:
             reply.numeric(n.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
             continue
-        existing = server.network.channels.get(folded)
-        if existing is not None:
-            error = join_error(ctx, existing, key)
-            if error is not None:
-                reply.numeric(error[0], existing.name, error[1])
-                continue
-        join(ctx, name, folded)
+        target = server.network.channels.get(folded)
+        new = None
+        if target is None:  # what JOIN would create (a registered channel keeps its modes)
+            new = server.network.new_channel(name, folded, user)
+            target = new.channel
+        error = join_error(ctx, target, key)
+        if error is not None:
+            reply.numeric(error[0], target.name, error[1])
+            continue
+        join(ctx, name, folded, new)
 
 
 def join_error(ctx: Context, channel: Channel, key: str | None) -> tuple[str, str] | None:
@@ -53,21 +57,17 @@ def join_error(ctx: Context, channel: Channel, key: str | None) -> tuple[str, st
         return n.ERR_BADCHANNELKEY, "Cannot join channel (+k)"
     if channel.limit is not None and len(channel.members) >= channel.limit and not invited:
         return n.ERR_CHANNELISFULL, "Cannot join channel (+l)"
-    if (
-        "i" in channel.flags
-        and not invited
-        and not channel.matches_list("I", subjects_of(user), mapping)
-    ):
+    if "i" in channel.flags and not invited and not channel.matches_user("I", user, mapping):
         return n.ERR_INVITEONLYCHAN, "Cannot join channel (+i)"
     if channel.is_banned(user, mapping) and not invited:
         return n.ERR_BANNEDFROMCHAN, "Cannot join channel (+b)"
     return None
 
 
-def join(ctx: Context, name: str, folded: Folded) -> None:
-    """Add ``ctx.user`` to the channel ``name`` (made if it does not exist) and send it the
-    topic and names."""
-    channel = ctx.server.network.join(ctx.user, name, folded)
+def join(ctx: Context, name: str, folded: Folded, new: NewChannel | None = None) -> None:
+    """Add ``ctx.user`` to the channel ``name`` (made if it does not exist: ``new``, when
+    given, is what it is made as) and send it the topic and names."""
+    channel = ctx.server.network.join(ctx.user, name, folded, new)
     if channel.topic:
         send_topic(ctx, channel)
     history = ctx.server.history

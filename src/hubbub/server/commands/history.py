@@ -204,7 +204,9 @@ def handle_chathistory(ctx: Context) -> None:
             if older is None:
                 return None
             room = limit - len(middle) - len(older)
-            newer = query(first, None, room, False) if room > 0 else []
+            # (around a time, the lines of that very millisecond are on the newer side)
+            from_ = first if first.time is None else Anchor(time=first.time - 0.001)
+            newer = query(from_, None, room, False) if room > 0 else []
             return older + middle + (newer or [])
         second = anchors[1]  # BETWEEN: counted from the first reference, either way
         assert second is not None
@@ -338,7 +340,8 @@ def handle_search(ctx: Context) -> None:
             if when is None:
                 reply.fail("SEARCH", "INVALID_PARAMS", name, "Invalid timestamp")
                 return
-            bounds[name] = when
+            # (soju.im/search: at or after, at or before; the store's bounds are strict)
+            bounds[name] = when - 0.001 if name == "after" else when + 0.001
     floors: dict[tuple[str, str], float] = {}
     if "in" in attrs:
         found = _buffer(ctx, history, attrs["in"])

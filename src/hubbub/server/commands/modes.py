@@ -1,15 +1,16 @@
-"""MODE: channel modes (b e I k l i m n s t o v) and user modes (i o s w B)."""
+"""MODE: channel modes (b e I k l i m n s t o v) and user modes (i o s w B). List entries may
+be extbans (:mod:`hubbub.server.extbans`), checked here when set."""
 
 from __future__ import annotations
 
 from hubbub.protocol import numerics as n
 from hubbub.protocol.casemap import is_channel_name
-from hubbub.protocol.masks import normalize_ban_mask
 from hubbub.protocol.numbers import parse_number
 from hubbub.server.channel import FLAG_MODES, LIST_MODES, PREFIX_MODES, Channel, ListEntry
 from hubbub.server.commands.channels import find_channel, find_member, find_user
 from hubbub.server.commands.dispatch import Command, Context, Help
 from hubbub.server.events import ModeChange
+from hubbub.server.extbans import ExtbanError, normalize_list_mask
 from hubbub.server.user import User
 
 USER_SETTABLE = "iwsB"
@@ -108,7 +109,12 @@ def channel_mode(ctx: Context) -> None:
             if not is_op:
                 deny()
                 continue
-            mask = normalize_ban_mask(mask)
+            try:
+                mask = normalize_list_mask(ch, mask)
+            except ExtbanError as exc:
+                if adding:
+                    reply.numeric(n.ERR_INVALIDMODEPARAM, channel.name, ch, mask, str(exc))
+                    continue  # (removing: the entry as given, should one be there)
             if " " in mask or mask.startswith(":"):
                 continue  # (a last parameter) no line could carry it: ignored, as ergo does
             entries = lists.setdefault(ch, list(channel.lists[ch]))

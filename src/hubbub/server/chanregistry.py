@@ -1,0 +1,163 @@
+"""Registered channels on the server: the in-memory cache ChanServ reads, written through to
+the database off the event loop.
+
+Like the accounts (:mod:`hubbub.server.accounts`), every registration is kept in memory, loaded
+once at start-up by the application, so that a JOIN that brings a registered channel back
+never waits for the disk. The cache is the server's, not ChanServ's: it outlives a REHASH that
+sets the plugin up again. ChanServ (:mod:`hubbub.plugins.chanserv`) decides what changes;
+this module keeps it and turns a channel into a record and back.
+
+Writes: each change replaces the channel's record in the cache and asks for a write of that
+channel through ``server.offload``. The write runs in a worker thread and stores whatever the
+cache holds for the channel *when it runs* (or deletes it when the cache has none), one write
+at a time: so writes that finish out of order still leave the newest state on disk, and a
+burst of changes to one channel costs one write while one is waiting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from hubbub.protocol.casemap import Folded
+from hubbub.server.channel import FLAG_MODES, Channel, ListEntry
+from hubbub.storage.base import ChannelRecord, ChannelStore
+
+if TYPE_CHECKING:
+    from hubbub.server.core import Server
+
+__all__ = ["HISTORY_SETTINGS", "LEVELS", "ChannelRegistry", "restore", "snapshot"]
+
+log = logging.getLogger("hubbub.chanserv")
+
+LEVELS = ("founder", "op", "voice")
+"""Access levels, highest first: the founder (the account that registered the channel), then
+those of the access list."""
+
+HISTORY_SETTINGS = ("default", "on", "public", "off")
+"""The values of ``Channel.history`` a registered channel may keep."""
+
+
+def snapshot(channel: Channel, base: ChannelRecord) -> ChannelRecord:
+    """``base`` (the registration) with what ``channel`` is now: its topic, flag modes, key,
+    limit, lists and history setting."""
+    return dataclasses.replace(
+        base,
+        topic=channel.topic,
+        topic_setter=channel.topic_setter,
+        topic_time=float(channel.topic_time),
+        modes="".join(sorted(channel.flags)),
+        key=channel.key or "",
+        limit=channel.limit or 0,
+        bans=tuple(e.mask for e in channel.lists["b"]),
+        excepts=tuple(e.mask for e in channel.lists["e"]),
+        invexes=tuple(e.mask for e in channel.lists["I"]),
+        history=channel.history,
+    )
+
+
+def restore(channel: Channel, record: ChannelRecord, setter: str) -> None:
+    """Make a channel being created what ``record`` keeps (its name as registered, topic,
+    modes, key, limit, lists, history setting; its creation time is the registration's).
+    List entries were kept as masks only: they come back set by ``setter`` at the channel's
+    creation."""
+    channel.name = record.name
+    channel.name_bytes = record.name.encode()
+    channel.created = int(record.registered)
+    channel.topic = record.topic
+    channel.topic_setter = record.topic_setter
+    channel.topic_time = int(record.topic_time)
+    channel.flags = {mode for mode in record.modes if mode in FLAG_MODES}
+    channel.key = record.key or None
+    channel.limit = record.limit if record.limit > 0 else None
+    now = channel.created
+    for mode, masks in (("b", record.bans), ("e", record.excepts), ("I", record.invexes)):
+        channel.lists[mode] = [ListEntry(mask, setter, now) for mask in masks]
+    channel.history = record.history if record.history in HISTORY_SETTINGS else "default"
+
+
+class ChannelRegistry:
+    """Every registered channel, cached in memory, written through ``store``."""
+
+    def __init__(self, store: ChannelStore) -> None:
+        self.store = store
+        self.records: dict[Folded, ChannelRecord] = {}
+        """The registrations by folded channel name: what the database holds, or will once
+        the writes asked for are done."""
+        self._queued: set[Folded] = set()
+        """Channels with a write asked for and not begun: another change needs no other."""
+        self._write_lock = threading.Lock()
+        """One write at a time (each stores the newest state when it runs)."""
+
+    def load(self, records: Iterable[ChannelRecord]) -> None:
+        """Take the registrations read at start-up."""
+        self.records = {record.folded: record for record in records}
+
+    def get(self, folded: Folded) -> ChannelRecord | None:
+        """The registration of the channel ``folded``, if it is registered."""
+        return self.records.get(folded)
+
+    def founded_by(self, founder: str) -> list[ChannelRecord]:
+        """The channels the folded account ``founder`` registered."""
+        return [r for r in self.records.values() if r.founder == founder]
+
+    # -- changes -----------------------------------------------------------------------------
+
+    def register(self, server: Server, record: ChannelRecord, done: Callable[[bool], None]) -> None:
+        """Register a channel; ``done(True)`` once the database has it, ``done(False)`` when
+        the database failed (the registration is then withdrawn)."""
+        folded = record.folded
+        self.records[folded] = record
+
+        def finish(ok: bool) -> None:
+            if not ok and self.records.get(folded) is record:
+                del self.records[folded]
+            done(ok)
+
+        server.offload(lambda: self._write(folded), finish)
+
+    def update(self, server: Server, record: ChannelRecord) -> None:
+        """A registered channel changed (its topic, modes, access list...): keep ``record``
+        and write it soon. A failed write is logged; the next change writes it all again."""
+        folded = record.folded
+        if folded not in self.records:
+            return  # dropped meanwhile
+        self.records[folded] = record
+        if folded in self._queued:
+            return  # the write waiting to begin will store this
+        self._queued.add(folded)
+        server.offload(lambda: self._write(folded), lambda ok: None)
+
+    def drop(self, server: Server, folded: Folded, done: Callable[[bool], None]) -> None:
+        """Drop a registration; ``done(True)`` once the database no longer has it,
+        ``done(False)`` when the database failed (the registration is then kept)."""
+        record = self.records.pop(folded, None)
+        if record is None:
+            done(True)
+            return
+
+        def finish(ok: bool) -> None:
+            if not ok and folded not in self.records:
+                self.records[folded] = record
+            done(ok)
+
+        server.offload(lambda: self._write(folded), finish)
+
+    def _write(self, folded: Folded) -> bool:
+        """Store the channel as the cache has it now, or delete it when the cache has none
+        (in a worker thread). False when the database failed (logged)."""
+        with self._write_lock:
+            self._queued.discard(folded)
+            record = self.records.get(folded)
+            try:
+                if record is None:
+                    self.store.delete_channel(folded)
+                else:
+                    self.store.save_channel(record)
+            except Exception:  # (StorageError, or a store's own bug) the server goes on
+                log.exception("could not write the registration of %s", folded)
+                return False
+        return True

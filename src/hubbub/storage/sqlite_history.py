@@ -1,0 +1,733 @@
+"""Message history and read markers in the SQLite file of the accounts.
+
+Layout (schema version 3, :data:`HISTORY_SCHEMA`):
+
+- ``history_buffers`` maps a buffer's key (target, peer) to a small integer, so that the big
+  table stores an integer rather than two strings;
+- ``history`` holds one row per line. Its integer primary key *is* the time order: the time in
+  milliseconds shifted left by :data:`SHIFT` bits, plus a count for the lines of one
+  millisecond (ties of equal time are thus ordered as they were stored). Every range a query
+  needs (the latest lines of a buffer, lines after a msgid or a time, lines older than the
+  retention) is a range of the primary key, or of the index ``history_buffer`` on ``(buffer)``,
+  which SQLite extends with the primary key to ``(buffer, id)``. ``time`` is the same
+  millisecond as an integer, for whoever reads the table by hand;
+- ``history_msgid`` finds a line by msgid (anchors, redaction);
+- ``history_text`` is the FTS5 index of ``text`` (external content: the text is stored once,
+  in ``history``), tokenised by ``unicode61`` with diacritics removed; ``detail=none`` and
+  ``columnsize=0`` because a search only asks whether every word is in a line, which makes it
+  the cheapest FTS index to keep up to date (figures in docs/history.md). It is written in the
+  same transaction as the lines, so search never lags behind history;
+- ``read_markers`` keeps one time per (account, target).
+
+Durability and faults are those of the accounts (:mod:`hubbub.storage.sqlite`): a rollback
+journal with ``synchronous=EXTRA`` (the journal's removal, which commits a transaction, is
+fsynced with its directory before :meth:`SqliteHistory.append` returns), nothing
+memory-mapped, and every ``sqlite3.Error`` raised as :class:`StorageError`.
+
+Threading: two connections of its own on the file, one for writes (append, redact, purge,
+markers) and one for reads, each serialised by its own lock, so that a read never waits behind
+the accounts or a write in Python, only on SQLite's file lock for the last milliseconds of a
+commit. A database in memory (tests) cannot be opened a second time, so there the store shares
+the accounts' one connection and its lock instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from hubbub.storage.base import Anchor, StorageError, StorageTimeout, StoredMessage
+
+__all__ = ["HISTORY_SCHEMA", "SHIFT", "SqliteHistory", "millis", "search_words", "sender_word"]
+
+SHIFT = 20
+"""Bits of a line's id below its time in milliseconds: room for 1,048,576 lines per
+millisecond, and ids fit 64 bits until the year 2248."""
+
+WRITER_CACHE_KIB = 65536
+"""The writer's page cache (KiB): the recently written pages of the table and its indexes."""
+READER_CACHE_KIB = 16384
+"""The readers' page cache (KiB)."""
+
+_SLOT = 1 << SHIFT
+_MAX_MS = (1 << (63 - SHIFT)) - 1
+_MAX_SECONDS = _MAX_MS // 1000
+_MAX_ID = (1 << 63) - 1
+_MAX_LIMIT = 1 << 31
+_BUFFER_CACHE = 65536
+_WRITER_BUSY_MS = 60_000
+"""How long the writer waits for readers (SQLite's file lock) before a commit fails."""
+_PROGRESS_STEPS = 1000
+"""SQLite virtual-machine steps between two looks at a search's clock."""
+
+_SEARCHED = "text || CASE WHEN sender = '' THEN '' ELSE ' from' || hex(sender) END"
+"""What the search index holds of a line with text: the text, and its sender's folded nick as
+one word no text can split (``from`` and the nick's UTF-8 in hex), so that a search by sender
+is a lookup in the same index, intersected with the words."""
+
+HISTORY_SCHEMA: tuple[str, ...] = (
+    """
+    CREATE TABLE history_buffers (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        target TEXT NOT NULL,
+        peer TEXT NOT NULL,
+        UNIQUE (target, peer)
+    )
+    """,
+    """
+    CREATE TABLE history (
+        id INTEGER PRIMARY KEY,
+        buffer INTEGER NOT NULL,
+        time INTEGER NOT NULL,
+        msgid TEXT NOT NULL,
+        command TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        account TEXT NOT NULL,
+        line TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        text TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX history_buffer ON history (buffer)",
+    "CREATE INDEX history_msgid ON history (msgid)",
+    f"""
+    CREATE VIEW history_searched (id, text) AS
+    SELECT id, {_SEARCHED} FROM history WHERE text != ''
+    """,
+    """
+    CREATE VIRTUAL TABLE history_text USING fts5(
+        text,
+        content = 'history_searched',
+        content_rowid = 'id',
+        tokenize = 'unicode61 remove_diacritics 2',
+        detail = none,
+        columnsize = 0
+    )
+    """,
+    """
+    CREATE TABLE read_markers (
+        owner TEXT NOT NULL,
+        target TEXT NOT NULL,
+        time INTEGER NOT NULL,
+        PRIMARY KEY (owner, target)
+    ) WITHOUT ROWID
+    """,
+)
+"""The statements of schema version 3 (run by :class:`~hubbub.storage.sqlite.SqliteStorage`)."""
+
+_COLUMNS = "id, buffer, time, msgid, command, sender, account, line, tags, text"
+_INSERT = f"INSERT INTO history ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INDEX_SINCE = (
+    "INSERT INTO history_text (rowid, text) SELECT id, text FROM history_searched WHERE id > ?"
+)
+_INDEX_ROWS = (
+    "INSERT INTO history_text (rowid, text) SELECT id, text FROM history_searched WHERE id = ?"
+)
+_UNINDEX = (
+    "INSERT INTO history_text (history_text, rowid, text) "
+    "SELECT 'delete', id, text FROM history_searched WHERE id = ?"
+)
+
+_Row = tuple[int, int, int, str, str, str, str, str, str, str]
+_WORD = re.compile(r"[^\W_]+")
+"""A run of letters and digits: what the unicode61 tokenizer keeps as one token."""
+
+
+def millis(t: float) -> int:
+    """``t`` (Unix time in seconds) as whole milliseconds (rounded half up), within what an
+    id can hold."""
+    if 0.0 < t < _MAX_SECONDS:
+        return int(t * 1000 + 0.5)
+    return _MAX_MS if t >= _MAX_SECONDS else 0  # past the end; before 1970 or NaN
+
+
+def search_words(text: str) -> list[str]:
+    """The words of a search, each to be matched as one FTS5 string: runs of letters and
+    digits, so that nothing a user types (``"``, ``*``, ``AND``, ``NEAR(``, ``col:``) is
+    read as FTS5 syntax."""
+    return list(dict.fromkeys(_WORD.findall(text)))
+
+
+def sender_word(sender: str) -> str:
+    """The word that stands for ``sender`` in the search index (see ``_SEARCHED``)."""
+    return "from" + sender.encode().hex()
+
+
+def _fts_query(words: Sequence[str]) -> str:
+    return " ".join('"' + word.replace('"', '""') + '"' for word in words)
+
+
+def _message(row: _Row, target: str, peer: str) -> StoredMessage:
+    _, _, ms, msgid, command, sender, account, line, tags, text = row
+    return StoredMessage(target, peer, msgid, ms / 1000, command, sender, account, line, tags, text)
+
+
+def _after(t: float) -> int:
+    """The first id strictly after the millisecond of ``t``."""
+    return (millis(t) + 1) << SHIFT
+
+
+def _before(t: float) -> int:
+    """The last id strictly before the millisecond of ``t``."""
+    return (millis(t) << SHIFT) - 1
+
+
+class SqliteHistory:
+    """:class:`~hubbub.storage.base.HistoryStore` in the SQLite file of
+    :class:`~hubbub.storage.sqlite.SqliteStorage`; made by its ``history()`` method, on a
+    file that it has opened (and so migrated) already."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        shared: tuple[sqlite3.Connection, threading.Lock] | None = None,
+    ) -> None:
+        """A store on the file at ``path`` (:meth:`open` connects), or on the connection and
+        lock in ``shared`` (a database in memory)."""
+        self.path = path
+        self._shared = shared is not None
+        self._writer: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._write_lock = threading.Lock()
+        self._read_lock = threading.Lock()
+        if shared is not None:
+            self._writer = self._reader = shared[0]
+            self._write_lock = self._read_lock = shared[1]
+        self._buffers: dict[tuple[str, str], int] = {}
+        """Buffer ids the writer has seen: valid while it holds the write lock, cleared when
+        a purge drops buffers."""
+        self._closed = False
+
+    # -- life --------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Connect the writer and the reader. Raises :class:`StorageError`. Idempotent."""
+        if self._shared or self._closed:
+            if self._closed:
+                raise StorageError("the history database is closed")
+            return
+        with self._write_lock, self._read_lock:
+            if self._writer is not None:
+                return
+            writer = self._connect(reader=False)
+            try:
+                reader = self._connect(reader=True)
+            except StorageError:
+                writer.close()
+                raise
+            self._writer, self._reader = writer, reader
+
+    def _connect(self, *, reader: bool) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open the database {self.path}: {exc}") from exc
+        try:
+            # A commit waits for the reads in progress, a search at most its timeout: the
+            # writer waits long rather than lose a batch; a reader waits for a commit's end.
+            conn.execute(f"PRAGMA busy_timeout={5000 if reader else _WRITER_BUSY_MS}")
+            conn.execute("PRAGMA mmap_size=0")
+            mode = str(conn.execute("PRAGMA journal_mode=DELETE").fetchone()[0]).lower()
+            if mode != "delete":
+                raise StorageError(f"the database {self.path} is in {mode} mode, not delete")
+            conn.execute("PRAGMA synchronous=EXTRA")
+            # The indexes of a big history do not fit SQLite's default 2 MiB of cache: every
+            # insert would read its index pages again (from the OS, a system call each).
+            conn.execute(f"PRAGMA cache_size=-{READER_CACHE_KIB if reader else WRITER_CACHE_KIB}")
+            if reader:
+                conn.execute("PRAGMA query_only=1")
+            conn.execute("SELECT id FROM history_buffers LIMIT 0").fetchall()
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StorageError(f"cannot use the history in {self.path}: {exc}") from exc
+        except StorageError:
+            conn.close()
+            raise
+        return conn
+
+    def close(self) -> None:
+        """Release the connections (a shared one stays with its owner). Idempotent."""
+        with self._write_lock:
+            writer, self._writer = self._writer, None
+            self._closed = True
+        with self._read_lock:
+            reader, self._reader = self._reader, None
+        if self._shared:
+            return
+        for conn in (writer, reader):
+            if conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        with self._write_lock:
+            if self._writer is None:
+                raise StorageError("the history database is not open")
+            try:
+                yield self._writer
+            except sqlite3.Error as exc:
+                raise StorageError(f"{type(exc).__name__} in {self.path}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def _transaction(
+        self, committed: Callable[[], None] | None = None
+    ) -> Iterator[sqlite3.Connection]:
+        """The writer in one ``BEGIN IMMEDIATE`` transaction, committed at the end of the
+        block (then ``committed`` is called, still holding the write lock), rolled back if it
+        raises."""
+        with self._writing() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                raise
+            if committed is not None:
+                committed()
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        with self._read_lock:
+            if self._reader is None:
+                raise StorageError("the history database is not open")
+            try:
+                yield self._reader
+            except sqlite3.Error as exc:
+                raise StorageError(f"{type(exc).__name__} in {self.path}: {exc}") from exc
+
+    # -- buffers -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _buffer(conn: sqlite3.Connection, target: str, peer: str) -> int | None:
+        rows = conn.execute(
+            "SELECT id FROM history_buffers WHERE target = ? AND peer = ?", (target, peer)
+        ).fetchall()
+        return int(rows[0][0]) if rows else None
+
+    @staticmethod
+    def _resolve(
+        conn: sqlite3.Connection, keys: Sequence[tuple[str, str]]
+    ) -> dict[int, tuple[str, str]]:
+        """The buffers named by ``keys`` (``("~owner", "")`` names each of the owner's)."""
+        found: dict[int, tuple[str, str]] = {}
+        for target, peer in dict.fromkeys(keys):
+            if peer == "" and target.startswith("~"):
+                rows = conn.execute(
+                    "SELECT id, peer FROM history_buffers WHERE target = ?", (target,)
+                ).fetchall()
+                for buffer, each in rows:
+                    found[int(buffer)] = (target, str(each))
+            else:
+                buffer = SqliteHistory._buffer(conn, target, peer)
+                if buffer is not None:
+                    found[buffer] = (target, peer)
+        return found
+
+    def _writer_buffer(
+        self, conn: sqlite3.Connection, key: tuple[str, str], new: dict[tuple[str, str], int]
+    ) -> int:
+        """The id of buffer ``key``, created if need be (recorded in ``new`` until commit)."""
+        buffer = self._buffers.get(key)
+        if buffer is None:
+            buffer = new.get(key)
+        if buffer is None:
+            buffer = self._buffer(conn, *key)
+            if buffer is None:
+                cursor = conn.execute(
+                    "INSERT INTO history_buffers (target, peer) VALUES (?, ?)", key
+                )
+                buffer = int(cursor.lastrowid or 0)
+            new[key] = buffer
+        return buffer
+
+    @staticmethod
+    def _msgid(conn: sqlite3.Connection, buffer: int, msgid: str) -> int | None:
+        rows = conn.execute(
+            "SELECT id FROM history INDEXED BY history_msgid WHERE msgid = ? AND buffer = ? "
+            "LIMIT 1",
+            (msgid, buffer),
+        ).fetchall()
+        return int(rows[0][0]) if rows else None
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def append(self, rows: Sequence[StoredMessage]) -> None:
+        """Store ``rows`` (and index their text) in one transaction, durably once it returns.
+        Raises :class:`StorageError` with nothing stored."""
+        if not rows:
+            return
+        new_buffers: dict[tuple[str, str], int] = {}
+        known = self._buffers.get
+        with self._transaction(lambda: self._remember(new_buffers)) as conn:
+            newest = conn.execute("SELECT max(id) FROM history").fetchall()[0][0]
+            first = top = -1 if newest is None else int(newest)
+            top_ms = top >> SHIFT
+            used: dict[int, int] = {}  # a millisecond behind the newest -> its last id
+            in_order = True
+            params: list[_Row] = []
+            for target, peer, msgid, t, command, sender, account, line, tags, text in rows:
+                buffer = known((target, peer))
+                if buffer is None:
+                    buffer = self._writer_buffer(conn, (target, peer), new_buffers)
+                ms = int(t * 1000 + 0.5) if 0.0 < t < _MAX_SECONDS else millis(t)
+                if ms > top_ms:  # a new millisecond: the usual case
+                    if top >= 0:
+                        used[top_ms] = top
+                    top = line_id = ms << SHIFT
+                    top_ms = ms
+                elif ms == top_ms:  # the same as the newest line's
+                    top = line_id = top + 1
+                    if line_id >> SHIFT != ms:
+                        raise StorageError(f"more than {_SLOT} lines in one millisecond ({ms})")
+                else:  # older than the newest line: the clock went back
+                    last = used.get(ms)
+                    line_id = (self._last_in(conn, ms << SHIFT) if last is None else last) + 1
+                    if line_id >> SHIFT != ms:
+                        raise StorageError(f"more than {_SLOT} lines in one millisecond ({ms})")
+                    used[ms] = line_id
+                    in_order = False
+                params.append(
+                    (line_id, buffer, ms, msgid, command, sender, account, line, tags, text)
+                )
+            conn.executemany(_INSERT, params)
+            self._index(conn, params, first if in_order else None)
+
+    def _remember(self, buffers: Mapping[tuple[str, str], int]) -> None:
+        """Keep the ids of buffers an append created (once it is committed, and under the
+        write lock, so that a purge that drops buffers never leaves a stale one here)."""
+        if len(self._buffers) + len(buffers) > _BUFFER_CACHE:
+            self._buffers.clear()
+        self._buffers.update(buffers)
+
+    def _index(self, conn: sqlite3.Connection, rows: Sequence[_Row], above: int | None) -> None:
+        """Add the text of new lines ``rows`` to the search index; when ``above`` is given,
+        they are exactly the lines with an id above it, read back by SQLite itself (cheaper
+        than handing each text over from Python)."""
+        if above is not None:
+            conn.execute(_INDEX_SINCE, (above,))
+        else:
+            conn.executemany(_INDEX_ROWS, [(row[0],) for row in rows if row[9]])
+
+    @staticmethod
+    def _last_in(conn: sqlite3.Connection, base: int) -> int:
+        """The highest id stored in the millisecond that starts at id ``base``, or
+        ``base - 1`` (a line older than the newest: the clock went back)."""
+        rows = conn.execute(
+            "SELECT max(id) FROM history WHERE id >= ? AND id < ?", (base, base + _SLOT)
+        ).fetchall()
+        return base - 1 if rows[0][0] is None else int(rows[0][0])
+
+    @staticmethod
+    def _delete(conn: sqlite3.Connection, rows: Sequence[tuple[int, str]]) -> None:
+        """Remove lines ``(id, text)`` from the search index, then from history."""
+        conn.executemany(_UNINDEX, [(line_id,) for line_id, text in rows if text])
+        conn.executemany("DELETE FROM history WHERE id = ?", [(line_id,) for line_id, _ in rows])
+
+    def redact(self, msgid: str) -> int:
+        with self._transaction() as conn:
+            rows = conn.execute(
+                "SELECT id, text FROM history INDEXED BY history_msgid WHERE msgid = ?",
+                (msgid,),
+            ).fetchall()
+            self._delete(conn, rows)
+        return len(rows)
+
+    def purge(
+        self,
+        *,
+        older_than: float,
+        max_rows: int,
+        overrides: Mapping[str, tuple[float, int]] | None = None,
+        batch: int = 10000,
+    ) -> int:
+        """Retention (see :meth:`HistoryStore.purge`); an override applies to every buffer of
+        its target, and its 0s mean "no limit" as for the defaults. Buffers left empty are
+        dropped at the end."""
+        batch = max(1, min(batch, _MAX_LIMIT))
+        overrides = overrides or {}
+        with self._writing() as conn:
+            buffers = [
+                (int(buffer), str(target))
+                for buffer, target in conn.execute("SELECT id, target FROM history_buffers")
+            ]
+        special = {buffer: overrides[target] for buffer, target in buffers if target in overrides}
+        removed = 0
+        if older_than > 0:
+            skip = ",".join(str(buffer) for buffer in special)
+            removed += self._purge_where(
+                f"id < ? AND buffer NOT IN ({skip})", (_before(older_than) + 1,), batch
+            )
+        for buffer, (age, _) in special.items():
+            if age > 0:
+                removed += self._purge_where(
+                    "buffer = ? AND id < ?", (buffer, _before(age) + 1), batch
+                )
+        for buffer, _ in buffers:
+            keep = special[buffer][1] if buffer in special else max_rows
+            if keep <= 0:
+                continue
+            with self._writing() as conn:
+                rows = conn.execute(
+                    "SELECT id FROM history WHERE buffer = ? ORDER BY id DESC LIMIT 1 OFFSET ?",
+                    (buffer, min(keep, _MAX_ID)),
+                ).fetchall()
+            if rows:
+                removed += self._purge_where("buffer = ? AND id <= ?", (buffer, rows[0][0]), batch)
+        with self._transaction() as conn:
+            conn.execute(
+                "DELETE FROM history_buffers WHERE NOT EXISTS "
+                "(SELECT 1 FROM history WHERE history.buffer = history_buffers.id)"
+            )
+            self._buffers.clear()
+        return removed
+
+    def _purge_where(self, where: str, params: tuple[int, ...], batch: int) -> int:
+        """Delete the lines that match ``where``, oldest first, ``batch`` per transaction."""
+        removed = 0
+        start = 0
+        while True:
+            with self._transaction() as conn:
+                rows = conn.execute(
+                    f"SELECT id, text FROM history WHERE id >= ? AND {where} ORDER BY id LIMIT ?",
+                    (start, *params, batch),
+                ).fetchall()
+                self._delete(conn, rows)
+            removed += len(rows)
+            if len(rows) < batch:
+                return removed
+            start = int(rows[-1][0]) + 1
+
+    def set_marker(self, owner: str, target: str, time: float) -> float:
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO read_markers (owner, target, time) VALUES (?, ?, ?) "
+                "ON CONFLICT (owner, target) DO UPDATE SET time = max(time, excluded.time)",
+                (owner, target, millis(time)),
+            )
+            rows = conn.execute(
+                "SELECT time FROM read_markers WHERE owner = ? AND target = ?", (owner, target)
+            ).fetchall()
+        return int(rows[0][0]) / 1000
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def get_marker(self, owner: str, target: str) -> float | None:
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT time FROM read_markers WHERE owner = ? AND target = ?", (owner, target)
+            ).fetchall()
+        return int(rows[0][0]) / 1000 if rows else None
+
+    def markers(self, owner: str) -> dict[str, float]:
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT target, time FROM read_markers WHERE owner = ?", (owner,)
+            ).fetchall()
+        return {str(target): int(ms) / 1000 for target, ms in rows}
+
+    def query(
+        self,
+        target: str,
+        peer: str,
+        *,
+        after: Anchor | None = None,
+        before: Anchor | None = None,
+        limit: int,
+        newest: bool,
+        not_before: float = 0.0,
+        messages_only: bool = False,
+    ) -> list[StoredMessage] | None:
+        """See :meth:`HistoryStore.query`; an anchor with neither msgid nor time is no bound,
+        and one with both is its msgid."""
+        with self._reading() as conn:
+            buffer = self._buffer(conn, target, peer)
+            low, high = millis(not_before) << SHIFT, _MAX_ID
+            for anchor, is_after in ((after, True), (before, False)):
+                if anchor is None:
+                    continue
+                if anchor.msgid is not None:
+                    found = None if buffer is None else self._msgid(conn, buffer, anchor.msgid)
+                    if found is None:
+                        return None
+                    if is_after:
+                        low = max(low, found + 1)
+                    else:
+                        high = min(high, found - 1)
+                elif anchor.time is not None:
+                    if is_after:
+                        low = max(low, _after(anchor.time))
+                    else:
+                        high = min(high, _before(anchor.time))
+            if buffer is None or limit <= 0 or low > high:
+                return []
+            only = " AND command IN ('PRIVMSG', 'NOTICE')" if messages_only else ""
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM history WHERE buffer = ? AND id BETWEEN ? AND ?{only} "
+                f"ORDER BY id {'DESC' if newest else 'ASC'} LIMIT ?",
+                (buffer, low, high, min(limit, _MAX_LIMIT)),
+            ).fetchall()
+        if newest:
+            rows.reverse()
+        return [_message(row, target, peer) for row in rows]
+
+    def find(self, target: str, peer: str, msgid: str) -> StoredMessage | None:
+        with self._reading() as conn:
+            buffer = self._buffer(conn, target, peer)
+            if buffer is None:
+                return None
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM history INDEXED BY history_msgid "
+                "WHERE msgid = ? AND buffer = ? LIMIT 1",
+                (msgid, buffer),
+            ).fetchall()
+        return _message(rows[0], target, peer) if rows else None
+
+    def targets(
+        self, keys: Sequence[tuple[str, str]], start: float, end: float, limit: int
+    ) -> list[tuple[str, str, float]]:
+        """See :meth:`HistoryStore.targets`; "between" is strict at both ends, as for the
+        anchors of :meth:`query`."""
+        first, last = sorted((start, end))
+        low, high = _after(first), _before(last)
+        if limit <= 0 or low > high:
+            return []
+        found: list[tuple[int, int, str, str]] = []
+        with self._reading() as conn:
+            for buffer, (target, peer) in self._resolve(conn, keys).items():
+                rows = conn.execute(
+                    "SELECT id, time FROM history WHERE buffer = ? AND id BETWEEN ? AND ? "
+                    "ORDER BY id DESC LIMIT 1",
+                    (buffer, low, high),
+                ).fetchall()
+                if rows:
+                    found.append((int(rows[0][0]), int(rows[0][1]), target, peer))
+        found.sort(reverse=True)
+        return [(target, peer, ms / 1000) for _, ms, target, peer in found[:limit]]
+
+    def search(
+        self,
+        keys: Sequence[tuple[str, str]],
+        *,
+        text: str = "",
+        sender: str = "",
+        after: float | None = None,
+        before: float | None = None,
+        limit: int,
+        timeout: float,
+    ) -> list[StoredMessage]:
+        """See :meth:`HistoryStore.search`. Only lines with text (PRIVMSG, NOTICE) are
+        searched. The words of ``text`` are its runs of letters and digits
+        (:func:`search_words`), each matched as a whole word, case and diacritics ignored; a
+        ``text`` with something in it but no word matches nothing. ``after`` and ``before``
+        are strict. The clock starts before waiting for the reader."""
+        words = search_words(text)
+        if (text.strip() and not words) or limit <= 0:
+            return []
+        low = 0 if after is None else _after(after)
+        high = _MAX_ID if before is None else _before(before)
+        if low > high:
+            return []
+        limit = min(limit, _MAX_LIMIT)
+        deadline = time.monotonic() + timeout
+        if not self._read_lock.acquire(timeout=max(timeout, 0.0)):
+            raise StorageTimeout(f"the search did not start within {timeout:g}s")
+        stopped = False
+
+        def progress() -> int:
+            nonlocal stopped
+            stopped = time.monotonic() >= deadline
+            return 1 if stopped else 0
+
+        try:
+            conn = self._reader
+            if conn is None:
+                raise StorageError("the history database is not open")
+            conn.set_progress_handler(progress, _PROGRESS_STEPS)
+            try:
+                buffers = self._resolve(conn, keys)
+                if not buffers:
+                    return []
+                if words or sender:
+                    terms = [*words, sender_word(sender)] if sender else words
+                    rows = self._search_text(conn, buffers, terms, sender, low, high, limit)
+                else:
+                    rows = self._search_lines(conn, buffers, low, high, limit)
+            except sqlite3.Error as exc:
+                if stopped:
+                    raise StorageTimeout(f"the search ran out of its {timeout:g}s") from exc
+                if isinstance(exc, sqlite3.OperationalError) and str(exc).startswith("fts5:"):
+                    return []  # a word the FTS tokenizer splits differently: no match
+                raise StorageError(f"{type(exc).__name__} in {self.path}: {exc}") from exc
+            finally:
+                conn.set_progress_handler(None, 0)
+        finally:
+            self._read_lock.release()
+        return [_message(row, *buffers[row[1]]) for row in rows]
+
+    @staticmethod
+    def _search_text(
+        conn: sqlite3.Connection,
+        buffers: Mapping[int, tuple[str, str]],
+        terms: Sequence[str],
+        sender: str,
+        low: int,
+        high: int,
+        limit: int,
+    ) -> list[_Row]:
+        """The search index newest first (its rowids are the lines' ids, so time order), each
+        match checked against the buffers: it stops at the ``limit``-th."""
+        columns = ", ".join(f"h.{column}" for column in _COLUMNS.split(", "))
+        among = ",".join(str(buffer) for buffer in buffers)
+        params: list[Any] = [_fts_query(terms), low, high]
+        by = ""
+        if sender:  # the sender's word could also be typed in a line: check the column
+            by = " AND h.sender = ?"
+            params.append(sender)
+        params.append(limit)
+        rows: list[_Row] = conn.execute(
+            f"SELECT {columns} FROM history_text CROSS JOIN history AS h "
+            "ON h.id = history_text.rowid "
+            "WHERE history_text MATCH ? AND history_text.rowid BETWEEN ? AND ? "
+            f"AND h.buffer IN ({among}){by} ORDER BY history_text.rowid DESC LIMIT ?",
+            params,
+        ).fetchall()
+        rows.reverse()
+        return rows
+
+    @staticmethod
+    def _search_lines(
+        conn: sqlite3.Connection,
+        buffers: Mapping[int, tuple[str, str]],
+        low: int,
+        high: int,
+        limit: int,
+    ) -> list[_Row]:
+        """Neither words nor sender: the newest lines with text of each buffer, merged."""
+        ids: list[int] = []
+        for buffer in buffers:
+            ids.extend(
+                int(row[0])
+                for row in conn.execute(
+                    "SELECT id FROM history WHERE buffer = ? AND id BETWEEN ? AND ? "
+                    "AND text != '' ORDER BY id DESC LIMIT ?",
+                    (buffer, low, high, limit),
+                )
+            )
+        newest = sorted(heapq.nlargest(limit, ids))
+        if not newest:
+            return []
+        rows: list[_Row] = conn.execute(
+            f"SELECT {_COLUMNS} FROM history WHERE id IN ({','.join(map(str, newest))}) ORDER BY id"
+        ).fetchall()
+        return rows

@@ -1,0 +1,136 @@
+"""The server's registered channels (src/hubbub/server/chanregistry.py): a channel turned into
+a record and back, and writes through to the database that leave its newest state there
+whatever order they finish in."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from hubbub.protocol.casemap import Folded
+from hubbub.server.channel import Channel, ListEntry
+from hubbub.server.chanregistry import ChannelRegistry, restore, snapshot
+from hubbub.server.core import Server
+from hubbub.storage import SqliteStorage
+from hubbub.storage.base import ChannelRecord
+from tests.server.accounthelpers import defer
+from tests.server.harness import make_server
+
+CHAT = Folded("#chat")
+
+
+@pytest.fixture
+def storage() -> SqliteStorage:
+    storage = SqliteStorage(":memory:")
+    storage.open()
+    return storage
+
+
+@pytest.fixture
+def server() -> Server:
+    return make_server()
+
+
+def record(**fields: object) -> ChannelRecord:
+    base = ChannelRecord("#Chat", CHAT, "alice", 1700000000.0)
+    return dataclasses.replace(base, **fields)  # type: ignore[arg-type]
+
+
+def test_a_channel_becomes_a_record_and_back() -> None:
+    channel = Channel("#chat", CHAT, 1700000500.0)
+    channel.topic, channel.topic_setter, channel.topic_time = "hello", "alice!a@h", 1700000400
+    channel.flags = {"n", "t", "s", "m"}
+    channel.key, channel.limit, channel.history = "sesame", 12, "public"
+    channel.lists["b"].append(ListEntry("*!*@bad", "alice", 1))
+    channel.lists["e"].append(ListEntry("a:friend", "alice", 2))
+    channel.lists["I"].append(ListEntry("a:*", "alice", 3))
+    kept = snapshot(channel, record(access=(("bob", "op"),)))
+    assert kept == record(
+        topic="hello",
+        topic_setter="alice!a@h",
+        topic_time=1700000400.0,
+        modes="mnst",
+        key="sesame",
+        limit=12,
+        bans=("*!*@bad",),
+        excepts=("a:friend",),
+        invexes=("a:*",),
+        access=(("bob", "op"),),
+        history="public",
+    )
+    again = Channel("#CHAT", CHAT, 1700009999.0)
+    restore(again, kept, "ChanServ")
+    assert (again.name, again.name_bytes, again.created) == ("#Chat", b"#Chat", 1700000000)
+    assert (again.topic, again.topic_setter, again.topic_time) == ("hello", "alice!a@h", 1700000400)
+    assert (again.flags, again.key, again.limit, again.history) == (
+        {"m", "n", "s", "t"},
+        "sesame",
+        12,
+        "public",
+    )
+    assert again.lists["b"] == [ListEntry("*!*@bad", "ChanServ", 1700000000)]
+    assert snapshot(again, kept) == kept
+
+
+def test_restore_takes_no_parameter_modes_and_no_unknown_history() -> None:
+    channel = Channel("#chat", CHAT, 0)
+    restore(channel, record(modes="ntkz", key="", limit=0, history="forever"), "ChanServ")
+    assert (channel.flags, channel.key, channel.limit) == ({"n", "t"}, None, None)
+    assert channel.history == "default"
+
+
+def test_writes_store_the_newest_state_whatever_order_they_run_in(
+    server: Server, storage: SqliteStorage
+) -> None:
+    jobs = defer(server)
+    registry = ChannelRegistry(storage)
+    answers: list[bool] = []
+    registry.register(server, record(topic="1"), answers.append)
+    registry.update(server, record(topic="2"))
+    registry.update(server, record(topic="3"))  # (a write is waiting: no other is asked for)
+    assert len(jobs.jobs) == 2
+    jobs.jobs.reverse()  # the update's write runs first, the registration's last
+    assert jobs.run() == 2
+    assert answers == [True]
+    assert [r.topic for r in storage.list_channels()] == ["3"]
+
+
+def test_a_drop_while_a_write_waits_leaves_nothing(server: Server, storage: SqliteStorage) -> None:
+    jobs = defer(server)
+    registry = ChannelRegistry(storage)
+    registry.register(server, record(), lambda ok: None)
+    jobs.run()
+    registry.update(server, record(topic="late"))
+    dropped: list[bool] = []
+    registry.drop(server, CHAT, dropped.append)
+    registry.update(server, record(topic="after the drop"))  # (not registered: ignored)
+    assert registry.get(CHAT) is None
+    jobs.run()
+    assert dropped == [True]
+    assert storage.list_channels() == []
+
+
+def test_a_failed_registration_is_withdrawn_and_a_failed_drop_kept(
+    server: Server, storage: SqliteStorage, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = ChannelRegistry(storage)
+    registry.load([record()])
+    storage.close()
+    answers: list[bool] = []
+    registry.register(server, record(name="#other", folded=Folded("#other")), answers.append)
+    registry.drop(server, CHAT, answers.append)
+    registry.update(server, record(topic="only in memory"))
+    assert answers == [False, False]
+    assert registry.get(Folded("#other")) is None
+    kept = registry.get(CHAT)
+    assert kept is not None
+    assert kept.topic == "only in memory"  # (the next change writes it all again)
+    assert len([r for r in caplog.records if r.name == "hubbub.chanserv"]) == 3
+
+
+def test_founded_by(storage: SqliteStorage) -> None:
+    registry = ChannelRegistry(storage)
+    registry.load([record(), record(name="#b", folded=Folded("#b"), founder="bob")])
+    assert [r.name for r in registry.founded_by("alice")] == ["#Chat"]
+    assert registry.founded_by("carol") == []

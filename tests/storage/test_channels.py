@@ -1,0 +1,119 @@
+"""Registered channels in the SQLite storage (ChannelStore): round trips, replacement,
+deletion, reopening, a version-2 database migrated, and a damaged row refused cleanly."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from hubbub.protocol.casemap import Folded
+from hubbub.storage import SqliteStorage, StorageError
+from hubbub.storage.base import ChannelRecord
+from hubbub.storage.sqlite import MIGRATIONS
+
+
+def registration(name: str = "#Chat", **fields: object) -> ChannelRecord:
+    base = ChannelRecord(
+        name=name,
+        folded=Folded(name.lower()),
+        founder="alice",
+        registered=1700000000.25,
+    )
+    return ChannelRecord(**{**_fields(base), **fields})  # type: ignore[arg-type]
+
+
+def _fields(record: ChannelRecord) -> dict[str, object]:
+    return {name: getattr(record, name) for name in ChannelRecord.__dataclass_fields__}
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> SqliteStorage:
+    storage = SqliteStorage(tmp_path / "h.db")
+    storage.open()
+    return storage
+
+
+def test_no_channels_at_first(db: SqliteStorage) -> None:
+    assert db.list_channels() == []
+
+
+def test_a_full_registration_round_trips(db: SqliteStorage) -> None:
+    full = registration(
+        topic="Welcome — ünïcode too",
+        topic_setter="alice!~a@host",
+        topic_time=1700000100.0,
+        modes="imnst",
+        key="sesame",
+        limit=25,
+        bans=("*!*@bad.example", "a:spammer", "m:a:loud"),
+        excepts=("friend!*@*",),
+        invexes=("a:*",),
+        access=(("bob", "op"), ("carol", "voice")),
+        history="public",
+    )
+    db.save_channel(full)
+    assert db.list_channels() == [full]
+
+
+def test_saving_again_replaces_and_delete_drops(db: SqliteStorage) -> None:
+    db.save_channel(registration("#a"))
+    db.save_channel(registration("#b"))
+    db.save_channel(registration("#a", topic="new", access=(("bob", "op"),)))
+    assert [(r.name, r.topic, r.access) for r in db.list_channels()] == [
+        ("#a", "new", (("bob", "op"),)),
+        ("#b", "", ()),
+    ]
+    assert db.delete_channel(Folded("#a"))
+    assert not db.delete_channel(Folded("#a"))
+    assert [r.name for r in db.list_channels()] == ["#b"]
+
+
+def test_registrations_survive_reopening(tmp_path: Path) -> None:
+    first = SqliteStorage(tmp_path / "h.db")
+    first.open()
+    record = registration(bans=("x!*@*",))
+    first.save_channel(record)
+    first.close()
+    again = SqliteStorage(tmp_path / "h.db")
+    again.open()
+    assert again.list_channels() == [record]
+
+
+def test_a_version_2_database_gets_the_channels_table(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    conn.execute("INSERT INTO schema_version (version) VALUES (2)")
+    for statements in MIGRATIONS[:2]:
+        for statement in statements:
+            conn.execute(statement)
+    conn.commit()
+    conn.close()
+    storage = SqliteStorage(path)
+    storage.open()
+    assert storage.schema_version == len(MIGRATIONS)
+    storage.save_channel(registration())
+    assert len(storage.list_channels()) == 1
+
+
+def test_a_damaged_row_is_a_storage_error(db: SqliteStorage, tmp_path: Path) -> None:
+    db.save_channel(registration())
+    db.close()
+    conn = sqlite3.connect(tmp_path / "h.db")
+    conn.execute('UPDATE channels SET bans = \'{"not": "a list"}\'')
+    conn.commit()
+    conn.close()
+    storage = SqliteStorage(tmp_path / "h.db")
+    storage.open()
+    with pytest.raises(StorageError, match="damaged channel registration"):
+        storage.list_channels()
+
+
+def test_a_closed_storage_refuses_channel_work(db: SqliteStorage) -> None:
+    db.close()
+    with pytest.raises(StorageError):
+        db.save_channel(registration())
+    with pytest.raises(StorageError):
+        db.list_channels()

@@ -1,0 +1,237 @@
+"""The history writer: order, group commit, sequence numbers, backpressure figures, failures
+and closing, against a store whose appends the test holds up or makes fail."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from hubbub.storage import SqliteStorage
+from hubbub.storage.base import StorageError, StoredMessage
+from hubbub.storage.writer import HistoryWriter
+from tests.timeouts import TIMEOUT
+
+
+def lines(*msgids: str) -> list[StoredMessage]:
+    return [
+        StoredMessage("#c", "", msgid, 1.0, "PRIVMSG", "a", "", f":a PRIVMSG #c :{msgid}")
+        for msgid in msgids
+    ]
+
+
+class FakeStore:
+    """Records each append's batch; ``hold()`` makes the next appends wait for ``release()``;
+    ``fail`` holds exceptions for the next appends to raise."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+        self.fail: list[Exception] = []
+        self.entered = threading.Semaphore(0)
+        self._gate = threading.Event()
+        self._gate.set()
+        self.threads: set[str] = set()
+
+    def hold(self) -> None:
+        self._gate.clear()
+
+    def release(self) -> None:
+        self._gate.set()
+
+    def append(self, rows: Sequence[StoredMessage]) -> None:
+        self.threads.add(threading.current_thread().name)
+        self.entered.release()
+        assert self._gate.wait(TIMEOUT)
+        if self.fail:
+            raise self.fail.pop(0)
+        self.batches.append([row.msgid for row in rows])
+
+    def wait_entered(self) -> None:
+        assert self.entered.acquire(timeout=TIMEOUT)
+
+    @property
+    def stored(self) -> list[str]:
+        return [msgid for batch in self.batches for msgid in batch]
+
+
+class Done:
+    """The on_done calls, and the thread they came from."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, bool]] = []
+        self.threads: set[str] = set()
+
+    def __call__(self, seq: int, ok: bool) -> None:
+        self.calls.append((seq, ok))
+        self.threads.add(threading.current_thread().name)
+
+
+@pytest.fixture
+def store() -> FakeStore:
+    return FakeStore()
+
+
+@pytest.fixture
+def done() -> Done:
+    return Done()
+
+
+@pytest.fixture
+def writer(store: FakeStore, done: Done) -> Iterator[HistoryWriter]:
+    writer = HistoryWriter(store, done, max_pending=5)
+    yield writer
+    store.release()
+    assert writer.close(TIMEOUT)
+
+
+def test_lines_are_stored_in_order_with_running_sequence_numbers(
+    writer: HistoryWriter, store: FakeStore, done: Done
+) -> None:
+    assert writer.submit(lines("a", "b")) == 2
+    assert writer.submit(lines("c")) == 3
+    assert writer.submit([]) == 3
+    assert writer.submit(lines("d", "e", "f")) == 6
+    assert writer.wait(6, TIMEOUT)
+    assert store.stored == ["a", "b", "c", "d", "e", "f"]
+    assert writer.pending == 0
+    seqs = [seq for seq, _ in done.calls]
+    assert seqs == sorted(seqs)
+    assert done.calls[-1] == (6, True)
+    assert all(ok for _, ok in done.calls)
+    assert done.threads == store.threads == {"hubbub-history-writer"}
+
+
+def test_lines_submitted_during_a_slow_append_are_committed_together(
+    writer: HistoryWriter, store: FakeStore, done: Done
+) -> None:
+    store.hold()
+    writer.submit(lines("a"))
+    store.wait_entered()  # "a" is being appended
+    writer.submit(lines("b", "c"))
+    writer.submit(lines("d"))
+    writer.submit(lines("e", "f", "g"))
+    assert writer.pending == 7
+    assert writer.overloaded  # more than 5
+    assert not writer.wait(1, 0.01)
+    store.release()
+    assert writer.wait(7, TIMEOUT)
+    assert store.batches == [["a"], ["b", "c", "d", "e", "f", "g"]]
+    assert done.calls == [(1, True), (7, True)]
+    assert writer.pending == 0
+    assert not writer.overloaded
+
+
+def test_a_failing_database_loses_those_lines_logs_once_and_goes_on(
+    writer: HistoryWriter, store: FakeStore, done: Done, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="hubbub.history")
+    store.fail = [StorageError("disk full"), StorageError("disk full"), ValueError("a bug")]
+    for name in ("a", "b", "c"):
+        seq = writer.submit(lines(name))
+        assert writer.wait(seq, TIMEOUT)
+    assert done.calls == [(1, False), (2, False), (3, False)]
+    assert writer.lost == 3
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    assert "disk full" in errors[0].getMessage()
+    writer.submit(lines("d", "e"))
+    assert writer.wait(5, TIMEOUT)
+    assert done.calls[-1] == (5, True)
+    assert store.stored == ["d", "e"]
+    recovered = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [r.getMessage() for r in recovered] == ["history is stored again (3 lines were lost)"]
+    # a new streak of failures is told again
+    store.fail = [StorageError("disk full again")]
+    assert writer.wait(writer.submit(lines("f")), TIMEOUT)
+    assert len([r for r in caplog.records if r.levelno >= logging.ERROR]) == 2
+
+
+def test_a_failing_on_done_does_not_stop_the_writer(
+    store: FakeStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    def on_done(seq: int, ok: bool) -> None:
+        raise RuntimeError("oops")
+
+    writer = HistoryWriter(store, on_done)
+    assert writer.wait(writer.submit(lines("a")), TIMEOUT)
+    assert writer.wait(writer.submit(lines("b")), TIMEOUT)
+    assert store.stored == ["a", "b"]
+    assert writer.close(TIMEOUT)
+    assert any("on_done failed" in r.getMessage() for r in caplog.records)
+
+
+def test_close_commits_what_is_queued(store: FakeStore, done: Done) -> None:
+    writer = HistoryWriter(store, done)
+    store.hold()
+    writer.submit(lines("a"))
+    store.wait_entered()
+    writer.submit(lines("b", "c"))
+    closed: list[bool] = []
+    closer = threading.Thread(target=lambda: closed.append(writer.close(TIMEOUT)))
+    closer.start()
+    with writer._cond:  # close() tells the writer's condition that it is closing
+        assert writer._cond.wait_for(lambda: writer.closed, TIMEOUT)
+    with pytest.raises(RuntimeError, match="closed"):
+        writer.submit([])
+    store.release()
+    closer.join(TIMEOUT)
+    assert closed == [True]
+    assert store.batches == [["a"], ["b", "c"]]
+    assert done.calls == [(1, True), (3, True)]
+    assert writer.pending == 0
+    assert writer.close(TIMEOUT)  # idempotent
+    with pytest.raises(RuntimeError, match="closed"):
+        writer.submit(lines("d"))
+
+
+def test_close_of_an_idle_writer_and_close_timing_out(store: FakeStore, done: Done) -> None:
+    idle = HistoryWriter(store, done)
+    assert idle.close(TIMEOUT)
+    assert store.batches == []
+    stuck = HistoryWriter(store, done)
+    store.hold()
+    stuck.submit(lines("a"))
+    store.wait_entered()
+    assert not stuck.close(0.01)  # the append is still running
+    store.release()
+    assert stuck.close(TIMEOUT)
+    assert store.stored == ["a"]
+
+
+def test_many_threads_submitting(writer: HistoryWriter, store: FakeStore) -> None:
+    def submit(n: int) -> None:
+        for i in range(200):
+            writer.submit(lines(f"{n}-{i}"))
+
+    threads = [threading.Thread(target=submit, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(TIMEOUT)
+    assert writer.wait(800, TIMEOUT)
+    assert len(store.stored) == 800
+    for n in range(4):  # each thread's lines in the order it submitted them
+        mine = [m for m in store.stored if m.startswith(f"{n}-")]
+        assert mine == [f"{n}-{i}" for i in range(200)]
+
+
+def test_with_the_sqlite_history(tmp_path: Path) -> None:
+    storage = SqliteStorage(tmp_path / "h.db")
+    storage.open()
+    history = storage.history()
+    done = Done()
+    writer = HistoryWriter(history, done)
+    rows = [
+        line._replace(time=1.0 + i / 10, text=f"word{i}")
+        for i, line in enumerate(lines(*map(str, range(50))))
+    ]
+    for first in range(0, 50, 7):
+        writer.submit(rows[first : first + 7])
+    assert writer.close(TIMEOUT)
+    assert done.calls[-1] == (50, True)
+    stored = history.query("#c", "", limit=100, newest=False)
+    assert stored == rows
+    storage.close()
