@@ -13,9 +13,12 @@ from typing import Any
 
 import pytest
 
+from hubbub.client import ChatMessage, Join
 from hubbub.config import Config, HistorySection
+from hubbub.net.app import App
 from hubbub.protocol.message import Message
 from hubbub.storage import SqliteStorage
+from tests.client.helpers import expect, make_client
 from tests.conftest import make_config
 from tests.e2e.conformance import Net, drain, join, mask
 from tests.e2e.ircclient import IRCTestClient
@@ -126,3 +129,26 @@ async def test_history_gives_it_back_as_one_nested_batch(net: Net) -> None:
         "everyone?",
     ]
     assert outer.params[2] == "#room"
+
+
+@pytest.mark.skipif(
+    not hasattr(SqliteStorage, "history"), reason="the SQLite history store is not merged yet"
+)
+async def test_the_client_library_sends_and_reads_one_message(hubbub_app: App) -> None:
+    host, port = hubbub_app.address()
+    address = f"{host}:{port}"
+    async with (
+        make_client(address, "alice", channels=["#room"]) as alice,
+        make_client(address, "bob", channels=["#room"]) as bob,
+    ):
+        for client in (alice, bob):
+            await expect(client, Join, lambda e: e.is_self)
+        assert "draft/multiline" in alice.state.caps
+        await alice.send_message("#room", "first line\n\nsecond, a long one " + "x" * 600)
+        text = "first line\n\nsecond, a long one " + "x" * 600
+        got = await expect(bob, ChatMessage, lambda m: m.source == "alice")
+        assert got.text == text
+        mine = await expect(alice, ChatMessage, lambda m: m.from_self)  # (the echo)
+        assert (mine.text, mine.msgid) == (text, got.msgid)
+        past = await bob.history("#room")
+        assert [(m.text, m.msgid) for m in past if m.is_message] == [(text, got.msgid)]
