@@ -489,9 +489,9 @@ class Server:
                 if refill(tokens, now - last, rate, burst) >= burst:
                     del self.connect_buckets[ip]
         if self.accounts is not None and self.accounts.grace:
-            expire_grace(self, now)
+            expire_grace(self, now)  # nick protection: only the clients counting down
         if self.history is not None:
-            self.history.tick(now)  # nick protection: only the clients counting down
+            self.history.tick(now)  # (a retention pass every purge_interval)
         for session in list(self.sessions):
             if session.multiline is not None:
                 expire(self, session, now)
