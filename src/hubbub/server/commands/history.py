@@ -30,6 +30,7 @@ from hubbub.server.commands.dispatch import (
 )
 from hubbub.server.delivery import format_time
 from hubbub.server.history import MESSAGE_COMMANDS, History, ms, replay_message
+from hubbub.server.multiline import MultilineMessage
 from hubbub.server.response import Batch, Response
 from hubbub.storage.base import Anchor, StorageError, StorageTimeout, StoredMessage
 
@@ -233,7 +234,7 @@ def handle_chathistory(ctx: Context) -> None:
     _run(ctx, work, answer)
 
 
-def _messages(rows: list[StoredMessage], events: bool) -> list[Message]:
+def _messages(rows: list[StoredMessage], events: bool) -> list[Message | MultilineMessage]:
     return [replay_message(row) for row in rows if events or row.command in MESSAGE_COMMANDS]
 
 
