@@ -5,6 +5,10 @@ the input line in the middle, members on the right, and a status line at the bot
 only draws :class:`~hubbub.tui.model.ChatModel` and turns the input line into client calls;
 events are read from the :class:`~hubbub.client.Client` in a worker, so typing never waits
 for the network and the network never waits for typing.
+
+History requests (what was missed on joining or after a reconnection, older pages, the
+stretch around a search result) run in workers too; their lines go in place through the
+model, which dedups them by msgid and places the "new messages" line from the read marker.
 """
 
 from __future__ import annotations
