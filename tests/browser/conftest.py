@@ -116,6 +116,41 @@ class WebUser:
         await page.goto(url)
         return user
 
+    async def another_page(self, url: str) -> WebUser:
+        """A new page (tab) in the same browser context: the same localStorage, its own
+        sessionStorage (a tab closed and opened again)."""
+        page = await self.context.new_page()
+        page.set_default_timeout(TIMEOUT * 1000)
+        user = WebUser(self.context, page)
+        await page.goto(url)
+        return user
+
+    async def wait_until_read(self, name: str) -> None:
+        """Until the read marker of ``name`` is at its latest line and kept in localStorage."""
+        await self.page.wait_for_function(
+            """name => {
+                const b = window.hubbub.state.buffers.get(name.toLowerCase());
+                const lines = b ? b.log.querySelectorAll(".msg.said[data-stamp]") : [];
+                const last = lines[lines.length - 1];
+                const saved = JSON.parse(localStorage.getItem("hubbub.web") || "{}").markers || {};
+                return !!last && saved[name.toLowerCase()] === last.dataset.stamp;
+            }""",
+            arg=name,
+        )
+
+    async def set_hidden(self, hidden: bool) -> None:
+        """Make the page believe it is hidden (another tab in front), or visible again."""
+        await self.page.evaluate(
+            """hidden => {
+                Object.defineProperty(document, "visibilityState",
+                    { configurable: true, get: () => (hidden ? "hidden" : "visible") });
+                Object.defineProperty(document, "hidden",
+                    { configurable: true, get: () => hidden });
+                document.dispatchEvent(new Event("visibilitychange"));
+            }""",
+            hidden,
+        )
+
     async def login(self, nick: str, channels: str = "#hubbub") -> None:
         """Fill in the form and wait until registered (and in the channels, if any)."""
         await self.page.fill("#nick", nick)

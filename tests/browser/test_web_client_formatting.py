@@ -127,8 +127,9 @@ async def test_formatting_is_drawn_safely_and_can_be_turned_off(
         user.lines("#hubbub", "bold plain italic under strike both mono end")
     ).to_have_count(1)
     await expect(link).to_have_count(1)  # links stay links
-    await page.reload()
-    await user.login("alice2")
+    await page.reload()  # back signed in, in the same channel, the setting kept
+    await expect(page.locator("#status")).to_have_class("status online")
+    await expect(page.locator("#buffer-name")).to_have_text("#hubbub")
     await expect(page.locator("#show-formatting")).not_to_be_checked()
     await carol.send(f"PRIVMSG #hubbub :{B}later bold{B}")
     await expect(user.lines("#hubbub", "later bold")).to_have_count(1)

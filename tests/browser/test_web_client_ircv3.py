@@ -1,8 +1,8 @@
 """The web client's SASL and CHATHISTORY support, against a scripted IRC server.
 
-hubbub does not offer SASL or chat history to the web client yet, so a small fake server,
-speaking over the real WebSocket endpoint code (same static files, same headers), plays the
-part of one that does.
+A small fake server, speaking over the real WebSocket endpoint code (same static files, same
+headers), checks the exact lines the client sends and replays a message twice, which hubbub
+never does (tests/browser/test_web_client_history.py has the same features against hubbub).
 """
 
 from __future__ import annotations
@@ -78,6 +78,9 @@ class FakeIRC:
                     f"{NAME} 353 {nick} = {params[0]} :{nick} @old",
                     f"{NAME} 366 {nick} {params[0]} :End of /NAMES list.",
                 ]
+            elif cmd == "CHATHISTORY" and params[0] == "TARGETS":
+                self.history_requests.append(params[:1])
+                out += [f"{NAME} BATCH +t1 draft/chathistory-targets", f"{NAME} BATCH -t1"]
             elif cmd == "CHATHISTORY":
                 self.history_requests.append(params)
                 target = params[1]
@@ -138,7 +141,7 @@ async def test_sasl_plain_and_chathistory(browser: Browser, fake_irc: FakeIRC) -
     await expect(texts).to_have_text(
         ["first, from before you came", "second", "third", "You joined #history"]
     )
-    assert fake_irc.history_requests == [("LATEST", "#history", "*", "50")]
+    assert fake_irc.history_requests == [("TARGETS",), ("LATEST", "#history", "*", "50")]
     first_time = await user.lines("#history").first.locator("time").text_content()
     assert first_time is not None
     assert first_time != ""
