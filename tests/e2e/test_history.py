@@ -51,7 +51,7 @@ async def test_every_acknowledged_message_survives_kill_9(tmp_path: Path) -> Non
         await listener.expect("366")
         # Messages sent in a stream, as a busy client sends them: each echo acknowledges one.
         await alice.send(*[f"PRIVMSG #durable :line {i}" for i in range(count)])
-        acked = []
+        acked: list[str] = []
         while len(acked) < count:
             msg = await alice.expect("PRIVMSG")
             acked.append(msg.tags["msgid"])
@@ -122,10 +122,12 @@ async def test_every_subcommand_answers_as_the_echoes_said(tmp_path: Path) -> No
             await client.send(f"TOPIC #conformance :topic {i}")
             topic = await client.expect("TOPIC")
             echoes.append((topic.tags["msgid"], topic.tags["time"], topic.params[-1]))
+            await asyncio.sleep(0.003)  # (distinct times, as the suites make them)
             await client.send(f"PRIVMSG #conformance :message {i}")
             said = await client.expect("PRIVMSG")
             echoes.append((said.tags["msgid"], said.tags["time"], said.params[-1]))
             await asyncio.sleep(0.003)
+        assert len({time for _, time, _ in echoes}) == len(echoes)
 
         async def ask(request: str) -> list[tuple[str, str, str]]:
             got = await batch_of(client, request)

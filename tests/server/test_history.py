@@ -480,3 +480,43 @@ def test_a_client_that_quits_while_held_gets_its_echo_once_committed() -> None:
     assert any("last words" in line for line in lines)
     assert lines[-1].startswith("ERROR")
     assert alice.sink.closed
+
+
+def test_search_time_bounds_are_inclusive() -> None:
+    clock = FakeClock()
+    server, _ = server_with_history(clock)
+    alice = joined(server, "alice", "#a", caps=HIST + " soju.im/search")
+    said(alice, "#a", "early bird")
+    clock.advance(1)
+    said(alice, "#a", "middle bird")
+    middle = format_time(clock())
+    clock.advance(1)
+    said(alice, "#a", "late bird")
+    alice.messages()
+    alice.send(f"SEARCH text=bird;after={middle}")
+    assert texts(batch_lines(alice.messages())) == ["middle bird", "late bird"]
+    alice.send(f"SEARCH text=bird;before={middle}")
+    assert texts(batch_lines(alice.messages())) == ["early bird", "middle bird"]
+
+
+def test_retention_runs_from_the_tick_by_count_and_by_age() -> None:
+    clock = FakeClock()
+    server, _ = server_with_history(clock, max_lines=3, purge_interval=60.0, events=False)
+    alice = joined(server, "alice", "#a", caps=HIST)
+    said(alice, "#a", *[f"m{i}" for i in range(6)])
+    clock.advance(61)
+    server.tick()
+    alice.messages()
+    alice.send("CHATHISTORY LATEST #a * 10")
+    assert texts(batch_lines(alice.messages())) == ["m3", "m4", "m5"]
+    aged, _ = server_with_history(clock, max_age_days=1.0, purge_interval=60.0, events=False)
+    bob = joined(aged, "bob", "#b", caps=HIST)
+    said(bob, "#b", "old news")
+    clock.advance(2 * 86400)
+    said(bob, "#b", "fresh")
+    bob.messages()
+    bob.send("CHATHISTORY LATEST #b * 10")  # (read-time floor: before any purge ran)
+    assert texts(batch_lines(bob.messages())) == ["fresh"]
+    aged.tick()
+    bob.send("CHATHISTORY LATEST #b * 10")
+    assert texts(batch_lines(bob.messages())) == ["fresh"]

@@ -15,7 +15,13 @@ import tempfile
 from pathlib import Path
 
 from hubbub.bench.compare import busy_cores, wait_quiet
-from hubbub.bench.history import FTS_VARIANTS, build, measure_append, measure_queries
+from hubbub.bench.history import (
+    FTS_VARIANTS,
+    build,
+    measure_append,
+    measure_queries,
+    measure_writer,
+)
 
 
 def main() -> None:
@@ -46,6 +52,19 @@ def main() -> None:
                     path.unlink()
                 label = "no search index" if variant == "off" else f"FTS5 detail={variant}"
                 print(f"  {label:24} {best:10,.0f} lines/s", flush=True)
+            for batch in (10_000,):
+                wait_quiet(0.5, args.max_wait)
+                rate = measure_append(root / "append-big.db", args.append_rows, batch)
+                (root / "append-big.db").unlink()
+                print(f"  {'FTS5 detail=none':24} {rate:10,.0f} lines/s in batches of {batch:,}")
+            wait_quiet(0.5, args.max_wait)
+            rate, mean = measure_writer(root / "writer.db", 2 * args.append_rows)
+            (root / "writer.db").unlink()
+            print(
+                f"  {'through HistoryWriter':24} {rate:10,.0f} lines/s, offered as fast as "
+                f"possible (transactions of {mean:,.0f} lines on average)",
+                flush=True,
+            )
         path = root / "big.db"
         seconds = build(path, args.rows)
         size = path.stat().st_size / 1e6

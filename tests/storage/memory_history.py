@@ -125,9 +125,9 @@ class MemoryHistory:
                 continue
             if sender and row.sender != sender:
                 continue
-            if after is not None and row.time < after:
+            if after is not None and row.time <= after:
                 continue
-            if before is not None and row.time > before:
+            if before is not None and row.time >= before:
                 continue
             have = set(_words(row.text))
             if not all(w in have for w in wanted):

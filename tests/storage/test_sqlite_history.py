@@ -650,6 +650,35 @@ def test_reads_go_on_while_a_writer_appends(tmp_path: Path) -> None:
     storage.close()
 
 
+def test_a_commit_waits_for_a_read_in_progress(tmp_path: Path) -> None:
+    storage = SqliteStorage(tmp_path / "h.db")
+    storage.open()
+    history = storage.history()
+    history.append([msg("a", T0, "first")])
+    other = sqlite3.connect(tmp_path / "h.db", isolation_level=None)
+    other.execute("BEGIN")
+    assert other.execute("SELECT count(*) FROM history").fetchone() == (1,)  # holds a read lock
+    appended: list[BaseException | None] = []
+
+    def append() -> None:
+        try:
+            history.append([msg("b", T0 + 1, "second")])
+            appended.append(None)
+        except BaseException as exc:  # pragma: no cover - reported below
+            appended.append(exc)
+
+    writer = threading.Thread(target=append)
+    writer.start()
+    writer.join(0.3)
+    assert writer.is_alive()  # the commit waits for the reader...
+    other.execute("COMMIT")
+    writer.join(TIMEOUT)
+    assert appended == [None]  # ...and succeeds once it is done
+    assert ids(history.query("#chan", "", limit=5, newest=True)) == ["a", "b"]
+    other.close()
+    storage.close()
+
+
 def test_a_full_disk_is_an_error_and_stores_nothing(tmp_path: Path) -> None:
     storage = SqliteStorage(tmp_path / "h.db")
     storage.open()

@@ -28,6 +28,8 @@ def test_defaults() -> None:
     assert args.join == []
     assert not args.plain
     assert not args.tls
+    assert not args.no_typing
+    assert parse("--no-typing").no_typing
     client = make_client(args, parse_address(args.address), reconnect=True)
     assert client.config.nick == default_nick()
     assert is_valid_nick(default_nick())

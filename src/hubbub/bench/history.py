@@ -254,6 +254,12 @@ def measure_queries(path: str | Path, *, runs: int = 20) -> list[QueryTimes]:
                 "SEARCH two words of rank 30 and 300", runs, search(f"{words[30]} {words[300]}")
             ),
             _timed("SEARCH from a sender, no words", runs, search(sender="user7")),
+            _timed("SEARCH a word no line has", runs, search("zzzzzz")),
+            _timed(
+                "SEARCH the commonest word, one quiet channel",
+                runs,
+                lambda: history.search([("#chan99", "")], text=words[0], limit=100, timeout=10),
+            ),
         ]
     finally:
         storage.close()

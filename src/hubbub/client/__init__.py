@@ -48,6 +48,7 @@ from hubbub.client.events import (
     SaslSucceeded,
     ServerError,
     Topic,
+    Typing,
 )
 from hubbub.client.history import HistoryMessage, HistoryTarget, Ref
 from hubbub.client.requests import Expect
@@ -107,6 +108,7 @@ __all__ = [
     "ServerError",
     "TLSFailed",
     "Topic",
+    "Typing",
     "Unsupported",
     "User",
     "parse_address",

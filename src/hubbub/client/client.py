@@ -517,6 +517,18 @@ class Client:
         await self.send(Message("AWAY", (text,) if text else ()))
         self.state.away = text
 
+    async def send_typing(self, target: str, state: str = "active") -> bool:
+        """Tell ``target`` we are typing (``active``), have paused (``paused``) or have
+        cleared the text (``done``), with the IRCv3 ``+typing`` tag. Not throttled: the spec
+        asks for at most one notification every 3 s per target, which is the caller's to
+        keep. False (nothing sent) when the server does not take the tag."""
+        conn = self._current()
+        message = conn.session.typing_message(target, state)
+        if message is None:
+            return False
+        await self.send(message)
+        return True
+
     async def fetch_history(self, target: str, limit: int = 50) -> bool:
         """Ask for the latest ``limit`` messages of ``target``; a
         :class:`~hubbub.client.events.History` follows. False if the server has no history.

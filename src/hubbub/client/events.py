@@ -167,6 +167,25 @@ class Redact(Event):
     from_self: bool = False
 
 
+TYPING_STATES = ("active", "paused", "done")
+"""The values of the ``+typing`` client tag."""
+
+
+@dataclass(frozen=True)
+class Typing(Event):
+    """``nick`` is typing (``active``), has stopped for a while without clearing the text
+    (``paused``) or has cleared it (``done``), in ``conversation`` (a ``TAGMSG`` with the
+    IRCv3 ``+typing`` client tag). As the spec says, a UI should consider ``active`` over
+    after 6 s and ``paused`` after 30 s without news, and when a message from ``nick``
+    arrives there."""
+
+    nick: str
+    target: str
+    conversation: str
+    state: str
+    from_self: bool = False
+
+
 @dataclass(frozen=True)
 class AnswerBatch:
     """One batch in an :class:`Answer`: its type, parameters and the lines directly in it."""

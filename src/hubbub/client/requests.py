@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hubbub.client import events as ev
+from hubbub.client import multiline
 from hubbub.protocol import Folded, Message
 
 REPLY_BATCH_TYPES = frozenset(
@@ -55,6 +56,11 @@ class _Open:
     type: str
     params: tuple[str, ...]
     lines: list[Message] = field(default_factory=list)
+    live: bool = True
+    """Its lines are also live traffic (not history, not search results)."""
+    start: Message | None = None
+    """The opening line of a multiline batch nested in the answer."""
+    parent: str | None = None
 
 
 @dataclass(eq=False)
@@ -145,8 +151,7 @@ class Requests:
         if parent is not None and (owner := self._batches.get(parent)) is not None:
             owner.lines.append(msg)
             owner.batches[parent].lines.append(msg)
-            reply_only = owner.batches[parent].type in REPLY_BATCH_TYPES
-            return not (reply_only or ev.is_failure(msg)), None
+            return owner.batches[parent].live and not ev.is_failure(msg), None
         if label is not None:
             owner = self._labels.pop(label, None)
             if owner is None:
@@ -174,6 +179,17 @@ class Requests:
             if owner is None:
                 return True, None
             if ref != owner.root:
+                inner = owner.batches.get(ref)
+                if inner is None or inner.start is None or inner.parent is None:
+                    return False, None
+                if inner.live:  # (the session makes it one message, as any live batch)
+                    return True, None
+                # A multiline message in a history or search batch: one line of the batch
+                # around it, where it came.
+                combined = multiline.combine(inner.start, inner.lines)
+                outer = owner.batches.get(inner.parent)
+                if combined is not None and outer is not None:
+                    outer.lines.append(combined)
                 return False, None
             if owner.label is not None:
                 self._labels.pop(owner.label, None)
@@ -195,9 +211,18 @@ class Requests:
             return True, None
         if owner.root is None:
             owner.root = ref
-        owner.batches[ref] = _Open(kind, params)
+        around = owner.batches.get(parent) if parent is not None else None
+        live = kind not in REPLY_BATCH_TYPES and (around is None or around.live)
+        nested = kind == multiline.BATCH_TYPE and around is not None
+        owner.batches[ref] = _Open(
+            kind,
+            params,
+            live=live,
+            start=msg if nested else None,
+            parent=parent if nested else None,
+        )
         self._batches[ref] = owner
-        return False, None
+        return nested and live, None
 
     def _claim_batch(self, kind: str, params: tuple[str, ...]) -> Pending | None:
         for pending in self._pending:

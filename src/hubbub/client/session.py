@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from hubbub.client import events as ev
+from hubbub.client import multiline
 from hubbub.client.errors import Unsupported
 from hubbub.client.history import (
     Ref,
@@ -61,11 +62,14 @@ DEFAULT_CAPS = frozenset(
         "draft/read-marker",
         "draft/message-redaction",
         "soju.im/search",
+        "draft/multiline",
     }
 )
 """The capabilities the library handles and requests when offered (``sasl`` is added when
 credentials are configured)."""
 
+MAX_MULTILINE_LINES = 10000
+"""Lines of one received multiline batch kept (a server that sends more is misbehaving)."""
 HISTORY_BATCH_TYPES = ("chathistory", "draft/chathistory")
 HISTORY_CAPS = frozenset({"chathistory", "draft/chathistory"})
 SEARCH_BATCH_TYPES = ("soju.im/search", "search")
@@ -104,6 +108,10 @@ class _Batch:
     type: str
     params: tuple[str, ...]
     messages: list[ev.ChatMessage] = field(default_factory=list)
+    start: Message | None = None
+    """The opening ``BATCH`` (kept for a multiline batch: its tags are the message's)."""
+    lines: list[Message] = field(default_factory=list)
+    """The lines of a multiline batch."""
 
 
 class ClientSession:
@@ -120,6 +128,7 @@ class ClientSession:
         self._sasl: Mechanism | None = None
         self._challenge = ChallengeReader()
         self._batches: dict[str, _Batch] = {}
+        self._multiline_refs = 0
         self._requests = Requests(lambda name: self.state.fold(name))
         self.error: str | None = None
         """The text of the server's ``ERROR`` (or the last fatal numeric) once one arrived."""
@@ -164,6 +173,10 @@ class ClientSession:
         batch_ref = msg.tags.get("batch")
         if batch_ref is not None and batch_ref in self._batches and command != "BATCH":
             batch = self._batches[batch_ref]
+            if batch.type == multiline.BATCH_TYPE:
+                if len(batch.lines) < MAX_MULTILINE_LINES:
+                    batch.lines.append(msg)
+                return []
             if batch.type in REPLY_BATCH_TYPES:
                 if batch.type in HISTORY_BATCH_TYPES and command in ("PRIVMSG", "NOTICE"):
                     chat = self.state.chat_message(msg)
@@ -242,14 +255,31 @@ class ClientSession:
         sign, ref = msg.params[0][0], msg.params[0][1:]
         if sign == "+":
             kind = msg.params[1] if len(msg.params) > 1 else ""
-            self._batches[ref] = _Batch(kind, msg.params[2:])
+            start = msg if kind == multiline.BATCH_TYPE else None
+            self._batches[ref] = _Batch(kind, msg.params[2:], start=start)
             return []
         batch = self._batches.pop(ref, None)
+        if batch is not None and batch.start is not None:
+            return self._multiline_done(batch.start, batch.lines)
         if batch is None or batch.type not in HISTORY_BATCH_TYPES:
             return []
         target = batch.params[0] if batch.params else ""
         chan = self.state.channel(target)
         return [ev.History(chan.name if chan else target, tuple(batch.messages), message=msg)]
+
+    def _multiline_done(self, start: Message, lines: list[Message]) -> list[ev.Event]:
+        """A multiline batch ended: one message, live or (nested in a history batch) past."""
+        combined = multiline.combine(start, lines)
+        if combined is None:
+            return []
+        outer = self._batches.get(start.tags.get("batch", ""))
+        if outer is not None and outer.type in REPLY_BATCH_TYPES:
+            if outer.type in HISTORY_BATCH_TYPES:
+                chat = self.state.chat_message(combined)
+                if isinstance(chat, ev.ChatMessage):
+                    outer.messages.append(chat)
+            return []
+        return self._answer_ctcp(self.state.apply(combined))
 
     # -- requests -----------------------------------------------------------------------------
 
@@ -456,11 +486,46 @@ class ClientSession:
             out.append(Message(command, (target, body)))
         return out
 
+    @property
+    def multiline_limits(self) -> multiline.Limits | None:
+        """The server's ``draft/multiline`` limits when the capability (and ``batch``) is
+        on, else None."""
+        caps = self.state.caps
+        if multiline.CAP not in caps or "batch" not in caps:
+            return None
+        return multiline.parse_limits(self.state.available_caps.get(multiline.CAP))
+
+    def multiline_lines(
+        self, target: str, text: str, *, notice: bool = False
+    ) -> list[Message] | None:
+        """The ``draft/multiline`` batch that sends ``text`` (several lines) as one message,
+        or None when it cannot go as one: no capability, one line only, beyond the server's
+        limits."""
+        limits = self.multiline_limits
+        if limits is None or not ("\n" in text or "\r" in text):
+            return None
+        command = "NOTICE" if notice else "PRIVMSG"
+        budget = text_budget(self.state.nick, target, command)
+        self._multiline_refs += 1
+        ref = f"ml{self._multiline_refs}"
+        return multiline.batch_messages(target, text, command, budget, ref, limits)
+
     def send_message(
         self, target: str, text: str, *, notice: bool = False, action: bool = False
     ) -> list[ev.Event]:
-        """Queue a message to ``target``. Without ``echo-message`` the server will not echo
-        it back, so the returned events stand in for the echo (``from_self`` true)."""
+        """Queue a message to ``target``. A text of several lines goes as one
+        ``draft/multiline`` message when the server takes it (within its limits), else as
+        one message per line. Without ``echo-message`` the server will not echo it back, so
+        the returned events stand in for the echo (``from_self`` true)."""
+        batch = None if action else self.multiline_lines(target, text, notice=notice)
+        if batch is not None:
+            self.send(*batch)
+            if "echo-message" in self.state.caps:
+                return []
+            start = Message("BATCH", batch[0].params, self.state.nick)
+            combined = multiline.combine(start, batch[1:-1])
+            chat = self.state.chat_message(combined) if combined is not None else None
+            return [chat] if chat is not None else []
         lines = self.message_lines(target, text, notice=notice, action=action)
         self.send(*lines)
         if "echo-message" in self.state.caps:
@@ -475,6 +540,28 @@ class ClientSession:
     def join(self, channel: str, key: str | None = None) -> Message:
         """A ``JOIN`` for ``channel`` (with its key)."""
         return Message("JOIN", (channel, key) if key else (channel,))
+
+    def client_tag_allowed(self, name: str) -> bool:
+        """True when the server takes the client-only tag ``+name``: ``message-tags`` is
+        enabled and ISUPPORT ``CLIENTTAGDENY`` (``*`` for all, ``-name`` for an exception)
+        does not refuse it."""
+        if "message-tags" not in self.state.caps:
+            return False
+        denied = self.state.isupport.get("CLIENTTAGDENY") or ""
+        entries = [e for e in denied.split(",") if e]
+        if f"-{name}" in entries:
+            return True
+        return "*" not in entries and name not in entries
+
+    def typing_message(self, target: str, state: str) -> Message | None:
+        """The ``TAGMSG`` telling ``target`` we are typing (``active``, ``paused`` or
+        ``done``: IRCv3 ``+typing``), or ``None`` when the server does not take the tag."""
+        if state not in ev.TYPING_STATES:
+            raise ValueError(f"typing state must be one of {ev.TYPING_STATES}, not {state!r}")
+        _check_target(target)
+        if not self.client_tag_allowed("typing"):
+            return None
+        return Message("TAGMSG", (target,), tags={"+typing": state})
 
     def history_request(self, target: str, limit: int = 50) -> Message | None:
         """A ``CHATHISTORY LATEST`` for ``target``, or ``None`` when the server has none."""

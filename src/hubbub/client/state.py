@@ -555,6 +555,22 @@ class ClientState:
             conversation = target if from_self else nick
         return [ev.Redact(target, msgid, nick, reason, conversation, from_self, message=msg)]
 
+    def _on_tagmsg(self, msg: Message) -> list[ev.Event]:
+        # @+typing=active :nick!u@h TAGMSG <target>
+        state = msg.tags.get("+typing")
+        if state not in ev.TYPING_STATES or not msg.params or msg.source is None:
+            return [ev.Other(message=msg)]
+        target = msg.params[0]
+        nick = self._source_nick(msg)
+        from_self = self.is_me(nick)
+        stripped = target.lstrip(self.prefix_symbols)
+        if self.is_channel(stripped):
+            chan = self.channel(stripped)
+            conversation = chan.name if chan else stripped
+        else:
+            conversation = target if from_self else nick
+        return [ev.Typing(nick, target, conversation, state, from_self, message=msg)]
+
     def _on_privmsg(self, msg: Message) -> list[ev.Event]:
         chat = self.chat_message(msg)
         return [chat] if chat is not None else []
@@ -639,5 +655,6 @@ _HANDLERS: dict[str, Callable[[ClientState, Message], list[ev.Event]]] = {
     "PRIVMSG": ClientState._on_privmsg,
     "NOTICE": ClientState._on_privmsg,
     "MARKREAD": ClientState._on_markread,
+    "TAGMSG": ClientState._on_tagmsg,
     "REDACT": ClientState._on_redact,
 }

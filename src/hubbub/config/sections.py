@@ -266,6 +266,8 @@ _COUNT_LIMITS = {
     "max_modes": 1,
     "monitor": 0,
     "whowas": 0,
+    "multiline_max_bytes": 1,
+    "multiline_max_lines": 1,
 }
 
 
@@ -310,6 +312,14 @@ class LimitsSection:
     max_modes: int = 6
     monitor: int = 100
     whowas: int = 100
+    multiline_max_bytes: int = 4096
+    """The longest ``draft/multiline`` message: bytes of its lines' texts, with one for each
+    line break (the capability's ``max-bytes``)."""
+    multiline_max_lines: int = 100
+    """Lines in one ``draft/multiline`` batch (the capability's ``max-lines``)."""
+    multiline_timeout: float = 10.0
+    """Seconds a ``draft/multiline`` batch may stay open without a new line of it (while
+    none of the client's input is held by flood control) before it is dropped."""
 
     def __post_init__(self) -> None:
         issues = _Issues()
@@ -324,6 +334,7 @@ class LimitsSection:
             "registration_timeout",
             "ping_interval",
             "ping_timeout",
+            "multiline_timeout",
         ):
             _positive(issues, key, getattr(self, key))
         _networks(issues, "exempt", self.exempt)

@@ -45,6 +45,7 @@ class Cap:
     READ_MARKER: Final = 1 << 22
     MESSAGE_REDACTION: Final = 1 << 23
     SEARCH: Final = 1 << 24
+    MULTILINE: Final = 1 << 25
 
 
 CAP_NAMES: dict[CapBits, str] = {
@@ -73,6 +74,7 @@ CAP_NAMES: dict[CapBits, str] = {
     Cap.READ_MARKER: "draft/read-marker",
     Cap.MESSAGE_REDACTION: "draft/message-redaction",
     Cap.SEARCH: "soju.im/search",
+    Cap.MULTILINE: "draft/multiline",
 }
 CAPS_BY_NAME: dict[str, CapBits] = {name: cap for cap, name in CAP_NAMES.items()}
 

@@ -30,6 +30,7 @@ from hubbub.server.cloak import Cloaker
 from hubbub.server.commands import COMMANDS
 from hubbub.server.commands.accounts import expire_grace
 from hubbub.server.commands.dispatch import Command, Context
+from hubbub.server.commands.multiline import cap_value, expire, take_line
 from hubbub.server.delivery import LocalDelivery
 from hubbub.server.delivery import format_time as format_time
 from hubbub.server.fastpath import relay, relay_block
@@ -195,6 +196,10 @@ class Server:
         self.cloaker = cloaker
         self.name = config.server.name
         self.limits = config.limits
+        self.max_pending = max(MAX_PENDING_LINES, config.limits.multiline_max_lines + 2)
+        """Lines held for a flooding client before it is disconnected: enough for one
+        whole multiline batch sent at once, whose lines flood control counts."""
+        self.cap_values[Cap.MULTILINE] = cap_value(config.limits)
         self.exempt_networks = [ipaddress.ip_network(e, strict=False) for e in config.limits.exempt]
         self.casemapping = casemapping
         self.fold = folder(casemapping)
@@ -366,7 +371,7 @@ class Server:
             while pending and not session.closed and not session.checking_password:
                 self._handle_pending(session)
         if (
-            len(pending) > MAX_PENDING_LINES or session.pending_bytes > self.limits.recvq
+            len(pending) > self.max_pending or session.pending_bytes > self.limits.recvq
         ) and not session.closed:
             # More input held than the RecvQ allows: a flood, not a burst.
             pending.clear()
@@ -432,6 +437,10 @@ class Server:
             reply.fail(command, "INVALID_UTF8", "Message rejected: it is not valid UTF-8")
             reply.flush()
             return
+        if (session.multiline is not None or (msg.tags and "batch" in msg.tags)) and take_line(
+            self, session, msg, command
+        ):
+            return  # (a line of a multiline batch: answered when the batch ends)
         entry = self.commands.get(command)
         if entry is None:
             if session.registered:
@@ -480,10 +489,12 @@ class Server:
                 if refill(tokens, now - last, rate, burst) >= burst:
                     del self.connect_buckets[ip]
         if self.accounts is not None and self.accounts.grace:
-            expire_grace(self, now)
+            expire_grace(self, now)  # nick protection: only the clients counting down
         if self.history is not None:
-            self.history.tick(now)  # nick protection: only the clients counting down
+            self.history.tick(now)  # (a retention pass every purge_interval)
         for session in list(self.sessions):
+            if session.multiline is not None:
+                expire(self, session, now)
             if not session.registered:
                 if now - session.user.signon > limits.registration_timeout:
                     self.quit(session, "Registration timed out", error="Registration timed out")

@@ -34,6 +34,7 @@ from hubbub.server.events import (
     Joined,
     Kicked,
     ModeChange,
+    MultilineRelayed,
     NickChanged,
     Parted,
     Quit,
@@ -45,6 +46,7 @@ from hubbub.server.events import (
     TopicChanged,
     UserModesChanged,
 )
+from hubbub.server.multiline import RENDER_KEY, MultilineMessage
 from hubbub.server.response import Response, render
 from hubbub.server.user import User
 
@@ -108,6 +110,7 @@ class LocalDelivery:
             AccountChanged: self._account,  # type: ignore[dict-item]
             Invited: self._invited,  # type: ignore[dict-item]
             Redacted: self._redacted,  # type: ignore[dict-item]
+            MultilineRelayed: self._multiline,  # type: ignore[dict-item]
         }
 
     # -- sending ---------------------------------------------------------------------------
@@ -454,6 +457,52 @@ class LocalDelivery:
                 if key and made is None:
                     made = _Renderings(event)
                 echo.write(made.get(key) if made is not None else event.wire)
+
+    def _multiline(self, event: MultilineRelayed) -> None:
+        """A ``draft/multiline`` message: the batch for the recipients that take it, the
+        lines one by one for the others (see :mod:`hubbub.server.multiline`), rendered once
+        per distinct set of the capabilities that matter; echoed like any message."""
+        source, target = event.source, event.target
+        tags = {"time": format_time(event.stamp.time), "msgid": event.stamp.msgid, **event.tags}
+        item = MultilineMessage(
+            source.prefix, event.command, event.shown, event.lines, event.concat, tags
+        )
+        recipients: Iterable[User]
+        if isinstance(target, Channel):
+            recipients = target.members
+            if event.status:
+                lowest = min(PREFIX_SYMBOLS.index(c) for c in event.status)
+                recipients = [m for m in recipients if target.rank(m) <= lowest]
+            skip: User | None = source
+        else:
+            recipients, skip = (target,), None  # (to oneself: delivered, then echoed)
+        name = self.server.name
+        made: dict[CapBits, bytes] = {}
+        server = self.server
+        dirty = server.dirty
+        was_idle = not dirty
+        for user in recipients:
+            session = user.session
+            if session is None or user is skip:
+                continue
+            key = session.caps & RENDER_KEY
+            data = made.get(key)
+            if data is None:
+                data = made[key] = item.render(key, name, {})
+            session.outbuf.append(data)
+            room = session.room = session.room - len(data)
+            if room < 0:
+                session.overflow()
+            dirty.add(session)
+        if was_idle and dirty:
+            server.wake()
+        echo = source.session
+        if echo is not None and echo.caps & Cap.ECHO_MESSAGE:
+            answering = self.answering
+            if answering is not None and answering.session is echo:
+                answering.add(item)
+            else:
+                echo.write(item.render(echo.caps & RENDER_KEY, name, {}))
 
     def _to_service(self, user: User, event: Relayed) -> None:
         service = user.service

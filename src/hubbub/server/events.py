@@ -19,7 +19,7 @@ changed and what was there before, so no subscriber needs to have seen the state
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple, TypeAlias, get_args
 
 if TYPE_CHECKING:
@@ -219,6 +219,46 @@ class Relayed(NamedTuple):
         return [line[head:].decode() for line in self.wire.split(b"\r\n")[:-1]]
 
 
+class MultilineRelayed(NamedTuple):
+    """A PRIVMSG or NOTICE of several lines sent as one IRCv3 ``draft/multiline`` batch
+    (a pasted block): one message, with one msgid and one time, to one channel or user.
+
+    ``lines`` are the texts as relayed (blank ones included); where ``concat[i]`` is true,
+    line ``i`` continues line ``i - 1`` without a line break (``draft/multiline-concat``;
+    never the first line). :attr:`text` is the message they make together. Clients with the
+    capability get the batch; the others get the lines that are not blank, one message each.
+    """
+
+    source: User
+    command: str
+    target: Channel | User
+    shown: str
+    """The target as written on the wire (``@#chan`` when ``status`` is ``@``)."""
+    status: str
+    lines: tuple[str, ...]
+    concat: tuple[bool, ...]
+    stamp: Stamp
+    tags: Mapping[str, str]
+    """The client-only tags sent on the opening ``BATCH`` and the sender's account and bot
+    tags (as :attr:`Relayed.tags`)."""
+
+    @property
+    def text(self) -> str:
+        """The combined message: the lines joined by line feeds, but where concatenated."""
+        return join_lines(self.lines, self.concat)
+
+
+def join_lines(lines: Sequence[str], concat: Sequence[bool]) -> str:
+    """The text of a multiline message: ``lines`` joined by ``\\n``, or by nothing before a
+    line marked in ``concat`` (the ``max-bytes`` of ``draft/multiline`` counts this)."""
+    parts: list[str] = []
+    for i, (line, joined) in enumerate(zip(lines, concat, strict=True)):
+        if i and not joined:
+            parts.append("\n")
+        parts.append(line)
+    return "".join(parts)
+
+
 Event: TypeAlias = (
     Registered
     | NickChanged
@@ -236,6 +276,7 @@ Event: TypeAlias = (
     | Invited
     | Redacted
     | Relayed
+    | MultilineRelayed
 )
 """Everything the network layer emits."""
 

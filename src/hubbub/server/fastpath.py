@@ -78,6 +78,7 @@ def relay(server: Server, session: Session, line: bytes) -> bool:
         return False
     if (
         not session.registered
+        or session.multiline is not None  # (the full handler drops the open batch)
         or len(line) > MAX_LINE_BYTES - 2
         or not line.isascii()
         or b"\x00" in line
@@ -121,7 +122,7 @@ def relay_block(server: Server, session: Session, data: bytes, now: float) -> bo
     else:
         return False
     end = data.find(b" :", skip)
-    if end < 0 or not session.registered:
+    if end < 0 or not session.registered or session.multiline is not None:
         return False
     target = data[skip:end]
     head = b"\n" + data[: end + 2]  # "\nPRIVMSG target :" starts every line

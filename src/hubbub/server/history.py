@@ -41,6 +41,7 @@ from hubbub.server.events import (
     Event,
     Joined,
     Kicked,
+    MultilineRelayed,
     NickChanged,
     Parted,
     Quit,
@@ -48,6 +49,7 @@ from hubbub.server.events import (
     TopicChanged,
 )
 from hubbub.server.isupport import build_isupport
+from hubbub.server.multiline import ROW_TAG, MultilineMessage, lines_of_row, row_marker
 from hubbub.server.response import Batch
 from hubbub.server.user import User
 from hubbub.storage.base import Anchor, HistoryStore, StorageError, StoredMessage
@@ -101,12 +103,18 @@ class Recorder(Protocol):
         """Rows queued and not committed yet."""
 
 
-def replay_message(row: StoredMessage) -> Message:
-    """A stored line as a message to send again: its text, time, msgid and tags."""
+def replay_message(row: StoredMessage) -> Message | MultilineMessage:
+    """A stored line as a message to send again: its text, time, msgid and tags; a
+    multiline message (its row marked with :data:`~hubbub.server.multiline.ROW_TAG`) as
+    its lines, rebuilt from its text."""
     msg = parse(row.line)
     tags = parse_tags(row.tags) if row.tags else {}
     tags["time"] = format_time(row.time)
     tags["msgid"] = row.msgid
+    marker = tags.pop(ROW_TAG, None)
+    if marker is not None and msg.command in MESSAGE_COMMANDS and msg.params:
+        lines, concat = lines_of_row(row.text, marker)
+        return MultilineMessage(msg.source or "", msg.command, msg.params[0], lines, concat, tags)
     return Message(msg.command, msg.params, msg.source, tags)
 
 
@@ -186,6 +194,7 @@ class History:
         """Input is paused until the writer catches up (see :meth:`_submit`)."""
         self._handlers: dict[type, Callable[[Event], None]] = {
             Relayed: self._relayed,  # type: ignore[dict-item]
+            MultilineRelayed: self._multiline,  # type: ignore[dict-item]
             Joined: self._joined,  # type: ignore[dict-item]
             Parted: self._parted,  # type: ignore[dict-item]
             Kicked: self._kicked,  # type: ignore[dict-item]
@@ -273,21 +282,28 @@ class History:
             self.server.host.pause_input(True)
         return seq
 
+    def _buffers(self, source: User, target: Channel | User) -> list[tuple[str, str]] | None:
+        """The buffers a message from ``source`` to ``target`` is kept in, as (key, peer);
+        None when it is not kept."""
+        if type(target) is Channel:
+            if target.history == "off":
+                return None
+            return [(target.folded, "")]
+        assert isinstance(target, User)
+        if not self.config.private or target.service is not None:
+            return None
+        keys: list[tuple[str, str]] = [(self.key_of(source), target.folded)]
+        if target is not source:
+            keys.append((self.key_of(target), source.folded))
+        return keys
+
     def _relayed(self, event: Relayed) -> None:
         if event.status or not self.config.enabled:
             return  # (a message to a channel's operators is not the channel's history)
-        source, target, command = event.source, event.target, event.command
-        if type(target) is Channel:
-            if target.history == "off":
-                return
-            keys: list[tuple[str, str]] = [(target.folded, "")]
-        else:
-            assert isinstance(target, User)
-            if not self.config.private or target.service is not None:
-                return
-            keys = [(self.key_of(source), target.folded)]
-            if target is not source:
-                keys.append((self.key_of(target), source.folded))
+        source, command = event.source, event.command
+        keys = self._buffers(source, event.target)
+        if keys is None:
+            return
         tags = event.tags
         if command == "TAGMSG":
             tags = {k: v for k, v in tags.items() if k != "+typing"}
@@ -295,6 +311,31 @@ class History:
                 return  # (typing notifications are not history)
         tag_text = serialize_tags(dict(tags)) if tags else ""
         rows = _Lines(event, keys, tag_text, tags.get("account", ""), source.folded)
+        seq = self._submit(rows)
+        session = source.session
+        if session is not None and session.caps & _ACKED and seq > self.committed_seq:
+            self.server.hold(session, seq)
+
+    def _multiline(self, event: MultilineRelayed) -> None:
+        """A multiline message is one row per buffer (see :mod:`hubbub.server.multiline`):
+        its combined text, its first line, and the mark that rebuilds its lines."""
+        if event.status or not self.config.enabled:
+            return
+        source, command = event.source, event.command
+        keys = self._buffers(source, event.target)
+        if keys is None:
+            return
+        text = event.text
+        tags = {**event.tags, ROW_TAG: row_marker(text, event.lines, event.concat)}
+        tag_text = serialize_tags(tags)
+        line = f":{source.prefix} {command} {event.shown} :{event.lines[0]}"
+        when, msgid, account = ms(event.stamp.time), event.stamp.msgid, tags.get("account", "")
+        rows = [
+            StoredMessage(
+                key, peer, msgid, when, command, source.folded, account, line, tag_text, text
+            )
+            for key, peer in keys
+        ]
         seq = self._submit(rows)
         session = source.session
         if session is not None and session.caps & _ACKED and seq > self.committed_seq:

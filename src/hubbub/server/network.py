@@ -13,11 +13,11 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from hubbub.protocol.casemap import Casemapping, Folded
-from hubbub.protocol.message import MAX_LINE_BYTES
+from hubbub.protocol.message import MAX_LINE_BYTES, cut_utf8
 from hubbub.server.channel import PREFIX_MODES, Channel, ListEntry
 from hubbub.server.events import (
     EVENT_TYPES,
@@ -31,6 +31,7 @@ from hubbub.server.events import (
     Joined,
     Kicked,
     ModeChange,
+    MultilineRelayed,
     NickChanged,
     Parted,
     Quit,
@@ -88,6 +89,36 @@ def fit_text(source: str, command: str, target: str, text: str) -> str:
     if len(data) <= room:
         return text
     return data[: max(room, 0)].decode("utf-8", "ignore")
+
+
+def split_to_fit(
+    source: str, command: str, target: str, lines: Sequence[str], concat: Sequence[bool]
+) -> tuple[tuple[str, ...], tuple[bool, ...]]:
+    """The lines of a multiline message with every line too long to relay once the
+    source is added split in pieces that fit, each piece after the first marked to be
+    concatenated: the combined text stays whole. Pieces end after a space where there is
+    one in their second half (the spec's advice: no word is cut, no fallback line starts
+    with a space), else between two characters."""
+    room = MAX_LINE_BYTES - 2 - len(f":{source} {command} {target} :".encode())
+    if all(len(line) * 4 <= room for line in lines):
+        return tuple(lines), tuple(concat)
+    out_lines: list[str] = []
+    out_concat: list[bool] = []
+    for line, joined in zip(lines, concat, strict=True):
+        data = line.encode()
+        while len(data) > room > 0:
+            piece = cut_utf8(data, room)
+            if not piece:  # (a room smaller than one character: never at sane limits)
+                piece = data[: len(data.decode()[0].encode())]
+            space = piece.rfind(b" ", len(piece) // 2)
+            if 0 < space < len(piece) - 1:
+                piece = piece[: space + 1]
+            out_lines.append(piece.decode())
+            out_concat.append(joined)
+            data, joined = data[len(piece) :], True
+        out_lines.append(data.decode())
+        out_concat.append(joined)
+    return tuple(out_lines), tuple(out_concat)
 
 
 def may_speak(channel: Channel, user: User, mapping: Casemapping) -> bool:
@@ -616,6 +647,39 @@ class Network:
         if type(target) is User and target.service is not None:
             # What is said to a service is between them (IDENTIFY <password>).
             self._emit(event, self._confidant_routes)
+        else:
+            self._emit(event)
+        return event
+
+    def relay_multiline(
+        self,
+        source: User,
+        command: str,
+        target: Channel | User,
+        lines: Sequence[str],
+        concat: Sequence[bool],
+        *,
+        status: str = "",
+        client_tags: Mapping[str, str] | None = None,
+    ) -> MultilineRelayed:
+        """Relay a ``draft/multiline`` PRIVMSG or NOTICE (its ``lines``, ``concat`` marking
+        those that continue the line before) from ``source`` to a channel (its members of
+        rank ``status`` or higher when given) or a user, as one message with one msgid.
+        The caller checked the batch and that ``source`` may send it (:func:`may_speak`);
+        lines too long to relay are split (:func:`split_to_fit`). A service hears the
+        lines one by one, as ordinary messages: the caller sends them so, not through
+        here."""
+        shown = status + (target.name if isinstance(target, Channel) else target.nick)
+        fitted, joined = split_to_fit(source.prefix, command, shown, lines, concat)
+        tags = self.sender_tags(source)
+        if client_tags:
+            tags = {**tags, **client_tags}
+        event = MultilineRelayed(
+            source, command, target, shown, status, fitted, joined, self.stamp(), tags
+        )
+        if type(target) is User and target.service is not None:
+            confidants = self._confidants  # (as relay_wire: between them)
+            self._emit(event, [s for s in self._routes[MultilineRelayed] if s in confidants])
         else:
             self._emit(event)
         return event

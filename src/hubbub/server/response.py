@@ -8,8 +8,8 @@ Handlers never write replies to the origin client directly: they add them to a
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from hubbub.protocol.caps import Cap, CapBits, visible_tags
 from hubbub.protocol.message import MAX_BODY_BYTES, Message, cut_utf8, fit_body
@@ -98,13 +98,27 @@ def new_batch_id() -> str:
     return f"b{next(_batch_ids):x}"
 
 
+class Item(Protocol):
+    """Something a reply holds that is not one message (a batch, a multiline message):
+    it renders itself for each client."""
+
+    def render(self, caps: CapBits, server_name: str, outer: dict[str, str]) -> bytes:
+        """Its lines for a client with ``caps``; ``outer`` tags (a label, an enclosing
+        batch) go on its first line (and an enclosing batch's on each line outside its
+        own batch)."""
+        ...
+
+
 class Batch:
     """A batch of messages inside a reply (``chathistory``, ``soju.im/search``...): one
-    item of a :class:`Response`, so that labeled-response puts the label on its start."""
+    item of a :class:`Response`, so that labeled-response puts the label on its start.
+    Its messages may be items themselves (a nested multiline batch)."""
 
     __slots__ = ("kind", "messages", "params")
 
-    def __init__(self, kind: str, params: tuple[str, ...], messages: list[Message]) -> None:
+    def __init__(
+        self, kind: str, params: tuple[str, ...], messages: Sequence[Message | Item]
+    ) -> None:
         self.kind = kind
         self.params = params
         self.messages = messages
@@ -114,13 +128,13 @@ class Batch:
         takes none; ``outer`` tags (a label, an enclosing batch) go on the start line, and
         an enclosing batch's tag on the end line too."""
         if not caps & Cap.BATCH:
-            return b"".join(render(m, caps) for m in self.messages)
+            return b"".join(_render(m, caps, server_name, None) for m in self.messages)
         ref = new_batch_id()
         start = Message("BATCH", ("+" + ref, self.kind, *self.params), server_name)
         end = Message("BATCH", ("-" + ref,), server_name)
         parts = [render(start, caps, outer)]
         inner = {"batch": ref}
-        parts.extend(render(m, caps, inner) for m in self.messages)
+        parts.extend(_render(m, caps, server_name, inner) for m in self.messages)
         enclosing = {"batch": outer["batch"]} if "batch" in outer else None
         parts.append(render(end, caps, enclosing))
         return b"".join(parts)
@@ -135,9 +149,9 @@ class Response:
         self.session = session
         self.server_name = server_name
         self.label = label
-        self.messages: list[Message | Batch] = []
+        self.messages: list[Message | Item] = []
 
-    def add(self, msg: Message | Batch) -> None:
+    def add(self, msg: Message | Item) -> None:
         """Queue a message (or a batch of them) for the origin client."""
         self.messages.append(msg)
 
@@ -219,9 +233,9 @@ class Response:
 
 
 def _render(
-    item: Message | Batch, caps: CapBits, server_name: str, extra: dict[str, str] | None
+    item: Message | Item, caps: CapBits, server_name: str, extra: dict[str, str] | None
 ) -> bytes:
-    if type(item) is Batch:
-        return item.render(caps, server_name, extra or {})
-    assert isinstance(item, Message)
-    return render(item, caps, extra)
+    if type(item) is Message:
+        return render(item, caps, extra)
+    assert not isinstance(item, Message)
+    return item.render(caps, server_name, extra or {})

@@ -20,12 +20,15 @@ import enum
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from hubbub.protocol.caps import RENDER_CAPS, Cap, CapBits
 from hubbub.protocol.casemap import Folded
 from hubbub.protocol.errors import LineTooLong
 from hubbub.server.user import User
+
+if TYPE_CHECKING:
+    from hubbub.server.commands.multiline import OpenBatch
 
 
 class Sink(Protocol):
@@ -140,6 +143,7 @@ class Session:
         "last_recv",
         "login_failures",
         "monitoring",
+        "multiline",
         "outbuf",
         "pass_given",
         "peer",
@@ -203,6 +207,9 @@ class Session:
         self.pending: list[bytes | LineTooLong] | None = None
         """Lines held back (flood control, a password check); None when there are none."""
         self.pending_bytes = 0
+        self.multiline: OpenBatch | None = None
+        """The ``draft/multiline`` batch the client has open, if any (see
+        :mod:`hubbub.server.commands.multiline`)."""
 
     @property
     def state(self) -> State:

@@ -233,9 +233,9 @@ class HistoryStore(Protocol):
     ) -> list[StoredMessage]:
         """Lines of the buffers in ``keys`` (as for :meth:`targets`) whose text matches
         every word of ``text`` (full-text, case-insensitive; "" matches all), sent by the
-        folded nick ``sender`` when given, within the times; the ``limit`` newest, oldest
-        first. A query that runs longer than ``timeout`` seconds is stopped and raises
-        :class:`StorageTimeout`."""
+        folded nick ``sender`` when given, strictly after ``after`` and strictly before
+        ``before``; the ``limit`` newest, oldest first. A query that runs longer than
+        ``timeout`` seconds is stopped and raises :class:`StorageTimeout`."""
 
     def redact(self, msgid: str) -> int:
         """Remove every stored copy of ``msgid`` (both parties' copies of a private message),

@@ -61,6 +61,8 @@ _MAX_SECONDS = _MAX_MS // 1000
 _MAX_ID = (1 << 63) - 1
 _MAX_LIMIT = 1 << 31
 _BUFFER_CACHE = 65536
+_WRITER_BUSY_MS = 60_000
+"""How long the writer waits for readers (SQLite's file lock) before a commit fails."""
 _PROGRESS_STEPS = 1000
 """SQLite virtual-machine steps between two looks at a search's clock."""
 
@@ -228,7 +230,9 @@ class SqliteHistory:
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the database {self.path}: {exc}") from exc
         try:
-            conn.execute("PRAGMA busy_timeout=5000")
+            # A commit waits for the reads in progress, a search at most its timeout: the
+            # writer waits long rather than lose a batch; a reader waits for a commit's end.
+            conn.execute(f"PRAGMA busy_timeout={5000 if reader else _WRITER_BUSY_MS}")
             conn.execute("PRAGMA mmap_size=0")
             mode = str(conn.execute("PRAGMA journal_mode=DELETE").fetchone()[0]).lower()
             if mode != "delete":

@@ -5,27 +5,42 @@ the input line in the middle, members on the right, and a status line at the bot
 only draws :class:`~hubbub.tui.model.ChatModel` and turns the input line into client calls;
 events are read from the :class:`~hubbub.client.Client` in a worker, so typing never waits
 for the network and the network never waits for typing.
+
+History requests (what was missed on joining or after a reconnection, older pages, the
+stretch around a search result) run in workers too; their lines go in place through the
+model, which dedups them by msgid and places the "new messages" line from the read marker.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import zlib
-from collections import deque
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
 from rich.style import Style
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.events import Resize
-from textual.widgets import ContentSwitcher, Input, Label, ListItem, ListView, RichLog, Static
+from textual.css.query import NoMatches
+from textual.timer import Timer
+from textual.widgets import ContentSwitcher, Input, Label, ListItem, ListView, Static
 
-from hubbub.client import Client, ClientError, Event, Join, NotConnected
+from hubbub.client import (
+    Client,
+    ClientError,
+    Event,
+    HistoryMessage,
+    Join,
+    NotConnected,
+    Registered,
+    RequestFailed,
+    Unsupported,
+)
 from hubbub.client.formatting import (
     PLAIN,
     Colour,
@@ -34,9 +49,25 @@ from hubbub.client.formatting import (
     parse_formatting,
     strip_formatting,
 )
+from hubbub.client.history import Ref, ref_types
+from hubbub.protocol.numbers import parse_number
 from hubbub.tui.commands import COMMANDS, Command, help_lines, parse_input
 from hubbub.tui.completion import Completer
-from hubbub.tui.model import MAX_LINES, SERVER, Change, ChatModel, Kind, Line, LineKind, now
+from hubbub.tui.log import KEEP, Anchor, ConversationLog
+from hubbub.tui.model import (
+    DELETED_TEXT,
+    SERVER,
+    Change,
+    ChatModel,
+    Conversation,
+    Kind,
+    Line,
+    LineKind,
+    now,
+)
+from hubbub.tui.search import SearchQuery, SearchScreen, parse_search, result_text
+
+__all__ = ["ChatApp", "ChatInput", "ConversationLog", "render_line", "run_app"]
 
 NICK_COLOURS = (
     "red",
@@ -53,6 +84,18 @@ NICK_COLOURS = (
     "bright_cyan",
 )
 
+
+HISTORY_PAGE = 100
+"""Lines asked for at a time: on joining, after a reconnection, scrolling back."""
+
+SEARCH_LIMIT = 100
+"""Results asked for by ``/search``."""
+
+MARKREAD_DELAY = 1.0
+"""Seconds a read marker waits before it is sent (reading on gives one ``MARKREAD``)."""
+
+TYPING_INTERVAL = 3.0
+"""Seconds between two ``typing=active`` notifications to a conversation (the spec's 3 s)."""
 
 ALT_DIGITS = "123456789"
 """The digits Alt switches conversations with."""
@@ -140,27 +183,47 @@ def formatted(text: str, style: str = "", *, strip: bool = False) -> Text:
     return out
 
 
-def render_line(line: Line, own_nick: str = "", *, strip: bool = False) -> Text:
-    """A line as Rich text: ``HH:MM`` then the message, nick coloured, mentions highlighted,
-    mIRC formatting drawn (or removed with ``strip``)."""
-    text = Text(line.time.strftime("%H:%M "), style="dim")
+def render_line(
+    line: Line,
+    own_nick: str = "",
+    *,
+    strip: bool = False,
+    focused: bool = False,
+    clock: bool = True,
+) -> Text:
+    """A line as Rich text: ``HH:MM`` (unless not ``clock``) then the message, nick
+    coloured, mentions highlighted, mIRC formatting drawn (or removed with ``strip``);
+    ``focused`` (a search result) draws it in reverse."""
+    text = _render_line(line, strip, clock)
+    if focused:
+        text.stylize("reverse")
+    return text
+
+
+def _render_line(line: Line, strip: bool, clock: bool) -> Text:
+    text = Text(line.time.strftime("%H:%M ") if clock else "", style="dim")
     nick = line.nick or ""
     nick_style = f"bold {nick_colour(nick)}" if not line.from_self else "bold"
     highlight = "bold yellow" if line.highlight else ""
+    body = line.text
+    if line.redacted:
+        body, highlight, strip = DELETED_TEXT, "dim italic", True
     if line.kind is LineKind.MESSAGE and nick:
         text.append("<")
         text.append(nick, style=nick_style)
         text.append("> ")
-        text.append_text(formatted(line.text, highlight, strip=strip))
+        text.append_text(formatted(body, highlight, strip=strip))
     elif line.kind is LineKind.ACTION:
         text.append("* ")
         text.append(nick, style=nick_style)
-        text.append_text(formatted(" " + line.text, f"italic {highlight}".strip(), strip=strip))
+        text.append_text(formatted(" " + body, f"italic {highlight}".strip(), strip=strip))
     elif line.kind is LineKind.NOTICE and nick:
         text.append("-")
         text.append(nick, style=nick_style)
         text.append("- ")
-        text.append_text(formatted(line.text, highlight, strip=strip))
+        text.append_text(formatted(body, highlight, strip=strip))
+    elif line.kind is LineKind.DIVIDER:
+        return Text(line.text, style="bold red", justify="center")
     elif line.kind is LineKind.EVENT:
         text.append_text(formatted(line.text, "dim italic", strip=strip))
     elif line.kind is LineKind.ERROR:
@@ -168,77 +231,6 @@ def render_line(line: Line, own_nick: str = "", *, strip: bool = False) -> Text:
     else:
         text.append_text(formatted(line.text, "cyan", strip=strip))
     return text
-
-
-class ConversationLog(RichLog):
-    """The messages of one conversation, wrapped at the width the log really has.
-
-    :class:`RichLog` wraps a line once, when it is written, at the log's width at that moment.
-    A log the switcher hides (``display: none``) has no width, so lines written to it were
-    wrapped at ``min_width`` columns for good, and a resized terminal never re-wrapped anything.
-    This log keeps the lines' Rich texts and writes them only at a known width: lines that
-    arrive while it is hidden wait until it is shown, and whenever its width changes (shown
-    again, or the terminal resized) every line is wrapped anew.
-    """
-
-    def __init__(self, *, id: str | None = None, max_lines: int = MAX_LINES) -> None:
-        super().__init__(id=id, wrap=True, min_width=1, max_lines=max_lines)
-        self.can_focus = False
-        self._texts: deque[Text] = deque(maxlen=max_lines)
-        self._wrapped_at = 0
-        """The width the written lines are wrapped at (0: none written yet)."""
-        self._waiting = 0
-        """How many of the last lines are not written yet."""
-
-    @property
-    def texts(self) -> list[Text]:
-        """Every line the log holds, written or waiting, oldest first."""
-        return list(self._texts)
-
-    def _width(self) -> int:
-        return self.scrollable_content_region.width if self.display else 0
-
-    def add(self, text: Text) -> None:
-        """Append a line: written now if the log is shown at the width its lines have, else
-        when it is next shown."""
-        self._texts.append(text)
-        width = self._width()
-        if width and width == self._wrapped_at and not self._waiting:
-            self.write(text, width=width)
-        else:
-            self._waiting = min(self._waiting + 1, len(self._texts))
-
-    def replace(self, texts: list[Text]) -> None:
-        """Hold ``texts`` instead of the current lines (a conversation whose history arrived)."""
-        self._texts.clear()
-        self._texts.extend(texts)
-        self._wrapped_at = 0
-        self._catch_up()
-
-    def on_show(self) -> None:
-        """Shown (again): write what arrived meanwhile, at the width the log has now."""
-        self._catch_up()
-
-    def on_resize(self, event: Resize) -> None:
-        """Wrap every line again at the new width; RichLog's own handler, which Textual runs
-        after this one, writes what was written before the log's size was first known."""
-        self._catch_up()
-
-    def _catch_up(self) -> None:
-        width = self._width()
-        if not width:
-            return
-        if width == self._wrapped_at:
-            texts = list(self._texts)[len(self._texts) - self._waiting :] if self._waiting else []
-        else:
-            self._wrapped_at = width
-            self.clear()
-            texts = list(self._texts)
-        self._waiting = 0
-        for text in texts:
-            self.write(text, width=width, scroll_end=False)
-        if texts:
-            self.scroll_end(animate=False, immediate=False, x_axis=False)
 
 
 class ChatInput(Input):
@@ -300,6 +292,8 @@ class ChatApp(App[int]):
     #topic { height: 1; background: $panel; padding: 0 1; }
     #logs { height: 1fr; }
     #logs RichLog { padding: 0 1; scrollbar-size-vertical: 1; }
+    #typing { height: 1; padding: 0 1; color: $text-muted; text-style: italic; }
+    #typing.idle { display: none; }
     #input { border: none; height: 1; padding: 0 1; background: $surface; }
     #members-box { width: 18; border-left: solid $panel-lighten-2; }
     #members-box.hidden { display: none; }
@@ -311,6 +305,7 @@ class ChatApp(App[int]):
         Binding("ctrl+p,alt+up", "cycle(-1)", "Previous", show=False, priority=True),
         Binding("pageup", "scroll(-1)", "Scroll up", show=False),
         Binding("pagedown", "scroll(1)", "Scroll down", show=False),
+        Binding("ctrl+end", "latest", "Latest messages", show=False),
         *[
             Binding(f"alt+{i}", f"go({i})", f"Conversation {i}", show=False, priority=True)
             for i in ALT_DIGITS
@@ -324,19 +319,31 @@ class ChatApp(App[int]):
         open_query: str | None = None,
         clock: Callable[[], datetime] = now,
         strip_formatting: bool = False,
+        send_typing: bool = True,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
         read_escape_digits_as_alt()
         self.client = client
         self.strip_formatting = strip_formatting
         """Show messages without their mIRC formatting (``--strip-formatting``)."""
-        self.model = ChatModel(clock)
+        self.send_typing = send_typing
+        """Tell others when the user is typing (``--no-typing``, ``/set typing off``)."""
+        self.page = HISTORY_PAGE
+        """Lines of history asked for at a time."""
+        self.markread_delay = MARKREAD_DELAY
+        """Seconds a read marker waits before it is sent."""
+        self.monotonic = monotonic
+        self.model = ChatModel(clock, monotonic)
         self.completer = Completer()
         self._open_query = open_query
         self._logs: dict[str, ConversationLog] = {}
         self._log_ids = 0
         self._sidebar_keys: list[str] = []
         self._sidebar_lock = asyncio.Lock()
+        self._markread_timers: dict[str, Timer] = {}
+        self._typing_sent: dict[str, tuple[str, float]] = {}
+        """What was last told each conversation about our typing, and when."""
 
     # -- layout -------------------------------------------------------------------------------
 
@@ -348,6 +355,7 @@ class ChatApp(App[int]):
             with Vertical(id="centre"):
                 yield Static("", id="topic")
                 yield ContentSwitcher(id="logs")
+                yield Static("", id="typing", classes="idle")
                 yield ChatInput(self._complete, id="input")
             with VerticalScroll(id="members-box"):
                 yield Static("", id="members")
@@ -360,6 +368,7 @@ class ChatApp(App[int]):
         await self._refresh_all()
         self.query_one("#input", ChatInput).focus()
         self.run_worker(self._pump(), name="events", exclusive=False)
+        self.set_interval(1.0, self._tick)
         if self._open_query:
             await self.run_command(Command("query", self._open_query))
 
@@ -367,7 +376,7 @@ class ChatApp(App[int]):
         log = self._logs.get(key)
         if log is None:
             self._log_ids += 1
-            log = ConversationLog(id=f"log-{self._log_ids}")
+            log = ConversationLog(id=f"log-{self._log_ids}", key=key)
             log.display = False  # the switcher shows only the current one
             self._logs[key] = log
             await self.query_one("#logs", ContentSwitcher).mount(log)
@@ -381,7 +390,14 @@ class ChatApp(App[int]):
 
     async def _pump(self) -> None:
         async for event in self.client:
-            await self.handle_event(event)
+            if not self.is_running:
+                return  # the app is closing: its widgets are going
+            try:
+                await self.handle_event(event)
+            except NoMatches:
+                if self.is_running and not self._exit:
+                    raise
+                return  # the app closed while this event was drawn: nothing left to draw
         self.model.status = "disconnected"
         self._refresh_status()
 
@@ -391,28 +407,30 @@ class ChatApp(App[int]):
         await self._show(change)
         if isinstance(event, Join) and event.is_self:
             conv = self.model.get(event.channel)
-            if conv is not None and not conv.history_loaded:
-                conv.history_loaded = True
-                self.run_worker(self._fetch_history(event.channel), exclusive=False)
+            if conv is not None and not conv.detached:
+                self._start_catch_up(conv)
+            elif conv is not None:
+                conv.catching_up = False  # a stretch of the past is shown: nothing to catch up
+        elif isinstance(event, Registered) and self.model.missed_since is not None:
+            since, self.model.missed_since = self.model.missed_since, None
+            self.run_worker(self._catch_up_private(since), exclusive=False)
+        for conv in list(self.model.conversations.values()):
+            if conv.kind is Kind.QUERY and not conv.history_loaded:
+                self._start_catch_up(conv)  # a new private conversation: what came before
 
-    async def _fetch_history(self, target: str) -> None:
-        try:
-            await self.client.fetch_history(target)
-        except ClientError:
-            pass
+    def _start_catch_up(self, conv: Conversation, since: datetime | None = None) -> None:
+        conv.history_loaded = True
+        conv.catching_up = True
+        self.run_worker(self._catch_up(conv.name, since), exclusive=False)
 
-    async def _show(self, change: Change) -> None:
-        own = self.client.nick
+    async def _show(self, change: Change, anchors: dict[str, Anchor] | None = None) -> None:
         for key, line in change.added:
-            if key in self.model.conversations:
-                log = await self._ensure_log(key)
-                log.add(render_line(line, own, strip=self.strip_formatting))
-        for key in change.reloaded:
             conv = self.model.conversations.get(key)
             if conv is not None:
                 log = await self._ensure_log(key)
-                strip = self.strip_formatting
-                log.replace([render_line(line, own, strip=strip) for line in conv.lines])
+                log.add(self._render(conv, line), line)
+        for key in change.reloaded:
+            await self._redraw(key, (anchors or {}).get(key))
         if change.activate is not None:
             await self.switch_to(change.activate)
             return
@@ -420,23 +438,360 @@ class ChatApp(App[int]):
             await self._refresh_sidebar()
         if change.members:
             self._refresh_members()
+        if change.typing:
+            self._refresh_typing()
         self._refresh_topic()
         self._refresh_status()
+        if change.added or change.reloaded:
+            self.call_after_refresh(self._check_read)
+
+    def _render(self, conv: Conversation, line: Line) -> Text:
+        focused = line.msgid is not None and line.msgid == conv.focus
+        return render_line(line, strip=self.strip_formatting, focused=focused)
+
+    async def _redraw(self, key: str, anchor: Anchor | None = None) -> None:
+        """Draw conversation ``key`` anew (its lines changed in place)."""
+        conv = self.model.conversations.get(key)
+        if conv is None:
+            return
+        log = await self._ensure_log(key)
+        lines = list(conv.lines)
+        log.replace([self._render(conv, line) for line in lines], list(lines), anchor)
+
+    # -- history ------------------------------------------------------------------------------
+
+    def _limit(self) -> int:
+        """The lines one history request gives at most (ours, or the server's limit)."""
+        most = parse_number(self.client.state.isupport.get("CHATHISTORY") or "", lo=1)
+        return min(self.page, most) if most is not None else self.page
+
+    def _ref(self, line: Line) -> Ref:
+        """A history bound for ``line``: its msgid when the server takes them, else its time."""
+        types = ref_types(self.client.state.isupport)
+        if line.msgid and "msgid" in types:
+            return line.msgid
+        return line.time.astimezone(UTC)
+
+    async def _catch_up(self, name: str, since: datetime | None = None) -> None:
+        """Fetch what ``name`` missed: after the last line seen before the (re)join, else
+        after ``since``, else its latest lines; put it in place, with the "new messages"
+        line where the user stopped reading."""
+        conv = self.model.get(name)
+        if conv is None:
+            return
+        resume = conv.resume_from
+        try:
+            if conv.kind is Kind.QUERY and "draft/read-marker" in self.client.state.caps:
+                self.model.move_marker(conv, await self.client.read_marker(name))
+            if resume is not None:
+                after: Ref | None = self._ref(resume)
+            else:
+                after = since.astimezone(UTC) if since is not None else None
+            try:
+                found = await self.client.history_latest(name, after=after, limit=self._limit())
+            except RequestFailed:
+                if resume is None or after == resume.time.astimezone(UTC):
+                    raise
+                # the msgid is gone from the server's history: go by its time
+                after = resume.time.astimezone(UTC)
+                found = await self.client.history_latest(name, after=after, limit=self._limit())
+        except ClientError as exc:
+            conv.catching_up = False
+            if not isinstance(exc, Unsupported | NotConnected):
+                await self._show(self.model.info(f"history of {name}: {exc}", name, LineKind.ERROR))
+            return
+        conv.catching_up = False
+        conv.resume_from = None
+        boundary = conv.marker
+        if boundary is None and after is not None:
+            boundary = resume.time if resume is not None else since
+        change = Change(conversations=True)
+        lines = self.model.history_lines(found, self.client.state)
+        if after is not None and len(found) >= self._limit():
+            # More was missed than one page: show the latest alone; scrolling back goes on.
+            self.model.replace_lines(conv, lines, change)
+            added = lines
+        else:
+            added = self.model.merge(conv, lines, change)
+        if not self.model.recount(conv) and conv.marker is None and after is not None:
+            self.model.count_new(conv, added)
+        self.model.place_divider(conv, boundary)
+        change.reloaded.add(self.model.key(name))
+        await self._show(change, self._divider_anchor(conv))
+
+    def _divider_anchor(self, conv: Conversation) -> dict[str, Anchor]:
+        """Show the "new messages" line near the top, if the active conversation has one."""
+        index = conv.divider_index()
+        key = self.model.key(conv.name)
+        if index is None or key != self.model.active:
+            return {}
+        return {key: (index, 1)}
+
+    async def _catch_up_private(self, since: datetime) -> None:
+        """After a reconnection: the private conversations active meanwhile, caught up."""
+        end = datetime.now(UTC) + timedelta(days=1)  # the server's clock may be ahead
+        try:
+            targets = await self.client.history_targets(since.astimezone(UTC), end)
+        except ClientError:
+            return
+        state = self.client.state
+        for target in targets:
+            if state.is_channel(target.name) or state.is_me(target.name):
+                continue
+            conv = self.model.get(target.name)
+            if conv is None:
+                conv = self.model.open(target.name, Kind.QUERY)
+                await self._refresh_sidebar()
+            elif conv.catching_up or conv.detached:
+                continue
+            conv.resume_from = conv.last_history_line()
+            self._start_catch_up(conv, since)
+
+    async def load_older(self, name: str, *, page_up: bool = False) -> None:
+        """Put the page of history before the first line of ``name`` above it (scrolling
+        back); with ``page_up``, then scroll a page up into it."""
+        conv = self.model.get(name)
+        if conv is None or conv.loading or conv.oldest_reached or conv.kind is Kind.SERVER:
+            return
+        first = conv.first_history_line()
+        conv.loading = True
+        try:
+            if first is None:
+                found = await self.client.history_latest(name, limit=self._limit())
+            else:
+                found = await self.client.history(
+                    name, before=self._ref(first), limit=self._limit()
+                )
+        except ClientError as exc:
+            if isinstance(exc, Unsupported):
+                conv.oldest_reached = True  # nothing to ask for, ever
+            elif not isinstance(exc, NotConnected):
+                await self._show(self.model.info(f"history of {name}: {exc}", name, LineKind.ERROR))
+            return
+        finally:
+            conv.loading = False
+        change = Change()
+        lines = self.model.history_lines(found, self.client.state)
+        added = self.model.merge(conv, lines, change, older=True)
+        if len(found) < self._limit() or not added:
+            conv.oldest_reached = True
+            self.model.mark_start(conv, change)
+        key = self.model.key(name)
+        await self._show(change, {key: KEEP})
+        log = self._logs.get(key)
+        if page_up and log is not None and added:
+            log.scroll_page_up(animate=False)
+
+    async def load_newer(self, name: str) -> None:
+        """In a stretch of the past: the page after its last line, below it; back to the
+        live conversation once the present is reached."""
+        conv = self.model.get(name)
+        if conv is None or conv.loading or not conv.detached:
+            return
+        last = conv.last_history_line()
+        if last is None:
+            await self.jump_latest(name)
+            return
+        conv.loading = True
+        try:
+            found = await self.client.history(name, after=self._ref(last), limit=self._limit())
+        except ClientError:
+            return
+        finally:
+            conv.loading = False
+        change = Change()
+        self.model.merge(conv, self.model.history_lines(found, self.client.state), change)
+        if len(found) < self._limit():
+            conv.detached = False
+        change.reloaded.add(self.model.key(name))
+        await self._show(change, {self.model.key(name): KEEP})
+
+    async def jump_latest(self, name: str) -> None:
+        """Show the latest lines of ``name`` again (leaving a stretch of the past)."""
+        conv = self.model.get(name)
+        if conv is None:
+            return
+        conv.focus = None
+        if not conv.detached:
+            log = self._logs.get(self.model.key(name))
+            if log is not None:
+                log.following = True
+                log.scroll_end(animate=False)
+            return
+        try:
+            found = await self.client.history_latest(name, limit=self._limit())
+        except ClientError as exc:
+            await self._show(self.model.info(f"history of {name}: {exc}", name, LineKind.ERROR))
+            return
+        change = Change()
+        self.model.replace_lines(conv, self.model.history_lines(found, self.client.state), change)
+        conv.detached = False
+        log = await self._ensure_log(self.model.key(name))
+        log.following = True
+        await self._show(change)
+
+    async def open_around(self, result: HistoryMessage) -> None:
+        """Open the conversation of a search result around it, the result highlighted."""
+        name = result.conversation or result.target
+        if not name:
+            return
+        conv = self.model.get(name)
+        if conv is None:
+            kind = Kind.CHANNEL if self.client.state.is_channel(name) else Kind.QUERY
+            conv = self.model.open(name, kind)
+            conv.history_loaded = True  # what is shown is the stretch around the result
+        index = conv.index_of(result.msgid) if result.msgid else None
+        if index is None:
+            around: Ref = result.msgid or (result.time or datetime.now(UTC))
+            try:
+                found = await self.client.history(name, around=around, limit=self._limit())
+            except ClientError as exc:
+                await self._error(f"cannot open {name} there: {exc}")
+                return
+            lines = self.model.history_lines(found, self.client.state)
+            change = Change()
+            shown = {line.key for line in conv.lines if line.key is not None}
+            if any(line.key in shown for line in lines):
+                self.model.merge(conv, lines, change)
+            else:
+                self.model.replace_lines(conv, lines, change)
+                conv.detached = True
+        await self.switch_to(conv.name)
+        conv.focus = result.msgid
+        index = conv.index_of(result.msgid) if result.msgid else None
+        await self._redraw(self.model.key(conv.name), (index, None) if index is not None else None)
+        self._refresh_topic()
+
+    # -- read markers -------------------------------------------------------------------------
+
+    def _check_read(self) -> None:
+        """The active conversation is read if its latest line is in view: move the marker
+        there, and tell the server a moment later (once for a burst of lines)."""
+        conv = self.model.current
+        log = self._logs.get(self.model.active)
+        if conv.kind is Kind.SERVER or log is None or not log.following or not self.app_focus:
+            return
+        if self.model.mark_viewed(conv):
+            self._schedule_marker(self.model.active)
+
+    def _schedule_marker(self, key: str) -> None:
+        if key in self._markread_timers:
+            return
+
+        def fire() -> None:
+            self._markread_timers.pop(key, None)
+            self.run_worker(self._send_marker(key), exclusive=False)
+
+        self._markread_timers[key] = self.set_timer(self.markread_delay, fire)
+
+    async def _send_marker(self, key: str) -> None:
+        conv = self.model.conversations.get(key)
+        if conv is None or conv.marker is None or "draft/read-marker" not in self.client.state.caps:
+            return
+        if conv.sent_marker is not None and conv.marker <= conv.sent_marker:
+            return
+        sending = conv.marker
+        try:
+            kept = await self.client.mark_read(conv.name, sending)
+        except ClientError:
+            return
+        conv.sent_marker = max(sending, kept) if kept is not None else sending
+
+    async def on_app_focus(self, event: events.AppFocus) -> None:
+        """Back in the terminal: what is in view is read now."""
+        self._check_read()
+
+    @on(ConversationLog.ReachedEnd)
+    async def _reached_end(self, message: ConversationLog.ReachedEnd) -> None:
+        if message.log.key != self.model.active:
+            return
+        self._check_read()
+        if self.model.current.detached:
+            self.run_worker(self.load_newer(self.model.current.name), exclusive=False)
+
+    @on(ConversationLog.ReachedTop)
+    async def _reached_top(self, message: ConversationLog.ReachedTop) -> None:
+        if message.log.key == self.model.active:
+            self.run_worker(self.load_older(self.model.current.name), exclusive=False)
+
+    # -- typing -------------------------------------------------------------------------------
+
+    @on(Input.Changed, "#input")
+    async def _input_changed(self, message: Input.Changed) -> None:
+        conv = self.model.current
+        if not self.send_typing or conv.kind is Kind.SERVER:
+            return
+        if conv.kind is Kind.CHANNEL and not conv.joined:
+            return
+        value = message.value
+        composing = bool(value.strip()) and (not value.startswith("/") or value.startswith("//"))
+        key = self.model.active
+        sent = self._typing_sent.get(key)
+        clock = self.monotonic()
+        if composing:
+            if sent is None or sent[0] != "active" or clock - sent[1] >= TYPING_INTERVAL:
+                self._typing(conv.name, key, "active")
+        elif sent is not None and sent[0] == "active":
+            self._typing(conv.name, key, "done")
+
+    def _typing(self, name: str, key: str, state: str) -> None:
+        """Tell ``name`` about our typing (in a worker: flood control may hold it)."""
+        self._typing_sent[key] = (state, self.monotonic())
+
+        async def send() -> None:
+            try:
+                await self.client.send_typing(name, state)
+            except (ClientError, ValueError):
+                pass
+
+        self.run_worker(send(), exclusive=False)
+
+    def _typing_over(self, key: str, *, tell: bool) -> None:
+        """We no longer type in ``key``: a message went (it says so itself), or the user
+        moved on (``tell``: send ``done``)."""
+        sent = self._typing_sent.pop(key, None)
+        conv = self.model.conversations.get(key)
+        if tell and sent is not None and sent[0] == "active" and conv is not None:
+            self._typing(conv.name, key, "done")
+            self._typing_sent.pop(key, None)
+
+    def _refresh_typing(self) -> None:
+        text = self.model.typing_line()
+        bar = self.query_one("#typing", Static)
+        bar.update(Text(text))
+        bar.set_class(not text, "idle")
+
+    def _tick(self) -> None:
+        if self.model.expire_typing():
+            self._refresh_typing()
 
     # -- drawing ------------------------------------------------------------------------------
 
     async def switch_to(self, name: str) -> None:
         """Make conversation ``name`` the visible one."""
+        old = self.model.active
+        focus = self.model.current.focus
+        target = self.model.get(name)
+        divider = target.divider_index() if target is not None else None
         if not self.model.activate(name):
             return
+        conv = self.model.current
+        if old != self.model.active:
+            self._typing_over(old, tell=True)
+            if focus is not None:
+                await self._redraw(old)  # its search result is no longer highlighted
         log = await self._ensure_log(self.model.active)
         self.query_one("#logs", ContentSwitcher).current = log.id
+        if old != self.model.active and conv.divider_index() != divider:
+            await self._redraw(self.model.active, self._divider_anchor(conv).get(self.model.active))
         await self._refresh_all()
+        self.call_after_refresh(self._check_read)
 
     async def _refresh_all(self) -> None:
         await self._refresh_sidebar()
         self._refresh_members()
         self._refresh_topic()
+        self._refresh_typing()
         self._refresh_status()
 
     async def _refresh_sidebar(self) -> None:
@@ -493,6 +848,8 @@ class ChatApp(App[int]):
             line.append(f"private conversation with {conv.name}")
         else:
             line.append("server messages · /join #channel to start · /help for commands and keys")
+        if conv.detached:
+            line = Text(f"{conv.name}: earlier messages · PageDown for newer, Ctrl+End: latest")
         self.query_one("#topic", Static).update(line)
 
     def _refresh_status(self) -> None:
@@ -527,11 +884,13 @@ class ChatApp(App[int]):
     async def _submitted(self, message: Input.Submitted) -> None:
         box = self.query_one("#input", ChatInput)
         text = message.value
+        parsed = parse_input(text) if text.strip() else ""
+        # A message ends our typing by itself; a command or an empty line does not.
+        self._typing_over(self.model.active, tell=not isinstance(parsed, str) or not parsed)
         box.value = ""
         if not text.strip():
             return
         box.remember(text)
-        parsed = parse_input(text)
         if isinstance(parsed, Command):
             await self.run_command(parsed)
         else:
@@ -557,6 +916,8 @@ class ChatApp(App[int]):
         if conv.kind is Kind.SERVER:
             await self._error("this is the server window: /join #channel or /query nick first")
             return
+        if conv.detached:
+            await self.jump_latest(conv.name)  # to see the message among the latest
         try:
             await self.client.send_message(conv.name, text, action=action)
         except NotConnected as exc:
@@ -632,8 +993,7 @@ class ChatApp(App[int]):
             conv = self.model.open(nick, Kind.CHANNEL if state.is_channel(nick) else Kind.QUERY)
         await self.switch_to(conv.name)
         if conv.kind is Kind.QUERY and not conv.history_loaded:
-            conv.history_loaded = True
-            self.run_worker(self._fetch_history(conv.name), exclusive=False)
+            self._start_catch_up(conv)
         if text:
             await self.say(text)
 
@@ -670,6 +1030,61 @@ class ChatApp(App[int]):
             await self._usage("whois")
             return
         await self.client.send_raw(f"WHOIS {cmd.args.split()[0]}")
+
+    async def _cmd_search(self, cmd: Command) -> None:
+        query = parse_search(cmd.args)
+        if query.empty:
+            await self._usage("search")
+            return
+        self.run_worker(self._search(query), exclusive=False)
+
+    async def _search(self, query: SearchQuery) -> None:
+        what = query.describe()
+        try:
+            results = await self.client.search(
+                text=query.text or None, in_=query.in_, from_=query.from_, limit=SEARCH_LIMIT
+            )
+        except Unsupported:
+            await self._error("/search: this server does not offer search (soju.im/search)")
+            return
+        except (ClientError, ValueError) as exc:
+            await self._error(f"/search: {exc}")
+            return
+        if not results:
+            await self._info(f"no messages found for {what}")
+            return
+        state = self.client.state
+
+        def render(msg: HistoryMessage) -> Text:
+            line = self.model.history_line(msg, state)
+            if line is None:
+                return Text(msg.text)
+            return render_line(line, strip=self.strip_formatting, clock=False)
+
+        rows = [result_text(msg, render, with_where=query.in_ is None) for msg in results]
+        more = " (the latest)" if len(results) >= SEARCH_LIMIT else ""
+        plural = "s" if len(results) != 1 else ""
+        title = f"{len(results)} message{plural}{more} for {what}"
+        await self.push_screen(SearchScreen(title, results, rows), self._search_chosen)
+
+    def _search_chosen(self, result: HistoryMessage | None) -> None:
+        if result is not None:
+            self.run_worker(self.open_around(result), exclusive=False)
+
+    async def _cmd_set(self, cmd: Command) -> None:
+        name, value = cmd.split(2)
+        if not name:
+            await self._info(f"typing {'on' if self.send_typing else 'off'}")
+            return
+        if name.lower() != "typing" or value.lower() not in ("on", "off"):
+            await self._usage("set")
+            return
+        self.send_typing = value.lower() == "on"
+        if not self.send_typing:
+            for key in list(self._typing_sent):
+                self._typing_over(key, tell=True)
+        told = "told" if self.send_typing else "not told"
+        await self._info(f"typing {value.lower()}: others are {told} when you type")
 
     async def _cmd_raw(self, cmd: Command) -> None:
         if not cmd.args:
@@ -717,13 +1132,25 @@ class ChatApp(App[int]):
             await self.switch_to(self.model.conversations[keys[number - 1]].name)
 
     def action_scroll(self, direction: int) -> None:
-        """Scroll the messages a page up (-1) or down (1)."""
+        """Scroll the messages a page up (-1) or down (1); up at the top loads older ones,
+        down at the end of a stretch of the past newer ones."""
         log = self._logs.get(self.model.active)
-        if log is not None:
-            if direction < 0:
-                log.scroll_page_up()
+        if log is None:
+            return
+        name = self.model.current.name
+        if direction < 0:
+            if log.at_top():
+                self.run_worker(self.load_older(name, page_up=True), exclusive=False)
             else:
-                log.scroll_page_down()
+                log.scroll_page_up(animate=False)
+        elif log.at_end() and self.model.current.detached:
+            self.run_worker(self.load_newer(name), exclusive=False)
+        else:
+            log.scroll_page_down(animate=False)
+
+    async def action_latest(self) -> None:
+        """Back to the latest messages of this conversation."""
+        await self.jump_latest(self.model.current.name)
 
     async def action_quit(self) -> None:
         """Quit: say goodbye to the server, then exit."""
@@ -732,12 +1159,21 @@ class ChatApp(App[int]):
 
 
 async def run_app(
-    client: Client, open_query: str | None = None, *, strip_formatting: bool = False
+    client: Client,
+    open_query: str | None = None,
+    *,
+    strip_formatting: bool = False,
+    send_typing: bool = True,
 ) -> int:
     """Connect ``client`` (errors propagate, before the screen is taken over), then run the
     app until the user quits; the exit status."""
     await client.connect()
-    app = ChatApp(client, open_query=open_query, strip_formatting=strip_formatting)
+    app = ChatApp(
+        client,
+        open_query=open_query,
+        strip_formatting=strip_formatting,
+        send_typing=send_typing,
+    )
     try:
         await app.run_async()
     finally:

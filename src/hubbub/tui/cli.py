@@ -59,6 +59,12 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         help="show messages without their colours, bold, italics... (mIRC formatting)",
     )
     p.add_argument(
+        "--no-typing",
+        action="store_true",
+        help="do not tell others when you are typing (IRCv3 typing notifications); "
+        "/set typing on|off changes it while running",
+    )
+    p.add_argument(
         "--plain",
         action="store_true",
         help="no UI: send each stdin line, print each message that arrives; ends on EOF",
@@ -132,7 +138,12 @@ def run(args: argparse.Namespace) -> int:
     client = make_client(args, address, reconnect=True)
     try:
         return asyncio.run(
-            run_app(client, open_query=args.to, strip_formatting=args.strip_formatting)
+            run_app(
+                client,
+                open_query=args.to,
+                strip_formatting=args.strip_formatting,
+                send_typing=not args.no_typing,
+            )
         )
     except KeyboardInterrupt:
         return 130

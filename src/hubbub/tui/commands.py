@@ -24,6 +24,11 @@ COMMANDS: dict[str, CommandInfo] = {
     "topic": CommandInfo("/topic [new topic]", "show or set this channel's topic"),
     "away": CommandInfo("/away [message]", "mark yourself away; without a message: back"),
     "whois": CommandInfo("/whois nick", "ask the server about nick"),
+    "search": CommandInfo(
+        "/search [in:#chan] [from:nick] words",
+        "search the history; Enter on a result opens the conversation there",
+    ),
+    "set": CommandInfo("/set [typing on|off]", "show or change a setting"),
     "close": CommandInfo("/close", "close this conversation (leaving the channel)"),
     "raw": CommandInfo("/raw LINE", "send a raw IRC line, e.g. /raw MODE #c +m"),
     "quit": CommandInfo("/quit [reason]", "disconnect and exit"),
@@ -48,7 +53,8 @@ KEYS = [
     ("Up / Down", "previous / next line you typed"),
     ("Ctrl+N / Ctrl+P, Alt+Down / Alt+Up", "next / previous conversation"),
     ("Alt+1 … Alt+9", "go to conversation 1 … 9"),
-    ("PageUp / PageDown", "scroll the messages"),
+    ("PageUp / PageDown", "scroll the messages; PageUp at the top loads older ones"),
+    ("Ctrl+End", "back to the latest messages (after a search or a long scroll back)"),
     ("Ctrl+Q", "quit"),
 ]
 

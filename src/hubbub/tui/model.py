@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import enum
 import re
+import time as _time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 
 from hubbub.client import events as ev
 from hubbub.client.describe import numeric_text
+from hubbub.client.history import HistoryMessage
 from hubbub.client.state import ClientState
-from hubbub.client.text import strip_formatting
+from hubbub.client.text import parse_server_time, strip_formatting
+from hubbub.protocol import Message, split_source
 from hubbub.protocol import numerics as n
 
 SERVER = "*"
@@ -57,6 +60,22 @@ MAX_WHOIS = 50
 """WHOIS replies tracked at once (a server that never ends them cannot grow the set)."""
 
 
+TYPING_ACTIVE_SECONDS = 6.0
+"""How long someone counts as typing after their last ``typing=active`` (the spec's 6 s)."""
+
+TYPING_PAUSED_SECONDS = 30.0
+"""How long someone counts as having paused after ``typing=paused`` (the spec's 30 s)."""
+
+DIVIDER_TEXT = "── new messages ──"
+"""The line drawn where the user stopped reading."""
+
+DELETED_TEXT = "(message deleted)"
+"""What a redacted message shows instead of its text."""
+
+START_TEXT = "── no older messages ──"
+"""The first line of a conversation scrolled back to the start of its history."""
+
+
 class LineKind(enum.Enum):
     """How a line is drawn."""
 
@@ -68,6 +87,11 @@ class LineKind(enum.Enum):
     INFO = "info"
     """From the server or the client itself."""
     ERROR = "error"
+    DIVIDER = "divider"
+    """The "new messages" line."""
+
+
+MESSAGE_KINDS = frozenset({LineKind.MESSAGE, LineKind.ACTION, LineKind.NOTICE})
 
 
 @dataclass(frozen=True)
@@ -83,11 +107,31 @@ class Line:
     from_self: bool = False
     highlight: bool = False
     msgid: str | None = None
+    server_time: bool = False
+    """``time`` is the server's (``server-time``), not the local clock's: the line is part of
+    the conversation's history and can bound a history request or a read marker."""
+    redacted: bool = False
+    """Deleted by its sender or an operator (``draft/message-redaction``)."""
+
+    @property
+    def countable(self) -> bool:
+        """True for a message from someone else: what unread counts count."""
+        return self.kind in MESSAGE_KINDS and not self.from_self
+
+    @property
+    def key(self) -> object:
+        """What identifies the line among history lines: its msgid, else (for a line with a
+        server time) its time, sender and text; ``None`` for a local line."""
+        if self.msgid:
+            return self.msgid
+        if self.server_time:
+            return (self.time, self.kind, self.nick, self.text)
+        return None
 
     def plain(self) -> str:
         """The line as plain text, without its timestamp and formatting: ``<ann> hi``,
         ``* ann waves``..."""
-        text = strip_formatting(self.text)
+        text = DELETED_TEXT if self.redacted else strip_formatting(self.text)
         if self.kind is LineKind.MESSAGE and self.nick:
             return f"<{self.nick}> {text}"
         if self.kind is LineKind.ACTION:
@@ -106,6 +150,15 @@ class Kind(enum.Enum):
 
 
 @dataclass
+class Typist:
+    """Someone typing in a conversation, and until when (``time.monotonic``) it holds."""
+
+    nick: str
+    state: str
+    until: float
+
+
+@dataclass
 class Conversation:
     """A window: the server, a channel or a private query."""
 
@@ -116,6 +169,27 @@ class Conversation:
     mentions: int = 0
     joined: bool = False
     history_loaded: bool = False
+    """Its history has been asked for (once the server has answered: ``catching_up`` off)."""
+    marker: datetime | None = None
+    """Read up to this (server) time: the server's read marker, or where the user last saw
+    the conversation's latest line, whichever is later (``None``: not known)."""
+    sent_marker: datetime | None = None
+    """The marker last sent to the server (``MARKREAD``)."""
+    resume_from: Line | None = None
+    """The last line of history seen before the latest (re)join: what was missed is after it."""
+    catching_up: bool = False
+    """A request for what was missed is on its way (the marker waits for its answer)."""
+    loading: bool = False
+    """A request for older or newer lines is on its way."""
+    oldest_reached: bool = False
+    """The server has nothing older than the first line."""
+    detached: bool = False
+    """The lines are a stretch of the past (a search result, or a long scroll back), not
+    the latest: live lines wait in the server's history until the user comes back down."""
+    focus: str | None = None
+    """The msgid of the line to show highlighted (a search result)."""
+    typing: dict[str, Typist] = field(default_factory=dict)
+    """Who is typing here, by folded nick."""
 
     def label(self) -> str:
         """The sidebar label: name, then ``(unread)`` and ``[mentions]`` when there are any."""
@@ -127,6 +201,37 @@ class Conversation:
         if self.mentions:
             text += f" [{self.mentions}]"
         return text
+
+    def history(self) -> list[Line]:
+        """The lines that are part of the server's history (they have a server time)."""
+        return [line for line in self.lines if line.server_time]
+
+    def last_history_line(self) -> Line | None:
+        """The latest line of history shown: where "what was missed" starts."""
+        return next((line for line in reversed(self.lines) if line.server_time), None)
+
+    def first_history_line(self) -> Line | None:
+        """The oldest line of history shown: where scrolling back goes on from."""
+        return next((line for line in self.lines if line.server_time), None)
+
+    def index_of(self, msgid: str) -> int | None:
+        """The position of the line with ``msgid``, if it is shown."""
+        for i, line in enumerate(self.lines):
+            if line.msgid == msgid:
+                return i
+        return None
+
+    def divider_index(self) -> int | None:
+        """The position of the "new messages" line, if there is one."""
+        for i, line in enumerate(self.lines):
+            if line.kind is LineKind.DIVIDER:
+                return i
+        return None
+
+    def latest_time(self) -> datetime | None:
+        """The server time of the latest line: what "read up to here" means."""
+        times = [line.time for line in self.lines if line.server_time]
+        return max(times) if times else None
 
 
 def _line_kind(event: ev.ChatMessage) -> LineKind:
@@ -150,13 +255,84 @@ class Change:
     conversations: bool = False
     members: bool = False
     activate: str | None = None
+    typing: bool = False
+    """Who is typing changed somewhere."""
+
+
+def stamp(message: Message | None) -> tuple[datetime | None, str | None]:
+    """The server time (local zone) and msgid tags of ``message``, when it has them."""
+    if message is None:
+        return None, None
+    when = parse_server_time(message.tags.get("time"))
+    if when is None or when.tzinfo is None:
+        return None, message.tags.get("msgid") or None
+    return when.astimezone(), message.tags.get("msgid") or None
+
+
+def join_text(nick: str, channel: str, *, me: bool, user: str = "", host: str = "") -> str:
+    """The line for a join."""
+    if me:
+        return f"→ you joined {channel}"
+    where = f" ({user}@{host})" if host else ""
+    return f"→ {nick}{where} joined"
+
+
+def part_text(nick: str, channel: str, reason: str, *, me: bool) -> str:
+    """The line for a part."""
+    why = f" ({reason})" if reason else ""
+    return f"← you left {channel}{why}" if me else f"← {nick} left{why}"
+
+
+def kick_text(nick: str, by: str, reason: str, *, me: bool) -> str:
+    """The line for a kick."""
+    why = f" ({reason})" if reason else ""
+    who = "you were" if me else f"{nick} was"
+    return f"← {who} kicked by {by}{why}"
+
+
+def quit_text(nick: str, reason: str) -> str:
+    """The line for a quit."""
+    return f"← {nick} quit" + (f" ({reason})" if reason else "")
+
+
+def nick_text(old: str, new: str, *, me: bool) -> str:
+    """The line for a nick change."""
+    return f"you are now known as {new}" if me else f"{old} is now known as {new}"
+
+
+def topic_text(setter: str, topic: str) -> str:
+    """The line for a topic change."""
+    return f"{setter} changed the topic to: {topic}"
+
+
+def typing_text(nicks: list[str]) -> str:
+    """``alice is typing…``, ``alice and bob are typing…``... (``""`` for nobody)."""
+    if not nicks:
+        return ""
+    if len(nicks) == 1:
+        return f"{nicks[0]} is typing…"
+    if len(nicks) <= 3:
+        return f"{', '.join(nicks[:-1])} and {nicks[-1]} are typing…"
+    return "several people are typing…"
 
 
 class ChatModel:
     """Conversations in sidebar order, which one is active, and what each one shows."""
 
-    def __init__(self, clock: Callable[[], datetime] = now) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], datetime] = now,
+        monotonic: Callable[[], float] = _time.monotonic,
+    ) -> None:
         self.clock = clock
+        self.monotonic = monotonic
+        """Seconds for typing notifications' expiry."""
+        self.last_server_time: datetime | None = None
+        """The latest server time of any line: after a reconnection, what was missed is
+        after it."""
+        self.missed_since: datetime | None = None
+        """Set when the connection is lost: the next welcome is a reconnection, and the
+        private conversations active since this time are to be caught up."""
         self.conversations: dict[str, Conversation] = {SERVER: Conversation(SERVER, Kind.SERVER)}
         self.active = SERVER
         self.status = "starting"
@@ -200,11 +376,23 @@ class ChatModel:
         return True
 
     def activate(self, name: str) -> bool:
-        """Make ``name`` the active conversation; its counts are cleared."""
+        """Make ``name`` the active conversation; its counts are cleared, and the "new
+        messages" line goes before what was unread (from the read marker, else from the
+        count)."""
         key = self.key(name)
         conv = self.conversations.get(key)
         if conv is None:
             return False
+        if key != self.active:
+            left = self.conversations.get(self.active)
+            if left is not None:
+                left.focus = None
+            first = None
+            if conv.marker is None and conv.unread:
+                countable = [line for line in conv.lines if line.countable]
+                if len(countable) >= conv.unread:
+                    first = countable[-conv.unread]
+            self.place_divider(conv, conv.marker, first)
         self.active = key
         conv.unread = conv.mentions = 0
         return True
@@ -241,17 +429,38 @@ class ChatModel:
         msgid: str | None = None,
         counts: bool = False,
     ) -> Line:
-        """Append a line to conversation ``name`` (created as a query if it is unknown)."""
+        """Append a line to conversation ``name`` (created as a query if it is unknown).
+
+        ``time`` is the server's time of the line (else the clock's is used). A line of
+        history already shown (the same msgid) is not added again, and neither is one
+        for a conversation showing a stretch of the past (it is counted as unread)."""
         conv = self.get(name) or self.open(name, Kind.QUERY)
         nick = strip_formatting(nick) if nick else nick
-        line = Line(time or self.clock(), kind, text, nick, from_self, highlight, msgid)
-        conv.lines.append(line)
+        line = Line(
+            time or self.clock(),
+            kind,
+            text,
+            nick,
+            from_self,
+            highlight,
+            msgid,
+            server_time=time is not None,
+        )
         key = self.key(conv.name)
+        if line.server_time and (
+            self.last_server_time is None or line.time > self.last_server_time
+        ):
+            self.last_server_time = line.time
+        if line.key is not None and line.key in {other.key for other in conv.lines}:
+            return line
         if counts and key != self.active and not from_self:
             conv.unread += 1
             if highlight:
                 conv.mentions += 1
             change.conversations = True
+        if conv.detached and line.server_time:
+            return line
+        conv.lines.append(line)
         change.added.append((key, line))
         return line
 
@@ -266,6 +475,222 @@ class ChatModel:
         if not nick:
             return False
         return re.search(rf"(?<![\w-]){re.escape(nick)}(?![\w-])", text, re.IGNORECASE) is not None
+
+    # -- history ------------------------------------------------------------------------------
+
+    def history_line(self, msg: HistoryMessage, state: ClientState) -> Line | None:
+        """The line for one message of history (``None`` for what is not shown, such as a
+        reaction's ``TAGMSG``)."""
+        when = msg.time.astimezone() if msg.time else None
+        nick = strip_formatting(msg.nick)
+        me = state.is_me(msg.nick)
+        p = msg.message.params
+        command = msg.command
+        if msg.is_message:
+            if msg.action:
+                kind = LineKind.ACTION
+            else:
+                kind = LineKind.NOTICE if command == "NOTICE" else LineKind.MESSAGE
+            private = not state.is_channel(msg.target.lstrip(state.prefix_symbols))
+            mentioned = self.mentions_me(strip_formatting(msg.text), state.nick)
+            return Line(
+                when or self.clock(),
+                kind,
+                msg.text,
+                nick,
+                me,
+                not me and (private or mentioned),
+                msg.msgid,
+                server_time=when is not None,
+                redacted=msg.redacted,
+            )
+        text: str | None = None
+        if command == "JOIN" and p:
+            mask = split_source(msg.source)
+            text = join_text(nick, p[0], me=me, user=mask.user or "", host=mask.host or "")
+        elif command == "PART" and p:
+            text = part_text(nick, p[0], p[1] if len(p) > 1 else "", me=me)
+        elif command == "KICK" and len(p) >= 2:
+            reason = p[2] if len(p) > 2 else ""
+            text = kick_text(p[1], nick, reason, me=state.is_me(p[1]))
+        elif command == "QUIT":
+            text = quit_text(nick, p[0] if p else "")
+        elif command == "NICK" and p:
+            text = nick_text(nick, p[0], me=me)
+        elif command == "TOPIC" and len(p) >= 2:
+            text = topic_text(nick, p[-1])
+        elif command == "MODE" and len(p) >= 2:
+            text = f"{nick} sets mode {' '.join(p[1:])}"
+        if text is None:
+            return None
+        return Line(
+            when or self.clock(),
+            LineKind.EVENT,
+            text,
+            msgid=msg.msgid,
+            server_time=when is not None,
+        )
+
+    def history_lines(self, messages: Iterable[HistoryMessage], state: ClientState) -> list[Line]:
+        """The lines for ``messages`` (what is not shown left out)."""
+        lines = (self.history_line(msg, state) for msg in messages)
+        return [line for line in lines if line is not None]
+
+    def merge(
+        self, conv: Conversation, lines: Iterable[Line], change: Change, *, older: bool = False
+    ) -> list[Line]:
+        """Put lines of history (oldest first) in place in ``conv``, by time, leaving out
+        those already there (same msgid); the ones added. Lines of the same time as one
+        already there go after it, unless they are ``older`` (a page from before the first
+        line, which they then all go above).
+
+        When the conversation grows beyond :data:`MAX_LINES`, lines go from the end away
+        from the new ones: the newest after a scroll back (the conversation then shows a
+        stretch of the past: ``detached``), else the oldest."""
+        known = {line.key for line in conv.lines if line.key is not None}
+        new: list[Line] = []
+        for line in lines:
+            key = line.key
+            if key is None or key in known:
+                continue
+            known.add(key)
+            new.append(line)
+        if not new:
+            return []
+        merged = list(conv.lines)
+        first = conv.first_history_line()
+        new.sort(key=lambda line: line.time)  # stable: lines of one time keep their order
+        older = older or (first is not None and new[-1].time < first.time)
+        if older and first is not None and new[-1].time <= first.time:
+            at = merged.index(first)
+            merged[at:at] = new
+        else:
+            for line in new:
+                i = len(merged)
+                while i > 0 and merged[i - 1].time > line.time:
+                    i -= 1
+                merged.insert(i, line)
+        latest = max((line.time for line in new if line.server_time), default=None)
+        if latest is not None and (self.last_server_time is None or latest > self.last_server_time):
+            self.last_server_time = latest
+        if len(merged) > MAX_LINES:
+            if older:
+                merged = merged[:MAX_LINES]
+                conv.detached = True
+            else:
+                merged = merged[-MAX_LINES:]
+                conv.oldest_reached = False
+        conv.lines = deque(merged, maxlen=MAX_LINES)
+        change.reloaded.add(self.key(conv.name))
+        return new
+
+    def replace_lines(self, conv: Conversation, lines: list[Line], change: Change) -> None:
+        """Show ``lines`` (a stretch of history) instead of what ``conv`` showed."""
+        conv.lines = deque(lines[-MAX_LINES:], maxlen=MAX_LINES)
+        conv.oldest_reached = False
+        change.reloaded.add(self.key(conv.name))
+
+    def mark_start(self, conv: Conversation, change: Change) -> None:
+        """Say above the first line that the server has nothing older."""
+        if conv.lines and conv.lines[0].text == START_TEXT:
+            return
+        when = conv.lines[0].time if conv.lines else self.clock()
+        conv.lines = deque([Line(when, LineKind.INFO, START_TEXT), *conv.lines], maxlen=MAX_LINES)
+        change.reloaded.add(self.key(conv.name))
+
+    def place_divider(
+        self, conv: Conversation, boundary: datetime | None, first: Line | None = None
+    ) -> bool:
+        """Put the "new messages" line before the first message from someone else after
+        ``boundary``, or before line ``first`` (none if there is none); True if that moved
+        it."""
+        before = conv.divider_index()
+        lines = [line for line in conv.lines if line.kind is not LineKind.DIVIDER]
+        index = None
+        if first is not None:
+            index = next((i for i, line in enumerate(lines) if line is first), None)
+        elif boundary is not None:
+            index = next(
+                (i for i, line in enumerate(lines) if line.countable and line.time > boundary),
+                None,
+            )
+        if index is not None:
+            lines.insert(index, Line(lines[index].time, LineKind.DIVIDER, DIVIDER_TEXT))
+        if index == before:
+            return False
+        conv.lines = deque(lines, maxlen=MAX_LINES)
+        return True
+
+    def recount(self, conv: Conversation) -> bool:
+        """Count the unread messages and mentions of ``conv`` from its read marker (nothing
+        to do without one); True if the counts changed."""
+        if conv.marker is None:
+            return False
+        marker = conv.marker
+        unread = mentions = 0
+        if self.key(conv.name) != self.active:
+            for line in conv.lines:
+                if line.countable and line.time > marker:
+                    unread += 1
+                    mentions += line.highlight
+        changed = (unread, mentions) != (conv.unread, conv.mentions)
+        conv.unread, conv.mentions = unread, mentions
+        return changed
+
+    def count_new(self, conv: Conversation, lines: Iterable[Line]) -> None:
+        """Count ``lines`` (just missed, without a read marker to count from) as unread."""
+        if self.key(conv.name) == self.active:
+            return
+        for line in lines:
+            if line.countable:
+                conv.unread += 1
+                conv.mentions += line.highlight
+
+    def move_marker(self, conv: Conversation, when: datetime | None) -> bool:
+        """Move the read marker of ``conv`` forward to ``when`` (never back); True if it
+        moved."""
+        if when is None or (conv.marker is not None and when <= conv.marker):
+            return False
+        conv.marker = when
+        return True
+
+    def mark_viewed(self, conv: Conversation) -> bool:
+        """The user sees the latest line of ``conv``: the marker moves to it. True if the
+        server is to be told (it moved past what was last sent)."""
+        if conv.detached or conv.catching_up:
+            return False
+        self.move_marker(conv, conv.latest_time())
+        return conv.marker is not None and (
+            conv.sent_marker is None or conv.marker > conv.sent_marker
+        )
+
+    # -- typing -------------------------------------------------------------------------------
+
+    def stop_typing(self, change: Change, nick: str, *names: str) -> None:
+        """``nick`` no longer types in conversations ``names`` (all when none is given)."""
+        key = self._fold(nick)
+        convs = [self.get(n) for n in names] if names else list(self.conversations.values())
+        for conv in convs:
+            if conv is not None and conv.typing.pop(key, None) is not None:
+                change.typing = True
+
+    def expire_typing(self) -> bool:
+        """Forget typing notifications that have run out; True if any did."""
+        clock = self.monotonic()
+        changed = False
+        for conv in self.conversations.values():
+            for key in [k for k, t in conv.typing.items() if t.until <= clock]:
+                del conv.typing[key]
+                changed = True
+        return changed
+
+    def typing_line(self, name: str | None = None) -> str:
+        """Who is typing in conversation ``name`` (the active one by default), as a
+        sentence."""
+        conv = self.get(name) if name is not None else self.current
+        if conv is None:
+            return ""
+        return typing_text([t.nick for t in conv.typing.values()])
 
     # -- events -------------------------------------------------------------------------------
 
@@ -301,9 +726,12 @@ class ChatModel:
         )
 
     def _on_ChatMessage(self, event: ev.ChatMessage, state: ClientState, change: Change) -> None:
+        if not event.from_server:
+            self.stop_typing(change, event.source, event.conversation)
         self._chat(event, state, change)
 
     def _on_History(self, event: ev.History, state: ClientState, change: Change) -> None:
+        # A chathistory batch the server sent by itself (a join replay) or fetch_history's.
         conv = self.get(event.target)
         if conv is None:
             conv = self.open(
@@ -311,73 +739,124 @@ class ChatModel:
             )
             change.conversations = True
         conv.history_loaded = True
-        known = {line.msgid for line in conv.lines if line.msgid}
-        old: list[Line] = []
+        lines = []
         for msg in event.messages:
-            if msg.msgid and msg.msgid in known:
-                continue
-            when = msg.time.astimezone() if msg.time else self.clock()
-            nick = strip_formatting(msg.source)
-            old.append(Line(when, _line_kind(msg), msg.text, nick, msg.from_self, False, msg.msgid))
-        if not old:
+            when = msg.time.astimezone() if msg.time else None
+            private = not state.is_channel(msg.target.lstrip(state.prefix_symbols))
+            mentioned = self.mentions_me(strip_formatting(msg.text), state.nick)
+            lines.append(
+                Line(
+                    when or self.clock(),
+                    _line_kind(msg),
+                    msg.text,
+                    strip_formatting(msg.source),
+                    msg.from_self,
+                    not msg.from_self and (private or mentioned),
+                    msg.msgid,
+                    server_time=when is not None,
+                )
+            )
+        if self.merge(conv, lines, change):
+            self.recount(conv)
+            self.place_divider(conv, conv.marker)
+            change.conversations = True
+
+    def _on_ReadMarker(self, event: ev.ReadMarker, state: ClientState, change: Change) -> None:
+        conv = self.get(event.target)
+        if conv is None or event.time is None:
+            return  # "*": the server knows of nothing read, which says nothing new to us
+        when = event.time.astimezone()
+        self.move_marker(conv, when)
+        if conv.sent_marker is None or when > conv.sent_marker:
+            conv.sent_marker = when  # the server has it: no need to send it back
+        if self.recount(conv):
+            change.conversations = True
+
+    def _on_Redact(self, event: ev.Redact, state: ClientState, change: Change) -> None:
+        conv = self.get(event.conversation)
+        index = conv.index_of(event.msgid) if conv is not None else None
+        if conv is None or index is None:
             return
-        marker = Line(self.clock(), LineKind.INFO, "── earlier messages above ──")
-        lines = [*old, marker, *conv.lines]
-        conv.lines.clear()
-        conv.lines.extend(lines[-MAX_LINES:])
+        conv.lines[index] = replace(conv.lines[index], redacted=True)
         change.reloaded.add(self.key(conv.name))
 
+    def _on_Typing(self, event: ev.Typing, state: ClientState, change: Change) -> None:
+        conv = self.get(event.conversation)
+        if event.from_self or conv is None or conv.kind is Kind.SERVER:
+            return
+        key = state.fold(event.nick)
+        if event.state == "done":
+            self.stop_typing(change, event.nick, conv.name)
+            return
+        wait = TYPING_PAUSED_SECONDS if event.state == "paused" else TYPING_ACTIVE_SECONDS
+        conv.typing[key] = Typist(event.nick, event.state, self.monotonic() + wait)
+        change.typing = True
+
     def _on_Join(self, event: ev.Join, state: ClientState, change: Change) -> None:
+        when, msgid = stamp(event.message)
         if event.is_self:
             conv = self.open(event.channel, Kind.CHANNEL)
             conv.joined = True
+            conv.resume_from = conv.last_history_line()
+            # What was said before (or missed) is on its way: the read marker waits for it,
+            # or this join, the latest line, would mark it all read.
+            conv.catching_up = True
             change.conversations = True
-            self.add(change, event.channel, LineKind.EVENT, f"→ you joined {event.channel}")
+            self.add(
+                change,
+                event.channel,
+                LineKind.EVENT,
+                join_text(event.nick, event.channel, me=True),
+                time=when,
+                msgid=msgid,
+            )
             key = self.key(event.channel)
             if key in self._pending_joins or self.active == SERVER:
                 self._pending_joins.discard(key)
                 change.activate = event.channel
         else:
-            where = f" ({event.user}@{event.host})" if event.host else ""
-            self.add(change, event.channel, LineKind.EVENT, f"→ {event.nick}{where} joined")
+            text = join_text(
+                event.nick, event.channel, me=False, user=event.user or "", host=event.host or ""
+            )
+            self.add(change, event.channel, LineKind.EVENT, text, time=when, msgid=msgid)
         change.members = True
 
     def _on_Part(self, event: ev.Part, state: ClientState, change: Change) -> None:
-        reason = f" ({event.reason})" if event.reason else ""
+        when, msgid = stamp(event.message)
+        self.stop_typing(change, event.nick, event.channel)
         if event.is_self:
             conv = self.get(event.channel)
             if conv is not None:
                 conv.joined = False
                 change.conversations = True
-            self.add(change, event.channel, LineKind.EVENT, f"← you left {event.channel}{reason}")
-        else:
-            self.add(change, event.channel, LineKind.EVENT, f"← {event.nick} left{reason}")
+        text = part_text(event.nick, event.channel, event.reason, me=event.is_self)
+        self.add(change, event.channel, LineKind.EVENT, text, time=when, msgid=msgid)
         change.members = True
 
     def _on_Kick(self, event: ev.Kick, state: ClientState, change: Change) -> None:
-        reason = f" ({event.reason})" if event.reason else ""
-        who = "you were" if event.is_self else f"{event.nick} was"
+        when, msgid = stamp(event.message)
+        self.stop_typing(change, event.nick, event.channel)
         if event.is_self and (conv := self.get(event.channel)) is not None:
             conv.joined = False
             change.conversations = True
-        self.add(change, event.channel, LineKind.EVENT, f"← {who} kicked by {event.by}{reason}")
+        text = kick_text(event.nick, event.by, event.reason, me=event.is_self)
+        self.add(change, event.channel, LineKind.EVENT, text, time=when, msgid=msgid)
         change.members = True
 
     def _on_Quit(self, event: ev.Quit, state: ClientState, change: Change) -> None:
-        reason = f" ({event.reason})" if event.reason else ""
+        when, msgid = stamp(event.message)
+        self.stop_typing(change, event.nick)
         names = list(event.channels)
         if self.get(event.nick) is not None:
             names.append(event.nick)
         for name in names:
-            self.add(change, name, LineKind.EVENT, f"← {event.nick} quit{reason}")
+            text = quit_text(event.nick, event.reason)
+            self.add(change, name, LineKind.EVENT, text, time=when, msgid=msgid)
         change.members = True
 
     def _on_NickChange(self, event: ev.NickChange, state: ClientState, change: Change) -> None:
-        text = (
-            f"you are now known as {event.new}"
-            if event.is_self
-            else (f"{event.old} is now known as {event.new}")
-        )
+        self.stop_typing(change, event.old)
+        text = nick_text(event.old, event.new, me=event.is_self)
         query = self.get(event.old)
         if query is not None and query.kind is Kind.QUERY:
             old_key = self.key(event.old)
@@ -393,26 +872,35 @@ class ChatModel:
         names = list(event.channels) + ([event.new] if query is not None else [])
         if event.is_self:
             names.append(SERVER)
+        when, msgid = stamp(event.message)
         for name in names:
-            self.add(change, name, LineKind.EVENT, text)
+            if name == SERVER:
+                self.add(change, name, LineKind.EVENT, text)
+            else:
+                self.add(change, name, LineKind.EVENT, text, time=when, msgid=msgid)
         change.members = True
 
     def _on_Topic(self, event: ev.Topic, state: ClientState, change: Change) -> None:
         if self.get(event.channel) is None:
             return
         if event.changed:
-            text = f"{event.setter} changed the topic to: {event.topic}"
+            when, msgid = stamp(event.message)
+            text = topic_text(event.setter or "someone", event.topic)
+            self.add(change, event.channel, LineKind.EVENT, text, time=when, msgid=msgid)
         else:
-            text = f"topic: {event.topic}"
-        self.add(change, event.channel, LineKind.EVENT, text)
+            self.add(change, event.channel, LineKind.EVENT, f"topic: {event.topic}")
 
     def _on_Names(self, event: ev.Names, state: ClientState, change: Change) -> None:
         change.members = True
 
     def _on_ModeChange(self, event: ev.ModeChange, state: ClientState, change: Change) -> None:
         modes = " ".join(m + (f" {a}" if a else "") for m, a in event.changes)
-        name = event.target if state.is_channel(event.target) else SERVER
-        self.add(change, name, LineKind.EVENT, f"{event.setter} sets mode {modes}")
+        if state.is_channel(event.target):
+            when, msgid = stamp(event.message)
+            text = f"{event.setter} sets mode {modes}"
+            self.add(change, event.target, LineKind.EVENT, text, time=when, msgid=msgid)
+        else:
+            self.add(change, SERVER, LineKind.EVENT, f"{event.setter} sets mode {modes}")
         change.members = True
 
     def _on_Invite(self, event: ev.Invite, state: ClientState, change: Change) -> None:
@@ -480,6 +968,12 @@ class ChatModel:
         again = "; reconnecting" if event.reconnecting else ""
         self.status = "reconnecting" if event.reconnecting else "disconnected"
         self.lag = None
+        if self.missed_since is None:
+            self.missed_since = self.last_server_time or self.clock()
+        for conv in self.conversations.values():
+            if conv.typing:
+                conv.typing.clear()
+                change.typing = True
         text = f"disconnected: {event.reason}{again}"
         for conv in self.conversations.values():
             if conv.kind is not Kind.SERVER and conv.joined:

@@ -7,6 +7,7 @@ from hubbub.server.commands.channels import COMMANDS as CHANNELS
 from hubbub.server.commands.dispatch import Command, Context, Help, build_table
 from hubbub.server.commands.messaging import COMMANDS as MESSAGING
 from hubbub.server.commands.modes import COMMANDS as MODES
+from hubbub.server.commands.multiline import COMMANDS as MULTILINE
 from hubbub.server.commands.oper import COMMANDS as OPER
 from hubbub.server.commands.queries import COMMANDS as QUERIES
 from hubbub.server.commands.registration import COMMANDS as REGISTRATION
@@ -19,6 +20,7 @@ COMMANDS: dict[str, Command] = build_table(
     QUERIES,
     OPER,
     ACCOUNTS,
+    MULTILINE,
 )
 
 __all__ = ["COMMANDS", "Command", "Context", "Help", "build_table"]

@@ -30,6 +30,7 @@ from hubbub.server.commands.dispatch import (
 )
 from hubbub.server.delivery import format_time
 from hubbub.server.history import MESSAGE_COMMANDS, History, ms, replay_message
+from hubbub.server.multiline import MultilineMessage
 from hubbub.server.response import Batch, Response
 from hubbub.storage.base import Anchor, StorageError, StorageTimeout, StoredMessage
 
@@ -204,8 +205,8 @@ def handle_chathistory(ctx: Context) -> None:
                 return None
             room = limit - len(middle) - len(older)
             # (around a time, the lines of that very millisecond are on the newer side)
-            start = first if first.time is None else Anchor(time=first.time - 0.001)
-            newer = query(start, None, room, False) if room > 0 else []
+            from_ = first if first.time is None else Anchor(time=first.time - 0.001)
+            newer = query(from_, None, room, False) if room > 0 else []
             return older + middle + (newer or [])
         second = anchors[1]  # BETWEEN: counted from the first reference, either way
         assert second is not None
@@ -233,7 +234,7 @@ def handle_chathistory(ctx: Context) -> None:
     _run(ctx, work, answer)
 
 
-def _messages(rows: list[StoredMessage], events: bool) -> list[Message]:
+def _messages(rows: list[StoredMessage], events: bool) -> list[Message | MultilineMessage]:
     return [replay_message(row) for row in rows if events or row.command in MESSAGE_COMMANDS]
 
 
@@ -339,7 +340,8 @@ def handle_search(ctx: Context) -> None:
             if when is None:
                 reply.fail("SEARCH", "INVALID_PARAMS", name, "Invalid timestamp")
                 return
-            bounds[name] = when
+            # (soju.im/search: at or after, at or before; the store's bounds are strict)
+            bounds[name] = when - 0.001 if name == "after" else when + 0.001
     floors: dict[tuple[str, str], float] = {}
     if "in" in attrs:
         found = _buffer(ctx, history, attrs["in"])

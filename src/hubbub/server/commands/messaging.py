@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from hubbub.protocol import numerics as n
 from hubbub.protocol.casemap import is_channel_name
-from hubbub.server.channel import PREFIX_SYMBOLS
+from hubbub.server.channel import PREFIX_SYMBOLS, Channel
 from hubbub.server.commands.dispatch import Command, Context, Help
 from hubbub.server.network import may_speak
 from hubbub.server.session import shared
+from hubbub.server.user import User
 
 
 def _relay(ctx: Context, command: str) -> None:
@@ -36,35 +37,47 @@ def _relay(ctx: Context, command: str) -> None:
     for target in targets:
         if not target:
             continue
-        status = ""
-        name = target
-        while name and name[0] in PREFIX_SYMBOLS:
-            status += name[0]
-            name = name[1:]
-        if is_channel_name(name):
-            channel = server.find_channel(name)
-            if channel is None or channel.hidden_from(user):
-                if not quiet:
-                    reply.numeric(n.ERR_NOSUCHCHANNEL, name, "No such channel")
-                continue
-            if not may_speak(channel, user, network.casemapping):
-                if not quiet:
-                    reply.numeric(n.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel")
-                continue
-            network.relay(user, command, channel, text, status=status, client_tags=client_tags)
+        found = resolve_target(ctx, target, quiet)
+        if found is None:
             continue
-        if status:
+        where, status = found
+        network.relay(user, command, where, text, status=status, client_tags=client_tags)
+        if command == "PRIVMSG" and isinstance(where, User) and where.away is not None:
+            reply.numeric(n.RPL_AWAY, where.nick, where.away)
+
+
+def resolve_target(ctx: Context, target: str, quiet: bool) -> tuple[Channel | User, str] | None:
+    """Where the client's message to ``target`` goes, and the status prefix it names
+    (``@#chan``: ``@``), checked as PRIVMSG checks it: the channel exists and the client
+    may see it and speak in it (:func:`may_speak`), or the user exists. None, with the
+    error numeric (unless ``quiet``: a NOTICE), when it may not be sent."""
+    server, user, reply = ctx.server, ctx.user, ctx.reply
+    status = ""
+    name = target
+    while name and name[0] in PREFIX_SYMBOLS:
+        status += name[0]
+        name = name[1:]
+    if is_channel_name(name):
+        channel = server.find_channel(name)
+        if channel is None or channel.hidden_from(user):
             if not quiet:
-                reply.numeric(n.ERR_NOSUCHNICK, target, "No such nick/channel")
-            continue
-        other = server.find_user(name)
-        if other is None:
+                reply.numeric(n.ERR_NOSUCHCHANNEL, name, "No such channel")
+            return None
+        if not may_speak(channel, user, server.network.casemapping):
             if not quiet:
-                reply.numeric(n.ERR_NOSUCHNICK, name, "No such nick/channel")
-            continue
-        network.relay(user, command, other, text, client_tags=client_tags)
-        if command == "PRIVMSG" and other.away is not None:
-            reply.numeric(n.RPL_AWAY, other.nick, other.away)
+                reply.numeric(n.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel")
+            return None
+        return channel, status
+    if status:
+        if not quiet:
+            reply.numeric(n.ERR_NOSUCHNICK, target, "No such nick/channel")
+        return None
+    other = server.find_user(name)
+    if other is None:
+        if not quiet:
+            reply.numeric(n.ERR_NOSUCHNICK, name, "No such nick/channel")
+        return None
+    return other, ""
 
 
 def handle_privmsg(ctx: Context) -> None:

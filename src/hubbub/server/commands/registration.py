@@ -45,6 +45,7 @@ ADVERTISED: tuple[CapBits, ...] = (
     Cap.SETNAME,
     Cap.USERHOST_IN_NAMES,
     Cap.AWAY_NOTIFY,
+    Cap.MULTILINE,
 )
 """The capabilities offered in CAP LS: each one works end to end."""
 
