@@ -342,28 +342,25 @@ class History:
             self.server.hold(session, seq)
 
     def _event_rows(
-        self,
-        channels: Sequence[Channel],
-        source: str,
-        sender: str,
-        msg: Message,
-        when: float,
-        msgid: str,
+        self, channels: Sequence[Channel], sender: str, msg: Message, when: float, msgid: str
     ) -> None:
+        """Keep ``msg`` (a JOIN, a TOPIC...) in ``channels`` for event-playback."""
+        if not (self.config.events and self.config.enabled):
+            return
         line = msg.serialize_without_tags()
         rows = [
             StoredMessage(c.folded, "", msgid, ms(when), msg.command, sender, "", line)
             for c in channels
             if c.history != "off"
         ]
-        if rows and self.config.events and self.config.enabled:
+        if rows:
             self._submit(rows)
 
     def _joined(self, event: Joined) -> None:
         user, channel, stamp = event.user, event.channel, event.stamp
         self._since[(channel, user)] = ms(stamp.time)
         msg = Message("JOIN", (channel.name,), user.prefix)
-        self._event_rows((channel,), user.prefix, user.folded, msg, stamp.time, stamp.msgid)
+        self._event_rows((channel,), user.folded, msg, stamp.time, stamp.msgid)
         session = user.session
         if session is not None and not session.caps & Cap.CHATHISTORY:
             self._replay(session, channel, stamp.time)
@@ -397,7 +394,7 @@ class History:
             batch = Batch("chathistory", (name,), [replay_message(r) for r in rows])
             session.write(batch.render(session.caps, self.server.name, {}))
 
-        self.server.offload(_guarded(work), done)
+        self.server.offload(guarded(work), done)
 
     def _account(self, event: AccountChanged) -> None:
         """Load the read markers of an account that logs in (JOIN answers from memory)."""
@@ -422,14 +419,14 @@ class History:
                 if markers.get(target, 0.0) < when:
                     markers[target] = when
 
-        self.server.offload(_guarded(work), done)
+        self.server.offload(guarded(work), done)
 
     def _parted(self, event: Parted) -> None:
         user, channel, stamp = event.user, event.channel, event.stamp
         self._since.pop((channel, user), None)
         params = (channel.name, event.reason) if event.reason else (channel.name,)
         msg = Message("PART", params, user.prefix)
-        self._event_rows((channel,), user.prefix, user.folded, msg, stamp.time, stamp.msgid)
+        self._event_rows((channel,), user.folded, msg, stamp.time, stamp.msgid)
 
     def _kicked(self, event: Kicked) -> None:
         by, channel, target, stamp = event.by, event.channel, event.target, event.stamp
@@ -437,7 +434,7 @@ class History:
         source = by.prefix if by is not None else self.server.name
         msg = Message("KICK", (channel.name, target.nick, event.reason), source)
         sender = by.folded if by is not None else ""
-        self._event_rows((channel,), source, sender, msg, stamp.time, stamp.msgid)
+        self._event_rows((channel,), sender, msg, stamp.time, stamp.msgid)
 
     def _quit(self, event: Quit) -> None:
         user, stamp = event.user, event.stamp
@@ -446,27 +443,27 @@ class History:
         self._keys.pop(user, None)
         self.session_markers.pop(user, None)
         msg = Message("QUIT", (event.reason,), user.prefix)
-        self._event_rows(event.channels, user.prefix, user.folded, msg, stamp.time, stamp.msgid)
+        self._event_rows(event.channels, user.folded, msg, stamp.time, stamp.msgid)
 
     def _nick(self, event: NickChanged) -> None:
         user, stamp = event.user, event.stamp
         msg = Message("NICK", (user.nick,), event.old_prefix)
         channels = tuple(user.channels.values())
-        self._event_rows(channels, event.old_prefix, user.folded, msg, stamp.time, stamp.msgid)
+        self._event_rows(channels, user.folded, msg, stamp.time, stamp.msgid)
 
     def _modes(self, event: ChannelModesChanged) -> None:
         by, channel, stamp = event.by, event.channel, event.stamp
         source = by.prefix if by is not None else self.server.name
         msg = Message("MODE", (channel.name, *mode_params(event.changes)), source)
         sender = by.folded if by is not None else ""
-        self._event_rows((channel,), source, sender, msg, stamp.time, stamp.msgid)
+        self._event_rows((channel,), sender, msg, stamp.time, stamp.msgid)
 
     def _topic(self, event: TopicChanged) -> None:
         by, channel, stamp = event.by, event.channel, event.stamp
         source = by.prefix if by is not None else self.server.name
         msg = Message("TOPIC", (channel.name, event.topic), source)
         sender = by.folded if by is not None else ""
-        self._event_rows((channel,), source, sender, msg, stamp.time, stamp.msgid)
+        self._event_rows((channel,), sender, msg, stamp.time, stamp.msgid)
 
     # -- the writer's reports ----------------------------------------------------------------
 
@@ -558,7 +555,7 @@ class History:
 T = TypeVar("T")
 
 
-def _guarded(work: Callable[[], T]) -> Callable[[], T | Exception]:
+def guarded(work: Callable[[], T]) -> Callable[[], T | Exception]:
     """``work`` returning the StorageError it raises rather than raising it."""
 
     def run() -> T | Exception:

@@ -29,10 +29,10 @@ from hubbub.server.commands.dispatch import (
     hold_input,
 )
 from hubbub.server.delivery import format_time
-from hubbub.server.history import MESSAGE_COMMANDS, History, ms, replay_message
+from hubbub.server.history import MESSAGE_COMMANDS, History, guarded, ms, replay_message
 from hubbub.server.multiline import MultilineMessage
 from hubbub.server.response import Batch, Response
-from hubbub.storage.base import Anchor, StorageError, StorageTimeout, StoredMessage
+from hubbub.storage.base import Anchor, StorageTimeout, StoredMessage
 
 __all__ = ["COMMANDS", "parse_anchor", "parse_timestamp"]
 
@@ -93,18 +93,12 @@ def _run(
     later = defer_reply(ctx)
     hold_input(ctx)
 
-    def guarded() -> T | Exception:
-        try:
-            return work()
-        except StorageError as exc:
-            return exc
-
     def done(result: T | Exception) -> None:
         if not session.closed:
             answer(later, result)
         finish_deferred(ctx, later)
 
-    server.offload(guarded, done)
+    server.offload(guarded(work), done)
 
 
 # -- CHATHISTORY -----------------------------------------------------------------------------
@@ -295,7 +289,7 @@ def _targets(ctx: Context, history: History) -> None:
         lines = [
             Message(
                 "CHATHISTORY",
-                ("TARGETS", peer or names.get(target, target), format_stamp(when)),
+                ("TARGETS", peer or names.get(target, target), format_time(when)),
                 server.name,
             )
             for target, peer, when in result
@@ -303,11 +297,6 @@ def _targets(ctx: Context, history: History) -> None:
         later.add(Batch("draft/chathistory-targets", (), lines))
 
     _run(ctx, work, answer)
-
-
-def format_stamp(when: float) -> str:
-    """A time as CHATHISTORY TARGETS shows it."""
-    return format_time(when)
 
 
 # -- SEARCH ----------------------------------------------------------------------------------
