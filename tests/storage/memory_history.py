@@ -7,7 +7,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 
-from hubbub.storage.base import Anchor, StoredMessage
+from hubbub.storage.base import Anchor, StoredMessage, expand
 
 _MESSAGES = ("PRIVMSG", "NOTICE")
 
@@ -28,7 +28,9 @@ class MemoryHistory:
         self.marks: dict[tuple[str, str], float] = {}
 
     def append(self, rows: Sequence[StoredMessage]) -> None:
-        self.rows.extend(row._replace(time=int(row.time * 1000) / 1000) for row in rows)
+        self.rows.extend(
+            line._replace(time=int(line.time * 1000) / 1000) for row in rows for line in expand(row)
+        )
 
     def _buffer(self, target: str, peer: str) -> list[tuple[int, StoredMessage]]:
         return [(i, r) for i, r in enumerate(self.rows) if r.target == target and r.peer == peer]

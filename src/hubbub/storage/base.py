@@ -29,6 +29,9 @@ __all__ = [
     "StorageError",
     "StorageTimeout",
     "StoredMessage",
+    "expand",
+    "msgid_at",
+    "split_msgid",
 ]
 
 
@@ -141,7 +144,65 @@ class StoredMessage(NamedTuple):
     """Tags to send with it beyond time and msgid, serialised as on the wire without the
     leading ``@`` (``account=alice;+draft/react=x``), or ""."""
     text: str = ""
-    """The searchable text: a PRIVMSG's or NOTICE's text; "" for anything else."""
+    """The searchable text: a PRIVMSG's or NOTICE's text; "" for anything else. In a
+    block (``count > 1``), the text of each line, joined by ``\\n``."""
+    count: int = 1
+    """1 for one line. Handed to :meth:`HistoryStore.append` only, ``count > 1`` is a
+    *block*: that many lines relayed together (one read of a sender's socket), alike but
+    for their text and msgid. ``line`` and ``msgid`` are the first line's; line ``k`` has
+    the msgid :func:`msgid_at` ``(msgid, k)`` and the first line's head (all of ``line``
+    before its text) followed by its own text. A TAGMSG block has ``text == ""`` and lines
+    equal to ``line``. Stores keep a block as one row where they can: the cost of history
+    is then per relayed block, not per line. What stores return always has ``count == 1``
+    (see :func:`expand`)."""
+
+
+def split_msgid(msgid: str) -> tuple[str, int]:
+    """``msgid`` as (prefix, number) when it ends with a number in lower-case hex without
+    leading zeros after a ``-`` (the server's own: ``node-start-count``), else
+    (``msgid``, -1). The lines of a block are numbered on from the first's number."""
+    head, dash, tail = msgid.rpartition("-")
+    if dash and tail and len(tail) <= 15 and (tail == "0" or tail[0] != "0"):
+        if all(c in "0123456789abcdef" for c in tail):
+            return head + dash, int(tail, 16)
+    return msgid, -1
+
+
+def msgid_at(msgid: str, k: int) -> str:
+    """The msgid of line ``k`` of a block whose first line has ``msgid``."""
+    if k == 0:
+        return msgid
+    prefix, number = split_msgid(msgid)
+    if number < 0:
+        raise ValueError(f"a block's msgid must end in -<hex>: {msgid!r}")
+    return f"{prefix}{number + k:x}"
+
+
+def expand(row: StoredMessage) -> list[StoredMessage]:
+    """The lines of ``row`` (itself when it is one line)."""
+    count = row.count
+    if count == 1:
+        return [row]
+    if row.text:
+        texts = row.text.split("\n")
+        if len(texts) != count:
+            raise ValueError(f"a block of {count} lines with {len(texts)} texts")
+        head = row.line[: len(row.line) - len(texts[0])]
+    else:
+        texts = [""] * count
+        head = ""
+    prefix, number = split_msgid(row.msgid)
+    if number < 0:
+        raise ValueError(f"a block's msgid must end in -<hex>: {row.msgid!r}")
+    return [
+        row._replace(
+            msgid=f"{prefix}{number + k:x}",
+            line=head + text if head else row.line,
+            text=text,
+            count=1,
+        )
+        for k, text in enumerate(texts)
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +247,8 @@ class HistoryStore(Protocol):
     """
 
     def append(self, rows: Sequence[StoredMessage]) -> None:
-        """Store ``rows`` in one transaction, durably once it returns (group commit: the
+        """Store ``rows`` (lines, or blocks of lines: see :attr:`StoredMessage.count`) in
+        one transaction, durably once it returns (group commit: the
         writer hands in everything that queued up while the previous batch was committing).
         Raises :class:`StorageError` with nothing stored."""
 
