@@ -162,9 +162,9 @@ def split_msgid(msgid: str) -> tuple[str, int]:
     leading zeros after a ``-`` (the server's own: ``node-start-count``), else
     (``msgid``, -1). The lines of a block are numbered on from the first's number."""
     head, dash, tail = msgid.rpartition("-")
-    if dash and tail and len(tail) <= 15 and (tail == "0" or tail[0] != "0"):
-        if all(c in "0123456789abcdef" for c in tail):
-            return head + dash, int(tail, 16)
+    plain = dash and 0 < len(tail) <= 15 and (tail == "0" or tail[0] != "0")
+    if plain and all(c in "0123456789abcdef" for c in tail):
+        return head + dash, int(tail, 16)
     return msgid, -1
 
 
