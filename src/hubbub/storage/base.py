@@ -145,15 +145,15 @@ class StoredMessage(NamedTuple):
     leading ``@`` (``account=alice;+draft/react=x``), or ""."""
     text: str = ""
     """The searchable text: a PRIVMSG's or NOTICE's text; "" for anything else. In a
-    block (``count > 1``), the text of each line, joined by ``\\n``."""
-    count: int = 1
-    """1 for one line. Handed to :meth:`HistoryStore.append` only, ``count > 1`` is a
+    block (``size > 1``), the text of each line, joined by ``\\n``."""
+    size: int = 1
+    """1 for one line. Handed to :meth:`HistoryStore.append` only, ``size > 1`` is a
     *block*: that many lines relayed together (one read of a sender's socket), alike but
     for their text and msgid. ``line`` and ``msgid`` are the first line's; line ``k`` has
     the msgid :func:`msgid_at` ``(msgid, k)`` and the first line's head (all of ``line``
     before its text) followed by its own text. A TAGMSG block has ``text == ""`` and lines
     equal to ``line``. Stores keep a block as one row where they can: the cost of history
-    is then per relayed block, not per line. What stores return always has ``count == 1``
+    is then per relayed block, not per line. What stores return always has ``size == 1``
     (see :func:`expand`)."""
 
 
@@ -180,7 +180,7 @@ def msgid_at(msgid: str, k: int) -> str:
 
 def expand(row: StoredMessage) -> list[StoredMessage]:
     """The lines of ``row`` (itself when it is one line)."""
-    count = row.count
+    count = row.size
     if count == 1:
         return [row]
     if row.text:
@@ -199,7 +199,7 @@ def expand(row: StoredMessage) -> list[StoredMessage]:
             msgid=f"{prefix}{number + k:x}",
             line=head + text if head else row.line,
             text=text,
-            count=1,
+            size=1,
         )
         for k, text in enumerate(texts)
     ]
@@ -247,7 +247,7 @@ class HistoryStore(Protocol):
     """
 
     def append(self, rows: Sequence[StoredMessage]) -> None:
-        """Store ``rows`` (lines, or blocks of lines: see :attr:`StoredMessage.count`) in
+        """Store ``rows`` (lines, or blocks of lines: see :attr:`StoredMessage.size`) in
         one transaction, durably once it returns (group commit: the
         writer hands in everything that queued up while the previous batch was committing).
         Raises :class:`StorageError` with nothing stored."""

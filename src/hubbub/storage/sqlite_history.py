@@ -376,7 +376,7 @@ class SqliteHistory:
             used: dict[int, int] = {}  # a millisecond behind the newest -> its last id
             in_order = True
             params: list[_Row] = []
-            for target, peer, msgid, t, command, sender, account, line, tags, text in rows:
+            for target, peer, msgid, t, command, sender, account, line, tags, text, _ in rows:
                 buffer = known((target, peer))
                 if buffer is None:
                     buffer = self._writer_buffer(conn, (target, peer), new_buffers)
