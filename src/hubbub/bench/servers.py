@@ -206,7 +206,7 @@ class Hubbub(Server):
         try:
             conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10.0)
             try:
-                return int(conn.execute("SELECT count(*) FROM history").fetchone()[0])
+                return int(conn.execute("SELECT total(size) FROM history").fetchone()[0])
             finally:
                 conn.close()
         except sqlite3.Error:
