@@ -514,3 +514,30 @@ async def test_endpoint_without_upgrade_and_upgrade_elsewhere(app_factory: AppFa
     with pytest.raises(InvalidStatus) as info:
         await WSClient.connect(ws_url(app, "/app.js"))
     assert info.value.response.status_code == 404
+
+
+async def test_backpressure_holds_websocket_and_tcp_input(app_factory: AppFactory) -> None:
+    """While the history writer is behind, the host stops handling clients' input: lines a
+    WebSocket or TCP client sends then (and from a connection made meanwhile) wait, and are
+    handled once it resumes."""
+    app = await app_factory(ws_config())
+    web = await WSClient.connect(ws_url(app))
+    tcp = await IRCTestClient.connect(*app.address("irc"))
+    await web.register("webby")
+    await tcp.register("tcpy")
+    app.pause_input(True)
+    late = await WSClient.connect(ws_url(app))
+    await web.send("PING :from-web")
+    await tcp.send("PING :from-tcp")
+    await late.send("NICK latecomer")
+    for client in (web, tcp):
+        with pytest.raises(TimeoutError):
+            await client.expect("PONG", timeout=0.3)
+    app.pause_input(False)
+    assert (await web.expect("PONG")).params[-1] == "from-web"
+    assert (await tcp.expect("PONG")).params[-1] == "from-tcp"
+    await late.send("USER u 0 * :late")
+    await late.expect("001")
+    await late.expect(lambda m: m.command in ("376", "422"))  # (read on, so it can close)
+    for client in (web, tcp, late):
+        await client.close()

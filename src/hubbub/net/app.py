@@ -159,6 +159,8 @@ class App:
         """Blocking work handed to the thread pool and not finished yet."""
         self._closing = False
         """Set on shutdown: no new blocking work is started."""
+        self.input_paused = False
+        """True while history backpressure holds clients' input (see :meth:`pause_input`)."""
         self.http_routes = Routes()
         """What the HTTP listener serves: the admin API when ``[admin] enabled``; other
         endpoints (``GET /metrics``) are one ``http_routes.add`` away."""
@@ -200,8 +202,9 @@ class App:
 
     def pause_input(self, paused: bool) -> None:
         """Stop (or go back to) reading from clients while the history writer catches up:
-        the epoll hub's clients and those on asyncio transports (a WebSocket client's
-        frames are read on, its lines go on being handled)."""
+        the epoll hub's clients, those on asyncio transports, and WebSocket clients
+        (connections made meanwhile start paused: ``input_paused``)."""
+        self.input_paused = paused
         if self.hub is not None:
             self.hub.pause(paused)
         for session in self.server.sessions:

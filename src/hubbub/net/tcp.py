@@ -155,6 +155,8 @@ class IRCProtocol(BufferedSink, asyncio.Protocol):
             unix=self.kind == "unix",
         )
         self.session = self.server.connect(self, peer)
+        if getattr(self.server.host, "input_paused", False):
+            self.pause_input(True)  # history backpressure is on: this one waits too
 
     def write(self, data: bytes) -> None:
         # BufferedSink.write without its two indirections: this runs once per client per

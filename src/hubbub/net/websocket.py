@@ -269,6 +269,9 @@ class WebSocketConnection(BufferedSink):
         self.binary = ws.subprotocol == BINARY
         self.lines = LineBuffer()
         self._close_task: asyncio.Task[None] | None = None
+        self._reading = asyncio.Event()
+        if not getattr(server.host, "input_paused", False):
+            self._reading.set()  # (else history backpressure is on: this one waits too)
 
     async def run(self) -> None:
         """Serve the connection until either side closes it."""
@@ -280,6 +283,10 @@ class WebSocketConnection(BufferedSink):
         reason = "Connection closed"
         try:
             async for message in self.ws:
+                if not self._reading.is_set():
+                    # Backpressure: this frame waits, and websockets stops reading the
+                    # socket once its own small queue is full, so the client is slowed.
+                    await self._reading.wait()
                 if session.closed:
                     break
                 data = message.encode("utf-8") if isinstance(message, str) else bytes(message)
@@ -301,6 +308,13 @@ class WebSocketConnection(BufferedSink):
             self._closing = True
             if not session.closed:
                 self.server.quit(session, reason)
+
+    def pause_input(self, paused: bool) -> None:
+        """Stop (or go back to) handling this client's frames (history backpressure)."""
+        if paused:
+            self._reading.clear()
+        else:
+            self._reading.set()
 
     # BufferedSink
     def _write_out(self, data: bytes) -> None:
