@@ -21,7 +21,12 @@ from pathlib import Path
 from hubbub.bench.build import BuildError, helper
 from hubbub.bench.loadgen import LoadError, LoadSpec, raise_fd_limit, run_load
 from hubbub.bench.report import Outcome, Record, machine_info
-from hubbub.bench.servers import SERVERS, HubbubBaseline, ServerUnavailable
+from hubbub.bench.servers import (
+    SERVERS,
+    HubbubBaseline,
+    HubbubBaselineHistory,
+    ServerUnavailable,
+)
 
 
 @dataclass(frozen=True)
@@ -200,18 +205,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=Path,
         default=None,
         help="also run hubbub from this checkout of another commit (git worktree add DIR "
-        "COMMIT), as the server hubbub-base: a change measured beside the commit before it",
+        "COMMIT), as the server hubbub-base (and hubbub-base-history, when asked for): a "
+        "change measured beside the commit before it",
     )
     args = p.parse_args(argv)
     if args.baseline is not None:
         SERVERS["hubbub-base"] = HubbubBaseline(args.baseline.resolve())
+        SERVERS["hubbub-base-history"] = HubbubBaselineHistory(args.baseline.resolve())
 
     if args.render is not None:
         md = Record.load(args.render).write(args.out)
         print(f"wrote {md} and {md.with_suffix('.png')}")
         return 0
     keys = [k.strip() for k in args.servers.split(",") if k.strip()]
-    if args.baseline is not None and "hubbub-base" not in keys:
+    if args.baseline is not None and not {"hubbub-base", "hubbub-base-history"} & set(keys):
         keys.insert(keys.index("hubbub") + 1 if "hubbub" in keys else 0, "hubbub-base")
     unknown = [k for k in keys if k not in SERVERS]
     if unknown:

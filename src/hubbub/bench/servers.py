@@ -206,7 +206,10 @@ class Hubbub(Server):
         try:
             conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10.0)
             try:
-                return int(conn.execute("SELECT total(size) FROM history").fetchone()[0])
+                try:  # a row holds a block of lines (schema 5)...
+                    return int(conn.execute("SELECT total(size) FROM history").fetchone()[0])
+                except sqlite3.OperationalError:  # ...or one line (a baseline before it)
+                    return int(conn.execute("SELECT count(*) FROM history").fetchone()[0])
             finally:
                 conn.close()
         except sqlite3.Error:
@@ -407,6 +410,18 @@ class HubbubBaseline(Hubbub):
             [str(self.checkout / "src"), *filter(None, [env.get("PYTHONPATH")])]
         )
         return env
+
+
+class HubbubBaselineHistory(HubbubBaseline):
+    """The baseline commit with ``[history]`` on, beside ``hubbub-history``."""
+
+    key = "hubbub-base-history"
+
+    def __init__(self, checkout: Path) -> None:
+        super().__init__(checkout)
+        self.label = f"hubbub {_commit(checkout)} (baseline), history on"
+
+    extra_config = HubbubHistory.extra_config
 
 
 def _commit(checkout: Path) -> str:
