@@ -235,3 +235,23 @@ def test_with_the_sqlite_history(tmp_path: Path) -> None:
     stored = history.query("#c", "", limit=100, newest=False)
     assert stored == rows
     storage.close()
+
+
+def test_a_commit_interval_gathers_a_steady_stream_but_not_a_lone_line(
+    store: FakeStore, done: Done
+) -> None:
+    """After a commit, lines wait out the interval to be committed together; a line after
+    a quiet spell does not wait; ``full`` lines waiting do not wait either."""
+    writer = HistoryWriter(store, done, interval=TIMEOUT, full=3)
+    try:
+        assert writer.wait(writer.submit(lines("lone")), TIMEOUT)  # no earlier commit: at once
+        writer.submit(lines("a"))
+        writer.submit(lines("b"))
+        assert not writer.wait(3, 0.2)  # within the interval: gathered, not committed yet
+        writer.submit(lines("c"))  # three waiting: full, so they go now
+        assert writer.wait(4, TIMEOUT)
+        assert store.batches == [["lone"], ["a", "b", "c"]]
+        writer.submit(lines("d"))  # within the interval again...
+    finally:
+        assert writer.close(TIMEOUT / 2)  # ...but closing does not wait it out
+    assert store.batches[-1] == ["d"]

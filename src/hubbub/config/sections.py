@@ -514,6 +514,11 @@ class HistorySection:
     queue_limit: int = 20_000
     """Lines waiting for the disk beyond which the server stops reading from clients until
     the writer has caught up with half of them (backpressure rather than lost history)."""
+    commit_interval: float = 0.02
+    """Under a steady stream, the least seconds from one history commit to the next (unless
+    a quarter of ``queue_limit`` is waiting): fewer, bigger commits (a commit costs three
+    fsyncs whatever it holds), for at most this much more wait before a message is
+    acknowledged. 0: commit as soon as the previous commit is done."""
     channels: Mapping[str, HistoryChannel] = field(
         default_factory=lambda: MappingProxyType({}), hash=False
     )
@@ -529,6 +534,8 @@ class HistorySection:
         _int_range(issues, "request_limit", self.request_limit, 1, 10_000)
         _int_range(issues, "search_limit", self.search_limit, 1, 10_000)
         _int_range(issues, "queue_limit", self.queue_limit, 100)
+        if not 0.0 <= self.commit_interval <= 1.0:
+            issues.add("commit_interval", f"must be 0 to 1 seconds, got {self.commit_interval}")
         for key in ("search_timeout", "purge_interval"):
             _positive(issues, key, getattr(self, key))
         for name in self.channels:

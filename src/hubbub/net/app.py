@@ -229,8 +229,13 @@ class App:
         return config
 
     def config_applied(self, config: Config) -> None:
-        """REHASH applied ``config``: new TLS handshakes use the certificates read with it."""
+        """REHASH applied ``config``: new TLS handshakes use the certificates read with it,
+        the history writer its new commit interval."""
         self.config = config
+        writer = self.history_writer
+        if writer is not None:
+            writer.interval = config.history.commit_interval
+            writer.full = max(config.history.queue_limit // 4, 1)
         self._configure_sts()
         self._configure_metrics()
         loaded, contexts = self._reloaded
@@ -379,7 +384,13 @@ class App:
             with contextlib.suppress(RuntimeError):  # (a loop that has closed)
                 loop.call_soon_threadsafe(report)
 
-        writer = HistoryWriter(store, committed)
+        config = self.config.history
+        writer = HistoryWriter(
+            store,
+            committed,
+            interval=config.commit_interval,
+            full=max(config.queue_limit // 4, 1),
+        )
         self.history_writer = writer
         history.append(attach_history(server, store, writer))
 
