@@ -19,6 +19,7 @@ import { ensureBuffer, insertInOrder, nearBottom, pageVisible, recountUnread, pl
 import { sendCmd } from "./connection.js";
 import { handleMessage } from "./events.js";
 import { searchResults } from "./search.js";
+import { CAP as MULTILINE, combine } from "./multiline.js";
 
 const MAX_CATCHUP_PAGES = 10; // after a reconnect, fetch at most this many pages of what was missed
 const TARGETS_DEFAULT_DAYS = 30; // how far back CHATHISTORY TARGETS looks without a last visit
@@ -166,6 +167,7 @@ export function handleBatch(msg) {
       type: msg.params[1] || "",
       params: msg.params.slice(2),
       parent: msg.tags.batch || null,
+      start: msg,
       messages: [],
     });
     return;
@@ -173,6 +175,14 @@ export function handleBatch(msg) {
   if (!ref.startsWith("-")) return;
   const batch = state.batches.get(id);
   state.batches.delete(id);
+  if (batch && batch.type === MULTILINE) {
+    // One message: kept by the batch it is in (history, search), else shown now.
+    const message = combine(batch.start, batch.messages);
+    const top = collectingBatch(batch.parent);
+    if (message && top) top.messages.push(message);
+    else if (message) handleMessage(message);
+    return;
+  }
   if (!batch || collectingBatch(batch.parent)) return; // (a batch inside one we collect)
   if (batch.type === "chathistory" || batch.type.endsWith("/chathistory")) finishHistory(batch);
   else if (batch.type === "draft/chathistory-targets") finishTargets(batch);
@@ -192,10 +202,12 @@ function collectingBatch(id) {
 
 /**
  * A line inside a history, targets or search batch is kept with the batch, to be handled
- * when the batch ends (all at once: one redraw, the scroll position kept). True if kept.
+ * when the batch ends (all at once: one redraw, the scroll position kept); so is a line of
+ * a draft/multiline batch (the batch is one message). True if kept.
  */
 export function collect(msg) {
-  const batch = msg.tags.batch ? collectingBatch(msg.tags.batch) : null;
+  const own = msg.tags.batch ? state.batches.get(msg.tags.batch) : null;
+  const batch = own && own.type === MULTILINE ? own : own ? collectingBatch(msg.tags.batch) : null;
   if (!batch) return false;
   batch.messages.push(msg);
   return true;
