@@ -1,5 +1,6 @@
 """The SQLite history store against the list-based one (tests/storage/memory_history.py):
-random histories, random queries, the same answers."""
+random histories (single lines and blocks of lines, as the relay hands them over), random
+queries, redactions and retention, the same answers."""
 
 from __future__ import annotations
 
@@ -17,23 +18,39 @@ COMMANDS = ["PRIVMSG", "PRIVMSG", "NOTICE", "JOIN", "TAGMSG"]
 
 @st.composite
 def histories(draw: st.DrawFn) -> list[StoredMessage]:
-    count = draw(st.integers(0, 40))
+    count = draw(st.integers(0, 30))
     rows = []
     when = 1_700_000_000.0
-    for i in range(count):
+    number = 0
+    for _ in range(count):
         when += draw(st.sampled_from([0.0, 0.001, 1.0]))
         target, peer = draw(st.sampled_from(BUFFERS))
         command = draw(st.sampled_from(COMMANDS))
-        text = " ".join(draw(st.lists(st.sampled_from(WORDS), min_size=1, max_size=4)))
+        size = draw(st.sampled_from([1, 1, 2, 3, 5])) if command != "JOIN" else 1
+        texts = [
+            " ".join(draw(st.lists(st.sampled_from(WORDS), min_size=1, max_size=4)))
+            for _ in range(size)
+        ]
         if command not in ("PRIVMSG", "NOTICE"):
-            text = ""
+            texts = [""] * size
         sender = draw(st.sampled_from(["alice", "bob"]))
-        line = f":{sender}!u@h {command} {target} :{text}"
+        line = f":{sender}!u@h {command} {target} :{texts[0]}"
         rows.append(
             StoredMessage(
-                target, peer, f"m{i:x}", round(when, 3), command, sender, "", line, "", text
+                target,
+                peer,
+                f"m-{number:x}",
+                round(when, 3),
+                command,
+                sender,
+                "",
+                line,
+                "",
+                "\n".join(texts) if texts[0] else "",
+                size,
             )
         )
+        number += size
     return rows
 
 
@@ -51,7 +68,7 @@ def stores(rows: list[StoredMessage]) -> tuple[object, MemoryHistory]:
 
 anchors = st.one_of(
     st.none(),
-    st.builds(lambda i: Anchor(msgid=f"m{i:x}"), st.integers(0, 45)),
+    st.builds(lambda i: Anchor(msgid=f"m-{i:x}"), st.integers(0, 100)),
     st.builds(lambda s: Anchor(time=1_700_000_000.0 + s), st.integers(0, 45)),
 )
 
@@ -99,3 +116,38 @@ def test_search_agrees(
     got = sqlite.search(keys, text=text, sender=sender, limit=limit, timeout=5.0)  # type: ignore[attr-defined]
     want = memory.search(keys, text=text, sender=sender, limit=limit, timeout=5.0)
     assert [r.msgid for r in got] == [r.msgid for r in want]
+
+
+def everything(store: object) -> list[tuple[str, str, str]]:
+    found: list[tuple[str, str, str]] = []
+    for buffer in BUFFERS:
+        rows = store.query(*buffer, limit=1000, newest=False)  # type: ignore[attr-defined]
+        found.extend((r.msgid, r.line, r.text) for r in rows or [])
+    return found
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=histories(),
+    redacted=st.lists(st.integers(0, 100), max_size=5),
+    max_rows=st.integers(0, 12),
+    own=st.integers(0, 6),
+)
+def test_redaction_and_retention_agree(
+    rows: list[StoredMessage], redacted: list[int], max_rows: int, own: int
+) -> None:
+    """Lines taken out of a block (a redaction, or retention cutting it) leave the rest of
+    the block readable by its own msgids, text and search."""
+    sqlite, memory = stores(rows)
+    for number in redacted:
+        msgid = f"m-{number:x}"
+        assert sqlite.redact(msgid) == memory.redact(msgid)  # type: ignore[attr-defined]
+    assert everything(sqlite) == everything(memory)
+    overrides = {"#b": (0.0, own)}
+    args = dict(older_than=0.0, max_rows=max_rows, overrides=overrides, batch=3)
+    assert sqlite.purge(**args) == memory.purge(**args)  # type: ignore[attr-defined, arg-type]
+    assert everything(sqlite) == everything(memory)
+    for buffer in BUFFERS:
+        got = sqlite.search([buffer], text="fox", limit=50, timeout=5.0)  # type: ignore[attr-defined]
+        want = memory.search([buffer], text="fox", limit=50, timeout=5.0)
+        assert [r.msgid for r in got] == [r.msgid for r in want]

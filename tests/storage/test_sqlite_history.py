@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from hubbub.storage import SqliteStorage, StorageError
 from hubbub.storage.base import Anchor, HistoryStore, StorageTimeout, StoredMessage
 from hubbub.storage.sqlite import MIGRATIONS
-from hubbub.storage.sqlite_history import SHIFT, SqliteHistory, millis, search_words
+from hubbub.storage.sqlite_history import MAX_BLOCK, SHIFT, SqliteHistory, millis, search_words
 from tests.storage.test_sqlite import old_database
 from tests.timeouts import TIMEOUT
 
@@ -824,3 +824,136 @@ def test_an_unwritable_file_is_an_error_and_history_recovers(tmp_path: Path) -> 
     assert search(history, "second") == []
     fts_is_consistent(history)
     storage.close()
+
+
+def block(
+    first: int, size: int, time: float, words: str = "w", target: str = "#chan"
+) -> StoredMessage:
+    """``size`` lines relayed together, msgids ``b-<first>``..., texts "<words> <n>"."""
+    texts = [f"{words} {first + k}" for k in range(size)]
+    return StoredMessage(
+        target, "", f"b-{first:x}", time, "PRIVMSG", "alice", "alice",
+        f":alice!u@h PRIVMSG {target} :{texts[0]}", "", "\n".join(texts), size,
+    )  # fmt: skip
+
+
+def test_a_block_is_one_row_read_back_as_its_lines(history: SqliteHistory) -> None:
+    history.append([block(1, 4, T0), msg("x", T0 + 1, "after")])
+    rows = history.query("#chan", "", limit=10, newest=False)
+    assert ids(rows) == ["b-1", "b-2", "b-3", "b-4", "x"]
+    assert rows is not None
+    assert rows[2].line == ":alice!u@h PRIVMSG #chan :w 3"
+    assert rows[2].text == "w 3"
+    assert {row.size for row in rows} == {1}
+    assert ids(history.query("#chan", "", after=Anchor(msgid="b-2"), limit=2, newest=False)) == [
+        "b-3",
+        "b-4",
+    ]
+    assert ids(history.query("#chan", "", before=Anchor(msgid="b-3"), limit=10, newest=True)) == [
+        "b-1",
+        "b-2",
+    ]
+    assert ids(history.query("#chan", "", limit=3, newest=True)) == ["b-3", "b-4", "x"]
+    found = history.find("#chan", "", "b-4")
+    assert found is not None
+    assert found.text == "w 4"
+    assert history.find("#chan", "", "b-5") is None
+    with history._writing() as conn:
+        assert conn.execute("SELECT count(*) FROM history").fetchone()[0] == 2
+
+
+def test_a_search_matches_lines_of_a_block_not_the_block(history: SqliteHistory) -> None:
+    texts = ["the quick fox", "a lazy dog", "fox and dog"]
+    history.append(
+        [
+            StoredMessage(
+                "#chan", "", "b-a", T0, "PRIVMSG", "alice", "", ":a!u@h PRIVMSG #chan :" + texts[0],
+                "", "\n".join(texts), 3,
+            )
+        ]
+    )  # fmt: skip
+    assert search(history, "fox") == ["b-a", "b-c"]
+    assert search(history, "fox dog") == ["b-c"]
+    assert search(history, "quick lazy") == []  # words of two lines are not one line's
+
+
+def test_redacting_a_line_of_a_block_keeps_the_others(history: SqliteHistory) -> None:
+    history.append([block(1, 5, T0, "word")])
+    assert history.redact("b-3") == 1
+    assert ids(history.query("#chan", "", limit=10, newest=False)) == ["b-1", "b-2", "b-4", "b-5"]
+    assert search(history, "word") == ["b-1", "b-2", "b-4", "b-5"]
+    assert ids(history.query("#chan", "", after=Anchor(msgid="b-4"), limit=5, newest=False)) == [
+        "b-5"
+    ]
+    assert history.redact("b-3") == 0
+    assert history.redact("b-1") == 1
+    assert history.redact("b-5") == 1
+    assert ids(history.query("#chan", "", limit=10, newest=False)) == ["b-2", "b-4"]
+
+
+def test_retention_by_count_cuts_a_block(history: SqliteHistory) -> None:
+    history.append([block(1, 4, T0, "old"), block(5, 4, T0 + 1, "new")])
+    assert history.purge(older_than=0, max_rows=6) == 2
+    assert ids(history.query("#chan", "", limit=10, newest=False)) == [
+        "b-3", "b-4", "b-5", "b-6", "b-7", "b-8",
+    ]  # fmt: skip
+    assert search(history, "old") == ["b-3", "b-4"]
+
+
+def test_a_block_longer_than_a_row_is_cut_into_rows(history: SqliteHistory) -> None:
+    size = MAX_BLOCK * 2 + 3
+    history.append([block(0x100, size, T0)])
+    rows = history.query("#chan", "", limit=size + 5, newest=False)
+    assert rows is not None
+    assert len(rows) == size
+    assert [row.msgid for row in rows] == [f"b-{0x100 + k:x}" for k in range(size)]
+    last = f"b-{0x100 + size - 1:x}"
+    found = history.find("#chan", "", last)
+    assert found is not None
+    assert found.text == f"w {0x100 + size - 1}"
+    history.append([msg("next", T0, "same millisecond")])
+    assert ids(history.query("#chan", "", limit=2, newest=True)) == [last, "next"]
+
+
+def test_a_malformed_block_is_refused(history: SqliteHistory) -> None:
+    bad = block(1, 3, T0)._replace(text="one\ntwo")
+    with pytest.raises(StorageError):
+        history.append([bad])
+    with pytest.raises(StorageError):
+        history.append([block(1, 3, T0)._replace(msgid="no-number-here-x")])
+    assert history.query("#chan", "", limit=5, newest=True) == []
+
+
+def test_a_version_4_history_is_migrated_to_blocks(tmp_path: Path) -> None:
+    """Rows stored one per line before blocks existed keep their msgids, order and search."""
+    path = tmp_path / "h.db"
+    old_database(path, 4)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("INSERT INTO history_buffers (id, target, peer) VALUES (1, '#chan', '')")
+    for i, msgid in enumerate(["n-18c-1f", "n-18c-20", "custom"]):
+        conn.execute(
+            "INSERT INTO history (id, buffer, time, msgid, command, sender, account, line, tags,"
+            " text) VALUES (?, 1, ?, ?, 'PRIVMSG', 'alice', '', ?, '', ?)",
+            ((millis(T0 + i) << SHIFT), millis(T0 + i), msgid, f":a!u@h PRIVMSG #chan :t{i}",
+             f"old text {i}"),
+        )  # fmt: skip
+    conn.execute("INSERT INTO history_text (rowid, text) SELECT id, text FROM history_searched")
+    conn.close()
+    db = SqliteStorage(path)
+    db.open()
+    assert db.schema_version == len(MIGRATIONS)
+    history = db.history()
+    assert ids(history.query("#chan", "", limit=5, newest=False)) == [
+        "n-18c-1f",
+        "n-18c-20",
+        "custom",
+    ]
+    assert ids(
+        history.query("#chan", "", after=Anchor(msgid="n-18c-1f"), limit=5, newest=False)
+    ) == [
+        "n-18c-20",
+        "custom",
+    ]
+    assert search(history, "old text") == ["n-18c-1f", "n-18c-20", "custom"]
+    assert history.redact("custom") == 1
+    db.close()

@@ -119,8 +119,10 @@ def replay_message(row: StoredMessage) -> Message | MultilineMessage:
 
 
 class _Lines(Sequence[StoredMessage]):
-    """The rows of one relayed message (or block of lines), made when they are read: by
-    the writer's thread, off the event loop, rather than by the relay."""
+    """The rows of one relayed message or block of lines, one per buffer it is kept in
+    (a block is one row: :attr:`~hubbub.storage.base.StoredMessage.size`), made when they
+    are read: by the writer's thread, off the event loop, rather than by the relay. Its
+    length is the number of *lines* (what the writer's queue counts), not of rows."""
 
     __slots__ = ("account", "event", "keys", "sender", "tag_text")
 
@@ -151,23 +153,26 @@ class _Lines(Sequence[StoredMessage]):
         return list(self)[index]
 
     def __iter__(self) -> Iterator[StoredMessage]:
-        event, keys = self.event, self.keys
-        command, tag_text, account, sender = event.command, self.tag_text, self.account, self.sender
-        when = ms(event.time)
-        prefix, first = event.id_prefix, event.first
+        event = self.event
+        command, size = event.command, event.lines
         # One decode for the whole block; every line of it has the same head
-        # (":nick!user@host PRIVMSG #chan :"), so a text is a slice.
-        lines = event.wire.decode("utf-8", "replace").split("\r\n")
-        head = 0 if command == "TAGMSG" else len(lines[0].split(" :", 1)[0]) + 2
-        new, kind = tuple.__new__, StoredMessage
-        for i in range(event.lines):
-            line = lines[i]
-            text = line[head:] if head else ""
-            msgid = f"{prefix}{first + i:x}"
-            for key, peer in keys:
-                yield new(
-                    kind, (key, peer, msgid, when, command, sender, account, line, tag_text, text)
-                )
+        # (":nick!user@host PRIVMSG #chan :"), so the texts are what is between heads.
+        wire = event.wire.decode("utf-8", "replace")
+        end = wire.find("\r\n")
+        line = wire[:end] if end >= 0 else wire
+        if command == "TAGMSG":
+            text = ""
+        else:
+            head = line.split(" :", 1)[0] + " :"
+            text = wire[len(head) : -2]
+            if size > 1:
+                text = text.replace("\r\n" + head, "\n")
+        msgid = f"{event.id_prefix}{event.first:x}"
+        when, tag_text, account, sender = ms(event.time), self.tag_text, self.account, self.sender
+        for key, peer in self.keys:
+            yield StoredMessage(
+                key, peer, msgid, when, command, sender, account, line, tag_text, text, size
+            )
 
 
 class History:

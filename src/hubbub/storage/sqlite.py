@@ -32,7 +32,12 @@ from pathlib import Path
 
 from hubbub.protocol.casemap import Folded
 from hubbub.storage.base import AccountRecord, ChannelRecord, ScramCredentials, StorageError
-from hubbub.storage.sqlite_history import HISTORY_SCHEMA, SqliteHistory
+from hubbub.storage.sqlite_history import (
+    HISTORY_BLOCKS,
+    HISTORY_SCHEMA,
+    SqliteHistory,
+    register_functions,
+)
 
 __all__ = ["MIGRATIONS", "SqliteStorage"]
 
@@ -86,6 +91,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # 5: history rows hold blocks of lines; msgids kept split (see sqlite_history.py)
+    HISTORY_BLOCKS,
 )
 """The schema, one entry per version: version N is reached by running entry N-1."""
 
@@ -220,6 +227,7 @@ class SqliteStorage:
             raise StorageError(f"cannot leave WAL mode in the database {self.path} ({mode})")
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
+        register_functions(conn)
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")

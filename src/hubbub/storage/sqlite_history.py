@@ -4,17 +4,31 @@ Layout (schema version 3, :data:`HISTORY_SCHEMA`):
 
 - ``history_buffers`` maps a buffer's key (target, peer) to a small integer, so that the big
   table stores an integer rather than two strings;
-- ``history`` holds one row per line. Its integer primary key *is* the time order: the time in
-  milliseconds shifted left by :data:`SHIFT` bits, plus a count for the lines of one
-  millisecond (ties of equal time are thus ordered as they were stored). Every range a query
-  needs (the latest lines of a buffer, lines after a msgid or a time, lines older than the
-  retention) is a range of the primary key, or of the index ``history_buffer`` on ``(buffer)``,
-  which SQLite extends with the primary key to ``(buffer, id)``. ``time`` is the same
-  millisecond as an integer, for whoever reads the table by hand;
-- ``history_msgid`` finds a line by msgid (anchors, redaction);
+- ``history`` holds one row per *block*: the lines of one relayed message, or of a block of
+  lines relayed together (one read of a sender's socket: the same sender, target, time and
+  tags, one msgid each, numbered on), at most :data:`MAX_BLOCK` lines, their texts joined by
+  ``\\n`` (schema version 5; see :attr:`~hubbub.storage.base.StoredMessage.size`). A busy
+  channel thus costs one row, one index entry and one search-index document per block rather
+  than per line: that is what lets history keep up with the relay (docs/history.md). Each
+  line still has its own id: the row's integer primary key is its first line's, the time in
+  milliseconds shifted left by :data:`SHIFT` bits plus a count for the lines of one
+  millisecond, and line ``k`` of the row is ``id + k`` (ties of equal time are thus ordered as
+  they were stored). Every range a query needs (the latest lines of a buffer, lines after a
+  msgid or a time, lines older than the retention) is a range of the primary key, or of the
+  index ``history_buffer`` on ``(buffer)``, which SQLite extends to ``(buffer, id)``, widened
+  by :data:`MAX_BLOCK` below for a block that starts before the range; lines are then cut
+  to the range in Python. ``time`` is the same millisecond as an integer, for whoever reads
+  the table by hand;
+- ``history_msgid`` on ``(mprefix, mnum)`` finds a line by msgid (anchors, redaction): a msgid
+  is kept split into its prefix and its trailing hex number
+  (:func:`~hubbub.storage.base.split_msgid`), so the line numbered ``n`` is in the row whose
+  ``mnum`` is at most ``n`` and within :data:`MAX_BLOCK` of it; a msgid without such a
+  number is its own prefix with ``mnum = -1``;
 - ``history_text`` is the FTS5 index of ``text`` (external content: the text is stored once,
-  in ``history``), tokenised by ``unicode61`` with diacritics removed; ``detail=none`` and
-  ``columnsize=0`` because a search only asks whether every word is in a line, which makes it
+  in ``history``), one document per row, tokenised by ``unicode61`` with diacritics removed;
+  a row of several lines that matches is then checked line by line in Python (every word in
+  one line; :func:`line_words`). ``detail=none`` and
+  ``columnsize=0`` because a search only asks whether every word is in a row, which makes it
   the cheapest FTS index to keep up to date (figures in docs/history.md). It is written in the
   same transaction as the lines, so search never lags behind history;
 - ``read_markers`` keeps one time per (account, target).
@@ -39,16 +53,37 @@ import re
 import sqlite3
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from hubbub.storage.base import Anchor, StorageError, StorageTimeout, StoredMessage
+from hubbub.storage.base import (
+    Anchor,
+    StorageError,
+    StorageTimeout,
+    StoredMessage,
+    split_msgid,
+)
 
-__all__ = ["HISTORY_SCHEMA", "SHIFT", "SqliteHistory", "millis", "search_words", "sender_word"]
+__all__ = [
+    "HISTORY_BLOCKS",
+    "HISTORY_SCHEMA",
+    "MAX_BLOCK",
+    "SHIFT",
+    "SqliteHistory",
+    "line_words",
+    "millis",
+    "register_functions",
+    "search_words",
+    "sender_word",
+]
 
 SHIFT = 20
 """Bits of a line's id below its time in milliseconds: room for 1,048,576 lines per
 millisecond, and ids fit 64 bits until the year 2248."""
+
+MAX_BLOCK = 1024
+"""The most lines one row holds; a longer block is stored as several rows."""
 
 WRITER_CACHE_KIB = 65536
 """The writer's page cache (KiB): the recently written pages of the table and its indexes."""
@@ -121,8 +156,32 @@ HISTORY_SCHEMA: tuple[str, ...] = (
 )
 """The statements of schema version 3 (run by :class:`~hubbub.storage.sqlite.SqliteStorage`)."""
 
-_COLUMNS = "id, buffer, time, msgid, command, sender, account, line, tags, text"
-_INSERT = f"INSERT INTO history ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+HISTORY_BLOCKS: tuple[str, ...] = (
+    "ALTER TABLE history ADD COLUMN size INTEGER NOT NULL DEFAULT 1",
+    "ALTER TABLE history ADD COLUMN mprefix TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE history ADD COLUMN mnum INTEGER NOT NULL DEFAULT -1",
+    "UPDATE history SET mprefix = hubbub_msgid_prefix(msgid), mnum = hubbub_msgid_number(msgid)",
+    "DROP INDEX history_msgid",
+    "ALTER TABLE history DROP COLUMN msgid",
+    "CREATE INDEX history_msgid ON history (mprefix, mnum)",
+)
+"""Schema version 5: a row holds a block of lines (``size``), and msgids are kept split
+(``mprefix``, ``mnum``) so that a line of a block is found by its own msgid. The functions
+it calls are made by :func:`register_functions`."""
+
+
+def register_functions(conn: sqlite3.Connection) -> None:
+    """Give ``conn`` the SQL functions :data:`HISTORY_BLOCKS` uses."""
+    conn.create_function(
+        "hubbub_msgid_prefix", 1, lambda m: split_msgid(str(m))[0], deterministic=True
+    )
+    conn.create_function(
+        "hubbub_msgid_number", 1, lambda m: split_msgid(str(m))[1], deterministic=True
+    )
+
+
+_COLUMNS = "id, buffer, time, mprefix, mnum, size, command, sender, account, line, tags, text"
+_INSERT = f"INSERT INTO history ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _INDEX_SINCE = (
     "INSERT INTO history_text (rowid, text) SELECT id, text FROM history_searched WHERE id > ?"
 )
@@ -134,7 +193,7 @@ _UNINDEX = (
     "SELECT 'delete', id, text FROM history_searched WHERE id = ?"
 )
 
-_Row = tuple[int, int, int, str, str, str, str, str, str, str]
+_Row = tuple[int, int, int, str, int, int, str, str, str, str, str, str]
 _WORD = re.compile(r"[^\W_]+")
 """A run of letters and digits: what the unicode61 tokenizer keeps as one token."""
 
@@ -163,9 +222,66 @@ def _fts_query(words: Sequence[str]) -> str:
     return " ".join('"' + word.replace('"', '""') + '"' for word in words)
 
 
-def _message(row: _Row, target: str, peer: str) -> StoredMessage:
-    _, _, ms, msgid, command, sender, account, line, tags, text = row
-    return StoredMessage(target, peer, msgid, ms / 1000, command, sender, account, line, tags, text)
+def _plain(word: str) -> str:
+    """``word`` as the index keeps it: lower case, diacritics removed."""
+    if word.isascii():
+        return word.lower()
+    decomposed = unicodedata.normalize("NFKD", word.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def line_words(text: str) -> set[str]:
+    """The words of ``text`` as the search index sees them (case and diacritics ignored)."""
+    return set(_WORD.findall(_plain(text)))
+
+
+def _lines(row: _Row, target: str, peer: str) -> list[tuple[int, StoredMessage]]:
+    """The lines of a row, each with its id."""
+    first, _, ms, prefix, number, size, command, sender, account, line, tags, text = row
+    when = ms / 1000
+    if size == 1:
+        msgid = prefix if number < 0 else f"{prefix}{number:x}"
+        return [
+            (
+                first,
+                StoredMessage(
+                    target, peer, msgid, when, command, sender, account, line, tags, text
+                ),
+            )
+        ]
+    texts = text.split("\n") if text else [""] * size
+    head = line[: len(line) - len(texts[0])] if text else ""
+    return [
+        (
+            first + k,
+            StoredMessage(
+                target,
+                peer,
+                f"{prefix}{number + k:x}",
+                when,
+                command,
+                sender,
+                account,
+                head + each if head else line,
+                tags,
+                each,
+            ),
+        )
+        for k, each in enumerate(texts)
+    ]
+
+
+def _cut(line: str, text: str, size: int) -> list[tuple[str, str, int]]:
+    """A block of more than :data:`MAX_BLOCK` lines as rows of at most that many:
+    (first line, texts, size) each."""
+    if not text:
+        return [(line, "", min(MAX_BLOCK, size - k)) for k in range(0, size, MAX_BLOCK)]
+    texts = text.split("\n")
+    head = line[: len(line) - len(texts[0])]
+    return [
+        (head + texts[k], "\n".join(texts[k : k + MAX_BLOCK]), len(texts[k : k + MAX_BLOCK]))
+        for k in range(0, size, MAX_BLOCK)
+    ]
 
 
 def _after(t: float) -> int:
@@ -352,54 +468,97 @@ class SqliteHistory:
         return buffer
 
     @staticmethod
-    def _msgid(conn: sqlite3.Connection, buffer: int, msgid: str) -> int | None:
+    def _containing(
+        conn: sqlite3.Connection, msgid: str, buffer: int | None = None
+    ) -> list[tuple[_Row, int]]:
+        """The rows that hold the line ``msgid`` (of ``buffer``, or of any buffer: both
+        copies of a private message), each with the line's index in it."""
+        prefix, number = split_msgid(msgid)
+        among = "" if buffer is None else " AND buffer = ?"
+        tail: tuple[int, ...] = () if buffer is None else (buffer,)
+        if number < 0:
+            rows: list[_Row] = conn.execute(
+                f"SELECT {_COLUMNS} FROM history INDEXED BY history_msgid "
+                f"WHERE mprefix = ? AND mnum = -1{among}",
+                (prefix, *tail),
+            ).fetchall()
+            return [(row, 0) for row in rows]
         rows = conn.execute(
-            "SELECT id FROM history INDEXED BY history_msgid WHERE msgid = ? AND buffer = ? "
-            "LIMIT 1",
-            (msgid, buffer),
+            f"SELECT {_COLUMNS} FROM history INDEXED BY history_msgid "
+            f"WHERE mprefix = ? AND mnum BETWEEN ? AND ? AND mnum + size > ?{among}",
+            (prefix, number - MAX_BLOCK + 1, number, number, *tail),
         ).fetchall()
-        return int(rows[0][0]) if rows else None
+        return [(row, number - row[4]) for row in rows]
+
+    @classmethod
+    def _msgid(cls, conn: sqlite3.Connection, buffer: int, msgid: str) -> int | None:
+        """The id of the line ``msgid`` of ``buffer``."""
+        found = cls._containing(conn, msgid, buffer)
+        return found[0][0][0] + found[0][1] if found else None
 
     # -- writing -----------------------------------------------------------------------------
 
     def append(self, rows: Sequence[StoredMessage]) -> None:
-        """Store ``rows`` (and index their text) in one transaction, durably once it returns.
-        Raises :class:`StorageError` with nothing stored."""
+        """Store ``rows`` (lines, and blocks of lines: one row each, up to
+        :data:`MAX_BLOCK` lines) and index their text in one transaction, durably once it
+        returns. Raises :class:`StorageError` with nothing stored."""
         if not rows:
             return
         new_buffers: dict[tuple[str, str], int] = {}
         known = self._buffers.get
         with self._transaction(lambda: self._remember(new_buffers)) as conn:
-            newest = conn.execute("SELECT max(id) FROM history").fetchall()[0][0]
-            first = top = -1 if newest is None else int(newest)
+            newest = conn.execute(
+                "SELECT id + size - 1 FROM history ORDER BY id DESC LIMIT 1"
+            ).fetchall()
+            first = top = int(newest[0][0]) if newest else -1
             top_ms = top >> SHIFT
             used: dict[int, int] = {}  # a millisecond behind the newest -> its last id
             in_order = True
             params: list[_Row] = []
-            for target, peer, msgid, t, command, sender, account, line, tags, text, _ in rows:
+            for row in rows:
+                target, peer, msgid, t, command, sender, account, line, tags, text, size = row
                 buffer = known((target, peer))
                 if buffer is None:
                     buffer = self._writer_buffer(conn, (target, peer), new_buffers)
+                prefix, number = split_msgid(msgid)
+                if size > 1 and (number < 0 or (text and text.count("\n") != size - 1)):
+                    raise StorageError(f"a malformed block of {size} lines ({msgid!r})")
                 ms = int(t * 1000 + 0.5) if 0.0 < t < _MAX_SECONDS else millis(t)
-                if ms > top_ms:  # a new millisecond: the usual case
-                    if top >= 0:
-                        used[top_ms] = top
-                    top = line_id = ms << SHIFT
-                    top_ms = ms
-                elif ms == top_ms:  # the same as the newest line's
-                    top = line_id = top + 1
-                    if line_id >> SHIFT != ms:
+                parts = [(line, text, size)] if size <= MAX_BLOCK else _cut(line, text, size)
+                for part_line, part_text, part_size in parts:
+                    if ms > top_ms:  # a new millisecond: the usual case
+                        if top >= 0:
+                            used[top_ms] = top
+                        row_id = ms << SHIFT
+                        top_ms = ms
+                        top = row_id + part_size - 1
+                    elif ms == top_ms:  # the same as the newest line's
+                        row_id = top + 1
+                        top = row_id + part_size - 1
+                    else:  # older than the newest line: the clock went back
+                        last = used.get(ms)
+                        row_id = (self._last_in(conn, ms << SHIFT) if last is None else last) + 1
+                        used[ms] = row_id + part_size - 1
+                        in_order = False
+                    if (row_id + part_size - 1) >> SHIFT != ms:
                         raise StorageError(f"more than {_SLOT} lines in one millisecond ({ms})")
-                else:  # older than the newest line: the clock went back
-                    last = used.get(ms)
-                    line_id = (self._last_in(conn, ms << SHIFT) if last is None else last) + 1
-                    if line_id >> SHIFT != ms:
-                        raise StorageError(f"more than {_SLOT} lines in one millisecond ({ms})")
-                    used[ms] = line_id
-                    in_order = False
-                params.append(
-                    (line_id, buffer, ms, msgid, command, sender, account, line, tags, text)
-                )
+                    params.append(
+                        (
+                            row_id,
+                            buffer,
+                            ms,
+                            prefix,
+                            number,
+                            part_size,
+                            command,
+                            sender,
+                            account,
+                            part_line,
+                            tags,
+                            part_text,
+                        )
+                    )
+                    number += part_size
             conn.executemany(_INSERT, params)
             self._index(conn, params, first if in_order else None)
 
@@ -411,37 +570,72 @@ class SqliteHistory:
         self._buffers.update(buffers)
 
     def _index(self, conn: sqlite3.Connection, rows: Sequence[_Row], above: int | None) -> None:
-        """Add the text of new lines ``rows`` to the search index; when ``above`` is given,
-        they are exactly the lines with an id above it, read back by SQLite itself (cheaper
+        """Add the text of new rows ``rows`` to the search index; when ``above`` is given,
+        they are exactly the rows with an id above it, read back by SQLite itself (cheaper
         than handing each text over from Python)."""
         if above is not None:
             conn.execute(_INDEX_SINCE, (above,))
         else:
-            conn.executemany(_INDEX_ROWS, [(row[0],) for row in rows if row[9]])
+            conn.executemany(_INDEX_ROWS, [(row[0],) for row in rows if row[11]])
 
     @staticmethod
     def _last_in(conn: sqlite3.Connection, base: int) -> int:
-        """The highest id stored in the millisecond that starts at id ``base``, or
+        """The highest line id stored in the millisecond that starts at id ``base``, or
         ``base - 1`` (a line older than the newest: the clock went back)."""
         rows = conn.execute(
-            "SELECT max(id) FROM history WHERE id >= ? AND id < ?", (base, base + _SLOT)
+            "SELECT max(id + size - 1) FROM history WHERE id >= ? AND id < ?",
+            (base, base + _SLOT),
         ).fetchall()
         return base - 1 if rows[0][0] is None else int(rows[0][0])
 
     @staticmethod
     def _delete(conn: sqlite3.Connection, rows: Sequence[tuple[int, str]]) -> None:
-        """Remove lines ``(id, text)`` from the search index, then from history."""
-        conn.executemany(_UNINDEX, [(line_id,) for line_id, text in rows if text])
-        conn.executemany("DELETE FROM history WHERE id = ?", [(line_id,) for line_id, _ in rows])
+        """Remove rows ``(id, text)`` from the search index, then from history."""
+        conn.executemany(_UNINDEX, [(row_id,) for row_id, text in rows if text])
+        conn.executemany("DELETE FROM history WHERE id = ?", [(row_id,) for row_id, _ in rows])
+
+    def _rewrite(self, conn: sqlite3.Connection, row: _Row, keep: Sequence[int]) -> None:
+        """Replace ``row`` by the lines of it whose indexes are in ``keep`` (ascending): a
+        row for each run of consecutive ones, each line keeping its id and msgid."""
+        self._delete(conn, [(row[0], row[11])])
+        if not keep:
+            return
+        lines = _lines(row, "", "")
+        runs: list[list[int]] = []
+        for k in keep:
+            if runs and runs[-1][-1] == k - 1:
+                runs[-1].append(k)
+            else:
+                runs.append([k])
+        row_id, buffer, ms, prefix, number, _, command, sender, account, _, tags, text = row
+        made: list[_Row] = []
+        for run in runs:
+            first = run[0]
+            made.append(
+                (
+                    row_id + first,
+                    buffer,
+                    ms,
+                    prefix,
+                    number + first,
+                    len(run),
+                    command,
+                    sender,
+                    account,
+                    lines[first][1].line,
+                    tags,
+                    "\n".join(lines[k][1].text for k in run) if text else "",
+                )
+            )
+        conn.executemany(_INSERT, made)
+        self._index(conn, made, None)
 
     def redact(self, msgid: str) -> int:
         with self._transaction() as conn:
-            rows = conn.execute(
-                "SELECT id, text FROM history INDEXED BY history_msgid WHERE msgid = ?",
-                (msgid,),
-            ).fetchall()
-            self._delete(conn, rows)
-        return len(rows)
+            found = self._containing(conn, msgid)
+            for row, k in found:
+                self._rewrite(conn, row, [j for j in range(row[5]) if j != k])
+        return len(found)
 
     def purge(
         self,
@@ -452,7 +646,8 @@ class SqliteHistory:
         batch: int = 10000,
     ) -> int:
         """Retention (see :meth:`HistoryStore.purge`); an override applies to every buffer of
-        its target, and its 0s mean "no limit" as for the defaults. Buffers left empty are
+        its target, and its 0s mean "no limit" as for the defaults. ``max_rows`` and
+        ``batch`` count lines (a block is cut where the count falls). Buffers left empty are
         dropped at the end."""
         batch = max(1, min(batch, _MAX_LIMIT))
         overrides = overrides or {}
@@ -475,15 +670,8 @@ class SqliteHistory:
                 )
         for buffer, _ in buffers:
             keep = special[buffer][1] if buffer in special else max_rows
-            if keep <= 0:
-                continue
-            with self._writing() as conn:
-                rows = conn.execute(
-                    "SELECT id FROM history WHERE buffer = ? ORDER BY id DESC LIMIT 1 OFFSET ?",
-                    (buffer, min(keep, _MAX_ID)),
-                ).fetchall()
-            if rows:
-                removed += self._purge_where("buffer = ? AND id <= ?", (buffer, rows[0][0]), batch)
+            if keep > 0:
+                removed += self._keep_newest(buffer, keep, batch)
         with self._transaction() as conn:
             conn.execute(
                 "DELETE FROM history_buffers WHERE NOT EXISTS "
@@ -492,19 +680,55 @@ class SqliteHistory:
             self._buffers.clear()
         return removed
 
+    def _keep_newest(self, buffer: int, keep: int, batch: int) -> int:
+        """Remove all but the newest ``keep`` lines of ``buffer``; the number removed."""
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                f"SELECT {_COLUMNS} FROM history WHERE buffer = ? ORDER BY id DESC", (buffer,)
+            )
+            try:
+                kept = 0
+                cut: _Row | None = None
+                for row in cursor:
+                    if kept + row[5] > keep:
+                        cut = row
+                        break
+                    kept += row[5]
+            finally:
+                cursor.close()
+            if cut is None:
+                return 0
+            drop = cut[5] - (keep - kept)  # the oldest lines of the row where the count falls
+            if drop < cut[5]:
+                self._rewrite(conn, cut, range(drop, cut[5]))
+            else:
+                self._delete(conn, [(cut[0], cut[11])])
+        return drop + self._purge_where("buffer = ? AND id < ?", (buffer, cut[0]), batch)
+
     def _purge_where(self, where: str, params: tuple[int, ...], batch: int) -> int:
-        """Delete the lines that match ``where``, oldest first, ``batch`` per transaction."""
+        """Delete the rows that match ``where``, oldest first, about ``batch`` lines per
+        transaction; the number of lines removed."""
         removed = 0
         start = 0
         while True:
             with self._transaction() as conn:
-                rows = conn.execute(
-                    f"SELECT id, text FROM history WHERE id >= ? AND {where} ORDER BY id LIMIT ?",
-                    (start, *params, batch),
-                ).fetchall()
+                cursor = conn.execute(
+                    f"SELECT id, text, size FROM history WHERE id >= ? AND {where} ORDER BY id",
+                    (start, *params),
+                )
+                try:
+                    rows: list[tuple[int, str]] = []
+                    lines = 0
+                    for row_id, text, size in cursor:
+                        rows.append((row_id, text))
+                        lines += size
+                        if lines >= batch:
+                            break
+                finally:
+                    cursor.close()
                 self._delete(conn, rows)
-            removed += len(rows)
-            if len(rows) < batch:
+            removed += lines
+            if lines < batch:
                 return removed
             start = int(rows[-1][0]) + 1
 
@@ -571,27 +795,41 @@ class SqliteHistory:
                         high = min(high, _before(anchor.time))
             if buffer is None or limit <= 0 or low > high:
                 return []
+            limit = min(limit, _MAX_LIMIT)
             only = " AND command IN ('PRIVMSG', 'NOTICE')" if messages_only else ""
-            rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM history WHERE buffer = ? AND id BETWEEN ? AND ?{only} "
-                f"ORDER BY id {'DESC' if newest else 'ASC'} LIMIT ?",
-                (buffer, low, high, min(limit, _MAX_LIMIT)),
-            ).fetchall()
+            cursor = conn.execute(
+                f"SELECT {_COLUMNS} FROM history WHERE buffer = ? AND id BETWEEN ? AND ? "
+                f"AND id + size > ?{only} ORDER BY id {'DESC' if newest else 'ASC'}",
+                (buffer, low - MAX_BLOCK + 1, high, low),
+            )
+            out: list[StoredMessage] = []
+            try:
+                for row in cursor:
+                    lines = _lines(row, target, peer)
+                    if newest:
+                        lines.reverse()
+                    for line_id, line in lines:
+                        if low <= line_id <= high:
+                            out.append(line)
+                    if len(out) >= limit:
+                        break
+            finally:
+                cursor.close()
+        del out[limit:]
         if newest:
-            rows.reverse()
-        return [_message(row, target, peer) for row in rows]
+            out.reverse()
+        return out
 
     def find(self, target: str, peer: str, msgid: str) -> StoredMessage | None:
         with self._reading() as conn:
             buffer = self._buffer(conn, target, peer)
             if buffer is None:
                 return None
-            rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM history INDEXED BY history_msgid "
-                "WHERE msgid = ? AND buffer = ? LIMIT 1",
-                (msgid, buffer),
-            ).fetchall()
-        return _message(rows[0], target, peer) if rows else None
+            found = self._containing(conn, msgid, buffer)
+        if not found:
+            return None
+        row, k = found[0]
+        return _lines(row, target, peer)[k][1]
 
     def targets(
         self, keys: Sequence[tuple[str, str]], start: float, end: float, limit: int
@@ -659,10 +897,9 @@ class SqliteHistory:
                 if not buffers:
                     return []
                 if words or sender:
-                    terms = [*words, sender_word(sender)] if sender else words
-                    rows = self._search_text(conn, buffers, terms, sender, low, high, limit)
+                    found = self._search_text(conn, buffers, words, sender, low, high, limit)
                 else:
-                    rows = self._search_lines(conn, buffers, low, high, limit)
+                    found = self._search_lines(conn, buffers, low, high, limit)
             except sqlite3.Error as exc:
                 if stopped:
                     raise StorageTimeout(f"the search ran out of its {timeout:g}s") from exc
@@ -673,37 +910,51 @@ class SqliteHistory:
                 conn.set_progress_handler(None, 0)
         finally:
             self._read_lock.release()
-        return [_message(row, *buffers[row[1]]) for row in rows]
+        return found
 
     @staticmethod
     def _search_text(
         conn: sqlite3.Connection,
         buffers: Mapping[int, tuple[str, str]],
-        terms: Sequence[str],
+        words: Sequence[str],
         sender: str,
         low: int,
         high: int,
         limit: int,
-    ) -> list[_Row]:
-        """The search index newest first (its rowids are the lines' ids, so time order), each
-        match checked against the buffers: it stops at the ``limit``-th."""
+    ) -> list[StoredMessage]:
+        """The search index newest first (its rowids are the rows' ids, so time order), each
+        match checked against the buffers, and a row of several lines line by line (every
+        word in one line): it stops at the ``limit``-th line."""
         columns = ", ".join(f"h.{column}" for column in _COLUMNS.split(", "))
         among = ",".join(str(buffer) for buffer in buffers)
-        params: list[Any] = [_fts_query(terms), low, high]
+        terms = [*words, sender_word(sender)] if sender else list(words)
+        params: list[Any] = [_fts_query(terms), low - MAX_BLOCK + 1, high]
         by = ""
         if sender:  # the sender's word could also be typed in a line: check the column
             by = " AND h.sender = ?"
             params.append(sender)
-        params.append(limit)
-        rows: list[_Row] = conn.execute(
+        wanted = {_plain(word) for word in words}
+        cursor = conn.execute(
             f"SELECT {columns} FROM history_text CROSS JOIN history AS h "
             "ON h.id = history_text.rowid "
             "WHERE history_text MATCH ? AND history_text.rowid BETWEEN ? AND ? "
-            f"AND h.buffer IN ({among}){by} ORDER BY history_text.rowid DESC LIMIT ?",
+            f"AND h.buffer IN ({among}){by} ORDER BY history_text.rowid DESC",
             params,
-        ).fetchall()
-        rows.reverse()
-        return rows
+        )
+        found: list[StoredMessage] = []
+        try:
+            for row in cursor:
+                lines = _lines(row, *buffers[row[1]])
+                for line_id, line in reversed(lines):
+                    if low <= line_id <= high and (row[5] == 1 or wanted <= line_words(line.text)):
+                        found.append(line)
+                if len(found) >= limit:
+                    break
+        finally:
+            cursor.close()
+        del found[limit:]
+        found.reverse()
+        return found
 
     @staticmethod
     def _search_lines(
@@ -712,22 +963,26 @@ class SqliteHistory:
         low: int,
         high: int,
         limit: int,
-    ) -> list[_Row]:
+    ) -> list[StoredMessage]:
         """Neither words nor sender: the newest lines with text of each buffer, merged."""
-        ids: list[int] = []
-        for buffer in buffers:
-            ids.extend(
-                int(row[0])
-                for row in conn.execute(
-                    "SELECT id FROM history WHERE buffer = ? AND id BETWEEN ? AND ? "
-                    "AND text != '' ORDER BY id DESC LIMIT ?",
-                    (buffer, low, high, limit),
-                )
+        found: list[tuple[int, StoredMessage]] = []
+        for buffer, (target, peer) in buffers.items():
+            cursor = conn.execute(
+                f"SELECT {_COLUMNS} FROM history WHERE buffer = ? AND id BETWEEN ? AND ? "
+                "AND text != '' ORDER BY id DESC",
+                (buffer, low - MAX_BLOCK + 1, high),
             )
-        newest = sorted(heapq.nlargest(limit, ids))
-        if not newest:
-            return []
-        rows: list[_Row] = conn.execute(
-            f"SELECT {_COLUMNS} FROM history WHERE id IN ({','.join(map(str, newest))}) ORDER BY id"
-        ).fetchall()
-        return rows
+            taken = 0
+            try:
+                for row in cursor:
+                    for line_id, line in _lines(row, target, peer):
+                        if low <= line_id <= high:
+                            found.append((line_id, line))
+                            taken += 1
+                    if taken >= limit:
+                        break
+            finally:
+                cursor.close()
+        newest = heapq.nlargest(limit, found, key=lambda pair: pair[0])
+        newest.reverse()
+        return [line for _, line in newest]
