@@ -70,9 +70,7 @@ async def test_pasted_block_goes_as_one_batch_and_is_shown_as_one_message(
     await expect(alice.page.locator("#input")).to_have_attribute("rows", "1")
 
     # A client with the capability gets one batch: three lines in it, one msgid.
-    seen = await dave.collect_until(
-        lambda m: m.command == "BATCH" and m.params[0].startswith("-")
-    )
+    seen = await dave.collect_until(lambda m: m.command == "BATCH" and m.params[0].startswith("-"))
     start = next(m for m in seen if m.command == "BATCH" and m.params[0].startswith("+"))
     assert start.params[1:] == ("draft/multiline", "#hubbub")
     assert "msgid" in start.tags
@@ -90,9 +88,11 @@ async def test_pasted_block_goes_as_one_batch_and_is_shown_as_one_message(
         assert await shown(user, "first line of the paste") == BLOCK
         text = message_text(user, "first line of the paste")
         box = await text.bounding_box()
-        assert box is not None and box["height"] > 40  # drawn on three lines, not one
+        assert box is not None
+        assert box["height"] > 40  # drawn on three lines, not one
     await expect(bob.lines("#hubbub", "second line")).to_have_count(1)  # (the same one)
-    assert not alice.errors and not bob.errors, (alice.errors, bob.errors)
+    assert not alice.errors, alice.errors
+    assert not bob.errors, bob.errors
     for user in (alice, bob):
         await user.close()
     await dave.close()
@@ -112,9 +112,7 @@ async def test_shift_enter_makes_lines_and_a_received_batch_joins_concatenated_l
     await alice.page.keyboard.type("typed two")
     await expect(alice.page.locator("#input")).to_have_value("typed one\ntyped two")
     await alice.page.keyboard.press("Enter")
-    seen = await dave.collect_until(
-        lambda m: m.command == "BATCH" and m.params[0].startswith("-")
-    )
+    seen = await dave.collect_until(lambda m: m.command == "BATCH" and m.params[0].startswith("-"))
     assert [m.params[1] for m in seen if m.command == "PRIVMSG"] == ["typed one", "typed two"]
     assert await shown(alice, "typed one") == "typed one\ntyped two"
 
@@ -135,7 +133,8 @@ async def test_shift_enter_makes_lines_and_a_received_batch_joins_concatenated_l
     assert await shown(late, "typed one") == "typed one\ntyped two"
     assert await shown(late, "a line, ") == "a line, continued\nand a new one"
     await expect(late.lines("#hubbub", "and a new one")).to_have_count(1)
-    assert not alice.errors and not late.errors, (alice.errors, late.errors)
+    assert not alice.errors, alice.errors
+    assert not late.errors, late.errors
     await alice.close()
     await late.close()
     await dave.close()
