@@ -4,14 +4,19 @@ scrolling back, read markers shared by two connections of one account, and a pag
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from playwright.async_api import Browser, expect
 
+from hubbub.config import ListenSection, StorageSection
 from hubbub.net.app import App
 from hubbub.protocol.message import Message
 from tests.browser.conftest import WebUser, web_url
+from tests.conftest import make_config
 from tests.e2e.ircclient import IRCTestClient
 
 
@@ -244,3 +249,58 @@ async def test_reload_keeps_conversations_and_the_account(browser: Browser, web_
     assert not user.errors, user.errors
     await user.close()
     await bob.close()
+
+
+async def test_more_missed_than_the_catch_up_bound_leaves_a_line_that_loads_the_rest(
+    browser: Browser, app_factory: Callable[[Any], Any], tmp_path: Path
+) -> None:
+    # Pages of 5 lines (the server's CHATHISTORY limit): the bound is 10 pages, 50 lines.
+    config = make_config(
+        (
+            ListenSection(address="127.0.0.1:0"),
+            ListenSection(address="127.0.0.1:0", websocket=True),
+        )
+    )
+    config = dataclasses.replace(
+        config,
+        storage=StorageSection(path=str(tmp_path / "catchup.db")),
+        history=dataclasses.replace(config.history, request_limit=5),
+    )
+    app: App = await app_factory(config)
+    carol = await speaker(app)
+    user = await WebUser.open(browser, web_url(app))
+    await user.login("bouncy")
+    await said(carol, "#hubbub", "before the cut")
+    await expect(user.lines("#hubbub", "before the cut")).to_have_count(1)
+
+    session = next(s for s in app.server.sessions if s.user.nick == "bouncy")
+    app.server.quit(session, "Killed for the test", error="Killed for the test")
+    await carol.expect(lambda m: m.command == "QUIT" and (m.source or "").startswith("bouncy!"))
+    missed = [f"missed {i:03}" for i in range(70)]
+    await said(carol, "#hubbub", *missed)
+    await carol.expect(lambda m: m.command == "JOIN" and (m.source or "").startswith("bouncy!"))
+    await expect(user.page.locator("#status")).to_have_class("status online")
+
+    # The newest 50 are fetched; the 20 before them are not, and a line says so, in their place.
+    await expect(user.lines("#hubbub", "missed 069")).to_have_count(1)
+    await expect(user.lines("#hubbub", "missed 020")).to_have_count(1)
+    gap = user.log("#hubbub").locator(".gap.missed")
+    await expect(gap).to_have_count(1)
+    await expect(gap).to_have_text("More messages were missed while you were away. Load them")
+    await expect(user.lines("#hubbub", "missed 019")).to_have_count(0)
+    order = await user.log("#hubbub").evaluate(
+        """log => [...log.children].map(e => e.classList.contains("gap") ? "GAP"
+               : (e.querySelector(".text") || e).textContent)"""
+    )
+    assert order.index("before the cut") < order.index("GAP") < order.index("missed 020")
+
+    # A click loads the rest (AFTER the last line seen before the cut), in order, once each.
+    await gap.get_by_role("button", name="Load them").click()
+    await expect(user.lines("#hubbub", "missed 000")).to_have_count(1)
+    await expect(user.log("#hubbub").locator(".gap")).to_have_count(0)
+    chat = user.log("#hubbub").locator(".msg.said .text")
+    await expect(chat).to_have_count(71)
+    assert await chat.all_text_contents() == ["before the cut", *missed]
+    assert not user.errors, user.errors
+    await user.close()
+    await carol.close()

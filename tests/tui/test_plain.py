@@ -141,3 +141,8 @@ def test_format_message_strips_control_characters() -> None:
     assert format_message(event) == "[#c] <bob> hi [2J"
     assert format_message(replace(event, notice=True)) == "[#c] -bob- hi [2J"
     assert format_message(replace(event, action=True, text="waves")) == "[#c] * bob waves"
+
+
+def test_format_message_puts_the_lines_of_a_multiline_message_under_its_text() -> None:
+    event = ChatMessage("bob", "#c", "first\n\x02second\x02\nthird", "#c", action=False)
+    assert format_message(event) == "[#c] <bob> first\n           second\n           third"

@@ -27,6 +27,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
+from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Input, Label, ListItem, ListView, Static
 
@@ -96,6 +97,10 @@ MARKREAD_DELAY = 1.0
 
 TYPING_INTERVAL = 3.0
 """Seconds between two ``typing=active`` notifications to a conversation (the spec's 3 s)."""
+
+MAX_PASTE_LINES = 20
+"""Lines of a paste sent as separate messages when the server does not take them as one
+(``draft/multiline``); a longer paste is refused rather than flooding the conversation."""
 
 ALT_DIGITS = "123456789"
 """The digits Alt switches conversations with."""
@@ -200,6 +205,18 @@ def render_line(
     return text
 
 
+def _body(text: Text, body: str, style: str, strip: bool) -> None:
+    """Append a message's ``body`` to ``text`` (its time and nick so far): a body of several
+    lines (``draft/multiline``) has its later lines indented under the first, not prefixed
+    again (their own formatting each: formatting ends with a line on IRC)."""
+    first, *rest = body.split("\n")
+    indent = " " * text.cell_len
+    text.append_text(formatted(first, style, strip=strip))
+    for line in rest:
+        text.append("\n" + indent)
+        text.append_text(formatted(line, style, strip=strip))
+
+
 def _render_line(line: Line, strip: bool, clock: bool) -> Text:
     text = Text(line.time.strftime("%H:%M ") if clock else "", style="dim")
     nick = line.nick or ""
@@ -212,16 +229,16 @@ def _render_line(line: Line, strip: bool, clock: bool) -> Text:
         text.append("<")
         text.append(nick, style=nick_style)
         text.append("> ")
-        text.append_text(formatted(body, highlight, strip=strip))
+        _body(text, body, highlight, strip)
     elif line.kind is LineKind.ACTION:
         text.append("* ")
         text.append(nick, style=nick_style)
-        text.append_text(formatted(" " + body, f"italic {highlight}".strip(), strip=strip))
+        _body(text, " " + body, f"italic {highlight}".strip(), strip)
     elif line.kind is LineKind.NOTICE and nick:
         text.append("-")
         text.append(nick, style=nick_style)
         text.append("- ")
-        text.append_text(formatted(body, highlight, strip=strip))
+        _body(text, body, highlight, strip)
     elif line.kind is LineKind.DIVIDER:
         return Text(line.text, style="bold red", justify="center")
     elif line.kind is LineKind.EVENT:
@@ -233,8 +250,33 @@ def _render_line(line: Line, strip: bool, clock: bool) -> Text:
     return text
 
 
+def paste_lines(text: str) -> list[str]:
+    """The lines of a pasted ``text`` (any line ending), without blank lines at its ends."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return lines
+
+
 class ChatInput(Input):
-    """The input line: Tab completes, Up and Down walk through what was typed before."""
+    """The input line: Tab completes, Up and Down walk through what was typed before; a paste
+    of several lines is posted as :class:`PastedLines` (to go as one message)."""
+
+    class PastedLines(Message):
+        """Several lines were pasted: ``text`` is them, with what the line held before
+        around them (the line is emptied)."""
+
+        def __init__(self, box: ChatInput, text: str) -> None:
+            super().__init__()
+            self.box = box
+            self.text = text
+
+        @property
+        def control(self) -> ChatInput:
+            """The input line (what ``@on(..., "#input")`` matches)."""
+            return self.box
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("tab", "complete", "Complete", show=False),
@@ -257,6 +299,18 @@ class ChatInput(Input):
             self.history.append(line)
         self._history_index = len(self.history)
         self._draft = ""
+
+    def _on_paste(self, event: events.Paste) -> None:
+        """A paste of several lines (outside a ``/command``) is not cut to its first line,
+        as an input line does: it goes to the app, whole."""
+        if len(paste_lines(event.text)) < 2 or self.value.startswith("/"):
+            return  # (Input's own handler pastes it, its first line)
+        at = self.cursor_position
+        text = self.value[:at] + event.text + self.value[at:]
+        self.value = ""
+        event.prevent_default()
+        event.stop()
+        self.post_message(self.PastedLines(self, text))
 
     def action_complete(self) -> None:
         """Complete the word before the cursor."""
@@ -909,6 +963,44 @@ class ChatApp(App[int]):
 
     async def _info(self, text: str) -> None:
         await self._show(self.model.info(text, self.model.current.name))
+
+    @on(ChatInput.PastedLines, "#input")
+    async def _pasted(self, message: ChatInput.PastedLines) -> None:
+        await self.say_lines(message.text)
+
+    async def say_lines(self, text: str) -> None:
+        """Send a paste of several lines to the active conversation: one ``draft/multiline``
+        message when the server takes it, else one message per line (at most
+        :data:`MAX_PASTE_LINES`); beyond the server's limits it is refused, with the reason."""
+        lines = paste_lines(text)
+        if len(lines) < 2:
+            if lines:
+                await self.say(lines[0])
+            return
+        conv = self.model.current
+        body = "\n".join(lines)
+        session = self.client.session
+        limits = session.multiline_limits
+        if conv.kind is not Kind.SERVER:
+            if limits is not None and session.multiline_lines(conv.name, body) is None:
+                most = ", ".join(
+                    f"{n} {what}"
+                    for n, what in ((limits.max_lines, "lines"), (limits.max_bytes, "bytes"))
+                    if n is not None
+                )
+                await self._error(
+                    f"not sent: {len(lines)} lines ({len(body.encode())} bytes) is more than"
+                    f" this server takes in one message (at most {most})"
+                )
+                return
+            if limits is None and len(lines) > MAX_PASTE_LINES:
+                await self._error(
+                    f"not sent: {len(lines)} lines would go as {len(lines)} messages (this"
+                    f" server does not take several lines as one); at most {MAX_PASTE_LINES}"
+                )
+                return
+        self._typing_over(self.model.active, tell=False)  # (a message ends it by itself)
+        await self.say(body)
 
     async def say(self, text: str, *, action: bool = False) -> None:
         """Send ``text`` to the active conversation."""

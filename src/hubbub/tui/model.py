@@ -131,7 +131,8 @@ class Line:
     def plain(self) -> str:
         """The line as plain text, without its timestamp and formatting: ``<ann> hi``,
         ``* ann waves``..."""
-        text = DELETED_TEXT if self.redacted else strip_formatting(self.text)
+        lines = [strip_formatting(line) for line in self.text.split("\n")]
+        text = DELETED_TEXT if self.redacted else "\n".join(lines)  # (multiline: its breaks)
         if self.kind is LineKind.MESSAGE and self.nick:
             return f"<{self.nick}> {text}"
         if self.kind is LineKind.ACTION:

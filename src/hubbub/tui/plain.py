@@ -2,7 +2,8 @@
 
 Lines go to ``--to TARGET`` or else the first ``--join`` channel. Messages that arrive are
 printed one per line as ``[#chan] <nick> text`` (``-nick-`` for a notice, ``* nick`` for an
-action), so the output is easy to read in pipes and scripts. On end of input it sends ``QUIT``,
+action; a message of several lines on as many, indented), so the output is easy to read in
+pipes and scripts. On end of input it sends ``QUIT``,
 waits for the server to close the connection (so every line is delivered) and exits 0; a
 connection that fails or is lost is reported on stderr with exit status 1.
 """
@@ -35,15 +36,20 @@ _QUIET_ERRORS = {n.ERR_NICKNAMEINUSE, "437"}  # reported as NickInUse instead
 
 def format_message(event: ChatMessage) -> str:
     """One line for one message: ``[#chan] <nick> text``, ``[#chan] -nick- text`` for a notice,
-    ``[#chan] * nick text`` for an action. Formatting and control characters are removed."""
-    event = replace(event, text=strip_formatting(event.text), source=strip_formatting(event.source))
+    ``[#chan] * nick text`` for an action. Formatting and control characters are removed; a
+    message of several lines (``draft/multiline``) has its later lines on lines of their own,
+    indented under its text."""
+    first, *rest = [strip_formatting(line) for line in event.text.split("\n")]
+    event = replace(event, text=first, source=strip_formatting(event.source))
     if event.action:
         body = f"* {event.source} {event.text}"
     elif event.notice:
         body = f"-{event.source}- {event.text}"
     else:
         body = f"<{event.source}> {event.text}"
-    return f"[{event.conversation}] {body}"
+    head = f"[{event.conversation}] {body}"
+    indent = " " * (len(head) - len(first))
+    return "\n".join([head, *(indent + line for line in rest)])
 
 
 def _read_lines(fd: int, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[str | None]) -> None:

@@ -13,6 +13,7 @@
 //   typing.js      typing notifications, shown and sent
 //   notify.js      browser notifications
 //   commands.js    the message box and /commands
+//   multiline.js   draft/multiline: several lines sent and shown as one message
 //   completion.js  Tab completion
 //
 // Everything a user, a nick, a topic or a server sends is put on the page with textContent or
@@ -29,7 +30,7 @@ import { ensureBuffer, switchTo, serverBuffer, closePanels, togglePanel, nearBot
 import { connect, sendCmd } from "./connection.js";
 import { requestOlder, maybeMarkRead } from "./history.js";
 import { receive } from "./events.js";
-import { joinOrOpen, leave, onInput } from "./commands.js";
+import { joinOrOpen, leave, onInput, onInputKeydown, fitInput } from "./commands.js";
 import { setupCompletion } from "./completion.js";
 import { setupSearch } from "./search.js";
 import { onTypingInput } from "./typing.js";
@@ -204,6 +205,8 @@ function init() {
   });
   $("input-form").addEventListener("submit", onInput);
   $("input").addEventListener("input", onTypingInput);
+  $("input").addEventListener("input", fitInput);
+  $("input").addEventListener("keydown", onInputKeydown);
   setupCompletion($("input"));
   setupSearch();
   $("join-form").addEventListener("submit", (e) => {

@@ -8,15 +8,22 @@ import { send, sendCmd } from "./connection.js";
 import { requestOlder } from "./history.js";
 import { search, searchAvailable } from "./search.js";
 import { messageSent } from "./typing.js";
+import { CAP as MULTILINE, multilineBatch, parseLimits, textLines, joinPieces } from "./multiline.js";
+
+const MAX_INPUT_ROWS = 6; // the message box grows with its lines up to this many, then scrolls
 
 // --- user input -------------------------------------------------------------------------
+
+/** Bytes of text one PRIVMSG to target may carry once the server adds our prefix. */
+function roomFor(target, action) {
+  // Room for ":nick!user@host PRIVMSG target :" plus CR LF, with a generous host.
+  return Math.max(510 - (target.length + state.nick.length + 100) - (action ? 9 : 0), 64);
+}
 
 function sendMessage(target, text, action) {
   const buffer = ensureBuffer(target);
   messageSent(buffer);
-  // Room for ":nick!user@host PRIVMSG target :" plus CR LF, with a generous host.
-  const room = 510 - (target.length + state.nick.length + 100) - (action ? 9 : 0);
-  for (const piece of splitMessage(text, Math.max(room, 64))) {
+  for (const piece of splitMessage(text, roomFor(target, action))) {
     const body = action ? `\x01ACTION ${piece}\x01` : piece;
     sendCmd("PRIVMSG", target, body);
     if (!state.caps.has("echo-message")) {
@@ -153,26 +160,73 @@ function runCommand(text) {
   }
 }
 
+/**
+ * Several lines (typed with Shift+Enter, or pasted): one draft/multiline message when the
+ * server offers it, else one message per line. False (the text stays in the box) when the
+ * server's limits refuse it.
+ */
+function sendLines(buffer, lines) {
+  const target = buffer.name;
+  messageSent(buffer);
+  if (!(state.caps.has(MULTILINE) && state.caps.has("batch"))) {
+    for (const line of lines) if (line.trim()) sendMessage(target, line, false);
+    return true;
+  }
+  const limits = parseLimits(state.available.get(MULTILINE));
+  const batch = multilineBatch(target, lines, roomFor(target, false), limits);
+  if (batch.tooLong) {
+    error(`Not sent: this message is too long (${batch.tooLong}). Shorten it, or send it in parts.`, buffer);
+    return false;
+  }
+  for (const line of batch.lines) send(line);
+  if (!state.caps.has("echo-message")) {
+    show(buffer, "privmsg", state.nick, joinPieces(batch.pieces), { self: true });
+  }
+  return true;
+}
+
+/** The message box as tall as its lines, up to MAX_INPUT_ROWS. */
+export function fitInput() {
+  const input = $("input");
+  const rows = Math.min(MAX_INPUT_ROWS, input.value.split("\n").length);
+  if (input.rows !== rows) input.rows = rows;
+}
+
+/** Enter sends, Shift+Enter starts a new line (as does a paste of several lines). */
+export function onInputKeydown(event) {
+  if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+  event.preventDefault();
+  $("input-form").requestSubmit();
+}
+
 export function onInput(event) {
   event.preventDefault();
   const input = $("input");
-  const text = input.value.replace(/[\r\n\0]+/g, " ");
-  if (!text.trim()) return;
+  const raw = input.value;
+  if (!raw.trim()) return;
+  const command = raw.startsWith("/") && !raw.startsWith("//");
+  const lines = command ? [raw.trim().replace(/[\r\n\0]+/g, " ")] : textLines(raw.replace(/\0/g, ""));
   input.value = "";
-  if (text.startsWith("/") && !text.startsWith("//")) {
-    runCommand(text);
+  fitInput();
+  if (command) {
+    runCommand(lines[0]);
     return;
   }
-  const body = text.startsWith("//") ? text.slice(1) : text;
+  if (lines[0].startsWith("//")) lines[0] = lines[0].slice(1);
   const buffer = activeBuffer();
+  const keep = () => {
+    input.value = raw;
+    fitInput();
+  };
   if (buffer.kind === "server") {
     error("This is the server window: join a channel first (/join #channel)", buffer);
     return;
   }
   if (!state.registered) {
     error("Not connected; your message was not sent", buffer);
-    input.value = text;
+    keep();
     return;
   }
-  sendMessage(buffer.name, body, false);
+  if (lines.length === 1) sendMessage(buffer.name, lines[0], false);
+  else if (!sendLines(buffer, lines)) keep();
 }

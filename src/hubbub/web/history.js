@@ -2,7 +2,9 @@
 //
 // - Joining a channel or opening a private conversation fetches its latest lines
 //   (CHATHISTORY LATEST <target> *); after a reconnect, only what came after the newest line
-//   we have (LATEST <target> msgid=<newest>), page after page until it meets what we have.
+//   we have (LATEST <target> msgid=<newest>), page after page (BEFORE) until it meets what we
+//   have, at most MAX_CATCHUP_PAGES; if more was missed, a line says so where the gap is, and
+//   its button loads the rest (AFTER the newest line we had, page after page).
 // - CHATHISTORY TARGETS finds the private conversations that had messages meanwhile.
 // - Scrolling to the top fetches older lines (BEFORE msgid=<oldest>), keeping the position.
 // - A search result is shown in its context (AROUND msgid=<id>).
@@ -19,8 +21,9 @@ import { ensureBuffer, insertInOrder, nearBottom, pageVisible, recountUnread, pl
 import { sendCmd } from "./connection.js";
 import { handleMessage } from "./events.js";
 import { searchResults } from "./search.js";
+import { CAP as MULTILINE, combine } from "./multiline.js";
 
-const MAX_CATCHUP_PAGES = 10; // after a reconnect, fetch at most this many pages of what was missed
+const MAX_CATCHUP_PAGES = 10; // after a reconnect (or a click on the gap), at most this many pages in a row
 const TARGETS_DEFAULT_DAYS = 30; // how far back CHATHISTORY TARGETS looks without a last visit
 const COLLECTED = new Set(["chathistory", "draft/chathistory-targets", "soju.im/search"]);
 
@@ -76,8 +79,11 @@ export function requestHistory(buffer) {
   if (!canFetch() || buffer.kind === "server") return;
   buffer.historyRequested = true;
   if (buffer.resumeFrom) {
-    ask(buffer, "LATEST", buffer.resumeFrom, "catchup", { page: 1 });
+    // (from: the newest line we had, where the rest is fetched if more was missed than the bound)
+    const from = { ref: buffer.resumeFrom, line: buffer.resumeLine };
+    ask(buffer, "LATEST", buffer.resumeFrom, "catchup", { page: 1, from });
     buffer.resumeFrom = null;
+    buffer.resumeLine = null;
   } else {
     ask(buffer, "LATEST", "*", "latest");
   }
@@ -107,7 +113,11 @@ export function requestAround(buffer, msgid, then) {
 /** Before a reconnect: remember where each conversation was, to fetch only what follows. */
 export function rememberPositions() {
   for (const buffer of state.buffers.values()) {
-    buffer.resumeFrom = buffer.resumeFrom || newestRef(buffer);
+    if (!buffer.resumeFrom) {
+      const lines = serverLines(buffer);
+      buffer.resumeLine = lines.length ? lines[lines.length - 1] : null;
+      buffer.resumeFrom = newestRef(buffer);
+    }
     buffer.loadingOlder = false;
     buffer.historyRequested = false;
     buffer.markerAsked = false;
@@ -143,7 +153,8 @@ export function historyFailed(msg) {
   if (!buffer || !request) return;
   if (request.purpose === "older") buffer.loadingOlder = false;
   if (code === "INVALID_TARGET" || request.purpose === "latest") buffer.historyExhausted = true;
-  if (request.purpose === "older" || request.purpose === "around") {
+  if (request.purpose !== "latest") {
+    // (never silent: after a reconnect, what was missed would just not be there)
     error(`History: ${msg.params[msg.params.length - 1] || code}`, buffer);
   }
 }
@@ -166,6 +177,7 @@ export function handleBatch(msg) {
       type: msg.params[1] || "",
       params: msg.params.slice(2),
       parent: msg.tags.batch || null,
+      start: msg,
       messages: [],
     });
     return;
@@ -173,6 +185,14 @@ export function handleBatch(msg) {
   if (!ref.startsWith("-")) return;
   const batch = state.batches.get(id);
   state.batches.delete(id);
+  if (batch && batch.type === MULTILINE) {
+    // One message: kept by the batch it is in (history, search), else shown now.
+    const message = combine(batch.start, batch.messages);
+    const top = collectingBatch(batch.parent);
+    if (message && top) top.messages.push(message);
+    else if (message) handleMessage(message);
+    return;
+  }
   if (!batch || collectingBatch(batch.parent)) return; // (a batch inside one we collect)
   if (batch.type === "chathistory" || batch.type.endsWith("/chathistory")) finishHistory(batch);
   else if (batch.type === "draft/chathistory-targets") finishTargets(batch);
@@ -192,10 +212,12 @@ function collectingBatch(id) {
 
 /**
  * A line inside a history, targets or search batch is kept with the batch, to be handled
- * when the batch ends (all at once: one redraw, the scroll position kept). True if kept.
+ * when the batch ends (all at once: one redraw, the scroll position kept); so is a line of
+ * a draft/multiline batch (the batch is one message). True if kept.
  */
 export function collect(msg) {
-  const batch = msg.tags.batch ? collectingBatch(msg.tags.batch) : null;
+  const own = msg.tags.batch ? state.batches.get(msg.tags.batch) : null;
+  const batch = own && own.type === MULTILINE ? own : own ? collectingBatch(msg.tags.batch) : null;
   if (!batch) return false;
   batch.messages.push(msg);
   return true;
@@ -289,11 +311,20 @@ function finishHistory(batch) {
   const { purpose } = request;
   if (purpose === "older") buffer.loadingOlder = false;
   if ((purpose === "latest" || purpose === "older") && !full) buffer.historyExhausted = true;
-  if (purpose === "catchup" && full && !known && oldest && request.page < MAX_CATCHUP_PAGES) {
-    // More was missed than one page: go on back until we meet lines we have.
-    ask(buffer, "BEFORE", ref(oldest), "catchup", { page: request.page + 1, anchor: { before: oldest } });
+  if (purpose === "catchup" && full && !known && oldest) {
+    if (request.page < MAX_CATCHUP_PAGES) {
+      // More was missed than one page: go on back until we meet lines we have.
+      const next = { page: request.page + 1, anchor: { before: oldest }, from: request.from };
+      ask(buffer, "BEFORE", ref(oldest), "catchup", next);
+    } else if (request.from && request.from.ref) {
+      // Still more, and the bound is reached: say so where they are missing (never silent).
+      missedGap(buffer, oldest, request.from);
+    }
   }
-  if ((purpose === "around" || purpose === "bridge") && newest) bridge(buffer, newest, purpose === "bridge" ? known > 0 || !full : known > 0 || null);
+  if ((purpose === "around" || purpose === "bridge") && newest) {
+    const connected = purpose === "bridge" ? known > 0 || !full : known > 0 || null;
+    bridge(buffer, newest, connected, request.page || 0);
+  }
   if ((purpose === "latest" || purpose === "catchup") && !buffer.log.querySelector(".unread-line")) placeUnreadLine(buffer);
   recountUnread(buffer);
   if (active) {
@@ -313,30 +344,54 @@ function finishHistory(batch) {
 }
 
 /**
- * After lines shown around a search result: are they joined to the newer lines we have?
- * connected: null when not known yet (ask for what follows), true or false when known.
+ * After lines shown around a search result, or loaded into the gap left after a reconnect:
+ * are they joined to the newer lines we have? connected: null when not known yet (ask for
+ * what follows), true or false when known. page: which page of a gap being filled (0: not
+ * one), the next asked for at once up to MAX_CATCHUP_PAGES, then a button again.
  */
-function bridge(buffer, newest, connected) {
+function bridge(buffer, newest, connected, page) {
   for (const gap of buffer.log.querySelectorAll(".gap")) gap.remove();
   const lines = serverLines(buffer);
   const last = lines[lines.length - 1];
   const newer = last && last !== newest && newest.compareDocumentPosition(last) & Node.DOCUMENT_POSITION_FOLLOWING;
   if (!newer || connected === true) return;
-  if (connected === null) {
-    ask(buffer, "AFTER", ref(newest), "bridge", { anchor: { after: newest } });
+  const fetchAfter = (n) => ask(buffer, "AFTER", ref(newest), "bridge", { anchor: { after: newest }, page: n });
+  if (connected === null || (page && page < MAX_CATCHUP_PAGES)) {
+    fetchAfter(page ? page + 1 : 0);
     return;
   }
   // Still not joined: a gap, with a button to load what is in it.
+  const label = page ? "More messages were missed." : "";
+  const gap = makeGap(label, "Load the messages in between", () => fetchAfter(1));
+  buffer.log.insertBefore(gap, newest.nextSibling);
+}
+
+/** A line in the log saying messages are missing here, with a button that loads them. */
+function makeGap(label, action, load) {
   const gap = el("div", "gap");
   gap.setAttribute("role", "separator");
-  const button = el("button", "link", "Load the messages in between");
+  if (label) gap.append(el("span", "gap-label", label), " ");
+  const button = el("button", "link", action);
   button.type = "button";
   button.addEventListener("click", () => {
     gap.remove();
-    ask(buffer, "AFTER", ref(newest), "bridge", { anchor: { after: newest } });
+    load();
   });
   gap.append(button);
-  buffer.log.insertBefore(gap, newest.nextSibling);
+  return gap;
+}
+
+/**
+ * After a reconnect, more was missed than MAX_CATCHUP_PAGES: the newest lines are shown, and
+ * above the oldest of them a line says some are missing; its button loads them, from the
+ * newest line we had before the reconnect (from: {ref, line}) on.
+ */
+function missedGap(buffer, oldest, from) {
+  const load = () => ask(buffer, "AFTER", from.ref, "bridge", { anchor: { after: from.line }, page: 1 });
+  const gap = makeGap("More messages were missed while you were away.", "Load them", load);
+  gap.classList.add("missed");
+  gap.dataset.time = oldest.dataset.time; // (kept in its place by the lines put around it)
+  oldest.before(gap);
 }
 
 function finishTargets(batch) {

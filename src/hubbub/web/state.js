@@ -15,7 +15,7 @@ export const WANTED_CAPS = [
   "server-time", "echo-message", "message-tags", "multi-prefix", "batch", "away-notify",
   "account-notify", "extended-join", "chghost", "setname", "invite-notify", "cap-notify",
   "userhost-in-names", "draft/chathistory", "chathistory", "draft/read-marker",
-  "soju.im/search", "draft/message-redaction",
+  "soju.im/search", "draft/message-redaction", "draft/multiline",
 ];
 const MAX_SAVED_QUERIES = 30; // private conversations reopened after a reload
 const MAX_SAVED_MARKERS = 300; // read markers kept in localStorage (see markers below)
