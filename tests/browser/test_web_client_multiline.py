@@ -127,6 +127,19 @@ async def test_shift_enter_makes_lines_and_a_received_batch_joins_concatenated_l
     await dave.expect(lambda m: m.command == "BATCH" and m.params[0].startswith("-"))
     assert await shown(alice, "a line, ") == "a line, continued\nand a new one"
 
+    # Formatting left open at the end of a line stops there, as for lines of their own.
+    await dave.send(
+        "BATCH +d2 draft/multiline #hubbub",
+        "@batch=d2 PRIVMSG #hubbub :\x02bold start",
+        "@batch=d2 PRIVMSG #hubbub :plain second",
+        "BATCH -d2",
+    )
+    await dave.expect(lambda m: m.command == "BATCH" and m.params[0].startswith("-"))
+    assert await shown(alice, "bold start") == "bold start\nplain second"
+    bold = alice.lines("#hubbub", "bold start").locator(".irc-b")
+    await expect(bold).to_have_count(1)
+    await expect(bold).to_have_text("bold start")
+
     # From history: a newcomer sees both as messages of their own lines.
     late = await WebUser.open(browser, web_url(web_app))
     await late.login("late")

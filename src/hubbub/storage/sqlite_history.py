@@ -1,6 +1,6 @@
 """Message history and read markers in the SQLite file of the accounts.
 
-Layout (schema version 3, :data:`HISTORY_SCHEMA`):
+Layout (schema versions 3 and 5, :data:`HISTORY_SCHEMA` and :data:`HISTORY_BLOCKS`):
 
 - ``history_buffers`` maps a buffer's key (target, peer) to a small integer, so that the big
   table stores an integer rather than two strings;

@@ -97,6 +97,14 @@ const HAS_FORMATTING = /[\x02\x03\x04\x0f\x11\x16\x1d\x1e\x1f]/;
  * (it forbids style attributes in markup). Nothing from the text is ever parsed as HTML.
  */
 export function appendFormatted(node, text) {
+  if (text.includes("\n")) {
+    // A multiline message: each line starts plain, as it would as a line of its own.
+    text.split("\n").forEach((line, i) => {
+      if (i) node.append("\n");
+      appendFormatted(node, line);
+    });
+    return;
+  }
   if (!state.settings.formatting || !HAS_FORMATTING.test(text)) {
     appendText(node, stripFormatting(text));
     return;
