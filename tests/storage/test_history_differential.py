@@ -1,14 +1,20 @@
-"""The SQLite history store against the list-based one (tests/storage/memory_history.py):
-random histories, random queries, the same answers."""
+"""The history stores (SQLite, PostgreSQL) against the list-based one
+(tests/storage/memory_history.py): random histories, random queries, the same answers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hubbub.storage import SqliteStorage
-from hubbub.storage.base import Anchor, StoredMessage
+from hubbub.storage.base import Anchor, HistoryStore, StoredMessage
+from hubbub.storage.postgres import PostgresStorage
+from tests.storage.conftest import BACKENDS, AnyStorage
 from tests.storage.memory_history import MemoryHistory
+from tests.storage.pg import empty
 
 BUFFERS = [("#a", ""), ("#b", ""), ("~a:alice", "bob"), ("~a:bob", "alice")]
 WORDS = ["fox", "dog", "Café", "cafe", "release", "notes", "x"]
@@ -37,16 +43,42 @@ def histories(draw: st.DrawFn) -> list[StoredMessage]:
     return rows
 
 
-def stores(rows: list[StoredMessage]) -> tuple[object, MemoryHistory]:
-    storage = SqliteStorage(":memory:")
-    storage.open()
-    sqlite = storage.history()
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Iterator[Callable[[], AnyStorage]]:
+    """Makes an open, empty storage of one backend (closing the one it made before): SQLite
+    in memory, or the test's PostgreSQL database emptied (one database for all the examples
+    of a test)."""
+    opened: list[AnyStorage] = []
+
+    def make() -> AnyStorage:
+        while opened:
+            opened.pop().close()
+        storage: AnyStorage
+        if request.param == "postgres":
+            storage = PostgresStorage(request.getfixturevalue("postgres_url"))
+            storage.open()
+            empty(storage.url)
+        else:
+            storage = SqliteStorage(":memory:")
+            storage.open()
+        opened.append(storage)
+        return storage
+
+    yield make
+    while opened:
+        opened.pop().close()
+
+
+def stores(
+    backend: Callable[[], AnyStorage], rows: list[StoredMessage]
+) -> tuple[HistoryStore, MemoryHistory]:
+    store = backend().history()
     memory = MemoryHistory()
     for chunk in (rows[: len(rows) // 2], rows[len(rows) // 2 :]):
         if chunk:
-            sqlite.append(chunk)
+            store.append(chunk)
             memory.append(chunk)
-    return sqlite, memory
+    return store, memory
 
 
 anchors = st.one_of(
@@ -56,7 +88,11 @@ anchors = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(
     rows=histories(),
     buffer=st.sampled_from(BUFFERS),
@@ -67,6 +103,7 @@ anchors = st.one_of(
     messages_only=st.booleans(),
 )
 def test_query_agrees(
+    backend: Callable[[], AnyStorage],
     rows: list[StoredMessage],
     buffer: tuple[str, str],
     after: Anchor | None,
@@ -75,16 +112,20 @@ def test_query_agrees(
     newest: bool,
     messages_only: bool,
 ) -> None:
-    sqlite, memory = stores(rows)
+    store, memory = stores(backend, rows)
     args = dict(after=after, before=before, limit=limit, newest=newest, messages_only=messages_only)
-    got = sqlite.query(*buffer, **args)  # type: ignore[attr-defined]
+    got = store.query(*buffer, **args)  # type: ignore[arg-type]
     want = memory.query(*buffer, **args)  # type: ignore[arg-type]
     assert (None if got is None else [r.msgid for r in got]) == (
         None if want is None else [r.msgid for r in want]
     )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(
     rows=histories(),
     keys=st.lists(st.sampled_from([*BUFFERS, ("~a:alice", ""), ("~a:bob", "")]), min_size=1),
@@ -93,9 +134,14 @@ def test_query_agrees(
     limit=st.integers(1, 10),
 )
 def test_search_agrees(
-    rows: list[StoredMessage], keys: list[tuple[str, str]], text: str, sender: str, limit: int
+    backend: Callable[[], AnyStorage],
+    rows: list[StoredMessage],
+    keys: list[tuple[str, str]],
+    text: str,
+    sender: str,
+    limit: int,
 ) -> None:
-    sqlite, memory = stores(rows)
-    got = sqlite.search(keys, text=text, sender=sender, limit=limit, timeout=5.0)  # type: ignore[attr-defined]
+    store, memory = stores(backend, rows)
+    got = store.search(keys, text=text, sender=sender, limit=limit, timeout=5.0)
     want = memory.search(keys, text=text, sender=sender, limit=limit, timeout=5.0)
     assert [r.msgid for r in got] == [r.msgid for r in want]
