@@ -89,6 +89,7 @@ _MAX_LIMIT = 1 << 31
 _MAX_LEXEME = 1000
 """Longest word (in bytes) kept in the search index (PostgreSQL's limit is 2047 bytes)."""
 _BUFFER_CACHE = 65536
+_SIZE = StoredMessage._fields.index("size")
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 1: everything of SQLite's schema version 4, at once
@@ -650,9 +651,10 @@ class PostgresHistory:
         Raises :class:`StorageError` with nothing stored."""
         if not rows:
             return
+        # (a row made with tuple.__new__ from ten fields has no size: one line)
         lines = (
             [line for row in rows for line in expand(row)]
-            if any(row.size != 1 for row in rows)
+            if any(len(row) > _SIZE and row[_SIZE] != 1 for row in rows)
             else list(rows)
         )
         keys = list(dict.fromkeys((line.target, line.peer) for line in lines))
