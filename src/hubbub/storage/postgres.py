@@ -319,8 +319,14 @@ class PostgresStorage:
     :class:`~hubbub.storage.base.ChannelStore` in a PostgreSQL database, given by a
     ``postgresql://`` URL (libpq's, so ``?sslmode=...`` and the rest work)."""
 
-    def __init__(self, url: str, *, pool_size: int = POOL_SIZE) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = POOL_SIZE, timeout: float = CONNECT_TIMEOUT
+    ) -> None:
+        """A storage on the database at ``url`` (:meth:`open` connects), keeping at most
+        ``pool_size`` connections; a call waits at most ``timeout`` seconds for a connection
+        (a database that is down makes it a :class:`StorageError` after that)."""
         self.url = url
+        self.timeout = timeout
         self.path = shown_url(url)
         """The URL without its password: what messages name the database by."""
         self._pool_size = max(2, pool_size)
@@ -338,7 +344,7 @@ class PostgresStorage:
                 return
             try:
                 conn = psycopg.connect(
-                    self.url, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT)
+                    self.url, autocommit=True, connect_timeout=max(1, round(self.timeout))
                 )
             except psycopg.Error as exc:
                 raise StorageError(
@@ -355,15 +361,15 @@ class PostgresStorage:
                 self.url,
                 min_size=1,
                 max_size=self._pool_size,
-                kwargs={"autocommit": True, "connect_timeout": int(CONNECT_TIMEOUT)},
+                kwargs={"autocommit": True, "connect_timeout": max(1, round(self.timeout))},
                 configure=_configure,
                 check=ConnectionPool.check_connection,
-                timeout=CONNECT_TIMEOUT,
+                timeout=self.timeout,
                 name="hubbub",
                 open=False,
             )
             try:
-                pool.open(wait=True, timeout=CONNECT_TIMEOUT)
+                pool.open(wait=True, timeout=self.timeout)
             except psycopg.Error as exc:
                 pool.close()
                 raise StorageError(
