@@ -457,7 +457,7 @@ def _database(config: Config, must_exist: bool) -> SqliteStorage | PostgresStora
     empty."""
     section = config.storage
     if section.url:
-        storage = postgres_storage(section.url)
+        storage = postgres_storage(section.url, section.pool_size, section.connect_timeout)
         storage.open()
         return storage
     if section.path == ":memory:":

@@ -336,7 +336,7 @@ class App:
         # ":memory:" keeps accounts for this run only (tests); a file name is resolved.
         in_memory = not section.url and section.path == ":memory:"
         if section.url:  # PostgreSQL: what the nodes of a cluster share
-            storage = postgres_storage(section.url)
+            storage = postgres_storage(section.url, section.pool_size, section.connect_timeout)
             path = storage.path  # (the URL without its password)
         else:
             path = section.path if in_memory else self.config.resolve_path(section.path)

@@ -21,8 +21,9 @@ __all__ = [
 ]
 
 
-def postgres_storage(url: str) -> PostgresStorage:
-    """A (not yet open) storage in the PostgreSQL database at ``url``. Raises
+def postgres_storage(url: str, pool_size: int = 4, timeout: float = 10.0) -> PostgresStorage:
+    """A (not yet open) storage in the PostgreSQL database at ``url`` (see
+    :class:`~hubbub.storage.postgres.PostgresStorage` for the other arguments). Raises
     :class:`StorageError` when psycopg is not installed (the ``postgres`` extra)."""
     try:
         from hubbub.storage.postgres import PostgresStorage
@@ -30,4 +31,4 @@ def postgres_storage(url: str) -> PostgresStorage:
         raise StorageError(
             f"storage.url needs psycopg 3 and psycopg-pool: pip install 'hubbub[postgres]' ({exc})"
         ) from exc
-    return PostgresStorage(url)
+    return PostgresStorage(url, pool_size=pool_size, timeout=timeout)
