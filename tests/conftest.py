@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -11,6 +11,7 @@ import pytest
 from hubbub.config import Config, LimitsSection, ListenSection, StorageSection, default_config
 from hubbub.net.app import App
 from tests.cloaks import CLOAKS
+from tests.storage.pg import PostgresServer, running
 
 
 def make_config(listen: tuple[ListenSection, ...] | None = None, **limits: Any) -> Config:
@@ -54,3 +55,24 @@ async def app_factory() -> AsyncIterator[Callable[[Config], Any]]:
     finally:
         for app in apps:
             await app.stop("test over")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for the whole session (started on first use, stopped at the
+    end even when tests fail). Where PostgreSQL is not installed the tests that need it
+    fail, saying how to get it: they are never skipped (``make test`` installs it:
+    scripts/ensure-system-packages)."""
+    with running() as server:
+        if server is None:
+            pytest.fail(
+                "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): "
+                "run scripts/ensure-system-packages as root, or apt-get install postgresql"
+            )
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """The URL of a new, empty database of its own for the test."""
+    return postgres_server.new_database()

@@ -33,6 +33,7 @@ import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hubbub.config import (
     Config,
@@ -47,8 +48,12 @@ from hubbub.protocol.casemap import Casemapping, Folded, folder, is_valid_nick
 from hubbub.server.accounts import password_problem, valid_email
 from hubbub.server.commands.accounts import SERVICE_NAME
 from hubbub.server.sasl import make_scram_credentials
+from hubbub.storage import postgres_storage
 from hubbub.storage.base import AccountRecord, StorageError
 from hubbub.storage.sqlite import SqliteStorage
+
+if TYPE_CHECKING:
+    from hubbub.storage.postgres import PostgresStorage
 
 __all__ = ["configure_parser", "run"]
 
@@ -446,20 +451,23 @@ def _api_list(args: argparse.Namespace, api: _Api) -> None:
 # -- the database file -------------------------------------------------------------------------
 
 
-def _database(config: Config, must_exist: bool) -> SqliteStorage:
-    """The config's database, open. With ``must_exist`` a missing file is refused rather
-    than created empty."""
+def _database(config: Config, must_exist: bool) -> SqliteStorage | PostgresStorage:
+    """The config's database, open: its PostgreSQL database when ``[storage] url`` is set,
+    else its SQLite file. With ``must_exist`` a missing file is refused rather than created
+    empty."""
     section = config.storage
     if section.url:
-        raise _Refused("storage.url: PostgreSQL storage is not available yet")
+        storage = postgres_storage(section.url, section.pool_size, section.connect_timeout)
+        storage.open()
+        return storage
     if section.path == ":memory:":
         raise _Refused('the database is ":memory:": no accounts outlive a server run')
     path = config.resolve_path(section.path)
     if must_exist and not path.exists():
         raise _Refused(f"no database at {path} (give --db PATH or --config FILE)")
-    storage = SqliteStorage(path)
-    storage.open()
-    return storage
+    sqlite = SqliteStorage(path)
+    sqlite.open()
+    return sqlite
 
 
 def _fold(config: Config) -> Callable[[str], Folded]:
@@ -527,7 +535,7 @@ def _create(args: argparse.Namespace, config: Config) -> None:
     print(f"created the account {name} in {storage.path}")
 
 
-def _find(storage: SqliteStorage, config: Config, name: str) -> AccountRecord:
+def _find(storage: SqliteStorage | PostgresStorage, config: Config, name: str) -> AccountRecord:
     record = storage.get_account(_fold(config)(name))
     if record is None:
         raise _Refused(f"no account called {name} in {storage.path}")

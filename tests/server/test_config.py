@@ -405,6 +405,8 @@ def test_every_problem_is_collected() -> None:
         ("[logging]\nlevel = 'verbose'\n", "logging.level", "unknown log level 'verbose'"),
         ("[storage]\nurl = 'mysql://db'\n", "storage.url", 'must be a "postgresql://'),
         ("[storage]\npath = ''\n", "storage.path", "must not be empty"),
+        ("[storage]\npool_size = 1\n", "storage.pool_size", "between 2 and 1000"),
+        ("[storage]\nconnect_timeout = 0\n", "storage.connect_timeout", "positive number"),
         ("[cluster]\nredis = '127.0.0.1:6379'\n", "cluster.redis", 'must be a "redis://"'),
         ("[cluster]\nnode_id = 'Node1'\n", "cluster.node_id", "lower-case ASCII letters"),
         ("[cluster]\nnode_id = 'n-1'\n", "cluster.node_id", "lower-case ASCII letters"),

@@ -1,17 +1,22 @@
-"""Registered channels in the SQLite storage (ChannelStore): round trips, replacement,
-deletion, reopening, a version-2 database migrated, and a damaged row refused cleanly."""
+"""Registered channels (ChannelStore) in every backend (SQLite, PostgreSQL): round trips,
+replacement, deletion, reopening, a damaged row refused cleanly; and a version-2 SQLite
+database migrated."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from hubbub.protocol.casemap import Folded
 from hubbub.storage import SqliteStorage, StorageError
 from hubbub.storage.base import ChannelRecord
+from hubbub.storage.postgres import PostgresStorage
 from hubbub.storage.sqlite import MIGRATIONS
+from tests.storage.conftest import AnyStorage
 
 
 def registration(name: str = "#Chat", **fields: object) -> ChannelRecord:
@@ -29,17 +34,18 @@ def _fields(record: ChannelRecord) -> dict[str, object]:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> SqliteStorage:
-    storage = SqliteStorage(tmp_path / "h.db")
+def db(same_database: Callable[[], AnyStorage]) -> Iterator[AnyStorage]:
+    storage = same_database()
     storage.open()
-    return storage
+    yield storage
+    storage.close()
 
 
-def test_no_channels_at_first(db: SqliteStorage) -> None:
+def test_no_channels_at_first(db: AnyStorage) -> None:
     assert db.list_channels() == []
 
 
-def test_a_full_registration_round_trips(db: SqliteStorage) -> None:
+def test_a_full_registration_round_trips(db: AnyStorage) -> None:
     full = registration(
         topic="Welcome — ünïcode too",
         topic_setter="alice!~a@host",
@@ -57,7 +63,7 @@ def test_a_full_registration_round_trips(db: SqliteStorage) -> None:
     assert db.list_channels() == [full]
 
 
-def test_saving_again_replaces_and_delete_drops(db: SqliteStorage) -> None:
+def test_saving_again_replaces_and_delete_drops(db: AnyStorage) -> None:
     db.save_channel(registration("#a"))
     db.save_channel(registration("#b"))
     db.save_channel(registration("#a", topic="new", access=(("bob", "op"),)))
@@ -70,13 +76,13 @@ def test_saving_again_replaces_and_delete_drops(db: SqliteStorage) -> None:
     assert [r.name for r in db.list_channels()] == ["#b"]
 
 
-def test_registrations_survive_reopening(tmp_path: Path) -> None:
-    first = SqliteStorage(tmp_path / "h.db")
+def test_registrations_survive_reopening(same_database: Callable[[], AnyStorage]) -> None:
+    first = same_database()
     first.open()
     record = registration(bans=("x!*@*",))
     first.save_channel(record)
     first.close()
-    again = SqliteStorage(tmp_path / "h.db")
+    again = same_database()
     again.open()
     assert again.list_channels() == [record]
 
@@ -98,20 +104,27 @@ def test_a_version_2_database_gets_the_channels_table(tmp_path: Path) -> None:
     assert len(storage.list_channels()) == 1
 
 
-def test_a_damaged_row_is_a_storage_error(db: SqliteStorage, tmp_path: Path) -> None:
+def test_a_damaged_row_is_a_storage_error(
+    db: AnyStorage, same_database: Callable[[], AnyStorage]
+) -> None:
     db.save_channel(registration())
     db.close()
-    conn = sqlite3.connect(tmp_path / "h.db")
-    conn.execute('UPDATE channels SET bans = \'{"not": "a list"}\'')
-    conn.commit()
-    conn.close()
-    storage = SqliteStorage(tmp_path / "h.db")
+    damage = 'UPDATE channels SET bans = \'{"not": "a list"}\''
+    if isinstance(db, PostgresStorage):
+        with psycopg.connect(db.url, autocommit=True) as pg:
+            pg.execute(damage)
+    else:
+        conn = sqlite3.connect(db.path)
+        conn.execute(damage)
+        conn.commit()
+        conn.close()
+    storage = same_database()
     storage.open()
     with pytest.raises(StorageError, match="damaged channel registration"):
         storage.list_channels()
 
 
-def test_a_closed_storage_refuses_channel_work(db: SqliteStorage) -> None:
+def test_a_closed_storage_refuses_channel_work(db: AnyStorage) -> None:
     db.close()
     with pytest.raises(StorageError):
         db.save_channel(registration())

@@ -1,4 +1,6 @@
-"""The SQLite storage: schema, accounts, durability settings, threads, and refusals."""
+"""The storage of accounts and settings: what every backend does (SQLite and PostgreSQL:
+the ``db`` and ``same_database`` fixtures), then SQLite's own schema, durability settings,
+files and refusals."""
 
 from __future__ import annotations
 
@@ -8,14 +10,17 @@ import sqlite3
 import stat
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from hubbub.protocol.casemap import Folded
-from hubbub.storage import AccountRecord, ScramCredentials, SqliteStorage, StorageError
+from hubbub.storage import AccountRecord, ScramCredentials, SqliteStorage, StorageError, postgres
+from hubbub.storage.postgres import PostgresStorage
 from hubbub.storage.sqlite import MIGRATIONS
+from tests.storage.conftest import AnyStorage
 from tests.timeouts import TIMEOUT
 
 
@@ -25,18 +30,34 @@ def record(name: str, password_hash: str = "$argon2id$fake", email: str = "") ->
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> SqliteStorage:
+def db(same_database: Callable[[], AnyStorage]) -> Iterator[AnyStorage]:
+    """An open storage of each backend."""
+    storage = same_database()
+    storage.open()
+    yield storage
+    storage.close()
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> SqliteStorage:
     storage = SqliteStorage(tmp_path / "h.db")
     storage.open()
     return storage
 
 
-def test_new_database_gets_the_latest_schema(db: SqliteStorage) -> None:
-    assert db.schema_version == len(MIGRATIONS)
+def migrations(storage: AnyStorage) -> int:
+    """How many schema versions the storage's backend knows."""
+    if isinstance(storage, PostgresStorage):
+        return len(postgres.MIGRATIONS)
+    return len(MIGRATIONS)
+
+
+def test_new_database_gets_the_latest_schema(db: AnyStorage) -> None:
+    assert db.schema_version == migrations(db)
     assert db.list_accounts() == []
 
 
-def test_account_round_trip(db: SqliteStorage) -> None:
+def test_account_round_trip(db: AnyStorage) -> None:
     alice = record("Alice", email="alice@example.org")
     assert db.create_account(alice)
     assert db.get_account(Folded("alice")) == alice
@@ -44,7 +65,7 @@ def test_account_round_trip(db: SqliteStorage) -> None:
     assert db.list_accounts() == [alice]
 
 
-def test_a_taken_name_is_refused(db: SqliteStorage) -> None:
+def test_a_taken_name_is_refused(db: AnyStorage) -> None:
     assert db.create_account(record("alice"))
     assert not db.create_account(record("alice", password_hash="other"))
     stored = db.get_account(Folded("alice"))
@@ -52,7 +73,7 @@ def test_a_taken_name_is_refused(db: SqliteStorage) -> None:
     assert stored.password_hash == "$argon2id$fake"
 
 
-def test_set_password(db: SqliteStorage) -> None:
+def test_set_password(db: AnyStorage) -> None:
     db.create_account(record("alice"))
     scram = ScramCredentials(b"new-salt", 8192, b"a" * 32, b"b" * 32)
     assert db.set_password(Folded("alice"), "$argon2id$new", scram)
@@ -62,7 +83,7 @@ def test_set_password(db: SqliteStorage) -> None:
     assert not db.set_password(Folded("nobody"), "x", scram)
 
 
-def test_delete_account(db: SqliteStorage) -> None:
+def test_delete_account(db: AnyStorage) -> None:
     db.create_account(record("alice"))
     db.create_account(record("bob"))
     assert db.delete_account(Folded("alice"))
@@ -72,21 +93,21 @@ def test_delete_account(db: SqliteStorage) -> None:
     assert db.create_account(record("alice"))  # the name is free again
 
 
-def test_accounts_survive_reopening(tmp_path: Path) -> None:
-    path = tmp_path / "h.db"
-    first = SqliteStorage(path)
+def test_accounts_survive_reopening(same_database: Callable[[], AnyStorage]) -> None:
+    first = same_database()
     first.open()
     first.create_account(record("alice"))
     first.close()
     first.close()  # idempotent
-    second = SqliteStorage(path)
+    second = same_database()
     second.open()
     assert [r.name for r in second.list_accounts()] == ["alice"]
-    assert second.schema_version == len(MIGRATIONS)
+    assert second.schema_version == migrations(second)
     second.close()
 
 
-def test_rollback_journal_extra_sync_and_no_mapped_file(db: SqliteStorage) -> None:
+def test_rollback_journal_extra_sync_and_no_mapped_file(sqlite_db: SqliteStorage) -> None:
+    db = sqlite_db
     conn = db._conn
     assert conn is not None
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
@@ -191,7 +212,7 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
         SqliteStorage(tmp_path).open()  # a directory
 
 
-def test_a_closed_storage_refuses_work(db: SqliteStorage) -> None:
+def test_a_closed_storage_refuses_work(db: AnyStorage) -> None:
     db.close()
     with pytest.raises(StorageError, match="not open"):
         db.list_accounts()
@@ -204,7 +225,7 @@ def test_in_memory_database() -> None:
     assert storage.get_account(Folded("alice")) is not None
 
 
-def test_writes_from_many_threads(db: SqliteStorage) -> None:
+def test_writes_from_many_threads(db: AnyStorage) -> None:
     names = [f"user{i}" for i in range(200)]
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda name: db.create_account(record(name)), names + names))
@@ -212,15 +233,16 @@ def test_writes_from_many_threads(db: SqliteStorage) -> None:
     assert sorted(r.name for r in db.list_accounts()) == sorted(names)
 
 
-def test_a_setting_is_stored_once_and_kept_across_reopening(tmp_path: Path) -> None:
-    path = tmp_path / "h.db"
-    first = SqliteStorage(path)
+def test_a_setting_is_stored_once_and_kept_across_reopening(
+    same_database: Callable[[], AnyStorage],
+) -> None:
+    first = same_database()
     first.open()
     assert first.get_setting("cloak_secret") is None
     assert first.ensure_setting("cloak_secret", "generated-1") == "generated-1"
     assert first.ensure_setting("cloak_secret", "generated-2") == "generated-1"
     first.close()
-    second = SqliteStorage(path)
+    second = same_database()
     second.open()
     assert second.ensure_setting("cloak_secret", "generated-3") == "generated-1"
     assert second.get_setting("cloak_secret") == "generated-1"

@@ -1,5 +1,7 @@
-"""SQLite message history: ranges and anchors, buffers, search, redaction, retention, read
-markers, migration, durability settings, faults, and the plans of its queries."""
+"""Message history: ranges and anchors, buffers, search, redaction, retention and read
+markers in every backend (the ``storage`` fixture: SQLite in a file and in memory,
+PostgreSQL); then SQLite's migration, durability settings, faults, and the plans of its
+queries."""
 
 from __future__ import annotations
 
@@ -10,17 +12,20 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hubbub.storage import SqliteStorage, StorageError
 from hubbub.storage.base import Anchor, HistoryStore, StorageTimeout, StoredMessage
+from hubbub.storage.postgres import PostgresHistory, PostgresStorage
 from hubbub.storage.sqlite import MIGRATIONS
 from hubbub.storage.sqlite_history import MAX_BLOCK, SHIFT, SqliteHistory, millis, search_words
+from tests.storage.conftest import AnyStorage
+from tests.storage.pg import empty
 from tests.storage.test_sqlite import old_database
 from tests.timeouts import TIMEOUT
 
@@ -57,17 +62,22 @@ def ids(rows: Sequence[StoredMessage] | None) -> list[str]:
     return [row.msgid for row in rows]
 
 
-@pytest.fixture(params=["file", "memory"])
-def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqliteStorage]:
-    db = SqliteStorage(tmp_path / "h.db" if request.param == "file" else ":memory:")
+@pytest.fixture(params=["file", "memory", "postgres"])
+def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AnyStorage]:
+    db: AnyStorage
+    if request.param == "postgres":
+        db = PostgresStorage(request.getfixturevalue("postgres_url"))
+    else:
+        db = SqliteStorage(tmp_path / "h.db" if request.param == "file" else ":memory:")
     db.open()
     yield db
     db.close()
 
 
 @pytest.fixture
-def history(storage: SqliteStorage) -> SqliteHistory:
-    return storage.history()
+def history(storage: AnyStorage) -> SqliteHistory:
+    # (typed as SQLite's for the tests' sake: the PostgreSQL store has the same methods)
+    return storage.history()  # type: ignore[return-value]
 
 
 @pytest.fixture
@@ -77,9 +87,26 @@ def ten(history: SqliteHistory) -> SqliteHistory:
     return history
 
 
-def fts_is_consistent(history: SqliteHistory) -> None:
+def fts_is_consistent(history: SqliteHistory | PostgresHistory) -> None:
+    if isinstance(history, PostgresHistory):  # a line has index words if and only if text
+        with history._connection() as pg:
+            row = pg.execute(
+                "SELECT count(*) FROM history WHERE (text <> '') <> (words IS NOT NULL)"
+            ).fetchone()
+        assert row == (0,)
+        return
     with history._transaction() as conn:
         conn.execute("INSERT INTO history_text (history_text, rank) VALUES ('integrity-check', 1)")
+
+
+def buffer_count(history: SqliteHistory | PostgresHistory) -> int:
+    if isinstance(history, PostgresHistory):
+        with history._connection() as pg:
+            row = pg.execute("SELECT count(*) FROM history_buffers").fetchone()
+        assert row is not None
+        return int(row[0])
+    with history._writing() as conn:
+        return int(conn.execute("SELECT count(*) FROM history_buffers").fetchone()[0])
 
 
 def test_it_is_a_history_store(history: SqliteHistory) -> None:
@@ -204,7 +231,10 @@ def test_lines_from_a_clock_that_went_back_are_kept_in_time_order(history: Sqlit
     fts_is_consistent(history)
 
 
-@settings(max_examples=100, deadline=None)
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     st.lists(
         st.lists(st.integers(min_value=0, max_value=6), min_size=1, max_size=8),
@@ -213,12 +243,18 @@ def test_lines_from_a_clock_that_went_back_are_kept_in_time_order(history: Sqlit
     )
 )
 def test_any_order_of_times_is_stored_in_time_then_arrival_order(
-    batches: list[list[int]],
+    request: pytest.FixtureRequest, backend: str, batches: list[list[int]]
 ) -> None:
     """Batches of lines whose times (in ms) repeat and go back: the buffer reads them back
     sorted by time, ties in the order they arrived, and the search index agrees."""
-    storage = SqliteStorage(":memory:")
-    storage.open()
+    storage: AnyStorage
+    if backend == "postgres":  # one database for the examples, emptied for each
+        storage = PostgresStorage(request.getfixturevalue("postgres_url"))
+        storage.open()
+        empty(storage.url)
+    else:
+        storage = SqliteStorage(":memory:")
+        storage.open()
     history = storage.history()
     arrived: list[tuple[int, str]] = []
     for number, times in enumerate(batches):
@@ -251,7 +287,8 @@ def test_odd_times_are_clamped_not_refused(history: SqliteHistory) -> None:
         history.query("#chan", "", before=Anchor(time=bound), limit=3, newest=True)
         history.targets([("#chan", "")], bound, 0, 5)
         history.search([("#chan", "")], after=bound, before=bound, limit=5, timeout=TIMEOUT)
-    assert millis(math.inf) == (1 << (63 - SHIFT)) - 1
+    if isinstance(history, SqliteHistory):
+        assert millis(math.inf) == (1 << (63 - SHIFT)) - 1
 
 
 def test_find(ten: SqliteHistory) -> None:
@@ -343,7 +380,7 @@ def chat(history: SqliteHistory) -> SqliteHistory:
 
 
 def search(
-    history: SqliteHistory,
+    history: HistoryStore,
     text: str = "",
     *,
     sender: str = "",
@@ -471,10 +508,15 @@ def test_a_long_search_is_stopped(history: SqliteHistory) -> None:
     assert ids(history.query("#chan", "", limit=1, newest=True)) == ["m19999"]
 
 
-def test_a_search_that_cannot_start_in_time_is_stopped(history: SqliteHistory) -> None:
+def test_a_search_that_cannot_start_in_time_is_stopped(tmp_path: Path) -> None:
+    """SQLite's reader lock (PostgreSQL's pool: tests/storage/test_postgres.py)."""
+    storage = SqliteStorage(tmp_path / "h.db")
+    storage.open()
+    history = storage.history()
     with history._read_lock, pytest.raises(StorageTimeout, match="did not start"):
         history.search([("#chan", "")], text="x", limit=10, timeout=0.05)
     assert history.search([("#chan", "")], text="x", limit=10, timeout=TIMEOUT) == []
+    storage.close()
 
 
 # -- retention -------------------------------------------------------------------------------
@@ -532,8 +574,7 @@ def test_purge_drops_empty_buffers_and_history_goes_on(history: SqliteHistory) -
     fill(history, "#a", 3)
     history.append(pm("p", T0, "x", "alice", "bob"))
     assert history.purge(older_than=T0 + 100, max_rows=0) == 5
-    with history._writing() as conn:
-        assert conn.execute("SELECT count(*) FROM history_buffers").fetchone()[0] == 0
+    assert buffer_count(history) == 0
     fill(history, "#a", 2, start=T0 + 200)  # the writer forgot the dropped buffer's id
     assert ids(history.query("#a", "", limit=5, newest=True)) == ["#a-0", "#a-1"]
     assert search(history, "word1", keys=[("#a", "")]) == ["#a-1"]
@@ -558,15 +599,16 @@ def test_markers_only_move_forward(history: SqliteHistory) -> None:
 # -- the database ----------------------------------------------------------------------------
 
 
-def test_history_survives_reopening_with_the_accounts(tmp_path: Path) -> None:
-    path = tmp_path / "h.db"
-    first = SqliteStorage(path)
+def test_history_survives_reopening_with_the_accounts(
+    same_database: Callable[[], AnyStorage],
+) -> None:
+    first = same_database()
     first.open()
     first.history().append([msg("a", T0, "kept")])
     first.close()
-    second = SqliteStorage(path)
+    second = same_database()
     second.open()
-    history = second.history()
+    history: SqliteHistory = second.history()  # type: ignore[assignment]
     assert ids(history.query("#chan", "", limit=5, newest=True)) == ["a"]
     history.append([msg("b", T0 + 1, "kept too")])  # ids go on after the stored ones
     assert search(history, "kept") == ["a", "b"]
@@ -620,8 +662,8 @@ def test_history_needs_an_open_storage(tmp_path: Path) -> None:
         history.search([("#chan", "")], limit=1, timeout=TIMEOUT)
 
 
-def test_reads_go_on_while_a_writer_appends(tmp_path: Path) -> None:
-    storage = SqliteStorage(tmp_path / "h.db")
+def test_reads_go_on_while_a_writer_appends(same_database: Callable[[], AnyStorage]) -> None:
+    storage = same_database()
     storage.open()
     history = storage.history()
     errors: list[BaseException] = []
@@ -858,8 +900,9 @@ def test_a_block_is_one_row_read_back_as_its_lines(history: SqliteHistory) -> No
     assert found is not None
     assert found.text == "w 4"
     assert history.find("#chan", "", "b-5") is None
-    with history._writing() as conn:
-        assert conn.execute("SELECT count(*) FROM history").fetchone()[0] == 2
+    if isinstance(history, SqliteHistory):
+        with history._writing() as conn:
+            assert conn.execute("SELECT count(*) FROM history").fetchone()[0] == 2
 
 
 def test_a_search_matches_lines_of_a_block_not_the_block(history: SqliteHistory) -> None:

@@ -448,6 +448,11 @@ class StorageSection:
 
     path: str = "hubbub.db"
     url: str = ""
+    pool_size: int = 4
+    """With ``url``: the most connections to PostgreSQL this server keeps open at once."""
+    connect_timeout: float = 10.0
+    """With ``url``: seconds to wait for PostgreSQL (to connect, or for a free connection)
+    before the work that needs it fails."""
 
     def __post_init__(self) -> None:
         issues = _Issues()
@@ -455,6 +460,8 @@ class StorageSection:
             issues.add("path", "must not be empty (or set url)")
         if self.url and not self.url.startswith(("postgresql://", "postgres://")):
             issues.add("url", f'must be a "postgresql://..." URL, got {self.url!r}')
+        _int_range(issues, "pool_size", self.pool_size, 2, 1000)
+        _positive(issues, "connect_timeout", self.connect_timeout)
         issues.raise_if_any()
 
 

@@ -36,12 +36,15 @@ from hubbub.server.metrics import Metrics, may_scrape
 from hubbub.server.metrics import attach as attach_metrics
 from hubbub.server.metrics import detach as detach_metrics
 from hubbub.server.pluginloading import import_plugins
-from hubbub.storage.base import AccountRecord, ChannelRecord, Storage
+from hubbub.storage import postgres_storage
+from hubbub.storage.base import AccountRecord, ChannelRecord, HistoryStore, Storage
 from hubbub.storage.sqlite import SqliteStorage
 from hubbub.storage.writer import HistoryWriter
 
 if TYPE_CHECKING:
     from websockets.asyncio.server import Server as WebSocketServer
+
+    from hubbub.storage.postgres import PostgresStorage
 
 log = logging.getLogger("hubbub")
 T = TypeVar("T")
@@ -336,14 +339,16 @@ class App:
     async def _open_storage(self) -> None:
         """Open the database and load the accounts (off the event loop), then offer them."""
         section = self.config.storage
-        if section.url:
-            log.warning("storage.url: PostgreSQL storage is not available yet; no accounts")
-            self._warn_cloak_secret("no database")
-            return
+        storage: SqliteStorage | PostgresStorage
+        path: str | Path
         # ":memory:" keeps accounts for this run only (tests); a file name is resolved.
-        in_memory = section.path == ":memory:"
-        path = section.path if in_memory else self.config.resolve_path(section.path)
-        storage = SqliteStorage(path)
+        in_memory = not section.url and section.path == ":memory:"
+        if section.url:  # PostgreSQL: what the nodes of a cluster share
+            storage = postgres_storage(section.url, section.pool_size, section.connect_timeout)
+            path = storage.path  # (the URL without its password)
+        else:
+            path = section.path if in_memory else self.config.resolve_path(section.path)
+            storage = SqliteStorage(path)
 
         def open_and_load() -> tuple[list[AccountRecord], list[ChannelRecord], str]:
             storage.open()
@@ -369,10 +374,10 @@ class App:
         if self.config.history.enabled:
             await self._open_history(storage)
 
-    async def _open_history(self, storage: SqliteStorage) -> None:
+    async def _open_history(self, storage: SqliteStorage | PostgresStorage) -> None:
         """Start the history writer on the database and give the server its history."""
         loop = asyncio.get_running_loop()
-        store = await loop.run_in_executor(None, storage.history)
+        store: HistoryStore = await loop.run_in_executor(None, storage.history)
         server = self.server
         history: list[History] = []
 
