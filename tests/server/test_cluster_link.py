@@ -1,0 +1,196 @@
+"""Cluster mode in the core, without Redis: two or three cores linked by the in-process bus
+(:class:`hubbub.server.cluster.LocalHub`), driven line by line."""
+
+from __future__ import annotations
+
+from hubbub.server.cluster import ClusterLink, LocalHub
+from hubbub.server.core import Server
+from tests.server.harness import Client, make_server, replies
+
+
+def node(hub: LocalHub, name: str) -> tuple[Server, ClusterLink]:
+    server = make_server()
+    link = server.join_cluster(hub.bus(name), name)
+    hub.join(link)
+    hub.pump()
+    return server, link
+
+
+def test_a_channel_message_crosses_to_the_other_node() -> None:
+    hub = LocalHub()
+    a, _ = node(hub, "a")
+    b, _ = node(hub, "b")
+    alice = Client(a).register("alice")
+    bob = Client(b).register("bob")
+    hub.pump()
+    alice.send("JOIN #room")
+    hub.pump()
+    bob.send("JOIN #room")
+    hub.pump()
+    joined = replies(bob)
+    names = [p for c, p in joined if c == "353"]
+    assert names, joined
+    assert "@alice" in names[0][-1].split()
+    assert ("JOIN", ("#room",)) in [(c, p) for c, p in replies(alice)]
+    alice.send("PRIVMSG #room :hello from a")
+    assert hub.pump() == 1  # one record for the channel, whatever its size
+    got = bob.messages()
+    assert [(m.command, m.params, m.source) for m in got] == [
+        ("PRIVMSG", ("#room", "hello from a"), "alice!~u@" + alice.session.user.host)
+    ]
+
+
+def test_msgids_are_the_same_on_both_nodes() -> None:
+    hub = LocalHub()
+    a, _ = node(hub, "a")
+    b, _ = node(hub, "b")
+    alice = Client(a).register("alice", "message-tags echo-message")
+    bob = Client(b).register("bob", "message-tags")
+    hub.pump()
+    bob.send("JOIN #room")
+    hub.pump()
+    alice.send("JOIN #room")
+    hub.pump()
+    alice.messages(), bob.messages()
+    alice.send("PRIVMSG #room :one")
+    hub.pump()
+    echo = [m for m in alice.messages() if m.command == "PRIVMSG"]
+    got = [m for m in bob.messages() if m.command == "PRIVMSG"]
+    assert echo[0].tags["msgid"] == got[0].tags["msgid"]
+
+
+def test_a_private_message_crosses_and_whois_sees_the_remote_user() -> None:
+    hub = LocalHub()
+    a, _ = node(hub, "a")
+    b, _ = node(hub, "b")
+    alice = Client(a).register("alice")
+    bob = Client(b).register("bob")
+    hub.pump()
+    whois = [c for c, _ in replies(_ask(alice, "WHOIS bob"))]
+    assert "311" in whois
+    alice.send("PRIVMSG bob :psst")
+    hub.pump()
+    assert [(m.command, m.params) for m in bob.messages()] == [("PRIVMSG", ("bob", "psst"))]
+
+
+def _ask(client: Client, line: str) -> Client:
+    client.messages()
+    client.send(line)
+    return client
+
+
+def test_a_nick_held_on_one_node_is_refused_on_the_other() -> None:
+    hub = LocalHub()
+    a, _ = node(hub, "a")
+    b, _ = node(hub, "b")
+    Client(a).register("alice")
+    # Not yet seen by b (nothing pumped): the claim in the hub still refuses it.
+    other = Client(b)
+    other.send("NICK alice", "USER u 0 * :R")
+    assert "433" in [c for c, _ in replies(other)]
+    other.send("NICK alice2")
+    assert "001" in [c for c, _ in replies(other)]
+
+
+def test_a_nick_given_back_may_be_taken_on_the_other_node() -> None:
+    hub = LocalHub()
+    a, _ = node(hub, "a")
+    b, _ = node(hub, "b")
+    alice = Client(a).register("alice")
+    alice.send("NICK alicia")
+    hub.pump()
+    Client(b).register("alice")
+    alice.send("QUIT :bye")
+    hub.pump()
+    Client(b).register("alicia")
+
+
+def test_a_ban_and_a_kick_on_one_node_apply_on_the_other() -> None:
+    hub = LocalHub()
+    a, _ = node(hub, "a")
+    b, _ = node(hub, "b")
+    alice = Client(a).register("alice")
+    hub.pump()
+    alice.send("JOIN #room")
+    hub.pump()
+    bob = Client(b).register("bob")
+    hub.pump()
+    bob.send("JOIN #room")
+    hub.pump()
+    alice.send("MODE #room +b bob!*@*")
+    hub.pump()
+    assert ("MODE", ("#room", "+b", "bob!*@*")) in replies(bob)
+    bob.send("PRIVMSG #room :can you hear me")
+    assert "404" in [c for c, _ in replies(bob)]
+    assert hub.pump() == 0
+    alice.send("KICK #room bob :out")
+    hub.pump()
+    assert ("KICK", ("#room", "bob", "out")) in replies(bob)
+    assert b.find_channel("#room") is not None
+    assert b.network.find_user("bob") not in b.find_channel("#room").members  # type: ignore[union-attr]
+
+
+def test_a_dead_node_s_users_quit_on_the_others() -> None:
+    hub = LocalHub()
+    a, _ = node(hub, "a")
+    b, _ = node(hub, "b")
+    alice = Client(a).register("alice")
+    bob = Client(b).register("bob")
+    hub.pump()
+    alice.send("JOIN #room")
+    hub.pump()
+    bob.send("JOIN #room")
+    hub.pump()
+    alice.messages()
+    hub.kill("b")
+    got = alice.messages()
+    assert [m.command for m in got] == ["QUIT"]
+    assert got[0].source is not None
+    assert got[0].source.startswith("bob!")
+    assert a.network.find_user("bob") is None
+    Client(a).register("bob")  # its claim went with it
+
+
+def test_a_node_that_joins_late_learns_the_network() -> None:
+    hub = LocalHub()
+    a, _ = node(hub, "a")
+    alice = Client(a).register("alice")
+    alice.send("JOIN #room", "TOPIC #room :the topic", "MODE #room +b x!*@*")
+    hub.pump()
+    c, _ = node(hub, "c")
+    carol = Client(c).register("carol")
+    carol.send("JOIN #room")
+    got = replies(carol)
+    assert ("332", ("carol", "#room", "the topic")) in got
+    assert "@alice" in [p for cmd, p in got if cmd == "353"][0][-1].split()
+    assert c.find_channel("#room").lists["b"][0].mask == "x!*@*"  # type: ignore[union-attr]
+    hub.pump()
+    alice.messages()
+    carol.send("PRIVMSG #room :hi")
+    hub.pump()
+    assert [(m.command, m.params) for m in alice.messages()] == [("PRIVMSG", ("#room", "hi"))]
+
+
+def test_nick_part_topic_and_quit_cross() -> None:
+    hub = LocalHub()
+    a, _ = node(hub, "a")
+    b, _ = node(hub, "b")
+    alice = Client(a).register("alice")
+    bob = Client(b).register("bob")
+    hub.pump()
+    alice.send("JOIN #room")
+    hub.pump()
+    bob.send("JOIN #room")
+    hub.pump()
+    bob.messages()
+    alice.send("NICK alicia", "TOPIC #room :new", "PART #room :later")
+    hub.pump()
+    assert [(m.command, m.params) for m in bob.messages()] == [
+        ("NICK", ("alicia",)),
+        ("TOPIC", ("#room", "new")),
+        ("PART", ("#room", "later")),
+    ]
+    alice.send("JOIN #room", "QUIT :bye")
+    hub.pump()
+    assert [m.command for m in bob.messages()] == ["JOIN", "QUIT"]
+    assert b.network.find_user("alicia") is None
