@@ -43,6 +43,8 @@ from hubbub.storage.writer import HistoryWriter
 if TYPE_CHECKING:
     from websockets.asyncio.server import Server as WebSocketServer
 
+    from hubbub.cluster.redis_bus import RedisBus
+
 log = logging.getLogger("hubbub")
 T = TypeVar("T")
 
@@ -165,6 +167,8 @@ class App:
         self.http: HttpServer | None = None
         self.http_address: tuple[str, int] | None = None
         """(host, port) the HTTP listener is bound to, once started."""
+        self.cluster_bus: RedisBus | None = None
+        """This node's link to the cluster's Redis (``[cluster] redis``), once joined."""
 
     def wake(self) -> None:
         """The core queued bytes: flush them at the end of this loop iteration."""
@@ -286,6 +290,7 @@ class App:
         await self._open_storage()
         await self._load_plugins()
         self.flusher = Flusher(loop, self.server)
+        await self._join_cluster()
         self.hub = make_hub(loop, self.server)
         for listen in self.config.listen:
             tls = self._tls_context(listen) if listen.tls else None
@@ -300,12 +305,31 @@ class App:
         if self.config.admin.enabled:
             await self._start_admin()
         self._configure_sts()
-        self._warn_unbuilt()
         self._schedule_tick()
 
-    def _warn_unbuilt(self) -> None:
-        if self.config.cluster.redis:
-            log.warning("cluster.redis: cluster mode is not available yet; running alone")
+    async def _join_cluster(self) -> None:
+        """``[cluster] redis``: join the cluster before listening (the other nodes' users
+        are known before the first client comes). Raises OSError (the node does not start)
+        when Redis cannot be used."""
+        section = self.config.cluster
+        if not section.redis:
+            return
+        try:
+            from hubbub.cluster.redis_bus import RedisBus, RedisUnavailable
+        except ImportError as exc:  # (redis-py missing: the cluster extra)
+            raise OSError(f"cluster.redis: {exc}; pip install 'hubbub[cluster]'") from exc
+        try:
+            bus = RedisBus(
+                section.redis,
+                section.node_id,
+                lease=section.lease,
+                stream_maxlen=section.stream_maxlen,
+                outbox=section.outbox,
+            )
+            await bus.start(self.server.join_cluster(bus, section.node_id))
+        except RedisUnavailable as exc:
+            raise OSError(f"cluster.redis: {exc}") from exc
+        self.cluster_bus = bus
 
     def _configure_sts(self) -> None:
         """Offer STS (when enabled) pointing at the configured or first bound TLS port."""
@@ -530,6 +554,9 @@ class App:
             self._ticker = None
         self.server.shutdown(reason)
         self.server.plugins.unload_all()
+        if self.cluster_bus is not None:  # (the users' QUITs go first, then the lease)
+            bus, self.cluster_bus = self.cluster_bus, None
+            await bus.stop()
         if self.flusher is not None:
             self.flusher.flush()
         for srv in self._servers:
