@@ -226,3 +226,35 @@ async def test_restarting_redis_mid_traffic_loses_no_acknowledged_message(
         assert [m.params[-1] for m in got] == acknowledged
         await alice.close()
         await bob.close()
+
+
+async def test_one_channel_joined_on_two_nodes_at_once_has_one_operator(
+    tmp_path: Path, redis: RedisServer
+) -> None:
+    async with cluster(tmp_path, redis, "ab") as nodes:
+        alice = await client(nodes["a"][1], "alice")
+        bob = await client(nodes["b"][1], "bob")
+        for i in range(10):
+            channel = f"#race{i}"
+            await asyncio.gather(alice.send(f"JOIN {channel}"), bob.send(f"JOIN {channel}"))
+            replies = await asyncio.gather(*(c.collect_until("366") for c in (alice, bob)))
+            ops = {
+                name
+                for burst in replies
+                for m in burst
+                if m.command == "353"
+                for name in m.params[-1].split()
+                if name.startswith("@")
+            }
+            assert len(ops) <= 1, (channel, replies)
+            await sees_in(alice, channel, "bob")
+            await sees_in(bob, channel, "alice")
+            seen = []
+            for c in (alice, bob):
+                await c.send(f"NAMES {channel}")
+                names = [m for m in await c.collect_until("366") if m.command == "353"]
+                seen.append(sorted(names[0].params[-1].split()))
+            assert seen[0] == seen[1]  # both nodes agree on who made it
+            assert len([x for x in seen[0] if x.startswith("@")]) == 1, (channel, seen)
+        await alice.close()
+        await bob.close()

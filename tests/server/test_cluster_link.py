@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from hubbub.server.cluster import ClusterLink, LocalHub
 from hubbub.server.core import Server
-from tests.server.harness import Client, make_server, replies
+from tests.server.harness import Client, FakeClock, make_server, replies
 
 
 def node(hub: LocalHub, name: str) -> tuple[Server, ClusterLink]:
@@ -194,3 +194,70 @@ def test_nick_part_topic_and_quit_cross() -> None:
     hub.pump()
     assert [m.command for m in bob.messages()] == ["JOIN", "QUIT"]
     assert b.network.find_user("alicia") is None
+
+
+def test_one_channel_made_on_two_nodes_at_once_has_one_creator() -> None:
+    hub = LocalHub()
+    a, _ = node(hub, "a")
+    b, _ = node(hub, "b")
+    alice = Client(a).register("alice")
+    bob = Client(b).register("bob")
+    hub.pump()
+    alice.send("JOIN #new,#other")
+    bob.send("JOIN #new,#third")  # b does not know #new yet: it waits for a's
+    assert "JOIN" not in bob.commands()
+    hub.pump()
+    got = replies(bob)
+    names = [p[-1].split() for c, p in got if c == "353" and p[-2] == "#new"]
+    assert len(names) == 1
+    assert sorted(names[0]) == ["@alice", "bob"]
+    assert ("JOIN", ("#third",)) in got  # the rest of the JOIN went on
+    hub.pump()
+    for server in (a, b):
+        room = server.find_channel("#new")
+        assert room is not None
+        assert {u.nick: m for u, m in room.members.items()} == {"alice": "o", "bob": ""}
+    assert set(hub.channels) == {"#new", "#other", "#third"}
+
+
+def test_a_channel_that_empties_gives_its_claim_back() -> None:
+    hub = LocalHub()
+    a, _ = node(hub, "a")
+    b, _ = node(hub, "b")
+    alice = Client(a).register("alice")
+    bob = Client(b).register("bob")
+    alice.send("JOIN #room")
+    hub.pump()
+    bob.send("JOIN #room")
+    hub.pump()
+    alice.send("PART #room")
+    hub.pump()
+    assert "#room" in hub.channels
+    bob.send("PART #room")
+    hub.pump()
+    assert hub.channels == {}
+    bob.send("JOIN #room")  # made again, by b this time: bob is its operator
+    hub.pump()
+    room = a.find_channel("#room")
+    assert room is not None
+    assert [(u.nick, m) for u, m in room.members.items()] == [("bob", "o")]
+
+
+def test_a_stale_channel_claim_is_taken_over_after_the_wait() -> None:
+    hub = LocalHub()
+    clock = FakeClock()
+    a = make_server(clock)
+    link = a.join_cluster(hub.bus("a"), "a")
+    hub.join(link)
+    hub.channels["#ghost"] = "z/1.000/1"  # a node that claimed it and died
+    alice = Client(a).register("alice")
+    alice.send("JOIN #ghost")
+    assert "JOIN" not in alice.commands()
+    clock.advance(link.wait + 1)
+    a.tick()
+    got = replies(alice)
+    assert ("JOIN", ("#ghost",)) in got
+    assert hub.channels["#ghost"].startswith("a/")
+    room = a.find_channel("#ghost")
+    assert room is not None
+    assert [(u.nick, m) for u, m in room.members.items()] == [("alice", "o")]

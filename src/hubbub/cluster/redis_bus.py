@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Coroutine
 from typing import Any
 
-from hubbub.server.cluster import Claimed, ClusterLink, Record
+from hubbub.server.cluster import ChannelClaimed, Claimed, ClusterLink, Record
 
 try:
     import redis.asyncio as aioredis
@@ -62,6 +62,17 @@ return n
 """
 """Drop every nick claim of one node (it is gone, or it starts again)."""
 
+CLAIM_CHANNEL = """
+local holder = redis.call('HGET', KEYS[1], ARGV[1])
+if (not holder) or (ARGV[3] ~= '' and holder == ARGV[3]) then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  return ''
+end
+return holder
+"""
+"""Claim the making of a channel: won if nobody holds it, or if its holder is the stale
+claim named (a channel that never came); else the holder's token."""
+
 
 class RedisUnavailable(RuntimeError):
     """Cluster mode was asked for and Redis cannot be used (not installed, unreachable)."""
@@ -95,6 +106,7 @@ class RedisBus:
         self.outbox_limit = outbox
         self.stream = f"{prefix}events"
         self.nicks = f"{prefix}nicks"
+        self.channels = f"{prefix}channels"
         self.prefix = prefix
         self.link: ClusterLink | None = None
         self.last_id: bytes | str = "0-0"
@@ -102,7 +114,8 @@ class RedisBus:
         self.up = True
         """Whether Redis answered the last time it was asked."""
         self._outbox: deque[tuple[str, Any]] = deque()
-        """What waits to be written, in order: ("x", record) or ("release", nick)."""
+        """What waits to be written, in order: ("x", record), or ("release", (hash, field,
+        holder)) to give a nick or a channel back."""
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._client: Any = None
@@ -141,7 +154,27 @@ class RedisBus:
         self._spawn(claim())
 
     def release_nick(self, folded: str) -> None:
-        self._outbox.append(("release", folded))
+        self._outbox.append(("release", (self.nicks, folded, self.node)))
+        self._wake.set()
+
+    def claim_channel(
+        self, folded: str, token: str, stale: str | None, done: ChannelClaimed
+    ) -> None:
+        async def claim() -> None:
+            try:
+                holder = await self._client.eval(
+                    CLAIM_CHANNEL, 1, self.channels, folded, token, stale or ""
+                )
+                answer: str | None = holder.decode() if isinstance(holder, bytes) else str(holder)
+            except (RedisError, OSError) as exc:
+                log.warning("cluster: channel claim for %s failed: %s", folded, exc)
+                answer = None
+            done(answer)
+
+        self._spawn(claim())
+
+    def release_channel(self, folded: str, token: str) -> None:
+        self._outbox.append(("release", (self.channels, folded, token)))
         self._wake.set()
 
     # -- running ---------------------------------------------------------------------------
@@ -236,7 +269,8 @@ class RedisBus:
                                     approximate=True,
                                 )
                             else:
-                                pipe.eval(RELEASE, 1, self.nicks, item, self.node)
+                                key, field, holder = item
+                                pipe.eval(RELEASE, 1, key, field, holder)
                         await pipe.execute()
                 except (RedisError, OSError) as exc:
                     self._failed("write", exc)

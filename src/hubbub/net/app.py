@@ -326,7 +326,9 @@ class App:
                 stream_maxlen=section.stream_maxlen,
                 outbox=section.outbox,
             )
-            await bus.start(self.server.join_cluster(bus, section.node_id))
+            link = self.server.join_cluster(bus, section.node_id)
+            link.wait = section.lease  # (a claimed channel's maker has that long to show it)
+            await bus.start(link)
         except RedisUnavailable as exc:
             raise OSError(f"cluster.redis: {exc}") from exc
         self.cluster_bus = bus

@@ -54,6 +54,10 @@ Claimed = Callable[["bool | None"], None]
 """Told whether a nick claim was won (True), lost (False) or could not be decided (None:
 the bus is unreachable; the claim is refused, never granted on a guess)."""
 
+ChannelClaimed = Callable[["str | None"], None]
+"""Told the answer to a channel claim: ``""`` when it was won, the token of the claim that
+holds the channel when it was lost, None when the bus is unreachable."""
+
 
 class Bus(Protocol):
     """What a node asks of the cluster (Redis, or :class:`LocalHub` in one process)."""
@@ -68,6 +72,16 @@ class Bus(Protocol):
 
     def release_nick(self, folded: str) -> None:
         """Give ``folded`` back (only if this node holds it)."""
+
+    def claim_channel(
+        self, folded: str, token: str, stale: str | None, done: ChannelClaimed
+    ) -> None:
+        """Claim the making of channel ``folded`` under ``token``, atomically for the whole
+        network: won if nobody holds it, or if the one who holds it is ``stale`` (a claim
+        whose channel never came: taken over)."""
+
+    def release_channel(self, folded: str, token: str) -> None:
+        """The channel made under ``token`` is gone: its claim goes (if still that one)."""
 
 
 UNDELIVERED = "Your message could not reach the other servers of the network"
@@ -105,6 +119,16 @@ class ClusterLink:
         self.started = network.clock()
         self._channel_state: dict[Folded, Record] = {}
         """The state of channels this node does not know yet, from another node's burst."""
+        self.tokens: dict[Folded, str] = {}
+        """The claim under which each channel this node knows was made (see
+        :meth:`claim_channel`)."""
+        self.wait = 10.0
+        """Seconds a JOIN waits for a channel another node claimed to get here before the
+        claim is taken for stale (the application sets the lease)."""
+        self._waiting: dict[Folded, list[tuple[float, Callable[[bool], None]]]] = {}
+        """JOINs waiting for a channel another node made: (until when, what to do)."""
+        self._tokens = 0
+        self._ready: list[Callable[[bool], None]] = []
         network.subscribe(self.hear)
         network.claims = self
 
@@ -134,6 +158,66 @@ class ClusterLink:
         if folded in self.held:
             self.held.discard(folded)
             self.bus.release_nick(folded)
+
+    # -- channels ----------------------------------------------------------------------------
+
+    def claim_channel(self, folded: Folded, stale: str | None, done: ChannelClaimed) -> None:
+        """Claim the making of ``folded`` for a local user's JOIN; ``done`` gets the answer
+        (``""``: won, and the channel is to be made here with this node's token)."""
+        self._tokens += 1
+        token = f"{self.node}/{self.started:.3f}/{self._tokens}"
+
+        def answered(holder: str | None) -> None:
+            if holder == "":
+                if folded in self.network.channels:  # (it came meanwhile: made elsewhere)
+                    self.bus.release_channel(folded, token)
+                else:
+                    self.tokens[folded] = token
+            done(holder)
+
+        self.bus.claim_channel(folded, token, stale, answered)
+
+    def unclaim_channel(self, folded: Folded) -> None:
+        """A channel claim that was won is not used (its client left meanwhile)."""
+        token = self.tokens.pop(folded, None)
+        if token is not None and folded not in self.network.channels:
+            self.bus.release_channel(folded, token)
+
+    def when_known(self, folded: Folded, then: Callable[[bool], None]) -> None:
+        """Call ``then(True)`` once the channel ``folded`` is known here (made by another
+        node), or ``then(False)`` after :attr:`wait` seconds without it."""
+        if folded in self.network.channels:
+            then(True)
+            return
+        until = self.network.clock() + self.wait
+        self._waiting.setdefault(folded, []).append((until, then))
+
+    def _known(self, folded: Folded) -> None:
+        """The channel ``folded`` came: the JOINs that waited for it go on (once the record
+        that made it is applied, as this node's own changes: see :meth:`receive`)."""
+        for _, then in self._waiting.pop(folded, ()):
+            self._ready.append(then)
+
+    def tick(self, now: float) -> None:
+        """The core's timer: JOINs that waited too long for a channel give up waiting."""
+        for folded, waiting in list(self._waiting.items()):
+            due = [then for until, then in waiting if until <= now]
+            if due:
+                left = [(until, then) for until, then in waiting if until > now]
+                if left:
+                    self._waiting[folded] = left
+                else:
+                    del self._waiting[folded]
+                for then in due:
+                    then(False)
+
+    def channel_gone(self, channel: Channel) -> None:
+        """The network's hook: a channel is empty here, so it is empty everywhere (or soon
+        will be): its claim goes. Every node that sees it go says so; only the claim it
+        was made under is dropped (never a newer one)."""
+        token = self.tokens.pop(channel.folded, None)
+        if token is not None:
+            self.bus.release_channel(channel.folded, token)
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -174,7 +258,7 @@ class ClusterLink:
         user, channel = event.user, event.channel
         if self._local(user):
             if event.created:
-                self.publish("chan", **channel_fields(channel))
+                self.publish("chan", **self.channel_fields(channel))
             self.publish(
                 "join", nick=user.nick, chan=channel.name, modes=channel.members.get(user, "")
             )
@@ -267,6 +351,10 @@ class ClusterLink:
             wire=event.wire.decode("utf-8", "surrogateescape"),
         )
 
+    def channel_fields(self, channel: Channel) -> Record:
+        """A channel's state as the other nodes need it (what a JOIN cannot carry)."""
+        return {**channel_fields(channel), "token": self.tokens.get(channel.folded)}
+
     def user_fields(self, user: User) -> Record:
         """What the other nodes need to know of a user of this node."""
         return {
@@ -298,7 +386,7 @@ class ClusterLink:
             for channel in user.channels.values():
                 if channel.folded not in told:
                     told.add(channel.folded)
-                    self.publish("chan", **channel_fields(channel))
+                    self.publish("chan", **self.channel_fields(channel))
                 self.publish(
                     "join",
                     nick=user.nick,
@@ -330,6 +418,9 @@ class ClusterLink:
             log.exception("cluster record %r from %s could not be applied", record.get("k"), node)
         finally:
             self.applying = False
+        ready, self._ready = self._ready, []
+        for then in ready:
+            then(True)
 
     def remote(self, node: str, nick: str) -> User | None:
         """The user of ``node`` called ``nick``, if this node knows it."""
@@ -388,6 +479,9 @@ class ClusterLink:
         folded = self.network.fold(record["name"])
         if folded not in self.network.channels:
             self._channel_state[folded] = record
+        token = record.get("token")
+        if isinstance(token, str) and folded not in self.tokens:
+            self.tokens[folded] = token
 
     def _apply_join(self, node: str, record: Record) -> None:
         user = self.remote(node, record["nick"])
@@ -408,6 +502,8 @@ class ClusterLink:
                 set_channel(channel, state)
             new = NewChannel(channel, modes)
         network.join(user, name, folded, new, modes=modes)
+        if new is not None:
+            self._known(folded)
 
     def _apply_part(self, node: str, record: Record) -> None:
         user = self.remote(node, record["nick"])
@@ -611,6 +707,7 @@ class LocalHub:
         self.links: list[ClusterLink] = []
         self.queue: list[Record] = []
         self.nicks: dict[str, str] = {}
+        self.channels: dict[str, str] = {}
 
     def bus(self, node: str) -> LocalBus:
         """The bus of the node ``node``."""
@@ -656,3 +753,17 @@ class LocalBus:
     def release_nick(self, folded: str) -> None:
         if self.hub.nicks.get(folded) == self.node:
             del self.hub.nicks[folded]
+
+    def claim_channel(
+        self, folded: str, token: str, stale: str | None, done: ChannelClaimed
+    ) -> None:
+        holder = self.hub.channels.get(folded)
+        if holder is None or holder == stale:
+            self.hub.channels[folded] = token
+            done("")
+        else:
+            done(holder)
+
+    def release_channel(self, folded: str, token: str) -> None:
+        if self.hub.channels.get(folded) == token:
+            del self.hub.channels[folded]

@@ -496,6 +496,8 @@ class Server:
             expire_grace(self, now)  # nick protection: only the clients counting down
         if self.history is not None:
             self.history.tick(now)  # (a retention pass every purge_interval)
+        if self.cluster is not None:
+            self.cluster.tick(now)  # (JOINs waiting for a channel made on another node)
         for session in list(self.sessions):
             if session.multiline is not None:
                 expire(self, session, now)

@@ -62,12 +62,16 @@ not on the network yet and nobody has been told of it: the seeder sets its attri
 directly, changes nothing else, and must be quick (it runs inside a JOIN)."""
 
 
-class NickClaims(Protocol):
-    """What decides, beyond this node, who holds a nick (the cluster, in Redis): told when a
-    local user gives a nick back, so another node's user may take it."""
+class Claims(Protocol):
+    """What decides, beyond this node, who holds a nick and who made a channel (the
+    cluster, in Redis): told when a local user gives a nick back and when a channel ceases
+    to exist, so that another node may take them."""
 
     def released(self, user: User, folded: Folded) -> None:
         """``user`` (local) no longer holds ``folded``."""
+
+    def channel_gone(self, channel: Channel) -> None:
+        """``channel`` is empty: it no longer exists here."""
 
 
 class NewChannel(NamedTuple):
@@ -178,8 +182,9 @@ class Network:
         self.seeders: list[ChannelSeeder] = []
         """What makes new channels, in order (see :meth:`new_channel`): plugins add theirs
         with ``PluginAPI.add_channel_seeder`` (ChanServ restores registered channels)."""
-        self.claims: NickClaims | None = None
-        """Told when a local user gives a nick back (cluster mode; None alone)."""
+        self.claims: Claims | None = None
+        """Told when a local user gives a nick back, and when a channel goes (cluster mode;
+        None alone)."""
         self._later: deque[Callable[[], None]] = deque()
         self._emitting = 0
         self._draining = False
@@ -539,6 +544,8 @@ class Network:
             for invitee in channel.invitees:  # an invitation is to this channel, not its name
                 invitee.invited = invitee.invited - {channel.folded}
             channel.invitees.clear()
+            if self.claims is not None:
+                self.claims.channel_gone(channel)
 
     def set_topic(self, by: User | None, channel: Channel, topic: str, setter: str) -> None:
         """Set ``channel``'s topic (``setter`` is what RPL_TOPICWHOTIME shows)."""
