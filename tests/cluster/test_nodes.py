@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from hubbub.protocol.message import Message
-from tests.cluster.redisserver import RedisServer
+from tests.cluster.redisserver import RedisServer, free_port
 from tests.e2e.ircclient import IRCTestClient
 from tests.e2e.serving import serve
 from tests.timeouts import TIMEOUT
@@ -258,3 +258,40 @@ async def test_one_channel_joined_on_two_nodes_at_once_has_one_operator(
             assert len([x for x in seen[0] if x.startswith("@")]) == 1, (channel, seen)
         await alice.close()
         await bob.close()
+
+
+async def test_workers_share_one_port_and_make_one_network(
+    tmp_path: Path, redis: RedisServer
+) -> None:
+    port = free_port()
+    config = node_config(tmp_path, redis, "w", 2.0)
+    log: list[str] = []
+    async with serve(
+        "--config", str(config), "--listen", f"127.0.0.1:{port}", "--workers", "2",
+        "--db", str(tmp_path / "hubbub.db"), cwd=tmp_path, log=log,
+    ) as (proc, bound):  # fmt: skip
+        assert bound == port
+        listening = f"listening on irc://127.0.0.1:{port}"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TIMEOUT
+        while "".join(log).count(listening) < 2:  # (the second worker may start later)
+            assert loop.time() < deadline, "".join(log)
+            await asyncio.sleep(0.05)
+        clients = [await client(port, f"user{i}") for i in range(12)]
+        for c in clients:
+            await c.send("JOIN #all")
+            await c.expect("366")
+        for c in clients[1:]:
+            await sees_in(c, "#all", "user0")
+        await sees_in(clients[0], "#all", "user5")
+        await clients[0].send("PRIVMSG #all :to every worker")
+        for c in clients[1:]:
+            await c.expect(is_privmsg("to every worker"))
+        for c in clients:
+            await c.close()
+        proc.send_signal(signal.SIGTERM)  # the parent passes it on to the workers
+        assert await asyncio.wait_for(proc.wait(), TIMEOUT) == 0, "".join(log)
+    joined = "".join(log)
+    assert "joined the cluster as node w0" in joined
+    assert "joined the cluster as node w1" in joined
+    assert joined.count(listening) == 2  # one port, two workers

@@ -134,8 +134,12 @@ class App:
     """One hubbub node: owns the event-loop side of the server, and is its core's
     :class:`~hubbub.server.core.Host`."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, worker: int | None = None) -> None:
         self.config = config
+        self.worker = worker
+        """This process's number among ``hubbub serve --workers N`` (None: the only one).
+        Workers share their TCP and TLS ports (SO_REUSEPORT); the other listeners (Unix,
+        WebSocket, admin) are worker 0's alone."""
         self.flusher: Flusher | None = None
         self.server = Server(config, host=self)
         self._configure_metrics()
@@ -293,6 +297,8 @@ class App:
         await self._join_cluster()
         self.hub = make_hub(loop, self.server)
         for listen in self.config.listen:
+            if self.worker and (listen.websocket or listen.unix_path is not None):
+                continue  # (worker 0's)
             tls = self._tls_context(listen) if listen.tls else None
             if listen.websocket:
                 await self._start_websocket(listen, tls)
@@ -302,7 +308,7 @@ class App:
                 await self._start_tcp(listen, tls)
         for bound in self.bound:
             log.info("listening on %s", bound.url)
-        if self.config.admin.enabled:
+        if self.config.admin.enabled and not self.worker:
             await self._start_admin()
         self._configure_sts()
         self._schedule_tick()
@@ -431,6 +437,7 @@ class App:
         loop = asyncio.get_running_loop()
         kind = "ircs" if tls else "irc"
         server = self.server
+        shared = self.worker is not None  # (--workers: one port for all)
         srv: Listener
         if tls is not None:
             srv = await TLSListener.start(
@@ -438,15 +445,19 @@ class App:
                 tls,
                 listen.host,
                 listen.port or 0,
+                reuse_port=shared,
             )
         elif self.hub is not None:
-            srv = await EpollListener.start(self.hub, listen.host, listen.port or 0, backlog=1024)
+            srv = await EpollListener.start(
+                self.hub, listen.host, listen.port or 0, backlog=1024, reuse_port=shared
+            )
         else:
             srv = await loop.create_server(
                 lambda: IRCProtocol(server, "tcp", secure=False),
                 listen.host,
                 listen.port or 0,
                 reuse_address=True,
+                reuse_port=shared or None,
                 backlog=1024,
             )
         self._servers.append(srv)
@@ -620,13 +631,13 @@ class App:
         await self.stop(f"received {received[0]}" if received else "shutting down")
 
 
-def run(config: Config) -> int:
+def run(config: Config, worker: int | None = None) -> int:
     """Run a server until it is told to stop. Uses uvloop when it is installed.
 
     A fatal signal (SIGSEGV, SIGBUS, ...) still kills the process, but :mod:`faulthandler`
     first writes every thread's stack to standard error, so the death is never silent."""
     faulthandler.enable()
-    app = App(config)
+    app = App(config, worker)
     try:
         try:
             import uvloop
