@@ -173,3 +173,29 @@ async def test_an_unreachable_redis_is_a_clear_error() -> None:
     link = server.join_cluster(bus, "a")
     with pytest.raises(RedisUnavailable, match="cannot use Redis"):
         await bus.start(link)
+
+
+async def test_a_sender_is_told_when_its_message_could_not_be_kept(
+    own_redis: RedisServer,
+) -> None:
+    a = await Node(own_redis, "a", lease=5.0).start()
+    b = await Node(own_redis, "b", lease=5.0).start()
+    a.bus.outbox_limit = 3
+    try:
+        alice = await a.client("alice")
+        bob = await b.client("bob")
+        alice.send("JOIN #room")
+        await until(lambda: b.server.find_channel("#room") is not None, "#room on b")
+        bob.send("JOIN #room")
+        await received(alice, ":bob!~u@")
+        await asyncio.get_running_loop().run_in_executor(None, own_redis.stop)
+        for i in range(5):
+            alice.send(f"PRIVMSG #room :m{i}")
+        told = await received(alice, "could not reach")
+        assert any("NOTICE alice" in line and "(to #room)" in line for line in told)
+        await asyncio.get_running_loop().run_in_executor(None, own_redis.start)
+        seen = await received(bob, ":m2")  # the three it kept arrive, in order
+        assert [x.rsplit(":", 1)[1] for x in seen if "PRIVMSG" in x] == ["m0", "m1", "m2"]
+    finally:
+        await a.bus.stop(1.0)
+        await b.bus.stop(1.0)

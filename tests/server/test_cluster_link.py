@@ -261,3 +261,23 @@ def test_a_stale_channel_claim_is_taken_over_after_the_wait() -> None:
     room = a.find_channel("#ghost")
     assert room is not None
     assert [(u.nick, m) for u, m in room.members.items()] == [("alice", "o")]
+
+
+def test_a_node_that_starts_again_under_its_name_drops_its_old_users() -> None:
+    hub = LocalHub()
+    clock = FakeClock()
+    a, _ = node(hub, "a")
+    b = make_server(clock)
+    hub.join(b.join_cluster(hub.bus("b"), "b"))
+    hub.pump()
+    alice = Client(a).register("alice")
+    Client(b).register("bob")
+    alice.send("JOIN #room")
+    hub.pump()
+    hub.links = [link for link in hub.links if link.node != "b"]  # b crashed...
+    clock.advance(2)  # ...and starts again before its lease ran out
+    again = make_server(clock)
+    hub.join(again.join_cluster(hub.bus("b"), "b"))
+    hub.pump()
+    assert a.network.find_user("bob") is None
+    assert again.network.find_user("alice") is not None  # (a's burst)

@@ -407,6 +407,10 @@ class ClusterLink:
         last = self._seen.get(node)
         if last is not None and last[0] == started and seq <= last[1]:
             return  # (written twice: the first reply was lost)
+        if last is not None and last[0] != started:
+            # The node started again (within its lease, under the same name): the users of
+            # its last run are gone.
+            self.node_gone(node)
         self._seen[node] = (started, seq)
         apply = _APPLIERS.get(record.get("k", ""))
         if apply is None:
