@@ -6,6 +6,7 @@ from __future__ import annotations
 from hubbub.server.cluster import ClusterLink, LocalHub
 from hubbub.server.core import Server
 from tests.server.harness import Client, FakeClock, make_server, replies
+from tests.server.test_multiline import send_batch
 
 
 def node(hub: LocalHub, name: str) -> tuple[Server, ClusterLink]:
@@ -281,3 +282,26 @@ def test_a_node_that_starts_again_under_its_name_drops_its_old_users() -> None:
     hub.pump()
     assert a.network.find_user("bob") is None
     assert again.network.find_user("alice") is not None  # (a's burst)
+
+
+def test_a_multiline_message_crosses_as_one_message() -> None:
+    hub = LocalHub()
+    a, _ = node(hub, "a")
+    b, _ = node(hub, "b")
+    caps = "draft/multiline batch message-tags server-time"
+    alice = Client(a).register("alice", caps)
+    rich = Client(b).register("rich", caps)
+    plain = Client(b).register("plain")
+    hub.pump()
+    alice.send("JOIN #room")
+    hub.pump()
+    rich.send("JOIN #room")
+    plain.send("JOIN #room")
+    hub.pump()
+    rich.messages(), plain.messages(), alice.messages()
+    send_batch(alice, "#room", "first", "+ and more", "second")
+    assert hub.pump() == 1
+    got = rich.messages()
+    assert [m.command for m in got] == ["BATCH", "PRIVMSG", "PRIVMSG", "PRIVMSG", "BATCH"]
+    assert got[0].params[1:] == ("draft/multiline", "#room")
+    assert [m.params[-1] for m in plain.messages()] == ["first", " and more", "second"]

@@ -30,12 +30,15 @@ from hubbub.server.events import (
     Joined,
     Kicked,
     ModeChange,
+    MultilineRelayed,
     NickChanged,
     Parted,
     Quit,
     RealnameChanged,
+    Redacted,
     Registered,
     Relayed,
+    Stamp,
     TopicChanged,
     UserModesChanged,
 )
@@ -355,6 +358,39 @@ class ClusterLink:
         """A channel's state as the other nodes need it (what a JOIN cannot carry)."""
         return {**channel_fields(channel), "token": self.tokens.get(channel.folded)}
 
+    def _target_fields(self, target: Channel | User) -> Record | None:
+        """Where a message goes, as a record names it; None when no other node needs it
+        (a local user, a service)."""
+        if isinstance(target, Channel):
+            return {"to": target.name, "chan": True}
+        if target in self.owner:
+            return {"to": target.nick, "chan": False}
+        return None
+
+    def _pub_multiline(self, event: MultilineRelayed) -> None:
+        where = self._target_fields(event.target)
+        if not self._local(event.source) or where is None:
+            return
+        self.publish(
+            "ml",
+            nick=event.source.nick,
+            cmd=event.command,
+            shown=event.shown,
+            status=event.status,
+            lines=list(event.lines),
+            concat=list(event.concat),
+            time=event.stamp.time,
+            msgid=event.stamp.msgid,
+            tags=dict(event.tags),
+            **where,
+        )
+
+    def _pub_redacted(self, event: Redacted) -> None:
+        where = self._target_fields(event.target)
+        if not self._local(event.by) or where is None:
+            return
+        self.publish("redact", nick=event.by.nick, msgid=event.msgid, reason=event.reason, **where)
+
     def user_fields(self, user: User) -> Record:
         """What the other nodes need to know of a user of this node."""
         return {
@@ -573,18 +609,46 @@ class ClusterLink:
         if by is not None and target is not None and channel is not None:
             self.network.invite(by, target, channel)
 
+    def _target(self, record: Record) -> Channel | User | None:
+        """A message record's target here: a channel, or a local user (a user of another
+        node is not this node's to deliver to)."""
+        network = self.network
+        if record["chan"]:
+            return network.find_channel(record["to"])
+        user = network.find_user(record["to"])
+        return user if user is not None and user.session is not None else None
+
+    def _apply_ml(self, node: str, record: Record) -> None:
+        source = self.remote(node, record["nick"])
+        target = self._target(record)
+        if source is None or target is None:
+            return
+        self.network.tell(
+            MultilineRelayed(
+                source,
+                record["cmd"],
+                target,
+                record["shown"],
+                record["status"],
+                tuple(str(line) for line in record["lines"]),
+                tuple(bool(c) for c in record["concat"]),
+                Stamp(float(record["time"]), str(record["msgid"])),
+                record["tags"],
+            )
+        )
+
+    def _apply_redact(self, node: str, record: Record) -> None:
+        by = self.remote(node, record["nick"])
+        target = self._target(record)
+        if by is not None and target is not None:
+            self.network.redact(by, target, record["msgid"], record["reason"])
+
     def _apply_msg(self, node: str, record: Record) -> None:
         source = self.remote(node, record["nick"])
         if source is None:
             return
         network = self.network
-        target: Channel | User | None
-        if record["chan"]:
-            target = network.find_channel(record["to"])
-        else:
-            target = network.find_user(record["to"])
-            if target is not None and target.session is None:
-                return  # (not ours to deliver: a user of another node, or a service)
+        target = self._target(record)
         if target is None:
             return
         tags: Mapping[str, str] = record["tags"]
@@ -676,9 +740,10 @@ _PUBLISHERS: dict[type, Callable[[ClusterLink, Any], None]] = {
     AccountChanged: ClusterLink._pub_account,
     Invited: ClusterLink._pub_invited,
     Relayed: ClusterLink._pub_relayed,
+    MultilineRelayed: ClusterLink._pub_multiline,
+    Redacted: ClusterLink._pub_redacted,
 }
-"""How each kind of event is told to the other nodes (those left out stay on their node:
-redactions and multiline batches, not built yet)."""
+"""How each kind of event is told to the other nodes."""
 
 _APPLIERS: dict[str, Callable[[ClusterLink, str, Record], None]] = {
     "hello": ClusterLink._apply_hello,
@@ -698,6 +763,8 @@ _APPLIERS: dict[str, Callable[[ClusterLink, str, Record], None]] = {
     "account": ClusterLink._apply_account,
     "invite": ClusterLink._apply_invite,
     "msg": ClusterLink._apply_msg,
+    "ml": ClusterLink._apply_ml,
+    "redact": ClusterLink._apply_redact,
 }
 """How each kind of record of another node is applied here."""
 
