@@ -295,3 +295,32 @@ async def test_workers_share_one_port_and_make_one_network(
     assert "joined the cluster as node w0" in joined
     assert "joined the cluster as node w1" in joined
     assert joined.count(listening) == 2  # one port, two workers
+
+
+async def test_two_operators_on_two_nodes_end_with_one_topic(
+    tmp_path: Path, redis: RedisServer
+) -> None:
+    async with cluster(tmp_path, redis, "ab") as nodes:
+        alice = await client(nodes["a"][1], "alice")
+        bob = await client(nodes["b"][1], "bob")
+        await alice.send("JOIN #room")
+        await alice.expect("366")
+        await sees_in(bob, "#room", "alice")
+        await bob.send("JOIN #room")
+        await bob.expect("366")
+        await alice.expect(joined("bob"))
+        await alice.send("MODE #room +o bob")
+        await bob.expect("MODE")
+        for i in range(10):
+            await asyncio.gather(
+                alice.send(f"TOPIC #room :alice {i}"), bob.send(f"TOPIC #room :bob {i}")
+            )
+            # each sees both changes, in the one order the cluster admitted them
+
+            async def two_topics(c: IRCTestClient) -> list[str]:
+                return [(await c.expect("TOPIC")).params[1] for _ in range(2)]
+
+            orders = await asyncio.gather(two_topics(alice), two_topics(bob))
+            assert orders[0] == orders[1], orders
+        await alice.close()
+        await bob.close()

@@ -305,3 +305,51 @@ def test_a_multiline_message_crosses_as_one_message() -> None:
     assert [m.command for m in got] == ["BATCH", "PRIVMSG", "PRIVMSG", "PRIVMSG", "BATCH"]
     assert got[0].params[1:] == ("draft/multiline", "#room")
     assert [m.params[-1] for m in plain.messages()] == ["first", " and more", "second"]
+
+
+def test_channel_changes_are_admitted_in_one_order() -> None:
+    hub = LocalHub()
+    a, link_a = node(hub, "a")
+    b, link_b = node(hub, "b")
+    alice = Client(a).register("alice")
+    bob = Client(b).register("bob")
+    hub.pump()
+    alice.send("JOIN #room")
+    hub.pump()
+    bob.send("JOIN #room")
+    hub.pump()
+    alice.send("MODE #room +o bob")
+    hub.pump()
+    assert link_a.versions[a.fold("#room")] == link_b.versions[b.fold("#room")] == 1
+    # Both operators change the topic at once; b has not heard a's change when it asks.
+    alice.send("TOPIC #room :from alice")
+    bob.send("TOPIC #room :from bob")
+    assert ("TOPIC", ("#room", "from bob")) not in replies(bob)  # b waits: it is behind
+    hub.pump()  # a's change reaches b, which asks again and is admitted
+    hub.pump()
+    for server in (a, b):
+        room = server.find_channel("#room")
+        assert room is not None
+        assert room.topic == "from bob"  # the same last word on both nodes
+    assert link_a.versions[a.fold("#room")] == link_b.versions[b.fold("#room")] == 3
+
+
+def test_a_change_that_changes_nothing_still_moves_the_version_on() -> None:
+    hub = LocalHub()
+    a, link_a = node(hub, "a")
+    b, link_b = node(hub, "b")
+    alice = Client(a).register("alice")
+    bob = Client(b).register("bob")
+    alice.send("JOIN #room")
+    hub.pump()
+    bob.send("JOIN #room")
+    hub.pump()
+    bob.send("MODE #room +m")  # not an operator: refused, but admitted and counted
+    assert "482" in [c for c, _ in replies(bob)]
+    hub.pump()
+    assert link_a.versions[a.fold("#room")] == link_b.versions[b.fold("#room")] == 1
+    alice.send("MODE #room +m")
+    hub.pump()
+    room = b.find_channel("#room")
+    assert room is not None
+    assert "m" in room.flags

@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Coroutine
 from typing import Any
 
-from hubbub.server.cluster import ChannelClaimed, Claimed, ClusterLink, Record
+from hubbub.server.cluster import Advanced, ChannelClaimed, Claimed, ClusterLink, Record
 
 try:
     import redis.asyncio as aioredis
@@ -74,6 +74,17 @@ return holder
 claim named (a channel that never came); else the holder's token."""
 
 
+ADVANCE_CHANNEL = """
+local held = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if held == tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], ARGV[1], held + 1)
+end
+return held
+"""
+"""Admit one change of a channel's state: advance its version if it is the one the node
+knows; the version it had, either way."""
+
+
 class RedisUnavailable(RuntimeError):
     """Cluster mode was asked for and Redis cannot be used (not installed, unreachable)."""
 
@@ -107,6 +118,7 @@ class RedisBus:
         self.stream = f"{prefix}events"
         self.nicks = f"{prefix}nicks"
         self.channels = f"{prefix}channels"
+        self.versions = f"{prefix}versions"
         self.prefix = prefix
         self.link: ClusterLink | None = None
         self.last_id: bytes | str = "0-0"
@@ -175,7 +187,21 @@ class RedisBus:
 
     def release_channel(self, folded: str, token: str) -> None:
         self._outbox.append(("release", (self.channels, folded, token)))
+        self._outbox.append(("forget", (self.versions, token)))
         self._wake.set()
+
+    def advance_channel(self, token: str, known: int, done: Advanced) -> None:
+        async def advance() -> None:
+            try:
+                held: int | None = int(
+                    await self._client.eval(ADVANCE_CHANNEL, 1, self.versions, token, str(known))
+                )
+            except (RedisError, OSError) as exc:
+                log.warning("cluster: a channel change could not be admitted: %s", exc)
+                held = None
+            done(held)
+
+        self._spawn(advance())
 
     # -- running ---------------------------------------------------------------------------
 
@@ -274,6 +300,8 @@ class RedisBus:
                                     maxlen=self.stream_maxlen,
                                     approximate=True,
                                 )
+                            elif kind == "forget":
+                                pipe.hdel(*item)
                             else:
                                 key, field, holder = item
                                 pipe.eval(RELEASE, 1, key, field, holder)

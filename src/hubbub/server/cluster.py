@@ -57,6 +57,10 @@ Claimed = Callable[["bool | None"], None]
 """Told whether a nick claim was won (True), lost (False) or could not be decided (None:
 the bus is unreachable; the claim is refused, never granted on a guess)."""
 
+Advanced = Callable[["int | None"], None]
+"""Told the version a channel had in Redis before an attempt to advance it (it was advanced
+if that is the version the node knew), or None when the bus is unreachable."""
+
 ChannelClaimed = Callable[["str | None"], None]
 """Told the answer to a channel claim: ``""`` when it was won, the token of the claim that
 holds the channel when it was lost, None when the bus is unreachable."""
@@ -85,6 +89,11 @@ class Bus(Protocol):
 
     def release_channel(self, folded: str, token: str) -> None:
         """The channel made under ``token`` is gone: its claim goes (if still that one)."""
+
+    def advance_channel(self, token: str, known: int, done: Advanced) -> None:
+        """Admit one change of the state of the channel made under ``token``: atomically,
+        if its version is still ``known`` (this node has applied every change before),
+        make it ``known + 1``; ``done`` gets the version it had."""
 
 
 UNDELIVERED = "Your message could not reach the other servers of the network"
@@ -132,6 +141,14 @@ class ClusterLink:
         """JOINs waiting for a channel another node made: (until when, what to do)."""
         self._tokens = 0
         self._ready: list[Callable[[bool], None]] = []
+        self.versions: dict[Folded, int] = {}
+        """How many changes of its state (modes, topic, kicks) each channel has had, as
+        this node applied them (see :meth:`admit`)."""
+        self._admitted: dict[Folded, int] = {}
+        self._told: set[Folded] = set()
+        """The version each change admitted and being made now gets (until it is told)."""
+        self._version_waiting: dict[Folded, list[tuple[int, float, Callable[[bool], None]]]] = {}
+        """Changes waiting for this node to catch up with a channel's version."""
         network.subscribe(self.hear)
         network.claims = self
 
@@ -202,7 +219,14 @@ class ClusterLink:
             self._ready.append(then)
 
     def tick(self, now: float) -> None:
-        """The core's timer: JOINs that waited too long for a channel give up waiting."""
+        """The core's timer: JOINs that waited too long for a channel give up waiting, and
+        so do changes that waited too long for the changes before them."""
+        for folded, vwaiting in list(self._version_waiting.items()):
+            vdue = [then for _, until, then in vwaiting if until <= now]
+            if vdue:
+                self._version_waiting[folded] = [w for w in vwaiting if w[1] > now]
+                for then in vdue:
+                    then(False)
         for folded, waiting in list(self._waiting.items()):
             due = [then for until, then in waiting if until <= now]
             if due:
@@ -214,11 +238,79 @@ class ClusterLink:
                 for then in due:
                     then(False)
 
+    def admit(self, folded: Folded, done: Callable[[bool | None], None]) -> None:
+        """Before a local user changes the state of channel ``folded`` (MODE, TOPIC, KICK):
+        have Redis admit the change, which it does only for a node that has applied every
+        change of the channel before (a compare-and-set of the channel's version). A node
+        that is behind waits for the changes it misses (at most :attr:`wait` seconds: a
+        change whose node died before telling it is skipped), then asks again. ``done(True)``:
+        make the change now; None: the cluster is unreachable."""
+        token = self.tokens.get(folded)
+        if token is None:
+            done(True)  # (a channel from before this node joined: not ordered)
+            return
+        known = self.versions.get(folded, 0)
+
+        def answered(held: int | None) -> None:
+            if held is None:
+                done(None)
+            elif held == known:
+                self.versions[folded] = self._admitted[folded] = known + 1
+                done(True)
+            elif held < known or folded not in self.network.channels:
+                self.versions[folded] = held  # (Redis forgot: go on from its count)
+                self.admit(folded, done)
+            else:
+                self._await_version(folded, held, lambda came: self._caught_up(folded, held, done))
+
+        self.bus.advance_channel(token, known, answered)
+
+    def _caught_up(self, folded: Folded, held: int, done: Callable[[bool | None], None]) -> None:
+        if self.versions.get(folded, 0) < held:
+            log.warning("cluster: %s skips channel changes it never received", folded)
+            self.versions[folded] = held
+        self.admit(folded, done)
+
+    def _await_version(self, folded: Folded, version: int, then: Callable[[bool], None]) -> None:
+        if self.versions.get(folded, 0) >= version:
+            then(True)
+            return
+        until = self.network.clock() + self.wait
+        self._version_waiting.setdefault(folded, []).append((version, until, then))
+
+    def _reached(self, folded: Folded, version: object) -> None:
+        """A change of another node's brought ``folded`` to ``version``."""
+        if not isinstance(version, int):
+            return
+        if version > self.versions.get(folded, 0):
+            self.versions[folded] = version
+        waiting = self._version_waiting.get(folded)
+        if waiting:
+            now = self.versions[folded]
+            self._version_waiting[folded] = [w for w in waiting if w[0] > now]
+            self._ready.extend(then for v, _, then in waiting if v <= now)
+
+    def admitted_done(self, folded: Folded, name: str) -> None:
+        """The admitted change of ``folded`` is made: if it changed nothing, the others are
+        told its version anyway (they wait for every version)."""
+        version = self._admitted.pop(folded, None)
+        if version is not None and folded not in self._told:
+            self.publish("cver", chan=name, v=version)
+        self._told.discard(folded)
+
+    def _version_of(self, channel: Channel) -> int | None:
+        """The version an admitted change being told carries (every event it makes)."""
+        version = self._admitted.get(channel.folded)
+        if version is not None:
+            self._told.add(channel.folded)
+        return version
+
     def channel_gone(self, channel: Channel) -> None:
         """The network's hook: a channel is empty here, so it is empty everywhere (or soon
         will be): its claim goes. Every node that sees it go says so; only the claim it
         was made under is dropped (never a newer one)."""
         token = self.tokens.pop(channel.folded, None)
+        self.versions.pop(channel.folded, None)
         if token is not None:
             self.bus.release_channel(channel.folded, token)
 
@@ -278,6 +370,7 @@ class ClusterLink:
                 chan=event.channel.name,
                 nick=event.target.nick,
                 reason=event.reason,
+                v=self._version_of(event.channel),
             )
 
     def _pub_cmodes(self, event: ChannelModesChanged) -> None:
@@ -289,6 +382,7 @@ class ClusterLink:
                 setter=by.prefix if by is not None else self.server_name,
                 chan=event.channel.name,
                 changes=[list(c) for c in event.changes],
+                v=self._version_of(event.channel),
             )
 
     def _pub_umodes(self, event: UserModesChanged) -> None:
@@ -303,6 +397,7 @@ class ClusterLink:
                 chan=event.channel.name,
                 topic=event.topic,
                 setter=event.setter,
+                v=self._version_of(event.channel),
             )
 
     def _pub_away(self, event: AwayChanged) -> None:
@@ -356,7 +451,11 @@ class ClusterLink:
 
     def channel_fields(self, channel: Channel) -> Record:
         """A channel's state as the other nodes need it (what a JOIN cannot carry)."""
-        return {**channel_fields(channel), "token": self.tokens.get(channel.folded)}
+        return {
+            **channel_fields(channel),
+            "token": self.tokens.get(channel.folded),
+            "v": self.versions.get(channel.folded, 0),
+        }
 
     def _target_fields(self, target: Channel | User) -> Record | None:
         """Where a message goes, as a record names it; None when no other node needs it
@@ -522,6 +621,7 @@ class ClusterLink:
         token = record.get("token")
         if isinstance(token, str) and folded not in self.tokens:
             self.tokens[folded] = token
+            self._reached(folded, record.get("v"))
 
     def _apply_join(self, node: str, record: Record) -> None:
         user = self.remote(node, record["nick"])
@@ -551,7 +651,11 @@ class ClusterLink:
         if user is not None and channel is not None and user in channel.members:
             self.network.part(user, channel, record["reason"])
 
+    def _apply_cver(self, node: str, record: Record) -> None:
+        self._reached(self.network.fold(record["chan"]), record.get("v"))
+
     def _apply_kick(self, node: str, record: Record) -> None:
+        self._apply_cver(node, record)
         channel = self.network.find_channel(record["chan"])
         target = self.network.find_user(record["nick"])
         if channel is None or target is None or target not in channel.members:
@@ -559,6 +663,7 @@ class ClusterLink:
         self.network.kick(self.user_of(node, record["by"]), channel, target, record["reason"])
 
     def _apply_cmode(self, node: str, record: Record) -> None:
+        self._apply_cver(node, record)
         channel = self.network.find_channel(record["chan"])
         if channel is None:
             return
@@ -576,6 +681,7 @@ class ClusterLink:
                 self.network.set_user_modes(user, added, removed)
 
     def _apply_topic(self, node: str, record: Record) -> None:
+        self._apply_cver(node, record)
         channel = self.network.find_channel(record["chan"])
         if channel is not None:
             self.network.set_topic(
@@ -754,6 +860,7 @@ _APPLIERS: dict[str, Callable[[ClusterLink, str, Record], None]] = {
     "join": ClusterLink._apply_join,
     "part": ClusterLink._apply_part,
     "kick": ClusterLink._apply_kick,
+    "cver": ClusterLink._apply_cver,
     "cmode": ClusterLink._apply_cmode,
     "umode": ClusterLink._apply_umode,
     "topic": ClusterLink._apply_topic,
@@ -779,6 +886,7 @@ class LocalHub:
         self.queue: list[Record] = []
         self.nicks: dict[str, str] = {}
         self.channels: dict[str, str] = {}
+        self.versions: dict[str, int] = {}
 
     def bus(self, node: str) -> LocalBus:
         """The bus of the node ``node``."""
@@ -838,3 +946,10 @@ class LocalBus:
     def release_channel(self, folded: str, token: str) -> None:
         if self.hub.channels.get(folded) == token:
             del self.hub.channels[folded]
+        self.hub.versions.pop(token, None)
+
+    def advance_channel(self, token: str, known: int, done: Advanced) -> None:
+        held = self.hub.versions.get(token, 0)
+        if held == known:
+            self.hub.versions[token] = known + 1
+        done(held)

@@ -32,6 +32,7 @@ from hubbub.server.commands import COMMANDS
 from hubbub.server.commands.accounts import expire_grace
 from hubbub.server.commands.dispatch import Command, Context
 from hubbub.server.commands.multiline import cap_value, expire, take_line
+from hubbub.server.commands.ordering import order_channel_changes
 from hubbub.server.delivery import LocalDelivery
 from hubbub.server.delivery import format_time as format_time
 from hubbub.server.fastpath import relay, relay_block
@@ -663,6 +664,7 @@ class Server:
                 self.send(user.session, self.notice(user.session, text))
 
         self.cluster = ClusterLink(self.network, node, bus, self.name, notify)
+        order_channel_changes(self)
         return self.cluster
 
     # -- connections that come and go ------------------------------------------------------
