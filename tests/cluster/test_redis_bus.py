@@ -199,3 +199,34 @@ async def test_a_sender_is_told_when_its_message_could_not_be_kept(
     finally:
         await a.bus.stop(1.0)
         await b.bus.stop(1.0)
+
+
+async def test_a_node_taken_for_gone_comes_back_with_what_it_said_meanwhile(
+    redis: RedisServer,
+) -> None:
+    a = await Node(redis, "a").start()
+    b = await Node(redis, "b").start()
+    try:
+        alice = await a.client("alice")
+        bob = await b.client("bob")
+        alice.send("JOIN #room")
+        await until(lambda: b.server.find_channel("#room") is not None, "#room on b")
+        bob.send("JOIN #room")
+        await received(alice, ":bob!~u@")
+        # a freezes (its tasks stop: no lease, no writes) while alice goes on talking
+        for task in list(a.bus._tasks):
+            task.cancel()
+        alice.send("PRIVMSG #room :said while frozen")
+        await received(bob, "QUIT")  # b took a for gone
+        assert b.server.network.find_user("alice") is None
+        # a thaws: it finds its lease gone, tells its state again, then what waited
+        a.bus._spawn(a.bus._write())
+        a.bus._spawn(a.bus._read())
+        a.bus._spawn(a.bus._keep_lease())
+        a.bus._wake.set()
+        seen = await received(bob, "said while frozen")
+        assert any(" JOIN #room" in line and line.startswith(":alice!") for line in seen)
+        assert b.server.network.find_user("alice") is not None
+    finally:
+        await a.bus.stop(1.0)
+        await b.bus.stop(1.0)

@@ -137,6 +137,10 @@ class RedisBus:
         time): they have not had the time to renew them."""
         self.written = 0
         """Records written to the stream (for the benchmark)."""
+        self._front: list[tuple[str, Any]] | None = None
+        self._lease_until = 0.0
+        """Until when (loop time) this node's lease is known to hold: a write after that
+        first makes sure that it does (see :meth:`_rejoin`)."""
         self.outages = 0
         """How many times Redis became unreachable (for the log and the tests)."""
 
@@ -146,6 +150,9 @@ class RedisBus:
     # -- the core's Bus --------------------------------------------------------------------
 
     def publish(self, record: Record) -> None:
+        if self._front is not None:  # (a burst that goes before what waits: see _rejoin)
+            self._front.append(("x", record))
+            return
         if len(self._outbox) >= self.outbox_limit:
             log.warning("cluster outbox full (%d records): one dropped", self.outbox_limit)
             if self.link is not None:
@@ -220,6 +227,7 @@ class RedisBus:
             await self._client.set(
                 self.lease_key(self.node), str(link.started), px=int(self.lease * 1000)
             )
+            self._lease_until = asyncio.get_running_loop().time() + self.lease
         except (RedisError, OSError) as exc:
             await self.close()
             raise RedisUnavailable(f"cannot use Redis at {self.url}: {exc}") from exc
@@ -289,6 +297,14 @@ class RedisBus:
             await self._wake.wait()
             self._wake.clear()
             while self._outbox:
+                try:
+                    if asyncio.get_running_loop().time() >= self._lease_until:
+                        await self._rejoin()  # (the others may have taken this node for gone)
+                except Exception as exc:  # (never let the loop die)
+                    self._failed("lease", exc)
+                    await asyncio.sleep(BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS) - 1)])
+                    failures += 1
+                    continue
                 batch = list(itertools.islice(self._outbox, BATCH))
                 try:
                     async with self._client.pipeline(transaction=True) as pipe:
@@ -377,16 +393,7 @@ class RedisBus:
             if link is None:
                 continue
             try:
-                had = await self._client.set(
-                    self.lease_key(self.node),
-                    str(link.started),
-                    px=int(self.lease * 1000),
-                    get=True,
-                )
-                if had is None:
-                    log.warning("cluster: this node's lease had run out; telling its state again")
-                    await self._claim_again(link)
-                    link.burst()
+                await self._rejoin()
                 if loop.time() < self._grace_until:
                     continue
                 for node in sorted(link.nodes()):
@@ -395,6 +402,32 @@ class RedisBus:
                         await self._client.eval(DROP_NODE, 1, self.nicks, node)
             except Exception as exc:  # (never let the loop die: a dead loop is a dead node)
                 self._failed("lease", exc)
+
+    async def _rejoin(self) -> None:
+        """Renew this node's lease. If it had run out, the others took this node for gone
+        (its users quit there, its nicks were freed): claim its nicks again, and put its
+        burst before whatever waits in the outbox, so that the others know its users again
+        before they hear what those users did meanwhile."""
+        link = self.link
+        if link is None:
+            return
+        loop = asyncio.get_running_loop()
+        asked = loop.time()
+        had = await self._client.set(
+            self.lease_key(self.node), str(link.started), px=int(self.lease * 1000), get=True
+        )
+        self._lease_until = asked + self.lease * 2 / 3
+        if had is not None:
+            return
+        log.warning("cluster: this node's lease had run out; telling its state again")
+        await self._claim_again(link)
+        front: list[tuple[str, Any]] = []
+        self._front = front
+        try:
+            link.burst()
+        finally:
+            self._front = None
+        self._outbox.extendleft(reversed(front))
 
     async def _claim_again(self, link: ClusterLink) -> None:
         """This node was taken for gone (its claims dropped): claim its nicks again."""

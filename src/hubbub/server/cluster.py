@@ -15,6 +15,7 @@ and local delivery, which writes to sessions only, skips it.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -96,6 +97,10 @@ class Bus(Protocol):
         make it ``known + 1``; ``done`` gets the version it had."""
 
 
+SEEN_RECORDS = 100_000
+"""Sequence numbers remembered per node to apply each record once (more than one outbox
+transaction's worth: a record is only ever written twice within one)."""
+
 UNDELIVERED = "Your message could not reach the other servers of the network"
 """What a local sender is told when the bus had to drop its message."""
 
@@ -124,9 +129,10 @@ class ClusterLink:
         """The nicks this node holds in the cluster (claimed for its local users)."""
         self.applying = False
         """True while a remote record is applied: what the network emits then is not ours."""
-        self._seen: dict[str, tuple[float, int]] = {}
-        """Per node: its start time and the last sequence number applied (a record written
-        twice, after a lost reply, is applied once)."""
+        self._seen: dict[str, tuple[float, set[int], deque[int]]] = {}
+        """Per node: its start time and the sequence numbers of its last records applied (a
+        record written twice, after a lost reply, is applied once; a node's burst may come
+        before records it made earlier, so these are not just the highest)."""
         self._seq = 0
         self.started = network.clock()
         self._channel_state: dict[Folded, Record] = {}
@@ -540,13 +546,20 @@ class ClusterLink:
             return
         started, seq = record.get("t", 0.0), record.get("s", 0)
         last = self._seen.get(node)
-        if last is not None and last[0] == started and seq <= last[1]:
-            return  # (written twice: the first reply was lost)
         if last is not None and last[0] != started:
             # The node started again (within its lease, under the same name): the users of
             # its last run are gone.
             self.node_gone(node)
-        self._seen[node] = (started, seq)
+            last = None
+        if last is None:
+            last = self._seen[node] = (started, set(), deque())
+        _, seen, order = last
+        if seq in seen:
+            return  # (written twice: the first reply was lost)
+        seen.add(seq)
+        order.append(seq)
+        if len(order) > SEEN_RECORDS:
+            seen.discard(order.popleft())
         apply = _APPLIERS.get(record.get("k", ""))
         if apply is None:
             return
