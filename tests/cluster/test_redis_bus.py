@@ -230,3 +230,35 @@ async def test_a_node_taken_for_gone_comes_back_with_what_it_said_meanwhile(
     finally:
         await a.bus.stop(1.0)
         await b.bus.stop(1.0)
+
+
+async def test_a_nick_taken_while_a_node_was_cut_off_stays_with_its_new_holder(
+    redis: RedisServer,
+) -> None:
+    a = await Node(redis, "a").start()
+    b = await Node(redis, "b").start()
+    try:
+        alice = await a.client("alice")
+        await until(lambda: b.server.network.find_user("alice") is not None, "alice on b")
+        for task in list(a.bus._tasks):  # a freezes
+            task.cancel()
+        await until(lambda: b.server.network.find_user("alice") is None, "alice gone from b")
+        other = await b.client("alice")  # the nick is free again: b gives it out
+        a.bus._spawn(a.bus._write())  # a thaws
+        a.bus._spawn(a.bus._read())
+        a.bus._spawn(a.bus._keep_lease())
+        seen = await received(alice, "you are now Guest")
+        assert any(" NICK Guest" in line for line in seen)
+        guest = a.server.network.users[a.server.fold(alice.session.user.nick)]
+        assert guest.nick.startswith("Guest")
+        await until(
+            lambda: b.server.network.find_user(guest.nick) is not None, "the guest seen on b"
+        )
+        await until(lambda: a.server.network.find_user("alice") is not None, "b's alice seen on a")
+        theirs = a.server.network.find_user("alice")
+        assert theirs is not None
+        assert theirs.session is None  # (b's user, seen on a)
+        assert other.session.user.nick == "alice"
+    finally:
+        await a.bus.stop(1.0)
+        await b.bus.stop(1.0)

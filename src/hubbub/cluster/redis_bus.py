@@ -20,6 +20,7 @@ import contextlib
 import itertools
 import json
 import logging
+import secrets
 from collections import deque
 from collections.abc import Coroutine
 from typing import Any
@@ -430,10 +431,26 @@ class RedisBus:
         self._outbox.extendleft(reversed(front))
 
     async def _claim_again(self, link: ClusterLink) -> None:
-        """This node was taken for gone (its claims dropped): claim its nicks again."""
+        """This node was taken for gone (its claims dropped): claim its nicks again. A nick
+        another node's user took meanwhile stays theirs: the local user gets a guest nick."""
+        renamed = False
         for folded in sorted(link.held):
             won = await self._client.hsetnx(self.nicks, folded, self.node)
             if not won:
                 holder = await self._client.hget(self.nicks, folded)
                 if holder is not None and holder.decode() != self.node:
                     log.warning("cluster: %s was taken by node %s meanwhile", folded, holder)
+                    link.rename_lost(folded, await self._guest(link))
+                    renamed = True
+        if renamed:  # (the users who took those nicks were refused here: hear them again)
+            link.hello()
+
+    async def _guest(self, link: ClusterLink) -> str:
+        """A guest nick nobody holds, claimed for this node."""
+        while True:
+            nick = f"Guest{secrets.randbelow(100_000):05d}"
+            folded = link.network.fold(nick)
+            if folded not in link.network.users and await self._client.hsetnx(
+                self.nicks, folded, self.node
+            ):
+                return nick

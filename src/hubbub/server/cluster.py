@@ -179,6 +179,25 @@ class ClusterLink:
         self.held.discard(folded)
         self.bus.release_nick(folded)
 
+    def rename_lost(self, folded: str, guest: str) -> None:
+        """This node was taken for gone and another node's user took the nick ``folded``
+        meanwhile: the local user on it becomes ``guest`` (a nick the bus claimed for it),
+        so that a nick stays one user's in the whole network."""
+        network = self.network
+        user = network.users.get(network.fold(folded))
+        self.held.discard(folded)
+        if user is None or user.session is None:
+            self.bus.release_nick(network.fold(guest))
+            return
+        self.held.add(network.fold(guest))
+        old = user.nick
+        network.change_nick(user, guest, network.fold(guest))
+        if self.notify is not None:
+            self.notify(
+                user,
+                f"Your nick {old} was taken while this server was cut off: you are now {guest}",
+            )
+
     def released(self, user: User, folded: Folded) -> None:
         """The network's hook: a local user gave ``folded`` back."""
         if folded in self.held:
