@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -324,3 +326,63 @@ async def test_two_operators_on_two_nodes_end_with_one_topic(
             assert orders[0] == orders[1], orders
         await alice.close()
         await bob.close()
+
+
+def test_check_config_reports_the_cluster_keys(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[cluster]\nredis = "redis://127.0.0.1:1/0"\nlease = 0.1\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "hubbub", "check-config", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert (
+        f"{bad}: cluster.node_id: required with redis: give each node of the cluster its own"
+        in lines
+    )
+    assert any(
+        line.startswith(f"{bad}: cluster.lease: must be between 1 and 300") for line in lines
+    )
+
+
+async def test_workers_need_a_cluster(tmp_path: Path) -> None:
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "hubbub", "serve", "--workers", "2", "--listen", "127.0.0.1:6999"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert "--workers needs [cluster] redis" in result.stderr
+
+
+async def test_a_node_whose_redis_does_not_answer_does_not_start(tmp_path: Path) -> None:
+    config = tmp_path / "hubbub.toml"
+    config.write_text(f'[cluster]\nredis = "redis://127.0.0.1:{free_port()}/0"\nnode_id = "x"\n')
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable,
+            "-m",
+            "hubbub",
+            "serve",
+            "--config",
+            str(config),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert "cannot start: cluster.redis: cannot use Redis" in result.stderr

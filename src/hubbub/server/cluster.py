@@ -151,8 +151,9 @@ class ClusterLink:
         """How many changes of its state (modes, topic, kicks) each channel has had, as
         this node applied them (see :meth:`admit`)."""
         self._admitted: dict[Folded, int] = {}
-        self._told: set[Folded] = set()
         """The version each change admitted and being made now gets (until it is told)."""
+        self._told: set[Folded] = set()
+        """The channels whose admitted change was told (a record carried its version)."""
         self._version_waiting: dict[Folded, list[tuple[int, float, Callable[[bool], None]]]] = {}
         """Changes waiting for this node to catch up with a channel's version."""
         network.subscribe(self.hear)
