@@ -35,6 +35,15 @@ def _serve_parser(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--db", metavar="PATH", help="SQLite database file (default ./hubbub.db)")
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run N processes sharing the TCP and TLS ports (SO_REUSEPORT), each a node of "
+        "the [cluster] (0: one per CPU core)",
+    )
+    p.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
 
 
 def _load(args: argparse.Namespace) -> Config:
@@ -63,9 +72,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(format_issues(exc, prefix=prefix), file=sys.stderr)
         return 1
     _setup_logging(args.log_level or config.logging.level)
+    from hubbub import workers
+
+    if args.worker is not None:
+        config = workers.as_worker(config, args.worker)
+    elif args.workers != 1:
+        count = workers.worker_count(args.workers)
+        problem = workers.workers_problem(config, count)
+        if problem is not None:
+            print(f"hubbub: {problem}", file=sys.stderr)
+            return 1
+        argv = [f"--config={args.config}"] if args.config else []
+        argv += [f"--listen={address}" for address in args.listen or ()]
+        argv += [f"--db={args.db}"] if args.db else []
+        argv += [f"--log-level={args.log_level}"] if args.log_level else []
+        return workers.supervise(argv, count)
     from hubbub.net.app import run
 
-    return run(config)
+    return run(config, args.worker)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

@@ -124,6 +124,8 @@ def test_the_design_example_parses() -> None:
 
         [cluster]
         redis = "redis://127.0.0.1:6379/0"
+        node_id = "n1"
+        lease = 5
 
         [[oper]]
         name = "admin"
@@ -147,6 +149,7 @@ def test_the_design_example_parses() -> None:
     assert config.limits.ping_interval == 60.0
     assert isinstance(config.limits.ping_interval, float)  # an integer is fine for a float key
     assert config.cluster.redis == "redis://127.0.0.1:6379/0"
+    assert config.cluster.lease == 5.0
     assert config.opers == (OperSection(name="admin", password="hunter2", host="*@127.0.0.1"),)
     assert config.logging.level == "DEBUG"
     assert config.logging.level_number == logging.DEBUG
@@ -408,6 +411,10 @@ def test_every_problem_is_collected() -> None:
         ("[storage]\npool_size = 1\n", "storage.pool_size", "between 2 and 1000"),
         ("[storage]\nconnect_timeout = 0\n", "storage.connect_timeout", "positive number"),
         ("[cluster]\nredis = '127.0.0.1:6379'\n", "cluster.redis", 'must be a "redis://"'),
+        ("[cluster]\nredis = 'redis://h:6379'\n", "cluster.node_id", "required with redis"),
+        ("[cluster]\nlease = 0.5\n", "cluster.lease", "between 1 and 300"),
+        ("[cluster]\nstream_maxlen = 10\n", "cluster.stream_maxlen", "at least 1000"),
+        ("[cluster]\noutbox = 0\n", "cluster.outbox", "at least 100"),
         ("[cluster]\nnode_id = 'Node1'\n", "cluster.node_id", "lower-case ASCII letters"),
         ("[cluster]\nnode_id = 'n-1'\n", "cluster.node_id", "lower-case ASCII letters"),
         ("[cluster]\nnode_id = 'abcdefghi'\n", "cluster.node_id", "1 to 8"),

@@ -575,6 +575,9 @@ class HistorySection:
 MAX_NODE_ID = 8
 """The longest ``[cluster] node_id`` (it is in every msgid)."""
 
+MAX_LEASE = 300.0
+"""The longest ``[cluster] lease``, in seconds."""
+
 
 @dataclass(frozen=True)
 class ClusterSection:
@@ -584,10 +587,25 @@ class ClusterSection:
     redis: str = ""
     node_id: str = ""
     """1 to 8 lower-case letters or digits, different on each node of a network; empty:
-    made from the server name."""
+    made from the server name (alone only: a cluster's nodes must be told theirs)."""
+    lease: float = 10.0
+    """Seconds: how soon the other nodes take this one for gone once it stops renewing its
+    lease (its users quit there)."""
+    stream_maxlen: int = 100_000
+    """About how many records the Redis stream keeps: how far behind a node may fall (away
+    from Redis) and still catch up."""
+    outbox: int = 100_000
+    """Records a node keeps for Redis while Redis cannot be written; past it, senders are
+    told their messages did not reach the other nodes."""
 
     def __post_init__(self) -> None:
         issues = _Issues()
+        if not (1.0 <= self.lease <= MAX_LEASE):
+            issues.add("lease", f"must be between 1 and {MAX_LEASE:g} seconds, got {self.lease}")
+        _int_range(issues, "stream_maxlen", self.stream_maxlen, 1000)
+        _int_range(issues, "outbox", self.outbox, 100)
+        if self.redis and not self.node_id:
+            issues.add("node_id", "required with redis: give each node of the cluster its own")
         node = self.node_id
         if node and not (
             len(node) <= MAX_NODE_ID and node.isascii() and node.isalnum() and node == node.lower()

@@ -44,6 +44,7 @@ from hubbub.storage.writer import HistoryWriter
 if TYPE_CHECKING:
     from websockets.asyncio.server import Server as WebSocketServer
 
+    from hubbub.cluster.redis_bus import RedisBus
     from hubbub.storage.postgres import PostgresStorage
 
 log = logging.getLogger("hubbub")
@@ -135,8 +136,12 @@ class App:
     """One hubbub node: owns the event-loop side of the server, and is its core's
     :class:`~hubbub.server.core.Host`."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, worker: int | None = None) -> None:
         self.config = config
+        self.worker = worker
+        """This process's number among ``hubbub serve --workers N`` (None: the only one).
+        Workers share their TCP and TLS ports (SO_REUSEPORT); the other listeners (Unix,
+        WebSocket, admin) are worker 0's alone."""
         self.flusher: Flusher | None = None
         self.server = Server(config, host=self)
         self._configure_metrics()
@@ -170,6 +175,8 @@ class App:
         self.http: HttpServer | None = None
         self.http_address: tuple[str, int] | None = None
         """(host, port) the HTTP listener is bound to, once started."""
+        self.cluster_bus: RedisBus | None = None
+        """This node's link to the cluster's Redis (``[cluster] redis``), once joined."""
 
     def wake(self) -> None:
         """The core queued bytes: flush them at the end of this loop iteration."""
@@ -297,8 +304,11 @@ class App:
         await self._open_storage()
         await self._load_plugins()
         self.flusher = Flusher(loop, self.server)
+        await self._join_cluster()
         self.hub = make_hub(loop, self.server)
         for listen in self.config.listen:
+            if self.worker and (listen.websocket or listen.unix_path is not None):
+                continue  # (worker 0's)
             tls = self._tls_context(listen) if listen.tls else None
             if listen.websocket:
                 await self._start_websocket(listen, tls)
@@ -308,15 +318,36 @@ class App:
                 await self._start_tcp(listen, tls)
         for bound in self.bound:
             log.info("listening on %s", bound.url)
-        if self.config.admin.enabled:
+        if self.config.admin.enabled and not self.worker:
             await self._start_admin()
         self._configure_sts()
-        self._warn_unbuilt()
         self._schedule_tick()
 
-    def _warn_unbuilt(self) -> None:
-        if self.config.cluster.redis:
-            log.warning("cluster.redis: cluster mode is not available yet; running alone")
+    async def _join_cluster(self) -> None:
+        """``[cluster] redis``: join the cluster before listening (the other nodes' users
+        are known before the first client comes). Raises OSError (the node does not start)
+        when Redis cannot be used."""
+        section = self.config.cluster
+        if not section.redis:
+            return
+        try:
+            from hubbub.cluster.redis_bus import RedisBus, RedisUnavailable
+        except ImportError as exc:  # (redis-py missing: the cluster extra)
+            raise OSError(f"cluster.redis: {exc}; pip install 'hubbub[cluster]'") from exc
+        try:
+            bus = RedisBus(
+                section.redis,
+                section.node_id,
+                lease=section.lease,
+                stream_maxlen=section.stream_maxlen,
+                outbox=section.outbox,
+            )
+            link = self.server.join_cluster(bus, section.node_id)
+            link.wait = section.lease  # (a claimed channel's maker has that long to show it)
+            await bus.start(link)
+        except RedisUnavailable as exc:
+            raise OSError(f"cluster.redis: {exc}") from exc
+        self.cluster_bus = bus
 
     def _configure_sts(self) -> None:
         """Offer STS (when enabled) pointing at the configured or first bound TLS port."""
@@ -424,6 +455,7 @@ class App:
         loop = asyncio.get_running_loop()
         kind = "ircs" if tls else "irc"
         server = self.server
+        shared = self.worker is not None  # (--workers: one port for all)
         srv: Listener
         if tls is not None:
             srv = await TLSListener.start(
@@ -431,15 +463,19 @@ class App:
                 tls,
                 listen.host,
                 listen.port or 0,
+                reuse_port=shared,
             )
         elif self.hub is not None:
-            srv = await EpollListener.start(self.hub, listen.host, listen.port or 0, backlog=1024)
+            srv = await EpollListener.start(
+                self.hub, listen.host, listen.port or 0, backlog=1024, reuse_port=shared
+            )
         else:
             srv = await loop.create_server(
                 lambda: IRCProtocol(server, "tcp", secure=False),
                 listen.host,
                 listen.port or 0,
                 reuse_address=True,
+                reuse_port=shared or None,
                 backlog=1024,
             )
         self._servers.append(srv)
@@ -549,6 +585,9 @@ class App:
             self._ticker = None
         self.server.shutdown(reason)
         self.server.plugins.unload_all()
+        if self.cluster_bus is not None:  # (the users' QUITs go first, then the lease)
+            bus, self.cluster_bus = self.cluster_bus, None
+            await bus.stop()
         if self.flusher is not None:
             self.flusher.flush()
         for srv in self._servers:
@@ -610,13 +649,13 @@ class App:
         await self.stop(f"received {received[0]}" if received else "shutting down")
 
 
-def run(config: Config) -> int:
+def run(config: Config, worker: int | None = None) -> int:
     """Run a server until it is told to stop. Uses uvloop when it is installed.
 
     A fatal signal (SIGSEGV, SIGBUS, ...) still kills the process, but :mod:`faulthandler`
     first writes every thread's stack to standard error, so the death is never silent."""
     faulthandler.enable()
-    app = App(config)
+    app = App(config, worker)
     try:
         try:
             import uvloop

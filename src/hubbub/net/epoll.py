@@ -278,9 +278,11 @@ class EpollListener:
             hub.loop.add_reader(sock.fileno(), self._accept, sock)
 
     @classmethod
-    async def start(cls, hub: Hub, host: str | None, port: int, backlog: int) -> EpollListener:
+    async def start(
+        cls, hub: Hub, host: str | None, port: int, backlog: int, reuse_port: bool = False
+    ) -> EpollListener:
         """Listen on every address ``host`` resolves to (all interfaces for None)."""
-        return cls(hub, await bind_sockets(host, port, backlog), "tcp")
+        return cls(hub, await bind_sockets(host, port, backlog, reuse_port), "tcp")
 
     @classmethod
     def start_unix(cls, hub: Hub, path: str, backlog: int) -> EpollListener:

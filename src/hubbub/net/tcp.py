@@ -233,9 +233,13 @@ class IRCProtocol(BufferedSink, asyncio.Protocol):
         asyncio.get_running_loop().call_later(CLOSE_GRACE, transport.abort)
 
 
-async def bind_sockets(host: str | None, port: int, backlog: int) -> list[socket.socket]:
+async def bind_sockets(
+    host: str | None, port: int, backlog: int, reuse_port: bool = False
+) -> list[socket.socket]:
     """Listening sockets on every address ``host`` resolves to (all interfaces for None);
-    port 0 picks one ephemeral port for all of them."""
+    port 0 picks one ephemeral port for all of them. ``reuse_port``: SO_REUSEPORT, so that
+    several processes (``hubbub serve --workers N``) listen on one port and the kernel
+    spreads the connections among them."""
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     sockets: list[socket.socket] = []
@@ -248,6 +252,8 @@ async def bind_sockets(host: str | None, port: int, backlog: int) -> list[socket
             sock = socket.socket(family, kind, proto)
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind(addr)
@@ -299,9 +305,10 @@ class TLSListener:
         host: str | None,
         port: int,
         backlog: int = 1024,
+        reuse_port: bool = False,
     ) -> TLSListener:
         """Bind every address ``host`` resolves to (all interfaces for None)."""
-        return cls(factory, ctx, await bind_sockets(host, port, backlog))
+        return cls(factory, ctx, await bind_sockets(host, port, backlog, reuse_port))
 
     def close(self) -> None:
         """Stop accepting; connections already made stay."""

@@ -27,10 +27,12 @@ from hubbub.protocol.errors import LineTooLong, ProtocolError
 from hubbub.protocol.message import Message, check_length, decode, parse
 from hubbub.server.channel import Channel
 from hubbub.server.cloak import Cloaker
+from hubbub.server.cluster import Bus, ClusterLink
 from hubbub.server.commands import COMMANDS
 from hubbub.server.commands.accounts import expire_grace
 from hubbub.server.commands.dispatch import Command, Context
 from hubbub.server.commands.multiline import cap_value, expire, take_line
+from hubbub.server.commands.ordering import order_channel_changes
 from hubbub.server.delivery import LocalDelivery
 from hubbub.server.delivery import format_time as format_time
 from hubbub.server.fastpath import relay, relay_block
@@ -134,6 +136,9 @@ class Server:
         self.delivery = LocalDelivery(self)
         """The network's first subscriber: what this process's clients see of each change."""
         self.network.subscribe(self.delivery.hear, confidant=True)
+        self.cluster: ClusterLink | None = None
+        """This node's link to the other nodes of a cluster (None: it runs alone); set by
+        :meth:`join_cluster`."""
         self.ip_counts: Counter[str] = Counter()
         self.connect_buckets: dict[str, tuple[float, float]] = {}
         """Connection throttle per address: (tokens left, when counted); forgotten once full."""
@@ -492,6 +497,8 @@ class Server:
             expire_grace(self, now)  # nick protection: only the clients counting down
         if self.history is not None:
             self.history.tick(now)  # (a retention pass every purge_interval)
+        if self.cluster is not None:
+            self.cluster.tick(now)  # (JOINs waiting for a channel made on another node)
         for session in list(self.sessions):
             if session.multiline is not None:
                 expire(self, session, now)
@@ -647,6 +654,18 @@ class Server:
         if "i" not in user.modes or viewer is user or "o" in viewer.modes:
             return True
         return any(ch in user.channels for ch in viewer.channels)
+
+    def join_cluster(self, bus: Bus, node: str) -> ClusterLink:
+        """Become the node ``node`` of a cluster whose other nodes ``bus`` reaches: this
+        node's changes go to them and theirs come here (see :mod:`hubbub.server.cluster`)."""
+
+        def notify(user: User, text: str) -> None:
+            if user.session is not None:
+                self.send(user.session, self.notice(user.session, text))
+
+        self.cluster = ClusterLink(self.network, node, bus, self.name, notify)
+        order_channel_changes(self)
+        return self.cluster
 
     # -- connections that come and go ------------------------------------------------------
 

@@ -14,7 +14,7 @@ import hashlib
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from hubbub.protocol.casemap import Casemapping, Folded
 from hubbub.protocol.message import MAX_LINE_BYTES, cut_utf8
@@ -60,6 +60,18 @@ and ``created`` of a registered channel) and returns the prefix modes its first 
 (``"o"``, ``"v"``, ``""``), or None to leave the channel to the next seeder. The channel is
 not on the network yet and nobody has been told of it: the seeder sets its attributes
 directly, changes nothing else, and must be quick (it runs inside a JOIN)."""
+
+
+class Claims(Protocol):
+    """What decides, beyond this node, who holds a nick and who made a channel (the
+    cluster, in Redis): told when a local user gives a nick back and when a channel ceases
+    to exist, so that another node may take them."""
+
+    def released(self, user: User, folded: Folded) -> None:
+        """``user`` (local) no longer holds ``folded``."""
+
+    def channel_gone(self, channel: Channel) -> None:
+        """``channel`` is empty: it no longer exists here."""
 
 
 class NewChannel(NamedTuple):
@@ -170,6 +182,9 @@ class Network:
         self.seeders: list[ChannelSeeder] = []
         """What makes new channels, in order (see :meth:`new_channel`): plugins add theirs
         with ``PluginAPI.add_channel_seeder`` (ChanServ restores registered channels)."""
+        self.claims: Claims | None = None
+        """Told when a local user gives a nick back, and when a channel goes (cluster mode;
+        None alone)."""
         self._later: deque[Callable[[], None]] = deque()
         self._emitting = 0
         self._draining = False
@@ -264,6 +279,11 @@ class Network:
         except Exception:
             log.exception("deferred work %r failed", work)
 
+    def tell(self, event: Event) -> None:
+        """Emit ``event``, a change another node made and this one applied already (cluster
+        mode: a relayed message keeps the msgid and time its node gave it)."""
+        self._emit(event)
+
     # -- ids and stamps --------------------------------------------------------------------
 
     def msgid(self) -> str:
@@ -305,6 +325,8 @@ class Network:
         """A user not registered yet takes ``nick`` (free, or already its own)."""
         if self.users.get(user.folded) is user:
             del self.users[user.folded]
+            if user.folded != folded:
+                self._released(user, user.folded)
         user.nick, user.folded = nick, folded
         self.users[folded] = user
 
@@ -312,6 +334,7 @@ class Network:
         """A user not registered yet gives its nick back (it is refused to it)."""
         if self.users.get(user.folded) is user:
             del self.users[user.folded]
+            self._released(user, user.folded)
         user.nick, user.folded = "*", Folded("*")
 
     def introduce(self, user: User, username: str, realname: str) -> None:
@@ -337,6 +360,7 @@ class Network:
         if old_folded != folded:
             del self.users[old_folded]
             self.users[folded] = user
+            self._released(user, old_folded)
         user.nick, user.folded = nick, folded
         user.update_prefix()
         self._emit(NickChanged(user, old_nick, old_prefix, self.stamp()))
@@ -392,6 +416,7 @@ class Network:
             if invited_to is not None:
                 invited_to.invitees.discard(user)
         del self.users[user.folded]
+        self._released(user, user.folded)
         self.opers.discard(user)
         self._emit(Quit(user, reason, channels, peers, stamp))
 
@@ -399,6 +424,13 @@ class Network:
         """A connection that never registered closes: its nick claim goes."""
         if self.users.get(user.folded) is user:
             del self.users[user.folded]
+            self._released(user, user.folded)
+
+    def _released(self, user: User, folded: Folded) -> None:
+        """Tell the cluster that a local user gave ``folded`` back."""
+        claims = self.claims
+        if claims is not None and user.session is not None:
+            claims.released(user, folded)
 
     def set_user_modes(self, user: User, added: str, removed: str) -> None:
         """Add and remove user modes (letters not already set or unset)."""
@@ -463,21 +495,27 @@ class Network:
         return NewChannel(channel, "o")
 
     def join(
-        self, user: User, name: str, folded: Folded | None = None, new: NewChannel | None = None
+        self,
+        user: User,
+        name: str,
+        folded: Folded | None = None,
+        new: NewChannel | None = None,
+        modes: str | None = None,
     ) -> Channel:
         """``user`` joins the channel ``name``. When it does not exist it is made: ``new``
         (what :meth:`new_channel` made for ``user``), or made now the same way. The caller
-        checked that ``user`` may join."""
+        checked that ``user`` may join. ``modes``: the prefix modes ``user`` gets, as
+        another node decided them (cluster mode), instead of what creating gives."""
         folded = folded if folded is not None else self.fold(name)
         channel = self.channels.get(folded)
         created = channel is None
-        modes = ""
+        given = ""
         if channel is None:
             if new is None or new.channel.folded != folded:
                 new = self.new_channel(name, folded, user)
             channel = self.channels[folded] = new.channel
-            modes = new.modes
-        channel.add(user, modes)
+            given = new.modes
+        channel.add(user, given if modes is None else modes)
         user.joined(channel)
         if folded in user.invited:
             user.invited = user.invited - {folded}
@@ -506,6 +544,8 @@ class Network:
             for invitee in channel.invitees:  # an invitation is to this channel, not its name
                 invitee.invited = invitee.invited - {channel.folded}
             channel.invitees.clear()
+            if self.claims is not None:
+                self.claims.channel_gone(channel)
 
     def set_topic(self, by: User | None, channel: Channel, topic: str, setter: str) -> None:
         """Set ``channel``'s topic (``setter`` is what RPL_TOPICWHOTIME shows)."""

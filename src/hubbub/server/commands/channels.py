@@ -9,7 +9,7 @@ from hubbub.protocol.masks import mask_matches
 from hubbub.protocol.message import Message
 from hubbub.protocol.numbers import parse_number
 from hubbub.server.channel import Channel
-from hubbub.server.commands.dispatch import Command, Context, Help
+from hubbub.server.commands.dispatch import Command, Context, Help, defer_reply
 from hubbub.server.network import NewChannel
 from hubbub.server.session import Session
 from hubbub.server.user import User
@@ -38,6 +38,9 @@ def handle_join(ctx: Context) -> None:
             continue
         target = server.network.channels.get(folded)
         new = None
+        if target is None and server.cluster is not None:
+            join_in_cluster(ctx, name, folded, key, names[i + 1 :], keys[i + 1 :])
+            return  # (it goes on with the other channels once the cluster answered)
         if target is None:  # what JOIN would create (a registered channel keeps its modes)
             new = server.network.new_channel(name, folded, user)
             target = new.channel
@@ -46,6 +49,89 @@ def handle_join(ctx: Context) -> None:
             reply.numeric(error[0], target.name, error[1])
             continue
         join(ctx, name, folded, new)
+
+
+CLUSTER_JOIN_FAILED = "Cannot join channel: the network's cluster is unreachable"
+"""Why a JOIN that would create a channel fails when the cluster cannot decide who makes
+it (never decided on a guess)."""
+
+
+def join_in_cluster(
+    ctx: Context, name: str, folded: Folded, key: str | None, names: list[str], keys: list[str]
+) -> None:
+    """Cluster mode, a JOIN to a channel this node does not know: one node in the whole
+    network makes it (its creator gets what creating gives). Claim it; if another node
+    holds it, wait for that node's channel to get here (at most the lease: a claim whose
+    channel never comes is stale, and taken over once). The client's next lines wait; the
+    JOIN goes on with ``names`` (and ``keys``) afterwards."""
+    server, session = ctx.server, ctx.session
+    cluster = server.cluster
+    assert cluster is not None
+    reply = defer_reply(ctx)
+    session.checking_password = True
+
+    def go_on() -> None:
+        """This channel is done: the other channels of the JOIN, then the next lines."""
+        session.checking_password = False
+        if session.closed:
+            return
+        if names:
+            rest = Message(
+                "JOIN", (",".join(names), ",".join(keys)) if keys else (",".join(names),)
+            )
+            with server.answering(reply):
+                handle_join(Context(server, session, rest, reply))
+        if not session.checking_password:  # (else a later channel waits, and resumes)
+            reply.flush()
+            server.resume(session)
+
+    def enter() -> None:
+        """Join the channel as it is now known here (made here, or by another node)."""
+        with server.answering(reply):
+            more = Context(server, session, ctx.msg, reply)
+            target = server.network.channels.get(folded)
+            new = None
+            if target is None:
+                new = server.network.new_channel(name, folded, ctx.user)
+                target = new.channel
+            error = join_error(more, target, key)
+            if error is not None:
+                reply.numeric(error[0], target.name, error[1])
+            elif folded not in ctx.user.channels:
+                join(more, name, folded, new)
+
+    def claim(stale: str | None) -> None:
+        def answered(holder: str | None) -> None:
+            if session.closed:
+                if holder == "":  # (won, but nobody is left to make it)
+                    cluster.unclaim_channel(folded)
+                return
+            if holder is None:
+                reply.numeric(n.ERR_UNAVAILRESOURCE, name, CLUSTER_JOIN_FAILED)
+            elif holder == "" or folded in server.network.channels:
+                enter()
+            else:  # made on another node: wait for it to get here
+                cluster.when_known(folded, lambda came: arrived(came, holder))
+                return
+            go_on()
+
+        cluster.claim_channel(folded, stale, answered)
+
+    def arrived(came: bool, holder: str) -> None:
+        if session.closed:
+            return
+        if came:
+            enter()
+            go_on()
+        elif stale_tried:
+            reply.numeric(n.ERR_UNAVAILRESOURCE, name, CLUSTER_JOIN_FAILED)
+            go_on()
+        else:
+            stale_tried.append(holder)
+            claim(holder)
+
+    stale_tried: list[str] = []
+    claim(None)
 
 
 def join_error(ctx: Context, channel: Channel, key: str | None) -> tuple[str, str] | None:

@@ -18,7 +18,7 @@ from hubbub.server.commands.accounts import (
     registration_nick_refused,
     watch_nick,
 )
-from hubbub.server.commands.dispatch import Command, Context, Help
+from hubbub.server.commands.dispatch import Command, Context, Help, defer_reply
 from hubbub.server.response import Response
 from hubbub.server.session import Session, shared
 
@@ -86,12 +86,57 @@ def handle_nick(ctx: Context) -> None:
         and nick_refused(server, session, nick, folded, reply)  # a registered nick, strict
     ):
         return
+    cluster = server.cluster
+    if cluster is not None and folded != user.folded and not cluster.holds(folded):
+        claim_in_cluster(ctx, nick, folded)
+        return
+    take_nick(ctx, nick, folded)
+
+
+def take_nick(ctx: Context, nick: str, folded: Folded) -> None:
+    """NICK, once every check passed (and the cluster gave the nick to this node)."""
+    server, session, user = ctx.server, ctx.session, ctx.user
     if not session.registered:
-        network.claim_nick(user, nick, folded)
+        server.network.claim_nick(user, nick, folded)
         try_register(ctx)
         return
-    network.change_nick(user, nick, folded)
-    watch_nick(server, session, reply)
+    server.network.change_nick(user, nick, folded)
+    watch_nick(server, session, ctx.reply)
+
+
+def claim_in_cluster(ctx: Context, nick: str, folded: Folded) -> None:
+    """Cluster mode: ask the cluster for ``nick`` (one node in the whole network gets it),
+    holding the client's next lines until it answers; then take it or answer ``433``."""
+    server, session = ctx.server, ctx.session
+    cluster = server.cluster
+    assert cluster is not None
+    reply = defer_reply(ctx)
+    session.checking_password = True
+
+    def answered(won: bool | None) -> None:
+        session.checking_password = False
+        if session.closed:
+            if won:
+                cluster.give_back(folded)
+            return
+        holder = server.network.users.get(folded)
+        if won and (holder is None or holder is session.user):
+            with server.answering(reply):
+                take_nick(Context(server, session, ctx.msg, reply), nick, folded)
+        else:
+            if won:
+                cluster.give_back(folded)
+            why = "Nickname is already in use" if won is not None else CLUSTER_UNREACHABLE
+            reply.numeric(n.ERR_NICKNAMEINUSE, nick, why)
+        if not session.closed:
+            reply.flush()
+        server.resume(session)
+
+    cluster.claim(folded, answered)
+
+
+CLUSTER_UNREACHABLE = "Nickname could not be claimed: the network's cluster is unreachable"
+"""Why a NICK is refused when the cluster cannot decide (never granted on a guess)."""
 
 
 FALLBACK_USER = "user"

@@ -1,0 +1,456 @@
+"""The Redis bus: how the nodes of a cluster share one truth (see docs/cluster.md).
+
+- Every node's records go, in order, through one outbox into one Redis stream
+  (``XADD ... MAXLEN ~``); each node reads the stream with ``XREAD BLOCK`` from the last
+  entry it applied, so a node that lost Redis for a while catches up where it stopped.
+- Nick claims are one hash, field = folded nick, value = node: ``HSETNX`` decides who gets
+  a nick; a Lua script gives one back only if this node holds it.
+- Each node holds a lease (a key with a time to live); a node whose lease ran out is gone:
+  its users quit on the others, and its nick claims are dropped.
+
+Runs on the application's event loop with redis-py's asyncio client (hiredis parses the
+replies when installed). The core never waits for Redis: it hands records over and is called
+back with nick claims' answers and the other nodes' records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import secrets
+from collections import deque
+from collections.abc import Coroutine
+from typing import Any
+
+from hubbub.server.cluster import Advanced, ChannelClaimed, Claimed, ClusterLink, Record
+
+try:
+    import redis.asyncio as aioredis
+    from redis.exceptions import RedisError
+except ImportError:  # pragma: no cover - the cluster extra is not installed
+    aioredis = None  # type: ignore[assignment]
+    RedisError = Exception  # type: ignore[assignment,misc]
+
+log = logging.getLogger("hubbub.cluster")
+
+BATCH = 256
+"""Records written to the stream in one transaction, at most."""
+
+BACKOFF_SECONDS = (0.1, 0.25, 0.5, 1.0, 2.0)
+"""How long to wait before trying Redis again, after each failure in a row."""
+
+RELEASE = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0
+"""
+"""Give a nick back, only if this node holds it."""
+
+DROP_NODE = """
+local n = 0
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  if all[i + 1] == ARGV[1] then
+    redis.call('HDEL', KEYS[1], all[i])
+    n = n + 1
+  end
+end
+return n
+"""
+"""Drop every nick claim of one node (it is gone, or it starts again)."""
+
+CLAIM_CHANNEL = """
+local holder = redis.call('HGET', KEYS[1], ARGV[1])
+if (not holder) or (ARGV[3] ~= '' and holder == ARGV[3]) then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  return ''
+end
+return holder
+"""
+"""Claim the making of a channel: won if nobody holds it, or if its holder is the stale
+claim named (a channel that never came); else the holder's token."""
+
+
+ADVANCE_CHANNEL = """
+local held = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if held == tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], ARGV[1], held + 1)
+end
+return held
+"""
+"""Admit one change of a channel's state: advance its version if it is the one the node
+knows; the version it had, either way."""
+
+
+class RedisUnavailable(RuntimeError):
+    """Cluster mode was asked for and Redis cannot be used (not installed, unreachable)."""
+
+
+def _id(entry: bytes | str) -> tuple[int, int]:
+    """A stream entry id as numbers, for comparing (``1700000000000-3``)."""
+    text = entry.decode() if isinstance(entry, bytes) else entry
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class RedisBus:
+    """One node's end of the cluster, in Redis (the core's :class:`~hubbub.server.cluster.Bus`)."""
+
+    def __init__(
+        self,
+        url: str,
+        node: str,
+        lease: float = 10.0,
+        stream_maxlen: int = 100_000,
+        outbox: int = 100_000,
+        prefix: str = "hubbub:",
+    ) -> None:
+        if aioredis is None:
+            raise RedisUnavailable("cluster mode needs redis-py: pip install 'hubbub[cluster]'")
+        self.url = url
+        self.node = node
+        self.lease = lease
+        self.stream_maxlen = stream_maxlen
+        self.outbox_limit = outbox
+        self.stream = f"{prefix}events"
+        self.nicks = f"{prefix}nicks"
+        self.channels = f"{prefix}channels"
+        self.versions = f"{prefix}versions"
+        self.prefix = prefix
+        self.link: ClusterLink | None = None
+        self.last_id: bytes | str = "0-0"
+        """The last stream entry this node applied (it reads on from there)."""
+        self.up = True
+        """Whether Redis answered the last time it was asked."""
+        self._outbox: deque[tuple[str, Any]] = deque()
+        """What waits to be written, in order: ("x", record), or ("release", (hash, field,
+        holder)) to give a nick or a channel back."""
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._client: Any = None
+        self._reader: Any = None
+        self._grace_until = 0.0
+        """After Redis comes back, the other nodes' leases are not judged before this (loop
+        time): they have not had the time to renew them."""
+        self.written = 0
+        """Records written to the stream (for the benchmark)."""
+        self._front: list[tuple[str, Any]] | None = None
+        self._lease_until = 0.0
+        """Until when (loop time) this node's lease is known to hold: a write after that
+        first makes sure that it does (see :meth:`_rejoin`)."""
+        self.outages = 0
+        """How many times Redis became unreachable (for the log and the tests)."""
+
+    def lease_key(self, node: str) -> str:
+        return f"{self.prefix}lease:{node}"
+
+    # -- the core's Bus --------------------------------------------------------------------
+
+    def publish(self, record: Record) -> None:
+        if self._front is not None:  # (a burst that goes before what waits: see _rejoin)
+            self._front.append(("x", record))
+            return
+        if len(self._outbox) >= self.outbox_limit:
+            log.warning("cluster outbox full (%d records): one dropped", self.outbox_limit)
+            if self.link is not None:
+                self.link.undelivered(record)
+            return
+        self._outbox.append(("x", record))
+        self._wake.set()
+
+    def claim_nick(self, folded: str, done: Claimed) -> None:
+        async def claim() -> None:
+            try:
+                won: bool | None = bool(await self._client.hsetnx(self.nicks, folded, self.node))
+            except (RedisError, OSError) as exc:
+                log.warning("cluster: nick claim for %s failed: %s", folded, exc)
+                won = None
+            done(won)
+
+        self._spawn(claim())
+
+    def release_nick(self, folded: str) -> None:
+        self._outbox.append(("release", (self.nicks, folded, self.node)))
+        self._wake.set()
+
+    def claim_channel(
+        self, folded: str, token: str, stale: str | None, done: ChannelClaimed
+    ) -> None:
+        async def claim() -> None:
+            try:
+                holder = await self._client.eval(
+                    CLAIM_CHANNEL, 1, self.channels, folded, token, stale or ""
+                )
+                answer: str | None = holder.decode() if isinstance(holder, bytes) else str(holder)
+            except (RedisError, OSError) as exc:
+                log.warning("cluster: channel claim for %s failed: %s", folded, exc)
+                answer = None
+            done(answer)
+
+        self._spawn(claim())
+
+    def release_channel(self, folded: str, token: str) -> None:
+        self._outbox.append(("release", (self.channels, folded, token)))
+        self._outbox.append(("forget", (self.versions, token)))
+        self._wake.set()
+
+    def advance_channel(self, token: str, known: int, done: Advanced) -> None:
+        async def advance() -> None:
+            try:
+                held: int | None = int(
+                    await self._client.eval(ADVANCE_CHANNEL, 1, self.versions, token, str(known))
+                )
+            except (RedisError, OSError) as exc:
+                log.warning("cluster: a channel change could not be admitted: %s", exc)
+                held = None
+            done(held)
+
+        self._spawn(advance())
+
+    # -- running ---------------------------------------------------------------------------
+
+    async def start(self, link: ClusterLink) -> None:
+        """Connect, drop what an earlier run of this node left, take the lease, start
+        reading from the stream's end, and say hello (the other nodes burst). Raises
+        :class:`RedisUnavailable` when Redis does not answer."""
+        self.link = link
+        self._client = aioredis.from_url(self.url, socket_connect_timeout=2, socket_timeout=5)
+        self._reader = aioredis.from_url(self.url, socket_connect_timeout=2, socket_timeout=5)
+        try:
+            await self._client.ping()
+            await self._client.eval(DROP_NODE, 1, self.nicks, self.node)
+            last = await self._client.xrevrange(self.stream, count=1)
+            self.last_id = last[0][0] if last else "0-0"
+            await self._client.set(
+                self.lease_key(self.node), str(link.started), px=int(self.lease * 1000)
+            )
+            self._lease_until = asyncio.get_running_loop().time() + self.lease
+        except (RedisError, OSError) as exc:
+            await self.close()
+            raise RedisUnavailable(f"cannot use Redis at {self.url}: {exc}") from exc
+        log.info("joined the cluster as node %s (lease %gs)", self.node, self.lease)
+        self._spawn(self._write())
+        self._spawn(self._read())
+        self._spawn(self._keep_lease())
+        link.hello()
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Leave cleanly: write what waits (at most ``timeout`` seconds), give the lease and
+        this node's nicks back, and close."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._outbox and self.up and loop.time() < deadline:
+            self._wake.set()
+            await asyncio.sleep(0.05)
+        if self._outbox:
+            log.warning("cluster: %d records not written at shutdown", len(self._outbox))
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._leave(), timeout)
+        await self.close()
+
+    async def _leave(self) -> None:
+        """Give the lease and this node's nicks back (a clean stop: nobody waits for the
+        lease to run out)."""
+        await self._client.delete(self.lease_key(self.node))
+        await self._client.eval(DROP_NODE, 1, self.nicks, self.node)
+
+    async def close(self) -> None:
+        """Close the connections to Redis (at most a second each)."""
+        for client in (self._client, self._reader):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(client.aclose(), 1.0)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        if self.up:
+            log.warning("cluster: Redis unreachable (%s): %s; retrying", what, exc)
+            self.outages += 1
+        self.up = False
+
+    def _recovered(self) -> None:
+        if not self.up:
+            log.info("cluster: Redis reachable again")
+            self.up = True
+            self._grace_until = asyncio.get_running_loop().time() + self.lease
+
+    # -- the outbox ------------------------------------------------------------------------
+
+    async def _write(self) -> None:
+        """Write the outbox to Redis in order, a transaction at a time; what fails is tried
+        again (a record written twice is applied once: see ClusterLink.receive)."""
+        failures = 0
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._outbox:
+                try:
+                    if asyncio.get_running_loop().time() >= self._lease_until:
+                        await self._rejoin()  # (the others may have taken this node for gone)
+                except Exception as exc:  # (never let the loop die)
+                    self._failed("lease", exc)
+                    await asyncio.sleep(BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS) - 1)])
+                    failures += 1
+                    continue
+                batch = list(itertools.islice(self._outbox, BATCH))
+                try:
+                    async with self._client.pipeline(transaction=True) as pipe:
+                        for kind, item in batch:
+                            if kind == "x":
+                                pipe.xadd(
+                                    self.stream,
+                                    {"r": json.dumps(item, separators=(",", ":"))},
+                                    maxlen=self.stream_maxlen,
+                                    approximate=True,
+                                )
+                            elif kind == "forget":
+                                pipe.hdel(*item)
+                            else:
+                                key, field, holder = item
+                                pipe.eval(RELEASE, 1, key, field, holder)
+                        await pipe.execute()
+                except Exception as exc:  # (never let the loop die: a dead loop is a dead node)
+                    self._failed("write", exc)
+                    await asyncio.sleep(BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS) - 1)])
+                    failures += 1
+                    continue
+                failures = 0
+                self._recovered()
+                for _ in batch:
+                    self._outbox.popleft()
+                self.written += sum(1 for kind, _ in batch if kind == "x")
+
+    # -- the stream ------------------------------------------------------------------------
+
+    async def _read(self) -> None:
+        """Apply the stream's entries in order, from the last one applied; after a failure,
+        go on from there (or from the start, if Redis lost the stream)."""
+        failures = 0
+        while True:
+            try:
+                if failures:
+                    await self._check_stream()
+                reply = await self._reader.xread(
+                    {self.stream: self.last_id}, count=1000, block=1000
+                )
+            except Exception as exc:  # (never let the loop die: a dead loop is a dead node)
+                self._failed("read", exc)
+                await asyncio.sleep(BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS) - 1)])
+                failures += 1
+                continue
+            failures = 0
+            self._recovered()
+            for _stream, entries in reply or ():
+                for entry_id, fields in entries:
+                    self.last_id = entry_id
+                    self._apply(fields)
+
+    def _apply(self, fields: dict[bytes, bytes]) -> None:
+        link = self.link
+        try:
+            record = json.loads(fields[b"r"])
+        except (KeyError, ValueError) as exc:
+            log.warning("cluster: a stream entry that is not a record: %s", exc)
+            return
+        if link is not None and isinstance(record, dict):
+            link.receive(record)
+
+    async def _check_stream(self) -> None:
+        """After Redis came back: if its stream ends before what this node applied, Redis
+        lost it (restarted without its append-only file): read it again from the start,
+        and ask the other nodes for their state again (this node's own goes again when it
+        finds its lease gone)."""
+        last = await self._reader.xrevrange(self.stream, count=1)
+        behind = not last or _id(last[0][0]) < _id(self.last_id)
+        if behind and _id(self.last_id) != (0, 0):
+            log.warning("cluster: Redis lost the stream; reading it again from the start")
+            self.last_id = "0-0"
+            if self.link is not None:
+                self.link.hello()
+
+    # -- leases ----------------------------------------------------------------------------
+
+    async def _keep_lease(self) -> None:
+        """Renew this node's lease every third of it; judge the other nodes' leases."""
+        period = self.lease / 3
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(period)
+            link = self.link
+            if link is None:
+                continue
+            try:
+                await self._rejoin()
+                if loop.time() < self._grace_until:
+                    continue
+                for node in sorted(link.nodes()):
+                    if not await self._client.exists(self.lease_key(node)):
+                        link.node_gone(node)
+                        await self._client.eval(DROP_NODE, 1, self.nicks, node)
+            except Exception as exc:  # (never let the loop die: a dead loop is a dead node)
+                self._failed("lease", exc)
+
+    async def _rejoin(self) -> None:
+        """Renew this node's lease. If it had run out, the others took this node for gone
+        (its users quit there, its nicks were freed): claim its nicks again, and put its
+        burst before whatever waits in the outbox, so that the others know its users again
+        before they hear what those users did meanwhile."""
+        link = self.link
+        if link is None:
+            return
+        loop = asyncio.get_running_loop()
+        asked = loop.time()
+        had = await self._client.set(
+            self.lease_key(self.node), str(link.started), px=int(self.lease * 1000), get=True
+        )
+        self._lease_until = asked + self.lease * 2 / 3
+        if had is not None:
+            return
+        log.warning("cluster: this node's lease had run out; telling its state again")
+        await self._claim_again(link)
+        front: list[tuple[str, Any]] = []
+        self._front = front
+        try:
+            link.burst()
+        finally:
+            self._front = None
+        self._outbox.extendleft(reversed(front))
+
+    async def _claim_again(self, link: ClusterLink) -> None:
+        """This node was taken for gone (its claims dropped): claim its nicks again. A nick
+        another node's user took meanwhile stays theirs: the local user gets a guest nick."""
+        renamed = False
+        for folded in sorted(link.held):
+            won = await self._client.hsetnx(self.nicks, folded, self.node)
+            if not won:
+                holder = await self._client.hget(self.nicks, folded)
+                if holder is not None and holder.decode() != self.node:
+                    log.warning("cluster: %s was taken by node %s meanwhile", folded, holder)
+                    link.rename_lost(folded, await self._guest(link))
+                    renamed = True
+        if renamed:  # (the users who took those nicks were refused here: hear them again)
+            link.hello()
+
+    async def _guest(self, link: ClusterLink) -> str:
+        """A guest nick nobody holds, claimed for this node."""
+        while True:
+            nick = f"Guest{secrets.randbelow(100_000):05d}"
+            folded = link.network.fold(nick)
+            if folded not in link.network.users and await self._client.hsetnx(
+                self.nicks, folded, self.node
+            ):
+                return nick

@@ -1,0 +1,988 @@
+"""Cluster mode, the core's side (sans-I/O): several nodes, one network.
+
+The core talks to a :class:`Bus`, never to Redis: it publishes one record per change made by
+one of its own users and is handed the records of the other nodes, in one order
+(:meth:`ClusterLink.receive`). Nicks are claimed through the bus, which decides atomically
+for the whole network (:meth:`Bus.claim_nick`). The Redis implementation lives on the I/O
+side (:mod:`hubbub.cluster.redis_bus`); :class:`LocalHub` links several cores in one process
+(the sans-I/O tests, and the design's in-process default). See docs/cluster.md.
+
+A user of another node is a :class:`~hubbub.server.user.User` with neither a session nor a
+service, owned by that node (:attr:`ClusterLink.owner`): channels hold it like any member,
+and local delivery, which writes to sessions only, skips it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+from hubbub.protocol.casemap import Folded
+from hubbub.server.channel import PREFIX_MODES, Channel, ListEntry
+from hubbub.server.events import (
+    AccountChanged,
+    AwayChanged,
+    ChannelModesChanged,
+    Event,
+    HostChanged,
+    Invited,
+    Joined,
+    Kicked,
+    ModeChange,
+    MultilineRelayed,
+    NickChanged,
+    Parted,
+    Quit,
+    RealnameChanged,
+    Redacted,
+    Registered,
+    Relayed,
+    Stamp,
+    TopicChanged,
+    UserModesChanged,
+)
+from hubbub.server.network import NewChannel
+from hubbub.server.user import User
+
+if TYPE_CHECKING:
+    from hubbub.server.network import Network
+
+log = logging.getLogger("hubbub.cluster")
+
+Record = dict[str, Any]
+"""One change as it crosses the bus: JSON-able, ``k`` its kind, ``n`` the node that made it."""
+
+Claimed = Callable[["bool | None"], None]
+"""Told whether a nick claim was won (True), lost (False) or could not be decided (None:
+the bus is unreachable; the claim is refused, never granted on a guess)."""
+
+Advanced = Callable[["int | None"], None]
+"""Told the version a channel had in Redis before an attempt to advance it (it was advanced
+if that is the version the node knew), or None when the bus is unreachable."""
+
+ChannelClaimed = Callable[["str | None"], None]
+"""Told the answer to a channel claim: ``""`` when it was won, the token of the claim that
+holds the channel when it was lost, None when the bus is unreachable."""
+
+
+class Bus(Protocol):
+    """What a node asks of the cluster (Redis, or :class:`LocalHub` in one process)."""
+
+    def publish(self, record: Record) -> None:
+        """Send ``record`` to every other node, after those published before it. Never
+        blocks: the bus keeps it until it is written."""
+
+    def claim_nick(self, folded: str, done: Claimed) -> None:
+        """Claim ``folded`` for this node, atomically for the whole network; ``done`` is
+        called (later, on the core's thread) with the answer."""
+
+    def release_nick(self, folded: str) -> None:
+        """Give ``folded`` back (only if this node holds it)."""
+
+    def claim_channel(
+        self, folded: str, token: str, stale: str | None, done: ChannelClaimed
+    ) -> None:
+        """Claim the making of channel ``folded`` under ``token``, atomically for the whole
+        network: won if nobody holds it, or if the one who holds it is ``stale`` (a claim
+        whose channel never came: taken over)."""
+
+    def release_channel(self, folded: str, token: str) -> None:
+        """The channel made under ``token`` is gone: its claim goes (if still that one)."""
+
+    def advance_channel(self, token: str, known: int, done: Advanced) -> None:
+        """Admit one change of the state of the channel made under ``token``: atomically,
+        if its version is still ``known`` (this node has applied every change before),
+        make it ``known + 1``; ``done`` gets the version it had."""
+
+
+SEEN_RECORDS = 100_000
+"""Sequence numbers remembered per node to apply each record once (more than one outbox
+transaction's worth: a record is only ever written twice within one)."""
+
+UNDELIVERED = "Your message could not reach the other servers of the network"
+"""What a local sender is told when the bus had to drop its message."""
+
+
+class ClusterLink:
+    """This node's part in a cluster: a subscriber of the network that publishes the changes
+    made by local users, and the one that applies the other nodes' records to the network."""
+
+    def __init__(
+        self,
+        network: Network,
+        node: str,
+        bus: Bus,
+        server_name: str = "",
+        notify: Callable[[User, str], None] | None = None,
+    ) -> None:
+        self.network = network
+        self.node = node
+        self.bus = bus
+        self.server_name = server_name
+        self.notify = notify
+        """How a local user is told something (a server notice), when the core gives one."""
+        self.owner: dict[User, str] = {}
+        """Every remote user, with the node it is connected to."""
+        self.held: set[str] = set()
+        """The nicks this node holds in the cluster (claimed for its local users)."""
+        self.applying = False
+        """True while a remote record is applied: what the network emits then is not ours."""
+        self._seen: dict[str, tuple[float, set[int], deque[int]]] = {}
+        """Per node: its start time and the sequence numbers of its last records applied (a
+        record written twice, after a lost reply, is applied once; a node's burst may come
+        before records it made earlier, so these are not just the highest)."""
+        self._seq = 0
+        self.started = network.clock()
+        self._channel_state: dict[Folded, Record] = {}
+        """The state of channels this node does not know yet, from another node's burst."""
+        self.tokens: dict[Folded, str] = {}
+        """The claim under which each channel this node knows was made (see
+        :meth:`claim_channel`)."""
+        self.wait = 10.0
+        """Seconds a JOIN waits for a channel another node claimed to get here before the
+        claim is taken for stale (the application sets the lease)."""
+        self._waiting: dict[Folded, list[tuple[float, Callable[[bool], None]]]] = {}
+        """JOINs waiting for a channel another node made: (until when, what to do)."""
+        self._tokens = 0
+        self._ready: list[Callable[[bool], None]] = []
+        self.versions: dict[Folded, int] = {}
+        """How many changes of its state (modes, topic, kicks) each channel has had, as
+        this node applied them (see :meth:`admit`)."""
+        self._admitted: dict[Folded, int] = {}
+        """The version each change admitted and being made now gets (until it is told)."""
+        self._told: set[Folded] = set()
+        """The channels whose admitted change was told (a record carried its version)."""
+        self._version_waiting: dict[Folded, list[tuple[int, float, Callable[[bool], None]]]] = {}
+        """Changes waiting for this node to catch up with a channel's version."""
+        network.subscribe(self.hear)
+        network.claims = self
+
+    # -- nicks -----------------------------------------------------------------------------
+
+    def holds(self, folded: str) -> bool:
+        """Whether this node holds ``folded`` in the cluster already."""
+        return folded in self.held
+
+    def claim(self, folded: Folded, done: Claimed) -> None:
+        """Claim ``folded`` for a local user (NICK); ``done`` gets the answer."""
+
+        def answered(won: bool | None) -> None:
+            if won:
+                self.held.add(folded)
+            done(won)
+
+        self.bus.claim_nick(folded, answered)
+
+    def give_back(self, folded: Folded) -> None:
+        """A claim that was won but is not used after all (the client left meanwhile)."""
+        self.held.discard(folded)
+        self.bus.release_nick(folded)
+
+    def rename_lost(self, folded: str, guest: str) -> None:
+        """This node was taken for gone and another node's user took the nick ``folded``
+        meanwhile: the local user on it becomes ``guest`` (a nick the bus claimed for it),
+        so that a nick stays one user's in the whole network."""
+        network = self.network
+        user = network.users.get(network.fold(folded))
+        self.held.discard(folded)
+        if user is None or user.session is None:
+            self.bus.release_nick(network.fold(guest))
+            return
+        self.held.add(network.fold(guest))
+        old = user.nick
+        network.change_nick(user, guest, network.fold(guest))
+        if self.notify is not None:
+            self.notify(
+                user,
+                f"Your nick {old} was taken while this server was cut off: you are now {guest}",
+            )
+
+    def released(self, user: User, folded: Folded) -> None:
+        """The network's hook: a local user gave ``folded`` back."""
+        if folded in self.held:
+            self.held.discard(folded)
+            self.bus.release_nick(folded)
+
+    # -- channels ----------------------------------------------------------------------------
+
+    def claim_channel(self, folded: Folded, stale: str | None, done: ChannelClaimed) -> None:
+        """Claim the making of ``folded`` for a local user's JOIN; ``done`` gets the answer
+        (``""``: won, and the channel is to be made here with this node's token)."""
+        self._tokens += 1
+        token = f"{self.node}/{self.started:.3f}/{self._tokens}"
+
+        def answered(holder: str | None) -> None:
+            if holder == "":
+                if folded in self.network.channels:  # (it came meanwhile: made elsewhere)
+                    self.bus.release_channel(folded, token)
+                else:
+                    self.tokens[folded] = token
+            done(holder)
+
+        self.bus.claim_channel(folded, token, stale, answered)
+
+    def unclaim_channel(self, folded: Folded) -> None:
+        """A channel claim that was won is not used (its client left meanwhile)."""
+        token = self.tokens.pop(folded, None)
+        if token is not None and folded not in self.network.channels:
+            self.bus.release_channel(folded, token)
+
+    def when_known(self, folded: Folded, then: Callable[[bool], None]) -> None:
+        """Call ``then(True)`` once the channel ``folded`` is known here (made by another
+        node), or ``then(False)`` after :attr:`wait` seconds without it."""
+        if folded in self.network.channels:
+            then(True)
+            return
+        until = self.network.clock() + self.wait
+        self._waiting.setdefault(folded, []).append((until, then))
+
+    def _known(self, folded: Folded) -> None:
+        """The channel ``folded`` came: the JOINs that waited for it go on (once the record
+        that made it is applied, as this node's own changes: see :meth:`receive`)."""
+        for _, then in self._waiting.pop(folded, ()):
+            self._ready.append(then)
+
+    def tick(self, now: float) -> None:
+        """The core's timer: JOINs that waited too long for a channel give up waiting, and
+        so do changes that waited too long for the changes before them."""
+        for folded, vwaiting in list(self._version_waiting.items()):
+            vdue = [then for _, until, then in vwaiting if until <= now]
+            if vdue:
+                self._version_waiting[folded] = [w for w in vwaiting if w[1] > now]
+                for then in vdue:
+                    then(False)
+        for folded, waiting in list(self._waiting.items()):
+            due = [then for until, then in waiting if until <= now]
+            if due:
+                left = [(until, then) for until, then in waiting if until > now]
+                if left:
+                    self._waiting[folded] = left
+                else:
+                    del self._waiting[folded]
+                for then in due:
+                    then(False)
+
+    def admit(self, folded: Folded, done: Callable[[bool | None], None]) -> None:
+        """Before a local user changes the state of channel ``folded`` (MODE, TOPIC, KICK):
+        have Redis admit the change, which it does only for a node that has applied every
+        change of the channel before (a compare-and-set of the channel's version). A node
+        that is behind waits for the changes it misses (at most :attr:`wait` seconds: a
+        change whose node died before telling it is skipped), then asks again. ``done(True)``:
+        make the change now; None: the cluster is unreachable."""
+        token = self.tokens.get(folded)
+        if token is None:
+            done(True)  # (a channel from before this node joined: not ordered)
+            return
+        known = self.versions.get(folded, 0)
+
+        def answered(held: int | None) -> None:
+            if held is None:
+                done(None)
+            elif held == known:
+                self.versions[folded] = self._admitted[folded] = known + 1
+                done(True)
+            elif held < known or folded not in self.network.channels:
+                self.versions[folded] = held  # (Redis forgot: go on from its count)
+                self.admit(folded, done)
+            else:
+                self._await_version(folded, held, lambda came: self._caught_up(folded, held, done))
+
+        self.bus.advance_channel(token, known, answered)
+
+    def _caught_up(self, folded: Folded, held: int, done: Callable[[bool | None], None]) -> None:
+        if self.versions.get(folded, 0) < held:
+            log.warning("cluster: %s skips channel changes it never received", folded)
+            self.versions[folded] = held
+        self.admit(folded, done)
+
+    def _await_version(self, folded: Folded, version: int, then: Callable[[bool], None]) -> None:
+        if self.versions.get(folded, 0) >= version:
+            then(True)
+            return
+        until = self.network.clock() + self.wait
+        self._version_waiting.setdefault(folded, []).append((version, until, then))
+
+    def _reached(self, folded: Folded, version: object) -> None:
+        """A change of another node's brought ``folded`` to ``version``."""
+        if not isinstance(version, int):
+            return
+        if version > self.versions.get(folded, 0):
+            self.versions[folded] = version
+        waiting = self._version_waiting.get(folded)
+        if waiting:
+            now = self.versions[folded]
+            self._version_waiting[folded] = [w for w in waiting if w[0] > now]
+            self._ready.extend(then for v, _, then in waiting if v <= now)
+
+    def admitted_done(self, folded: Folded, name: str) -> None:
+        """The admitted change of ``folded`` is made: if it changed nothing, the others are
+        told its version anyway (they wait for every version)."""
+        version = self._admitted.pop(folded, None)
+        if version is not None and folded not in self._told:
+            self.publish("cver", chan=name, v=version)
+        self._told.discard(folded)
+
+    def _version_of(self, channel: Channel) -> int | None:
+        """The version an admitted change being told carries (every event it makes)."""
+        version = self._admitted.get(channel.folded)
+        if version is not None:
+            self._told.add(channel.folded)
+        return version
+
+    def channel_gone(self, channel: Channel) -> None:
+        """The network's hook: a channel is empty here, so it is empty everywhere (or soon
+        will be): its claim goes. Every node that sees it go says so; only the claim it
+        was made under is dropped (never a newer one)."""
+        token = self.tokens.pop(channel.folded, None)
+        self.versions.pop(channel.folded, None)
+        if token is not None:
+            self.bus.release_channel(channel.folded, token)
+
+    # -- publishing ------------------------------------------------------------------------
+
+    def publish(self, kind: str, **fields: Any) -> None:
+        """Send one record of this node's to the others."""
+        self._seq += 1
+        self.bus.publish({"k": kind, "n": self.node, "t": self.started, "s": self._seq, **fields})
+
+    def hear(self, event: Event) -> None:
+        """The subscriber: publish the changes made here (not those applied from others)."""
+        if self.applying:
+            return
+        kind = type(event)
+        handler = _PUBLISHERS.get(kind)
+        if handler is not None:
+            handler(self, event)
+
+    def _local(self, user: User | None) -> bool:
+        """Whether ``user`` is one of this node's own users (not a service, not remote)."""
+        return user is not None and user.session is not None
+
+    def _by(self, user: User | None) -> str | None:
+        return user.nick if user is not None else None
+
+    def _pub_registered(self, event: Registered) -> None:
+        if self._local(event.user):
+            self.publish("user", **self.user_fields(event.user))
+
+    def _pub_nick(self, event: NickChanged) -> None:
+        if self._local(event.user):
+            self.publish("nick", old=event.old_nick, nick=event.user.nick)
+
+    def _pub_quit(self, event: Quit) -> None:
+        if self._local(event.user):
+            self.publish("quit", nick=event.user.nick, reason=event.reason)
+
+    def _pub_joined(self, event: Joined) -> None:
+        user, channel = event.user, event.channel
+        if self._local(user):
+            if event.created:
+                self.publish("chan", **self.channel_fields(channel))
+            self.publish(
+                "join", nick=user.nick, chan=channel.name, modes=channel.members.get(user, "")
+            )
+
+    def _pub_parted(self, event: Parted) -> None:
+        if self._local(event.user):
+            self.publish("part", nick=event.user.nick, chan=event.channel.name, reason=event.reason)
+
+    def _pub_kicked(self, event: Kicked) -> None:
+        if event.by is None or self._local(event.by):
+            self.publish(
+                "kick",
+                by=self._by(event.by),
+                chan=event.channel.name,
+                nick=event.target.nick,
+                reason=event.reason,
+                v=self._version_of(event.channel),
+            )
+
+    def _pub_cmodes(self, event: ChannelModesChanged) -> None:
+        if event.by is None or self._local(event.by):
+            by = event.by
+            self.publish(
+                "cmode",
+                by=self._by(by),
+                setter=by.prefix if by is not None else self.server_name,
+                chan=event.channel.name,
+                changes=[list(c) for c in event.changes],
+                v=self._version_of(event.channel),
+            )
+
+    def _pub_umodes(self, event: UserModesChanged) -> None:
+        if self._local(event.user):
+            self.publish("umode", nick=event.user.nick, added=event.added, removed=event.removed)
+
+    def _pub_topic(self, event: TopicChanged) -> None:
+        if event.by is None or self._local(event.by):
+            self.publish(
+                "topic",
+                by=self._by(event.by),
+                chan=event.channel.name,
+                topic=event.topic,
+                setter=event.setter,
+                v=self._version_of(event.channel),
+            )
+
+    def _pub_away(self, event: AwayChanged) -> None:
+        if self._local(event.user):
+            self.publish("away", nick=event.user.nick, away=event.away)
+
+    def _pub_realname(self, event: RealnameChanged) -> None:
+        if self._local(event.user):
+            self.publish("realname", nick=event.user.nick, realname=event.realname)
+
+    def _pub_host(self, event: HostChanged) -> None:
+        user = event.user
+        if self._local(user):
+            self.publish("host", nick=user.nick, user=user.username, host=user.host)
+
+    def _pub_account(self, event: AccountChanged) -> None:
+        if self._local(event.user):
+            self.publish("account", nick=event.user.nick, account=event.account)
+
+    def _pub_invited(self, event: Invited) -> None:
+        if self._local(event.by):
+            self.publish(
+                "invite", by=event.by.nick, nick=event.target.nick, chan=event.channel.name
+            )
+
+    def _pub_relayed(self, event: Relayed) -> None:
+        source, target = event.source, event.target
+        if not self._local(source):
+            return
+        if isinstance(target, Channel):
+            where, to_channel = target.name, True
+        elif target in self.owner:
+            where, to_channel = target.nick, False
+        else:
+            return  # (a local user, or a service: nothing for the other nodes)
+        self.publish(
+            "msg",
+            nick=source.nick,
+            cmd=event.command,
+            to=where,
+            chan=to_channel,
+            shown=event.shown,
+            status=event.status,
+            idp=event.id_prefix,
+            first=event.first,
+            lines=event.lines,
+            time=event.time,
+            tags=dict(event.tags),
+            wire=event.wire.decode("utf-8", "surrogateescape"),
+        )
+
+    def channel_fields(self, channel: Channel) -> Record:
+        """A channel's state as the other nodes need it (what a JOIN cannot carry)."""
+        return {
+            **channel_fields(channel),
+            "token": self.tokens.get(channel.folded),
+            "v": self.versions.get(channel.folded, 0),
+        }
+
+    def _target_fields(self, target: Channel | User) -> Record | None:
+        """Where a message goes, as a record names it; None when no other node needs it
+        (a local user, a service)."""
+        if isinstance(target, Channel):
+            return {"to": target.name, "chan": True}
+        if target in self.owner:
+            return {"to": target.nick, "chan": False}
+        return None
+
+    def _pub_multiline(self, event: MultilineRelayed) -> None:
+        where = self._target_fields(event.target)
+        if not self._local(event.source) or where is None:
+            return
+        self.publish(
+            "ml",
+            nick=event.source.nick,
+            cmd=event.command,
+            shown=event.shown,
+            status=event.status,
+            lines=list(event.lines),
+            concat=list(event.concat),
+            time=event.stamp.time,
+            msgid=event.stamp.msgid,
+            tags=dict(event.tags),
+            **where,
+        )
+
+    def _pub_redacted(self, event: Redacted) -> None:
+        where = self._target_fields(event.target)
+        if not self._local(event.by) or where is None:
+            return
+        self.publish("redact", nick=event.by.nick, msgid=event.msgid, reason=event.reason, **where)
+
+    def user_fields(self, user: User) -> Record:
+        """What the other nodes need to know of a user of this node."""
+        return {
+            "nick": user.nick,
+            "user": user.username,
+            "host": user.host,
+            "real": user.realname,
+            "account": user.account,
+            "modes": user.modes,
+            "away": user.away,
+            "signon": user.signon,
+        }
+
+    # -- bursts ----------------------------------------------------------------------------
+
+    def hello(self) -> None:
+        """This node (re)joins the cluster: ask every other node for its state."""
+        self.publish("hello")
+
+    def burst(self) -> None:
+        """Tell the other nodes everything they need of this node: its users, their
+        channels and memberships, and the state of those channels."""
+        told: set[Folded] = set()
+        for user in list(self.network.users.values()):
+            session = user.session
+            if session is None or not session.registered:
+                continue
+            self.publish("user", **self.user_fields(user))
+            for channel in user.channels.values():
+                if channel.folded not in told:
+                    told.add(channel.folded)
+                    self.publish("chan", **self.channel_fields(channel))
+                self.publish(
+                    "join",
+                    nick=user.nick,
+                    chan=channel.name,
+                    modes=channel.members.get(user, ""),
+                )
+
+    # -- applying the other nodes' records -------------------------------------------------
+
+    def receive(self, record: Record) -> None:
+        """Apply one record of another node (the bus hands them over in stream order).
+        A record that no longer fits what this node knows (a message from a user it never
+        heard of) is dropped; a malformed one is logged, never raised."""
+        node = record.get("n")
+        if node == self.node or not isinstance(node, str):
+            return
+        started, seq = record.get("t", 0.0), record.get("s", 0)
+        last = self._seen.get(node)
+        if last is not None and last[0] != started:
+            # The node started again (within its lease, under the same name): the users of
+            # its last run are gone.
+            self.node_gone(node)
+            last = None
+        if last is None:
+            last = self._seen[node] = (started, set(), deque())
+        _, seen, order = last
+        if seq in seen:
+            return  # (written twice: the first reply was lost)
+        seen.add(seq)
+        order.append(seq)
+        if len(order) > SEEN_RECORDS:
+            seen.discard(order.popleft())
+        apply = _APPLIERS.get(record.get("k", ""))
+        if apply is None:
+            return
+        self.applying = True
+        try:
+            apply(self, node, record)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            log.exception("cluster record %r from %s could not be applied", record.get("k"), node)
+        finally:
+            self.applying = False
+        ready, self._ready = self._ready, []
+        for then in ready:
+            then(True)
+
+    def remote(self, node: str, nick: str) -> User | None:
+        """The user of ``node`` called ``nick``, if this node knows it."""
+        user = self.network.users.get(self.network.fold(nick))
+        if user is not None and self.owner.get(user) == node:
+            return user
+        return None
+
+    def user_of(self, node: str, nick: str | None) -> User | None:
+        """A record's acting user: the remote one of ``node``, or any (a service) by nick."""
+        if nick is None:
+            return None
+        return self.remote(node, nick)
+
+    def _apply_hello(self, node: str, record: Record) -> None:
+        self.network.later(self.burst)
+
+    def _apply_user(self, node: str, record: Record) -> None:
+        network = self.network
+        nick = record["nick"]
+        folded = network.fold(nick)
+        holder = network.users.get(folded)
+        if holder is not None:
+            if self.owner.get(holder) != node:
+                log.warning("cluster: %s says it has %s, which is taken here", node, nick)
+            return
+        user = User(record["host"], float(record["signon"]))
+        user.nick, user.folded = nick, folded
+        user.username, user.realname = record["user"], record["real"]
+        user.account, user.away = record["account"], record["away"]
+        user.modes = record["modes"]
+        self.owner[user] = node
+        network.register(user)
+        if "o" in user.modes:
+            network.opers.add(user)
+
+    def _apply_nick(self, node: str, record: Record) -> None:
+        user = self.remote(node, record["old"])
+        if user is None:
+            return
+        nick = record["nick"]
+        folded = self.network.fold(nick)
+        holder = self.network.users.get(folded)
+        if holder is not None and holder is not user:
+            log.warning("cluster: %s renamed a user to %s, which is taken here", node, nick)
+            return
+        self.network.change_nick(user, nick, folded)
+
+    def _apply_quit(self, node: str, record: Record) -> None:
+        user = self.remote(node, record["nick"])
+        if user is not None:
+            self.network.quit(user, record["reason"])
+            self.owner.pop(user, None)
+
+    def _apply_chan(self, node: str, record: Record) -> None:
+        folded = self.network.fold(record["name"])
+        if folded not in self.network.channels:
+            self._channel_state[folded] = record
+        token = record.get("token")
+        if isinstance(token, str) and folded not in self.tokens:
+            self.tokens[folded] = token
+            self._reached(folded, record.get("v"))
+
+    def _apply_join(self, node: str, record: Record) -> None:
+        user = self.remote(node, record["nick"])
+        if user is None:
+            return
+        network = self.network
+        name = record["chan"]
+        folded = network.fold(name)
+        channel = network.channels.get(folded)
+        if channel is not None and user in channel.members:
+            return
+        modes = "".join(m for m in PREFIX_MODES if m in record["modes"])
+        new = None
+        if channel is None:
+            channel = Channel(name, folded, network.clock())
+            state = self._channel_state.pop(folded, None)
+            if state is not None:
+                set_channel(channel, state)
+            new = NewChannel(channel, modes)
+        network.join(user, name, folded, new, modes=modes)
+        if new is not None:
+            self._known(folded)
+
+    def _apply_part(self, node: str, record: Record) -> None:
+        user = self.remote(node, record["nick"])
+        channel = self.network.find_channel(record["chan"])
+        if user is not None and channel is not None and user in channel.members:
+            self.network.part(user, channel, record["reason"])
+
+    def _apply_cver(self, node: str, record: Record) -> None:
+        self._reached(self.network.fold(record["chan"]), record.get("v"))
+
+    def _apply_kick(self, node: str, record: Record) -> None:
+        self._apply_cver(node, record)
+        channel = self.network.find_channel(record["chan"])
+        target = self.network.find_user(record["nick"])
+        if channel is None or target is None or target not in channel.members:
+            return
+        self.network.kick(self.user_of(node, record["by"]), channel, target, record["reason"])
+
+    def _apply_cmode(self, node: str, record: Record) -> None:
+        self._apply_cver(node, record)
+        channel = self.network.find_channel(record["chan"])
+        if channel is None:
+            return
+        changes: list[ModeChange] = [(str(s), str(m), p) for s, m, p in record["changes"]]
+        self.network.change_channel_modes(
+            self.user_of(node, record["by"]), channel, changes, record["setter"]
+        )
+
+    def _apply_umode(self, node: str, record: Record) -> None:
+        user = self.remote(node, record["nick"])
+        if user is not None:
+            added = "".join(m for m in record["added"] if m not in user.modes)
+            removed = "".join(m for m in record["removed"] if m in user.modes)
+            if added or removed:
+                self.network.set_user_modes(user, added, removed)
+
+    def _apply_topic(self, node: str, record: Record) -> None:
+        self._apply_cver(node, record)
+        channel = self.network.find_channel(record["chan"])
+        if channel is not None:
+            self.network.set_topic(
+                self.user_of(node, record["by"]), channel, record["topic"], record["setter"]
+            )
+
+    def _apply_away(self, node: str, record: Record) -> None:
+        user = self.remote(node, record["nick"])
+        if user is not None:
+            self.network.set_away(user, record["away"])
+
+    def _apply_realname(self, node: str, record: Record) -> None:
+        user = self.remote(node, record["nick"])
+        if user is not None:
+            self.network.set_realname(user, record["realname"])
+
+    def _apply_host(self, node: str, record: Record) -> None:
+        user = self.remote(node, record["nick"])
+        if user is not None:
+            self.network.change_host(user, record["user"], record["host"])
+
+    def _apply_account(self, node: str, record: Record) -> None:
+        user = self.remote(node, record["nick"])
+        if user is not None:
+            self.network.set_account(user, record["account"])
+
+    def _apply_invite(self, node: str, record: Record) -> None:
+        by = self.remote(node, record["by"])
+        target = self.network.find_user(record["nick"])
+        channel = self.network.find_channel(record["chan"])
+        if by is not None and target is not None and channel is not None:
+            self.network.invite(by, target, channel)
+
+    def _target(self, record: Record) -> Channel | User | None:
+        """A message record's target here: a channel, or a local user (a user of another
+        node is not this node's to deliver to)."""
+        network = self.network
+        if record["chan"]:
+            return network.find_channel(record["to"])
+        user = network.find_user(record["to"])
+        return user if user is not None and user.session is not None else None
+
+    def _apply_ml(self, node: str, record: Record) -> None:
+        source = self.remote(node, record["nick"])
+        target = self._target(record)
+        if source is None or target is None:
+            return
+        self.network.tell(
+            MultilineRelayed(
+                source,
+                record["cmd"],
+                target,
+                record["shown"],
+                record["status"],
+                tuple(str(line) for line in record["lines"]),
+                tuple(bool(c) for c in record["concat"]),
+                Stamp(float(record["time"]), str(record["msgid"])),
+                record["tags"],
+            )
+        )
+
+    def _apply_redact(self, node: str, record: Record) -> None:
+        by = self.remote(node, record["nick"])
+        target = self._target(record)
+        if by is not None and target is not None:
+            self.network.redact(by, target, record["msgid"], record["reason"])
+
+    def _apply_msg(self, node: str, record: Record) -> None:
+        source = self.remote(node, record["nick"])
+        if source is None:
+            return
+        network = self.network
+        target = self._target(record)
+        if target is None:
+            return
+        tags: Mapping[str, str] = record["tags"]
+        event = Relayed(
+            source,
+            record["cmd"],
+            target,
+            record["shown"],
+            record["status"],
+            record["idp"],
+            int(record["first"]),
+            int(record["lines"]),
+            float(record["time"]),
+            tags,
+            record["wire"].encode("utf-8", "surrogateescape"),
+        )
+        network.tell(event)
+
+    # -- nodes that go -----------------------------------------------------------------------
+
+    def nodes(self) -> set[str]:
+        """The other nodes this node has users from."""
+        return set(self.owner.values())
+
+    def node_gone(self, node: str) -> None:
+        """``node``'s lease ran out: its users quit here (and its record count restarts)."""
+        gone = [user for user, owner in self.owner.items() if owner == node]
+        if gone:
+            log.warning("cluster: node %s is gone; %d of its users quit here", node, len(gone))
+        self.applying = True
+        try:
+            for user in gone:
+                self.owner.pop(user, None)
+                self.network.quit(user, f"{self.server_name} {node}.split")
+        finally:
+            self.applying = False
+        self._seen.pop(node, None)
+
+    def undelivered(self, record: Record) -> None:
+        """The bus had to drop one of this node's records: tell its local sender."""
+        if record.get("k") != "msg" or self.notify is None:
+            return
+        user = self.network.users.get(self.network.fold(record.get("nick", "")))
+        if user is not None and user.session is not None:
+            self.notify(user, f"{UNDELIVERED} (to {record.get('to')})")
+
+
+def channel_fields(channel: Channel) -> Record:
+    """A channel's state as a node tells it in a burst (what a JOIN cannot carry)."""
+    return {
+        "name": channel.name,
+        "created": channel.created,
+        "flags": "".join(sorted(channel.flags)),
+        "key": channel.key,
+        "limit": channel.limit,
+        "topic": channel.topic,
+        "setter": channel.topic_setter,
+        "ttime": channel.topic_time,
+        "lists": {m: [[e.mask, e.setter, e.time] for e in es] for m, es in channel.lists.items()},
+    }
+
+
+def set_channel(channel: Channel, state: Record) -> None:
+    """Make a channel this node does not know yet what another node says it is."""
+    channel.created = int(state["created"])
+    channel.flags = set(state["flags"])
+    channel.key = state["key"]
+    channel.limit = state["limit"]
+    channel.topic, channel.topic_setter = state["topic"], state["setter"]
+    channel.topic_time = int(state["ttime"])
+    for mode, entries in state["lists"].items():
+        if mode in channel.lists:
+            channel.lists[mode] = [ListEntry(str(m), str(s), int(t)) for m, s, t in entries]
+
+
+_PUBLISHERS: dict[type, Callable[[ClusterLink, Any], None]] = {
+    Registered: ClusterLink._pub_registered,
+    NickChanged: ClusterLink._pub_nick,
+    Quit: ClusterLink._pub_quit,
+    Joined: ClusterLink._pub_joined,
+    Parted: ClusterLink._pub_parted,
+    Kicked: ClusterLink._pub_kicked,
+    ChannelModesChanged: ClusterLink._pub_cmodes,
+    UserModesChanged: ClusterLink._pub_umodes,
+    TopicChanged: ClusterLink._pub_topic,
+    AwayChanged: ClusterLink._pub_away,
+    RealnameChanged: ClusterLink._pub_realname,
+    HostChanged: ClusterLink._pub_host,
+    AccountChanged: ClusterLink._pub_account,
+    Invited: ClusterLink._pub_invited,
+    Relayed: ClusterLink._pub_relayed,
+    MultilineRelayed: ClusterLink._pub_multiline,
+    Redacted: ClusterLink._pub_redacted,
+}
+"""How each kind of event is told to the other nodes."""
+
+_APPLIERS: dict[str, Callable[[ClusterLink, str, Record], None]] = {
+    "hello": ClusterLink._apply_hello,
+    "user": ClusterLink._apply_user,
+    "nick": ClusterLink._apply_nick,
+    "quit": ClusterLink._apply_quit,
+    "chan": ClusterLink._apply_chan,
+    "join": ClusterLink._apply_join,
+    "part": ClusterLink._apply_part,
+    "kick": ClusterLink._apply_kick,
+    "cver": ClusterLink._apply_cver,
+    "cmode": ClusterLink._apply_cmode,
+    "umode": ClusterLink._apply_umode,
+    "topic": ClusterLink._apply_topic,
+    "away": ClusterLink._apply_away,
+    "realname": ClusterLink._apply_realname,
+    "host": ClusterLink._apply_host,
+    "account": ClusterLink._apply_account,
+    "invite": ClusterLink._apply_invite,
+    "msg": ClusterLink._apply_msg,
+    "ml": ClusterLink._apply_ml,
+    "redact": ClusterLink._apply_redact,
+}
+"""How each kind of record of another node is applied here."""
+
+
+class LocalHub:
+    """The in-process bus: links several cores in one process (sans-I/O tests of a cluster,
+    and the model the Redis bus follows). Records wait until :meth:`pump` hands them to every
+    other node, in the one order they were published; nick claims are decided at once."""
+
+    def __init__(self) -> None:
+        self.links: list[ClusterLink] = []
+        self.queue: list[Record] = []
+        self.nicks: dict[str, str] = {}
+        self.channels: dict[str, str] = {}
+        self.versions: dict[str, int] = {}
+
+    def bus(self, node: str) -> LocalBus:
+        """The bus of the node ``node``."""
+        return LocalBus(self, node)
+
+    def join(self, link: ClusterLink) -> None:
+        """Add a node's link (it says hello: the others burst)."""
+        self.links.append(link)
+        link.hello()
+
+    def pump(self) -> int:
+        """Hand every waiting record to every node but its own; returns how many."""
+        count = 0
+        while self.queue:
+            record = self.queue.pop(0)
+            count += 1
+            for link in list(self.links):
+                link.receive(record)
+        return count
+
+    def kill(self, node: str) -> None:
+        """``node`` dies: its claims go and the others see its lease run out."""
+        self.links = [link for link in self.links if link.node != node]
+        self.nicks = {k: v for k, v in self.nicks.items() if v != node}
+        for link in self.links:
+            link.node_gone(node)
+
+
+class LocalBus:
+    """One node's end of a :class:`LocalHub`."""
+
+    def __init__(self, hub: LocalHub, node: str) -> None:
+        self.hub = hub
+        self.node = node
+
+    def publish(self, record: Record) -> None:
+        self.hub.queue.append(record)
+
+    def claim_nick(self, folded: str, done: Claimed) -> None:
+        holder = self.hub.nicks.setdefault(folded, self.node)
+        done(holder == self.node)
+
+    def release_nick(self, folded: str) -> None:
+        if self.hub.nicks.get(folded) == self.node:
+            del self.hub.nicks[folded]
+
+    def claim_channel(
+        self, folded: str, token: str, stale: str | None, done: ChannelClaimed
+    ) -> None:
+        holder = self.hub.channels.get(folded)
+        if holder is None or holder == stale:
+            self.hub.channels[folded] = token
+            done("")
+        else:
+            done(holder)
+
+    def release_channel(self, folded: str, token: str) -> None:
+        if self.hub.channels.get(folded) == token:
+            del self.hub.channels[folded]
+        self.hub.versions.pop(token, None)
+
+    def advance_channel(self, token: str, known: int, done: Advanced) -> None:
+        held = self.hub.versions.get(token, 0)
+        if held == known:
+            self.hub.versions[token] = known + 1
+        done(held)

@@ -1,0 +1,388 @@
+"""End to end: two or three real ``hubbub serve`` processes joined through a real
+redis-server, with raw IRC clients on loopback (issue 15's "checked by")."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+from hubbub.protocol.message import Message
+from tests.cluster.redisserver import RedisServer, free_port
+from tests.e2e.ircclient import IRCTestClient
+from tests.e2e.serving import serve
+from tests.timeouts import TIMEOUT
+
+
+def node_config(directory: Path, redis: RedisServer, node: str, lease: float) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "hubbub.toml"
+    path.write_text(
+        f"""
+[server]
+name = "irc.cluster.test"
+
+[limits]
+flood = false
+exempt = ["127.0.0.1"]
+
+[cluster]
+redis = "{redis.url}"
+node_id = "{node}"
+lease = {lease}
+"""
+    )
+    return path
+
+
+@contextlib.asynccontextmanager
+async def cluster(
+    tmp_path: Path, redis: RedisServer, names: str = "ab", lease: float = 2.0
+) -> AsyncIterator[dict[str, tuple[asyncio.subprocess.Process, int]]]:
+    """Nodes ``names`` (one letter each), all listening; yields name -> (process, port)."""
+    async with contextlib.AsyncExitStack() as stack:
+        nodes: dict[str, tuple[asyncio.subprocess.Process, int]] = {}
+        for name in names:
+            directory = tmp_path / name
+            config = node_config(directory, redis, name, lease)
+            nodes[name] = await stack.enter_async_context(
+                serve(
+                    "--config",
+                    str(config),
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--db",
+                    str(directory / "hubbub.db"),
+                    cwd=directory,
+                )  # fmt: skip
+            )
+        yield nodes
+
+
+async def client(port: int, nick: str, caps: str = "") -> IRCTestClient:
+    c = await IRCTestClient.connect("127.0.0.1", port)
+    await c.register(nick, caps)
+    return c
+
+
+async def sees_in(viewer: IRCTestClient, channel: str, nick: str) -> None:
+    """Wait until ``viewer``'s node shows ``nick`` in ``channel`` (a JOIN on another node
+    takes a trip through Redis to get there)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + TIMEOUT
+    while True:
+        await viewer.send(f"NAMES {channel}")
+        names = await viewer.collect_until("366")
+        found = [m.params[-1] for m in names if m.command == "353"]
+        if any(nick in [x.lstrip("@+") for x in n.split()] for n in found):
+            return
+        assert loop.time() < deadline, f"{nick} never shown in {channel}"
+        await asyncio.sleep(0.05)
+
+
+def is_privmsg(text: str) -> Callable[[Message], bool]:
+    return lambda m: m.command == "PRIVMSG" and m.params[-1] == text
+
+
+def joined(nick: str) -> Callable[[Message], bool]:
+    return lambda m: m.command == "JOIN" and (m.source or "").startswith(nick + "!")
+
+
+async def test_channel_and_private_messages_cross_three_nodes(
+    tmp_path: Path, redis: RedisServer
+) -> None:
+    async with cluster(tmp_path, redis, "abc") as nodes:
+        alice = await client(nodes["a"][1], "alice")
+        bob = await client(nodes["b"][1], "bob")
+        carol = await client(nodes["c"][1], "carol")
+        await alice.send("JOIN #room")
+        await alice.expect("366")
+        for other in (bob, carol):
+            await sees_in(other, "#room", "alice")
+            await other.send("JOIN #room")
+            names = await other.collect_until("366")
+            assert any(m.command == "353" and "@alice" in m.params[-1].split() for m in names)
+            await alice.expect(joined(other.nick))
+        await alice.send("PRIVMSG #room :hello everyone")
+        for other in (bob, carol):
+            got = await other.expect(is_privmsg("hello everyone"))
+            assert got.source is not None
+            assert got.source.startswith("alice!")
+        await carol.send("PRIVMSG bob :just you")
+        got = await bob.expect("PRIVMSG")
+        assert (got.params, (got.source or "").split("!")[0]) == (("bob", "just you"), "carol")
+        await alice.send("WHOIS carol")
+        whois = await alice.collect_until("318")
+        assert any(m.command == "311" and m.params[1] == "carol" for m in whois)
+        for c in (alice, bob, carol):
+            await c.close()
+
+
+async def test_a_nick_taken_on_one_node_is_refused_on_the_other(
+    tmp_path: Path, redis: RedisServer
+) -> None:
+    async with cluster(tmp_path, redis, "ab") as nodes:
+        alice = await client(nodes["a"][1], "alice")
+        other = await IRCTestClient.connect("127.0.0.1", nodes["b"][1])
+        await other.send("NICK alice", "USER u 0 * :R")
+        assert (await other.expect("433")).params[1] == "alice"
+        # Both at the same instant, round after round: exactly one of the two gets it.
+        for i in range(10):
+            one = await IRCTestClient.connect("127.0.0.1", nodes["a"][1])
+            two = await IRCTestClient.connect("127.0.0.1", nodes["b"][1])
+            lines = (f"NICK same{i}", "USER u 0 * :R")
+            await asyncio.gather(one.send(*lines), two.send(*lines))
+            answers = await asyncio.gather(
+                *(c.expect(lambda m: m.command in ("001", "433")) for c in (one, two))
+            )
+            assert sorted(m.command for m in answers) == ["001", "433"]
+            await one.close()
+            await two.close()
+        await alice.close()
+        await other.close()
+
+
+async def test_a_ban_set_on_one_node_stops_a_user_on_the_other(
+    tmp_path: Path, redis: RedisServer
+) -> None:
+    async with cluster(tmp_path, redis, "ab") as nodes:
+        alice = await client(nodes["a"][1], "alice")
+        bob = await client(nodes["b"][1], "bob")
+        await alice.send("JOIN #room")
+        await alice.expect("366")
+        await sees_in(bob, "#room", "alice")
+        await bob.send("JOIN #room")
+        await bob.expect("366")
+        await alice.expect(joined("bob"))
+        await alice.send("MODE #room +b bob!*@*")
+        mode = await bob.expect("MODE")
+        assert mode.params == ("#room", "+b", "bob!*@*")
+        await bob.send("PRIVMSG #room :let me speak")
+        assert (await bob.expect("404")).params[1] == "#room"
+        await alice.send("KICK #room bob :go")
+        kick = await bob.expect("KICK")
+        assert kick.params[:2] == ("#room", "bob")
+        await bob.send("JOIN #room")
+        assert (await bob.expect("474")).params[1] == "#room"  # banned, on its own node too
+        await alice.close()
+        await bob.close()
+
+
+async def test_kill_9_of_a_node_makes_its_users_quit_within_the_lease(
+    tmp_path: Path, redis: RedisServer
+) -> None:
+    lease = 2.0
+    async with cluster(tmp_path, redis, "ab", lease=lease) as nodes:
+        alice = await client(nodes["a"][1], "alice")
+        bob = await client(nodes["b"][1], "bob")
+        await alice.send("JOIN #room")
+        await alice.expect("366")
+        await sees_in(bob, "#room", "alice")
+        await bob.send("JOIN #room")
+        await bob.expect("366")
+        await alice.expect(joined("bob"))
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        os.kill(nodes["b"][0].pid, signal.SIGKILL)
+        quit_ = await alice.expect("QUIT", timeout=lease * 2 + TIMEOUT / 2)
+        took = loop.time() - start
+        assert (quit_.source or "").startswith("bob!")
+        assert took <= lease + lease / 3 + 1.0, took  # the lease, one check period, slack
+        await alice.send("NICK bob")  # its nick is free again
+        assert (await alice.expect("NICK")).params == ("bob",)
+        await alice.close()
+
+
+async def test_restarting_redis_mid_traffic_loses_no_acknowledged_message(
+    tmp_path: Path, own_redis: RedisServer
+) -> None:
+    async with cluster(tmp_path, own_redis, "ab", lease=5.0) as nodes:
+        alice = await client(nodes["a"][1], "alice", "echo-message")
+        bob = await client(nodes["b"][1], "bob")
+        await alice.send("JOIN #room")
+        await alice.expect("366")
+        await sees_in(bob, "#room", "alice")
+        await bob.send("JOIN #room")
+        await bob.expect("366")
+        await alice.expect(joined("bob"))
+        loop = asyncio.get_running_loop()
+        restarted: asyncio.Future[None] | None = None
+        acknowledged: list[str] = []
+        for i in range(60):
+            await alice.send(f"PRIVMSG #room :m{i}")
+            echo = await alice.expect("PRIVMSG")  # echo-message: the server took it
+            acknowledged.append(echo.params[-1])
+            if i == 10:  # Redis goes away for a second while alice goes on talking
+                restarted = loop.run_in_executor(None, own_redis.restart, 1.0)
+            await asyncio.sleep(0.03)
+        assert restarted is not None
+        await restarted
+        got: list[Message] = []
+        while len(got) < len(acknowledged):
+            got.append(await bob.expect("PRIVMSG"))
+        assert [m.params[-1] for m in got] == acknowledged
+        await alice.close()
+        await bob.close()
+
+
+async def test_one_channel_joined_on_two_nodes_at_once_has_one_operator(
+    tmp_path: Path, redis: RedisServer
+) -> None:
+    async with cluster(tmp_path, redis, "ab") as nodes:
+        alice = await client(nodes["a"][1], "alice")
+        bob = await client(nodes["b"][1], "bob")
+        for i in range(10):
+            channel = f"#race{i}"
+            await asyncio.gather(alice.send(f"JOIN {channel}"), bob.send(f"JOIN {channel}"))
+            replies = await asyncio.gather(*(c.collect_until("366") for c in (alice, bob)))
+            ops = {
+                name
+                for burst in replies
+                for m in burst
+                if m.command == "353"
+                for name in m.params[-1].split()
+                if name.startswith("@")
+            }
+            assert len(ops) <= 1, (channel, replies)
+            await sees_in(alice, channel, "bob")
+            await sees_in(bob, channel, "alice")
+            seen = []
+            for c in (alice, bob):
+                await c.send(f"NAMES {channel}")
+                names = [m for m in await c.collect_until("366") if m.command == "353"]
+                seen.append(sorted(names[0].params[-1].split()))
+            assert seen[0] == seen[1]  # both nodes agree on who made it
+            assert len([x for x in seen[0] if x.startswith("@")]) == 1, (channel, seen)
+        await alice.close()
+        await bob.close()
+
+
+async def test_workers_share_one_port_and_make_one_network(
+    tmp_path: Path, redis: RedisServer
+) -> None:
+    port = free_port()
+    config = node_config(tmp_path, redis, "w", 2.0)
+    log: list[str] = []
+    async with serve(
+        "--config", str(config), "--listen", f"127.0.0.1:{port}", "--workers", "2",
+        "--db", str(tmp_path / "hubbub.db"), cwd=tmp_path, log=log,
+    ) as (proc, bound):  # fmt: skip
+        assert bound == port
+        listening = f"listening on irc://127.0.0.1:{port}"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TIMEOUT
+        while "".join(log).count(listening) < 2:  # (the second worker may start later)
+            assert loop.time() < deadline, "".join(log)
+            await asyncio.sleep(0.05)
+        clients = [await client(port, f"user{i}") for i in range(12)]
+        for c in clients:
+            await c.send("JOIN #all")
+            await c.expect("366")
+        for c in clients[1:]:
+            await sees_in(c, "#all", "user0")
+        await sees_in(clients[0], "#all", "user5")
+        await clients[0].send("PRIVMSG #all :to every worker")
+        for c in clients[1:]:
+            await c.expect(is_privmsg("to every worker"))
+        for c in clients:
+            await c.close()
+        proc.send_signal(signal.SIGTERM)  # the parent passes it on to the workers
+        assert await asyncio.wait_for(proc.wait(), TIMEOUT) == 0, "".join(log)
+    joined = "".join(log)
+    assert "joined the cluster as node w0" in joined
+    assert "joined the cluster as node w1" in joined
+    assert joined.count(listening) == 2  # one port, two workers
+
+
+async def test_two_operators_on_two_nodes_end_with_one_topic(
+    tmp_path: Path, redis: RedisServer
+) -> None:
+    async with cluster(tmp_path, redis, "ab") as nodes:
+        alice = await client(nodes["a"][1], "alice")
+        bob = await client(nodes["b"][1], "bob")
+        await alice.send("JOIN #room")
+        await alice.expect("366")
+        await sees_in(bob, "#room", "alice")
+        await bob.send("JOIN #room")
+        await bob.expect("366")
+        await alice.expect(joined("bob"))
+        await alice.send("MODE #room +o bob")
+        await bob.expect("MODE")
+        for i in range(10):
+            await asyncio.gather(
+                alice.send(f"TOPIC #room :alice {i}"), bob.send(f"TOPIC #room :bob {i}")
+            )
+            # each sees both changes, in the one order the cluster admitted them
+
+            async def two_topics(c: IRCTestClient) -> list[str]:
+                return [(await c.expect("TOPIC")).params[1] for _ in range(2)]
+
+            orders = await asyncio.gather(two_topics(alice), two_topics(bob))
+            assert orders[0] == orders[1], orders
+        await alice.close()
+        await bob.close()
+
+
+def test_check_config_reports_the_cluster_keys(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[cluster]\nredis = "redis://127.0.0.1:1/0"\nlease = 0.1\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "hubbub", "check-config", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert (
+        f"{bad}: cluster.node_id: required with redis: give each node of the cluster its own"
+        in lines
+    )
+    assert any(
+        line.startswith(f"{bad}: cluster.lease: must be between 1 and 300") for line in lines
+    )
+
+
+async def test_workers_need_a_cluster(tmp_path: Path) -> None:
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "hubbub", "serve", "--workers", "2", "--listen", "127.0.0.1:6999"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert "--workers needs [cluster] redis" in result.stderr
+
+
+async def test_a_node_whose_redis_does_not_answer_does_not_start(tmp_path: Path) -> None:
+    config = tmp_path / "hubbub.toml"
+    config.write_text(f'[cluster]\nredis = "redis://127.0.0.1:{free_port()}/0"\nnode_id = "x"\n')
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable,
+            "-m",
+            "hubbub",
+            "serve",
+            "--config",
+            str(config),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert "cannot start: cluster.redis: cannot use Redis" in result.stderr

@@ -1,0 +1,264 @@
+"""The Redis bus against a real redis-server: two cores (sans-I/O servers driven line by
+line) linked through Redis streams, nick claims, leases and a Redis restart."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from hubbub.cluster.redis_bus import RedisBus, RedisUnavailable
+from hubbub.server.core import Server
+from tests.cluster.redisserver import RedisServer, free_port
+from tests.server.harness import Client, make_server
+from tests.timeouts import TIMEOUT
+
+LEASE = 1.0
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Wait (at most the test timeout) until ``condition`` holds: what the bus does happens
+    on the event loop, in its own tasks."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + TIMEOUT
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+class Node:
+    def __init__(self, redis: RedisServer, name: str, lease: float = LEASE) -> None:
+        self.server: Server = make_server()
+        self.bus = RedisBus(redis.url, name, lease=lease)
+        self.link = self.server.join_cluster(self.bus, name)
+
+    async def start(self) -> Node:
+        await self.bus.start(self.link)
+        return self
+
+    async def client(self, nick: str) -> Client:
+        client = Client(self.server)
+        client.send(f"NICK {nick}", "USER u 0 * :Real")
+        seen: list[str] = []
+        await until(lambda: any(" 001 " in line for line in _more(client, seen)), f"{nick} 001")
+        return client
+
+
+def _more(client: Client, seen: list[str]) -> list[str]:
+    seen.extend(client.lines())
+    return seen
+
+
+async def received(client: Client, want: str) -> list[str]:
+    """The lines ``client`` received until one contains ``want``."""
+    seen: list[str] = []
+    await until(lambda: any(want in line for line in _more(client, seen)), repr(want))
+    return seen
+
+
+@pytest.fixture
+async def nodes(redis: RedisServer) -> AsyncIterator[tuple[Node, Node]]:
+    a = await Node(redis, "a").start()
+    b = await Node(redis, "b").start()
+    yield a, b
+    await a.bus.stop(1.0)
+    await b.bus.stop(1.0)
+
+
+async def test_a_channel_message_crosses_once_per_node(nodes: tuple[Node, Node]) -> None:
+    a, b = nodes
+    alice = await a.client("alice")
+    bob = await b.client("bob")
+    alice.send("JOIN #room")
+    await until(lambda: b.server.find_channel("#room") is not None, "#room on b")
+    bob.send("JOIN #room")
+    await received(alice, ":bob!~u@")
+    before = a.bus.written
+    alice.send("PRIVMSG #room :hello")
+    got = await received(bob, "PRIVMSG #room :hello")
+    assert got[-1].startswith(":alice!")
+    assert a.bus.written == before + 1
+
+
+async def test_a_private_message_crosses(nodes: tuple[Node, Node]) -> None:
+    a, b = nodes
+    alice = await a.client("alice")
+    bob = await b.client("bob")
+    await until(lambda: a.server.network.find_user("bob") is not None, "bob seen on a")
+    alice.send("PRIVMSG bob :psst")
+    assert (await received(bob, "PRIVMSG bob"))[-1].endswith("PRIVMSG bob :psst")
+
+
+async def test_one_nick_asked_on_two_nodes_at_once_goes_to_one(nodes: tuple[Node, Node]) -> None:
+    a, b = nodes
+    for round_ in range(20):
+        nick = f"race{round_}"
+        one, two = Client(a.server), Client(b.server)
+        one.send(f"NICK {nick}", "USER u 0 * :R")
+        two.send(f"NICK {nick}", "USER u 0 * :R")
+        seen: tuple[list[str], list[str]] = ([], [])
+
+        def answered(
+            pair: tuple[Client, Client] = (one, two), lines: tuple[list[str], ...] = seen
+        ) -> bool:
+            return all(
+                any(" 001 " in x or " 433 " in x for x in _more(client, got))
+                for client, got in zip(pair, lines, strict=True)
+            )
+
+        await until(answered, "answers")
+        welcomed = [any(" 001 " in x for x in lines) for lines in seen]
+        assert sorted(welcomed) == [False, True], seen
+
+
+async def test_a_dead_node_s_users_quit_within_the_lease(redis: RedisServer) -> None:
+    a = await Node(redis, "a").start()
+    b = await Node(redis, "b").start()
+    try:
+        alice = await a.client("alice")
+        bob = await b.client("bob")
+        alice.send("JOIN #room")
+        await until(lambda: b.server.find_channel("#room") is not None, "#room on b")
+        bob.send("JOIN #room")
+        await received(alice, ":bob!~u@")
+        # b dies without a word: its tasks stop, its lease is left to run out.
+        for task in list(b.bus._tasks):
+            task.cancel()
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await received(alice, "QUIT")
+        assert loop.time() - start < LEASE * 2 + 0.5
+        assert a.server.network.find_user("bob") is None
+        await a.client("bob")  # its nick was given back
+    finally:
+        await a.bus.stop(1.0)
+        await b.bus.close()
+
+
+async def test_nothing_written_is_lost_when_redis_restarts(own_redis: RedisServer) -> None:
+    a = await Node(own_redis, "a", lease=5.0).start()
+    b = await Node(own_redis, "b", lease=5.0).start()
+    try:
+        alice = await a.client("alice")
+        bob = await b.client("bob")
+        alice.send("JOIN #room")
+        await until(lambda: b.server.find_channel("#room") is not None, "#room on b")
+        bob.send("JOIN #room")
+        await received(alice, ":bob!~u@")
+        seen: list[str] = []
+        loop = asyncio.get_running_loop()
+        restarted: asyncio.Future[None] | None = None
+        for i in range(100):
+            alice.send(f"PRIVMSG #room :m{i}")
+            if i == 10:  # Redis goes away for a second while alice goes on talking
+                restarted = loop.run_in_executor(None, own_redis.restart, 1.0)
+            await asyncio.sleep(0.02)
+        assert restarted is not None
+        await restarted
+        await until(lambda: any(":m99" in x for x in _more(bob, seen)), "m99")
+        texts = [x.rsplit(":", 1)[1] for x in seen if "PRIVMSG #room" in x]
+        assert texts == [f"m{i}" for i in range(100)]
+        assert a.bus.outages >= 1  # (the restart was seen: the messages waited it out)
+        assert a.server.network.find_user("bob") is not None  # nobody was taken for gone
+    finally:
+        await a.bus.stop(1.0)
+        await b.bus.stop(1.0)
+
+
+async def test_an_unreachable_redis_is_a_clear_error() -> None:
+    server = make_server()
+    bus = RedisBus(f"redis://127.0.0.1:{free_port()}/0", "a")
+    link = server.join_cluster(bus, "a")
+    with pytest.raises(RedisUnavailable, match="cannot use Redis"):
+        await bus.start(link)
+
+
+async def test_a_sender_is_told_when_its_message_could_not_be_kept(
+    own_redis: RedisServer,
+) -> None:
+    a = await Node(own_redis, "a", lease=5.0).start()
+    b = await Node(own_redis, "b", lease=5.0).start()
+    a.bus.outbox_limit = 3
+    try:
+        alice = await a.client("alice")
+        bob = await b.client("bob")
+        alice.send("JOIN #room")
+        await until(lambda: b.server.find_channel("#room") is not None, "#room on b")
+        bob.send("JOIN #room")
+        await received(alice, ":bob!~u@")
+        await asyncio.get_running_loop().run_in_executor(None, own_redis.stop)
+        for i in range(5):
+            alice.send(f"PRIVMSG #room :m{i}")
+        told = await received(alice, "could not reach")
+        assert any("NOTICE alice" in line and "(to #room)" in line for line in told)
+        await asyncio.get_running_loop().run_in_executor(None, own_redis.start)
+        seen = await received(bob, ":m2")  # the three it kept arrive, in order
+        assert [x.rsplit(":", 1)[1] for x in seen if "PRIVMSG" in x] == ["m0", "m1", "m2"]
+    finally:
+        await a.bus.stop(1.0)
+        await b.bus.stop(1.0)
+
+
+async def test_a_node_taken_for_gone_comes_back_with_what_it_said_meanwhile(
+    redis: RedisServer,
+) -> None:
+    a = await Node(redis, "a").start()
+    b = await Node(redis, "b").start()
+    try:
+        alice = await a.client("alice")
+        bob = await b.client("bob")
+        alice.send("JOIN #room")
+        await until(lambda: b.server.find_channel("#room") is not None, "#room on b")
+        bob.send("JOIN #room")
+        await received(alice, ":bob!~u@")
+        # a freezes (its tasks stop: no lease, no writes) while alice goes on talking
+        for task in list(a.bus._tasks):
+            task.cancel()
+        alice.send("PRIVMSG #room :said while frozen")
+        await received(bob, "QUIT")  # b took a for gone
+        assert b.server.network.find_user("alice") is None
+        # a thaws: it finds its lease gone, tells its state again, then what waited
+        a.bus._spawn(a.bus._write())
+        a.bus._spawn(a.bus._read())
+        a.bus._spawn(a.bus._keep_lease())
+        a.bus._wake.set()
+        seen = await received(bob, "said while frozen")
+        assert any(" JOIN #room" in line and line.startswith(":alice!") for line in seen)
+        assert b.server.network.find_user("alice") is not None
+    finally:
+        await a.bus.stop(1.0)
+        await b.bus.stop(1.0)
+
+
+async def test_a_nick_taken_while_a_node_was_cut_off_stays_with_its_new_holder(
+    redis: RedisServer,
+) -> None:
+    a = await Node(redis, "a").start()
+    b = await Node(redis, "b").start()
+    try:
+        alice = await a.client("alice")
+        await until(lambda: b.server.network.find_user("alice") is not None, "alice on b")
+        for task in list(a.bus._tasks):  # a freezes
+            task.cancel()
+        await until(lambda: b.server.network.find_user("alice") is None, "alice gone from b")
+        other = await b.client("alice")  # the nick is free again: b gives it out
+        a.bus._spawn(a.bus._write())  # a thaws
+        a.bus._spawn(a.bus._read())
+        a.bus._spawn(a.bus._keep_lease())
+        seen = await received(alice, "you are now Guest")
+        assert any(" NICK Guest" in line for line in seen)
+        guest = a.server.network.users[a.server.fold(alice.session.user.nick)]
+        assert guest.nick.startswith("Guest")
+        await until(
+            lambda: b.server.network.find_user(guest.nick) is not None, "the guest seen on b"
+        )
+        await until(lambda: a.server.network.find_user("alice") is not None, "b's alice seen on a")
+        theirs = a.server.network.find_user("alice")
+        assert theirs is not None
+        assert theirs.session is None  # (b's user, seen on a)
+        assert other.session.user.nick == "alice"
+    finally:
+        await a.bus.stop(1.0)
+        await b.bus.stop(1.0)

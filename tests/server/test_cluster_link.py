@@ -1,0 +1,355 @@
+"""Cluster mode in the core, without Redis: two or three cores linked by the in-process bus
+(:class:`hubbub.server.cluster.LocalHub`), driven line by line."""
+
+from __future__ import annotations
+
+from hubbub.server.cluster import ClusterLink, LocalHub
+from hubbub.server.core import Server
+from tests.server.harness import Client, FakeClock, make_server, replies
+from tests.server.test_multiline import send_batch
+
+
+def node(hub: LocalHub, name: str) -> tuple[Server, ClusterLink]:
+    server = make_server()
+    link = server.join_cluster(hub.bus(name), name)
+    hub.join(link)
+    hub.pump()
+    return server, link
+
+
+def test_a_channel_message_crosses_to_the_other_node() -> None:
+    hub = LocalHub()
+    a, _ = node(hub, "a")
+    b, _ = node(hub, "b")
+    alice = Client(a).register("alice")
+    bob = Client(b).register("bob")
+    hub.pump()
+    alice.send("JOIN #room")
+    hub.pump()
+    bob.send("JOIN #room")
+    hub.pump()
+    joined = replies(bob)
+    names = [p for c, p in joined if c == "353"]
+    assert names, joined
+    assert "@alice" in names[0][-1].split()
+    assert ("JOIN", ("#room",)) in [(c, p) for c, p in replies(alice)]
+    alice.send("PRIVMSG #room :hello from a")
+    assert hub.pump() == 1  # one record for the channel, whatever its size
+    got = bob.messages()
+    assert [(m.command, m.params, m.source) for m in got] == [
+        ("PRIVMSG", ("#room", "hello from a"), "alice!~u@" + alice.session.user.host)
+    ]
+
+
+def test_msgids_are_the_same_on_both_nodes() -> None:
+    hub = LocalHub()
+    a, _ = node(hub, "a")
+    b, _ = node(hub, "b")
+    alice = Client(a).register("alice", "message-tags echo-message")
+    bob = Client(b).register("bob", "message-tags")
+    hub.pump()
+    bob.send("JOIN #room")
+    hub.pump()
+    alice.send("JOIN #room")
+    hub.pump()
+    alice.messages(), bob.messages()
+    alice.send("PRIVMSG #room :one")
+    hub.pump()
+    echo = [m for m in alice.messages() if m.command == "PRIVMSG"]
+    got = [m for m in bob.messages() if m.command == "PRIVMSG"]
+    assert echo[0].tags["msgid"] == got[0].tags["msgid"]
+
+
+def test_a_private_message_crosses_and_whois_sees_the_remote_user() -> None:
+    hub = LocalHub()
+    a, _ = node(hub, "a")
+    b, _ = node(hub, "b")
+    alice = Client(a).register("alice")
+    bob = Client(b).register("bob")
+    hub.pump()
+    whois = [c for c, _ in replies(_ask(alice, "WHOIS bob"))]
+    assert "311" in whois
+    alice.send("PRIVMSG bob :psst")
+    hub.pump()
+    assert [(m.command, m.params) for m in bob.messages()] == [("PRIVMSG", ("bob", "psst"))]
+
+
+def _ask(client: Client, line: str) -> Client:
+    client.messages()
+    client.send(line)
+    return client
+
+
+def test_a_nick_held_on_one_node_is_refused_on_the_other() -> None:
+    hub = LocalHub()
+    a, _ = node(hub, "a")
+    b, _ = node(hub, "b")
+    Client(a).register("alice")
+    # Not yet seen by b (nothing pumped): the claim in the hub still refuses it.
+    other = Client(b)
+    other.send("NICK alice", "USER u 0 * :R")
+    assert "433" in [c for c, _ in replies(other)]
+    other.send("NICK alice2")
+    assert "001" in [c for c, _ in replies(other)]
+
+
+def test_a_nick_given_back_may_be_taken_on_the_other_node() -> None:
+    hub = LocalHub()
+    a, _ = node(hub, "a")
+    b, _ = node(hub, "b")
+    alice = Client(a).register("alice")
+    alice.send("NICK alicia")
+    hub.pump()
+    Client(b).register("alice")
+    alice.send("QUIT :bye")
+    hub.pump()
+    Client(b).register("alicia")
+
+
+def test_a_ban_and_a_kick_on_one_node_apply_on_the_other() -> None:
+    hub = LocalHub()
+    a, _ = node(hub, "a")
+    b, _ = node(hub, "b")
+    alice = Client(a).register("alice")
+    hub.pump()
+    alice.send("JOIN #room")
+    hub.pump()
+    bob = Client(b).register("bob")
+    hub.pump()
+    bob.send("JOIN #room")
+    hub.pump()
+    alice.send("MODE #room +b bob!*@*")
+    hub.pump()
+    assert ("MODE", ("#room", "+b", "bob!*@*")) in replies(bob)
+    bob.send("PRIVMSG #room :can you hear me")
+    assert "404" in [c for c, _ in replies(bob)]
+    assert hub.pump() == 0
+    alice.send("KICK #room bob :out")
+    hub.pump()
+    assert ("KICK", ("#room", "bob", "out")) in replies(bob)
+    assert b.find_channel("#room") is not None
+    assert b.network.find_user("bob") not in b.find_channel("#room").members  # type: ignore[union-attr]
+
+
+def test_a_dead_node_s_users_quit_on_the_others() -> None:
+    hub = LocalHub()
+    a, _ = node(hub, "a")
+    b, _ = node(hub, "b")
+    alice = Client(a).register("alice")
+    bob = Client(b).register("bob")
+    hub.pump()
+    alice.send("JOIN #room")
+    hub.pump()
+    bob.send("JOIN #room")
+    hub.pump()
+    alice.messages()
+    hub.kill("b")
+    got = alice.messages()
+    assert [m.command for m in got] == ["QUIT"]
+    assert got[0].source is not None
+    assert got[0].source.startswith("bob!")
+    assert a.network.find_user("bob") is None
+    Client(a).register("bob")  # its claim went with it
+
+
+def test_a_node_that_joins_late_learns_the_network() -> None:
+    hub = LocalHub()
+    a, _ = node(hub, "a")
+    alice = Client(a).register("alice")
+    alice.send("JOIN #room", "TOPIC #room :the topic", "MODE #room +b x!*@*")
+    hub.pump()
+    c, _ = node(hub, "c")
+    carol = Client(c).register("carol")
+    carol.send("JOIN #room")
+    got = replies(carol)
+    assert ("332", ("carol", "#room", "the topic")) in got
+    assert "@alice" in [p for cmd, p in got if cmd == "353"][0][-1].split()
+    assert c.find_channel("#room").lists["b"][0].mask == "x!*@*"  # type: ignore[union-attr]
+    hub.pump()
+    alice.messages()
+    carol.send("PRIVMSG #room :hi")
+    hub.pump()
+    assert [(m.command, m.params) for m in alice.messages()] == [("PRIVMSG", ("#room", "hi"))]
+
+
+def test_nick_part_topic_and_quit_cross() -> None:
+    hub = LocalHub()
+    a, _ = node(hub, "a")
+    b, _ = node(hub, "b")
+    alice = Client(a).register("alice")
+    bob = Client(b).register("bob")
+    hub.pump()
+    alice.send("JOIN #room")
+    hub.pump()
+    bob.send("JOIN #room")
+    hub.pump()
+    bob.messages()
+    alice.send("NICK alicia", "TOPIC #room :new", "PART #room :later")
+    hub.pump()
+    assert [(m.command, m.params) for m in bob.messages()] == [
+        ("NICK", ("alicia",)),
+        ("TOPIC", ("#room", "new")),
+        ("PART", ("#room", "later")),
+    ]
+    alice.send("JOIN #room", "QUIT :bye")
+    hub.pump()
+    assert [m.command for m in bob.messages()] == ["JOIN", "QUIT"]
+    assert b.network.find_user("alicia") is None
+
+
+def test_one_channel_made_on_two_nodes_at_once_has_one_creator() -> None:
+    hub = LocalHub()
+    a, _ = node(hub, "a")
+    b, _ = node(hub, "b")
+    alice = Client(a).register("alice")
+    bob = Client(b).register("bob")
+    hub.pump()
+    alice.send("JOIN #new,#other")
+    bob.send("JOIN #new,#third")  # b does not know #new yet: it waits for a's
+    assert "JOIN" not in bob.commands()
+    hub.pump()
+    got = replies(bob)
+    names = [p[-1].split() for c, p in got if c == "353" and p[-2] == "#new"]
+    assert len(names) == 1
+    assert sorted(names[0]) == ["@alice", "bob"]
+    assert ("JOIN", ("#third",)) in got  # the rest of the JOIN went on
+    hub.pump()
+    for server in (a, b):
+        room = server.find_channel("#new")
+        assert room is not None
+        assert {u.nick: m for u, m in room.members.items()} == {"alice": "o", "bob": ""}
+    assert set(hub.channels) == {"#new", "#other", "#third"}
+
+
+def test_a_channel_that_empties_gives_its_claim_back() -> None:
+    hub = LocalHub()
+    a, _ = node(hub, "a")
+    b, _ = node(hub, "b")
+    alice = Client(a).register("alice")
+    bob = Client(b).register("bob")
+    alice.send("JOIN #room")
+    hub.pump()
+    bob.send("JOIN #room")
+    hub.pump()
+    alice.send("PART #room")
+    hub.pump()
+    assert "#room" in hub.channels
+    bob.send("PART #room")
+    hub.pump()
+    assert hub.channels == {}
+    bob.send("JOIN #room")  # made again, by b this time: bob is its operator
+    hub.pump()
+    room = a.find_channel("#room")
+    assert room is not None
+    assert [(u.nick, m) for u, m in room.members.items()] == [("bob", "o")]
+
+
+def test_a_stale_channel_claim_is_taken_over_after_the_wait() -> None:
+    hub = LocalHub()
+    clock = FakeClock()
+    a = make_server(clock)
+    link = a.join_cluster(hub.bus("a"), "a")
+    hub.join(link)
+    hub.channels["#ghost"] = "z/1.000/1"  # a node that claimed it and died
+    alice = Client(a).register("alice")
+    alice.send("JOIN #ghost")
+    assert "JOIN" not in alice.commands()
+    clock.advance(link.wait + 1)
+    a.tick()
+    got = replies(alice)
+    assert ("JOIN", ("#ghost",)) in got
+    assert hub.channels["#ghost"].startswith("a/")
+    room = a.find_channel("#ghost")
+    assert room is not None
+    assert [(u.nick, m) for u, m in room.members.items()] == [("alice", "o")]
+
+
+def test_a_node_that_starts_again_under_its_name_drops_its_old_users() -> None:
+    hub = LocalHub()
+    clock = FakeClock()
+    a, _ = node(hub, "a")
+    b = make_server(clock)
+    hub.join(b.join_cluster(hub.bus("b"), "b"))
+    hub.pump()
+    alice = Client(a).register("alice")
+    Client(b).register("bob")
+    alice.send("JOIN #room")
+    hub.pump()
+    hub.links = [link for link in hub.links if link.node != "b"]  # b crashed...
+    clock.advance(2)  # ...and starts again before its lease ran out
+    again = make_server(clock)
+    hub.join(again.join_cluster(hub.bus("b"), "b"))
+    hub.pump()
+    assert a.network.find_user("bob") is None
+    assert again.network.find_user("alice") is not None  # (a's burst)
+
+
+def test_a_multiline_message_crosses_as_one_message() -> None:
+    hub = LocalHub()
+    a, _ = node(hub, "a")
+    b, _ = node(hub, "b")
+    caps = "draft/multiline batch message-tags server-time"
+    alice = Client(a).register("alice", caps)
+    rich = Client(b).register("rich", caps)
+    plain = Client(b).register("plain")
+    hub.pump()
+    alice.send("JOIN #room")
+    hub.pump()
+    rich.send("JOIN #room")
+    plain.send("JOIN #room")
+    hub.pump()
+    rich.messages(), plain.messages(), alice.messages()
+    send_batch(alice, "#room", "first", "+ and more", "second")
+    assert hub.pump() == 1
+    got = rich.messages()
+    assert [m.command for m in got] == ["BATCH", "PRIVMSG", "PRIVMSG", "PRIVMSG", "BATCH"]
+    assert got[0].params[1:] == ("draft/multiline", "#room")
+    assert [m.params[-1] for m in plain.messages()] == ["first", " and more", "second"]
+
+
+def test_channel_changes_are_admitted_in_one_order() -> None:
+    hub = LocalHub()
+    a, link_a = node(hub, "a")
+    b, link_b = node(hub, "b")
+    alice = Client(a).register("alice")
+    bob = Client(b).register("bob")
+    hub.pump()
+    alice.send("JOIN #room")
+    hub.pump()
+    bob.send("JOIN #room")
+    hub.pump()
+    alice.send("MODE #room +o bob")
+    hub.pump()
+    assert link_a.versions[a.fold("#room")] == link_b.versions[b.fold("#room")] == 1
+    # Both operators change the topic at once; b has not heard a's change when it asks.
+    alice.send("TOPIC #room :from alice")
+    bob.send("TOPIC #room :from bob")
+    assert ("TOPIC", ("#room", "from bob")) not in replies(bob)  # b waits: it is behind
+    hub.pump()  # a's change reaches b, which asks again and is admitted
+    hub.pump()
+    for server in (a, b):
+        room = server.find_channel("#room")
+        assert room is not None
+        assert room.topic == "from bob"  # the same last word on both nodes
+    assert link_a.versions[a.fold("#room")] == link_b.versions[b.fold("#room")] == 3
+
+
+def test_a_change_that_changes_nothing_still_moves_the_version_on() -> None:
+    hub = LocalHub()
+    a, link_a = node(hub, "a")
+    b, link_b = node(hub, "b")
+    alice = Client(a).register("alice")
+    bob = Client(b).register("bob")
+    alice.send("JOIN #room")
+    hub.pump()
+    bob.send("JOIN #room")
+    hub.pump()
+    bob.send("MODE #room +m")  # not an operator: refused, but admitted and counted
+    assert "482" in [c for c, _ in replies(bob)]
+    hub.pump()
+    assert link_a.versions[a.fold("#room")] == link_b.versions[b.fold("#room")] == 1
+    alice.send("MODE #room +m")
+    hub.pump()
+    room = b.find_channel("#room")
+    assert room is not None
+    assert "m" in room.flags
