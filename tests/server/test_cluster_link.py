@@ -353,3 +353,70 @@ def test_a_change_that_changes_nothing_still_moves_the_version_on() -> None:
     room = b.find_channel("#room")
     assert room is not None
     assert "m" in room.flags
+
+
+def _room(hub: LocalHub, caps: str = "message-tags echo-message") -> tuple[Client, Client]:
+    """alice on node a (with ``caps``), bob on node b, both in #room."""
+    clock = FakeClock()
+    a = make_server(clock)
+    link = a.join_cluster(hub.bus("a"), "a")
+    hub.join(link)
+    b, _ = node(hub, "b")
+    alice = Client(a).register("alice", caps)
+    bob = Client(b).register("bob")
+    hub.pump()
+    bob.send("JOIN #room")
+    hub.pump()
+    alice.send("JOIN #room")
+    hub.pump()
+    alice.messages(), bob.messages()
+    return alice, bob
+
+
+def _said(client: Client) -> list[tuple[str, ...]]:
+    return [m.params for m in client.messages() if m.command == "PRIVMSG"]
+
+
+def test_an_acknowledgement_waits_until_the_bus_has_written_the_message() -> None:
+    """Nothing acknowledged is lost with a node: the echo goes out once the record is
+    written (the hub's pump here, Redis's reply in a real cluster)."""
+    hub = LocalHub()
+    alice, bob = _room(hub)
+    alice.send("PRIVMSG #room :safe?")
+    assert _said(alice) == []  # not written yet: no echo
+    alice.send("PING :still-held")
+    assert not [m for m in alice.messages() if m.command == "PONG"]
+    hub.pump()
+    got = alice.messages()
+    assert [m.params for m in got if m.command == "PRIVMSG"] == [("#room", "safe?")]
+    assert [m.params[-1] for m in got if m.command == "PONG"] == ["still-held"]
+    assert _said(bob) == [("#room", "safe?")]
+
+
+def test_without_an_acknowledgement_nothing_waits_for_the_bus() -> None:
+    hub = LocalHub()
+    alice, _ = _room(hub, caps="message-tags")
+    alice.send("PRIVMSG #room :fire and forget")
+    alice.send("PING :now")
+    assert [m.params[-1] for m in alice.messages() if m.command == "PONG"] == ["now"]
+
+
+def test_a_sender_held_a_whole_lease_is_released_and_told() -> None:
+    """A bus that cannot write (Redis away) does not freeze its senders: after the lease
+    they get their echo and a notice that their messages wait."""
+    hub = LocalHub()
+    alice, _ = _room(hub)
+    server = alice.server
+    link = server.cluster
+    assert link is not None
+    link.wait = 5.0
+    alice.send("PRIVMSG #room :into the void")
+    assert _said(alice) == []
+    clock = server.clock
+    assert isinstance(clock, FakeClock)
+    clock.advance(6.0)
+    server.tick()
+    got = alice.messages()
+    assert [m.params for m in got if m.command == "PRIVMSG"] == [("#room", "into the void")]
+    notices = [m.params[-1] for m in got if m.command == "NOTICE"]
+    assert any("cannot be reached" in text for text in notices), notices

@@ -158,6 +158,7 @@ class RedisBus:
             log.warning("cluster outbox full (%d records): one dropped", self.outbox_limit)
             if self.link is not None:
                 self.link.undelivered(record)
+                self.link.written(int(record["s"]))  # (its sender is told, not held)
             return
         self._outbox.append(("x", record))
         self._wake.set()
@@ -333,6 +334,11 @@ class RedisBus:
                 for _ in batch:
                     self._outbox.popleft()
                 self.written += sum(1 for kind, _ in batch if kind == "x")
+                link = self.link
+                if link is not None:  # (held senders get their acknowledgement now)
+                    for kind, item in batch:
+                        if kind == "x" and item.get("n") == self.node:
+                            link.written(int(item["s"]))
 
     # -- the stream ------------------------------------------------------------------------
 

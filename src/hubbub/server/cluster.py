@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
+from hubbub.protocol.caps import Cap
 from hubbub.protocol.casemap import Folded
 from hubbub.server.channel import PREFIX_MODES, Channel, ListEntry
 from hubbub.server.events import (
@@ -48,6 +49,7 @@ from hubbub.server.user import User
 
 if TYPE_CHECKING:
     from hubbub.server.network import Network
+    from hubbub.server.session import Session
 
 log = logging.getLogger("hubbub.cluster")
 
@@ -104,6 +106,14 @@ transaction's worth: a record is only ever written twice within one)."""
 UNDELIVERED = "Your message could not reach the other servers of the network"
 """What a local sender is told when the bus had to drop its message."""
 
+DELAYED = (
+    "The other servers of the network cannot be reached for now: your messages wait, "
+    "and are sent on once they can"
+)
+"""What a local sender whose acknowledgement waited a whole lease for Redis is told."""
+
+_ACKED = Cap.ECHO_MESSAGE | Cap.LABELED_RESPONSE
+
 
 class ClusterLink:
     """This node's part in a cluster: a subscriber of the network that publishes the changes
@@ -156,6 +166,18 @@ class ClusterLink:
         """The channels whose admitted change was told (a record carried its version)."""
         self._version_waiting: dict[Folded, list[tuple[int, float, Callable[[bool], None]]]] = {}
         """Changes waiting for this node to catch up with a channel's version."""
+        self.hold: Callable[[Session, int], None] | None = None
+        """Holds a local sender's output until its record ``seq`` is written (set by the
+        server: its acknowledgement waits, as for history, so that nothing acknowledged is
+        lost with this node)."""
+        self.release: Callable[[int], None] | None = None
+        """Releases the senders held for records up to ``seq`` (set by the server)."""
+        self._unwritten: deque[int] = deque()
+        """This node's records not yet written by the bus, in the order they were made."""
+        self._written_early: set[int] = set()
+        """Records written before some made earlier (a burst goes first)."""
+        self._holding: deque[tuple[int, float, Session]] = deque()
+        """Senders held, with the record they wait for and since when (see :meth:`tick`)."""
         network.subscribe(self.hear)
         network.claims = self
 
@@ -246,7 +268,19 @@ class ClusterLink:
 
     def tick(self, now: float) -> None:
         """The core's timer: JOINs that waited too long for a channel give up waiting, and
-        so do changes that waited too long for the changes before them."""
+        so do changes that waited too long for the changes before them; senders held a
+        whole lease for a bus that cannot write are released and told that their messages
+        wait (they are written once it can)."""
+        holding = self._holding
+        if holding and holding[0][1] + self.wait <= now:
+            told: set[Session] = set()
+            while holding and holding[0][1] + self.wait <= now:
+                seq, _, session = holding.popleft()
+                if not session.closed and session not in told and self.notify is not None:
+                    told.add(session)
+                    self.notify(session.user, DELAYED)
+                if self.release is not None:
+                    self.release(seq)
         for folded, vwaiting in list(self._version_waiting.items()):
             vdue = [then for _, until, then in vwaiting if until <= now]
             if vdue:
@@ -342,10 +376,46 @@ class ClusterLink:
 
     # -- publishing ------------------------------------------------------------------------
 
-    def publish(self, kind: str, **fields: Any) -> None:
-        """Send one record of this node's to the others."""
+    def publish(self, kind: str, **fields: Any) -> int:
+        """Send one record of this node's to the others; its sequence number (reported by
+        the bus through :meth:`written`)."""
         self._seq += 1
-        self.bus.publish({"k": kind, "n": self.node, "t": self.started, "s": self._seq, **fields})
+        seq = self._seq
+        self._unwritten.append(seq)
+        self.bus.publish({"k": kind, "n": self.node, "t": self.started, "s": seq, **fields})
+        return seq
+
+    @property
+    def written_through(self) -> int:
+        """Every record of this node's up to this sequence number is written."""
+        return self._unwritten[0] - 1 if self._unwritten else self._seq
+
+    def written(self, seq: int) -> None:
+        """The bus wrote this node's record ``seq`` (or dropped it, telling its sender):
+        release the senders that waited for it and those before it."""
+        unwritten = self._unwritten
+        if not unwritten or seq < unwritten[0]:
+            return
+        self._written_early.add(seq)
+        early = self._written_early
+        while unwritten and unwritten[0] in early:
+            early.discard(unwritten.popleft())
+        through = self.written_through
+        holding = self._holding
+        while holding and holding[0][0] <= through:
+            holding.popleft()
+        if self.release is not None:
+            self.release(through)
+
+    def _acknowledged(self, user: User, seq: int) -> None:
+        """``user`` sent the message of record ``seq``: if it is told so (echo-message, a
+        labeled reply), that waits until the record is written."""
+        session = user.session
+        if self.hold is None or session is None or not session.caps & _ACKED:
+            return
+        if seq > self.written_through:
+            self.hold(session, seq)
+            self._holding.append((seq, self.network.clock(), session))
 
     def hear(self, event: Event) -> None:
         """The subscriber: publish the changes made here (not those applied from others)."""
@@ -459,7 +529,7 @@ class ClusterLink:
             where, to_channel = target.nick, False
         else:
             return  # (a local user, or a service: nothing for the other nodes)
-        self.publish(
+        seq = self.publish(
             "msg",
             nick=source.nick,
             cmd=event.command,
@@ -474,6 +544,7 @@ class ClusterLink:
             tags=dict(event.tags),
             wire=event.wire.decode("utf-8", "surrogateescape"),
         )
+        self._acknowledged(source, seq)
 
     def channel_fields(self, channel: Channel) -> Record:
         """A channel's state as the other nodes need it (what a JOIN cannot carry)."""
@@ -496,7 +567,7 @@ class ClusterLink:
         where = self._target_fields(event.target)
         if not self._local(event.source) or where is None:
             return
-        self.publish(
+        seq = self.publish(
             "ml",
             nick=event.source.nick,
             cmd=event.command,
@@ -509,6 +580,7 @@ class ClusterLink:
             tags=dict(event.tags),
             **where,
         )
+        self._acknowledged(event.source, seq)
 
     def _pub_redacted(self, event: Redacted) -> None:
         where = self._target_fields(event.target)
@@ -937,6 +1009,8 @@ class LocalHub:
             record = self.queue.pop(0)
             count += 1
             for link in list(self.links):
+                if link.node == record.get("n"):
+                    link.written(int(record["s"]))
                 link.receive(record)
         return count
 

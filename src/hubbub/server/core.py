@@ -144,10 +144,11 @@ class Server:
         """Connection throttle per address: (tokens left, when counted); forgotten once full."""
         self.dirty: set[Session] = set()
         """Sessions with bytes queued since the last :meth:`flush`."""
-        self.held: dict[Session, int] = {}
-        """Sessions whose output waits until history has committed the row of this sequence
-        number (their own message, which their next output acknowledges): see
-        :meth:`hold`."""
+        self.held: dict[Session, dict[str, int]] = {}
+        """Sessions whose output waits (their own message, which their next output
+        acknowledges, is not safe yet), with what each waits for: per *gate* (``"history"``:
+        the history writer's commit; ``"cluster"``: the bus's write to Redis), a sequence
+        number of that gate. See :meth:`hold`."""
         self.history: History | None = None
         """Message history, when ``[history] enabled`` and there is storage (set by
         ``history.attach``)."""
@@ -530,18 +531,28 @@ class Server:
         """Run blocking work away from the core's thread (see :meth:`Host.offload`)."""
         self.host.offload(work, done)
 
-    def hold(self, session: Session, seq: int) -> None:
-        """Send ``session`` nothing more until history row ``seq`` is committed: what it
+    def hold(self, session: Session, seq: int, gate: str = "history") -> None:
+        """Send ``session`` nothing more until ``gate`` has done its work up to ``seq`` (the
+        history row ``seq`` is committed; the cluster record ``seq`` is written): what it
         is sent next acknowledges its message (echo-message, a labeled reply), and nothing
-        acknowledged may be lost."""
-        self.held[session] = seq
+        acknowledged may be lost. A session may wait for several gates at once."""
+        gates = self.held.setdefault(session, {})
+        if gates.get(gate, -1) < seq:
+            gates[gate] = seq
 
-    def release(self, seq: int) -> None:
-        """History committed every row up to ``seq``: flush the sessions that waited."""
+    def release(self, seq: int, gate: str = "history") -> None:
+        """``gate`` has done its work up to ``seq``: flush the sessions that waited for it
+        (and for no other gate)."""
         held = self.held
         if not held:
             return
-        ready = [s for s, want in held.items() if want <= seq]
+        ready = []
+        for session, gates in held.items():
+            want = gates.get(gate)
+            if want is not None and want <= seq:
+                del gates[gate]
+                if not gates:
+                    ready.append(session)
         for session in ready:
             del held[session]
             if session.closed:  # it quit meanwhile: its echo, its ERROR, then the end
@@ -664,6 +675,8 @@ class Server:
                 self.send(user.session, self.notice(user.session, text))
 
         self.cluster = ClusterLink(self.network, node, bus, self.name, notify)
+        self.cluster.hold = lambda session, seq: self.hold(session, seq, "cluster")
+        self.cluster.release = lambda seq: self.release(seq, "cluster")
         order_channel_changes(self)
         return self.cluster
 
