@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hubbub.server.cluster import ClusterLink, LocalHub
 from hubbub.server.core import Server
+from hubbub.server.history import attach
 from tests.server.harness import Client, FakeClock, make_server, replies
+from tests.server.historyhelpers import AutoRecorder, make_store
 from tests.server.test_multiline import send_batch
 
 
@@ -420,3 +424,79 @@ def test_a_sender_held_a_whole_lease_is_released_and_told() -> None:
     assert [m.params for m in got if m.command == "PRIVMSG"] == [("#room", "into the void")]
     notices = [m.params[-1] for m in got if m.command == "NOTICE"]
     assert any("cannot be reached" in text for text in notices), notices
+
+
+def _history_node(hub: LocalHub, name: str, store: object | None = None) -> tuple[Server, Any]:
+    """A node keeping history in ``store`` (a new in-memory one by default)."""
+    server = make_server()
+    store = store if store is not None else make_store()
+    recorder = AutoRecorder(store)
+    recorder.history = attach(server, store, recorder)  # type: ignore[arg-type]
+    link = server.join_cluster(hub.bus(name), name)
+    hub.join(link)
+    hub.pump()
+    return server, store
+
+
+class SharedStore:
+    """One history store for every node (as PostgreSQL is): ``shared`` set."""
+
+    shared = True
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+def _lines(store: Any, target: str, peer: str = "") -> list[str]:
+    rows = store.query(target, peer, limit=50, newest=False, messages_only=True)
+    return [row.text for row in rows or []]
+
+
+def test_each_node_s_own_store_keeps_what_it_delivered_and_forgets_a_redaction() -> None:
+    hub = LocalHub()
+    a, store_a = _history_node(hub, "a")
+    b, store_b = _history_node(hub, "b")
+    alice = Client(a).register("alice", "message-tags echo-message draft/message-redaction")
+    bob = Client(b).register("bob")
+    hub.pump()
+    for client in (alice, bob):
+        client.send("JOIN #room")
+        hub.pump()
+    alice.send("PRIVMSG #room :kept on both")
+    alice.send("PRIVMSG bob :private")
+    hub.pump()
+    assert _lines(store_a, "#room") == _lines(store_b, "#room") == ["kept on both"]
+    msgid = next(m for m in alice.messages() if m.params[-1] == "kept on both").tags["msgid"]
+    alice.send(f"REDACT #room {msgid}")
+    hub.pump()
+    assert _lines(store_a, "#room") == _lines(store_b, "#room") == []
+
+
+def test_a_shared_store_keeps_each_message_once() -> None:
+    """Nodes that share one store (PostgreSQL) each keep what their own users said: a
+    channel message once, a private message once per party, by the party's node."""
+    hub = LocalHub()
+    shared = SharedStore(make_store())
+    a, _ = _history_node(hub, "a", shared)
+    b, _ = _history_node(hub, "b", shared)
+    alice = Client(a).register("alice")
+    bob = Client(b).register("bob")
+    hub.pump()
+    for client in (alice, bob):
+        client.send("JOIN #room")
+        hub.pump()
+    alice.send("PRIVMSG #room :once")
+    bob.send("PRIVMSG #room :once too")
+    alice.send("PRIVMSG bob :psst")
+    hub.pump()
+    assert _lines(shared, "#room") == ["once", "once too"]
+    history_a, history_b = a.history, b.history
+    assert history_a is not None
+    assert history_b is not None
+    alice_key = history_a.key_of(alice.session.user)
+    bob_key = history_b.key_of(bob.session.user)
+    assert _lines(shared, alice_key, "bob") == ["psst"]
+    assert _lines(shared, bob_key, "alice") == ["psst"]

@@ -45,6 +45,7 @@ from hubbub.server.events import (
     NickChanged,
     Parted,
     Quit,
+    Redacted,
     Relayed,
     TopicChanged,
 )
@@ -195,6 +196,11 @@ class History:
         self.session_markers: dict[User, dict[str, float]] = {}
         """Read markers of users without an account (for their connection only)."""
         self._last_purge = server.clock()
+        self._after_commit: list[tuple[int, Callable[[], None]]] = []
+        """Work that waits for the writer to commit up to a sequence number."""
+        self.shared = bool(getattr(store, "shared", False))
+        """The store is the whole cluster's (see :class:`~hubbub.storage.base.HistoryStore`):
+        only what this node's own users do is kept here."""
         self.paused = False
         """Input is paused until the writer catches up (see :meth:`_submit`)."""
         self._handlers: dict[type, Callable[[Event], None]] = {
@@ -208,6 +214,7 @@ class History:
             ChannelModesChanged: self._modes,  # type: ignore[dict-item]
             TopicChanged: self._topic,  # type: ignore[dict-item]
             AccountChanged: self._account,  # type: ignore[dict-item]
+            Redacted: self._redacted,  # type: ignore[dict-item]
         }
 
     @property
@@ -287,20 +294,31 @@ class History:
             self.server.host.pause_input(True)
         return seq
 
+    def _remote(self, user: User | None) -> bool:
+        """True when ``user`` is another node's and the store is shared: that node keeps
+        what it does."""
+        if not self.shared or user is None:
+            return False
+        cluster = self.server.cluster
+        return cluster is not None and user in cluster.owner
+
     def _buffers(self, source: User, target: Channel | User) -> list[tuple[str, str]] | None:
         """The buffers a message from ``source`` to ``target`` is kept in, as (key, peer);
-        None when it is not kept."""
+        None when it is not kept. With a shared store, a party of another node is left to
+        its node (a channel's line to its sender's)."""
         if type(target) is Channel:
-            if target.history == "off":
+            if target.history == "off" or self._remote(source):
                 return None
             return [(target.folded, "")]
         assert isinstance(target, User)
         if not self.config.private or target.service is not None:
             return None
-        keys: list[tuple[str, str]] = [(self.key_of(source), target.folded)]
-        if target is not source:
+        keys: list[tuple[str, str]] = []
+        if not self._remote(source):
+            keys.append((self.key_of(source), target.folded))
+        if target is not source and not self._remote(target):
             keys.append((self.key_of(target), source.folded))
-        return keys
+        return keys or None
 
     def _relayed(self, event: Relayed) -> None:
         if event.status or not self.config.enabled:
@@ -347,10 +365,17 @@ class History:
             self.server.hold(session, seq)
 
     def _event_rows(
-        self, channels: Sequence[Channel], sender: str, msg: Message, when: float, msgid: str
+        self,
+        channels: Sequence[Channel],
+        sender: str,
+        msg: Message,
+        when: float,
+        msgid: str,
+        by: User | None,
     ) -> None:
-        """Keep ``msg`` (a JOIN, a TOPIC...) in ``channels`` for event-playback."""
-        if not (self.config.events and self.config.enabled):
+        """Keep ``msg`` (a JOIN, a TOPIC...), done by ``by``, in ``channels`` for
+        event-playback."""
+        if not (self.config.events and self.config.enabled) or self._remote(by):
             return
         line = msg.serialize_without_tags()
         rows = [
@@ -365,7 +390,7 @@ class History:
         user, channel, stamp = event.user, event.channel, event.stamp
         self._since[(channel, user)] = ms(stamp.time)
         msg = Message("JOIN", (channel.name,), user.prefix)
-        self._event_rows((channel,), user.folded, msg, stamp.time, stamp.msgid)
+        self._event_rows((channel,), user.folded, msg, stamp.time, stamp.msgid, user)
         session = user.session
         if session is not None and not session.caps & Cap.CHATHISTORY:
             self._replay(session, channel, stamp.time)
@@ -401,6 +426,32 @@ class History:
 
         self.server.offload(guarded(work), done)
 
+    def _redacted(self, event: Redacted) -> None:
+        """A message redacted on another node of a cluster: this node's own store (not
+        a shared one, where that node removed it) forgets its copy too. (A local REDACT
+        removes it in the command, before it is relayed.)"""
+        cluster = self.server.cluster
+        if self.shared or cluster is None or event.by not in cluster.owner:
+            return
+        store, msgid = self.store, event.msgid
+
+        def work() -> int:
+            return store.redact(msgid)
+
+        def done(removed: int | Exception) -> None:
+            if isinstance(removed, Exception):
+                log.warning("history: redacting %s: %s", msgid, removed)
+
+        def redact() -> None:
+            self.server.offload(guarded(work), done)
+
+        # After whatever the writer holds now (the message itself may still be queued).
+        seq = self.recorder.submit([])
+        if seq <= self.committed_seq:
+            redact()
+        else:
+            self._after_commit.append((seq, redact))
+
     def _account(self, event: AccountChanged) -> None:
         """Load the read markers of an account that logs in (JOIN answers from memory)."""
         account = event.account
@@ -431,7 +482,7 @@ class History:
         self._since.pop((channel, user), None)
         params = (channel.name, event.reason) if event.reason else (channel.name,)
         msg = Message("PART", params, user.prefix)
-        self._event_rows((channel,), user.folded, msg, stamp.time, stamp.msgid)
+        self._event_rows((channel,), user.folded, msg, stamp.time, stamp.msgid, user)
 
     def _kicked(self, event: Kicked) -> None:
         by, channel, target, stamp = event.by, event.channel, event.target, event.stamp
@@ -439,7 +490,7 @@ class History:
         source = by.prefix if by is not None else self.server.name
         msg = Message("KICK", (channel.name, target.nick, event.reason), source)
         sender = by.folded if by is not None else ""
-        self._event_rows((channel,), sender, msg, stamp.time, stamp.msgid)
+        self._event_rows((channel,), sender, msg, stamp.time, stamp.msgid, by)
 
     def _quit(self, event: Quit) -> None:
         user, stamp = event.user, event.stamp
@@ -448,27 +499,27 @@ class History:
         self._keys.pop(user, None)
         self.session_markers.pop(user, None)
         msg = Message("QUIT", (event.reason,), user.prefix)
-        self._event_rows(event.channels, user.folded, msg, stamp.time, stamp.msgid)
+        self._event_rows(event.channels, user.folded, msg, stamp.time, stamp.msgid, user)
 
     def _nick(self, event: NickChanged) -> None:
         user, stamp = event.user, event.stamp
         msg = Message("NICK", (user.nick,), event.old_prefix)
         channels = tuple(user.channels.values())
-        self._event_rows(channels, user.folded, msg, stamp.time, stamp.msgid)
+        self._event_rows(channels, user.folded, msg, stamp.time, stamp.msgid, user)
 
     def _modes(self, event: ChannelModesChanged) -> None:
         by, channel, stamp = event.by, event.channel, event.stamp
         source = by.prefix if by is not None else self.server.name
         msg = Message("MODE", (channel.name, *mode_params(event.changes)), source)
         sender = by.folded if by is not None else ""
-        self._event_rows((channel,), sender, msg, stamp.time, stamp.msgid)
+        self._event_rows((channel,), sender, msg, stamp.time, stamp.msgid, by)
 
     def _topic(self, event: TopicChanged) -> None:
         by, channel, stamp = event.by, event.channel, event.stamp
         source = by.prefix if by is not None else self.server.name
         msg = Message("TOPIC", (channel.name, event.topic), source)
         sender = by.folded if by is not None else ""
-        self._event_rows((channel,), sender, msg, stamp.time, stamp.msgid)
+        self._event_rows((channel,), sender, msg, stamp.time, stamp.msgid, by)
 
     # -- the writer's reports ----------------------------------------------------------------
 
@@ -480,6 +531,11 @@ class History:
         if seq > self.committed_seq:
             self.committed_seq = seq
         self.server.release(seq)
+        if self._after_commit:
+            due = [then for want, then in self._after_commit if want <= seq]
+            self._after_commit = [(w, t) for w, t in self._after_commit if w > seq]
+            for then in due:
+                then()
         if self.paused and self.recorder.pending <= self.config.queue_limit // 2:
             log.info("history: the disk caught up; input resumed")
             self.paused = False

@@ -244,6 +244,11 @@ class HistoryStore(Protocol):
 
     Every method blocks and runs on a worker thread. Reads and writes may come from
     different threads at once; an implementation serialises what it must.
+
+    A store with a true ``shared`` attribute is one for every node of a cluster
+    (PostgreSQL): each node then keeps only what its own users said (a message once, not
+    once per node that delivered it); a store without it is the node's own (SQLite), which
+    keeps everything the node delivered.
     """
 
     def append(self, rows: Sequence[StoredMessage]) -> None:

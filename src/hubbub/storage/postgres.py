@@ -567,6 +567,10 @@ class PostgresHistory:
     :class:`PostgresStorage` (made by its ``history()``), on its connections. Safe to call
     from any thread; several nodes may write the same database at once."""
 
+    shared = True
+    """Every node of a cluster writes and reads this one store: each keeps only what its
+    own users said (see :attr:`hubbub.storage.base.HistoryStore.shared`)."""
+
     def __init__(self, storage: PostgresStorage) -> None:
         self._storage = storage
         self._buffers: dict[tuple[str, str], int] = {}
