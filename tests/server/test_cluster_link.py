@@ -5,11 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from hubbub.protocol.casemap import Folded
+from hubbub.server.accounts import AccountService
+from hubbub.server.accounts import attach as attach_accounts
+from hubbub.server.chanregistry import ChannelRegistry
 from hubbub.server.cluster import ClusterLink, LocalHub
 from hubbub.server.core import Server
 from hubbub.server.history import attach
+from hubbub.storage import SqliteStorage
+from hubbub.storage.base import ChannelRecord
 from tests.server.harness import Client, FakeClock, make_server, replies
 from tests.server.historyhelpers import AutoRecorder, make_store
+from tests.server.saslclient import b64, plain
 from tests.server.test_multiline import send_batch
 
 
@@ -500,3 +507,82 @@ def test_a_shared_store_keeps_each_message_once() -> None:
     bob_key = history_b.key_of(bob.session.user)
     assert _lines(shared, alice_key, "bob") == ["psst"]
     assert _lines(shared, bob_key, "alice") == ["psst"]
+
+
+class SharedAccounts:
+    """One account and channel database for every node (as PostgreSQL is)."""
+
+    shared = True
+
+    def __init__(self) -> None:
+        self._storage = SqliteStorage(":memory:")
+        self._storage.open()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._storage, name)
+
+
+def test_an_account_made_on_one_node_logs_in_on_another_that_shares_the_database() -> None:
+    """A node's account cache hears of an account another node stored in the shared
+    database (registered, its password changed, deleted), without waiting for a REHASH."""
+    hub = LocalHub()
+    shared = SharedAccounts()
+    servers = []
+    for name in ("a", "b"):
+        server = make_server()
+        attach_accounts(server, AccountService(shared))
+        hub.join(server.join_cluster(hub.bus(name), name))
+        servers.append(server)
+    hub.pump()
+    a, b = servers
+    alice = Client(a).register("alice")
+    alice.send("PRIVMSG NickServ :REGISTER correct-horse-9")
+    alice.messages()
+    hub.pump()
+    b_accounts = b.accounts
+    assert b_accounts is not None
+    assert "alice" in b_accounts.records
+    dave = Client(b)
+    dave.send("CAP LS 302", "CAP REQ :sasl", "NICK dave", "USER d 0 * :d")
+    dave.messages()
+    dave.send("AUTHENTICATE PLAIN")
+    dave.send(f"AUTHENTICATE {b64(plain('alice', 'correct-horse-9'))}")
+    assert [m.command for m in dave.messages()] == ["AUTHENTICATE", "900", "903"]
+    alice.send("PRIVMSG NickServ :PASSWORD battery-staple-7")
+    alice.messages()
+    hub.pump()
+    erin = Client(b)
+    erin.send("CAP LS 302", "CAP REQ :sasl", "NICK erin", "USER e 0 * :e")
+    erin.messages()
+    erin.send("AUTHENTICATE PLAIN")
+    erin.send(f"AUTHENTICATE {b64(plain('alice', 'battery-staple-7'))}")
+    assert [m.command for m in erin.messages()] == ["AUTHENTICATE", "900", "903"]
+    service = a.accounts
+    assert service is not None
+    record = service.records[Folded("alice")]
+    service.delete(a, record, lambda outcome: None)  # (as the admin API does)
+    hub.pump()
+    assert "alice" not in b_accounts.records
+
+
+def test_a_channel_registration_made_on_one_node_is_known_on_another() -> None:
+    hub = LocalHub()
+    shared = SharedAccounts()
+    servers = []
+    for name in ("a", "b"):
+        server = make_server()
+        server.channel_registry = ChannelRegistry(shared)
+        hub.join(server.join_cluster(hub.bus(name), name))
+        servers.append(server)
+    a, b = servers
+    assert a.channel_registry is not None
+    assert b.channel_registry is not None
+    record = ChannelRecord("#room", Folded("#room"), "alice", 1.0, topic="kept")
+    a.channel_registry.register(a, record, lambda ok: None)
+    hub.pump()
+    found = b.channel_registry.get(Folded("#room"))
+    assert found is not None
+    assert found.topic == "kept"
+    a.channel_registry.drop(a, Folded("#room"), lambda ok: None)
+    hub.pump()
+    assert b.channel_registry.get(Folded("#room")) is None

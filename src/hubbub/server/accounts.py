@@ -140,6 +140,10 @@ class AccountService:
         """Clients on a nick reserved by an account they are not logged in to, with when
         their grace period ends (``[accounts] nick_protection``): the server's timer looks
         at these only, not at every client."""
+        self.stored: Callable[[Folded], None] | None = None
+        """Told the account this server has just created, changed or deleted in the
+        database (a cluster with a shared database tells the other nodes: see
+        :meth:`refresh`)."""
 
     def apply_config(self, server: Server) -> None:
         """Offer the account capabilities as ``server``'s (re)loaded config says, and tell
@@ -172,6 +176,33 @@ class AccountService:
         a reload under way (whose read may predate the write) keeps the cache's version."""
         for written in self._reloads:
             written.add(folded)
+
+    def refresh(self, server: Server, folded: Folded) -> None:
+        """Read the account ``folded`` from the database again (another node of a cluster
+        that shares it created, changed or deleted it), off the event loop, and keep what
+        it holds. A failed read keeps the cache as it was (logged)."""
+        storage = self.storage
+        self._reloads.append(set())
+        written = self._reloads[-1]
+
+        def work() -> tuple[bool, AccountRecord | None]:
+            try:
+                return True, storage.get_account(folded)
+            except Exception as exc:  # (StorageError) the cache is kept
+                log.warning("could not read the account %r again: %s", folded, exc)
+                return False, None
+
+        def finish(result: tuple[bool, AccountRecord | None]) -> None:
+            self._reloads.remove(written)
+            ok, record = result
+            if not ok or folded in written:
+                return  # (this server wrote it meanwhile: its own version is newer)
+            if record is None:
+                self.records.pop(folded, None)
+            else:
+                self.records[server.fold(record.name)] = record
+
+        server.offload(work, finish)
 
     def reload(self, server: Server, done: Callable[[Reloaded | None], None]) -> None:
         """Read every account from storage again (off the event loop) and replace the cache
@@ -314,6 +345,8 @@ class AccountService:
             elif record is not None:
                 self.records[folded] = record
                 self._wrote(folded)
+                if self.stored is not None:
+                    self.stored(folded)
             done(outcome, record)
 
         server.offload(work, finish)
@@ -373,6 +406,8 @@ class AccountService:
                     current.email,
                 )
                 self._wrote(key)
+                if self.stored is not None:
+                    self.stored(folded)
             done(outcome)
 
         server.offload(work, finish)
@@ -403,6 +438,8 @@ class AccountService:
                 if current is not None and current.folded == folded:
                     del self.records[key]
                 self._wrote(key)
+                if self.stored is not None:
+                    self.stored(folded)
             done(outcome)
 
         server.offload(work, finish)

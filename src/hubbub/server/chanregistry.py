@@ -91,6 +91,32 @@ class ChannelRegistry:
         """Channels with a write asked for and not begun: another change needs no other."""
         self._write_lock = threading.Lock()
         """One write at a time (each stores the newest state when it runs)."""
+        self.stored: Callable[[Folded], None] | None = None
+        """Told each registration this server has just written or dropped in the database
+        (a cluster with a shared database tells the other nodes: see :meth:`refresh`)."""
+
+    def refresh(self, server: Server, folded: Folded) -> None:
+        """Read the registration of ``folded`` again (another node of a cluster that shares
+        the database changed it), off the event loop. A failed read keeps the cache."""
+        store = self.store
+
+        def work() -> tuple[bool, ChannelRecord | None]:
+            try:
+                return True, store.get_channel(folded)
+            except Exception as exc:  # (StorageError) the cache is kept
+                log.warning("could not read the registration of %s again: %s", folded, exc)
+                return False, None
+
+        def finish(result: tuple[bool, ChannelRecord | None]) -> None:
+            ok, record = result
+            if not ok or folded in self._queued:
+                return  # (this server is about to write its own version)
+            if record is None:
+                self.records.pop(folded, None)
+            else:
+                self.records[folded] = record
+
+        server.offload(work, finish)
 
     def load(self, records: Iterable[ChannelRecord]) -> None:
         """Take the registrations read at start-up."""
@@ -115,6 +141,7 @@ class ChannelRegistry:
         def finish(ok: bool) -> None:
             if not ok and self.records.get(folded) is record:
                 del self.records[folded]
+            self._written(folded, ok)
             done(ok)
 
         server.offload(lambda: self._write(folded), finish)
@@ -129,7 +156,7 @@ class ChannelRegistry:
         if folded in self._queued:
             return  # the write waiting to begin will store this
         self._queued.add(folded)
-        server.offload(lambda: self._write(folded), lambda ok: None)
+        server.offload(lambda: self._write(folded), lambda ok: self._written(folded, ok))
 
     def drop(self, server: Server, folded: Folded, done: Callable[[bool], None]) -> None:
         """Drop a registration; ``done(True)`` once the database no longer has it,
@@ -142,6 +169,7 @@ class ChannelRegistry:
         def finish(ok: bool) -> None:
             if not ok and folded not in self.records:
                 self.records[folded] = record
+            self._written(folded, ok)
             done(ok)
 
         server.offload(lambda: self._write(folded), finish)
@@ -161,3 +189,8 @@ class ChannelRegistry:
                 log.exception("could not write the registration of %s", folded)
                 return False
         return True
+
+    def _written(self, folded: Folded, ok: bool) -> None:
+        """A write of ``folded`` ended (on the core's thread): tell :attr:`stored`."""
+        if ok and self.stored is not None:
+            self.stored(folded)

@@ -176,6 +176,10 @@ class ClusterLink:
         """This node's records not yet written by the bus, in the order they were made."""
         self._written_early: set[int] = set()
         """Records written before some made earlier (a burst goes first)."""
+        self.on_stored: dict[str, Callable[[Folded], None]] = {}
+        """What to do when another node says it wrote an account (``"acctdb"``) or a
+        channel registration (``"chandb"``) in the database all nodes share: read it
+        again (set by the server)."""
         self._holding: deque[tuple[int, float, Session]] = deque()
         """Senders held, with the record they wait for and since when (see :meth:`tick`)."""
         network.subscribe(self.hear)
@@ -848,6 +852,12 @@ class ClusterLink:
             )
         )
 
+    def _apply_stored(self, node: str, record: Record) -> None:
+        then = self.on_stored.get(str(record.get("k")))
+        name = record.get("name")
+        if then is not None and isinstance(name, str):
+            then(Folded(name))
+
     def _apply_redact(self, node: str, record: Record) -> None:
         by = self.remote(node, record["nick"])
         target = self._target(record)
@@ -977,6 +987,8 @@ _APPLIERS: dict[str, Callable[[ClusterLink, str, Record], None]] = {
     "msg": ClusterLink._apply_msg,
     "ml": ClusterLink._apply_ml,
     "redact": ClusterLink._apply_redact,
+    "acctdb": ClusterLink._apply_stored,
+    "chandb": ClusterLink._apply_stored,
 }
 """How each kind of record of another node is applied here."""
 

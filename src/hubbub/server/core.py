@@ -675,10 +675,26 @@ class Server:
                 self.send(user.session, self.notice(user.session, text))
 
         self.cluster = ClusterLink(self.network, node, bus, self.name, notify)
-        self.cluster.hold = lambda session, seq: self.hold(session, seq, "cluster")
-        self.cluster.release = lambda seq: self.release(seq, "cluster")
+        link = self.cluster
+        link.hold = lambda session, seq: self.hold(session, seq, "cluster")
+        link.release = lambda seq: self.release(seq, "cluster")
+        accounts, registry = self.accounts, self.channel_registry
+        # One database for every node (PostgreSQL): what one node writes, the others read
+        # again when it tells them, or their caches would not know it until a REHASH.
+        def announcer(kind: str) -> Callable[[Folded], None]:
+            def announce(folded: Folded) -> None:
+                link.publish(kind, name=folded)
+
+            return announce
+
+        if accounts is not None and getattr(accounts.storage, "shared", False):
+            accounts.stored = announcer("acctdb")
+            link.on_stored["acctdb"] = lambda folded: accounts.refresh(self, folded)
+        if registry is not None and getattr(registry.store, "shared", False):
+            registry.stored = announcer("chandb")
+            link.on_stored["chandb"] = lambda folded: registry.refresh(self, folded)
         order_channel_changes(self)
-        return self.cluster
+        return link
 
     # -- connections that come and go ------------------------------------------------------
 

@@ -343,6 +343,9 @@ class ChannelStore(Protocol):
     def list_channels(self) -> list[ChannelRecord]:
         """Every registered channel, for the server's cache at start-up."""
 
+    def get_channel(self, folded: Folded) -> ChannelRecord | None:
+        """One registered channel (another node of a cluster changed it), if registered."""
+
     def save_channel(self, record: ChannelRecord) -> None:
         """Create or replace a registration durably."""
 

@@ -318,6 +318,10 @@ class PostgresStorage:
     :class:`~hubbub.storage.base.ChannelStore` in a PostgreSQL database, given by a
     ``postgresql://`` URL (libpq's, so ``?sslmode=...`` and the rest work)."""
 
+    shared = True
+    """Every node of a cluster reads and writes this one database: a node that changes an
+    account or a registration tells the others to read it again."""
+
     def __init__(
         self, url: str, *, pool_size: int = POOL_SIZE, timeout: float = CONNECT_TIMEOUT
     ) -> None:
@@ -526,6 +530,16 @@ class PostgresStorage:
             ).fetchall()
         try:
             return [_channel(row) for row in found]
+        except (ValueError, TypeError) as exc:  # a row no hubbub wrote
+            raise StorageError(f"a damaged channel registration in {self.path}: {exc}") from exc
+
+    def get_channel(self, folded: Folded) -> ChannelRecord | None:
+        with self.connection() as conn:
+            found = conn.execute(
+                f"SELECT {_CHANNEL_COLUMNS} FROM channels WHERE folded = %s", (folded,)
+            ).fetchall()
+        try:
+            return _channel(found[0]) if found else None
         except (ValueError, TypeError) as exc:  # a row no hubbub wrote
             raise StorageError(f"a damaged channel registration in {self.path}: {exc}") from exc
 

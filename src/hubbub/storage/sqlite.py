@@ -381,6 +381,16 @@ class SqliteStorage:
         except (ValueError, TypeError) as exc:  # a row no hubbub wrote
             raise StorageError(f"a damaged channel registration in {self.path}: {exc}") from exc
 
+    def get_channel(self, folded: Folded) -> ChannelRecord | None:
+        with self._connection() as conn:
+            found = conn.execute(
+                f"SELECT {_CHANNEL_COLUMNS} FROM channels WHERE folded = ?", (folded,)
+            ).fetchall()
+        try:
+            return _channel(found[0]) if found else None
+        except (ValueError, TypeError) as exc:  # a row no hubbub wrote
+            raise StorageError(f"a damaged channel registration in {self.path}: {exc}") from exc
+
     def save_channel(self, record: ChannelRecord) -> None:
         with self._connection() as conn:
             conn.execute(
