@@ -679,6 +679,7 @@ class Server:
         link.hold = lambda session, seq: self.hold(session, seq, "cluster")
         link.release = lambda seq: self.release(seq, "cluster")
         accounts, registry = self.accounts, self.channel_registry
+
         # One database for every node (PostgreSQL): what one node writes, the others read
         # again when it tells them, or their caches would not know it until a REHASH.
         def announcer(kind: str) -> Callable[[Folded], None]:
