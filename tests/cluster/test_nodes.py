@@ -16,12 +16,18 @@ from hubbub.protocol.message import Message
 from tests.cluster.redisserver import RedisServer, free_port
 from tests.e2e.ircclient import IRCTestClient
 from tests.e2e.serving import serve
+from tests.e2e.test_accounts_e2e import PASSWORD
+from tests.e2e.test_history import batch_of, connect
+from tests.e2e.test_postgres_e2e import logged_in
 from tests.timeouts import TIMEOUT
 
 
-def node_config(directory: Path, redis: RedisServer, node: str, lease: float) -> Path:
+def node_config(
+    directory: Path, redis: RedisServer, node: str, lease: float, storage_url: str = ""
+) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "hubbub.toml"
+    storage = f'\n[storage]\nurl = "{storage_url}"\n' if storage_url else ""
     path.write_text(
         f"""
 [server]
@@ -35,30 +41,30 @@ exempt = ["127.0.0.1"]
 redis = "{redis.url}"
 node_id = "{node}"
 lease = {lease}
-"""
+{storage}"""
     )
     return path
 
 
 @contextlib.asynccontextmanager
 async def cluster(
-    tmp_path: Path, redis: RedisServer, names: str = "ab", lease: float = 2.0
+    tmp_path: Path,
+    redis: RedisServer,
+    names: str = "ab",
+    lease: float = 2.0,
+    storage_url: str = "",
 ) -> AsyncIterator[dict[str, tuple[asyncio.subprocess.Process, int]]]:
-    """Nodes ``names`` (one letter each), all listening; yields name -> (process, port)."""
+    """Nodes ``names`` (one letter each), all listening; yields name -> (process, port).
+    Each has its own SQLite file, or all share the PostgreSQL database ``storage_url``."""
     async with contextlib.AsyncExitStack() as stack:
         nodes: dict[str, tuple[asyncio.subprocess.Process, int]] = {}
         for name in names:
             directory = tmp_path / name
-            config = node_config(directory, redis, name, lease)
+            config = node_config(directory, redis, name, lease, storage_url)
+            db = [] if storage_url else ["--db", str(directory / "hubbub.db")]
             nodes[name] = await stack.enter_async_context(
                 serve(
-                    "--config",
-                    str(config),
-                    "--listen",
-                    "127.0.0.1:0",
-                    "--db",
-                    str(directory / "hubbub.db"),
-                    cwd=directory,
+                    "--config", str(config), "--listen", "127.0.0.1:0", *db, cwd=directory
                 )  # fmt: skip
             )
         yield nodes
@@ -386,3 +392,46 @@ async def test_a_node_whose_redis_does_not_answer_does_not_start(tmp_path: Path)
     )
     assert result.returncode == 1
     assert "cannot start: cluster.redis: cannot use Redis" in result.stderr
+
+
+async def test_history_search_and_accounts_are_the_same_on_every_node(
+    tmp_path: Path, redis: RedisServer, postgres_url: str
+) -> None:
+    """Nodes sharing one PostgreSQL: each message is kept once, whichever node its sender
+    is on, so CHATHISTORY and SEARCH answer the same on every node; an account registered
+    on one node logs in on the other at once."""
+    async with cluster(tmp_path, redis, "ab", storage_url=postgres_url) as nodes:
+        alice = await connect(nodes["a"][1], "alice")
+        bob = await connect(nodes["b"][1], "bob")
+        await alice.send(f"REGISTER * * {PASSWORD}")
+        assert (await alice.expect("REGISTER")).params[0] == "SUCCESS"
+        await alice.send("JOIN #room")
+        await alice.expect("366")
+        await sees_in(bob, "#room", "alice")
+        await bob.send("JOIN #room")
+        await bob.expect("366")
+        await alice.expect(joined("bob"))
+        await alice.send(*[f"PRIVMSG #room :from a {i} zebra" for i in range(5)])
+        await bob.send(*[f"PRIVMSG #room :from b {i}" for i in range(5)])
+        for _ in range(5):  # (the echoes: each is sent once its message is kept)
+            await alice.expect(lambda m: m.command == "PRIVMSG" and "from a" in m.params[-1])
+            await bob.expect(lambda m: m.command == "PRIVMSG" and "from b" in m.params[-1])
+        for _ in range(5):
+            await alice.expect(lambda m: m.command == "PRIVMSG" and "from b" in m.params[-1])
+            await bob.expect(lambda m: m.command == "PRIVMSG" and "from a" in m.params[-1])
+        answers = []
+        for viewer in (alice, bob):
+            got = await batch_of(viewer, "CHATHISTORY LATEST #room * 50")
+            lines = [(m.tags["msgid"], m.params[-1]) for m in got if m.command == "PRIVMSG"]
+            found = await batch_of(viewer, "SEARCH in=#room;text=zebra")
+            hits = [m.tags["msgid"] for m in found if m.command == "PRIVMSG"]
+            answers.append((lines, hits))
+        assert answers[0] == answers[1]
+        lines, hits = answers[0]
+        assert sorted(text for _, text in lines) == sorted(
+            [f"from a {i} zebra" for i in range(5)] + [f"from b {i}" for i in range(5)]
+        )  # each once
+        assert len(hits) == 5
+        dana = await logged_in(nodes["b"][1], "dana", "alice")  # registered on node a
+        for c in (alice, bob, dana):
+            await c.close()
