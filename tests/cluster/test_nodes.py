@@ -295,7 +295,19 @@ async def test_workers_share_one_port_and_make_one_network(
         await clients[0].send("PRIVMSG #all :to every worker")
         for c in clients[1:]:
             await c.expect(is_privmsg("to every worker"))
-        for c in clients:
+        # The workers share one database: the message is kept once, not once per worker.
+        reader = await connect(port, "reader")
+        await reader.send("JOIN #all")
+        await reader.expect("366")
+        loop_deadline = loop.time() + TIMEOUT
+        while True:  # (kept once committed, 20 ms later at most)
+            got = await batch_of(reader, "CHATHISTORY LATEST #all * 50")
+            texts = [m.params[-1] for m in got if m.command == "PRIVMSG"]
+            if texts or loop.time() > loop_deadline:
+                break
+            await asyncio.sleep(0.05)
+        assert texts == ["to every worker"]
+        for c in [*clients, reader]:
             await c.close()
         proc.send_signal(signal.SIGTERM)  # the parent passes it on to the workers
         assert await asyncio.wait_for(proc.wait(), TIMEOUT) == 0, "".join(log)

@@ -538,6 +538,11 @@ def write_report(
         "/proc/PID/stat and /proc/stat. The machine may be shared: before each run the script "
         "waits (at most `--max-wait` seconds) until other processes use less than 0.3 cores, "
         'and runs where they used more than 0.1 cores are marked "machine busy" below.',
+        "- **hubbub, history on** keeps every message (`[history] enabled`, its default); "
+        "the plain hubbub column runs without history, as the C servers keep none.",
+        "- **Cluster mode** (several nodes over Redis) has a benchmark of its own, "
+        "`python -m hubbub.bench.cluster`: fan-out and pairs on 1, 2 and 3 nodes, cross-node "
+        "latency, Redis CPU per delivery; its figures are in [cluster.md](cluster.md).",
         "",
         "## The generator's ceiling",
         "",

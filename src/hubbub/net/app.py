@@ -380,6 +380,8 @@ class App:
         else:
             path = section.path if in_memory else self.config.resolve_path(section.path)
             storage = SqliteStorage(path)
+            # --workers: the workers share this file as a cluster's nodes share PostgreSQL.
+            storage.shared = self.worker is not None
 
         def open_and_load() -> tuple[list[AccountRecord], list[ChannelRecord], str]:
             storage.open()

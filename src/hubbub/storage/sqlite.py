@@ -179,6 +179,10 @@ class SqliteStorage:
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._histories: list[SqliteHistory] = []
+        self.shared = False
+        """True when several nodes use this file (``hubbub serve --workers``): each keeps
+        only what its own users said, and tells the others what it wrote (see
+        :class:`~hubbub.storage.base.HistoryStore`)."""
 
     # -- life --------------------------------------------------------------------------------
 
@@ -267,6 +271,7 @@ class SqliteStorage:
         else:
             history = SqliteHistory(self.path)
             history.open()
+        history.shared = self.shared
         with self._lock:
             self._histories.append(history)
         return history

@@ -316,6 +316,8 @@ class SqliteHistory:
         if shared is not None:
             self._writer = self._reader = shared[0]
             self._write_lock = self._read_lock = shared[1]
+        self.shared = False
+        """Several nodes write this file (``--workers``): set by the storage."""
         self._buffers: dict[tuple[str, str], int] = {}
         """Buffer ids the writer has seen: valid while it holds the write lock, cleared when
         a purge drops buffers."""
@@ -564,7 +566,10 @@ class SqliteHistory:
 
     def _remember(self, buffers: Mapping[tuple[str, str], int]) -> None:
         """Keep the ids of buffers an append created (once it is committed, and under the
-        write lock, so that a purge that drops buffers never leaves a stale one here)."""
+        write lock, so that a purge that drops buffers never leaves a stale one here). Not
+        when the file is shared: another process's purge may drop them."""
+        if self.shared:
+            return
         if len(self._buffers) + len(buffers) > _BUFFER_CACHE:
             self._buffers.clear()
         self._buffers.update(buffers)
