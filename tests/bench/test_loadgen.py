@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from pathlib import Path
 
@@ -186,6 +187,12 @@ def test_report_is_written(tmp_path: Path) -> None:
     assert "hubbub serve` is not available" in text
     assert (tmp_path / "benchmarks.png").exists()
     assert "test CPU, 2 cores" in text
+    assert "## Cluster mode\n\nNot run" in text
+    table = "| scenario | nodes |\n|---|---|\n| fanout | 2 |"
+    clustered = dataclasses.replace(record, cluster=table)
+    clustered.save(tmp_path / "raw2.json")
+    assert Record.load(tmp_path / "raw2.json") == clustered
+    assert table in clustered.write(tmp_path / "benchmarks.md").read_text()
 
 
 def test_a_baseline_runs_hubbub_from_another_checkout(tmp_path: Path) -> None:

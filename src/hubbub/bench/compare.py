@@ -10,7 +10,9 @@ as not run.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -208,6 +210,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "COMMIT), as the server hubbub-base (and hubbub-base-history, when asked for): a "
         "change measured beside the commit before it",
     )
+    p.add_argument(
+        "--no-cluster",
+        action="store_true",
+        help="leave out the cluster benchmark (1, 2 and 3 nodes over redis-server)",
+    )
     args = p.parse_args(argv)
     if args.baseline is not None:
         SERVERS["hubbub-base"] = HubbubBaseline(args.baseline.resolve())
@@ -250,6 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     outcome = run_one(key, scenario, Path(tmp), run)
                     outcomes.append(outcome)
                     print(_progress(outcome, f"{scenario.key} run {run}"), flush=True)
+    cluster = "" if args.no_cluster else run_cluster(args.quick)
     record = Record(
         outcomes=outcomes,
         scenarios=[(s.key, s.title, s.metric) for s in chosen],
@@ -258,6 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command=command,
         runs=runs,
         elapsed_s=time.time() - started,
+        cluster=cluster,
     )
     if args.json is not None:
         record.save(args.json)
@@ -267,6 +276,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     md = record.write(args.out)
     print(f"wrote {md} and {md.with_suffix('.png')}")
     return 0
+
+
+def run_cluster(quick: bool) -> str:
+    """The cluster benchmark (fan-out and pairs on 1, 2 and 3 nodes) as a Markdown table,
+    or "" where there is no redis-server (it says so)."""
+    from hubbub.bench import cluster
+
+    if shutil.which("redis-server") is None:
+        print("hubbub bench: no redis-server here: the cluster benchmark is not run")
+        return ""
+    messages = 50 if quick else 200
+    results = []
+    for scenario in ("fanout", "pairs"):
+        for nodes in (1, 2, 3):
+            result = asyncio.run(cluster.run(scenario, nodes, 30, 3, messages, 200.0))
+            print(f"  cluster {scenario} on {nodes} node(s): {result.rate:.0f} msg/s", flush=True)
+            results.append(result)
+    return cluster.table(results)
 
 
 if __name__ == "__main__":

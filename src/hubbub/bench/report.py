@@ -72,6 +72,8 @@ class Record:
     command: str
     runs: int
     elapsed_s: float
+    cluster: str = ""
+    """The cluster benchmark's Markdown table (:mod:`hubbub.bench.cluster`), or ""."""
 
     def save(self, path: Path) -> None:
         """Write the record to ``path`` as JSON."""
@@ -83,6 +85,7 @@ class Record:
             "command": self.command,
             "runs": self.runs,
             "elapsed_s": self.elapsed_s,
+            "cluster": self.cluster,
         }
         path.write_text(json.dumps(data, indent=1) + "\n")
 
@@ -98,6 +101,7 @@ class Record:
             command=str(data["command"]),
             runs=int(data["runs"]),
             elapsed_s=float(data["elapsed_s"]),
+            cluster=str(data.get("cluster", "")),
         )
 
     def write(self, out: Path) -> Path:
@@ -111,6 +115,7 @@ class Record:
             command=self.command,
             runs=self.runs,
             elapsed_s=self.elapsed_s,
+            cluster=self.cluster,
         )
 
 
@@ -466,6 +471,29 @@ overflows.
 """
 
 
+CLUSTER_NOTE = (
+    "Several `hubbub serve` nodes joined through one redis-server on this machine "
+    "(`python -m hubbub.bench.cluster`, run by `make bench`): Python clients spread over the "
+    "nodes, each node's clients connected to it, sending at a fixed rate; fan-out is one "
+    "channel with every client in it, pairs are private conversations between clients of "
+    "different nodes. Latency is from send to receipt (overall, and for deliveries that "
+    "crossed nodes); Redis CPU is the redis-server's CPU time over the run per delivered "
+    "message. See [cluster.md](cluster.md) for what the cluster guarantees."
+)
+
+
+def _cluster_section(table: str) -> list[str]:
+    if not table:
+        return [
+            "## Cluster mode",
+            "",
+            "Not run (no redis-server here, or `--no-cluster`): see `python -m "
+            "hubbub.bench.cluster` and [cluster.md](cluster.md).",
+            "",
+        ]
+    return ["## Cluster mode", "", CLUSTER_NOTE, "", table, ""]
+
+
 def write_report(
     out: Path,
     outcomes: Sequence[Outcome],
@@ -476,8 +504,10 @@ def write_report(
     command: str,
     runs: int,
     elapsed_s: float,
+    cluster: str = "",
 ) -> Path:
-    """Write the markdown report (and its plot beside it); return its path."""
+    """Write the markdown report (and its plot beside it); return its path. ``cluster``:
+    the cluster benchmark's table, for a section of its own."""
     from hubbub.bench.servers import SERVERS
 
     labels = {k: SERVERS[k].version() if k in SERVERS else k for k in keys}
@@ -540,10 +570,8 @@ def write_report(
         'and runs where they used more than 0.1 cores are marked "machine busy" below.',
         "- **hubbub, history on** keeps every message (`[history] enabled`, its default); "
         "the plain hubbub column runs without history, as the C servers keep none.",
-        "- **Cluster mode** (several nodes over Redis) has a benchmark of its own, "
-        "`python -m hubbub.bench.cluster`: fan-out and pairs on 1, 2 and 3 nodes, cross-node "
-        "latency, Redis CPU per delivery; its figures are in [cluster.md](cluster.md).",
         "",
+        *_cluster_section(cluster),
         "## The generator's ceiling",
         "",
         *_ceiling(outcomes, labels),
