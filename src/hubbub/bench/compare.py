@@ -179,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--idle-clients", type=int, default=None, help="connections for idle RSS")
     p.add_argument(
         "--servers",
-        default="hubbub,ngircd,inspircd,relay",
+        default="hubbub,hubbub-history,hubbub-metrics,ngircd,inspircd,relay",
         help="comma-separated: hubbub, hubbub-metrics (with [metrics] on), "
         "hubbub-history (with [history] on, the default config; hubbub runs without), "
         "ngircd, inspircd, "
