@@ -177,6 +177,11 @@ class AccountService:
         for written in self._reloads:
             written.add(folded)
 
+    def _forget(self, written: set[Folded]) -> None:
+        """A reload or refresh is over: stop recording writes for it (this very set: two
+        that recorded nothing are equal, and ``list.remove`` could take the other's)."""
+        self._reloads = [each for each in self._reloads if each is not written]
+
     def refresh(self, server: Server, folded: Folded) -> None:
         """Read the account ``folded`` from the database again (another node of a cluster
         that shares it created, changed or deleted it), off the event loop, and keep what
@@ -193,7 +198,7 @@ class AccountService:
                 return False, None
 
         def finish(result: tuple[bool, AccountRecord | None]) -> None:
-            self._reloads.remove(written)
+            self._forget(written)
             ok, record = result
             if not ok or folded in written:
                 return  # (this server wrote it meanwhile: its own version is newer)
@@ -229,7 +234,7 @@ class AccountService:
             return None
 
         def finish(records: list[AccountRecord] | None) -> None:
-            self._reloads.remove(written)
+            self._forget(written)
             if records is None:
                 done(None)
                 return

@@ -686,29 +686,42 @@ class SqliteHistory:
         return removed
 
     def _keep_newest(self, buffer: int, keep: int, batch: int) -> int:
-        """Remove all but the newest ``keep`` lines of ``buffer``; the number removed."""
-        with self._transaction() as conn:
-            cursor = conn.execute(
-                f"SELECT {_COLUMNS} FROM history WHERE buffer = ? ORDER BY id DESC", (buffer,)
-            )
-            try:
-                kept = 0
-                cut: _Row | None = None
-                for row in cursor:
-                    if kept + row[5] > keep:
-                        cut = row
-                        break
-                    kept += row[5]
-            finally:
-                cursor.close()
+        """Remove all but the newest ``keep`` lines of ``buffer``; the number removed. The
+        rows are counted newest first ``batch`` at a time, each look a statement of its own,
+        so that appends go on meanwhile (what arrives then is newer: it only means a few
+        more lines kept until the next pass)."""
+        kept = 0
+        cut: tuple[int, int] | None = None
+        high = _MAX_ID
+        while cut is None:
+            with self._writing() as conn:
+                rows = conn.execute(
+                    "SELECT id, size FROM history WHERE buffer = ? AND id <= ? "
+                    "ORDER BY id DESC LIMIT ?",
+                    (buffer, high, batch),
+                ).fetchall()
+            for row_id, size in rows:
+                if kept + size > keep:
+                    cut = (int(row_id), int(size))
+                    break
+                kept += size
             if cut is None:
-                return 0
-            drop = cut[5] - (keep - kept)  # the oldest lines of the row where the count falls
-            if drop < cut[5]:
-                self._rewrite(conn, cut, range(drop, cut[5]))
+                if len(rows) < batch:
+                    return 0
+                high = int(rows[-1][0]) - 1
+        row_id, size = cut
+        drop = size - (keep - kept)  # the oldest lines of the row where the count falls
+        with self._transaction() as conn:
+            found: list[_Row] = conn.execute(
+                f"SELECT {_COLUMNS} FROM history WHERE id = ?", (row_id,)
+            ).fetchall()
+            if not found or found[0][5] != size:
+                drop = 0  # (redacted meanwhile: the next pass counts again)
+            elif drop < size:
+                self._rewrite(conn, found[0], range(drop, size))
             else:
-                self._delete(conn, [(cut[0], cut[11])])
-        return drop + self._purge_where("buffer = ? AND id < ?", (buffer, cut[0]), batch)
+                self._delete(conn, [(row_id, found[0][11])])
+        return drop + self._purge_where("buffer = ? AND id < ?", (buffer, row_id), batch)
 
     def _purge_where(self, where: str, params: tuple[int, ...], batch: int) -> int:
         """Delete the rows that match ``where``, oldest first, about ``batch`` lines per
