@@ -213,7 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--no-cluster",
         action="store_true",
-        help="leave out the cluster benchmark (1, 2 and 3 nodes over redis-server)",
+        help="leave out the cluster benchmark (1, 2 and 3 nodes over redis-server; left out "
+        "too when --scenarios chooses some)",
     )
     args = p.parse_args(argv)
     if args.baseline is not None:
@@ -257,7 +258,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     outcome = run_one(key, scenario, Path(tmp), run)
                     outcomes.append(outcome)
                     print(_progress(outcome, f"{scenario.key} run {run}"), flush=True)
-    cluster = "" if args.no_cluster else run_cluster(args.quick)
+    # (a run of chosen scenarios is a targeted measurement: the cluster benchmark is for
+    # the full report)
+    cluster = "" if args.no_cluster or args.scenarios else run_cluster(args.quick)
     record = Record(
         outcomes=outcomes,
         scenarios=[(s.key, s.title, s.metric) for s in chosen],
