@@ -62,6 +62,7 @@ from hubbub.storage.base import (
     StorageError,
     StorageTimeout,
     StoredMessage,
+    expand,
     split_msgid,
 )
 
@@ -236,51 +237,23 @@ def line_words(text: str) -> set[str]:
 
 
 def _lines(row: _Row, target: str, peer: str) -> list[tuple[int, StoredMessage]]:
-    """The lines of a row, each with its id."""
+    """The lines of a row, each with its id (line ``k`` of a block is ``id + k``)."""
     first, _, ms, prefix, number, size, command, sender, account, line, tags, text = row
-    when = ms / 1000
-    if size == 1:
-        msgid = prefix if number < 0 else f"{prefix}{number:x}"
-        return [
-            (
-                first,
-                StoredMessage(
-                    target, peer, msgid, when, command, sender, account, line, tags, text
-                ),
-            )
-        ]
-    texts = text.split("\n") if text else [""] * size
-    head = line[: len(line) - len(texts[0])] if text else ""
-    return [
-        (
-            first + k,
-            StoredMessage(
-                target,
-                peer,
-                f"{prefix}{number + k:x}",
-                when,
-                command,
-                sender,
-                account,
-                head + each if head else line,
-                tags,
-                each,
-            ),
-        )
-        for k, each in enumerate(texts)
-    ]
+    msgid = prefix if number < 0 else f"{prefix}{number:x}"
+    block = StoredMessage(
+        target, peer, msgid, ms / 1000, command, sender, account, line, tags, text, size
+    )
+    return list(enumerate(expand(block), start=first))
 
 
-def _cut(line: str, text: str, size: int) -> list[tuple[str, str, int]]:
+def _cut(block: StoredMessage) -> list[tuple[str, str, int]]:
     """A block of more than :data:`MAX_BLOCK` lines as rows of at most that many:
     (first line, texts, size) each."""
-    if not text:
-        return [(line, "", min(MAX_BLOCK, size - k)) for k in range(0, size, MAX_BLOCK)]
-    texts = text.split("\n")
-    head = line[: len(line) - len(texts[0])]
+    lines = expand(block)
+    parts = [lines[k : k + MAX_BLOCK] for k in range(0, len(lines), MAX_BLOCK)]
     return [
-        (head + texts[k], "\n".join(texts[k : k + MAX_BLOCK]), len(texts[k : k + MAX_BLOCK]))
-        for k in range(0, size, MAX_BLOCK)
+        (part[0].line, "\n".join(m.text for m in part) if block.text else "", len(part))
+        for part in parts
     ]
 
 
@@ -526,7 +499,7 @@ class SqliteHistory:
                 if size > 1 and (number < 0 or (text and text.count("\n") != size - 1)):
                     raise StorageError(f"a malformed block of {size} lines ({msgid!r})")
                 ms = int(t * 1000 + 0.5) if 0.0 < t < _MAX_SECONDS else millis(t)
-                parts = [(line, text, size)] if size <= MAX_BLOCK else _cut(line, text, size)
+                parts = [(line, text, size)] if size <= MAX_BLOCK else _cut(row)
                 for part_line, part_text, part_size in parts:
                     if ms > top_ms:  # a new millisecond: the usual case
                         if top >= 0:
