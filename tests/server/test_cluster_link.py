@@ -20,8 +20,9 @@ from tests.server.saslclient import b64, plain
 from tests.server.test_multiline import send_batch
 
 
-def node(hub: LocalHub, name: str) -> tuple[Server, ClusterLink]:
-    server = make_server()
+def node(hub: LocalHub, name: str, server: Server | None = None) -> tuple[Server, ClusterLink]:
+    """``server`` (a new one by default) joined to ``hub`` as the node ``name``."""
+    server = server if server is not None else make_server()
     link = server.join_cluster(hub.bus(name), name)
     hub.join(link)
     hub.pump()
@@ -368,10 +369,7 @@ def test_a_change_that_changes_nothing_still_moves_the_version_on() -> None:
 
 def _room(hub: LocalHub, caps: str = "message-tags echo-message") -> tuple[Client, Client]:
     """alice on node a (with ``caps``), bob on node b, both in #room."""
-    clock = FakeClock()
-    a = make_server(clock)
-    link = a.join_cluster(hub.bus("a"), "a")
-    hub.join(link)
+    a, _ = node(hub, "a", make_server(FakeClock()))
     b, _ = node(hub, "b")
     alice = Client(a).register("alice", caps)
     bob = Client(b).register("bob")
@@ -439,9 +437,7 @@ def _history_node(hub: LocalHub, name: str, store: object | None = None) -> tupl
     store = store if store is not None else make_store()
     recorder = AutoRecorder(store)
     recorder.history = attach(server, store, recorder)  # type: ignore[arg-type]
-    link = server.join_cluster(hub.bus(name), name)
-    hub.join(link)
-    hub.pump()
+    node(hub, name, server)
     return server, store
 
 
@@ -531,9 +527,7 @@ def test_an_account_made_on_one_node_logs_in_on_another_that_shares_the_database
     for name in ("a", "b"):
         server = make_server()
         attach_accounts(server, AccountService(shared))
-        hub.join(server.join_cluster(hub.bus(name), name))
-        servers.append(server)
-    hub.pump()
+        servers.append(node(hub, name, server)[0])
     a, b = servers
     alice = Client(a).register("alice")
     alice.send("PRIVMSG NickServ :REGISTER correct-horse-9")
@@ -572,8 +566,7 @@ def test_a_channel_registration_made_on_one_node_is_known_on_another() -> None:
     for name in ("a", "b"):
         server = make_server()
         server.channel_registry = ChannelRegistry(shared)
-        hub.join(server.join_cluster(hub.bus(name), name))
-        servers.append(server)
+        servers.append(node(hub, name, server)[0])
     a, b = servers
     assert a.channel_registry is not None
     assert b.channel_registry is not None
