@@ -13,12 +13,12 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # The runtime install (with uvloop), redone when pyproject.toml changes.
-$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-run: pyproject.toml setup.py src/hubbub/_speedups.c | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[speed]'
 	touch $@
 
 # Everything the tests need, redone when pyproject.toml changes.
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-dev: pyproject.toml setup.py src/hubbub/_speedups.c | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev,all]'
 	touch $@ $(VENV)/.installed-run
 

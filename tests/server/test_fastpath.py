@@ -15,9 +15,17 @@ from hubbub.server import fastpath
 from hubbub.server.core import Server
 from hubbub.server.session import Session
 from tests.cloaks import HOST
+from tests.server import twins
 from tests.server.harness import Client, FakeClock, make_server
 
 TAGS = re.compile(r"(time|msgid)=[^; ]*")
+
+
+@pytest.fixture(autouse=True, params=twins.TWINS)
+def scan_twin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs with each build's block scan: the C twin and the Python one."""
+    monkeypatch.setattr(fastpath, "scan_block", twins.scan_block(request.param))
+    return str(request.param)
 
 
 SCRIPT: list[tuple[str, str]] = [
