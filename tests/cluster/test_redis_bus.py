@@ -4,6 +4,7 @@ line) linked through Redis streams, nick claims, leases and a Redis restart."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -262,3 +263,17 @@ async def test_a_nick_taken_while_a_node_was_cut_off_stays_with_its_new_holder(
     finally:
         await a.bus.stop(1.0)
         await b.bus.stop(1.0)
+
+
+async def test_a_record_that_cannot_be_applied_does_not_stop_the_reader(
+    nodes: tuple[Node, Node],
+) -> None:
+    a, b = nodes
+    alice = await a.client("alice")
+    bob = await b.client("bob")
+    await until(lambda: a.server.network.find_user("bob") is not None, "bob seen on a")
+    # A record no node could apply (its kind is not even a name) reaches b first.
+    odd = {"n": "z", "k": ["user"], "t": 0.0, "s": 1}
+    await a.bus._client.xadd(a.bus.stream, {"r": json.dumps(odd)})
+    alice.send("PRIVMSG bob :still there?")
+    assert (await received(bob, "PRIVMSG bob"))[-1].endswith(":still there?")

@@ -275,7 +275,14 @@ class RedisBus:
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[Any]) -> None:
+        """A task of the bus ended: one that ended on an exception says so in the log (it
+        would otherwise only be seen, if ever, when the task is collected)."""
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("cluster: a task of the bus failed", exc_info=task.exception())
 
     def _failed(self, what: str, exc: BaseException) -> None:
         if self.up:
@@ -363,17 +370,24 @@ class RedisBus:
             for _stream, entries in reply or ():
                 for entry_id, fields in entries:
                     self.last_id = entry_id
-                    self._apply(fields)
+                    self._apply(entry_id, fields)
 
-    def _apply(self, fields: dict[bytes, bytes]) -> None:
+    def _apply(self, entry_id: bytes | str, fields: dict[bytes, bytes]) -> None:
+        """Hand one stream entry to the core. Whatever goes wrong with one entry is logged
+        and the reader goes on with the next: a reader that stops is a node that silently
+        stops hearing the others."""
         link = self.link
         try:
             record = json.loads(fields[b"r"])
         except (KeyError, ValueError) as exc:
             log.warning("cluster: a stream entry that is not a record: %s", exc)
             return
-        if link is not None and isinstance(record, dict):
+        if link is None or not isinstance(record, dict):
+            return
+        try:
             link.receive(record)
+        except Exception:
+            log.exception("cluster: stream entry %r could not be applied", entry_id)
 
     async def _check_stream(self) -> None:
         """After Redis came back: if its stream ends before what this node applied, Redis

@@ -668,7 +668,10 @@ class ClusterLink:
             self.applying = False
         ready, self._ready = self._ready, []
         for then in ready:
-            then(True)
+            try:
+                then(True)
+            except Exception:  # (one waiting command's bug must not stop the others)
+                log.exception("cluster: a command waiting for %r failed", record.get("k"))
 
     def remote(self, node: str, nick: str) -> User | None:
         """The user of ``node`` called ``nick``, if this node knows it."""
