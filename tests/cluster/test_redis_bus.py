@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+from redis.exceptions import RedisError
 
 from hubbub.cluster.redis_bus import RedisBus, RedisUnavailable
 from hubbub.server.core import Server
@@ -277,3 +278,79 @@ async def test_a_record_that_cannot_be_applied_does_not_stop_the_reader(
     await a.bus._client.xadd(a.bus.stream, {"r": json.dumps(odd)})
     alice.send("PRIVMSG bob :still there?")
     assert (await received(bob, "PRIVMSG bob"))[-1].endswith(":still there?")
+
+
+def _stop_renewing(node: Node) -> None:
+    """Stop ``node``'s lease task (the test renews the lease itself, when it chooses)."""
+    for task in list(node.bus._tasks):
+        if task.get_coro().__name__ == "_keep_lease":  # type: ignore[union-attr]
+            task.cancel()
+
+
+async def _taken_for_gone(a: Node, b: Node) -> None:
+    """b takes a for gone (a's lease ran out): a's users quit on b."""
+    await a.bus._client.delete(a.bus.lease_key("a"))
+    b.link.node_gone("a")
+    assert b.server.network.find_user("alice") is None
+
+
+async def test_a_burst_told_while_a_write_is_under_way_is_not_lost(redis: RedisServer) -> None:
+    a = await Node(redis, "a").start()
+    b = await Node(redis, "b").start()
+    try:
+        _stop_renewing(a)
+        await a.client("alice")
+        await until(lambda: b.server.network.find_user("alice") is not None, "alice on b")
+        # a's next write to Redis stays under way until the gate opens
+        gate, under_way = asyncio.Event(), asyncio.Event()
+        pipeline = a.bus._client.pipeline
+
+        def slow_pipeline(*args: object, **kwargs: object) -> object:
+            pipe = pipeline(*args, **kwargs)
+            execute = pipe.execute
+
+            async def held(*args: object, **kwargs: object) -> object:
+                under_way.set()
+                await gate.wait()
+                return await execute(*args, **kwargs)
+
+            pipe.execute = held
+            return pipe
+
+        a.bus._client.pipeline = slow_pipeline
+        a.server.network.set_away(a.server.network.users[a.server.fold("alice")], "out")
+        await asyncio.wait_for(under_way.wait(), TIMEOUT)
+        await _taken_for_gone(a, b)
+        await a.bus._rejoin()  # (what the lease task does: a finds its lease gone, bursts)
+        gate.set()
+        await until(lambda: b.server.network.find_user("alice") is not None, "alice back on b")
+    finally:
+        await a.bus.stop(1.0)
+        await b.bus.stop(1.0)
+
+
+async def test_a_burst_owed_is_told_even_if_redis_fails_on_the_way(redis: RedisServer) -> None:
+    a = await Node(redis, "a").start()
+    b = await Node(redis, "b").start()
+    try:
+        _stop_renewing(a)
+        await a.client("alice")
+        await until(lambda: b.server.network.find_user("alice") is not None, "alice on b")
+        await _taken_for_gone(a, b)
+        hsetnx = a.bus._client.hsetnx
+        failed: list[bool] = []
+
+        async def flaky(*args: object) -> object:  # (Redis goes away right after the lease)
+            if not failed:
+                failed.append(True)
+                raise RedisError("connection lost")
+            return await hsetnx(*args)
+
+        a.bus._client.hsetnx = flaky
+        with pytest.raises(RedisError):
+            await a.bus._rejoin()
+        await a.bus._rejoin()  # the lease is there now, but the burst is still owed
+        await until(lambda: b.server.network.find_user("alice") is not None, "alice back on b")
+    finally:
+        await a.bus.stop(1.0)
+        await b.bus.stop(1.0)

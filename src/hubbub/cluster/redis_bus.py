@@ -144,6 +144,12 @@ class RedisBus:
         first makes sure that it does (see :meth:`_rejoin`)."""
         self.outages = 0
         """How many times Redis became unreachable (for the log and the tests)."""
+        self._inflight = 0
+        """How many entries at the head of the outbox the writer has sent and not yet seen
+        written (they stay at the head until then: a burst goes in after them)."""
+        self._owed = False
+        """This node found its lease gone and has not queued its burst yet (a Redis failure
+        on the way must not make it forget: the next renewal finds the lease there)."""
 
     def lease_key(self, node: str) -> str:
         return f"{self.prefix}lease:{node}"
@@ -315,6 +321,7 @@ class RedisBus:
                     failures += 1
                     continue
                 batch = list(itertools.islice(self._outbox, BATCH))
+                self._inflight = len(batch)
                 try:
                     async with self._client.pipeline(transaction=True) as pipe:
                         for kind, item in batch:
@@ -332,10 +339,12 @@ class RedisBus:
                                 pipe.eval(RELEASE, 1, key, field, holder)
                         await pipe.execute()
                 except Exception as exc:  # (never let the loop die: a dead loop is a dead node)
+                    self._inflight = 0
                     self._failed("write", exc)
                     await asyncio.sleep(BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS) - 1)])
                     failures += 1
                     continue
+                self._inflight = 0
                 failures = 0
                 self._recovered()
                 for _ in batch:
@@ -438,9 +447,11 @@ class RedisBus:
             self.lease_key(self.node), str(link.started), px=int(self.lease * 1000), get=True
         )
         self._lease_until = asked + self.lease * 2 / 3
-        if had is not None:
+        if had is None:
+            log.warning("cluster: this node's lease had run out; telling its state again")
+            self._owed = True
+        if not self._owed:
             return
-        log.warning("cluster: this node's lease had run out; telling its state again")
         await self._claim_again(link)
         front: list[tuple[str, Any]] = []
         self._front = front
@@ -448,7 +459,15 @@ class RedisBus:
             link.burst()
         finally:
             self._front = None
-        self._outbox.extendleft(reversed(front))
+        # The burst goes first, but after what the writer has under way (the lease task
+        # renews while a write may be waiting for Redis's answer: those entries stay at
+        # the head until it comes, and the writer then takes that many off).
+        outbox = self._outbox
+        under_way = [outbox.popleft() for _ in range(min(self._inflight, len(outbox)))]
+        outbox.extendleft(reversed(front))
+        outbox.extendleft(reversed(under_way))
+        self._owed = False
+        self._wake.set()
 
     async def _claim_again(self, link: ClusterLink) -> None:
         """This node was taken for gone (its claims dropped): claim its nicks again. A nick
