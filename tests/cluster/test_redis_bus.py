@@ -354,3 +354,66 @@ async def test_a_burst_owed_is_told_even_if_redis_fails_on_the_way(redis: RedisS
     finally:
         await a.bus.stop(1.0)
         await b.bus.stop(1.0)
+
+
+async def _claimed(node: Node, nick: str) -> bytes | None:
+    holder: bytes | None = await node.bus._client.hget(node.bus.nicks, nick)
+    return holder
+
+
+async def test_a_dead_node_s_claims_are_freed_even_if_nobody_knew_its_users(
+    redis: RedisServer,
+) -> None:
+    a = await Node(redis, "a").start()
+    b = await Node(redis, "b").start()
+    try:
+        Client(b.server).send("NICK ghost")  # a connection that never registers
+        await until(lambda: b.link.holds("ghost"), "ghost claimed on b")
+        for task in list(b.bus._tasks):  # b dies without a word
+            task.cancel()
+        loop = asyncio.get_running_loop()
+        start, deadline = loop.time(), loop.time() + TIMEOUT
+        while await _claimed(a, "ghost") is not None:
+            assert loop.time() < deadline, "b's claim on ghost was never freed"
+            await asyncio.sleep(0.05)
+        assert loop.time() - start < LEASE * 2 + 0.5
+        await a.client("ghost")
+    finally:
+        await a.bus.stop(1.0)
+        await b.bus.close()
+
+
+async def test_a_node_that_comes_back_as_it_is_taken_for_gone_keeps_its_nicks(
+    redis: RedisServer,
+) -> None:
+    a = await Node(redis, "a").start()
+    b = await Node(redis, "b").start()
+    try:
+        await b.client("bob")
+        await until(lambda: a.server.network.find_user("bob") is not None, "bob on a")
+        _stop_renewing(b)
+        await b.bus._client.delete(b.bus.lease_key("b"))  # b was away longer than its lease
+        # b comes back at the worst moment: right after a looked at b's lease
+        came_back: list[bool] = []
+        client = a.bus._client
+
+        def hooked(name: str) -> Callable[..., object]:
+            real = getattr(client, name)
+
+            async def call(*args: object) -> object:
+                result = await real(*args)
+                if not came_back and b.bus.lease_key("b") in args:
+                    came_back.append(True)
+                    await b.bus._rejoin()
+                return result
+
+            return call
+
+        for name in ("exists", "eval"):
+            setattr(client, name, hooked(name))
+        await until(lambda: bool(came_back), "a looking at b's lease")
+        await until(lambda: a.server.network.find_user("bob") is not None, "bob back on a")
+        assert await _claimed(a, "bob") == b"b"  # b's user still holds its nick
+    finally:
+        await a.bus.stop(1.0)
+        await b.bus.stop(1.0)

@@ -63,6 +63,25 @@ return n
 """
 """Drop every nick claim of one node (it is gone, or it starts again)."""
 
+REAP = """
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  return -1
+end
+redis.call('SREM', KEYS[2], ARGV[1])
+local n = 0
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  if all[i + 1] == ARGV[1] then
+    redis.call('HDEL', KEYS[1], all[i])
+    n = n + 1
+  end
+end
+return n
+"""
+"""Take a node for gone if its lease is gone: drop its nick claims and its name from the
+nodes, in one step (a node that renews its lease a moment later then claims its nicks
+again; it never has them dropped after it did). -1 when the lease is there."""
+
 CLAIM_CHANNEL = """
 local holder = redis.call('HGET', KEYS[1], ARGV[1])
 if (not holder) or (ARGV[3] ~= '' and holder == ARGV[3]) then
@@ -120,6 +139,10 @@ class RedisBus:
         self.nicks = f"{prefix}nicks"
         self.channels = f"{prefix}channels"
         self.versions = f"{prefix}versions"
+        self.members = f"{prefix}nodes"
+        """The set of the nodes that joined and were not taken for gone yet: the lease task
+        looks at every one, not only at those this node knows users of (a node that dies
+        with connections still registering leaves nick claims nobody else would free)."""
         self.prefix = prefix
         self.link: ClusterLink | None = None
         self.last_id: bytes | str = "0-0"
@@ -235,6 +258,7 @@ class RedisBus:
             await self._client.set(
                 self.lease_key(self.node), str(link.started), px=int(self.lease * 1000)
             )
+            await self._client.sadd(self.members, self.node)
             self._lease_until = asyncio.get_running_loop().time() + self.lease
         except (RedisError, OSError) as exc:
             await self.close()
@@ -270,6 +294,7 @@ class RedisBus:
         lease to run out)."""
         await self._client.delete(self.lease_key(self.node))
         await self._client.eval(DROP_NODE, 1, self.nicks, self.node)
+        await self._client.srem(self.members, self.node)
 
     async def close(self) -> None:
         """Close the connections to Redis (at most a second each)."""
@@ -426,12 +451,25 @@ class RedisBus:
                 await self._rejoin()
                 if loop.time() < self._grace_until:
                     continue
-                for node in sorted(link.nodes()):
-                    if not await self._client.exists(self.lease_key(node)):
-                        link.node_gone(node)
-                        await self._client.eval(DROP_NODE, 1, self.nicks, node)
+                await self._reap(link)
             except Exception as exc:  # (never let the loop die: a dead loop is a dead node)
                 self._failed("lease", exc)
+
+    async def _reap(self, link: ClusterLink) -> None:
+        """Take the nodes whose lease is gone for gone: their claims go (in Redis, in the
+        same step as the look at the lease: see :data:`REAP`), their users quit here."""
+        named = await self._client.smembers(self.members)
+        nodes = link.nodes() | {n.decode() if isinstance(n, bytes) else n for n in named}
+        nodes.discard(self.node)
+        for node in sorted(nodes):
+            reaped = await self._client.eval(
+                REAP, 3, self.nicks, self.members, self.lease_key(node), node
+            )
+            if int(reaped) >= 0:
+                try:
+                    link.node_gone(node)
+                except Exception:  # (not Redis's fault: the lease task goes on)
+                    log.exception("cluster: taking node %s for gone failed", node)
 
     async def _rejoin(self) -> None:
         """Renew this node's lease. If it had run out, the others took this node for gone
@@ -450,6 +488,7 @@ class RedisBus:
         if had is None:
             log.warning("cluster: this node's lease had run out; telling its state again")
             self._owed = True
+            await self._client.sadd(self.members, self.node)
         if not self._owed:
             return
         await self._claim_again(link)
