@@ -14,6 +14,7 @@ from hubbub.cluster.redis_bus import RedisBus, RedisUnavailable
 from hubbub.server.core import Server
 from tests.cluster.redisserver import RedisServer, free_port
 from tests.server.harness import Client, make_server
+from tests.server.test_multiline import send_batch
 from tests.timeouts import TIMEOUT
 
 LEASE = 1.0
@@ -40,9 +41,11 @@ class Node:
         await self.bus.start(self.link)
         return self
 
-    async def client(self, nick: str) -> Client:
+    async def client(self, nick: str, caps: str = "") -> Client:
         client = Client(self.server)
-        client.send(f"NICK {nick}", "USER u 0 * :Real")
+        if caps:
+            client.send("CAP LS 302", f"CAP REQ :{caps}")
+        client.send(f"NICK {nick}", "USER u 0 * :Real", *(["CAP END"] if caps else []))
         seen: list[str] = []
         await until(lambda: any(" 001 " in line for line in _more(client, seen)), f"{nick} 001")
         return client
@@ -414,6 +417,40 @@ async def test_a_node_that_comes_back_as_it_is_taken_for_gone_keeps_its_nicks(
         await until(lambda: bool(came_back), "a looking at b's lease")
         await until(lambda: a.server.network.find_user("bob") is not None, "bob back on a")
         assert await _claimed(a, "bob") == b"b"  # b's user still holds its nick
+    finally:
+        await a.bus.stop(1.0)
+        await b.bus.stop(1.0)
+
+
+async def test_a_full_outbox_drops_messages_but_never_a_change_of_the_network(
+    own_redis: RedisServer,
+) -> None:
+    a = await Node(own_redis, "a", lease=5.0).start()
+    b = await Node(own_redis, "b", lease=5.0).start()
+    a.bus.outbox_limit = 3
+    try:
+        alice = await a.client("alice", "batch draft/multiline")
+        bob = await b.client("bob")
+        alice.send("JOIN #room", "JOIN #other")
+        await until(lambda: b.server.find_channel("#other") is not None, "#other on b")
+        bob.send("JOIN #room")
+        await received(alice, ":bob!~u@")
+        await asyncio.get_running_loop().run_in_executor(None, own_redis.stop)
+        for i in range(5):
+            alice.send(f"PRIVMSG #room :m{i}")
+        send_batch(alice, "#room", "one", "two")  # a multiline message: told too
+        alice.send("PART #other :bye", "AWAY :gone")
+        told = await received(alice, "could not reach")
+        await asyncio.get_running_loop().run_in_executor(None, own_redis.start)
+        theirs = b.server.network.find_user("alice")
+        assert theirs is not None
+        await until(lambda: theirs.away == "gone", "alice away on b")  # (after the rest)
+        seen = bob.lines()
+        assert [x.rsplit(":", 1)[1] for x in seen if "PRIVMSG" in x] == ["m0", "m1", "m2"]
+        told += alice.lines()
+        assert sum("could not reach" in line for line in told) == 3, "\n".join(told)
+        other = b.server.find_channel("#other")
+        assert other is None or not other.members  # alice's PART was not dropped
     finally:
         await a.bus.stop(1.0)
         await b.bus.stop(1.0)

@@ -39,6 +39,10 @@ log = logging.getLogger("hubbub.cluster")
 BATCH = 256
 """Records written to the stream in one transaction, at most."""
 
+MESSAGES = frozenset({"msg", "ml"})
+"""The records that a full outbox drops (their senders are told): messages. Every other
+record changes what the network is, and waits whatever the outbox holds."""
+
 BACKOFF_SECONDS = (0.1, 0.25, 0.5, 1.0, 2.0)
 """How long to wait before trying Redis again, after each failure in a row."""
 
@@ -183,8 +187,10 @@ class RedisBus:
         if self._front is not None:  # (a burst that goes before what waits: see _rejoin)
             self._front.append(("x", record))
             return
-        if len(self._outbox) >= self.outbox_limit:
-            log.warning("cluster outbox full (%d records): one dropped", self.outbox_limit)
+        if len(self._outbox) >= self.outbox_limit and record.get("k") in MESSAGES:
+            # Only a message may be dropped (its sender is told): a change of the network
+            # (a PART, a QUIT, a NICK) dropped would leave the other nodes wrong for good.
+            log.warning("cluster outbox full (%d records): a message dropped", self.outbox_limit)
             if self.link is not None:
                 self.link.undelivered(record)
                 self.link.written(int(record["s"]))  # (its sender is told, not held)

@@ -913,7 +913,7 @@ class ClusterLink:
 
     def undelivered(self, record: Record) -> None:
         """The bus had to drop one of this node's records: tell its local sender."""
-        if record.get("k") != "msg" or self.notify is None:
+        if record.get("k") not in ("msg", "ml") or self.notify is None:
             return
         user = self.network.users.get(self.network.fold(record.get("nick", "")))
         if user is not None and user.session is not None:
