@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from redis.exceptions import RedisError
 
-from hubbub.cluster.redis_bus import RedisBus, RedisUnavailable
+from hubbub.cluster.redis_bus import RedisBus, RedisUnavailable, _id
 from hubbub.server.core import Server
 from tests.cluster.redisserver import RedisServer, free_port
 from tests.server.harness import Client, make_server
@@ -32,9 +32,11 @@ async def until(condition: Callable[[], bool], what: str) -> None:
 
 
 class Node:
-    def __init__(self, redis: RedisServer, name: str, lease: float = LEASE) -> None:
+    def __init__(
+        self, redis: RedisServer, name: str, lease: float = LEASE, stream_maxlen: int = 100_000
+    ) -> None:
         self.server: Server = make_server()
-        self.bus = RedisBus(redis.url, name, lease=lease)
+        self.bus = RedisBus(redis.url, name, lease=lease, stream_maxlen=stream_maxlen)
         self.link = self.server.join_cluster(self.bus, name)
 
     async def start(self) -> Node:
@@ -451,6 +453,61 @@ async def test_a_full_outbox_drops_messages_but_never_a_change_of_the_network(
         assert sum("could not reach" in line for line in told) == 3, "\n".join(told)
         other = b.server.find_channel("#other")
         assert other is None or not other.members  # alice's PART was not dropped
+    finally:
+        await a.bus.stop(1.0)
+        await b.bus.stop(1.0)
+
+
+def _stop_reading(node: Node) -> None:
+    """Stop ``node``'s reader (it falls behind the stream; its writes and lease go on)."""
+    for task in list(node.bus._tasks):
+        if task.get_coro().__name__ == "_read":  # type: ignore[union-attr]
+            task.cancel()
+
+
+async def test_a_node_that_fell_behind_the_trimmed_stream_reads_the_network_again(
+    redis: RedisServer,
+) -> None:
+    a = await Node(redis, "a").start()
+    b = await Node(redis, "b", stream_maxlen=50).start()
+    try:
+        bob = await b.client("bob")
+        bob.send("JOIN #room")
+        await until(lambda: a.server.find_channel("#room") is not None, "#room on a")
+        alice, dave = await a.client("alice"), await a.client("dave")
+        carol = await b.client("carol")
+        for user in (alice, dave, carol):
+            user.send("JOIN #room")
+        room, theirs = a.server.find_channel("#room"), b.server.find_channel("#room")
+        assert room is not None
+        assert theirs is not None
+        await until(lambda: len(theirs.members) == 4, "all on b")
+        bob.send("MODE #room +o alice")
+        await until(lambda: "alice" in [u.nick for u, m in room.members.items() if "o" in m], "+o")
+        await until(lambda: len(room.members) == 4, "all on a")
+        alice.lines()
+        dave.lines()
+        _stop_reading(a)
+        # What a misses: a quit, a topic, a deop and a kick, then far more than the stream keeps
+        carol.send("QUIT :bye")
+        for line in ("TOPIC #room :while a was away", "MODE #room -o alice", "KICK #room dave"):
+            bob.send(line)  # (each waits for Redis to admit it)
+            await received(bob, line.split()[0] + " #room")
+        for i in range(300):
+            bob.send(f"PRIVMSG #room :filler {i}")
+        await until(lambda: not b.bus._outbox, "b's records written")
+        first = await a.bus._client.xrange(a.bus.stream, count=1)
+        assert _id(first[0][0]) > _id(a.bus.last_id)  # (a's next entry was trimmed away)
+        a.bus._spawn(a.bus._read())
+        await until(lambda: a.server.network.find_user("carol") is None, "carol gone on a")
+        await until(lambda: room.topic == "while a was away", "the topic on a")
+        await until(lambda: a.server.network.find_user("bob") in room.members, "bob back on a")
+        assert room.members[a.server.network.users[a.server.fold("bob")]] == "o"
+        assert dave.session.user not in room.members
+        assert "o" not in room.members[alice.session.user]
+        told = alice.lines()
+        assert any("NOTICE alice" in line and "missed" in line for line in told), told
+        assert any(" KICK #room dave" in line for line in dave.lines())
     finally:
         await a.bus.stop(1.0)
         await b.bus.stop(1.0)

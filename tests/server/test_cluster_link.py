@@ -164,6 +164,34 @@ def test_a_dead_node_s_users_quit_on_the_others() -> None:
     Client(a).register("bob")  # its claim went with it
 
 
+def test_a_node_that_missed_records_keeps_the_claim_of_a_channel_it_is_kicked_from() -> None:
+    hub = LocalHub()
+    a, link = node(hub, "a")
+    b, _ = node(hub, "b")
+    bob = Client(b).register("bob")
+    bob.send("JOIN #room", "MODE #room +k sesame")
+    hub.pump()
+    dave = Client(a).register("dave")
+    dave.send("JOIN #room sesame")
+    hub.pump()
+    hub.links.remove(link)  # a misses what follows (a stream trimmed past it)
+    bob.send("KICK #room dave :out", "TOPIC #room :new")
+    hub.pump()
+    hub.links.append(link)
+    dave.messages()
+    link.resync()  # (what the Redis bus does when it finds the gap)
+    assert a.find_channel("#room") is not None  # (bob quit here, dave is still in)
+    hub.pump()
+    got = [(m.command, m.params) for m in dave.messages()]
+    assert ("KICK", ("#room", "dave", "Removed while this server was cut off")) in got
+    assert any(c == "NOTICE" and "missed" in p[-1] for c, p in got)
+    assert hub.channels  # the channel lives on b: its claim was not given back
+    room = a.find_channel("#room")
+    assert room is not None  # made again here by b's burst, with its state
+    assert (room.topic, room.key) == ("new", "sesame")
+    assert [u.nick for u in room.members] == ["bob"]
+
+
 def test_a_node_that_joins_late_learns_the_network() -> None:
     hub = LocalHub()
     a, _ = node(hub, "a")

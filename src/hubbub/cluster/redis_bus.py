@@ -174,6 +174,8 @@ class RedisBus:
         self._inflight = 0
         """How many entries at the head of the outbox the writer has sent and not yet seen
         written (they stay at the head until then: a burst goes in after them)."""
+        self.resyncs = 0
+        """How many times this node found that it had missed records (for the tests)."""
         self._owed = False
         """This node found its lease gone and has not queued its burst yet (a Redis failure
         on the way must not make it forget: the next renewal finds the lease there)."""
@@ -397,9 +399,12 @@ class RedisBus:
             try:
                 if failures:
                     await self._check_stream()
-                reply = await self._reader.xread(
-                    {self.stream: self.last_id}, count=1000, block=1000
-                )
+                # The stream's first entry comes with what is read: if it is past the last
+                # entry applied here, the stream was trimmed beyond what this node had read.
+                async with self._reader.pipeline(transaction=False) as pipe:
+                    pipe.xrange(self.stream, count=1)
+                    pipe.xread({self.stream: self.last_id}, count=1000, block=1000)
+                    first, reply = await pipe.execute()
             except Exception as exc:  # (never let the loop die: a dead loop is a dead node)
                 self._failed("read", exc)
                 await asyncio.sleep(BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS) - 1)])
@@ -407,6 +412,15 @@ class RedisBus:
                 continue
             failures = 0
             self._recovered()
+            if first and self._missed(first[0][0]):
+                log.warning(
+                    "cluster: the stream no longer holds what this node had not read yet "
+                    "(it was further behind than [cluster] stream_maxlen); reading the "
+                    "network's state again"
+                )
+                self.resyncs += 1
+                if self.link is not None:
+                    self.link.resync()
             for _stream, entries in reply or ():
                 for entry_id, fields in entries:
                     self.last_id = entry_id
@@ -428,6 +442,13 @@ class RedisBus:
             link.receive(record)
         except Exception:
             log.exception("cluster: stream entry %r could not be applied", entry_id)
+
+    def _missed(self, first: bytes | str) -> bool:
+        """Whether the stream, whose oldest entry is ``first``, lost entries this node had
+        not applied: the last one it applied is gone (trimmed) and so, but for the rare
+        case where ``first`` is the very next one, is what came after it."""
+        last = _id(self.last_id)
+        return last != (0, 0) and _id(first) > last
 
     async def _check_stream(self) -> None:
         """After Redis came back: if its stream ends before what this node applied, Redis
