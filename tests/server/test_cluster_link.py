@@ -607,3 +607,36 @@ def test_a_channel_registration_made_on_one_node_is_known_on_another() -> None:
     a.channel_registry.drop(a, Folded("#room"), lambda ok: None)
     hub.pump()
     assert b.channel_registry.get(Folded("#room")) is None
+
+
+def test_a_node_that_missed_records_reads_the_shared_accounts_and_registrations_again() -> None:
+    """Among the records a node that fell behind missed may be those saying that another
+    node wrote an account or a channel registration: it reads them all again."""
+    hub = LocalHub()
+    shared = SharedAccounts()
+    servers, links = [], []
+    for name in ("a", "b"):
+        server = make_server()
+        attach_accounts(server, AccountService(shared))
+        server.channel_registry = ChannelRegistry(shared)
+        made, link = node(hub, name, server)
+        servers.append(made)
+        links.append(link)
+    a, b = servers
+    alice = Client(a).register("alice")
+    hub.pump()
+    hub.links.remove(links[1])  # b misses what follows
+    alice.send("PRIVMSG NickServ :REGISTER correct-horse-9")
+    assert a.channel_registry is not None
+    record = ChannelRecord("#room", Folded("#room"), "alice", 1.0, topic="kept")
+    a.channel_registry.register(a, record, lambda ok: None)
+    hub.pump()
+    hub.links.append(links[1])
+    assert b.accounts is not None
+    assert b.channel_registry is not None
+    assert "alice" not in b.accounts.records
+    links[1].resync()
+    assert "alice" in b.accounts.records
+    found = b.channel_registry.get(Folded("#room"))
+    assert found is not None
+    assert found.topic == "kept"

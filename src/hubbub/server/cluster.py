@@ -193,6 +193,9 @@ class ClusterLink:
         """After :meth:`resync`: the channels whose state comes from the others' bursts,
         each with its local members then (until :attr:`_adopt_until`)."""
         self._adopt_until = 0.0
+        self.on_resync: list[Callable[[], None]] = []
+        """What else to read again when this node finds it missed records (set by the
+        server: the accounts and registrations of a shared database)."""
         self._quiet = False
         """True while channels empty here only because this node forgets what it knew:
         their claims are not given back (they still exist on the other nodes)."""
@@ -657,6 +660,11 @@ class ClusterLink:
             for user in list(self.network.users.values()):
                 if user.session is not None and user.session.registered:
                     self.notify(user, MISSED)
+        for then in self.on_resync:
+            try:
+                then()
+            except Exception:
+                log.exception("cluster: reading the shared database again failed")
         self.hello()
 
     def burst(self) -> None:
