@@ -511,3 +511,23 @@ async def test_a_node_that_fell_behind_the_trimmed_stream_reads_the_network_agai
     finally:
         await a.bus.stop(1.0)
         await b.bus.stop(1.0)
+
+
+async def test_a_connection_that_leaves_before_registering_gives_its_nick_back(
+    nodes: tuple[Node, Node],
+) -> None:
+    a, b = nodes
+    half = Client(b.server)
+    half.send("NICK early")  # claimed; the client leaves before USER
+    await until(lambda: b.link.holds("early"), "early claimed on b")
+    b.server.quit(half.session, "Connection reset by peer")
+    hasty = Client(b.server)
+    hasty.send("NICK hasty")  # the client leaves while Redis is still deciding
+    b.server.quit(hasty.session, "Connection reset by peer")
+    # (once the claim is answered, only the reader, the writer and the lease task are left)
+    await until(lambda: len(b.bus._tasks) == 3, "hasty's claim answered")
+    await until(lambda: not b.bus._outbox and not b.link.held, "b's claims given back")
+    assert await _claimed(a, "early") is None
+    assert await _claimed(a, "hasty") is None
+    await a.client("early")
+    await a.client("hasty")
