@@ -531,3 +531,62 @@ async def test_a_connection_that_leaves_before_registering_gives_its_nick_back(
     assert await _claimed(a, "hasty") is None
     await a.client("early")
     await a.client("hasty")
+
+
+def _thaw(node: Node) -> None:
+    """``node``'s bus goes on (after its tasks were cancelled: a node frozen or cut off)."""
+    node.bus._spawn(node.bus._write())
+    node.bus._spawn(node.bus._read())
+    node.bus._spawn(node.bus._keep_lease())
+    node.bus._wake.set()
+
+
+async def test_a_node_taken_for_gone_claims_its_channels_again(redis: RedisServer) -> None:
+    a = await Node(redis, "a").start()
+    b = await Node(redis, "b").start()
+    try:
+        alice = await a.client("alice")
+        alice.send("JOIN #solo")
+        await until(lambda: b.server.find_channel("#solo") is not None, "#solo on b")
+        token = a.link.tokens[a.server.fold("#solo")]
+        for task in list(a.bus._tasks):  # a freezes
+            task.cancel()
+        await until(lambda: b.server.find_channel("#solo") is None, "#solo gone from b")
+        await until(lambda: not b.bus._outbox, "b gave #solo's claim back")
+        assert await a.bus._client.hget(a.bus.channels, "#solo") is None
+        _thaw(a)
+        await until(lambda: b.server.find_channel("#solo") is not None, "#solo back on b")
+        # the channel lives again, under its claim: no other node may make it anew
+        assert await a.bus._client.hget(a.bus.channels, "#solo") == token.encode()
+    finally:
+        await a.bus.stop(1.0)
+        await b.bus.stop(1.0)
+
+
+async def test_a_channel_made_anew_while_its_node_was_cut_off_is_one_channel_after(
+    redis: RedisServer,
+) -> None:
+    a = await Node(redis, "a").start()
+    b = await Node(redis, "b").start()
+    try:
+        alice = await a.client("alice")
+        bob = await b.client("bob")
+        alice.send("JOIN #solo")
+        await until(lambda: b.server.find_channel("#solo") is not None, "#solo on b")
+        for task in list(a.bus._tasks):  # a freezes
+            task.cancel()
+        await until(lambda: b.server.find_channel("#solo") is None, "#solo gone from b")
+        bob.send("JOIN #solo")  # made anew on b, bob its operator
+        await received(bob, " JOIN #solo")
+        folded = b.server.fold("#solo")
+        _thaw(a)
+        await until(lambda: a.link.tokens.get(folded) == b.link.tokens[folded], "one claim")
+
+        def both_in(server: Server) -> bool:
+            solo = server.find_channel("#solo")
+            return solo is not None and len(solo.members) == 2
+
+        await until(lambda: both_in(a.server) and both_in(b.server), "both in #solo on both")
+    finally:
+        await a.bus.stop(1.0)
+        await b.bus.stop(1.0)

@@ -549,6 +549,17 @@ class RedisBus:
                     renamed = True
         if renamed:  # (the users who took those nicks were refused here: hear them again)
             link.hello()
+        # Its channels' claims went too, where the others saw them empty: claim them again,
+        # or no other node would know that they are taken.
+        for folded, token in sorted(link.tokens.items()):
+            channel = link.network.channels.get(folded)
+            if channel is None or not any(u.session is not None for u in channel.members):
+                continue
+            holder = await self._client.eval(CLAIM_CHANNEL, 1, self.channels, folded, token, "")
+            holder = holder.decode() if isinstance(holder, bytes) else str(holder)
+            if holder not in ("", token):
+                log.warning("cluster: %s was made anew by %s meanwhile", folded, holder)
+                link.claimed_elsewhere(folded, holder)
 
     async def _guest(self, link: ClusterLink) -> str:
         """A guest nick nobody holds, claimed for this node."""

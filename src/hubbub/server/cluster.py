@@ -266,6 +266,14 @@ class ClusterLink:
 
         self.bus.claim_channel(folded, token, stale, answered)
 
+    def claimed_elsewhere(self, folded: Folded, token: str) -> None:
+        """This node was taken for gone and another node made the channel ``folded`` anew
+        meanwhile (under ``token``): the two are one channel now (each side hears the
+        other's members), ordered under that claim from now on."""
+        if self.tokens.get(folded) != token:
+            self.tokens[folded] = token
+            self.versions.pop(folded, None)
+
     def unclaim_channel(self, folded: Folded) -> None:
         """A channel claim that was won is not used (its client left meanwhile)."""
         token = self.tokens.pop(folded, None)
