@@ -385,9 +385,12 @@ class RedisBus:
                 self.written += sum(1 for kind, _ in batch if kind == "x")
                 link = self.link
                 if link is not None:  # (held senders get their acknowledgement now)
-                    for kind, item in batch:
-                        if kind == "x" and item.get("n") == self.node:
-                            link.written(int(item["s"]))
+                    try:
+                        for kind, item in batch:
+                            if kind == "x" and item.get("n") == self.node:
+                                link.written(int(item["s"]))
+                    except Exception:  # (the writer goes on: a dead writer is a mute node)
+                        log.exception("cluster: releasing the senders of written records failed")
 
     # -- the stream ------------------------------------------------------------------------
 
@@ -420,7 +423,10 @@ class RedisBus:
                 )
                 self.resyncs += 1
                 if self.link is not None:
-                    self.link.resync()
+                    try:
+                        self.link.resync()
+                    except Exception:  # (the reader goes on: a dead reader is a deaf node)
+                        log.exception("cluster: reading the network again failed")
             for _stream, entries in reply or ():
                 for entry_id, fields in entries:
                     self.last_id = entry_id
