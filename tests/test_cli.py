@@ -78,6 +78,29 @@ def test_check_config_ok(tmp_path: Path) -> None:
     assert result.stdout.strip() == f"{good}: ok"
 
 
+def test_check_config_warns_that_cluster_nodes_without_one_database_keep_their_own_accounts(
+    tmp_path: Path,
+) -> None:
+    apart = tmp_path / "apart.toml"
+    apart.write_text('[cluster]\nredis = "redis://127.0.0.1:1/0"\nnode_id = "n1"\n')
+    result = hubbub("check-config", str(apart))
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[-1] == f"{apart}: ok"
+    assert any(
+        line.startswith(f"{apart}: storage.url: warning:") and "own SQLite file" in line
+        for line in lines
+    ), lines
+    assert any(line.startswith(f"{apart}: cloaks.secret: warning:") for line in lines), lines
+    shared = tmp_path / "shared.toml"
+    shared.write_text(
+        '[cluster]\nredis = "redis://127.0.0.1:1/0"\nnode_id = "n1"\n'
+        '[storage]\nurl = "postgresql://hubbub@db.internal/hubbub"\n'
+    )
+    result = hubbub("check-config", str(shared))
+    assert result.stdout.strip() == f"{shared}: ok"
+
+
 def test_hash_password_makes_an_argon2_hash() -> None:
     result = hubbub("hash-password", stdin="correct horse\n")
     assert result.returncode == 0

@@ -95,10 +95,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_check_config(args: argparse.Namespace) -> int:
     path = Path(args.file)
     try:
-        load_config(path)
+        config = load_config(path)
     except ConfigError as exc:
         print(format_issues(exc, prefix=f"{path}: "))
         return 1
+    for warning in config.warnings():
+        print(f"{path}: {warning}")
     print(f"{path}: ok")
     return 0
 

@@ -404,6 +404,8 @@ async def test_a_node_whose_redis_does_not_answer_does_not_start(tmp_path: Path)
     )
     assert result.returncode == 1
     assert "cannot start: cluster.redis: cannot use Redis" in result.stderr
+    # (logged first: accounts are this node's own without a shared database)
+    assert "config: storage.url: warning:" in result.stderr
 
 
 async def test_history_search_and_accounts_are_the_same_on_every_node(

@@ -4,14 +4,17 @@ line) linked through Redis streams, nick claims, leases and a Redis restart."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+from redis.exceptions import RedisError
 
-from hubbub.cluster.redis_bus import RedisBus, RedisUnavailable
+from hubbub.cluster.redis_bus import RedisBus, RedisUnavailable, _id
 from hubbub.server.core import Server
 from tests.cluster.redisserver import RedisServer, free_port
 from tests.server.harness import Client, make_server
+from tests.server.test_multiline import send_batch
 from tests.timeouts import TIMEOUT
 
 LEASE = 1.0
@@ -29,18 +32,22 @@ async def until(condition: Callable[[], bool], what: str) -> None:
 
 
 class Node:
-    def __init__(self, redis: RedisServer, name: str, lease: float = LEASE) -> None:
+    def __init__(
+        self, redis: RedisServer, name: str, lease: float = LEASE, stream_maxlen: int = 100_000
+    ) -> None:
         self.server: Server = make_server()
-        self.bus = RedisBus(redis.url, name, lease=lease)
+        self.bus = RedisBus(redis.url, name, lease=lease, stream_maxlen=stream_maxlen)
         self.link = self.server.join_cluster(self.bus, name)
 
     async def start(self) -> Node:
         await self.bus.start(self.link)
         return self
 
-    async def client(self, nick: str) -> Client:
+    async def client(self, nick: str, caps: str = "") -> Client:
         client = Client(self.server)
-        client.send(f"NICK {nick}", "USER u 0 * :Real")
+        if caps:
+            client.send("CAP LS 302", f"CAP REQ :{caps}")
+        client.send(f"NICK {nick}", "USER u 0 * :Real", *(["CAP END"] if caps else []))
         seen: list[str] = []
         await until(lambda: any(" 001 " in line for line in _more(client, seen)), f"{nick} 001")
         return client
@@ -259,6 +266,327 @@ async def test_a_nick_taken_while_a_node_was_cut_off_stays_with_its_new_holder(
         assert theirs is not None
         assert theirs.session is None  # (b's user, seen on a)
         assert other.session.user.nick == "alice"
+    finally:
+        await a.bus.stop(1.0)
+        await b.bus.stop(1.0)
+
+
+async def test_a_record_that_cannot_be_applied_does_not_stop_the_reader(
+    nodes: tuple[Node, Node],
+) -> None:
+    a, b = nodes
+    alice = await a.client("alice")
+    bob = await b.client("bob")
+    await until(lambda: a.server.network.find_user("bob") is not None, "bob seen on a")
+    # A record no node could apply (its kind is not even a name) reaches b first.
+    odd = {"n": "z", "k": ["user"], "t": 0.0, "s": 1}
+    await a.bus._client.xadd(a.bus.stream, {"r": json.dumps(odd)})
+    alice.send("PRIVMSG bob :still there?")
+    assert (await received(bob, "PRIVMSG bob"))[-1].endswith(":still there?")
+
+
+def _stop_renewing(node: Node) -> None:
+    """Stop ``node``'s lease task (the test renews the lease itself, when it chooses)."""
+    for task in list(node.bus._tasks):
+        if task.get_coro().__name__ == "_keep_lease":  # type: ignore[union-attr]
+            task.cancel()
+
+
+async def _taken_for_gone(a: Node, b: Node) -> None:
+    """b takes a for gone (a's lease ran out): a's users quit on b."""
+    await a.bus._client.delete(a.bus.lease_key("a"))
+    b.link.node_gone("a")
+    assert b.server.network.find_user("alice") is None
+
+
+async def test_a_burst_told_while_a_write_is_under_way_is_not_lost(redis: RedisServer) -> None:
+    a = await Node(redis, "a").start()
+    b = await Node(redis, "b").start()
+    try:
+        _stop_renewing(a)
+        await a.client("alice")
+        await until(lambda: b.server.network.find_user("alice") is not None, "alice on b")
+        # a's next write to Redis stays under way until the gate opens
+        gate, under_way = asyncio.Event(), asyncio.Event()
+        pipeline = a.bus._client.pipeline
+
+        def slow_pipeline(*args: object, **kwargs: object) -> object:
+            pipe = pipeline(*args, **kwargs)
+            execute = pipe.execute
+
+            async def held(*args: object, **kwargs: object) -> object:
+                under_way.set()
+                await gate.wait()
+                return await execute(*args, **kwargs)
+
+            pipe.execute = held
+            return pipe
+
+        a.bus._client.pipeline = slow_pipeline
+        a.server.network.set_away(a.server.network.users[a.server.fold("alice")], "out")
+        await asyncio.wait_for(under_way.wait(), TIMEOUT)
+        await _taken_for_gone(a, b)
+        await a.bus._rejoin()  # (what the lease task does: a finds its lease gone, bursts)
+        gate.set()
+        await until(lambda: b.server.network.find_user("alice") is not None, "alice back on b")
+    finally:
+        await a.bus.stop(1.0)
+        await b.bus.stop(1.0)
+
+
+async def test_a_burst_owed_is_told_even_if_redis_fails_on_the_way(redis: RedisServer) -> None:
+    a = await Node(redis, "a").start()
+    b = await Node(redis, "b").start()
+    try:
+        _stop_renewing(a)
+        await a.client("alice")
+        await until(lambda: b.server.network.find_user("alice") is not None, "alice on b")
+        await _taken_for_gone(a, b)
+        hsetnx = a.bus._client.hsetnx
+        failed: list[bool] = []
+
+        async def flaky(*args: object) -> object:  # (Redis goes away right after the lease)
+            if not failed:
+                failed.append(True)
+                raise RedisError("connection lost")
+            return await hsetnx(*args)
+
+        a.bus._client.hsetnx = flaky
+        with pytest.raises(RedisError):
+            await a.bus._rejoin()
+        await a.bus._rejoin()  # the lease is there now, but the burst is still owed
+        await until(lambda: b.server.network.find_user("alice") is not None, "alice back on b")
+    finally:
+        await a.bus.stop(1.0)
+        await b.bus.stop(1.0)
+
+
+async def _claimed(node: Node, nick: str) -> bytes | None:
+    holder: bytes | None = await node.bus._client.hget(node.bus.nicks, nick)
+    return holder
+
+
+async def test_a_dead_node_s_claims_are_freed_even_if_nobody_knew_its_users(
+    redis: RedisServer,
+) -> None:
+    a = await Node(redis, "a").start()
+    b = await Node(redis, "b").start()
+    try:
+        Client(b.server).send("NICK ghost")  # a connection that never registers
+        await until(lambda: b.link.holds("ghost"), "ghost claimed on b")
+        for task in list(b.bus._tasks):  # b dies without a word
+            task.cancel()
+        loop = asyncio.get_running_loop()
+        start, deadline = loop.time(), loop.time() + TIMEOUT
+        while await _claimed(a, "ghost") is not None:
+            assert loop.time() < deadline, "b's claim on ghost was never freed"
+            await asyncio.sleep(0.05)
+        assert loop.time() - start < LEASE * 2 + 0.5
+        await a.client("ghost")
+    finally:
+        await a.bus.stop(1.0)
+        await b.bus.close()
+
+
+async def test_a_node_that_comes_back_as_it_is_taken_for_gone_keeps_its_nicks(
+    redis: RedisServer,
+) -> None:
+    a = await Node(redis, "a").start()
+    b = await Node(redis, "b").start()
+    try:
+        await b.client("bob")
+        await until(lambda: a.server.network.find_user("bob") is not None, "bob on a")
+        _stop_renewing(b)
+        await b.bus._client.delete(b.bus.lease_key("b"))  # b was away longer than its lease
+        # b comes back at the worst moment: right after a looked at b's lease
+        came_back: list[bool] = []
+        client = a.bus._client
+
+        def hooked(name: str) -> Callable[..., object]:
+            real = getattr(client, name)
+
+            async def call(*args: object) -> object:
+                result = await real(*args)
+                if not came_back and b.bus.lease_key("b") in args:
+                    came_back.append(True)
+                    await b.bus._rejoin()
+                return result
+
+            return call
+
+        for name in ("exists", "eval"):
+            setattr(client, name, hooked(name))
+        await until(lambda: bool(came_back), "a looking at b's lease")
+        await until(lambda: a.server.network.find_user("bob") is not None, "bob back on a")
+        assert await _claimed(a, "bob") == b"b"  # b's user still holds its nick
+    finally:
+        await a.bus.stop(1.0)
+        await b.bus.stop(1.0)
+
+
+async def test_a_full_outbox_drops_messages_but_never_a_change_of_the_network(
+    own_redis: RedisServer,
+) -> None:
+    a = await Node(own_redis, "a", lease=5.0).start()
+    b = await Node(own_redis, "b", lease=5.0).start()
+    a.bus.outbox_limit = 3
+    try:
+        alice = await a.client("alice", "batch draft/multiline")
+        bob = await b.client("bob")
+        alice.send("JOIN #room", "JOIN #other")
+        await until(lambda: b.server.find_channel("#other") is not None, "#other on b")
+        bob.send("JOIN #room")
+        await received(alice, ":bob!~u@")
+        await asyncio.get_running_loop().run_in_executor(None, own_redis.stop)
+        for i in range(5):
+            alice.send(f"PRIVMSG #room :m{i}")
+        send_batch(alice, "#room", "one", "two")  # a multiline message: told too
+        alice.send("PART #other :bye", "AWAY :gone")
+        told = await received(alice, "could not reach")
+        await asyncio.get_running_loop().run_in_executor(None, own_redis.start)
+        theirs = b.server.network.find_user("alice")
+        assert theirs is not None
+        await until(lambda: theirs.away == "gone", "alice away on b")  # (after the rest)
+        seen = bob.lines()
+        assert [x.rsplit(":", 1)[1] for x in seen if "PRIVMSG" in x] == ["m0", "m1", "m2"]
+        told += alice.lines()
+        assert sum("could not reach" in line for line in told) == 3, "\n".join(told)
+        other = b.server.find_channel("#other")
+        assert other is None or not other.members  # alice's PART was not dropped
+    finally:
+        await a.bus.stop(1.0)
+        await b.bus.stop(1.0)
+
+
+def _stop_reading(node: Node) -> None:
+    """Stop ``node``'s reader (it falls behind the stream; its writes and lease go on)."""
+    for task in list(node.bus._tasks):
+        if task.get_coro().__name__ == "_read":  # type: ignore[union-attr]
+            task.cancel()
+
+
+async def test_a_node_that_fell_behind_the_trimmed_stream_reads_the_network_again(
+    redis: RedisServer,
+) -> None:
+    a = await Node(redis, "a").start()
+    b = await Node(redis, "b", stream_maxlen=50).start()
+    try:
+        bob = await b.client("bob")
+        bob.send("JOIN #room")
+        await until(lambda: a.server.find_channel("#room") is not None, "#room on a")
+        alice, dave = await a.client("alice"), await a.client("dave")
+        carol = await b.client("carol")
+        for user in (alice, dave, carol):
+            user.send("JOIN #room")
+        room, theirs = a.server.find_channel("#room"), b.server.find_channel("#room")
+        assert room is not None
+        assert theirs is not None
+        await until(lambda: len(theirs.members) == 4, "all on b")
+        bob.send("MODE #room +o alice")
+        await until(lambda: "alice" in [u.nick for u, m in room.members.items() if "o" in m], "+o")
+        await until(lambda: len(room.members) == 4, "all on a")
+        alice.lines()
+        dave.lines()
+        _stop_reading(a)
+        # What a misses: a quit, a topic, a deop and a kick, then far more than the stream keeps
+        carol.send("QUIT :bye")
+        for line in ("TOPIC #room :while a was away", "MODE #room -o alice", "KICK #room dave"):
+            bob.send(line)  # (each waits for Redis to admit it)
+            await received(bob, line.split()[0] + " #room")
+        for i in range(300):
+            bob.send(f"PRIVMSG #room :filler {i}")
+        await until(lambda: not b.bus._outbox, "b's records written")
+        first = await a.bus._client.xrange(a.bus.stream, count=1)
+        assert _id(first[0][0]) > _id(a.bus.last_id)  # (a's next entry was trimmed away)
+        a.bus._spawn(a.bus._read())
+        await until(lambda: a.server.network.find_user("carol") is None, "carol gone on a")
+        await until(lambda: room.topic == "while a was away", "the topic on a")
+        await until(lambda: a.server.network.find_user("bob") in room.members, "bob back on a")
+        assert room.members[a.server.network.users[a.server.fold("bob")]] == "o"
+        assert dave.session.user not in room.members
+        assert "o" not in room.members[alice.session.user]
+        told = alice.lines()
+        assert any("NOTICE alice" in line and "missed" in line for line in told), told
+        assert any(" KICK #room dave" in line for line in dave.lines())
+    finally:
+        await a.bus.stop(1.0)
+        await b.bus.stop(1.0)
+
+
+async def test_a_connection_that_leaves_before_registering_gives_its_nick_back(
+    nodes: tuple[Node, Node],
+) -> None:
+    a, b = nodes
+    half = Client(b.server)
+    half.send("NICK early")  # claimed; the client leaves before USER
+    await until(lambda: b.link.holds("early"), "early claimed on b")
+    b.server.quit(half.session, "Connection reset by peer")
+    hasty = Client(b.server)
+    hasty.send("NICK hasty")  # the client leaves while Redis is still deciding
+    b.server.quit(hasty.session, "Connection reset by peer")
+    # (once the claim is answered, only the reader, the writer and the lease task are left)
+    await until(lambda: len(b.bus._tasks) == 3, "hasty's claim answered")
+    await until(lambda: not b.bus._outbox and not b.link.held, "b's claims given back")
+    assert await _claimed(a, "early") is None
+    assert await _claimed(a, "hasty") is None
+    await a.client("early")
+    await a.client("hasty")
+
+
+def _thaw(node: Node) -> None:
+    """``node``'s bus goes on (after its tasks were cancelled: a node frozen or cut off)."""
+    node.bus._spawn(node.bus._write())
+    node.bus._spawn(node.bus._read())
+    node.bus._spawn(node.bus._keep_lease())
+    node.bus._wake.set()
+
+
+async def test_a_node_taken_for_gone_claims_its_channels_again(redis: RedisServer) -> None:
+    a = await Node(redis, "a").start()
+    b = await Node(redis, "b").start()
+    try:
+        alice = await a.client("alice")
+        alice.send("JOIN #solo")
+        await until(lambda: b.server.find_channel("#solo") is not None, "#solo on b")
+        token = a.link.tokens[a.server.fold("#solo")]
+        for task in list(a.bus._tasks):  # a freezes
+            task.cancel()
+        await until(lambda: b.server.find_channel("#solo") is None, "#solo gone from b")
+        await until(lambda: not b.bus._outbox, "b gave #solo's claim back")
+        assert await a.bus._client.hget(a.bus.channels, "#solo") is None
+        _thaw(a)
+        await until(lambda: b.server.find_channel("#solo") is not None, "#solo back on b")
+        # the channel lives again, under its claim: no other node may make it anew
+        assert await a.bus._client.hget(a.bus.channels, "#solo") == token.encode()
+    finally:
+        await a.bus.stop(1.0)
+        await b.bus.stop(1.0)
+
+
+async def test_a_channel_made_anew_while_its_node_was_cut_off_is_one_channel_after(
+    redis: RedisServer,
+) -> None:
+    a = await Node(redis, "a").start()
+    b = await Node(redis, "b").start()
+    try:
+        alice = await a.client("alice")
+        bob = await b.client("bob")
+        alice.send("JOIN #solo")
+        await until(lambda: b.server.find_channel("#solo") is not None, "#solo on b")
+        for task in list(a.bus._tasks):  # a freezes
+            task.cancel()
+        await until(lambda: b.server.find_channel("#solo") is None, "#solo gone from b")
+        bob.send("JOIN #solo")  # made anew on b, bob its operator
+        await received(bob, " JOIN #solo")
+        folded = b.server.fold("#solo")
+        _thaw(a)
+        await until(lambda: a.link.tokens.get(folded) == b.link.tokens[folded], "one claim")
+
+        def both_in(server: Server) -> bool:
+            solo = server.find_channel("#solo")
+            return solo is not None and len(solo.members) == 2
+
+        await until(lambda: both_in(a.server) and both_in(b.server), "both in #solo on both")
     finally:
         await a.bus.stop(1.0)
         await b.bus.stop(1.0)

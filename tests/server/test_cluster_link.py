@@ -164,6 +164,34 @@ def test_a_dead_node_s_users_quit_on_the_others() -> None:
     Client(a).register("bob")  # its claim went with it
 
 
+def test_a_node_that_missed_records_keeps_the_claim_of_a_channel_it_is_kicked_from() -> None:
+    hub = LocalHub()
+    a, link = node(hub, "a")
+    b, _ = node(hub, "b")
+    bob = Client(b).register("bob")
+    bob.send("JOIN #room", "MODE #room +k sesame")
+    hub.pump()
+    dave = Client(a).register("dave")
+    dave.send("JOIN #room sesame")
+    hub.pump()
+    hub.links.remove(link)  # a misses what follows (a stream trimmed past it)
+    bob.send("KICK #room dave :out", "TOPIC #room :new")
+    hub.pump()
+    hub.links.append(link)
+    dave.messages()
+    link.resync()  # (what the Redis bus does when it finds the gap)
+    assert a.find_channel("#room") is not None  # (bob quit here, dave is still in)
+    hub.pump()
+    got = [(m.command, m.params) for m in dave.messages()]
+    assert ("KICK", ("#room", "dave", "Removed while this server was cut off")) in got
+    assert any(c == "NOTICE" and "missed" in p[-1] for c, p in got)
+    assert hub.channels  # the channel lives on b: its claim was not given back
+    room = a.find_channel("#room")
+    assert room is not None  # made again here by b's burst, with its state
+    assert (room.topic, room.key) == ("new", "sesame")
+    assert [u.nick for u in room.members] == ["bob"]
+
+
 def test_a_node_that_joins_late_learns_the_network() -> None:
     hub = LocalHub()
     a, _ = node(hub, "a")
@@ -579,3 +607,36 @@ def test_a_channel_registration_made_on_one_node_is_known_on_another() -> None:
     a.channel_registry.drop(a, Folded("#room"), lambda ok: None)
     hub.pump()
     assert b.channel_registry.get(Folded("#room")) is None
+
+
+def test_a_node_that_missed_records_reads_the_shared_accounts_and_registrations_again() -> None:
+    """Among the records a node that fell behind missed may be those saying that another
+    node wrote an account or a channel registration: it reads them all again."""
+    hub = LocalHub()
+    shared = SharedAccounts()
+    servers, links = [], []
+    for name in ("a", "b"):
+        server = make_server()
+        attach_accounts(server, AccountService(shared))
+        server.channel_registry = ChannelRegistry(shared)
+        made, link = node(hub, name, server)
+        servers.append(made)
+        links.append(link)
+    a, b = servers
+    alice = Client(a).register("alice")
+    hub.pump()
+    hub.links.remove(links[1])  # b misses what follows
+    alice.send("PRIVMSG NickServ :REGISTER correct-horse-9")
+    assert a.channel_registry is not None
+    record = ChannelRecord("#room", Folded("#room"), "alice", 1.0, topic="kept")
+    a.channel_registry.register(a, record, lambda ok: None)
+    hub.pump()
+    hub.links.append(links[1])
+    assert b.accounts is not None
+    assert b.channel_registry is not None
+    assert "alice" not in b.accounts.records
+    links[1].resync()
+    assert "alice" in b.accounts.records
+    found = b.channel_registry.get(Folded("#room"))
+    assert found is not None
+    assert found.topic == "kept"

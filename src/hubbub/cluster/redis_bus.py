@@ -39,6 +39,10 @@ log = logging.getLogger("hubbub.cluster")
 BATCH = 256
 """Records written to the stream in one transaction, at most."""
 
+MESSAGES = frozenset({"msg", "ml"})
+"""The records that a full outbox drops (their senders are told): messages. Every other
+record changes what the network is, and waits whatever the outbox holds."""
+
 BACKOFF_SECONDS = (0.1, 0.25, 0.5, 1.0, 2.0)
 """How long to wait before trying Redis again, after each failure in a row."""
 
@@ -62,6 +66,25 @@ end
 return n
 """
 """Drop every nick claim of one node (it is gone, or it starts again)."""
+
+REAP = """
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  return -1
+end
+redis.call('SREM', KEYS[2], ARGV[1])
+local n = 0
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  if all[i + 1] == ARGV[1] then
+    redis.call('HDEL', KEYS[1], all[i])
+    n = n + 1
+  end
+end
+return n
+"""
+"""Take a node for gone if its lease is gone: drop its nick claims and its name from the
+nodes, in one step (a node that renews its lease a moment later then claims its nicks
+again; it never has them dropped after it did). -1 when the lease is there."""
 
 CLAIM_CHANNEL = """
 local holder = redis.call('HGET', KEYS[1], ARGV[1])
@@ -120,6 +143,10 @@ class RedisBus:
         self.nicks = f"{prefix}nicks"
         self.channels = f"{prefix}channels"
         self.versions = f"{prefix}versions"
+        self.members = f"{prefix}nodes"
+        """The set of the nodes that joined and were not taken for gone yet: the lease task
+        looks at every one, not only at those this node knows users of (a node that dies
+        with connections still registering leaves nick claims nobody else would free)."""
         self.prefix = prefix
         self.link: ClusterLink | None = None
         self.last_id: bytes | str = "0-0"
@@ -144,6 +171,14 @@ class RedisBus:
         first makes sure that it does (see :meth:`_rejoin`)."""
         self.outages = 0
         """How many times Redis became unreachable (for the log and the tests)."""
+        self._inflight = 0
+        """How many entries at the head of the outbox the writer has sent and not yet seen
+        written (they stay at the head until then: a burst goes in after them)."""
+        self.resyncs = 0
+        """How many times this node found that it had missed records (for the tests)."""
+        self._owed = False
+        """This node found its lease gone and has not queued its burst yet (a Redis failure
+        on the way must not make it forget: the next renewal finds the lease there)."""
 
     def lease_key(self, node: str) -> str:
         return f"{self.prefix}lease:{node}"
@@ -154,8 +189,10 @@ class RedisBus:
         if self._front is not None:  # (a burst that goes before what waits: see _rejoin)
             self._front.append(("x", record))
             return
-        if len(self._outbox) >= self.outbox_limit:
-            log.warning("cluster outbox full (%d records): one dropped", self.outbox_limit)
+        if len(self._outbox) >= self.outbox_limit and record.get("k") in MESSAGES:
+            # Only a message may be dropped (its sender is told): a change of the network
+            # (a PART, a QUIT, a NICK) dropped would leave the other nodes wrong for good.
+            log.warning("cluster outbox full (%d records): a message dropped", self.outbox_limit)
             if self.link is not None:
                 self.link.undelivered(record)
                 self.link.written(int(record["s"]))  # (its sender is told, not held)
@@ -229,6 +266,7 @@ class RedisBus:
             await self._client.set(
                 self.lease_key(self.node), str(link.started), px=int(self.lease * 1000)
             )
+            await self._client.sadd(self.members, self.node)
             self._lease_until = asyncio.get_running_loop().time() + self.lease
         except (RedisError, OSError) as exc:
             await self.close()
@@ -264,6 +302,7 @@ class RedisBus:
         lease to run out)."""
         await self._client.delete(self.lease_key(self.node))
         await self._client.eval(DROP_NODE, 1, self.nicks, self.node)
+        await self._client.srem(self.members, self.node)
 
     async def close(self) -> None:
         """Close the connections to Redis (at most a second each)."""
@@ -275,7 +314,14 @@ class RedisBus:
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[Any]) -> None:
+        """A task of the bus ended: one that ended on an exception says so in the log (it
+        would otherwise only be seen, if ever, when the task is collected)."""
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("cluster: a task of the bus failed", exc_info=task.exception())
 
     def _failed(self, what: str, exc: BaseException) -> None:
         if self.up:
@@ -308,6 +354,7 @@ class RedisBus:
                     failures += 1
                     continue
                 batch = list(itertools.islice(self._outbox, BATCH))
+                self._inflight = len(batch)
                 try:
                     async with self._client.pipeline(transaction=True) as pipe:
                         for kind, item in batch:
@@ -325,10 +372,12 @@ class RedisBus:
                                 pipe.eval(RELEASE, 1, key, field, holder)
                         await pipe.execute()
                 except Exception as exc:  # (never let the loop die: a dead loop is a dead node)
+                    self._inflight = 0
                     self._failed("write", exc)
                     await asyncio.sleep(BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS) - 1)])
                     failures += 1
                     continue
+                self._inflight = 0
                 failures = 0
                 self._recovered()
                 for _ in batch:
@@ -336,9 +385,12 @@ class RedisBus:
                 self.written += sum(1 for kind, _ in batch if kind == "x")
                 link = self.link
                 if link is not None:  # (held senders get their acknowledgement now)
-                    for kind, item in batch:
-                        if kind == "x" and item.get("n") == self.node:
-                            link.written(int(item["s"]))
+                    try:
+                        for kind, item in batch:
+                            if kind == "x" and item.get("n") == self.node:
+                                link.written(int(item["s"]))
+                    except Exception:  # (the writer goes on: a dead writer is a mute node)
+                        log.exception("cluster: releasing the senders of written records failed")
 
     # -- the stream ------------------------------------------------------------------------
 
@@ -350,9 +402,12 @@ class RedisBus:
             try:
                 if failures:
                     await self._check_stream()
-                reply = await self._reader.xread(
-                    {self.stream: self.last_id}, count=1000, block=1000
-                )
+                # The stream's first entry comes with what is read: if it is past the last
+                # entry applied here, the stream was trimmed beyond what this node had read.
+                async with self._reader.pipeline(transaction=False) as pipe:
+                    pipe.xrange(self.stream, count=1)
+                    pipe.xread({self.stream: self.last_id}, count=1000, block=1000)
+                    first, reply = await pipe.execute()
             except Exception as exc:  # (never let the loop die: a dead loop is a dead node)
                 self._failed("read", exc)
                 await asyncio.sleep(BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS) - 1)])
@@ -360,20 +415,46 @@ class RedisBus:
                 continue
             failures = 0
             self._recovered()
+            if first and self._missed(first[0][0]):
+                log.warning(
+                    "cluster: the stream no longer holds what this node had not read yet "
+                    "(it was further behind than [cluster] stream_maxlen); reading the "
+                    "network's state again"
+                )
+                self.resyncs += 1
+                if self.link is not None:
+                    try:
+                        self.link.resync()
+                    except Exception:  # (the reader goes on: a dead reader is a deaf node)
+                        log.exception("cluster: reading the network again failed")
             for _stream, entries in reply or ():
                 for entry_id, fields in entries:
                     self.last_id = entry_id
-                    self._apply(fields)
+                    self._apply(entry_id, fields)
 
-    def _apply(self, fields: dict[bytes, bytes]) -> None:
+    def _apply(self, entry_id: bytes | str, fields: dict[bytes, bytes]) -> None:
+        """Hand one stream entry to the core. Whatever goes wrong with one entry is logged
+        and the reader goes on with the next: a reader that stops is a node that silently
+        stops hearing the others."""
         link = self.link
         try:
             record = json.loads(fields[b"r"])
         except (KeyError, ValueError) as exc:
             log.warning("cluster: a stream entry that is not a record: %s", exc)
             return
-        if link is not None and isinstance(record, dict):
+        if link is None or not isinstance(record, dict):
+            return
+        try:
             link.receive(record)
+        except Exception:
+            log.exception("cluster: stream entry %r could not be applied", entry_id)
+
+    def _missed(self, first: bytes | str) -> bool:
+        """Whether the stream, whose oldest entry is ``first``, lost entries this node had
+        not applied: the last one it applied is gone (trimmed) and so, but for the rare
+        case where ``first`` is the very next one, is what came after it."""
+        last = _id(self.last_id)
+        return last != (0, 0) and _id(first) > last
 
     async def _check_stream(self) -> None:
         """After Redis came back: if its stream ends before what this node applied, Redis
@@ -403,12 +484,25 @@ class RedisBus:
                 await self._rejoin()
                 if loop.time() < self._grace_until:
                     continue
-                for node in sorted(link.nodes()):
-                    if not await self._client.exists(self.lease_key(node)):
-                        link.node_gone(node)
-                        await self._client.eval(DROP_NODE, 1, self.nicks, node)
+                await self._reap(link)
             except Exception as exc:  # (never let the loop die: a dead loop is a dead node)
                 self._failed("lease", exc)
+
+    async def _reap(self, link: ClusterLink) -> None:
+        """Take the nodes whose lease is gone for gone: their claims go (in Redis, in the
+        same step as the look at the lease: see :data:`REAP`), their users quit here."""
+        named = await self._client.smembers(self.members)
+        nodes = link.nodes() | {n.decode() if isinstance(n, bytes) else n for n in named}
+        nodes.discard(self.node)
+        for node in sorted(nodes):
+            reaped = await self._client.eval(
+                REAP, 3, self.nicks, self.members, self.lease_key(node), node
+            )
+            if int(reaped) >= 0:
+                try:
+                    link.node_gone(node)
+                except Exception:  # (not Redis's fault: the lease task goes on)
+                    log.exception("cluster: taking node %s for gone failed", node)
 
     async def _rejoin(self) -> None:
         """Renew this node's lease. If it had run out, the others took this node for gone
@@ -424,9 +518,12 @@ class RedisBus:
             self.lease_key(self.node), str(link.started), px=int(self.lease * 1000), get=True
         )
         self._lease_until = asked + self.lease * 2 / 3
-        if had is not None:
+        if had is None:
+            log.warning("cluster: this node's lease had run out; telling its state again")
+            self._owed = True
+            await self._client.sadd(self.members, self.node)
+        if not self._owed:
             return
-        log.warning("cluster: this node's lease had run out; telling its state again")
         await self._claim_again(link)
         front: list[tuple[str, Any]] = []
         self._front = front
@@ -434,7 +531,15 @@ class RedisBus:
             link.burst()
         finally:
             self._front = None
-        self._outbox.extendleft(reversed(front))
+        # The burst goes first, but after what the writer has under way (the lease task
+        # renews while a write may be waiting for Redis's answer: those entries stay at
+        # the head until it comes, and the writer then takes that many off).
+        outbox = self._outbox
+        under_way = [outbox.popleft() for _ in range(min(self._inflight, len(outbox)))]
+        outbox.extendleft(reversed(front))
+        outbox.extendleft(reversed(under_way))
+        self._owed = False
+        self._wake.set()
 
     async def _claim_again(self, link: ClusterLink) -> None:
         """This node was taken for gone (its claims dropped): claim its nicks again. A nick
@@ -450,6 +555,17 @@ class RedisBus:
                     renamed = True
         if renamed:  # (the users who took those nicks were refused here: hear them again)
             link.hello()
+        # Its channels' claims went too, where the others saw them empty: claim them again,
+        # or no other node would know that they are taken.
+        for folded, token in sorted(link.tokens.items()):
+            channel = link.network.channels.get(folded)
+            if channel is None or not any(u.session is not None for u in channel.members):
+                continue
+            holder = await self._client.eval(CLAIM_CHANNEL, 1, self.channels, folded, token, "")
+            holder = holder.decode() if isinstance(holder, bytes) else str(holder)
+            if holder not in ("", token):
+                log.warning("cluster: %s was made anew by %s meanwhile", folded, holder)
+                link.claimed_elsewhere(folded, holder)
 
     async def _guest(self, link: ClusterLink) -> str:
         """A guest nick nobody holds, claimed for this node."""

@@ -103,6 +103,33 @@ class Config:
         """``server.motd_lines`` with the config file's directory as the base."""
         return self.server.motd_lines(self.base_dir)
 
+    def warnings(self) -> list[ConfigIssue]:
+        """What is valid but works otherwise than one would expect: ``hubbub check-config``
+        prints it and ``hubbub serve`` logs it at start."""
+        found: list[ConfigIssue] = []
+        if self.cluster.redis and not self.storage.url:
+            found.append(ConfigIssue("storage.url", CLUSTER_WITHOUT_DATABASE))
+            if self.cloaks.enabled and not self.cloaks.secret:
+                found.append(ConfigIssue("cloaks.secret", CLUSTER_WITHOUT_CLOAK_SECRET))
+        return found
+
+
+CLUSTER_WITHOUT_DATABASE = (
+    "warning: empty with [cluster] redis: each node keeps its accounts, registered channels "
+    "and history in its own SQLite file, so an account registered on one node does not exist "
+    "on the others and one name may be registered on two nodes by two people (the workers of "
+    "one `hubbub serve --workers` share their file and are not affected); give every node the "
+    "same PostgreSQL url"
+)
+"""The warning for a cluster whose nodes do not share one database."""
+
+CLUSTER_WITHOUT_CLOAK_SECRET = (
+    "warning: empty with [cluster] redis and no shared database: each node makes its own, so "
+    "one address gets a different cloak on each node and a ban on a cloak stops it on one "
+    "node only; set the same secret on every node"
+)
+"""The warning for a cluster whose nodes would each make their own cloak secret."""
+
 
 def default_config() -> Config:
     """The configuration with no file: IRC on 127.0.0.1:6667, the web client and WebSocket on

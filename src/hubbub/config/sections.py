@@ -595,8 +595,8 @@ class ClusterSection:
     """About how many records the Redis stream keeps: how far behind a node may fall (away
     from Redis) and still catch up."""
     outbox: int = 100_000
-    """Records a node keeps for Redis while Redis cannot be written; past it, senders are
-    told their messages did not reach the other nodes."""
+    """Records a node keeps for Redis while Redis cannot be written; past it, messages are
+    dropped and their senders told (changes of the network are kept whatever it holds)."""
 
     def __post_init__(self) -> None:
         issues = _Issues()

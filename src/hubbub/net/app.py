@@ -301,6 +301,9 @@ class App:
         """Open every listener; returns when all accept connections."""
         loop = asyncio.get_running_loop()
         raise_open_files_limit(self.config.limits.max_clients + SPARE_DESCRIPTORS)
+        if self.worker is None:  # (the workers of --workers share their SQLite file)
+            for warning in self.config.warnings():
+                log.warning("config: %s", warning)
         await self._open_storage()
         await self._load_plugins()
         self.flusher = Flusher(loop, self.server)

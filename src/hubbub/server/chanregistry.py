@@ -118,6 +118,32 @@ class ChannelRegistry:
 
         server.offload(work, finish)
 
+    def reload(self, server: Server) -> None:
+        """Read every registration again (a node of a cluster that missed what the others
+        said they wrote), off the event loop. A failed read keeps the cache."""
+        store = self.store
+
+        def work() -> list[ChannelRecord] | None:
+            try:
+                return store.list_channels()
+            except Exception as exc:  # (StorageError) the cache is kept
+                log.warning("could not read the channel registrations again: %s", exc)
+                return None
+
+        def finish(records: list[ChannelRecord] | None) -> None:
+            if records is None:
+                return
+            fresh = {record.folded: record for record in records}
+            for folded in self._queued:  # (this server is about to write its own version)
+                current = self.records.get(folded)
+                if current is None:
+                    fresh.pop(folded, None)
+                else:
+                    fresh[folded] = current
+            self.records = fresh
+
+        server.offload(work, finish)
+
     def load(self, records: Iterable[ChannelRecord]) -> None:
         """Take the registrations read at start-up."""
         self.records = {record.folded: record for record in records}

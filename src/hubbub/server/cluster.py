@@ -106,6 +106,13 @@ transaction's worth: a record is only ever written twice within one)."""
 UNDELIVERED = "Your message could not reach the other servers of the network"
 """What a local sender is told when the bus had to drop its message."""
 
+MISSED = (
+    "This server fell behind the rest of the network and missed part of it: it has asked the "
+    "other servers for their state again (messages from their users may be missing)"
+)
+"""What local users are told when this node finds that it missed records (see
+:meth:`ClusterLink.resync`)."""
+
 DELAYED = (
     "The other servers of the network cannot be reached for now: your messages wait, "
     "and are sent on once they can"
@@ -182,6 +189,16 @@ class ClusterLink:
         again (set by the server)."""
         self._holding: deque[tuple[int, float, Session]] = deque()
         """Senders held, with the record they wait for and since when (see :meth:`tick`)."""
+        self._adopt: dict[Folded, set[User]] = {}
+        """After :meth:`resync`: the channels whose state comes from the others' bursts,
+        each with its local members then (until :attr:`_adopt_until`)."""
+        self._adopt_until = 0.0
+        self.on_resync: list[Callable[[], None]] = []
+        """What else to read again when this node finds it missed records (set by the
+        server: the accounts and registrations of a shared database)."""
+        self._quiet = False
+        """True while channels empty here only because this node forgets what it knew:
+        their claims are not given back (they still exist on the other nodes)."""
         network.subscribe(self.hear)
         network.claims = self
 
@@ -249,6 +266,14 @@ class ClusterLink:
 
         self.bus.claim_channel(folded, token, stale, answered)
 
+    def claimed_elsewhere(self, folded: Folded, token: str) -> None:
+        """This node was taken for gone and another node made the channel ``folded`` anew
+        meanwhile (under ``token``): the two are one channel now (each side hears the
+        other's members), ordered under that claim from now on."""
+        if self.tokens.get(folded) != token:
+            self.tokens[folded] = token
+            self.versions.pop(folded, None)
+
     def unclaim_channel(self, folded: Folded) -> None:
         """A channel claim that was won is not used (its client left meanwhile)."""
         token = self.tokens.pop(folded, None)
@@ -275,6 +300,8 @@ class ClusterLink:
         so do changes that waited too long for the changes before them; senders held a
         whole lease for a bus that cannot write are released and told that their messages
         wait (they are written once it can)."""
+        if self._adopt and self._adopt_until <= now:
+            self._adopt.clear()  # (no other node told the state of those: nobody else is there)
         holding = self._holding
         if holding and holding[0][1] + self.wait <= now:
             told: set[Session] = set()
@@ -375,7 +402,7 @@ class ClusterLink:
         was made under is dropped (never a newer one)."""
         token = self.tokens.pop(channel.folded, None)
         self.versions.pop(channel.folded, None)
-        if token is not None:
+        if token is not None and not self._quiet:
             self.bus.release_channel(channel.folded, token)
 
     # -- publishing ------------------------------------------------------------------------
@@ -551,11 +578,14 @@ class ClusterLink:
         self._acknowledged(source, seq)
 
     def channel_fields(self, channel: Channel) -> Record:
-        """A channel's state as the other nodes need it (what a JOIN cannot carry)."""
+        """A channel's state as the other nodes need it (what a JOIN cannot carry), with
+        its members as this node knows them (for a node that reads the network again:
+        :meth:`resync`)."""
         return {
             **channel_fields(channel),
             "token": self.tokens.get(channel.folded),
             "v": self.versions.get(channel.folded, 0),
+            "members": {user.nick: modes for user, modes in channel.members.items()},
         }
 
     def _target_fields(self, target: Channel | User) -> Record | None:
@@ -610,6 +640,40 @@ class ClusterLink:
     def hello(self) -> None:
         """This node (re)joins the cluster: ask every other node for its state."""
         self.publish("hello")
+
+    def resync(self) -> None:
+        """The bus lost records of the other nodes that this node had not applied yet (it
+        fell further behind than the stream keeps): what it knows of them may be wrong (a
+        user who left, a topic, a ban, a KICK of a local user). It forgets the other
+        nodes' users (they quit here, as in a netsplit, without giving their channels'
+        claims back), asks every node for its state again, and takes the state of the
+        channels its own users are in from the first burst that tells it: modes, topic,
+        lists, and its local members' places (a local user kicked meanwhile is kicked
+        here). Its local users are told that they may have missed messages."""
+        log.warning("cluster: %s missed records of the other nodes; reading them again", self.node)
+        self._quiet = True
+        try:
+            for node in sorted(self.nodes()):
+                self.node_gone(node)
+        finally:
+            self._quiet = False
+        self._seen.clear()
+        self._channel_state.clear()
+        self._adopt = {
+            folded: {user for user in channel.members if user.session is not None}
+            for folded, channel in self.network.channels.items()
+        }
+        self._adopt_until = self.network.clock() + self.wait
+        if self.notify is not None:
+            for user in list(self.network.users.values()):
+                if user.session is not None and user.session.registered:
+                    self.notify(user, MISSED)
+        for then in self.on_resync:
+            try:
+                then()
+            except Exception:
+                log.exception("cluster: reading the shared database again failed")
+        self.hello()
 
     def burst(self) -> None:
         """Tell the other nodes everything they need of this node: its users, their
@@ -668,7 +732,10 @@ class ClusterLink:
             self.applying = False
         ready, self._ready = self._ready, []
         for then in ready:
-            then(True)
+            try:
+                then(True)
+            except Exception:  # (one waiting command's bug must not stop the others)
+                log.exception("cluster: a command waiting for %r failed", record.get("k"))
 
     def remote(self, node: str, nick: str) -> User | None:
         """The user of ``node`` called ``nick``, if this node knows it."""
@@ -725,12 +792,76 @@ class ClusterLink:
 
     def _apply_chan(self, node: str, record: Record) -> None:
         folded = self.network.fold(record["name"])
-        if folded not in self.network.channels:
+        channel = self.network.channels.get(folded)
+        local = self._adopt.pop(folded, None)
+        if channel is not None and local is not None:
+            channel = self._adopt_state(channel, record, local)
+        if channel is None:
             self._channel_state[folded] = record
         token = record.get("token")
-        if isinstance(token, str) and folded not in self.tokens:
+        if isinstance(token, str) and (folded not in self.tokens or local is not None):
+            if self.tokens.get(folded) != token:
+                self.versions.pop(folded, None)
             self.tokens[folded] = token
             self._reached(folded, record.get("v"))
+
+    def _adopt_state(self, channel: Channel, record: Record, local: set[User]) -> Channel | None:
+        """After :meth:`resync`: make ``channel`` what another node's burst says it is
+        (through the network, so that local clients see each change), and its local
+        members (those of ``local`` still there) what they are there. Returns the channel,
+        or None if it emptied (its last local member had been kicked meanwhile)."""
+        network = self.network
+        members = record.get("members")
+        if isinstance(members, dict):
+            places = {network.fold(str(nick)): str(modes) for nick, modes in members.items()}
+            gone = [user for user in local if user in channel.members and user.folded not in places]
+            self._quiet = True  # (the channel lives on elsewhere: its claim stays)
+            try:
+                for user in gone:
+                    network.kick(None, channel, user, "Removed while this server was cut off")
+            finally:
+                self._quiet = False
+            if channel.folded not in network.channels:
+                return None
+        else:
+            places = {}
+        changes: list[ModeChange] = []
+        flags = set(record["flags"])
+        changes += [("-", m, None) for m in sorted(channel.flags - flags)]
+        changes += [("+", m, None) for m in sorted(flags - channel.flags)]
+        key, limit = record["key"], record["limit"]
+        if key != channel.key:
+            changes.append(("+", "k", key) if key else ("-", "k", channel.key))
+        if limit != channel.limit:
+            changes.append(("+", "l", str(limit)) if limit else ("-", "l", None))
+        lists: dict[str, list[ListEntry]] = {}
+        for mode, entries in record["lists"].items():
+            if mode not in channel.lists:
+                continue
+            theirs = [ListEntry(str(m), str(s), int(t)) for m, s, t in entries]
+            lists[mode] = theirs
+            ours = {network.fold(e.mask) for e in channel.lists[mode]}
+            wanted = {network.fold(e.mask) for e in theirs}
+            changes += [
+                ("-", mode, e.mask)
+                for e in channel.lists[mode]
+                if network.fold(e.mask) not in wanted
+            ]
+            changes += [("+", mode, e.mask) for e in theirs if network.fold(e.mask) not in ours]
+        for user in local:
+            place = places.get(user.folded)
+            have = channel.members.get(user)
+            if place is None or have is None:
+                continue
+            changes += [("-", m, user.nick) for m in PREFIX_MODES if m in have and m not in place]
+            changes += [("+", m, user.nick) for m in PREFIX_MODES if m in place and m not in have]
+        if changes:
+            network.change_channel_modes(None, channel, changes, self.server_name)
+        channel.lists.update(lists)  # (with their setters and times, as the others keep them)
+        if record["topic"] != channel.topic:
+            network.set_topic(None, channel, record["topic"], record["setter"])
+        channel.topic_setter, channel.topic_time = record["setter"], int(record["ttime"])
+        return channel
 
     def _apply_join(self, node: str, record: Record) -> None:
         user = self.remote(node, record["nick"])
@@ -910,7 +1041,7 @@ class ClusterLink:
 
     def undelivered(self, record: Record) -> None:
         """The bus had to drop one of this node's records: tell its local sender."""
-        if record.get("k") != "msg" or self.notify is None:
+        if record.get("k") not in ("msg", "ml") or self.notify is None:
             return
         user = self.network.users.get(self.network.fold(record.get("nick", "")))
         if user is not None and user.session is not None:

@@ -29,7 +29,7 @@ from hubbub.server.channel import Channel
 from hubbub.server.cloak import Cloaker
 from hubbub.server.cluster import Bus, ClusterLink
 from hubbub.server.commands import COMMANDS
-from hubbub.server.commands.accounts import expire_grace
+from hubbub.server.commands.accounts import expire_grace, reload_accounts
 from hubbub.server.commands.dispatch import Command, Context
 from hubbub.server.commands.multiline import cap_value, expire, take_line
 from hubbub.server.commands.ordering import order_channel_changes
@@ -691,9 +691,11 @@ class Server:
         if accounts is not None and getattr(accounts.storage, "shared", False):
             accounts.stored = announcer("acctdb")
             link.on_stored["acctdb"] = lambda folded: accounts.refresh(self, folded)
+            link.on_resync.append(lambda: reload_accounts(self, lambda said, failed: None))
         if registry is not None and getattr(registry.store, "shared", False):
             registry.stored = announcer("chandb")
             link.on_stored["chandb"] = lambda folded: registry.refresh(self, folded)
+            link.on_resync.append(lambda: registry.reload(self))
         order_channel_changes(self)
         return link
 
