@@ -12,11 +12,14 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import psycopg
+
 from hubbub.protocol.message import Message
 from tests.cluster.redisserver import RedisServer, free_port
 from tests.e2e.ircclient import IRCTestClient
 from tests.e2e.serving import serve
 from tests.e2e.test_accounts_e2e import PASSWORD
+from tests.e2e.test_chanserv import ask_chanserv, from_chanserv, register_account
 from tests.e2e.test_history import batch_of, connect
 from tests.e2e.test_postgres_e2e import logged_in
 from tests.timeouts import TIMEOUT
@@ -449,3 +452,43 @@ async def test_history_search_and_accounts_are_the_same_on_every_node(
         dana = await logged_in(nodes["b"][1], "dana", "alice")  # registered on node a
         for c in (alice, bob, dana):
             await c.close()
+
+
+async def test_one_channel_registered_on_two_nodes_at_once_has_one_founder(
+    tmp_path: Path, redis: RedisServer, postgres_url: str
+) -> None:
+    """Nodes sharing one PostgreSQL: two operators of one channel, on two nodes, ask
+    ChanServ to register it at the same instant, round after round. The database's key
+    decides: one is told it is registered to them, the other that it is already
+    registered, and both nodes (and the database) name the same founder."""
+    async with cluster(tmp_path, redis, "ab", storage_url=postgres_url) as nodes:
+        alice = await connect(nodes["a"][1], "alice")
+        bob = await connect(nodes["b"][1], "bob")
+        for c in (alice, bob):
+            await register_account(c)
+        for i in range(5):
+            channel = f"#reg{i}"
+            await alice.send(f"JOIN {channel}")
+            await alice.expect("366")
+            await sees_in(bob, channel, "alice")
+            await bob.send(f"JOIN {channel}")
+            await bob.expect("366")
+            await alice.expect(joined("bob"))
+            await alice.send(f"MODE {channel} +o bob")
+            await bob.expect("MODE")
+            line = f"PRIVMSG ChanServ :REGISTER {channel}"
+            await asyncio.gather(alice.send(line), bob.send(line))
+            answers = await asyncio.gather(*(c.expect(from_chanserv) for c in (alice, bob)))
+            texts = [m.params[1] for m in answers]
+            won = [t for t in texts if t.startswith(f"{channel} is now registered to ")]
+            lost = [t for t in texts if t == f"{channel} is already registered."]
+            assert (len(won), len(lost)) == (1, 1), texts
+            founder = won[0].rsplit(" ", 1)[1].rstrip(".")
+            for c in (alice, bob):
+                info = await ask_chanserv(c, f"INFO {channel}")
+                assert info.startswith(f"{channel} is registered to {founder} since"), info
+        with psycopg.connect(postgres_url, autocommit=True) as pg:
+            rows = pg.execute("SELECT folded, founder FROM channels ORDER BY folded").fetchall()
+        assert len(rows) == 5
+        await alice.close()
+        await bob.close()

@@ -5,12 +5,14 @@ whatever order they finish in."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from hubbub.protocol.casemap import Folded
 from hubbub.server.channel import Channel, ListEntry
-from hubbub.server.chanregistry import ChannelRegistry, restore, snapshot
+from hubbub.server.chanregistry import ChannelRegistry, Registered, restore, snapshot
 from hubbub.server.core import Server
 from hubbub.storage import SqliteStorage
 from hubbub.storage.base import ChannelRecord
@@ -85,21 +87,106 @@ def test_writes_store_the_newest_state_whatever_order_they_run_in(
 ) -> None:
     jobs = defer(server)
     registry = ChannelRegistry(storage)
-    answers: list[bool] = []
+    answers: list[Registered] = []
     registry.register(server, record(topic="1"), answers.append)
+    jobs.run()
     registry.update(server, record(topic="2"))
     registry.update(server, record(topic="3"))  # (a write is waiting: no other is asked for)
-    assert len(jobs.jobs) == 2
-    jobs.jobs.reverse()  # the update's write runs first, the registration's last
-    assert jobs.run() == 2
-    assert answers == [True]
-    assert [r.topic for r in storage.list_channels()] == ["3"]
+    registry.update(server, record(topic="4", name="#a", folded=Folded("#a")))  # (not ours)
+    assert len(jobs.jobs) == 1
+    registry.update(server, record(topic="5"))
+    assert jobs.run() == 1
+    assert answers == ["created"]
+    assert [r.topic for r in storage.list_channels()] == ["5"]
+
+
+def test_changes_while_the_registration_waits_are_created_with_it(
+    server: Server, storage: SqliteStorage
+) -> None:
+    jobs = defer(server)
+    registry = ChannelRegistry(storage)
+    answers: list[Registered] = []
+    registry.register(server, record(topic="1"), answers.append)
+    registry.update(server, record(topic="2"))  # (no write of its own: the creation has it)
+    assert len(jobs.jobs) == 1
+    assert jobs.run() == 1
+    assert answers == ["created"]
+    assert [r.topic for r in storage.list_channels()] == ["2"]
+
+
+class _Racing:
+    """A store whose creation lets a test act while it runs (in the worker thread)."""
+
+    def __init__(self, store: SqliteStorage, during: Callable[[], None]) -> None:
+        self.store = store
+        self.during = during
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def create_channel(self, created: ChannelRecord) -> bool:
+        self.during()
+        return self.store.create_channel(created)
+
+
+def test_a_change_while_the_creation_runs_is_written_after_it(
+    server: Server, storage: SqliteStorage
+) -> None:
+    jobs = defer(server)
+    registry = ChannelRegistry(storage)
+    registry.store = _Racing(storage, lambda: registry.update(server, record(topic="later")))
+    stored: list[Folded] = []
+    registry.stored = stored.append
+    answers: list[Registered] = []
+    registry.register(server, record(topic="first"), answers.append)
+    assert jobs.run() == 2  # the creation, then the write of what changed meanwhile
+    assert answers == ["created"]
+    assert [r.topic for r in storage.list_channels()] == ["later"]
+    assert stored == [CHAT, CHAT]
+
+
+def test_a_channel_registered_elsewhere_first_is_refused_and_not_overwritten(
+    server: Server, storage: SqliteStorage
+) -> None:
+    """Two nodes sharing a database register one channel at once: the database keeps the
+    first; the later node's cache takes that one instead of its own, and later changes there
+    never replace the winner's row with the loser's registration."""
+    jobs = defer(server)
+    registry = ChannelRegistry(storage)
+    stored: list[Folded] = []
+    registry.stored = stored.append
+    answers: list[Registered] = []
+    registry.register(server, record(founder="bob", topic="bob's"), answers.append)
+    registry.update(server, record(founder="bob", topic="bob's, changed"))
+    registry.refresh(server, CHAT)  # (the other node said it wrote it: read after ours)
+    storage.create_channel(record(topic="alice's"))  # the other node, first
+    jobs.run()
+    assert answers == ["exists"]
+    assert stored == []  # (nothing written here: the others are not told anything)
+    kept = registry.get(CHAT)
+    assert kept is not None
+    assert (kept.founder, kept.topic) == ("alice", "alice's")
+    assert [(r.founder, r.topic) for r in storage.list_channels()] == [("alice", "alice's")]
+
+
+def test_a_drop_while_the_registration_waits_is_refused(
+    server: Server, storage: SqliteStorage
+) -> None:
+    jobs = defer(server)
+    registry = ChannelRegistry(storage)
+    registry.register(server, record(), lambda outcome: None)
+    dropped: list[bool] = []
+    registry.drop(server, CHAT, dropped.append)
+    assert dropped == [False]
+    jobs.run()
+    assert registry.get(CHAT) is not None
+    assert len(storage.list_channels()) == 1
 
 
 def test_a_drop_while_a_write_waits_leaves_nothing(server: Server, storage: SqliteStorage) -> None:
     jobs = defer(server)
     registry = ChannelRegistry(storage)
-    registry.register(server, record(), lambda ok: None)
+    registry.register(server, record(), lambda outcome: None)
     jobs.run()
     registry.update(server, record(topic="late"))
     dropped: list[bool] = []
@@ -117,11 +204,11 @@ def test_a_failed_registration_is_withdrawn_and_a_failed_drop_kept(
     registry = ChannelRegistry(storage)
     registry.load([record()])
     storage.close()
-    answers: list[bool] = []
+    answers: list[Registered | bool] = []
     registry.register(server, record(name="#other", folded=Folded("#other")), answers.append)
     registry.drop(server, CHAT, answers.append)
     registry.update(server, record(topic="only in memory"))
-    assert answers == [False, False]
+    assert answers == ["failed", False]
     assert registry.get(Folded("#other")) is None
     kept = registry.get(CHAT)
     assert kept is not None

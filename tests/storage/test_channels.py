@@ -1,10 +1,11 @@
 """Registered channels (ChannelStore) in every backend (SQLite, PostgreSQL): round trips,
-replacement, deletion, reopening, a damaged row refused cleanly; and a version-2 SQLite
-database migrated."""
+replacement, deletion, an insert-only creation that one of two racing connections wins,
+reopening, a damaged row refused cleanly; and a version-2 SQLite database migrated."""
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from hubbub.storage.base import ChannelRecord
 from hubbub.storage.postgres import PostgresStorage
 from hubbub.storage.sqlite import MIGRATIONS
 from tests.storage.conftest import AnyStorage
+from tests.timeouts import TIMEOUT
 
 
 def registration(name: str = "#Chat", **fields: object) -> ChannelRecord:
@@ -76,6 +78,58 @@ def test_saving_again_replaces_and_delete_drops(db: AnyStorage) -> None:
     assert [r.name for r in db.list_channels()] == ["#b"]
 
 
+def test_create_stores_a_new_registration_and_refuses_an_existing_one(db: AnyStorage) -> None:
+    first = registration(topic="first", founder="alice")
+    assert db.create_channel(first)
+    assert not db.create_channel(registration("#CHAT", topic="second", founder="bob"))
+    assert db.list_channels() == [first]  # (the first is kept whole)
+    assert db.create_channel(registration("#other"))
+    assert db.delete_channel(Folded("#chat"))
+    again = registration(founder="bob")
+    assert db.create_channel(again)  # (dropped: free to register again)
+    assert db.get_channel(Folded("#chat")) == again
+
+
+def test_two_connections_creating_one_channel_at_once_one_wins(
+    same_database: Callable[[], AnyStorage],
+) -> None:
+    """Two nodes on one database (PostgreSQL, or the SQLite file of ``--workers``), each
+    with its own connection, registering one channel in twenty rounds of threads started
+    together: exactly one creation succeeds each time, and the row is the winner's."""
+    stores = [same_database(), same_database()]
+    for store in stores:
+        store.open()
+    try:
+        for round_ in range(20):
+            name = f"#race{round_}"
+            records = [registration(name, founder=founder) for founder in ("alice", "bob")]
+            start = threading.Barrier(2)
+            results: list[bool | None] = [None, None]
+
+            def create(
+                i: int,
+                start: threading.Barrier,
+                results: list[bool | None],
+                records: list[ChannelRecord],
+            ) -> None:
+                start.wait(TIMEOUT)
+                results[i] = stores[i].create_channel(records[i])
+
+            threads = [
+                threading.Thread(target=create, args=(i, start, results, records)) for i in range(2)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(TIMEOUT)
+            assert sorted(results, key=str) == [False, True]
+            winner = records[results.index(True)]
+            assert stores[0].get_channel(winner.folded) == winner
+    finally:
+        for store in stores:
+            store.close()
+
+
 def test_registrations_survive_reopening(same_database: Callable[[], AnyStorage]) -> None:
     first = same_database()
     first.open()
@@ -128,5 +182,7 @@ def test_a_closed_storage_refuses_channel_work(db: AnyStorage) -> None:
     db.close()
     with pytest.raises(StorageError):
         db.save_channel(registration())
+    with pytest.raises(StorageError):
+        db.create_channel(registration())
     with pytest.raises(StorageError):
         db.list_channels()

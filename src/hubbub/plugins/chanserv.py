@@ -36,7 +36,13 @@ from typing import TYPE_CHECKING
 from hubbub.protocol.casemap import Folded, is_channel_name
 from hubbub.protocol.message import Message
 from hubbub.server.channel import PREFIX_MODES, Channel
-from hubbub.server.chanregistry import HISTORY_SETTINGS, ChannelRegistry, restore, snapshot
+from hubbub.server.chanregistry import (
+    HISTORY_SETTINGS,
+    ChannelRegistry,
+    Registered,
+    restore,
+    snapshot,
+)
 from hubbub.server.commands.dispatch import (
     Command,
     Context,
@@ -271,10 +277,12 @@ class ChanServ:
         later = defer_reply(ctx)
         hold_input(ctx)
 
-        def done(ok: bool) -> None:
+        def done(outcome: Registered) -> None:
             if not session.closed:
-                if ok:
+                if outcome == "created":
                     self._notice(ctx, later, f"{record.name} is now registered to {account}.")
+                elif outcome == "exists":  # (by another node sharing the database, just now)
+                    self._notice(ctx, later, f"{record.name} is already registered.")
                 else:
                     self._notice(ctx, later, "Could not store the registration; try again later.")
             finish_deferred(ctx, later)

@@ -20,7 +20,7 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from hubbub.protocol.casemap import Folded
 from hubbub.server.channel import FLAG_MODES, Channel, ListEntry
@@ -29,9 +29,12 @@ from hubbub.storage.base import ChannelRecord, ChannelStore
 if TYPE_CHECKING:
     from hubbub.server.core import Server
 
-__all__ = ["HISTORY_SETTINGS", "LEVELS", "ChannelRegistry", "restore", "snapshot"]
+__all__ = ["HISTORY_SETTINGS", "LEVELS", "ChannelRegistry", "Registered", "restore", "snapshot"]
 
 log = logging.getLogger("hubbub.chanserv")
+
+Registered = Literal["created", "exists", "failed"]
+"""How a registration ended (see :meth:`ChannelRegistry.register`)."""
 
 LEVELS = ("founder", "op", "voice")
 """Access levels, highest first: the founder (the account that registered the channel), then
@@ -89,6 +92,9 @@ class ChannelRegistry:
         the writes asked for are done."""
         self._queued: set[Folded] = set()
         """Channels with a write asked for and not begun: another change needs no other."""
+        self._creating: set[Folded] = set()
+        """Channels being registered, not yet created in the database: they are written by
+        the creation (:meth:`register`), never replaced by another write before it."""
         self._write_lock = threading.Lock()
         """One write at a time (each stores the newest state when it runs)."""
         self.stored: Callable[[Folded], None] | None = None
@@ -109,7 +115,7 @@ class ChannelRegistry:
 
         def finish(result: tuple[bool, ChannelRecord | None]) -> None:
             ok, record = result
-            if not ok or folded in self._queued:
+            if not ok or folded in self._queued or folded in self._creating:
                 return  # (this server is about to write its own version)
             if record is None:
                 self.records.pop(folded, None)
@@ -134,7 +140,7 @@ class ChannelRegistry:
             if records is None:
                 return
             fresh = {record.folded: record for record in records}
-            for folded in self._queued:  # (this server is about to write its own version)
+            for folded in self._queued | self._creating:  # (this server writes its own)
                 current = self.records.get(folded)
                 if current is None:
                     fresh.pop(folded, None)
@@ -158,19 +164,58 @@ class ChannelRegistry:
 
     # -- changes -----------------------------------------------------------------------------
 
-    def register(self, server: Server, record: ChannelRecord, done: Callable[[bool], None]) -> None:
-        """Register a channel; ``done(True)`` once the database has it, ``done(False)`` when
-        the database failed (the registration is then withdrawn)."""
+    def register(
+        self, server: Server, record: ChannelRecord, done: Callable[[Registered], None]
+    ) -> None:
+        """Register a channel: create its row in the database, which refuses it when the
+        channel is registered there already (another node of a cluster sharing the database
+        registered it a moment ago). ``done("created")`` once the database has it,
+        ``done("exists")`` when it refused (the cache then holds the database's registration,
+        not this one), ``done("failed")`` when the database failed (the registration is
+        withdrawn). Until the database has answered, changes of the channel are kept in the
+        cache only; the creation stores the newest, and what changes while it runs is
+        written after it."""
         folded = record.folded
         self.records[folded] = record
+        self._creating.add(folded)
 
-        def finish(ok: bool) -> None:
-            if not ok and self.records.get(folded) is record:
-                del self.records[folded]
-            self._written(folded, ok)
-            done(ok)
+        def finish(result: tuple[Registered, ChannelRecord | None]) -> None:
+            outcome, stored = result
+            self._creating.discard(folded)
+            current = self.records.get(folded)  # (ours: no refresh or drop replaced it)
+            if outcome == "exists":
+                if stored is None:
+                    self.records.pop(folded, None)
+                else:
+                    self.records[folded] = stored
+            elif outcome == "failed":
+                self.records.pop(folded, None)
+            else:
+                if current is not None and current != stored:
+                    self._queue(server, folded)  # (changed while the creation ran)
+                self._written(folded, True)
+            done(outcome)
 
-        server.offload(lambda: self._write(folded), finish)
+        server.offload(lambda: self._create(folded, record), finish)
+
+    def _create(
+        self, folded: Folded, record: ChannelRecord
+    ) -> tuple[Registered, ChannelRecord | None]:
+        """Create the registration as the cache has it now (in a worker thread): the outcome
+        and the record the database now holds, if known."""
+        with self._write_lock:
+            current = self.records.get(folded, record)
+            try:
+                if self.store.create_channel(current):
+                    return "created", current
+                try:
+                    return "exists", self.store.get_channel(folded)
+                except Exception:  # (the cache forgets it; a later refresh brings it back)
+                    log.exception("could not read the registration of %s", folded)
+                    return "exists", None
+            except Exception:  # (StorageError, or a store's own bug) the server goes on
+                log.exception("could not write the registration of %s", folded)
+                return "failed", None
 
     def update(self, server: Server, record: ChannelRecord) -> None:
         """A registered channel changed (its topic, modes, access list...): keep ``record``
@@ -179,6 +224,11 @@ class ChannelRegistry:
         if folded not in self.records:
             return  # dropped meanwhile
         self.records[folded] = record
+        if folded not in self._creating:  # (else the creation stores it, or writes it after)
+            self._queue(server, folded)
+
+    def _queue(self, server: Server, folded: Folded) -> None:
+        """Ask for a write of ``folded`` unless one waits to begin."""
         if folded in self._queued:
             return  # the write waiting to begin will store this
         self._queued.add(folded)
@@ -187,6 +237,9 @@ class ChannelRegistry:
     def drop(self, server: Server, folded: Folded, done: Callable[[bool], None]) -> None:
         """Drop a registration; ``done(True)`` once the database no longer has it,
         ``done(False)`` when the database failed (the registration is then kept)."""
+        if folded in self._creating:  # (whose registration is not decided yet)
+            done(False)
+            return
         record = self.records.pop(folded, None)
         if record is None:
             done(True)

@@ -346,6 +346,12 @@ class ChannelStore(Protocol):
     def get_channel(self, folded: Folded) -> ChannelRecord | None:
         """One registered channel (another node of a cluster changed it), if registered."""
 
+    def create_channel(self, record: ChannelRecord) -> bool:
+        """Store a new registration durably; False (and nothing stored) when the channel is
+        registered already. Decided by the database's own key, in one statement: of two
+        nodes of a cluster registering one channel at once on one database, one gets True.
+        """
+
     def save_channel(self, record: ChannelRecord) -> None:
         """Create or replace a registration durably."""
 

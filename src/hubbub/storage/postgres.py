@@ -303,6 +303,27 @@ def _channel(row: Sequence[Any]) -> ChannelRecord:
     )
 
 
+def _channel_row(record: ChannelRecord) -> tuple[object, ...]:
+    """The values of ``record`` in the order of ``_CHANNEL_COLUMNS``."""
+    return (
+        record.name,
+        record.folded,
+        record.founder,
+        record.registered,
+        record.topic,
+        record.topic_setter,
+        record.topic_time,
+        record.modes,
+        record.key,
+        record.limit,
+        json.dumps(list(record.bans)),
+        json.dumps(list(record.excepts)),
+        json.dumps(list(record.invexes)),
+        json.dumps([list(entry) for entry in record.access]),
+        record.history,
+    )
+
+
 def _message(row: Sequence[Any], target: str, peer: str) -> StoredMessage:
     _, _, ms, msgid, command, sender, account, line, tags, text = row
     return StoredMessage(target, peer, msgid, ms / 1000, command, sender, account, line, tags, text)
@@ -543,6 +564,16 @@ class PostgresStorage:
         except (ValueError, TypeError) as exc:  # a row no hubbub wrote
             raise StorageError(f"a damaged channel registration in {self.path}: {exc}") from exc
 
+    def create_channel(self, record: ChannelRecord) -> bool:
+        with self.connection() as conn:
+            cursor = conn.execute(
+                f"INSERT INTO channels ({_CHANNEL_COLUMNS}) "
+                f"VALUES ({', '.join(['%s'] * len(_CHANNEL_COLUMNS.split(', ')))}) "
+                "ON CONFLICT (folded) DO NOTHING",
+                _channel_row(record),
+            )
+            return cursor.rowcount == 1
+
     def save_channel(self, record: ChannelRecord) -> None:
         columns = _CHANNEL_COLUMNS.split(", ")
         updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in columns[2:])
@@ -551,23 +582,7 @@ class PostgresStorage:
                 f"INSERT INTO channels ({_CHANNEL_COLUMNS}) "
                 f"VALUES ({', '.join(['%s'] * len(columns))}) "
                 f"ON CONFLICT (folded) DO UPDATE SET name = EXCLUDED.name, {updates}",
-                (
-                    record.name,
-                    record.folded,
-                    record.founder,
-                    record.registered,
-                    record.topic,
-                    record.topic_setter,
-                    record.topic_time,
-                    record.modes,
-                    record.key,
-                    record.limit,
-                    json.dumps(list(record.bans)),
-                    json.dumps(list(record.excepts)),
-                    json.dumps(list(record.invexes)),
-                    json.dumps([list(entry) for entry in record.access]),
-                    record.history,
-                ),
+                _channel_row(record),
             )
 
     def delete_channel(self, folded: Folded) -> bool:

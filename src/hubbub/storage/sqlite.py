@@ -171,6 +171,27 @@ def _channel(row: _ChannelRow) -> ChannelRecord:
     )
 
 
+def _channel_row(record: ChannelRecord) -> tuple[object, ...]:
+    """The values of ``record`` in the order of ``_CHANNEL_COLUMNS``."""
+    return (
+        record.name,
+        record.folded,
+        record.founder,
+        record.registered,
+        record.topic,
+        record.topic_setter,
+        record.topic_time,
+        record.modes,
+        record.key,
+        record.limit,
+        json.dumps(list(record.bans)),
+        json.dumps(list(record.excepts)),
+        json.dumps(list(record.invexes)),
+        json.dumps([list(entry) for entry in record.access]),
+        record.history,
+    )
+
+
 class SqliteStorage:
     """:class:`~hubbub.storage.base.Storage` in a SQLite file (``":memory:"`` for tests)."""
 
@@ -396,28 +417,21 @@ class SqliteStorage:
         except (ValueError, TypeError) as exc:  # a row no hubbub wrote
             raise StorageError(f"a damaged channel registration in {self.path}: {exc}") from exc
 
+    def create_channel(self, record: ChannelRecord) -> bool:
+        with self._connection() as conn:
+            cursor = conn.execute(
+                f"INSERT OR IGNORE INTO channels ({_CHANNEL_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _channel_row(record),
+            )
+            return cursor.rowcount == 1
+
     def save_channel(self, record: ChannelRecord) -> None:
         with self._connection() as conn:
             conn.execute(
                 f"INSERT OR REPLACE INTO channels ({_CHANNEL_COLUMNS}) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record.name,
-                    record.folded,
-                    record.founder,
-                    record.registered,
-                    record.topic,
-                    record.topic_setter,
-                    record.topic_time,
-                    record.modes,
-                    record.key,
-                    record.limit,
-                    json.dumps(list(record.bans)),
-                    json.dumps(list(record.excepts)),
-                    json.dumps(list(record.invexes)),
-                    json.dumps([list(entry) for entry in record.access]),
-                    record.history,
-                ),
+                _channel_row(record),
             )
 
     def delete_channel(self, folded: Folded) -> bool:
