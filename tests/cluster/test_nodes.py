@@ -14,7 +14,11 @@ from pathlib import Path
 
 import psycopg
 
+from hubbub.passwords import hash_password
+from hubbub.protocol.casemap import Folded
 from hubbub.protocol.message import Message
+from hubbub.server.sasl import make_scram_credentials
+from hubbub.storage import AccountRecord, SqliteStorage
 from tests.cluster.redisserver import RedisServer, free_port
 from tests.e2e.ircclient import IRCTestClient
 from tests.e2e.serving import serve
@@ -22,6 +26,7 @@ from tests.e2e.test_accounts_e2e import PASSWORD
 from tests.e2e.test_chanserv import ask_chanserv, from_chanserv, register_account
 from tests.e2e.test_history import batch_of, connect
 from tests.e2e.test_postgres_e2e import logged_in
+from tests.server.saslclient import b64, plain
 from tests.timeouts import TIMEOUT
 
 
@@ -56,9 +61,11 @@ async def cluster(
     names: str = "ab",
     lease: float = 2.0,
     storage_url: str = "",
+    logs: dict[str, list[str]] | None = None,
 ) -> AsyncIterator[dict[str, tuple[asyncio.subprocess.Process, int]]]:
     """Nodes ``names`` (one letter each), all listening; yields name -> (process, port).
-    Each has its own SQLite file, or all share the PostgreSQL database ``storage_url``."""
+    Each has its own SQLite file (``<tmp_path>/<name>/hubbub.db``), or all share the
+    PostgreSQL database ``storage_url``. ``logs`` gets each node's log, by name."""
     async with contextlib.AsyncExitStack() as stack:
         nodes: dict[str, tuple[asyncio.subprocess.Process, int]] = {}
         for name in names:
@@ -67,7 +74,13 @@ async def cluster(
             db = [] if storage_url else ["--db", str(directory / "hubbub.db")]
             nodes[name] = await stack.enter_async_context(
                 serve(
-                    "--config", str(config), "--listen", "127.0.0.1:0", *db, cwd=directory
+                    "--config",
+                    str(config),
+                    "--listen",
+                    "127.0.0.1:0",
+                    *db,
+                    cwd=directory,
+                    log=None if logs is None else logs.setdefault(name, []),
                 )  # fmt: skip
             )
         yield nodes
@@ -92,6 +105,11 @@ async def sees_in(viewer: IRCTestClient, channel: str, nick: str) -> None:
             return
         assert loop.time() < deadline, f"{nick} never shown in {channel}"
         await asyncio.sleep(0.05)
+
+
+def is_register_answer(m: Message) -> bool:
+    """``REGISTER SUCCESS ...`` or ``FAIL REGISTER ...``."""
+    return m.command == "REGISTER" or (m.command == "FAIL" and m.params[:1] == ("REGISTER",))
 
 
 def is_privmsg(text: str) -> Callable[[Message], bool]:
@@ -492,3 +510,47 @@ async def test_one_channel_registered_on_two_nodes_at_once_has_one_founder(
         assert len(rows) == 5
         await alice.close()
         await bob.close()
+
+
+async def test_one_account_name_is_one_account_on_nodes_with_a_database_each(
+    tmp_path: Path, redis: RedisServer
+) -> None:
+    """Nodes with a SQLite file each: an account name registered on both at the same
+    instant goes to one (Redis decides), and an account both files had before is refused
+    login on the node that does not hold its name (which logs it at start)."""
+    password_hash, scram = hash_password(PASSWORD), make_scram_credentials(PASSWORD)
+    for name in "ab":
+        (tmp_path / name).mkdir()
+        storage = SqliteStorage(tmp_path / name / "hubbub.db")
+        storage.open()
+        record = AccountRecord("carol", Folded("carol"), password_hash, scram, 1.0)
+        assert storage.create_account(record)
+        storage.close()
+    logs: dict[str, list[str]] = {}
+    async with cluster(tmp_path, redis, "ab", logs=logs) as nodes:  # (a starts first)
+        assert not any("also registered on node" in line for line in logs["a"])
+        assert any(
+            "'carol'" in line and "also registered on node a" in line for line in logs["b"]
+        ), logs["b"]
+        await logged_in(nodes["a"][1], "one", "carol")
+        refused = await IRCTestClient.connect("127.0.0.1", nodes["b"][1])
+        await refused.send("CAP LS 302", "CAP REQ :sasl", "NICK two", "USER u 0 * :R")
+        await refused.expect(lambda m: m.command == "CAP" and m.params[1] == "ACK")
+        await refused.send("AUTHENTICATE PLAIN")
+        await refused.expect("AUTHENTICATE")
+        await refused.send(f"AUTHENTICATE {b64(plain('carol', PASSWORD))}")
+        assert (await refused.expect(lambda m: m.command in ("903", "904"))).command == "904"
+        alice = await connect(nodes["a"][1], "alice")
+        bob = await connect(nodes["b"][1], "bob")
+        for i in range(5):
+            line = f"REGISTER same{i} * {PASSWORD}"
+            await asyncio.gather(alice.send(line), bob.send(line))
+            answers = await asyncio.gather(*(c.expect(is_register_answer) for c in (alice, bob)))
+            assert sorted(m.command for m in answers) == ["FAIL", "REGISTER"], answers
+            [fail] = [m for m in answers if m.command == "FAIL"]
+            assert fail.params[:2] == ("REGISTER", "ACCOUNT_EXISTS"), fail
+            for c in (alice, bob):  # (the winner logs out; the loser is told it was not in)
+                await c.send("PRIVMSG NickServ :LOGOUT")
+                await c.expect(lambda m: m.command == "NOTICE" and "logged" in m.params[-1])
+        for c in (refused, alice, bob):
+            await c.close()

@@ -7,6 +7,9 @@
   a nick; a Lua script gives one back only if this node holds it.
 - Each node holds a lease (a key with a time to live); a node whose lease ran out is gone:
   its users quit on the others, and its nick claims are dropped.
+- Account names (nodes with a database each) are one hash too, field = folded name, value =
+  node, claimed and given back through the outbox, so in the order the node asked; they
+  outlive leases (an account outlives its node's run).
 
 Runs on the application's event loop with redis-py's asyncio client (hiredis parses the
 replies when installed). The core never waits for Redis: it hands records over and is called
@@ -25,7 +28,14 @@ from collections import deque
 from collections.abc import Coroutine
 from typing import Any
 
-from hubbub.server.cluster import Advanced, ChannelClaimed, Claimed, ClusterLink, Record
+from hubbub.server.cluster import (
+    AccountsSynced,
+    Advanced,
+    ChannelClaimed,
+    Claimed,
+    ClusterLink,
+    Record,
+)
 
 try:
     import redis.asyncio as aioredis
@@ -109,6 +119,51 @@ return held
 knows; the version it had, either way."""
 
 
+CLAIM_ACCOUNT = """
+local holder = redis.call('HGET', KEYS[1], ARGV[1])
+if not holder then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  return 1
+end
+if holder == ARGV[2] then
+  return 1
+end
+return 0
+"""
+"""Claim an account name for a node: 1 when it is the node's (now, or already), else 0."""
+
+SYNC_ACCOUNTS = """
+local node = ARGV[1]
+local wanted = {}
+for i = 2, #ARGV do
+  wanted[ARGV[i]] = true
+end
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  if all[i + 1] == node and not wanted[all[i]] then
+    redis.call('HDEL', KEYS[1], all[i])
+  end
+end
+local taken = {}
+for i = 2, #ARGV do
+  local holder = redis.call('HGET', KEYS[1], ARGV[i])
+  if not holder then
+    redis.call('HSET', KEYS[1], ARGV[i], node)
+  elseif holder ~= node then
+    taken[#taken + 1] = ARGV[i]
+    taken[#taken + 1] = holder
+  end
+end
+return taken
+"""
+"""Claim the names of every account of a node's database and give back the others it held,
+in one step; the names held by other nodes, each followed by its holder."""
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 class RedisUnavailable(RuntimeError):
     """Cluster mode was asked for and Redis cannot be used (not installed, unreachable)."""
 
@@ -143,6 +198,9 @@ class RedisBus:
         self.nicks = f"{prefix}nicks"
         self.channels = f"{prefix}channels"
         self.versions = f"{prefix}versions"
+        self.accounts = f"{prefix}accounts"
+        """Account names, each with the node whose database has it (nodes without a shared
+        database: see :meth:`claim_account`)."""
         self.members = f"{prefix}nodes"
         """The set of the nodes that joined and were not taken for gone yet: the lease task
         looks at every one, not only at those this node knows users of (a node that dies
@@ -154,8 +212,9 @@ class RedisBus:
         self.up = True
         """Whether Redis answered the last time it was asked."""
         self._outbox: deque[tuple[str, Any]] = deque()
-        """What waits to be written, in order: ("x", record), or ("release", (hash, field,
-        holder)) to give a nick or a channel back."""
+        """What waits to be written, in order: ("x", record), ("release", (hash, field,
+        holder)) to give a nick, a channel or an account name back, ("claim", (name, done))
+        and ("sync", (names, done)) for account names."""
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._client: Any = None
@@ -214,6 +273,37 @@ class RedisBus:
     def release_nick(self, folded: str) -> None:
         self._outbox.append(("release", (self.nicks, folded, self.node)))
         self._wake.set()
+
+    def claim_account(self, folded: str, done: Claimed) -> None:
+        # Through the outbox: after the releases asked for before (a name dropped and
+        # registered again must not have its new claim given back by the old release).
+        if not self.up:
+            done(None)  # (never granted on a guess)
+            return
+        self._outbox.append(("claim", (folded, done)))
+        self._wake.set()
+
+    def release_account(self, folded: str) -> None:
+        self._outbox.append(("release", (self.accounts, folded, self.node)))
+        self._wake.set()
+
+    def sync_accounts(self, names: list[str], done: AccountsSynced) -> None:
+        self._outbox.append(("sync", (list(names), done)))
+        self._wake.set()
+
+    def _refuse_claims(self) -> None:
+        """Redis failed: every account claim waiting is refused now (its client is told to
+        try again), and becomes a release, in its place, of what the claim may have taken
+        (a transaction whose answer was lost may have been made)."""
+        outbox = self._outbox
+        for i, (kind, item) in enumerate(outbox):
+            if kind == "claim":
+                folded, done = item
+                outbox[i] = ("release", (self.accounts, folded, self.node))
+                try:
+                    done(None)
+                except Exception:
+                    log.exception("cluster: refusing an account claim failed")
 
     def claim_channel(
         self, folded: str, token: str, stale: str | None, done: ChannelClaimed
@@ -350,6 +440,7 @@ class RedisBus:
                         await self._rejoin()  # (the others may have taken this node for gone)
                 except Exception as exc:  # (never let the loop die)
                     self._failed("lease", exc)
+                    self._refuse_claims()
                     await asyncio.sleep(BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS) - 1)])
                     failures += 1
                     continue
@@ -367,13 +458,18 @@ class RedisBus:
                                 )
                             elif kind == "forget":
                                 pipe.hdel(*item)
+                            elif kind == "claim":
+                                pipe.eval(CLAIM_ACCOUNT, 1, self.accounts, item[0], self.node)
+                            elif kind == "sync":
+                                pipe.eval(SYNC_ACCOUNTS, 1, self.accounts, self.node, *item[0])
                             else:
                                 key, field, holder = item
                                 pipe.eval(RELEASE, 1, key, field, holder)
-                        await pipe.execute()
+                        results = await pipe.execute()
                 except Exception as exc:  # (never let the loop die: a dead loop is a dead node)
                     self._inflight = 0
                     self._failed("write", exc)
+                    self._refuse_claims()
                     await asyncio.sleep(BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS) - 1)])
                     failures += 1
                     continue
@@ -382,6 +478,7 @@ class RedisBus:
                 self._recovered()
                 for _ in batch:
                     self._outbox.popleft()
+                self._answer(batch, results)
                 self.written += sum(1 for kind, _ in batch if kind == "x")
                 link = self.link
                 if link is not None:  # (held senders get their acknowledgement now)
@@ -391,6 +488,19 @@ class RedisBus:
                                 link.written(int(item["s"]))
                     except Exception:  # (the writer goes on: a dead writer is a mute node)
                         log.exception("cluster: releasing the senders of written records failed")
+
+    def _answer(self, batch: list[tuple[str, Any]], results: list[Any]) -> None:
+        """Tell the core the answers of the account claims and syncs just written (after
+        they left the outbox: what the answers queue goes after them)."""
+        for (kind, item), result in zip(batch, results, strict=True):
+            try:
+                if kind == "claim":
+                    item[1](bool(int(result)))
+                elif kind == "sync":
+                    flat = [_text(value) for value in result or ()]
+                    item[1](dict(zip(flat[::2], flat[1::2], strict=True)))
+            except Exception:  # (the writer goes on: a dead writer is a mute node)
+                log.exception("cluster: answering an account claim failed")
 
     # -- the stream ------------------------------------------------------------------------
 
@@ -555,6 +665,9 @@ class RedisBus:
                     renamed = True
         if renamed:  # (the users who took those nicks were refused here: hear them again)
             link.hello()
+        # Account names outlive leases, but not a Redis that lost its data: claim them
+        # again (queued: the outbox runs it before whatever account claims come after).
+        link.claims_lost()
         # Its channels' claims went too, where the others saw them empty: claim them again,
         # or no other node would know that they are taken.
         for folded, token in sorted(link.tokens.items()):

@@ -116,10 +116,11 @@ class Config:
 
 CLUSTER_WITHOUT_DATABASE = (
     "warning: empty with [cluster] redis: each node keeps its accounts, registered channels "
-    "and history in its own SQLite file, so an account registered on one node does not exist "
-    "on the others and one name may be registered on two nodes by two people (the workers of "
-    "one `hubbub serve --workers` share their file and are not affected); give every node the "
-    "same PostgreSQL url"
+    "and history in its own SQLite file, so an account can be logged in to only on the node "
+    "where it was registered (its name is still one account in the whole network: Redis "
+    "decides which node has it) and a channel registered on one node is not registered on "
+    "the others (the workers of one `hubbub serve --workers` share their file and are not "
+    "affected); give every node the same PostgreSQL url"
 )
 """The warning for a cluster whose nodes do not share one database."""
 

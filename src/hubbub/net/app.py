@@ -351,6 +351,19 @@ class App:
         except RedisUnavailable as exc:
             raise OSError(f"cluster.redis: {exc}") from exc
         self.cluster_bus = bus
+        accounts = self.server.accounts
+        if accounts is not None and accounts.claims is not None:
+            # A database of its own: its account names are claimed in the cluster before
+            # the first client comes (a name another node holds is logged, and refused).
+            claimed = asyncio.Event()
+            accounts.when_claimed(claimed.set)
+            try:
+                await asyncio.wait_for(claimed.wait(), section.lease)
+            except TimeoutError:
+                raise OSError(
+                    "cluster.redis: the account names could not be claimed in Redis within "
+                    f"the lease ({section.lease:g}s)"
+                ) from None
 
     def _configure_sts(self) -> None:
         """Offer STS (when enabled) pointing at the configured or first bound TLS port."""

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from hubbub.protocol.message import Message
 from hubbub.server.accounts import (
+    HELD_ELSEWHERE,
     AccountService,
     Outcome,
     log_in,
@@ -177,6 +178,10 @@ def _ns_identify(ctx: Context, service: AccountService, args: list[str]) -> None
         name, password = args
     else:
         _notice(ctx, ctx.reply, "Syntax: IDENTIFY [account] <password>")
+        return
+    record = service.find(server, name)
+    if record is not None and record.folded in service.conflicts:
+        _notice(ctx, ctx.reply, HELD_ELSEWHERE.format(name=record.name) + ".")
         return
     later = defer_reply(ctx)
     hold_input(ctx)

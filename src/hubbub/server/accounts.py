@@ -19,7 +19,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from weakref import WeakKeyDictionary
 
 from hubbub.config import MAX_PASSWORD_BYTES
@@ -43,9 +43,11 @@ if TYPE_CHECKING:
     from hubbub.server.core import Server
 
 __all__ = [
+    "HELD_ELSEWHERE",
     "MAX_PASSWORD_BYTES",
     "MIN_PASSWORD_LENGTH",
     "OFFERED_CAPS",
+    "AccountClaims",
     "AccountService",
     "AuthState",
     "Outcome",
@@ -101,6 +103,30 @@ class Reloaded:
     """How many accounts the server knows now."""
 
 
+HELD_ELSEWHERE = (
+    "The account {name} is registered on another server of this network, which holds the "
+    "name: log in there"
+)
+"""What a client is told when it logs in to an account of this node's own database whose
+name another node of the cluster holds (see :attr:`AccountService.conflicts`)."""
+
+
+class AccountClaims(Protocol):
+    """Where a node with a database of its own claims its account names, so that a name is
+    one account in the whole cluster (the :class:`~hubbub.server.cluster.ClusterLink`)."""
+
+    def claim_account(self, folded: Folded, done: Callable[[bool | None], None]) -> None:
+        """Claim ``folded`` for this node; ``done``: won, lost (another node holds it), or
+        None (the cluster cannot be reached)."""
+
+    def release_account(self, folded: Folded) -> None:
+        """Give ``folded`` back."""
+
+    def sync_accounts(self, names: list[Folded], done: Callable[[dict[str, str]], None]) -> None:
+        """Claim every name of ``names`` and give back the others this node held; ``done``
+        gets the names other nodes hold, with the node that holds each."""
+
+
 MAX_LOGIN_FAILURES = 5
 """Refused logins (SASL, IDENTIFY or OPER) one connection may have before it is disconnected:
 a password guesser must reconnect, and pay the connection limits, every few guesses."""
@@ -144,6 +170,20 @@ class AccountService:
         """Told the account this server has just created, changed or deleted in the
         database (a cluster with a shared database tells the other nodes: see
         :meth:`refresh`)."""
+        self.claims: AccountClaims | None = None
+        """A cluster node with a database of its own (not shared with the other nodes)
+        claims each account name in the cluster before creating the account, and the names
+        of its existing accounts at start (:meth:`claim_names`): a name is one account in
+        the whole network. None: no claims (a lone server, or a shared database, whose own
+        key decides)."""
+        self.conflicts: dict[Folded, str] = {}
+        """Accounts of this node's database whose name another node of the cluster holds,
+        with that node: nobody may log in to them here (two people, one name)."""
+        self._confirmed: set[Folded] = set()
+        """With :attr:`claims`: the accounts whose name this node is known to hold; only
+        these may be logged in to."""
+        self._syncing = 0
+        self._when_claimed: list[Callable[[], None]] = []
 
     def apply_config(self, server: Server) -> None:
         """Offer the account capabilities as ``server``'s (re)loaded config says, and tell
@@ -259,9 +299,92 @@ class AccountService:
             )
             old.clear()
             old.update(fresh)
+            if self.claims is not None:  # (accounts made or deleted behind its back)
+                for record in result.removed:
+                    self._confirmed.discard(record.folded)
+                self.claim_names(server)
             done(result)
 
         server.offload(work, finish)
+
+    # -- account names in a cluster ---------------------------------------------------------
+
+    def usable(self, folded: Folded) -> bool:
+        """Whether anyone may log in to the account ``folded`` here: always, unless this
+        node of a cluster has a database of its own and does not hold the name (another
+        node does: :attr:`conflicts`; or its claim has not been answered yet)."""
+        return self.claims is None or folded in self._confirmed
+
+    def claim_names(self, server: Server, lost: bool = False) -> None:
+        """Claim, in the cluster, the name of every account of this node's database (and
+        of those being registered), and give back the names this node held for accounts it
+        no longer has (deleted while it was down). Run at start, after a REHASH read the
+        accounts again, and when the claims may have been lost (``lost``: none is taken
+        for held until the answer). Each name another node holds is an account nobody may
+        log in to here: logged as an error, and its sessions here are logged out."""
+        claims = self.claims
+        if claims is None:
+            return
+        if lost:
+            self._confirmed.clear()
+        names = sorted(set(self.records) | self._pending)
+        self._syncing += 1
+
+        def answered(taken: dict[str, str]) -> None:
+            self._syncing -= 1
+            conflicts: dict[Folded, str] = {}
+            for name in names:
+                holder = taken.get(name)
+                if holder is None:
+                    self._confirmed.add(name)
+                    continue
+                self._confirmed.discard(name)
+                record = self.records.get(name)
+                if record is None:
+                    continue  # (being registered: its own claim answers it)
+                conflicts[name] = holder
+                if self.conflicts.get(name) != holder:
+                    log.error(
+                        "the account %r of this node's database is also registered on node "
+                        "%s, which holds the name in the cluster: nobody may log in to it "
+                        "here (drop one of the two)",
+                        record.name,
+                        holder,
+                    )
+                    self._log_out_everywhere(server, record)
+            self.conflicts = conflicts
+            if self._syncing == 0:
+                waiting, self._when_claimed = self._when_claimed, []
+                for then in waiting:
+                    then()
+
+        claims.sync_accounts(list(names), answered)
+
+    def when_claimed(self, then: Callable[[], None]) -> None:
+        """Call ``then`` once every claim of account names asked for has been answered (at
+        once when none waits): a node starts taking clients after that."""
+        if self._syncing == 0:
+            then()
+        else:
+            self._when_claimed.append(then)
+
+    def _log_out_everywhere(self, server: Server, record: AccountRecord) -> None:
+        """Log out the sessions of this node logged in to ``record`` (its name turned out to
+        be another node's), telling them why."""
+        for session in list(server.sessions):
+            account = session.user.account
+            if account is not None and server.fold(account) == record.folded:
+                reply = Response(session, server.name, None)
+                log_out(server, session, reply)
+                reply.add(server.notice(session, HELD_ELSEWHERE.format(name=record.name)))
+                reply.flush()
+
+    def _give_back(self, folded: Folded) -> None:
+        """The name ``folded`` is no account here after all: its claim goes."""
+        if self.claims is not None and folded not in self.records and folded not in self._pending:
+            self._confirmed.discard(folded)
+            self.conflicts.pop(folded, None)
+            self.claims.release_account(folded)
 
     def find(self, server: Server, name: str) -> AccountRecord | None:
         """The account called ``name`` (in any case), if it exists."""
@@ -288,7 +411,9 @@ class AccountService:
 
         def lookup(name: str) -> ScramCredentials | None:
             record = self.find(server, name)
-            return record.scram if record is not None else None
+            if record is None or not self.usable(record.folded):
+                return None
+            return record.scram
 
         return lookup
 
@@ -309,6 +434,32 @@ class AccountService:
             done(Outcome.TAKEN, None)
             return
         self._pending.add(folded)
+        claims = self.claims
+        if claims is None:
+            self._create(server, name, folded, email, password, done)
+            return
+
+        def claimed(won: bool | None) -> None:
+            if won:
+                self._create(server, name, folded, email, password, done)
+                return
+            self._pending.discard(folded)
+            if won is None:
+                log.warning("could not claim the account name %r in the cluster", name)
+            done(Outcome.FAILED if won is None else Outcome.TAKEN, None)
+
+        claims.claim_account(folded, claimed)
+
+    def _create(
+        self,
+        server: Server,
+        name: str,
+        folded: Folded,
+        email: str,
+        password: str,
+        done: Callable[[Outcome, AccountRecord | None], None],
+    ) -> None:
+        """:meth:`register`'s second half, once the name is this node's: hash, store."""
         created = server.clock()
         storage = self.storage
 
@@ -352,6 +503,11 @@ class AccountService:
                 self._wrote(folded)
                 if self.stored is not None:
                     self.stored(folded)
+            if self.claims is not None:
+                if folded in self.records:
+                    self._confirmed.add(folded)
+                else:  # (not stored: the name is free again)
+                    self._give_back(folded)
             done(outcome, record)
 
         server.offload(work, finish)
@@ -366,6 +522,9 @@ class AccountService:
         """Check ``password`` for the account ``name``; ``done`` gets the account if it
         matches, None otherwise (an unknown account takes as long as a wrong password)."""
         record = self.find(server, name)
+        if record is not None and not self.usable(record.folded):
+            log.info("a login to the account %r refused: this node does not hold its name", name)
+            record = None  # (checked against nothing, as long as a real check takes)
         stored = record.password_hash if record is not None else None
 
         def work() -> bool:
@@ -445,6 +604,7 @@ class AccountService:
                 self._wrote(key)
                 if self.stored is not None:
                     self.stored(folded)
+                self._give_back(key)
             done(outcome)
 
         server.offload(work, finish)
@@ -555,8 +715,8 @@ def reserved_for_other(
     if service is None or server.config.accounts.nick_protection == "off":
         return None
     record = service.records.get(session.user.folded if folded is None else folded)
-    if record is None:
-        return None
+    if record is None or not service.usable(record.folded):
+        return None  # (an account nobody may log in to here reserves nothing)
     if session.user.account is not None and server.fold(session.user.account) == record.folded:
         return None
     return record

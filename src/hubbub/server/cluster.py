@@ -3,7 +3,8 @@
 The core talks to a :class:`Bus`, never to Redis: it publishes one record per change made by
 one of its own users and is handed the records of the other nodes, in one order
 (:meth:`ClusterLink.receive`). Nicks are claimed through the bus, which decides atomically
-for the whole network (:meth:`Bus.claim_nick`). The Redis implementation lives on the I/O
+for the whole network (:meth:`Bus.claim_nick`), and so are the account names of nodes with a
+database each (:meth:`Bus.claim_account`). The Redis implementation lives on the I/O
 side (:mod:`hubbub.cluster.redis_bus`); :class:`LocalHub` links several cores in one process
 (the sans-I/O tests, and the design's in-process default). See docs/cluster.md.
 
@@ -64,6 +65,10 @@ Advanced = Callable[["int | None"], None]
 """Told the version a channel had in Redis before an attempt to advance it (it was advanced
 if that is the version the node knew), or None when the bus is unreachable."""
 
+AccountsSynced = Callable[[dict[str, str]], None]
+"""Told, once a node claimed the names of every account of its own database, those that
+other nodes hold (folded name -> the node that holds it)."""
+
 ChannelClaimed = Callable[["str | None"], None]
 """Told the answer to a channel claim: ``""`` when it was won, the token of the claim that
 holds the channel when it was lost, None when the bus is unreachable."""
@@ -82,6 +87,22 @@ class Bus(Protocol):
 
     def release_nick(self, folded: str) -> None:
         """Give ``folded`` back (only if this node holds it)."""
+
+    def claim_account(self, folded: str, done: Claimed) -> None:
+        """Claim the account name ``folded`` for this node (an account about to be made in
+        its own database), atomically for the whole network and after every account claim
+        and release this node asked for before: won when nobody holds it or this node
+        does. Unlike a nick's, the claim outlives the node's lease (the account does)."""
+
+    def release_account(self, folded: str) -> None:
+        """Give the account name ``folded`` back (only if this node holds it), after the
+        account claims and releases asked for before."""
+
+    def sync_accounts(self, names: list[str], done: AccountsSynced) -> None:
+        """Claim every name of ``names`` (the accounts of this node's own database) and give
+        back those this node holds that are not among them, in one step, after the account
+        claims and releases asked for before; ``done`` gets the names other nodes hold. Tried
+        until it is done (never answered on a guess)."""
 
     def claim_channel(
         self, folded: str, token: str, stale: str | None, done: ChannelClaimed
@@ -199,6 +220,10 @@ class ClusterLink:
         self._quiet = False
         """True while channels empty here only because this node forgets what it knew:
         their claims are not given back (they still exist on the other nodes)."""
+        self.on_claims_lost: list[Callable[[], None]] = []
+        """What to claim again when this node's claims may have been lost (its lease ran
+        out: Redis lost its data, or took this node for gone): the account names of a
+        database of its own (set by the server)."""
         network.subscribe(self.hear)
         network.claims = self
 
@@ -247,6 +272,31 @@ class ClusterLink:
         if folded in self.held:
             self.held.discard(folded)
             self.bus.release_nick(folded)
+
+    # -- account names (a node with a database of its own) ------------------------------------
+
+    def claim_account(self, folded: Folded, done: Claimed) -> None:
+        """Claim the account name ``folded`` before an account is made in this node's own
+        database: one account per name in the whole network (see :meth:`Bus.claim_account`)."""
+        self.bus.claim_account(folded, done)
+
+    def release_account(self, folded: Folded) -> None:
+        """This node no longer has an account called ``folded``: the name is free again."""
+        self.bus.release_account(folded)
+
+    def sync_accounts(self, names: list[Folded], done: AccountsSynced) -> None:
+        """Claim the names of every account this node has, give back the others it held;
+        ``done`` gets those another node holds (see :meth:`Bus.sync_accounts`)."""
+        self.bus.sync_accounts(list(names), done)
+
+    def claims_lost(self) -> None:
+        """This node's claims may be gone (its lease ran out): claim again what outlives a
+        lease (the names of its accounts). Nicks and channels are the bus's part."""
+        for then in self.on_claims_lost:
+            try:
+                then()
+            except Exception:
+                log.exception("cluster: claiming the account names again failed")
 
     # -- channels ----------------------------------------------------------------------------
 
@@ -1135,6 +1185,8 @@ class LocalHub:
         self.nicks: dict[str, str] = {}
         self.channels: dict[str, str] = {}
         self.versions: dict[str, int] = {}
+        self.accounts: dict[str, str] = {}
+        """Account names claimed, with the node that holds each (they outlive the node)."""
 
     def bus(self, node: str) -> LocalBus:
         """The bus of the node ``node``."""
@@ -1182,6 +1234,25 @@ class LocalBus:
     def release_nick(self, folded: str) -> None:
         if self.hub.nicks.get(folded) == self.node:
             del self.hub.nicks[folded]
+
+    def claim_account(self, folded: str, done: Claimed) -> None:
+        done(self.hub.accounts.setdefault(folded, self.node) == self.node)
+
+    def release_account(self, folded: str) -> None:
+        if self.hub.accounts.get(folded) == self.node:
+            del self.hub.accounts[folded]
+
+    def sync_accounts(self, names: list[str], done: AccountsSynced) -> None:
+        accounts = self.hub.accounts
+        wanted = set(names)
+        for name in [k for k, v in accounts.items() if v == self.node and k not in wanted]:
+            del accounts[name]
+        taken = {}
+        for name in names:
+            holder = accounts.setdefault(name, self.node)
+            if holder != self.node:
+                taken[name] = holder
+        done(taken)
 
     def claim_channel(
         self, folded: str, token: str, stale: str | None, done: ChannelClaimed

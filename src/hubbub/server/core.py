@@ -692,6 +692,12 @@ class Server:
             accounts.stored = announcer("acctdb")
             link.on_stored["acctdb"] = lambda folded: accounts.refresh(self, folded)
             link.on_resync.append(lambda: reload_accounts(self, lambda said, failed: None))
+        elif accounts is not None:
+            # A database of its own: the database cannot keep a name one account in the
+            # whole network, so each name is claimed in the cluster (see accounts.py).
+            accounts.claims = link
+            link.on_claims_lost.append(lambda: accounts.claim_names(self, lost=True))
+            accounts.claim_names(self)
         if registry is not None and getattr(registry.store, "shared", False):
             registry.stored = announcer("chandb")
             link.on_stored["chandb"] = lambda folded: registry.refresh(self, folded)

@@ -180,7 +180,7 @@ def _advance(ctx: Context, service: AccountService, state: AuthState, step: Step
         login_refused(server, session, reply)
     elif isinstance(step, Success):
         record = service.find(server, step.username)
-        if record is None:
+        if record is None or not service.usable(record.folded):
             _sasl_fail(ctx, state)
             login_refused(server, session, reply)
             return
