@@ -336,7 +336,8 @@ class AccountService:
             for name in names:
                 holder = taken.get(name)
                 if holder is None:
-                    self._confirmed.add(name)
+                    if name in self.records or name in self._pending:  # (not deleted since)
+                        self._confirmed.add(name)
                     continue
                 self._confirmed.discard(name)
                 record = self.records.get(name)
