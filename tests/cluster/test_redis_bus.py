@@ -408,17 +408,28 @@ async def test_a_node_that_comes_back_as_it_is_taken_for_gone_keeps_its_nicks(
             async def call(*args: object) -> object:
                 result = await real(*args)
                 if not came_back and b.bus.lease_key("b") in args:
-                    came_back.append(True)
+                    came_back.append(False)
                     await b.bus._rejoin()
+                    came_back[0] = True  # (only now: the test looks once b is back)
                 return result
 
             return call
 
         for name in ("exists", "eval"):
             setattr(client, name, hooked(name))
-        await until(lambda: bool(came_back), "a looking at b's lease")
-        await until(lambda: a.server.network.find_user("bob") is not None, "bob back on a")
-        assert await _claimed(a, "bob") == b"b"  # b's user still holds its nick
+        await until(lambda: came_back == [True], "a looking at b's lease")
+
+        async def renew() -> None:  # b is alive again: it keeps its lease from now on
+            while True:
+                await asyncio.sleep(LEASE / 4)
+                await b.bus._rejoin()
+
+        renewing = asyncio.ensure_future(renew())
+        try:
+            await until(lambda: a.server.network.find_user("bob") is not None, "bob back on a")
+            assert await _claimed(a, "bob") == b"b"  # b's user still holds its nick
+        finally:
+            renewing.cancel()
     finally:
         await a.bus.stop(1.0)
         await b.bus.stop(1.0)
