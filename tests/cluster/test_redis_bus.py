@@ -601,3 +601,60 @@ async def test_a_channel_made_anew_while_its_node_was_cut_off_is_one_channel_aft
     finally:
         await a.bus.stop(1.0)
         await b.bus.stop(1.0)
+
+
+async def test_a_join_racing_the_last_part_on_another_node_keeps_one_channel(
+    redis: RedisServer,
+) -> None:
+    a = await Node(redis, "a").start()
+    b = await Node(redis, "b").start()
+    c = await Node(redis, "c").start()
+    try:
+        alice = await a.client("alice")
+        bob = await b.client("bob")
+        carol = await c.client("carol")
+        alice.send("JOIN #room", "TOPIC #room :kept", "MODE #room +b x!*@*")
+        folded = a.server.fold("#room")
+
+        def told(node: Node) -> bool:
+            room = node.server.find_channel("#room")
+            return room is not None and room.topic == "kept" and bool(room.lists["b"])
+
+        await until(lambda: told(b) and told(c), "#room's state on b and c")
+        token = a.link.tokens[folded]
+        # In one step of the loop (neither node reads the other meanwhile): alice, the last
+        # member, leaves on a (which gives the claim back) while bob joins on b.
+        alice.send("PART #room")
+        bob.send("JOIN #room")
+        assert a.server.find_channel("#room") is None
+        await until(lambda: told(a), "#room made again on a, with its state")
+
+        def settled() -> bool:
+            return all(not n.bus._outbox for n in (a, b, c)) and all(
+                n.server.find_channel("#room") is not None for n in (a, b, c)
+            )
+
+        await until(settled, "every node done with #room")
+        assert await a.bus._client.hget(a.bus.channels, "#room") == token.encode()
+        for node in (a, b, c):
+            room = node.server.find_channel("#room")
+            assert room is not None
+            assert (room.topic, [e.mask for e in room.lists["b"]]) == ("kept", ["x!*@*"])
+            assert {u.nick: m for u, m in room.members.items()} == {"bob": ""}
+            assert node.link.tokens[folded] == token
+        carol.send("JOIN #room")  # joins that channel, not as its operator
+        got = await received(carol, " 366 carol #room ")
+        assert any(" 332 carol #room kept" in line for line in got), got
+
+        def carol_in(node: Node) -> bool:
+            room = node.server.find_channel("#room")
+            return room is not None and {u.nick: m for u, m in room.members.items()} == {
+                "bob": "",
+                "carol": "",
+            }
+
+        await until(lambda: all(carol_in(n) for n in (a, b, c)), "carol in #room everywhere")
+        assert await a.bus._client.hget(a.bus.channels, "#room") == token.encode()
+    finally:
+        for node in (a, b, c):
+            await node.bus.stop(1.0)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from hubbub.protocol.casemap import Folded
 from hubbub.server.accounts import AccountService
 from hubbub.server.accounts import attach as attach_accounts
@@ -282,6 +284,59 @@ def test_a_channel_that_empties_gives_its_claim_back() -> None:
     room = a.find_channel("#room")
     assert room is not None
     assert [(u.nick, m) for u, m in room.members.items()] == [("bob", "o")]
+
+
+State = tuple[str, list[str], "str | None", "int | None", list[str], dict[str, str]]
+
+
+def _state(server: Server, name: str) -> State:
+    """What a node shows of a channel: topic, flags, key, limit, bans, members and modes."""
+    room = server.find_channel(name)
+    assert room is not None, server.name
+    bans = sorted(e.mask for e in room.lists["b"])
+    members = {u.nick: m for u, m in room.members.items()}
+    return room.topic, sorted(room.flags), room.key, room.limit, bans, members
+
+
+@pytest.mark.parametrize("part_first", [True, False])
+def test_a_join_racing_the_last_part_on_another_node_keeps_one_channel(part_first: bool) -> None:
+    hub = LocalHub()
+    a, link_a = node(hub, "a")
+    b, link_b = node(hub, "b")
+    c, link_c = node(hub, "c")
+    alice = Client(a).register("alice")
+    bob = Client(b).register("bob")
+    carol = Client(c).register("carol")
+    alice.send("JOIN #room", "TOPIC #room :kept", "MODE #room +m", "MODE #room +b x!*@*")
+    hub.pump()
+    token = hub.channels["#room"]
+    # alice leaves, the last member, while bob (on b, which still sees her there) joins:
+    # a made its PART and gave the claim back before bob's JOIN reaches it.
+    alice.send("PART #room")
+    assert "#room" not in hub.channels  # (released at once by a)
+    bob.send("JOIN #room")
+    assert ("JOIN", ("#room",)) in replies(bob)
+    if not part_first:  # (the stream may have either first)
+        hub.queue.reverse()
+    hub.pump()
+    hub.pump()
+    expected = _state(b, "#room")
+    assert expected[0] == "kept"
+    assert "m" in expected[1]
+    assert expected[4:] == (["x!*@*"], {"bob": ""})
+    for server in (a, b, c):
+        assert _state(server, "#room") == expected
+    fold = a.fold("#room")
+    assert hub.channels["#room"] == token  # claimed again, under the channel's own token
+    assert link_a.tokens[fold] == link_b.tokens[fold] == link_c.tokens[fold] == token
+    # A third node's JOIN joins that channel: not a new one, not as its operator.
+    carol.send("JOIN #room")
+    got = replies(carol)
+    assert ("332", ("carol", "#room", "kept")) in got
+    hub.pump()
+    for server in (a, b, c):
+        assert _state(server, "#room")[-1] == {"bob": "", "carol": ""}
+    assert hub.channels["#room"] == token
 
 
 def test_a_stale_channel_claim_is_taken_over_after_the_wait() -> None:

@@ -214,7 +214,8 @@ class RedisBus:
         self._outbox: deque[tuple[str, Any]] = deque()
         """What waits to be written, in order: ("x", record), ("release", (hash, field,
         holder)) to give a nick, a channel or an account name back, ("claim", (name, done))
-        and ("sync", (names, done)) for account names."""
+        and ("sync", (names, done)) for account names, ("reclaim", (channel, token, done))
+        to claim a channel again that lives on after all."""
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._client: Any = None
@@ -324,6 +325,12 @@ class RedisBus:
     def release_channel(self, folded: str, token: str) -> None:
         self._outbox.append(("release", (self.channels, folded, token)))
         self._outbox.append(("forget", (self.versions, token)))
+        self._wake.set()
+
+    def reclaim_channel(self, folded: str, token: str, done: ChannelClaimed) -> None:
+        # Through the outbox: after this node's own release of that claim (which it may
+        # have asked for a moment ago, when the channel emptied here).
+        self._outbox.append(("reclaim", (folded, token, done)))
         self._wake.set()
 
     def advance_channel(self, token: str, known: int, done: Advanced) -> None:
@@ -462,6 +469,9 @@ class RedisBus:
                                 pipe.eval(CLAIM_ACCOUNT, 1, self.accounts, item[0], self.node)
                             elif kind == "sync":
                                 pipe.eval(SYNC_ACCOUNTS, 1, self.accounts, self.node, *item[0])
+                            elif kind == "reclaim":  # (set if absent or already that token)
+                                folded, token, _ = item
+                                pipe.eval(CLAIM_CHANNEL, 1, self.channels, folded, token, token)
                             else:
                                 key, field, holder = item
                                 pipe.eval(RELEASE, 1, key, field, holder)
@@ -496,6 +506,8 @@ class RedisBus:
             try:
                 if kind == "claim":
                     item[1](bool(int(result)))
+                elif kind == "reclaim":
+                    item[2](_text(result))
                 elif kind == "sync":
                     flat = [_text(value) for value in result or ()]
                     item[1](dict(zip(flat[::2], flat[1::2], strict=True)))

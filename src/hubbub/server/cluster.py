@@ -114,6 +114,13 @@ class Bus(Protocol):
     def release_channel(self, folded: str, token: str) -> None:
         """The channel made under ``token`` is gone: its claim goes (if still that one)."""
 
+    def reclaim_channel(self, folded: str, token: str, done: ChannelClaimed) -> None:
+        """The channel made under ``token`` lives on after all (this node gave its claim
+        back, then heard another node's user join it): claim it again under the same token,
+        after the releases this node asked for before, if nobody holds it. ``done`` gets
+        ``""`` when the claim is that token's, else the token that holds it; tried until it
+        is done."""
+
     def advance_channel(self, token: str, known: int, done: Advanced) -> None:
         """Admit one change of the state of the channel made under ``token``: atomically,
         if its version is still ``known`` (this node has applied every change before),
@@ -531,9 +538,25 @@ class ClusterLink:
         if self._local(user):
             if event.created:
                 self.publish("chan", **self.channel_fields(channel))
+            # A JOIN to a channel that existed carries its state and claim: a node where
+            # it just emptied (its last member left there within one round trip) makes it
+            # again from them, not anew (see _apply_join).
+            carried = {} if event.created else {"state": self._carried(channel)}
             self.publish(
-                "join", nick=user.nick, chan=channel.name, modes=channel.members.get(user, "")
+                "join",
+                nick=user.nick,
+                chan=channel.name,
+                modes=channel.members.get(user, ""),
+                **carried,
             )
+
+    def _carried(self, channel: Channel) -> Record:
+        """What a JOIN record carries of the channel it joins: its state and claim."""
+        return {
+            **channel_fields(channel),
+            "token": self.tokens.get(channel.folded),
+            "v": self.versions.get(channel.folded, 0),
+        }
 
     def _pub_parted(self, event: Parted) -> None:
         if self._local(event.user):
@@ -925,15 +948,39 @@ class ClusterLink:
             return
         modes = "".join(m for m in PREFIX_MODES if m in record["modes"])
         new = None
+        carried = record.get("state")
         if channel is None:
             channel = Channel(name, folded, network.clock())
             state = self._channel_state.pop(folded, None)
+            if isinstance(carried, dict):
+                state = carried
             if state is not None:
                 set_channel(channel, state)
             new = NewChannel(channel, modes)
         network.join(user, name, folded, new, modes=modes)
         if new is not None:
+            if isinstance(carried, dict):
+                self._remade(folded, carried)
             self._known(folded)
+
+    def _remade(self, folded: Folded, carried: Record) -> None:
+        """A channel another node's user joined, unknown here (its last member here left
+        within one round trip, and this node may have given its claim back) is made again
+        from the state the JOIN carried: with its claim's token and version, and the claim
+        taken again under that token if it is gone (a third node must not make it anew)."""
+        token = carried.get("token")
+        if not isinstance(token, str):
+            return
+        self.tokens[folded] = token
+        self.versions.pop(folded, None)
+        self._reached(folded, carried.get("v"))
+
+        def answered(holder: str | None) -> None:
+            if holder not in (None, "", token) and self.tokens.get(folded) == token:
+                log.warning("cluster: %s was made anew by %s meanwhile", folded, holder)
+                self.claimed_elsewhere(folded, str(holder))
+
+        self.bus.reclaim_channel(folded, token, answered)
 
     def _apply_part(self, node: str, record: Record) -> None:
         user = self.remote(node, record["nick"])
@@ -1268,6 +1315,10 @@ class LocalBus:
         if self.hub.channels.get(folded) == token:
             del self.hub.channels[folded]
         self.hub.versions.pop(token, None)
+
+    def reclaim_channel(self, folded: str, token: str, done: ChannelClaimed) -> None:
+        holder = self.hub.channels.setdefault(folded, token)
+        done("" if holder == token else holder)
 
     def advance_channel(self, token: str, known: int, done: Advanced) -> None:
         held = self.hub.versions.get(token, 0)
