@@ -23,7 +23,14 @@ from hubbub.storage import SqliteStorage, StorageError
 from hubbub.storage.base import Anchor, HistoryStore, StorageTimeout, StoredMessage
 from hubbub.storage.postgres import PostgresHistory, PostgresStorage
 from hubbub.storage.sqlite import MIGRATIONS
-from hubbub.storage.sqlite_history import MAX_BLOCK, SHIFT, SqliteHistory, millis, search_words
+from hubbub.storage.sqlite_history import (
+    FTS_AUTOMERGE,
+    MAX_BLOCK,
+    SHIFT,
+    SqliteHistory,
+    millis,
+    search_words,
+)
 from tests.storage.conftest import AnyStorage
 from tests.storage.pg import empty
 from tests.storage.test_sqlite import old_database
@@ -1000,3 +1007,15 @@ def test_a_version_4_history_is_migrated_to_blocks(tmp_path: Path) -> None:
     assert search(history, "old text") == ["n-18c-1f", "n-18c-20", "custom"]
     assert history.redact("custom") == 1
     db.close()
+
+
+def test_the_search_index_merges_sixteen_segments_at_a_time(tmp_path: Path) -> None:
+    db = SqliteStorage(tmp_path / "h.db")
+    db.open()
+    try:
+        db.history().append([msg("m-1", 1.0, "hello")])
+    finally:
+        db.close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "h.db")) as conn:
+        found = conn.execute("SELECT v FROM history_text_config WHERE k = 'automerge'").fetchall()
+    assert FTS_AUTOMERGE == 16 and found == [(16,)]
