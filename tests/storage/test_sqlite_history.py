@@ -1018,4 +1018,4 @@ def test_the_search_index_merges_sixteen_segments_at_a_time(tmp_path: Path) -> N
         db.close()
     with contextlib.closing(sqlite3.connect(tmp_path / "h.db")) as conn:
         found = conn.execute("SELECT v FROM history_text_config WHERE k = 'automerge'").fetchall()
-    assert FTS_AUTOMERGE == 16 and found == [(16,)]
+    assert found == [(FTS_AUTOMERGE,)]
