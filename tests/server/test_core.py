@@ -38,7 +38,7 @@ def nick_in_use(server: Server, nick: str) -> bool:
 def refused(server: Server, ip: str, transport: str = "tcp") -> bytes | None:
     """Connect from ``ip``; what the server wrote before closing if it refused, else None."""
     sink = FakeSink()
-    session = server.connect(sink, PeerInfo(ip=ip, port=40000, transport=transport))
+    session = server.connect(sink, PeerInfo(ip=ip, transport=transport))
     if session is not None:
         assert not sink.closed
         return None
