@@ -121,6 +121,17 @@ def test_a_full_server_refuses_everyone() -> None:
     assert refused(server, "203.0.113.4") is None
 
 
+def test_a_server_out_of_descriptors_is_full_below_max_clients() -> None:
+    # (the application sets client_room from its open-files limit)
+    server = make_server(max_clients=100)
+    server.client_room = 2
+    Client(server, ip="203.0.113.1")
+    second = Client(server, ip="203.0.113.2")
+    assert refused(server, "203.0.113.3") == FULL
+    second.send("QUIT")
+    assert refused(server, "203.0.113.3") is None
+
+
 def test_the_address_limit_is_told_before_the_server_limit() -> None:
     server = make_server(max_clients=2, max_clients_per_ip=2)
     Client(server, ip="203.0.113.1")

@@ -229,6 +229,7 @@ address = "{host}:{port}"
 [limits]
 flood = false
 sendq = 67108864
+max_clients = 1000000
 max_clients_per_ip = 1000000
 
 [storage]

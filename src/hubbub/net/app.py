@@ -68,27 +68,43 @@ SPARE_DESCRIPTORS = 256
 
 
 def raise_open_files_limit(wanted: int) -> int:
-    """Raise this process's soft limit on open files towards ``wanted`` (as far as the hard
-    limit allows), so ``max_clients`` clients fit; returns the limit now in force.
+    """Raise this process's soft limit on open files to its hard limit (every client is a
+    descriptor); returns the limit now in force. Logs it, with the clients it leaves room
+    for, and warns when that is fewer than ``wanted`` less :data:`SPARE_DESCRIPTORS` (the
+    clients ``[limits] max_clients`` allows).
 
     Many systems start processes with a soft limit of 1024 and a much higher hard limit;
-    a server that kept 1024 would refuse its thousandth client with EMFILE.
+    a server that kept 1024 would refuse its thousandth client. Only a privileged process
+    can raise the hard limit (``ulimit -Hn``, systemd's ``LimitNOFILE=``).
     """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    if soft != resource.RLIM_INFINITY and soft < target:
+    infinity = resource.RLIM_INFINITY
+    targets = [hard] if hard != infinity else []
+    targets.append(wanted)  # (an unlimited or huge hard limit may be above the kernel's)
+    for target in targets:
+        if soft == infinity or soft >= target:
+            break
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            log.info("open files limit raised from %d to %d", soft, target)
-            soft = target
         except (ValueError, OSError) as exc:
-            log.warning("cannot raise the open files limit from %d: %s", soft, exc)
-    if soft != resource.RLIM_INFINITY and soft < wanted:
+            log.debug("cannot raise the open files limit to %d: %s", target, exc)
+            continue
+        log.info("open files limit raised from %d to %d", soft, target)
+        soft = target
+        break
+    shown_hard = "unlimited" if hard == infinity else str(hard)
+    if soft != infinity and soft < wanted:
         log.warning(
-            "open files limit %d is below [limits] max_clients + %d; raise ulimit -n",
+            "open files limit %d (hard limit %s) leaves room for %d clients, fewer than "
+            "[limits] max_clients %d: clients beyond that are refused ('Server is full'); "
+            "raise the hard limit (ulimit -Hn, or LimitNOFILE= under systemd)",
             soft,
-            SPARE_DESCRIPTORS,
+            shown_hard,
+            max(0, soft - SPARE_DESCRIPTORS),
+            wanted - SPARE_DESCRIPTORS,
         )
+    else:
+        log.info("open files limit %s (hard limit %s)", soft, shown_hard)
     return soft
 
 
@@ -300,7 +316,9 @@ class App:
     async def start(self) -> None:
         """Open every listener; returns when all accept connections."""
         loop = asyncio.get_running_loop()
-        raise_open_files_limit(self.config.limits.max_clients + SPARE_DESCRIPTORS)
+        files = raise_open_files_limit(self.config.limits.max_clients + SPARE_DESCRIPTORS)
+        if files != resource.RLIM_INFINITY:
+            self.server.client_room = max(1, files - SPARE_DESCRIPTORS)
         await self._open_storage()
         await self._load_plugins()
         self.flusher = Flusher(loop, self.server)

@@ -130,6 +130,10 @@ class Server:
         """Every connected session (a dict: smaller than a set, and in connection order)."""
         self.local_users = 0
         """Sessions that completed registration (the others are LUSERS' unknown ones)."""
+        self.client_room = 1 << 62
+        """The clients the process has descriptors for (the application sets it from its
+        open-files limit); beyond it, as beyond ``[limits] max_clients``, a connection is
+        refused with ``ERROR :Server is full``."""
         node = config.cluster.node_id or node_id(config.server.name)
         self.network = Network(clock, node, self.created)
         """Users, channels and every change to them (see :mod:`hubbub.server.network`)."""
@@ -248,7 +252,7 @@ class Server:
             sink.write(b"ERROR :Too many connections from your IP address\r\n")
             sink.close()
             return None
-        if len(self.sessions) >= self.limits.max_clients:
+        if len(self.sessions) >= min(self.limits.max_clients, self.client_room):
             sink.write(b"ERROR :Server is full\r\n")
             sink.close()
             return None
