@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import gc
 import sys
 import tempfile
@@ -113,6 +114,12 @@ async def run(args: argparse.Namespace) -> None:
             await asyncio.sleep(1.0)  # (let the last registrations' replies go out)
             gc.collect()
             after_rss = rss_kb(_pid())
+            if args.trim:  # (how much of the growth is freed memory malloc keeps)
+                ctypes.CDLL("libc.so.6").malloc_trim(0)
+                trimmed = rss_kb(_pid())
+                assert trimmed is not None
+                assert before_rss is not None
+                print(f"after malloc_trim: {(trimmed - before_rss) / args.clients * 1024:.0f} B")
             after = tracemalloc.take_snapshot() if args.trace else None
             users = app.server.local_users
             assert before_rss is not None
@@ -165,6 +172,7 @@ def main() -> None:
     p.add_argument("--trace", action="store_true", help="tracemalloc: where the bytes go")
     p.add_argument("--frames", type=int, default=4, help="frames of traceback to group by")
     p.add_argument("--top", type=int, default=30)
+    p.add_argument("--trim", action="store_true", help="also measure after malloc_trim(0)")
     args = p.parse_args()
     try:
         import uvloop

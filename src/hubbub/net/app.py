@@ -477,17 +477,17 @@ class App:
         server = self.server
         shared = self.worker is not None  # (--workers: one port for all)
         srv: Listener
-        if tls is not None:
+        if self.hub is not None:
+            srv = await EpollListener.start(
+                self.hub, listen.host, listen.port or 0, backlog=1024, reuse_port=shared, tls=tls
+            )
+        elif tls is not None:
             srv = await TLSListener.start(
                 lambda: IRCProtocol(server, "tls", secure=True),
                 tls,
                 listen.host,
                 listen.port or 0,
                 reuse_port=shared,
-            )
-        elif self.hub is not None:
-            srv = await EpollListener.start(
-                self.hub, listen.host, listen.port or 0, backlog=1024, reuse_port=shared
             )
         else:
             srv = await loop.create_server(
@@ -527,9 +527,30 @@ class App:
         except ImportError:  # pragma: no cover - the module ships with hubbub
             log.warning("websocket support is not available; skipping %s", listen.address)
             return
-        srv = await websocket.serve(self.server, listen, tls)
-        self._servers.append(srv)
-        self._websockets.append(srv)
+        srv: Listener
+        if self.hub is not None:
+            endpoint = websocket.WebSocketEndpoint(self.server, listen, secure=tls is not None)
+            if listen.unix_path is not None:
+                path = listen.unix_path
+                with contextlib.suppress(FileNotFoundError):
+                    if stat.S_ISSOCK(os.stat(path).st_mode):
+                        os.unlink(path)  # a stale socket from a previous run
+                srv = EpollListener.start_unix(self.hub, path, backlog=1024, endpoint=endpoint)
+            else:
+                srv = await EpollListener.start(
+                    self.hub,
+                    listen.host,
+                    listen.port or 0,
+                    backlog=1024,
+                    tls=tls,
+                    endpoint=endpoint,
+                )
+            self._servers.append(srv)
+        else:
+            web = await websocket.serve(self.server, listen, tls)
+            self._servers.append(web)
+            self._websockets.append(web)
+            srv = web
         kind = "wss" if tls else "ws"
         if listen.unix_path is not None:
             self.bound.append(Bound(listen, kind, None, None, listen.unix_path))
