@@ -15,6 +15,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin, Subprotocol
 
 from hubbub.config import Config, ListenSection, ServerSection
+from hubbub.net import app as app_module
 from hubbub.net.app import App
 from hubbub.net.websocket import origin_allowed
 from hubbub.protocol.message import Message, parse
@@ -24,6 +25,15 @@ from tests.e2e.ircclient import IRCTestClient, MessageReader
 from tests.timeouts import TIMEOUT
 
 AppFactory = Callable[[Config], Any]
+
+
+@pytest.fixture(params=["epoll", "asyncio"], autouse=True)
+def transports(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test twice: clients on the epoll hub, and on asyncio transports and the
+    websockets server (what a platform without epoll uses)."""
+    if request.param == "asyncio":
+        monkeypatch.setattr(app_module, "make_hub", lambda loop, server: None)
+    return str(request.param)
 
 
 def ws_config(origins: tuple[str, ...] = (), **limits: Any) -> Config:
