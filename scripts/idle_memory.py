@@ -79,7 +79,7 @@ async def run(args: argparse.Namespace) -> None:
                 f"--host={host}",
                 f"--port={port}",
                 f"--clients={args.clients}",
-                "--connect-window=512",
+                f"--connect-window={args.window}",
                 "--seconds=0",
                 "--prefix=m",
             ]
@@ -92,7 +92,7 @@ async def run(args: argparse.Namespace) -> None:
                 f"--host={host}",
                 f"--port={port}",
                 f"--clients={args.clients}",
-                "--connect-window=256",
+                f"--connect-window={args.window}",
                 "--prefix=m",
             ]
         gc.collect()
@@ -114,6 +114,8 @@ async def run(args: argparse.Namespace) -> None:
             await asyncio.sleep(1.0)  # (let the last registrations' replies go out)
             gc.collect()
             after_rss = rss_kb(_pid())
+            if args.mallocstats:  # (pymalloc: blocks in use, free blocks kept in pools)
+                sys._debugmallocstats()
             if args.trim:  # (how much of the growth is freed memory malloc keeps)
                 ctypes.CDLL("libc.so.6").malloc_trim(0)
                 trimmed = rss_kb(_pid())
@@ -173,6 +175,10 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=4, help="frames of traceback to group by")
     p.add_argument("--top", type=int, default=30)
     p.add_argument("--trim", action="store_true", help="also measure after malloc_trim(0)")
+    p.add_argument("--window", type=int, default=256, help="registrations in flight at once")
+    p.add_argument(
+        "--mallocstats", action="store_true", help="print pymalloc's statistics at the end"
+    )
     args = p.parse_args()
     try:
         import uvloop

@@ -49,8 +49,6 @@ from hubbub.protocol.framing import LineBuffer
 from hubbub.server.peer import peer_info
 
 if TYPE_CHECKING:
-    from websockets.server import ServerProtocol
-
     from hubbub.net.websocket import WebSocketEndpoint
     from hubbub.server.core import Server
 
@@ -68,6 +66,9 @@ ACCEPT_PAUSE = 0.1
 """Seconds a listener stops accepting after the process ran out of descriptors."""
 TLS_RECORDS_PER_READ = 16
 """TLS records decrypted for one client per turn (the rest wait for the next)."""
+MAX_REQUEST_HEAD = 16384
+"""Bytes of an HTTP request head read before it is parsed anyway (and refused: websockets
+takes lines of at most 8 KiB and 128 headers)."""
 KEEPALIVE_INTERVAL = 30.0
 """Seconds between WebSocket pings to a client that has said nothing meanwhile: proxies
 drop connections they see idle (a dead client is found by the server's IRC PING)."""
@@ -204,7 +205,7 @@ class Setup:
     """What a connection holds while it is set up (a TLS handshake, a WebSocket upgrade),
     and drops once it carries IRC."""
 
-    __slots__ = ("address", "http", "listener", "sock", "stage", "timer")
+    __slots__ = ("address", "head", "listener", "sock", "stage", "timer")
 
     def __init__(self, listener: EpollListener, address: Any, stage: int) -> None:
         self.listener = listener
@@ -213,8 +214,11 @@ class Setup:
         self.stage = stage
         self.sock: socket.socket | None = None
         """TLS: the accepted socket, until the first byte is seen and TLS wraps it."""
-        self.http: ServerProtocol | None = None
-        """WebSocket: the opening handshake (``websockets``' sans-I/O protocol)."""
+        self.head = b""
+        """WebSocket: the HTTP request read so far. It is parsed once whole, by a
+        ``websockets`` handshake made for that moment: a thousand handshakes under way keep
+        a thousand short byte strings, not a thousand parsers (whose 4.5 KB each, freed
+        among the long-lived objects of the clients that got through, fragment memory)."""
         self.timer: asyncio.TimerHandle | None = None
 
 
@@ -454,7 +458,6 @@ class Connection(BufferedSink):
                 self._established()
                 return
             setup.stage = _HTTP
-            setup.http = listener.endpoint.handshake()
         if setup.stage == _HTTP:
             try:
                 data = self._read()
@@ -506,18 +509,21 @@ class Connection(BufferedSink):
     def _upgrade(self, setup: Setup, data: bytes) -> None:
         """Bytes of the client's HTTP request: once it is whole, answer it (a file, an error,
         or the switch to WebSocket)."""
-        proto = setup.http
         endpoint = setup.listener.endpoint
-        assert proto is not None
         assert endpoint is not None
-        proto.receive_data(data)
+        head = setup.head + data if setup.head else data
+        if b"\r\n\r\n" not in head and len(head) <= MAX_REQUEST_HEAD:
+            setup.head = head
+            return
+        setup.head = b""
+        proto = endpoint.handshake()
+        proto.receive_data(head)  # (too long a head gets its 414 or 431 from websockets)
         request = next((e for e in proto.events_received() if isinstance(e, Request)), None)
-        if request is None:
-            refusal = b"".join(proto.data_to_send())  # (an unreadable request's answer)
-            if refusal or proto.handshake_exc is not None or proto.close_expected():
-                if refusal:
-                    self._write_out(refusal)
-                self.close()
+        if request is None:  # (not HTTP, or too long: websockets answers some of it)
+            refusal = b"".join(proto.data_to_send())
+            if refusal:
+                self._write_out(refusal)
+            self.close()
             return
         response = endpoint.answer(request, setup.address)
         if response is None:
@@ -765,8 +771,6 @@ class EpollListener:
             setup.sock = sock  # (TLS takes it over once the first byte is seen)
         else:
             sock.detach()
-            assert self.endpoint is not None
-            setup.http = self.endpoint.handshake()
         setup.timer = hub.loop.call_later(HANDSHAKE_TIMEOUT, conn._set_up_timed_out)
         hub.add(conn)
 
