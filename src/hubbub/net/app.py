@@ -624,6 +624,8 @@ class App:
         if self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
+        if self.hub is not None:
+            self.hub.going_away = True
         self.server.shutdown(reason)
         self.server.plugins.unload_all()
         if self.cluster_bus is not None:  # (the users' QUITs go first, then the lease)

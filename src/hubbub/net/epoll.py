@@ -107,6 +107,8 @@ class Hub:
         """Where TLS records are decrypted into, for every client in turn."""
         self._empty: asyncio.Event | None = None
         self._keepalive: asyncio.TimerHandle | None = None
+        self.going_away = False
+        """Set when the server shuts down: WebSocket clients are closed with 1001."""
         loop.add_reader(self._epoll.fileno(), self._ready, self._epoll)
         loop.add_reader(self._setup.fileno(), self._ready, self._setup)
 
@@ -590,7 +592,9 @@ class WSConnection(Connection):
 
     def _close_transport(self) -> None:
         if self.fd >= 0 and self.setup is None:
-            self._write_out(wsframes.close_frame(wsframes.CLOSE_NORMAL))
+            going = self.hub.going_away
+            code = wsframes.CLOSE_GOING_AWAY if going else wsframes.CLOSE_NORMAL
+            self._write_out(wsframes.close_frame(code))
         Connection._close_transport(self)
 
     def _received(self, data: bytes) -> None:
