@@ -268,7 +268,12 @@ class Connection(BufferedSink):
             self.wbuf += data
             return
         try:
-            sent = self._send(data)
+            if self.tls is None:  # (inline: this runs once per client per flush)
+                sent = os.write(self.fd, data)
+            else:
+                sent = self._send(data)
+        except _TRY_AGAIN:
+            sent = 0
         except OSError as exc:
             # Never call back into the core from a write: report the loss on the next turn.
             self._closing = True
@@ -313,7 +318,9 @@ class Connection(BufferedSink):
             self._set_up()
             return
         try:
-            data = self._read()
+            data = os.read(self.fd, READ_SIZE) if self.tls is None else self._read()
+        except _TRY_AGAIN:
+            return
         except OSError as exc:  # (ssl.SSLError is one)
             self.lost(f"Read error: {exc.strerror or exc}")
             return
