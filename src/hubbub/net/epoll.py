@@ -253,7 +253,7 @@ class Connection(BufferedSink):
         wbuf = self.wbuf
         if wbuf is None:
             self._write_out(data)
-        elif len(wbuf) + len(data) > self.sendq:
+        elif len(wbuf) + len(data) > self.server.limits.sendq:  # (self.sendq, inline)
             self._sendq_exceeded()
             return
         else:
