@@ -278,7 +278,7 @@ held by earlier runs' closing connections, or by other programs)."""
 LOOPBACK_SHARE = 0.25
 """The part it uses when it may choose more addresses (a loopback server): the kernel looks
 for a free port at each connect, which slows down as the range fills (19,000 connections
-from one address took 5 to 6 s to register here, from four 2.3 to 3 s)."""
+from one address took 4.9 to 6.2 s to register here, from four 2.3 to 3.1 s)."""
 
 
 def choose_sources(spec: LoadSpec) -> tuple[str, ...]:
