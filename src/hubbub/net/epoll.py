@@ -268,10 +268,8 @@ class Connection(BufferedSink):
             self.wbuf += data
             return
         try:
-            if self.tls is None:  # (inline: this runs once per client per flush)
-                sent = os.write(self.fd, data)
-            else:
-                sent = self._send(data)
+            # (inline for plain clients: this runs once per client per flush)
+            sent = os.write(self.fd, data) if self.tls is None else self._send(data)
         except _TRY_AGAIN:
             sent = 0
         except OSError as exc:
