@@ -22,6 +22,8 @@ class Stats:
     privmsgs: int = 0
     pongs: int = 0
     clients: int = 0
+    addresses: set[str] = field(default_factory=set)
+    """The addresses the clients connected from."""
 
 
 @dataclass
@@ -71,6 +73,9 @@ class IrcishRelay:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         client = _Client(writer)
         self.stats.clients += 1
+        peer = writer.get_extra_info("peername")
+        if peer:
+            self.stats.addresses.add(str(peer[0]))
         try:
             while line := await reader.readline():
                 await self._line(client, line.rstrip(b"\r\n"))

@@ -5,12 +5,25 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import resource
 from pathlib import Path
 
 import pytest
 
-from hubbub.bench import cli
-from hubbub.bench.loadgen import LoadSpec, merge_latency, plan, rss_kb, run_load
+from hubbub.bench import cli, loadgen
+from hubbub.bench.loadgen import (
+    LoadError,
+    LoadSpec,
+    check_capacity,
+    choose_sources,
+    describe,
+    fd_limits,
+    merge_latency,
+    plan,
+    procs_needed,
+    rss_kb,
+    run_load,
+)
 from hubbub.bench.report import Outcome, Record
 from hubbub.bench.servers import SERVERS, ServerUnavailable
 from tests.bench.ircish import IrcishRelay, running
@@ -90,6 +103,67 @@ def test_connections_register_and_report_rss() -> None:
     assert r.rss_before_kb is not None
     assert r.rss_after_kb is not None
     assert r.rss_per_conn_kb is not None
+
+
+def test_connections_spread_over_processes_and_source_addresses() -> None:
+    with running(IrcishRelay()) as relay:
+        r = run_load(
+            counted(
+                relay.port,
+                scenario="connections",
+                clients=12,
+                seconds=0.1,
+                procs=2,
+                sources=("127.0.0.2", "127.0.0.3"),
+            )
+        )
+        assert relay.stats.clients == 12
+        assert relay.stats.addresses == {"127.0.0.2", "127.0.0.3"}
+    assert (r.procs, r.sources) == (2, ("127.0.0.2", "127.0.0.3"))
+    assert "12 tcp connections registered" in describe(r)
+    assert "2 generator processes, from 2 local addresses" in describe(r)
+
+
+def test_loopback_addresses_are_chosen_beyond_one_address_ports(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(loadgen, "port_range", lambda: 100)  # (25 used per loopback address)
+    spec = LoadSpec(scenario="connections", clients=25)
+    assert choose_sources(spec) == ()
+    many = dataclasses.replace(spec, clients=70)
+    assert choose_sources(many) == ("127.0.0.2", "127.0.0.3", "127.0.0.4")
+    given = dataclasses.replace(many, sources=("10.0.0.7",))
+    assert choose_sources(given) == ("10.0.0.7",)
+    remote = dataclasses.replace(many, host="192.0.2.1")
+    assert choose_sources(remote) == ()  # (up to 90 from one address)
+    with pytest.raises(LoadError, match="about 3 local addresses.*--sources"):
+        choose_sources(dataclasses.replace(remote, clients=250))
+
+
+def test_generator_processes_follow_the_open_files_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loadgen, "fd_limits", lambda pid=None: (1064, 4096))
+    spec = LoadSpec(scenario="connections", clients=5000)
+    assert procs_needed(spec) == 5  # (1,000 each: 64 descriptors are kept back)
+    assert procs_needed(dataclasses.replace(spec, procs=8)) == 8
+    assert procs_needed(dataclasses.replace(spec, clients=10)) == 1
+
+
+def test_a_server_without_room_for_the_connections_is_reported_before_they_start() -> None:
+    limits = fd_limits(os.getpid())
+    assert limits == resource.getrlimit(resource.RLIMIT_NOFILE)
+    soft, hard = limits
+    too_many = LoadSpec(scenario="connections", clients=soft)
+    with pytest.raises(LoadError, match=f"cannot fit in the server .* may open {soft} files"):
+        check_capacity(too_many, os.getpid())
+    check_capacity(dataclasses.replace(too_many, clients=soft - 100), os.getpid())
+    check_capacity(too_many, None)  # (a server whose pid is unknown is not checked)
+
+
+def test_other_transports_are_for_idle_connections_only() -> None:
+    with pytest.raises(LoadError, match="connections scenario only"):
+        plan(LoadSpec(scenario="fanout", transport="tls"))
+    with pytest.raises(LoadError, match="unknown transport"):
+        plan(LoadSpec(scenario="connections", transport="quic"))
 
 
 def test_against_the_bare_relay(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin, Subprotocol
 
 from hubbub.config import Config, ListenSection, ServerSection
+from hubbub.net import app as app_module
 from hubbub.net.app import App
 from hubbub.net.websocket import origin_allowed
 from hubbub.protocol.message import Message, parse
@@ -24,6 +25,15 @@ from tests.e2e.ircclient import IRCTestClient, MessageReader
 from tests.timeouts import TIMEOUT
 
 AppFactory = Callable[[Config], Any]
+
+
+@pytest.fixture(params=["epoll", "asyncio"], autouse=True)
+def transports(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test twice: clients on the epoll hub, and on asyncio transports and the
+    websockets server (what a platform without epoll uses)."""
+    if request.param == "asyncio":
+        monkeypatch.setattr(app_module, "make_hub", lambda loop, server: None)
+    return str(request.param)
 
 
 def ws_config(origins: tuple[str, ...] = (), **limits: Any) -> Config:
@@ -264,7 +274,7 @@ async def test_quit_sends_error_then_closes_the_websocket(app_factory: AppFactor
     assert not app.server.sessions
 
 
-async def test_shutdown_closes_websocket_clients(app_factory: AppFactory) -> None:
+async def test_shutdown_closes_websocket_clients(app_factory: AppFactory, transports: str) -> None:
     app = App(ws_config())
     await app.start()
     web = await WSClient.connect(ws_url(app))
@@ -272,8 +282,11 @@ async def test_shutdown_closes_websocket_clients(app_factory: AppFactory) -> Non
     await app.stop("maintenance")
     error = await web.expect("ERROR")
     assert "maintenance" in error.params[0]
-    with pytest.raises(ConnectionClosed):
+    with pytest.raises(ConnectionClosed) as info:
         await web.read_message()
+    if transports == "epoll":  # (the websockets server closes each session with 1000)
+        assert info.value.rcvd is not None
+        assert info.value.rcvd.code == 1001
 
 
 # --- limits -----------------------------------------------------------------------------------

@@ -98,7 +98,7 @@ class Client:
     def __init__(self, server: Server, ip: str = "127.0.0.1") -> None:
         self.server = server
         self.sink = FakeSink(server.limits.sendq)
-        session = server.connect(self.sink, PeerInfo(ip=ip, port=40000))
+        session = server.connect(self.sink, PeerInfo(ip=ip))
         assert session is not None, "connection refused"
         self.session: Session = session
         self._read = 0

@@ -38,7 +38,7 @@ def nick_in_use(server: Server, nick: str) -> bool:
 def refused(server: Server, ip: str, transport: str = "tcp") -> bytes | None:
     """Connect from ``ip``; what the server wrote before closing if it refused, else None."""
     sink = FakeSink()
-    session = server.connect(sink, PeerInfo(ip=ip, port=40000, transport=transport))
+    session = server.connect(sink, PeerInfo(ip=ip, transport=transport))
     if session is not None:
         assert not sink.closed
         return None
@@ -119,6 +119,17 @@ def test_a_full_server_refuses_everyone() -> None:
     assert refused(server, "198.51.100.1") == FULL  # even an exempt address
     second.send("QUIT :making room")
     assert refused(server, "203.0.113.4") is None
+
+
+def test_a_server_out_of_descriptors_is_full_below_max_clients() -> None:
+    # (the application sets client_room from its open-files limit)
+    server = make_server(max_clients=100)
+    server.client_room = 2
+    Client(server, ip="203.0.113.1")
+    second = Client(server, ip="203.0.113.2")
+    assert refused(server, "203.0.113.3") == FULL
+    second.send("QUIT")
+    assert refused(server, "203.0.113.3") is None
 
 
 def test_the_address_limit_is_told_before_the_server_limit() -> None:

@@ -58,7 +58,6 @@ class HostClient(Client):
         self.sink = FakeSink()
         peer = PeerInfo(
             ip=f"2001:db8:ffff:ffff:ffff:ffff:ffff:{i:04x}",
-            port=40000,
             secure=True,
             hostname=LONG_HOST,
             certfp="f" * 64,

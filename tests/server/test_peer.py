@@ -10,19 +10,19 @@ from hubbub.server.session import PeerInfo
 
 def test_an_ipv4_client() -> None:
     peer = peer_info(("192.0.2.7", 51234), transport="tcp")
-    assert peer == PeerInfo(ip="192.0.2.7", port=51234, secure=False, transport="tcp")
+    assert peer == PeerInfo(ip="192.0.2.7", secure=False, transport="tcp")
     assert peer.hostname is None
 
 
 def test_an_ipv6_peername_has_four_fields() -> None:
     peer = peer_info(("2001:db8::1", 6697, 0, 0), transport="tls", secure=True)
-    assert peer == PeerInfo(ip="2001:db8::1", port=6697, secure=True, transport="tls")
+    assert peer == PeerInfo(ip="2001:db8::1", secure=True, transport="tls")
 
 
 @pytest.mark.parametrize("transport", ["tcp", "tls", "ws", "wss"])
 def test_an_ipv4_mapped_address_is_reported_as_ipv4(transport: str) -> None:
     peer = peer_info(("::ffff:198.51.100.4", 4000, 0, 0), transport=transport)
-    assert (peer.ip, peer.port, peer.transport) == ("198.51.100.4", 4000, transport)
+    assert (peer.ip, peer.transport) == ("198.51.100.4", transport)
 
 
 @pytest.mark.parametrize("address", ["", "/run/hubbub.sock", b"", None])
@@ -31,20 +31,18 @@ def test_a_unix_socket_client_is_localhost_and_secure(
     address: object, transport: str, given_secure: bool
 ) -> None:
     peer = peer_info(address, transport=transport, secure=given_secure, unix=True)
-    assert peer == PeerInfo(
-        ip="127.0.0.1", port=0, secure=True, transport=transport, hostname="localhost"
-    )
+    assert peer == PeerInfo(ip="127.0.0.1", secure=True, transport=transport, hostname="localhost")
 
 
 @pytest.mark.parametrize("address", [None, "", ("192.0.2.1",), ()])
 def test_an_ip_socket_that_does_not_say_who_is_there(address: object) -> None:
     peer = peer_info(address, transport="wss", secure=True)
-    assert peer == PeerInfo(ip="0.0.0.0", port=0, secure=True, transport="wss")
+    assert peer == PeerInfo(ip="0.0.0.0", secure=True, transport="wss")
     assert peer.hostname is None
 
 
-def test_a_port_that_is_not_a_number_is_zero() -> None:
-    assert peer_info(("192.0.2.1", None), transport="tcp").port == 0
+def test_a_port_that_is_not_a_number_does_not_matter() -> None:
+    assert peer_info(("192.0.2.1", None), transport="tcp").ip == "192.0.2.1"
 
 
 def test_certfp_is_kept() -> None:
@@ -57,3 +55,15 @@ def test_addresses_are_shared_between_peers() -> None:
     a = peer_info(("".join(["203.0.113.", "9"]), 1), transport="tcp")
     b = peer_info(("".join(["203.0.113.", "9"]), 2), transport="tcp")
     assert a.ip is b.ip
+
+
+def test_clients_from_one_address_share_one_peer_info() -> None:
+    # (80 bytes a client otherwise: the port, which differs, is not kept)
+    a = peer_info(("198.51.100.20", 40001), transport="tcp")
+    assert peer_info(("198.51.100.20", 40002), transport="tcp") is a
+    assert peer_info(("198.51.100.20", 40003), transport="tls", secure=True) is not a
+    assert peer_info(("198.51.100.21", 40001), transport="tcp") is not a
+    tls = peer_info(("198.51.100.20", 1), transport="tls", secure=True, certfp="ab")
+    assert peer_info(("198.51.100.20", 2), transport="tls", secure=True, certfp="cd") != tls
+    unix = peer_info("", transport="unix", unix=True)
+    assert peer_info(None, transport="unix", unix=True) is unix

@@ -282,7 +282,7 @@ def test_whois_away_oper_bot_and_account(pair: tuple[Client, Client]) -> None:
 
 def test_whois_secure_connection_and_certfp(server: Server) -> None:
     alice = Client(server).register("alice")
-    alice.session.peer = PeerInfo(ip="127.0.0.1", port=40000, secure=True, certfp="ab12")
+    alice.session.peer = PeerInfo(ip="127.0.0.1", secure=True, certfp="ab12")
     bob = Client(server).register("bob")
     by_bob = {cmd: params for cmd, params in ask(bob, "WHOIS alice")}
     assert by_bob["671"] == ("bob", "alice", "is using a secure connection")

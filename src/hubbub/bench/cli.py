@@ -8,7 +8,15 @@ import sys
 from dataclasses import asdict
 
 from hubbub.bench.build import BuildError
-from hubbub.bench.loadgen import SCENARIOS, LoadError, LoadResult, LoadSpec, describe, run_load
+from hubbub.bench.loadgen import (
+    SCENARIOS,
+    TRANSPORTS,
+    LoadError,
+    LoadResult,
+    LoadSpec,
+    describe,
+    run_load,
+)
 from hubbub.bench.servers import listen_backlog
 
 DEFAULT_CLIENTS = {"fanout": 50, "pairs": 100, "connections": 10_000}
@@ -48,7 +56,26 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--messages", type=int, default=0, help="send exactly this many per sender, then stop"
     )
-    p.add_argument("--procs", type=int, default=1, help="generator processes")
+    p.add_argument(
+        "--procs",
+        type=int,
+        default=1,
+        help="generator processes (connections: more when one process's open-files limit "
+        "cannot hold its share)",
+    )
+    p.add_argument(
+        "--transport",
+        choices=TRANSPORTS,
+        default="tcp",
+        help="connections: how the clients connect (tls, ws and wss use the Python generator)",
+    )
+    p.add_argument(
+        "--sources",
+        default="",
+        help="comma-separated local addresses to connect from, round robin (default: the "
+        "system's choice, or 127.0.0.2 and up when a loopback server is asked for more "
+        "connections than one address has ports)",
+    )
     p.add_argument(
         "--pid", type=int, default=None, help="server pid (default: found by its listening port)"
     )
@@ -100,6 +127,8 @@ def spec_from_args(args: argparse.Namespace) -> LoadSpec:
         connect_window=max(1, window),
         stall=args.stall,
         sample_every=args.sample_every,
+        transport=args.transport,
+        sources=tuple(a.strip() for a in args.sources.split(",") if a.strip()),
     )
 
 

@@ -82,6 +82,29 @@ def scenarios(quick: bool, seconds: float | None, idle_clients: int | None) -> l
     ]
 
 
+def transport_scenarios(quick: bool, idle_clients: int | None) -> list[Scenario]:
+    """Idle connections over TLS, WebSocket and WebSocket over TLS: run only when asked for
+    (``--scenarios idle-tls,idle-ws,idle-wss``); servers not set up for them are not run."""
+    idle = idle_clients if idle_clients is not None else (2000 if quick else 10_000)
+    base = LoadSpec(
+        scenario="connections",
+        clients=idle,
+        seconds=1.0 if quick else 2.0,
+        warmup=0.5 if quick else 1.0,
+        setup_timeout=300.0,
+    )
+    names = {"tls": "TLS", "ws": "WebSocket", "wss": "WebSocket over TLS"}
+    return [
+        Scenario(
+            f"idle-{transport}",
+            f"idle registered {names[transport]} connections ({idle:,})",
+            replace(base, transport=transport),
+            "rss",
+        )
+        for transport in ("tls", "ws", "wss")
+    ]
+
+
 def busy_cores(interval: float = 1.0) -> float | None:
     """Cores the whole machine kept busy (user, nice, system) over ``interval`` seconds."""
 
@@ -116,7 +139,7 @@ def run_one(server_key: str, scenario: Scenario, workroot: Path, run: int) -> Ou
     server = SERVERS[server_key]
     workdir = workroot / f"{server_key}-{scenario.key}-{run}"
     try:
-        running = server.start(workdir)
+        running = server.start(workdir, transport=scenario.spec.transport)
     except ServerUnavailable as exc:
         return Outcome(server_key, scenario.key, run, None, f"not run: {exc}")
     try:
@@ -185,7 +208,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ngircd, inspircd, "
         "relay (the bare C relay)",
     )
-    p.add_argument("--scenarios", default=None, help="comma-separated scenario keys")
+    p.add_argument(
+        "--scenarios",
+        default=None,
+        help="comma-separated scenario keys: fanout-50, fanout-200, pairs-100, latency-200, "
+        "idle, and (only when named) idle-tls, idle-ws, idle-wss",
+    )
     p.add_argument("--out", type=Path, default=Path("docs/benchmarks.md"))
     p.add_argument("--no-write", action="store_true", help="print only; write no files")
     p.add_argument("--json", type=Path, default=None, help="also save the raw results here")
@@ -235,7 +263,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = scenarios(args.quick, args.seconds, args.idle_clients)
     if args.scenarios:
         wanted = {k.strip() for k in args.scenarios.split(",")}
+        chosen += transport_scenarios(args.quick, args.idle_clients)
         chosen = [s for s in chosen if s.key in wanted]
+        unknown_scenarios = wanted - {s.key for s in chosen}
+        if unknown_scenarios:
+            p.error(f"unknown scenarios: {', '.join(sorted(unknown_scenarios))}")
     try:
         helper("hbload")
         helper("bare_relay")

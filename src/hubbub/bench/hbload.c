@@ -392,6 +392,36 @@ static void on_readable(client_t *c) {
 static struct sockaddr_storage addr;
 static socklen_t addrlen;
 
+/* Local addresses to connect from, round robin (--sources): one address reaches a server port
+   from at most as many ports as the ephemeral range has (about 28,000). */
+#define MAXSOURCES 64
+static struct sockaddr_storage sources[MAXSOURCES];
+static socklen_t source_lens[MAXSOURCES];
+static int nsources;
+static const char *sources_arg = "";
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+static void parse_sources(void) {
+    char *list = strdup(sources_arg), *save = NULL;
+    if (!list) fail("out of memory");
+    for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (!*tok) continue;
+        if (nsources == MAXSOURCES) fail("at most %d --sources", MAXSOURCES);
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST}, *res;
+        int rc = getaddrinfo(tok, "0", &hints, &res);
+        if (rc != 0) fail("bad source address %s: %s", tok, gai_strerror(rc));
+        if (res->ai_family != addr.ss_family)
+            fail("source address %s is not of the server address's family", tok);
+        memcpy(&sources[nsources], res->ai_addr, res->ai_addrlen);
+        source_lens[nsources++] = res->ai_addrlen;
+        freeaddrinfo(res);
+    }
+    free(list);
+}
+
 static void resolve(void) {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
     char ps[16];
@@ -405,9 +435,21 @@ static void resolve(void) {
 
 static void start_connect(client_t *c) {
     int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) fail("socket: %s (raise the open-file limit?)", strerror(errno));
+    if (fd < 0) {
+        struct rlimit rl;
+        getrlimit(RLIMIT_NOFILE, &rl);
+        fail("socket: %s (this process may open %llu files; spread the clients over more "
+             "processes, --procs)", strerror(errno), (unsigned long long)rl.rlim_cur);
+    }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (nsources) {
+        int k = c->idx % nsources;
+        /* the port is chosen at connect(), for this destination only */
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        if (bind(fd, (struct sockaddr *)&sources[k], source_lens[k]) < 0)
+            fail("bind to a source address: %s", strerror(errno));
+    }
     c->fd = fd;
     c->state = ST_CONNECTING;
     c->want_out = 1;
@@ -419,8 +461,12 @@ static void start_connect(client_t *c) {
     nstarted++;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
     if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) fail("epoll_ctl: %s", strerror(errno));
-    if (connect(fd, (struct sockaddr *)&addr, addrlen) < 0 && errno != EINPROGRESS)
+    if (connect(fd, (struct sockaddr *)&addr, addrlen) < 0 && errno != EINPROGRESS) {
+        if (errno == EADDRNOTAVAIL)
+            fail("connect to %s:%d: %s (no local port left: spread the clients over more "
+                 "--sources)", host, port, strerror(errno));
         fail("connect to %s:%d: %s", host, port, strerror(errno));
+    }
 }
 
 static uint64_t sec_ns(double s) { return (uint64_t)(s * 1e9); }
@@ -519,7 +565,8 @@ static void usage(void) {
             "usage: hbload --mode fanout|pairs|connections [--host H] [--port P] [--clients N]\n"
             "  [--senders S] [--first K] [--window W] [--rate R] [--size B] [--seconds T]\n"
             "  [--warmup T] [--messages M] [--drain T] [--quiet T] [--setup-timeout T]\n"
-            "  [--connect-window N] [--stall T] [--sample-every K] [--pid PID] [--prefix P] [--channel C]\n");
+            "  [--connect-window N] [--stall T] [--sample-every K] [--pid PID] [--prefix P] [--channel C]\n"
+            "  [--sources ADDR,ADDR,...]\n");
     exit(2);
 }
 
@@ -531,7 +578,8 @@ static void parse_args(int argc, char **argv) {
         {"seconds", 1, 0, 't'},  {"warmup", 1, 0, 'u'},       {"messages", 1, 0, 'n'},
         {"drain", 1, 0, 'd'},    {"quiet", 1, 0, 'q'},        {"setup-timeout", 1, 0, 'T'},
         {"connect-window", 1, 0, 'W'}, {"stall", 1, 0, 'S'}, {"sample-every", 1, 0, 'e'}, {"pid", 1, 0, 'P'},
-        {"prefix", 1, 0, 'x'},   {"channel", 1, 0, 'C'},      {0, 0, 0, 0}};
+        {"prefix", 1, 0, 'x'},   {"channel", 1, 0, 'C'},      {"sources", 1, 0, 'A'},
+        {0, 0, 0, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -561,6 +609,7 @@ static void parse_args(int argc, char **argv) {
         case 'P': server_pid = atoi(optarg); break;
         case 'x': prefix = optarg; break;
         case 'C': channel = optarg; break;
+        case 'A': sources_arg = optarg; break;
         default: usage();
         }
     }
@@ -712,6 +761,7 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     parse_args(argc, argv);
     resolve();
+    parse_sources();
     clients = calloc((size_t)nclients, sizeof(client_t));
     sbuf = malloc((size_t)MAXWIN * (MAXSIZE + 128));
     if (!clients || !sbuf) fail("out of memory");

@@ -13,20 +13,32 @@ What the scenarios mean:
 - ``pairs``: ``clients / 2`` pairs, each client sending private messages to its partner, closed
   loop with the same window.
 - ``connections``: ``clients`` connections register and stay idle for ``seconds``; the result is
-  the time to register them all and, given the server's pid, its RSS per connection.
+  the time to register them all and, given the server's pid, its RSS per connection. Over
+  plain TCP the C generator makes them; over TLS or WebSocket (``transport``), the Python
+  one (:mod:`hubbub.bench.idleclients`).
+
+Many connections: one local address reaches a server's port from at most as many ports as the
+ephemeral range has (about 28,000 on Linux), and one process may open at most its open-files
+limit. So the clients are spread over several generator processes, each within that limit,
+and, beyond one address's ports, over several local addresses (127.0.0.2, 127.0.0.3, ... for
+a server on loopback; ``sources`` otherwise). A server whose own open-files limit cannot hold
+them all is reported before anything starts (see :func:`check_capacity`).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import math
 import os
 import random
 import resource
 import selectors
 import string
 import subprocess
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Literal, cast
 
@@ -34,6 +46,13 @@ from hubbub.bench.build import helper
 
 Scenario = Literal["fanout", "pairs", "connections"]
 SCENARIOS: tuple[Scenario, ...] = ("fanout", "pairs", "connections")
+TRANSPORTS = ("tcp", "tls", "ws", "wss")
+"""How the ``connections`` scenario's clients connect (the others use plain TCP)."""
+
+FDS_RESERVED = 64
+"""Descriptors a generator process keeps for itself (standard streams, epoll, the loop's)."""
+SERVER_FDS_RESERVED = 32
+"""Descriptors a server needs beyond its clients, at the least (listeners, logs, its loop)."""
 
 
 class LoadError(RuntimeError):
@@ -71,6 +90,11 @@ class LoadSpec:
     stall: float = 0.0
     """When > 0, a connection that hears nothing for this long while registering is started
     again (for a connect window larger than the server's listen backlog); 0 never retries."""
+    transport: str = "tcp"
+    """``connections`` only: ``tcp``, ``tls``, ``ws`` or ``wss`` (see :data:`TRANSPORTS`)."""
+    sources: tuple[str, ...] = ()
+    """Local addresses to connect from, round robin; none: the system's choice, or, for more
+    connections than one address can make to a loopback server, 127.0.0.2 and up."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +140,10 @@ class LoadResult:
     max_client_recv: int
     stored: int | None = None
     """History rows the server committed during the run (hubbub with history on)."""
+    procs: int = 1
+    """Generator processes the clients were spread over."""
+    sources: tuple[str, ...] = ()
+    """Local addresses the clients connected from (none: the system's choice)."""
 
     @property
     def rate(self) -> float:
@@ -213,6 +241,104 @@ def raise_fd_limit() -> int:
     return hard
 
 
+def fd_limits(pid: int | None = None) -> tuple[int, int] | None:
+    """The (soft, hard) open-files limit of process ``pid`` (this one for None), from
+    /proc/PID/limits (Linux); None when it cannot be read. Unlimited reads as 2**31."""
+    if pid is None:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        inf = resource.RLIM_INFINITY
+        return (soft if soft != inf else 1 << 31, hard if hard != inf else 1 << 31)
+    try:
+        text = Path(f"/proc/{pid}/limits").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("Max open files"):
+            cols = line.split()
+            try:
+                soft, hard = (1 << 31 if c == "unlimited" else int(c) for c in cols[3:5])
+            except (ValueError, IndexError):
+                return None
+            return soft, hard
+    return None
+
+
+def port_range() -> int:
+    """Local ports one address can connect from (Linux's net.ipv4.ip_local_port_range)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[:2]
+        return max(1, int(high) - int(low) + 1)
+    except (OSError, ValueError):
+        return 28_232  # (Linux's default range, 32768-60999)
+
+
+SOURCE_SHARE = 0.9
+"""The part of one address's ephemeral ports the generator may use at most (others may be
+held by earlier runs' closing connections, or by other programs)."""
+LOOPBACK_SHARE = 0.25
+"""The part it uses when it may choose more addresses (a loopback server): the kernel looks
+for a free port at each connect, which slows down as the range fills (19,000 connections
+from one address took 4.9 to 6.2 s to register here, from four 2.3 to 3.1 s)."""
+
+
+def choose_sources(spec: LoadSpec) -> tuple[str, ...]:
+    """The local addresses ``spec``'s clients connect from: ``spec.sources`` when given; else,
+    for a server on IPv4 loopback and more clients than a quarter of one address's ports,
+    127.0.0.2 and up (all of 127/8 is this machine's), a quarter of the ports each; else
+    none. Raises LoadError when one address has too few ports and no others can be chosen."""
+    if spec.sources:
+        return spec.sources
+    try:
+        server = ipaddress.ip_address(spec.host)
+    except ValueError:
+        server = None
+    if isinstance(server, ipaddress.IPv4Address) and server.is_loopback:
+        per_source = max(1, int(port_range() * LOOPBACK_SHARE))
+        if spec.clients <= per_source:
+            return ()
+        return tuple(f"127.0.0.{2 + i}" for i in range(math.ceil(spec.clients / per_source)))
+    per_source = int(port_range() * SOURCE_SHARE)
+    if spec.clients <= per_source:
+        return ()
+    needed = math.ceil(spec.clients / per_source)
+    raise LoadError(
+        f"{spec.clients} connections to one server port need about {needed} local addresses "
+        f"(one address connects from at most {port_range()} ports: "
+        "net.ipv4.ip_local_port_range); give them with --sources ADDR,ADDR,..."
+    )
+
+
+def procs_needed(spec: LoadSpec) -> int:
+    """Generator processes for ``spec``: at least ``spec.procs``, and enough that none holds
+    more connections than its open-files limit allows (after :func:`raise_fd_limit`)."""
+    limits = fd_limits()
+    room = (limits[0] if limits else 1024) - FDS_RESERVED
+    if room < 1:
+        raise LoadError(f"this process may open only {limits[0] if limits else '?'} files")
+    return max(spec.procs, math.ceil(spec.clients / room))
+
+
+def check_capacity(spec: LoadSpec, pid: int | None) -> None:
+    """Fail clearly, before any client connects, when the server cannot hold ``spec``'s
+    connections: its open-files limit (read from /proc) is below them. (A server may refuse
+    earlier, by its own limit on clients: hubbub's ``[limits] max_clients`` answers
+    ``ERROR :Server is full``, which the generator reports.)"""
+    if pid is None:
+        return
+    limits = fd_limits(pid)
+    if limits is None:
+        return
+    soft, hard = limits
+    if spec.clients + SERVER_FDS_RESERVED > soft:
+        raise LoadError(
+            f"{spec.clients} connections cannot fit in the server (pid {pid}): it may open "
+            f"{soft} files (its soft limit; hard limit {hard}), so at most about "
+            f"{max(0, soft - SERVER_FDS_RESERVED)} clients. Raise its limit before starting "
+            "it (ulimit -n; a hubbub server raises its soft limit to the hard one itself), or "
+            "ask for fewer --clients."
+        )
+
+
 def _split(total: int, parts: int) -> list[int]:
     base, extra = divmod(total, parts)
     return [base + (1 if i < extra else 0) for i in range(parts)]
@@ -227,6 +353,10 @@ class _Part:
 
 def plan(spec: LoadSpec) -> list[_Part]:
     """How the clients (and senders) are divided between the generator processes."""
+    if spec.transport not in TRANSPORTS:
+        raise LoadError(f"unknown transport {spec.transport!r}: one of {', '.join(TRANSPORTS)}")
+    if spec.transport != "tcp" and spec.scenario != "connections":
+        raise LoadError(f"--transport {spec.transport} is for the connections scenario only")
     procs = max(1, min(spec.procs, spec.clients))
     if spec.scenario == "pairs":
         if spec.clients % 2:
@@ -253,7 +383,30 @@ def plan(spec: LoadSpec) -> list[_Part]:
     return parts
 
 
-def _command(exe: Path, spec: LoadSpec, part: _Part, prefix: str, pid: int | None) -> list[str]:
+def _command(
+    exe: Path,
+    spec: LoadSpec,
+    part: _Part,
+    prefix: str,
+    pid: int | None,
+    sources: tuple[str, ...] = (),
+) -> list[str]:
+    if spec.transport != "tcp":
+        return [
+            sys.executable,
+            "-m",
+            "hubbub.bench.idleclients",
+            f"--transport={spec.transport}",
+            f"--host={spec.host}",
+            f"--port={spec.port}",
+            f"--clients={part.clients}",
+            f"--first={part.first}",
+            f"--prefix={prefix}",
+            f"--connect-window={spec.connect_window}",
+            f"--seconds={spec.seconds}",
+            f"--setup-timeout={spec.setup_timeout}",
+            f"--sources={','.join(sources)}",
+        ]
     cmd = [
         str(exe),
         f"--mode={spec.scenario}",
@@ -278,6 +431,8 @@ def _command(exe: Path, spec: LoadSpec, part: _Part, prefix: str, pid: int | Non
     ]
     if pid is not None:
         cmd.append(f"--pid={pid}")
+    if sources:
+        cmd.append(f"--sources={','.join(sources)}")
     return cmd
 
 
@@ -408,11 +563,21 @@ def run_load(spec: LoadSpec) -> LoadResult:
     exe = helper("hbload")
     raise_fd_limit()
     pid = spec.pid if spec.pid is not None else find_listener_pid(spec.port)
+    sources: tuple[str, ...] = ()
+    if spec.scenario == "connections":
+        check_capacity(spec, pid)
+        sources = choose_sources(spec)
+        spec_run = replace(spec, procs=procs_needed(spec))
+    else:
+        spec_run = spec
+    parts = plan(spec_run)
     prefix = "".join(random.choices(string.ascii_lowercase, k=3))
     cpu0 = _cpu_seconds(resource.RUSAGE_SELF) + _cpu_seconds(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
     rss_before = rss_kb(pid) if pid is not None else None
-    procs = [_Proc(_command(exe, spec, part, prefix, pid)) for part in plan(spec)]
+    # (the connect window is the server's listen backlog: shared by the processes)
+    spec_each = replace(spec, connect_window=max(1, math.ceil(spec.connect_window / len(parts))))
+    procs = [_Proc(_command(exe, spec_each, part, prefix, pid, sources)) for part in parts]
     try:
         _wait(procs, "ready", t0 + spec.setup_timeout + 10)
         register_s = max(_num(p.ready or {}, "register_s") for p in procs)
@@ -461,6 +626,8 @@ def run_load(spec: LoadSpec) -> LoadResult:
         first_error=next((e for e in errors if e), ""),
         min_client_recv=int(min(_num(r, "min_client_recv") for r in results)),
         max_client_recv=int(max(_num(r, "max_client_recv") for r in results)),
+        procs=len(parts),
+        sources=sources,
     )
 
 
@@ -469,7 +636,13 @@ def describe(result: LoadResult) -> str:
     spec = result.spec
     lines = []
     if spec.scenario == "connections":
-        lines.append(f"{spec.clients} connections registered in {result.register_s:.2f} s")
+        spread = f"{result.procs} generator process{'es' if result.procs > 1 else ''}"
+        if result.sources:
+            spread += f", from {len(result.sources)} local addresses"
+        lines.append(
+            f"{spec.clients} {spec.transport} connections registered in "
+            f"{result.register_s:.2f} s ({spread})"
+        )
         if result.rss_per_conn_kb is not None:
             lines.append(
                 f"server RSS {result.rss_before_kb} KiB -> {result.rss_after_kb} KiB: "

@@ -54,7 +54,10 @@ class Outcome:
         result = None
         if raw is not None:
             fields = dict(raw)
-            fields["spec"] = LoadSpec(**fields["spec"])
+            spec = dict(fields["spec"])
+            spec["sources"] = tuple(spec.get("sources", ()))
+            fields["spec"] = LoadSpec(**spec)
+            fields["sources"] = tuple(fields.get("sources", ()))
             lat = fields.get("latency")
             fields["latency"] = Latency(**lat) if lat is not None else None
             result = LoadResult(**fields)
@@ -456,11 +459,12 @@ from a generated configuration with its flood limits raised as far as it allows:
   resolvehostnames="no" useident="no">`, `<performance somaxconn="4096" softlimit="1000000"
   netbuffersize="65536">`; run with `--nofork` (and `--runasroot` as root). InspIRCd completes
   registrations in its once-a-second background pass, so every registration takes up to 1 s.
-- **hubbub**: `[limits] flood = false`, `sendq = 64 MiB`, `max_clients_per_ip = 1000000`,
-  `[history] enabled = false` (the C servers keep no history). **hubbub, history on**
-  (`hubbub-history`) is the same with `[history] enabled = true`, as hubbub's default config
-  runs: every message is written to SQLite (with its full-text index) by the group-commit
-  writer, and the "history lines stored/s" row counts the lines committed during the run.
+- **hubbub**: `[limits] flood = false`, `sendq = 64 MiB`, `max_clients` and
+  `max_clients_per_ip = 1000000`, `[history] enabled = false` (the C servers keep no
+  history). **hubbub, history on** (`hubbub-history`) is the same with
+  `[history] enabled = true`, as hubbub's default config runs: every message is written to
+  SQLite (with its full-text index) by the group-commit writer, and the "history lines
+  stored/s" row counts the lines committed during the run.
 - **bare C relay** (`src/hubbub/bench/bare_relay.c`): not IRC; NICK/USER get a 001, JOIN a
   366, PRIVMSG is relayed with a `:nick!b@h` prefix, buffers are written once per loop
   iteration. It shows what the generator can measure.

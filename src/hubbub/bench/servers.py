@@ -98,9 +98,14 @@ class Server(ABC):
     def unavailable(self) -> str | None:
         """Why this server cannot run here, or None when it can."""
 
+    transports: tuple[str, ...] = ("tcp",)
+    """What clients may connect with (``tls``, ``ws``, ``wss`` beside plain ``tcp``): the
+    idle connections scenario measures each."""
+
     @abstractmethod
-    def command(self, workdir: Path, host: str, port: int) -> list[str]:
-        """Write the configuration into ``workdir``; return the command that runs the server."""
+    def command(self, workdir: Path, host: str, port: int, transport: str = "tcp") -> list[str]:
+        """Write the configuration into ``workdir``, with one listener of ``transport`` (one
+        of :attr:`transports`); return the command that runs the server."""
 
     def version(self) -> str:
         """The server's version, for the report."""
@@ -110,14 +115,23 @@ class Server(ABC):
         """The environment to run the server in (None: this process's)."""
         return None
 
-    def start(self, workdir: Path, host: str = "127.0.0.1", timeout: float = 30.0) -> Running:
-        """Start the server on a free port; return once it accepts connections."""
+    def start(
+        self,
+        workdir: Path,
+        host: str = "127.0.0.1",
+        timeout: float = 30.0,
+        transport: str = "tcp",
+    ) -> Running:
+        """Start the server on a free port (listening for ``transport``); return once it
+        accepts connections."""
         reason = self.unavailable()
+        if not reason and transport not in self.transports:
+            reason = f"not set up for {transport} clients here"
         if reason:
             raise ServerUnavailable(reason)
         workdir.mkdir(parents=True, exist_ok=True)
         port = free_port(host)
-        cmd = self.command(workdir, host, port)
+        cmd = self.command(workdir, host, port, transport)
         log = workdir / "server.log"
         with log.open("wb") as out:
             proc = subprocess.Popen(
@@ -215,8 +229,20 @@ class Hubbub(Server):
         except sqlite3.Error:
             return None
 
-    def command(self, workdir: Path, host: str, port: int) -> list[str]:
+    transports = ("tcp", "tls", "ws", "wss")
+
+    def command(self, workdir: Path, host: str, port: int, transport: str = "tcp") -> list[str]:
         conf = workdir / "hubbub.toml"
+        listen = ""
+        if transport in ("tls", "wss"):
+            from hubbub.net.certs import make_self_signed
+
+            make_self_signed(workdir / "cert.pem", workdir / "key.pem", [host])
+            listen += (
+                f'tls = true\ncert = "{workdir / "cert.pem"}"\nkey = "{workdir / "key.pem"}"\n'
+            )
+        if transport in ("ws", "wss"):
+            listen += "websocket = true\n"
         conf.write_text(
             f"""[server]
 name = "bench.hubbub"
@@ -225,10 +251,11 @@ motd = "bench"
 
 [[listen]]
 address = "{host}:{port}"
-
+{listen}
 [limits]
 flood = false
 sendq = 67108864
+max_clients = 1000000
 max_clients_per_ip = 1000000
 
 [storage]
@@ -253,7 +280,7 @@ class Ngircd(Server):
         line = _first_line([NGIRCD, "--version"])
         return line.split("-")[0].replace("ngIRCd", "ngircd").strip() or "ngircd"
 
-    def command(self, workdir: Path, host: str, port: int) -> list[str]:
+    def command(self, workdir: Path, host: str, port: int, transport: str = "tcp") -> list[str]:
         conf = workdir / "ngircd.conf"
         conf.write_text(
             f"""[Global]
@@ -299,7 +326,7 @@ class Inspircd(Server):
         line = _first_line([INSPIRCD, "--version"])
         return line.replace("InspIRCd-", "InspIRCd ").replace("-debian", "") or "InspIRCd"
 
-    def command(self, workdir: Path, host: str, port: int) -> list[str]:
+    def command(self, workdir: Path, host: str, port: int, transport: str = "tcp") -> list[str]:
         conf = workdir / "inspircd.conf"
         conf.write_text(
             f"""<config format="xml">
@@ -342,7 +369,7 @@ class BareRelay(Server):
             return None
         return "no C compiler to build the bare relay"
 
-    def command(self, workdir: Path, host: str, port: int) -> list[str]:
+    def command(self, workdir: Path, host: str, port: int, transport: str = "tcp") -> list[str]:
         return [str(helper("bare_relay")), "--host", host, "--port", str(port)]
 
 

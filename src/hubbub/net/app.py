@@ -68,27 +68,43 @@ SPARE_DESCRIPTORS = 256
 
 
 def raise_open_files_limit(wanted: int) -> int:
-    """Raise this process's soft limit on open files towards ``wanted`` (as far as the hard
-    limit allows), so ``max_clients`` clients fit; returns the limit now in force.
+    """Raise this process's soft limit on open files to its hard limit (every client is a
+    descriptor); returns the limit now in force. Logs it, with the clients it leaves room
+    for, and warns when that is fewer than ``wanted`` less :data:`SPARE_DESCRIPTORS` (the
+    clients ``[limits] max_clients`` allows).
 
     Many systems start processes with a soft limit of 1024 and a much higher hard limit;
-    a server that kept 1024 would refuse its thousandth client with EMFILE.
+    a server that kept 1024 would refuse its thousandth client. Only a privileged process
+    can raise the hard limit (``ulimit -Hn``, systemd's ``LimitNOFILE=``).
     """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    if soft != resource.RLIM_INFINITY and soft < target:
+    infinity = resource.RLIM_INFINITY
+    targets = [hard] if hard != infinity else []
+    targets.append(wanted)  # (an unlimited or huge hard limit may be above the kernel's)
+    for target in targets:
+        if soft == infinity or soft >= target:
+            break
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            log.info("open files limit raised from %d to %d", soft, target)
-            soft = target
         except (ValueError, OSError) as exc:
-            log.warning("cannot raise the open files limit from %d: %s", soft, exc)
-    if soft != resource.RLIM_INFINITY and soft < wanted:
+            log.debug("cannot raise the open files limit to %d: %s", target, exc)
+            continue
+        log.info("open files limit raised from %d to %d", soft, target)
+        soft = target
+        break
+    shown_hard = "unlimited" if hard == infinity else str(hard)
+    if soft != infinity and soft < wanted:
         log.warning(
-            "open files limit %d is below [limits] max_clients + %d; raise ulimit -n",
+            "open files limit %d (hard limit %s) leaves room for %d clients, fewer than "
+            "[limits] max_clients %d: clients beyond that are refused ('Server is full'); "
+            "raise the hard limit (ulimit -Hn, or LimitNOFILE= under systemd)",
             soft,
-            SPARE_DESCRIPTORS,
+            shown_hard,
+            max(0, soft - SPARE_DESCRIPTORS),
+            wanted - SPARE_DESCRIPTORS,
         )
+    else:
+        log.info("open files limit %s (hard limit %s)", soft, shown_hard)
     return soft
 
 
@@ -300,7 +316,9 @@ class App:
     async def start(self) -> None:
         """Open every listener; returns when all accept connections."""
         loop = asyncio.get_running_loop()
-        raise_open_files_limit(self.config.limits.max_clients + SPARE_DESCRIPTORS)
+        files = raise_open_files_limit(self.config.limits.max_clients + SPARE_DESCRIPTORS)
+        if files != resource.RLIM_INFINITY:
+            self.server.client_room = max(1, files - SPARE_DESCRIPTORS)
         if self.worker is None:  # (the workers of --workers share their SQLite file)
             for warning in self.config.warnings():
                 log.warning("config: %s", warning)
@@ -475,17 +493,17 @@ class App:
         server = self.server
         shared = self.worker is not None  # (--workers: one port for all)
         srv: Listener
-        if tls is not None:
+        if self.hub is not None:
+            srv = await EpollListener.start(
+                self.hub, listen.host, listen.port or 0, backlog=1024, reuse_port=shared, tls=tls
+            )
+        elif tls is not None:
             srv = await TLSListener.start(
                 lambda: IRCProtocol(server, "tls", secure=True),
                 tls,
                 listen.host,
                 listen.port or 0,
                 reuse_port=shared,
-            )
-        elif self.hub is not None:
-            srv = await EpollListener.start(
-                self.hub, listen.host, listen.port or 0, backlog=1024, reuse_port=shared
             )
         else:
             srv = await loop.create_server(
@@ -525,9 +543,30 @@ class App:
         except ImportError:  # pragma: no cover - the module ships with hubbub
             log.warning("websocket support is not available; skipping %s", listen.address)
             return
-        srv = await websocket.serve(self.server, listen, tls)
-        self._servers.append(srv)
-        self._websockets.append(srv)
+        srv: Listener
+        if self.hub is not None:
+            endpoint = websocket.WebSocketEndpoint(self.server, listen, secure=tls is not None)
+            if listen.unix_path is not None:
+                path = listen.unix_path
+                with contextlib.suppress(FileNotFoundError):
+                    if stat.S_ISSOCK(os.stat(path).st_mode):
+                        os.unlink(path)  # a stale socket from a previous run
+                srv = EpollListener.start_unix(self.hub, path, backlog=1024, endpoint=endpoint)
+            else:
+                srv = await EpollListener.start(
+                    self.hub,
+                    listen.host,
+                    listen.port or 0,
+                    backlog=1024,
+                    tls=tls,
+                    endpoint=endpoint,
+                )
+            self._servers.append(srv)
+        else:
+            web = await websocket.serve(self.server, listen, tls)
+            self._servers.append(web)
+            self._websockets.append(web)
+            srv = web
         kind = "wss" if tls else "ws"
         if listen.unix_path is not None:
             self.bound.append(Bound(listen, kind, None, None, listen.unix_path))
@@ -601,6 +640,8 @@ class App:
         if self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
+        if self.hub is not None:
+            self.hub.going_away = True
         self.server.shutdown(reason)
         self.server.plugins.unload_all()
         if self.cluster_bus is not None:  # (the users' QUITs go first, then the lease)

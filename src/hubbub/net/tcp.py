@@ -73,13 +73,17 @@ class BufferedSink:
     (bytes the transport still holds) and :meth:`_close_transport`.
     """
 
-    __slots__ = ("_closing", "sendq", "server", "session")
+    __slots__ = ("_closing", "server", "session")
 
-    def __init__(self, server: Server, sendq: int) -> None:
+    def __init__(self, server: Server) -> None:
         self.server = server
-        self.sendq = sendq
         self.session: Session | None = None
         self._closing = False
+
+    @property
+    def sendq(self) -> int:
+        """The SendQ in force (``[limits] sendq``; a REHASH applies to every client)."""
+        return self.server.limits.sendq
 
     # Sink protocol
     def write(self, data: bytes) -> None:
@@ -91,7 +95,8 @@ class BufferedSink:
         self._write_out(data)
 
     def room(self) -> int:
-        return self.sendq - self._buffered()
+        held = self._buffered()
+        return self.sendq - held if held else self.sendq  # (one int object for all idle ones)
 
     def close(self) -> None:
         if self._closing:
@@ -110,13 +115,17 @@ class BufferedSink:
 
     def _drop(self, session: Session) -> None:
         self._closing = False
-        self._write_out(b"ERROR :SendQ exceeded\r\n")
+        self._send_line(b"ERROR :SendQ exceeded\r\n")
         self._closing = True  # the core's own ERROR line would not fit either
         if self.server.metrics is not None:
             self.server.metrics.sendq_disconnects += 1
         self.server.quit(session, "SendQ exceeded", error="SendQ exceeded")
         self._closing = False
         self.close()
+
+    def _send_line(self, line: bytes) -> None:
+        """Send one IRC line now, however the transport frames it (what :meth:`_drop` says)."""
+        self._write_out(line)
 
     def _write_out(self, data: bytes) -> None:
         raise NotImplementedError
@@ -134,7 +143,7 @@ class IRCProtocol(BufferedSink, asyncio.Protocol):
     __slots__ = ("_high", "_paused", "kind", "lines", "secure", "transport")
 
     def __init__(self, server: Server, kind: str, secure: bool) -> None:
-        super().__init__(server, server.limits.sendq)
+        super().__init__(server)
         self.kind = kind
         self.secure = secure
         self.transport: asyncio.Transport | None = None

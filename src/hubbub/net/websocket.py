@@ -41,6 +41,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 from websockets.http11 import Request, Response
 from websockets.protocol import State as WSState
+from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
 from hubbub.config import ListenSection
@@ -263,7 +264,7 @@ class WebSocketConnection(BufferedSink):
     """One IRC connection over WebSocket: frames in, lines to the core, lines out as frames."""
 
     def __init__(self, server: Server, ws: ServerConnection, peer: PeerInfo) -> None:
-        super().__init__(server, server.limits.sendq)
+        super().__init__(server)
         self.ws = ws
         self.peer = peer
         self.binary = ws.subprotocol == BINARY
@@ -375,6 +376,11 @@ class WebSocketEndpoint:
 
     def process_request(self, ws: ServerConnection, request: Request) -> Response | None:
         """Answer plain HTTP requests from the static files; vet WebSocket upgrades."""
+        return self.answer(request, ws.remote_address)
+
+    def answer(self, request: Request, address: object) -> Response | None:
+        """The response to ``request`` from a peer at ``address`` (the socket's peer name):
+        a file, the metrics or an error; None for a WebSocket upgrade that may proceed."""
         path = request.path.split("?", 1)[0]
         upgrade = "websocket" in request.headers.get("Upgrade", "").lower()
         if request.method not in ("GET", "HEAD"):
@@ -384,7 +390,7 @@ class WebSocketEndpoint:
         if not upgrade:
             metrics = self.server.metrics
             if metrics is not None and path == self.server.config.metrics.path:
-                return self._metrics(ws, request, metrics)
+                return self._metrics(address, request, metrics)
             if path in IRC_PATHS - {"/"}:
                 return _text_response(
                     http.HTTPStatus.UPGRADE_REQUIRED, "This is an IRC WebSocket endpoint.\n"
@@ -395,7 +401,7 @@ class WebSocketEndpoint:
         origin = request.headers.get("Origin")
         host = request.headers.get("Host")
         if not origin_allowed(origin, host, self.listen.origins, self._own_names()):
-            log.info("WebSocket from %s refused: origin %r is not allowed", _ip(ws), origin)
+            log.info("WebSocket from %s refused: origin %r is not allowed", _ip(address), origin)
             return _text_response(http.HTTPStatus.FORBIDDEN, "Origin not allowed\n")
         return None
 
@@ -407,10 +413,10 @@ class WebSocketEndpoint:
             names.add(self.listen.host.lower())
         return frozenset(names)
 
-    def _metrics(self, ws: ServerConnection, request: Request, metrics: Metrics) -> Response:
+    def _metrics(self, address: object, request: Request, metrics: Metrics) -> Response:
         """The Prometheus metrics, for a scraper ``[metrics] allow`` lets in."""
-        if not self._may_scrape(ws):
-            log.info("metrics refused to %s: not in [metrics] allow", _ip(ws))
+        if not self._may_scrape(address):
+            log.info("metrics refused to %s: not in [metrics] allow", _ip(address))
             return _text_response(http.HTTPStatus.FORBIDDEN, "Forbidden\n")
         body, content_type = metrics.render(request.headers.get("Accept"))
         response = _response(http.HTTPStatus.OK, body, content_type, ("Cache-Control", "no-store"))
@@ -418,12 +424,11 @@ class WebSocketEndpoint:
             response.body = b""
         return response
 
-    def _may_scrape(self, ws: ServerConnection) -> bool:
+    def _may_scrape(self, address: object) -> bool:
         """Whether the peer's address is in ``[metrics] allow`` (read each time: REHASH may
         change it). A Unix socket's peers are on this machine: always allowed."""
         if self.listen.unix_path is not None:
             return True
-        address = ws.remote_address
         if not isinstance(address, tuple) or not address:
             return False
         return may_scrape(str(address[0]), self.server.config.metrics.allow)
@@ -445,10 +450,18 @@ class WebSocketEndpoint:
         self, ws: ServerConnection, offered: Sequence[Subprotocol]
     ) -> Subprotocol | None:
         """The first IRCv3 subprotocol the client offers; none (text) if it offers neither."""
-        for name in offered:
-            if name in SUBPROTOCOLS:
-                return name
-        return None
+        return first_subprotocol(ws, offered)
+
+    def handshake(self) -> ServerProtocol:
+        """The sans-I/O opening handshake of one connection of the epoll hub (see
+        :mod:`hubbub.net.epoll`): it parses the request and makes the 101 response;
+        :meth:`answer` decides what else to answer."""
+        return ServerProtocol(
+            subprotocols=SUBPROTOCOLS,
+            select_subprotocol=first_subprotocol,
+            max_size=max(self.server.limits.recvq, 1024),
+            logger=HTTP_LOG,
+        )
 
     async def handle(self, ws: ServerConnection) -> None:
         """Run one upgraded connection."""
@@ -461,8 +474,17 @@ class WebSocketEndpoint:
         await WebSocketConnection(self.server, ws, peer).run()
 
 
-def _ip(ws: ServerConnection) -> str:
-    address = ws.remote_address
+def first_subprotocol(
+    protocol: ServerConnection | ServerProtocol | None, offered: Sequence[Subprotocol]
+) -> Subprotocol | None:
+    """The first IRCv3 subprotocol the client offers; none (text) if it offers neither."""
+    for name in offered:
+        if name in SUBPROTOCOLS:
+            return name
+    return None
+
+
+def _ip(address: object) -> str:
     return str(address[0]) if isinstance(address, tuple) and address else "unix"
 
 

@@ -130,6 +130,10 @@ class Server:
         """Every connected session (a dict: smaller than a set, and in connection order)."""
         self.local_users = 0
         """Sessions that completed registration (the others are LUSERS' unknown ones)."""
+        self.client_room = 1 << 62
+        """The clients the process has descriptors for (the application sets it from its
+        open-files limit); beyond it, as beyond ``[limits] max_clients``, a connection is
+        refused with ``ERROR :Server is full``."""
         node = config.cluster.node_id or node_id(config.server.name)
         self.network = Network(clock, node, self.created)
         """Users, channels and every change to them (see :mod:`hubbub.server.network`)."""
@@ -144,6 +148,9 @@ class Server:
         """Connection throttle per address: (tokens left, when counted); forgotten once full."""
         self.dirty: set[Session] = set()
         """Sessions with bytes queued since the last :meth:`flush`."""
+        self._wake = self.wake
+        """:meth:`wake`, bound once: every session keeps it (a bound method made for each
+        would cost 64 bytes a client)."""
         self.held: dict[Session, dict[str, int]] = {}
         """Sessions whose output waits (their own message, which their next output
         acknowledges, is not safe yet), with what each waits for: per *gate* (``"history"``:
@@ -202,6 +209,8 @@ class Server:
         self.cloaker = cloaker
         self.name = config.server.name
         self.limits = config.limits
+        self._full_bucket = float(config.limits.flood_burst)
+        """A new client's flood tokens (one float object for all: 24 bytes a client)."""
         self.max_pending = max(MAX_PENDING_LINES, config.limits.multiline_max_lines + 2)
         """Lines held for a flooding client before it is disconnected: enough for one
         whole multiline batch sent at once, whose lines flood control counts."""
@@ -243,7 +252,7 @@ class Server:
             sink.write(b"ERROR :Too many connections from your IP address\r\n")
             sink.close()
             return None
-        if len(self.sessions) >= self.limits.max_clients:
+        if len(self.sessions) >= min(self.limits.max_clients, self.client_room):
             sink.write(b"ERROR :Server is full\r\n")
             sink.close()
             return None
@@ -254,8 +263,8 @@ class Server:
         cloaker = self.cloaker
         # A peer its transport names (a Unix socket: localhost) keeps that name.
         host = cloaker.cloak(peer.ip) if cloaker and peer.hostname is None else None
-        session = Session(sink, peer, now, self.dirty, self.wake, host)
-        session.flood_tokens = float(self.limits.flood_burst)
+        session = Session(sink, peer, now, self.dirty, self._wake, host)
+        session.flood_tokens = self._full_bucket
         self.sessions[session] = None
         self.ip_counts[peer.ip] += 1
         return session

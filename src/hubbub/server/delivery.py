@@ -216,7 +216,8 @@ class LocalDelivery:
 
     def _registered(self, event: Registered) -> None:
         user = event.user
-        self.monitor_notify(user.folded, True, user.prefix)
+        if user.folded in self.server.network.monitors:  # (else its prefix is not made yet)
+            self.monitor_notify(user.folded, True, user.prefix)
         session = user.session
         if session is not None:
             self.server.snotice(

@@ -17,7 +17,6 @@ being queued, however much it asks for within one loop iteration.
 from __future__ import annotations
 
 import enum
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
@@ -48,10 +47,11 @@ class Sink(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class PeerInfo:
-    """What the transport knows about the peer."""
+    """What the transport knows about the peer: its address, not its port (nothing uses
+    that), so that one ``PeerInfo`` serves every client from an address over one transport
+    (see :func:`~hubbub.server.peer.peer_info`)."""
 
     ip: str
-    port: int = 0
     secure: bool = False
     transport: str = "tcp"
     hostname: str | None = None
@@ -75,9 +75,6 @@ class State(enum.Enum):
     REGISTERING = "registering"
     REGISTERED = "registered"
     CLOSED = "closed"
-
-
-_ids = itertools.count(1)
 
 
 SENDQ_EXCEEDED = -(1 << 62)
@@ -139,7 +136,6 @@ class Session:
         "dirty",
         "flood_time",
         "flood_tokens",
-        "id",
         "last_recv",
         "login_failures",
         "monitoring",
@@ -167,7 +163,6 @@ class Session:
         wake: Callable[[], None] | None = None,
         host: str | None = None,
     ) -> None:
-        self.id = next(_ids)
         self.sink = sink
         self.outbuf: list[bytes] = []
         """Bytes queued for the peer since the last flush (see Server.flush)."""
@@ -265,4 +260,4 @@ class Session:
         self.room = SENDQ_EXCEEDED
 
     def __repr__(self) -> str:
-        return f"<Session {self.id} {self.user.nick!r} {self.state.value}>"
+        return f"<Session {self.user.nick!r} {self.state.value} at {id(self):#x}>"

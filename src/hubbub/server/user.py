@@ -42,6 +42,7 @@ class User:
 
     # (no id and no __weakref__: 44 bytes a user, which idle memory per client counts)
     __slots__ = (
+        "_prefix",
         "account",
         "away",
         "channels",
@@ -52,7 +53,6 @@ class User:
         "last_active",
         "modes",
         "nick",
-        "prefix_bytes",
         "realname",
         "service",
         "session",
@@ -83,7 +83,8 @@ class User:
         self.username = ""
         """The user name (``~ident``) in ``nick!user@host``."""
         self.realname = ""
-        self.prefix_bytes = b"*"
+        self._prefix: bytes | None = None
+        """``nick!user@host``, made when first asked for (see :attr:`prefix_bytes`)."""
         self.modes = ""
         """User modes, one letter each (a str: a set would cost 216 bytes per user)."""
         self.away: str | None = None
@@ -104,8 +105,17 @@ class User:
         channels[channel.folded] = channel
 
     def update_prefix(self) -> None:
-        """Recompute ``nick!user@host`` after a change to any of its parts."""
-        self.prefix_bytes = f"{self.nick}!{self.username}@{self.host}".encode()
+        """One of the parts of ``nick!user@host`` changed: make it again when next asked."""
+        self._prefix = None
+
+    @property
+    def prefix_bytes(self) -> bytes:
+        """``nick!user@host`` as the relay uses it, made on first use and kept: a client
+        that never speaks and is never shown (in no channel) keeps none (~70 bytes)."""
+        prefix = self._prefix
+        if prefix is None:
+            prefix = self._prefix = f"{self.nick}!{self.username}@{self.host}".encode()
+        return prefix
 
     @property
     def prefix(self) -> str:

@@ -225,7 +225,10 @@ def welcome(server: Server, session: Session, reply: Response) -> None:
     r = reply
     network = server.config.server.network
     created = time.strftime("%a %b %d %Y at %H:%M:%S UTC", time.gmtime(server.created))
-    r.numeric(n.RPL_WELCOME, f"Welcome to the {network} Network, {session.user.prefix}")
+    user = session.user  # (its prefix is made here without keeping it: see User.prefix_bytes)
+    r.numeric(
+        n.RPL_WELCOME, f"Welcome to the {network} Network, {user.nick}!{user.username}@{user.host}"
+    )
     r.numeric(n.RPL_YOURHOST, f"Your host is {server.name}, running version {server.version}")
     r.numeric(n.RPL_CREATED, f"This server was created {created}")
     r.numeric(
