@@ -77,21 +77,15 @@ return n
 """
 """Drop every nick claim of one node (it is gone, or it starts again)."""
 
-REAP = """
+REAP = (
+    """
 if redis.call('EXISTS', KEYS[3]) == 1 then
   return -1
 end
 redis.call('SREM', KEYS[2], ARGV[1])
-local n = 0
-local all = redis.call('HGETALL', KEYS[1])
-for i = 1, #all, 2 do
-  if all[i + 1] == ARGV[1] then
-    redis.call('HDEL', KEYS[1], all[i])
-    n = n + 1
-  end
-end
-return n
 """
+    + DROP_NODE
+)
 """Take a node for gone if its lease is gone: drop its nick claims and its name from the
 nodes, in one step (a node that renews its lease a moment later then claims its nicks
 again; it never has them dropped after it did). -1 when the lease is there."""

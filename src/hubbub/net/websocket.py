@@ -46,6 +46,7 @@ from websockets.typing import Subprotocol
 
 from hubbub.config import ListenSection
 from hubbub.net.tcp import CLOSE_GRACE, BufferedSink
+from hubbub.net.wsframes import valid_utf8
 from hubbub.protocol.framing import LineBuffer
 from hubbub.server.metrics import may_scrape
 from hubbub.server.peer import peer_info
@@ -252,14 +253,6 @@ def _own_name(hostname: str, names: Collection[str]) -> bool:
 # --- connections ------------------------------------------------------------------------------
 
 
-def _valid_utf8(line: bytes) -> bytes:
-    try:
-        line.decode("utf-8")
-    except UnicodeDecodeError:
-        return line.decode("utf-8", "replace").encode("utf-8")
-    return line
-
-
 class WebSocketConnection(BufferedSink):
     """One IRC connection over WebSocket: frames in, lines to the core, lines out as frames."""
 
@@ -330,7 +323,7 @@ class WebSocketConnection(BufferedSink):
         else:
             for line in data.split(b"\r\n"):
                 if line:
-                    protocol.send_text(_valid_utf8(line))
+                    protocol.send_text(valid_utf8(line))
         # Nothing else is queued in the protocol between its own sends (websockets writes
         # after each), so these are exactly our frames: hand them over in one write.
         out = protocol.data_to_send()

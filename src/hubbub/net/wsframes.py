@@ -40,6 +40,7 @@ __all__ = [
     "frame",
     "frame_lines",
     "read_frames",
+    "valid_utf8",
 ]
 
 OP_CONTINUATION = 0x0
@@ -170,7 +171,9 @@ def frame(opcode: int, payload: bytes) -> bytes:
     return struct.pack("!BBQ", 0x80 | opcode, 127, size) + payload
 
 
-def _valid_utf8(line: bytes) -> bytes:
+def valid_utf8(line: bytes) -> bytes:
+    """``line`` as it is when it is UTF-8, else with what is not replaced by U+FFFD: what a
+    text frame may carry."""
     try:
         line.decode("utf-8")
     except UnicodeDecodeError:
@@ -190,7 +193,7 @@ def frame_lines(data: bytes, binary: bool) -> bytes:
     else:
         for line in data.split(b"\r\n"):
             if line:
-                parts.append(frame(OP_TEXT, line if line.isascii() else _valid_utf8(line)))
+                parts.append(frame(OP_TEXT, line if line.isascii() else valid_utf8(line)))
     return b"".join(parts)
 
 
