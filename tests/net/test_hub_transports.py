@@ -273,6 +273,10 @@ async def test_websocket_ping_keepalive_and_close(
         (client_frame(0x1, b"PING x", mask=False), 1002, "unmasked frame from a client"),
         (client_frame(0x1, b"PRIVMSG #room :caf\xe9"), 1007, "invalid UTF-8 in a text message"),
         (client_frame(0x2, b"x" * 5000), 1009, "Message too big"),
+        # a close code a peer may not send (1005: "no code", for inside an endpoint) is not
+        # echoed: answered as a protocol error
+        (client_frame(0x8, struct.pack("!H", 1005)), 1002, "Connection closed"),
+        (client_frame(0x8, b"\x03"), 1002, "Connection closed"),  # half a code
     ],
 )
 async def test_a_broken_frame_closes_with_its_code(

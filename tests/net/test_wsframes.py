@@ -171,3 +171,10 @@ def test_close_frame() -> None:
     assert parse_server_frames(wsframes.close_frame(1009, "too big")) == [
         (wsframes.OP_CLOSE, struct.pack("!H", 1009) + b"too big")
     ]
+
+
+def test_close_codes_a_peer_may_send() -> None:
+    allowed = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 4999]
+    assert all(wsframes.valid_close_code(code) for code in allowed)
+    refused = [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535]
+    assert not any(wsframes.valid_close_code(code) for code in refused)

@@ -637,6 +637,8 @@ class WSConnection(Connection):
                 code = wsframes.CLOSE_NORMAL
                 if len(message.data) >= 2:
                     (code,) = struct.unpack_from("!H", message.data)
+                if len(message.data) == 1 or not wsframes.valid_close_code(code):
+                    code = wsframes.CLOSE_PROTOCOL_ERROR  # (RFC 6455 7.4: not one to echo)
                 self._finish(wsframes.close_frame(code), "Connection closed")
                 return
 

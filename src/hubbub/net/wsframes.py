@@ -40,6 +40,7 @@ __all__ = [
     "frame",
     "frame_lines",
     "read_frames",
+    "valid_close_code",
     "valid_utf8",
 ]
 
@@ -195,6 +196,15 @@ def frame_lines(data: bytes, binary: bool) -> bytes:
             if line:
                 parts.append(frame(OP_TEXT, line if line.isascii() else valid_utf8(line)))
     return b"".join(parts)
+
+
+def valid_close_code(code: int) -> bool:
+    """Whether a peer may send the close code ``code`` (RFC 6455 7.4): the defined ones
+    that are not reserved for use inside an endpoint (1005, 1006, 1015), and 3000-4999."""
+    return code in _CLOSE_CODES or 3000 <= code <= 4999
+
+
+_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
 
 
 def close_frame(code: int, reason: str = "") -> bytes:
