@@ -17,7 +17,7 @@ from hubbub.server.accounts import AccountService, Outcome, attach
 from hubbub.server.core import Server
 from hubbub.storage import SqliteStorage
 from tests.cluster.redisserver import RedisServer
-from tests.cluster.test_redis_bus import _more, until
+from tests.cluster.test_redis_bus import _more, registered, running, until
 from tests.server.accounthelpers import add_account, service
 from tests.server.harness import Client, make_server
 from tests.server.saslclient import b64, plain
@@ -60,13 +60,7 @@ class Node:
         self.storage.close()
 
     async def client(self, nick: str, caps: str = "") -> Client:
-        client = Client(self.server)
-        if caps:
-            client.send("CAP LS 302", f"CAP REQ :{caps}")
-        client.send(f"NICK {nick}", "USER u 0 * :Real", *(["CAP END"] if caps else []))
-        seen: list[str] = []
-        await until(lambda: any(" 001 " in line for line in _more(client, seen)), f"{nick} 001")
-        return client
+        return await registered(self.server, nick, caps)
 
 
 def held(redis: RedisServer) -> dict[str, str]:
@@ -103,9 +97,7 @@ async def sasl_plain(node: Node, nick: str, account: str) -> str:
 async def test_one_account_name_registered_on_two_nodes_at_once_goes_to_one(
     redis: RedisServer,
 ) -> None:
-    a = await Node(redis, "a").start()
-    b = await Node(redis, "b").start()
-    try:
+    async with running(Node(redis, "a"), Node(redis, "b")) as (a, b):
         one, two = await a.client("one"), await b.client("two")
         for round_ in range(10):
             name = f"race{round_}"
@@ -134,17 +126,12 @@ async def test_one_account_name_registered_on_two_nodes_at_once_goes_to_one(
         seen2: list[str] = []
         two.send(f"REGISTER Alone * {PASSWORD}")
         assert "FAIL REGISTER ACCOUNT_EXISTS" in await answer(two, seen2)
-    finally:
-        await a.stop()
-        await b.stop()
 
 
 async def test_a_deleted_account_may_be_registered_again_on_another_node(
     redis: RedisServer,
 ) -> None:
-    a = await Node(redis, "a", "alice").start()
-    b = await Node(redis, "b").start()
-    try:
+    async with running(Node(redis, "a", "alice"), Node(redis, "b")) as (a, b):
         assert held(redis) == {"alice": "a"}
         record = a.accounts.records[Folded("alice")]
         outcomes: list[Outcome] = []
@@ -158,17 +145,12 @@ async def test_a_deleted_account_may_be_registered_again_on_another_node(
         assert held(redis) == {"alice": "b"}
         assert await sasl_plain(b, "other", "alice") == "903"
         assert await sasl_plain(a, "other", "alice") == "904"  # (a has no alice any more)
-    finally:
-        await a.stop()
-        await b.stop()
 
 
 async def test_an_account_both_databases_had_is_refused_login_where_the_name_is_not_held(
     redis: RedisServer,
 ) -> None:
-    a = await Node(redis, "a", "carol").start()
-    b = await Node(redis, "b", "carol", "dave").start()
-    try:
+    async with running(Node(redis, "a", "carol"), Node(redis, "b", "carol", "dave")) as (a, b):
         assert held(redis) == {"carol": "a", "dave": "b"}
         assert b.accounts.conflicts == {"carol": "a"}
         assert await sasl_plain(a, "one", "carol") == "903"
@@ -180,9 +162,6 @@ async def test_an_account_both_databases_had_is_refused_login_where_the_name_is_
         told = [line for line in five.lines() if "NOTICE five" in line]
         assert any("registered on another server of this network" in x for x in told), told
         assert five.session.user.account is None
-    finally:
-        await a.stop()
-        await b.stop()
 
 
 async def test_a_node_started_again_gives_back_what_it_deleted_meanwhile(
@@ -196,30 +175,23 @@ async def test_a_node_started_again_gives_back_what_it_deleted_meanwhile(
     assert offline.delete_account(Folded("bob"))
     offline.close()
     assert held(redis) == {"alice": "a", "bob": "a"}
-    again = await Node(redis, "a", db=db).start()
-    try:
+    async with running(Node(redis, "a", db=db)) as (again,):
         assert held(redis) == {"alice": "a"}
-    finally:
-        await again.stop()
 
 
 async def test_a_redis_that_lost_its_data_gets_the_names_again(redis: RedisServer) -> None:
-    a = await Node(redis, "a", "alice").start()
-    try:
+    async with running(Node(redis, "a", "alice")) as (a,):
         assert held(redis) == {"alice": "a"}
         redis.flush()  # (restarted without its append-only file)
         await until(lambda: held(redis) == {"alice": "a"}, "alice claimed again")
         assert a.accounts.conflicts == {}
         assert await sasl_plain(a, "one", "alice") == "903"
-    finally:
-        await a.stop()
 
 
 async def test_a_registration_while_redis_is_down_is_refused_not_held(
     own_redis: RedisServer,
 ) -> None:
-    a = await Node(own_redis, "a").start()
-    try:
+    async with running(Node(own_redis, "a")) as (a,):
         alice = await a.client("alice")
         await asyncio.get_running_loop().run_in_executor(None, own_redis.stop)
         seen: list[str] = []
@@ -232,5 +204,3 @@ async def test_a_registration_while_redis_is_down_is_refused_not_held(
         alice.send(f"REGISTER * * {PASSWORD}")
         assert " REGISTER SUCCESS " in await answer(alice, seen)
         assert held(own_redis) == {"alice": "a"}
-    finally:
-        await a.stop()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Protocol, Self, TypeVar
 
 import pytest
 from redis.exceptions import RedisError
@@ -38,19 +40,60 @@ class Node:
         self.server: Server = make_server()
         self.bus = RedisBus(redis.url, name, lease=lease, stream_maxlen=stream_maxlen)
         self.link = self.server.join_cluster(self.bus, name)
+        self.dead = False
 
     async def start(self) -> Node:
         await self.bus.start(self.link)
         return self
 
     async def client(self, nick: str, caps: str = "") -> Client:
-        client = Client(self.server)
-        if caps:
-            client.send("CAP LS 302", f"CAP REQ :{caps}")
-        client.send(f"NICK {nick}", "USER u 0 * :Real", *(["CAP END"] if caps else []))
-        seen: list[str] = []
-        await until(lambda: any(" 001 " in line for line in _more(client, seen)), f"{nick} 001")
-        return client
+        return await registered(self.server, nick, caps)
+
+    def die(self) -> None:
+        """The node dies without a word: its tasks stop, its lease is left to run out (and
+        ``stop`` only closes its connections)."""
+        self.dead = True
+        for task in list(self.bus._tasks):
+            task.cancel()
+
+    async def stop(self) -> None:
+        await (self.bus.close() if self.dead else self.bus.stop(1.0))
+
+
+class Stoppable(Protocol):
+    """What ``running`` starts and stops: a node of the cluster in a test."""
+
+    async def start(self) -> Self: ...
+
+    async def stop(self) -> None: ...
+
+
+N = TypeVar("N", bound=Stoppable)
+
+
+@asynccontextmanager
+async def running(*nodes: N) -> AsyncIterator[tuple[N, ...]]:
+    """Start ``nodes`` in their order; stop every one started when the block ends, even on a
+    failure (a node left running would go on talking to Redis in the next test)."""
+    started: list[N] = []
+    try:
+        for node in nodes:
+            started.append(await node.start())
+        yield tuple(started)
+    finally:
+        for node in started:
+            await node.stop()
+
+
+async def registered(server: Server, nick: str, caps: str = "") -> Client:
+    """A new client of ``server``, registered as ``nick`` (with ``caps`` asked first)."""
+    client = Client(server)
+    if caps:
+        client.send("CAP LS 302", f"CAP REQ :{caps}")
+    client.send(f"NICK {nick}", "USER u 0 * :Real", *(["CAP END"] if caps else []))
+    seen: list[str] = []
+    await until(lambda: any(" 001 " in line for line in _more(client, seen)), f"{nick} 001")
+    return client
 
 
 def _more(client: Client, seen: list[str]) -> list[str]:
@@ -65,23 +108,26 @@ async def received(client: Client, want: str) -> list[str]:
     return seen
 
 
-@pytest.fixture
-async def nodes(redis: RedisServer) -> AsyncIterator[tuple[Node, Node]]:
-    a = await Node(redis, "a").start()
-    b = await Node(redis, "b").start()
-    yield a, b
-    await a.bus.stop(1.0)
-    await b.bus.stop(1.0)
-
-
-async def test_a_channel_message_crosses_once_per_node(nodes: tuple[Node, Node]) -> None:
-    a, b = nodes
+async def in_room(a: Node, b: Node) -> tuple[Client, Client]:
+    """alice on ``a`` and bob on ``b``, both in #room (alice has seen bob join)."""
     alice = await a.client("alice")
     bob = await b.client("bob")
     alice.send("JOIN #room")
     await until(lambda: b.server.find_channel("#room") is not None, "#room on b")
     bob.send("JOIN #room")
     await received(alice, ":bob!~u@")
+    return alice, bob
+
+
+@pytest.fixture
+async def nodes(redis: RedisServer) -> AsyncIterator[tuple[Node, Node]]:
+    async with running(Node(redis, "a"), Node(redis, "b")) as (a, b):
+        yield a, b
+
+
+async def test_a_channel_message_crosses_once_per_node(nodes: tuple[Node, Node]) -> None:
+    a, b = nodes
+    alice, bob = await in_room(a, b)
     before = a.bus.written
     alice.send("PRIVMSG #room :hello")
     got = await received(bob, "PRIVMSG #room :hello")
@@ -121,39 +167,20 @@ async def test_one_nick_asked_on_two_nodes_at_once_goes_to_one(nodes: tuple[Node
 
 
 async def test_a_dead_node_s_users_quit_within_the_lease(redis: RedisServer) -> None:
-    a = await Node(redis, "a").start()
-    b = await Node(redis, "b").start()
-    try:
-        alice = await a.client("alice")
-        bob = await b.client("bob")
-        alice.send("JOIN #room")
-        await until(lambda: b.server.find_channel("#room") is not None, "#room on b")
-        bob.send("JOIN #room")
-        await received(alice, ":bob!~u@")
-        # b dies without a word: its tasks stop, its lease is left to run out.
-        for task in list(b.bus._tasks):
-            task.cancel()
+    async with running(Node(redis, "a"), Node(redis, "b")) as (a, b):
+        alice, bob = await in_room(a, b)
+        b.die()  # its tasks stop, its lease is left to run out
         loop = asyncio.get_running_loop()
         start = loop.time()
         await received(alice, "QUIT")
         assert loop.time() - start < LEASE * 2 + 0.5
         assert a.server.network.find_user("bob") is None
         await a.client("bob")  # its nick was given back
-    finally:
-        await a.bus.stop(1.0)
-        await b.bus.close()
 
 
 async def test_nothing_written_is_lost_when_redis_restarts(own_redis: RedisServer) -> None:
-    a = await Node(own_redis, "a", lease=5.0).start()
-    b = await Node(own_redis, "b", lease=5.0).start()
-    try:
-        alice = await a.client("alice")
-        bob = await b.client("bob")
-        alice.send("JOIN #room")
-        await until(lambda: b.server.find_channel("#room") is not None, "#room on b")
-        bob.send("JOIN #room")
-        await received(alice, ":bob!~u@")
+    async with running(Node(own_redis, "a", lease=5.0), Node(own_redis, "b", lease=5.0)) as (a, b):
+        alice, bob = await in_room(a, b)
         seen: list[str] = []
         loop = asyncio.get_running_loop()
         restarted: asyncio.Future[None] | None = None
@@ -169,9 +196,6 @@ async def test_nothing_written_is_lost_when_redis_restarts(own_redis: RedisServe
         assert texts == [f"m{i}" for i in range(100)]
         assert a.bus.outages >= 1  # (the restart was seen: the messages waited it out)
         assert a.server.network.find_user("bob") is not None  # nobody was taken for gone
-    finally:
-        await a.bus.stop(1.0)
-        await b.bus.stop(1.0)
 
 
 async def test_an_unreachable_redis_is_a_clear_error() -> None:
@@ -185,16 +209,9 @@ async def test_an_unreachable_redis_is_a_clear_error() -> None:
 async def test_a_sender_is_told_when_its_message_could_not_be_kept(
     own_redis: RedisServer,
 ) -> None:
-    a = await Node(own_redis, "a", lease=5.0).start()
-    b = await Node(own_redis, "b", lease=5.0).start()
-    a.bus.outbox_limit = 3
-    try:
-        alice = await a.client("alice")
-        bob = await b.client("bob")
-        alice.send("JOIN #room")
-        await until(lambda: b.server.find_channel("#room") is not None, "#room on b")
-        bob.send("JOIN #room")
-        await received(alice, ":bob!~u@")
+    async with running(Node(own_redis, "a", lease=5.0), Node(own_redis, "b", lease=5.0)) as (a, b):
+        a.bus.outbox_limit = 3
+        alice, bob = await in_room(a, b)
         await asyncio.get_running_loop().run_in_executor(None, own_redis.stop)
         for i in range(5):
             alice.send(f"PRIVMSG #room :m{i}")
@@ -203,23 +220,13 @@ async def test_a_sender_is_told_when_its_message_could_not_be_kept(
         await asyncio.get_running_loop().run_in_executor(None, own_redis.start)
         seen = await received(bob, ":m2")  # the three it kept arrive, in order
         assert [x.rsplit(":", 1)[1] for x in seen if "PRIVMSG" in x] == ["m0", "m1", "m2"]
-    finally:
-        await a.bus.stop(1.0)
-        await b.bus.stop(1.0)
 
 
 async def test_a_node_taken_for_gone_comes_back_with_what_it_said_meanwhile(
     redis: RedisServer,
 ) -> None:
-    a = await Node(redis, "a").start()
-    b = await Node(redis, "b").start()
-    try:
-        alice = await a.client("alice")
-        bob = await b.client("bob")
-        alice.send("JOIN #room")
-        await until(lambda: b.server.find_channel("#room") is not None, "#room on b")
-        bob.send("JOIN #room")
-        await received(alice, ":bob!~u@")
+    async with running(Node(redis, "a"), Node(redis, "b")) as (a, b):
+        alice, bob = await in_room(a, b)
         # a freezes (its tasks stop: no lease, no writes) while alice goes on talking
         for task in list(a.bus._tasks):
             task.cancel()
@@ -227,24 +234,16 @@ async def test_a_node_taken_for_gone_comes_back_with_what_it_said_meanwhile(
         await received(bob, "QUIT")  # b took a for gone
         assert b.server.network.find_user("alice") is None
         # a thaws: it finds its lease gone, tells its state again, then what waited
-        a.bus._spawn(a.bus._write())
-        a.bus._spawn(a.bus._read())
-        a.bus._spawn(a.bus._keep_lease())
-        a.bus._wake.set()
+        _thaw(a)
         seen = await received(bob, "said while frozen")
         assert any(" JOIN #room" in line and line.startswith(":alice!") for line in seen)
         assert b.server.network.find_user("alice") is not None
-    finally:
-        await a.bus.stop(1.0)
-        await b.bus.stop(1.0)
 
 
 async def test_a_nick_taken_while_a_node_was_cut_off_stays_with_its_new_holder(
     redis: RedisServer,
 ) -> None:
-    a = await Node(redis, "a").start()
-    b = await Node(redis, "b").start()
-    try:
+    async with running(Node(redis, "a"), Node(redis, "b")) as (a, b):
         alice = await a.client("alice")
         await until(lambda: b.server.network.find_user("alice") is not None, "alice on b")
         for task in list(a.bus._tasks):  # a freezes
@@ -266,9 +265,6 @@ async def test_a_nick_taken_while_a_node_was_cut_off_stays_with_its_new_holder(
         assert theirs is not None
         assert theirs.session is None  # (b's user, seen on a)
         assert other.session.user.nick == "alice"
-    finally:
-        await a.bus.stop(1.0)
-        await b.bus.stop(1.0)
 
 
 async def test_a_record_that_cannot_be_applied_does_not_stop_the_reader(
@@ -300,9 +296,7 @@ async def _taken_for_gone(a: Node, b: Node) -> None:
 
 
 async def test_a_burst_told_while_a_write_is_under_way_is_not_lost(redis: RedisServer) -> None:
-    a = await Node(redis, "a").start()
-    b = await Node(redis, "b").start()
-    try:
+    async with running(Node(redis, "a"), Node(redis, "b")) as (a, b):
         _stop_renewing(a)
         await a.client("alice")
         await until(lambda: b.server.network.find_user("alice") is not None, "alice on b")
@@ -329,15 +323,10 @@ async def test_a_burst_told_while_a_write_is_under_way_is_not_lost(redis: RedisS
         await a.bus._rejoin()  # (what the lease task does: a finds its lease gone, bursts)
         gate.set()
         await until(lambda: b.server.network.find_user("alice") is not None, "alice back on b")
-    finally:
-        await a.bus.stop(1.0)
-        await b.bus.stop(1.0)
 
 
 async def test_a_burst_owed_is_told_even_if_redis_fails_on_the_way(redis: RedisServer) -> None:
-    a = await Node(redis, "a").start()
-    b = await Node(redis, "b").start()
-    try:
+    async with running(Node(redis, "a"), Node(redis, "b")) as (a, b):
         _stop_renewing(a)
         await a.client("alice")
         await until(lambda: b.server.network.find_user("alice") is not None, "alice on b")
@@ -356,9 +345,6 @@ async def test_a_burst_owed_is_told_even_if_redis_fails_on_the_way(redis: RedisS
             await a.bus._rejoin()
         await a.bus._rejoin()  # the lease is there now, but the burst is still owed
         await until(lambda: b.server.network.find_user("alice") is not None, "alice back on b")
-    finally:
-        await a.bus.stop(1.0)
-        await b.bus.stop(1.0)
 
 
 async def _claimed(node: Node, nick: str) -> bytes | None:
@@ -369,13 +355,10 @@ async def _claimed(node: Node, nick: str) -> bytes | None:
 async def test_a_dead_node_s_claims_are_freed_even_if_nobody_knew_its_users(
     redis: RedisServer,
 ) -> None:
-    a = await Node(redis, "a").start()
-    b = await Node(redis, "b").start()
-    try:
+    async with running(Node(redis, "a"), Node(redis, "b")) as (a, b):
         Client(b.server).send("NICK ghost")  # a connection that never registers
         await until(lambda: b.link.holds("ghost"), "ghost claimed on b")
-        for task in list(b.bus._tasks):  # b dies without a word
-            task.cancel()
+        b.die()
         loop = asyncio.get_running_loop()
         start, deadline = loop.time(), loop.time() + TIMEOUT
         while await _claimed(a, "ghost") is not None:
@@ -383,17 +366,12 @@ async def test_a_dead_node_s_claims_are_freed_even_if_nobody_knew_its_users(
             await asyncio.sleep(0.05)
         assert loop.time() - start < LEASE * 2 + 0.5
         await a.client("ghost")
-    finally:
-        await a.bus.stop(1.0)
-        await b.bus.close()
 
 
 async def test_a_node_that_comes_back_as_it_is_taken_for_gone_keeps_its_nicks(
     redis: RedisServer,
 ) -> None:
-    a = await Node(redis, "a").start()
-    b = await Node(redis, "b").start()
-    try:
+    async with running(Node(redis, "a"), Node(redis, "b")) as (a, b):
         await b.client("bob")
         await until(lambda: a.server.network.find_user("bob") is not None, "bob on a")
         _stop_renewing(b)
@@ -430,18 +408,13 @@ async def test_a_node_that_comes_back_as_it_is_taken_for_gone_keeps_its_nicks(
             assert await _claimed(a, "bob") == b"b"  # b's user still holds its nick
         finally:
             renewing.cancel()
-    finally:
-        await a.bus.stop(1.0)
-        await b.bus.stop(1.0)
 
 
 async def test_a_full_outbox_drops_messages_but_never_a_change_of_the_network(
     own_redis: RedisServer,
 ) -> None:
-    a = await Node(own_redis, "a", lease=5.0).start()
-    b = await Node(own_redis, "b", lease=5.0).start()
-    a.bus.outbox_limit = 3
-    try:
+    async with running(Node(own_redis, "a", lease=5.0), Node(own_redis, "b", lease=5.0)) as (a, b):
+        a.bus.outbox_limit = 3
         alice = await a.client("alice", "batch draft/multiline")
         bob = await b.client("bob")
         alice.send("JOIN #room", "JOIN #other")
@@ -464,9 +437,6 @@ async def test_a_full_outbox_drops_messages_but_never_a_change_of_the_network(
         assert sum("could not reach" in line for line in told) == 3, "\n".join(told)
         other = b.server.find_channel("#other")
         assert other is None or not other.members  # alice's PART was not dropped
-    finally:
-        await a.bus.stop(1.0)
-        await b.bus.stop(1.0)
 
 
 def _stop_reading(node: Node) -> None:
@@ -479,9 +449,7 @@ def _stop_reading(node: Node) -> None:
 async def test_a_node_that_fell_behind_the_trimmed_stream_reads_the_network_again(
     redis: RedisServer,
 ) -> None:
-    a = await Node(redis, "a").start()
-    b = await Node(redis, "b", stream_maxlen=50).start()
-    try:
+    async with running(Node(redis, "a"), Node(redis, "b", stream_maxlen=50)) as (a, b):
         bob = await b.client("bob")
         bob.send("JOIN #room")
         await until(lambda: a.server.find_channel("#room") is not None, "#room on a")
@@ -519,9 +487,6 @@ async def test_a_node_that_fell_behind_the_trimmed_stream_reads_the_network_agai
         told = alice.lines()
         assert any("NOTICE alice" in line and "missed" in line for line in told), told
         assert any(" KICK #room dave" in line for line in dave.lines())
-    finally:
-        await a.bus.stop(1.0)
-        await b.bus.stop(1.0)
 
 
 async def test_a_connection_that_leaves_before_registering_gives_its_nick_back(
@@ -553,9 +518,7 @@ def _thaw(node: Node) -> None:
 
 
 async def test_a_node_taken_for_gone_claims_its_channels_again(redis: RedisServer) -> None:
-    a = await Node(redis, "a").start()
-    b = await Node(redis, "b").start()
-    try:
+    async with running(Node(redis, "a"), Node(redis, "b")) as (a, b):
         alice = await a.client("alice")
         alice.send("JOIN #solo")
         await until(lambda: b.server.find_channel("#solo") is not None, "#solo on b")
@@ -569,17 +532,12 @@ async def test_a_node_taken_for_gone_claims_its_channels_again(redis: RedisServe
         await until(lambda: b.server.find_channel("#solo") is not None, "#solo back on b")
         # the channel lives again, under its claim: no other node may make it anew
         assert await a.bus._client.hget(a.bus.channels, "#solo") == token.encode()
-    finally:
-        await a.bus.stop(1.0)
-        await b.bus.stop(1.0)
 
 
 async def test_a_channel_made_anew_while_its_node_was_cut_off_is_one_channel_after(
     redis: RedisServer,
 ) -> None:
-    a = await Node(redis, "a").start()
-    b = await Node(redis, "b").start()
-    try:
+    async with running(Node(redis, "a"), Node(redis, "b")) as (a, b):
         alice = await a.client("alice")
         bob = await b.client("bob")
         alice.send("JOIN #solo")
@@ -598,18 +556,12 @@ async def test_a_channel_made_anew_while_its_node_was_cut_off_is_one_channel_aft
             return solo is not None and len(solo.members) == 2
 
         await until(lambda: both_in(a.server) and both_in(b.server), "both in #solo on both")
-    finally:
-        await a.bus.stop(1.0)
-        await b.bus.stop(1.0)
 
 
 async def test_a_join_racing_the_last_part_on_another_node_keeps_one_channel(
     redis: RedisServer,
 ) -> None:
-    a = await Node(redis, "a").start()
-    b = await Node(redis, "b").start()
-    c = await Node(redis, "c").start()
-    try:
+    async with running(Node(redis, "a"), Node(redis, "b"), Node(redis, "c")) as (a, b, c):
         alice = await a.client("alice")
         bob = await b.client("bob")
         carol = await c.client("carol")
@@ -655,6 +607,3 @@ async def test_a_join_racing_the_last_part_on_another_node_keeps_one_channel(
 
         await until(lambda: all(carol_in(n) for n in (a, b, c)), "carol in #room everywhere")
         assert await a.bus._client.hget(a.bus.channels, "#room") == token.encode()
-    finally:
-        for node in (a, b, c):
-            await node.bus.stop(1.0)
