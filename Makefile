@@ -53,4 +53,4 @@ bench: $(VENV)/.installed-dev system-deps
 	$(BIN)/python -m hubbub.bench.compare $(ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build src/*.egg-info
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build src/*.egg-info src/hubbub/*.so
