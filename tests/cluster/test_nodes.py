@@ -120,6 +120,21 @@ def joined(nick: str) -> Callable[[Message], bool]:
     return lambda m: m.command == "JOIN" and (m.source or "").startswith(nick + "!")
 
 
+async def alice_and_bob_in_room(
+    nodes: dict[str, tuple[asyncio.subprocess.Process, int]],
+) -> tuple[IRCTestClient, IRCTestClient]:
+    """alice on node a and bob on node b, both in #room, each seeing the other there."""
+    alice = await client(nodes["a"][1], "alice")
+    bob = await client(nodes["b"][1], "bob")
+    await alice.send("JOIN #room")
+    await alice.expect("366")
+    await sees_in(bob, "#room", "alice")
+    await bob.send("JOIN #room")
+    await bob.expect("366")
+    await alice.expect(joined("bob"))
+    return alice, bob
+
+
 async def test_channel_and_private_messages_cross_three_nodes(
     tmp_path: Path, redis: RedisServer
 ) -> None:
@@ -178,14 +193,7 @@ async def test_a_ban_set_on_one_node_stops_a_user_on_the_other(
     tmp_path: Path, redis: RedisServer
 ) -> None:
     async with cluster(tmp_path, redis, "ab") as nodes:
-        alice = await client(nodes["a"][1], "alice")
-        bob = await client(nodes["b"][1], "bob")
-        await alice.send("JOIN #room")
-        await alice.expect("366")
-        await sees_in(bob, "#room", "alice")
-        await bob.send("JOIN #room")
-        await bob.expect("366")
-        await alice.expect(joined("bob"))
+        alice, bob = await alice_and_bob_in_room(nodes)
         await alice.send("MODE #room +b bob!*@*")
         mode = await bob.expect("MODE")
         assert mode.params == ("#room", "+b", "bob!*@*")
@@ -205,14 +213,7 @@ async def test_kill_9_of_a_node_makes_its_users_quit_within_the_lease(
 ) -> None:
     lease = 2.0
     async with cluster(tmp_path, redis, "ab", lease=lease) as nodes:
-        alice = await client(nodes["a"][1], "alice")
-        bob = await client(nodes["b"][1], "bob")
-        await alice.send("JOIN #room")
-        await alice.expect("366")
-        await sees_in(bob, "#room", "alice")
-        await bob.send("JOIN #room")
-        await bob.expect("366")
-        await alice.expect(joined("bob"))
+        alice, bob = await alice_and_bob_in_room(nodes)
         loop = asyncio.get_running_loop()
         start = loop.time()
         os.kill(nodes["b"][0].pid, signal.SIGKILL)
@@ -342,14 +343,7 @@ async def test_two_operators_on_two_nodes_end_with_one_topic(
     tmp_path: Path, redis: RedisServer
 ) -> None:
     async with cluster(tmp_path, redis, "ab") as nodes:
-        alice = await client(nodes["a"][1], "alice")
-        bob = await client(nodes["b"][1], "bob")
-        await alice.send("JOIN #room")
-        await alice.expect("366")
-        await sees_in(bob, "#room", "alice")
-        await bob.send("JOIN #room")
-        await bob.expect("366")
-        await alice.expect(joined("bob"))
+        alice, bob = await alice_and_bob_in_room(nodes)
         await alice.send("MODE #room +o bob")
         await bob.expect("MODE")
         for i in range(10):
