@@ -297,7 +297,9 @@ def test_targets_lists_channels_and_conversations() -> None:
     reply = alice.messages()
     assert reply[0].params[1] == "draft/chathistory-targets"
     rows = [m.params[1] for m in batch_lines(reply)]
-    assert rows == ["bob", "#room"]
+    assert rows == ["#room", "bob"]  # by the time of their latest line, oldest first
+    alice.send(f"CHATHISTORY TARGETS timestamp={end} timestamp={start} 1")
+    assert [m.params[1] for m in batch_lines(alice.messages())] == ["bob"]
 
 
 def test_markread_sets_only_forward_and_syncs_the_accounts_other_connections() -> None:
@@ -520,3 +522,15 @@ def test_retention_runs_from_the_tick_by_count_and_by_age() -> None:
     aged.tick()
     bob.send("CHATHISTORY LATEST #b * 10")
     assert texts(batch_lines(bob.messages())) == ["fresh"]
+
+
+def test_markread_errors_are_the_extensions_own_and_a_gone_channel_reads_as_unset() -> None:
+    server, _ = server_with_history()
+    one = joined(server, "one", caps="draft/read-marker")
+    one.lines()
+    one.send("MARKREAD")
+    assert [m.params[:2] for m in one.messages()] == [("MARKREAD", "NEED_MORE_PARAMS")]
+    one.send("MARKREAD #gone")  # no such channel (any more): nothing set there
+    assert [m.params for m in one.messages()] == [("#gone", "*")]
+    one.send("MARKREAD #gone timestamp=2026-01-01T00:00:00.000Z")
+    assert [m.params[:3] for m in one.messages()] == [("MARKREAD", "INVALID_PARAMS", "#gone")]

@@ -106,8 +106,8 @@ class MemoryHistory:
                 key = (row.target, row.peer)
                 latest[key] = max(latest.get(key, row.time), row.time)
         found = [(t, p, w) for (t, p), w in latest.items() if low <= w <= high]
-        found.sort(key=lambda x: -x[2])
-        return found[:limit]
+        found.sort(key=lambda x: x[2])
+        return found[:limit] if start <= end else found[-limit:]
 
     def search(
         self,

@@ -345,21 +345,26 @@ def test_targets(history: SqliteHistory) -> None:
         ]
     )
     keys = [("#one", ""), ("#two", ""), ("~a:alice", ""), ("#never", "")]
+    # oldest first; the limit counts from the first bound given (as BETWEEN pages)
     assert history.targets(keys, T0, T0 + 10, 10) == [
-        ("#two", "", T0 + 5),
-        ("~a:alice", "bob", T0 + 4),
-        ("#one", "", T0 + 3),
         ("~a:alice", "carol", T0 + 2),
+        ("#one", "", T0 + 3),
+        ("~a:alice", "bob", T0 + 4),
+        ("#two", "", T0 + 5),
+    ]
+    assert history.targets(keys, T0, T0 + 10, 2) == [
+        ("~a:alice", "carol", T0 + 2),
+        ("#one", "", T0 + 3),
     ]
     assert history.targets(keys, T0 + 10, T0, 2) == [
-        ("#two", "", T0 + 5),
         ("~a:alice", "bob", T0 + 4),
+        ("#two", "", T0 + 5),
     ]
     # strictly between; the latest line within the window counts
     assert history.targets(keys, T0 + 1, T0 + 3, 10) == [("~a:alice", "carol", T0 + 2)]
     assert history.targets(keys, T0, T0 + 3.5, 10) == [
-        ("#one", "", T0 + 3),
         ("~a:alice", "carol", T0 + 2),
+        ("#one", "", T0 + 3),
     ]
     assert history.targets([("~a:alice", "bob")], T0, T0 + 10, 10) == [("~a:alice", "bob", T0 + 4)]
     assert history.targets(keys, T0, T0 + 10, 0) == []

@@ -285,7 +285,9 @@ class HistoryStore(Protocol):
         """CHATHISTORY TARGETS: of the buffers ``(target, peer)`` in ``keys`` (a peer ""
         with target ``"~..."`` stands for every conversation of that owner), those with a
         line between ``start`` and ``end`` (either order), as (target, peer, time of the
-        latest such line), the most recently active first (at most ``limit``)."""
+        latest such line), in ascending order of that time: the ``limit`` nearest ``start``
+        (the earliest when ``start`` is the earlier bound, else the latest), as the
+        chathistory extension pages TARGETS (and as ``BETWEEN`` pages messages)."""
 
     def search(
         self,

@@ -926,8 +926,9 @@ class PostgresHistory:
                 ).fetchone()
                 if row is not None:
                     found.append((int(row[0]), int(row[1]), target, peer))
-        found.sort(reverse=True)
-        return [(target, peer, ms / 1000) for ms, _, target, peer in found[:limit]]
+        found.sort()
+        chosen = found[:limit] if start <= end else found[-limit:]
+        return [(target, peer, ms / 1000) for ms, _, target, peer in chosen]
 
     def search(
         self,

@@ -861,8 +861,9 @@ class SqliteHistory:
                 ).fetchall()
                 if rows:
                     found.append((int(rows[0][0]), int(rows[0][1]), target, peer))
-        found.sort(reverse=True)
-        return [(target, peer, ms / 1000) for _, ms, target, peer in found[:limit]]
+        found.sort()
+        chosen = found[:limit] if start <= end else found[-limit:]
+        return [(target, peer, ms / 1000) for _, ms, target, peer in chosen]
 
     def search(
         self,

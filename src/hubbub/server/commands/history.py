@@ -402,16 +402,23 @@ def markread_line(server_name: str, target: str, text: str) -> Message:
 def handle_markread(ctx: Context) -> None:
     history = _history(ctx)
     reply, server, user, params = ctx.reply, ctx.server, ctx.user, ctx.params
+    if not params:  # (the extension's own error, not 461)
+        reply.fail("MARKREAD", "NEED_MORE_PARAMS", "Missing parameters")
+        return
     target = params[0]
+    getting = len(params) < 2
     if is_channel_name(target):
-        if server.find_channel(target) is None and server.fold(target) not in user.channels:
-            reply.fail("MARKREAD", "INVALID_PARAMS", target, "No such channel")
-            return
+        # A marker may be read back for a channel that is gone (``*`` when none was set),
+        # and set only on one that exists or that the user is in.
+        if not getting and server.find_channel(target) is None:
+            if server.fold(target) not in user.channels:
+                reply.fail("MARKREAD", "INVALID_PARAMS", target, "No such channel")
+                return
     elif not target or "*" in target or "," in target:
         reply.fail("MARKREAD", "INVALID_PARAMS", target, "Invalid target")
         return
     folded = server.fold(target)
-    if len(params) < 2:
+    if getting:
         reply.add(
             markread_line(server.name, target, history.stamp_text(history.marker(user, folded)))
         )
@@ -548,7 +555,7 @@ COMMANDS = {
     ),
     "MARKREAD": Command(
         handle_markread,
-        min_params=1,
+        min_params=0,
         help=Help("<target> [timestamp=<time>]", "Gets or sets your read marker on a target."),
     ),
     "REDACT": Command(
