@@ -410,10 +410,10 @@ def handle_markread(ctx: Context) -> None:
     if is_channel_name(target):
         # A marker may be read back for a channel that is gone (``*`` when none was set),
         # and set only on one that exists or that the user is in.
-        if not getting and server.find_channel(target) is None:
-            if server.fold(target) not in user.channels:
-                reply.fail("MARKREAD", "INVALID_PARAMS", target, "No such channel")
-                return
+        gone = server.find_channel(target) is None and server.fold(target) not in user.channels
+        if gone and not getting:
+            reply.fail("MARKREAD", "INVALID_PARAMS", target, "No such channel")
+            return
     elif not target or "*" in target or "," in target:
         reply.fail("MARKREAD", "INVALID_PARAMS", target, "Invalid target")
         return
