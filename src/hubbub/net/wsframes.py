@@ -80,11 +80,15 @@ class Received(NamedTuple):
 
 class Partial(NamedTuple):
     """What a read left unfinished: the bytes of an incomplete frame, and the opcode and
-    fragments of a message whose last fragment has not come yet (0 and () if none)."""
+    payload so far of a message whose last fragment has not come yet (0 and b"" if none).
+
+    The payload is joined as fragments come (a bytearray, extended in place): a client may
+    send any number of fragments, empty ones too, and each must cost the same little time,
+    not a copy of all the fragments before it."""
 
     tail: bytes
     opcode: int
-    fragments: tuple[bytes, ...]
+    fragments: bytes | bytearray
 
 
 def read_frames(
@@ -94,11 +98,11 @@ def read_frames(
     held; and what is left unfinished (None when nothing is). Raises
     :class:`ProtocolViolation` for a frame the connection must be closed for."""
     opcode = 0
-    fragments: tuple[bytes, ...] = ()
+    fragments: bytes | bytearray = b""
     if partial is not None:
         data = partial.tail + data if partial.tail else data
         opcode, fragments = partial.opcode, partial.fragments
-    held = sum(map(len, fragments))
+    held = len(fragments)
     out: list[Received] = []
     pos, end = 0, len(data)
     while end - pos >= 2:
@@ -143,12 +147,16 @@ def read_frames(
         if op != OP_CONTINUATION:
             opcode = op
         if not fin:
-            fragments = (*fragments, payload)
+            if isinstance(fragments, bytearray):
+                fragments += payload
+            else:
+                fragments = bytearray(payload)
             held += size
             continue
         if fragments:
-            payload = b"".join((*fragments, payload))
-            fragments, held = (), 0
+            fragments += payload
+            payload = bytes(fragments)
+        fragments, held = b"", 0
         if opcode == OP_TEXT:
             try:
                 payload.decode("utf-8")
