@@ -632,7 +632,11 @@ class WSConnection(Connection):
                 if session.closed or self._closing:
                     return
             elif opcode == wsframes.OP_PING:
-                self._write_out(wsframes.frame(wsframes.OP_PONG, message.data))
+                pong = wsframes.frame(wsframes.OP_PONG, message.data)
+                if self._buffered() + len(pong) > server.limits.sendq:
+                    self._sendq_exceeded()  # (pings from a client that reads no pongs)
+                    return
+                self._write_out(pong)
             elif opcode == wsframes.OP_CLOSE:
                 code = wsframes.CLOSE_NORMAL
                 if len(message.data) >= 2:
