@@ -336,3 +336,36 @@ async def test_a_line_of_many_megabytes_without_lf_holds_at_most_one_line(
     await still_served(attacker, "after")
     await other.close()
     await attacker.close()
+
+
+async def test_connections_being_set_up_are_limited_per_address(
+    app_factory: AppFactory, cert: tuple[Path, Path]
+) -> None:
+    # Before the core sees a connection (and counts it against max_clients_per_ip), a
+    # stalled handshake still holds memory: one address may hold as many as it may clients.
+    app = await app_factory(config(cert, max_clients_per_ip=3))
+    other = await bystander(app)
+    assert app.hub is not None
+    stalled = []
+    for kind in ("ircs", "wss", "ws"):
+        reader, writer = await asyncio.open_connection(*app.address(kind))
+        writer.write(b"\x16\x03\x01\x02\x00\x01" if kind != "ws" else b"GET / HTTP/1.1\r\n")
+        stalled.append((reader, writer))
+    await still_served(other)
+    assert app.hub.setting_up["127.0.0.1"] == 3
+    for kind in ("ircs", "ws"):
+        reader, writer = await asyncio.open_connection(*app.address(kind))
+        with contextlib.suppress(ConnectionResetError):
+            assert await asyncio.wait_for(reader.read(), TIMEOUT) == b""
+        writer.close()
+    assert app.hub.setting_up["127.0.0.1"] == 3  # (the three still wait)
+    for _, writer in stalled:
+        writer.close()
+    for reader, _ in stalled:
+        with contextlib.suppress(ConnectionResetError):
+            await asyncio.wait_for(reader.read(), TIMEOUT)
+    await still_served(other)
+    ws = await RawWS.connect(app)  # (room again: the three are gone)
+    await registered(ws, "webby")
+    assert not app.hub.setting_up
+    await other.close()
