@@ -369,3 +369,22 @@ async def test_connections_being_set_up_are_limited_per_address(
     await registered(ws, "webby")
     assert not app.hub.setting_up
     await other.close()
+
+
+async def test_frames_sent_right_behind_the_upgrade_request_are_read(
+    app_factory: AppFactory, cert: tuple[Path, Path]
+) -> None:
+    # (they arrive in the read that completes the request; they were once dropped with it)
+    app = await app_factory(config(cert))
+    reader, writer = await asyncio.open_connection(*app.address("ws"))
+    writer.write(
+        b"GET /irc HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: " + base64.b64encode(os.urandom(16)) + b"\r\n"
+        b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: binary.ircv3.net\r\n\r\n"
+        + client_frame(BINARY, b"PING :pipelined")
+    )
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+    assert head.startswith(b"HTTP/1.1 101")
+    ws = RawWS(reader, writer)
+    assert b"pipelined" in await ws.until(BINARY, b"PONG")
+    writer.close()

@@ -539,6 +539,10 @@ class Connection(BufferedSink):
             setup.head = head
             return
         setup.head = b""
+        end = head.find(b"\r\n\r\n")
+        rest = b""
+        if end >= 0:  # (frames a client sent right behind its request are the session's)
+            head, rest = head[: end + 4], head[end + 4 :]
         proto = endpoint.handshake()
         proto.receive_data(head)  # (too long a head gets its 414 or 431 from websockets)
         request = next((e for e in proto.events_received() if isinstance(e, Request)), None)
@@ -560,6 +564,8 @@ class Connection(BufferedSink):
         assert isinstance(self, WSConnection)
         self.binary = proto.subprotocol == _BINARY
         self._established()
+        if rest and self.fd >= 0:
+            self._received(rest)
 
     def _established(self) -> None:
         """The set-up is over: the connection carries IRC and gets its session."""
