@@ -190,3 +190,19 @@ def test_any_number_of_empty_fragments_holds_nothing_more() -> None:
         assert partial == Partial(b"", wsframes.OP_TEXT, b"PI")
     end = client_frame(wsframes.OP_CONTINUATION, b"NG")
     assert read_frames(end, partial, MAX) == ([Received(wsframes.OP_TEXT, b"PING")], None)
+
+
+def test_a_big_frame_read_a_few_bytes_at_a_time_is_held_in_one_growing_buffer() -> None:
+    # (the unfinished frame was once copied whole at every read: quadratic in its size)
+    frame = client_frame(wsframes.OP_BINARY, os.urandom(200_000))
+    partial: Partial | None = None
+    held: list[object] = []
+    for pos in range(0, len(frame) - 64, 64):
+        got, partial = read_frames(frame[pos : pos + 64], partial, 1 << 20)
+        assert got == []
+        assert partial is not None
+        held.append(partial.tail)
+    assert all(tail is held[0] for tail in held[1:])  # (one buffer, extended in place)
+    got, partial = read_frames(frame[len(held) * 64 :], partial, 1 << 20)
+    assert partial is None
+    assert [len(m.data) for m in got] == [200_000]

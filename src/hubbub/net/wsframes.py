@@ -82,17 +82,17 @@ class Partial(NamedTuple):
     """What a read left unfinished: the bytes of an incomplete frame, and the opcode and
     payload so far of a message whose last fragment has not come yet (0 and b"" if none).
 
-    The payload is joined as fragments come (a bytearray, extended in place): a client may
-    send any number of fragments, empty ones too, and each must cost the same little time,
-    not a copy of all the fragments before it."""
+    Both grow in place (bytearrays): a client may send any number of fragments, empty
+    ones too, or a frame of ``max_size`` bytes in reads of a few bytes each, and each read
+    must cost in proportion to what it brings, not a copy of all that came before it."""
 
-    tail: bytes
+    tail: bytes | bytearray
     opcode: int
     fragments: bytes | bytearray
 
 
 def read_frames(
-    data: bytes, partial: Partial | None, max_size: int
+    data: bytes | bytearray, partial: Partial | None, max_size: int
 ) -> tuple[list[Received], Partial | None]:
     """The messages and control frames that ``data`` completes, after what ``partial``
     held; and what is left unfinished (None when nothing is). Raises
@@ -100,7 +100,13 @@ def read_frames(
     opcode = 0
     fragments: bytes | bytearray = b""
     if partial is not None:
-        data = partial.tail + data if partial.tail else data
+        tail = partial.tail
+        if tail:
+            if isinstance(tail, bytearray):
+                tail += data
+            else:
+                tail = tail + data
+            data = tail
         opcode, fragments = partial.opcode, partial.fragments
     held = len(fragments)
     out: list[Received] = []
@@ -164,10 +170,12 @@ def read_frames(
                 raise ProtocolViolation(CLOSE_BAD_DATA, "invalid UTF-8 in a text message") from None
         out.append(Received(opcode, payload))
         opcode = 0
-    tail = data[pos:] if pos < end else b""
-    if not tail and not opcode:
-        return out, None
-    return out, Partial(tail, opcode, fragments)
+    if pos >= end:
+        if not opcode:
+            return out, None
+        return out, Partial(b"", opcode, fragments)
+    rest = data if pos == 0 and isinstance(data, bytearray) else bytearray(data[pos:])
+    return out, Partial(rest, opcode, fragments)
 
 
 def frame(opcode: int, payload: bytes) -> bytes:
