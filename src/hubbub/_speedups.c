@@ -35,9 +35,15 @@ static PyObject *scan_block(PyObject *module, PyObject *const *args, Py_ssize_t 
         PyErr_SetString(PyExc_TypeError, "scan_block: data and new_head must be bytes");
         return NULL;
     }
-    Py_ssize_t head_len = PyLong_AsSsize_t(args[1]);
+    if (!PyLong_Check(args[1]) || !PyLong_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "scan_block: head_len and room must be int");
+        return NULL;
+    }
+    /* Clamped, not refused, past the range of Py_ssize_t, as the Python twin compares them:
+     * a head longer than any data gives None, a room larger than any line is no limit. */
+    Py_ssize_t head_len = PyNumber_AsSsize_t(args[1], NULL);
     if (head_len == -1 && PyErr_Occurred()) return NULL;
-    Py_ssize_t room = PyLong_AsSsize_t(args[3]);
+    Py_ssize_t room = PyNumber_AsSsize_t(args[3], NULL);
     if (room == -1 && PyErr_Occurred()) return NULL;
 
     const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(args[0]);
@@ -75,7 +81,9 @@ static PyObject *scan_block(PyObject *module, PyObject *const *args, Py_ssize_t 
         pos = q + 1;
     }
 
-    /* Pass 2: new_head + text + CR LF for each line. */
+    /* Pass 2: new_head + text + CR LF for each line. (The size is checked, not trusted to
+     * fit: lines * (nh_len + 2) could pass PY_SSIZE_T_MAX for a huge new_head.) */
+    if (nh_len > (PY_SSIZE_T_MAX - text_bytes) / lines - 2) return PyErr_NoMemory();
     PyObject *out = PyBytes_FromStringAndSize(NULL, lines * (nh_len + 2) + text_bytes);
     if (out == NULL) return NULL;
     char *o = PyBytes_AS_STRING(out);

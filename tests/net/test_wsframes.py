@@ -40,7 +40,7 @@ def test_frames_as_websockets_makes_them() -> None:
         if fin:
             assert (got, partial) == ([Received(opcode, data)], None)
         else:
-            assert (got, partial) == ([], Partial(b"", opcode, (data,)))
+            assert (got, partial) == ([], Partial(b"", opcode, data))
 
 
 def read_all(data: bytes, chunks: list[int] | None = None) -> list[Received]:
@@ -178,3 +178,31 @@ def test_close_codes_a_peer_may_send() -> None:
     assert all(wsframes.valid_close_code(code) for code in allowed)
     refused = [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535]
     assert not any(wsframes.valid_close_code(code) for code in refused)
+
+
+def test_any_number_of_empty_fragments_holds_nothing_more() -> None:
+    # (they never reach max_size; each once cost a copy of all the fragments before it)
+    _, partial = read_frames(client_frame(wsframes.OP_TEXT, b"PI", fin=False), None, MAX)
+    empty = client_frame(wsframes.OP_CONTINUATION, b"", fin=False) * 50_000
+    for _ in range(4):
+        got, partial = read_frames(empty, partial, MAX)
+        assert got == []
+        assert partial == Partial(b"", wsframes.OP_TEXT, b"PI")
+    end = client_frame(wsframes.OP_CONTINUATION, b"NG")
+    assert read_frames(end, partial, MAX) == ([Received(wsframes.OP_TEXT, b"PING")], None)
+
+
+def test_a_big_frame_read_a_few_bytes_at_a_time_is_held_in_one_growing_buffer() -> None:
+    # (the unfinished frame was once copied whole at every read: quadratic in its size)
+    frame = client_frame(wsframes.OP_BINARY, os.urandom(200_000))
+    partial: Partial | None = None
+    held: list[object] = []
+    for pos in range(0, len(frame) - 64, 64):
+        got, partial = read_frames(frame[pos : pos + 64], partial, 1 << 20)
+        assert got == []
+        assert partial is not None
+        held.append(partial.tail)
+    assert all(tail is held[0] for tail in held[1:])  # (one buffer, extended in place)
+    got, partial = read_frames(frame[len(held) * 64 :], partial, 1 << 20)
+    assert partial is None
+    assert [len(m.data) for m in got] == [200_000]

@@ -107,3 +107,25 @@ def test_both_twins_agree_on_any_bytes(
     data: bytes, head_len: int, new_head: bytes, room: int
 ) -> None:
     assert_twins_agree(data, head_len, new_head, room)
+
+
+@pytest.mark.parametrize(
+    ("head_len", "room"),
+    [(2**63, 400), (2**100, 400), (-(2**63) - 1, 400), (len(HEAD), 2**64), (len(HEAD), -(2**70))],
+)
+def test_arguments_past_the_range_of_a_c_size_are_compared_not_refused(
+    head_len: int, room: int
+) -> None:
+    # (the C twin once raised OverflowError here where the Python one answers)
+    assert_twins_agree(HEAD + b"hi\r\n", head_len, NEW_HEAD, room)
+    assert_twins_agree(b"", head_len, b"", room)
+
+
+def test_non_integer_sizes_are_a_type_error_in_c() -> None:
+    if "c" not in twins.TWINS:
+        return
+    c = twins.scan_block("c")
+    with pytest.raises(TypeError):
+        c(HEAD + b"hi\n", 13.0, NEW_HEAD, 400)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        c(HEAD + b"hi\n", len(HEAD), NEW_HEAD, "400")  # type: ignore[arg-type]

@@ -32,6 +32,7 @@ import select
 import socket
 import ssl
 import struct
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from websockets.http11 import Request
@@ -109,6 +110,10 @@ class Hub:
         self._keepalive: asyncio.TimerHandle | None = None
         self.going_away = False
         """Set when the server shuts down: WebSocket clients are closed with 1001."""
+        self.setting_up: Counter[str] = Counter()
+        """Connections being set up, by peer address: the per-address limit of clients
+        (``max_clients_per_ip``) holds for them too, before they reach the core (a stalled
+        TLS handshake costs some 40 KB for its ten seconds)."""
         loop.add_reader(self._epoll.fileno(), self._ready, self._epoll)
         loop.add_reader(self._setup.fileno(), self._ready, self._setup)
 
@@ -141,6 +146,15 @@ class Hub:
     def watch(self, conn: Connection, mask: int) -> None:
         """Watch ``conn`` for ``mask`` (``EPOLLIN``, ``EPOLLOUT``) from now on."""
         (self._setup if conn.setup is not None else self._epoll).modify(conn.fd, mask)
+
+    def set_up_over(self, setup: Setup) -> None:
+        """``setup`` ended (the connection carries IRC, or it is gone)."""
+        ip = _ip(setup.address)
+        left = self.setting_up[ip] - 1
+        if left > 0:
+            self.setting_up[ip] = left
+        else:
+            del self.setting_up[ip]
 
     def remove(self, fd: int) -> None:
         if self._conns[fd] is not None:
@@ -419,8 +433,10 @@ class Connection(BufferedSink):
         self.wbuf = None
         self.hub.remove(fd)
         setup, self.setup = self.setup, None
-        if setup is not None and setup.timer is not None:
-            setup.timer.cancel()
+        if setup is not None:
+            self.hub.set_up_over(setup)
+            if setup.timer is not None:
+                setup.timer.cancel()
         tls = self.tls
         if tls is not None:
             with contextlib.suppress(OSError, ValueError):
@@ -523,6 +539,10 @@ class Connection(BufferedSink):
             setup.head = head
             return
         setup.head = b""
+        end = head.find(b"\r\n\r\n")
+        rest = b""
+        if end >= 0:  # (frames a client sent right behind its request are the session's)
+            head, rest = head[: end + 4], head[end + 4 :]
         proto = endpoint.handshake()
         proto.receive_data(head)  # (too long a head gets its 414 or 431 from websockets)
         request = next((e for e in proto.events_received() if isinstance(e, Request)), None)
@@ -544,6 +564,8 @@ class Connection(BufferedSink):
         assert isinstance(self, WSConnection)
         self.binary = proto.subprotocol == _BINARY
         self._established()
+        if rest and self.fd >= 0:
+            self._received(rest)
 
     def _established(self) -> None:
         """The set-up is over: the connection carries IRC and gets its session."""
@@ -552,6 +574,7 @@ class Connection(BufferedSink):
         if setup.timer is not None:
             setup.timer.cancel()
         self.setup = None
+        self.hub.set_up_over(setup)
         self.hub.established(self)
         listener = setup.listener
         peer = peer_info(
@@ -632,7 +655,11 @@ class WSConnection(Connection):
                 if session.closed or self._closing:
                     return
             elif opcode == wsframes.OP_PING:
-                self._write_out(wsframes.frame(wsframes.OP_PONG, message.data))
+                pong = wsframes.frame(wsframes.OP_PONG, message.data)
+                if self._buffered() + len(pong) > server.limits.sendq:
+                    self._sendq_exceeded()  # (pings from a client that reads no pongs)
+                    return
+                self._write_out(pong)
             elif opcode == wsframes.OP_CLOSE:
                 code = wsframes.CLOSE_NORMAL
                 if len(message.data) >= 2:
@@ -772,6 +799,17 @@ class EpollListener:
             hub.add(plain)
             plain.session = hub.server.connect(plain, peer)
             return
+        ip = _ip(addr)
+        server = hub.server
+        if (
+            hub.setting_up[ip] >= server.limits.max_clients_per_ip
+            and not self.unix
+            and not server._exempt(ip)
+        ):
+            log.info("too many connections being set up from %s; closed one", ip)
+            sock.close()
+            return
+        hub.setting_up[ip] += 1
         setup = Setup(self, addr, _PEEK if self.tls is not None else _HTTP)
         conn: Connection
         if self.endpoint is None:

@@ -80,25 +80,35 @@ class Received(NamedTuple):
 
 class Partial(NamedTuple):
     """What a read left unfinished: the bytes of an incomplete frame, and the opcode and
-    fragments of a message whose last fragment has not come yet (0 and () if none)."""
+    payload so far of a message whose last fragment has not come yet (0 and b"" if none).
 
-    tail: bytes
+    Both grow in place (bytearrays): a client may send any number of fragments, empty
+    ones too, or a frame of ``max_size`` bytes in reads of a few bytes each, and each read
+    must cost in proportion to what it brings, not a copy of all that came before it."""
+
+    tail: bytes | bytearray
     opcode: int
-    fragments: tuple[bytes, ...]
+    fragments: bytes | bytearray
 
 
 def read_frames(
-    data: bytes, partial: Partial | None, max_size: int
+    data: bytes | bytearray, partial: Partial | None, max_size: int
 ) -> tuple[list[Received], Partial | None]:
     """The messages and control frames that ``data`` completes, after what ``partial``
     held; and what is left unfinished (None when nothing is). Raises
     :class:`ProtocolViolation` for a frame the connection must be closed for."""
     opcode = 0
-    fragments: tuple[bytes, ...] = ()
+    fragments: bytes | bytearray = b""
     if partial is not None:
-        data = partial.tail + data if partial.tail else data
+        tail = partial.tail
+        if tail:
+            if isinstance(tail, bytearray):
+                tail += data
+            else:
+                tail = tail + data
+            data = tail
         opcode, fragments = partial.opcode, partial.fragments
-    held = sum(map(len, fragments))
+    held = len(fragments)
     out: list[Received] = []
     pos, end = 0, len(data)
     while end - pos >= 2:
@@ -143,12 +153,16 @@ def read_frames(
         if op != OP_CONTINUATION:
             opcode = op
         if not fin:
-            fragments = (*fragments, payload)
+            if isinstance(fragments, bytearray):
+                fragments += payload
+            else:
+                fragments = bytearray(payload)
             held += size
             continue
         if fragments:
-            payload = b"".join((*fragments, payload))
-            fragments, held = (), 0
+            fragments += payload
+            payload = bytes(fragments)
+        fragments, held = b"", 0
         if opcode == OP_TEXT:
             try:
                 payload.decode("utf-8")
@@ -156,10 +170,12 @@ def read_frames(
                 raise ProtocolViolation(CLOSE_BAD_DATA, "invalid UTF-8 in a text message") from None
         out.append(Received(opcode, payload))
         opcode = 0
-    tail = data[pos:] if pos < end else b""
-    if not tail and not opcode:
-        return out, None
-    return out, Partial(tail, opcode, fragments)
+    if pos >= end:
+        if not opcode:
+            return out, None
+        return out, Partial(b"", opcode, fragments)
+    rest = data if pos == 0 and isinstance(data, bytearray) else bytearray(data[pos:])
+    return out, Partial(rest, opcode, fragments)
 
 
 def frame(opcode: int, payload: bytes) -> bytes:
