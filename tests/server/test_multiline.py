@@ -152,7 +152,7 @@ def test_a_batch_reaches_each_client_as_it_can_take_it(server: Server) -> None:
         ("#room", "everyone?"),
     ]  # the blank line is not sent; no BATCH
     assert [m.tags.get("msgid") for m in fallback] == [msgid, None, None]
-    assert [m.tags.get("+draft/reply") for m in fallback] == ["abc", None, None]
+    assert [m.tags.get("+draft/reply") for m in fallback] == ["abc", "abc", "abc"]
     assert all(m.tags["time"] == start.tags["time"] for m in fallback)
 
     assert dave.lines() == [

@@ -360,8 +360,9 @@ def test_targets(history: SqliteHistory) -> None:
         ("~a:alice", "bob", T0 + 4),
         ("#two", "", T0 + 5),
     ]
-    # strictly between; the latest line within the window counts
+    # strictly between; a buffer counts by its latest line, even one after the window
     assert history.targets(keys, T0 + 1, T0 + 3, 10) == [("~a:alice", "carol", T0 + 2)]
+    assert history.targets(keys, T0, T0 + 2.5, 10) == [("~a:alice", "carol", T0 + 2)]
     assert history.targets(keys, T0, T0 + 3.5, 10) == [
         ("~a:alice", "carol", T0 + 2),
         ("#one", "", T0 + 3),

@@ -10,7 +10,7 @@ gets it as the batch the sender made::
     :nick!user@host BATCH -b1
 
 Any other gets its lines that are not blank as separate messages (the spec's fallback):
-the msgid and the client-only tags on the first only, the time and the account on each.
+the msgid on the first only; the time, the account and the client-only tags on each.
 
 :class:`MultilineMessage` renders both; it is an item of a reply (the sender's echo, which
 labeled-response labels on its opening ``BATCH``) or of a batch (history replays it nested
@@ -51,7 +51,9 @@ ROW_TAG = "hubbub/multiline"
 RENDER_KEY = RENDER_CAPS | Cap.MULTILINE | Cap.BATCH
 """The capabilities that change how a multiline message is shown to a client."""
 _EVERY_LINE = ("time", "account", "bot")
-"""The tags each fallback line carries (the first carries every tag)."""
+"""The server's tags each fallback line carries, with the client-only tags (the first line
+carries every tag, the msgid too; the spec allows tags on the other lines, and ergo and
+irctest expect the client-only ones there)."""
 
 
 class MultilineMessage:
@@ -107,7 +109,7 @@ class MultilineMessage:
 
     def _fallback(self, caps: CapBits, server_name: str, outer: dict[str, str]) -> bytes:
         tags = self.tags
-        rest = {k: v for k, v in tags.items() if k in _EVERY_LINE}
+        rest = {k: v for k, v in tags.items() if k in _EVERY_LINE or k[:1] == "+"}
         messages = [
             Message(self.command, (self.shown, text), self.source, rest)
             for text in self.lines

@@ -283,9 +283,10 @@ class HistoryStore(Protocol):
         self, keys: Sequence[tuple[str, str]], start: float, end: float, limit: int
     ) -> list[tuple[str, str, float]]:
         """CHATHISTORY TARGETS: of the buffers ``(target, peer)`` in ``keys`` (a peer ""
-        with target ``"~..."`` stands for every conversation of that owner), those with a
-        line between ``start`` and ``end`` (either order), as (target, peer, time of the
-        latest such line), in ascending order of that time: the ``limit`` nearest ``start``
+        with target ``"~..."`` stands for every conversation of that owner), those whose
+        latest line is between ``start`` and ``end`` (either order; a buffer that spoke
+        again after ``end`` is not listed), as (target, peer, time of that line), in
+        ascending order of that time: the ``limit`` nearest ``start``
         (the earliest when ``start`` is the earlier bound, else the latest), as the
         chathistory extension pages TARGETS (and as ``BETWEEN`` pages messages)."""
 

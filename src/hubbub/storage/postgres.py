@@ -920,11 +920,11 @@ class PostgresHistory:
         with self._connection() as conn:
             for buffer, (target, peer) in self._resolve(conn, keys).items():
                 row = conn.execute(
-                    "SELECT time, id FROM history WHERE buffer = %s AND time BETWEEN %s AND %s "
+                    "SELECT time, id FROM history WHERE buffer = %s "
                     "ORDER BY time DESC, id DESC LIMIT 1",
-                    (buffer, low, high),
+                    (buffer,),
                 ).fetchone()
-                if row is not None:
+                if row is not None and low <= int(row[0]) <= high:
                     found.append((int(row[0]), int(row[1]), target, peer))
         found.sort()
         chosen = found[:limit] if start <= end else found[-limit:]

@@ -846,7 +846,8 @@ class SqliteHistory:
         self, keys: Sequence[tuple[str, str]], start: float, end: float, limit: int
     ) -> list[tuple[str, str, float]]:
         """See :meth:`HistoryStore.targets`; "between" is strict at both ends, as for the
-        anchors of :meth:`query`."""
+        anchors of :meth:`query`. (The lines of a block share their millisecond: the newest
+        row's id places its last line too.)"""
         first, last = sorted((start, end))
         low, high = _after(first), _before(last)
         if limit <= 0 or low > high:
@@ -855,11 +856,10 @@ class SqliteHistory:
         with self._reading() as conn:
             for buffer, (target, peer) in self._resolve(conn, keys).items():
                 rows = conn.execute(
-                    "SELECT id, time FROM history WHERE buffer = ? AND id BETWEEN ? AND ? "
-                    "ORDER BY id DESC LIMIT 1",
-                    (buffer, low, high),
+                    "SELECT id, time FROM history WHERE buffer = ? ORDER BY id DESC LIMIT 1",
+                    (buffer,),
                 ).fetchall()
-                if rows:
+                if rows and low <= int(rows[0][0]) <= high:
                     found.append((int(rows[0][0]), int(rows[0][1]), target, peer))
         found.sort()
         chosen = found[:limit] if start <= end else found[-limit:]
