@@ -12,7 +12,7 @@ from typing import Protocol, Self, TypeVar
 import pytest
 from redis.exceptions import RedisError
 
-from hubbub.cluster.redis_bus import RedisBus, RedisUnavailable, _id
+from hubbub.cluster.redis_bus import KEPT_VERSION_SECONDS, RedisBus, RedisUnavailable, _id
 from hubbub.server.core import Server
 from tests.cluster.redisserver import RedisServer, free_port
 from tests.server.harness import Client, make_server
@@ -558,35 +558,43 @@ async def test_a_channel_made_anew_while_its_node_was_cut_off_is_one_channel_aft
         await until(lambda: both_in(a.server) and both_in(b.server), "both in #solo on both")
 
 
+def _told(node: Node) -> bool:
+    """Whether ``node`` knows #room with the topic and ban alice gave it (see ``_race``)."""
+    room = node.server.find_channel("#room")
+    return room is not None and room.topic == "kept" and bool(room.lists["b"])
+
+
+async def _race(a: Node, b: Node, c: Node) -> tuple[Client, Client, Client, str]:
+    """alice (a) makes #room with a topic and a ban (two changes counted), then leaves it,
+    its last member, while bob (b) joins it, in one step of the loop (neither node reads
+    the other meanwhile): a gives the claim back before bob's JOIN reaches it. Waits until
+    every node is done with #room; alice, bob, carol (c, not in #room) and the token."""
+    alice = await a.client("alice")
+    bob = await b.client("bob")
+    carol = await c.client("carol")
+    alice.send("JOIN #room", "TOPIC #room :kept", "MODE #room +b x!*@*")
+    await until(lambda: _told(b) and _told(c), "#room's state on b and c")
+    token = a.link.tokens[a.server.fold("#room")]
+    alice.send("PART #room")
+    bob.send("JOIN #room")
+    assert a.server.find_channel("#room") is None
+    await until(lambda: _told(a), "#room made again on a, with its state")
+
+    def settled() -> bool:
+        return all(not n.bus._outbox for n in (a, b, c)) and all(
+            n.server.find_channel("#room") is not None for n in (a, b, c)
+        )
+
+    await until(settled, "every node done with #room")
+    return alice, bob, carol, token
+
+
 async def test_a_join_racing_the_last_part_on_another_node_keeps_one_channel(
     redis: RedisServer,
 ) -> None:
     async with running(Node(redis, "a"), Node(redis, "b"), Node(redis, "c")) as (a, b, c):
-        alice = await a.client("alice")
-        bob = await b.client("bob")
-        carol = await c.client("carol")
-        alice.send("JOIN #room", "TOPIC #room :kept", "MODE #room +b x!*@*")
+        _, _, carol, token = await _race(a, b, c)
         folded = a.server.fold("#room")
-
-        def told(node: Node) -> bool:
-            room = node.server.find_channel("#room")
-            return room is not None and room.topic == "kept" and bool(room.lists["b"])
-
-        await until(lambda: told(b) and told(c), "#room's state on b and c")
-        token = a.link.tokens[folded]
-        # In one step of the loop (neither node reads the other meanwhile): alice, the last
-        # member, leaves on a (which gives the claim back) while bob joins on b.
-        alice.send("PART #room")
-        bob.send("JOIN #room")
-        assert a.server.find_channel("#room") is None
-        await until(lambda: told(a), "#room made again on a, with its state")
-
-        def settled() -> bool:
-            return all(not n.bus._outbox for n in (a, b, c)) and all(
-                n.server.find_channel("#room") is not None for n in (a, b, c)
-            )
-
-        await until(settled, "every node done with #room")
         assert await a.bus._client.hget(a.bus.channels, "#room") == token.encode()
         for node in (a, b, c):
             room = node.server.find_channel("#room")
@@ -607,3 +615,46 @@ async def test_a_join_racing_the_last_part_on_another_node_keeps_one_channel(
 
         await until(lambda: all(carol_in(n) for n in (a, b, c)), "carol in #room everywhere")
         assert await a.bus._client.hget(a.bus.channels, "#room") == token.encode()
+
+
+async def test_a_channel_claimed_again_keeps_its_version_count(redis: RedisServer) -> None:
+    async with running(Node(redis, "a"), Node(redis, "b"), Node(redis, "c")) as (a, b, c):
+        _, bob, _, token = await _race(a, b, c)
+        client = a.bus._client
+        count = a.bus.versions + token
+        assert await client.get(count) == b"2"  # kept when a gave the claim back...
+        assert await client.pttl(count) == -1  # ...and for good once claimed again
+        folded = a.server.fold("#room")
+        assert [n.link.versions[folded] for n in (a, b, c)] == [2, 2, 2]
+        bob.send("MODE #room +n")  # refused (no operator), admitted as the third change
+        await received(bob, " 482 ")
+        await until(lambda: all(n.link.versions.get(folded) == 3 for n in (a, b, c)), "version 3")
+        assert await client.get(count) == b"3"
+
+
+async def test_a_channel_s_count_outlives_its_claim_a_while(redis: RedisServer) -> None:
+    async with running(Node(redis, "a")) as (a,):
+        alice = await a.client("alice")
+        alice.send("JOIN #room", "TOPIC #room :one")
+        await received(alice, " TOPIC #room ")
+        token = a.link.tokens[a.server.fold("#room")]
+        alice.send("PART #room")
+        await until(lambda: not a.bus._outbox, "the claim given back")
+        client = a.bus._client
+        assert await client.hget(a.bus.channels, "#room") is None
+        assert await client.get(a.bus.versions + token) == b"1"
+        assert 0 < await client.pttl(a.bus.versions + token) <= KEPT_VERSION_SECONDS * 1000
+
+
+async def test_a_count_redis_lost_is_raised_to_what_the_node_knows(redis: RedisServer) -> None:
+    async with running(Node(redis, "a"), Node(redis, "b")) as (a, b):
+        alice, _ = await in_room(a, b)
+        alice.send("TOPIC #room :one", "TOPIC #room :two")
+        folded = a.server.fold("#room")
+        await until(lambda: b.link.versions.get(folded) == 2, "two changes on b")
+        token = a.link.tokens[folded]
+        await a.bus._client.delete(a.bus.versions + token)  # (a restart without its data)
+        alice.send("TOPIC #room :three")
+        await until(lambda: b.link.versions.get(folded) == 3, "the third change on b")
+        assert a.link.versions[folded] == 3
+        assert await a.bus._client.get(a.bus.versions + token) == b"3"

@@ -298,20 +298,24 @@ def _state(server: Server, name: str) -> State:
     return room.topic, sorted(room.flags), room.key, room.limit, bans, members
 
 
-@pytest.mark.parametrize("part_first", [True, False])
-def test_a_join_racing_the_last_part_on_another_node_keeps_one_channel(part_first: bool) -> None:
+Race = tuple[LocalHub, list[tuple[Server, ClusterLink]], dict[str, Client], str]
+
+
+def _join_racing_the_last_part(part_first: bool) -> Race:
+    """Nodes a, b and c; alice (a) made #room with a topic, +m and a ban (three changes
+    counted), then left it, its last member, while bob (b, which still saw her there)
+    joined it: a made its PART and gave the claim back before bob's JOIN reached it. Every
+    record pumped, in either order (``part_first``). The hub, the nodes, the clients (by
+    nick: carol, on c, is not in #room) and the channel's token."""
     hub = LocalHub()
-    a, link_a = node(hub, "a")
-    b, link_b = node(hub, "b")
-    c, link_c = node(hub, "c")
+    nodes = [node(hub, name) for name in "abc"]
+    (a, _), (b, _), (c, _) = nodes
     alice = Client(a).register("alice")
     bob = Client(b).register("bob")
     carol = Client(c).register("carol")
     alice.send("JOIN #room", "TOPIC #room :kept", "MODE #room +m", "MODE #room +b x!*@*")
     hub.pump()
     token = hub.channels["#room"]
-    # alice leaves, the last member, while bob (on b, which still sees her there) joins:
-    # a made its PART and gave the claim back before bob's JOIN reaches it.
     alice.send("PART #room")
     assert "#room" not in hub.channels  # (released at once by a)
     bob.send("JOIN #room")
@@ -320,6 +324,14 @@ def test_a_join_racing_the_last_part_on_another_node_keeps_one_channel(part_firs
         hub.queue.reverse()
     hub.pump()
     hub.pump()
+    return hub, nodes, {"alice": alice, "bob": bob, "carol": carol}, token
+
+
+@pytest.mark.parametrize("part_first", [True, False])
+def test_a_join_racing_the_last_part_on_another_node_keeps_one_channel(part_first: bool) -> None:
+    hub, nodes, clients, token = _join_racing_the_last_part(part_first)
+    (a, link_a), (b, link_b), (c, link_c) = nodes
+    carol = clients["carol"]
     expected = _state(b, "#room")
     assert expected[0] == "kept"
     assert "m" in expected[1]
@@ -337,6 +349,36 @@ def test_a_join_racing_the_last_part_on_another_node_keeps_one_channel(part_firs
     for server in (a, b, c):
         assert _state(server, "#room")[-1] == {"bob": "", "carol": ""}
     assert hub.channels["#room"] == token
+
+
+@pytest.mark.parametrize("part_first", [True, False])
+def test_a_channel_claimed_again_keeps_its_version_count(part_first: bool) -> None:
+    hub, nodes, clients, token = _join_racing_the_last_part(part_first)
+    assert hub.versions[token] == 3  # (kept when a gave the claim back)
+    fold = nodes[0][0].fold("#room")
+    assert [link.versions[fold] for _, link in nodes] == [3, 3, 3]
+    # bob's change (refused: he is no operator) is admitted as the fourth, not the first.
+    bob = clients["bob"]
+    bob.send("MODE #room +n")
+    assert "482" in [c for c, _ in replies(bob)]
+    hub.pump()
+    assert hub.versions[token] == 4
+    assert [link.versions[fold] for _, link in nodes] == [4, 4, 4]
+
+
+def test_a_count_the_bus_lost_is_raised_to_what_the_node_knows() -> None:
+    hub = LocalHub()
+    a, link_a = node(hub, "a")
+    b, link_b = node(hub, "b")
+    alice = Client(a).register("alice")
+    alice.send("JOIN #room", "TOPIC #room :one", "TOPIC #room :two")
+    hub.pump()
+    token = hub.channels["#room"]
+    del hub.versions[token]  # (Redis restarted without its data)
+    alice.send("TOPIC #room :three")
+    hub.pump()
+    assert hub.versions[token] == 3  # the next after what a knew: never back to one
+    assert link_a.versions[a.fold("#room")] == link_b.versions[b.fold("#room")] == 3
 
 
 def test_a_stale_channel_claim_is_taken_over_after_the_wait() -> None:

@@ -112,19 +112,25 @@ class Bus(Protocol):
         whose channel never came: taken over)."""
 
     def release_channel(self, folded: str, token: str) -> None:
-        """The channel made under ``token`` is gone: its claim goes (if still that one)."""
+        """The channel made under ``token`` is gone: its claim goes (if still that one).
+        Its version count is kept (a while, in Redis): the channel may live on after all,
+        claimed again under the same token (:meth:`reclaim_channel`), and its count must
+        then go on from where it was, never from zero."""
 
-    def reclaim_channel(self, folded: str, token: str, done: ChannelClaimed) -> None:
+    def reclaim_channel(self, folded: str, token: str, version: int, done: ChannelClaimed) -> None:
         """The channel made under ``token`` lives on after all (this node gave its claim
         back, then heard another node's user join it): claim it again under the same token,
-        after the releases this node asked for before, if nobody holds it. ``done`` gets
-        ``""`` when the claim is that token's, else the token that holds it; tried until it
-        is done."""
+        after the releases this node asked for before, if nobody holds it, with its version
+        count at least ``version`` (the count this node knows: a floor, should the count
+        kept at the release be gone). ``done`` gets ``""`` when the claim is that token's,
+        else the token that holds it; tried until it is done."""
 
     def advance_channel(self, token: str, known: int, done: Advanced) -> None:
         """Admit one change of the state of the channel made under ``token``: atomically,
         if its version is still ``known`` (this node has applied every change before),
-        make it ``known + 1``; ``done`` gets the version it had."""
+        make it ``known + 1``; ``done`` gets the version it had. A count below ``known``
+        (lost: Redis restarted without its data) is raised to ``known + 1`` and the change
+        admitted (``done(known)``): a count never goes back."""
 
 
 SEEN_RECORDS = 100_000
@@ -406,7 +412,9 @@ class ClusterLink:
                 self.versions[folded] = self._admitted[folded] = known + 1
                 done(True)
             elif held < known or folded not in self.network.channels:
-                self.versions[folded] = held  # (Redis forgot: go on from its count)
+                # (the buses raise a count below what a node knows, so not for that: for
+                # a channel gone here meanwhile, go on from the bus's count)
+                self.versions[folded] = held
                 self.admit(folded, done)
             else:
                 self._await_version(folded, held, lambda came: self._caught_up(folded, held, done))
@@ -980,7 +988,7 @@ class ClusterLink:
                 log.warning("cluster: %s was made anew by %s meanwhile", folded, holder)
                 self.claimed_elsewhere(folded, str(holder))
 
-        self.bus.reclaim_channel(folded, token, answered)
+        self.bus.reclaim_channel(folded, token, self.versions.get(folded, 0), answered)
 
     def _apply_part(self, node: str, record: Record) -> None:
         user = self.remote(node, record["nick"])
@@ -1232,6 +1240,8 @@ class LocalHub:
         self.nicks: dict[str, str] = {}
         self.channels: dict[str, str] = {}
         self.versions: dict[str, int] = {}
+        """Each channel token's version count (kept when its claim is given back, as
+        Redis keeps it a while: the channel may be claimed again under that token)."""
         self.accounts: dict[str, str] = {}
         """Account names claimed, with the node that holds each (they outlive the node)."""
 
@@ -1314,14 +1324,15 @@ class LocalBus:
     def release_channel(self, folded: str, token: str) -> None:
         if self.hub.channels.get(folded) == token:
             del self.hub.channels[folded]
-        self.hub.versions.pop(token, None)
 
-    def reclaim_channel(self, folded: str, token: str, done: ChannelClaimed) -> None:
+    def reclaim_channel(self, folded: str, token: str, version: int, done: ChannelClaimed) -> None:
         holder = self.hub.channels.setdefault(folded, token)
+        if holder == token and self.hub.versions.get(token, 0) < version:
+            self.hub.versions[token] = version
         done("" if holder == token else holder)
 
     def advance_channel(self, token: str, known: int, done: Advanced) -> None:
         held = self.hub.versions.get(token, 0)
-        if held == known:
+        if held <= known:
             self.hub.versions[token] = known + 1
-        done(held)
+        done(max(held, known))
