@@ -658,3 +658,94 @@ async def test_a_count_redis_lost_is_raised_to_what_the_node_knows(redis: RedisS
         await until(lambda: b.link.versions.get(folded) == 3, "the third change on b")
         assert a.link.versions[folded] == 3
         assert await a.bus._client.get(a.bus.versions + token) == b"3"
+
+
+Held = list[tuple[object, ...]]
+
+
+def _hold_reading(node: Node) -> Held:
+    """``node`` reads on, but applies nothing until :func:`_let_go` (as if far behind)."""
+    held: Held = []
+    node.bus._apply = lambda *entry: held.append(entry)  # type: ignore[method-assign]
+    return held
+
+
+def _hold_writing(node: Node) -> Held:
+    """``node``'s records wait (as behind a slow connection) until :func:`_let_go`."""
+    held: Held = []
+    node.bus.publish = lambda *record: held.append(record)  # type: ignore[method-assign]
+    return held
+
+
+def _let_go(node: Node, reading: Held | None = None, writing: Held | None = None) -> None:
+    """``node`` applies what it read and writes what it made while held, in order."""
+    if reading is not None:
+        del node.bus._apply
+        for entry in reading:
+            node.bus._apply(*entry)  # type: ignore[arg-type]
+    if writing is not None:
+        del node.bus.publish
+        for record in writing:
+            node.bus.publish(*record)  # type: ignore[arg-type]
+
+
+def _room(node: Node) -> tuple[str, str, list[str], dict[str, str]] | None:
+    """What ``node`` shows of #room: topic, flags, bans, members with their modes."""
+    room = node.server.find_channel("#room")
+    if room is None:
+        return None
+    members = {u.nick: m for u, m in room.members.items()}
+    return room.topic, "".join(sorted(room.flags)), [e.mask for e in room.lists["b"]], members
+
+
+@pytest.mark.parametrize("join_first", [True, False])
+async def test_a_channel_made_anew_on_a_third_node_in_the_race_becomes_the_old_one(
+    redis: RedisServer, join_first: bool
+) -> None:
+    lease = 10.0  # (b's and c's readers stop a while: no node is taken for gone here)
+    nodes = (Node(redis, "a", lease), Node(redis, "b", lease), Node(redis, "c", lease))
+    async with running(*nodes) as (a, b, c):
+        alice = await a.client("alice")
+        bob = await b.client("bob")
+        carol = await c.client("carol")
+        alice.send("JOIN #room", "TOPIC #room :kept", "MODE #room +b x!*@*")
+        await until(lambda: _told(b) and _told(c), "#room's state on b and c")
+        token = a.link.tokens[a.server.fold("#room")]
+        reading = {b: _hold_reading(b)}  # b still sees alice in #room when bob joins it
+        writing = None if join_first else _hold_writing(b)  # (bob's JOIN after c's channel)
+        alice.send("PART #room")
+        await until(
+            lambda: c.server.find_channel("#room") is None and not a.bus._outbox,
+            "alice's PART applied on c, the claim given back",
+        )
+        reading[c] = _hold_reading(c)  # c has applied the PART, not bob's JOIN
+        reading[a] = _hold_reading(a)  # (nor a: it would claim #room again first)
+        bob.send("JOIN #room")
+        if join_first:
+            await until(lambda: not b.bus._outbox, "bob's JOIN written")
+        assert await a.bus._client.hget(a.bus.channels, "#room") is None
+        carol.send("JOIN #room")  # made anew on c: the claim was given back
+        await received(carol, " JOIN #room")
+        assert _room(c) == ("", "nt", [], {"carol": "o"})
+        await until(lambda: not c.bus._outbox, "c's channel written")
+        assert await a.bus._client.hget(a.bus.channels, "#room") != token.encode()
+        _let_go(b, reading[b], writing)
+        _let_go(c, reading[c])
+        _let_go(a, reading[a])
+        expected = ("kept", "nt", ["x!*@*"], {"bob": "", "carol": "o"})
+        folded = a.server.fold("#room")
+
+        def merged() -> bool:
+            return all(
+                _room(n) == expected and n.link.tokens.get(folded) == token and not n.bus._outbox
+                for n in (a, b, c)
+            )
+
+        await until(merged, "one #room, the old one's state and claim, on every node")
+        assert await a.bus._client.hget(a.bus.channels, "#room") == token.encode()
+        count = int(await a.bus._client.get(a.bus.versions + token))
+        assert [n.link.versions[folded] for n in (a, b, c)] == [count] * 3
+        bob.send("MODE #room +n")  # refused, and counted once, on the one count
+        await until(
+            lambda: all(n.link.versions[folded] == count + 1 for n in (a, b, c)), "one more"
+        )

@@ -366,6 +366,84 @@ def test_a_channel_claimed_again_keeps_its_version_count(part_first: bool) -> No
     assert [link.versions[fold] for _, link in nodes] == [4, 4, 4]
 
 
+def _third_node_makes_it_anew(join_first: bool, *meanwhile: tuple[str, str]) -> Race:
+    """As :func:`_join_racing_the_last_part`, and carol (node c, which had applied alice's
+    PART, not bob's JOIN) joins #room in that round trip: the claim was given back, so c
+    makes it anew, carol its operator. Then each (nick, line) of ``meanwhile`` is sent
+    (before any node heard of the other channel); then every record pumped, bob's JOIN
+    in the stream before c's channel (``join_first``) or after c's records."""
+    hub = LocalHub()
+    nodes = [node(hub, name) for name in "abc"]
+    (a, link_a), (b, link_b), (c, link_c) = nodes
+    clients = {
+        "alice": Client(a).register("alice"),
+        "bob": Client(b).register("bob"),
+        "carol": Client(c).register("carol"),
+    }
+    clients["alice"].send(
+        "JOIN #room", "TOPIC #room :kept", "MODE #room +m-t", "MODE #room +b x!*@*"
+    )
+    hub.pump()
+    token = hub.channels["#room"]
+    clients["alice"].send("PART #room")
+    clients["bob"].send("JOIN #room")
+    part, join = hub.queue
+    hub.queue.clear()
+    link_a.written(int(part["s"]))
+    link_b.receive(part)
+    link_c.receive(part)
+    clients["carol"].send("JOIN #room")
+    assert ("353", ("carol", "=", "#room", "@carol")) in replies(clients["carol"])
+    assert hub.channels["#room"] != token  # (c won a new claim: the old one was given back)
+    for nick, line in meanwhile:
+        if nick != "bob":
+            clients[nick].send(line)
+    hub.queue.insert(0 if join_first else len(hub.queue), join)
+    for nick, line in meanwhile:  # (after bob's JOIN: node b's records keep their order)
+        if nick == "bob":
+            clients[nick].send(line)
+    while hub.pump():
+        pass
+    return hub, nodes, clients, token
+
+
+@pytest.mark.parametrize("join_first", [True, False])
+def test_a_channel_made_anew_on_a_third_node_in_the_race_becomes_the_old_one(
+    join_first: bool,
+) -> None:
+    hub, nodes, _, token = _third_node_makes_it_anew(join_first)
+    (a, link_a), (b, link_b), (c, link_c) = nodes
+    expected = ("kept", ["m", "n"], None, None, ["x!*@*"], {"bob": "", "carol": "o"})
+    for server, _ in nodes:
+        assert _state(server, "#room") == expected, server
+    fold = a.fold("#room")
+    assert hub.channels["#room"] == token  # the old claim, given back to it by c
+    assert [link.tokens[fold] for _, link in nodes] == [token] * 3
+    assert [link.versions[fold] for _, link in nodes] == [hub.versions[token]] * 3
+
+
+@pytest.mark.parametrize("join_first", [True, False])
+def test_changes_made_on_both_sides_of_the_race_end_the_same_everywhere(
+    join_first: bool,
+) -> None:
+    hub, nodes, clients, token = _third_node_makes_it_anew(
+        join_first,
+        ("carol", "TOPIC #room :carol's"),
+        ("carol", "MODE #room +s"),
+        ("bob", "TOPIC #room :bob's"),  # (the old channel is -t)
+    )
+    states = [_state(server, "#room") for server, _ in nodes]
+    assert states[0] == states[1] == states[2]
+    assert {"m", "s"} <= set(states[0][1])
+    fold = nodes[0][0].fold("#room")
+    assert [link.tokens[fold] for _, link in nodes] == [token] * 3
+    assert [link.versions[fold] for _, link in nodes] == [hub.versions[token]] * 3
+    clients["carol"].send("TOPIC #room :after")  # one channel, ordered under one count
+    while hub.pump():
+        pass
+    assert [_state(server, "#room")[0] for server, _ in nodes] == ["after"] * 3
+
+
 def test_a_count_the_bus_lost_is_raised_to_what_the_node_knows() -> None:
     hub = LocalHub()
     a, link_a = node(hub, "a")

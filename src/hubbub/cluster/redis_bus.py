@@ -92,7 +92,7 @@ again; it never has them dropped after it did). -1 when the lease is there."""
 
 CLAIM_CHANNEL = """
 local holder = redis.call('HGET', KEYS[1], ARGV[1])
-if (not holder) or (ARGV[3] ~= '' and holder == ARGV[3]) then
+if (not holder) or holder == ARGV[2] or (ARGV[3] ~= '' and holder == ARGV[3]) then
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
   redis.call('PERSIST', KEYS[2])
   local floor = tonumber(ARGV[4] or '0')
@@ -103,9 +103,10 @@ if (not holder) or (ARGV[3] ~= '' and holder == ARGV[3]) then
 end
 return holder
 """
-"""Claim the making of a channel: won if nobody holds it, or if its holder is the stale
-claim named (a channel that never came; or the token itself, to claim a channel again);
-else the holder's token. A claim won keeps the token's version count (``KEYS[2]``: one
+"""Claim the making of a channel: won if nobody holds it, if the token holds it already
+(a channel claimed again), or if its holder is the stale claim named (a channel that
+never came; a node's own claim of a channel it made anew, given over); else the holder's
+token. A claim won keeps the token's version count (``KEYS[2]``: one
 kept since a release, no longer to expire), raised to the floor given if below it."""
 
 RELEASE_CHANNEL = """
@@ -237,8 +238,8 @@ class RedisBus:
         """What waits to be written, in order: ("x", record), ("release", (hash, field,
         holder)) to give a nick or an account name back, ("unclaim", (channel, token)) a
         channel's claim, ("claim", (name, done)) and ("sync", (names, done)) for account
-        names, ("reclaim", (channel, token, version, done)) to claim a channel again that
-        lives on after all."""
+        names, ("reclaim", (channel, token, version, done, stale)) to claim a channel again
+        that lives on after all."""
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._client: Any = None
@@ -355,10 +356,12 @@ class RedisBus:
         self._outbox.append(("unclaim", (folded, token)))
         self._wake.set()
 
-    def reclaim_channel(self, folded: str, token: str, version: int, done: ChannelClaimed) -> None:
+    def reclaim_channel(
+        self, folded: str, token: str, version: int, done: ChannelClaimed, stale: str = ""
+    ) -> None:
         # Through the outbox: after this node's own release of that claim (which it may
         # have asked for a moment ago, when the channel emptied here).
-        self._outbox.append(("reclaim", (folded, token, version, done)))
+        self._outbox.append(("reclaim", (folded, token, version, done, stale)))
         self._wake.set()
 
     def advance_channel(self, token: str, known: int, done: Advanced) -> None:
@@ -506,8 +509,8 @@ class RedisBus:
                                 pipe.eval(CLAIM_ACCOUNT, 1, self.accounts, item[0], self.node)
                             elif kind == "sync":
                                 pipe.eval(SYNC_ACCOUNTS, 1, self.accounts, self.node, *item[0])
-                            elif kind == "reclaim":  # (set if absent or already that token)
-                                folded, token, version, _ = item
+                            elif kind == "reclaim":  # (set if absent, stale or that token)
+                                folded, token, version, _, stale = item
                                 pipe.eval(
                                     CLAIM_CHANNEL,
                                     2,
@@ -515,7 +518,7 @@ class RedisBus:
                                     self.versions + token,
                                     folded,
                                     token,
-                                    token,
+                                    stale,
                                     version,
                                 )
                             else:
