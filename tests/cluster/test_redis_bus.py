@@ -749,3 +749,35 @@ async def test_a_channel_made_anew_on_a_third_node_in_the_race_becomes_the_old_o
         await until(
             lambda: all(n.link.versions[folded] == count + 1 for n in (a, b, c)), "one more"
         )
+
+
+async def test_a_user_renamed_to_a_nick_still_held_here_takes_it_once_it_is_let_go(
+    redis: RedisServer,
+) -> None:
+    async with running(Node(redis, "a"), Node(redis, "b")) as (a, b):
+        alice = await a.client("alice")
+        bobby = await b.client("bobby")
+        await until(lambda: a.server.network.find_user("bobby") is not None, "bobby on a")
+        for task in list(a.bus._tasks):  # a freezes
+            task.cancel()
+        await until(lambda: b.server.network.find_user("alice") is None, "alice gone from b")
+        bobby.send("NICK alice")  # the nick is free again: b gives it out
+        await received(bobby, " NICK alice")
+        last = (await b.bus._client.xrevrange(b.bus.stream, count=1))[0][0]
+        a.bus._spawn(a.bus._read())  # a thaws, and hears b before it renews its lease
+        await until(lambda: a.bus.last_id == last, "b's rename read on a")
+        assert a.server.network.find_user("alice") is alice.session.user
+        a.bus._spawn(a.bus._write())
+        a.bus._spawn(a.bus._keep_lease())
+        await received(alice, "you are now Guest")
+
+        def theirs_on_a() -> bool:
+            user = a.server.network.find_user("alice")
+            return user is not None and a.link.owner.get(user) == "b"
+
+        await until(theirs_on_a, "b's alice known as alice on a")
+        guest = alice.session.user.nick
+        await until(lambda: b.server.network.find_user(guest) is not None, "the guest on b")
+        await until(lambda: not a.bus._outbox and not b.bus._outbox, "a and b written")
+        assert a.server.network.find_user("bobby") is None  # (not left behind by its old nick)
+        assert [u.nick for u in a.link.owner] == ["alice"]

@@ -444,6 +444,58 @@ def test_changes_made_on_both_sides_of_the_race_end_the_same_everywhere(
     assert [_state(server, "#room")[0] for server, _ in nodes] == ["after"] * 3
 
 
+def _renamed_while_taken_for_gone() -> tuple[LocalHub, Server, ClusterLink, Client, Client]:
+    """alice (node a) and bobby (node b) in #room; b takes a for gone (alice's claim is
+    freed) and bobby takes the nick alice; a, which never knew it was gone, hears it while
+    its alice still holds the nick. The hub, a, its link, alice and bobby."""
+    hub = LocalHub()
+    a, link_a = node(hub, "a")
+    b, _ = node(hub, "b")
+    alice = Client(a).register("alice")
+    bobby = Client(b).register("bobby")
+    alice.send("JOIN #room")
+    hub.pump()
+    bobby.send("JOIN #room")
+    hub.pump()
+    alice.messages()
+    hub.kill("a")
+    bobby.send("NICK alice")
+    hub.links.insert(0, link_a)  # a is back: it hears what b did meanwhile
+    hub.pump()
+    return hub, a, link_a, alice, bobby
+
+
+def test_a_rename_to_a_nick_a_local_user_still_holds_waits_for_it() -> None:
+    hub, a, link_a, alice, _ = _renamed_while_taken_for_gone()
+    theirs = a.network.find_user("bobby")
+    assert theirs is not None  # (known by its old nick until alice lets the nick go)
+    assert a.network.find_user("alice") is alice.session.user
+    guest = "Guest00001"
+    hub.nicks[a.fold(guest)] = "a"  # (what the Redis bus claims for it)
+    link_a.rename_lost(a.fold("alice"), guest)  # a finds that its claim was taken
+    assert a.network.find_user("bobby") is None
+    assert a.network.find_user("alice") is theirs
+    assert link_a.owner[theirs] == "b"
+    got = [(m.command, m.params, (m.source or "").split("!")[0]) for m in alice.messages()]
+    nicks = [g for g in got if g[0] == "NICK"]
+    assert nicks == [("NICK", (guest,), "alice"), ("NICK", ("alice",), "bobby")]
+
+
+def test_a_user_whose_rename_waits_is_followed_by_its_new_nick() -> None:
+    hub, a, link_a, alice, bobby = _renamed_while_taken_for_gone()
+    theirs = a.network.find_user("bobby")
+    bobby.send("PRIVMSG #room :hi", "NICK alyx")  # (the nick alice is not needed any more)
+    hub.pump()
+    # (not delivered: its lines say alice, a local user's nick here)
+    assert "PRIVMSG" not in alice.commands()
+    assert a.network.find_user("alyx") is theirs
+    assert a.network.find_user("bobby") is None
+    bobby.send("QUIT :bye")
+    hub.pump()
+    assert a.network.find_user("alyx") is None  # no user left behind under an old nick
+    assert theirs not in link_a.owner
+
+
 def test_a_count_the_bus_lost_is_raised_to_what_the_node_knows() -> None:
     hub = LocalHub()
     a, link_a = node(hub, "a")

@@ -246,6 +246,10 @@ class ClusterLink:
         """The claim each merged channel gave up (an answer naming it is not news)."""
         self._merging: dict[Folded, _Merge] = {}
         """The channels this node made anew in a race and is giving up (see :class:`_Merge`)."""
+        self._renamed: dict[Folded, tuple[User, str, str]] = {}
+        """Users of other nodes renamed to a nick a local user still held here (this node
+        was taken for gone, and its claim given away): by that nick, the user (known here
+        by its old nick until the local user lets the nick go), its node and new nick."""
         self.on_claims_lost: list[Callable[[], None]] = []
         """What to claim again when this node's claims may have been lost (its lease ran
         out: Redis lost its data, or took this node for gone): the account names of a
@@ -554,6 +558,13 @@ class ClusterLink:
 
     def hear(self, event: Event) -> None:
         """The subscriber: publish the changes made here (not those applied from others)."""
+        if self._renamed and isinstance(event, (NickChanged, Quit)):
+            if isinstance(event, NickChanged):
+                gone = self.network.fold(event.old_nick)
+            else:
+                gone = event.user.folded
+            if gone in self._renamed and self.network.users.get(gone) is None:
+                self.network.later(lambda: self._rename_waiting(gone))
         if self.applying:
             return
         kind = type(event)
@@ -865,10 +876,15 @@ class ClusterLink:
                 log.exception("cluster: a command waiting for %r failed", record.get("k"))
 
     def remote(self, node: str, nick: str) -> User | None:
-        """The user of ``node`` called ``nick``, if this node knows it."""
-        user = self.network.users.get(self.network.fold(nick))
+        """The user of ``node`` called ``nick``, if this node knows it (also one renamed to
+        ``nick`` there and still known here by its old nick: see :meth:`_apply_nick`)."""
+        folded = self.network.fold(nick)
+        user = self.network.users.get(folded)
         if user is not None and self.owner.get(user) == node:
             return user
+        waiting = self._renamed.get(folded)
+        if waiting is not None and waiting[1] == node and self.owner.get(waiting[0]) == node:
+            return waiting[0]
         return None
 
     def user_of(self, node: str, nick: str | None) -> User | None:
@@ -903,13 +919,40 @@ class ClusterLink:
         user = self.remote(node, record["old"])
         if user is None:
             return
-        nick = record["nick"]
-        folded = self.network.fold(nick)
-        holder = self.network.users.get(folded)
+        self._renamed.pop(self.network.fold(record["old"]), None)
+        self._rename(user, node, record["nick"])
+
+    def _rename(self, user: User, node: str, nick: str) -> None:
+        """``user`` of ``node`` is now ``nick``. If a local user still holds that nick here
+        (this node was taken for gone, its claim freed and won by ``node``'s user; the
+        local user is renamed once this node sees it), the rename waits until it lets the
+        nick go: the user stays known here by its old nick, and by the new one for the
+        records of its node (see :meth:`remote`)."""
+        network = self.network
+        folded = network.fold(nick)
+        holder = network.users.get(folded)
         if holder is not None and holder is not user:
-            log.warning("cluster: %s renamed a user to %s, which is taken here", node, nick)
+            if holder.session is not None:
+                self._renamed[folded] = (user, node, nick)
+            else:
+                log.warning("cluster: %s renamed a user to %s, which is taken here", node, nick)
             return
-        self.network.change_nick(user, nick, folded)
+        network.change_nick(user, nick, folded)
+
+    def _rename_waiting(self, folded: Folded) -> None:
+        """The local user who held ``folded`` let it go: the user of another node renamed to
+        it meanwhile takes it here too."""
+        waiting = self._renamed.pop(folded, None)
+        if waiting is None:
+            return
+        user, node, nick = waiting
+        if self.owner.get(user) != node or self.network.users.get(user.folded) is not user:
+            return  # (gone meanwhile)
+        applying, self.applying = self.applying, True
+        try:
+            self._rename(user, node, nick)
+        finally:
+            self.applying = applying
 
     def _apply_quit(self, node: str, record: Record) -> None:
         user = self.remote(node, record["nick"])
@@ -1276,8 +1319,15 @@ class ClusterLink:
         user = network.find_user(record["to"])
         return user if user is not None and user.session is not None else None
 
+    def _speaker(self, node: str, nick: str) -> User | None:
+        """The sender of a message of ``node``, if it is known here by that nick (a user
+        whose rename waits here is not: the message's lines name it by a nick that is a
+        local user's here, so it is not delivered here)."""
+        user = self.remote(node, nick)
+        return user if user is not None and user.folded == self.network.fold(nick) else None
+
     def _apply_ml(self, node: str, record: Record) -> None:
-        source = self.remote(node, record["nick"])
+        source = self._speaker(node, record["nick"])
         target = self._target(record)
         if source is None or target is None:
             return
@@ -1308,7 +1358,7 @@ class ClusterLink:
             self.network.redact(by, target, record["msgid"], record["reason"])
 
     def _apply_msg(self, node: str, record: Record) -> None:
-        source = self.remote(node, record["nick"])
+        source = self._speaker(node, record["nick"])
         if source is None:
             return
         network = self.network
@@ -1350,6 +1400,7 @@ class ClusterLink:
         finally:
             self.applying = False
         self._seen.pop(node, None)
+        self._renamed = {k: w for k, w in self._renamed.items() if w[1] != node}
 
     def undelivered(self, record: Record) -> None:
         """The bus had to drop one of this node's records: tell its local sender."""
