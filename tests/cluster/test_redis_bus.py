@@ -12,7 +12,7 @@ from typing import Protocol, Self, TypeVar
 import pytest
 from redis.exceptions import RedisError
 
-from hubbub.cluster.redis_bus import RedisBus, RedisUnavailable, _id
+from hubbub.cluster.redis_bus import KEPT_VERSION_SECONDS, RedisBus, RedisUnavailable, _id
 from hubbub.server.core import Server
 from tests.cluster.redisserver import RedisServer, free_port
 from tests.server.harness import Client, make_server
@@ -558,35 +558,43 @@ async def test_a_channel_made_anew_while_its_node_was_cut_off_is_one_channel_aft
         await until(lambda: both_in(a.server) and both_in(b.server), "both in #solo on both")
 
 
+def _told(node: Node) -> bool:
+    """Whether ``node`` knows #room with the topic and ban alice gave it (see ``_race``)."""
+    room = node.server.find_channel("#room")
+    return room is not None and room.topic == "kept" and bool(room.lists["b"])
+
+
+async def _race(a: Node, b: Node, c: Node) -> tuple[Client, Client, Client, str]:
+    """alice (a) makes #room with a topic and a ban (two changes counted), then leaves it,
+    its last member, while bob (b) joins it, in one step of the loop (neither node reads
+    the other meanwhile): a gives the claim back before bob's JOIN reaches it. Waits until
+    every node is done with #room; alice, bob, carol (c, not in #room) and the token."""
+    alice = await a.client("alice")
+    bob = await b.client("bob")
+    carol = await c.client("carol")
+    alice.send("JOIN #room", "TOPIC #room :kept", "MODE #room +b x!*@*")
+    await until(lambda: _told(b) and _told(c), "#room's state on b and c")
+    token = a.link.tokens[a.server.fold("#room")]
+    alice.send("PART #room")
+    bob.send("JOIN #room")
+    assert a.server.find_channel("#room") is None
+    await until(lambda: _told(a), "#room made again on a, with its state")
+
+    def settled() -> bool:
+        return all(not n.bus._outbox for n in (a, b, c)) and all(
+            n.server.find_channel("#room") is not None for n in (a, b, c)
+        )
+
+    await until(settled, "every node done with #room")
+    return alice, bob, carol, token
+
+
 async def test_a_join_racing_the_last_part_on_another_node_keeps_one_channel(
     redis: RedisServer,
 ) -> None:
     async with running(Node(redis, "a"), Node(redis, "b"), Node(redis, "c")) as (a, b, c):
-        alice = await a.client("alice")
-        bob = await b.client("bob")
-        carol = await c.client("carol")
-        alice.send("JOIN #room", "TOPIC #room :kept", "MODE #room +b x!*@*")
+        _, _, carol, token = await _race(a, b, c)
         folded = a.server.fold("#room")
-
-        def told(node: Node) -> bool:
-            room = node.server.find_channel("#room")
-            return room is not None and room.topic == "kept" and bool(room.lists["b"])
-
-        await until(lambda: told(b) and told(c), "#room's state on b and c")
-        token = a.link.tokens[folded]
-        # In one step of the loop (neither node reads the other meanwhile): alice, the last
-        # member, leaves on a (which gives the claim back) while bob joins on b.
-        alice.send("PART #room")
-        bob.send("JOIN #room")
-        assert a.server.find_channel("#room") is None
-        await until(lambda: told(a), "#room made again on a, with its state")
-
-        def settled() -> bool:
-            return all(not n.bus._outbox for n in (a, b, c)) and all(
-                n.server.find_channel("#room") is not None for n in (a, b, c)
-            )
-
-        await until(settled, "every node done with #room")
         assert await a.bus._client.hget(a.bus.channels, "#room") == token.encode()
         for node in (a, b, c):
             room = node.server.find_channel("#room")
@@ -607,3 +615,169 @@ async def test_a_join_racing_the_last_part_on_another_node_keeps_one_channel(
 
         await until(lambda: all(carol_in(n) for n in (a, b, c)), "carol in #room everywhere")
         assert await a.bus._client.hget(a.bus.channels, "#room") == token.encode()
+
+
+async def test_a_channel_claimed_again_keeps_its_version_count(redis: RedisServer) -> None:
+    async with running(Node(redis, "a"), Node(redis, "b"), Node(redis, "c")) as (a, b, c):
+        _, bob, _, token = await _race(a, b, c)
+        client = a.bus._client
+        count = a.bus.versions + token
+        assert await client.get(count) == b"2"  # kept when a gave the claim back...
+        assert await client.pttl(count) == -1  # ...and for good once claimed again
+        folded = a.server.fold("#room")
+        assert [n.link.versions[folded] for n in (a, b, c)] == [2, 2, 2]
+        bob.send("MODE #room +n")  # refused (no operator), admitted as the third change
+        await received(bob, " 482 ")
+        await until(lambda: all(n.link.versions.get(folded) == 3 for n in (a, b, c)), "version 3")
+        assert await client.get(count) == b"3"
+
+
+async def test_a_channel_s_count_outlives_its_claim_a_while(redis: RedisServer) -> None:
+    async with running(Node(redis, "a")) as (a,):
+        alice = await a.client("alice")
+        alice.send("JOIN #room", "TOPIC #room :one")
+        await received(alice, " TOPIC #room ")
+        token = a.link.tokens[a.server.fold("#room")]
+        alice.send("PART #room")
+        await until(lambda: not a.bus._outbox, "the claim given back")
+        client = a.bus._client
+        assert await client.hget(a.bus.channels, "#room") is None
+        assert await client.get(a.bus.versions + token) == b"1"
+        assert 0 < await client.pttl(a.bus.versions + token) <= KEPT_VERSION_SECONDS * 1000
+
+
+async def test_a_count_redis_lost_is_raised_to_what_the_node_knows(redis: RedisServer) -> None:
+    async with running(Node(redis, "a"), Node(redis, "b")) as (a, b):
+        alice, _ = await in_room(a, b)
+        alice.send("TOPIC #room :one", "TOPIC #room :two")
+        folded = a.server.fold("#room")
+        await until(lambda: b.link.versions.get(folded) == 2, "two changes on b")
+        token = a.link.tokens[folded]
+        await a.bus._client.delete(a.bus.versions + token)  # (a restart without its data)
+        alice.send("TOPIC #room :three")
+        await until(lambda: b.link.versions.get(folded) == 3, "the third change on b")
+        assert a.link.versions[folded] == 3
+        assert await a.bus._client.get(a.bus.versions + token) == b"3"
+
+
+Held = list[tuple[object, ...]]
+
+
+def _hold_reading(node: Node) -> Held:
+    """``node`` reads on, but applies nothing until :func:`_let_go` (as if far behind)."""
+    held: Held = []
+    node.bus._apply = lambda *entry: held.append(entry)  # type: ignore[method-assign]
+    return held
+
+
+def _hold_writing(node: Node) -> Held:
+    """``node``'s records wait (as behind a slow connection) until :func:`_let_go`."""
+    held: Held = []
+    node.bus.publish = lambda *record: held.append(record)  # type: ignore[method-assign]
+    return held
+
+
+def _let_go(node: Node, reading: Held | None = None, writing: Held | None = None) -> None:
+    """``node`` applies what it read and writes what it made while held, in order."""
+    if reading is not None:
+        del node.bus._apply
+        for entry in reading:
+            node.bus._apply(*entry)  # type: ignore[arg-type]
+    if writing is not None:
+        del node.bus.publish
+        for record in writing:
+            node.bus.publish(*record)  # type: ignore[arg-type]
+
+
+def _room(node: Node) -> tuple[str, str, list[str], dict[str, str]] | None:
+    """What ``node`` shows of #room: topic, flags, bans, members with their modes."""
+    room = node.server.find_channel("#room")
+    if room is None:
+        return None
+    members = {u.nick: m for u, m in room.members.items()}
+    return room.topic, "".join(sorted(room.flags)), [e.mask for e in room.lists["b"]], members
+
+
+@pytest.mark.parametrize("join_first", [True, False])
+async def test_a_channel_made_anew_on_a_third_node_in_the_race_becomes_the_old_one(
+    redis: RedisServer, join_first: bool
+) -> None:
+    lease = 10.0  # (b's and c's readers stop a while: no node is taken for gone here)
+    nodes = (Node(redis, "a", lease), Node(redis, "b", lease), Node(redis, "c", lease))
+    async with running(*nodes) as (a, b, c):
+        alice = await a.client("alice")
+        bob = await b.client("bob")
+        carol = await c.client("carol")
+        alice.send("JOIN #room", "TOPIC #room :kept", "MODE #room +b x!*@*")
+        await until(lambda: _told(b) and _told(c), "#room's state on b and c")
+        token = a.link.tokens[a.server.fold("#room")]
+        reading = {b: _hold_reading(b)}  # b still sees alice in #room when bob joins it
+        writing = None if join_first else _hold_writing(b)  # (bob's JOIN after c's channel)
+        alice.send("PART #room")
+        await until(
+            lambda: c.server.find_channel("#room") is None and not a.bus._outbox,
+            "alice's PART applied on c, the claim given back",
+        )
+        reading[c] = _hold_reading(c)  # c has applied the PART, not bob's JOIN
+        reading[a] = _hold_reading(a)  # (nor a: it would claim #room again first)
+        bob.send("JOIN #room")
+        if join_first:
+            await until(lambda: not b.bus._outbox, "bob's JOIN written")
+        assert await a.bus._client.hget(a.bus.channels, "#room") is None
+        carol.send("JOIN #room")  # made anew on c: the claim was given back
+        await received(carol, " JOIN #room")
+        assert _room(c) == ("", "nt", [], {"carol": "o"})
+        await until(lambda: not c.bus._outbox, "c's channel written")
+        assert await a.bus._client.hget(a.bus.channels, "#room") != token.encode()
+        _let_go(b, reading[b], writing)
+        _let_go(c, reading[c])
+        _let_go(a, reading[a])
+        expected = ("kept", "nt", ["x!*@*"], {"bob": "", "carol": "o"})
+        folded = a.server.fold("#room")
+
+        def merged() -> bool:
+            return all(
+                _room(n) == expected and n.link.tokens.get(folded) == token and not n.bus._outbox
+                for n in (a, b, c)
+            )
+
+        await until(merged, "one #room, the old one's state and claim, on every node")
+        assert await a.bus._client.hget(a.bus.channels, "#room") == token.encode()
+        count = int(await a.bus._client.get(a.bus.versions + token))
+        assert [n.link.versions[folded] for n in (a, b, c)] == [count] * 3
+        bob.send("MODE #room +n")  # refused, and counted once, on the one count
+        await until(
+            lambda: all(n.link.versions[folded] == count + 1 for n in (a, b, c)), "one more"
+        )
+
+
+async def test_a_user_renamed_to_a_nick_still_held_here_takes_it_once_it_is_let_go(
+    redis: RedisServer,
+) -> None:
+    async with running(Node(redis, "a"), Node(redis, "b")) as (a, b):
+        alice = await a.client("alice")
+        bobby = await b.client("bobby")
+        await until(lambda: a.server.network.find_user("bobby") is not None, "bobby on a")
+        for task in list(a.bus._tasks):  # a freezes
+            task.cancel()
+        await until(lambda: b.server.network.find_user("alice") is None, "alice gone from b")
+        bobby.send("NICK alice")  # the nick is free again: b gives it out
+        await received(bobby, " NICK alice")
+        last = (await b.bus._client.xrevrange(b.bus.stream, count=1))[0][0]
+        a.bus._spawn(a.bus._read())  # a thaws, and hears b before it renews its lease
+        await until(lambda: a.bus.last_id == last, "b's rename read on a")
+        assert a.server.network.find_user("alice") is alice.session.user
+        a.bus._spawn(a.bus._write())
+        a.bus._spawn(a.bus._keep_lease())
+        await received(alice, "you are now Guest")
+
+        def theirs_on_a() -> bool:
+            user = a.server.network.find_user("alice")
+            return user is not None and a.link.owner.get(user) == "b"
+
+        await until(theirs_on_a, "b's alice known as alice on a")
+        guest = alice.session.user.nick
+        await until(lambda: b.server.network.find_user(guest) is not None, "the guest on b")
+        await until(lambda: not a.bus._outbox and not b.bus._outbox, "a and b written")
+        assert a.server.network.find_user("bobby") is None  # (not left behind by its old nick)
+        assert [u.nick for u in a.link.owner] == ["alice"]

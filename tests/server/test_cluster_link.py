@@ -298,20 +298,24 @@ def _state(server: Server, name: str) -> State:
     return room.topic, sorted(room.flags), room.key, room.limit, bans, members
 
 
-@pytest.mark.parametrize("part_first", [True, False])
-def test_a_join_racing_the_last_part_on_another_node_keeps_one_channel(part_first: bool) -> None:
+Race = tuple[LocalHub, list[tuple[Server, ClusterLink]], dict[str, Client], str]
+
+
+def _join_racing_the_last_part(part_first: bool) -> Race:
+    """Nodes a, b and c; alice (a) made #room with a topic, +m and a ban (three changes
+    counted), then left it, its last member, while bob (b, which still saw her there)
+    joined it: a made its PART and gave the claim back before bob's JOIN reached it. Every
+    record pumped, in either order (``part_first``). The hub, the nodes, the clients (by
+    nick: carol, on c, is not in #room) and the channel's token."""
     hub = LocalHub()
-    a, link_a = node(hub, "a")
-    b, link_b = node(hub, "b")
-    c, link_c = node(hub, "c")
+    nodes = [node(hub, name) for name in "abc"]
+    (a, _), (b, _), (c, _) = nodes
     alice = Client(a).register("alice")
     bob = Client(b).register("bob")
     carol = Client(c).register("carol")
     alice.send("JOIN #room", "TOPIC #room :kept", "MODE #room +m", "MODE #room +b x!*@*")
     hub.pump()
     token = hub.channels["#room"]
-    # alice leaves, the last member, while bob (on b, which still sees her there) joins:
-    # a made its PART and gave the claim back before bob's JOIN reaches it.
     alice.send("PART #room")
     assert "#room" not in hub.channels  # (released at once by a)
     bob.send("JOIN #room")
@@ -320,6 +324,14 @@ def test_a_join_racing_the_last_part_on_another_node_keeps_one_channel(part_firs
         hub.queue.reverse()
     hub.pump()
     hub.pump()
+    return hub, nodes, {"alice": alice, "bob": bob, "carol": carol}, token
+
+
+@pytest.mark.parametrize("part_first", [True, False])
+def test_a_join_racing_the_last_part_on_another_node_keeps_one_channel(part_first: bool) -> None:
+    hub, nodes, clients, token = _join_racing_the_last_part(part_first)
+    (a, link_a), (b, link_b), (c, link_c) = nodes
+    carol = clients["carol"]
     expected = _state(b, "#room")
     assert expected[0] == "kept"
     assert "m" in expected[1]
@@ -337,6 +349,166 @@ def test_a_join_racing_the_last_part_on_another_node_keeps_one_channel(part_firs
     for server in (a, b, c):
         assert _state(server, "#room")[-1] == {"bob": "", "carol": ""}
     assert hub.channels["#room"] == token
+
+
+@pytest.mark.parametrize("part_first", [True, False])
+def test_a_channel_claimed_again_keeps_its_version_count(part_first: bool) -> None:
+    hub, nodes, clients, token = _join_racing_the_last_part(part_first)
+    assert hub.versions[token] == 3  # (kept when a gave the claim back)
+    fold = nodes[0][0].fold("#room")
+    assert [link.versions[fold] for _, link in nodes] == [3, 3, 3]
+    # bob's change (refused: he is no operator) is admitted as the fourth, not the first.
+    bob = clients["bob"]
+    bob.send("MODE #room +n")
+    assert "482" in [c for c, _ in replies(bob)]
+    hub.pump()
+    assert hub.versions[token] == 4
+    assert [link.versions[fold] for _, link in nodes] == [4, 4, 4]
+
+
+def _third_node_makes_it_anew(join_first: bool, *meanwhile: tuple[str, str]) -> Race:
+    """As :func:`_join_racing_the_last_part`, and carol (node c, which had applied alice's
+    PART, not bob's JOIN) joins #room in that round trip: the claim was given back, so c
+    makes it anew, carol its operator. Then each (nick, line) of ``meanwhile`` is sent
+    (before any node heard of the other channel); then every record pumped, bob's JOIN
+    in the stream before c's channel (``join_first``) or after c's records."""
+    hub = LocalHub()
+    nodes = [node(hub, name) for name in "abc"]
+    (a, link_a), (b, link_b), (c, link_c) = nodes
+    clients = {
+        "alice": Client(a).register("alice"),
+        "bob": Client(b).register("bob"),
+        "carol": Client(c).register("carol"),
+    }
+    clients["alice"].send(
+        "JOIN #room", "TOPIC #room :kept", "MODE #room +m-t", "MODE #room +b x!*@*"
+    )
+    hub.pump()
+    token = hub.channels["#room"]
+    clients["alice"].send("PART #room")
+    clients["bob"].send("JOIN #room")
+    part, join = hub.queue
+    hub.queue.clear()
+    link_a.written(int(part["s"]))
+    link_b.receive(part)
+    link_c.receive(part)
+    clients["carol"].send("JOIN #room")
+    assert ("353", ("carol", "=", "#room", "@carol")) in replies(clients["carol"])
+    assert hub.channels["#room"] != token  # (c won a new claim: the old one was given back)
+    for nick, line in meanwhile:
+        if nick != "bob":
+            clients[nick].send(line)
+    hub.queue.insert(0 if join_first else len(hub.queue), join)
+    for nick, line in meanwhile:  # (after bob's JOIN: node b's records keep their order)
+        if nick == "bob":
+            clients[nick].send(line)
+    while hub.pump():
+        pass
+    return hub, nodes, clients, token
+
+
+@pytest.mark.parametrize("join_first", [True, False])
+def test_a_channel_made_anew_on_a_third_node_in_the_race_becomes_the_old_one(
+    join_first: bool,
+) -> None:
+    hub, nodes, _, token = _third_node_makes_it_anew(join_first)
+    (a, link_a), (b, link_b), (c, link_c) = nodes
+    expected = ("kept", ["m", "n"], None, None, ["x!*@*"], {"bob": "", "carol": "o"})
+    for server, _ in nodes:
+        assert _state(server, "#room") == expected, server
+    fold = a.fold("#room")
+    assert hub.channels["#room"] == token  # the old claim, given back to it by c
+    assert [link.tokens[fold] for _, link in nodes] == [token] * 3
+    assert [link.versions[fold] for _, link in nodes] == [hub.versions[token]] * 3
+
+
+@pytest.mark.parametrize("join_first", [True, False])
+def test_changes_made_on_both_sides_of_the_race_end_the_same_everywhere(
+    join_first: bool,
+) -> None:
+    hub, nodes, clients, token = _third_node_makes_it_anew(
+        join_first,
+        ("carol", "TOPIC #room :carol's"),
+        ("carol", "MODE #room +s"),
+        ("bob", "TOPIC #room :bob's"),  # (the old channel is -t)
+    )
+    states = [_state(server, "#room") for server, _ in nodes]
+    assert states[0] == states[1] == states[2]
+    assert {"m", "s"} <= set(states[0][1])
+    fold = nodes[0][0].fold("#room")
+    assert [link.tokens[fold] for _, link in nodes] == [token] * 3
+    assert [link.versions[fold] for _, link in nodes] == [hub.versions[token]] * 3
+    clients["carol"].send("TOPIC #room :after")  # one channel, ordered under one count
+    while hub.pump():
+        pass
+    assert [_state(server, "#room")[0] for server, _ in nodes] == ["after"] * 3
+
+
+def _renamed_while_taken_for_gone() -> tuple[LocalHub, Server, ClusterLink, Client, Client]:
+    """alice (node a) and bobby (node b) in #room; b takes a for gone (alice's claim is
+    freed) and bobby takes the nick alice; a, which never knew it was gone, hears it while
+    its alice still holds the nick. The hub, a, its link, alice and bobby."""
+    hub = LocalHub()
+    a, link_a = node(hub, "a")
+    b, _ = node(hub, "b")
+    alice = Client(a).register("alice")
+    bobby = Client(b).register("bobby")
+    alice.send("JOIN #room")
+    hub.pump()
+    bobby.send("JOIN #room")
+    hub.pump()
+    alice.messages()
+    hub.kill("a")
+    bobby.send("NICK alice")
+    hub.links.insert(0, link_a)  # a is back: it hears what b did meanwhile
+    hub.pump()
+    return hub, a, link_a, alice, bobby
+
+
+def test_a_rename_to_a_nick_a_local_user_still_holds_waits_for_it() -> None:
+    hub, a, link_a, alice, _ = _renamed_while_taken_for_gone()
+    theirs = a.network.find_user("bobby")
+    assert theirs is not None  # (known by its old nick until alice lets the nick go)
+    assert a.network.find_user("alice") is alice.session.user
+    guest = "Guest00001"
+    hub.nicks[a.fold(guest)] = "a"  # (what the Redis bus claims for it)
+    link_a.rename_lost(a.fold("alice"), guest)  # a finds that its claim was taken
+    assert a.network.find_user("bobby") is None
+    assert a.network.find_user("alice") is theirs
+    assert link_a.owner[theirs] == "b"
+    got = [(m.command, m.params, (m.source or "").split("!")[0]) for m in alice.messages()]
+    nicks = [g for g in got if g[0] == "NICK"]
+    assert nicks == [("NICK", (guest,), "alice"), ("NICK", ("alice",), "bobby")]
+
+
+def test_a_user_whose_rename_waits_is_followed_by_its_new_nick() -> None:
+    hub, a, link_a, alice, bobby = _renamed_while_taken_for_gone()
+    theirs = a.network.find_user("bobby")
+    bobby.send("PRIVMSG #room :hi", "NICK alyx")  # (the nick alice is not needed any more)
+    hub.pump()
+    # (not delivered: its lines say alice, a local user's nick here)
+    assert "PRIVMSG" not in alice.commands()
+    assert a.network.find_user("alyx") is theirs
+    assert a.network.find_user("bobby") is None
+    bobby.send("QUIT :bye")
+    hub.pump()
+    assert a.network.find_user("alyx") is None  # no user left behind under an old nick
+    assert theirs not in link_a.owner
+
+
+def test_a_count_the_bus_lost_is_raised_to_what_the_node_knows() -> None:
+    hub = LocalHub()
+    a, link_a = node(hub, "a")
+    b, link_b = node(hub, "b")
+    alice = Client(a).register("alice")
+    alice.send("JOIN #room", "TOPIC #room :one", "TOPIC #room :two")
+    hub.pump()
+    token = hub.channels["#room"]
+    del hub.versions[token]  # (Redis restarted without its data)
+    alice.send("TOPIC #room :three")
+    hub.pump()
+    assert hub.versions[token] == 3  # the next after what a knew: never back to one
+    assert link_a.versions[a.fold("#room")] == link_b.versions[b.fold("#room")] == 3
 
 
 def test_a_stale_channel_claim_is_taken_over_after_the_wait() -> None:

@@ -92,25 +92,53 @@ again; it never has them dropped after it did). -1 when the lease is there."""
 
 CLAIM_CHANNEL = """
 local holder = redis.call('HGET', KEYS[1], ARGV[1])
-if (not holder) or (ARGV[3] ~= '' and holder == ARGV[3]) then
+if (not holder) or holder == ARGV[2] or (ARGV[3] ~= '' and holder == ARGV[3]) then
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('PERSIST', KEYS[2])
+  local floor = tonumber(ARGV[4] or '0')
+  if floor > tonumber(redis.call('GET', KEYS[2]) or '0') then
+    redis.call('SET', KEYS[2], floor)
+  end
   return ''
 end
 return holder
 """
-"""Claim the making of a channel: won if nobody holds it, or if its holder is the stale
-claim named (a channel that never came); else the holder's token."""
+"""Claim the making of a channel: won if nobody holds it, if the token holds it already
+(a channel claimed again), or if its holder is the stale claim named (a channel that
+never came; a node's own claim of a channel it made anew, given over); else the holder's
+token. A claim won keeps the token's version count (``KEYS[2]``: one
+kept since a release, no longer to expire), raised to the floor given if below it."""
 
+RELEASE_CHANNEL = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 0
+"""
+"""Give a channel's claim back (only if it is still that token's); its version count is
+kept for :data:`KEPT_VERSION_SECONDS` (the channel may be claimed again under the same
+token, and its count must not start again from zero), then goes."""
+
+KEPT_VERSION_SECONDS = 3600
+"""How long the version count of a channel whose claim was given back is kept: a channel
+claimed again under its token (a JOIN raced its last PART, a node taken for gone) comes
+within a round trip or a lease; a count gone after that is raised again to what the nodes
+know (see :data:`ADVANCE_CHANNEL`)."""
 
 ADVANCE_CHANNEL = """
-local held = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-if held == tonumber(ARGV[2]) then
-  redis.call('HSET', KEYS[1], ARGV[1], held + 1)
+local held = tonumber(redis.call('GET', KEYS[1]) or '0')
+local known = tonumber(ARGV[1])
+if held <= known then
+  redis.call('SET', KEYS[1], known + 1, 'KEEPTTL')
+  return known
 end
 return held
 """
-"""Admit one change of a channel's state: advance its version if it is the one the node
-knows; the version it had, either way."""
+"""Admit one change of a channel's state (its count, one key per channel token): advance
+its version if it is the one the node knows; the version it had, either way. A count below
+what the node knows (Redis lost it) is raised, never followed back: the change is
+admitted as the next after what the node knows."""
 
 
 CLAIM_ACCOUNT = """
@@ -191,7 +219,8 @@ class RedisBus:
         self.stream = f"{prefix}events"
         self.nicks = f"{prefix}nicks"
         self.channels = f"{prefix}channels"
-        self.versions = f"{prefix}versions"
+        self.versions = f"{prefix}version:"
+        """The prefix of the channels' version counts, one key per claim token."""
         self.accounts = f"{prefix}accounts"
         """Account names, each with the node whose database has it (nodes without a shared
         database: see :meth:`claim_account`)."""
@@ -207,9 +236,10 @@ class RedisBus:
         """Whether Redis answered the last time it was asked."""
         self._outbox: deque[tuple[str, Any]] = deque()
         """What waits to be written, in order: ("x", record), ("release", (hash, field,
-        holder)) to give a nick, a channel or an account name back, ("claim", (name, done))
-        and ("sync", (names, done)) for account names, ("reclaim", (channel, token, done))
-        to claim a channel again that lives on after all."""
+        holder)) to give a nick or an account name back, ("unclaim", (channel, token)) a
+        channel's claim, ("claim", (name, done)) and ("sync", (names, done)) for account
+        names, ("reclaim", (channel, token, version, done, stale)) to claim a channel again
+        that lives on after all."""
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._client: Any = None
@@ -306,7 +336,13 @@ class RedisBus:
         async def claim() -> None:
             try:
                 holder = await self._client.eval(
-                    CLAIM_CHANNEL, 1, self.channels, folded, token, stale or ""
+                    CLAIM_CHANNEL,
+                    2,
+                    self.channels,
+                    self.versions + token,
+                    folded,
+                    token,
+                    stale or "",
                 )
                 answer: str | None = holder.decode() if isinstance(holder, bytes) else str(holder)
             except (RedisError, OSError) as exc:
@@ -317,21 +353,22 @@ class RedisBus:
         self._spawn(claim())
 
     def release_channel(self, folded: str, token: str) -> None:
-        self._outbox.append(("release", (self.channels, folded, token)))
-        self._outbox.append(("forget", (self.versions, token)))
+        self._outbox.append(("unclaim", (folded, token)))
         self._wake.set()
 
-    def reclaim_channel(self, folded: str, token: str, done: ChannelClaimed) -> None:
+    def reclaim_channel(
+        self, folded: str, token: str, version: int, done: ChannelClaimed, stale: str = ""
+    ) -> None:
         # Through the outbox: after this node's own release of that claim (which it may
         # have asked for a moment ago, when the channel emptied here).
-        self._outbox.append(("reclaim", (folded, token, done)))
+        self._outbox.append(("reclaim", (folded, token, version, done, stale)))
         self._wake.set()
 
     def advance_channel(self, token: str, known: int, done: Advanced) -> None:
         async def advance() -> None:
             try:
                 held: int | None = int(
-                    await self._client.eval(ADVANCE_CHANNEL, 1, self.versions, token, str(known))
+                    await self._client.eval(ADVANCE_CHANNEL, 1, self.versions + token, str(known))
                 )
             except (RedisError, OSError) as exc:
                 log.warning("cluster: a channel change could not be admitted: %s", exc)
@@ -457,15 +494,33 @@ class RedisBus:
                                     maxlen=self.stream_maxlen,
                                     approximate=True,
                                 )
-                            elif kind == "forget":
-                                pipe.hdel(*item)
+                            elif kind == "unclaim":
+                                folded, token = item
+                                pipe.eval(
+                                    RELEASE_CHANNEL,
+                                    2,
+                                    self.channels,
+                                    self.versions + token,
+                                    folded,
+                                    token,
+                                    KEPT_VERSION_SECONDS * 1000,
+                                )
                             elif kind == "claim":
                                 pipe.eval(CLAIM_ACCOUNT, 1, self.accounts, item[0], self.node)
                             elif kind == "sync":
                                 pipe.eval(SYNC_ACCOUNTS, 1, self.accounts, self.node, *item[0])
-                            elif kind == "reclaim":  # (set if absent or already that token)
-                                folded, token, _ = item
-                                pipe.eval(CLAIM_CHANNEL, 1, self.channels, folded, token, token)
+                            elif kind == "reclaim":  # (set if absent, stale or that token)
+                                folded, token, version, _, stale = item
+                                pipe.eval(
+                                    CLAIM_CHANNEL,
+                                    2,
+                                    self.channels,
+                                    self.versions + token,
+                                    folded,
+                                    token,
+                                    stale,
+                                    version,
+                                )
                             else:
                                 key, field, holder = item
                                 pipe.eval(RELEASE, 1, key, field, holder)
@@ -501,7 +556,7 @@ class RedisBus:
                 if kind == "claim":
                     item[1](bool(int(result)))
                 elif kind == "reclaim":
-                    item[2](_text(result))
+                    item[3](_text(result))
                 elif kind == "sync":
                     flat = [_text(value) for value in result or ()]
                     item[1](dict(zip(flat[::2], flat[1::2], strict=True)))
@@ -680,7 +735,16 @@ class RedisBus:
             channel = link.network.channels.get(folded)
             if channel is None or not any(u.session is not None for u in channel.members):
                 continue
-            holder = await self._client.eval(CLAIM_CHANNEL, 1, self.channels, folded, token, "")
+            holder = await self._client.eval(
+                CLAIM_CHANNEL,
+                2,
+                self.channels,
+                self.versions + token,
+                folded,
+                token,
+                "",
+                link.versions.get(folded, 0),
+            )
             holder = holder.decode() if isinstance(holder, bytes) else str(holder)
             if holder not in ("", token):
                 log.warning("cluster: %s was made anew by %s meanwhile", folded, holder)

@@ -112,19 +112,28 @@ class Bus(Protocol):
         whose channel never came: taken over)."""
 
     def release_channel(self, folded: str, token: str) -> None:
-        """The channel made under ``token`` is gone: its claim goes (if still that one)."""
+        """The channel made under ``token`` is gone: its claim goes (if still that one).
+        Its version count is kept (a while, in Redis): the channel may live on after all,
+        claimed again under the same token (:meth:`reclaim_channel`), and its count must
+        then go on from where it was, never from zero."""
 
-    def reclaim_channel(self, folded: str, token: str, done: ChannelClaimed) -> None:
+    def reclaim_channel(
+        self, folded: str, token: str, version: int, done: ChannelClaimed, stale: str = ""
+    ) -> None:
         """The channel made under ``token`` lives on after all (this node gave its claim
         back, then heard another node's user join it): claim it again under the same token,
-        after the releases this node asked for before, if nobody holds it. ``done`` gets
-        ``""`` when the claim is that token's, else the token that holds it; tried until it
-        is done."""
+        after the releases this node asked for before, if nobody holds it (or ``stale``
+        does: this node's own claim of the channel it made anew, given over to ``token``),
+        with its version count at least ``version`` (the count this node knows: a floor,
+        should the count kept at the release be gone). ``done`` gets ``""`` when the claim
+        is that token's, else the token that holds it; tried until it is done."""
 
     def advance_channel(self, token: str, known: int, done: Advanced) -> None:
         """Admit one change of the state of the channel made under ``token``: atomically,
         if its version is still ``known`` (this node has applied every change before),
-        make it ``known + 1``; ``done`` gets the version it had."""
+        make it ``known + 1``; ``done`` gets the version it had. A count below ``known``
+        (lost: Redis restarted without its data) is raised to ``known + 1`` and the change
+        admitted (``done(known)``): a count never goes back."""
 
 
 SEEN_RECORDS = 100_000
@@ -227,6 +236,20 @@ class ClusterLink:
         self._quiet = False
         """True while channels empty here only because this node forgets what it knew:
         their claims are not given back (they still exist on the other nodes)."""
+        self._emptied: dict[Folded, tuple[str, float]] = {}
+        """The claim token of each channel that emptied here lately, and when (see
+        :class:`_Merge`)."""
+        self._made: dict[Folded, tuple[str, Record, str]] = {}
+        """The channels this node made just after one of the same name emptied here: the
+        token, the state it made them with, and the token of the one that emptied."""
+        self._replaced: dict[Folded, str] = {}
+        """The claim each merged channel gave up (an answer naming it is not news)."""
+        self._merging: dict[Folded, _Merge] = {}
+        """The channels this node made anew in a race and is giving up (see :class:`_Merge`)."""
+        self._renamed: dict[Folded, tuple[User, str, str]] = {}
+        """Users of other nodes renamed to a nick a local user still held here (this node
+        was taken for gone, and its claim given away): by that nick, the user (known here
+        by its old nick until the local user lets the nick go), its node and new nick."""
         self.on_claims_lost: list[Callable[[], None]] = []
         """What to claim again when this node's claims may have been lost (its lease ran
         out: Redis lost its data, or took this node for gone): the account names of a
@@ -359,6 +382,14 @@ class ClusterLink:
         wait (they are written once it can)."""
         if self._adopt and self._adopt_until <= now:
             self._adopt.clear()  # (no other node told the state of those: nobody else is there)
+        for folded in [f for f, (_, at) in self._emptied.items() if at + self.wait <= now]:
+            del self._emptied[folded]
+        for folded, merge in list(self._merging.items()):
+            if merge.target is not None and merge.until <= now:  # (waited, or Redis was down)
+                if merge.target > merge.known:
+                    log.warning("cluster: %s skips channel changes it never received", folded)
+                merge.known, merge.target = max(merge.known, merge.target), None
+                self._admit_merge(folded, merge)
         holding = self._holding
         if holding and holding[0][1] + self.wait <= now:
             told: set[Session] = set()
@@ -406,15 +437,21 @@ class ClusterLink:
                 self.versions[folded] = self._admitted[folded] = known + 1
                 done(True)
             elif held < known or folded not in self.network.channels:
-                self.versions[folded] = held  # (Redis forgot: go on from its count)
+                # (the buses raise a count below what a node knows, so not for that: for
+                # a channel gone here meanwhile, go on from the bus's count)
+                self.versions[folded] = held
                 self.admit(folded, done)
             else:
-                self._await_version(folded, held, lambda came: self._caught_up(folded, held, done))
+                self._await_version(
+                    folded, held, lambda came: self._caught_up(folded, held, done, token)
+                )
 
         self.bus.advance_channel(token, known, answered)
 
-    def _caught_up(self, folded: Folded, held: int, done: Callable[[bool | None], None]) -> None:
-        if self.versions.get(folded, 0) < held:
+    def _caught_up(
+        self, folded: Folded, held: int, done: Callable[[bool | None], None], token: str
+    ) -> None:
+        if self.tokens.get(folded) == token and self.versions.get(folded, 0) < held:
             log.warning("cluster: %s skips channel changes it never received", folded)
             self.versions[folded] = held
         self.admit(folded, done)
@@ -426,9 +463,19 @@ class ClusterLink:
         until = self.network.clock() + self.wait
         self._version_waiting.setdefault(folded, []).append((version, until, then))
 
-    def _reached(self, folded: Folded, version: object) -> None:
-        """A change of another node's brought ``folded`` to ``version``."""
+    def _reached(self, folded: Folded, version: object, token: object = None) -> None:
+        """A change of another node's brought ``folded`` to ``version`` (of the count of
+        ``token``, when the record names it: a count of another claim is not this one's)."""
         if not isinstance(version, int):
+            return
+        merge = self._merging.get(folded)
+        if merge is not None and token == merge.token:
+            merge.known = max(merge.known, version)
+            if merge.target is not None and merge.known >= merge.target:
+                merge.target = None
+                self._ready.append(lambda _: self._admit_merge(folded, merge))
+            return
+        if isinstance(token, str) and self.tokens.get(folded) not in (None, token):
             return
         if version > self.versions.get(folded, 0):
             self.versions[folded] = version
@@ -443,7 +490,7 @@ class ClusterLink:
         told its version anyway (they wait for every version)."""
         version = self._admitted.pop(folded, None)
         if version is not None and folded not in self._told:
-            self.publish("cver", chan=name, v=version)
+            self.publish("cver", chan=name, v=version, vt=self.tokens.get(folded))
         self._told.discard(folded)
 
     def _version_of(self, channel: Channel) -> int | None:
@@ -459,7 +506,11 @@ class ClusterLink:
         was made under is dropped (never a newer one)."""
         token = self.tokens.pop(channel.folded, None)
         self.versions.pop(channel.folded, None)
+        self._made.pop(channel.folded, None)
+        self._merging.pop(channel.folded, None)
+        self._replaced.pop(channel.folded, None)
         if token is not None and not self._quiet:
+            self._emptied[channel.folded] = (token, self.network.clock())
             self.bus.release_channel(channel.folded, token)
 
     # -- publishing ------------------------------------------------------------------------
@@ -507,6 +558,13 @@ class ClusterLink:
 
     def hear(self, event: Event) -> None:
         """The subscriber: publish the changes made here (not those applied from others)."""
+        if self._renamed and isinstance(event, (NickChanged, Quit)):
+            if isinstance(event, NickChanged):
+                gone = self.network.fold(event.old_nick)
+            else:
+                gone = event.user.folded
+            if gone in self._renamed and self.network.users.get(gone) is None:
+                self.network.later(lambda: self._rename_waiting(gone))
         if self.applying:
             return
         kind = type(event)
@@ -537,6 +595,10 @@ class ClusterLink:
         user, channel = event.user, event.channel
         if self._local(user):
             if event.created:
+                token = self.tokens.get(channel.folded)
+                emptied = self._emptied.pop(channel.folded, None)
+                if token is not None and emptied is not None:  # (see _made_anew)
+                    self._made[channel.folded] = (token, channel_fields(channel), emptied[0])
                 self.publish("chan", **self.channel_fields(channel))
             # A JOIN to a channel that existed carries its state and claim: a node where
             # it just emptied (its last member left there within one round trip) makes it
@@ -571,6 +633,7 @@ class ClusterLink:
                 nick=event.target.nick,
                 reason=event.reason,
                 v=self._version_of(event.channel),
+                vt=self.tokens.get(event.channel.folded),
             )
 
     def _pub_cmodes(self, event: ChannelModesChanged) -> None:
@@ -583,6 +646,7 @@ class ClusterLink:
                 chan=event.channel.name,
                 changes=[list(c) for c in event.changes],
                 v=self._version_of(event.channel),
+                vt=self.tokens.get(event.channel.folded),
             )
 
     def _pub_umodes(self, event: UserModesChanged) -> None:
@@ -598,6 +662,7 @@ class ClusterLink:
                 topic=event.topic,
                 setter=event.setter,
                 v=self._version_of(event.channel),
+                vt=self.tokens.get(event.channel.folded),
             )
 
     def _pub_away(self, event: AwayChanged) -> None:
@@ -811,10 +876,15 @@ class ClusterLink:
                 log.exception("cluster: a command waiting for %r failed", record.get("k"))
 
     def remote(self, node: str, nick: str) -> User | None:
-        """The user of ``node`` called ``nick``, if this node knows it."""
-        user = self.network.users.get(self.network.fold(nick))
+        """The user of ``node`` called ``nick``, if this node knows it (also one renamed to
+        ``nick`` there and still known here by its old nick: see :meth:`_apply_nick`)."""
+        folded = self.network.fold(nick)
+        user = self.network.users.get(folded)
         if user is not None and self.owner.get(user) == node:
             return user
+        waiting = self._renamed.get(folded)
+        if waiting is not None and waiting[1] == node and self.owner.get(waiting[0]) == node:
+            return waiting[0]
         return None
 
     def user_of(self, node: str, nick: str | None) -> User | None:
@@ -849,13 +919,40 @@ class ClusterLink:
         user = self.remote(node, record["old"])
         if user is None:
             return
-        nick = record["nick"]
-        folded = self.network.fold(nick)
-        holder = self.network.users.get(folded)
+        self._renamed.pop(self.network.fold(record["old"]), None)
+        self._rename(user, node, record["nick"])
+
+    def _rename(self, user: User, node: str, nick: str) -> None:
+        """``user`` of ``node`` is now ``nick``. If a local user still holds that nick here
+        (this node was taken for gone, its claim freed and won by ``node``'s user; the
+        local user is renamed once this node sees it), the rename waits until it lets the
+        nick go: the user stays known here by its old nick, and by the new one for the
+        records of its node (see :meth:`remote`)."""
+        network = self.network
+        folded = network.fold(nick)
+        holder = network.users.get(folded)
         if holder is not None and holder is not user:
-            log.warning("cluster: %s renamed a user to %s, which is taken here", node, nick)
+            if holder.session is not None:
+                self._renamed[folded] = (user, node, nick)
+            else:
+                log.warning("cluster: %s renamed a user to %s, which is taken here", node, nick)
             return
-        self.network.change_nick(user, nick, folded)
+        network.change_nick(user, nick, folded)
+
+    def _rename_waiting(self, folded: Folded) -> None:
+        """The local user who held ``folded`` let it go: the user of another node renamed to
+        it meanwhile takes it here too."""
+        waiting = self._renamed.pop(folded, None)
+        if waiting is None:
+            return
+        user, node, nick = waiting
+        if self.owner.get(user) != node or self.network.users.get(user.folded) is not user:
+            return  # (gone meanwhile)
+        applying, self.applying = self.applying, True
+        try:
+            self._rename(user, node, nick)
+        finally:
+            self.applying = applying
 
     def _apply_quit(self, node: str, record: Record) -> None:
         user = self.remote(node, record["nick"])
@@ -962,6 +1059,8 @@ class ClusterLink:
             if isinstance(carried, dict):
                 self._remade(folded, carried)
             self._known(folded)
+        elif isinstance(carried, dict):
+            self._made_anew(folded, carried)
 
     def _remade(self, folded: Folded, carried: Record) -> None:
         """A channel another node's user joined, unknown here (its last member here left
@@ -974,13 +1073,172 @@ class ClusterLink:
         self.tokens[folded] = token
         self.versions.pop(folded, None)
         self._reached(folded, carried.get("v"))
+        self.bus.reclaim_channel(
+            folded, token, self.versions.get(folded, 0), self._reclaimed(folded, token)
+        )
+
+    def _made_anew(self, folded: Folded, carried: Record) -> None:
+        """Another node's user joined the channel ``folded`` as it was before it emptied
+        here (the JOIN carries that channel's claim token and state), and this node made
+        it anew meanwhile, its user its creator, from a claim it won because the old one
+        had just been given back (the JOIN raced the last PART, and this node had applied
+        the PART, not the JOIN). Two channels of one name met: this node gives its own up
+        (see :class:`_Merge`)."""
+        made = self._made.get(folded)
+        token = carried.get("token")
+        if (
+            made is None
+            or folded in self._merging
+            or not isinstance(token, str)
+            or token != made[2]  # (only the channel that emptied here just before)
+            or self.tokens.get(folded) != made[0]
+        ):
+            return
+        version = carried.get("v")
+        merge = _Merge(token, version if isinstance(version, int) else 0, carried, made[1])
+        self._merging[folded] = merge
+        log.warning("cluster: %s was made anew here as it lived on elsewhere; merging", folded)
+        self._admit_merge(folded, merge)
+
+    def _admit_merge(self, folded: Folded, merge: _Merge) -> None:
+        """Have the merge admitted as a change of the old channel's count, then (see
+        :meth:`_merge`) of this node's own: no change of either is made by a node that has
+        not applied the merge, or is told after it but made before it."""
+
+        def answered(held: int | None) -> None:
+            if self._merging.get(folded) is not merge:
+                return  # (the channel emptied meanwhile)
+            if held is None:  # (tried again after the wait)
+                log.warning("cluster: %s cannot be merged yet: the cluster is unreachable", folded)
+                merge.target, merge.until = merge.known, self.network.clock() + self.wait
+            elif held == merge.known:
+                merge.known += 1
+                merge.admitted = True
+                self.admit(folded, lambda ok: self._merge(folded, merge, ok))
+            else:  # (changes of the old channel this node has not applied yet: wait)
+                merge.target = held
+                merge.until = self.network.clock() + self.wait
+
+        if merge.admitted:  # (only this node's own count is left to admit it)
+            self.admit(folded, lambda ok: self._merge(folded, merge, ok))
+        else:
+            self.bus.advance_channel(merge.token, merge.known, answered)
+
+    def _merge(self, folded: Folded, merge: _Merge, admitted: bool | None) -> None:
+        """Both counts admitted the merge: this node's copy of the channel takes the old
+        channel's state where the two differed when they met, the channel takes the old
+        claim back (this node gives its own over), and the others do the same at the same
+        place in the stream (a ``cmerge`` record)."""
+        version = self._admitted.pop(folded, None)  # (this change's, if admitted)
+        own = self.tokens.get(folded)
+        if self._merging.get(folded) is merge and admitted is None:  # (tried after the wait)
+            merge.target, merge.until = merge.known, self.network.clock() + self.wait
+            return
+        channel = self.network.channels.get(folded)
+        if self._merging.pop(folded, None) is not merge or channel is None or own is None:
+            name = str(merge.state.get("name", folded))  # (the versions taken are told)
+            self.publish("cver", chan=name, v=merge.known, vt=merge.token)
+            if version is not None:
+                self.publish("cver", chan=name, v=version, vt=own)
+            return
+        applying, self.applying = self.applying, True  # (one record, not the changes it makes)
+        try:
+            self._converge(channel, merge.made, merge.state)
+        finally:
+            self.applying = applying
+        self.tokens[folded] = merge.token
+        self.versions[folded] = merge.known
+        self._made.pop(folded, None)
+        self._replaced[folded] = own
+        self.publish(
+            "cmerge",
+            chan=channel.name,
+            token=merge.token,
+            v=merge.known,
+            was=own,
+            wv=version,
+            made=merge.made,
+            state=merge.state,
+        )
+        token = merge.token
+
+        self.bus.reclaim_channel(
+            folded, token, merge.known, self._reclaimed(folded, token), stale=own
+        )
+
+    def _reclaimed(self, folded: Folded, token: str) -> ChannelClaimed:
+        """The answer to claiming ``folded`` again under ``token``: held by a newer claim,
+        the channel is ordered under that from now on (unless it is the claim a merge
+        gave up: see :class:`_Merge`)."""
 
         def answered(holder: str | None) -> None:
-            if holder not in (None, "", token) and self.tokens.get(folded) == token:
+            if holder in (None, "", token, self._replaced.get(folded)):
+                return
+            if self.tokens.get(folded) == token:
                 log.warning("cluster: %s was made anew by %s meanwhile", folded, holder)
                 self.claimed_elsewhere(folded, str(holder))
 
-        self.bus.reclaim_channel(folded, token, answered)
+        return answered
+
+    def _converge(self, channel: Channel, made: Record, state: Record) -> None:
+        """Make ``channel`` what the old channel's ``state`` says wherever it differs from
+        the state the new one was ``made`` with (through the network: local clients see
+        each change). Every node applies the same changes of the two since, in the same
+        order, so what they did not differ in is the same on every node already."""
+        network = self.network
+        changes: list[ModeChange] = []
+        made_flags, flags = set(made["flags"]), set(state["flags"])
+        changes += [("+", m, None) for m in sorted(flags - made_flags) if m not in channel.flags]
+        changes += [("-", m, None) for m in sorted(made_flags - flags) if m in channel.flags]
+        key, limit = state["key"], state["limit"]
+        if made["key"] != key and channel.key != key:
+            if key:
+                changes.append(("+", "k", key))
+            elif channel.key:
+                changes.append(("-", "k", channel.key))
+        if made["limit"] != limit and channel.limit != limit:
+            changes.append(("+", "l", str(limit)) if limit else ("-", "l", None))
+        entries: dict[str, dict[Folded, ListEntry]] = {}
+        for mode in channel.lists:
+            theirs = {
+                network.fold(str(m)): ListEntry(str(m), str(s), int(t))
+                for m, s, t in state["lists"].get(mode, ())
+            }
+            before = {network.fold(str(e[0])) for e in made["lists"].get(mode, ())}
+            ours = {network.fold(e.mask): e for e in channel.lists[mode]}
+            added = {f: e for f, e in theirs.items() if f not in before}
+            entries[mode] = added
+            changes += [("+", mode, e.mask) for f, e in added.items() if f not in ours]
+            changes += [
+                ("-", mode, e.mask) for f, e in ours.items() if f in before and f not in theirs
+            ]
+        if changes:
+            network.change_channel_modes(None, channel, changes, self.server_name)
+        for mode, wanted in entries.items():  # (with their setters and times, as kept there)
+            channel.lists[mode] = [wanted.get(network.fold(e.mask), e) for e in channel.lists[mode]]
+        if made["topic"] != state["topic"]:
+            if channel.topic != state["topic"]:
+                network.set_topic(None, channel, state["topic"], state["setter"])
+            channel.topic_setter, channel.topic_time = state["setter"], int(state["ttime"])
+
+    def _apply_cmerge(self, node: str, record: Record) -> None:
+        """A node that made a channel anew in a race gave it up for the old one (see
+        :class:`_Merge`): the same changes here, and the old claim with its count."""
+        network = self.network
+        folded = network.fold(record["chan"])
+        token, was = record["token"], record["was"]
+        if self.tokens.get(folded) == was:
+            self._reached(folded, record.get("wv"), was)
+        channel = network.channels.get(folded)
+        if channel is None:
+            return
+        self._converge(channel, record["made"], record["state"])
+        if isinstance(was, str):
+            self._replaced[folded] = was
+        if self.tokens.get(folded) != token:
+            self.tokens[folded] = token
+            self.versions.pop(folded, None)
+        self._reached(folded, record.get("v"), token)
 
     def _apply_part(self, node: str, record: Record) -> None:
         user = self.remote(node, record["nick"])
@@ -989,7 +1247,7 @@ class ClusterLink:
             self.network.part(user, channel, record["reason"])
 
     def _apply_cver(self, node: str, record: Record) -> None:
-        self._reached(self.network.fold(record["chan"]), record.get("v"))
+        self._reached(self.network.fold(record["chan"]), record.get("v"), record.get("vt"))
 
     def _apply_kick(self, node: str, record: Record) -> None:
         self._apply_cver(node, record)
@@ -1061,8 +1319,15 @@ class ClusterLink:
         user = network.find_user(record["to"])
         return user if user is not None and user.session is not None else None
 
+    def _speaker(self, node: str, nick: str) -> User | None:
+        """The sender of a message of ``node``, if it is known here by that nick (a user
+        whose rename waits here is not: the message's lines name it by a nick that is a
+        local user's here, so it is not delivered here)."""
+        user = self.remote(node, nick)
+        return user if user is not None and user.folded == self.network.fold(nick) else None
+
     def _apply_ml(self, node: str, record: Record) -> None:
-        source = self.remote(node, record["nick"])
+        source = self._speaker(node, record["nick"])
         target = self._target(record)
         if source is None or target is None:
             return
@@ -1093,7 +1358,7 @@ class ClusterLink:
             self.network.redact(by, target, record["msgid"], record["reason"])
 
     def _apply_msg(self, node: str, record: Record) -> None:
-        source = self.remote(node, record["nick"])
+        source = self._speaker(node, record["nick"])
         if source is None:
             return
         network = self.network
@@ -1135,6 +1400,7 @@ class ClusterLink:
         finally:
             self.applying = False
         self._seen.pop(node, None)
+        self._renamed = {k: w for k, w in self._renamed.items() if w[1] != node}
 
     def undelivered(self, record: Record) -> None:
         """The bus had to drop one of this node's records: tell its local sender."""
@@ -1143,6 +1409,36 @@ class ClusterLink:
         user = self.network.users.get(self.network.fold(record.get("nick", "")))
         if user is not None and user.session is not None:
             self.notify(user, f"{UNDELIVERED} (to {record.get('to')})")
+
+
+class _Merge:
+    """A channel this node made anew in a race, being given up for the one it replaced.
+
+    The last member of a channel left on one node while a user of a second node joined it
+    (that node still saw the channel: its JOIN record carries the channel's claim token and
+    state); this node had applied the PART, not yet the JOIN, when one of its users joined
+    the channel: the claim had been given back, so this node won a new one and made the
+    channel anew (its user its creator). When the JOIN reaches this node, the two channels
+    of one name meet: the nodes that saw the new one have its bare state, those that saw
+    the old one keep its state. This node then has a change admitted in the old channel's
+    count (:attr:`known`: the last version of it this node applied) and in its own, and
+    tells the others (a ``cmerge`` record) to make the channel what the old one's state
+    says wherever the two states differed when they met (:meth:`ClusterLink._converge`),
+    under the old claim from then on."""
+
+    __slots__ = ("admitted", "known", "made", "state", "target", "token", "until")
+
+    def __init__(self, token: str, known: int, state: Record, made: Record) -> None:
+        self.token = token
+        self.known = known
+        self.state = state
+        self.made = made
+        self.target: int | None = None
+        """The version of the old channel's count this merge waits for (a change of it
+        not applied here yet), until :attr:`until`."""
+        self.until = 0.0
+        self.admitted = False
+        """Whether the old channel's count admitted the merge (as :attr:`known`)."""
 
 
 def channel_fields(channel: Channel) -> Record:
@@ -1204,6 +1500,7 @@ _APPLIERS: dict[str, Callable[[ClusterLink, str, Record], None]] = {
     "part": ClusterLink._apply_part,
     "kick": ClusterLink._apply_kick,
     "cver": ClusterLink._apply_cver,
+    "cmerge": ClusterLink._apply_cmerge,
     "cmode": ClusterLink._apply_cmode,
     "umode": ClusterLink._apply_umode,
     "topic": ClusterLink._apply_topic,
@@ -1232,6 +1529,8 @@ class LocalHub:
         self.nicks: dict[str, str] = {}
         self.channels: dict[str, str] = {}
         self.versions: dict[str, int] = {}
+        """Each channel token's version count (kept when its claim is given back, as
+        Redis keeps it a while: the channel may be claimed again under that token)."""
         self.accounts: dict[str, str] = {}
         """Account names claimed, with the node that holds each (they outlive the node)."""
 
@@ -1314,14 +1613,19 @@ class LocalBus:
     def release_channel(self, folded: str, token: str) -> None:
         if self.hub.channels.get(folded) == token:
             del self.hub.channels[folded]
-        self.hub.versions.pop(token, None)
 
-    def reclaim_channel(self, folded: str, token: str, done: ChannelClaimed) -> None:
-        holder = self.hub.channels.setdefault(folded, token)
+    def reclaim_channel(
+        self, folded: str, token: str, version: int, done: ChannelClaimed, stale: str = ""
+    ) -> None:
+        holder = self.hub.channels.get(folded)
+        if holder is None or holder == stale:
+            holder = self.hub.channels[folded] = token
+        if holder == token and self.hub.versions.get(token, 0) < version:
+            self.hub.versions[token] = version
         done("" if holder == token else holder)
 
     def advance_channel(self, token: str, known: int, done: Advanced) -> None:
         held = self.hub.versions.get(token, 0)
-        if held == known:
+        if held <= known:
             self.hub.versions[token] = known + 1
-        done(held)
+        done(max(held, known))
