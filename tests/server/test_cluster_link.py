@@ -906,3 +906,34 @@ def test_records_naming_a_user_whose_rename_waits_do_not_reach_the_local_holder(
     assert [m.params for m in got if m.command == "KICK"] == [("#ops", "bobby", "bobby goes")]
     assert alice.session.user in room.members
     assert theirs not in room.members
+
+
+def test_a_rename_to_the_old_nick_of_a_user_whose_rename_waits_waits_for_it_too() -> None:
+    # bobby (b) took the nick alice while a was taken for gone, and dave (c) then took the
+    # nick bobby, free everywhere but here (b's user is still bobby on a): once a's alice
+    # lets her nick go, b's user is alice and c's is bobby here too, no one left behind.
+    hub = LocalHub()
+    a, link_a = node(hub, "a")
+    b, _ = node(hub, "b")
+    c, _ = node(hub, "c")
+    alice = Client(a).register("alice")
+    bobby = Client(b).register("bobby")
+    dave = Client(c).register("dave")
+    hub.pump()
+    hub.kill("a")
+    bobby.send("NICK alice")
+    hub.links.insert(0, link_a)  # a is back: it hears what b and c do meanwhile
+    hub.pump()
+    dave.send("NICK bobby")
+    hub.pump()
+    theirs, his = a.network.find_user("bobby"), a.network.find_user("dave")
+    assert theirs is not None
+    assert his is not None  # (both wait: bobby's nick is not free here yet)
+    guest = "Guest00001"
+    hub.nicks[a.fold(guest)] = "a"
+    link_a.rename_lost(a.fold("alice"), guest)
+    assert a.network.find_user("alice") is theirs
+    assert a.network.find_user("bobby") is his
+    assert a.network.find_user("dave") is None
+    assert sorted(u.nick for u in link_a.owner) == ["alice", "bobby"]
+    assert alice.session.user.nick == guest

@@ -941,7 +941,9 @@ class ClusterLink:
         folded = network.fold(nick)
         holder = network.users.get(folded)
         if holder is not None and holder is not user:
-            if holder.session is not None:
+            # (or a remote user whose own rename waits: that nick is free elsewhere, and
+            # here once that rename is made)
+            if holder.session is not None or any(w[0] is holder for w in self._renamed.values()):
                 self._renamed[folded] = (user, node, nick)
             else:
                 log.warning("cluster: %s renamed a user to %s, which is taken here", node, nick)
