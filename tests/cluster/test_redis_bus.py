@@ -727,6 +727,7 @@ async def test_a_channel_made_anew_on_a_third_node_in_the_race_becomes_the_old_o
         carol.send("JOIN #room")  # made anew on c: the claim was given back
         await received(carol, " JOIN #room")
         assert _room(c) == ("", "nt", [], {"carol": "o"})
+        anew = c.link.tokens[c.server.fold("#room")]
         await until(lambda: not c.bus._outbox, "c's channel written")
         assert await a.bus._client.hget(a.bus.channels, "#room") != token.encode()
         _let_go(b, reading[b], writing)
@@ -745,6 +746,9 @@ async def test_a_channel_made_anew_on_a_third_node_in_the_race_becomes_the_old_o
         assert await a.bus._client.hget(a.bus.channels, "#room") == token.encode()
         count = int(await a.bus._client.get(a.bus.versions + token))
         assert [n.link.versions[folded] for n in (a, b, c)] == [count] * 3
+        # the count of the claim c gave up goes, as a released one's (no key kept for good)
+        assert await a.bus._client.exists(a.bus.versions + anew)
+        assert 0 < await a.bus._client.pttl(a.bus.versions + anew) <= KEPT_VERSION_SECONDS * 1000
         bob.send("MODE #room +n")  # refused, and counted once, on the one count
         await until(
             lambda: all(n.link.versions[folded] == count + 1 for n in (a, b, c)), "one more"

@@ -867,3 +867,73 @@ def test_a_node_that_missed_records_reads_the_shared_accounts_and_registrations_
     found = b.channel_registry.get(Folded("#room"))
     assert found is not None
     assert found.topic == "kept"
+
+
+def test_records_naming_a_user_whose_rename_waits_do_not_reach_the_local_holder() -> None:
+    # carol (node c) operates #ops, where alice (a) and bobby (b) are; b and c take a for
+    # gone and bobby takes the nick alice. Until a lets its alice's nick go, "alice" in the
+    # other nodes' records is bobby: carol's private message to him, her KICK and her +v
+    # of him are not for a's own alice.
+    hub = LocalHub()
+    a, link_a = node(hub, "a")
+    b, _ = node(hub, "b")
+    c, _ = node(hub, "c")
+    alice = Client(a).register("alice")
+    bobby = Client(b).register("bobby")
+    carol = Client(c).register("carol")
+    carol.send("JOIN #ops")
+    hub.pump()
+    alice.send("JOIN #ops")
+    bobby.send("JOIN #ops")
+    hub.pump()
+    alice.messages()
+    hub.kill("a")
+    bobby.send("NICK alice")
+    hub.links.insert(0, link_a)  # a is back: it hears what b and c do meanwhile
+    hub.pump()
+    carol.send("PRIVMSG alice :for bobby only", "MODE #ops +v alice")
+    hub.pump()
+    theirs = a.network.find_user("bobby")
+    room = a.find_channel("#ops")
+    assert theirs is not None
+    assert room is not None
+    assert room.members[alice.session.user] == ""  # (not voiced by a +v of bobby)
+    assert room.members[theirs] == "v"
+    carol.send("KICK #ops alice :bobby goes")
+    hub.pump()
+    got = alice.messages()
+    assert "for bobby only" not in [m.params[-1] for m in got if m.command == "PRIVMSG"]
+    assert [m.params for m in got if m.command == "KICK"] == [("#ops", "bobby", "bobby goes")]
+    assert alice.session.user in room.members
+    assert theirs not in room.members
+
+
+def test_a_rename_to_the_old_nick_of_a_user_whose_rename_waits_waits_for_it_too() -> None:
+    # bobby (b) took the nick alice while a was taken for gone, and dave (c) then took the
+    # nick bobby, free everywhere but here (b's user is still bobby on a): once a's alice
+    # lets her nick go, b's user is alice and c's is bobby here too, no one left behind.
+    hub = LocalHub()
+    a, link_a = node(hub, "a")
+    b, _ = node(hub, "b")
+    c, _ = node(hub, "c")
+    alice = Client(a).register("alice")
+    bobby = Client(b).register("bobby")
+    dave = Client(c).register("dave")
+    hub.pump()
+    hub.kill("a")
+    bobby.send("NICK alice")
+    hub.links.insert(0, link_a)  # a is back: it hears what b and c do meanwhile
+    hub.pump()
+    dave.send("NICK bobby")
+    hub.pump()
+    theirs, his = a.network.find_user("bobby"), a.network.find_user("dave")
+    assert theirs is not None
+    assert his is not None  # (both wait: bobby's nick is not free here yet)
+    guest = "Guest00001"
+    hub.nicks[a.fold(guest)] = "a"
+    link_a.rename_lost(a.fold("alice"), guest)
+    assert a.network.find_user("alice") is theirs
+    assert a.network.find_user("bobby") is his
+    assert a.network.find_user("dave") is None
+    assert sorted(u.nick for u in link_a.owner) == ["alice", "bobby"]
+    assert alice.session.user.nick == guest

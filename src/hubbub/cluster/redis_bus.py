@@ -95,6 +95,9 @@ local holder = redis.call('HGET', KEYS[1], ARGV[1])
 if (not holder) or holder == ARGV[2] or (ARGV[3] ~= '' and holder == ARGV[3]) then
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
   redis.call('PERSIST', KEYS[2])
+  if KEYS[3] and ARGV[3] ~= '' and ARGV[3] ~= ARGV[2] then
+    redis.call('PEXPIRE', KEYS[3], ARGV[5])
+  end
   local floor = tonumber(ARGV[4] or '0')
   if floor > tonumber(redis.call('GET', KEYS[2]) or '0') then
     redis.call('SET', KEYS[2], floor)
@@ -107,7 +110,9 @@ return holder
 (a channel claimed again), or if its holder is the stale claim named (a channel that
 never came; a node's own claim of a channel it made anew, given over); else the holder's
 token. A claim won keeps the token's version count (``KEYS[2]``: one
-kept since a release, no longer to expire), raised to the floor given if below it."""
+kept since a release, no longer to expire), raised to the floor given if below it; the
+count of a stale claim it replaced (``KEYS[3]``, when given) is kept only as a released
+one's (``ARGV[5]`` ms), since nobody orders changes under that claim any more."""
 
 RELEASE_CHANNEL = """
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
@@ -337,12 +342,15 @@ class RedisBus:
             try:
                 holder = await self._client.eval(
                     CLAIM_CHANNEL,
-                    2,
+                    3,
                     self.channels,
                     self.versions + token,
+                    self.versions + (stale or ""),
                     folded,
                     token,
                     stale or "",
+                    0,
+                    KEPT_VERSION_SECONDS * 1000,
                 )
                 answer: str | None = holder.decode() if isinstance(holder, bytes) else str(holder)
             except (RedisError, OSError) as exc:
@@ -513,13 +521,15 @@ class RedisBus:
                                 folded, token, version, _, stale = item
                                 pipe.eval(
                                     CLAIM_CHANNEL,
-                                    2,
+                                    3,
                                     self.channels,
                                     self.versions + token,
+                                    self.versions + stale,
                                     folded,
                                     token,
                                     stale,
                                     version,
+                                    KEPT_VERSION_SECONDS * 1000,
                                 )
                             else:
                                 key, field, holder = item

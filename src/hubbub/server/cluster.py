@@ -887,6 +887,15 @@ class ClusterLink:
             return waiting[0]
         return None
 
+    def named(self, nick: str) -> User | None:
+        """The user another node's record means by ``nick``: while a local user still holds
+        that nick here and a user of another node's rename to it waits (see
+        :meth:`_rename`), that user (known here by its old nick), never the local one."""
+        waiting = self._renamed.get(self.network.fold(nick))
+        if waiting is not None and self.owner.get(waiting[0]) == waiting[1]:
+            return waiting[0]
+        return self.network.find_user(nick)
+
     def user_of(self, node: str, nick: str | None) -> User | None:
         """A record's acting user: the remote one of ``node``, or any (a service) by nick."""
         if nick is None:
@@ -932,7 +941,9 @@ class ClusterLink:
         folded = network.fold(nick)
         holder = network.users.get(folded)
         if holder is not None and holder is not user:
-            if holder.session is not None:
+            # (or a remote user whose own rename waits: that nick is free elsewhere, and
+            # here once that rename is made)
+            if holder.session is not None or any(w[0] is holder for w in self._renamed.values()):
                 self._renamed[folded] = (user, node, nick)
             else:
                 log.warning("cluster: %s renamed a user to %s, which is taken here", node, nick)
@@ -1252,7 +1263,7 @@ class ClusterLink:
     def _apply_kick(self, node: str, record: Record) -> None:
         self._apply_cver(node, record)
         channel = self.network.find_channel(record["chan"])
-        target = self.network.find_user(record["nick"])
+        target = self.named(record["nick"])
         if channel is None or target is None or target not in channel.members:
             return
         self.network.kick(self.user_of(node, record["by"]), channel, target, record["reason"])
@@ -1263,9 +1274,19 @@ class ClusterLink:
         if channel is None:
             return
         changes: list[ModeChange] = [(str(s), str(m), p) for s, m, p in record["changes"]]
+        if self._renamed:  # (a member named by a nick whose rename waits here: see named)
+            changes = [
+                (s, m, self._nick_here(p) if m in PREFIX_MODES and isinstance(p, str) else p)
+                for s, m, p in changes
+            ]
         self.network.change_channel_modes(
             self.user_of(node, record["by"]), channel, changes, record["setter"]
         )
+
+    def _nick_here(self, nick: str) -> str:
+        """The nick by which this node knows the user another node's record calls ``nick``."""
+        user = self.named(nick)
+        return user.nick if user is not None else nick
 
     def _apply_umode(self, node: str, record: Record) -> None:
         user = self.remote(node, record["nick"])
@@ -1305,7 +1326,7 @@ class ClusterLink:
 
     def _apply_invite(self, node: str, record: Record) -> None:
         by = self.remote(node, record["by"])
-        target = self.network.find_user(record["nick"])
+        target = self.named(record["nick"])
         channel = self.network.find_channel(record["chan"])
         if by is not None and target is not None and channel is not None:
             self.network.invite(by, target, channel)
@@ -1316,7 +1337,7 @@ class ClusterLink:
         network = self.network
         if record["chan"]:
             return network.find_channel(record["to"])
-        user = network.find_user(record["to"])
+        user = self.named(record["to"])
         return user if user is not None and user.session is not None else None
 
     def _speaker(self, node: str, nick: str) -> User | None:
