@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from hubbub.config import Config, LimitsSection, default_config
 from hubbub.protocol.message import Message, parse
-from hubbub.server.core import Server
+from hubbub.server.core import Lane, Server
 from hubbub.server.session import PeerInfo, Session
 from tests.cloaks import CLOAKS
 
@@ -33,8 +33,13 @@ class TestHost:
     applied: list[Config] = dataclasses.field(default_factory=list)
     wakes: int = 0
     paused: bool = False
+    lanes: list[Lane] = dataclasses.field(default_factory=list)
+    """The lane of each piece of offloaded work, in order."""
 
-    def offload(self, work: Callable[[], T], done: Callable[[T], None]) -> None:
+    def offload(
+        self, work: Callable[[], T], done: Callable[[T], None], lane: Lane = "storage"
+    ) -> None:
+        self.lanes.append(lane)
         self.run(work, done)
 
     def wake(self) -> None:

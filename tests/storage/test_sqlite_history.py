@@ -522,13 +522,26 @@ def test_a_long_search_is_stopped(history: SqliteHistory) -> None:
 
 
 def test_a_search_that_cannot_start_in_time_is_stopped(tmp_path: Path) -> None:
-    """SQLite's reader lock (PostgreSQL's pool: tests/storage/test_postgres.py)."""
+    """SQLite's search lock (PostgreSQL's pool: tests/storage/test_postgres.py)."""
     storage = SqliteStorage(tmp_path / "h.db")
     storage.open()
     history = storage.history()
-    with history._read_lock, pytest.raises(StorageTimeout, match="did not start"):
+    with history._search_lock, pytest.raises(StorageTimeout, match="did not start"):
         history.search([("#chan", "")], text="x", limit=10, timeout=0.05)
     assert history.search([("#chan", "")], text="x", limit=10, timeout=TIMEOUT) == []
+    storage.close()
+
+
+def test_reads_do_not_wait_for_a_search(tmp_path: Path) -> None:
+    """A search holds a connection of its own: CHATHISTORY reads go on meanwhile."""
+    storage = SqliteStorage(tmp_path / "h.db")
+    storage.open()
+    history = storage.history()
+    history.append([msg("m1", T0, "hello")])
+    with history._search_lock:  # (a search under way)
+        rows = history.query("#chan", "", limit=10, newest=True)
+    assert rows is not None
+    assert [r.msgid for r in rows] == ["m1"]
     storage.close()
 
 

@@ -13,7 +13,9 @@ import secrets
 import signal
 import ssl
 import stat
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -29,7 +31,7 @@ from hubbub.server.accounts import AccountService, attach
 from hubbub.server.chanregistry import ChannelRegistry
 from hubbub.server.commands.accounts import reload_accounts
 from hubbub.server.commands.oper import Reread, config_name, read_config, rehash
-from hubbub.server.core import Server
+from hubbub.server.core import Lane, Server
 from hubbub.server.history import History
 from hubbub.server.history import attach as attach_history
 from hubbub.server.metrics import Metrics, may_scrape
@@ -61,6 +63,23 @@ SHUTDOWN_WORK_SECONDS = 5.0
 """On shutdown, how long blocking work already running (a registration being hashed and
 stored) may take to finish and answer its client before the clients are disconnected and the
 database closes."""
+HASH_THREADS = 1
+"""Threads that hash and check passwords. One: argon2 already spreads each check over
+several threads (``parallelism``), so a second would only share the same cores."""
+HASH_NICE = 10
+"""How much lower than the server's the hashing thread's CPU priority is (its ``nice``
+increment; argon2's own threads inherit it): under a flood of login attempts the event loop
+keeps the CPU it needs and logins wait, rather than everything slowing down."""
+SEARCH_THREADS = 1
+"""Threads that run searches (one at a time also bounds their memory and disk reads)."""
+
+
+def _lower_priority(increment: int) -> None:
+    """Lower the calling thread's CPU priority by ``increment`` (Linux: ``nice`` is per
+    thread; elsewhere, or when refused, it stays as it is)."""
+    with contextlib.suppress(AttributeError, OSError):
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + increment)
 
 
 SPARE_DESCRIPTORS = 256
@@ -181,6 +200,14 @@ class App:
         self._websockets: list[WebSocketServer] = []
         self._work: set[asyncio.Future[Any]] = set()
         """Blocking work handed to the thread pool and not finished yet."""
+        self._lanes: dict[Lane, ThreadPoolExecutor] = {
+            "hash": ThreadPoolExecutor(
+                HASH_THREADS, "hubbub-hash", initializer=_lower_priority, initargs=(HASH_NICE,)
+            ),
+            "search": ThreadPoolExecutor(SEARCH_THREADS, "hubbub-search"),
+        }
+        """The threads of the lanes that have their own (see :data:`~hubbub.server.core.Lane`);
+        ``"storage"`` work runs in the event loop's default pool."""
         self._closing = False
         """Set on shutdown: no new blocking work is started."""
         self.input_paused = False
@@ -199,8 +226,15 @@ class App:
         if self.flusher is not None:
             self.flusher.wake()
 
-    def offload(self, work: Callable[[], T], done: Callable[[T], None]) -> None:
-        """Run blocking work in the default thread pool; hand its result back on the loop.
+    def offload(
+        self, work: Callable[[], T], done: Callable[[T], None], lane: Lane = "storage"
+    ) -> None:
+        """Run blocking work in the threads of ``lane``; hand its result back on the loop.
+
+        Password hashing has one thread of its own at a lower CPU priority (argon2 takes
+        0.1 to 0.2 s of two cores per check): a flood of wrong passwords queues there, and
+        neither the event loop nor history reads wait behind it. Searches have their own
+        thread (each may run up to ``[history] search_timeout``).
 
         Work that raises is logged and its callback is not called: the work is expected to
         turn its own failures into a result (a refused login, a failed write). Once shutdown
@@ -209,7 +243,7 @@ class App:
         if self._closing:
             log.info("shutting down: blocking work refused")
             return
-        future = asyncio.get_running_loop().run_in_executor(None, work)
+        future = asyncio.get_running_loop().run_in_executor(self._lanes.get(lane), work)
         self._work.add(future)
         future.add_done_callback(self._work.discard)
 
@@ -671,6 +705,8 @@ class App:
                 await asyncio.get_running_loop().run_in_executor(None, storage.close)
             except OSError as exc:
                 log.error("closing the database: %s", exc)
+        for pool in self._lanes.values():  # (work still running ends on its own)
+            pool.shutdown(wait=False, cancel_futures=True)
         self._stopped.set()
 
     async def _finish_work(self, timeout: float) -> None:

@@ -511,7 +511,7 @@ class AccountService:
                     self._give_back(folded)
             done(outcome, record)
 
-        server.offload(work, finish)
+        server.offload(work, finish, "hash")
 
     def verify(
         self,
@@ -534,7 +534,7 @@ class AccountService:
         def finish(ok: bool) -> None:
             done(record if ok and record is not None else None)
 
-        server.offload(work, finish)
+        server.offload(work, finish, "hash")
 
     def change_password(
         self, server: Server, record: AccountRecord, password: str, done: Callable[[Outcome], None]
@@ -575,7 +575,7 @@ class AccountService:
                     self.stored(folded)
             done(outcome)
 
-        server.offload(work, finish)
+        server.offload(work, finish, "hash")
 
     def delete(
         self, server: Server, record: AccountRecord, done: Callable[[Outcome], None]

@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 
 from hubbub import __version__
 from hubbub.config import Config
@@ -64,14 +64,23 @@ def refill(tokens: float, elapsed: float, rate: float, burst: int) -> float:
 
 T = TypeVar("T")
 
+Lane = Literal["storage", "hash", "search"]
+"""Where offloaded work waits for a thread: ``"storage"`` (database reads and writes, config
+files: the default), ``"hash"`` (password hashing and checks: CPU-heavy, so that a flood of
+login attempts cannot hold up everything else) and ``"search"`` (full-text searches, which
+may run up to their timeout). A host may give each its own threads; one that does not runs
+them all alike."""
+
 
 class Host(Protocol):
     """What the application around the core gives it. The core does no I/O and never waits:
     what needs a thread, a timer or a file, it asks of its host."""
 
-    def offload(self, work: Callable[[], T], done: Callable[[T], None]) -> None:
-        """Run blocking work (disk, password hashing) away from the core's thread, then
-        call ``done`` with its result back on the core's thread."""
+    def offload(
+        self, work: Callable[[], T], done: Callable[[T], None], lane: Lane = "storage"
+    ) -> None:
+        """Run blocking work (disk, password hashing) away from the core's thread, in the
+        threads of ``lane``, then call ``done`` with its result back on the core's thread."""
 
     def wake(self) -> None:
         """Bytes were queued where none were: run :meth:`Server.flush` at the end of this
@@ -94,7 +103,9 @@ class InlineHost:
     """The host of a core that runs on its own (tests, tools): blocking work runs at once,
     whoever drives the core flushes it, and there is no config file to read again."""
 
-    def offload(self, work: Callable[[], T], done: Callable[[T], None]) -> None:
+    def offload(
+        self, work: Callable[[], T], done: Callable[[T], None], lane: Lane = "storage"
+    ) -> None:
         done(work())
 
     def wake(self) -> None:
@@ -536,9 +547,11 @@ class Server:
         """Bytes were queued: the host flushes at the end of this event-loop iteration."""
         self.host.wake()
 
-    def offload(self, work: Callable[[], T], done: Callable[[T], None]) -> None:
+    def offload(
+        self, work: Callable[[], T], done: Callable[[T], None], lane: Lane = "storage"
+    ) -> None:
         """Run blocking work away from the core's thread (see :meth:`Host.offload`)."""
-        self.host.offload(work, done)
+        self.host.offload(work, done, lane)
 
     def hold(self, session: Session, seq: int, gate: str = "history") -> None:
         """Send ``session`` nothing more until ``gate`` has done its work up to ``seq`` (the

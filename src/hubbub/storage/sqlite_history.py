@@ -38,11 +38,12 @@ journal with ``synchronous=EXTRA`` (the journal's removal, which commits a trans
 fsynced with its directory before :meth:`SqliteHistory.append` returns), nothing
 memory-mapped, and every ``sqlite3.Error`` raised as :class:`StorageError`.
 
-Threading: two connections of its own on the file, one for writes (append, redact, purge,
-markers) and one for reads, each serialised by its own lock, so that a read never waits behind
-the accounts or a write in Python, only on SQLite's file lock for the last milliseconds of a
-commit. A database in memory (tests) cannot be opened a second time, so there the store shares
-the accounts' one connection and its lock instead.
+Threading: three connections of its own on the file, one for writes (append, redact, purge,
+markers), one for reads and one for searches, each serialised by its own lock, so that a read
+never waits behind the accounts, a write or a search (which may run up to its timeout) in
+Python, only on SQLite's file lock for the last milliseconds of a commit. A database in
+memory (tests) cannot be opened a second time, so there the store shares the accounts' one
+connection and its lock instead.
 """
 
 from __future__ import annotations
@@ -292,11 +293,13 @@ class SqliteHistory:
         self._shared = shared is not None
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
+        self._searcher: sqlite3.Connection | None = None
         self._write_lock = threading.Lock()
         self._read_lock = threading.Lock()
+        self._search_lock = threading.Lock()
         if shared is not None:
-            self._writer = self._reader = shared[0]
-            self._write_lock = self._read_lock = shared[1]
+            self._writer = self._reader = self._searcher = shared[0]
+            self._write_lock = self._read_lock = self._search_lock = shared[1]
         self.shared = False
         """Several nodes write this file (``--workers``): set by the storage."""
         self._buffers: dict[tuple[str, str], int] = {}
@@ -307,21 +310,24 @@ class SqliteHistory:
     # -- life --------------------------------------------------------------------------------
 
     def open(self) -> None:
-        """Connect the writer and the reader. Raises :class:`StorageError`. Idempotent."""
+        """Connect the writer, the reader and the searcher. Raises :class:`StorageError`.
+        Idempotent."""
         if self._shared or self._closed:
             if self._closed:
                 raise StorageError("the history database is closed")
             return
-        with self._write_lock, self._read_lock:
+        with self._write_lock, self._read_lock, self._search_lock:
             if self._writer is not None:
                 return
-            writer = self._connect(reader=False)
+            made: list[sqlite3.Connection] = []
             try:
-                reader = self._connect(reader=True)
+                for reader in (False, True, True):
+                    made.append(self._connect(reader=reader))
             except StorageError:
-                writer.close()
+                for conn in made:
+                    conn.close()
                 raise
-            self._writer, self._reader = writer, reader
+            self._writer, self._reader, self._searcher = made
 
     def _connect(self, *, reader: bool) -> sqlite3.Connection:
         try:
@@ -363,9 +369,11 @@ class SqliteHistory:
             self._closed = True
         with self._read_lock:
             reader, self._reader = self._reader, None
+        with self._search_lock:
+            searcher, self._searcher = self._searcher, None
         if self._shared:
             return
-        for conn in (writer, reader):
+        for conn in (writer, reader, searcher):
             if conn is not None:
                 with contextlib.suppress(sqlite3.Error):
                     conn.close()
@@ -890,7 +898,7 @@ class SqliteHistory:
             return []
         limit = min(limit, _MAX_LIMIT)
         deadline = time.monotonic() + timeout
-        if not self._read_lock.acquire(timeout=max(timeout, 0.0)):
+        if not self._search_lock.acquire(timeout=max(timeout, 0.0)):
             raise StorageTimeout(f"the search did not start within {timeout:g}s")
         stopped = False
 
@@ -900,7 +908,7 @@ class SqliteHistory:
             return 1 if stopped else 0
 
         try:
-            conn = self._reader
+            conn = self._searcher
             if conn is None:
                 raise StorageError("the history database is not open")
             conn.set_progress_handler(progress, _PROGRESS_STEPS)
@@ -921,7 +929,7 @@ class SqliteHistory:
             finally:
                 conn.set_progress_handler(None, 0)
         finally:
-            self._read_lock.release()
+            self._search_lock.release()
         return found
 
     @staticmethod

@@ -28,6 +28,7 @@ from hubbub.server.commands.dispatch import (
     finish_deferred,
     hold_input,
 )
+from hubbub.server.core import Lane
 from hubbub.server.delivery import format_time
 from hubbub.server.history import MESSAGE_COMMANDS, History, guarded, ms, replay_message
 from hubbub.server.multiline import MultilineMessage
@@ -86,9 +87,10 @@ def _run(
     ctx: Context,
     work: Callable[[], T],
     answer: Callable[[Response, T | Exception], None],
+    lane: Lane = "storage",
 ) -> None:
-    """Run ``work`` off the event loop, holding the client's next lines; ``answer`` adds
-    the reply (given the result, or the StorageError raised)."""
+    """Run ``work`` off the event loop (in ``lane``), holding the client's next lines;
+    ``answer`` adds the reply (given the result, or the StorageError raised)."""
     server, session = ctx.server, ctx.session
     later = defer_reply(ctx)
     hold_input(ctx)
@@ -98,7 +100,7 @@ def _run(
             answer(later, result)
         finish_deferred(ctx, later)
 
-    server.offload(guarded(work), done)
+    server.offload(guarded(work), done, lane)
 
 
 # -- CHATHISTORY -----------------------------------------------------------------------------
@@ -380,7 +382,7 @@ def handle_search(ctx: Context) -> None:
         else:
             later.add(Batch("soju.im/search", (), _messages(result, False)))
 
-    _run(ctx, work, answer)
+    _run(ctx, work, answer, "search")
 
 
 def _floor_of(floors: dict[tuple[str, str], float], row: StoredMessage) -> float:

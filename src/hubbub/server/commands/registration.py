@@ -203,7 +203,7 @@ def try_register(ctx: Context) -> None:
         server.resume(session)
 
     ctx.reply.flush()
-    server.offload(lambda: check_password(required, given), done)
+    server.offload(lambda: check_password(required, given), done, "hash")
 
 
 def _refuse(server: Server, session: Session, reply: Response) -> None:
