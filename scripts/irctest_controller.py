@@ -28,7 +28,6 @@ TEMPLATE = """
 [server]
 name = "My.Little.Server"
 network = "MyLittleNetwork"
-casemapping = "ascii"
 description = "test server"
 
 [[listen]]
