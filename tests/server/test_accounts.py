@@ -50,6 +50,44 @@ def test_register_after_connecting() -> None:
     assert stored.scram.iterations >= 4096
 
 
+def test_registrations_from_one_address_are_throttled() -> None:
+    clock = FakeClock()
+    server = server_with_accounts(clock)
+    accounts = AccountsSection(register_burst=2, register_per_hour=6.0)  # one per 10 minutes
+    server.apply_config(dataclasses.replace(server.config, accounts=accounts))
+
+    def register(nick: str, ip: str = "192.0.2.7", how: str = "REGISTER") -> list[Message]:
+        client = Client(server, ip=ip).register(nick)
+        if how == "REGISTER":
+            client.send(f"REGISTER * * {PASSWORD}")
+        else:
+            client.send(f"PRIVMSG NickServ :REGISTER {PASSWORD}")
+        return client.messages()
+
+    assert register("one")[-1].params[0] == "SUCCESS"
+    weak = Client(server, ip="192.0.2.7").register("weak")
+    weak.send("REGISTER * * short")  # refused for its password: costs no allowance
+    assert [m.params[1] for m in weak.messages() if m.command == "FAIL"] == ["WEAK_PASSWORD"]
+    assert register("two")[-1].params[0] == "SUCCESS"
+    [fail] = [m for m in register("three") if m.command == "FAIL"]
+    assert fail.params == (
+        "REGISTER",
+        "TEMPORARILY_UNAVAILABLE",
+        "three",
+        "Too many accounts registered from your address; try again later",
+    )
+    [notice] = [m.params[1] for m in register("four", how="NickServ") if m.command == "NOTICE"]
+    assert notice == (
+        "Cannot register four: too many accounts registered from your address; try again later."
+    )
+    assert register("other", ip="198.51.100.9")[-1].params[0] == "SUCCESS"  # its own bucket
+    assert register("local", ip="127.0.0.1")[-1].params[0] == "SUCCESS"  # loopback: spared
+    clock.advance(600)
+    assert register("five")[-1].params[0] == "SUCCESS"  # ten minutes later: one more
+    assert [m.command for m in register("six")][-1] == "FAIL"
+    assert service(server).storage.get_account(server.fold("three")) is None
+
+
 def test_register_a_custom_account_name() -> None:
     server = server_with_accounts()
     alice = Client(server).register("alice")

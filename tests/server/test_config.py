@@ -652,6 +652,8 @@ def test_accounts_section_parses() -> None:
         ("guest_prefix = 'Guest!'", "accounts.guest_prefix", "must be 1 to 20"),
         ("guest_prefix = 'Two Words'", "accounts.guest_prefix", "must be 1 to 20"),
         ("guest_prefix = '" + "G" * 21 + "'", "accounts.guest_prefix", "got 'GGGG"),
+        ("register_burst = -1", "accounts.register_burst", "got -1"),
+        ("register_per_hour = 0", "accounts.register_per_hour", "must be a positive number"),
         ("password_max = 20", "accounts.password_max", "unknown key"),
     ],
 )

@@ -376,6 +376,8 @@ class AccountsSection:
     nick_protection: str = "guest"
     nick_grace: float = 30.0
     guest_prefix: str = "Guest"
+    register_burst: int = 5
+    register_per_hour: float = 5.0
 
     def __post_init__(self) -> None:
         issues = _Issues()
@@ -390,6 +392,8 @@ class AccountsSection:
         # An empty password can never be checked; a minimum above the maximum bars everyone.
         _int_range(issues, "password_min_length", self.password_min_length, 1, MAX_PASSWORD_BYTES)
         _positive(issues, "nick_grace", self.nick_grace)
+        _int_range(issues, "register_burst", self.register_burst, 0)
+        _positive(issues, "register_per_hour", self.register_per_hour)
         # Guest nicks are this prefix and digits: it must be able to start a nick.
         if not is_valid_nick(self.guest_prefix, 20):
             issues.add(

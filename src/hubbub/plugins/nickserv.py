@@ -34,6 +34,7 @@ from hubbub.server.accounts import (
 )
 from hubbub.server.commands.accounts import (
     SERVICE_NAME,
+    THROTTLED,
     change_nick,
     create_account,
     login_refused,
@@ -157,6 +158,9 @@ def _ns_register(ctx: Context, service: AccountService, args: list[str]) -> None
         return
     if email and not valid_email(email):
         _notice(ctx, ctx.reply, f"Cannot register {name}: that is not an e-mail address.")
+        return
+    if not ctx.server.admit_registration(session):
+        _notice(ctx, ctx.reply, f"Cannot register {name}: {THROTTLED.lower()}.")
         return
 
     def answer(later: Response, outcome: Outcome, record: AccountRecord | None) -> None:

@@ -157,6 +157,8 @@ class Server:
         self.ip_counts: Counter[str] = Counter()
         self.connect_buckets: dict[str, tuple[float, float]] = {}
         """Connection throttle per address: (tokens left, when counted); forgotten once full."""
+        self.register_buckets: dict[str, tuple[float, float]] = {}
+        """Account registrations per address, as :attr:`connect_buckets`."""
         self.dirty: set[Session] = set()
         """Sessions with bytes queued since the last :meth:`flush`."""
         self._wake = self.wake
@@ -304,6 +306,29 @@ class Server:
         if tokens < 1.0:
             return False
         self.connect_buckets[ip] = (tokens - 1.0, now)
+        return True
+
+    def admit_registration(self, session: Session) -> bool:
+        """Account registration throttle: a token bucket per address (``[accounts]
+        register_burst`` accounts at once, then ``register_per_hour``), taken from when a
+        registration is tried (the callers check the name and password first, so a refused
+        one costs nothing). What the connection throttle spares (Unix sockets, loopback with
+        ``exempt_loopback``, ``[limits] exempt``) is spared here too: gateways and bouncers
+        register for many."""
+        burst = self.config.accounts.register_burst
+        ip = session.peer.ip
+        loopback = ip.startswith("127.") or ip == "::1"
+        if not burst or session.peer.transport == "unix":
+            return True
+        if (self.limits.exempt_loopback and loopback) or self._exempt(ip):
+            return True
+        now = self.clock()
+        rate = self.config.accounts.register_per_hour / 3600.0
+        tokens, last = self.register_buckets.get(ip, (float(burst), now))
+        tokens = refill(tokens, now - last, rate, burst)
+        if tokens < 1.0:
+            return False
+        self.register_buckets[ip] = (tokens - 1.0, now)
         return True
 
     def receive(self, session: Session, lines: Iterable[bytes | LineTooLong]) -> None:
@@ -514,6 +539,12 @@ class Server:
             for ip, (tokens, last) in list(self.connect_buckets.items()):
                 if refill(tokens, now - last, rate, burst) >= burst:
                     del self.connect_buckets[ip]
+        if self.register_buckets:  # (the same for registrations)
+            accounts = self.config.accounts
+            burst, rate = accounts.register_burst, accounts.register_per_hour / 3600.0
+            for ip, (tokens, last) in list(self.register_buckets.items()):
+                if refill(tokens, now - last, rate, burst) >= burst:
+                    del self.register_buckets[ip]
         if self.accounts is not None and self.accounts.grace:
             expire_grace(self, now)  # nick protection: only the clients counting down
         if self.history is not None:

@@ -64,6 +64,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COMMANDS",
     "SERVICE_NAME",
+    "THROTTLED",
     "change_nick",
     "create_account",
     "account_created",
@@ -211,6 +212,10 @@ def _advance(ctx: Context, service: AccountService, state: AuthState, step: Step
 
 # -- account registration (draft/account-registration) ---------------------------------------
 
+THROTTLED = "Too many accounts registered from your address; try again later"
+"""Why a registration is refused by the throttle (``[accounts] register_burst``)."""
+
+
 
 def create_account(
     ctx: Context,
@@ -287,6 +292,9 @@ def handle_register(ctx: Context) -> None:
         return
     if email != "*" and not valid_email(email):
         reply.fail("REGISTER", "INVALID_EMAIL", name, "That is not an e-mail address")
+        return
+    if not server.admit_registration(session):
+        reply.fail("REGISTER", "TEMPORARILY_UNAVAILABLE", name, THROTTLED)
         return
 
     def answer(later: Response, outcome: Outcome, record: AccountRecord | None) -> None:
