@@ -216,7 +216,6 @@ THROTTLED = "Too many accounts registered from your address; try again later"
 """Why a registration is refused by the throttle (``[accounts] register_burst``)."""
 
 
-
 def create_account(
     ctx: Context,
     service: AccountService,
