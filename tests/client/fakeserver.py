@@ -356,9 +356,11 @@ class FakeServer:
                 if low < latest < high:
                     found.append((latest, name))
         found.sort()
+        limit = int(p[3])
+        chosen = found[:limit] if start <= end else found[-limit:]  # (counted from the first)
         lines = [
             Message("CHATHISTORY", ("TARGETS", name, stamp(latest)), NAME)
-            for latest, name in found[: int(p[3])]
+            for latest, name in chosen
         ]
         self._answer(peer, msg, self._batch_of("draft/chathistory-targets", (), lines))
 

@@ -640,8 +640,9 @@ class Client:
         self, start: datetime, end: datetime, *, limit: int = 50, timeout: float | None = None
     ) -> list[HistoryTarget]:
         """The conversations (channels and nicks) whose latest message is between ``start``
-        and ``end``, with its time, ordered by it (``CHATHISTORY TARGETS``): to find the
-        private conversations missed while away."""
+        and ``end``, with its time, ordered by it, oldest first (``CHATHISTORY TARGETS``): to
+        find the private conversations missed while away. The server counts ``limit`` from
+        ``start``: give the later time first to get the most recently active."""
         session = self._current().session
         message, expect = session.targets_query(start, end, limit)
         answer = await self.request(message, expect, timeout=timeout)

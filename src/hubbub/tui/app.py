@@ -585,7 +585,8 @@ class ChatApp(App[int]):
         """After a reconnection: the private conversations active meanwhile, caught up."""
         end = datetime.now(UTC) + timedelta(days=1)  # the server's clock may be ahead
         try:
-            targets = await self.client.history_targets(since.astimezone(UTC), end)
+            # (the later bound first: the limit counts from it, so the most recent come back)
+            targets = await self.client.history_targets(end, since.astimezone(UTC))
         except ClientError:
             return
         state = self.client.state

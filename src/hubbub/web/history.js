@@ -141,7 +141,9 @@ export function requestTargets() {
   const now = Date.now();
   const since = state.lastSeen ? state.lastSeen - 60 * 1000 : now - TARGETS_DEFAULT_DAYS * 86400 * 1000;
   const stamp = (ms) => "timestamp=" + new Date(ms).toISOString();
-  sendCmd("CHATHISTORY", "TARGETS", stamp(since), stamp(now + 60 * 1000), String(pageSize()));
+  // The later bound first: the server counts the limit from the first one, so a page holds
+  // the most recently active conversations (they come back oldest first all the same).
+  sendCmd("CHATHISTORY", "TARGETS", stamp(now + 60 * 1000), stamp(since), String(pageSize()));
 }
 
 /** FAIL CHATHISTORY <code> <subcommand> <target> ...: that request gets no batch. */
