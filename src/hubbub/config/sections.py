@@ -376,8 +376,8 @@ class AccountsSection:
     nick_protection: str = "guest"
     nick_grace: float = 30.0
     guest_prefix: str = "Guest"
-    register_burst: int = 5
-    register_per_hour: float = 5.0
+    register_burst: int = 30
+    register_per_hour: float = 60.0
 
     def __post_init__(self) -> None:
         issues = _Issues()
