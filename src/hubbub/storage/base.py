@@ -12,13 +12,16 @@ and the server goes on.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from hubbub.protocol.casemap import Folded
 
 __all__ = [
+    "ACCOUNT_COLUMNS",
+    "CHANNEL_COLUMNS",
     "AccountRecord",
     "Anchor",
     "ChannelRecord",
@@ -29,6 +32,10 @@ __all__ = [
     "StorageError",
     "StorageTimeout",
     "StoredMessage",
+    "account_from_row",
+    "account_row",
+    "channel_from_row",
+    "channel_row",
     "expand",
     "msgid_at",
     "split_msgid",
@@ -360,3 +367,119 @@ class ChannelStore(Protocol):
 
     def delete_channel(self, folded: Folded) -> bool:
         """Drop a registration durably; False if there was none."""
+
+
+# -- rows of the SQL stores ------------------------------------------------------------------
+# SQLite and PostgreSQL keep accounts and registered channels in tables of the same columns;
+# these turn records into those columns' values and back (lists as JSON text).
+
+ACCOUNT_COLUMNS = (
+    "name, folded, password_hash, scram_salt, scram_iterations, scram_stored_key, "
+    "scram_server_key, created, email"
+)
+"""The columns of the ``accounts`` table, in the order of :func:`account_row`."""
+
+CHANNEL_COLUMNS = (
+    "name, folded, founder, registered, topic, topic_setter, topic_time, modes, key, "
+    "channel_limit, bans, excepts, invexes, access, history"
+)
+"""The columns of the ``channels`` table, in the order of :func:`channel_row`."""
+
+
+def account_row(account: AccountRecord) -> tuple[object, ...]:
+    """The values of ``account`` in the order of :data:`ACCOUNT_COLUMNS`."""
+    scram = account.scram
+    return (
+        account.name,
+        account.folded,
+        account.password_hash,
+        scram.salt,
+        scram.iterations,
+        scram.stored_key,
+        scram.server_key,
+        account.created,
+        account.email,
+    )
+
+
+def account_from_row(row: Sequence[Any]) -> AccountRecord:
+    """The account in a row of :data:`ACCOUNT_COLUMNS`."""
+    name, folded, password_hash, salt, iterations, stored_key, server_key, created, email = row
+    return AccountRecord(
+        name=name,
+        folded=Folded(folded),
+        password_hash=password_hash,
+        scram=ScramCredentials(bytes(salt), int(iterations), bytes(stored_key), bytes(server_key)),
+        created=float(created),
+        email=email,
+    )
+
+
+def _strings(text: str) -> tuple[str, ...]:
+    """A JSON array of strings, as a tuple; anything else fails as a database fault."""
+    value = json.loads(text)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"not a JSON array of strings: {text[:80]!r}")
+    return tuple(value)
+
+
+def _access(text: str) -> tuple[tuple[str, str], ...]:
+    """The JSON ``[[account, level], ...]`` of an access list."""
+    value = json.loads(text)
+    if not isinstance(value, list):
+        raise ValueError(f"not a JSON array: {text[:80]!r}")
+    entries = []
+    for item in value:
+        if (
+            not isinstance(item, list)
+            or len(item) != 2
+            or not all(isinstance(part, str) for part in item)
+        ):
+            raise ValueError(f"not an access entry: {item!r}")
+        entries.append((item[0], item[1]))
+    return tuple(entries)
+
+
+def channel_row(record: ChannelRecord) -> tuple[object, ...]:
+    """The values of ``record`` in the order of :data:`CHANNEL_COLUMNS`."""
+    return (
+        record.name,
+        record.folded,
+        record.founder,
+        record.registered,
+        record.topic,
+        record.topic_setter,
+        record.topic_time,
+        record.modes,
+        record.key,
+        record.limit,
+        json.dumps(list(record.bans)),
+        json.dumps(list(record.excepts)),
+        json.dumps(list(record.invexes)),
+        json.dumps([list(entry) for entry in record.access]),
+        record.history,
+    )
+
+
+def channel_from_row(row: Sequence[Any]) -> ChannelRecord:
+    """The registered channel in a row of :data:`CHANNEL_COLUMNS` (a malformed list is a
+    ``ValueError``, which the stores report as a database fault)."""
+    name, folded, founder, registered, topic, setter, topic_time, modes, key, limit = row[:10]
+    bans, excepts, invexes, access, history = row[10:]
+    return ChannelRecord(
+        name=name,
+        folded=Folded(folded),
+        founder=founder,
+        registered=float(registered),
+        topic=topic,
+        topic_setter=setter,
+        topic_time=float(topic_time),
+        modes=modes,
+        key=key,
+        limit=int(limit),
+        bans=_strings(bans),
+        excepts=_strings(excepts),
+        invexes=_strings(invexes),
+        access=_access(access),
+        history=history,
+    )

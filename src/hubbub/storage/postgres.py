@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import contextlib
 import heapq
-import json
 import re
 import threading
 import time as clock
@@ -55,6 +54,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from hubbub.protocol.casemap import Folded
 from hubbub.storage.base import (
+    ACCOUNT_COLUMNS,
+    CHANNEL_COLUMNS,
     AccountRecord,
     Anchor,
     ChannelRecord,
@@ -62,6 +63,10 @@ from hubbub.storage.base import (
     StorageError,
     StorageTimeout,
     StoredMessage,
+    account_from_row,
+    account_row,
+    channel_from_row,
+    channel_row,
     expand,
 )
 
@@ -170,14 +175,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 """The schema, one entry per version: version N is reached by running entry N-1."""
 
-_ACCOUNT_COLUMNS = (
-    "name, folded, password_hash, scram_salt, scram_iterations, scram_stored_key, "
-    "scram_server_key, created, email"
-)
-_CHANNEL_COLUMNS = (
-    "name, folded, founder, registered, topic, topic_setter, topic_time, modes, key, "
-    "channel_limit, bans, excepts, invexes, access, history"
-)
 _COLUMNS = "id, buffer, time, msgid, command, sender, account, line, tags, text"
 _Row = tuple[int, int, int, str, str, str, str, str, str, str]
 _WORD = re.compile(r"[^\W_]+")
@@ -244,84 +241,6 @@ def millis(t: float) -> int:
     if 0.0 < t < _MAX_SECONDS:
         return int(t * 1000 + 0.5)
     return _MAX_MS if t >= _MAX_SECONDS else 0
-
-
-def _strings(text: str) -> tuple[str, ...]:
-    value = json.loads(text)
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"not a JSON array of strings: {text[:80]!r}")
-    return tuple(value)
-
-
-def _access(text: str) -> tuple[tuple[str, str], ...]:
-    value = json.loads(text)
-    if not isinstance(value, list):
-        raise ValueError(f"not a JSON array: {text[:80]!r}")
-    entries = []
-    for item in value:
-        if (
-            not isinstance(item, list)
-            or len(item) != 2
-            or not all(isinstance(part, str) for part in item)
-        ):
-            raise ValueError(f"not an access entry: {item!r}")
-        entries.append((item[0], item[1]))
-    return tuple(entries)
-
-
-def _record(row: Sequence[Any]) -> AccountRecord:
-    name, folded, password_hash, salt, iterations, stored_key, server_key, created, email = row
-    return AccountRecord(
-        name=name,
-        folded=Folded(folded),
-        password_hash=password_hash,
-        scram=ScramCredentials(bytes(salt), int(iterations), bytes(stored_key), bytes(server_key)),
-        created=float(created),
-        email=email,
-    )
-
-
-def _channel(row: Sequence[Any]) -> ChannelRecord:
-    name, folded, founder, registered, topic, setter, topic_time, modes, key, limit = row[:10]
-    bans, excepts, invexes, access, history = row[10:]
-    return ChannelRecord(
-        name=name,
-        folded=Folded(folded),
-        founder=founder,
-        registered=float(registered),
-        topic=topic,
-        topic_setter=setter,
-        topic_time=float(topic_time),
-        modes=modes,
-        key=key,
-        limit=int(limit),
-        bans=_strings(bans),
-        excepts=_strings(excepts),
-        invexes=_strings(invexes),
-        access=_access(access),
-        history=history,
-    )
-
-
-def _channel_row(record: ChannelRecord) -> tuple[object, ...]:
-    """The values of ``record`` in the order of ``_CHANNEL_COLUMNS``."""
-    return (
-        record.name,
-        record.folded,
-        record.founder,
-        record.registered,
-        record.topic,
-        record.topic_setter,
-        record.topic_time,
-        record.modes,
-        record.key,
-        record.limit,
-        json.dumps(list(record.bans)),
-        json.dumps(list(record.excepts)),
-        json.dumps(list(record.invexes)),
-        json.dumps([list(entry) for entry in record.access]),
-        record.history,
-    )
 
 
 def _message(row: Sequence[Any], target: str, peer: str) -> StoredMessage:
@@ -470,38 +389,27 @@ class PostgresStorage:
     # -- accounts ----------------------------------------------------------------------------
 
     def create_account(self, account: AccountRecord) -> bool:
-        scram = account.scram
         with self.connection() as conn:
             cursor = conn.execute(
-                f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}) "
+                f"INSERT INTO accounts ({ACCOUNT_COLUMNS}) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (folded) DO NOTHING",
-                (
-                    account.name,
-                    account.folded,
-                    account.password_hash,
-                    scram.salt,
-                    scram.iterations,
-                    scram.stored_key,
-                    scram.server_key,
-                    account.created,
-                    account.email,
-                ),
+                account_row(account),
             )
             return cursor.rowcount == 1
 
     def get_account(self, folded: Folded) -> AccountRecord | None:
         with self.connection() as conn:
             row = conn.execute(
-                f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE folded = %s", (folded,)
+                f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE folded = %s", (folded,)
             ).fetchone()
-        return None if row is None else _record(row)
+        return None if row is None else account_from_row(row)
 
     def list_accounts(self) -> list[AccountRecord]:
         with self.connection() as conn:
             rows = conn.execute(
-                f'SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY folded COLLATE "C"'
+                f'SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY folded COLLATE "C"'
             ).fetchall()
-        return [_record(row) for row in rows]
+        return [account_from_row(row) for row in rows]
 
     def set_password(self, folded: Folded, password_hash: str, scram: ScramCredentials) -> bool:
         with self.connection() as conn:
@@ -547,42 +455,42 @@ class PostgresStorage:
     def list_channels(self) -> list[ChannelRecord]:
         with self.connection() as conn:
             found = conn.execute(
-                f'SELECT {_CHANNEL_COLUMNS} FROM channels ORDER BY folded COLLATE "C"'
+                f'SELECT {CHANNEL_COLUMNS} FROM channels ORDER BY folded COLLATE "C"'
             ).fetchall()
         try:
-            return [_channel(row) for row in found]
+            return [channel_from_row(row) for row in found]
         except (ValueError, TypeError) as exc:  # a row no hubbub wrote
             raise StorageError(f"a damaged channel registration in {self.path}: {exc}") from exc
 
     def get_channel(self, folded: Folded) -> ChannelRecord | None:
         with self.connection() as conn:
             found = conn.execute(
-                f"SELECT {_CHANNEL_COLUMNS} FROM channels WHERE folded = %s", (folded,)
+                f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE folded = %s", (folded,)
             ).fetchall()
         try:
-            return _channel(found[0]) if found else None
+            return channel_from_row(found[0]) if found else None
         except (ValueError, TypeError) as exc:  # a row no hubbub wrote
             raise StorageError(f"a damaged channel registration in {self.path}: {exc}") from exc
 
     def create_channel(self, record: ChannelRecord) -> bool:
         with self.connection() as conn:
             cursor = conn.execute(
-                f"INSERT INTO channels ({_CHANNEL_COLUMNS}) "
-                f"VALUES ({', '.join(['%s'] * len(_CHANNEL_COLUMNS.split(', ')))}) "
+                f"INSERT INTO channels ({CHANNEL_COLUMNS}) "
+                f"VALUES ({', '.join(['%s'] * len(CHANNEL_COLUMNS.split(', ')))}) "
                 "ON CONFLICT (folded) DO NOTHING",
-                _channel_row(record),
+                channel_row(record),
             )
             return cursor.rowcount == 1
 
     def save_channel(self, record: ChannelRecord) -> None:
-        columns = _CHANNEL_COLUMNS.split(", ")
+        columns = CHANNEL_COLUMNS.split(", ")
         updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in columns[2:])
         with self.connection() as conn:
             conn.execute(
-                f"INSERT INTO channels ({_CHANNEL_COLUMNS}) "
+                f"INSERT INTO channels ({CHANNEL_COLUMNS}) "
                 f"VALUES ({', '.join(['%s'] * len(columns))}) "
                 f"ON CONFLICT (folded) DO UPDATE SET name = EXCLUDED.name, {updates}",
-                _channel_row(record),
+                channel_row(record),
             )
 
     def delete_channel(self, folded: Folded) -> bool:

@@ -23,7 +23,6 @@ many have been applied. A database from a newer hubbub is refused rather than gu
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sqlite3
 import threading
@@ -31,7 +30,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from hubbub.protocol.casemap import Folded
-from hubbub.storage.base import AccountRecord, ChannelRecord, ScramCredentials, StorageError
+from hubbub.storage.base import (
+    ACCOUNT_COLUMNS,
+    CHANNEL_COLUMNS,
+    AccountRecord,
+    ChannelRecord,
+    ScramCredentials,
+    StorageError,
+    account_from_row,
+    account_row,
+    channel_from_row,
+    channel_row,
+)
 from hubbub.storage.sqlite_history import (
     HISTORY_BLOCKS,
     HISTORY_SCHEMA,
@@ -95,101 +105,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     HISTORY_BLOCKS,
 )
 """The schema, one entry per version: version N is reached by running entry N-1."""
-
-_ACCOUNT_COLUMNS = (
-    "name, folded, password_hash, scram_salt, scram_iterations, scram_stored_key, "
-    "scram_server_key, created, email"
-)
-
-_Row = tuple[str, str, str, bytes, int, bytes, bytes, float, str]
-
-_CHANNEL_COLUMNS = (
-    "name, folded, founder, registered, topic, topic_setter, topic_time, modes, key, "
-    "channel_limit, bans, excepts, invexes, access, history"
-)
-
-
-def _strings(text: str) -> tuple[str, ...]:
-    """A JSON array of strings, as a tuple; anything else fails as a database fault."""
-    value = json.loads(text)
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"not a JSON array of strings: {text[:80]!r}")
-    return tuple(value)
-
-
-def _access(text: str) -> tuple[tuple[str, str], ...]:
-    """The JSON ``[[account, level], ...]`` of an access list."""
-    value = json.loads(text)
-    if not isinstance(value, list):
-        raise ValueError(f"not a JSON array: {text[:80]!r}")
-    entries = []
-    for item in value:
-        if (
-            not isinstance(item, list)
-            or len(item) != 2
-            or not all(isinstance(part, str) for part in item)
-        ):
-            raise ValueError(f"not an access entry: {item!r}")
-        entries.append((item[0], item[1]))
-    return tuple(entries)
-
-
-def _record(row: _Row) -> AccountRecord:
-    name, folded, password_hash, salt, iterations, stored_key, server_key, created, email = row
-    return AccountRecord(
-        name=name,
-        folded=Folded(folded),
-        password_hash=password_hash,
-        scram=ScramCredentials(bytes(salt), int(iterations), bytes(stored_key), bytes(server_key)),
-        created=float(created),
-        email=email,
-    )
-
-
-_ChannelRow = tuple[str, str, str, float, str, str, float, str, str, int, str, str, str, str, str]
-
-
-def _channel(row: _ChannelRow) -> ChannelRecord:
-    name, folded, founder, registered, topic, setter, topic_time, modes, key, limit = row[:10]
-    bans, excepts, invexes, access, history = row[10:]
-    return ChannelRecord(
-        name=name,
-        folded=Folded(folded),
-        founder=founder,
-        registered=float(registered),
-        topic=topic,
-        topic_setter=setter,
-        topic_time=float(topic_time),
-        modes=modes,
-        key=key,
-        limit=int(limit),
-        bans=_strings(bans),
-        excepts=_strings(excepts),
-        invexes=_strings(invexes),
-        access=_access(access),
-        history=history,
-    )
-
-
-def _channel_row(record: ChannelRecord) -> tuple[object, ...]:
-    """The values of ``record`` in the order of ``_CHANNEL_COLUMNS``."""
-    return (
-        record.name,
-        record.folded,
-        record.founder,
-        record.registered,
-        record.topic,
-        record.topic_setter,
-        record.topic_time,
-        record.modes,
-        record.key,
-        record.limit,
-        json.dumps(list(record.bans)),
-        json.dumps(list(record.excepts)),
-        json.dumps(list(record.invexes)),
-        json.dumps([list(entry) for entry in record.access]),
-        record.history,
-    )
 
 
 class SqliteStorage:
@@ -329,22 +244,11 @@ class SqliteStorage:
     # -- accounts ----------------------------------------------------------------------------
 
     def create_account(self, account: AccountRecord) -> bool:
-        scram = account.scram
         with self._connection() as conn:
             try:
                 conn.execute(
-                    f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        account.name,
-                        account.folded,
-                        account.password_hash,
-                        scram.salt,
-                        scram.iterations,
-                        scram.stored_key,
-                        scram.server_key,
-                        account.created,
-                        account.email,
-                    ),
+                    f"INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    account_row(account),
                 )
             except sqlite3.IntegrityError:
                 return False
@@ -353,14 +257,14 @@ class SqliteStorage:
     def get_account(self, folded: Folded) -> AccountRecord | None:
         with self._connection() as conn:
             row = conn.execute(
-                f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE folded = ?", (folded,)
+                f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE folded = ?", (folded,)
             ).fetchone()
-        return None if row is None else _record(row)
+        return None if row is None else account_from_row(row)
 
     def list_accounts(self) -> list[AccountRecord]:
         with self._connection() as conn:
-            rows = conn.execute(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY folded")
-            return [_record(row) for row in rows.fetchall()]
+            rows = conn.execute(f"SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY folded")
+            return [account_from_row(row) for row in rows.fetchall()]
 
     def set_password(self, folded: Folded, password_hash: str, scram: ScramCredentials) -> bool:
         with self._connection() as conn:
@@ -400,38 +304,38 @@ class SqliteStorage:
 
     def list_channels(self) -> list[ChannelRecord]:
         with self._connection() as conn:
-            rows = conn.execute(f"SELECT {_CHANNEL_COLUMNS} FROM channels ORDER BY folded")
+            rows = conn.execute(f"SELECT {CHANNEL_COLUMNS} FROM channels ORDER BY folded")
             found = rows.fetchall()
         try:
-            return [_channel(row) for row in found]
+            return [channel_from_row(row) for row in found]
         except (ValueError, TypeError) as exc:  # a row no hubbub wrote
             raise StorageError(f"a damaged channel registration in {self.path}: {exc}") from exc
 
     def get_channel(self, folded: Folded) -> ChannelRecord | None:
         with self._connection() as conn:
             found = conn.execute(
-                f"SELECT {_CHANNEL_COLUMNS} FROM channels WHERE folded = ?", (folded,)
+                f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE folded = ?", (folded,)
             ).fetchall()
         try:
-            return _channel(found[0]) if found else None
+            return channel_from_row(found[0]) if found else None
         except (ValueError, TypeError) as exc:  # a row no hubbub wrote
             raise StorageError(f"a damaged channel registration in {self.path}: {exc}") from exc
 
     def create_channel(self, record: ChannelRecord) -> bool:
         with self._connection() as conn:
             cursor = conn.execute(
-                f"INSERT OR IGNORE INTO channels ({_CHANNEL_COLUMNS}) "
+                f"INSERT OR IGNORE INTO channels ({CHANNEL_COLUMNS}) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                _channel_row(record),
+                channel_row(record),
             )
             return cursor.rowcount == 1
 
     def save_channel(self, record: ChannelRecord) -> None:
         with self._connection() as conn:
             conn.execute(
-                f"INSERT OR REPLACE INTO channels ({_CHANNEL_COLUMNS}) "
+                f"INSERT OR REPLACE INTO channels ({CHANNEL_COLUMNS}) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                _channel_row(record),
+                channel_row(record),
             )
 
     def delete_channel(self, folded: Folded) -> bool:
