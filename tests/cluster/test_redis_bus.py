@@ -53,8 +53,7 @@ class Node:
         """The node dies without a word: its tasks stop, its lease is left to run out (and
         ``stop`` only closes its connections)."""
         self.dead = True
-        for task in list(self.bus._tasks):
-            task.cancel()
+        _freeze(self)
 
     async def stop(self) -> None:
         await (self.bus.close() if self.dead else self.bus.stop(1.0))
@@ -228,8 +227,7 @@ async def test_a_node_taken_for_gone_comes_back_with_what_it_said_meanwhile(
     async with running(Node(redis, "a"), Node(redis, "b")) as (a, b):
         alice, bob = await in_room(a, b)
         # a freezes (its tasks stop: no lease, no writes) while alice goes on talking
-        for task in list(a.bus._tasks):
-            task.cancel()
+        _freeze(a)
         alice.send("PRIVMSG #room :said while frozen")
         await received(bob, "QUIT")  # b took a for gone
         assert b.server.network.find_user("alice") is None
@@ -246,8 +244,7 @@ async def test_a_nick_taken_while_a_node_was_cut_off_stays_with_its_new_holder(
     async with running(Node(redis, "a"), Node(redis, "b")) as (a, b):
         alice = await a.client("alice")
         await until(lambda: b.server.network.find_user("alice") is not None, "alice on b")
-        for task in list(a.bus._tasks):  # a freezes
-            task.cancel()
+        _freeze(a)  # a freezes
         await until(lambda: b.server.network.find_user("alice") is None, "alice gone from b")
         other = await b.client("alice")  # the nick is free again: b gives it out
         a.bus._spawn(a.bus._write())  # a thaws
@@ -509,6 +506,13 @@ async def test_a_connection_that_leaves_before_registering_gives_its_nick_back(
     await a.client("hasty")
 
 
+def _freeze(node: Node) -> None:
+    """``node``'s bus stops: its tasks are cancelled (no lease, no reads, no writes), as for
+    a node frozen, cut off from Redis or dead; :func:`_thaw` starts them again."""
+    for task in list(node.bus._tasks):
+        task.cancel()
+
+
 def _thaw(node: Node) -> None:
     """``node``'s bus goes on (after its tasks were cancelled: a node frozen or cut off)."""
     node.bus._spawn(node.bus._write())
@@ -523,8 +527,7 @@ async def test_a_node_taken_for_gone_claims_its_channels_again(redis: RedisServe
         alice.send("JOIN #solo")
         await until(lambda: b.server.find_channel("#solo") is not None, "#solo on b")
         token = a.link.tokens[a.server.fold("#solo")]
-        for task in list(a.bus._tasks):  # a freezes
-            task.cancel()
+        _freeze(a)  # a freezes
         await until(lambda: b.server.find_channel("#solo") is None, "#solo gone from b")
         await until(lambda: not b.bus._outbox, "b gave #solo's claim back")
         assert await a.bus._client.hget(a.bus.channels, "#solo") is None
@@ -542,8 +545,7 @@ async def test_a_channel_made_anew_while_its_node_was_cut_off_is_one_channel_aft
         bob = await b.client("bob")
         alice.send("JOIN #solo")
         await until(lambda: b.server.find_channel("#solo") is not None, "#solo on b")
-        for task in list(a.bus._tasks):  # a freezes
-            task.cancel()
+        _freeze(a)  # a freezes
         await until(lambda: b.server.find_channel("#solo") is None, "#solo gone from b")
         bob.send("JOIN #solo")  # made anew on b, bob its operator
         await received(bob, " JOIN #solo")
@@ -762,8 +764,7 @@ async def test_a_user_renamed_to_a_nick_still_held_here_takes_it_once_it_is_let_
         alice = await a.client("alice")
         bobby = await b.client("bobby")
         await until(lambda: a.server.network.find_user("bobby") is not None, "bobby on a")
-        for task in list(a.bus._tasks):  # a freezes
-            task.cancel()
+        _freeze(a)  # a freezes
         await until(lambda: b.server.network.find_user("alice") is None, "alice gone from b")
         bobby.send("NICK alice")  # the nick is free again: b gives it out
         await received(bobby, " NICK alice")
