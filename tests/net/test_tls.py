@@ -21,24 +21,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from hubbub.config import Config, ListenSection, load_config
-from hubbub.net import app as app_module
 from hubbub.net import certs
 from hubbub.net.app import App
 from tests.conftest import make_config
 from tests.e2e.ircclient import IRCTestClient
-from tests.net.test_websocket import WSClient, http_get_at
+from tests.net.test_websocket import WSClient, http_get_at, transports  # noqa: F401
 from tests.timeouts import TIMEOUT
 
 AppFactory = Callable[[Config], Any]
-
-
-@pytest.fixture(params=["epoll", "asyncio"], autouse=True)
-def transports(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every test twice: clients on the epoll hub, and on asyncio transports and the
-    websockets server (what a platform without epoll uses)."""
-    if request.param == "asyncio":
-        monkeypatch.setattr(app_module, "make_hub", lambda loop, server: None)
-    return str(request.param)
+# (``transports``, imported above, is autouse: each test here runs on the epoll hub and on
+# asyncio's transports, as in test_websocket.py)
 
 
 def write_cert(
