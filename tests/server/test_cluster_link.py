@@ -444,6 +444,16 @@ def test_changes_made_on_both_sides_of_the_race_end_the_same_everywhere(
     assert [_state(server, "#room")[0] for server, _ in nodes] == ["after"] * 3
 
 
+def _alice_taken_behind_a_s_back(hub: LocalHub, link_a: ClusterLink, bobby: Client) -> None:
+    """The other nodes take node a for gone (its users' claims are freed) and ``bobby``
+    takes the nick alice; a, which never knew it was gone, is back and hears it (and what
+    the others did meanwhile)."""
+    hub.kill("a")
+    bobby.send("NICK alice")
+    hub.links.insert(0, link_a)
+    hub.pump()
+
+
 def _renamed_while_taken_for_gone() -> tuple[LocalHub, Server, ClusterLink, Client, Client]:
     """alice (node a) and bobby (node b) in #room; b takes a for gone (alice's claim is
     freed) and bobby takes the nick alice; a, which never knew it was gone, hears it while
@@ -458,10 +468,7 @@ def _renamed_while_taken_for_gone() -> tuple[LocalHub, Server, ClusterLink, Clie
     bobby.send("JOIN #room")
     hub.pump()
     alice.messages()
-    hub.kill("a")
-    bobby.send("NICK alice")
-    hub.links.insert(0, link_a)  # a is back: it hears what b did meanwhile
-    hub.pump()
+    _alice_taken_behind_a_s_back(hub, link_a, bobby)
     return hub, a, link_a, alice, bobby
 
 
@@ -887,10 +894,7 @@ def test_records_naming_a_user_whose_rename_waits_do_not_reach_the_local_holder(
     bobby.send("JOIN #ops")
     hub.pump()
     alice.messages()
-    hub.kill("a")
-    bobby.send("NICK alice")
-    hub.links.insert(0, link_a)  # a is back: it hears what b and c do meanwhile
-    hub.pump()
+    _alice_taken_behind_a_s_back(hub, link_a, bobby)
     carol.send("PRIVMSG alice :for bobby only", "MODE #ops +v alice")
     hub.pump()
     theirs = a.network.find_user("bobby")
@@ -920,10 +924,7 @@ def test_a_rename_to_the_old_nick_of_a_user_whose_rename_waits_waits_for_it_too(
     bobby = Client(b).register("bobby")
     dave = Client(c).register("dave")
     hub.pump()
-    hub.kill("a")
-    bobby.send("NICK alice")
-    hub.links.insert(0, link_a)  # a is back: it hears what b and c do meanwhile
-    hub.pump()
+    _alice_taken_behind_a_s_back(hub, link_a, bobby)
     dave.send("NICK bobby")
     hub.pump()
     theirs, his = a.network.find_user("bobby"), a.network.find_user("dave")
