@@ -121,10 +121,11 @@ def joined(nick: str) -> Callable[[Message], bool]:
 
 
 async def alice_and_bob_in_room(
-    nodes: dict[str, tuple[asyncio.subprocess.Process, int]],
+    nodes: dict[str, tuple[asyncio.subprocess.Process, int]], alice_caps: str = ""
 ) -> tuple[IRCTestClient, IRCTestClient]:
-    """alice on node a and bob on node b, both in #room, each seeing the other there."""
-    alice = await client(nodes["a"][1], "alice")
+    """alice on node a (with ``alice_caps``) and bob on node b, both in #room, each seeing
+    the other there."""
+    alice = await client(nodes["a"][1], "alice", alice_caps)
     bob = await client(nodes["b"][1], "bob")
     await alice.send("JOIN #room")
     await alice.expect("366")
@@ -230,14 +231,7 @@ async def test_restarting_redis_mid_traffic_loses_no_acknowledged_message(
     tmp_path: Path, own_redis: RedisServer
 ) -> None:
     async with cluster(tmp_path, own_redis, "ab", lease=5.0) as nodes:
-        alice = await client(nodes["a"][1], "alice", "echo-message")
-        bob = await client(nodes["b"][1], "bob")
-        await alice.send("JOIN #room")
-        await alice.expect("366")
-        await sees_in(bob, "#room", "alice")
-        await bob.send("JOIN #room")
-        await bob.expect("366")
-        await alice.expect(joined("bob"))
+        alice, bob = await alice_and_bob_in_room(nodes, "echo-message")
         loop = asyncio.get_running_loop()
         restarted: asyncio.Future[None] | None = None
         acknowledged: list[str] = []
