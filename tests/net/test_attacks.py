@@ -24,7 +24,8 @@ from hubbub.net import epoll, wsframes
 from hubbub.net.app import App
 from hubbub.protocol.message import MAX_INPUT_BYTES
 from tests.e2e.ircclient import IRCTestClient
-from tests.net.test_hub_transports import RawWS, cert, config, connection_of, registered
+from tests.net.test_epoll import connection_of
+from tests.net.test_hub_transports import RawWS, cert, config, registered
 from tests.net.test_wsframes import client_frame
 from tests.timeouts import TIMEOUT
 

@@ -30,6 +30,22 @@ def connection_of(app: App, nick: str) -> epoll.Connection:
     raise LookupError(nick)
 
 
+async def fill_until_buffered(talker: IRCTestClient, to: str, conn: epoll.Connection) -> int:
+    """``talker`` sends ``to`` batches of long lines until the kernel stops taking them for
+    ``conn`` (the hub then buffers the rest: ``conn.wbuf``); how many lines were sent."""
+    text = "z" * 400
+    count = 0
+    for batch in range(100):
+        await talker.send(*[f"PRIVMSG {to} :{batch}:{i}:{text}" for i in range(100)])
+        count += 100
+        await talker.send("PING :sync")
+        await talker.expect(lambda m: m.command == "PONG")
+        if conn.wbuf:
+            break
+    assert conn.wbuf, "the kernel took everything; the buffered path was not reached"
+    return count
+
+
 async def slow_client(app: App, nick: str) -> tuple[socket.socket, epoll.Connection]:
     """A registered client with a tiny receive window, which the test never reads."""
     loop = asyncio.get_running_loop()
@@ -111,16 +127,7 @@ async def test_output_a_slow_reader_cannot_take_waits_and_arrives_in_order(
     loop = asyncio.get_running_loop()
     slow, conn = await slow_client(app, "slow")
     try:
-        text = "z" * 400
-        count = 0
-        for batch in range(100):  # until the kernel stops taking it: the hub buffers the rest
-            await alice.send(*[f"PRIVMSG slow :{batch}:{i}:{text}" for i in range(100)])
-            count += 100
-            await alice.send("PING :sync")
-            await alice.expect(lambda m: m.command == "PONG")
-            if conn.wbuf:
-                break
-        assert conn.wbuf, "the kernel took everything; the buffered path was not reached"
+        count = await fill_until_buffered(alice, "slow", conn)
         await loop.sock_sendall(slow, b"QUIT :bye\r\n")
         received = bytearray()
         while not received.endswith(b"\r\n") or b"ERROR " not in received[-200:]:

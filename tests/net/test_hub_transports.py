@@ -21,6 +21,7 @@ from hubbub.net import certs, epoll
 from hubbub.net.app import App
 from tests.conftest import make_config
 from tests.e2e.ircclient import IRCTestClient
+from tests.net.test_epoll import connection_of, fill_until_buffered
 from tests.net.test_wsframes import client_frame, parse_server_frames
 from tests.timeouts import TIMEOUT
 
@@ -50,14 +51,6 @@ def config(cert: tuple[Path, Path], **limits: Any) -> Config:
 
 def trusting(cert: tuple[Path, Path]) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(cert[0]))
-
-
-def connection_of(app: App, nick: str) -> epoll.Connection:
-    assert app.hub is not None
-    for conn in app.hub._conns:
-        if conn is not None and conn.session is not None and conn.session.user.nick == nick:
-            return conn
-    raise LookupError(nick)
 
 
 class RawWS:
@@ -192,17 +185,7 @@ async def test_tls_output_a_slow_reader_cannot_take_arrives_whole_and_in_order(
     writer.write(b"NICK slow\r\nUSER u 0 * :slow\r\n")
     while b" 001 " not in await asyncio.wait_for(reader.readline(), TIMEOUT):
         pass
-    conn = connection_of(app, "slow")
-    text = "z" * 400
-    count = 0
-    for batch in range(100):
-        await talker.send(*[f"PRIVMSG slow :{batch}:{i}:{text}" for i in range(100)])
-        count += 100
-        await talker.send("PING :sync")
-        await talker.expect(lambda m: m.command == "PONG")
-        if conn.wbuf:
-            break
-    assert conn.wbuf, "the kernel took everything; the buffered path was not reached"
+    count = await fill_until_buffered(talker, "slow", connection_of(app, "slow"))
     got: list[list[bytes]] = []
     while len(got) < count:
         line = await asyncio.wait_for(reader.readline(), TIMEOUT)
