@@ -984,6 +984,20 @@ def test_a_block_longer_than_a_row_is_cut_into_rows(history: SqliteHistory) -> N
     assert ids(history.query("#chan", "", limit=2, newest=True)) == [last, "next"]
 
 
+@pytest.mark.parametrize("count", [1, 3, 63, 64, 65, 150, 200])
+def test_any_number_of_rows_is_stored_in_one_append(history: SqliteHistory, count: int) -> None:
+    # (SQLite inserts them 64 rows to a statement, the rest in powers of two)
+    rows = [msg(f"n{i}", T0 + i / 1000, f"word{i} common") for i in range(count)]
+    history.append(rows)
+    assert history.query("#chan", "", limit=count + 1, newest=False) == rows
+    found = history.search([("#chan", "")], text="common", limit=count + 1, timeout=TIMEOUT)
+    assert len(found) == count
+    assert ids(
+        history.search([("#chan", "")], text=f"word{count - 1}", limit=5, timeout=TIMEOUT)
+    ) == [f"n{count - 1}"]
+    fts_is_consistent(history)
+
+
 def test_a_malformed_block_is_refused(history: SqliteHistory) -> None:
     bad = block(1, 3, T0)._replace(text="one\ntwo")
     with pytest.raises(StorageError):

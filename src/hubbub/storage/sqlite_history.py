@@ -191,7 +191,12 @@ def register_functions(conn: sqlite3.Connection) -> None:
 
 
 _COLUMNS = "id, buffer, time, mprefix, mnum, size, command, sender, account, line, tags, text"
-_INSERT = f"INSERT INTO history ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_ROWS = 64
+"""The most rows one INSERT statement takes (12 parameters each: 768, within the 999 of the
+oldest SQLite builds). Python's ``sqlite3`` lets go of the GIL for each step of a statement
+and must take it back from the event loop afterwards: ``executemany`` does that once per
+row, a statement of many rows once for all of them. Those hand-overs, not SQLite's work,
+were what history cost the relay most (docs/performance.md)."""
 _INDEX_SINCE = (
     "INSERT INTO history_text (rowid, text) SELECT id, text FROM history_searched WHERE id > ?"
 )
@@ -264,6 +269,28 @@ def _cut(block: StoredMessage) -> list[tuple[str, str, int]]:
         (part[0].line, "\n".join(m.text for m in part) if block.text else "", len(part))
         for part in parts
     ]
+
+
+def _insert_statement(count: int) -> str:
+    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * count)
+    return f"INSERT INTO history ({_COLUMNS}) VALUES {values}"
+
+
+_INSERTS = {count: _insert_statement(count) for count in (1, 2, 4, 8, 16, 32, _INSERT_ROWS)}
+
+
+def _insert(conn: sqlite3.Connection, rows: Sequence[_Row]) -> None:
+    """Insert ``rows`` with as few statements as it takes: runs of :data:`_INSERT_ROWS`,
+    then the rest in powers of two (a handful of statements, each prepared once and kept in
+    the connection's cache)."""
+    done = 0
+    total = len(rows)
+    while done < total:
+        count = _INSERT_ROWS
+        while count > total - done:
+            count //= 2
+        conn.execute(_INSERTS[count], [value for row in rows[done : done + count] for value in row])
+        done += count
 
 
 def _after(t: float) -> int:
@@ -562,7 +589,7 @@ class SqliteHistory:
                         )
                     )
                     number += part_size
-            conn.executemany(_INSERT, params)
+            _insert(conn, params)
             self._index(conn, params, first if in_order else None)
 
     def _remember(self, buffers: Mapping[tuple[str, str], int]) -> None:
@@ -633,7 +660,7 @@ class SqliteHistory:
                     "\n".join(lines[k][1].text for k in run) if text else "",
                 )
             )
-        conn.executemany(_INSERT, made)
+        _insert(conn, made)
         self._index(conn, made, None)
 
     def redact(self, msgid: str) -> int:
