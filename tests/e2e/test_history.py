@@ -40,13 +40,19 @@ def unflooded(tmp_path: Path) -> str:
 
 
 async def test_every_acknowledged_message_survives_kill_9(tmp_path: Path) -> None:
+    """In a registered channel, whose history outlives the server (an unregistered one's
+    is read from its creation on, and a restart makes it anew)."""
+    from tests.e2e.test_chanserv import ask_chanserv, register_account
+
     conf = unflooded(tmp_path)
     count = 300
     async with serve("--config", conf, cwd=tmp_path) as (proc, port):
         alice = await connect(port, "alice")
         listener = await connect(port, "bob", "")
+        await register_account(alice)
         await alice.send("JOIN #durable")
         await alice.expect("366")
+        assert "registered" in await ask_chanserv(alice, "REGISTER #durable")
         await listener.send("JOIN #durable")
         await listener.expect("366")
         # Messages sent in a stream, as a busy client sends them: each echo acknowledges one.

@@ -12,6 +12,7 @@ from pathlib import Path
 from tests.e2e.ircclient import IRCTestClient
 from tests.e2e.serving import HUBBUB, serve
 from tests.e2e.test_accounts_e2e import PASSWORD
+from tests.e2e.test_chanserv import ask_chanserv
 from tests.e2e.test_history import CAPS, batch_of, connect
 from tests.server.saslclient import b64, plain
 from tests.timeouts import TIMEOUT
@@ -54,6 +55,8 @@ async def test_accounts_and_history_in_postgresql_survive_a_restart(
         assert (await dana.expect("REGISTER")).params[0] == "SUCCESS"
         await dana.send("JOIN #pg")
         await dana.expect("366")
+        # (registered: its history is read across the restart, an unregistered one's not)
+        assert "registered" in await ask_chanserv(dana, "REGISTER #pg")
         await dana.send(*[f"PRIVMSG #pg :line {i} über" for i in range(count)])
         acked = [(await dana.expect("PRIVMSG")).tags["msgid"] for _ in range(count)]
         got = await batch_of(dana, f"CHATHISTORY LATEST #pg * {count}")

@@ -238,3 +238,20 @@ def test_list_masks_are_normalized() -> None:
     assert extban_type("1:x") == ""
     with pytest.raises(ExtbanError):
         normalize_list_mask("b", "q:x")
+
+
+def test_an_empty_mask_is_no_ban_and_a_long_one_is_refused(server: Server, op: Client) -> None:
+    op.send("MODE #c +b :")
+    assert [m for m in op.messages() if m.command == "MODE"] == []
+    op.send("MODE #c b")
+    assert [m.command for m in op.messages()] == ["368"]  # (an empty list)
+    op.send(f"MODE #c +b a:{'x' * 400}")
+    refused = op.messages()
+    assert [m.command for m in refused] == ["696"]
+    assert refused[0].params[-1] == "Mask too long"
+    op.send(f"MODE #c +b {'y' * 240}!*@*")
+    assert [m.command for m in op.messages()] == ["MODE"]
+    op.send("MODE #c b")
+    listed = op.messages()
+    assert [m.command for m in listed] == ["367", "368"]
+    assert len(f":irc.example 367 alice {' '.join(listed[0].params[1:])}\r\n") <= 512

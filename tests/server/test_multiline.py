@@ -776,3 +776,26 @@ def test_a_damaged_mark_never_loses_the_text() -> None:
         from hubbub.server.events import join_lines
 
         assert join_lines(lines, concat) == text, marker
+
+
+def test_a_history_reply_of_multiline_messages_is_bounded_in_lines() -> None:
+    """The limit counts messages and a multiline message is many lines: a reply holds at
+    most ``request_limit`` lines' worth (the newest messages that fit, at least one)."""
+    server, _ = server_with_history(request_limit=10)
+    alice = joined(server, "alice", "#room", caps=ML)
+    reader = joined(server, "reader", "#room", caps=HIST + " draft/multiline")
+    for i in range(5):
+        send_batch(alice, "#room", f"m{i} one", f"m{i} two", f"m{i} three", ref=f"b{i}")
+    reader.messages()
+
+    def replayed(request: str) -> list[str]:
+        reader.send(request)
+        texts = [m.params[1] for m in reader.messages() if m.command == "PRIVMSG"]
+        return [text for text in texts if text.endswith(" one")]
+
+    assert replayed("CHATHISTORY LATEST #room * 10") == ["m3 one", "m4 one"]
+    assert replayed("CHATHISTORY LATEST #room * 1") == ["m4 one"]
+    assert replayed("CHATHISTORY AFTER #room timestamp=2000-01-01T00:00:00.000Z 10") == [
+        "m0 one",
+        "m1 one",
+    ]

@@ -35,6 +35,7 @@ class Channel:
     """A channel and everything the server knows of it. Mutated by the core only."""
 
     __slots__ = (
+        "born",
         "created",
         "flags",
         "folded",
@@ -58,6 +59,10 @@ class Channel:
         self.name_bytes = name.encode()
         self.folded = folded
         self.created = int(now)
+        self.born = now
+        """When this channel came to be (``created`` to the second): its history is
+        readable from then on, never from before, when whoever held the name was someone
+        else (a registered channel keeps it across restarts: its registration's time)."""
         self.members: dict[User, str] = {}
         self.local: dict[Session, None] = {}
         """The connections of the members connected here (what a relay writes to; a

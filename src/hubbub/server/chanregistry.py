@@ -70,6 +70,7 @@ def restore(channel: Channel, record: ChannelRecord, setter: str) -> None:
     channel.name = record.name
     channel.name_bytes = record.name.encode()
     channel.created = int(record.registered)
+    channel.born = record.registered
     channel.topic = record.topic
     channel.topic_setter = record.topic_setter
     channel.topic_time = int(record.topic_time)

@@ -1467,6 +1467,7 @@ def channel_fields(channel: Channel) -> Record:
     return {
         "name": channel.name,
         "created": channel.created,
+        "born": channel.born,
         "flags": "".join(sorted(channel.flags)),
         "key": channel.key,
         "limit": channel.limit,
@@ -1480,6 +1481,7 @@ def channel_fields(channel: Channel) -> Record:
 def set_channel(channel: Channel, state: Record) -> None:
     """Make a channel this node does not know yet what another node says it is."""
     channel.created = int(state["created"])
+    channel.born = float(state.get("born", channel.created))
     channel.flags = set(state["flags"])
     channel.key = state["key"]
     channel.limit = state["limit"]

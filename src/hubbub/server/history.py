@@ -18,9 +18,12 @@ reports the batch with that message committed, so whatever a client sees acknowl
 on disk; the other recipients get it at once.
 
 Who may read (:meth:`History.channel_access`): a channel's members; anyone, when the
-channel's history is public and it is neither +s nor +p and they are not banned; in a +i or
-+k channel, a member reads only what was said since it joined
-(``[history] since_join_when_restricted``). A private conversation: its two parties only.
+channel's history is public and it is neither +s nor +p (nor +i or +k, below) and they are
+not banned; in a +i or +k channel, a member reads only what was said since it joined
+(``[history] since_join_when_restricted``); and nobody what was said before the channel was
+last made (:attr:`Channel.born`: a registered channel's registration). A private
+conversation: its two parties only, an account's from its registration on
+(:meth:`History.private_floor`).
 """
 
 from __future__ import annotations
@@ -66,8 +69,10 @@ __all__ = [
     "History",
     "Recorder",
     "attach",
+    "fit_lines",
     "ms",
     "replay_message",
+    "wire_lines",
 ]
 
 log = logging.getLogger("hubbub.history")
@@ -117,6 +122,30 @@ def replay_message(row: StoredMessage) -> Message | MultilineMessage:
         lines, concat = lines_of_row(row.text, marker)
         return MultilineMessage(msg.source or "", msg.command, msg.params[0], lines, concat, tags)
     return Message(msg.command, msg.params, msg.source, tags)
+
+
+def wire_lines(row: StoredMessage) -> int:
+    """How many lines replaying ``row`` takes, at most: one, or a multiline message's."""
+    if ROW_TAG not in row.tags:
+        return 1
+    # (its lines, and the concatenated ones its marker's offsets add: commas bound them)
+    return row.text.count("\n") + 2 + row.tags.count(",")
+
+
+def fit_lines(rows: list[StoredMessage], budget: int, newest: bool) -> list[StoredMessage]:
+    """The rows of ``rows`` (in time order) whose replay takes at most ``budget`` lines,
+    the newest ones when ``newest`` and the oldest otherwise; at least one. The limit of
+    a request counts messages, and a multiline message is up to a hundred lines: this
+    bounds what one request costs to make and to send."""
+    used = count = 0
+    for row in reversed(rows) if newest else rows:
+        used += wire_lines(row)
+        if used > budget and count:
+            break
+        count += 1
+    if count == len(rows):
+        return rows
+    return rows[len(rows) - count :] if newest else rows[:count]
 
 
 class _Lines(Sequence[StoredMessage]):
@@ -193,6 +222,9 @@ class History:
         """When each member joined each channel (for +i/+k channels' history)."""
         self.markers: dict[str, dict[str, float]] = {}
         """Read markers by folded account, then target (loaded when the account logs in)."""
+        self._markers_of: dict[str, float] = {}
+        """The registration time of the account whose markers :attr:`markers` holds under
+        each name (a name deleted and registered again is another account)."""
         self.session_markers: dict[User, dict[str, float]] = {}
         """Read markers of users without an account (for their connection only)."""
         self._last_purge = server.clock()
@@ -239,8 +271,12 @@ class History:
         return key
 
     def is_public(self, channel: Channel) -> bool:
-        """True if non-members may read ``channel``'s history."""
+        """True if non-members may read ``channel``'s history: its setting says so and it is
+        neither +s nor +p, nor +i or +k while members of such a channel read only what was
+        said since they joined (an outsider would read more than a member)."""
         if channel.flags & {"s", "p"}:
+            return False
+        if self._restricted(channel):
             return False
         setting = channel.history
         return setting == "public" or (setting == "default" and self.config.public)
@@ -248,28 +284,45 @@ class History:
     def channel_access(self, user: User, channel: Channel) -> float | None:
         """The oldest time ``user`` may read in ``channel``'s history (0: all of it), or
         None when it may read none."""
-        since = self._since.get((channel, user))
+        # Never from before the channel came to be: whoever held its name before (it
+        # emptied, or the server restarted) may have been other people entirely.
+        floor = max(self._floor(channel), math.floor(channel.born * 1000) / 1000)
         if user in channel.members:
-            if (
-                self.config.since_join_when_restricted
-                and since is not None
-                and ("i" in channel.flags or channel.key is not None)
-            ):
-                return since
-            return self._floor(channel)
+            since = self._since.get((channel, user))
+            if since is not None and self._restricted(channel):
+                return max(since, floor)
+            return floor
         if self.is_public(channel) and not channel.is_banned(user, self.server.casemapping):
-            return self._floor(channel)
+            return floor
         return None
+
+    def _restricted(self, channel: Channel) -> bool:
+        """True if members of ``channel`` read only what was said since they joined."""
+        return self.config.since_join_when_restricted and (
+            "i" in channel.flags or channel.key is not None
+        )
 
     def _floor(self, channel: Channel) -> float:
         """The oldest time retention keeps in ``channel`` (0: no age limit)."""
         days = self.config.for_channel(channel.name, self.server.fold).max_age_days or 0.0
         return self.server.clock() - days * 86400.0 if days else 0.0
 
-    def private_floor(self) -> float:
-        """The oldest time retention keeps in private conversations."""
+    def private_floor(self, user: User) -> float:
+        """The oldest time ``user`` may read in its private conversations: what retention
+        keeps, and nothing from before its account was registered."""
         days = self.config.max_age_days
-        return self.server.clock() - days * 86400.0 if days else 0.0
+        floor = self.server.clock() - days * 86400.0 if days else 0.0
+        return max(floor, self.account_since(user))
+
+    def account_since(self, user: User) -> float:
+        """When ``user``'s account was registered (0 without one). What is kept under the
+        account's name from before then was a deleted account's of the same name: neither
+        readable nor redactable by the new owner."""
+        account, accounts = user.account, self.server.accounts
+        if account is None or accounts is None:
+            return 0.0
+        record = accounts.find(self.server, account)
+        return 0.0 if record is None else math.floor(record.created * 1000) / 1000
 
     def keeps(self, channel: Channel) -> bool:
         """True if what is said in ``channel`` is kept."""
@@ -421,6 +474,7 @@ class History:
         def done(rows: list[StoredMessage] | None | Exception) -> None:
             if session.closed or not rows or isinstance(rows, Exception):
                 return
+            rows = fit_lines(rows, self.config.request_limit, True)
             batch = Batch("chathistory", (name,), [replay_message(r) for r in rows])
             session.write(batch.render(session.caps, self.server.name, {}))
 
@@ -458,9 +512,11 @@ class History:
         if account is None:
             return
         owner = self.server.fold(account)
-        if owner in self.markers:
+        since = self.account_since(event.user)
+        if owner in self.markers and self._markers_of.get(owner) == since:
             return
         self.markers[owner] = {}
+        self._markers_of[owner] = since
         store = self.store
 
         def work() -> dict[str, float]:
@@ -470,6 +526,8 @@ class History:
             if isinstance(found, Exception):
                 log.warning("history: read markers of %s: %s", owner, found)
                 return
+            if self._markers_of.get(owner) != since:
+                return  # (the name is another account's by now)
             markers = self.markers.setdefault(owner, {})
             for target, when in found.items():
                 if markers.get(target, 0.0) < when:

@@ -428,8 +428,10 @@ class PostgresStorage:
             return cursor.rowcount == 1
 
     def delete_account(self, folded: Folded) -> bool:
-        with self.connection() as conn:
+        with self.connection() as conn, conn.transaction():
             cursor = conn.execute("DELETE FROM accounts WHERE folded = %s", (folded,))
+            # (its read markers go with it: the next owner of the name is someone else)
+            conn.execute("DELETE FROM read_markers WHERE owner = %s", (folded,))
             return cursor.rowcount == 1
 
     # -- settings ----------------------------------------------------------------------------

@@ -284,7 +284,16 @@ class SqliteStorage:
 
     def delete_account(self, folded: Folded) -> bool:
         with self._connection() as conn:
-            cursor = conn.execute("DELETE FROM accounts WHERE folded = ?", (folded,))
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = conn.execute("DELETE FROM accounts WHERE folded = ?", (folded,))
+                # (its read markers go with it: the next owner of the name is someone else)
+                conn.execute("DELETE FROM read_markers WHERE owner = ?", (folded,))
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
             return cursor.rowcount == 1
 
     # -- settings ----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ gets the spec's ``FAIL`` and never a line (see :mod:`hubbub.server.history`).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -30,7 +31,15 @@ from hubbub.server.commands.dispatch import (
 )
 from hubbub.server.core import Lane
 from hubbub.server.delivery import format_time
-from hubbub.server.history import MESSAGE_COMMANDS, History, guarded, ms, replay_message
+from hubbub.server.history import (
+    MESSAGE_COMMANDS,
+    History,
+    fit_lines,
+    guarded,
+    ms,
+    replay_message,
+    wire_lines,
+)
 from hubbub.server.multiline import MultilineMessage
 from hubbub.server.response import Batch, Response
 from hubbub.storage.base import Anchor, StorageTimeout, StoredMessage
@@ -47,12 +56,15 @@ MAX_MARKERS = 2000
 """The most targets one account (or connection) keeps a read marker on."""
 MAX_MSGID = 100
 """The longest msgid accepted in a reference (ours are far shorter)."""
+_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?Z")
+"""The ``server-time`` format (no backtracking: every part has a fixed alphabet and end)."""
 
 
 def parse_timestamp(text: str) -> float | None:
-    """A ``server-time`` timestamp (``2026-12-03T10:15:00.123Z``) as Unix time; None if it
-    is not one."""
-    if not 20 <= len(text) <= 30 or not text.endswith("Z") or "T" not in text:
+    """A ``server-time`` timestamp (``2026-12-03T10:15:00.123Z``, the fraction of 1 to 6
+    digits or none) as Unix time; None if it is not one (another ISO 8601 form, an offset,
+    a date that does not exist)."""
+    if _TIMESTAMP.fullmatch(text) is None:
         return None
     try:
         when = datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
@@ -107,7 +119,8 @@ def _run(
 
 
 def _limit(text: str, most: int) -> int | None:
-    if not text.isdigit() or len(text) > 9:
+    """A limit as asked (ASCII digits), at most ``most``; None if it is not a number > 0."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 20:
         return None
     value = int(text)
     return min(value, most) if value > 0 else None
@@ -152,6 +165,13 @@ def handle_chathistory(ctx: Context) -> None:
     key, peer, floor, shown = found
     events = bool(ctx.session.caps & Cap.EVENT_PLAYBACK)
     store = history.store
+    budget = history.config.request_limit
+
+    def find(msgid: str) -> StoredMessage | None:
+        """The message ``msgid`` of this buffer, if the client may read it."""
+        assert key is not None
+        row = store.find(key, peer, msgid)
+        return None if row is None or row.time < floor else row
 
     def query(
         after: Anchor | None, before: Anchor | None, count: int, newest: bool
@@ -172,26 +192,28 @@ def handle_chathistory(ctx: Context) -> None:
         """The time of the message an anchor names (None: no such message)."""
         if anchor.time is not None:
             return anchor.time
-        assert key is not None
         assert anchor.msgid is not None
-        row = store.find(key, peer, anchor.msgid)
+        row = find(anchor.msgid)
         return None if row is None else row.time
+
+    def fit(rows: list[StoredMessage] | None, newest: bool) -> list[StoredMessage] | None:
+        return None if rows is None else fit_lines(rows, budget, newest)
 
     def work() -> list[StoredMessage] | None:
         if key is None:
             return []  # (a channel whose history is off)
         first = anchors[0] if anchors else None
         if sub == "LATEST":
-            return query(first, None, limit, True)
+            return fit(query(first, None, limit, True), True)
         if sub == "BEFORE":
-            return query(None, first, limit, True)
+            return fit(query(None, first, limit, True), True)
         if sub == "AFTER":
-            return query(first, None, limit, False)
+            return fit(query(first, None, limit, False), False)
         assert first is not None
         if sub == "AROUND":
             middle: list[StoredMessage] = []
             if first.msgid is not None:
-                row = store.find(key, peer, first.msgid)
+                row = find(first.msgid)
                 if row is None:
                     return None
                 if events or row.command in MESSAGE_COMMANDS:
@@ -203,15 +225,19 @@ def handle_chathistory(ctx: Context) -> None:
             # (around a time, the lines of that very millisecond are on the newer side)
             from_ = first if first.time is None else Anchor(time=first.time - 0.001)
             newer = query(from_, None, room, False) if room > 0 else []
-            return older + middle + (newer or [])
+            used = sum(map(wire_lines, middle))
+            older = fit_lines(older, max(1, (budget - used) // 2), True)
+            used += sum(map(wire_lines, older))
+            newer = fit_lines(newer or [], max(1, budget - used), False)
+            return older + middle + newer
         second = anchors[1]  # BETWEEN: counted from the first reference, either way
         assert second is not None
         start, end = when(first), when(second)
         if start is None or end is None:
             return None
         if start > end:
-            return query(second, first, limit, True)
-        return query(first, second, limit, False)
+            return fit(query(second, first, limit, True), True)
+        return fit(query(first, second, limit, False), False)
 
     def answer(later: Response, result: list[StoredMessage] | None | Exception) -> None:
         if isinstance(result, Exception):
@@ -250,7 +276,7 @@ def _buffer(ctx: Context, history: History, name: str) -> tuple[str | None, str,
         return key, "", floor, channel.name
     if not name or "*" in name or "," in name or len(name) > server.limits.nicklen * 4:
         return None
-    return history.key_of(user), server.fold(name), history.private_floor(), name
+    return history.key_of(user), server.fold(name), history.private_floor(user), name
 
 
 def _targets(ctx: Context, history: History) -> None:
@@ -275,12 +301,19 @@ def _targets(ctx: Context, history: History) -> None:
         if history.keeps(channel):
             keys.append((channel.folded, ""))
             names[channel.folded] = channel.name
-    keys.append((history.key_of(user), ""))
+    own = [(history.key_of(user), "")]
     start, end = times
+    # A conversation whose last line is older than what the client may read in its
+    # private history (a deleted account's of the same name) is not its own.
+    oldest = history.private_floor(user) - 0.001
+    own_start, own_end = (max(start, oldest), end) if start <= end else (start, max(end, oldest))
     store = history.store
 
     def work() -> list[tuple[str, str, float]]:
-        return store.targets(keys, start, end, limit)
+        found = store.targets(keys, start, end, limit) if keys else []
+        found += store.targets(own, own_start, own_end, limit)
+        found.sort(key=lambda each: each[2])
+        return found[:limit] if start <= end else found[-limit:]
 
     def answer(later: Response, result: list[tuple[str, str, float]] | Exception) -> None:
         if isinstance(result, Exception):
@@ -347,14 +380,15 @@ def handle_search(ctx: Context) -> None:
             readable = history.channel_access(user, channel)
             if readable is not None and history.keeps(channel):
                 floors[(channel.folded, "")] = readable
-        floors[(history.key_of(user), "")] = history.private_floor()
+        floors[(history.key_of(user), "")] = history.private_floor(user)
     text = attrs.get("text", "")
     sender = server.fold(attrs["from"]) if attrs.get("from") else ""
     after = bounds.get("after")
     if floors:
-        oldest = min(floors.values())
+        oldest = min(floors.values()) - 0.001  # (a floor is inclusive, ``after`` is not)
         after = oldest if after is None else max(after, oldest)
     timeout = history.config.search_timeout
+    budget = history.config.request_limit
     store = history.store
     keys = list(floors)
 
@@ -371,7 +405,7 @@ def handle_search(ctx: Context) -> None:
             timeout=timeout,
         )
         # (a buffer read only since a time: drop what is older, the query took the oldest)
-        return [r for r in rows if r.time >= _floor_of(floors, r)]
+        return fit_lines([r for r in rows if r.time >= _floor_of(floors, r)], budget, False)
 
     def answer(later: Response, result: list[StoredMessage] | Exception) -> None:
         if isinstance(result, StorageTimeout):
@@ -412,7 +446,8 @@ def handle_markread(ctx: Context) -> None:
     if is_channel_name(target):
         # A marker may be read back for a channel that is gone (``*`` when none was set),
         # and set only on one that exists or that the user is in.
-        gone = server.find_channel(target) is None and server.fold(target) not in user.channels
+        channel = server.find_channel(target)
+        gone = channel is None or channel.hidden_from(user)
         if gone and not getting:
             reply.fail("MARKREAD", "INVALID_PARAMS", target, "No such channel")
             return
@@ -475,12 +510,14 @@ def handle_redact(ctx: Context) -> None:
             return
         key: str = channel.folded
         peer: str = ""
+        floor = history.channel_access(user, channel) or 0.0
     else:
-        other = server.find_user(target_name)
-        if other is None:
+        # (the other party may have left: the conversation is the client's own)
+        if not target_name or "*" in target_name or "," in target_name:
             reply.fail("REDACT", "INVALID_TARGET", target_name, "No such nick")
             return
-        key, peer = history.key_of(user), other.folded
+        key, peer = history.key_of(user), server.fold(target_name)
+        floor = history.private_floor(user)
     if len(msgid) > MAX_MSGID:
         reply.fail("REDACT", "UNKNOWN_MSGID", target_name, msgid[:MAX_MSGID], "No such message")
         return
@@ -488,12 +525,13 @@ def handle_redact(ctx: Context) -> None:
     operator = "o" in user.modes
     moderator = channel is not None and channel.is_op(user)
     account = user.account
+    since = history.account_since(user)
 
     def work() -> tuple[StoredMessage | None, bool]:
         row = store.find(key, peer, msgid)
-        if row is None or row.command not in ("PRIVMSG", "NOTICE", "TAGMSG"):
-            return None, False
-        own = (account is not None and row.account == account) or (
+        if row is None or row.command not in ("PRIVMSG", "NOTICE", "TAGMSG") or row.time < floor:
+            return None, False  # (what the client may not read is no message to it)
+        own = (account is not None and row.account == account and row.time >= since) or (
             account is None and not row.account and row.line.startswith(":" + user.prefix + " ")
         )
         if not (own or moderator or operator):
@@ -530,8 +568,11 @@ def handle_redact(ctx: Context) -> None:
         if where is not None and where.folded not in server.network.channels:
             return  # (the channel ended meanwhile: nobody is left to tell)
         recipient = where if where is not None else server.find_user(target_name)
-        if recipient is None:
-            recipient = user
+        if recipient is None:  # (the other party left: its copy stays its own)
+            if ctx.session.caps & Cap.MESSAGE_REDACTION:
+                shown = (target_name, msgid, reason) if reason else (target_name, msgid)
+                later.add(Message("REDACT", shown, user.prefix))
+            return
         with server.answering(later):
             server.network.redact(user, recipient, msgid, reason)
 

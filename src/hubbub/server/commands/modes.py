@@ -13,6 +13,10 @@ from hubbub.server.events import ModeChange
 from hubbub.server.extbans import ExtbanError, normalize_list_mask
 from hubbub.server.user import User
 
+MAX_LIST_MASK = 250
+"""The longest ban, exception or invite-exception mask (in characters): its 367, 348 or 346
+line, with the setter and time, must fit in 512 bytes."""
+
 USER_SETTABLE = "iwsB"
 """User modes a client may set on itself; ``o`` only comes from OPER (and may be dropped)."""
 
@@ -108,6 +112,13 @@ def channel_mode(ctx: Context) -> None:
                 continue
             if not is_op:
                 deny()
+                continue
+            if not mask:
+                continue  # (an empty parameter: no mask, not "*!*@*")
+            if adding and len(mask) > MAX_LIST_MASK:
+                reply.numeric(
+                    n.ERR_INVALIDMODEPARAM, channel.name, ch, mask[:MAX_LIST_MASK], "Mask too long"
+                )
                 continue
             try:
                 mask = normalize_list_mask(ch, mask)
