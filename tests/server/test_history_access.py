@@ -203,3 +203,16 @@ def test_timestamps_and_limits_take_only_their_own_forms() -> None:
     for huge in ("999999999", "1000000000", "99999999999999999999"):
         alice.send(f"CHATHISTORY LATEST #room * {huge}")
         assert fails(alice.messages()) == [], huge
+
+
+def test_since_made_off_lets_a_trusting_network_read_an_old_channels_past() -> None:
+    clock = FakeClock()
+    server, _ = server_with_history(clock, since_made=False)
+    alice = joined(server, "alice", "#team", caps=HIST)
+    said(alice, "#team", "before the restart")
+    alice.send("PART #team")
+    clock.advance(1)
+    alice.send("JOIN #team")
+    alice.messages()
+    alice.send("CHATHISTORY LATEST #team * 10")
+    assert texts(batch_lines(alice.messages())) == ["before the restart"]

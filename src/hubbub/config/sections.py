@@ -508,6 +508,10 @@ class HistorySection:
     anyone may, unless the channel is +s or +p."""
     since_join_when_restricted: bool = True
     """In a +i or +k channel, a member reads only what was said since it joined."""
+    since_made: bool = True
+    """A channel's history is read from when the channel was last made (a registered one's:
+    its registration). False: whoever holds an unregistered channel's name reads all that
+    was ever said under it, for a network where everyone trusts everyone."""
     max_age_days: float = 0.0
     """Lines older than this are removed (0: kept until ``max_lines`` pushes them out)."""
     max_lines: int = 1_000_000

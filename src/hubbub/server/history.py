@@ -286,7 +286,9 @@ class History:
         None when it may read none."""
         # Never from before the channel came to be: whoever held its name before (it
         # emptied, or the server restarted) may have been other people entirely.
-        floor = max(self._floor(channel), math.floor(channel.born * 1000) / 1000)
+        floor = self._floor(channel)
+        if self.config.since_made:
+            floor = max(floor, math.floor(channel.born * 1000) / 1000)
         if user in channel.members:
             since = self._since.get((channel, user))
             if since is not None and self._restricted(channel):
