@@ -135,9 +135,13 @@ def test_a_deleted_accounts_private_history_is_not_the_next_owners() -> None:
     server.network.set_account(heir.session.user, "victim")
     heir.messages()
     start, end = format_time(clock() - 3600), format_time(clock() + 3600)
+    early = format_time(clock() - 1800)  # (a window wholly before the heir's account)
     for request in (
         "CHATHISTORY LATEST bob * 10",
         f"CHATHISTORY TARGETS timestamp={start} timestamp={end} 10",
+        f"CHATHISTORY TARGETS timestamp={end} timestamp={start} 10",
+        f"CHATHISTORY TARGETS timestamp={start} timestamp={early} 10",
+        f"CHATHISTORY TARGETS timestamp={early} timestamp={start} 10",
         "SEARCH text=pin",
         "SEARCH in=bob;text=noted",
     ):

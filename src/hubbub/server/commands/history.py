@@ -307,11 +307,14 @@ def _targets(ctx: Context, history: History) -> None:
     # private history (a deleted account's of the same name) is not its own.
     oldest = history.private_floor(user) - 0.001
     own_start, own_end = (max(start, oldest), end) if start <= end else (start, max(end, oldest))
+    if (own_start > own_end) != (start > end):
+        own = []  # (the whole window is older: none of it is the client's)
     store = history.store
 
     def work() -> list[tuple[str, str, float]]:
         found = store.targets(keys, start, end, limit) if keys else []
-        found += store.targets(own, own_start, own_end, limit)
+        if own:
+            found += store.targets(own, own_start, own_end, limit)
         found.sort(key=lambda each: each[2])
         return found[:limit] if start <= end else found[-limit:]
 
