@@ -60,3 +60,16 @@ def test_a_hostile_ban_is_checked_on_join_and_on_messages(server: Server) -> Non
     op.send("MODE #c +b *a*a*a*a*a*a*a*a*a*a*!*")
     late = Client(server).register("a" * 29 + "c")
     assert [c for c, _ in ask(late, "JOIN #c")] == ["474"]
+
+
+def test_question_marks_match_as_they_should_and_list_takes_five_masks(server: Server) -> None:
+    owner = Client(server).register("owner")
+    owner.send("JOIN #" + "a" * 61 + "b", "JOIN #ab", "JOIN #zz")
+    asker = Client(server).register("asker")
+    listed = ask(asker, "LIST *a?a?a?b")
+    assert [p[1] for c, p in listed if c == "322"] == ["#" + "a" * 61 + "b"]
+    assert [p[1] for c, p in ask(asker, "LIST #?b,#a?")] == ["Channel", "#ab", "End of /LIST"]
+    # (the sixth mask and beyond are not matched: each costs a match per channel)
+    many = ",".join(["#q*"] * 5 + ["#zz"])
+    assert [c for c, _ in ask(asker, f"LIST {many}")] == ["321", "323"]
+    assert [p[1] for c, p in ask(asker, "LIST #zz") if c == "322"] == ["#zz"]

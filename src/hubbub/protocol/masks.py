@@ -3,19 +3,21 @@
 Matching folds both sides under the server casemapping first; every other character,
 ``[`` and ``]`` included, is literal (unlike :mod:`fnmatch`).
 
-There is no regular expression here: a mask comes from a client, and a backtracking engine
+No regular expression spans a star: a mask comes from a client, and a backtracking engine
 turns ``*a*a*a*a*b`` against a long real name into seconds of work with the event loop
 blocked. A mask is instead cut at its stars into fixed-length segments, and matching is the
 two-pointer glob algorithm, a segment at a time: the first segment must start the subject, the
 last must end it, and each one in between is placed at its leftmost fit after the one before.
 A fixed-length segment placed leftmost never has to move (any later fit leaves less room for the
 rest), so nothing is retried: the cost is at most ``len(mask) x len(subject)`` character
-comparisons, however many stars there are, and the scanning is done by ``str.find`` and
-``str.startswith``.
+comparisons, however many stars there are, and the scanning is done in C: by ``str.find`` and
+``str.startswith``, and for a segment with question marks by a regular expression of that
+segment alone (no repetition, no alternative: nothing to backtrack).
 """
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from hubbub.protocol.casemap import Casemapping, fold
@@ -24,7 +26,7 @@ from hubbub.protocol.casemap import Casemapping, fold
 class _Segment:
     """A run of the mask between two stars: literal characters and ``?`` (any one character)."""
 
-    __slots__ = ("anchor", "anchor_at", "chunks", "size")
+    __slots__ = ("anchor", "anchor_at", "chunks", "pattern", "size")
 
     def __init__(self, text: str) -> None:
         self.size = len(text)
@@ -39,9 +41,21 @@ class _Segment:
         anchor_at, anchor = max(chunks, key=lambda c: len(c[1]), default=(0, ""))
         self.anchor, self.anchor_at = anchor, anchor_at
         self.chunks = tuple(c for c in chunks if c[0] != anchor_at)
+        # Literal runs and question marks together: compared by the regular expression
+        # engine, in C, rather than a run at a time in Python (a mask like ``*a?a?a?a?b*``
+        # put a Python loop at every ``a`` of the subject). The expression has no repetition
+        # and no alternative, so it cannot backtrack: at each place it tries, it compares at
+        # most ``size`` characters and moves on.
+        self.pattern = (
+            re.compile("".join("." if c == "?" else re.escape(c) for c in text), re.DOTALL)
+            if self.chunks
+            else None
+        )
 
     def at(self, subject: str, start: int) -> bool:
         """True if the segment matches ``subject`` at ``start`` (which leaves room for it)."""
+        if self.pattern is not None:
+            return self.pattern.match(subject, start) is not None
         if self.anchor and not subject.startswith(self.anchor, start + self.anchor_at):
             return False
         return all(subject.startswith(chunk, start + at) for at, chunk in self.chunks)
@@ -51,6 +65,9 @@ class _Segment:
         last = end - self.size
         if not self.anchor:  # only question marks: any place fits
             return start if start <= last else -1
+        if self.pattern is not None:
+            fit = self.pattern.search(subject, start, end)
+            return -1 if fit is None else fit.start()
         anchor, anchor_at, chunks = self.anchor, self.anchor_at, self.chunks
         stop = last + anchor_at + len(anchor)
         while start <= last:

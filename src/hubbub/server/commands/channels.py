@@ -5,7 +5,7 @@ from __future__ import annotations
 from hubbub.protocol import numerics as n
 from hubbub.protocol.caps import Cap
 from hubbub.protocol.casemap import Folded, is_valid_channel
-from hubbub.protocol.masks import mask_matches
+from hubbub.protocol.masks import compile_mask
 from hubbub.protocol.message import Message
 from hubbub.protocol.numbers import parse_number
 from hubbub.server.channel import Channel
@@ -51,6 +51,9 @@ def handle_join(ctx: Context) -> None:
         join(ctx, name, folded, new)
 
 
+MAX_LIST_MASKS = 5
+"""The most channel masks one LIST matches against (the others are ignored): each costs a
+match per channel, on the event loop."""
 CLUSTER_JOIN_FAILED = "Cannot join channel: the network's cluster is unreachable"
 """Why a JOIN that would create a channel fails when the cluster cannot decide who makes
 it (never decided on a guess)."""
@@ -257,17 +260,17 @@ def handle_list(ctx: Context) -> None:
                 min_users = count + 1
             elif count is not None:
                 max_users = count - 1
-            elif item:
+            elif item and len(masks) < MAX_LIST_MASKS:
                 masks.append(item)
     reply.numeric(n.RPL_LISTSTART, "Channel", "Users  Name")
-    mapping = server.casemapping
+    compiled = [compile_mask(m, server.casemapping) for m in masks]
     for channel in list(server.network.channels.values()):
         if channel.hidden_from(session.user):
             continue
         count = len(channel.members)
         if count < min_users or (max_users is not None and count > max_users):
             continue
-        if masks and not any(mask_matches(m, channel.name, mapping) for m in masks):
+        if compiled and not any(m.matches_folded(channel.folded) for m in compiled):
             continue
         reply.numeric(n.RPL_LIST, channel.name, str(count), channel.topic)
     reply.numeric(n.RPL_LISTEND, "End of /LIST")
