@@ -4,6 +4,8 @@ marker, and an offline party's conversation (the sans-I/O core, SQLite in memory
 
 from __future__ import annotations
 
+import pytest
+
 from hubbub.protocol.message import Message
 from hubbub.server.accounts import AccountService, attach
 from hubbub.server.delivery import format_time
@@ -220,3 +222,31 @@ def test_since_made_off_lets_a_trusting_network_read_an_old_channels_past() -> N
     alice.messages()
     alice.send("CHATHISTORY LATEST #team * 10")
     assert texts(batch_lines(alice.messages())) == ["before the restart"]
+
+
+def test_a_parameter_no_reply_can_echo_still_gets_its_fail(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An empty parameter, one with a space or a leading colon (a trailing one, then)
+    cannot be echoed as context: it is shown made safe, never dropped with a traceback."""
+    server, _ = server_with_history()
+    caps = SEARCH + " draft/read-marker draft/multiline draft/message-redaction"
+    alice = joined(server, "alice", "#c", caps=caps)
+    for line in (
+        "CHATHISTORY :a b",
+        "CHATHISTORY :",
+        "CHATHISTORY LATEST #c * ::x",
+        "CHATHISTORY LATEST #c * :1 2",
+        "MARKREAD :a b",
+        "MARKREAD nick :a b",
+        "MARKREAD :",
+        "MARKREAD :#a b",
+        "SEARCH :a b",
+        "BATCH :a b",
+        "BATCH :",
+    ):
+        alice.send(f"@label=L1 {line}")
+        got = alice.messages()
+        assert [m.command for m in got] == ["FAIL"], line
+        assert got[0].tags.get("label") == "L1", line
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]

@@ -200,8 +200,10 @@ class Response:
             self.numeric(code, *params, lead + piece)
 
     def fail(self, command: str, code: str, *context_and_text: str) -> None:
-        """Queue an IRCv3 standard reply ``FAIL <command> <code> [<context>...] :<text>``."""
-        self.messages.append(Message("FAIL", (command, code, *context_and_text), self.server_name))
+        """Queue an IRCv3 standard reply ``FAIL <command> <code> [<context>...] :<text>``.
+        Context often echoes what the client sent: made safe as :meth:`numeric` does."""
+        middle = tuple(safe_middle(p) for p in (command, code, *context_and_text[:-1]))
+        self.messages.append(Message("FAIL", (*middle, *context_and_text[-1:]), self.server_name))
 
     def flush(self) -> None:
         """Write everything queued, labelled when the client asked for labels."""

@@ -274,7 +274,12 @@ def _buffer(ctx: Context, history: History, name: str) -> tuple[str | None, str,
             return None
         key = channel.folded if history.keeps(channel) else None
         return key, "", floor, channel.name
-    if not name or "*" in name or "," in name or len(name) > server.limits.nicklen * 4:
+    if (
+        not name
+        or not name.isprintable()
+        or any(c in name for c in "*, :")
+        or len(name) > server.limits.nicklen * 4
+    ):
         return None
     return history.key_of(user), server.fold(name), history.private_floor(user), name
 
@@ -446,6 +451,9 @@ def handle_markread(ctx: Context) -> None:
         return
     target = params[0]
     getting = len(params) < 2
+    if " " in target or target[:1] == ":" or not target.isprintable():
+        reply.fail("MARKREAD", "INVALID_PARAMS", target, "Invalid target")
+        return
     if is_channel_name(target):
         # A marker may be read back for a channel that is gone (``*`` when none was set),
         # and set only on one that exists or that the user is in.
