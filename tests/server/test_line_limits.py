@@ -326,3 +326,12 @@ def test_channel_name_length_counts_bytes() -> None:
     assert ask(client, "JOIN #" + "é" * 32) == [  # 65 bytes, 33 characters
         ("403", ("alice", "#" + "é" * 32, "No such channel"))
     ]
+
+
+def test_a_command_that_is_not_utf8_is_not_echoed_in_its_fail() -> None:
+    server = Server(default_config(), clock=FakeClock())
+    alice = Client(server).register("alice")
+    alice.send_raw(b"\xff\xfe BADCMD")
+    assert [m.params[:2] for m in alice.messages()] == [("*", "INVALID_UTF8")]
+    alice.send_raw(b"PRIVMSG alice :caf\xe9")
+    assert [m.params[:2] for m in alice.messages()] == [("PRIVMSG", "INVALID_UTF8")]

@@ -485,7 +485,9 @@ class Server:
         label = msg.tags.get("label") if msg.tags else None
         reply = Response(session, self.name, label)
         if not utf8:
-            reply.fail(command, "INVALID_UTF8", "Message rejected: it is not valid UTF-8")
+            # (the command itself may be what is not UTF-8: then it is not shown)
+            shown = command if command.isascii() and command.isprintable() else "*"
+            reply.fail(shown, "INVALID_UTF8", "Message rejected: it is not valid UTF-8")
             reply.flush()
             return
         if (session.multiline is not None or (msg.tags and "batch" in msg.tags)) and take_line(
