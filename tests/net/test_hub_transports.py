@@ -260,6 +260,8 @@ async def test_websocket_ping_keepalive_and_close(
         # echoed: answered as a protocol error
         (client_frame(0x8, struct.pack("!H", 1005)), 1002, "Connection closed"),
         (client_frame(0x8, b"\x03"), 1002, "Connection closed"),  # half a code
+        # a reason that is not UTF-8 (RFC 6455 5.5.1): invalid data
+        (client_frame(0x8, struct.pack("!H", 1000) + b"bye \xff"), 1007, "Connection closed"),
     ],
 )
 async def test_a_broken_frame_closes_with_its_code(

@@ -666,6 +666,11 @@ class WSConnection(Connection):
                     (code,) = struct.unpack_from("!H", message.data)
                 if len(message.data) == 1 or not wsframes.valid_close_code(code):
                     code = wsframes.CLOSE_PROTOCOL_ERROR  # (RFC 6455 7.4: not one to echo)
+                else:
+                    try:
+                        bytes(message.data[2:]).decode()
+                    except UnicodeDecodeError:  # (RFC 6455 5.5.1: the reason is UTF-8)
+                        code = wsframes.CLOSE_BAD_DATA
                 self._finish(wsframes.close_frame(code), "Connection closed")
                 return
 
