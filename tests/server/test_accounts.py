@@ -500,6 +500,35 @@ def test_a_rehash_that_closes_registration_tells_cap_notify_clients() -> None:
     assert modern.lines() == []  # only the value changed: it is offered all along
 
 
+def test_a_cap_302_client_cannot_turn_cap_notify_off() -> None:
+    """CAP LS 302 implies cap-notify, and the spec forbids disabling it then: the whole
+    request is refused (NAK), and the client still hears CAP DEL."""
+    server = server_with_accounts()
+    modern = Client(server)
+    modern.send("CAP LS 302", "CAP REQ :draft/account-registration", "NICK modern")
+    modern.send("USER u 0 * :R", "CAP END")
+    modern.messages()
+    for request in ("-cap-notify", "multi-prefix -cap-notify"):
+        modern.send(f"CAP REQ :{request}")
+        assert [(m.command, m.params) for m in modern.messages()] == [
+            ("CAP", ("modern", "NAK", request))
+        ]
+    modern.send("CAP LIST")
+    listed = modern.messages()[0].params[-1].split()
+    assert "cap-notify" in listed
+    assert "multi-prefix" not in listed  # (all or nothing)
+    with_policy(server, registration="closed")
+    assert [m.params for m in modern.messages()] == [
+        ("modern", "DEL", "draft/account-registration")
+    ]
+    old = Client(server)
+    old.send("CAP LS", "CAP REQ :cap-notify", "CAP REQ :-cap-notify")  # before 302: it may
+    assert [m.params[1:] for m in old.messages() if m.command == "CAP"][-2:] == [
+        ("ACK", "cap-notify"),
+        ("ACK", "-cap-notify"),
+    ]
+
+
 def test_a_server_password_set_by_rehash_withdraws_before_connect() -> None:
     server = server_with_accounts()
     server.apply_config(dataclasses.replace(server.config, auth=AuthSection(password="letmein")))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from hubbub.server.channel import Channel
+from hubbub.server.channel import KEYLEN, Channel
 from hubbub.server.core import Server
 from tests.cloaks import HOST
 from tests.server.harness import Client, FakeClock, ask, make_server, replies
@@ -398,6 +398,19 @@ def test_a_key_without_a_parameter_is_ignored(pair: tuple[Client, Client]) -> No
 def test_a_long_key_is_cut_to_23_characters(pair: tuple[Client, Client]) -> None:
     alice, _ = pair
     assert ask(alice, "MODE #c +k " + "k" * 40) == [("MODE", ("#c", "+k", "k" * 23))]
+
+
+def test_the_key_length_is_advertised_as_keylen(server: Server) -> None:
+    """Clients learn the cut from ISUPPORT: a longer key they set would not let them in."""
+    client = Client(server)
+    client.send("NICK carol", "USER u 0 * :Real")
+    tokens = [p for m in client.messages() if m.command == "005" for p in m.params[1:-1]]
+    assert f"KEYLEN={KEYLEN}" in tokens
+    assert KEYLEN == 23
+    client.send("JOIN #k", "MODE #k +k " + "k" * (KEYLEN + 1))
+    bob = Client(server).register("bob")
+    assert ask(bob, "JOIN #k " + "k" * (KEYLEN + 1))[0][0] == "475"  # (the key given was cut)
+    assert ask(bob, "JOIN #k " + "k" * KEYLEN)[0] == ("JOIN", ("#k",))
 
 
 def test_key_needs_channel_operator(pair: tuple[Client, Client]) -> None:

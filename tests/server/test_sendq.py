@@ -78,6 +78,47 @@ def test_monitor_answers_each_target_once() -> None:
     assert got == [("730", ("bob", f"alice!~u@{HOST}"))]
 
 
+def test_a_message_reaches_each_distinct_target_once() -> None:
+    """Targets the same under the casemapping, or naming the same audience (``@#c``,
+    ``@@#c``), are one target: a line of duplicates is one copy, not one per name."""
+    server = make_server(max_targets=4)
+    alice = Client(server).register("alice", caps="echo-message")
+    bob = Client(server).register("Bob[x]")
+    for c in (alice, bob):
+        c.send("JOIN #c")
+    for c in (alice, bob):
+        c.messages()
+    assert ask(alice, "PRIVMSG #c,#C,#c,#c :x") == [("PRIVMSG", ("#c", "x"))]  # the echo
+    assert [(m.command, m.params) for m in bob.messages()] == [("PRIVMSG", ("#c", "x"))]
+    assert ask(alice, "NOTICE bob{x},BOB[X],Bob[x] :n") == [("NOTICE", ("Bob[x]", "n"))]
+    assert [(m.command, m.params) for m in bob.messages()] == [("NOTICE", ("Bob[x]", "n"))]
+    alice.send("PRIVMSG @#c,@@#c,+@#c,#c :ops")  # ops: @#c once, and #c
+    assert [m.params for m in alice.messages()] == [("@#c", "ops"), ("#c", "ops")]
+    assert [m.params for m in bob.messages()] == [("#c", "ops")]  # (bob is no op)
+    assert ask(alice, "PRIVMSG nobody,NOBODY :x") == [
+        ("401", ("alice", "nobody", "No such nick/channel"))
+    ]
+    assert ask(alice, "PRIVMSG #c,#c,#c,#c,#c :x")[0][0] == "407"  # (TARGMAX counts names)
+
+
+def test_a_big_tag_to_one_channel_named_four_times_is_sent_once() -> None:
+    """The audit's case: ``TAGMSG #amp,#amp,#amp,#amp`` with a 4 KB client tag was 16 KB to
+    each member, and five such senders had a member with message-tags cut at its SendQ."""
+    sendq = 65536
+    server = make_server(sendq=sendq)
+    member = Client(server).register("member", caps="message-tags")
+    member.send("JOIN #amp")
+    member.sink.stop_reading()
+    tag = "+x=" + "a" * 4000
+    for i in range(5):
+        sender = Client(server).register(f"s{i}", caps="message-tags")
+        sender.send("JOIN #amp", f"@{tag} TAGMSG #amp,#AMP,#amp,#amp")
+        server.flush()
+    assert not member.closed
+    assert queued(member) < sendq // 2
+    assert sum(1 for m in member.messages() if m.command == "TAGMSG") == 5
+
+
 def test_a_client_that_does_not_read_is_cut_at_its_sendq(monkeypatch: pytest.MonkeyPatch) -> None:
     """20 such lines ask for 20 ban lists of about 10 KB in one loop iteration; the queue is
     checked as each reply is queued, and never grows past the SendQ and one reply. The lines

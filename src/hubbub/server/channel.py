@@ -19,6 +19,12 @@ PREFIX_SYMBOLS = "@+"
 """The symbol shown for each of :data:`PREFIX_MODES`."""
 LIST_MODES = "beI"
 FLAG_MODES = "imnst"
+MAX_LIST_MASKS = 5
+"""The most channel masks one LIST matches against (ISUPPORT ``TARGMAX`` ``LIST:5``; the
+others are ignored): each costs a match per channel, on the event loop."""
+KEYLEN = 23
+"""The longest channel key (``+k``), in characters: a longer one is cut to it when set (as
+ircu does), so it is advertised (ISUPPORT ``KEYLEN``) for clients to know which key works."""
 _SYMBOL = dict(zip(PREFIX_MODES, PREFIX_SYMBOLS, strict=True))
 
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 from hubbub.config import Config
 from hubbub.protocol.casemap import CHANTYPES
 from hubbub.protocol.isupport import chunk, format_tokens
-from hubbub.server.channel import FLAG_MODES, LIST_MODES, PREFIX_MODES, PREFIX_SYMBOLS
+from hubbub.server.channel import (
+    FLAG_MODES,
+    KEYLEN,
+    LIST_MODES,
+    MAX_LIST_MASKS,
+    PREFIX_MODES,
+    PREFIX_SYMBOLS,
+)
 from hubbub.server.extbans import ACCOUNT_EXTBAN, EXTBAN
 
 
@@ -23,7 +30,7 @@ def build_isupport(config: Config, history: bool = False) -> list[list[str]]:
             "KICK:1",
             "NAMES:1",
             "WHOIS:1",
-            "LIST:",
+            f"LIST:{MAX_LIST_MASKS}",
             "MONITOR:",
         ]
     )
@@ -41,6 +48,7 @@ def build_isupport(config: Config, history: bool = False) -> list[list[str]]:
         "EXTBAN": EXTBAN,
         "HOSTLEN": 64,
         "INVEX": "I",
+        "KEYLEN": KEYLEN,
         "KICKLEN": limits.kicklen,
         "MAXLIST": f"{LIST_MODES}:{limits.max_list_entries}",
         "MODES": limits.max_modes,

@@ -8,7 +8,7 @@ from hubbub.protocol.casemap import Folded, is_valid_channel
 from hubbub.protocol.masks import compile_mask
 from hubbub.protocol.message import Message
 from hubbub.protocol.numbers import parse_number
-from hubbub.server.channel import Channel
+from hubbub.server.channel import MAX_LIST_MASKS, Channel
 from hubbub.server.commands.dispatch import Command, Context, Help, defer_reply
 from hubbub.server.network import NewChannel
 from hubbub.server.session import Session
@@ -51,9 +51,6 @@ def handle_join(ctx: Context) -> None:
         join(ctx, name, folded, new)
 
 
-MAX_LIST_MASKS = 5
-"""The most channel masks one LIST matches against (the others are ignored): each costs a
-match per channel, on the event loop."""
 CLUSTER_JOIN_FAILED = "Cannot join channel: the network's cluster is unreachable"
 """Why a JOIN that would create a channel fails when the cluster cannot decide who makes
 it (never decided on a guess)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hubbub.protocol import numerics as n
-from hubbub.protocol.casemap import is_channel_name
+from hubbub.protocol.casemap import Folded, is_channel_name
 from hubbub.server.channel import PREFIX_SYMBOLS, Channel
 from hubbub.server.commands.dispatch import Command, Context, Help
 from hubbub.server.network import may_speak
@@ -31,14 +31,25 @@ def _relay(ctx: Context, command: str) -> None:
         return
     text = None if command == "TAGMSG" else params[1]
     client_tags = {k: v for k, v in ctx.msg.tags.items() if k[0] == "+"} if ctx.msg.tags else None
-    if command == "TAGMSG" and not client_tags:
-        return
+    # A TAGMSG without client-only tags has nothing to relay, but its targets are still
+    # checked: a missing one gets its 401/403 (and a labeled one a label on it, not ACK).
+    relayed = command != "TAGMSG" or bool(client_tags)
     network = server.network
+    seen: set[tuple[str, Folded]] = set()
     for target in targets:
         if not target:
             continue
+        # One delivery per distinct target: "#c,#C,#c" (the same under the casemapping) or
+        # "@#c,@@#c" (the same audience) would otherwise be one copy each, and a line of
+        # duplicates multiplies what one client makes the server send to every member.
+        name = target.lstrip(PREFIX_SYMBOLS)
+        audience = min(target[: len(target) - len(name)], key=PREFIX_SYMBOLS.index, default="")
+        key = (audience, server.fold(name))
+        if key in seen:
+            continue
+        seen.add(key)
         found = resolve_target(ctx, target, quiet)
-        if found is None:
+        if found is None or not relayed:
             continue
         where, status = found
         network.relay(user, command, where, text, status=status, client_tags=client_tags)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hubbub.protocol import numerics as n
 from hubbub.protocol.casemap import is_channel_name
 from hubbub.protocol.numbers import parse_number
-from hubbub.server.channel import FLAG_MODES, LIST_MODES, PREFIX_MODES, Channel, ListEntry
+from hubbub.server.channel import FLAG_MODES, KEYLEN, LIST_MODES, PREFIX_MODES, Channel, ListEntry
 from hubbub.server.commands.channels import find_channel, find_member, find_user
 from hubbub.server.commands.dispatch import Command, Context, Help
 from hubbub.server.events import ModeChange
@@ -174,7 +174,7 @@ def channel_mode(ctx: Context) -> None:
                 if not given or " " in given or "," in given or given[0] == ":":
                     reply.numeric(n.ERR_INVALIDKEY, channel.name, "Key is not well-formed")
                     continue
-                key = given[:23]
+                key = given[:KEYLEN]
                 applied.append(("+", "k", key))
             elif key is not None:
                 key = None

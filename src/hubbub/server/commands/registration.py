@@ -351,6 +351,10 @@ def handle_cap(ctx: Context) -> None:
                 remove |= cap
             else:
                 add |= cap
+        if remove & Cap.CAP_NOTIFY and session.cap_version >= 302:
+            # CAP LS 302 implies cap-notify, and the spec forbids turning it off then: the
+            # client would miss CAP DEL. The request is refused whole (NAK), as any other.
+            ok = False
         if ok:
             session.set_caps((session.caps | add) & ~remove)
             reply.add(Message("CAP", (target, "ACK", requested.strip()), server.name))

@@ -1,0 +1,67 @@
+"""PRIVMSG, NOTICE and TAGMSG through the full handler (src/hubbub/server/commands/messaging.py):
+how their targets are checked. (Each distinct target once: tests/server/test_sendq.py.)"""
+
+from __future__ import annotations
+
+import pytest
+
+from hubbub.server.core import Server
+from tests.server.harness import Client, ask, make_server
+
+NO_SUCH_NICK = "No such nick/channel"
+
+
+@pytest.fixture
+def server() -> Server:
+    return make_server()
+
+
+@pytest.fixture
+def alice(server: Server) -> Client:
+    """alice, with message-tags, echo-message and labeled-response, in #c."""
+    client = Client(server).register("alice", caps="message-tags echo-message labeled-response")
+    client.send("JOIN #c")
+    client.messages()
+    return client
+
+
+@pytest.mark.parametrize("tags", ["", "@+typing=active "])
+def test_tagmsg_to_a_missing_target_is_answered_with_or_without_client_tags(
+    alice: Client, tags: str
+) -> None:
+    assert ask(alice, f"{tags}TAGMSG nosuchnick") == [
+        ("401", ("alice", "nosuchnick", NO_SUCH_NICK))
+    ]
+    assert ask(alice, f"{tags}TAGMSG #nowhere") == [
+        ("403", ("alice", "#nowhere", "No such channel"))
+    ]
+
+
+def test_a_labeled_tagmsg_without_client_tags_to_a_missing_nick_gets_the_labeled_401(
+    alice: Client,
+) -> None:
+    """Not ACK: the label goes on the one reply there is."""
+    alice.messages()
+    alice.send("@label=z TAGMSG nosuchnick")
+    [reply] = alice.messages()
+    assert (reply.command, reply.params) == ("401", ("alice", "nosuchnick", NO_SUCH_NICK))
+    assert reply.tags.get("label") == "z"
+
+
+def test_a_tagmsg_without_client_tags_is_checked_but_not_relayed(
+    server: Server, alice: Client
+) -> None:
+    bob = Client(server).register("bob", caps="message-tags")
+    bob.send("JOIN #c")
+    bob.messages()
+    alice.messages()
+    assert ask(alice, "TAGMSG #c,bob,nosuchnick") == [
+        ("401", ("alice", "nosuchnick", NO_SUCH_NICK))
+    ]
+    assert bob.lines() == []  # (nothing to relay: no echo, no delivery)
+    alice.send("@label=v TAGMSG bob")
+    assert [(m.command, m.tags.get("label")) for m in alice.messages()] == [("ACK", "v")]
+    outsider = Client(server).register("out", caps="message-tags")
+    assert ask(outsider, "TAGMSG #c") == [("404", ("out", "#c", "Cannot send to channel"))]  # +n
+    alice.send("@+typing=active TAGMSG bob")  # with a client tag: relayed as before
+    assert [m.command for m in bob.messages()] == ["TAGMSG"]
