@@ -65,3 +65,21 @@ def test_a_tagmsg_without_client_tags_is_checked_but_not_relayed(
     assert ask(outsider, "TAGMSG #c") == [("404", ("out", "#c", "Cannot send to channel"))]  # +n
     alice.send("@+typing=active TAGMSG bob")  # with a client tag: relayed as before
     assert [m.command for m in bob.messages()] == ["TAGMSG"]
+
+
+def test_client_tags_whose_keys_break_the_grammar_are_not_relayed(
+    server: Server, alice: Client
+) -> None:
+    bob = Client(server).register("bob", caps="message-tags")
+    bob.send("JOIN #c")
+    bob.messages()
+    alice.send("@+=x;+;+a!b=1;+é=1;+/=1;+-=1;+a,b=1;+draft/react=ok;+example.com/x-y=2 TAGMSG #c")
+    got = [m for m in bob.messages() if m.command == "TAGMSG"]
+    assert len(got) == 1
+    assert {k: v for k, v in got[0].tags.items() if k.startswith("+")} == {
+        "+-": "1",
+        "+draft/react": "ok",
+        "+example.com/x-y": "2",
+    }
+    alice.send("@+=x;+a!b=1 TAGMSG #c")  # (nothing valid left: nothing to relay)
+    assert [m for m in bob.messages() if m.command == "TAGMSG"] == []

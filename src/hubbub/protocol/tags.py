@@ -7,6 +7,9 @@ drops its backslash, and a trailing lone backslash is dropped.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+
 from hubbub.protocol.errors import ProtocolError
 
 _ESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
@@ -74,3 +77,18 @@ def serialize_tags(tags: dict[str, str]) -> str:
 def is_client_tag(key: str) -> bool:
     """Client-only tags start with ``+`` and are relayed, not interpreted, by servers."""
     return key.startswith("+")
+
+
+_CLIENT_TAG_KEY = re.compile(r"\+(?:[A-Za-z0-9][A-Za-z0-9.-]*/)?[A-Za-z0-9-]+")
+"""A client-only tag's key as the message-tags grammar has it: ``+``, an optional vendor (a
+host name) and ``/``, then letters, digits and hyphens."""
+
+
+def client_tags(tags: Mapping[str, str] | None) -> dict[str, str] | None:
+    """The client-only tags of ``tags`` whose keys follow the grammar (others are dropped,
+    not relayed: a key like ``+`` or ``+a!b`` may break another client's parser); None when
+    there are none."""
+    if not tags:
+        return None
+    found = {k: v for k, v in tags.items() if k[0] == "+" and _CLIENT_TAG_KEY.fullmatch(k)}
+    return found or None

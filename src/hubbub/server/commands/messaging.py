@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hubbub.protocol import numerics as n
 from hubbub.protocol.casemap import Folded, is_channel_name
+from hubbub.protocol.tags import client_tags as only_client_tags
 from hubbub.server.channel import PREFIX_SYMBOLS, Channel
 from hubbub.server.commands.dispatch import Command, Context, Help
 from hubbub.server.network import may_speak
@@ -30,7 +31,7 @@ def _relay(ctx: Context, command: str) -> None:
             reply.numeric(n.ERR_TOOMANYTARGETS, params[0], "Too many recipients")
         return
     text = None if command == "TAGMSG" else params[1]
-    client_tags = {k: v for k, v in ctx.msg.tags.items() if k[0] == "+"} if ctx.msg.tags else None
+    client_tags = only_client_tags(ctx.msg.tags)
     # A TAGMSG without client-only tags has nothing to relay, but its targets are still
     # checked: a missing one gets its 401/403 (and a labeled one a label on it, not ACK).
     relayed = command != "TAGMSG" or bool(client_tags)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from hubbub.protocol import numerics as n
 from hubbub.protocol.caps import Cap
 from hubbub.protocol.message import Message
+from hubbub.protocol.tags import client_tags as only_client_tags
 from hubbub.server.commands.dispatch import Command, Context, Help
 from hubbub.server.commands.messaging import resolve_target
 from hubbub.server.multiline import BATCH_TYPE, CONCAT_TAG
@@ -220,7 +221,7 @@ def handle_batch(ctx: Context) -> None:
         reply.fail("BATCH", "MULTILINE_INVALID", "A multiline batch has one target")
         return
     tags = ctx.msg.tags
-    client_tags = {k: v for k, v in tags.items() if k[0] == "+"} if tags else None
+    client_tags = only_client_tags(tags)
     ctx.session.multiline = OpenBatch(
         ref, target, reply.label, client_tags or None, ctx.server.clock()
     )
