@@ -340,6 +340,26 @@ def test_flood_tokens_come_back_up_to_the_burst(flood_server: Server, clock: Fak
     assert pongs(client) == ["0", "1", "2", "3", "4"]  # a burst, not an hour's worth
 
 
+def test_a_join_of_many_channels_counts_a_quarter_line_for_each_after_the_first(
+    clock: FakeClock,
+) -> None:
+    server = make_server(clock=clock, flood=True, flood_burst=20, flood_rate=4.0)
+    client = Client(server).register("many")  # (NICK and USER: 18 lines of the burst left)
+    client.send("JOIN " + ",".join(f"#c{i}" for i in range(41)))  # 1 + 40 x 0.25 = 11
+    client.send(*[f"PING {i}" for i in range(10)])
+    assert pongs(client) == [str(i) for i in range(7)]
+    client.send("JOIN 0", "PING late")  # (JOIN 0 parts all 41: 11 lines again)
+    clock.advance(3.0)  # 12 tokens back: PING 7 to 9, then JOIN 0 takes the rest and 2 more
+    server.tick()
+    assert pongs(client) == ["7", "8", "9"]
+    clock.advance(0.5)
+    server.tick()
+    assert pongs(client) == []  # (back to 0 tokens)
+    clock.advance(0.25)
+    server.tick()
+    assert pongs(client) == ["late"]
+
+
 def test_flooding_beyond_the_held_line_limit_is_excess_flood(flood_server: Server) -> None:
     alice = Client(flood_server).register("alice")
     bob = Client(flood_server).register("bob")

@@ -415,8 +415,9 @@ class Server:
             while pending and tokens >= 1.0 and not session.closed:
                 if session.checking_password:
                     break
-                tokens -= 1.0
+                session.flood_tokens = tokens - 1.0
                 self._handle_pending(session)
+                tokens = session.flood_tokens  # (less what the command charged: charge())
             session.flood_tokens = tokens
         else:
             while pending and not session.closed and not session.checking_password:
@@ -432,6 +433,13 @@ class Server:
             self.quit(session, "Excess Flood", error="Excess Flood")
         if not pending and session.pending is pending:
             session.pending = None  # most clients hold nothing back: keep no list for them
+
+    def charge(self, session: Session, lines: float) -> None:
+        """Count ``lines`` more against ``session``'s flood control, for the command being
+        handled: one whose cost to everyone grows with its parameters (a JOIN of many
+        channels tells every member of each). The client's next lines wait the longer."""
+        if self.limits.flood:
+            session.flood_tokens -= lines
 
     def _flood_tokens(self, session: Session, now: float) -> float:
         """The lines ``session`` may send now: its bucket, refilled since it was last used."""
