@@ -79,3 +79,46 @@ def test_a_route_is_added_once() -> None:
     with pytest.raises(ValueError, match="already has a handler"):
         routes.add("get", "/metrics", metrics)
     assert routes.endpoints() == [("GET", "/metrics")]
+
+
+async def raw(address: tuple[str, int], data: bytes) -> bytes:
+    """What the server sends back to ``data`` until it closes (or a second passes)."""
+    reader, writer = await asyncio.open_connection(*address)
+    try:
+        writer.write(data)
+        got = b""
+        while True:
+            try:
+                part = await asyncio.wait_for(reader.read(65536), 1.0)
+            except TimeoutError:
+                return got
+            if not part:
+                return got
+            got += part
+    finally:
+        writer.close()
+
+
+async def test_head_of_a_get_route_gets_its_headers_and_no_content(
+    served: tuple[str, int],
+) -> None:
+    got = await raw(served, b"HEAD /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert b"content-length: 30" in head.lower()  # (what GET would send)
+    assert body == b""
+
+
+async def test_content_length_with_transfer_encoding_is_refused_and_closed(
+    served: tuple[str, int],
+) -> None:
+    """RFC 9112 6.1: a request smuggling shape; the request after it is never read."""
+    got = await raw(
+        served,
+        b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    assert got.startswith(b"HTTP/1.1 400 ")
+    assert got.count(b"HTTP/1.1") == 1
+    assert b"connection: close" in got.lower()

@@ -554,3 +554,58 @@ async def test_backpressure_holds_websocket_and_tcp_input(app_factory: AppFactor
     await late.expect(lambda m: m.command in ("376", "422"))  # (read on, so it can close)
     for client in (web, tcp, late):
         await client.close()
+
+
+async def raw_http(app: App, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send ``request`` as it is to the web listener; (status, headers, body)."""
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(*app.address("ws")), TIMEOUT)
+    try:
+        writer.write(request)
+        raw = await asyncio.wait_for(reader.read(), TIMEOUT)
+    finally:
+        writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    parsed = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        parsed[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), parsed, body
+
+
+@pytest.mark.parametrize(
+    "request_head",
+    [
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: a\r\nUpgrade: b\r\n\r\n",
+        b"GET /irc HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Origin: http://x\r\nOrigin: http://y\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nIf-None-Match: a\r\nIf-None-Match: b\r\n\r\n",
+        b"GET / HTTP/1.1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+        b"GET /irc HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    ],
+)
+async def test_a_request_with_a_header_twice_or_no_host_gets_400(
+    app_factory: AppFactory, request_head: bytes
+) -> None:
+    """RFC 9112 3.2: one Host, exactly. A header read as one value, given twice, made the
+    hub's callback raise (no answer, a traceback in the log)."""
+    app = await app_factory(ws_config())
+    status, headers, _ = await raw_http(app, request_head)
+    assert status == 400
+    assert headers["x-content-type-options"] == "nosniff"
+
+
+async def test_head_gets_no_content_and_an_upgrade_is_get_only(app_factory: AppFactory) -> None:
+    app = await app_factory(ws_config())
+    status, headers, body = await raw_http(app, b"HEAD /irc HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (status, headers["upgrade"], body) == (426, "websocket", b"")
+    status, _, body = await raw_http(app, b"HEAD /nope HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (status, body) == (404, b"")
+    upgrade = (
+        b"HEAD /irc HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    status, headers, body = await raw_http(app, upgrade)
+    assert (status, headers["allow"], body) == (405, "GET", b"")

@@ -552,9 +552,13 @@ class Connection(BufferedSink):
                 self._write_out(refusal)
             self.close()
             return
-        response = endpoint.answer(request, setup.address)
-        if response is None:
-            response = proto.accept(request)
+        try:
+            response = endpoint.answer(request, setup.address)
+            if response is None:
+                response = proto.accept(request)
+        except Exception as exc:  # (a request websockets parsed but cannot answer)
+            log.info("HTTP request from %s refused: %r", _ip(setup.address), exc)
+            response = endpoint.bad_request()
         response.headers["Server"] = "hubbub"
         proto.send_response(response)
         self._write_out(b"".join(proto.data_to_send()))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import http
 import inspect
 import json
@@ -222,8 +223,12 @@ class HttpServer:
             if isinstance(got, Response):
                 await _send(conn, writer, got, close=True)
                 return
-            response = await self._dispatch(_request(*got, peer))
-            await _send(conn, writer, response, close=False)
+            request = _request(*got, peer)
+            head = request.method == "HEAD"
+            if head and not isinstance(self.routes.resolve("GET", request.path), Response):
+                request = dataclasses.replace(request, method="GET")  # (as GET, no content)
+            response = await self._dispatch(request)
+            await _send(conn, writer, response, close=False, head=head)
             # h11 knows whether the connection may carry another request (HTTP/1.0 and
             # "Connection: close" may not).
             if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
@@ -252,6 +257,9 @@ class HttpServer:
             if header_bytes > limits.max_header_bytes:
                 return Response.error(431, f"headers over {limits.max_header_bytes} bytes")
             length = _content_length(event.headers)
+            if length is not None and any(k == b"transfer-encoding" for k, _ in event.headers):
+                # (RFC 9112 6.1: a request smuggling shape; answered, and the connection closed)
+                return Response.error(400, "both Content-Length and Transfer-Encoding")
             if length is not None and length > limits.max_body_bytes:
                 return Response.error(413, f"the body is over {limits.max_body_bytes} bytes")
             if conn.they_are_waiting_for_100_continue:
@@ -330,7 +338,9 @@ def _content_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
     return None
 
 
-def _response_bytes(conn: h11.Connection, response: Response, close: bool) -> bytes:
+def _response_bytes(
+    conn: h11.Connection, response: Response, close: bool, no_content: bool = False
+) -> bytes:
     headers = [
         ("content-type", response.content_type),
         ("content-length", str(len(response.body))),
@@ -345,16 +355,21 @@ def _response_bytes(conn: h11.Connection, response: Response, close: bool) -> by
     except ValueError:
         reason = b""
     head = conn.send(h11.Response(status_code=response.status, headers=headers, reason=reason))
-    body = conn.send(h11.Data(data=response.body)) if response.body else b""
+    # (no content after a HEAD request's response: h11 raises if given some)
+    body = conn.send(h11.Data(data=response.body)) if response.body and not no_content else b""
     end = conn.send(h11.EndOfMessage())
     return (head or b"") + (body or b"") + (end or b"")
 
 
 async def _send(
-    conn: h11.Connection, writer: asyncio.StreamWriter, response: Response, close: bool
+    conn: h11.Connection,
+    writer: asyncio.StreamWriter,
+    response: Response,
+    close: bool,
+    head: bool = False,
 ) -> None:
     try:
-        data = _response_bytes(conn, response, close)
+        data = _response_bytes(conn, response, close, no_content=head)
     except h11.LocalProtocolError:
         return  # the exchange is past answering (the client broke it): just close
     writer.write(data)

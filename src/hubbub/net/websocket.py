@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 from websockets.asyncio.server import Server as WebSocketServer
 from websockets.asyncio.server import ServerConnection, unix_serve
 from websockets.asyncio.server import serve as ws_serve
-from websockets.datastructures import Headers
+from websockets.datastructures import Headers, MultipleValuesError
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 from websockets.http11 import Request, Response
 from websockets.protocol import State as WSState
@@ -373,12 +373,31 @@ class WebSocketEndpoint:
 
     def answer(self, request: Request, address: object) -> Response | None:
         """The response to ``request`` from a peer at ``address`` (the socket's peer name):
-        a file, the metrics or an error; None for a WebSocket upgrade that may proceed."""
+        a file, the metrics or an error; None for a WebSocket upgrade that may proceed.
+        A request with no ``Host`` or a header given twice that must be given once gets
+        400 (RFC 9112 3.2); a HEAD gets the headers a GET would, without the content."""
+        try:
+            if len(request.headers.get_all("Host")) != 1:
+                return _text_response(http.HTTPStatus.BAD_REQUEST, "One Host header, please\n")
+            response = self._answer(request, address)
+        except MultipleValuesError as exc:
+            return _text_response(http.HTTPStatus.BAD_REQUEST, f"{exc} given more than once\n")
+        if response is not None and request.method == "HEAD":
+            response.body = b""  # (Content-Length stays that of the body a GET would get)
+        return response
+
+    @staticmethod
+    def bad_request() -> Response:
+        """400, for a request that could not be answered otherwise."""
+        return _text_response(http.HTTPStatus.BAD_REQUEST, "Bad request\n")
+
+    def _answer(self, request: Request, address: object) -> Response | None:
         path = request.path.split("?", 1)[0]
         upgrade = "websocket" in request.headers.get("Upgrade", "").lower()
-        if request.method not in ("GET", "HEAD"):
+        if request.method not in ("GET", "HEAD") or (upgrade and request.method != "GET"):
+            allowed = "GET" if upgrade else "GET, HEAD"
             return _text_response(
-                http.HTTPStatus.METHOD_NOT_ALLOWED, "Method not allowed\n", ("Allow", "GET, HEAD")
+                http.HTTPStatus.METHOD_NOT_ALLOWED, "Method not allowed\n", ("Allow", allowed)
             )
         if not upgrade:
             metrics = self.server.metrics
@@ -386,7 +405,9 @@ class WebSocketEndpoint:
                 return self._metrics(address, request, metrics)
             if path in IRC_PATHS - {"/"}:
                 return _text_response(
-                    http.HTTPStatus.UPGRADE_REQUIRED, "This is an IRC WebSocket endpoint.\n"
+                    http.HTTPStatus.UPGRADE_REQUIRED,
+                    "This is an IRC WebSocket endpoint.\n",
+                    ("Upgrade", "websocket"),
                 )
             return self._static(request)
         if path not in IRC_PATHS:
@@ -412,10 +433,7 @@ class WebSocketEndpoint:
             log.info("metrics refused to %s: not in [metrics] allow", _ip(address))
             return _text_response(http.HTTPStatus.FORBIDDEN, "Forbidden\n")
         body, content_type = metrics.render(request.headers.get("Accept"))
-        response = _response(http.HTTPStatus.OK, body, content_type, ("Cache-Control", "no-store"))
-        if request.method == "HEAD":
-            response.body = b""
-        return response
+        return _response(http.HTTPStatus.OK, body, content_type, ("Cache-Control", "no-store"))
 
     def _may_scrape(self, address: object) -> bool:
         """Whether the peer's address is in ``[metrics] allow`` (read each time: REHASH may
@@ -434,10 +452,7 @@ class WebSocketEndpoint:
         etag = ("ETag", file.etag)
         if file.etag in request.headers.get("If-None-Match", ""):
             return _response(http.HTTPStatus.NOT_MODIFIED, b"", file.content_type, cache, etag)
-        response = _response(http.HTTPStatus.OK, file.body, file.content_type, cache, etag)
-        if request.method == "HEAD":
-            response.body = b""  # Content-Length stays that of the body a GET would get
-        return response
+        return _response(http.HTTPStatus.OK, file.body, file.content_type, cache, etag)
 
     def select_subprotocol(
         self, ws: ServerConnection, offered: Sequence[Subprotocol]
