@@ -8,6 +8,7 @@ import pytest
 
 from hubbub.protocol.message import Message
 from hubbub.server.accounts import AccountService, attach
+from hubbub.server.core import Server
 from hubbub.server.delivery import format_time
 from hubbub.server.history import attach as attach_history
 from hubbub.storage import SqliteStorage
@@ -50,8 +51,9 @@ def test_a_channel_made_again_after_it_emptied_shows_nothing_of_before() -> None
         got = mallory.messages()
         assert "launch" not in every_text(got), request
         assert "hunter2" not in every_text(got), request
-    mallory.send(f"CHATHISTORY AROUND #hush msgid={msgid} 5")
-    assert fails(mallory.messages()) == [("CHATHISTORY", "INVALID_PARAMS")]
+    for sub in ("AROUND", "BEFORE", "AFTER", "LATEST"):
+        mallory.send(f"CHATHISTORY {sub} #hush msgid={msgid} 5")
+        assert fails(mallory.messages()) == [("CHATHISTORY", "INVALID_PARAMS")], sub
     plain = Client(server).register("plain")  # (join replay, for a client that cannot ask)
     plain.send("JOIN #hush")
     assert not any("launch" in line for line in plain.lines())
@@ -250,3 +252,56 @@ def test_a_parameter_no_reply_can_echo_still_gets_its_fail(
         assert [m.command for m in got] == ["FAIL"], line
         assert got[0].tags.get("label") == "L1", line
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def served_with_accounts(clock: FakeClock) -> tuple[Server, AccountService]:
+    """A harness server whose accounts and history share one database, as served."""
+    server = make_server(clock)
+    storage = SqliteStorage(":memory:")
+    storage.open()
+    accounts = AccountService(storage)
+    attach(server, accounts)
+    recorder = AutoRecorder(storage.history())
+    recorder.history = attach_history(server, recorder.store, recorder)
+    return server, accounts
+
+
+def logged_in_before_welcome(server: Server, nick: str, account: str) -> Client:
+    """A client logged in before registration ended (as SASL or REGISTER before CAP END)."""
+    client = Client(server)
+    client.send("CAP LS 302", "CAP REQ :draft/read-marker", f"NICK {nick}", "USER u 0 * :R")
+    server.network.set_account(client.session.user, account)
+    client.send("CAP END")
+    client.messages()
+    return client
+
+
+def test_read_markers_load_for_a_login_before_the_welcome_and_go_with_the_account() -> None:
+    clock = FakeClock()
+    server, accounts = served_with_accounts(clock)
+    first = add_account(server, "dana")
+    one = logged_in_before_welcome(server, "dana", "dana")
+    stamp = format_time(clock() - 10)
+    one.send("JOIN #room", f"MARKREAD #room timestamp={stamp}")
+    one.messages()
+    two = logged_in_before_welcome(server, "dana2", "dana")  # (another device, by SASL)
+    two.send("MARKREAD #room")
+    assert [m.params for m in two.messages() if m.command == "MARKREAD"] == [
+        ("#room", f"timestamp={stamp}")
+    ]
+    history = server.history
+    assert history is not None
+    history.markers.clear()  # (as after a restart: only the database knows)
+    three = logged_in_before_welcome(server, "dana3", "dana")
+    three.send("MARKREAD #room")
+    assert [m.params for m in three.messages() if m.command == "MARKREAD"] == [
+        ("#room", f"timestamp={stamp}")
+    ]
+    done: list[object] = []
+    accounts.delete(server, first, done.append)
+    assert done
+    clock.advance(10)
+    add_account(server, "dana")
+    heir = logged_in_before_welcome(server, "heir", "dana")
+    heir.send("MARKREAD #room")
+    assert [m.params for m in heir.messages() if m.command == "MARKREAD"] == [("#room", "*")]

@@ -299,6 +299,9 @@ class AccountService:
             )
             old.clear()
             old.update(fresh)
+            if server.history is not None:  # (accounts deleted behind its back: markers too)
+                for record in result.removed:
+                    server.history.forget_account(server.fold(record.name))
             if self.claims is not None:  # (accounts made or deleted behind its back)
                 for record in result.removed:
                     self._confirmed.discard(record.folded)
@@ -602,6 +605,8 @@ class AccountService:
                 current = self.records.get(key)
                 if current is not None and current.folded == folded:
                     del self.records[key]
+                if server.history is not None:  # (its read markers go with it)
+                    server.history.forget_account(key)
                 self._wrote(key)
                 if self.stored is not None:
                     self.stored(folded)

@@ -49,6 +49,7 @@ from hubbub.server.events import (
     Parted,
     Quit,
     Redacted,
+    Registered,
     Relayed,
     TopicChanged,
 )
@@ -132,15 +133,17 @@ def wire_lines(row: StoredMessage) -> int:
     return row.text.count("\n") + 2 + row.tags.count(",")
 
 
-def fit_lines(rows: list[StoredMessage], budget: int, newest: bool) -> list[StoredMessage]:
+def fit_lines(
+    rows: list[StoredMessage], budget: int, newest: bool, *, at_least_one: bool = True
+) -> list[StoredMessage]:
     """The rows of ``rows`` (in time order) whose replay takes at most ``budget`` lines,
-    the newest ones when ``newest`` and the oldest otherwise; at least one. The limit of
-    a request counts messages, and a multiline message is up to a hundred lines: this
-    bounds what one request costs to make and to send."""
+    the newest ones when ``newest`` and the oldest otherwise; at least one unless told
+    not to. The limit of a request counts messages, and a multiline message is up to a
+    hundred lines: this bounds what one request costs to make and to send."""
     used = count = 0
     for row in reversed(rows) if newest else rows:
         used += wire_lines(row)
-        if used > budget and count:
+        if used > budget and (count or not at_least_one):
             break
         count += 1
     if count == len(rows):
@@ -246,6 +249,7 @@ class History:
             ChannelModesChanged: self._modes,  # type: ignore[dict-item]
             TopicChanged: self._topic,  # type: ignore[dict-item]
             AccountChanged: self._account,  # type: ignore[dict-item]
+            Registered: self._registered,  # type: ignore[dict-item]
             Redacted: self._redacted,  # type: ignore[dict-item]
         }
 
@@ -508,13 +512,27 @@ class History:
         else:
             self._after_commit.append((seq, redact))
 
+    def _registered(self, event: Registered) -> None:
+        """A login before registration ended (SASL, REGISTER) emits no AccountChanged: its
+        read markers are loaded now."""
+        account = event.user.account
+        if account is not None:
+            self._load_markers(event.user, account)
+
+    def forget_account(self, folded: str) -> None:
+        """The account ``folded`` was deleted: its read markers in memory go (the database's
+        went with the account), so that the next owner of the name starts with none."""
+        self.markers.pop(folded, None)
+        self._markers_of.pop(folded, None)
+
     def _account(self, event: AccountChanged) -> None:
         """Load the read markers of an account that logs in (JOIN answers from memory)."""
-        account = event.account
-        if account is None:
-            return
+        if event.account is not None:
+            self._load_markers(event.user, event.account)
+
+    def _load_markers(self, user: User, account: str) -> None:
         owner = self.server.fold(account)
-        since = self.account_since(event.user)
+        since = self.account_since(user)
         if owner in self.markers and self._markers_of.get(owner) == since:
             return
         self.markers[owner] = {}

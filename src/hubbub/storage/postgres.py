@@ -389,13 +389,18 @@ class PostgresStorage:
     # -- accounts ----------------------------------------------------------------------------
 
     def create_account(self, account: AccountRecord) -> bool:
-        with self.connection() as conn:
+        with self.connection() as conn, conn.transaction():
             cursor = conn.execute(
                 f"INSERT INTO accounts ({ACCOUNT_COLUMNS}) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (folded) DO NOTHING",
                 account_row(account),
             )
-            return cursor.rowcount == 1
+            if cursor.rowcount != 1:
+                return False
+            # A new account starts with no read markers, whatever a deleted one of the
+            # same name left (a marker stored while its deletion was under way, say).
+            conn.execute("DELETE FROM read_markers WHERE owner = %s", (account.folded,))
+            return True
 
     def get_account(self, folded: Folded) -> AccountRecord | None:
         with self.connection() as conn:

@@ -245,13 +245,23 @@ class SqliteStorage:
 
     def create_account(self, account: AccountRecord) -> bool:
         with self._connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
             try:
                 conn.execute(
                     f"INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     account_row(account),
                 )
+                # A new account starts with no read markers, whatever a deleted one of the
+                # same name left (a marker stored while its deletion was under way, say).
+                conn.execute("DELETE FROM read_markers WHERE owner = ?", (account.folded,))
+                conn.execute("COMMIT")
             except sqlite3.IntegrityError:
+                conn.execute("ROLLBACK")
                 return False
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
         return True
 
     def get_account(self, folded: Folded) -> AccountRecord | None:

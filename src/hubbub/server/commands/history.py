@@ -203,6 +203,9 @@ def handle_chathistory(ctx: Context) -> None:
         if key is None:
             return []  # (a channel whose history is off)
         first = anchors[0] if anchors else None
+        named = first.msgid if first is not None else None
+        if sub in ("LATEST", "BEFORE", "AFTER") and named is not None and find(named) is None:
+            return None  # (a message from before the client may read is no message)
         if sub == "LATEST":
             return fit(query(first, None, limit, True), True)
         if sub == "BEFORE":
@@ -225,10 +228,15 @@ def handle_chathistory(ctx: Context) -> None:
             # (around a time, the lines of that very millisecond are on the newer side)
             from_ = first if first.time is None else Anchor(time=first.time - 0.001)
             newer = query(from_, None, room, False) if room > 0 else []
+            if not middle:  # (around a time: the nearest message is kept, whatever its size)
+                if newer:
+                    middle, newer = newer[:1], newer[1:]
+                elif older:
+                    older, middle = older[:-1], older[-1:]
             used = sum(map(wire_lines, middle))
-            older = fit_lines(older, max(1, (budget - used) // 2), True)
+            older = fit_lines(older, (budget - used) // 2, True, at_least_one=False)
             used += sum(map(wire_lines, older))
-            newer = fit_lines(newer or [], max(1, budget - used), False)
+            newer = fit_lines(newer or [], budget - used, False, at_least_one=False)
             return older + middle + newer
         second = anchors[1]  # BETWEEN: counted from the first reference, either way
         assert second is not None
@@ -302,10 +310,12 @@ def _targets(ctx: Context, history: History) -> None:
         return
     names: dict[str, str] = {}
     keys: list[tuple[str, str]] = []
+    floors: dict[str, float] = {}
     for channel in user.channels.values():
         if history.keeps(channel):
             keys.append((channel.folded, ""))
             names[channel.folded] = channel.name
+            floors[channel.folded] = history.channel_access(user, channel) or 0.0
     own = [(history.key_of(user), "")]
     start, end = times
     # A conversation whose last line is older than what the client may read in its
@@ -318,6 +328,8 @@ def _targets(ctx: Context, history: History) -> None:
 
     def work() -> list[tuple[str, str, float]]:
         found = store.targets(keys, start, end, limit) if keys else []
+        # (a channel whose latest line the client may not read: made since, say)
+        found = [each for each in found if each[2] >= floors.get(each[0], 0.0)]
         if own:
             found += store.targets(own, own_start, own_end, limit)
         found.sort(key=lambda each: each[2])
