@@ -305,3 +305,24 @@ def test_read_markers_load_for_a_login_before_the_welcome_and_go_with_the_accoun
     heir = logged_in_before_welcome(server, "heir", "dana")
     heir.send("MARKREAD #room")
     assert [m.params for m in heir.messages() if m.command == "MARKREAD"] == [("#room", "*")]
+
+
+def test_hidden_matches_do_not_push_readable_ones_out_of_a_search() -> None:
+    """Whether a planted line came back had told whether a word was in a past the client
+    may not read: the search reads past what it must drop."""
+    clock = FakeClock()
+    server, _ = server_with_history(clock)
+    bob = joined(server, "bob", caps=SEARCH)
+    alice = joined(server, "alice", "#priv", caps=HIST)
+    bob.send("PRIVMSG bob :hunter2 apple banana")  # (planted first: the oldest match)
+    clock.advance(1)
+    alice.send("MODE #priv +s")
+    said(alice, "#priv", *[f"the password is hunter2 ({i})" for i in range(5)])
+    alice.send("PART #priv")
+    clock.advance(1)
+    bob.send("JOIN #priv")
+    bob.messages()
+    bob.send("SEARCH text=hunter2;limit=1")
+    assert texts(batch_lines(bob.messages())) == ["hunter2 apple banana"]
+    bob.send("SEARCH text=hunter2;limit=3")
+    assert texts(batch_lines(bob.messages())) == ["hunter2 apple banana"]

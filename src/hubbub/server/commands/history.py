@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -54,6 +55,9 @@ _SUBCOMMANDS = ("LATEST", "BEFORE", "AFTER", "AROUND", "BETWEEN", "TARGETS")
 _EVENT_COMMANDS = frozenset(("TAGMSG", "JOIN", "PART", "KICK", "QUIT", "NICK", "MODE", "TOPIC"))
 MAX_MARKERS = 2000
 """The most targets one account (or connection) keeps a read marker on."""
+SEARCH_PAGES = 8
+"""The most pages one SEARCH reads past matches the client may not read (each of up to its
+limit, all within ``search_timeout``)."""
 MAX_MSGID = 100
 """The longest msgid accepted in a reference (ours are far shorter)."""
 _TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?Z")
@@ -415,17 +419,32 @@ def handle_search(ctx: Context) -> None:
     def work() -> list[StoredMessage]:
         if not keys:
             return []
-        rows = store.search(
-            keys,
-            text=text,
-            sender=sender,
-            after=after,
-            before=bounds.get("before"),
-            limit=limit,
-            timeout=timeout,
-        )
-        # (a buffer read only since a time: drop what is older, the query took the oldest)
-        return fit_lines([r for r in rows if r.time >= _floor_of(floors, r)], budget, False)
+        # The store takes one lower bound, the oldest of the buffers' floors: what it finds
+        # below a buffer's own floor is dropped here, and the next page asked for, so that
+        # hidden matches never push readable ones out (whether a planted line came back
+        # had told whether a word was in a past the client may not read).
+        deadline = time.monotonic() + timeout
+        found: list[StoredMessage] = []
+        upper = bounds.get("before")
+        for _ in range(SEARCH_PAGES):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise StorageTimeout("the search took too long")
+            rows = store.search(
+                keys,
+                text=text,
+                sender=sender,
+                after=after,
+                before=upper,
+                limit=limit,
+                timeout=left,
+            )
+            found = [r for r in rows if r.time >= _floor_of(floors, r)] + found
+            if len(rows) < limit or len(found) >= limit:
+                break
+            upper = min(r.time for r in rows)  # (strictly before the oldest of this page)
+        found.sort(key=lambda r: r.time)
+        return fit_lines(found[-limit:], budget, True)
 
     def answer(later: Response, result: list[StoredMessage] | Exception) -> None:
         if isinstance(result, StorageTimeout):
