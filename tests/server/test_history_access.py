@@ -326,3 +326,25 @@ def test_hidden_matches_do_not_push_readable_ones_out_of_a_search() -> None:
     assert texts(batch_lines(bob.messages())) == ["hunter2 apple banana"]
     bob.send("SEARCH text=hunter2;limit=3")
     assert texts(batch_lines(bob.messages())) == ["hunter2 apple banana"]
+
+
+def test_what_was_said_while_a_channel_was_closed_stays_closed_after_the_mode_goes() -> None:
+    clock = FakeClock()
+    server, _ = server_with_history(clock, public=True)
+    alice = joined(server, "alice", "#k", "#s", caps=HIST)
+    alice.send("MODE #k +k sekrit", "MODE #s +s")
+    said(alice, "#k", "keyed-era secret")
+    said(alice, "#s", "secret-era secret")
+    clock.advance(1)
+    alice.send("MODE #k -k sekrit", "MODE #s -s")
+    said(alice, "#k", "open again")
+    said(alice, "#s", "open again")
+    clock.advance(1)
+    mallory = joined(server, "mallory", "#k", caps=HIST)
+    mallory.send("CHATHISTORY LATEST #k * 50", "CHATHISTORY LATEST #s * 50")
+    got = mallory.messages()
+    assert "secret" not in every_text(got)
+    assert fails(got) == [("CHATHISTORY", "INVALID_TARGET")]  # (#s: not public any more)
+    alice.messages()
+    alice.send("CHATHISTORY LATEST #k * 50")  # (who was there reads it all)
+    assert texts(batch_lines(alice.messages())) == ["keyed-era secret", "open again"]

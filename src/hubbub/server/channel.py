@@ -53,6 +53,7 @@ class Channel:
         "local",
         "members",
         "name",
+        "closed_since",
         "name_bytes",
         "tagged",
         "topic",
@@ -66,6 +67,10 @@ class Channel:
         self.folded = folded
         self.created = int(now)
         self.born = now
+        self.closed_since: tuple[float | None, float | None] = (None, None)
+        """When this channel was first +i or +k, and first +s or +p, since it was made
+        (None: never yet). What was said then stays closed after the mode goes: being let
+        in, or in from outside, later opens none of it (see ``History.channel_access``)."""
         """When this channel came to be (``created`` to the second): its history is
         readable from then on, never from before, when whoever held the name was someone
         else (a registered channel keeps it across restarts: its registration's time)."""

@@ -71,6 +71,11 @@ def restore(channel: Channel, record: ChannelRecord, setter: str) -> None:
     channel.name_bytes = record.name.encode()
     channel.created = int(record.registered)
     channel.born = record.registered
+    flags = set(record.modes)
+    channel.closed_since = (
+        record.registered if flags & {"i", "k"} or record.key else None,
+        record.registered if flags & {"s", "p"} else None,
+    )
     channel.topic = record.topic
     channel.topic_setter = record.topic_setter
     channel.topic_time = int(record.topic_time)

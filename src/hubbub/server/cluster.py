@@ -1468,6 +1468,7 @@ def channel_fields(channel: Channel) -> Record:
         "name": channel.name,
         "created": channel.created,
         "born": channel.born,
+        "closed": list(channel.closed_since),
         "flags": "".join(sorted(channel.flags)),
         "key": channel.key,
         "limit": channel.limit,
@@ -1482,6 +1483,8 @@ def set_channel(channel: Channel, state: Record) -> None:
     """Make a channel this node does not know yet what another node says it is."""
     channel.created = int(state["created"])
     channel.born = float(state.get("born", channel.created))
+    closed = state.get("closed") or (None, None)
+    channel.closed_since = (closed[0], closed[1])
     channel.flags = set(state["flags"])
     channel.key = state["key"]
     channel.limit = state["limit"]

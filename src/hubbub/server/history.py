@@ -278,8 +278,8 @@ class History:
         """True if non-members may read ``channel``'s history: its setting says so and it is
         neither +s nor +p, nor +i or +k while members of such a channel read only what was
         said since they joined (an outsider would read more than a member)."""
-        if channel.flags & {"s", "p"}:
-            return False
+        if channel.flags & {"s", "p"} or channel.closed_since[1] is not None:
+            return False  # (what was said while it was, too: it stays so)
         if self._restricted(channel):
             return False
         setting = channel.history
@@ -303,9 +303,10 @@ class History:
         return None
 
     def _restricted(self, channel: Channel) -> bool:
-        """True if members of ``channel`` read only what was said since they joined."""
+        """True if members of ``channel`` read only what was said since they joined: it is
+        +i or +k, or was at some time since it was made."""
         return self.config.since_join_when_restricted and (
-            "i" in channel.flags or channel.key is not None
+            "i" in channel.flags or channel.key is not None or channel.closed_since[0] is not None
         )
 
     def _floor(self, channel: Channel) -> float:
@@ -587,6 +588,12 @@ class History:
 
     def _modes(self, event: ChannelModesChanged) -> None:
         by, channel, stamp = event.by, event.channel, event.stamp
+        restricted, hidden = channel.closed_since
+        if restricted is None and ("i" in channel.flags or channel.key is not None):
+            restricted = stamp.time
+        if hidden is None and channel.flags & {"s", "p"}:
+            hidden = stamp.time
+        channel.closed_since = (restricted, hidden)
         source = by.prefix if by is not None else self.server.name
         msg = Message("MODE", (channel.name, *mode_params(event.changes)), source)
         sender = by.folded if by is not None else ""
