@@ -207,6 +207,7 @@ def test_each_server_has_its_own_registry() -> None:
 def test_gauges_are_read_from_the_server() -> None:
     server = make_server()
     metrics = Metrics(server, process=False)
+    metrics.render_every = 0.0  # (each scrape renders anew: the test scrapes twice at once)
     alice = Client(server).register("alice")
     Client(server).register("bob")
     Client(server)  # not registered
@@ -408,3 +409,13 @@ def test_metrics_need_an_http_listener() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config('[[listen]]\naddress = "127.0.0.1:0"\n[metrics]\nenabled = true\n')
     assert [issue.key for issue in caught.value.issues] == ["metrics.enabled"]
+
+
+def test_scrapers_asking_within_a_second_share_one_rendering() -> None:
+    server = make_server()
+    metrics = Metrics(server, process=False)
+    before = scrape(metrics)
+    Client(server).register("alice")
+    assert scrape(metrics) == before  # (rendered once for both)
+    metrics.render_every = 0.0
+    assert scrape(metrics)["hubbub_users"] == before["hubbub_users"] + 1
