@@ -446,3 +446,36 @@ def test_drop_by_the_founder_or_an_operator(server: Server, alice: Client) -> No
     empty(server, alice)
     bob.send("JOIN #chat")  # no longer registered: the creator is its operator
     assert members(server, "#chat") == {"bob": "o"}
+
+
+def test_a_deleted_account_leaves_its_channels_and_access_to_nobody(
+    server: Server, alice: Client
+) -> None:
+    """Whoever registers the name next is another account: it inherits neither the
+    founding of a channel nor an access entry (a second history audit found it did)."""
+    logged_in(server, "bob")
+    alice.send("JOIN #other")
+    assert cs(alice, "REGISTER #other") == ["#other is now registered to alice."]
+    carol = logged_in(server, "carol")
+    carol.send("JOIN #carols")
+    assert cs(carol, "REGISTER #carols") == ["#carols is now registered to carol."]
+    assert cs(carol, "ACCESS #carols ADD alice op") == [
+        "alice is now on the access list of #carols as op."
+    ]
+    accounts = service(server)
+    record = accounts.find(server, "alice")
+    assert record is not None
+    done: list[object] = []
+    accounts.delete(server, record, done.append)
+    assert done
+    registry = server.channel_registry
+    assert registry is not None
+    assert registry.get(Folded("#chat")) is None
+    assert registry.get(Folded("#other")) is None
+    assert stored(server, "#chat") is None
+    carols = registry.get(Folded("#carols"))
+    assert carols is not None
+    assert carols.access == ()
+    stored_carols = stored(server, "#carols")
+    assert stored_carols is not None
+    assert stored_carols.access == ()

@@ -299,9 +299,11 @@ class AccountService:
             )
             old.clear()
             old.update(fresh)
-            if server.history is not None:  # (accounts deleted behind its back: markers too)
-                for record in result.removed:
+            for record in result.removed:  # (accounts deleted behind its back)
+                if server.history is not None:
                     server.history.forget_account(server.fold(record.name))
+                if server.channel_registry is not None:  # (or made anew: another account)
+                    server.channel_registry.forget_account(server, record.folded)
             if self.claims is not None:  # (accounts made or deleted behind its back)
                 for record in result.removed:
                     self._confirmed.discard(record.folded)
@@ -607,6 +609,8 @@ class AccountService:
                     del self.records[key]
                 if server.history is not None:  # (its read markers go with it)
                     server.history.forget_account(key)
+                if server.channel_registry is not None:  # (and its channels' founding)
+                    server.channel_registry.forget_account(server, folded)
                 self._wrote(key)
                 if self.stored is not None:
                     self.stored(folded)

@@ -240,6 +240,18 @@ class ChannelRegistry:
         self._queued.add(folded)
         server.offload(lambda: self._write(folded), lambda ok: self._written(folded, ok))
 
+    def forget_account(self, server: Server, account: str) -> None:
+        """The folded ``account`` was deleted: the channels it founded are registered no
+        more, and its access entries go, so that whoever registers the name next inherits
+        neither (a failed write is logged, as any)."""
+        for record in self.founded_by(account):
+            log.info("dropping %s: its founder's account %s was deleted", record.name, account)
+            self.drop(server, record.folded, lambda ok: None)
+        for record in list(self.records.values()):
+            kept = tuple(entry for entry in record.access if entry[0] != account)
+            if kept != record.access:
+                self.update(server, dataclasses.replace(record, access=kept))
+
     def drop(self, server: Server, folded: Folded, done: Callable[[bool], None]) -> None:
         """Drop a registration; ``done(True)`` once the database no longer has it,
         ``done(False)`` when the database failed (the registration is then kept)."""
