@@ -131,6 +131,11 @@ async def http_get_at(
         raw = await asyncio.wait_for(reader.read(), TIMEOUT)
     finally:
         writer.close()
+    return parse_response(raw)
+
+
+def parse_response(raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    """An HTTP response as (status, headers by lower-case name, body)."""
     head, _, body = raw.partition(b"\r\n\r\n")
     status_line, *header_lines = head.decode("latin-1").split("\r\n")
     parsed = {}
@@ -564,13 +569,7 @@ async def raw_http(app: App, request: bytes) -> tuple[int, dict[str, str], bytes
         raw = await asyncio.wait_for(reader.read(), TIMEOUT)
     finally:
         writer.close()
-    head, _, body = raw.partition(b"\r\n\r\n")
-    status_line, *header_lines = head.decode("latin-1").split("\r\n")
-    parsed = {}
-    for line in header_lines:
-        name, _, value = line.partition(":")
-        parsed[name.strip().lower()] = value.strip()
-    return int(status_line.split()[1]), parsed, body
+    return parse_response(raw)
 
 
 @pytest.mark.parametrize(
