@@ -228,7 +228,7 @@ class HttpServer:
             if head and not isinstance(self.routes.resolve("GET", request.path), Response):
                 request = dataclasses.replace(request, method="GET")  # (as GET, no content)
             response = await self._dispatch(request)
-            await _send(conn, writer, response, close=False, head=head)
+            await _send(conn, writer, response, close=False, no_content=head)
             # h11 knows whether the connection may carry another request (HTTP/1.0 and
             # "Connection: close" may not).
             if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
@@ -366,10 +366,10 @@ async def _send(
     writer: asyncio.StreamWriter,
     response: Response,
     close: bool,
-    head: bool = False,
+    no_content: bool = False,
 ) -> None:
     try:
-        data = _response_bytes(conn, response, close, no_content=head)
+        data = _response_bytes(conn, response, close, no_content)
     except h11.LocalProtocolError:
         return  # the exchange is past answering (the client broke it): just close
     writer.write(data)

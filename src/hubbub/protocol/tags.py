@@ -90,5 +90,5 @@ def client_tags(tags: Mapping[str, str] | None) -> dict[str, str] | None:
     there are none."""
     if not tags:
         return None
-    found = {k: v for k, v in tags.items() if k[0] == "+" and _CLIENT_TAG_KEY.fullmatch(k)}
+    found = {k: v for k, v in tags.items() if _CLIENT_TAG_KEY.fullmatch(k)}
     return found or None

@@ -299,11 +299,8 @@ class AccountService:
             )
             old.clear()
             old.update(fresh)
-            for record in result.removed:  # (accounts deleted behind its back)
-                if server.history is not None:
-                    server.history.forget_account(server.fold(record.name))
-                if server.channel_registry is not None:  # (or made anew: another account)
-                    server.channel_registry.forget_account(server, record.folded)
+            for record in result.removed:  # (deleted behind its back, or made anew)
+                _forget(server, record)
             if self.claims is not None:  # (accounts made or deleted behind its back)
                 for record in result.removed:
                     self._confirmed.discard(record.folded)
@@ -607,10 +604,7 @@ class AccountService:
                 current = self.records.get(key)
                 if current is not None and current.folded == folded:
                     del self.records[key]
-                if server.history is not None:  # (its read markers go with it)
-                    server.history.forget_account(key)
-                if server.channel_registry is not None:  # (and its channels' founding)
-                    server.channel_registry.forget_account(server, folded)
+                _forget(server, record)
                 self._wrote(key)
                 if self.stored is not None:
                     self.stored(folded)
@@ -618,6 +612,16 @@ class AccountService:
             done(outcome)
 
         server.offload(work, finish)
+
+
+def _forget(server: Server, record: AccountRecord) -> None:
+    """``record``'s account is gone: its read markers in memory, the channels it founded
+    and its access entries go too, so that whoever registers the name next (another
+    account) inherits none of them."""
+    if server.history is not None:
+        server.history.forget_account(server.fold(record.name))
+    if server.channel_registry is not None:
+        server.channel_registry.forget_account(server, record.folded)
 
 
 def new_account_problem(

@@ -215,6 +215,16 @@ class Channel:
         """Secret channels are hidden from LIST, WHOIS and NAMES for non-members."""
         return "s" in self.flags
 
+    def note_closed(self, now: float) -> None:
+        """Keep when the channel was first +i or +k, and first +s or +p (see
+        :attr:`closed_since`), its modes being what they are at ``now``."""
+        restricted, hidden = self.closed_since
+        if restricted is None and ("i" in self.flags or self.key is not None):
+            restricted = now
+        if hidden is None and self.flags & {"s", "p"}:
+            hidden = now
+        self.closed_since = (restricted, hidden)
+
     def hidden_from(self, user: User) -> bool:
         """True if ``user`` must be answered as if this channel did not exist: it is
         secret and ``user`` is neither in it nor an IRC operator."""

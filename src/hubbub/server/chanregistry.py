@@ -71,17 +71,13 @@ def restore(channel: Channel, record: ChannelRecord, setter: str) -> None:
     channel.name_bytes = record.name.encode()
     channel.created = int(record.registered)
     channel.born = record.registered
-    flags = set(record.modes)
-    channel.closed_since = (
-        record.registered if flags & {"i", "k"} or record.key else None,
-        record.registered if flags & {"s", "p"} else None,
-    )
     channel.topic = record.topic
     channel.topic_setter = record.topic_setter
     channel.topic_time = int(record.topic_time)
     channel.flags = {mode for mode in record.modes if mode in FLAG_MODES}
     channel.key = record.key or None
     channel.limit = record.limit if record.limit > 0 else None
+    channel.note_closed(record.registered)
     now = channel.created
     for mode, masks in (("b", record.bans), ("e", record.excepts), ("I", record.invexes)):
         channel.lists[mode] = [ListEntry(mask, setter, now) for mask in masks]

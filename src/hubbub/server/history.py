@@ -292,7 +292,7 @@ class History:
         # emptied, or the server restarted) may have been other people entirely.
         floor = self._floor(channel)
         if self.config.since_made:
-            floor = max(floor, math.floor(channel.born * 1000) / 1000)
+            floor = max(floor, ms(channel.born))
         if user in channel.members:
             since = self._since.get((channel, user))
             if since is not None and self._restricted(channel):
@@ -329,7 +329,7 @@ class History:
         if account is None or accounts is None:
             return 0.0
         record = accounts.find(self.server, account)
-        return 0.0 if record is None else math.floor(record.created * 1000) / 1000
+        return 0.0 if record is None else ms(record.created)
 
     def keeps(self, channel: Channel) -> bool:
         """True if what is said in ``channel`` is kept."""
@@ -588,12 +588,6 @@ class History:
 
     def _modes(self, event: ChannelModesChanged) -> None:
         by, channel, stamp = event.by, event.channel, event.stamp
-        restricted, hidden = channel.closed_since
-        if restricted is None and ("i" in channel.flags or channel.key is not None):
-            restricted = stamp.time
-        if hidden is None and channel.flags & {"s", "p"}:
-            hidden = stamp.time
-        channel.closed_since = (restricted, hidden)
         source = by.prefix if by is not None else self.server.name
         msg = Message("MODE", (channel.name, *mode_params(event.changes)), source)
         sender = by.folded if by is not None else ""

@@ -592,7 +592,9 @@ class Network:
                 channel.flags.discard(mode)
             applied.append(change)
         if applied:
-            self._emit(ChannelModesChanged(by, channel, tuple(applied), self.stamp()))
+            stamp = self.stamp()
+            channel.note_closed(stamp.time)
+            self._emit(ChannelModesChanged(by, channel, tuple(applied), stamp))
 
     def invite(self, by: User, target: User, channel: Channel) -> None:
         """``by`` invites ``target`` to ``channel`` (which ``target`` may now join)."""

@@ -235,6 +235,20 @@ class SqliteStorage:
             except sqlite3.Error as exc:
                 raise StorageError(f"{type(exc).__name__} in {self.path}: {exc}") from exc
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """The connection in one ``BEGIN IMMEDIATE`` transaction, committed at the end of
+        the block, rolled back if it raises."""
+        with self._connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
     @property
     def schema_version(self) -> int:
         """The version of the open database's schema."""
@@ -244,24 +258,17 @@ class SqliteStorage:
     # -- accounts ----------------------------------------------------------------------------
 
     def create_account(self, account: AccountRecord) -> bool:
-        with self._connection() as conn:
-            conn.execute("BEGIN IMMEDIATE")
+        with self._transaction() as conn:
             try:
                 conn.execute(
                     f"INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     account_row(account),
                 )
-                # A new account starts with no read markers, whatever a deleted one of the
-                # same name left (a marker stored while its deletion was under way, say).
-                conn.execute("DELETE FROM read_markers WHERE owner = ?", (account.folded,))
-                conn.execute("COMMIT")
             except sqlite3.IntegrityError:
-                conn.execute("ROLLBACK")
-                return False
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+                return False  # (the name is taken: nothing was written)
+            # A new account starts with no read markers, whatever a deleted one of the
+            # same name left (a marker stored while its deletion was under way, say).
+            conn.execute("DELETE FROM read_markers WHERE owner = ?", (account.folded,))
         return True
 
     def get_account(self, folded: Folded) -> AccountRecord | None:
@@ -293,18 +300,11 @@ class SqliteStorage:
             return cursor.rowcount == 1
 
     def delete_account(self, folded: Folded) -> bool:
-        with self._connection() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                cursor = conn.execute("DELETE FROM accounts WHERE folded = ?", (folded,))
-                # (its read markers go with it: the next owner of the name is someone else)
-                conn.execute("DELETE FROM read_markers WHERE owner = ?", (folded,))
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            return cursor.rowcount == 1
+        with self._transaction() as conn:
+            cursor = conn.execute("DELETE FROM accounts WHERE folded = ?", (folded,))
+            # (its read markers go with it: the next owner of the name is someone else)
+            conn.execute("DELETE FROM read_markers WHERE owner = ?", (folded,))
+        return cursor.rowcount == 1
 
     # -- settings ----------------------------------------------------------------------------
 

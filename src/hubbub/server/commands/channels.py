@@ -21,10 +21,10 @@ def handle_join(ctx: Context) -> None:
         channels = list(user.channels.values())
         for channel in channels:
             server.network.part(user, channel, "")
-        server.charge(ctx.session, max(0, len(channels) - 1) * FLOOD_PER_CHANNEL)
+        _charge_channels(ctx, len(channels))
         return
     names = ctx.params[0].split(",")
-    server.charge(ctx.session, max(0, sum(1 for name in names if name) - 1) * FLOOD_PER_CHANNEL)
+    _charge_channels(ctx, sum(1 for name in names if name))
     keys = ctx.params[1].split(",") if len(ctx.params) > 1 else []
     for i, name in enumerate(names):
         if not name:
@@ -60,6 +60,14 @@ control, in lines: every member of each hears it, so a line of fifty channels is
 line's worth of work (ten connections cycling JOIN 0 and fifty channels of 45 members held
 the event loop 450 to 730 ms a round). A client joining 50 channels at once (13 lines'
 worth) keeps 7 lines of its 20-line burst for what comes next."""
+
+
+def _charge_channels(ctx: Context, count: int) -> None:
+    """Count a JOIN or PART of ``count`` channels in flood control (see
+    :data:`FLOOD_PER_CHANNEL`)."""
+    ctx.server.charge(ctx.session, max(0, count - 1) * FLOOD_PER_CHANNEL)
+
+
 CLUSTER_JOIN_FAILED = "Cannot join channel: the network's cluster is unreachable"
 """Why a JOIN that would create a channel fails when the cluster cannot decide who makes
 it (never decided on a guess)."""
@@ -178,7 +186,7 @@ def handle_part(ctx: Context) -> None:
     server, user, reply = ctx.server, ctx.user, ctx.reply
     reason = ctx.params[1] if len(ctx.params) > 1 else ""
     names = ctx.params[0].split(",")
-    server.charge(ctx.session, max(0, sum(1 for name in names if name) - 1) * FLOOD_PER_CHANNEL)
+    _charge_channels(ctx, sum(1 for name in names if name))
     for name in names:
         if not name:
             continue

@@ -30,7 +30,7 @@ from hubbub.server.commands.dispatch import (
     finish_deferred,
     hold_input,
 )
-from hubbub.server.core import Lane
+from hubbub.server.core import Lane, Server
 from hubbub.server.delivery import format_time
 from hubbub.server.history import (
     MESSAGE_COMMANDS,
@@ -286,14 +286,20 @@ def _buffer(ctx: Context, history: History, name: str) -> tuple[str | None, str,
             return None
         key = channel.folded if history.keeps(channel) else None
         return key, "", floor, channel.name
-    if (
-        not name
-        or not name.isprintable()
-        or any(c in name for c in "*, :")
-        or len(name) > server.limits.nicklen * 4
-    ):
+    if not _peer_name(server, name):
         return None
     return history.key_of(user), server.fold(name), history.private_floor(user), name
+
+
+def _peer_name(server: Server, name: str) -> bool:
+    """True if ``name`` could be the other party of a private conversation (who may have
+    left: it is not looked up)."""
+    return (
+        bool(name)
+        and name.isprintable()
+        and not any(c in name for c in "*, :")
+        and len(name) <= server.limits.nicklen * 4
+    )
 
 
 def _targets(ctx: Context, history: History) -> None:
@@ -555,7 +561,7 @@ def handle_redact(ctx: Context) -> None:
         floor = history.channel_access(user, channel) or 0.0
     else:
         # (the other party may have left: the conversation is the client's own)
-        if not target_name or "*" in target_name or "," in target_name:
+        if not _peer_name(server, target_name):
             reply.fail("REDACT", "INVALID_TARGET", target_name, "No such nick")
             return
         key, peer = history.key_of(user), server.fold(target_name)

@@ -220,11 +220,8 @@ def handle_batch(ctx: Context) -> None:
     if "," in target:
         reply.fail("BATCH", "MULTILINE_INVALID", "A multiline batch has one target")
         return
-    tags = ctx.msg.tags
-    client_tags = only_client_tags(tags)
-    ctx.session.multiline = OpenBatch(
-        ref, target, reply.label, client_tags or None, ctx.server.clock()
-    )
+    client_tags = only_client_tags(ctx.msg.tags)
+    ctx.session.multiline = OpenBatch(ref, target, reply.label, client_tags, ctx.server.clock())
     reply.label = None  # (no ACK now: the batch's answer carries the label)
 
 
