@@ -46,6 +46,7 @@ from hubbub.storage.sqlite_history import (
     HISTORY_BLOCKS,
     HISTORY_SCHEMA,
     SqliteHistory,
+    immediate,
     register_functions,
 )
 
@@ -239,15 +240,8 @@ class SqliteStorage:
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """The connection in one ``BEGIN IMMEDIATE`` transaction, committed at the end of
         the block, rolled back if it raises."""
-        with self._connection() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+        with self._connection() as conn, immediate(conn):
+            yield conn
 
     @property
     def schema_version(self) -> int:

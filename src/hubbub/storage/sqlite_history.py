@@ -180,6 +180,21 @@ HISTORY_BLOCKS: tuple[str, ...] = (
 it calls are made by :func:`register_functions`."""
 
 
+@contextlib.contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """``conn`` (in autocommit mode) in one ``BEGIN IMMEDIATE`` transaction, committed at
+    the end of the block, rolled back if it raises."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise
+
+
 def register_functions(conn: sqlite3.Connection) -> None:
     """Give ``conn`` the SQL functions :data:`HISTORY_BLOCKS` uses."""
     conn.create_function(
@@ -423,15 +438,8 @@ class SqliteHistory:
         block (then ``committed`` is called, still holding the write lock), rolled back if it
         raises."""
         with self._writing() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate(conn):
                 yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        conn.execute("ROLLBACK")
-                raise
             if committed is not None:
                 committed()
 
