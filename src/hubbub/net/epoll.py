@@ -546,10 +546,13 @@ class Connection(BufferedSink):
         proto = endpoint.handshake()
         proto.receive_data(head)  # (too long a head gets its 414 or 431 from websockets)
         request = next((e for e in proto.events_received() if isinstance(e, Request)), None)
-        if request is None:  # (not HTTP, or too long: websockets answers some of it)
+        if request is None:  # (not HTTP, or too long: websockets answers those with 414/431)
             refusal = b"".join(proto.data_to_send())
-            if refusal:
-                self._write_out(refusal)
+            if not refusal:  # (not HTTP/1.1: obs-fold, a space before a colon, HTTP/0.9...)
+                bad = endpoint.bad_request()
+                bad.headers["Server"] = "hubbub"
+                refusal = bad.serialize()
+            self._write_out(refusal)
             self.close()
             return
         try:

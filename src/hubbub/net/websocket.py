@@ -450,8 +450,13 @@ class WebSocketEndpoint:
             return _text_response(http.HTTPStatus.NOT_FOUND, "Not found\n")
         cache = ("Cache-Control", "no-cache")
         etag = ("ETag", file.etag)
-        if file.etag in request.headers.get("If-None-Match", ""):
-            return _response(http.HTTPStatus.NOT_MODIFIED, b"", file.content_type, cache, etag)
+        if _etag_matches(file.etag, request.headers.get("If-None-Match")):
+            response = _response(http.HTTPStatus.NOT_MODIFIED, b"", file.content_type, cache, etag)
+            # A 304 has no content, and a Content-Length would have to be the 200's (RFC 9110
+            # 8.6): none is sent.
+            del response.headers["Content-Length"]
+            del response.headers["Content-Type"]
+            return response
         return _response(http.HTTPStatus.OK, file.body, file.content_type, cache, etag)
 
     def select_subprotocol(
@@ -490,6 +495,22 @@ def first_subprotocol(
         if name in SUBPROTOCOLS:
             return name
     return None
+
+
+def _etag_matches(etag: str, if_none_match: str | None) -> bool:
+    """Whether ``If-None-Match`` names ``etag`` (weakly, as RFC 9110 13.1.2 compares for
+    it) or is ``*``."""
+    if if_none_match is None:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    for tag in if_none_match.split(","):
+        tag = tag.strip()
+        if tag.startswith("W/"):
+            tag = tag[2:]
+        if tag == etag.removeprefix("W/"):
+            return True
+    return False
 
 
 def _ip(address: object) -> str:
