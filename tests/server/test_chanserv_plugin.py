@@ -479,3 +479,34 @@ def test_a_deleted_account_leaves_its_channels_and_access_to_nobody(
     stored_carols = stored(server, "#carols")
     assert stored_carols is not None
     assert stored_carols.access == ()
+
+
+def test_a_deleted_account_leaves_its_exceptions_to_nobody_and_keeps_its_bans(
+    server: Server, alice: Client
+) -> None:
+    """``+e``/``+I`` entries naming a deleted account go (the name's next owner, a stranger,
+    would pass them), announced by the server; ``+b a:name`` stays (dropping the account
+    and registering it again must not lift a ban), as do masks that match more names."""
+    bob = logged_in(server, "bob")
+    bob.send("JOIN #chat")
+    bob.messages()
+    alice.send("MODE #chat +eeIb a:BOB m:a:bob a:bob a:bob")
+    alice.send("MODE #chat +e a:bo*")
+    alice.messages()
+    accounts = service(server)
+    record = accounts.find(server, "bob")
+    assert record is not None
+    done: list[object] = []
+    accounts.delete(server, record, done.append)
+    assert done
+    announced = [m for m in alice.messages() if m.command == "MODE"]
+    assert [(m.source, m.params) for m in announced] == [
+        (server.name, ("#chat", "-eeI", "a:BOB", "m:a:bob", "a:bob"))
+    ]
+    channel = channel_of(server, "#chat")
+    assert [e.mask for e in channel.lists["b"]] == ["a:bob"]
+    assert [e.mask for e in channel.lists["e"]] == ["a:bo*"]
+    assert channel.lists["I"] == []
+    saved = stored(server, "#chat")  # (registered: its lists are kept without the entries)
+    assert saved is not None
+    assert (saved.bans, saved.excepts, saved.invexes) == (("a:bob",), ("a:bo*",), ())

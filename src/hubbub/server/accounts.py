@@ -29,6 +29,8 @@ from hubbub.protocol.caps import CAP_NAMES, Cap, CapBits
 from hubbub.protocol.casemap import Folded, is_valid_nick
 from hubbub.protocol.message import Message
 from hubbub.protocol.sasl import Reassembler
+from hubbub.server.events import ModeChange
+from hubbub.server.extbans import ACCOUNT, MUTE
 from hubbub.server.response import Response
 from hubbub.server.sasl import (
     MAX_PAYLOAD,
@@ -615,13 +617,33 @@ class AccountService:
 
 
 def _forget(server: Server, record: AccountRecord) -> None:
-    """``record``'s account is gone: its read markers in memory, the channels it founded
-    and its access entries go too, so that whoever registers the name next (another
-    account) inherits none of them."""
+    """``record``'s account is gone: its read markers in memory, the channels it founded,
+    its access entries and the exceptions naming it go too, so that whoever registers the
+    name next (another account) inherits none of them."""
     if server.history is not None:
         server.history.forget_account(server.fold(record.name))
     if server.channel_registry is not None:
         server.channel_registry.forget_account(server, record.folded)
+    _drop_exceptions(server, server.fold(record.name))
+
+
+def _drop_exceptions(server: Server, account: Folded) -> None:
+    """Take the ``+e`` and ``+I`` entries that name ``account`` exactly (``a:name``, and
+    ``m:a:name``, which lifts a mute) off every channel, announced as the server's mode
+    changes. Bans (``+b a:name``) stay: dropping and registering the account again must not
+    lift them, and a ban on a name only keeps its next owner out, which an operator can
+    undo; an exception would let a stranger in."""
+    names = {f"{ACCOUNT}:{account}", f"{MUTE}:{ACCOUNT}:{account}"}
+    network = server.network
+    for channel in list(network.channels.values()):
+        changes: list[ModeChange] = [
+            ("-", mode, entry.mask)
+            for mode in ("e", "I")
+            for entry in channel.lists[mode]
+            if server.fold(entry.mask) in names
+        ]
+        if changes:
+            network.change_channel_modes(None, channel, changes, server.name)
 
 
 def new_account_problem(
