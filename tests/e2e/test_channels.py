@@ -430,6 +430,28 @@ async def test_kick_without_reason(net: Net) -> None:
     assert msg.params[:2] == ("#room", "bob")
 
 
+async def test_kick_several_users_and_rfc2812_pairs(net: Net) -> None:
+    """``KICK #c a,b`` kicks each (TARGMAX ``KICK`` of them at most); ``KICK #a,#b x,y``
+    kicks x from #a and y from #b; other counts of channels and users are refused."""
+    alice = await net.client("alice")
+    bob = await net.client("bob")
+    carol = await net.client("carol")
+    await join("#room", alice, bob, carol)
+    await join("#den", alice, bob)
+    await alice.send("KICK #room bob,nobody,carol :out")
+    kicked = [await alice.expect("KICK") for _ in range(2)]
+    assert [m.params for m in kicked] == [("#room", "bob", "out"), ("#room", "carol", "out")]
+    got = await reply_to(alice, "KICK #room,#den bob")
+    assert commands(got) == ["461"]
+    got = await reply_to(alice, "KICK #room a,b,c,d,e")
+    assert commands(got) == ["407"]
+    await join("#room", bob)
+    await drain(alice)
+    await alice.send("KICK #room,#den bob,bob :both")
+    kicked = [await alice.expect("KICK") for _ in range(2)]
+    assert [m.params for m in kicked] == [("#room", "bob", "both"), ("#den", "bob", "both")]
+
+
 async def test_kick_errors(net: Net) -> None:
     alice = await net.client("alice")
     bob = await net.client("bob")

@@ -107,6 +107,9 @@ async def test_isupport_lines(net: Net) -> None:
     assert "UTF8ONLY" in tokens
     assert "WHOX" in tokens
     assert tokens["MONITOR"] is not None
+    assert tokens["ELIST"] == "CMNTU"
+    targmax = dict(t.partition(":")[::2] for t in (tokens["TARGMAX"] or "").split(","))
+    assert targmax["KICK"] == targmax["PRIVMSG"] == "4"
 
 
 async def test_motd_from_config(app_factory: Callable[[Config], Any]) -> None:

@@ -631,3 +631,31 @@ def test_stats_other_queries_end_at_once(server: Server) -> None:
     assert ask(alice, "STATS u other.server") == [
         ("402", ("alice", "other.server", "No such server"))
     ]
+
+
+def test_list_by_creation_and_topic_time_and_negated_masks() -> None:
+    """ELIST=CMNTU: ``C>n``/``C<n`` created more/less than n minutes ago, ``T>n``/``T<n``
+    topic set more/less than n minutes ago (no topic, no match), ``!mask`` leaves out."""
+    clock = FakeClock()
+    server = make_server(clock=clock)
+    alice = Client(server).register("alice")
+    alice.send("JOIN #old", "TOPIC #old :first")
+    clock.advance(180)
+    alice.send("JOIN #new,#bare", "TOPIC #new :second")
+    clock.advance(60)
+
+    def listed(line: str) -> set[str]:
+        return {p[1] for c, p in ask(alice, line) if c == "322"}
+
+    assert listed("LIST C>2") == {"#old"}
+    assert listed("LIST C<2") == {"#new", "#bare"}
+    assert listed("LIST C<0") == set()
+    assert listed("LIST C>0,C<10") == {"#old", "#new", "#bare"}
+    assert listed("LIST T>2") == {"#old"}
+    assert listed("LIST T<2") == {"#new"}
+    assert listed("LIST T<10") == {"#old", "#new"}
+    assert listed("LIST T>99999999999999999999") == set()
+    assert listed("LIST !#n*") == {"#old", "#bare"}
+    assert listed("LIST #*,!*e*") == {"#old"}
+    assert listed("LIST !#old,>0,C<3") == {"#new", "#bare"}
+    assert listed("LIST C>x") == set()  # (a mask, matching no channel)

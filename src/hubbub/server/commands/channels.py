@@ -266,30 +266,62 @@ def handle_names(ctx: Context) -> None:
 
 
 def handle_list(ctx: Context) -> None:
+    """``LIST [<item>{,<item>}]`` with the ``ELIST`` items: name masks and ``!``-masks that
+    leave channels out (N, at most :data:`MAX_LIST_MASKS` masks in all), ``>n``/``<n`` users
+    (U), ``C>n``/``C<n`` created more/less than n minutes ago (C) and ``T>n``/``T<n`` topic
+    set more/less than n minutes ago (T; a channel without a topic has no topic time)."""
     server, session, reply = ctx.server, ctx.session, ctx.reply
     masks: list[str] = []
-    min_users, max_users = 0, None
-    if ctx.params and ctx.params[0]:
-        for item in ctx.params[0].split(","):
-            count = parse_number(item[1:]) if item[:1] in ("<", ">") else None
-            if count is not None and item[0] == ">":
-                min_users = count + 1
-            elif count is not None:
-                max_users = count - 1
-            elif item and len(masks) < MAX_LIST_MASKS:
+    negated: list[str] = []
+    users = [0, _NO_LIMIT]  # (at least, at most)
+    created = [-1, _NO_LIMIT]  # (seconds ago: more than, less than)
+    topic = [-1, _NO_LIMIT]
+    for item in ctx.params[0].split(",") if ctx.params else ():
+        prefix = item[:2] if item[:1] in ("C", "T") else item[:1]
+        count = parse_number(item[len(prefix) :]) if prefix[-1:] in ("<", ">") else None
+        if count is not None and prefix in ("<", ">"):
+            if prefix == ">":
+                users[0] = max(users[0], count + 1)
+            else:
+                users[1] = min(users[1], count - 1)
+        elif count is not None:
+            bounds = created if prefix[0] == "C" else topic
+            if prefix[1] == ">":
+                bounds[0] = max(bounds[0], min(count, _MAX_MINUTES) * 60)
+            else:
+                bounds[1] = min(bounds[1], min(count, _MAX_MINUTES) * 60)
+        elif item and len(masks) + len(negated) < MAX_LIST_MASKS:
+            if item[0] == "!" and len(item) > 1:
+                negated.append(item[1:])
+            else:
                 masks.append(item)
     reply.numeric(n.RPL_LISTSTART, "Channel", "Users  Name")
-    compiled = [compile_mask(m, server.casemapping) for m in masks]
+    wanted = [compile_mask(m, server.casemapping) for m in masks]
+    unwanted = [compile_mask(m, server.casemapping) for m in negated]
+    now = server.network.clock()
     for channel in list(server.network.channels.values()):
         if channel.hidden_from(session.user):
             continue
         count = len(channel.members)
-        if count < min_users or (max_users is not None and count > max_users):
+        if not users[0] <= count <= users[1]:
             continue
-        if compiled and not any(m.matches_folded(channel.folded) for m in compiled):
+        if not created[0] < now - channel.created < created[1]:
+            continue
+        if topic != [-1, _NO_LIMIT] and (
+            not channel.topic or not topic[0] < now - channel.topic_time < topic[1]
+        ):
+            continue
+        if wanted and not any(m.matches_folded(channel.folded) for m in wanted):
+            continue
+        if any(m.matches_folded(channel.folded) for m in unwanted):
             continue
         reply.numeric(n.RPL_LIST, channel.name, str(count), channel.topic)
     reply.numeric(n.RPL_LISTEND, "End of /LIST")
+
+
+_NO_LIMIT = 1 << 62
+_MAX_MINUTES = 1 << 40
+"""Minutes beyond which a ``C``/``T`` bound means the same (no channel is that old)."""
 
 
 def handle_invite(ctx: Context) -> None:
@@ -358,8 +390,30 @@ def find_member(ctx: Context, channel: Channel, nick: str) -> User | None:
 
 
 def handle_kick(ctx: Context) -> None:
+    """``KICK <channel> <nick>{,<nick>} [<reason>]``, and RFC 2812's pairs
+    ``KICK <channel>{,<channel>} <nick>{,<nick>}`` (as many channels as nicks): at most
+    ``TARGMAX`` ``KICK`` (``[limits] max_targets``) users a line."""
+    server, reply = ctx.server, ctx.reply
+    names, nicks = ctx.params[0].split(","), ctx.params[1].split(",")
+    if len(names) > 1 and len(names) != len(nicks):
+        reply.numeric(n.ERR_NEEDMOREPARAMS, "KICK", "One channel, or one channel per user")
+        return
+    if len(nicks) > server.limits.max_targets:
+        reply.numeric(n.ERR_TOOMANYTARGETS, ctx.params[1], "Too many users to kick at once")
+        return
+    reason = ctx.params[2] if len(ctx.params) > 2 and ctx.params[2] else ctx.user.nick
+    reason = reason[: server.limits.kicklen]
+    if len(names) == 1:
+        _kick(ctx, names[0], nicks, reason)
+    else:
+        for name, nick in zip(names, nicks, strict=True):
+            _kick(ctx, name, [nick], reason)
+
+
+def _kick(ctx: Context, name: str, nicks: list[str], reason: str) -> None:
+    """``ctx.user`` kicks ``nicks`` out of the channel ``name``, if it may."""
     server, user, reply = ctx.server, ctx.user, ctx.reply
-    channel = find_channel(ctx, ctx.params[0])
+    channel = find_channel(ctx, name)
     if channel is None:
         return
     if user not in channel.members:
@@ -368,9 +422,7 @@ def handle_kick(ctx: Context) -> None:
     if not channel.is_op(user):
         reply.numeric(n.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
         return
-    reason = ctx.params[2] if len(ctx.params) > 2 and ctx.params[2] else user.nick
-    reason = reason[: server.limits.kicklen]
-    for nick in ctx.params[1].split(","):
+    for nick in nicks:
         target = find_member(ctx, channel, nick)
         if target is None:
             continue
@@ -407,6 +459,9 @@ COMMANDS = {
     "KICK": Command(
         handle_kick,
         min_params=2,
-        help=Help("<channel> <nick>{,<nick>} [<reason>]", "Removes users from a channel (ops)."),
+        help=Help(
+            "<channel>{,<channel>} <nick>{,<nick>} [<reason>]",
+            "Removes users from a channel (ops).",
+        ),
     ),
 }
