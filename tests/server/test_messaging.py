@@ -83,3 +83,35 @@ def test_client_tags_whose_keys_break_the_grammar_are_not_relayed(
     }
     alice.send("@+=x;+a!b=1 TAGMSG #c")  # (nothing valid left: nothing to relay)
     assert [m for m in bob.messages() if m.command == "TAGMSG"] == []
+
+
+def test_no_ctcp_mode_keeps_out_ctcp_but_action(server: Server, alice: Client) -> None:
+    """``+C``: ``ACTION`` passes, any other CTCP is ``404`` (a NOTICE one is dropped without
+    a reply), in a plain line (through the fast path's refusal), a tagged one and a
+    multiline batch alike; other text is untouched."""
+    bob = Client(server).register("bob")
+    bob.send("JOIN #c")
+    assert [c for c, _ in ask(alice, "MODE #c +C")] == ["MODE"]
+    bob.messages()
+    assert ask(bob, "PRIVMSG #c :\x01ACTION waves\x01") == []
+    assert ask(bob, "PRIVMSG #c :\x01ACTION\x01") == []
+    assert ask(bob, "PRIVMSG #c :\x01VERSION\x01") == [
+        ("404", ("bob", "#c", "Cannot send CTCP (+C)"))
+    ]
+    assert [c for c, _ in ask(bob, "PRIVMSG #c,alice :\x01PING 1\x01")] == ["404"]
+    assert ask(bob, "NOTICE #c :\x01PING 1\x01") == []
+    assert ask(bob, "PRIVMSG #c :plain \x01text") == []
+    said = [m.params[1] for m in alice.messages() if m.command == "PRIVMSG"]
+    assert said == ["\x01ACTION waves\x01", "\x01ACTION\x01", "\x01PING 1\x01", "plain \x01text"]
+    carol = Client(server).register("carol", caps="draft/multiline batch message-tags")
+    carol.send("JOIN #c")
+    carol.send(
+        "BATCH +m draft/multiline #c",
+        "@batch=m PRIVMSG #c :hello",
+        "@batch=m PRIVMSG #c :\x01PING 2\x01",
+        "BATCH -m",
+    )
+    assert "404" in [m.command for m in carol.messages()]
+    assert [m.params[1] for m in alice.messages() if m.command == "PRIVMSG"] == []
+    assert [c for c, _ in ask(alice, "MODE #c")][0] == "324"
+    assert ask(alice, "MODE #c")[0][1][2] == "+Cnt"

@@ -18,7 +18,9 @@ PREFIX_MODES = "ov"
 PREFIX_SYMBOLS = "@+"
 """The symbol shown for each of :data:`PREFIX_MODES`."""
 LIST_MODES = "beI"
-FLAG_MODES = "imnst"
+FLAG_MODES = "Cimnst"
+NO_CTCP = "C"
+"""The flag that keeps CTCP other than ACTION out of a channel."""
 MAX_LIST_MASKS = 5
 """The most channel masks one LIST matches against (ISUPPORT ``TARGMAX`` ``LIST:5``; the
 others are ignored): each costs a match per channel, on the event loop."""

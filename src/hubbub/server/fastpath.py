@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from hubbub.protocol.message import MAX_LINE_BYTES
-from hubbub.server.channel import Channel
+from hubbub.server.channel import NO_CTCP, Channel
 from hubbub.server.network import may_speak
 from hubbub.server.user import User
 
@@ -53,6 +53,8 @@ def _route(server: Server, session: Session, target: bytes) -> Channel | User | 
             return None  # (answered as missing: the full handler says so)
         if not may_speak(channel, session.user, network.casemapping):
             return None
+        if NO_CTCP in channel.flags:
+            return None  # (the full handler looks for CTCP)
         return channel
     user = network.users.get(folded)
     if user is None or user is session.user or user.away is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hubbub.protocol import numerics as n
 from hubbub.protocol.casemap import Folded, is_channel_name
 from hubbub.protocol.tags import client_tags as only_client_tags
-from hubbub.server.channel import PREFIX_SYMBOLS, Channel
+from hubbub.server.channel import NO_CTCP, PREFIX_SYMBOLS, Channel
 from hubbub.server.commands.dispatch import Command, Context, Help
 from hubbub.server.network import may_speak
 from hubbub.server.session import shared
@@ -49,7 +49,7 @@ def _relay(ctx: Context, command: str) -> None:
         if key in seen:
             continue
         seen.add(key)
-        found = resolve_target(ctx, target, quiet)
+        found = resolve_target(ctx, target, quiet, ctcp=text is not None and is_ctcp(text))
         if found is None or not relayed:
             continue
         where, status = found
@@ -58,11 +58,19 @@ def _relay(ctx: Context, command: str) -> None:
             reply.numeric(n.RPL_AWAY, where.nick, where.away)
 
 
-def resolve_target(ctx: Context, target: str, quiet: bool) -> tuple[Channel | User, str] | None:
+def is_ctcp(text: str) -> bool:
+    """Whether ``text`` is a CTCP other than ``ACTION`` (what ``+C`` keeps out)."""
+    return text[:1] == "\x01" and not (text[1:7] == "ACTION" and text[7:8] in ("", " ", "\x01"))
+
+
+def resolve_target(
+    ctx: Context, target: str, quiet: bool, ctcp: bool = False
+) -> tuple[Channel | User, str] | None:
     """Where the client's message to ``target`` goes, and the status prefix it names
     (``@#chan``: ``@``), checked as PRIVMSG checks it: the channel exists and the client
-    may see it and speak in it (:func:`may_speak`), or the user exists. None, with the
-    error numeric (unless ``quiet``: a NOTICE), when it may not be sent."""
+    may see it and speak in it (:func:`may_speak`), and takes CTCP unless ``ctcp`` is False
+    (``+C``), or the user exists. None, with the error numeric (unless ``quiet``: a NOTICE),
+    when it may not be sent."""
     server, user, reply = ctx.server, ctx.user, ctx.reply
     status = ""
     name = target
@@ -78,6 +86,10 @@ def resolve_target(ctx: Context, target: str, quiet: bool) -> tuple[Channel | Us
         if not may_speak(channel, user, server.network.casemapping):
             if not quiet:
                 reply.numeric(n.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel")
+            return None
+        if ctcp and NO_CTCP in channel.flags:
+            if not quiet:
+                reply.numeric(n.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send CTCP (+C)")
             return None
         return channel, status
     if status:

@@ -26,7 +26,7 @@ from hubbub.protocol.caps import Cap
 from hubbub.protocol.message import Message
 from hubbub.protocol.tags import client_tags as only_client_tags
 from hubbub.server.commands.dispatch import Command, Context, Help
-from hubbub.server.commands.messaging import resolve_target
+from hubbub.server.commands.messaging import is_ctcp, resolve_target
 from hubbub.server.multiline import BATCH_TYPE, CONCAT_TAG
 from hubbub.server.response import Response
 from hubbub.server.user import User
@@ -244,7 +244,8 @@ def _close(ctx: Context, ref: str) -> None:
     if not any(lines):
         reply.fail("BATCH", "MULTILINE_INVALID", "Invalid multiline batch with blank lines only")
         return
-    found = resolve_target(ctx, batch.target, quiet=command == "NOTICE")
+    ctcp = any(is_ctcp(text) for text in lines)  # (each is a line of its own to some)
+    found = resolve_target(ctx, batch.target, quiet=command == "NOTICE", ctcp=ctcp)
     if found is None:
         return
     where, status = found

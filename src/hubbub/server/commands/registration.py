@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from hubbub.server.core import Server
 
 USER_MODES = "iosBw"
-CHANNEL_MODES = "beIiklmnostv"
+CHANNEL_MODES = "CbeIiklmnostv"
 CHANNEL_MODES_WITH_PARAM = "beIklov"
 
 ADVERTISED: tuple[CapBits, ...] = (
