@@ -8,8 +8,11 @@ import asyncio
 from pathlib import Path
 
 from hubbub.net.app import App
+from hubbub.protocol.casemap import Folded
 from hubbub.protocol.isupport import parse_tokens
 from hubbub.protocol.message import Message
+from hubbub.storage import SqliteStorage
+from hubbub.storage.base import ChannelRecord
 from tests.e2e.conformance import Net, drain
 from tests.e2e.ircclient import IRCTestClient
 from tests.e2e.serving import serve
@@ -127,3 +130,68 @@ async def test_a_registered_channel_survives_a_restart(tmp_path: Path) -> None:
         assert await names_of(bob, "#Chat") == ["@bob"]  # the access list's first joiner
         await carol.close()
         await bob.close()
+
+
+async def test_what_chanserv_acknowledged_survives_kill_9(tmp_path: Path) -> None:
+    """ACCESS ADD/DEL and SET HISTORY are answered once they are in the database (they
+    were answered at once and written later: a `kill -9` right after an answered ACCESS
+    DEL brought the removed operator back)."""
+    db = str(tmp_path / "h.db")
+    args = ("--listen", "127.0.0.1:0", "--db", db)
+    async with serve(*args, cwd=tmp_path) as (proc, port):
+        for nick in ("bob", "carol"):
+            client = await connect(port, nick)
+            await register_account(client)
+            await client.send("QUIT")
+        alice = await connect(port, "alice")
+        await register_account(alice)
+        await alice.send("JOIN #chat")
+        assert await ask_chanserv(alice, "REGISTER #chat") == "#chat is now registered to alice."
+        answer = await ask_chanserv(alice, "ACCESS #chat ADD bob op")
+        assert answer == "bob is now on the access list of #chat as op."
+        answer = await ask_chanserv(alice, "ACCESS #chat ADD carol voice")
+        assert answer == "carol is now on the access list of #chat as voice."
+        answer = await ask_chanserv(alice, "ACCESS #chat DEL bob")
+        assert answer == "bob is no longer on the access list of #chat."
+        assert await ask_chanserv(alice, "SET #chat HISTORY off") == "History of #chat: off."
+        proc.kill()  # SIGKILL right after the last acknowledgement: no clean shutdown
+        await asyncio.wait_for(proc.wait(), TIMEOUT)
+        await alice.close()
+
+    async with serve(*args, cwd=tmp_path) as (proc, port):
+        alice = await connect(port, "alice")
+        await alice.send(f"PRIVMSG NickServ :IDENTIFY {PASSWORD}")
+        await alice.expect("900")
+        await alice.send("PRIVMSG ChanServ :ACCESS #chat LIST")
+        listed = [(await alice.expect(from_chanserv)).params[1] for _ in range(4)]
+        assert listed == [
+            "Access list of #chat:",
+            "alice founder",
+            "carol voice",
+            "End of the access list (2).",
+        ]
+        await alice.send("PRIVMSG ChanServ :INFO #chat")
+        info = [(await alice.expect(from_chanserv)).params[1] for _ in range(3)]
+        assert "History: off" in info
+        await alice.close()
+
+
+async def test_a_registration_whose_founder_is_gone_is_dropped_at_start(tmp_path: Path) -> None:
+    """A database where an older hubbub deleted an account and left its channel and access
+    entries: at start-up they go, so the name's next owner inherits neither."""
+    db = tmp_path / "h.db"
+    storage = SqliteStorage(db)
+    storage.open()
+    storage.save_channel(
+        ChannelRecord(name="#orphan", folded=Folded("#orphan"), founder="gone", registered=1.0)
+    )
+    storage.close()
+    async with serve("--listen", "127.0.0.1:0", "--db", str(db), cwd=tmp_path) as (_, port):
+        mallory = await connect(port, "gone")
+        await register_account(mallory)
+        assert await ask_chanserv(mallory, "INFO #orphan") == "#orphan is not registered."
+        await mallory.close()
+    storage = SqliteStorage(db)
+    storage.open()
+    assert storage.list_channels() == []
+    storage.close()

@@ -18,6 +18,7 @@ from hubbub.storage.base import ChannelRecord
 from hubbub.storage.postgres import PostgresStorage
 from hubbub.storage.sqlite import MIGRATIONS
 from tests.storage.conftest import AnyStorage
+from tests.storage.test_sqlite import record as account_record
 from tests.timeouts import TIMEOUT
 
 
@@ -186,3 +187,22 @@ def test_a_closed_storage_refuses_channel_work(db: AnyStorage) -> None:
         db.create_channel(registration())
     with pytest.raises(StorageError):
         db.list_channels()
+
+
+def test_deleting_an_account_drops_what_it_founded_and_its_access_at_once(
+    db: AnyStorage,
+) -> None:
+    """In the account's own transaction (a crash or an offline `hubbub account delete`
+    between two writes had left them to the name's next owner, someone else)."""
+    for name in ("alice", "bob"):
+        assert db.create_account(account_record(name))
+    db.save_channel(registration("#alices", founder="alice", access=(("bob", "op"),)))
+    db.save_channel(
+        registration("#bobs", founder="bob", access=(("carol", "voice"), ("alice", "op")))
+    )
+    db.save_channel(registration("#others", founder="carol", access=(("alice", "voice"),)))
+    assert db.delete_account(Folded("alice"))
+    assert [(r.name, r.founder, r.access) for r in db.list_channels()] == [
+        ("#bobs", "bob", (("carol", "voice"),)),
+        ("#others", "carol", ()),
+    ]

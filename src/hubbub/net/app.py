@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import faulthandler
 import ipaddress
 import logging
@@ -455,7 +456,11 @@ class App:
             storage.open()
             # Made on first start and kept, so that cloaks (and bans on them) stay put.
             secret = storage.ensure_setting(CLOAK_SECRET_KEY, secrets.token_hex(32))
-            return storage.list_accounts(), storage.list_channels(), secret
+            # Channels first: a channel's founder and access accounts existed before it
+            # named them, so an account missing from the list read after is truly gone.
+            channels = storage.list_channels()
+            accounts = storage.list_accounts()
+            return accounts, _without_orphans(storage, channels, accounts), secret
 
         loop = asyncio.get_running_loop()
         records, channels, secret = await loop.run_in_executor(None, open_and_load)
@@ -762,3 +767,32 @@ def run(config: Config, worker: int | None = None) -> int:
         log.error("cannot start: %s", exc)
         return 1
     return 0
+
+
+def _without_orphans(
+    storage: SqliteStorage | PostgresStorage,
+    channels: list[ChannelRecord],
+    accounts: list[AccountRecord],
+) -> list[ChannelRecord]:
+    """``channels`` without the registrations whose founder's account no longer exists, and
+    without the access entries of accounts that do not (both removed from the database
+    too): a database where an account was deleted by an older hubbub, which left them,
+    must not hand them to the name's next owner. In a worker thread, at start-up."""
+    known = {account.folded for account in accounts}
+    kept: list[ChannelRecord] = []
+    for record in channels:
+        if record.founder not in known:
+            log.warning(
+                "dropping the registration of %s: its founder's account %s no longer exists",
+                record.name,
+                record.founder,
+            )
+            storage.delete_channel(record.folded)
+            continue
+        access = tuple(entry for entry in record.access if entry[0] in known)
+        if access != record.access:
+            log.warning("%s: access entries of deleted accounts removed", record.name)
+            record = dataclasses.replace(record, access=access)
+            storage.save_channel(record)
+        kept.append(record)
+    return kept

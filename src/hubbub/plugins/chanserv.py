@@ -394,8 +394,8 @@ class ChanServ:
             if len(others) == len(record.access):
                 self._tell(ctx, f"{name} is not on the access list of {record.name}.")
                 return
-            registry.update(self.server, dataclasses.replace(record, access=others))
-            self._tell(ctx, f"{name} is no longer on the access list of {record.name}.")
+            said = f"{name} is no longer on the access list of {record.name}."
+            self._stored(ctx, registry, dataclasses.replace(record, access=others), said)
             return
         new_level = args[4].lower()
         if new_level not in ACCESS_LEVELS:
@@ -414,13 +414,16 @@ class ChanServ:
             self._tell(ctx, f"The access list of {record.name} is full ({most} entries).")
             return
         updated = dataclasses.replace(record, access=(*others, (account, new_level)))
-        registry.update(self.server, updated)
-        self._tell(ctx, f"{found.name} is now on the access list of {record.name} as {new_level}.")
-        channel = self.server.network.channels.get(record.folded)
-        if channel is not None:  # (members logged in to it get their status now)
-            for member in list(channel.members):
-                if member.account is not None and self._fold(member.account) == account:
-                    self._grant(channel, member)
+        said = f"{found.name} is now on the access list of {record.name} as {new_level}."
+
+        def grant() -> None:  # (members logged in to it get their status once it is kept)
+            channel = self.server.network.channels.get(record.folded)
+            if channel is not None:
+                for member in list(channel.members):
+                    if member.account is not None and self._fold(member.account) == account:
+                        self._grant(channel, member)
+
+        self._stored(ctx, registry, updated, said, grant)
 
     def _set(self, ctx: Context, registry: ChannelRegistry, args: list[str]) -> None:
         syntax = f"SET <#channel> HISTORY <{'|'.join(HISTORY_SETTINGS)}>"
@@ -437,8 +440,36 @@ class ChanServ:
         channel = self.server.network.channels.get(record.folded)
         if channel is not None:
             channel.history = setting
-        registry.update(self.server, dataclasses.replace(record, history=setting))
-        self._tell(ctx, f"History of {record.name}: {setting}.")
+        said = f"History of {record.name}: {setting}."
+        self._stored(ctx, registry, dataclasses.replace(record, history=setting), said)
+
+    def _stored(
+        self,
+        ctx: Context,
+        registry: ChannelRegistry,
+        record: ChannelRecord,
+        said: str,
+        then: Callable[[], None] | None = None,
+    ) -> None:
+        """Keep the changed ``record`` and say ``said`` (then do ``then``) once it is in the
+        database, the client's next lines waiting meanwhile: what ChanServ acknowledges
+        survives a crash. A failed write says so (the change stays in memory, and the next
+        change of the channel writes it again)."""
+        session = ctx.session
+        later = defer_reply(ctx)
+        hold_input(ctx)
+
+        def done(ok: bool) -> None:
+            if ok and then is not None:
+                then()
+            if not session.closed:
+                if ok:
+                    self._notice(ctx, later, said)
+                else:
+                    self._notice(ctx, later, "Could not store the change; try again later.")
+            finish_deferred(ctx, later)
+
+        registry.update(self.server, record, done)
 
     # -- what happens on the network ---------------------------------------------------------
 

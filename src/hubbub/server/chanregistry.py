@@ -99,6 +99,11 @@ class ChannelRegistry:
         the creation (:meth:`register`), never replaced by another write before it."""
         self._write_lock = threading.Lock()
         """One write at a time (each stores the newest state when it runs)."""
+        self._changes: dict[Folded, int] = {}
+        """Changes of each channel so far: a write stores every change counted when it
+        reads the record (see :meth:`update`'s ``done``)."""
+        self._waiters: dict[Folded, list[tuple[int, Callable[[bool], None]]]] = {}
+        """Who waits for a change (its count) to be written, by channel."""
         self.stored: Callable[[Folded], None] | None = None
         """Told each registration this server has just written or dropped in the database
         (a cluster with a shared database tells the other nodes: see :meth:`refresh`)."""
@@ -219,13 +224,23 @@ class ChannelRegistry:
                 log.exception("could not write the registration of %s", folded)
                 return "failed", None
 
-    def update(self, server: Server, record: ChannelRecord) -> None:
+    def update(
+        self, server: Server, record: ChannelRecord, done: Callable[[bool], None] | None = None
+    ) -> None:
         """A registered channel changed (its topic, modes, access list...): keep ``record``
-        and write it soon. A failed write is logged; the next change writes it all again."""
+        and write it soon. A failed write is logged; the next change writes it all again.
+        ``done(ok)``, if given, is called once a write holding this change has ended
+        (``ok``: it is in the database), so that a command is acknowledged only then;
+        ``done(False)`` at once for a channel dropped meanwhile or still being registered."""
         folded = record.folded
-        if folded not in self.records:
-            return  # dropped meanwhile
+        if folded not in self.records or (done is not None and folded in self._creating):
+            if done is not None:
+                done(False)
+            return
         self.records[folded] = record
+        count = self._changes[folded] = self._changes.get(folded, 0) + 1
+        if done is not None:
+            self._waiters.setdefault(folded, []).append((count, done))
         if folded not in self._creating:  # (else the creation stores it, or writes it after)
             self._queue(server, folded)
 
@@ -234,7 +249,7 @@ class ChannelRegistry:
         if folded in self._queued:
             return  # the write waiting to begin will store this
         self._queued.add(folded)
-        server.offload(lambda: self._write(folded), lambda ok: self._written(folded, ok))
+        server.offload(lambda: self._write(folded), lambda result: self._written(folded, *result))
 
     def forget_account(self, server: Server, account: str) -> None:
         """The folded ``account`` was deleted: the channels it founded are registered no
@@ -259,19 +274,25 @@ class ChannelRegistry:
             done(True)
             return
 
-        def finish(ok: bool) -> None:
+        def finish(result: tuple[bool, int]) -> None:
+            ok = result[0]
             if not ok and folded not in self.records:
                 self.records[folded] = record
-            self._written(folded, ok)
+            self._written(folded, ok)  # (those waiting for a change of it hear now)
+            if ok and folded not in self.records:
+                self._changes.pop(folded, None)
             done(ok)
 
         server.offload(lambda: self._write(folded), finish)
 
-    def _write(self, folded: Folded) -> bool:
+    def _write(self, folded: Folded) -> tuple[bool, int]:
         """Store the channel as the cache has it now, or delete it when the cache has none
-        (in a worker thread). False when the database failed (logged)."""
+        (in a worker thread): whether it worked (a failure is logged), and the count of
+        changes it holds (read before the record: a change counted later is written by the
+        write it queued)."""
         with self._write_lock:
             self._queued.discard(folded)
+            count = self._changes.get(folded, 0)
             record = self.records.get(folded)
             try:
                 if record is None:
@@ -280,10 +301,22 @@ class ChannelRegistry:
                     self.store.save_channel(record)
             except Exception:  # (StorageError, or a store's own bug) the server goes on
                 log.exception("could not write the registration of %s", folded)
-                return False
-        return True
+                return False, count
+        return True, count
 
-    def _written(self, folded: Folded, ok: bool) -> None:
-        """A write of ``folded`` ended (on the core's thread): tell :attr:`stored`."""
+    def _written(self, folded: Folded, ok: bool, count: int | None = None) -> None:
+        """A write of ``folded`` ended (on the core's thread): tell :attr:`stored`, and
+        those waiting for a change it holds (all of them when ``count`` is None)."""
         if ok and self.stored is not None:
             self.stored(folded)
+        waiting = self._waiters.get(folded)
+        if not waiting:
+            return
+        due = [done for needed, done in waiting if count is None or needed <= count]
+        left = [(needed, done) for needed, done in waiting if count is not None and needed > count]
+        if left:
+            self._waiters[folded] = left
+        else:
+            del self._waiters[folded]
+        for done in due:
+            done(ok)

@@ -461,6 +461,19 @@ def channel_row(record: ChannelRecord) -> tuple[object, ...]:
     )
 
 
+def access_without(access: str, account: str) -> str | None:
+    """The ``access`` column (JSON) without the entries of the folded ``account``; None when
+    it has none (or cannot be read: the registry then keeps it as it is)."""
+    try:
+        entries = json.loads(access)
+    except ValueError:
+        return None
+    if not isinstance(entries, list):
+        return None
+    kept = [entry for entry in entries if not (isinstance(entry, list) and entry[:1] == [account])]
+    return None if len(kept) == len(entries) else json.dumps(kept)
+
+
 def channel_from_row(row: Sequence[Any]) -> ChannelRecord:
     """The registered channel in a row of :data:`CHANNEL_COLUMNS` (a malformed list is a
     ``ValueError``, which the stores report as a database fault)."""

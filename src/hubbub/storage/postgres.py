@@ -63,6 +63,7 @@ from hubbub.storage.base import (
     StorageError,
     StorageTimeout,
     StoredMessage,
+    access_without,
     account_from_row,
     account_row,
     channel_from_row,
@@ -435,8 +436,17 @@ class PostgresStorage:
     def delete_account(self, folded: Folded) -> bool:
         with self.connection() as conn, conn.transaction():
             cursor = conn.execute("DELETE FROM accounts WHERE folded = %s", (folded,))
-            # (its read markers go with it: the next owner of the name is someone else)
+            # What it held goes with it, in the same transaction (see SqliteStorage): its
+            # read markers, the channels it founded, its access entries.
             conn.execute("DELETE FROM read_markers WHERE owner = %s", (folded,))
+            conn.execute("DELETE FROM channels WHERE founder = %s", (folded,))
+            rows = conn.execute("SELECT folded, access FROM channels FOR UPDATE").fetchall()
+            for channel, access in rows:
+                kept = access_without(access, folded)
+                if kept is not None:
+                    conn.execute(
+                        "UPDATE channels SET access = %s WHERE folded = %s", (kept, channel)
+                    )
             return cursor.rowcount == 1
 
     # -- settings ----------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from hubbub.storage.base import (
     ChannelRecord,
     ScramCredentials,
     StorageError,
+    access_without,
     account_from_row,
     account_row,
     channel_from_row,
@@ -296,8 +297,16 @@ class SqliteStorage:
     def delete_account(self, folded: Folded) -> bool:
         with self._transaction() as conn:
             cursor = conn.execute("DELETE FROM accounts WHERE folded = ?", (folded,))
-            # (its read markers go with it: the next owner of the name is someone else)
+            # What it held goes with it, in the same transaction (a crash, or a deletion
+            # with the server stopped, must not leave them to the next owner of the name,
+            # someone else): its read markers, the channels it founded, its access entries.
             conn.execute("DELETE FROM read_markers WHERE owner = ?", (folded,))
+            conn.execute("DELETE FROM channels WHERE founder = ?", (folded,))
+            rows = conn.execute("SELECT folded, access FROM channels").fetchall()
+            for channel, access in rows:
+                kept = access_without(access, folded)
+                if kept is not None:
+                    conn.execute("UPDATE channels SET access = ? WHERE folded = ?", (kept, channel))
         return cursor.rowcount == 1
 
     # -- settings ----------------------------------------------------------------------------
