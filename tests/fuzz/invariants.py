@@ -99,3 +99,15 @@ def check_invariants(server: Server) -> None:
     assert server.network.user_count == len(registered)
     assert network.invisible_count == sum("i" in s.user.modes for s in registered)
     assert {o.session for o in network.opers} <= server.sessions.keys()
+    for key, logged_in in network.by_account.items():
+        assert logged_in, f"empty account index entry {key}"
+        for user in logged_in:
+            assert user.account is not None, user
+            assert server.fold(user.account) == key, user
+            assert network.users.get(user.folded) is user or user.session in server.sessions
+    for user in network.users.values():
+        if user.account is not None:
+            assert user in network.by_account.get(server.fold(user.account), ()), user
+    for session in server.sessions:
+        if session.user.account is not None:
+            assert session.user in network.by_account[server.fold(session.user.account)]

@@ -126,6 +126,7 @@ def test_register_refusals() -> None:
         (f"REGISTER TAKEN * {PASSWORD}", "ACCOUNT_EXISTS"),
         (f"REGISTER #chan * {PASSWORD}", "BAD_ACCOUNT_NAME"),
         (f"REGISTER 9lives * {PASSWORD}", "BAD_ACCOUNT_NAME"),
+        (f"REGISTER nickSERV * {PASSWORD}", "BAD_ACCOUNT_NAME"),  # (a service's name)
         ("REGISTER * * short", "WEAK_PASSWORD"),
         ("REGISTER * * :" + "x" * 301, "UNACCEPTABLE_PASSWORD"),
         (f"REGISTER * not-an-address {PASSWORD}", "INVALID_EMAIL"),

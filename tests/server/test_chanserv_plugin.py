@@ -510,3 +510,12 @@ def test_a_deleted_account_leaves_its_exceptions_to_nobody_and_keeps_its_bans(
     saved = stored(server, "#chat")  # (registered: its lists are kept without the entries)
     assert saved is not None
     assert (saved.bans, saved.excepts, saved.invexes) == (("a:bob",), ("a:bo*",), ())
+
+
+def test_no_account_may_be_called_after_a_service(server: Server) -> None:
+    """An account called ChanServ would put `account=ChanServ` on its owner's lines and in
+    WHOIS (an audit registered one)."""
+    mallory = Client(server).register("mallory")
+    mallory.send("REGISTER ChanServ * correct-horse-battery")
+    [fail] = [m.params for m in mallory.messages() if m.command == "FAIL"]
+    assert fail[:3] == ("REGISTER", "BAD_ACCOUNT_NAME", "ChanServ")

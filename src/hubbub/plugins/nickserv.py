@@ -232,10 +232,8 @@ def _ns_info(ctx: Context, service: AccountService, args: list[str]) -> None:
             _notice(ctx, ctx.reply, f"E-mail: {record.email}")
     online = sorted(
         u.nick
-        for u in server.network.users.values()
-        if (u.session is None or u.session.registered)
-        and u.account is not None
-        and server.fold(u.account) == record.folded
+        for u in server.network.logged_in(record.name)
+        if u.session is None or u.session.registered
     )
     if online:
         _notice(ctx, ctx.reply, f"Logged in now: {' '.join(online)}")

@@ -646,6 +646,11 @@ def _drop_exceptions(server: Server, account: Folded) -> None:
             network.change_channel_modes(None, channel, changes, server.name)
 
 
+NICKSERV = "NickServ"
+"""The accounts service's nick (no user holds it: the server answers for it), which no
+account may be called."""
+
+
 def new_account_problem(
     server: Server, service: AccountService, name: str, password: str
 ) -> tuple[str, str] | None:
@@ -653,6 +658,12 @@ def new_account_problem(
     ``FAIL`` code and its text; None if they can."""
     if not is_valid_nick(name, server.limits.nicklen):
         return "BAD_ACCOUNT_NAME", "Account names follow the rules of nicknames"
+    folded = server.fold(name)
+    holder = server.network.users.get(folded)
+    if folded == server.fold(NICKSERV) or (holder is not None and holder.service is not None):
+        # (an account called ChanServ would be shown as `account=ChanServ` on what its
+        # owner says, and in WHOIS: a phisher's dream)
+        return "BAD_ACCOUNT_NAME", "That name is a service's"
     if service.taken(server, name):
         return "ACCOUNT_EXISTS", "An account with that name already exists"
     return password_problem(password, server.config.accounts.password_min_length)

@@ -683,12 +683,10 @@ class History:
         """The local connections of ``user``'s account (or ``user``'s own without one)."""
         if user.account is None:
             return [user.session] if user.session is not None else []
-        folded = self.server.fold(user.account)
-        fold = self.server.fold
         return [
-            s
-            for s in self.server.sessions
-            if s.registered and s.user.account is not None and fold(s.user.account) == folded
+            u.session
+            for u in self.server.network.logged_in(user.account)
+            if u.session is not None and u.session.registered
         ]
 
 

@@ -161,6 +161,9 @@ class Network:
         self.whowas: deque[WhowasEntry] = deque()
         self.whowas_limit = 0
         self.opers: set[User] = set()
+        self.by_account: dict[Folded, set[User]] = {}
+        """The users logged in to each (folded) account, this node's and others' alike:
+        who is logged in to an account is a lookup, not a walk over every user."""
         self.user_count = 0
         """Registered users (kept, not counted: LUSERS runs on every registration)."""
         self.invisible_count = 0
@@ -346,6 +349,8 @@ class Network:
         """``user`` (with a nick claimed, a user name and a host) is now on the network."""
         user.update_prefix()
         self.users[user.folded] = user
+        if user.account is not None:
+            self.by_account.setdefault(self.fold(user.account), set()).add(user)
         if user.service is None:  # (services are not counted in LUSERS)
             self.user_count += 1
             self.max_users = max(self.max_users, self.user_count)
@@ -418,13 +423,29 @@ class Network:
         del self.users[user.folded]
         self._released(user, user.folded)
         self.opers.discard(user)
+        self._unindex_account(user)
         self._emit(Quit(user, reason, channels, peers, stamp))
 
     def forget(self, user: User) -> None:
         """A connection that never registered closes: its nick claim goes."""
+        self._unindex_account(user)
         if self.users.get(user.folded) is user:
             del self.users[user.folded]
             self._released(user, user.folded)
+
+    def logged_in(self, account: str) -> list[User]:
+        """The users logged in to ``account`` (any case), registered or not."""
+        return list(self.by_account.get(self.fold(account), ()))
+
+    def _unindex_account(self, user: User) -> None:
+        if user.account is None:
+            return
+        key = self.fold(user.account)
+        users = self.by_account.get(key)
+        if users is not None:
+            users.discard(user)
+            if not users:
+                del self.by_account[key]
 
     def _released(self, user: User, folded: Folded) -> None:
         """Tell the cluster that a local user gave ``folded`` back."""
@@ -470,7 +491,10 @@ class Network:
         """``user`` logged in to ``account``, or out (None)."""
         if user.account == account:
             return
+        self._unindex_account(user)
         user.account = account
+        if account is not None:
+            self.by_account.setdefault(self.fold(account), set()).add(user)
         session = user.session
         if session is None or session.registered:  # (before: the welcome says it)
             self._emit(AccountChanged(user, account, self.stamp()))

@@ -23,6 +23,7 @@ from hubbub.protocol.message import Message
 from hubbub.protocol.sasl import ChunkTooLong, PayloadError, chunk
 from hubbub.server.accounts import (
     MAX_LOGIN_FAILURES,
+    NICKSERV,
     AccountService,
     AuthState,
     Outcome,
@@ -80,7 +81,7 @@ __all__ = [
 
 log = logging.getLogger("hubbub.accounts")
 
-SERVICE_NAME = "NickServ"
+SERVICE_NAME = NICKSERV
 """The nick the account service answers as."""
 
 
