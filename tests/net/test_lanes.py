@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from collections.abc import Callable
 
 from hubbub.net.app import HASH_NICE, App
 from hubbub.server.core import Lane
@@ -43,5 +44,39 @@ async def test_each_lane_has_its_threads_and_hashing_runs_at_a_lower_priority() 
         assert storage_nice == base
         # the lowered priority stays with the hashing thread, not with the server's
         assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base
+    finally:
+        await app.stop("test over")
+
+
+async def test_hashing_serves_the_askers_in_turn() -> None:
+    """Work of the hash lane is started one key (address block) at a time, round robin:
+    a flood of checks from one address does not make another's wait behind all of it."""
+    app = App(make_config())
+    await app.start()
+    try:
+        order: list[str] = []
+        release = threading.Event()
+        finished = asyncio.Event()
+
+        def job(name: str) -> Callable[[], str]:
+            def work() -> str:
+                release.wait(TIMEOUT)
+                return name
+
+            return work
+
+        def done(name: str) -> None:
+            order.append(name)
+            if len(order) == 7:
+                finished.set()
+
+        for i in range(5):  # a flood from one block, queued first
+            app.offload(job(f"flood{i}"), done, "hash", key="2001:db8::/64")
+        app.offload(job("victim"), done, "hash", key="192.0.2.7")
+        app.offload(job("admin"), done, "hash")
+        release.set()
+        await asyncio.wait_for(finished.wait(), TIMEOUT)
+        # (flood0 started at once; flood1 was queued before the others asked)
+        assert order == ["flood0", "flood1", "victim", "admin", "flood2", "flood3", "flood4"]
     finally:
         await app.stop("test over")

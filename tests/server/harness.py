@@ -35,11 +35,18 @@ class TestHost:
     paused: bool = False
     lanes: list[Lane] = dataclasses.field(default_factory=list)
     """The lane of each piece of offloaded work, in order."""
+    keys: list[str] = dataclasses.field(default_factory=list)
+    """The key of each piece of offloaded work, in order."""
 
     def offload(
-        self, work: Callable[[], T], done: Callable[[T], None], lane: Lane = "storage"
+        self,
+        work: Callable[[], T],
+        done: Callable[[T], None],
+        lane: Lane = "storage",
+        key: str = "",
     ) -> None:
         self.lanes.append(lane)
+        self.keys.append(key)
         self.run(work, done)
 
     def wake(self) -> None:

@@ -14,7 +14,7 @@ import re
 import pytest
 
 from hubbub.config import Config, LimitsSection, ServerSection, default_config
-from hubbub.server.core import MAX_PENDING_LINES, Server, format_time, refill
+from hubbub.server.core import MAX_PENDING_LINES, Server, address_bucket, format_time, refill
 from hubbub.server.session import PeerInfo
 from tests.cloaks import CLOAKS, HOST, cloak_of
 from tests.server.harness import Client, FakeClock, FakeSink, ask, host_of, make_server
@@ -97,6 +97,20 @@ def test_connections_per_address_are_limited() -> None:
     assert refused(server, "203.0.113.7") is None  # a place came free
 
 
+def test_an_ipv6_slash_64_counts_as_one_address() -> None:
+    """One host usually holds a whole /64: counted per address, it could open 2**64 times
+    the per-address limits (an audit noted it). IPv4-mapped addresses count as IPv4."""
+    server = make_server(max_clients_per_ip=2)
+    Client(server, ip="2001:db8::1")
+    Client(server, ip="2001:db8::ffff:2")
+    assert refused(server, "2001:db8::3") == TOO_MANY
+    assert refused(server, "2001:db8:0:1::3") is None  # another /64
+    Client(server, ip="198.51.100.9")
+    Client(server, ip="::ffff:198.51.100.9")
+    assert refused(server, "198.51.100.9") == TOO_MANY
+    assert address_bucket("2001:db8::1") == "2001:db8::/64"
+
+
 def test_unregistered_connections_count_against_the_address_too() -> None:
     server = make_server(max_clients_per_ip=1)
     Client(server, ip="203.0.113.7")  # never registers
@@ -152,7 +166,8 @@ def test_throttle_refills_at_the_connect_rate() -> None:
     clock.advance(0.1)
     assert refused(server, ip) is None
     assert refused(server, ip) == TOO_QUICKLY
-    assert refused(server, "2001:db8::8") is None
+    assert refused(server, "2001:db8::8") == TOO_QUICKLY  # (the same /64: one host's block)
+    assert refused(server, "2001:db8:0:1::8") is None
 
 
 def test_refused_connections_do_not_use_up_the_throttle() -> None:

@@ -57,7 +57,7 @@ class HostClient(Client):
         self.server = server
         self.sink = FakeSink()
         peer = PeerInfo(
-            ip=f"2001:db8:ffff:ffff:ffff:ffff:ffff:{i:04x}",
+            ip=f"2001:db8:{0x1000 + i:04x}:ffff:ffff:ffff:ffff:ffff",  # (a /64 each)
             secure=True,
             hostname=LONG_HOST,
             certfp="f" * 64,

@@ -15,6 +15,7 @@ import signal
 import ssl
 import stat
 import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -209,6 +210,10 @@ class App:
         }
         """The threads of the lanes that have their own (see :data:`~hubbub.server.core.Lane`);
         ``"storage"`` work runs in the event loop's default pool."""
+        self._hash_queues: dict[str, deque[Callable[[], asyncio.Future[Any]]]] = {}
+        """Hashing work not started yet, by key (in the order the keys are served)."""
+        self._hashing = 0
+        """Hashing work running (at most :data:`HASH_THREADS`)."""
         self._closing = False
         """Set on shutdown: no new blocking work is started."""
         self.input_paused = False
@@ -228,14 +233,22 @@ class App:
             self.flusher.wake()
 
     def offload(
-        self, work: Callable[[], T], done: Callable[[T], None], lane: Lane = "storage"
+        self,
+        work: Callable[[], T],
+        done: Callable[[T], None],
+        lane: Lane = "storage",
+        key: str = "",
     ) -> None:
         """Run blocking work in the threads of ``lane``; hand its result back on the loop.
 
         Password hashing has one thread of its own at a lower CPU priority (argon2 takes
         0.1 to 0.2 s of two cores per check): a flood of wrong passwords queues there, and
-        neither the event loop nor history reads wait behind it. Searches have their own
-        thread (each may run up to ``[history] search_timeout``).
+        neither the event loop nor history reads wait behind it. That queue serves the
+        ``key`` of each request (the asker's address block) in turn, one check each: a
+        flood from some addresses (even of right passwords, which nothing else limits)
+        delays their own logins, and anyone else's waits at most one check per flooding
+        address. Searches have their own thread (each may run up to
+        ``[history] search_timeout``).
 
         Work that raises is logged and its callback is not called: the work is expected to
         turn its own failures into a result (a refused login, a failed write). Once shutdown
@@ -244,6 +257,30 @@ class App:
         if self._closing:
             log.info("shutting down: blocking work refused")
             return
+        if lane == "hash":
+            self._hash_queues.setdefault(key, deque()).append(lambda: self._run(work, done, lane))
+            self._next_hash()
+            return
+        self._run(work, done, lane)
+
+    def _next_hash(self, _: object = None) -> None:
+        """Start queued hashing work while a hashing thread is free, taking the keys in
+        turn (a key served goes to the back of the line)."""
+        if _ is not None:
+            self._hashing -= 1
+        while self._hashing < HASH_THREADS and self._hash_queues and not self._closing:
+            key = next(iter(self._hash_queues))
+            queue = self._hash_queues.pop(key)
+            start = queue.popleft()
+            if queue:
+                self._hash_queues[key] = queue
+            self._hashing += 1
+            start().add_done_callback(self._next_hash)
+
+    def _run(
+        self, work: Callable[[], T], done: Callable[[T], None], lane: Lane
+    ) -> asyncio.Future[T]:
+        """Run ``work`` in the threads of ``lane`` now; ``done`` with its result after."""
         future = asyncio.get_running_loop().run_in_executor(self._lanes.get(lane), work)
         self._work.add(future)
         future.add_done_callback(self._work.discard)
@@ -260,6 +297,7 @@ class App:
                 log.exception("error after blocking work")
 
         future.add_done_callback(finish)
+        return future
 
     def pause_input(self, paused: bool) -> None:
         """Stop (or go back to) reading from clients while the history writer catches up:

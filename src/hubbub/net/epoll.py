@@ -47,6 +47,7 @@ from hubbub.net.tcp import (
     bind_sockets,
 )
 from hubbub.protocol.framing import LineBuffer
+from hubbub.server.core import address_bucket
 from hubbub.server.peer import peer_info
 
 if TYPE_CHECKING:
@@ -111,9 +112,9 @@ class Hub:
         self.going_away = False
         """Set when the server shuts down: WebSocket clients are closed with 1001."""
         self.setting_up: Counter[str] = Counter()
-        """Connections being set up, by peer address: the per-address limit of clients
-        (``max_clients_per_ip``) holds for them too, before they reach the core (a stalled
-        TLS handshake costs some 40 KB for its ten seconds)."""
+        """Connections being set up, by peer address (an IPv6 one's /64): the per-address
+        limit of clients (``max_clients_per_ip``) holds for them too, before they reach the
+        core (a stalled TLS handshake costs some 40 KB for its ten seconds)."""
         loop.add_reader(self._epoll.fileno(), self._ready, self._epoll)
         loop.add_reader(self._setup.fileno(), self._ready, self._setup)
 
@@ -149,12 +150,12 @@ class Hub:
 
     def set_up_over(self, setup: Setup) -> None:
         """``setup`` ended (the connection carries IRC, or it is gone)."""
-        ip = _ip(setup.address)
-        left = self.setting_up[ip] - 1
+        bucket = address_bucket(_ip(setup.address))
+        left = self.setting_up[bucket] - 1
         if left > 0:
-            self.setting_up[ip] = left
+            self.setting_up[bucket] = left
         else:
-            del self.setting_up[ip]
+            del self.setting_up[bucket]
 
     def remove(self, fd: int) -> None:
         if self._conns[fd] is not None:
@@ -812,16 +813,17 @@ class EpollListener:
             plain.session = hub.server.connect(plain, peer)
             return
         ip = _ip(addr)
+        bucket = address_bucket(ip)
         server = hub.server
         if (
-            hub.setting_up[ip] >= server.limits.max_clients_per_ip
+            hub.setting_up[bucket] >= server.limits.max_clients_per_ip
             and not self.unix
             and not server._exempt(ip)
         ):
             log.info("too many connections being set up from %s; closed one", ip)
             sock.close()
             return
-        hub.setting_up[ip] += 1
+        hub.setting_up[bucket] += 1
         setup = Setup(self, addr, _PEEK if self.tls is not None else _HTTP)
         conn: Connection
         if self.endpoint is None:

@@ -9,6 +9,7 @@ is applied whole before its messages are queued.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import secrets
@@ -56,6 +57,22 @@ MAX_PENDING_LINES = 64
 (alongside ``[limits] recvq``, the bytes held)."""
 
 
+@functools.lru_cache(maxsize=4096)
+def address_bucket(ip: str) -> str:
+    """What per-address limits count ``ip`` as: an IPv4 address itself (an IPv4-mapped IPv6
+    one as IPv4), an IPv6 address as its /64, the block one host is usually given (else a
+    host with a /64 would be 2**64 addresses to the limits). Anything else as it is."""
+    if ":" not in ip:
+        return ip
+    try:
+        address = ipaddress.IPv6Address(ip.split("%", 1)[0])
+    except ValueError:
+        return ip
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return ipaddress.IPv6Network((address, 64), strict=False).with_prefixlen
+
+
 def refill(tokens: float, elapsed: float, rate: float, burst: int) -> float:
     """A token bucket's tokens after ``elapsed`` seconds at ``rate`` per second, at most
     ``burst`` (flood control per client, the connection throttle per address)."""
@@ -77,10 +94,17 @@ class Host(Protocol):
     what needs a thread, a timer or a file, it asks of its host."""
 
     def offload(
-        self, work: Callable[[], T], done: Callable[[T], None], lane: Lane = "storage"
+        self,
+        work: Callable[[], T],
+        done: Callable[[T], None],
+        lane: Lane = "storage",
+        key: str = "",
     ) -> None:
         """Run blocking work (disk, password hashing) away from the core's thread, in the
-        threads of ``lane``, then call ``done`` with its result back on the core's thread."""
+        threads of ``lane``, then call ``done`` with its result back on the core's thread.
+        ``key`` names who asked (an address block, :func:`address_bucket`): a lane that
+        queues serves the keys in turn, so that one address's flood of work delays its own
+        requests rather than everyone's."""
 
     def wake(self) -> None:
         """Bytes were queued where none were: run :meth:`Server.flush` at the end of this
@@ -104,7 +128,11 @@ class InlineHost:
     whoever drives the core flushes it, and there is no config file to read again."""
 
     def offload(
-        self, work: Callable[[], T], done: Callable[[T], None], lane: Lane = "storage"
+        self,
+        work: Callable[[], T],
+        done: Callable[[T], None],
+        lane: Lane = "storage",
+        key: str = "",
     ) -> None:
         done(work())
 
@@ -261,7 +289,8 @@ class Server:
         """A transport accepted a connection. Returns None (and closes) when refused."""
         now = self.clock()
         exempt = self._exempt(peer.ip)
-        if not exempt and self.ip_counts[peer.ip] >= self.limits.max_clients_per_ip:
+        bucket = address_bucket(peer.ip)
+        if not exempt and self.ip_counts[bucket] >= self.limits.max_clients_per_ip:
             sink.write(b"ERROR :Too many connections from your IP address\r\n")
             sink.close()
             return None
@@ -279,7 +308,7 @@ class Server:
         session = Session(sink, peer, now, self.dirty, self._wake, host)
         session.flood_tokens = self._full_bucket
         self.sessions[session] = None
-        self.ip_counts[peer.ip] += 1
+        self.ip_counts[bucket] += 1
         return session
 
     def _exempt(self, ip: str) -> bool:
@@ -294,18 +323,20 @@ class Server:
         return any(address in network for network in networks)
 
     def _admit_rate(self, ip: str, now: float) -> bool:
-        """Connection throttle: a token bucket per address (``connect_burst`` connections at
+        """Connection throttle: a token bucket per address (an IPv6 one's /64, see
+        :func:`address_bucket`; ``connect_burst`` connections at
         once, then ``connect_rate`` per second). Loopback addresses are not throttled while
         ``exempt_loopback`` is on (the default): they are this machine's own gateways,
         bouncers and benchmarks."""
         burst = self.limits.connect_burst
         if not burst or (self.limits.exempt_loopback and (ip.startswith("127.") or ip == "::1")):
             return True
-        tokens, last = self.connect_buckets.get(ip, (float(burst), now))
+        bucket = address_bucket(ip)
+        tokens, last = self.connect_buckets.get(bucket, (float(burst), now))
         tokens = refill(tokens, now - last, self.limits.connect_rate, burst)
         if tokens < 1.0:
             return False
-        self.connect_buckets[ip] = (tokens - 1.0, now)
+        self.connect_buckets[bucket] = (tokens - 1.0, now)
         return True
 
     def admit_registration(self, session: Session) -> bool:
@@ -324,11 +355,12 @@ class Server:
             return True
         now = self.clock()
         rate = self.config.accounts.register_per_hour / 3600.0
-        tokens, last = self.register_buckets.get(ip, (float(burst), now))
+        bucket = address_bucket(ip)
+        tokens, last = self.register_buckets.get(bucket, (float(burst), now))
         tokens = refill(tokens, now - last, rate, burst)
         if tokens < 1.0:
             return False
-        self.register_buckets[ip] = (tokens - 1.0, now)
+        self.register_buckets[bucket] = (tokens - 1.0, now)
         return True
 
     def receive(self, session: Session, lines: Iterable[bytes | LineTooLong]) -> None:
@@ -591,8 +623,12 @@ class Server:
     def offload(
         self, work: Callable[[], T], done: Callable[[T], None], lane: Lane = "storage"
     ) -> None:
-        """Run blocking work away from the core's thread (see :meth:`Host.offload`)."""
-        self.host.offload(work, done, lane)
+        """Run blocking work away from the core's thread (see :meth:`Host.offload`), on
+        behalf of the client whose line is being handled, if any (its address block is the
+        work's key)."""
+        handling = self._handling
+        key = address_bucket(handling.peer.ip) if handling is not None else ""
+        self.host.offload(work, done, lane, key)
 
     def hold(self, session: Session, seq: int, gate: str = "history") -> None:
         """Send ``session`` nothing more until ``gate`` has done its work up to ``seq`` (the
@@ -791,9 +827,10 @@ class Server:
         if session.monitoring:
             self.network.unmonitor(session, session.monitoring)
         self.sessions.pop(session, None)
-        self.ip_counts[session.peer.ip] -= 1
-        if self.ip_counts[session.peer.ip] <= 0:
-            del self.ip_counts[session.peer.ip]
+        bucket = address_bucket(session.peer.ip)
+        self.ip_counts[bucket] -= 1
+        if self.ip_counts[bucket] <= 0:
+            del self.ip_counts[bucket]
         closing = error if error is not None else reason
         farewell = Message("ERROR", (f"Closing Link: {user.host} ({closing})",))
         session.outbuf.append(render(farewell, Cap.NONE))  # (a long quit reason is cut)
