@@ -938,3 +938,73 @@ def test_a_rename_to_the_old_nick_of_a_user_whose_rename_waits_waits_for_it_too(
     assert a.network.find_user("dave") is None
     assert sorted(u.nick for u in link_a.owner) == ["alice", "bobby"]
     assert alice.session.user.nick == guest
+
+
+def _burst_first(hub: LocalHub, link: ClusterLink) -> None:
+    """What the Redis bus does when ``link``'s node finds its lease gone: its burst goes
+    before the records that wait in its outbox (here: every record not pumped yet), and the
+    burst's last record, the list of its users, after them."""
+    waiting = list(hub.queue)
+    hub.queue.clear()
+    link.burst()
+    end = [r for r in hub.queue if r["k"] == "bend"]
+    hub.queue[:] = [r for r in hub.queue if r["k"] != "bend"] + waiting + end
+
+
+def _users_of(server: Server, link: ClusterLink, node: str) -> list[str]:
+    return sorted(user.nick for user, owner in link.owner.items() if owner == node)
+
+
+def test_a_burst_before_delayed_records_leaves_one_user_per_user() -> None:
+    hub = LocalHub()
+    a, link_a = node(hub, "a")
+    b, link_b = node(hub, "b")
+    alice = Client(a).register("alice")
+    carol = Client(a).register("carol")
+    Client(a).register("dave")
+    bob = Client(b).register("bob")
+    alice.send("JOIN #room")
+    carol.send("JOIN #room")
+    hub.pump()
+    bob.send("JOIN #room")
+    hub.pump()
+    # Redis goes away: what a's users do meanwhile waits in a's outbox...
+    alice.send("PART #room :later", "NICK alicia")
+    carol.send("PRIVMSG #room :still carol", "NICK alice")  # (the nick alice let go)
+    dave = a.network.find_user("dave")
+    assert dave is not None
+    a.network.quit(dave, "bye")
+    bob.messages()
+    # ... and a, finding its lease gone, tells its state before it.
+    _burst_first(hub, link_a)
+    hub.pump()
+    assert _users_of(b, link_b, "a") == ["alice", "alicia"]  # (no user left under an old nick)
+    room = b.find_channel("#room")
+    assert room is not None
+    assert sorted(u.nick for u in room.members) == ["alice", "bob"]
+    theirs = b.network.find_user("alice")
+    assert theirs is not None
+    assert link_b.owner.get(theirs) == "a"
+    got = [(m.command, m.params) for m in bob.messages()]
+    assert ("PRIVMSG", ("#room", "still carol")) in got  # (said before the burst: delivered)
+    # The nicks let go are free on b too: a user of b may take them.
+    Client(b).register("carol")
+    Client(b).register("dave")
+    hub.pump()
+    assert _users_of(a, link_a, "b") == ["bob", "carol", "dave"]
+
+
+def test_a_burst_drops_the_users_its_node_no_longer_has() -> None:
+    hub = LocalHub()
+    a, link_a = node(hub, "a")
+    b, link_b = node(hub, "b")
+    alice = Client(a).register("alice")
+    Client(a).register("carol")
+    hub.pump()
+    assert _users_of(b, link_b, "a") == ["alice", "carol"]
+    alice.send("QUIT :bye")
+    hub.queue.clear()  # (a record b never gets: b knows of alice still)
+    link_a.burst()
+    hub.pump()
+    assert _users_of(b, link_b, "a") == ["carol"]
+    Client(b).register("alice")

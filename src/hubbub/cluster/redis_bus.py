@@ -689,7 +689,9 @@ class RedisBus:
         """Renew this node's lease. If it had run out, the others took this node for gone
         (its users quit there, its nicks were freed): claim its nicks again, and put its
         burst before whatever waits in the outbox, so that the others know its users again
-        before they hear what those users did meanwhile."""
+        before they hear what those users did meanwhile (records that name their user by
+        uid: a user the others still know, by the nick it had before, is the same user);
+        the burst's last record, the list of its users, goes after them."""
         link = self.link
         if link is None:
             return
@@ -715,10 +717,14 @@ class RedisBus:
         # The burst goes first, but after what the writer has under way (the lease task
         # renews while a write may be waiting for Redis's answer: those entries stay at
         # the head until it comes, and the writer then takes that many off).
+        # Its last record (``bend``: the users it told) goes after what waited: the others
+        # check their view of this node's users against it once they applied those too.
         outbox = self._outbox
         under_way = [outbox.popleft() for _ in range(min(self._inflight, len(outbox)))]
-        outbox.extendleft(reversed(front))
+        end = [entry for entry in front if entry[1].get("k") == "bend"]
+        outbox.extendleft(reversed([entry for entry in front if entry[1].get("k") != "bend"]))
         outbox.extendleft(reversed(under_way))
+        outbox.extend(end)
         self._owed = False
         self._wake.set()
 

@@ -179,6 +179,14 @@ class ClusterLink:
         """How a local user is told something (a server notice), when the core gives one."""
         self.owner: dict[User, str] = {}
         """Every remote user, with the node it is connected to."""
+        self._uids: dict[User, int] = {}
+        """This node's users, each with its uid: the number the other nodes know it by,
+        whatever its nick (see :meth:`uid`)."""
+        self._uid_count = 0
+        self._by_uid: dict[tuple[str, int], User] = {}
+        """Every remote user whose node told its uid, by (node, uid)."""
+        self._uid_of: dict[User, tuple[str, int]] = {}
+        """The key of each remote user of :attr:`_by_uid`."""
         self.held: set[str] = set()
         """The nicks this node holds in the cluster (claimed for its local users)."""
         self.applying = False
@@ -262,6 +270,17 @@ class ClusterLink:
     def holds(self, folded: str) -> bool:
         """Whether this node holds ``folded`` in the cluster already."""
         return folded in self.held
+
+    def uid(self, user: User) -> int:
+        """The number by which the other nodes know this node's ``user`` for as long as it
+        is connected, whatever its nick: records name their user by it too, so that a
+        record that comes after the node's burst (which may give the user another nick
+        than the other nodes know yet) still reaches the same user, never a second one."""
+        uid = self._uids.get(user)
+        if uid is None:
+            self._uid_count += 1
+            uid = self._uids[user] = self._uid_count
+        return uid
 
     def claim(self, folded: Folded, done: Claimed) -> None:
         """Claim ``folded`` for a local user (NICK); ``done`` gets the answer."""
@@ -579,17 +598,22 @@ class ClusterLink:
     def _by(self, user: User | None) -> str | None:
         return user.nick if user is not None else None
 
+    def _by_uid_of(self, user: User | None) -> int | None:
+        """The uid of a change's local author (None: the server, or a service)."""
+        return self.uid(user) if self._local(user) and user is not None else None
+
     def _pub_registered(self, event: Registered) -> None:
         if self._local(event.user):
             self.publish("user", **self.user_fields(event.user))
 
     def _pub_nick(self, event: NickChanged) -> None:
         if self._local(event.user):
-            self.publish("nick", old=event.old_nick, nick=event.user.nick)
+            self.publish("nick", old=event.old_nick, nick=event.user.nick, u=self.uid(event.user))
 
     def _pub_quit(self, event: Quit) -> None:
         if self._local(event.user):
-            self.publish("quit", nick=event.user.nick, reason=event.reason)
+            self.publish("quit", nick=event.user.nick, reason=event.reason, u=self.uid(event.user))
+            self._uids.pop(event.user, None)
 
     def _pub_joined(self, event: Joined) -> None:
         user, channel = event.user, event.channel
@@ -609,6 +633,7 @@ class ClusterLink:
                 nick=user.nick,
                 chan=channel.name,
                 modes=channel.members.get(user, ""),
+                u=self.uid(user),
                 **carried,
             )
 
@@ -622,13 +647,20 @@ class ClusterLink:
 
     def _pub_parted(self, event: Parted) -> None:
         if self._local(event.user):
-            self.publish("part", nick=event.user.nick, chan=event.channel.name, reason=event.reason)
+            self.publish(
+                "part",
+                nick=event.user.nick,
+                chan=event.channel.name,
+                reason=event.reason,
+                u=self.uid(event.user),
+            )
 
     def _pub_kicked(self, event: Kicked) -> None:
         if event.by is None or self._local(event.by):
             self.publish(
                 "kick",
                 by=self._by(event.by),
+                u=self._by_uid_of(event.by),
                 chan=event.channel.name,
                 nick=event.target.nick,
                 reason=event.reason,
@@ -642,6 +674,7 @@ class ClusterLink:
             self.publish(
                 "cmode",
                 by=self._by(by),
+                u=self._by_uid_of(by),
                 setter=by.prefix if by is not None else self.server_name,
                 chan=event.channel.name,
                 changes=[list(c) for c in event.changes],
@@ -651,13 +684,20 @@ class ClusterLink:
 
     def _pub_umodes(self, event: UserModesChanged) -> None:
         if self._local(event.user):
-            self.publish("umode", nick=event.user.nick, added=event.added, removed=event.removed)
+            self.publish(
+                "umode",
+                nick=event.user.nick,
+                added=event.added,
+                removed=event.removed,
+                u=self.uid(event.user),
+            )
 
     def _pub_topic(self, event: TopicChanged) -> None:
         if event.by is None or self._local(event.by):
             self.publish(
                 "topic",
                 by=self._by(event.by),
+                u=self._by_uid_of(event.by),
                 chan=event.channel.name,
                 topic=event.topic,
                 setter=event.setter,
@@ -667,25 +707,35 @@ class ClusterLink:
 
     def _pub_away(self, event: AwayChanged) -> None:
         if self._local(event.user):
-            self.publish("away", nick=event.user.nick, away=event.away)
+            self.publish("away", nick=event.user.nick, away=event.away, u=self.uid(event.user))
 
     def _pub_realname(self, event: RealnameChanged) -> None:
         if self._local(event.user):
-            self.publish("realname", nick=event.user.nick, realname=event.realname)
+            self.publish(
+                "realname", nick=event.user.nick, realname=event.realname, u=self.uid(event.user)
+            )
 
     def _pub_host(self, event: HostChanged) -> None:
         user = event.user
         if self._local(user):
-            self.publish("host", nick=user.nick, user=user.username, host=user.host)
+            self.publish(
+                "host", nick=user.nick, user=user.username, host=user.host, u=self.uid(user)
+            )
 
     def _pub_account(self, event: AccountChanged) -> None:
         if self._local(event.user):
-            self.publish("account", nick=event.user.nick, account=event.account)
+            self.publish(
+                "account", nick=event.user.nick, account=event.account, u=self.uid(event.user)
+            )
 
     def _pub_invited(self, event: Invited) -> None:
         if self._local(event.by):
             self.publish(
-                "invite", by=event.by.nick, nick=event.target.nick, chan=event.channel.name
+                "invite",
+                by=event.by.nick,
+                u=self.uid(event.by),
+                nick=event.target.nick,
+                chan=event.channel.name,
             )
 
     def _pub_relayed(self, event: Relayed) -> None:
@@ -701,6 +751,7 @@ class ClusterLink:
         seq = self.publish(
             "msg",
             nick=source.nick,
+            u=self.uid(source),
             cmd=event.command,
             to=where,
             chan=to_channel,
@@ -742,6 +793,7 @@ class ClusterLink:
         seq = self.publish(
             "ml",
             nick=event.source.nick,
+            u=self.uid(event.source),
             cmd=event.command,
             shown=event.shown,
             status=event.status,
@@ -758,7 +810,14 @@ class ClusterLink:
         where = self._target_fields(event.target)
         if not self._local(event.by) or where is None:
             return
-        self.publish("redact", nick=event.by.nick, msgid=event.msgid, reason=event.reason, **where)
+        self.publish(
+            "redact",
+            nick=event.by.nick,
+            u=self.uid(event.by),
+            msgid=event.msgid,
+            reason=event.reason,
+            **where,
+        )
 
     def user_fields(self, user: User) -> Record:
         """What the other nodes need to know of a user of this node."""
@@ -771,6 +830,7 @@ class ClusterLink:
             "modes": user.modes,
             "away": user.away,
             "signon": user.signon,
+            "u": self.uid(user),
         }
 
     # -- bursts ----------------------------------------------------------------------------
@@ -815,12 +875,18 @@ class ClusterLink:
 
     def burst(self) -> None:
         """Tell the other nodes everything they need of this node: its users, their
-        channels and memberships, and the state of those channels."""
+        channels and memberships, and the state of those channels; and last (``bend``),
+        the list of its users (uid and nick), after which a node drops those of this node
+        it has and this node does not (see :meth:`_apply_bend`). A bus that puts the burst
+        before the records that waited (the Redis bus, when the node finds its lease gone)
+        puts that last one after them."""
+        users: list[list[Any]] = []
         told: set[Folded] = set()
         for user in list(self.network.users.values()):
             session = user.session
             if session is None or not session.registered:
                 continue
+            users.append([self.uid(user), user.nick])
             self.publish("user", **self.user_fields(user))
             for channel in user.channels.values():
                 if channel.folded not in told:
@@ -831,7 +897,9 @@ class ClusterLink:
                     nick=user.nick,
                     chan=channel.name,
                     modes=channel.members.get(user, ""),
+                    u=self.uid(user),
                 )
+        self.publish("bend", users=users)
 
     # -- applying the other nodes' records -------------------------------------------------
 
@@ -875,9 +943,14 @@ class ClusterLink:
             except Exception:  # (one waiting command's bug must not stop the others)
                 log.exception("cluster: a command waiting for %r failed", record.get("k"))
 
-    def remote(self, node: str, nick: str) -> User | None:
+    def remote(self, node: str, nick: str, uid: object = None) -> User | None:
         """The user of ``node`` called ``nick``, if this node knows it (also one renamed to
-        ``nick`` there and still known here by its old nick: see :meth:`_apply_nick`)."""
+        ``nick`` there and still known here by its old nick: see :meth:`_apply_nick`). A
+        record that names its user's ``uid`` (every record of a node of this version) means
+        that user, whatever its nick here; one that does not (an older node) is matched by
+        nick."""
+        if isinstance(uid, int):
+            return self._by_uid.get((node, uid))
         folded = self.network.fold(nick)
         user = self.network.users.get(folded)
         if user is not None and self.owner.get(user) == node:
@@ -896,21 +969,83 @@ class ClusterLink:
             return waiting[0]
         return self.network.find_user(nick)
 
-    def user_of(self, node: str, nick: str | None) -> User | None:
+    def user_of(self, node: str, nick: str | None, uid: object = None) -> User | None:
         """A record's acting user: the remote one of ``node``, or any (a service) by nick."""
         if nick is None:
             return None
-        return self.remote(node, nick)
+        return self.remote(node, nick, uid)
+
+    def _forget(self, user: User) -> None:
+        """``user`` of another node is no longer known here."""
+        self.owner.pop(user, None)
+        key = self._uid_of.pop(user, None)
+        if key is not None and self._by_uid.get(key) is user:
+            del self._by_uid[key]
 
     def _apply_hello(self, node: str, record: Record) -> None:
         self.network.later(self.burst)
 
+    def _apply_bend(self, node: str, record: Record) -> None:
+        """The end of a burst of ``node``: ``record`` lists its users as they were when it
+        told it. A node that found its lease gone puts its burst before the records that
+        waited in its outbox, and this comes after them: by now they are applied (each to
+        the user it names by uid, whatever its nick: one user here per user there), and
+        this node's view of ``node``'s users is what the burst said. Should it not be (a
+        record could not be applied), it is made so: a user ``node`` no longer has quits
+        here, one known by another nick takes the nick ``node`` gives it."""
+        wanted = {int(uid): str(nick) for uid, nick in record["users"]}
+        renames: dict[User, str] = {}
+        for user, owner in list(self.owner.items()):
+            if owner != node:
+                continue
+            key = self._uid_of.get(user)
+            if key is None:
+                continue  # (a user its node told without a uid: an older node's)
+            nick = wanted.get(key[1])
+            if nick is None:
+                log.warning("cluster: %s no longer has %s; it quits here", node, user.nick)
+                self._drop(user, node)
+            elif nick != user.nick:
+                renames[user] = nick
+        # One of them may have taken a nick another of them has let go since: that one
+        # moves first.
+        network = self.network
+        while renames:
+            moved = False
+            for user, nick in list(renames.items()):
+                holder = network.users.get(network.fold(nick))
+                if holder is not None and holder is not user and holder in renames:
+                    continue
+                del renames[user]
+                log.warning("cluster: %s's user %s is %s there", node, user.nick, nick)
+                self._rename(user, node, nick)
+                moved = True
+            if not moved:  # (nicks that went round among them: left as they are)
+                log.warning("cluster: %s's users %s swapped nicks", node, sorted(renames.values()))
+                break
+
+    def _drop(self, user: User, node: str) -> None:
+        """A user of ``node`` known here that ``node`` says it no longer has (by a burst)
+        quits here, as in a netsplit (the reason its QUIT gave was already told)."""
+        self.network.quit(user, f"{self.server_name} {node}.split")
+        self._forget(user)
+        self._renamed = {k: w for k, w in self._renamed.items() if w[0] is not user}
+
     def _apply_user(self, node: str, record: Record) -> None:
         network = self.network
         nick = record["nick"]
+        uid = record.get("u")
+        key = (node, uid) if isinstance(uid, int) else None
+        if key is not None and key in self._by_uid:
+            # A burst telling a user known here, maybe by another nick: the records that
+            # waited in its node's outbox (its NICK among them) come next, and bring it
+            # where the burst says it is (see _apply_bend).
+            return
         folded = network.fold(nick)
         holder = network.users.get(folded)
         if holder is not None:
+            # (held by a user of the same node: its NICK away from it is one of the records
+            # that waited behind the burst, and this one's registration too)
             if self.owner.get(holder) != node:
                 log.warning("cluster: %s says it has %s, which is taken here", node, nick)
             return
@@ -920,12 +1055,15 @@ class ClusterLink:
         user.account, user.away = record["account"], record["away"]
         user.modes = record["modes"]
         self.owner[user] = node
+        if key is not None:
+            self._by_uid[key] = user
+            self._uid_of[user] = key
         network.register(user)
         if "o" in user.modes:
             network.opers.add(user)
 
     def _apply_nick(self, node: str, record: Record) -> None:
-        user = self.remote(node, record["old"])
+        user = self.remote(node, record["old"], record.get("u"))
         if user is None:
             return
         self._renamed.pop(self.network.fold(record["old"]), None)
@@ -938,6 +1076,8 @@ class ClusterLink:
         nick go: the user stays known here by its old nick, and by the new one for the
         records of its node (see :meth:`remote`)."""
         network = self.network
+        if user.nick == nick:
+            return
         folded = network.fold(nick)
         holder = network.users.get(folded)
         if holder is not None and holder is not user:
@@ -966,10 +1106,10 @@ class ClusterLink:
             self.applying = applying
 
     def _apply_quit(self, node: str, record: Record) -> None:
-        user = self.remote(node, record["nick"])
+        user = self.remote(node, record["nick"], record.get("u"))
         if user is not None:
             self.network.quit(user, record["reason"])
-            self.owner.pop(user, None)
+            self._forget(user)
 
     def _apply_chan(self, node: str, record: Record) -> None:
         folded = self.network.fold(record["name"])
@@ -1045,7 +1185,7 @@ class ClusterLink:
         return channel
 
     def _apply_join(self, node: str, record: Record) -> None:
-        user = self.remote(node, record["nick"])
+        user = self.remote(node, record["nick"], record.get("u"))
         if user is None:
             return
         network = self.network
@@ -1252,7 +1392,7 @@ class ClusterLink:
         self._reached(folded, record.get("v"), token)
 
     def _apply_part(self, node: str, record: Record) -> None:
-        user = self.remote(node, record["nick"])
+        user = self.remote(node, record["nick"], record.get("u"))
         channel = self.network.find_channel(record["chan"])
         if user is not None and channel is not None and user in channel.members:
             self.network.part(user, channel, record["reason"])
@@ -1266,7 +1406,9 @@ class ClusterLink:
         target = self.named(record["nick"])
         if channel is None or target is None or target not in channel.members:
             return
-        self.network.kick(self.user_of(node, record["by"]), channel, target, record["reason"])
+        self.network.kick(
+            self.user_of(node, record["by"], record.get("u")), channel, target, record["reason"]
+        )
 
     def _apply_cmode(self, node: str, record: Record) -> None:
         self._apply_cver(node, record)
@@ -1280,7 +1422,7 @@ class ClusterLink:
                 for s, m, p in changes
             ]
         self.network.change_channel_modes(
-            self.user_of(node, record["by"]), channel, changes, record["setter"]
+            self.user_of(node, record["by"], record.get("u")), channel, changes, record["setter"]
         )
 
     def _nick_here(self, nick: str) -> str:
@@ -1289,7 +1431,7 @@ class ClusterLink:
         return user.nick if user is not None else nick
 
     def _apply_umode(self, node: str, record: Record) -> None:
-        user = self.remote(node, record["nick"])
+        user = self.remote(node, record["nick"], record.get("u"))
         if user is not None:
             added = "".join(m for m in record["added"] if m not in user.modes)
             removed = "".join(m for m in record["removed"] if m in user.modes)
@@ -1301,31 +1443,34 @@ class ClusterLink:
         channel = self.network.find_channel(record["chan"])
         if channel is not None:
             self.network.set_topic(
-                self.user_of(node, record["by"]), channel, record["topic"], record["setter"]
+                self.user_of(node, record["by"], record.get("u")),
+                channel,
+                record["topic"],
+                record["setter"],
             )
 
     def _apply_away(self, node: str, record: Record) -> None:
-        user = self.remote(node, record["nick"])
+        user = self.remote(node, record["nick"], record.get("u"))
         if user is not None:
             self.network.set_away(user, record["away"])
 
     def _apply_realname(self, node: str, record: Record) -> None:
-        user = self.remote(node, record["nick"])
+        user = self.remote(node, record["nick"], record.get("u"))
         if user is not None:
             self.network.set_realname(user, record["realname"])
 
     def _apply_host(self, node: str, record: Record) -> None:
-        user = self.remote(node, record["nick"])
+        user = self.remote(node, record["nick"], record.get("u"))
         if user is not None:
             self.network.change_host(user, record["user"], record["host"])
 
     def _apply_account(self, node: str, record: Record) -> None:
-        user = self.remote(node, record["nick"])
+        user = self.remote(node, record["nick"], record.get("u"))
         if user is not None:
             self.network.set_account(user, record["account"])
 
     def _apply_invite(self, node: str, record: Record) -> None:
-        by = self.remote(node, record["by"])
+        by = self.remote(node, record["by"], record.get("u"))
         target = self.named(record["nick"])
         channel = self.network.find_channel(record["chan"])
         if by is not None and target is not None and channel is not None:
@@ -1340,15 +1485,15 @@ class ClusterLink:
         user = self.named(record["to"])
         return user if user is not None and user.session is not None else None
 
-    def _speaker(self, node: str, nick: str) -> User | None:
+    def _speaker(self, node: str, nick: str, uid: object = None) -> User | None:
         """The sender of a message of ``node``, if it is known here by that nick (a user
         whose rename waits here is not: the message's lines name it by a nick that is a
         local user's here, so it is not delivered here)."""
-        user = self.remote(node, nick)
+        user = self.remote(node, nick, uid)
         return user if user is not None and user.folded == self.network.fold(nick) else None
 
     def _apply_ml(self, node: str, record: Record) -> None:
-        source = self._speaker(node, record["nick"])
+        source = self._speaker(node, record["nick"], record.get("u"))
         target = self._target(record)
         if source is None or target is None:
             return
@@ -1373,13 +1518,13 @@ class ClusterLink:
             then(Folded(name))
 
     def _apply_redact(self, node: str, record: Record) -> None:
-        by = self.remote(node, record["nick"])
+        by = self.remote(node, record["nick"], record.get("u"))
         target = self._target(record)
         if by is not None and target is not None:
             self.network.redact(by, target, record["msgid"], record["reason"])
 
     def _apply_msg(self, node: str, record: Record) -> None:
-        source = self._speaker(node, record["nick"])
+        source = self._speaker(node, record["nick"], record.get("u"))
         if source is None:
             return
         network = self.network
@@ -1416,7 +1561,7 @@ class ClusterLink:
         self.applying = True
         try:
             for user in gone:
-                self.owner.pop(user, None)
+                self._forget(user)
                 self.network.quit(user, f"{self.server_name} {node}.split")
         finally:
             self.applying = False
@@ -1518,6 +1663,7 @@ _PUBLISHERS: dict[type, Callable[[ClusterLink, Any], None]] = {
 
 _APPLIERS: dict[str, Callable[[ClusterLink, str, Record], None]] = {
     "hello": ClusterLink._apply_hello,
+    "bend": ClusterLink._apply_bend,
     "user": ClusterLink._apply_user,
     "nick": ClusterLink._apply_nick,
     "quit": ClusterLink._apply_quit,
