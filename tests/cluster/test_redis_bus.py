@@ -786,3 +786,31 @@ async def test_a_user_renamed_to_a_nick_still_held_here_takes_it_once_it_is_let_
         await until(lambda: not a.bus._outbox and not b.bus._outbox, "a and b written")
         assert a.server.network.find_user("bobby") is None  # (not left behind by its old nick)
         assert [u.nick for u in a.link.owner] == ["alice"]
+
+
+async def test_a_redis_outage_longer_than_the_lease_is_no_netsplit(
+    own_redis: RedisServer,
+) -> None:
+    async with running(Node(own_redis, "a"), Node(own_redis, "b")) as (a, b):
+        alice, bob = await in_room(a, b)
+        alice.lines(), bob.lines()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, own_redis.stop)
+        # Every lease runs out while Redis is down (it keeps their time to live); a change
+        # made meanwhile waits in a's outbox, behind the burst a tells once Redis is back.
+        await until(lambda: not a.bus.up and not b.bus.up, "Redis seen down")
+        user = a.server.network.users[a.server.fold("alice")]
+        a.link.held.add(a.server.fold("alicia"))
+        a.server.network.change_nick(user, "alicia", a.server.fold("alicia"))
+        await asyncio.sleep(LEASE * 1.5)
+        await loop.run_in_executor(None, own_redis.start)
+        await until(lambda: a.bus.up and b.bus.up, "Redis seen back")
+        await until(lambda: not a.bus._owed and not b.bus._owed, "both bursts told")
+        await asyncio.sleep(LEASE * 2)  # (past the grace: leases judged again)
+        await until(lambda: not a.bus._outbox and not b.bus._outbox, "a and b written")
+        await until(lambda: b.bus.last_id == a.bus.last_id, "b read all")
+        seen = alice.lines() + bob.lines()
+        assert not [line for line in seen if " QUIT " in line], seen  # nobody taken for gone
+        assert [u.nick for u in b.link.owner] == ["alicia"]  # (no user left under its old nick)
+        assert [u.nick for u in a.link.owner] == ["bob"]
+        assert await _claimed(a, "alicia") == b"a"

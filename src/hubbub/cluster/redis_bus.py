@@ -466,6 +466,9 @@ class RedisBus:
         self.up = False
 
     def _recovered(self) -> None:
+        """Redis answered (the reader, the writer or the lease task): after an outage, the
+        other nodes' leases are not judged for one lease from now, the time they need to
+        renew theirs."""
         if not self.up:
             log.info("cluster: Redis reachable again")
             self.up = True
@@ -663,6 +666,9 @@ class RedisBus:
                 continue
             try:
                 await self._rejoin()
+                # (Redis may answer this task first after an outage: the grace starts here
+                # then, not once the reader or the writer get through)
+                self._recovered()
                 if loop.time() < self._grace_until:
                     continue
                 await self._reap(link)
