@@ -239,7 +239,7 @@ async def test_a_node_taken_for_gone_comes_back_with_what_it_said_meanwhile(
 
 
 async def test_a_nick_taken_while_a_node_was_cut_off_stays_with_its_new_holder(
-    redis: RedisServer,
+    redis: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with running(Node(redis, "a"), Node(redis, "b")) as (a, b):
         alice = await a.client("alice")
@@ -252,6 +252,8 @@ async def test_a_nick_taken_while_a_node_was_cut_off_stays_with_its_new_holder(
         a.bus._spawn(a.bus._keep_lease())
         seen = await received(alice, "you are now Guest")
         assert any(" NICK Guest" in line for line in seen)
+        # (the holder named as text, not as the bytes Redis answered: audit F6)
+        assert "cluster: alice was taken by node b meanwhile" in caplog.messages
         guest = a.server.network.users[a.server.fold(alice.session.user.nick)]
         assert guest.nick.startswith("Guest")
         await until(

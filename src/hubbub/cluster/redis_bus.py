@@ -742,8 +742,8 @@ class RedisBus:
             won = await self._client.hsetnx(self.nicks, folded, self.node)
             if not won:
                 holder = await self._client.hget(self.nicks, folded)
-                if holder is not None and holder.decode() != self.node:
-                    log.warning("cluster: %s was taken by node %s meanwhile", folded, holder)
+                if holder is not None and _text(holder) != self.node:
+                    log.warning("cluster: %s was taken by node %s meanwhile", folded, _text(holder))
                     link.rename_lost(folded, await self._guest(link))
                     renamed = True
         if renamed:  # (the users who took those nicks were refused here: hear them again)
