@@ -195,6 +195,17 @@ class RedisUnavailable(RuntimeError):
     """Cluster mode was asked for and Redis cannot be used (not installed, unreachable)."""
 
 
+def _honour_cancel() -> None:
+    """Raise CancelledError if the running task was asked to stop. Python 3.11's
+    ``asyncio.wait_for`` (which redis-py awaits replies with) returns a reply that comes in
+    the same turn of the loop as a cancellation and drops the cancellation (CPython
+    gh-86296): a bus loop that went on would never end, and neither would the process
+    that waits for it at exit. The loops call this at the top of every pass."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 def _id(entry: bytes | str) -> tuple[int, int]:
     """A stream entry id as numbers, for comparing (``1700000000000-3``)."""
     text = entry.decode() if isinstance(entry, bytes) else entry
@@ -481,9 +492,11 @@ class RedisBus:
         again (a record written twice is applied once: see ClusterLink.receive)."""
         failures = 0
         while True:
+            _honour_cancel()
             await self._wake.wait()
             self._wake.clear()
             while self._outbox:
+                _honour_cancel()
                 try:
                     if asyncio.get_running_loop().time() >= self._lease_until:
                         await self._rejoin()  # (the others may have taken this node for gone)
@@ -583,6 +596,7 @@ class RedisBus:
         go on from there (or from the start, if Redis lost the stream)."""
         failures = 0
         while True:
+            _honour_cancel()
             try:
                 if failures:
                     await self._check_stream()
@@ -660,6 +674,7 @@ class RedisBus:
         period = self.lease / 3
         loop = asyncio.get_running_loop()
         while True:
+            _honour_cancel()
             await asyncio.sleep(period)
             link = self.link
             if link is None:
