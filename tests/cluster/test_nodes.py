@@ -11,8 +11,10 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import psycopg
+import redis.asyncio as aioredis
 
 from hubbub.passwords import hash_password
 from hubbub.protocol.casemap import Folded
@@ -415,6 +417,72 @@ async def test_a_node_whose_redis_does_not_answer_does_not_start(tmp_path: Path)
     assert "cannot start: cluster.redis: cannot use Redis" in result.stderr
     # (logged first: accounts are this node's own without a shared database)
     assert "config: storage.url: warning:" in result.stderr
+
+
+async def serve_and_fail(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``hubbub serve --config config ARGS`` run to its end (a node that must not start),
+    killed, and the test failed, if it has not ended within the test timeout."""
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "hubbub", "serve", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+        cwd=config.parent,
+    )
+
+
+async def test_a_node_that_cannot_listen_exits_without_joining(
+    tmp_path: Path, redis: RedisServer
+) -> None:
+    """Audit F4: a node whose port was taken joined the cluster first, then never exited
+    (its bus's reader did not end on cancellation). It binds before it joins now, and
+    exits 1 as a node without [cluster] does; even with the node_id of the node on that
+    port (the audit's case), whose users stay where they are."""
+    async with cluster(tmp_path, redis, "ab") as nodes:
+        alice, bob = await alice_and_bob_in_room(nodes)
+        port = nodes["a"][1]
+        for name in ("c", "a"):
+            config = node_config(tmp_path / f"late-{name}", redis, name, 2.0)
+            result = await serve_and_fail(config, "--listen", f"127.0.0.1:{port}")
+            assert result.returncode == 1, result.stderr
+            assert "cannot start: [Errno 98] Address already in use" in result.stderr
+            assert "joined the cluster" not in result.stderr
+        assert await cluster_members(redis) == {"a", "b"}
+        await asyncio.sleep(2.0 * 1.5)  # (the lease: b would have quit alice by now)
+        await bob.send("PRIVMSG alice :still there?")
+        await alice.expect(is_privmsg("still there?"))
+        await alice.close()
+        await bob.close()
+
+
+async def test_a_node_with_the_node_id_of_a_live_node_does_not_start(
+    tmp_path: Path, redis: RedisServer
+) -> None:
+    """Audit F4: a node started with a live node's node_id took its place (its users
+    quit on the other nodes). It exits 1 with a clear error, and the live node's users
+    stay."""
+    async with cluster(tmp_path, redis, "ab") as nodes:
+        alice, bob = await alice_and_bob_in_room(nodes)
+        config = node_config(tmp_path / "twin", redis, "a", 2.0)
+        result = await serve_and_fail(config, "--listen", "127.0.0.1:0")
+        assert result.returncode == 1, result.stderr
+        assert "cannot start: cluster.node_id 'a' is taken" in result.stderr
+        await asyncio.sleep(2.0 * 1.5)
+        await bob.send("PRIVMSG alice :still there?")
+        await alice.expect(is_privmsg("still there?"))
+        await alice.close()
+        await bob.close()
+
+
+async def cluster_members(redis: RedisServer) -> set[str]:
+    """The nodes the test's Redis holds for joined (``hubbub:nodes``)."""
+    client: Any = aioredis.from_url(redis.url, decode_responses=True)
+    try:
+        return set(await client.smembers("hubbub:nodes"))
+    finally:
+        await client.aclose()
 
 
 async def test_history_search_and_accounts_are_the_same_on_every_node(

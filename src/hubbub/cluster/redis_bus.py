@@ -125,6 +125,14 @@ return 0
 kept for :data:`KEPT_VERSION_SECONDS` (the channel may be claimed again under the same
 token, and its count must not start again from zero), then goes."""
 
+RELEASE_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+"""Give a lease back, only if it is still the one this run of the node took."""
+
 KEPT_VERSION_SECONDS = 3600
 """How long the version count of a channel whose claim was given back is kept: a channel
 claimed again under its token (a JOIN raced its last PART, a node taken for gone) comes
@@ -193,6 +201,10 @@ def _text(value: bytes | str) -> str:
 
 class RedisUnavailable(RuntimeError):
     """Cluster mode was asked for and Redis cannot be used (not installed, unreachable)."""
+
+
+class ClusterRefused(RuntimeError):
+    """This node must not join the cluster: its node_id is a live node's."""
 
 
 def _honour_cancel() -> None:
@@ -399,30 +411,78 @@ class RedisBus:
     # -- running ---------------------------------------------------------------------------
 
     async def start(self, link: ClusterLink) -> None:
-        """Connect, drop what an earlier run of this node left, take the lease, start
-        reading from the stream's end, and say hello (the other nodes burst). Raises
-        :class:`RedisUnavailable` when Redis does not answer."""
+        """Connect, take this node's lease (:meth:`_take_lease`), drop what an earlier run of
+        this node left, start reading from the stream's end, and say hello (the other nodes
+        burst). Raises :class:`RedisUnavailable` when Redis does not answer and
+        :class:`ClusterRefused` when this node must not join; either way the others have
+        heard nothing of it and it holds nothing in Redis."""
         self.link = link
         self._client = aioredis.from_url(self.url, socket_connect_timeout=2, socket_timeout=5)
         self._reader = aioredis.from_url(self.url, socket_connect_timeout=2, socket_timeout=5)
+        leased = False
         try:
             await self._client.ping()
+            await self._take_lease(link)
+            leased = True
+            await self._client.sadd(self.members, self.node)
             await self._client.eval(DROP_NODE, 1, self.nicks, self.node)
             last = await self._client.xrevrange(self.stream, count=1)
             self.last_id = last[0][0] if last else "0-0"
-            await self._client.set(
-                self.lease_key(self.node), str(link.started), px=int(self.lease * 1000)
-            )
-            await self._client.sadd(self.members, self.node)
-            self._lease_until = asyncio.get_running_loop().time() + self.lease
+            self._lease_until = asyncio.get_running_loop().time() + self.lease * 2 / 3
         except (RedisError, OSError) as exc:
-            await self.close()
+            await self._give_up(link, leased)
             raise RedisUnavailable(f"cannot use Redis at {self.url}: {exc}") from exc
+        except ClusterRefused:
+            await self._give_up(link, leased)
+            raise
         log.info("joined the cluster as node %s (lease %gs)", self.node, self.lease)
         self._spawn(self._write())
         self._spawn(self._read())
         self._spawn(self._keep_lease())
         link.hello()
+
+    async def _take_lease(self, link: ClusterLink) -> None:
+        """Take this node's lease, if nobody holds it. Someone who does is an earlier run
+        of this node that did not leave cleanly (killed): nobody renews its lease, which
+        runs out within its time to live, and this node takes it then; or a live node with
+        the same node_id, which renews it (its time to live goes up): starting in its place
+        would drop its nick claims and make the other nodes drop its users, so this node
+        refuses to (:class:`ClusterRefused`)."""
+        key = self.lease_key(self.node)
+        value = str(link.started)
+        waited: int | None = None
+        while not await self._client.set(key, value, px=int(self.lease * 1000), nx=True):
+            left = int(await self._client.pttl(key))
+            if left == -2:
+                continue  # (it ran out just now)
+            if left == -1 or (waited is not None and left > waited):
+                raise ClusterRefused(
+                    f"cluster.node_id {self.node!r} is taken: a live node with it renews its "
+                    "lease in Redis; give every node its own node_id"
+                )
+            if waited is None:
+                log.warning(
+                    "cluster: node %s's lease is held (an earlier run of this node that did "
+                    "not stop cleanly, or another node with this node_id): waiting up to "
+                    "%.1fs for it to run out",
+                    self.node,
+                    left / 1000,
+                )
+            waited = left
+            await asyncio.sleep(min(left / 1000, 0.1))
+
+    async def _give_up(self, link: ClusterLink, leased: bool) -> None:
+        """Start-up failed: give back the lease taken, if any (only if still this run's),
+        and close."""
+        if leased:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    self._client.eval(
+                        RELEASE_LEASE, 1, self.lease_key(self.node), str(link.started)
+                    ),
+                    1.0,
+                )
+        await self.close()
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Leave cleanly: write what waits (at most ``timeout`` seconds), give the lease and

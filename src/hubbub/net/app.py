@@ -12,6 +12,7 @@ import os
 import resource
 import secrets
 import signal
+import socket
 import ssl
 import stat
 import threading
@@ -28,7 +29,7 @@ from hubbub.net.epoll import EpollListener, Hub, make_hub
 from hubbub.net.http import HttpServer, Routes
 from hubbub.net.http import Request as HttpRequest
 from hubbub.net.http import Response as HttpResponse
-from hubbub.net.tcp import Flusher, IRCProtocol, TLSListener
+from hubbub.net.tcp import Flusher, IRCProtocol, TLSListener, bind_sockets
 from hubbub.server.accounts import AccountService, attach
 from hubbub.server.chanregistry import ChannelRegistry
 from hubbub.server.commands.accounts import reload_accounts
@@ -226,6 +227,9 @@ class App:
         """(host, port) the HTTP listener is bound to, once started."""
         self.cluster_bus: RedisBus | None = None
         """This node's link to the cluster's Redis (``[cluster] redis``), once joined."""
+        self._bound_early: dict[int, list[socket.socket]] = {}
+        """The TCP ports bound before joining the cluster (by id of their [[listen]]
+        section), not accepting yet: see :meth:`start`."""
 
     def wake(self) -> None:
         """The core queued bytes: flush them at the end of this loop iteration."""
@@ -387,7 +391,19 @@ class App:
         return ctx
 
     async def start(self) -> None:
-        """Open every listener; returns when all accept connections."""
+        """Open every listener; returns when all accept connections. A start that fails
+        (a port taken, Redis refusing this node) undoes what it did, the cluster included,
+        before it raises."""
+        try:
+            await self._start()
+        except BaseException:
+            try:
+                await self.stop("cannot start")
+            except Exception:  # (the first failure is the one to tell)
+                log.exception("undoing a failed start")
+            raise
+
+    async def _start(self) -> None:
         loop = asyncio.get_running_loop()
         files = raise_open_files_limit(self.config.limits.max_clients + SPARE_DESCRIPTORS)
         if files != resource.RLIM_INFINITY:
@@ -398,11 +414,24 @@ class App:
         await self._open_storage()
         await self._load_plugins()
         self.flusher = Flusher(loop, self.server)
+        listens = [
+            listen
+            for listen in self.config.listen
+            if not (self.worker and (listen.websocket or listen.unix_path is not None))
+        ]  # (those left out are worker 0's)
+        # The TCP ports are bound before the cluster hears of this node (a node that cannot
+        # listen must not join: its hello makes every other node burst, or, with a node_id
+        # that is not its own, drop the users of the node that has it); they accept once
+        # it has joined (the other nodes' users are known before the first client comes).
+        shared = self.worker is not None  # (--workers: one port for all)
+        for listen in listens:
+            if listen.unix_path is None:
+                self._bound_early[id(listen)] = await bind_sockets(
+                    listen.host, listen.port or 0, 1024, reuse_port=shared and not listen.websocket
+                )
         await self._join_cluster()
         self.hub = make_hub(loop, self.server)
-        for listen in self.config.listen:
-            if self.worker and (listen.websocket or listen.unix_path is not None):
-                continue  # (worker 0's)
+        for listen in listens:
             tls = self._tls_context(listen) if listen.tls else None
             if listen.websocket:
                 await self._start_websocket(listen, tls)
@@ -418,14 +447,15 @@ class App:
         self._schedule_tick()
 
     async def _join_cluster(self) -> None:
-        """``[cluster] redis``: join the cluster before listening (the other nodes' users
-        are known before the first client comes). Raises OSError (the node does not start)
-        when Redis cannot be used."""
+        """``[cluster] redis``: join the cluster before accepting clients (the other nodes'
+        users are known before the first client comes). Raises OSError (the node does not
+        start) when Redis cannot be used, or does not let this node join (its node_id is a
+        live node's)."""
         section = self.config.cluster
         if not section.redis:
             return
         try:
-            from hubbub.cluster.redis_bus import RedisBus, RedisUnavailable
+            from hubbub.cluster.redis_bus import ClusterRefused, RedisBus, RedisUnavailable
         except ImportError as exc:  # (redis-py missing: the cluster extra)
             raise OSError(f"cluster.redis: {exc}; pip install 'hubbub[cluster]'") from exc
         try:
@@ -441,6 +471,8 @@ class App:
             await bus.start(link)
         except RedisUnavailable as exc:
             raise OSError(f"cluster.redis: {exc}") from exc
+        except ClusterRefused as exc:
+            raise OSError(str(exc)) from exc
         self.cluster_bus = bus
         accounts = self.server.accounts
         if accounts is not None and accounts.claims is not None:
@@ -568,31 +600,23 @@ class App:
         loop = asyncio.get_running_loop()
         kind = "ircs" if tls else "irc"
         server = self.server
-        shared = self.worker is not None  # (--workers: one port for all)
-        srv: Listener
+        sockets = self._bound_early.pop(id(listen))
+        servers: list[Listener] = []
         if self.hub is not None:
-            srv = await EpollListener.start(
-                self.hub, listen.host, listen.port or 0, backlog=1024, reuse_port=shared, tls=tls
-            )
+            servers.append(EpollListener(self.hub, sockets, tls=tls))
         elif tls is not None:
-            srv = await TLSListener.start(
-                lambda: IRCProtocol(server, "tls", secure=True),
-                tls,
-                listen.host,
-                listen.port or 0,
-                reuse_port=shared,
+            servers.append(
+                TLSListener(lambda: IRCProtocol(server, "tls", secure=True), tls, sockets)
             )
         else:
-            srv = await loop.create_server(
-                lambda: IRCProtocol(server, "tcp", secure=False),
-                listen.host,
-                listen.port or 0,
-                reuse_address=True,
-                reuse_port=shared or None,
-                backlog=1024,
-            )
-        self._servers.append(srv)
-        for sock in srv.sockets:
+            for sock in sockets:  # (an asyncio server takes one bound socket)
+                servers.append(
+                    await loop.create_server(
+                        lambda: IRCProtocol(server, "tcp", secure=False), sock=sock, backlog=1024
+                    )
+                )
+        self._servers.extend(servers)
+        for sock in sockets:
             addr = sock.getsockname()
             self.bound.append(Bound(listen, kind, str(addr[0]), int(addr[1]), None))
 
@@ -615,12 +639,15 @@ class App:
         self.bound.append(Bound(listen, "unix", None, None, path))
 
     async def _start_websocket(self, listen: ListenSection, tls: ssl.SSLContext | None) -> None:
+        sockets = self._bound_early.pop(id(listen), [])
         try:
             from hubbub.net import websocket
         except ImportError:  # pragma: no cover - the module ships with hubbub
             log.warning("websocket support is not available; skipping %s", listen.address)
+            for sock in sockets:
+                sock.close()
             return
-        srv: Listener
+        kind = "wss" if tls else "ws"
         if self.hub is not None:
             endpoint = websocket.WebSocketEndpoint(self.server, listen, secure=tls is not None)
             if listen.unix_path is not None:
@@ -630,25 +657,21 @@ class App:
                         os.unlink(path)  # a stale socket from a previous run
                 srv = EpollListener.start_unix(self.hub, path, backlog=1024, endpoint=endpoint)
             else:
-                srv = await EpollListener.start(
-                    self.hub,
-                    listen.host,
-                    listen.port or 0,
-                    backlog=1024,
-                    tls=tls,
-                    endpoint=endpoint,
-                )
+                srv = EpollListener(self.hub, sockets, tls=tls, endpoint=endpoint)
             self._servers.append(srv)
-        else:
+        elif listen.unix_path is not None:
             web = await websocket.serve(self.server, listen, tls)
             self._servers.append(web)
             self._websockets.append(web)
-            srv = web
-        kind = "wss" if tls else "ws"
+        else:
+            for sock in sockets:  # (a websockets server takes one bound socket)
+                web = await websocket.serve(self.server, listen, tls, sock)
+                self._servers.append(web)
+                self._websockets.append(web)
         if listen.unix_path is not None:
             self.bound.append(Bound(listen, kind, None, None, listen.unix_path))
             return
-        for sock in srv.sockets:
+        for sock in sockets:
             addr = sock.getsockname()
             self.bound.append(Bound(listen, kind, str(addr[0]), int(addr[1]), None))
 
@@ -713,6 +736,10 @@ class App:
             web.close(close_connections=False)
         for srv in self._servers:
             srv.close()
+        for sockets in self._bound_early.values():  # (a start that failed half way)
+            for sock in sockets:
+                sock.close()
+        self._bound_early.clear()
         await self._finish_work(SHUTDOWN_WORK_SECONDS)
         if self._ticker is not None:
             self._ticker.cancel()

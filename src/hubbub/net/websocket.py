@@ -26,6 +26,7 @@ import ipaddress
 import logging
 import mimetypes
 import os
+import socket
 import ssl
 import stat
 from collections.abc import Collection, Sequence
@@ -518,9 +519,13 @@ def _ip(address: object) -> str:
 
 
 async def serve(
-    server: Server, listen: ListenSection, tls: ssl.SSLContext | None
+    server: Server,
+    listen: ListenSection,
+    tls: ssl.SSLContext | None,
+    sock: socket.socket | None = None,
 ) -> WebSocketServer:
-    """Start the HTTP/WebSocket listener ``listen`` (``wss`` when ``tls`` is given)."""
+    """Start the HTTP/WebSocket listener ``listen`` (``wss`` when ``tls`` is given), on
+    ``sock`` when it was bound already."""
     endpoint = WebSocketEndpoint(server, listen, secure=tls is not None)
     common: dict[str, Any] = {
         "process_request": endpoint.process_request,
@@ -544,6 +549,8 @@ async def serve(
             if stat.S_ISSOCK(os.stat(listen.unix_path).st_mode):
                 os.unlink(listen.unix_path)  # a stale socket from a previous run
         return await unix_serve(endpoint.handle, listen.unix_path, **common)
+    if sock is not None:
+        return await ws_serve(endpoint.handle, sock=sock, **common)
     return await ws_serve(
         endpoint.handle, listen.host, listen.port or 0, reuse_address=True, **common
     )
