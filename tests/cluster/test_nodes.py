@@ -476,6 +476,23 @@ async def test_a_node_with_the_node_id_of_a_live_node_does_not_start(
         await bob.close()
 
 
+async def test_a_node_with_another_casemapping_does_not_start(
+    tmp_path: Path, redis: RedisServer
+) -> None:
+    """Audit F6: a node on ``ascii`` among rfc1459 nodes joined, and ``cm[N`` there and
+    ``cm{N`` on the others were two users. It exits 1 with a clear error."""
+    async with cluster(tmp_path, redis, "a"):
+        config = node_config(tmp_path / "odd", redis, "c", 2.0)
+        text = config.read_text().replace("[server]\n", '[server]\ncasemapping = "ascii"\n')
+        config.write_text(text)
+        result = await serve_and_fail(config, "--listen", "127.0.0.1:0")
+        assert result.returncode == 1, result.stderr
+        assert (
+            "cannot start: server.casemapping is 'ascii' here but 'rfc1459' on the other "
+            "nodes of the network (every node must have the same)"
+        ) in result.stderr
+
+
 async def cluster_members(redis: RedisServer) -> set[str]:
     """The nodes the test's Redis holds for joined (``hubbub:nodes``)."""
     client: Any = aioredis.from_url(redis.url, decode_responses=True)

@@ -195,6 +195,40 @@ return taken
 in one step; the names held by other nodes, each followed by its holder."""
 
 
+JOIN_NETWORK = """
+local live = false
+for _, node in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if node ~= ARGV[2] and redis.call('EXISTS', ARGV[1] .. node) == 1 then
+    live = true
+    break
+  end
+end
+if not live then
+  redis.call('DEL', KEYS[1])
+end
+local differ = {}
+for i = 3, #ARGV, 2 do
+  local held = redis.call('HGET', KEYS[1], ARGV[i])
+  if not held then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  elseif held ~= ARGV[i + 1] then
+    differ[#differ + 1] = ARGV[i]
+    differ[#differ + 1] = held
+  end
+end
+if #differ == 0 then
+  redis.call('SADD', KEYS[2], ARGV[2])
+end
+return differ
+"""
+"""Join the network's nodes (``KEYS[2]``) if this node's settings (``ARGV[3:]``, name and
+value pairs) are the network's (``KEYS[1]``): those of the first node that joined while
+no other node held a lease (``ARGV[1]`` is the lease keys' prefix), kept as long as one
+does (a network stopped whole may start again with other settings). In one step, so two
+nodes that start at once with different settings do not both set them. The settings that
+differ, each followed by the network's value; nothing when the node joined."""
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -204,7 +238,8 @@ class RedisUnavailable(RuntimeError):
 
 
 class ClusterRefused(RuntimeError):
-    """This node must not join the cluster: its node_id is a live node's."""
+    """This node must not join the cluster: its node_id is a live node's, or a setting
+    that every node must share differs from the network's."""
 
 
 def _honour_cancel() -> None:
@@ -236,6 +271,7 @@ class RedisBus:
         stream_maxlen: int = 100_000,
         outbox: int = 100_000,
         prefix: str = "hubbub:",
+        settings: dict[str, str] | None = None,
     ) -> None:
         if aioredis is None:
             raise RedisUnavailable("cluster mode needs redis-py: pip install 'hubbub[cluster]'")
@@ -257,6 +293,10 @@ class RedisBus:
         looks at every one, not only at those this node knows users of (a node that dies
         with connections still registering leaves nick claims nobody else would free)."""
         self.prefix = prefix
+        self.settings = dict(settings or {})
+        """What every node of the network must share (``casemapping``: the claims' keys are
+        folded with it), checked against the network's when this node joins."""
+        self.network_settings = f"{prefix}settings"
         self.link: ClusterLink | None = None
         self.last_id: bytes | str = "0-0"
         """The last stream entry this node applied (it reads on from there)."""
@@ -411,8 +451,9 @@ class RedisBus:
     # -- running ---------------------------------------------------------------------------
 
     async def start(self, link: ClusterLink) -> None:
-        """Connect, take this node's lease (:meth:`_take_lease`), drop what an earlier run of
-        this node left, start reading from the stream's end, and say hello (the other nodes
+        """Connect, take this node's lease (:meth:`_take_lease`), join the network if this
+        node's settings are its (:data:`JOIN_NETWORK`), drop what an earlier run of this
+        node left, start reading from the stream's end, and say hello (the other nodes
         burst). Raises :class:`RedisUnavailable` when Redis does not answer and
         :class:`ClusterRefused` when this node must not join; either way the others have
         heard nothing of it and it holds nothing in Redis."""
@@ -424,7 +465,28 @@ class RedisBus:
             await self._client.ping()
             await self._take_lease(link)
             leased = True
-            await self._client.sadd(self.members, self.node)
+            pairs = itertools.chain.from_iterable(sorted(self.settings.items()))
+            differ = [
+                _text(value)
+                for value in await self._client.eval(
+                    JOIN_NETWORK,
+                    2,
+                    self.network_settings,
+                    self.members,
+                    self.lease_key(""),
+                    self.node,
+                    *pairs,
+                )
+            ]
+            if differ:
+                raise ClusterRefused(
+                    "; ".join(
+                        f"{name} is {self.settings[name]!r} here but {held!r} on the other "
+                        "nodes of the network"
+                        for name, held in zip(differ[::2], differ[1::2], strict=True)
+                    )
+                    + " (every node must have the same)"
+                )
             await self._client.eval(DROP_NODE, 1, self.nicks, self.node)
             last = await self._client.xrevrange(self.stream, count=1)
             self.last_id = last[0][0] if last else "0-0"

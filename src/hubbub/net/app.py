@@ -450,7 +450,7 @@ class App:
         """``[cluster] redis``: join the cluster before accepting clients (the other nodes'
         users are known before the first client comes). Raises OSError (the node does not
         start) when Redis cannot be used, or does not let this node join (its node_id is a
-        live node's)."""
+        live node's, its casemapping is not the network's)."""
         section = self.config.cluster
         if not section.redis:
             return
@@ -465,6 +465,7 @@ class App:
                 lease=section.lease,
                 stream_maxlen=section.stream_maxlen,
                 outbox=section.outbox,
+                settings={"server.casemapping": self.config.server.casemapping},
             )
             link = self.server.join_cluster(bus, section.node_id)
             link.wait = section.lease  # (a claimed channel's maker has that long to show it)
