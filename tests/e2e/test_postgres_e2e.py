@@ -1,14 +1,21 @@
 """A real ``hubbub serve`` on the session's test PostgreSQL (``[storage] url``): accounts
 and history are in the database and survive a restart (``kill -9``); a database that cannot
-be reached stops the start with one clear line; ``hubbub account`` works on it too."""
+be reached stops the start with one clear line; ``hubbub account`` works on it too; while
+it is down, echo-message senders wait for it once, not per message."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import socket
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
+
+from hubbub.protocol.message import Message
 from tests.e2e.ircclient import IRCTestClient
 from tests.e2e.serving import HUBBUB, serve
 from tests.e2e.test_accounts_e2e import PASSWORD
@@ -122,3 +129,72 @@ def test_the_account_command_works_on_the_database(tmp_path: Path, postgres_url:
     assert listed.stdout.startswith("erin\t")
     assert account("delete", "erin").returncode == 0
     assert "0 accounts" in account("list").stderr
+
+
+@contextlib.contextmanager
+def database_away(url: str) -> Iterator[None]:
+    """PostgreSQL refuses the database at ``url`` for the block (its connections cut, new
+    ones refused), as while it is down: the server's pool waits ``connect_timeout`` for a
+    connection, then fails."""
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
+        try:
+            yield
+        finally:
+            conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+
+async def test_while_postgresql_is_away_echoes_wait_for_it_once_not_per_message(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """An echo-message sender is held until its line is committed. While PostgreSQL is down
+    each commit waited the pool's ``connect_timeout`` (two of them for a line queued behind
+    another): the sender froze for that long with every message, PING included. Now the
+    first failure is the only wait: the lines after it are lost at once (as the docs say of
+    an outage) and their echoes go out at once, until the writer's probe sees the database
+    back; then lines are kept again."""
+    conf = tmp_path / "hubbub.toml"
+    conf.write_text(
+        '[[listen]]\naddress = "127.0.0.1:0"\n[limits]\nflood = false\n'
+        f'[storage]\nurl = "{postgres_url}"\nconnect_timeout = 2.0\n'
+    )
+    loop = asyncio.get_running_loop()
+    async with serve("--config", str(conf), cwd=tmp_path) as (_, port):
+        sender = await connect(port, "sender")
+        await sender.send("JOIN #room")
+        await sender.expect("366")
+        await sender.send("PRIVMSG #room :before")
+        await sender.expect(said("before"))
+        with database_away(postgres_url):
+            await sender.send("PRIVMSG #room :first")  # (how the writer learns: one wait)
+            await sender.expect(said("first"), TIMEOUT)
+            waits = []
+            for i in range(5):
+                began = loop.time()
+                await sender.send(f"PRIVMSG #room :lost {i}", f"PING :p{i}")
+                await sender.expect(said(f"lost {i}"))
+                await sender.expect("PONG")
+                waits.append(loop.time() - began)
+            assert max(waits) < 1.0, waits  # (was 2 to 4 s each: the pool's timeout)
+        deadline = loop.time() + TIMEOUT * 2
+        kept: list[str] = []
+        for i in itertools.count():  # back: kept again once the probe sees it (1 s apart)
+            await sender.send(f"PRIVMSG #room :after {i}")
+            await sender.expect(said(f"after {i}"))
+            got = await batch_of(sender, "CHATHISTORY LATEST #room * 50")
+            kept = [m.params[-1] for m in got if m.command == "PRIVMSG"]
+            if f"after {i}" in kept:
+                break
+            assert loop.time() < deadline, kept
+            await asyncio.sleep(0.2)
+        assert kept[0] == "before"
+        assert not [text for text in kept if text.startswith("lost")]
+        await sender.close()
+
+
+def said(text: str) -> Callable[[Message], bool]:
+    return lambda m: m.command == "PRIVMSG" and m.params[-1] == text

@@ -200,6 +200,8 @@ def test_a_database_that_goes_away_is_a_storage_error_until_it_is_back(
         try:
             with pytest.raises(StorageError):
                 history.append([msg("lost", T0, "x")])
+            with pytest.raises(StorageError):  # (the history writer's probe)
+                history.probe()
             with pytest.raises(StorageError):
                 storage.list_accounts()
         finally:
@@ -214,6 +216,7 @@ def test_a_database_that_goes_away_is_a_storage_error_until_it_is_back(
             if time.monotonic() > deadline:
                 raise
     assert ids(history.query("#chan", "", limit=5, newest=True)) == ["kept"]
+    history.probe()
     storage.close()
 
 

@@ -4,14 +4,17 @@ and closing, against a store whose appends the test holds up or makes fail."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
 from hubbub.storage import SqliteStorage
 from hubbub.storage.base import StorageError, StoredMessage
+from hubbub.storage.sqlite_history import SqliteHistory
 from hubbub.storage.writer import HistoryWriter
 from tests.timeouts import TIMEOUT
 
@@ -125,28 +128,102 @@ def test_lines_submitted_during_a_slow_append_are_committed_together(
 
 
 def test_a_failing_database_loses_those_lines_logs_once_and_goes_on(
-    writer: HistoryWriter, store: FakeStore, done: Done, caplog: pytest.LogCaptureFixture
+    store: FakeStore, done: Done, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="hubbub.history")
-    store.fail = [StorageError("disk full"), StorageError("disk full"), ValueError("a bug")]
-    for name in ("a", "b", "c"):
+    writer = HistoryWriter(store, done, retry=0.05)  # (FakeStore has no probe: one interval)
+    store.fail = [StorageError("disk full"), ValueError("a bug")]
+    for name in ("a", "b"):
         seq = writer.submit(lines(name))
         assert writer.wait(seq, TIMEOUT)
-    assert done.calls == [(1, False), (2, False), (3, False)]
-    assert writer.lost == 3
+        assert wait_until(lambda: not writer.failing_fast)
+    assert done.calls == [(1, False), (2, False)]
+    assert writer.lost == 2
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1
     assert "disk full" in errors[0].getMessage()
     writer.submit(lines("d", "e"))
-    assert writer.wait(5, TIMEOUT)
-    assert done.calls[-1] == (5, True)
+    assert writer.wait(4, TIMEOUT)
+    assert done.calls[-1] == (4, True)
     assert store.stored == ["d", "e"]
     recovered = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert [r.getMessage() for r in recovered] == ["history is stored again (3 lines were lost)"]
+    assert [r.getMessage() for r in recovered] == ["history is stored again (2 lines were lost)"]
     # a new streak of failures is told again
     store.fail = [StorageError("disk full again")]
     assert writer.wait(writer.submit(lines("f")), TIMEOUT)
     assert len([r for r in caplog.records if r.levelno >= logging.ERROR]) == 2
+    assert writer.close(TIMEOUT)
+
+
+class DownStore(FakeStore):
+    """A database that is away: while ``down``, an append waits ``delay`` seconds (a
+    connection pool's timeout) and fails, and so does a probe (counted)."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+        self.down = threading.Event()
+        self.appends = 0
+        self.probes: list[float] = []
+
+    def append(self, rows: Sequence[StoredMessage]) -> None:
+        self.appends += 1
+        if self.down.is_set():
+            time.sleep(self.delay)
+            raise StorageError("no connection to PostgreSQL: timeout")
+        super().append(rows)
+
+    def probe(self) -> None:
+        self.probes.append(time.monotonic())
+        if self.down.is_set():
+            time.sleep(self.delay)
+            raise StorageError("no connection to PostgreSQL: timeout")
+
+
+def wait_until(check: Callable[[], bool]) -> bool:
+    """Poll ``check`` (a thread's doing: nothing to wait on) for up to TIMEOUT seconds."""
+    deadline = time.monotonic() + TIMEOUT
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_once_the_database_fails_batches_are_lost_at_once_until_a_probe_sees_it_back(
+    done: Done,
+) -> None:
+    """A database that cannot be reached fails slowly (each append waits the pool's
+    timeout), and senders wait for their lines to be done: after the first failure the
+    writer loses each batch at once, without the store, and probes it once per ``retry``
+    seconds on another thread until it answers; then lines are stored again."""
+    store = DownStore(delay=0.5)
+    writer = HistoryWriter(store, done, retry=0.1)
+    try:
+        store.down.set()
+        began = time.monotonic()
+        assert writer.wait(writer.submit(lines("first")), TIMEOUT)
+        assert time.monotonic() - began >= 0.5  # (the first failure costs the timeout)
+        slowest = 0.0
+        for i in range(10):
+            began = time.monotonic()
+            assert writer.wait(writer.submit(lines(f"lost{i}")), TIMEOUT)
+            slowest = max(slowest, time.monotonic() - began)
+        assert slowest < 0.1, slowest  # (was 0.5 s a batch: every one waited for the pool)
+        assert done.calls[-1] == (11, False)
+        assert writer.lost == 11
+        assert store.appends == 1
+        assert wait_until(lambda: len(store.probes) >= 2)  # probing meanwhile, one at a time
+        gaps = [b - a for a, b in zip(store.probes, store.probes[1:], strict=False)]
+        assert all(gap >= 0.1 for gap in gaps), gaps
+        store.down.clear()
+        assert wait_until(lambda: not writer.failing_fast)
+        assert writer.wait(writer.submit(lines("back")), TIMEOUT)
+        assert done.calls[-1] == (12, True)
+        assert store.stored == ["back"]
+    finally:
+        store.down.clear()
+        assert writer.close(TIMEOUT)
 
 
 def test_a_failing_on_done_does_not_stop_the_writer(
@@ -235,6 +312,45 @@ def test_with_the_sqlite_history(tmp_path: Path) -> None:
     stored = history.query("#c", "", limit=100, newest=False)
     assert stored == rows
     storage.close()
+
+
+class Counted:
+    """A store, counting the appends handed to it."""
+
+    def __init__(self, store: SqliteHistory) -> None:
+        self.store = store
+        self.appends = 0
+
+    def append(self, rows: Sequence[StoredMessage]) -> None:
+        self.appends += 1
+        self.store.append(rows)
+
+    def probe(self) -> None:
+        self.store.probe()
+
+
+def test_a_damaged_sqlite_file_fails_fast_too(tmp_path: Path, done: Done) -> None:
+    """The same path for SQLite: once an append failed (here the file was cut short, as a
+    full disk may leave it), batches are lost without going to the file, and the probe
+    (a write lock and a read, writing nothing) keeps failing while the file is damaged."""
+    storage = SqliteStorage(tmp_path / "h.db")
+    storage.open()
+    history = Counted(storage.history())
+    writer = HistoryWriter(history, done, retry=0.05)
+    try:
+        assert writer.wait(writer.submit(lines("kept")), TIMEOUT)
+        for file in tmp_path.glob("h.db*"):
+            os.truncate(file, 0)
+        with pytest.raises(StorageError):
+            history.probe()
+        for i in range(5):
+            assert writer.wait(writer.submit(lines(f"lost{i}")), TIMEOUT)
+        assert done.calls == [(1, True)] + [(2 + i, False) for i in range(5)]
+        assert history.appends == 2  # ("kept", then the first failure: no more)
+        assert writer.failing_fast
+    finally:
+        assert writer.close(TIMEOUT)
+        storage.close()
 
 
 def test_a_commit_interval_gathers_a_steady_stream_but_not_a_lone_line(

@@ -238,6 +238,8 @@ class History:
         only what this node's own users do is kept here."""
         self.paused = False
         """Input is paused until the writer catches up (see :meth:`_submit`)."""
+        self._losing = False
+        """The writer's last report was of lines lost (see :meth:`committed`)."""
         self._handlers: dict[type, Callable[[Event], None]] = {
             Relayed: self._relayed,  # type: ignore[dict-item]
             MultilineRelayed: self._multiline,  # type: ignore[dict-item]
@@ -604,9 +606,12 @@ class History:
 
     def committed(self, seq: int, ok: bool) -> None:
         """The writer has finished every row up to ``seq`` (stored if ``ok``): release the
-        connections that were waiting for them."""
-        if not ok:
+        connections that were waiting for them. Lost lines release their senders too (the
+        database is down or full: chat goes on without history). Logged once per run of
+        failures: while the database is away, the writer reports each batch lost at once."""
+        if not ok and not self._losing:
             log.error("history: lines up to %d could not be stored", seq)
+        self._losing = not ok
         if seq > self.committed_seq:
             self.committed_seq = seq
         self.server.release(seq)

@@ -658,6 +658,13 @@ class PostgresHistory:
             self._remember(ids)
             return
 
+    def probe(self) -> None:
+        """Raise :class:`StorageError` unless a connection to the database can be had and
+        answers (the history writer's probe while PostgreSQL is away: see
+        :mod:`hubbub.storage.writer`)."""
+        with self._connection() as conn:
+            conn.execute("SELECT 1 FROM history_buffers LIMIT 0")
+
     def redact(self, msgid: str) -> int:
         with self._connection() as conn:
             cursor = conn.execute("DELETE FROM history WHERE msgid = %s", (msgid,))

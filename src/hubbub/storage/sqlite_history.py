@@ -536,6 +536,18 @@ class SqliteHistory:
 
     # -- writing -----------------------------------------------------------------------------
 
+    def probe(self) -> None:
+        """Raise :class:`StorageError` unless the writer can lock the file for writing and
+        read its history (the history writer's probe after a failed append: see
+        :mod:`hubbub.storage.writer`). Writes nothing."""
+        with self._writing() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("SELECT 1 FROM history LIMIT 1").fetchall()
+            finally:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+
     def append(self, rows: Sequence[StoredMessage]) -> None:
         """Store ``rows`` (lines, and blocks of lines: one row each, up to
         :data:`MAX_BLOCK` lines) and index their text in one transaction, durably once it

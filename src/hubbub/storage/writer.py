@@ -9,6 +9,14 @@ Every submitted line gets a sequence number (a running count of lines); ``on_don
 tells, from the writer thread, that every line up to ``seq`` is stored (``ok``) or lost (the
 database failed: logged once per run of failures, and the thread goes on). Pure threading: the
 server calls :meth:`submit` from its event loop and hops back to it in ``on_done``.
+
+A failing database costs only what needs it. A store that cannot be reached fails slowly (a
+PostgreSQL pool waits ``connect_timeout`` for a connection), and the server holds a sender's
+acknowledgement until its lines are done: were every batch to wait that long, an
+``echo-message`` client would freeze for as long with each message. So once an append has
+failed the writer *fails fast*: it reports every batch lost at once, without handing it to
+the store, and a probe thread asks the store (its ``probe``, when it has one) whether it works
+again, one attempt per ``retry`` seconds; once it does, batches go to the store again.
 """
 
 from __future__ import annotations
@@ -17,11 +25,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from hubbub.storage.base import StorageError, StoredMessage
 
-__all__ = ["Appender", "HistoryWriter"]
+__all__ = ["Appender", "HistoryWriter", "Probed"]
 
 log = logging.getLogger("hubbub.history")
 
@@ -31,6 +39,16 @@ class Appender(Protocol):
 
     def append(self, rows: Sequence[StoredMessage]) -> None:
         """Store ``rows`` in one transaction or raise :class:`StorageError`."""
+
+
+@runtime_checkable
+class Probed(Protocol):
+    """A store that can tell, without storing anything, whether it would take a write now
+    (both of hubbub's do): the writer's probe while it fails fast."""
+
+    def probe(self) -> None:
+        """Raise :class:`StorageError` if an append would fail now (the database cannot be
+        reached or locked for writing); return otherwise."""
 
 
 class HistoryWriter:
@@ -44,6 +62,7 @@ class HistoryWriter:
         *,
         interval: float = 0.0,
         full: int = 10_000,
+        retry: float = 1.0,
         name: str = "hubbub-history-writer",
     ) -> None:
         """Start the thread. ``on_done(last_seq, ok)`` is called from it after each batch;
@@ -55,7 +74,10 @@ class HistoryWriter:
         fsyncs, whatever it holds): under a steady stream, waiting a few milliseconds to
         take more lines at once divides that cost, at the price of as much latency for a
         sender waiting for its acknowledgement. Lines arriving after a quiet spell are
-        committed at once."""
+        committed at once.
+
+        ``retry``: while the store fails, the seconds between two probes of it (see the
+        module's docstring); batches meanwhile are lost at once rather than waiting for it."""
         self._store = store
         self._on_done = on_done
         self.max_pending = max_pending
@@ -68,9 +90,15 @@ class HistoryWriter:
         self._submitted = 0
         self._done = 0
         self._closing = False
+        self.retry = retry
         self._failing = False
+        """A run of failures is under way (logged once; ended by an append that works)."""
+        self._fast = False
+        """Fail fast: the store failed and the probe has not seen it work since."""
         self._streak = 0
         self._lost = 0
+        self._name = name
+        self._prober: threading.Thread | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -111,6 +139,12 @@ class HistoryWriter:
             return self._lost
 
     @property
+    def failing_fast(self) -> bool:
+        """True while batches are reported lost without being handed to the store."""
+        with self._cond:
+            return self._fast
+
+    @property
     def closed(self) -> bool:
         """True once :meth:`close` was called: :meth:`submit` refuses lines."""
         with self._cond:
@@ -149,8 +183,13 @@ class HistoryWriter:
                     )
                 chunks, self._queue = self._queue, []
                 last = self._submitted
-            began = time.monotonic()
-            ok, count = self._append(chunks)
+                fast = self._fast
+            if fast:  # the store is known to fail: do not make the senders wait for it
+                ok, count = False, sum(map(len, chunks))
+                self._streak += count
+            else:
+                began = time.monotonic()
+                ok, count = self._append(chunks)
             with self._cond:
                 self._done = last
                 if not ok:
@@ -177,6 +216,7 @@ class HistoryWriter:
                     log.exception("storing %d lines of history failed", count)
             self._failing = True
             self._streak += count
+            self._fail_fast()
             return False, count
         if self._failing:
             log.warning("history is stored again (%d lines were lost)", self._streak)
@@ -184,3 +224,37 @@ class HistoryWriter:
             self._streak = 0
         log.debug("stored %d lines of history in %.1f ms", count, (time.monotonic() - began) * 1e3)
         return True, count
+
+    # -- failing fast --------------------------------------------------------------------------
+
+    def _fail_fast(self) -> None:
+        """An append failed: lose the next batches at once, and probe the store until it
+        works again (on a thread of its own, so that no sender waits for a probe)."""
+        with self._cond:
+            self._fast = True
+            if self._prober is None:
+                self._prober = threading.Thread(
+                    target=self._probe, name=self._name + "-probe", daemon=True
+                )
+                self._prober.start()
+
+    def _probe(self) -> None:
+        """One attempt per :attr:`retry` seconds; a store without ``probe`` is taken to work
+        again after one interval (the next batch is then its probe)."""
+        store = self._store
+        while True:
+            with self._cond:
+                if self._cond.wait_for(lambda: self._closing, self.retry):
+                    self._prober = None
+                    return
+            try:
+                if isinstance(store, Probed):
+                    store.probe()
+            except Exception as exc:  # StorageError, or a bug in the store: probe again
+                log.debug("history: the store still fails: %s", exc)
+                continue
+            with self._cond:
+                self._fast = False
+                self._prober = None
+            log.info("history: the store answers again; lines are stored again")
+            return
