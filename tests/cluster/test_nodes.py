@@ -545,6 +545,41 @@ async def test_history_search_and_accounts_are_the_same_on_every_node(
             await c.close()
 
 
+async def test_a_read_marker_set_on_one_node_is_known_and_told_on_the_other(
+    tmp_path: Path, redis: RedisServer, postgres_url: str
+) -> None:
+    """Nodes sharing one PostgreSQL: one account logged in twice on node a and once on b.
+    A MARKREAD on a reaches the account's connections on both nodes, b answers it when
+    asked, and so does a connection that logs in on b afterwards (b had the account's
+    markers in memory and never read the table again: it answered ``*``)."""
+    caps = "draft/read-marker batch server-time message-tags"
+    async with cluster(tmp_path, redis, "ab", storage_url=postgres_url) as nodes:
+        owner = await connect(nodes["a"][1], "owner")
+        await owner.send(f"REGISTER * * {PASSWORD}")
+        assert (await owner.expect("REGISTER")).params[0] == "SUCCESS"
+        x = await logged_in(nodes["a"][1], "x", "owner", caps)
+        y = await logged_in(nodes["b"][1], "y", "owner", caps)
+        z = await logged_in(nodes["a"][1], "z", "owner", caps)
+        for each in (x, y, z):
+            await each.send("JOIN #mk")
+            await each.expect("366")
+        await sees_in(y, "#mk", "z")
+        stamp = "2026-01-01T00:00:00.000Z"
+        await x.send(f"MARKREAD #mk timestamp={stamp}")
+        for each in (x, z, y):  # (y was never told)
+            got = await each.expect("MARKREAD")
+            assert got.params == ("#mk", f"timestamp={stamp}"), got
+        await y.send("MARKREAD #mk")
+        assert (await y.expect("MARKREAD")).params == ("#mk", f"timestamp={stamp}")  # (was *)
+        w = await logged_in(nodes["b"][1], "w", "owner", caps)
+        await w.send("MARKREAD #mk")
+        assert (await w.expect("MARKREAD")).params == ("#mk", f"timestamp={stamp}")  # (was *)
+        await y.send("MARKREAD #mk timestamp=2025-01-01T00:00:00.000Z")  # never back
+        assert (await y.expect("MARKREAD")).params == ("#mk", f"timestamp={stamp}")
+        for each in (owner, x, y, z, w):
+            await each.close()
+
+
 async def test_one_channel_registered_on_two_nodes_at_once_has_one_founder(
     tmp_path: Path, redis: RedisServer, postgres_url: str
 ) -> None:

@@ -33,10 +33,10 @@ def config(tmp_path: Path, url: str) -> str:
     return str(conf)
 
 
-async def logged_in(port: int, nick: str, account: str) -> IRCTestClient:
-    """A client logged in to ``account`` with SASL PLAIN."""
+async def logged_in(port: int, nick: str, account: str, caps: str = CAPS) -> IRCTestClient:
+    """A client logged in to ``account`` with SASL PLAIN (and ``caps``)."""
     client = await IRCTestClient.connect("127.0.0.1", port)
-    await client.send("CAP LS 302", f"CAP REQ :{CAPS} sasl", f"NICK {nick}", "USER u 0 * :R")
+    await client.send("CAP LS 302", f"CAP REQ :{caps} sasl", f"NICK {nick}", "USER u 0 * :R")
     ack = await client.expect(lambda m: m.command == "CAP" and m.params[1] in ("ACK", "NAK"))
     assert ack.params[1] == "ACK", ack
     await client.send("AUTHENTICATE PLAIN")

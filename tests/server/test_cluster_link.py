@@ -13,6 +13,7 @@ from hubbub.server.accounts import attach as attach_accounts
 from hubbub.server.chanregistry import ChannelRegistry
 from hubbub.server.cluster import ClusterLink, LocalHub
 from hubbub.server.core import Server
+from hubbub.server.delivery import format_time
 from hubbub.server.history import attach
 from hubbub.storage import SqliteStorage
 from hubbub.storage.base import ChannelRecord
@@ -1008,3 +1009,96 @@ def test_a_burst_drops_the_users_its_node_no_longer_has() -> None:
     hub.pump()
     assert _users_of(b, link_b, "a") == ["carol"]
     Client(b).register("alice")
+
+
+def _markreads(client: Client) -> list[tuple[str, ...]]:
+    return [m.params for m in client.messages() if m.command == "MARKREAD"]
+
+
+def test_a_read_marker_moved_on_one_node_moves_on_every_node_that_shares_the_store() -> None:
+    """MARKREAD with one store for every node (PostgreSQL): the account's connections on
+    the other node hear it too, and a node's own view never goes back. A node that missed
+    the record (or where the account logs in anew) reads the store again."""
+    hub = LocalHub()
+    shared = SharedStore(make_store())
+    a, _ = _history_node(hub, "a", shared)
+    b, _ = _history_node(hub, "b", shared)
+    caps = "draft/read-marker"
+    one = Client(a).register("one", caps)
+    two = Client(a).register("two", caps)
+    three = Client(b).register("three", caps)
+    for client, server in ((one, a), (two, a), (three, b)):
+        server.network.set_account(client.session.user, "dana")
+        client.send("JOIN #room")
+        hub.pump()
+    for client in (one, two, three):
+        client.messages()
+    stamp = format_time(a.clock() - 10)
+    one.send(f"MARKREAD #room timestamp={stamp}")
+    hub.pump()
+    assert _markreads(one) == _markreads(two) == [("#room", f"timestamp={stamp}")]
+    assert _markreads(three) == [("#room", f"timestamp={stamp}")]  # (was nothing)
+    three.send("MARKREAD #room")
+    assert _markreads(three) == [("#room", f"timestamp={stamp}")]  # (was "*")
+    older = format_time(a.clock() - 100)  # never back, on either node
+    three.send(f"MARKREAD #room timestamp={older}")
+    hub.pump()
+    assert _markreads(three) == [("#room", f"timestamp={stamp}")]
+    assert _markreads(one) == _markreads(two) == []
+    link_b = b.cluster
+    assert link_b is not None
+    hub.links.remove(link_b)  # b misses what follows
+    later = format_time(a.clock() - 5)
+    two.send(f"MARKREAD #room timestamp={later}")
+    hub.pump()
+    hub.links.append(link_b)
+    assert _markreads(one) == [("#room", f"timestamp={later}")]
+    assert _markreads(three) == []
+    four = Client(b).register("four", caps)  # a login reads the store, known account or not
+    b.network.set_account(four.session.user, "dana")
+    assert _markreads(three) == [("#room", f"timestamp={later}")]  # (told as it moved here)
+    four.messages()
+    four.send("MARKREAD #room")
+    assert _markreads(four) == [("#room", f"timestamp={later}")]  # (was the old one)
+
+
+def test_a_node_that_missed_records_reads_the_read_markers_again() -> None:
+    hub = LocalHub()
+    shared = SharedStore(make_store())
+    a, _ = _history_node(hub, "a", shared)
+    b, _ = _history_node(hub, "b", shared)
+    link_b = b.cluster
+    assert link_b is not None
+    one = Client(a).register("one", "draft/read-marker")
+    three = Client(b).register("three", "draft/read-marker")
+    for client, server in ((one, a), (three, b)):
+        server.network.set_account(client.session.user, "dana")
+        client.send("JOIN #room")
+        hub.pump()
+    one.messages(), three.messages()
+    hub.links.remove(link_b)
+    stamp = format_time(a.clock() - 10)
+    one.send(f"MARKREAD #room timestamp={stamp}")
+    hub.pump()
+    hub.links.append(link_b)
+    assert _markreads(three) == []
+    link_b.resync()
+    assert _markreads(three) == [("#room", f"timestamp={stamp}")]
+
+
+def test_nodes_with_a_database_each_keep_their_markers_to_themselves() -> None:
+    """With a database per node an account logs in on its own node only: its markers are
+    that node's, and no record crosses for them."""
+    hub = LocalHub()
+    a, _ = _history_node(hub, "a")
+    b, _ = _history_node(hub, "b")
+    one = Client(a).register("one", "draft/read-marker")
+    a.network.set_account(one.session.user, "dana")
+    one.send("JOIN #room")
+    hub.pump()
+    one.messages()
+    one.send(f"MARKREAD #room timestamp={format_time(a.clock() - 10)}")
+    assert hub.pump() == 0
+    history_b = b.history
+    assert history_b is not None
+    assert history_b.markers == {}

@@ -232,6 +232,9 @@ class ClusterLink:
         """What to do when another node says it wrote an account (``"acctdb"``) or a
         channel registration (``"chandb"``) in the database all nodes share: read it
         again (set by the server)."""
+        self.on_marker: Callable[[Record], None] | None = None
+        """What to do with another node's read marker (``"mark"``: an account's marker moved
+        there and is in the database all nodes share; set by the server)."""
         self._holding: deque[tuple[int, float, Session]] = deque()
         """Senders held, with the record they wait for and since when (see :meth:`tick`)."""
         self._adopt: dict[Folded, set[User]] = {}
@@ -1517,6 +1520,10 @@ class ClusterLink:
         if then is not None and isinstance(name, str):
             then(Folded(name))
 
+    def _apply_mark(self, node: str, record: Record) -> None:
+        if self.on_marker is not None:
+            self.on_marker(record)
+
     def _apply_redact(self, node: str, record: Record) -> None:
         by = self.remote(node, record["nick"], record.get("u"))
         target = self._target(record)
@@ -1686,6 +1693,7 @@ _APPLIERS: dict[str, Callable[[ClusterLink, str, Record], None]] = {
     "redact": ClusterLink._apply_redact,
     "acctdb": ClusterLink._apply_stored,
     "chandb": ClusterLink._apply_stored,
+    "mark": ClusterLink._apply_mark,
 }
 """How each kind of record of another node is applied here."""
 

@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from hubbub import __version__
 from hubbub.config import Config
@@ -801,6 +801,19 @@ class Server:
             registry.stored = announcer("chandb")
             link.on_stored["chandb"] = lambda folded: registry.refresh(self, folded)
             link.on_resync.append(lambda: registry.reload(self))
+
+        # Read markers (MARKREAD) with a store the nodes share: a marker moved on one node
+        # moves on every node, and its connections there hear it (see history.py).
+        def heard_marker(record: dict[str, Any]) -> None:
+            if self.history is not None:
+                self.history.heard_marker(record)
+
+        def read_markers_again() -> None:
+            if self.history is not None:
+                self.history.read_markers_again()
+
+        link.on_marker = heard_marker
+        link.on_resync.append(read_markers_again)
         order_channel_changes(self)
         return link
 

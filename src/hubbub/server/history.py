@@ -519,7 +519,7 @@ class History:
         """A login before registration ended (SASL, REGISTER) emits no AccountChanged: its
         read markers are loaded now."""
         account = event.user.account
-        if account is not None:
+        if account is not None and event.user.session is not None:
             self._load_markers(event.user, account)
 
     def forget_account(self, folded: str) -> None:
@@ -529,17 +529,28 @@ class History:
         self._markers_of.pop(folded, None)
 
     def _account(self, event: AccountChanged) -> None:
-        """Load the read markers of an account that logs in (JOIN answers from memory)."""
-        if event.account is not None:
+        """Load the read markers of an account that logs in here (JOIN answers from memory;
+        a user of another node asks its own node)."""
+        if event.account is not None and event.user.session is not None:
             self._load_markers(event.user, event.account)
 
     def _load_markers(self, user: User, account: str) -> None:
+        """Read the markers of ``account`` from the store. Read at every login, also when
+        memory has them: with a store shared by a cluster, another node may have moved them
+        while this node did not hear (it missed records, or nobody here was logged in to the
+        account); what is read only ever moves a marker forward."""
         owner = self.server.fold(account)
         since = self.account_since(user)
-        if owner in self.markers and self._markers_of.get(owner) == since:
-            return
-        self.markers[owner] = {}
-        self._markers_of[owner] = since
+        known = owner in self.markers and self._markers_of.get(owner) == since
+        if not known:
+            self.markers[owner] = {}
+            self._markers_of[owner] = since
+        self._read_markers(owner, since, tell=known)
+
+    def _read_markers(self, owner: str, since: float, *, tell: bool) -> None:
+        """Merge the stored markers of ``owner`` into memory, forward only; with ``tell``,
+        the account's connections here hear of those that moved (not at a first load: the
+        connection logging in gets its channels' markers as it joins them)."""
         store = self.store
 
         def work() -> dict[str, float]:
@@ -549,12 +560,8 @@ class History:
             if isinstance(found, Exception):
                 log.warning("history: read markers of %s: %s", owner, found)
                 return
-            if self._markers_of.get(owner) != since:
-                return  # (the name is another account's by now)
-            markers = self.markers.setdefault(owner, {})
             for target, when in found.items():
-                if markers.get(target, 0.0) < when:
-                    markers[target] = when
+                self.marker_moved(owner, since, target, when, tell=tell)
 
         self.server.offload(guarded(work), done)
 
@@ -683,6 +690,75 @@ class History:
             return old
         markers[target] = when
         return when
+
+    def marker_moved(
+        self,
+        owner: str,
+        since: float,
+        target: str,
+        when: float,
+        *,
+        shown: str | None = None,
+        tell: bool = True,
+    ) -> bool:
+        """The marker of the folded account ``owner`` (registered at ``since``) on the folded
+        ``target`` is at least ``when`` (the store said so, or another node): move it forward
+        in memory if memory has the account's markers, and with ``tell`` send it to the
+        account's connections here that speak ``draft/read-marker``. True if it moved.
+        ``shown``: the target as the client that set it wrote it."""
+        markers = self.markers.get(owner)
+        if markers is None or self._markers_of.get(owner) != since:
+            return False  # (not loaded here, or another account of the same name)
+        old = markers.get(target)
+        if old is not None and old >= when:
+            return False
+        markers[target] = when
+        if tell:
+            if shown is None:
+                channel = self.server.find_channel(target)
+                shown = channel.name if channel is not None else target
+            line = Message("MARKREAD", (shown, self.stamp_text(when)), self.server.name)
+            for user in self.server.network.logged_in(owner):
+                session = user.session
+                if session is not None and session.registered and session.caps & Cap.READ_MARKER:
+                    self.server.send(session, line)
+        return True
+
+    def marker_saved(self, owner: str, since: float, target: str, shown: str, when: float) -> None:
+        """A MARKREAD here was written to the store, which keeps the later of its marker and
+        the one it had (``when``: another node may have moved it further meanwhile). With a
+        store the cluster shares, the other nodes are told, now that the store has it (a
+        node where the account logs in next reads it there); with a database per node, an
+        account logs in on its own node only, so its markers are that node's alone."""
+        self.marker_moved(owner, since, target, when, shown=shown)
+        cluster = self.server.cluster
+        if self.shared and cluster is not None:
+            cluster.publish("mark", owner=owner, since=since, target=target, to=shown, time=when)
+
+    def heard_marker(self, record: dict[str, object]) -> None:
+        """Another node's ``mark`` record (see :meth:`marker_saved`)."""
+        owner, since, target = record.get("owner"), record.get("since"), record.get("target")
+        shown, when = record.get("to"), record.get("time")
+        if not self.shared:
+            return  # (a database of its own: its markers are its own)
+        if not (isinstance(owner, str) and isinstance(target, str) and isinstance(shown, str)):
+            return
+        if not (isinstance(since, (int, float)) and isinstance(when, (int, float))):
+            return
+        self.marker_moved(owner, float(since), target, float(when), shown=shown)
+
+    def read_markers_again(self) -> None:
+        """This node missed records of the other nodes (see
+        :meth:`~hubbub.server.cluster.ClusterLink.resync`), some of which may have moved
+        markers: read those of the accounts logged in here again; forget the others (read
+        at their next login)."""
+        network = self.server.network
+        for owner in list(self.markers):
+            if any(u.session is not None for u in network.logged_in(owner)):
+                self._read_markers(owner, self._markers_of.get(owner, 0.0), tell=True)
+            else:
+                self.markers.pop(owner, None)
+                self._markers_of.pop(owner, None)
 
     def sessions_of(self, user: User) -> list[Session]:
         """The local connections of ``user``'s account (or ``user``'s own without one)."""

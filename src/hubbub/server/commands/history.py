@@ -529,15 +529,19 @@ def handle_markread(ctx: Context) -> None:
     account = user.account
     if account is not None:
         owner = server.fold(account)
+        since = history.account_since(user)
         store = history.store
 
         def save() -> float:
             return store.set_marker(owner, folded, now)
 
-        def saved(_: float) -> None:
-            pass
+        def saved(stored: float | Exception) -> None:
+            if isinstance(stored, Exception):  # (kept in memory: the others hear it too)
+                log.warning("history: read marker of %s on %s: %s", owner, folded, stored)
+                stored = now
+            history.marker_saved(owner, since, folded, target, stored)
 
-        server.offload(save, saved)
+        server.offload(guarded(save), saved)
 
 
 # -- REDACT ----------------------------------------------------------------------------------
