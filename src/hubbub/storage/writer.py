@@ -117,8 +117,11 @@ class HistoryWriter:
                 self._submitted += count
                 # Wake the thread only when it may be waiting for this: the first lines
                 # after it took the queue, or enough to commit before its interval is over.
+                # All waiters: the probe thread and callers of wait() wait on the same
+                # condition, and a notify() that woke one of them instead of the writer
+                # left these lines waiting for the next wake-up (a test caught it).
                 if len(queue) == 1 or self._submitted - self._done >= self.full:
-                    self._cond.notify()
+                    self._cond.notify_all()
             return self._submitted
 
     @property
