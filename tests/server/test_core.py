@@ -8,6 +8,7 @@ the helpers below, so that a change in how the core keeps users is a change to t
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import re
 
@@ -17,6 +18,7 @@ from hubbub.config import Config, LimitsSection, ServerSection, default_config
 from hubbub.server.core import MAX_PENDING_LINES, Server, address_bucket, format_time, refill
 from hubbub.server.session import PeerInfo
 from tests.cloaks import CLOAKS, HOST, cloak_of
+from tests.server.accounthelpers import add_account, defer, server_with_accounts
 from tests.server.harness import Client, FakeClock, FakeSink, ask, host_of, make_server
 
 SERVER = "hubbub.local"
@@ -204,6 +206,31 @@ def test_refill() -> None:
 
 
 # -- registration and ping timeouts -----------------------------------------------------------
+
+
+def test_the_registration_clock_stops_while_a_password_check_waits() -> None:
+    """A SASL login whose check waits its turn (behind a flood of them) is not timed out
+    meanwhile; once answered, the client has what was left of its time to end CAP."""
+    clock = FakeClock()
+    server = server_with_accounts(clock, registration_timeout=30.0)
+    add_account(server, "alice")
+    checks = defer(server)
+    client = Client(server)
+    plain = base64.b64encode(b"\0alice\0correct-horse").decode()
+    client.send("CAP LS 302", "CAP REQ :sasl", "NICK alice", "USER u 0 * :A")
+    client.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {plain}")
+    idle = Client(server)  # (no check of its own: times out as ever)
+    for _ in range(45):
+        clock.advance(1.0)
+        server.tick()
+    assert idle.closed
+    assert not client.closed
+    assert checks.run()
+    assert "903" in client.commands()
+    clock.advance(20.0)
+    server.tick()
+    client.send("CAP END")
+    assert "001" in client.commands()
 
 
 def test_registration_times_out() -> None:

@@ -574,6 +574,7 @@ class Server:
             self._drain(session, now)  # (also what was held before a REHASH ended flood control)
         if now - self._last_timeouts < 1.0:
             return
+        elapsed = now - self._last_timeouts
         self._last_timeouts = now
         limits = self.limits
         if self.connect_buckets:  # forget addresses whose bucket has filled up again
@@ -597,7 +598,12 @@ class Server:
             if session.multiline is not None:
                 expire(self, session, now)
             if not session.registered:
-                if now - session.user.signon > limits.registration_timeout:
+                if session.checking_password:
+                    # The registration clock stops while the server works for the client
+                    # (a password check waiting its turn behind a flood of them): its
+                    # connection time moves on by as much (no one sees it before the welcome).
+                    session.user.signon += min(elapsed, limits.registration_timeout)
+                elif now - session.user.signon > limits.registration_timeout:
                     self.quit(session, "Registration timed out", error="Registration timed out")
             elif session.ping_sent is not None:
                 if now - session.ping_sent > limits.ping_timeout:
