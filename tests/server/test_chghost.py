@@ -60,3 +60,30 @@ def test_chghost_needs_an_operator_and_a_valid_host() -> None:
     replies = oper.messages()
     assert [m.command for m in replies] == ["FAIL", "401"]
     assert replies[0].params[:2] == ("CHGHOST", "INVALID_HOST")
+
+
+def test_each_line_of_the_fallback_has_a_msgid_of_its_own() -> None:
+    """IRCv3 message-ids: no two messages share a msgid. The chghost fallback's QUIT, JOIN,
+    MODE and AWAY (and the AWAY after an away user's JOIN) all had the change's; the
+    server's MODE also carried the user's account and bot tags."""
+    server = make()
+    caps = "message-tags server-time away-notify"
+    oper = Client(server).register("oper")
+    target = Client(server).register("target", caps="chghost")
+    watcher = Client(server).register("watcher", caps=caps)
+    watcher.send("JOIN #room")
+    target.send("AWAY :gone", "MODE target +B", "JOIN #room,#other")
+    watcher.send("JOIN #other")
+    joined = [m for m in watcher.messages() if m.source and m.source.startswith("target!")]
+    assert [m.command for m in joined] == ["JOIN", "AWAY"]
+    assert len({m.tags["msgid"] for m in joined}) == 2
+    server.network.set_account(target.session.user, "targetacct")
+    watcher.messages()
+    oper.send("OPER admin secret", "CHGHOST target project.example")
+    fallback = watcher.messages()
+    assert [m.command for m in fallback] == ["QUIT", "JOIN", "AWAY", "JOIN", "MODE", "AWAY"]
+    assert len({m.tags["msgid"] for m in fallback}) == len(fallback)
+    [mode] = [m for m in fallback if m.command == "MODE"]
+    assert "account" not in mode.tags
+    assert "bot" not in mode.tags
+    assert all(m.tags.get("bot") is not None for m in fallback if m.command != "MODE")

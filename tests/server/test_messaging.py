@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from hubbub.server.core import Server
+from tests.server.accounthelpers import server_with_accounts
 from tests.server.harness import Client, ask, make_server
 
 NO_SUCH_NICK = "No such nick/channel"
@@ -115,3 +116,29 @@ def test_no_ctcp_mode_keeps_out_ctcp_but_action(server: Server, alice: Client) -
     assert [m.params[1] for m in alice.messages() if m.command == "PRIVMSG"] == []
     assert [c for c, _ in ask(alice, "MODE #c")][0] == "324"
     assert ask(alice, "MODE #c")[0][1][2] == "+Cnt"
+
+
+def test_small_ircv3_departures_an_audit_found(server: Server) -> None:
+    """SETNAME without a parameter gets the spec's FAIL, not 461; a label without a value
+    is no label (it "has a required value"); MONITOR + t1,T1 answers one target once."""
+    client = Client(server).register("lab", caps="labeled-response batch message-tags")
+    client.send("SETNAME")
+    [fail] = client.messages()
+    assert (fail.command, fail.params[:2]) == ("FAIL", ("SETNAME", "INVALID_REALNAME"))
+    for line in ("@label PING x", "@label= PING x"):
+        client.send(line)
+        [pong] = client.messages()
+        assert (pong.command, "label" in pong.tags) == ("PONG", False)
+    client.send("MONITOR + t1,t2,T1")
+    [offline] = [m for m in client.messages() if m.command == "731"]
+    assert offline.params[1] == "t1,t2"
+
+
+def test_a_service_notice_has_a_time_and_a_msgid_of_its_own() -> None:
+    server = server_with_accounts()
+    client = Client(server).register("rm", caps="message-tags server-time")
+    client.send("NS INFO nobody", "NS INFO nobody")
+    notices = [m for m in client.messages() if m.command == "NOTICE"]
+    assert len(notices) == 2
+    assert all("time" in m.tags for m in notices)
+    assert notices[0].tags["msgid"] != notices[1].tags["msgid"]

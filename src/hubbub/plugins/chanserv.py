@@ -43,6 +43,7 @@ from hubbub.server.chanregistry import (
     restore,
     snapshot,
 )
+from hubbub.server.commands.accounts import service_tags
 from hubbub.server.commands.dispatch import (
     Command,
     Context,
@@ -182,7 +183,14 @@ class ChanServ:
         handler(ctx, registry, [command, *words[1:]])
 
     def _notice(self, ctx: Context, reply: Response, text: str) -> None:
-        reply.add(Message("NOTICE", (ctx.session.user.nick, text), self.handle.user.prefix))
+        reply.add(
+            Message(
+                "NOTICE",
+                (ctx.session.user.nick, text),
+                self.handle.user.prefix,
+                service_tags(self.server),
+            )
+        )
 
     def _tell(self, ctx: Context, text: str) -> None:
         """A NOTICE to ``ctx``'s client, in its reply."""

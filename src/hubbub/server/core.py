@@ -522,7 +522,7 @@ class Server:
         except ProtocolError:
             return  # Modern IRC: silently ignore lines that are not messages
         command = msg.command.upper()
-        label = msg.tags.get("label") if msg.tags else None
+        label = (msg.tags.get("label") or None) if msg.tags else None  # (a value is required)
         reply = Response(session, self.name, label)
         if not utf8:
             # (the command itself may be what is not UTF-8: then it is not shown)

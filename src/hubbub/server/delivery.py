@@ -123,6 +123,16 @@ class LocalDelivery:
             tags.update(self.server.network.sender_tags(user))
         return tags
 
+    def more_tags(self, stamp: Stamp, user: User | None) -> dict[str, str]:
+        """The tags of another line shown for the same change (the AWAY after a JOIN, the
+        JOIN and MODE of the chghost fallback): its time, but a msgid of its own, since
+        no two messages may share one (IRCv3 message-ids); ``user``'s account and bot
+        tags only when the line is the user's (None: the server's)."""
+        tags = {"time": format_time(stamp.time), "msgid": self.server.network.stamp().msgid}
+        if user is not None:
+            tags.update(self.server.network.sender_tags(user))
+        return tags
+
     def deliver(
         self,
         users: Iterable[User],
@@ -254,7 +264,7 @@ class LocalDelivery:
         )
         self.deliver_variants(channel.members, Cap.EXTENDED_JOIN, extended, plain)
         if user.away is not None:
-            away = Message("AWAY", (user.away,), user.prefix, tags)
+            away = Message("AWAY", (user.away,), user.prefix, self.more_tags(event.stamp, user))
             self.deliver(channel.members, away, skip=user, need=Cap.AWAY_NOTIFY)
 
     def _parted(self, event: Parted) -> None:
@@ -360,12 +370,15 @@ class LocalDelivery:
         }
         if not lacking:
             return
-        self.deliver(lacking, Message("QUIT", ("Changing host",), event.old_prefix, tags))
+        stamp = event.stamp
+        quit_tags = self.more_tags(stamp, user)
+        self.deliver(lacking, Message("QUIT", ("Changing host",), event.old_prefix, quit_tags))
         for channel in user.channels.values():
             members = [m for m in channel.members if m in lacking]
-            plain = Message("JOIN", (channel.name,), user.prefix, tags)
+            join_tags = self.more_tags(stamp, user)
+            plain = Message("JOIN", (channel.name,), user.prefix, join_tags)
             extended = Message(
-                "JOIN", (channel.name, user.account or "*", user.realname), user.prefix, tags
+                "JOIN", (channel.name, user.account or "*", user.realname), user.prefix, join_tags
             )
             self.deliver_variants(members, Cap.EXTENDED_JOIN, extended, plain)
             modes = channel.members[user]
@@ -374,11 +387,11 @@ class LocalDelivery:
                     "MODE",
                     (channel.name, "+" + modes, *[user.nick] * len(modes)),
                     self.server.name,
-                    tags,
+                    self.more_tags(stamp, None),  # (the server's line: no account tag)
                 )
                 self.deliver(members, mode)
             if user.away is not None:
-                away = Message("AWAY", (user.away,), user.prefix, tags)
+                away = Message("AWAY", (user.away,), user.prefix, self.more_tags(stamp, user))
                 self.deliver(members, away, need=Cap.AWAY_NOTIFY)
 
     # -- relayed messages ------------------------------------------------------------------

@@ -118,7 +118,7 @@ class MultilineMessage:
         if not messages:  # (a batch of blank lines is refused: history only, if ever)
             return b""
         messages[0] = messages[0].with_tags(tags)
-        label = outer.get("label")
+        label = outer.get("label") or None
         if label is None or len(messages) == 1:
             return b"".join(render(m, caps, outer or None) for m in messages)
         # An echo of several lines, labelled: one labelled batch holds them (without

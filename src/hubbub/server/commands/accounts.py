@@ -44,6 +44,7 @@ from hubbub.server.commands.dispatch import (
     finish_deferred,
     hold_input,
 )
+from hubbub.server.delivery import format_time
 from hubbub.server.response import Response
 from hubbub.server.sasl import (
     MECHANISMS,
@@ -326,7 +327,14 @@ def service_notice(server: Server, session: Session, reply: Response, text: str)
     """A NOTICE from NickServ to ``session``, into ``reply``: what the account service says
     (its own answers, in :mod:`hubbub.plugins.nickserv`, and the nick protection's)."""
     source = f"{SERVICE_NAME}!{SERVICE_NAME}@services.{server.name}"
-    reply.add(Message("NOTICE", (session.user.nick, text), source))
+    reply.add(Message("NOTICE", (session.user.nick, text), source, service_tags(server)))
+
+
+def service_tags(server: Server) -> dict[str, str]:
+    """The time and a msgid of its own for a service's NOTICE, as every NOTICE should have
+    (IRCv3 message-ids, server-time; clients without the capabilities are not sent them)."""
+    stamp = server.network.stamp()
+    return {"time": format_time(stamp.time), "msgid": stamp.msgid}
 
 
 def watch_nick(server: Server, session: Session, reply: Response | None = None) -> None:

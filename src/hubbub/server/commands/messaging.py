@@ -130,8 +130,10 @@ def handle_away(ctx: Context) -> None:
 
 def handle_setname(ctx: Context) -> None:
     server, reply = ctx.server, ctx.reply
-    realname = ctx.params[0]
+    realname = ctx.params[0] if ctx.params else ""
     if not realname or len(realname) > server.limits.realnamelen:
+        # (without a parameter too: "The server MUST use the FAIL spec to notify the client
+        # of failed SETNAME commands", IRCv3 setname; not the generic 461)
         reply.fail("SETNAME", "INVALID_REALNAME", "Realname is not valid")
         return
     server.network.set_realname(ctx.user, shared(realname))
@@ -159,7 +161,6 @@ COMMANDS = {
     ),
     "SETNAME": Command(
         handle_setname,
-        min_params=1,
         help=Help("<realname>", "Changes your real name (IRCv3 setname)."),
     ),
 }

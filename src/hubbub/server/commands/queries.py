@@ -333,10 +333,14 @@ def monitor_add(ctx: Context, targets: list[str]) -> None:
     limit = server.limits.monitor
     added: list[str] = []
     refused: list[str] = []
+    seen: set[Folded] = set()
     for target in targets:
         if not is_valid_nick(target, server.limits.nicklen):
             continue  # MONITOR takes nicks only, never masks
         folded = server.fold(target)
+        if folded in seen:
+            continue  # (t1,T1: one target, answered once)
+        seen.add(folded)
         if folded not in session.monitoring:
             if len(session.monitoring) >= limit:
                 refused.append(target)
