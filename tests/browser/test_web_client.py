@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import re
@@ -132,6 +133,25 @@ async def test_injection_attempts_stay_inert_text(browser: Browser, web_app: App
     assert victim.dialogs == []
     assert not any("Content Security Policy" in line for line in victim.console), victim.console
     assert not victim.errors, victim.errors
+    await victim.close()
+    await mallory.close()
+
+
+async def test_ctcp_answers_are_paced(browser: Browser, web_app: App) -> None:
+    """A flood of CTCP requests gets three answers, then one per five seconds: answered
+    each, they made the page exceed the server's flood control and be disconnected (an
+    attack audit killed every web client of a channel that way)."""
+    victim = await WebUser.open(browser, web_url(web_app))
+    await victim.login("victim")
+    mallory = await IRCTestClient.connect(*web_app.address("irc"))
+    await mallory.register("mallory")
+    await mallory.send(*[f"PRIVMSG victim :\x01PING {'x' * 200}\x01"] * 10)
+    answers = [await mallory.expect("NOTICE") for _ in range(3)]
+    assert answers[0].params[1] == f"\x01PING {'x' * 64}\x01"
+    await asyncio.sleep(1.0)  # (what the page would answer more has arrived by then)
+    await mallory.send("PING :fence")
+    later = await mallory.collect_until(lambda m: m.command == "PONG")
+    assert [m for m in later if m.command == "NOTICE"] == []
     await victim.close()
     await mallory.close()
 

@@ -6,7 +6,14 @@ import base64
 
 from hubbub.client import events as ev
 from hubbub.client.sasl import MAX_CHALLENGE, ScramSha256
-from hubbub.client.session import ClientConfig, ClientSession, SaslConfig
+from hubbub.client.session import (
+    CTCP_BURST,
+    CTCP_EVERY,
+    CTCP_PING_ECHO,
+    ClientConfig,
+    ClientSession,
+    SaslConfig,
+)
 from hubbub.protocol import parse
 from hubbub.protocol.sasl import CHUNK
 
@@ -243,6 +250,23 @@ def test_ctcp_version_and_ping_are_answered() -> None:
     assert lines(s) == ["NOTICE bob :\x01VERSION hubbub test\x01", "NOTICE bob :\x01PING 123\x01"]
     feed(s, ":bob!b@h PRIVMSG ann :\x01DCC SEND x\x01")
     assert lines(s) == []
+
+
+def test_ctcp_answers_are_paced_so_a_flood_of_them_cannot_get_us_killed() -> None:
+    """Three at once, then one per CTCP_EVERY seconds; the rest unanswered (a web client
+    that answered each was disconnected for Excess Flood); a PING's echo is cut."""
+    now = [100.0]
+    s = ClientSession(ClientConfig("ann", version="v"))
+    s.clock = lambda: now[0]
+    feed(s, ":srv 001 ann :hi")
+    s.outgoing()
+    feed(s, *[f":bob!b@h PRIVMSG #c :\x01PING {'x' * 300}\x01"] * 10)
+    answered = lines(s)
+    assert len(answered) == CTCP_BURST
+    assert answered[0] == f"NOTICE bob :\x01PING {'x' * CTCP_PING_ECHO}\x01"
+    now[0] += CTCP_EVERY
+    feed(s, *[":bob!b@h PRIVMSG ann :\x01VERSION\x01"] * 3)
+    assert lines(s) == ["NOTICE bob :\x01VERSION v\x01"]
 
 
 def test_chathistory_batch_becomes_one_history_event() -> None:

@@ -9,7 +9,8 @@ asyncio :class:`~hubbub.client.Client` is a thin loop around it; tests drive it 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -77,6 +78,14 @@ HISTORY_SUBCOMMANDS = ("LATEST", "BEFORE", "AFTER", "AROUND", "BETWEEN")
 _HISTORY_EVENT = "history-event"
 
 
+CTCP_BURST = 3
+"""Automatic CTCP answers at once (see :meth:`ClientSession._answer_ctcp`)."""
+CTCP_EVERY = 5.0
+"""Seconds per automatic CTCP answer after the burst."""
+CTCP_PING_ECHO = 64
+"""Characters of a CTCP PING's argument sent back (its sender's time stamp fits)."""
+
+
 @dataclass(frozen=True)
 class SaslConfig:
     """SASL credentials. ``mechanism`` ``None`` picks the best one the server offers
@@ -132,6 +141,10 @@ class ClientSession:
         self._requests = Requests(lambda name: self.state.fold(name))
         self.error: str | None = None
         """The text of the server's ``ERROR`` (or the last fatal numeric) once one arrived."""
+        self.clock: Callable[[], float] = time.monotonic
+        """What :meth:`_answer_ctcp` paces its answers by (a test may set its own)."""
+        self._ctcp_tokens = float(CTCP_BURST)
+        self._ctcp_time = -1e9
 
     # -- output -------------------------------------------------------------------------------
 
@@ -190,16 +203,31 @@ class ClientSession:
         return self._answer_ctcp(out)
 
     def _answer_ctcp(self, events: list[ev.Event]) -> list[ev.Event]:
+        """Answer ``VERSION``, ``PING`` and ``CLIENTINFO``, at most :data:`CTCP_BURST` at
+        once and one per :data:`CTCP_EVERY` seconds after: the others are not answered.
+        Unpaced, a few users sending CTCPs (or one, to a channel of such clients) made
+        each client send more than the server's flood control lets through, and the
+        server disconnected it ("Excess Flood")."""
         for event in events:
             if isinstance(event, ev.Ctcp) and not self.state.is_me(event.source):
                 reply = {
                     "VERSION": self.config.version,
-                    "PING": event.args,
+                    "PING": event.args[:CTCP_PING_ECHO],
                     "CLIENTINFO": "ACTION CLIENTINFO PING VERSION",
                 }.get(event.command)
-                if reply is not None:
+                if reply is not None and self._may_answer_ctcp():
                     self.send(Message("NOTICE", (event.source, ctcp(event.command, reply))))
         return events
+
+    def _may_answer_ctcp(self) -> bool:
+        now = self.clock()
+        tokens = min(float(CTCP_BURST), self._ctcp_tokens + (now - self._ctcp_time) / CTCP_EVERY)
+        self._ctcp_time = now
+        if tokens < 1.0:
+            self._ctcp_tokens = tokens
+            return False
+        self._ctcp_tokens = tokens - 1.0
+        return True
 
     def _on_ping(self, msg: Message) -> list[ev.Event]:
         self.send(Message("PONG", msg.params or ("",)))

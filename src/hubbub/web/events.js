@@ -84,6 +84,23 @@ function targetBuffer(msg, target) {
   return buffer;
 }
 
+// Automatic CTCP answers (VERSION, PING): 3 at once, then one per 5 seconds; the rest go
+// unanswered. Unpaced, a few users sending CTCPs (or one, to a channel of web clients) made
+// the page send more than the server's flood control lets through, and it was disconnected.
+const CTCP_BURST = 3;
+const CTCP_EVERY_MS = 5000;
+let ctcpTokens = CTCP_BURST;
+let ctcpTime = 0;
+
+function mayAnswerCtcp() {
+  const now = Date.now();
+  ctcpTokens = Math.min(CTCP_BURST, ctcpTokens + (now - ctcpTime) / CTCP_EVERY_MS);
+  ctcpTime = now;
+  if (ctcpTokens < 1) return false;
+  ctcpTokens -= 1;
+  return true;
+}
+
 /**
  * A PRIVMSG or NOTICE: shown in its conversation. From history, historyBuffer is the
  * conversation the batch is for, and the line is returned to be put in its place.
@@ -104,9 +121,9 @@ export function handleMessage(msg, historyBuffer = null) {
       kind = "action";
       text = arg;
     } else {
-      if (msg.command === "PRIVMSG" && !history && !isMe(msg.nick)) {
+      if (msg.command === "PRIVMSG" && !history && !isMe(msg.nick) && mayAnswerCtcp()) {
         if (verb === "VERSION") sendCmd("NOTICE", msg.nick, "\x01VERSION hubbub web client\x01");
-        else if (verb === "PING") sendCmd("NOTICE", msg.nick, `\x01PING ${arg}\x01`);
+        else if (verb === "PING") sendCmd("NOTICE", msg.nick, `\x01PING ${arg.slice(0, 64)}\x01`);
       }
       return null;
     }
