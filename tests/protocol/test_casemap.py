@@ -108,7 +108,12 @@ def test_valid_channels(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["", "#", "chan", "&chan", "#a b", "#a,b", "#a:b", "#a\x07b", "#a\0", "#a\r", "#a\n"]
+    "name",
+    [
+        *("", "#", "chan", "&chan", "#a b", "#a,b", "#a:b", "#a\x07b", "#a\0", "#a\r", "#a\n"),
+        *("#a\x02b", "#a\x034b", "#a\x1fb", "#a\x7fb", "#\u202e01laer#", "#real\u200b"),
+        *("#a\u200db", "#a\u2067b", "#\ufeffa", "#a\u061cb", "#a\u200eb"),
+    ],
 )
 def test_invalid_channels(name: str) -> None:
     assert not is_valid_channel(name)

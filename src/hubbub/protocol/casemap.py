@@ -48,7 +48,14 @@ def folder(mapping: Casemapping) -> Callable[[str], Folded]:
 # RFC 2812: nickname = ( letter / special ) *( letter / digit / special / "-" )
 _NICK_RE = re.compile(r"[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}-]*\Z")
 CHANTYPES = "#"
-_CHANNEL_FORBIDDEN = re.compile(r"[\x00\x07\r\n ,:]")
+_CHANNEL_FORBIDDEN = re.compile(
+    "[\x00-\x20\x7f,:\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]"
+)
+"""What no channel name holds: Modern IRC's space, comma and BEL (and ``:``, CR, LF, NUL,
+which lines cannot carry), and also the other control characters (mIRC formatting codes
+among them) and the invisible and direction-changing ones (zero-width spaces and joiners,
+bidirectional marks, embeddings, overrides and isolates): a name with them shows as another
+channel's, or turns the text around it in a client (``#\u202e01laer#``, ``#real\u200b``)."""
 
 
 def is_valid_nick(nick: str, max_len: int = 30) -> bool:
@@ -62,8 +69,9 @@ def is_channel_name(name: str, chantypes: str = CHANTYPES) -> bool:
 
 
 def is_valid_channel(name: str, max_len: int = 64, chantypes: str = CHANTYPES) -> bool:
-    """True if ``name`` is a channel name a server accepts: a type prefix, then no space,
-    comma, colon, BEL, CR, LF or NUL, at most ``max_len`` bytes in UTF-8 (bytes, as other
+    """True if ``name`` is a channel name a server accepts: a type prefix, then none of
+    :data:`_CHANNEL_FORBIDDEN` (space, comma, colon, control characters, invisible and
+    direction-changing ones), at most ``max_len`` bytes in UTF-8 (bytes, as other
     servers count ``CHANNELLEN``: what bounds the lines that carry the name)."""
     return (
         1 < len(name) <= max_len
