@@ -141,3 +141,35 @@ async def test_formatting_is_drawn_safely_and_can_be_turned_off(
     assert not user.errors, user.errors
     await user.close()
     await carol.close()
+
+
+async def test_right_to_left_text_reads_right_to_left_and_stays_in_its_place(
+    browser: Browser, web_app: App
+) -> None:
+    carol = await IRCTestClient.connect(*web_app.address("irc"))
+    await carol.register("carol")
+    await carol.send("JOIN #hubbub")
+    user = await WebUser.open(browser, web_url(web_app))
+    await user.login("alice")
+    hebrew = "\u05e9\u05dc\u05d5\u05dd"  # shalom
+    await carol.send(f"PRIVMSG #hubbub :{hebrew} world!", "PRIVMSG #hubbub :\u202eevil override")
+    line = user.lines("#hubbub", "world!")
+    await expect(line).to_have_count(1)
+    # A right-to-left line: its first word is drawn rightmost, the "!" after it leftmost.
+    left_of = await line.locator(".text").evaluate(
+        """e => {
+            const node = e.firstChild.nodeType === 3 ? e.firstChild : e.firstChild.firstChild;
+            const at = (i) => { const r = document.createRange(); r.setStart(node, i);
+                r.setEnd(node, i + 1); return r.getBoundingClientRect().left; };
+            const s = node.textContent;
+            return { bang: at(s.indexOf("!")), shin: at(0) };
+        }"""
+    )
+    assert left_of["bang"] < left_of["shin"]
+    # An override in a message stays in it: the nick and time are still drawn before it.
+    evil = user.lines("#hubbub", "override")
+    await expect(evil).to_have_count(1)
+    nick_right = await evil.locator(".nick").evaluate("e => e.getBoundingClientRect().right")
+    text_left = await evil.locator(".text").evaluate("e => e.getBoundingClientRect().left")
+    assert nick_right <= text_left
+    assert await style(evil.locator(".text"), "unicodeBidi") == "plaintext"
