@@ -383,6 +383,14 @@ def test_op_deop_voice_devoice(server: Server, alice: Client) -> None:
     assert cs(bob, "DEOP #chat carol") == ["Took operator status from carol."]
     assert cs(bob, "DEOP #chat carol") == ["carol does not have +o in #chat."]
     assert cs(alice, "OP #chat alice") == ["alice has +o in #chat."]
+    # The list's operators do not take the founder's status through ChanServ; the founder
+    # takes theirs.
+    assert cs(bob, "DEOP #chat alice") == ["alice is the founder of #chat."]
+    assert cs(bob, "DEVOICE #chat alice") == ["alice is the founder of #chat."]
+    assert members(server, "#chat")["alice"] == "o"
+    assert cs(alice, "OP #chat carol") == []
+    assert cs(alice, "DEOP #chat carol") == []
+    assert members(server, "#chat")["carol"] == "v"
     assert cs(alice, "OP #chat nobody") == ["nobody is not in #chat."]
     assert cs(alice, "OP #chat alice extra") == ["Syntax: OP <#channel> [nick]"]
 

@@ -361,6 +361,14 @@ class ChanServ:
         if not allowed and not (sign == "-" and target is user):  # (anyone may step down)
             self._tell(ctx, f"You do not have the access to {command} in {channel.name}.")
             return
+        if (
+            sign == "-"
+            and target is not user
+            and level != "founder"
+            and self.level(record, target) == "founder"
+        ):  # (the list's operators serve the founder; ChanServ does not demote it for them)
+            self._tell(ctx, f"{target.nick} is the founder of {channel.name}.")
+            return
         if (mode in channel.members[target]) is (sign == "+"):
             has = "has" if sign == "+" else "does not have"
             self._tell(ctx, f"{target.nick} {has} +{mode} in {channel.name}.")
