@@ -549,8 +549,8 @@ def test_quit_without_a_reason_and_before_registering() -> None:
     bob.send("JOIN #c")
     bob.messages()
     alice.send("QUIT")
-    assert quits(bob) == [(f"alice!~u@{HOST}", ("Quit:",))]
-    assert alice.lines()[-1] == f"ERROR :Closing Link: {HOST} (Quit: )"
+    assert quits(bob) == [(f"alice!~u@{HOST}", ("Client quit",))]
+    assert alice.lines()[-1] == f"ERROR :Closing Link: {HOST} (Client quit)"
     early = Client(server)
     early.send("NICK early", "QUIT :changed my mind")
     assert early.lines() == [f"ERROR :Closing Link: {HOST} (Client quit)"]

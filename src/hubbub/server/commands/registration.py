@@ -399,7 +399,8 @@ def handle_quit(ctx: Context) -> None:
     reason = ctx.params[0] if ctx.params else ""
     ctx.reply.flush()
     if session.registered:
-        ctx.server.quit(session, f"Quit: {reason}" if reason else "Quit:", error=f"Quit: {reason}")
+        said = f"Quit: {reason}" if reason else "Client quit"  # ("Quit: " marks the user's words)
+        ctx.server.quit(session, said, error=said)
     else:
         ctx.server.quit(session, "Client quit", error="Client quit")
 
