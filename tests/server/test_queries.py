@@ -659,3 +659,25 @@ def test_list_by_creation_and_topic_time_and_negated_masks() -> None:
     assert listed("LIST #*,!*e*") == {"#old"}
     assert listed("LIST !#old,>0,C<3") == {"#new", "#bare"}
     assert listed("LIST C>x") == set()  # (a mask, matching no channel)
+
+
+def test_whowas_answers_each_nick_once_and_at_most_max_targets(server: Server) -> None:
+    """A nick repeated in one WHOWAS is answered once (240 repeats of a nick with 100 entries
+    made one line cost 48,000 numerics), and more nicks than TARGMAX allows get 407."""
+    alice = Client(server).register("alice")
+    Client(server).register("bob").send("QUIT")
+    Client(server).register("carol").send("QUIT")
+    replies = ask(alice, "WHOWAS bob,BOB,carol,bob,ghost")
+    assert [(c, p[1]) for c, p in replies] == [
+        ("314", "bob"),
+        ("312", "bob"),
+        ("314", "carol"),
+        ("312", "carol"),
+        ("406", "ghost"),
+        ("369", "bob,BOB,carol,bob,ghost"),
+    ]
+    most = server.limits.max_targets
+    too_many = ",".join(f"n{i}" for i in range(most + 1))
+    assert ask(alice, f"WHOWAS {too_many}") == [
+        ("407", ("alice", too_many, "Too many nicknames at once"))
+    ]

@@ -30,6 +30,7 @@ def build_isupport(config: Config, history: bool = False) -> list[list[str]]:
             f"KICK:{limits.max_targets}",
             "NAMES:1",
             "WHOIS:1",
+            f"WHOWAS:{limits.max_targets}",
             f"LIST:{MAX_LIST_MASKS}",
             "MONITOR:",
         ]

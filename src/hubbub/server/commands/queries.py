@@ -258,10 +258,14 @@ def handle_whowas(ctx: Context) -> None:
     count = 0  # a missing, zero or negative count means every entry
     if len(params) > 1 and not params[1].startswith("-"):
         count = parse_number(params[1]) or 0
+    nicks: dict[str, str] = {}  # folded -> as given: a nick asked for twice is answered once
     for nick in query.split(","):
-        if not nick:
-            continue
-        folded = server.fold(nick)
+        if nick:
+            nicks.setdefault(server.fold(nick), nick)
+    if len(nicks) > server.limits.max_targets:  # (TARGMAX WHOWAS)
+        reply.numeric(n.ERR_TOOMANYTARGETS, echo(query), "Too many nicknames at once")
+        return
+    for folded, nick in nicks.items():
         entries = [e for e in server.network.whowas if server.fold(e.nick) == folded]
         if count > 0:
             entries = entries[:count]
