@@ -339,6 +339,43 @@ async def test_a_line_of_many_megabytes_without_lf_holds_at_most_one_line(
     await attacker.close()
 
 
+async def test_a_stream_of_empty_lines_ends_in_excess_flood(
+    app_factory: AppFactory, cert: tuple[Path, Path]
+) -> None:
+    # Empty lines are ignored, but each costs the loop a turn: flood control counts them, so
+    # an endless stream of LFs (or of empty WebSocket messages) is closed as a flood, which
+    # the bystander sharing a channel with the attacker sees as its QUIT.
+    app = await app_factory(config(cert, flood=True))
+    other = await bystander(app)
+    await other.send("JOIN #blank")
+    attacker = await IRCTestClient.connect(*app.address())
+    await attacker.register("blank")
+    await attacker.send("JOIN #blank")
+    await attacker.expect(lambda m: m.command == "366")
+    attacker.writer.write(b"\r\n\n")
+    await still_served(attacker, "ignored")
+    with contextlib.suppress(ConnectionError):
+        for _ in range(100):
+            attacker.writer.write(b"\n" * 65536)
+            await asyncio.wait_for(attacker.writer.drain(), TIMEOUT)
+    quit_ = await other.expect(lambda m: m.command == "QUIT")
+    assert quit_.source.startswith("blank!")
+    assert quit_.params == ("Excess Flood",)
+    ws = await RawWS.connect(app)
+    await registered(ws, "wsblank")
+    ws.send(BINARY, b"JOIN #blank")
+    await other.expect(lambda m: m.command == "JOIN" and m.source.startswith("wsblank!"))
+    with contextlib.suppress(ConnectionError):
+        for _ in range(1000):
+            ws.send(BINARY, b"")
+        await asyncio.wait_for(ws.writer.drain(), TIMEOUT)
+    quit_ = await other.expect(lambda m: m.command == "QUIT")
+    assert quit_.source.startswith("wsblank!")
+    assert quit_.params == ("Excess Flood",)
+    await still_served(other)
+    await other.close()
+
+
 async def test_connections_being_set_up_are_limited_per_address(
     app_factory: AppFactory, cert: tuple[Path, Path]
 ) -> None:

@@ -32,6 +32,8 @@ def test_partial_lines_are_held() -> None:
 def test_empty_lines_are_dropped() -> None:
     assert LineBuffer().feed(b"\r\n\n\r\nA\r\n\r\n") == [b"A"]
     assert LineBuffer().feed(b"") == []
+    # (the server's buffers return them, for flood control to count)
+    assert LineBuffer(blank_lines=True).feed(b"\r\n\nA\r\n") == [b"", b"", b"A"]
 
 
 def test_only_one_cr_is_removed() -> None:

@@ -15,6 +15,7 @@ import re
 import pytest
 
 from hubbub.config import Config, LimitsSection, ServerSection, default_config
+from hubbub.protocol.framing import LineBuffer
 from hubbub.server.core import MAX_PENDING_LINES, Server, address_bucket, format_time, refill
 from hubbub.server.session import PeerInfo
 from tests.cloaks import CLOAKS, HOST, cloak_of
@@ -418,6 +419,19 @@ def test_flooding_beyond_the_held_line_limit_is_excess_flood(flood_server: Serve
     assert alice.closed
     assert alice.lines()[-1] == f"ERROR :Closing Link: {HOST} (Excess Flood)"
     assert quits(bob) == [(f"alice!~u@{HOST}", ("Excess Flood",))]
+
+
+def test_empty_lines_count_against_flood_control(flood_server: Server) -> None:
+    """A stream of bare LFs costs the server a loop turn each: they are counted as lines
+    (and otherwise ignored), so a flood of them ends in Excess Flood like any other."""
+    alice = Client(flood_server).register("alice")
+    framing = LineBuffer(blank_lines=True)
+    flood_server.receive(alice.session, framing.feed(b"\r\n\n"))
+    assert not alice.closed
+    assert alice.lines() == []  # (ignored)
+    flood_server.receive(alice.session, framing.feed(b"\n" * (flood_server.max_pending + 4)))
+    assert alice.closed
+    assert alice.lines()[-1] == f"ERROR :Closing Link: {HOST} (Excess Flood)"
 
 
 def test_holding_more_bytes_than_the_recvq_is_excess_flood(clock: FakeClock) -> None:

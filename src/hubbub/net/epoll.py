@@ -103,7 +103,7 @@ class Hub:
         self._conns: list[Connection | None] = []
         """Connections by file descriptor: a list, because descriptors are small and dense."""
         self.count = 0
-        self.scratch = LineBuffer()
+        self.scratch = LineBuffer(blank_lines=True)
         """The line buffer of every client that holds no partial line (see readable)."""
         self.readbuf = memoryview(bytearray(READ_SIZE))
         """Where TLS records are decrypted into, for every client in turn."""
@@ -393,7 +393,7 @@ class Connection(BufferedSink):
                 lines = buffer.feed(data)
                 if not buffer.idle:  # it holds a partial line: it is this client's now
                     self.lines = buffer
-                    self.hub.scratch = LineBuffer()
+                    self.hub.scratch = LineBuffer(blank_lines=True)
             else:
                 lines = buffer.feed(data)
                 if buffer.idle:

@@ -147,7 +147,7 @@ class IRCProtocol(BufferedSink, asyncio.Protocol):
         self.kind = kind
         self.secure = secure
         self.transport: asyncio.Transport | None = None
-        self.lines = LineBuffer()
+        self.lines = LineBuffer(blank_lines=True)
         self._paused = False
         self._high = max(min(HIGH_WATER, self.sendq // 2), 1)
 

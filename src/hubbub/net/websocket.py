@@ -262,7 +262,7 @@ class WebSocketConnection(BufferedSink):
         self.ws = ws
         self.peer = peer
         self.binary = ws.subprotocol == BINARY
-        self.lines = LineBuffer()
+        self.lines = LineBuffer(blank_lines=True)
         self._close_task: asyncio.Task[None] | None = None
         self._reading = asyncio.Event()
         if not getattr(server.host, "input_paused", False):

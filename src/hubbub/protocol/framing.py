@@ -16,18 +16,23 @@ class LineBuffer:
     """Bytes in, complete lines out. Memory held is bounded by ``max_len``, the most bytes a
     line may have before its LF (a CR included)."""
 
-    __slots__ = ("_buf", "_discarding", "max_len")
+    __slots__ = ("_buf", "_discarding", "blank_lines", "max_len")
 
-    def __init__(self, max_len: int = MAX_INPUT_BYTES) -> None:
+    def __init__(self, max_len: int = MAX_INPUT_BYTES, *, blank_lines: bool = False) -> None:
         self._buf = b""
         self._discarding = False
         self.max_len = max_len
+        self.blank_lines = blank_lines
+        """Return empty lines too, as ``b""``: the server counts them against flood control
+        (a stream of bare LFs costs it a loop turn each), then ignores them."""
 
     def feed(self, data: bytes) -> list[bytes | LineTooLong]:
         """Add data; return the lines it completes (without line endings), in order.
 
-        Empty lines are dropped. An over-long line appears as a :class:`LineTooLong`.
+        Empty lines are dropped (or returned as ``b""``, see :attr:`blank_lines`). An
+        over-long line appears as a :class:`LineTooLong`.
         """
+        blank = self.blank_lines
         buf = self._buf + data if self._buf else data
         out: list[bytes | LineTooLong] = []
         start = 0
@@ -47,7 +52,7 @@ class LineBuffer:
                 else:
                     if line.endswith(b"\r"):
                         line = line[:-1]
-                    if line:
+                    if line or blank:
                         out.append(line)
             start = end + 1
         rest = buf[start:]

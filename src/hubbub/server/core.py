@@ -375,7 +375,7 @@ class Server:
             for line in lines:
                 if not isinstance(line, bytes):
                     self._input_too_long(session)
-                elif not (line[:1] in b"PN" and relay(self, session, line)):
+                elif line and not (line[:1] in b"PN" and relay(self, session, line)):
                     self._dispatch(session, line)
                 if session.closed or session.checking_password:
                     break
@@ -493,6 +493,8 @@ class Server:
         """Parse one line and run its command. Bad input is answered, never raised."""
         if isinstance(raw, LineTooLong):
             self._input_too_long(session)
+            return
+        if not raw:  # an empty line: counted by flood control, otherwise ignored
             return
         if raw[:1] in b"PN" and relay(self, session, raw):
             return
