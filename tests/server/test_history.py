@@ -394,6 +394,33 @@ def test_redact_someone_elses_message_is_forbidden_unless_operator() -> None:
     ]
 
 
+def test_without_an_account_only_what_was_said_since_taking_the_nick_is_ones_own() -> None:
+    """Without an account, a message is the sender's by its ``nick!user@host``: someone who
+    takes the same nick later, from the same address and user name, is another person and
+    may not redact it."""
+    clock = FakeClock()
+    server, _ = server_with_history(clock)
+    caps = HIST + " draft/message-redaction echo-message"
+    bob = joined(server, "bob", "#room", caps=caps)
+    first = joined(server, "rx", "#room", caps=caps)
+    said(first, "#room", "mine")
+    mine = [m for m in first.messages() if m.command == "PRIVMSG"][0].tags["msgid"]
+    clock.advance(1)
+    first.send("QUIT")
+    clock.advance(1)
+    later = joined(server, "rx", "#room", caps=caps)
+    assert later.session.user.prefix == first.session.user.prefix
+    later.send(f"REDACT #room {mine}")
+    assert [m.params[:2] for m in later.messages() if m.command == "FAIL"] == [
+        ("REDACT", "REDACT_FORBIDDEN")
+    ]
+    said(later, "#room", "also mine")
+    own = [m for m in later.messages() if m.command == "PRIVMSG"][0].tags["msgid"]
+    later.send(f"REDACT #room {own}")
+    assert [m.params[:2] for m in later.messages() if m.command == "REDACT"] == [("#room", own)]
+    assert [m.params[:2] for m in bob.messages() if m.command == "REDACT"] == [("#room", own)]
+
+
 def test_search_by_text_sender_and_target() -> None:
     clock = FakeClock()
     server, _ = server_with_history(clock)

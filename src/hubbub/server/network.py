@@ -348,6 +348,7 @@ class Network:
     def register(self, user: User) -> None:
         """``user`` (with a nick claimed, a user name and a host) is now on the network."""
         user.update_prefix()
+        user.named = self.clock()
         self.users[user.folded] = user
         if user.account is not None:
             self.by_account.setdefault(self.fold(user.account), set()).add(user)
@@ -367,6 +368,7 @@ class Network:
             self.users[folded] = user
             self._released(user, old_folded)
         user.nick, user.folded = nick, folded
+        user.named = self.clock()
         user.update_prefix()
         self._emit(NickChanged(user, old_nick, old_prefix, self.stamp()))
 

@@ -52,6 +52,7 @@ class User:
         "invited",
         "last_active",
         "modes",
+        "named",
         "nick",
         "realname",
         "service",
@@ -96,6 +97,9 @@ class User:
         """Channels this user was invited to (rebound, not mutated: the empty one is shared)."""
         self.signon = now
         self.last_active = now
+        self.named = now
+        """When this user took its nick (registered with it or changed to it): what was said
+        under ``nick!user@host`` since then was said by this user, whoever had it before."""
 
     def joined(self, channel: Channel) -> None:
         """Record that this user is now in ``channel`` (the network updates the channel)."""

@@ -578,13 +578,17 @@ def handle_redact(ctx: Context) -> None:
     moderator = channel is not None and channel.is_op(user)
     account = user.account
     since = history.account_since(user)
+    named = ms(user.named)  # (without an account, what this user said since it took its nick)
 
     def work() -> tuple[StoredMessage | None, bool]:
         row = store.find(key, peer, msgid)
         if row is None or row.command not in ("PRIVMSG", "NOTICE", "TAGMSG") or row.time < floor:
             return None, False  # (what the client may not read is no message to it)
         own = (account is not None and row.account == account and row.time >= since) or (
-            account is None and not row.account and row.line.startswith(":" + user.prefix + " ")
+            account is None
+            and not row.account
+            and row.time >= named
+            and row.line.startswith(":" + user.prefix + " ")
         )
         if not (own or moderator or operator):
             return row, False
