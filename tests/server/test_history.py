@@ -561,3 +561,27 @@ def test_markread_errors_are_the_extensions_own_and_a_gone_channel_reads_as_unse
     assert [m.params for m in one.messages()] == [("#gone", "*")]
     one.send("MARKREAD #gone timestamp=2026-01-01T00:00:00.000Z")
     assert [m.params[:3] for m in one.messages()] == [("MARKREAD", "INVALID_PARAMS", "#gone")]
+
+
+def test_ctcp_requests_and_replies_are_not_kept_but_actions_are() -> None:
+    """A CTCP VERSION or PING kept in history would be answered again by every client that
+    reads it (join replay, CHATHISTORY): found with irssi, The Lounge and weechat."""
+    server, _ = server_with_history()
+    caps = HIST + " echo-message"
+    alice = joined(server, "alice", "#room", caps=caps)
+    bob = joined(server, "bob", "#room", caps=caps)
+    said(alice, "#room", "before", "\x01VERSION\x01", "\x01ACTION waves\x01", "\x01ACTION\x01")
+    alice.send("NOTICE #room :\x01PING 123\x01", "PRIVMSG bob :\x01TIME\x01")
+    bob.send("NOTICE alice :\x01VERSION hubbub\x01", "PRIVMSG alice :private")
+    # A block of lines read at once (the fast path's one event): only its CTCP lines go.
+    block = b"PRIVMSG #room :one\r\nPRIVMSG #room :\x01PING 1\x01\r\nPRIVMSG #room :two\r\n"
+    assert server.receive_block(alice.session, block)
+    echoed = [m for m in alice.messages() if m.command == "PRIVMSG" and m.params[0] == "#room"]
+    msgids = {m.params[1]: m.tags["msgid"] for m in echoed}
+    bob.messages()
+    bob.send("CHATHISTORY LATEST #room * 20")
+    kept = batch_lines(bob.messages())
+    assert texts(kept) == ["before", "\x01ACTION waves\x01", "\x01ACTION\x01", "one", "two"]
+    assert [m.tags["msgid"] for m in kept][-2:] == [msgids["one"], msgids["two"]]
+    bob.send("CHATHISTORY LATEST alice * 20")
+    assert texts(batch_lines(bob.messages())) == ["private"]

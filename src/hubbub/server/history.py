@@ -151,6 +151,51 @@ def fit_lines(
     return rows[len(rows) - count :] if newest else rows[:count]
 
 
+def _is_ctcp_line(line: bytes) -> bool:
+    """Whether a relayed ``:prefix COMMAND target :text`` line's text is a CTCP other than
+    ``ACTION`` (a request such as ``VERSION``, or a reply)."""
+    start = line.find(b" :") + 2
+    if line[start : start + 1] != b"\x01":
+        return False
+    return not (
+        line[start + 1 : start + 7] == b"ACTION" and line[start + 7 : start + 8] in b" \x01\r"
+    )
+
+
+def without_ctcp(event: Relayed) -> list[Relayed]:
+    """The runs of ``event``'s lines that are not CTCP requests or replies (``ACTION``
+    excepted), each as an event of its own with its lines' msgids: history keeps no CTCP, or
+    every client that reads it (join replay, CHATHISTORY) would answer a ``VERSION`` or
+    ``PING`` asked long ago, again."""
+    wire = event.wire
+    if event.command == "TAGMSG" or b"\x01" not in wire:
+        return [event]
+    if event.lines == 1:
+        return [] if _is_ctcp_line(wire) else [event]
+    runs: list[Relayed] = []
+    start = index = first = 0
+    while start < len(wire):
+        end = wire.index(b"\r\n", start) + 2
+        if _is_ctcp_line(wire[start:end]):
+            if index > first:
+                runs.append(_run(event, wire, first, index))
+            first = index + 1
+        index, start = index + 1, end
+    if first == 0:
+        return [event]
+    if index > first:
+        runs.append(_run(event, wire, first, index))
+    return runs
+
+
+def _run(event: Relayed, wire: bytes, first: int, stop: int) -> Relayed:
+    """Lines ``first`` to ``stop`` (excluded) of ``event``'s block, as an event."""
+    lines = wire.split(b"\r\n")[first:stop]
+    return event._replace(
+        first=event.first + first, lines=stop - first, wire=b"\r\n".join(lines) + b"\r\n"
+    )
+
+
 class _Lines(Sequence[StoredMessage]):
     """The rows of one relayed message or block of lines, one per buffer it is kept in
     (a block is one row: :attr:`~hubbub.storage.base.StoredMessage.size`), made when they
@@ -395,8 +440,9 @@ class History:
             if not any(k[0] == "+" for k in tags):
                 return  # (typing notifications are not history)
         tag_text = serialize_tags(dict(tags)) if tags else ""
-        rows = _Lines(event, keys, tag_text, tags.get("account", ""), source.folded)
-        seq = self._submit(rows)
+        seq = 0
+        for run in without_ctcp(event):
+            seq = self._submit(_Lines(run, keys, tag_text, tags.get("account", ""), source.folded))
         session = source.session
         if session is not None and session.caps & _ACKED and seq > self.committed_seq:
             self.server.hold(session, seq)
