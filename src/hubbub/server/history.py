@@ -440,9 +440,13 @@ class History:
             if not any(k[0] == "+" for k in tags):
                 return  # (typing notifications are not history)
         tag_text = serialize_tags(dict(tags)) if tags else ""
-        seq = 0
-        for run in without_ctcp(event):
-            seq = self._submit(_Lines(run, keys, tag_text, tags.get("account", ""), source.folded))
+        account = tags.get("account", "")
+        if b"\x01" not in event.wire:  # (most messages: no CTCP to leave out)
+            seq = self._submit(_Lines(event, keys, tag_text, account, source.folded))
+        else:
+            seq = 0
+            for run in without_ctcp(event):
+                seq = self._submit(_Lines(run, keys, tag_text, account, source.folded))
         session = source.session
         if session is not None and session.caps & _ACKED and seq > self.committed_seq:
             self.server.hold(session, seq)
