@@ -29,8 +29,19 @@ def test_chghost_reaches_peers_by_capability() -> None:
     target.send("MODE #room +v legacy")  # target is op (first in) and keeps @ across
     for c in (target, modern, legacy):
         c.messages()
-    oper.send("OPER admin secret", "CHGHOST target project.example")
-    assert any("Changed the host" in m.params[-1] for m in oper.messages())
+    other = Client(server).register("other")
+    other.send("OPER admin secret", "MODE other +s")
+    oper.send("OPER admin secret", "MODE oper +s")
+    other.messages()
+    oper.messages()
+    oper.send("CHGHOST target project.example")
+    # The oper who did it is answered once; the other opers get the server notice.
+    assert [m.params[-1] for m in oper.messages() if m.command == "NOTICE"] == [
+        "Changed the host of target to project.example"
+    ]
+    assert [m.params[-1] for m in other.messages() if m.command == "NOTICE"] == [
+        "*** oper changed the host of target to project.example"
+    ]
 
     [change] = modern.messages()
     assert change.command == "CHGHOST"

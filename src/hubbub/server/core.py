@@ -750,11 +750,12 @@ class Server:
         network: WALLOPS, notices), serialised once per render key."""
         self.delivery.deliver(recipients, msg, skip, need)
 
-    def snotice(self, text: str) -> None:
-        """A server notice to every local operator who has user mode ``s``."""
+    def snotice(self, text: str, but: User | None = None) -> None:
+        """A server notice to every local operator who has user mode ``s`` (but ``but``, who
+        did it and is answered)."""
         for oper in self.network.opers:
             session = oper.session
-            if session is not None and "s" in oper.modes:
+            if session is not None and "s" in oper.modes and oper is not but:
                 self.send(session, Message("NOTICE", (oper.nick, f"*** {text}"), self.name))
 
     # -- lookups ---------------------------------------------------------------------------

@@ -293,7 +293,9 @@ def handle_chghost(ctx: Context) -> None:
     if host == target.host:
         return
     server.network.change_host(target, target.username, host)
-    server.snotice(f"{session.user.nick} changed the host of {target.nick} to {host}")
+    server.snotice(
+        f"{session.user.nick} changed the host of {target.nick} to {host}", but=session.user
+    )
     reply.add(server.notice(session, f"Changed the host of {target.nick} to {host}"))
 
 
