@@ -478,3 +478,36 @@ def test_rehash_commits_to_the_application_only_when_applied(server: Server) -> 
     host_of(server).reload = lambda: good
     ask(ircop, "REHASH")
     assert committed == [good]
+
+
+def test_samode_gives_an_operator_the_way_back_into_a_channel(server: Server) -> None:
+    """The last channel operator left: an IRC operator can op someone (or itself) with
+    SAMODE; the change is shown as the operator's, and other opers with +s are told."""
+    alice = Client(server).register("alice")
+    bob = Client(server).register("bob")
+    alice.send("JOIN #orphan")
+    bob.send("JOIN #orphan")
+    alice.send("PART #orphan")
+    bob.send("MODE #orphan +o bob")
+    assert [m.command for m in bob.messages() if m.command == "482"] == ["482"]
+    bob.send("SAMODE #orphan +o bob")
+    assert [m.command for m in bob.messages()] == ["481"]  # (not an operator)
+    oper = Client(server).register("oper")
+    watcher = Client(server).register("watcher")
+    watcher.send("OPER admin secret", "MODE watcher +s")
+    oper.send("OPER admin secret", "MODE oper +s")
+    watcher.messages()
+    oper.messages()
+    oper.send("SAMODE #orphan +mo bob")
+    assert [(m.source, m.params) for m in bob.messages() if m.command == "MODE"] == [
+        (oper.session.user.prefix, ("#orphan", "+mo", "bob"))
+    ]
+    assert server.network.channels[server.fold("#orphan")].members[bob.session.user] == "o"
+    assert [m.params[-1] for m in watcher.messages() if m.command == "NOTICE"] == [
+        "*** oper used SAMODE #orphan +mo bob"
+    ]
+    assert not [m for m in oper.messages() if m.command == "NOTICE"]
+    oper.send("SAMODE #orphan e")  # (the lists, as a channel operator sees them)
+    assert [m.command for m in oper.messages()] == ["349"]
+    oper.send("SAMODE nobody +i")
+    assert [m.command for m in oper.messages()] == ["403"]

@@ -55,6 +55,7 @@ WALK: dict[str, list[str]] = {
     # (without storage ChanServ answers alike; test_chanserv_plugin walks it with storage)
     "CHANSERV": ["CHANSERV INFO {c}", "CHANSERV REGISTER {c}"],
     "CS": ["CS OP {c}", "CS ACCESS {c} LIST"],
+    "SAMODE": ["SAMODE {c} +o outsider", "SAMODE {c} b"],  # (481 for all but IRC operators)
 }
 """Lines that name a channel, with ``{c}`` where the name goes."""
 

@@ -136,9 +136,9 @@ def test_a_client_that_does_not_read_is_cut_at_its_sendq(monkeypatch: pytest.Mon
     lists: list[str] = []
     real_send_list = modes.send_list
 
-    def send_list(ctx: Context, channel: Channel, mode: str) -> None:
+    def send_list(ctx: Context, channel: Channel, mode: str, override: bool = False) -> None:
         lists.append(mode)
-        real_send_list(ctx, channel, mode)
+        real_send_list(ctx, channel, mode, override)
 
     monkeypatch.setattr(modes, "send_list", send_list)
     peak = 0

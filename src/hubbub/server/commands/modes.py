@@ -66,18 +66,32 @@ def user_mode(ctx: Context) -> None:
         server.network.set_user_modes(user, added, removed)
 
 
-def channel_mode(ctx: Context) -> None:
+def handle_samode(ctx: Context) -> None:
+    """An IRC operator changes a channel's modes as if it were one of its operators: the way
+    back into a channel whose last operator left (the change is shown as the operator's,
+    and the other operators with user mode ``s`` are told)."""
+    if not is_channel_name(ctx.params[0]):
+        ctx.reply.numeric(n.ERR_NOSUCHCHANNEL, ctx.params[0], "No such channel")
+        return
+    if channel_mode(ctx, override=True):
+        user = ctx.user
+        said = " ".join(ctx.params)
+        ctx.server.snotice(f"{user.nick} used SAMODE {said}", but=user)
+
+
+def channel_mode(ctx: Context, override: bool = False) -> bool:
+    """MODE on a channel (with ``override``, SAMODE's). True when something changed."""
     server, user, reply = ctx.server, ctx.user, ctx.reply
     channel = find_channel(ctx, ctx.params[0])
     if channel is None:
-        return
+        return False
     member = user in channel.members
     if len(ctx.params) < 2:
         reply.numeric(n.RPL_CHANNELMODEIS, channel.name, *channel.mode_string(show_key=member))
         reply.numeric(n.RPL_CREATIONTIME, channel.name, str(channel.created))
-        return
+        return False
     modestr, args = ctx.params[1], list(ctx.params[2:])
-    is_op = channel.is_op(user)
+    is_op = override or channel.is_op(user)
     applied: list[ModeChange] = []
     # The changes are checked against the channel as the earlier ones of this line leave
     # it, then applied together by the network.
@@ -104,7 +118,7 @@ def channel_mode(ctx: Context) -> None:
             if not args:
                 if ch not in listed:
                     listed += ch
-                    send_list(ctx, channel, ch)
+                    send_list(ctx, channel, ch, override)
                 continue
             param_count += 1
             mask = args.pop(0)
@@ -215,12 +229,13 @@ def channel_mode(ctx: Context) -> None:
         reply.numeric(n.ERR_UNKNOWNMODE, ch, "is unknown mode char to me")
     if applied:
         server.network.change_channel_modes(user, channel, applied, user.prefix)
+    return bool(applied)
 
 
-def send_list(ctx: Context, channel: Channel, mode: str) -> None:
+def send_list(ctx: Context, channel: Channel, mode: str, override: bool = False) -> None:
     """The entries of a list mode (bans, exceptions, invite exceptions)."""
     entry_code, end_code, end_text = _LIST_REPLIES[mode]
-    if mode != "b" and not channel.is_op(ctx.user):
+    if mode != "b" and not override and not channel.is_op(ctx.user):
         ctx.reply.numeric(n.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
         return
     for entry in channel.lists[mode]:
@@ -233,5 +248,14 @@ COMMANDS = {
         handle_mode,
         min_params=1,
         help=Help("<target> [<modes> [<args>...]]", "Shows or changes channel or user modes."),
-    )
+    ),
+    "SAMODE": Command(
+        handle_samode,
+        min_params=2,
+        oper=True,
+        help=Help(
+            "<channel> <modes> [<args>...]",
+            "Changes a channel's modes without being its operator (operators only).",
+        ),
+    ),
 }
