@@ -101,3 +101,40 @@ async def test_flood_control_spaces_out_messages() -> None:
     assert len(received) == 5
     # Two go at once, the other three wait about 0.1 s each.
     assert received[-1] - received[0] >= 0.25
+
+
+async def test_a_multiline_batch_goes_whole_and_what_follows_waits_for_its_lines() -> None:
+    received: list[tuple[float, str]] = []
+
+    async def server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        loop = asyncio.get_running_loop()
+        while line := await reader.readline():
+            text = line.decode().rstrip("\r\n")
+            received.append((loop.time(), text))
+            if text.startswith("CAP LS"):
+                writer.write(b":srv CAP * LS :batch draft/multiline=max-lines=100\r\n")
+            elif text.startswith("CAP REQ"):
+                writer.write(f":srv CAP * ACK :{text.split(' ', 2)[2].lstrip(':')}\r\n".encode())
+            elif text == "CAP END":
+                writer.write(b":srv 001 ann :Welcome\r\n")
+            elif text.startswith("QUIT"):
+                break
+        writer.close()
+
+    async with serve(server) as address:
+        client = Client(address, nick="ann", flood_burst=2, flood_interval=0.1)
+        await client.connect()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await client.send_message("#x", "\n".join(f"line {i}" for i in range(20)))
+        returned = loop.time() - started
+        await client.send_message("#x", "after the paste")
+        await client.quit()
+    batch = [(t, text) for t, text in received if "BATCH" in text or "batch=" in text]
+    assert len(batch) == 22  # BATCH +ref, 20 lines, BATCH -ref
+    # Line by line, the 22 lines would have taken 2 s; they went at once.
+    assert returned < 1.0
+    assert batch[-1][0] - batch[0][0] < 1.0
+    # The next line waits off the batch's lines: 2 tokens less 22 is 20 in debt.
+    (after,) = [t for t, text in received if text.endswith("after the paste")]
+    assert after - batch[-1][0] >= 1.9
