@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 
 from rich.color import Color
 from rich.style import Style
+from textual import events
 from textual.widgets import Label, ListItem
 
+from hubbub.client import Client
 from hubbub.tui.app import ChatApp, ChatInput
 from tests.tui.helpers import (
     FIXED_TIME,
@@ -155,9 +157,55 @@ async def test_not_connected_is_reported() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, *WELCOME, *CHANNEL)
         await submit(pilot, app, "hello")
-        assert lines_of(app, "#hubbub")[-1] == "not sent: not connected to a server"
+        await until(
+            pilot,
+            lambda: lines_of(app, "#hubbub")[-1] == "not sent: not connected to a server",
+            "the message's failure",
+        )
         await submit(pilot, app, "/nick other")
-        assert "not connected" in lines_of(app, "#hubbub")[-1]
+        await until(
+            pilot,
+            lambda: lines_of(app, "#hubbub")[-1] == "/nick: not connected to a server",
+            "the command's failure",
+        )
+
+
+class HeldClient(Client):
+    """A client whose messages wait for ``gate`` to open (as flood control holds them)."""
+
+    def __init__(self) -> None:
+        super().__init__("irc.example.test:6667", nick="ann")
+        self.gate = asyncio.Event()
+        self.sent: list[tuple[str, str]] = []
+
+    async def send_message(
+        self, target: str, text: str, *, notice: bool = False, action: bool = False
+    ) -> None:
+        if not self.sent:
+            await self.gate.wait()
+        self.sent.append((target, text))
+
+
+async def test_sending_never_holds_the_window_and_keeps_the_order() -> None:
+    client = HeldClient()
+    app = ChatApp(client, clock=lambda: FIXED_TIME)
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, *WELCOME, *CHANNEL)
+        await until(pilot, lambda: app.model.current.name == "#hubbub", "the channel")
+        app.query_one("#input", ChatInput).post_message(events.Paste("one\ntwo"))
+        await pilot.pause()
+        await submit(pilot, app, "three")
+        await submit(pilot, app, "/msg bob four")
+        # The first is held: the keys still work, and nothing overtakes it.
+        await pilot.press("alt+1")
+        assert app.model.current.name == "*"
+        await submit(pilot, app, "/join #other")  # (it fails: this client never connects)
+        await pilot.pause(0.1)
+        assert client.sent == []
+        assert not any("/join" in line for line in lines_of(app, "*"))
+        client.gate.set()
+        await until(pilot, lambda: "/join: not connected" in lines_of(app, "*")[-1], "the /join")
+        assert client.sent == [("#hubbub", "one\ntwo"), ("#hubbub", "three"), ("bob", "four")]
 
 
 async def test_part_kick_nick_quit_and_topic_lines() -> None:

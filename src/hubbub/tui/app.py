@@ -4,7 +4,9 @@ Layout: conversations on the left (with unread and mention counts), the topic, m
 the input line in the middle, members on the right, and a status line at the bottom. The app
 only draws :class:`~hubbub.tui.model.ChatModel` and turns the input line into client calls;
 events are read from the :class:`~hubbub.client.Client` in a worker, so typing never waits
-for the network and the network never waits for typing.
+for the network and the network never waits for typing. What the user sends (messages and
+commands that go to the server) is queued and sent in order by another worker: flood
+control may hold it for seconds (a paste of 20 lines), and the window goes on meanwhile.
 
 History requests (what was missed on joining or after a reconnection, older pages, the
 stretch around a search result) run in workers too; their lines go in place through the
@@ -14,9 +16,11 @@ model, which dedups them by msgid and places the "new messages" line from the re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
@@ -51,6 +55,7 @@ from hubbub.client.formatting import (
     strip_formatting,
 )
 from hubbub.client.history import Ref, ref_types
+from hubbub.protocol import parse
 from hubbub.protocol.numbers import parse_number
 from hubbub.tui.commands import COMMANDS, Command, help_lines, parse_input
 from hubbub.tui.completion import Completer
@@ -250,6 +255,17 @@ def _render_line(line: Line, strip: bool, clock: bool) -> Text:
     return text
 
 
+@dataclass(frozen=True)
+class _Outgoing:
+    """Something the user sent, waiting in the outbox (:meth:`ChatApp.send_later`)."""
+
+    where: str
+    """The key of the conversation it was sent from (where a failure is told)."""
+    job: Callable[[], Awaitable[object]]
+    failed: str
+    """What a failure's message starts with."""
+
+
 def paste_lines(text: str) -> list[str]:
     """The lines of a pasted ``text`` (any line ending), without blank lines at its ends."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
@@ -398,6 +414,8 @@ class ChatApp(App[int]):
         self._markread_timers: dict[str, Timer] = {}
         self._typing_sent: dict[str, tuple[str, float]] = {}
         """What was last told each conversation about our typing, and when."""
+        self._outbox: asyncio.Queue[_Outgoing] = asyncio.Queue()
+        """What the user sent, waiting its turn (see :meth:`send_later`)."""
 
     # -- layout -------------------------------------------------------------------------------
 
@@ -422,6 +440,7 @@ class ChatApp(App[int]):
         await self._refresh_all()
         self.query_one("#input", ChatInput).focus()
         self.run_worker(self._pump(), name="events", exclusive=False)
+        self.run_worker(self._send_queued(), name="outbox", exclusive=False)
         self.set_interval(1.0, self._tick)
         if self._open_query:
             await self.run_command(Command("query", self._open_query))
@@ -1004,17 +1023,36 @@ class ChatApp(App[int]):
         await self.say(body)
 
     async def say(self, text: str, *, action: bool = False) -> None:
-        """Send ``text`` to the active conversation."""
+        """Send ``text`` to the active conversation (in turn: see :meth:`send_later`)."""
         conv = self.model.current
         if conv.kind is Kind.SERVER:
             await self._error("this is the server window: /join #channel or /query nick first")
             return
-        if conv.detached:
-            await self.jump_latest(conv.name)  # to see the message among the latest
-        try:
-            await self.client.send_message(conv.name, text, action=action)
-        except NotConnected as exc:
-            await self._error(f"not sent: {exc}")
+        name = conv.name
+
+        async def send() -> None:
+            if conv.detached:
+                await self.jump_latest(name)  # to see the message among the latest
+            await self.client.send_message(name, text, action=action)
+
+        self.send_later(send, "not sent")
+
+    def send_later(self, job: Callable[[], Awaitable[object]], failed: str) -> None:
+        """Run ``job`` (something that sends) after what the user sent before it, in the
+        outbox worker: the client's flood control may hold a line for seconds, which must
+        hold neither the keys nor the screen, and lines must go in the order they were
+        typed. A failure is shown where the user was, after ``failed``."""
+        self._outbox.put_nowait(_Outgoing(self.model.active, job, failed))
+
+    async def _send_queued(self) -> None:
+        while True:
+            item = await self._outbox.get()
+            try:
+                await item.job()
+            except (ClientError, ValueError) as exc:  # (the protocol's errors are ValueErrors)
+                conv = self.model.conversations.get(item.where) or self.model.current
+                text = f"{item.failed}: {exc}"
+                await self._show(self.model.info(text, conv.name, LineKind.ERROR))
 
     async def run_command(self, cmd: Command) -> None:
         """Run one slash command."""
@@ -1048,7 +1086,7 @@ class ChatApp(App[int]):
             await self.switch_to(channel)
             return
         self.model.expect_join(channel)
-        await self.client.join(channel, key or None)
+        self.send_later(lambda: self.client.join(channel, key or None), "/join")
 
     async def _cmd_part(self, cmd: Command) -> None:
         first, rest = cmd.split(2)
@@ -1059,21 +1097,21 @@ class ChatApp(App[int]):
         if not self.client.state.is_channel(channel):
             await self._usage("part")
             return
-        await self.client.part(channel, reason)
+        self.send_later(lambda: self.client.part(channel, reason), "/part")
 
     async def _cmd_msg(self, cmd: Command) -> None:
         target, text = cmd.split(2)
         if not target or not text:
             await self._usage("msg")
             return
-        await self.client.send_message(target, text)
+        self.send_later(lambda: self.client.send_message(target, text), "/msg")
 
     async def _cmd_notice(self, cmd: Command) -> None:
         target, text = cmd.split(2)
         if not target or not text:
             await self._usage("notice")
             return
-        await self.client.send_notice(target, text)
+        self.send_later(lambda: self.client.send_notice(target, text), "/notice")
 
     async def _cmd_query(self, cmd: Command) -> None:
         nick, text = cmd.split(2)
@@ -1100,7 +1138,8 @@ class ChatApp(App[int]):
         if not cmd.args:
             await self._usage("nick")
             return
-        await self.client.set_nick(cmd.args.split()[0])
+        nick = cmd.args.split()[0]
+        self.send_later(lambda: self.client.set_nick(nick), "/nick")
 
     async def _cmd_topic(self, cmd: Command) -> None:
         conv = self.model.current
@@ -1112,17 +1151,22 @@ class ChatApp(App[int]):
             topic = chan.topic if chan and chan.topic else "(no topic)"
             await self._info(f"topic of {conv.name}: {topic}")
             return
-        await self.client.set_topic(conv.name, cmd.args)
+        channel, topic = conv.name, cmd.args
+        self.send_later(lambda: self.client.set_topic(channel, topic), "/topic")
 
     async def _cmd_away(self, cmd: Command) -> None:
-        await self.client.set_away(cmd.args or None)
-        self._refresh_status()
+        async def away() -> None:
+            await self.client.set_away(cmd.args or None)
+            self._refresh_status()
+
+        self.send_later(away, "/away")
 
     async def _cmd_whois(self, cmd: Command) -> None:
         if not cmd.args:
             await self._usage("whois")
             return
-        await self.client.send_raw(f"WHOIS {cmd.args.split()[0]}")
+        nick = cmd.args.split()[0]
+        self.send_later(lambda: self.client.send_raw(f"WHOIS {nick}"), "/whois")
 
     async def _cmd_search(self, cmd: Command) -> None:
         query = parse_search(cmd.args)
@@ -1184,9 +1228,12 @@ class ChatApp(App[int]):
             await self._usage("raw")
             return
         try:
-            await self.client.send_raw(cmd.args)
+            line = parse(cmd.args)
+            line.serialize()
         except ValueError as exc:  # the protocol's errors are ValueErrors
             await self._error(f"/raw: {exc}")
+            return
+        self.send_later(lambda: self.client.send(line), "/raw")
 
     async def _cmd_close(self, cmd: Command) -> None:
         conv = self.model.current
@@ -1194,10 +1241,13 @@ class ChatApp(App[int]):
             await self._error("the server window stays open; /quit to leave")
             return
         if conv.kind is Kind.CHANNEL and conv.joined:
-            try:
-                await self.client.part(conv.name, cmd.args)
-            except NotConnected:
-                pass
+            channel = conv.name
+
+            async def part() -> None:
+                with contextlib.suppress(NotConnected):
+                    await self.client.part(channel, cmd.args)
+
+            self.send_later(part, "/close")
         self.model.close(conv.name)
         log = self._logs.pop(self.model.key(conv.name), None)
         await self.switch_to(self.model.current.name)
@@ -1205,8 +1255,11 @@ class ChatApp(App[int]):
             await log.remove()
 
     async def _cmd_quit(self, cmd: Command) -> None:
-        await self.client.quit(cmd.args)
-        self.exit(0)
+        async def quit() -> None:  # after what was sent before it
+            await self.client.quit(cmd.args)
+            self.exit(0)
+
+        self.send_later(quit, "/quit")
 
     # -- key actions --------------------------------------------------------------------------
 
