@@ -171,7 +171,8 @@ async def test_not_connected_is_reported() -> None:
 
 
 class HeldClient(Client):
-    """A client whose messages wait for ``gate`` to open (as flood control holds them)."""
+    """A client whose first message waits for ``gate`` to open (as flood control holds
+    it); what it sends is kept in ``sent``."""
 
     def __init__(self) -> None:
         super().__init__("irc.example.test:6667", nick="ann")
@@ -184,6 +185,10 @@ class HeldClient(Client):
         if not self.sent:
             await self.gate.wait()
         self.sent.append((target, text))
+
+    async def send_typing(self, target: str, state: str = "active") -> bool:
+        self.sent.append((target, f"+typing={state}"))
+        return True
 
 
 async def test_sending_never_holds_the_window_and_keeps_the_order() -> None:
@@ -205,7 +210,12 @@ async def test_sending_never_holds_the_window_and_keeps_the_order() -> None:
         assert not any("/join" in line for line in lines_of(app, "*"))
         client.gate.set()
         await until(pilot, lambda: "/join: not connected" in lines_of(app, "*")[-1], "the /join")
-        assert client.sent == [("#hubbub", "one\ntwo"), ("#hubbub", "three"), ("bob", "four")]
+        assert client.sent == [
+            ("#hubbub", "one\ntwo"),
+            ("#hubbub", "+typing=active"),  # (typing "three": after the paste, not before)
+            ("#hubbub", "three"),
+            ("bob", "four"),
+        ]
 
 
 async def test_part_kick_nick_quit_and_topic_lines() -> None:

@@ -809,16 +809,15 @@ class ChatApp(App[int]):
             self._typing(conv.name, key, "done")
 
     def _typing(self, name: str, key: str, state: str) -> None:
-        """Tell ``name`` about our typing (in a worker: flood control may hold it)."""
+        """Tell ``name`` about our typing, after what was sent before (a message ends the
+        others' "is typing", so an ``active`` for the next one must not overtake it)."""
         self._typing_sent[key] = (state, self.monotonic())
 
         async def send() -> None:
-            try:
+            with contextlib.suppress(ClientError, ValueError):
                 await self.client.send_typing(name, state)
-            except (ClientError, ValueError):
-                pass
 
-        self.run_worker(send(), exclusive=False)
+        self.send_later(send, "typing")
 
     def _typing_over(self, key: str, *, tell: bool) -> None:
         """We no longer type in ``key``: a message went (it says so itself), or the user
