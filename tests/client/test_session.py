@@ -221,9 +221,25 @@ def test_erroneous_nick_during_registration_picks_a_valid_one() -> None:
     s = ClientSession(ClientConfig("ann"))
     s.start()
     s.outgoing()
-    feed(s, ":srv 432 * 9ann :Erroneous nickname")
+    (event,) = feed(s, ":srv 432 * 9ann :Erroneous nickname")
     (line,) = lines(s)
     assert line.startswith("NICK hubbub")
+    # Said as what it is (it was a NickInUse: "nick 9ann is in use").
+    assert event == ev.ErroneousNick(
+        "9ann", line.split()[1], "Erroneous nickname", message=event.message
+    )
+
+
+def test_erroneous_nick_after_registration_keeps_the_nick() -> None:
+    s = ClientSession(ClientConfig("ann"))
+    s.start()
+    feed(s, ":srv 001 ann :Welcome")
+    s.outgoing()
+    (event,) = feed(s, ":srv 432 ann 9ann :Erroneous nickname")
+    assert isinstance(event, ev.Numeric)
+    assert event.is_error
+    assert s.state.nick == "ann"
+    assert lines(s) == []
 
 
 def test_ping_is_answered_and_pong_reported() -> None:

@@ -533,3 +533,13 @@ async def test_strip_formatting_option() -> None:
         assert "<bob> bold italic under struck red" in screen_text(app)
         for word in ("bold", "italic", "red", "hex", "reversed", "literal"):
             assert unstyled(drawn_style(app, "#hubbub", word)), word
+
+
+async def test_an_erroneous_nick_at_registration_is_not_called_in_use() -> None:
+    app = offline_app("9ann")
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, f"{S} 432 * 9ann :Erroneous Nickname")
+        await pilot.pause()
+        (line,) = [line for line in lines_of(app, "*") if "9ann" in line]
+        assert line.startswith("nick 9ann is not allowed here (Erroneous Nickname); using hubbub")
+        assert app.client.nick in line

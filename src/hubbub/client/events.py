@@ -70,6 +70,18 @@ class NickInUse(Event):
 
 
 @dataclass(frozen=True)
+class ErroneousNick(Event):
+    """During registration, the server refused the nick we asked for as not valid there
+    (``432``: a character it does not take, too long, reserved); the library moved on to
+    ``alternative`` by itself. (After registration a refused ``NICK`` is a :class:`Numeric`
+    error, and the nick stays what it was.)"""
+
+    nick: str
+    alternative: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Disconnected(Event):
     """The connection ended; ``reconnecting`` says whether the client will try again."""
 

@@ -261,14 +261,14 @@ class ClientSession:
         return [ev.NickInUse(tried, alt, True, message=msg)]
 
     def _on_erroneous_nick(self, msg: Message) -> list[ev.Event]:
-        out = self.state.apply(msg)
-        if not self.state.registered:
-            alt = f"hubbub{secrets.randbelow(10000):04d}"
-            self.state.nick = alt
-            self.send(Message("NICK", (alt,)))
-            tried = msg.params[1] if len(msg.params) > 1 else ""
-            out.append(ev.NickInUse(tried, alt, True, message=msg))
-        return out
+        if self.state.registered:
+            return self.state.apply(msg)
+        alt = f"hubbub{secrets.randbelow(10000):04d}"
+        self.state.nick = alt
+        self.send(Message("NICK", (alt,)))
+        tried = msg.params[1] if len(msg.params) > 2 else self.config.nick
+        reason = msg.params[-1] if len(msg.params) > 2 else "Erroneous nickname"
+        return [ev.ErroneousNick(tried, alt, reason, message=msg)]
 
     def _on_fatal_numeric(self, msg: Message) -> list[ev.Event]:
         # 464 password mismatch, 465 banned: the server closes the connection next.

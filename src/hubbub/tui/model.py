@@ -956,6 +956,12 @@ class ChatModel:
         if self.active != SERVER:
             self.add(change, self.current.name, LineKind.ERROR, text)
 
+    def _on_ErroneousNick(
+        self, event: ev.ErroneousNick, state: ClientState, change: Change
+    ) -> None:
+        text = f"nick {event.nick} is not allowed here ({event.reason}); using {event.alternative}"
+        self.add(change, SERVER, LineKind.ERROR, text)
+
     def _on_Connected(self, event: ev.Connected, state: ClientState, change: Change) -> None:
         tls = " (TLS)" if event.tls else ""
         self.status = f"connected to {event.address}{tls}, registering"

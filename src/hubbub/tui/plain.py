@@ -23,6 +23,7 @@ from hubbub.client import (
     Client,
     ClientError,
     Disconnected,
+    ErroneousNick,
     NickInUse,
     NotConnected,
     Numeric,
@@ -113,6 +114,10 @@ async def run_plain(
             elif isinstance(event, NickInUse):
                 what = "using" if event.during_registration else "try"
                 complain(f"nick {event.nick} is in use; {what} {event.alternative}")
+            elif isinstance(event, ErroneousNick):
+                complain(
+                    f"nick {event.nick} is not allowed ({event.reason}); using {event.alternative}"
+                )
             elif isinstance(event, Numeric) and event.is_error:
                 if event.code not in _QUIET_ERRORS:
                     where = " ".join(event.params[:-1])
