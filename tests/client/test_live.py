@@ -19,6 +19,7 @@ from hubbub.client import (
     Names,
     NickChange,
     NickInUse,
+    Numeric,
     Part,
     Quit,
     Reconnecting,
@@ -30,6 +31,7 @@ from hubbub.client import (
 from tests.client.conftest import LiveServer
 from tests.client.helpers import expect, make_client
 from tests.client.ngircd import Ngircd, free_port, start_ngircd
+from tests.tui.proxy import Proxy
 
 
 async def test_register_and_track_isupport(live_server: LiveServer) -> None:
@@ -99,6 +101,36 @@ async def test_nick_in_use_falls_back(live_server: LiveServer) -> None:
                 False,
             )
         assert first.nick == "carl"
+
+
+async def test_after_a_reconnection_the_nick_is_the_last_one_accepted(
+    live_server: LiveServer,
+) -> None:
+    proxy = Proxy(int(live_server.address.rsplit(":", 1)[1]))
+    try:
+        async with make_client(live_server.address, "taken", channels=["#n"]) as taken:
+            client = make_client(f"127.0.0.1:{proxy.port}", "ann", channels=["#n"], reconnect=True)
+            await client.connect()
+            await expect(taken, Join, lambda e: e.nick == "ann")
+            await client.set_nick("annie")
+            await expect(client, NickChange, lambda e: e.is_self)
+            await client.set_nick("taken")
+            await expect(client, Numeric, lambda e: e.code == "433")
+            await client.set_nick("9bad")
+            refused = await expect(client, Numeric, lambda e: e.code in ("432", "433"))
+            assert (refused.code, refused.params[0]) == ("432", "9bad")
+            assert client.nick == "annie"
+
+            proxy.cut()
+            await expect(client, Disconnected)
+            await expect(taken, Quit, lambda e: e.nick == "annie")  # the nick is free again
+            proxy.restore()
+            # The nick it had, not the refused "9bad" (nor "taken", which came back "taken_").
+            back = await expect(client, Registered)
+            assert back.nick == "annie"
+            await client.quit()
+    finally:
+        proxy.close()
 
 
 async def test_nick_change_topic_modes_part_kick(live_server: LiveServer) -> None:

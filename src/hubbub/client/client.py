@@ -158,6 +158,10 @@ class Client:
         self._tokens_at = time.monotonic()
         self._ping_counter = 0
         self._desired_nick = nick
+        """The nick asked for on (re)connecting: the one configured, or the last one the
+        server accepted from :meth:`set_nick`."""
+        self._asked_nick: str | None = None
+        """The nick :meth:`set_nick` asked for, until the server accepts it."""
 
     # -- properties ---------------------------------------------------------------------------
 
@@ -367,12 +371,27 @@ class Client:
                 conn.registered.set()
                 if self._registered is not None and not self._registered.done():
                     self._registered.set_result(None)
+            elif isinstance(event, ev.NickChange | ev.ErroneousNick):
+                self._nick_answered(conn, event)
             elif isinstance(event, ev.Pong) and event.token in conn.pings:
                 sent = conn.pings.pop(event.token)
                 conn.pings.clear()  # an answer to a later ping covers the earlier ones
                 self._emit(ev.Lag(time.monotonic() - sent, message=event.message))
                 continue
             self._emit(event)
+
+    def _nick_answered(self, conn: _Connection, event: ev.NickChange | ev.ErroneousNick) -> None:
+        """Keep the nick to ask for after a reconnection: one the server accepted (a refused
+        ``/nick`` had become the nick the client took after the next reconnection)."""
+        fold = conn.session.state.fold
+        if isinstance(event, ev.ErroneousNick):
+            if fold(event.nick) == fold(self._desired_nick):  # never valid here: not again
+                self._desired_nick = event.alternative
+            return
+        asked = self._asked_nick
+        if event.is_self and asked is not None and fold(event.new) == fold(asked):
+            self._desired_nick = event.new
+            self._asked_nick = None
 
     async def _keepalive(self, conn: _Connection) -> None:
         await conn.registered.wait()
@@ -505,10 +524,12 @@ class Client:
         await self.send(Message("PART", (channel, reason) if reason else (channel,)))
 
     async def set_nick(self, nick: str) -> None:
-        """Ask for a new nick; a :class:`NickChange` or :class:`NickInUse` follows. After a
-        reconnection the client asks for this nick again."""
+        """Ask for a new nick; a :class:`NickChange` follows, or a :class:`NickInUse` (or a
+        :class:`Numeric` error, ``432`` for a nick the server does not take). Once the
+        server accepted it, the client asks for this nick after a reconnection; a refused
+        one changes nothing."""
+        self._asked_nick = nick
         await self.send(Message("NICK", (nick,)))
-        self._desired_nick = nick
 
     async def set_topic(self, channel: str, topic: str) -> None:
         """Change the topic of ``channel``."""
