@@ -167,6 +167,33 @@ def test_sasl_required_quits_on_failure() -> None:
     assert "no SASL mechanism" in s.error
 
 
+def test_sasl_required_quits_when_the_server_does_not_offer_it() -> None:
+    required = SaslConfig("ann", "pw", required=True)
+    s = ClientSession(ClientConfig("ann", sasl=required))
+    s.start()
+    s.outgoing()
+    assert feed(s, ":srv CAP * LS :multi-prefix") == []
+    assert lines(s) == ["CAP REQ multi-prefix"]
+    events = feed(s, ":srv CAP ann ACK :multi-prefix")
+    assert [type(e) for e in events] == [ev.SaslFailed]
+    assert lines(s) == ["QUIT :SASL authentication failed"]
+    assert s.error == "SASL authentication failed: the server does not offer SASL"
+    # A server that never answers CAP welcomes us at once: not registered, quitting.
+    s = ClientSession(ClientConfig("ann", sasl=required))
+    s.start()
+    s.outgoing()
+    events = feed(s, ":srv 001 ann :Welcome")
+    assert [type(e) for e in events] == [ev.SaslFailed]
+    assert not s.state.registered
+    assert lines(s) == ["QUIT :SASL authentication failed"]
+    # Not required: the client goes on without an account, as before.
+    s = ClientSession(ClientConfig("ann", sasl=SaslConfig("ann", "pw")))
+    s.start()
+    s.outgoing()
+    feed(s, ":srv CAP * LS :multi-prefix", ":srv CAP ann ACK :multi-prefix")
+    assert lines(s) == ["CAP REQ multi-prefix", "CAP END"]
+
+
 def test_sasl_bad_server_signature_aborts() -> None:
     s = ClientSession(ClientConfig("user", sasl=SaslConfig("user", "pencil", "SCRAM-SHA-256")))
     s.start()

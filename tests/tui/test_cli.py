@@ -9,9 +9,10 @@ import sys
 import pytest
 
 from hubbub.client import parse_address
+from hubbub.net.app import App
 from hubbub.protocol import is_valid_nick
 from hubbub.tui.cli import configure_parser, default_nick, make_client, run
-from tests.client.ngircd import free_port
+from tests.client.ngircd import Ngircd, free_port
 from tests.timeouts import TIMEOUT
 
 
@@ -71,6 +72,7 @@ def test_options_reach_the_client() -> None:
     assert client.config.realname == "Ann S."
     assert client.config.sasl is not None
     assert (client.config.sasl.username, client.config.sasl.password) == ("ann", "s3")
+    assert client.config.sasl.required  # a failed login ends the chat
 
 
 def test_bad_address_and_missing_sasl_password(capsys: pytest.CaptureFixture[str]) -> None:
@@ -94,3 +96,35 @@ async def test_the_tui_reports_a_refused_connection_before_drawing() -> None:
     assert proc.returncode == 1
     assert b"connection refused" in err
     assert out == b""
+
+
+async def chat(*argv: str) -> tuple[int | None, str]:
+    """Run ``python -m hubbub.tui`` with ``argv`` (no terminal); its status and stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "hubbub.tui",
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(TIMEOUT):
+        out, err = await proc.communicate()
+    assert out == b""  # said before any screen is drawn (or a line printed)
+    return proc.returncode, err.decode()
+
+
+@pytest.mark.parametrize("mode", [(), ("--plain", "--join", "#c")])
+async def test_a_failed_sasl_login_ends_the_chat(
+    hubbub_server: App, ngircd: Ngircd, mode: tuple[str, ...]
+) -> None:
+    host, port = hubbub_server.address("irc")
+    login = ("--sasl-user", "nobody", "--sasl-password", "wrong", *mode)
+    status, err = await chat(f"{host}:{port}", *login)
+    assert status == 1
+    assert "SASL authentication failed" in err
+    # ngircd offers no SASL at all: the login cannot happen either.
+    status, err = await chat(ngircd.address, *login)
+    assert status == 1
+    assert "the server does not offer SASL" in err

@@ -89,7 +89,8 @@ CTCP_PING_ECHO = 64
 @dataclass(frozen=True)
 class SaslConfig:
     """SASL credentials. ``mechanism`` ``None`` picks the best one the server offers
-    (SCRAM-SHA-256, then PLAIN). With ``required`` the client quits if SASL fails."""
+    (SCRAM-SHA-256, then PLAIN). With ``required`` the client quits if SASL fails, or if the
+    server does not offer it."""
 
     username: str
     password: str
@@ -243,6 +244,8 @@ class ClientSession:
         return [ev.ServerError(text, message=msg)]
 
     def _on_welcome(self, msg: Message) -> list[ev.Event]:
+        if self._cap_negotiating and self._sasl_required:  # a server that never answered CAP
+            return self._sasl_failed("the server does not offer SASL", msg)
         out = self.state.apply(msg)
         if self._cap_negotiating:  # a server that never answered CAP
             self._cap_negotiating = False
@@ -425,6 +428,8 @@ class ClientSession:
             if self._next_mechanism():
                 return []
             return self._sasl_failed("no SASL mechanism in common with the server")
+        if self._sasl_required and "sasl" not in self.state.caps:
+            return self._sasl_failed("the server does not offer SASL")
         return self._end_caps()
 
     def _end_caps(self) -> list[ev.Event]:
@@ -489,9 +494,13 @@ class ClientSession:
         self._sasl = None
         return self._sasl_failed(msg.params[-1] if msg.params else "SASL failed", msg)
 
+    @property
+    def _sasl_required(self) -> bool:
+        return self.config.sasl is not None and self.config.sasl.required
+
     def _sasl_failed(self, reason: str, msg: Message | None = None) -> list[ev.Event]:
         out: list[ev.Event] = [ev.SaslFailed(reason, message=msg)]
-        if self.config.sasl is not None and self.config.sasl.required:
+        if self._sasl_required:
             self.error = f"SASL authentication failed: {reason}"
             self.send(Message("QUIT", ("SASL authentication failed",)))
             return out

@@ -99,7 +99,9 @@ def make_client(args: argparse.Namespace, address: Address, *, reconnect: bool) 
     sasl = None
     if args.sasl_user:
         password = args.sasl_password or os.environ.get("HUBBUB_SASL_PASSWORD", "")
-        sasl = SaslConfig(args.sasl_user, password)
+        # Required: a login that fails ends the chat (docs/client.md) rather than going on
+        # without the account, under a nick others may take for it.
+        sasl = SaslConfig(args.sasl_user, password, required=True)
     return Client(
         address,
         nick=nick,
