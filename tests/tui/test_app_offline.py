@@ -372,7 +372,7 @@ async def test_lines_rewrap_when_the_terminal_is_resized() -> None:
         await until(pilot, lambda: len(log_rows(app, "#a")) == 1 + 3, "the line wrapped in 3")
         await pilot.resize_terminal(200, 24)
         await until(pilot, lambda: len(log_rows(app, "#a")) == 1 + 1, "the line to re-wrap")
-        await pilot.resize_terminal(70, 24)
+        await pilot.resize_terminal(60, 24)  # (narrow: no member list, more rows)
         await until(pilot, lambda: len(log_rows(app, "#a")) > 1 + 3, "the line to re-wrap")
         log = app.log_of("#a")
         assert log is not None
@@ -543,3 +543,33 @@ async def test_an_erroneous_nick_at_registration_is_not_called_in_use() -> None:
         (line,) = [line for line in lines_of(app, "*") if "9ann" in line]
         assert line.startswith("nick 9ann is not allowed here (Erroneous Nickname); using hubbub")
         assert app.client.nick in line
+
+
+LONG = "a fairly long line of words that will wrap around " * 2
+
+
+async def test_narrow_terminals_keep_the_messages_and_the_input() -> None:
+    app = offline_app()
+    async with app.run_test(size=(100, 14)) as pilot:
+        await feed(app, *WELCOME, *CHANNEL, f":bob!b@h PRIVMSG #hubbub :{LONG}")
+        await pilot.pause()
+        assert "4 here" in screen_text(app)  # wide: the member list is there
+        await pilot.resize_terminal(60, 14)
+        await pilot.pause()
+        text = screen_text(app)
+        assert "4 here" not in text  # the member list goes first
+        assert " #hubbub " in text  # the conversation list stays, narrower
+        log = app.log_of("#hubbub")
+        assert log is not None
+        assert log.size.width >= 40  # (it had 18 columns at 60)
+        await pilot.resize_terminal(40, 14)
+        await pilot.pause()
+        text = screen_text(app)
+        assert "│" not in text.split("\n")[1]  # no conversation list either
+        assert "type a message, or /help" in text  # the input line is still there
+        assert "<bob> a fairly long line" in text
+        assert app.query_one("#input").size.width >= 30
+        await pilot.resize_terminal(100, 14)
+        await pilot.pause()
+        assert "4 here" in screen_text(app)
+

@@ -107,6 +107,14 @@ MAX_PASTE_LINES = 20
 """Lines of a paste sent as separate messages when the server does not take them as one
 (``draft/multiline``); a longer paste is refused rather than flooding the conversation."""
 
+NARROW = 80
+"""Columns below which the member list is not shown (and the conversation list narrower):
+at 60 columns the messages had 18 columns left."""
+
+TINY = 50
+"""Columns below which the conversation list is not shown either: at 40 columns the
+messages and the input line had no room left at all."""
+
 ALT_DIGITS = "123456789"
 """The digits Alt switches conversations with."""
 
@@ -369,6 +377,9 @@ class ChatApp(App[int]):
     #members-box.hidden { display: none; }
     #members { padding: 0 1; }
     #status { height: 1; background: $primary-background; padding: 0 1; }
+    #main.-narrow #members-box { display: none; }
+    #main.-narrow #sidebar { width: 16; }
+    #main.-tiny #sidebar { display: none; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+n,alt+down", "cycle(1)", "Next", show=False, priority=True),
@@ -433,7 +444,17 @@ class ChatApp(App[int]):
                 yield Static("", id="members")
         yield Static("", id="status")
 
+    def on_resize(self, event: events.Resize) -> None:
+        """Fit the layout to the terminal's width (see :data:`NARROW`, :data:`TINY`)."""
+        self._fit(event.size.width)
+
+    def _fit(self, width: int) -> None:
+        main = self.query_one("#main")
+        main.set_class(width < NARROW, "-narrow")
+        main.set_class(width < TINY, "-tiny")
+
     async def on_mount(self) -> None:
+        self._fit(self.size.width)
         await self._ensure_log(SERVER)
         self.query_one("#logs", ContentSwitcher).current = self._logs[SERVER].id
         await self._show(self.model.info("type /help for commands and keys"))
