@@ -573,3 +573,16 @@ async def test_narrow_terminals_keep_the_messages_and_the_input() -> None:
         await pilot.pause()
         assert "4 here" in screen_text(app)
 
+
+async def test_a_wrapped_message_continues_under_its_text() -> None:
+    app = offline_app()
+    async with app.run_test(size=(60, 14)) as pilot:
+        await feed(app, *WELCOME, *CHANNEL, f":bob!b@h PRIVMSG #hubbub :{LONG}")
+        await pilot.pause()
+        rows = [row.split("│")[-1] for row in screen_text(app).split("\n")]
+        first = next(i for i, row in enumerate(rows) if "<bob>" in row)
+        body = rows[first].index("a fairly")
+        wrapped = rows[first + 1 : first + 4]
+        assert [row[:body].strip() for row in wrapped] == ["", "", ""]
+        assert [row[body:].split()[0] for row in wrapped] == ["that", "fairly", "that"]
+        assert " ".join(" ".join(r.split()) for r in rows[first : first + 4]).endswith(LONG.strip())

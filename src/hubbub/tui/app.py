@@ -59,7 +59,7 @@ from hubbub.protocol import parse
 from hubbub.protocol.numbers import parse_number
 from hubbub.tui.commands import COMMANDS, Command, help_lines, parse_input
 from hubbub.tui.completion import Completer
-from hubbub.tui.log import KEEP, Anchor, ConversationLog
+from hubbub.tui.log import KEEP, Anchor, ConversationLog, MessageText
 from hubbub.tui.model import (
     DELETED_TEXT,
     SERVER,
@@ -218,12 +218,14 @@ def render_line(
     return text
 
 
-def _body(text: Text, body: str, style: str, strip: bool) -> None:
+def _body(text: MessageText, body: str, style: str, strip: bool) -> None:
     """Append a message's ``body`` to ``text`` (its time and nick so far): a body of several
     lines (``draft/multiline``) has its later lines indented under the first, not prefixed
-    again (their own formatting each: formatting ends with a line on IRC)."""
+    again (their own formatting each: formatting ends with a line on IRC); so do the rows
+    the log wraps it onto (``body_at``)."""
     first, *rest = body.split("\n")
     indent = " " * text.cell_len
+    text.body_at = len(text.plain)
     text.append_text(formatted(first, style, strip=strip))
     for line in rest:
         text.append("\n" + indent)
@@ -231,7 +233,8 @@ def _body(text: Text, body: str, style: str, strip: bool) -> None:
 
 
 def _render_line(line: Line, strip: bool, clock: bool) -> Text:
-    text = Text(line.time.strftime("%H:%M ") if clock else "", style="dim")
+    text = MessageText(line.time.strftime("%H:%M ") if clock else "", style="dim")
+    text.body_at = 0
     nick = line.nick or ""
     nick_style = f"bold {nick_colour(nick)}" if not line.from_self else "bold"
     highlight = "bold yellow" if line.highlight else ""

@@ -13,6 +13,7 @@ import bisect
 from collections import deque
 from typing import Final
 
+from rich.console import Console
 from rich.text import Text
 from textual import events
 from textual.events import Resize
@@ -20,6 +21,47 @@ from textual.message import Message
 from textual.widgets import RichLog
 
 from hubbub.tui.model import MAX_LINES
+
+MIN_HANGING_WIDTH = 16
+"""Cells a message's body needs beside its time and nick for the rows it wraps onto to be
+indented under it; in a narrower log they start at the left edge instead."""
+
+
+class MessageText(Text):
+    """A message drawn as Rich text that knows where its body starts (``body_at``, a
+    character offset in its first line): the log indents the rows it wraps onto under the
+    body, as the later lines of a multiline message already are, not under the time."""
+
+    __slots__ = ("body_at",)
+    body_at: int
+
+
+def hang(text: Text, width: int, console: Console) -> Text:
+    """``text`` wrapped at ``width`` with a hanging indent when it is a :class:`MessageText`:
+    its rows after the first start under its body. Each of its explicit lines (those of a
+    multiline message) starts there already, and keeps to it when wrapped too."""
+    body_at = getattr(text, "body_at", 0)
+    if not body_at:
+        return text
+    lines = text.split("\n", allow_blank=True)
+    indent = lines[0][:body_at].cell_len
+    if width - indent < MIN_HANGING_WIDTH:
+        return text
+    pad = " " * indent
+    rows: list[Text] = []
+    for n, line in enumerate(lines):
+        if n == 0:
+            head, body = line[:body_at], line[body_at:]
+        elif line.plain.startswith(pad):
+            head, body = Text(pad), line[indent:]
+        else:
+            rows.append(line)  # (not drawn by render_line: leave it to the log)
+            continue
+        for i, row in enumerate(body.wrap(console, width - indent)):
+            rows.append(Text.assemble(head if i == 0 else pad, row))
+    out = Text("\n").join(rows)
+    out.justify = text.justify
+    return out
 
 
 class _Keep:
@@ -119,7 +161,7 @@ class ConversationLog(RichLog):
 
     def _write(self, text: Text, width: int, *, scroll_end: bool) -> None:
         self._starts.append(len(self.lines))
-        self.write(text, width=width, scroll_end=scroll_end)
+        self.write(hang(text, width, self.app.console), width=width, scroll_end=scroll_end)
 
     def replace(
         self, texts: list[Text], keys: list[object] | None = None, anchor: Anchor | None = None
