@@ -11,6 +11,7 @@ from textual import events
 from textual.widgets import Label, ListItem
 
 from hubbub.client import Client
+from hubbub.protocol import Message as IrcMessage
 from hubbub.tui.app import ChatApp, ChatInput
 from tests.tui.helpers import (
     FIXED_TIME,
@@ -586,3 +587,79 @@ async def test_a_wrapped_message_continues_under_its_text() -> None:
         assert [row[:body].strip() for row in wrapped] == ["", "", ""]
         assert [row[body:].split()[0] for row in wrapped] == ["that", "fairly", "that"]
         assert " ".join(" ".join(r.split()) for r in rows[first : first + 4]).endswith(LONG.strip())
+
+
+class RecordingClient(Client):
+    """A client that keeps the lines it is asked to send (``sent``) instead of sending."""
+
+    def __init__(self) -> None:
+        super().__init__("irc.example.test:6667", nick="ann")
+        self.sent: list[str] = []
+
+    async def send(self, *messages: IrcMessage) -> None:
+        self.sent += [m.to_bytes().decode().rstrip("\r\n") for m in messages]
+
+
+async def test_names_list_kick_mode_invite_ctcp_and_clear() -> None:
+    client = RecordingClient()
+    app = ChatApp(client, clock=lambda: FIXED_TIME)
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, *WELCOME, *CHANNEL, ":bob!b@h PRIVMSG #hubbub :hello")
+        await until(pilot, lambda: app.model.current.name == "#hubbub", "the channel")
+
+        async def run(line: str, sent: str | None = None) -> None:
+            await submit(pilot, app, line)
+            if sent is not None:
+                await until(pilot, lambda: client.sent[-1:] == [sent], f"{sent!r} to go")
+
+        # /names: here, from the member list; elsewhere, the server's answer in this window.
+        await run("/names")
+        assert lines_of(app, "#hubbub")[-1] == "4 in #hubbub: @ann +bob bert carl"
+        await run("/names elsewhere", "NAMES #elsewhere")
+        await feed(app, f"{S} 353 ann = #elsewhere :@zed yan", f"{S} 366 ann #elsewhere :End")
+        await feed(app, f"{S} 353 ann = #unasked :x", f"{S} 366 ann #unasked :End")
+        assert lines_of(app, "#hubbub")[-1] == "in #elsewhere: @zed, yan"
+        await run("/names #empty", "NAMES #empty")
+        await feed(app, f"{S} 366 ann #empty :End")
+        assert lines_of(app, "#hubbub")[-1] == "no one visible in #empty"
+        assert not any(
+            "unasked" in line for name in ("*", "#hubbub") for line in lines_of(app, name)
+        )
+
+        await run("/kick bob too loud", "KICK #hubbub bob :too loud")
+        await run("/kick #other carl", "KICK #other carl")
+        await run("/mode +m", "MODE #hubbub +m")
+        await run("/mode +o bert", "MODE #hubbub +o bert")
+        await run("/mode", "MODE #hubbub")
+        await run("/mode ann +i", "MODE ann +i")
+        await run("/invite dora", "INVITE dora #hubbub")
+        await run("/invite dora ops", "INVITE dora #ops")
+        await run("/ctcp bob version", "PRIVMSG bob :\x01VERSION\x01")
+        assert lines_of(app, "#hubbub")[-1] == "CTCP VERSION sent to bob"
+
+        await run("/clear")
+        assert lines_of(app, "#hubbub") == []
+        assert "hello" not in screen_text(app)
+        assert app.model.current.oldest_reached  # scrolling back does not fetch them again
+
+        # /list: its answer in the server window, one readable line per channel.
+        await run("/list", "LIST")
+        assert app.model.current.name == "*"
+        await feed(
+            app,
+            f"{S} 321 ann Channel :Users  Name",
+            f"{S} 322 ann #hubbub 4 :[+nt] Talk about hubbub here",
+            f"{S} 322 ann #quiet 1 :",
+            f"{S} 323 ann :End of /LIST",
+        )
+        assert lines_of(app, "*")[-4:] == [
+            "channels:",
+            "#hubbub (4 users): [+nt] Talk about hubbub here",
+            "#quiet (1 user)",
+            "end of the channel list",
+        ]
+        await run("/mode")  # the server window has no channel
+        assert lines_of(app, "*")[-1] == "usage: /mode [#channel|yournick] [modes]"
+        await run("/kick")
+        assert lines_of(app, "*")[-1] == "usage: /kick [#channel] nick [reason]"
+        assert "unknown" not in "\n".join(lines_of(app, "*"))

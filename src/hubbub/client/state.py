@@ -375,8 +375,8 @@ class ClientState:
         if len(msg.params) < 4:
             return []
         chan = self.channel(msg.params[2])
-        if chan is None:
-            return []
+        if chan is None:  # NAMES of a channel we are not in: for whoever asked
+            return [self._numeric(msg)]
         if chan.names_complete:  # a fresh NAMES replaces the list
             chan.members.clear()
             chan.names_complete = False

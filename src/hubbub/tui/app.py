@@ -55,6 +55,8 @@ from hubbub.client.formatting import (
     strip_formatting,
 )
 from hubbub.client.history import Ref, ref_types
+from hubbub.client.text import ctcp
+from hubbub.protocol import Message as IrcMessage
 from hubbub.protocol import parse
 from hubbub.protocol.numbers import parse_number
 from hubbub.tui.commands import COMMANDS, Command, help_lines, parse_input
@@ -1190,6 +1192,77 @@ class ChatApp(App[int]):
             return
         nick = cmd.args.split()[0]
         self.send_later(lambda: self.client.send_raw(f"WHOIS {nick}"), "/whois")
+
+    def _this_channel(self) -> str | None:
+        """The active conversation's channel, if it is one."""
+        conv = self.model.current
+        return conv.name if conv.kind is Kind.CHANNEL else None
+
+    async def _cmd_names(self, cmd: Command) -> None:
+        channel = cmd.split(2)[0] or self._this_channel()
+        if not channel:
+            await self._usage("names")
+            return
+        channel = self._channel_name(channel)
+        conv = self.model.get(channel)
+        if conv is not None and conv.joined:  # what the member list shows, in the window
+            members = self.client.state.members(channel)
+            names = " ".join(m.prefix + m.nick for m in members)
+            await self._info(f"{len(members)} in {conv.name}: {names}")
+            return
+        self.model.ask_names(channel, self.model.current.name)
+        self.send_later(lambda: self.client.send(IrcMessage("NAMES", (channel,))), "/names")
+
+    async def _cmd_list(self, cmd: Command) -> None:
+        args = tuple(cmd.args.split()[:2])
+        await self.switch_to(SERVER)  # (a long list: it has a window of its own)
+        self.send_later(lambda: self.client.send(IrcMessage("LIST", args)), "/list")
+
+    async def _cmd_kick(self, cmd: Command) -> None:
+        first, rest = cmd.split(2)
+        channel = self._this_channel()
+        if first and self.client.state.is_channel(first):
+            channel = first
+            first, rest = Command("kick", rest).split(2)
+        if not channel or not first:
+            await self._usage("kick")
+            return
+        params = (channel, first, rest) if rest else (channel, first)
+        self.send_later(lambda: self.client.send(IrcMessage("KICK", params)), "/kick")
+
+    async def _cmd_mode(self, cmd: Command) -> None:
+        words = cmd.args.split()
+        state = self.client.state
+        if words and (state.is_channel(words[0]) or state.is_me(words[0])):
+            target, modes = words[0], words[1:]
+        else:
+            target, modes = self._this_channel() or "", words
+        if not target:
+            await self._usage("mode")
+            return
+        params = (target, *modes)
+        self.send_later(lambda: self.client.send(IrcMessage("MODE", params)), "/mode")
+
+    async def _cmd_invite(self, cmd: Command) -> None:
+        nick, channel = cmd.split(3)[:2]
+        channel = channel or self._this_channel() or ""
+        if not nick or not channel:
+            await self._usage("invite")
+            return
+        params = (nick, self._channel_name(channel))
+        self.send_later(lambda: self.client.send(IrcMessage("INVITE", params)), "/invite")
+
+    async def _cmd_ctcp(self, cmd: Command) -> None:
+        target, command, args = cmd.split(3)
+        if not target or not command:
+            await self._usage("ctcp")
+            return
+        request = ctcp(command.upper(), args)
+        self.send_later(lambda: self.client.send(IrcMessage("PRIVMSG", (target, request))), "/ctcp")
+        await self._info(f"CTCP {command.upper()} sent to {target}")
+
+    async def _cmd_clear(self, cmd: Command) -> None:
+        await self._show(self.model.clear(self.model.current))
 
     async def _cmd_search(self, cmd: Command) -> None:
         query = parse_search(cmd.args)

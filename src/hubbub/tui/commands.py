@@ -24,6 +24,18 @@ COMMANDS: dict[str, CommandInfo] = {
     "topic": CommandInfo("/topic [new topic]", "show or set this channel's topic"),
     "away": CommandInfo("/away [message]", "mark yourself away; without a message: back"),
     "whois": CommandInfo("/whois nick", "ask the server about nick"),
+    "names": CommandInfo("/names [#channel]", "list who is in a channel (default: this one)"),
+    "list": CommandInfo(
+        "/list [#mask]", "list the server's channels, with users and topic (in the server window)"
+    ),
+    "kick": CommandInfo("/kick [#channel] nick [reason]", "put nick out of a channel (this one)"),
+    "mode": CommandInfo(
+        "/mode [#channel|yournick] [modes]",
+        "show or change a channel's modes (default: this one), e.g. /mode +m, /mode +o bob",
+    ),
+    "invite": CommandInfo("/invite nick [#channel]", "invite nick to a channel (this one)"),
+    "ctcp": CommandInfo("/ctcp nick COMMAND [args]", "send a CTCP request: VERSION, PING, TIME"),
+    "clear": CommandInfo("/clear", "empty this window (scrolling back does not bring it back)"),
     "search": CommandInfo(
         "/search [in:#chan] [from:nick] words",
         "search the history; Enter on a result opens the conversation there",

@@ -191,6 +191,8 @@ class Conversation:
     """The msgid of the line to show highlighted (a search result)."""
     typing: dict[str, Typist] = field(default_factory=dict)
     """Who is typing here, by folded nick."""
+    cleared: Line | None = None
+    """The last line of history of the window when ``/clear`` emptied it."""
 
     def label(self) -> str:
         """The sidebar label: name, then ``(unread)`` and ``[mentions]`` when there are any."""
@@ -208,8 +210,10 @@ class Conversation:
         return [line for line in self.lines if line.server_time]
 
     def last_history_line(self) -> Line | None:
-        """The latest line of history shown: where "what was missed" starts."""
-        return next((line for line in reversed(self.lines) if line.server_time), None)
+        """The latest line of history shown (or cleared away): where "what was missed"
+        starts."""
+        last = next((line for line in reversed(self.lines) if line.server_time), None)
+        return last or self.cleared
 
     def first_history_line(self) -> Line | None:
         """The oldest line of history shown: where scrolling back goes on from."""
@@ -342,6 +346,9 @@ class ChatModel:
         self._pending_joins: set[str] = set()
         """Channels the user asked to join (they become active when joined)."""
         self._whois: set[str] = set()
+        self._names: dict[str, tuple[str, bool]] = {}
+        """Channels whose ``NAMES`` the user asked for: the conversation to answer in, and
+        whether a name came yet."""
         """Nicks whose WHOIS replies are arriving (their RPL_AWAY goes with them)."""
         self.tz: tzinfo | None = None
         """The time zone times in numerics are shown in (``None``: local time)."""
@@ -464,6 +471,22 @@ class ChatModel:
         conv.lines.append(line)
         change.added.append((key, line))
         return line
+
+    def clear(self, conv: Conversation) -> Change:
+        """Empty ``conv``'s window (``/clear``): scrolling back does not fetch its lines
+        again, and after a reconnection only what came after them is."""
+        conv.cleared = conv.last_history_line()
+        conv.lines.clear()
+        conv.oldest_reached = True
+        change = Change()
+        change.reloaded.add(self.key(conv.name))
+        return change
+
+    def ask_names(self, channel: str, where: str) -> None:
+        """``/names`` of a channel we are not in: show the server's answer in ``where``."""
+        if len(self._names) >= MAX_WHOIS:  # answers that never ended
+            self._names.clear()
+        self._names[self.key(channel)] = (self.key(where), False)
 
     def info(self, text: str, name: str = SERVER, kind: LineKind = LineKind.INFO) -> Change:
         """Add a line from the client itself (help text, errors of a command)."""
@@ -920,6 +943,8 @@ class ChatModel:
                 if len(self._whois) >= MAX_WHOIS:  # WHOIS replies that never ended
                     self._whois.clear()
                 self._whois.add(nick)
+        if code in (n.RPL_NAMREPLY, n.RPL_ENDOFNAMES) and self._names_answer(event, change):
+            return
         if code in _HIDDEN_NUMERICS:
             return
         if event.is_error:
@@ -946,6 +971,27 @@ class ChatModel:
         elif code in (n.RPL_UNAWAY, n.RPL_NOWAWAY) and self.active != SERVER:
             self.add(change, self.current.name, LineKind.INFO, text)
         self.add(change, where, LineKind.INFO, text)
+
+    def _names_answer(self, event: ev.Numeric, change: Change) -> bool:
+        """Show a ``NAMES`` answer the user asked for (:meth:`ask_names`); True if it was."""
+        params = event.params
+        channel = params[1] if event.code == n.RPL_NAMREPLY and len(params) > 2 else ""
+        if event.code == n.RPL_ENDOFNAMES and params:
+            channel = params[0]
+        key = self.key(channel) if channel else ""
+        asked = self._names.get(key)
+        if asked is None:
+            return False
+        where, answered = asked
+        conv = self.conversations.get(where) or self.current
+        if event.code == n.RPL_NAMREPLY:
+            self._names[key] = (where, True)
+            self.add(change, conv.name, LineKind.INFO, numeric_text(event.code, params))
+        else:
+            del self._names[key]
+            if not answered:
+                self.add(change, conv.name, LineKind.INFO, f"no one visible in {channel}")
+        return True
 
     def _on_NickInUse(self, event: ev.NickInUse, state: ClientState, change: Change) -> None:
         if event.during_registration:
