@@ -663,3 +663,17 @@ async def test_names_list_kick_mode_invite_ctcp_and_clear() -> None:
         await run("/kick")
         assert lines_of(app, "*")[-1] == "usage: /kick [#channel] nick [reason]"
         assert "unknown" not in "\n".join(lines_of(app, "*"))
+
+
+async def test_a_slash_alone_is_no_message_and_join_of_several_switches_to_the_first() -> None:
+    client = RecordingClient()
+    app = ChatApp(client, clock=lambda: FIXED_TIME)
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, *WELCOME, *CHANNEL)
+        await until(pilot, lambda: app.model.current.name == "#hubbub", "the channel")
+        await submit(pilot, app, "/")
+        assert lines_of(app, "#hubbub")[-1].startswith("a command goes right after the /")
+        await submit(pilot, app, "/join a,#b")
+        await until(pilot, lambda: client.sent[-1:] == ["JOIN #a,#b"], "the JOIN")
+        await feed(app, ":ann!a@h JOIN #b", ":ann!a@h JOIN #a")
+        await until(pilot, lambda: app.model.current.name == "#a", "the first channel")

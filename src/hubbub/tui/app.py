@@ -1081,6 +1081,9 @@ class ChatApp(App[int]):
 
     async def run_command(self, cmd: Command) -> None:
         """Run one slash command."""
+        if not cmd.name:
+            await self._error("a command goes right after the /, as in /join #channel; /help")
+            return
         handler = getattr(self, f"_cmd_{cmd.name}", None)
         if handler is None:
             await self._error(f"unknown command /{cmd.name}; /help lists them")
@@ -1101,17 +1104,21 @@ class ChatApp(App[int]):
             await self._info(line)
 
     async def _cmd_join(self, cmd: Command) -> None:
-        channel, key = cmd.split(2)
-        if not channel:
+        names, key = cmd.split(2)
+        channels = [self._channel_name(name) for name in names.split(",") if name]
+        if not channels:
             await self._usage("join")
             return
-        channel = self._channel_name(channel)
+        channel = channels[0]  # (/join #a,#b: the first is the one switched to)
         conv = self.model.get(channel)
         if conv is not None and conv.joined:
             await self.switch_to(channel)
-            return
-        self.model.expect_join(channel)
-        self.send_later(lambda: self.client.join(channel, key or None), "/join")
+            if len(channels) == 1:
+                return
+        else:
+            self.model.expect_join(channel)
+        line = ",".join(channels)
+        self.send_later(lambda: self.client.join(line, key or None), "/join")
 
     async def _cmd_part(self, cmd: Command) -> None:
         first, rest = cmd.split(2)

@@ -87,10 +87,10 @@ class Command:
 
 def parse_input(text: str) -> Command | str:
     """A :class:`Command` for ``/name args``, otherwise the text to send. ``//text`` sends
-    ``/text`` as a message."""
+    ``/text`` as a message; ``/`` alone is a command without a name (not a message)."""
     if text.startswith("//"):
         return text[1:]
-    if not text.startswith("/") or text == "/":
+    if not text.startswith("/"):
         return text
     name, _, args = text[1:].partition(" ")
     name = name.lower()
