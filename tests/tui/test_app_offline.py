@@ -131,6 +131,10 @@ async def test_tab_completion() -> None:
         assert box.value == "/join "
         await pilot.press("ctrl+u", "/", "x", "tab")
         assert box.value == "/x"  # nothing matches: unchanged
+        # As the server compares nicks (CASEMAPPING=rfc1459): {z is [Z.
+        await feed(app, ":[Zed]!z@h JOIN #hubbub")
+        await pilot.press("ctrl+u", "{", "z", "tab")
+        assert box.value == "[Zed]: "
 
 
 async def test_commands_help_unknown_and_input_history() -> None:

@@ -977,6 +977,7 @@ class ChatApp(App[int]):
             channels=channels,
             commands=COMMANDS,
             chantypes=state.chantypes,
+            fold=lambda name: state.fold(name).casefold(),
         )
 
     @on(Input.Submitted, "#input")

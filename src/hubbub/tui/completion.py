@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 
@@ -34,12 +34,15 @@ class Completer:
         channels: Iterable[str] = (),
         commands: Iterable[str] = (),
         chantypes: str = "#&",
+        fold: Callable[[str], str] = str.casefold,
     ) -> tuple[str, int] | None:
         """The new line and cursor after completing, or ``None`` when nothing matches.
 
         A word starting with ``/`` at the start of the line completes commands, one starting
         with a channel type completes channels, anything else nicks. A nick completed at the
-        start of the line gets ``": "`` after it (the usual way to address someone).
+        start of the line gets ``": "`` after it (the usual way to address someone). Names
+        match as the server compares them (``fold``: its casemapping, where ``{z`` is
+        ``[Z``).
         """
         cycle = self._cycle
         if cycle is not None and cycle.produced == (text, cursor):
@@ -58,8 +61,8 @@ class Completer:
             pool = list(channels)
         else:
             pool = list(nicks)
-        folded = word.casefold()
-        matches = sorted({p for p in pool if p.casefold().startswith(folded)}, key=str.casefold)
+        folded = fold(word)
+        matches = sorted({p for p in pool if fold(p).startswith(folded)}, key=str.casefold)
         if not matches:
             return None
         self._cycle = _Cycle(text[:start], text[cursor:], matches, 0)
