@@ -636,6 +636,9 @@ async def test_names_list_kick_mode_invite_ctcp_and_clear() -> None:
         await run("/mode +o bert", "MODE #hubbub +o bert")
         await run("/mode", "MODE #hubbub")
         await run("/mode ann +i", "MODE ann +i")
+        await run("/mode bob +v")  # not "MODE #hubbub bob +v": a ban on "+v", an op...
+        assert lines_of(app, "#hubbub")[-1] == "usage: /mode [#channel|yournick] [modes]"
+        assert client.sent[-1] == "MODE ann +i"
         await run("/invite dora", "INVITE dora #hubbub")
         await run("/invite dora ops", "INVITE dora #ops")
         await run("/ctcp bob version", "PRIVMSG bob :\x01VERSION\x01")

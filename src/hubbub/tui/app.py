@@ -1245,7 +1245,8 @@ class ChatApp(App[int]):
             target, modes = words[0], words[1:]
         else:
             target, modes = self._this_channel() or "", words
-        if not target:
+        if not target or (modes and modes[0][:1] not in "+-"):
+            # (/mode bob +v would go as MODE #chan bob +v: "b" a ban on "+v", "o"...)
             await self._usage("mode")
             return
         params = (target, *modes)
