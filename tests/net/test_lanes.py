@@ -80,3 +80,44 @@ async def test_hashing_serves_the_askers_in_turn() -> None:
         assert order == ["flood0", "flood1", "victim", "admin", "flood2", "flood3", "flood4"]
     finally:
         await app.stop("test over")
+
+
+async def test_searches_take_turns_and_what_waits_too_long_never_runs() -> None:
+    """The search lane serves the keys in turn too; work given ``within`` that has not
+    started by then leaves the queue unrun, and ``late`` is called instead of ``done``."""
+    app = App(make_config())
+    await app.start()
+    try:
+        order: list[str] = []
+        release = threading.Event()
+        finished = asyncio.Event()
+
+        def job(name: str) -> Callable[[], str]:
+            def work() -> str:
+                order.append(name)
+                if name == "flood0":
+                    release.wait(TIMEOUT)
+                return name
+
+            return work
+
+        answers: list[str] = []
+
+        def done(name: str) -> None:
+            answers.append(name)
+            if len(answers) == 6:
+                finished.set()
+
+        for i in range(3):
+            app.offload(job(f"flood{i}"), done, "search", key="2001:db8::/64")
+        app.offload(job("victim"), done, "search", key="192.0.2.7")
+        app.offload(job("hasty"), done, "search", "198.51.100.1", 0.05, lambda: done("hasty late"))
+        app.offload(job("patient"), done, "search", "203.0.113.9", TIMEOUT, lambda: done("no"))
+        await asyncio.sleep(0.2)
+        assert answers == ["hasty late"]  # (at its time, while flood0 still ran)
+        release.set()
+        await asyncio.wait_for(finished.wait(), TIMEOUT)
+        assert order == ["flood0", "flood1", "victim", "patient", "flood2"]
+        assert answers == ["hasty late", "flood0", "flood1", "victim", "patient", "flood2"]
+    finally:
+        await app.stop("test over")

@@ -44,6 +44,8 @@ class TestHost:
         done: Callable[[T], None],
         lane: Lane = "storage",
         key: str = "",
+        within: float | None = None,
+        late: Callable[[], None] | None = None,
     ) -> None:
         self.lanes.append(lane)
         self.keys.append(key)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import faulthandler
+import functools
 import ipaddress
 import logging
 import os
@@ -75,6 +76,17 @@ increment; argon2's own threads inherit it): under a flood of login attempts the
 keeps the CPU it needs and logins wait, rather than everything slowing down."""
 SEARCH_THREADS = 1
 """Threads that run searches (one at a time also bounds their memory and disk reads)."""
+TURNS: dict[Lane, int] = {"hash": HASH_THREADS, "search": SEARCH_THREADS}
+"""The lanes whose queue serves the askers (address blocks) in turn, with their threads."""
+
+
+@dataclass(eq=False, slots=True)
+class _Waiting:
+    """Work queued in a lane that takes turns: how to start it, and the timer that drops it
+    if it has not started in time."""
+
+    start: Callable[[], asyncio.Future[Any]]
+    timer: asyncio.TimerHandle | None = None
 
 
 def _lower_priority(increment: int) -> None:
@@ -211,10 +223,11 @@ class App:
         }
         """The threads of the lanes that have their own (see :data:`~hubbub.server.core.Lane`);
         ``"storage"`` work runs in the event loop's default pool."""
-        self._hash_queues: dict[str, deque[Callable[[], asyncio.Future[Any]]]] = {}
-        """Hashing work not started yet, by key (in the order the keys are served)."""
-        self._hashing = 0
-        """Hashing work running (at most :data:`HASH_THREADS`)."""
+        self._queues: dict[Lane, dict[str, deque[_Waiting]]] = {lane: {} for lane in TURNS}
+        """Work of the lanes that take turns (:data:`TURNS`) not started yet, by lane and key
+        (in the order the keys are served)."""
+        self._running: dict[Lane, int] = dict.fromkeys(TURNS, 0)
+        """Work of those lanes running (at most their threads)."""
         self._closing = False
         """Set on shutdown: no new blocking work is started."""
         self.input_paused = False
@@ -242,17 +255,23 @@ class App:
         done: Callable[[T], None],
         lane: Lane = "storage",
         key: str = "",
+        within: float | None = None,
+        late: Callable[[], None] | None = None,
     ) -> None:
         """Run blocking work in the threads of ``lane``; hand its result back on the loop.
 
         Password hashing has one thread of its own at a lower CPU priority (argon2 takes
         0.1 to 0.2 s of two cores per check): a flood of wrong passwords queues there, and
-        neither the event loop nor history reads wait behind it. That queue serves the
-        ``key`` of each request (the asker's address block) in turn, one check each: a
-        flood from some addresses (even of right passwords, which nothing else limits)
-        delays their own logins, and anyone else's waits at most one check per flooding
-        address. Searches have their own thread (each may run up to
-        ``[history] search_timeout``).
+        neither the event loop nor history reads wait behind it. Searches have their own
+        thread (each may run up to ``[history] search_timeout``). The queues of both lanes
+        (:data:`TURNS`) serve the ``key`` of each request (the asker's address block) in
+        turn, one piece of work each: a flood from some addresses (even of right passwords,
+        which nothing else limits; of slow searches) delays their own requests, and anyone
+        else's waits at most one piece of work per flooding address.
+
+        Work of those lanes given ``within`` that has not started that many seconds after
+        it was asked for never runs: it leaves the queue and ``late`` is called instead of
+        ``done`` (a search answered that it timed out, not after everyone else's).
 
         Work that raises is logged and its callback is not called: the work is expected to
         turn its own failures into a result (a refused login, a failed write). Once shutdown
@@ -261,25 +280,51 @@ class App:
         if self._closing:
             log.info("shutting down: blocking work refused")
             return
-        if lane == "hash":
-            self._hash_queues.setdefault(key, deque()).append(lambda: self._run(work, done, lane))
-            self._next_hash()
+        queues = self._queues.get(lane)
+        if queues is None:
+            self._run(work, done, lane)
             return
-        self._run(work, done, lane)
+        waiting = _Waiting(lambda: self._run(work, done, lane))
+        queue = queues.setdefault(key, deque())
+        queue.append(waiting)
+        if within is not None:
+            loop = asyncio.get_running_loop()
+            waiting.timer = loop.call_later(within, self._expire, lane, key, waiting, late)
+        self._next(lane)
 
-    def _next_hash(self, _: object = None) -> None:
-        """Start queued hashing work while a hashing thread is free, taking the keys in
-        turn (a key served goes to the back of the line)."""
+    def _next(self, lane: Lane, _: object = None) -> None:
+        """Start queued work of ``lane`` while one of its threads is free, taking the keys
+        in turn (a key served goes to the back of the line)."""
         if _ is not None:
-            self._hashing -= 1
-        while self._hashing < HASH_THREADS and self._hash_queues and not self._closing:
-            key = next(iter(self._hash_queues))
-            queue = self._hash_queues.pop(key)
-            start = queue.popleft()
+            self._running[lane] -= 1
+        queues = self._queues[lane]
+        while self._running[lane] < TURNS[lane] and queues and not self._closing:
+            key = next(iter(queues))
+            queue = queues.pop(key)
+            waiting = queue.popleft()
             if queue:
-                self._hash_queues[key] = queue
-            self._hashing += 1
-            start().add_done_callback(self._next_hash)
+                queues[key] = queue
+            if waiting.timer is not None:
+                waiting.timer.cancel()
+            self._running[lane] += 1
+            waiting.start().add_done_callback(functools.partial(self._next, lane))
+
+    def _expire(
+        self, lane: Lane, key: str, waiting: _Waiting, late: Callable[[], None] | None
+    ) -> None:
+        """``waiting`` did not start in time: drop it from its queue, then call ``late``."""
+        queues = self._queues[lane]
+        queue = queues.get(key)
+        if queue is None or waiting not in queue:
+            return  # (started meanwhile)
+        queue.remove(waiting)
+        if not queue:
+            del queues[key]
+        if late is not None:
+            try:
+                late()
+            except Exception:
+                log.exception("error after blocking work expired")
 
     def _run(
         self, work: Callable[[], T], done: Callable[[T], None], lane: Lane
@@ -784,6 +829,12 @@ class App:
         """Refuse new blocking work and wait up to ``timeout`` seconds for the work running
         (and the answers it sends) to finish."""
         self._closing = True
+        for queues in self._queues.values():  # (never started: no answer but ERROR)
+            for queue in queues.values():
+                for waiting in queue:
+                    if waiting.timer is not None:
+                        waiting.timer.cancel()
+            queues.clear()
         if self._work:
             log.info("waiting for %d pieces of blocking work to finish", len(self._work))
             _, late = await asyncio.wait(set(self._work), timeout=timeout)

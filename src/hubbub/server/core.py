@@ -99,12 +99,16 @@ class Host(Protocol):
         done: Callable[[T], None],
         lane: Lane = "storage",
         key: str = "",
+        within: float | None = None,
+        late: Callable[[], None] | None = None,
     ) -> None:
         """Run blocking work (disk, password hashing) away from the core's thread, in the
         threads of ``lane``, then call ``done`` with its result back on the core's thread.
         ``key`` names who asked (an address block, :func:`address_bucket`): a lane that
         queues serves the keys in turn, so that one address's flood of work delays its own
-        requests rather than everyone's."""
+        requests rather than everyone's. Work that such a lane cannot start within
+        ``within`` seconds is dropped unrun, and ``late`` is called (on the core's thread)
+        instead of ``done``."""
 
     def wake(self) -> None:
         """Bytes were queued where none were: run :meth:`Server.flush` at the end of this
@@ -133,6 +137,8 @@ class InlineHost:
         done: Callable[[T], None],
         lane: Lane = "storage",
         key: str = "",
+        within: float | None = None,
+        late: Callable[[], None] | None = None,
     ) -> None:
         done(work())
 
@@ -339,6 +345,15 @@ class Server:
         self.connect_buckets[bucket] = (tokens - 1.0, now)
         return True
 
+    def spared(self, session: Session) -> bool:
+        """True for a client that per-address allowances spare: on a Unix socket, on
+        loopback while ``exempt_loopback`` is on, or from ``[limits] exempt`` (gateways and
+        bouncers act for many)."""
+        ip = session.peer.ip
+        if session.peer.transport == "unix" or self._exempt(ip):
+            return True
+        return self.limits.exempt_loopback and (ip.startswith("127.") or ip == "::1")
+
     def admit_registration(self, session: Session) -> bool:
         """Account registration throttle: a token bucket per address (``[accounts]
         register_burst`` accounts at once, then ``register_per_hour``), taken from when a
@@ -348,10 +363,7 @@ class Server:
         register for many."""
         burst = self.config.accounts.register_burst
         ip = session.peer.ip
-        loopback = ip.startswith("127.") or ip == "::1"
-        if not burst or session.peer.transport == "unix":
-            return True
-        if (self.limits.exempt_loopback and loopback) or self._exempt(ip):
+        if not burst or self.spared(session):
             return True
         now = self.clock()
         rate = self.config.accounts.register_per_hour / 3600.0
@@ -629,14 +641,23 @@ class Server:
         self.host.wake()
 
     def offload(
-        self, work: Callable[[], T], done: Callable[[T], None], lane: Lane = "storage"
+        self,
+        work: Callable[[], T],
+        done: Callable[[T], None],
+        lane: Lane = "storage",
+        within: float | None = None,
+        late: Callable[[], None] | None = None,
     ) -> None:
         """Run blocking work away from the core's thread (see :meth:`Host.offload`), on
         behalf of the client whose line is being handled, if any (its address block is the
         work's key)."""
+        self.host.offload(work, done, lane, self.asker(), within, late)
+
+    def asker(self) -> str:
+        """The address block of the client whose line is being handled ("" for none): the
+        key of the work it asks for."""
         handling = self._handling
-        key = address_bucket(handling.peer.ip) if handling is not None else ""
-        self.host.offload(work, done, lane, key)
+        return address_bucket(handling.peer.ip) if handling is not None else ""
 
     def hold(self, session: Session, seq: int, gate: str = "history") -> None:
         """Send ``session`` nothing more until ``gate`` has done its work up to ``seq`` (the
