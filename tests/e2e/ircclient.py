@@ -72,10 +72,14 @@ class IRCTestClient(MessageReader):
 
     @classmethod
     async def connect(
-        cls, host: str, port: int, tls: ssl.SSLContext | None = None
+        cls, host: str, port: int, tls: ssl.SSLContext | None = None, source: str | None = None
     ) -> IRCTestClient:
+        """A connection to ``host``, from the local address ``source`` if given (another
+        loopback address, 127.0.0.2, is another client address to the server)."""
+        local = (source, 0) if source is not None else None
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, ssl=tls, limit=1 << 20), TIMEOUT
+            asyncio.open_connection(host, port, ssl=tls, limit=1 << 20, local_addr=local),
+            TIMEOUT,
         )
         return cls(reader, writer)
 

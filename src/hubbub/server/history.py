@@ -275,6 +275,9 @@ class History:
         each name (a name deleted and registered again is another account)."""
         self.session_markers: dict[User, dict[str, float]] = {}
         """Read markers of users without an account (for their connection only)."""
+        self.searching: dict[str, int] = {}
+        """Searches waiting or running, by the address block that asked (see
+        :data:`~hubbub.server.commands.history.SEARCHES_PER_ADDRESS`)."""
         self._last_purge = server.clock()
         self._after_commit: list[tuple[int, Callable[[], None]]] = []
         """Work that waits for the writer to commit up to a sequence number."""

@@ -43,7 +43,7 @@ from hubbub.server.history import (
 )
 from hubbub.server.multiline import MultilineMessage
 from hubbub.server.response import Batch, Response
-from hubbub.storage.base import Anchor, StorageTimeout, StoredMessage
+from hubbub.storage.base import Anchor, StorageError, StorageTimeout, StoredMessage
 
 __all__ = ["COMMANDS", "parse_anchor", "parse_timestamp"]
 
@@ -55,6 +55,11 @@ _SUBCOMMANDS = ("LATEST", "BEFORE", "AFTER", "AROUND", "BETWEEN", "TARGETS")
 _EVENT_COMMANDS = frozenset(("TAGMSG", "JOIN", "PART", "KICK", "QUIT", "NICK", "MODE", "TOPIC"))
 MAX_MARKERS = 2000
 """The most targets one account (or connection) keeps a read marker on."""
+SEARCHES_PER_ADDRESS = 4
+"""The most searches one address block (IPv6: its /64) may have waiting or running at once
+(not counting those of clients per-address allowances spare, :meth:`Server.spared`): more
+get ``FAIL SEARCH INTERNAL_ERROR busy``. Turns keep others' searches from waiting behind
+them; this keeps the queue short."""
 SEARCH_PAGES = 8
 """The most pages one SEARCH reads past matches the client may not read (each of up to its
 limit, all within ``search_timeout``)."""
@@ -93,6 +98,10 @@ def parse_anchor(text: str, star: bool = False) -> Anchor | None | str:
     return "bad"
 
 
+class NotStarted(StorageTimeout):
+    """Work waited for its thread until it was too late to start it."""
+
+
 def _history(ctx: Context) -> History:
     history = ctx.server.history
     assert history is not None  # (the commands are in the table only with history)
@@ -104,19 +113,28 @@ def _run(
     work: Callable[[], T],
     answer: Callable[[Response, T | Exception], None],
     lane: Lane = "storage",
+    within: float | None = None,
+    ended: Callable[[], None] | None = None,
 ) -> None:
     """Run ``work`` off the event loop (in ``lane``), holding the client's next lines;
-    ``answer`` adds the reply (given the result, or the StorageError raised)."""
+    ``answer`` adds the reply (given the result, or the StorageError raised). Work that
+    cannot start ``within`` seconds never runs: ``answer`` is given :class:`NotStarted`.
+    ``ended`` is called once it is answered, either way."""
     server, session = ctx.server, ctx.session
     later = defer_reply(ctx)
     hold_input(ctx)
 
     def done(result: T | Exception) -> None:
+        if ended is not None:
+            ended()
         if not session.closed:
             answer(later, result)
         finish_deferred(ctx, later)
 
-    server.offload(guarded(work), done, lane)
+    def late() -> None:
+        done(NotStarted(f"not started within {within:g}s"))
+
+    server.offload(guarded(work), done, lane, within, late)
 
 
 # -- CHATHISTORY -----------------------------------------------------------------------------
@@ -368,6 +386,7 @@ def _targets(ctx: Context, history: History) -> None:
 
 
 def handle_search(ctx: Context) -> None:
+    began = time.monotonic()  # (the search's time counts from here, its wait for a turn too)
     history = _history(ctx)
     reply, server, user = ctx.reply, ctx.server, ctx.user
     try:
@@ -422,20 +441,29 @@ def handle_search(ctx: Context) -> None:
     store = history.store
     keys = list(floors)
 
-    def work() -> list[StoredMessage]:
+    def work() -> list[StoredMessage] | Exception:
+        try:
+            return search()
+        except StorageError:
+            raise
+        except Exception as exc:  # (answered, so that its address's count goes down)
+            log.exception("SEARCH failed")
+            return exc
+
+    def search() -> list[StoredMessage]:
         if not keys:
             return []
         # The store takes one lower bound, the oldest of the buffers' floors: what it finds
         # below a buffer's own floor is dropped here, and the next page asked for, so that
         # hidden matches never push readable ones out (whether a planted line came back
         # had told whether a word was in a past the client may not read).
-        deadline = time.monotonic() + timeout
+        deadline = began + timeout
         found: list[StoredMessage] = []
         upper = bounds.get("before")
-        for _ in range(SEARCH_PAGES):
+        for page in range(SEARCH_PAGES):
             left = deadline - time.monotonic()
             if left <= 0:
-                raise StorageTimeout("the search took too long")
+                raise StorageTimeout("the search took too long") if page else NotStarted()
             rows = store.search(
                 keys,
                 text=text,
@@ -453,15 +481,41 @@ def handle_search(ctx: Context) -> None:
         return fit_lines(found[-limit:], budget, True)
 
     def answer(later: Response, result: list[StoredMessage] | Exception) -> None:
-        if isinstance(result, StorageTimeout):
+        if isinstance(result, NotStarted):
+            busy = "The server is busy searching; try again later"
+            later.fail("SEARCH", "INTERNAL_ERROR", "timeout", busy)
+        elif isinstance(result, StorageTimeout):
             later.fail("SEARCH", "INTERNAL_ERROR", "timeout", "The search took too long; narrow it")
         elif isinstance(result, Exception):
-            log.warning("SEARCH failed: %s", result)
+            if isinstance(result, StorageError):
+                log.warning("SEARCH failed: %s", result)
             later.fail("SEARCH", "INTERNAL_ERROR", "The search could not be run")
         else:
             later.add(Batch("soju.im/search", (), _messages(result, False)))
 
-    _run(ctx, work, answer, "search")
+    searching = history.searching
+    address = server.asker()
+    counted = not server.spared(ctx.session)
+    if counted:
+        if searching.get(address, 0) >= SEARCHES_PER_ADDRESS:
+            reply.fail(
+                "SEARCH",
+                "INTERNAL_ERROR",
+                "busy",
+                "Too many searches from your address; try again later",
+            )
+            return
+        searching[address] = searching.get(address, 0) + 1
+
+    def ended() -> None:
+        if counted:
+            left = searching[address] - 1
+            if left:
+                searching[address] = left
+            else:
+                del searching[address]
+
+    _run(ctx, work, answer, "search", max(timeout - (time.monotonic() - began), 0.0), ended)
 
 
 def _floor_of(floors: dict[tuple[str, str], float], row: StoredMessage) -> float:
