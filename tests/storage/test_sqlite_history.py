@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -519,6 +520,36 @@ def test_a_long_search_is_stopped(history: SqliteHistory) -> None:
     # nothing is wrong with the store afterwards
     assert len(history.search([("#chan", "")], text="alpha", limit=10, timeout=TIMEOUT)) == 10
     assert ids(history.query("#chan", "", limit=1, newest=True)) == ["m19999"]
+
+
+def test_a_search_that_the_progress_handler_misses_is_interrupted_at_its_deadline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FTS5 reads a word's whole doclist within one virtual-machine step, where the
+    progress handler never looks at the clock (30 ms for two common words over 300,000
+    lines): a clock thread interrupts the connection from the deadline on. Here the
+    handler never looks, and the search is a query of some seconds."""
+    storage = SqliteStorage(tmp_path / "h.db")
+    storage.open()
+    history = storage.history()
+    history.append([msg("m1", T0, "alpha")])
+    monkeypatch.setattr("hubbub.storage.sqlite_history._PROGRESS_STEPS", 10**9)
+
+    def endless(conn: sqlite3.Connection, *_: object) -> list[StoredMessage]:
+        conn.execute(
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 100000000) "
+            "SELECT count(*) FROM c"
+        ).fetchall()
+        return []
+
+    monkeypatch.setattr(SqliteHistory, "_search_text", staticmethod(endless))
+    started = time.monotonic()
+    with pytest.raises(StorageTimeout, match="ran out"):
+        history.search([("#chan", "")], text="alpha", limit=10, timeout=0.1)
+    assert time.monotonic() - started < 1.0
+    monkeypatch.undo()  # the interrupt reaches no later statement
+    assert ids(history.search([("#chan", "")], text="alpha", limit=10, timeout=TIMEOUT)) == ["m1"]
+    storage.close()
 
 
 def test_a_search_that_cannot_start_in_time_is_stopped(tmp_path: Path) -> None:
