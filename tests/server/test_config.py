@@ -702,3 +702,42 @@ def test_history_config_errors_name_their_key(text: str, key: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(text)
     assert key in [issue.key for issue in info.value.issues], info.value.issues
+
+
+def test_trusted_proxies_are_addresses_or_networks() -> None:
+    config = parse_config('[limits]\ntrusted_proxies = ["127.0.0.1", "10.0.0.0/8", "::1"]\n')
+    assert config.limits.trusted_proxies == ("127.0.0.1", "10.0.0.0/8", "::1")
+    assert LimitsSection().trusted_proxies == ()  # (nothing is trusted by default)
+    text = '[limits]\ntrusted_proxies = ["127.0.0.1", "proxy.example"]\n'
+    assert issue(text, "limits.trusted_proxies[1]") == (
+        "not an IP address or network: 'proxy.example'"
+    )
+
+
+def test_webirc_blocks() -> None:
+    digest = hash_password("gateway-secret")
+    config = parse_config(
+        f'[[webirc]]\nname = "lounge"\nhosts = ["192.0.2.10", "2001:db8::/48"]\n'
+        f'password = "{digest}"\n'
+    )
+    (block,) = config.webirc
+    assert (block.name, block.hosts, block.password) == (
+        "lounge",
+        ("192.0.2.10", "2001:db8::/48"),
+        digest,
+    )
+    assert parse_config("").webirc == ()
+    assert issue('[[webirc]]\nhosts = ["192.0.2.10"]\n', "webirc[0].password") == (
+        "missing required key"
+    )
+    assert issue('[[webirc]]\npassword = "x"\nhosts = []\n', "webirc[0].hosts") == (
+        "at least one address or network is needed"
+    )
+    assert issue('[[webirc]]\npassword = "x"\nhosts = ["gw.example"]\n', "webirc[0].hosts[0]") == (
+        "not an IP address or network: 'gw.example'"
+    )
+    assert issue('[[webirc]]\npassword = ""\nhosts = ["192.0.2.1"]\n', "webirc[0].password") == (
+        "must not be empty"
+    )
+    bad_hash = '[[webirc]]\npassword = "$argon2id$nope"\nhosts = ["192.0.2.1"]\n'
+    assert "argon2" in issue(bad_hash, "webirc[0].password")

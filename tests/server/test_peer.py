@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hubbub.server.peer import peer_info
+from hubbub.server.peer import forwarded_ip, networks, normal_ip, peer_info
 from hubbub.server.session import PeerInfo
 
 
@@ -67,3 +67,59 @@ def test_clients_from_one_address_share_one_peer_info() -> None:
     assert peer_info(("198.51.100.20", 2), transport="tls", secure=True, certfp="cd") != tls
     unix = peer_info("", transport="unix", unix=True)
     assert peer_info(None, transport="unix", unix=True) is unix
+
+
+TRUSTED = networks(["127.0.0.1", "10.0.0.0/8", "2001:db8:1::/48"])
+
+
+@pytest.mark.parametrize(
+    ("forwarded_for", "real_ip", "expected"),
+    [
+        (["203.0.113.9"], [], "203.0.113.9"),
+        # the rightmost address that is not a trusted proxy's; what the client wrote is left
+        (["198.51.100.66, 203.0.113.9"], [], "203.0.113.9"),
+        (["198.51.100.66", "203.0.113.9, 10.1.2.3"], [], "203.0.113.9"),
+        (["203.0.113.9,10.1.2.3 , 127.0.0.1"], [], "203.0.113.9"),
+        # every address a trusted proxy's: the leftmost
+        (["10.9.9.9, 10.1.2.3"], [], "10.9.9.9"),
+        # an entry that is not an address, where one is read: nothing is believed
+        (["203.0.113.9, unknown"], [], None),
+        (["203.0.113.9:4000"], [], None),
+        (["garbage, 203.0.113.9"], [], "203.0.113.9"),  # (left of the client: never read)
+        ([""], ["203.0.113.7"], "203.0.113.7"),  # (an empty header says nothing)
+        ([], ["203.0.113.7"], "203.0.113.7"),
+        ([], [" 2001:DB8::7 "], "2001:db8::7"),
+        ([], ["[2001:db8::7]"], "2001:db8::7"),
+        ([], ["::ffff:203.0.113.7"], "203.0.113.7"),
+        ([], ["203.0.113.7", "203.0.113.8"], None),  # (which one?)
+        ([], ["nope"], None),
+        ([], [], None),
+    ],
+)
+def test_forwarded_ip_from_a_trusted_proxy(
+    forwarded_for: list[str], real_ip: list[str], expected: str | None
+) -> None:
+    assert forwarded_ip("127.0.0.1", forwarded_for, real_ip, TRUSTED) == expected
+
+
+def test_forwarded_ip_from_an_untrusted_peer_is_never_taken() -> None:
+    assert forwarded_ip("192.0.2.1", ["203.0.113.9"], ["203.0.113.9"], TRUSTED) is None
+    assert forwarded_ip("127.0.0.1", ["203.0.113.9"], [], ()) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("192.0.2.1", "192.0.2.1"),
+        ("2001:0db8:0000::1", "2001:db8::1"),
+        ("::ffff:192.0.2.1", "192.0.2.1"),
+        ("[::1]", "::1"),
+        ("fe80::1%eth0", None),
+        ("192.0.2.1:80", None),
+        ("host.example", None),
+        ("", None),
+        ("1" * 100, None),
+    ],
+)
+def test_normal_ip(text: str, expected: str | None) -> None:
+    assert normal_ip(text) == expected

@@ -35,6 +35,7 @@ from hubbub.config.sections import (
     ServerSection,
     StorageSection,
     StsSection,
+    WebircSection,
     _cross_issues,
     _default_listeners,
     _resolve,
@@ -59,6 +60,7 @@ class Config:
     cloaks: CloaksSection = field(default_factory=CloaksSection)
     metrics: MetricsSection = field(default_factory=MetricsSection)
     opers: tuple[OperSection, ...] = ()
+    webirc: tuple[WebircSection, ...] = ()
     logging: LoggingSection = field(default_factory=LoggingSection)
     plugins: PluginsSection = field(default_factory=PluginsSection)
     admin: AdminSection = field(default_factory=AdminSection)
@@ -156,7 +158,11 @@ _SECTIONS: dict[str, type] = {
     "admin": AdminSection,
     "logging": LoggingSection,
 }
-_ARRAYS: dict[str, type] = {"listen": ListenSection, "oper": OperSection}
+_ARRAYS: dict[str, type] = {
+    "listen": ListenSection,
+    "oper": OperSection,
+    "webirc": WebircSection,
+}
 
 
 def _schema(cls: type) -> dict[str, object]:
@@ -307,7 +313,7 @@ def parse_config(text: str, path: Path | None = None, *, check_files: bool = Fal
 
     out: list[ConfigIssue] = []
     sections: dict[str, object] = {}
-    arrays: dict[str, list[tuple[int, object]]] = {"listen": [], "oper": []}
+    arrays: dict[str, list[tuple[int, object]]] = {"listen": [], "oper": [], "webirc": []}
     for name, value in data.items():
         if name == "history" and isinstance(value, dict) and "channels" in value:
             history = _build_history(value, out)
@@ -362,6 +368,7 @@ def parse_config(text: str, path: Path | None = None, *, check_files: bool = Fal
 
     listen = [(i, item) for i, item in arrays["listen"] if isinstance(item, ListenSection)]
     opers = [(i, item) for i, item in arrays["oper"] if isinstance(item, OperSection)]
+    webirc = [item for _, item in arrays["webirc"] if isinstance(item, WebircSection)]
     out.extend(
         _cross_issues(_raw_strings(data, "listen", "address"), _raw_strings(data, "oper", "name"))
     )
@@ -396,6 +403,7 @@ def parse_config(text: str, path: Path | None = None, *, check_files: bool = Fal
         cloaks=_pick(sections, "cloaks", defaults.cloaks),
         metrics=_pick(sections, "metrics", defaults.metrics),
         opers=tuple(item for _, item in opers),
+        webirc=tuple(webirc),
         logging=_pick(sections, "logging", defaults.logging),
         plugins=_pick(sections, "plugins", defaults.plugins),
         admin=_pick(sections, "admin", defaults.admin),

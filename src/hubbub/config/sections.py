@@ -57,6 +57,7 @@ __all__ = [
     "ServerSection",
     "StorageSection",
     "StsSection",
+    "WebircSection",
     "admin_token_hash",
     "admin_token_matches",
     "parse_address",
@@ -292,6 +293,10 @@ class LimitsSection:
     """Addresses and networks (``"192.0.2.10"``, ``"10.0.0.0/8"``) that the per-address
     limits (``max_clients_per_ip``, the connection throttle) do not apply to: a web gateway
     or bouncer that connects many users from one address."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses and networks of reverse proxies in front of the WebSocket listeners: a
+    connection from one of them is taken to come from the address its ``X-Forwarded-For``
+    (or ``X-Real-IP``) names. Their own address is not limited as one client's."""
     registration_timeout: float = 30.0
     ping_interval: float = 90.0
     ping_timeout: float = 120.0
@@ -338,6 +343,7 @@ class LimitsSection:
         ):
             _positive(issues, key, getattr(self, key))
         _networks(issues, "exempt", self.exempt)
+        _networks(issues, "trusted_proxies", self.trusted_proxies)
         issues.raise_if_any()
 
 
@@ -699,6 +705,34 @@ class OperSection:
         _single_line(issues, "password", self.password)
         _check_argon2(issues, "password", self.password)
         _no_space(issues, "host", self.host, "the host mask")
+        issues.raise_if_any()
+
+
+@dataclass(frozen=True)
+class WebircSection:
+    """One ``[[webirc]]`` table: a gateway (The Lounge, KiwiIRC...) that connects its users
+    from its own address and names each one's with ``WEBIRC password gateway hostname ip``.
+
+    ``password`` is plain text or an argon2 hash from ``hubbub hash-password``; ``hosts``
+    are the addresses and networks the gateway connects from (WEBIRC from elsewhere is
+    refused, whatever the password).
+    """
+
+    password: str
+    hosts: tuple[str, ...]
+    name: str = ""
+    """What the logs call the gateway (else the name it gives in WEBIRC)."""
+
+    def __post_init__(self) -> None:
+        issues = _Issues()
+        if not self.password:
+            issues.add("password", "must not be empty")
+        _single_line(issues, "password", self.password)
+        _check_argon2(issues, "password", self.password)
+        if not self.hosts:
+            issues.add("hosts", "at least one address or network is needed")
+        _networks(issues, "hosts", self.hosts)
+        _single_line(issues, "name", self.name)
         issues.raise_if_any()
 
 
