@@ -19,7 +19,7 @@ from hubbub.net import app as app_module
 from hubbub.net.app import App
 from hubbub.net.websocket import origin_allowed
 from hubbub.protocol.message import Message, parse
-from tests.cloaks import HOST
+from tests.cloaks import HOST, cloak_of
 from tests.conftest import make_config
 from tests.e2e.ircclient import IRCTestClient, MessageReader
 from tests.timeouts import TIMEOUT
@@ -640,3 +640,89 @@ async def test_a_request_that_is_not_http_1_1_gets_400(
     status, headers, _ = await raw_http(app, request_head)
     assert status == 400
     assert headers["server"] == "hubbub"
+
+
+# -- behind a trusted reverse proxy ------------------------------------------------------------
+
+
+async def whois_self(web: WSClient, nick: str) -> tuple[str, str]:
+    """(the host others see, the real address) of ``nick``, from its own WHOIS."""
+    await web.send(f"WHOIS {nick}")
+    host = (await web.expect("311")).params[3]
+    actually = await web.expect("338")
+    return host, actually.params[3]
+
+
+async def test_a_trusted_proxy_names_the_client(app_factory: AppFactory) -> None:
+    app = await app_factory(ws_config(trusted_proxies=("127.0.0.1",)))
+    forwarded = {"X-Forwarded-For": "198.51.100.1, 203.0.113.9"}  # (the rightmost is believed)
+    web = await WSClient.connect(ws_url(app), headers=forwarded)
+    await web.register("proxied")
+    assert await whois_self(web, "proxied") == (cloak_of("203.0.113.9"), "203.0.113.9")
+    assert app.server.ip_counts == {"203.0.113.9": 1}
+    await web.close()
+
+
+async def test_x_real_ip_from_a_trusted_proxy(app_factory: AppFactory) -> None:
+    app = await app_factory(ws_config(trusted_proxies=("127.0.0.0/8",)))
+    web = await WSClient.connect(ws_url(app), headers={"X-Real-IP": "2001:db8::7"})
+    await web.register("realip")
+    assert await whois_self(web, "realip") == (cloak_of("2001:db8::7"), "2001:db8::7")
+    await web.close()
+
+
+async def test_an_untrusted_peer_s_forwarded_for_is_ignored(app_factory: AppFactory) -> None:
+    app = await app_factory(ws_config(trusted_proxies=("192.0.2.1",)))
+    headers = {"X-Forwarded-For": "203.0.113.9", "X-Real-IP": "203.0.113.9"}
+    web = await WSClient.connect(ws_url(app), headers=headers)
+    await web.register("direct")
+    assert await whois_self(web, "direct") == (HOST, "127.0.0.1")
+    await web.close()
+
+
+async def test_an_invalid_forwarded_address_keeps_the_proxy_s(app_factory: AppFactory) -> None:
+    app = await app_factory(ws_config(trusted_proxies=("127.0.0.1",)))
+    web = await WSClient.connect(ws_url(app), headers={"X-Forwarded-For": "unknown"})
+    await web.register("garbled")
+    assert await whois_self(web, "garbled") == (HOST, "127.0.0.1")
+    await web.close()
+
+
+async def test_clients_behind_one_proxy_are_counted_by_their_own_address(
+    app_factory: AppFactory,
+) -> None:
+    app = await app_factory(ws_config(trusted_proxies=("127.0.0.1",), max_clients_per_ip=1))
+    url = ws_url(app)
+    one = await WSClient.connect(url, headers={"X-Forwarded-For": "203.0.113.1"})
+    await one.register("one")
+    two = await WSClient.connect(url, headers={"X-Forwarded-For": "203.0.113.2"})
+    await two.register("two")  # (the proxy's address is not one client's: both get in)
+    again = await WSClient.connect(url, headers={"X-Forwarded-For": "203.0.113.1"})
+    error = await again.expect("ERROR")
+    assert error.params == ("Too many connections from your IP address",)
+    with pytest.raises(ConnectionClosed):
+        await again.read_message()
+    await one.send("JOIN #proxied")
+    await one.expect("366")
+    await two.send("JOIN #proxied")
+    await two.expect("366")
+    await one.close()
+    await two.expect("QUIT")
+    # its address has room again: its count was moved, not leaked
+    assert app.server.ip_counts == {"203.0.113.2": 1}
+    back = await WSClient.connect(url, headers={"X-Forwarded-For": "203.0.113.1"})
+    await back.register("back")
+    await back.close()
+    await two.close()
+    if app.hub is not None:
+        assert not app.hub.setting_up  # (no handshake is counted for ever)
+
+
+async def test_metrics_allow_sees_the_forwarded_address(app_factory: AppFactory) -> None:
+    config = ws_config(trusted_proxies=("127.0.0.1",))
+    config = dataclasses.replace(config, metrics=dataclasses.replace(config.metrics, enabled=True))
+    app = await app_factory(config)
+    status, _, _ = await http_get(app, "/metrics")
+    assert status == 200  # (loopback, in allow)
+    status, _, _ = await http_get(app, "/metrics", {"X-Forwarded-For": "203.0.113.9"})
+    assert status == 403

@@ -53,6 +53,7 @@ from hubbub.server.peer import peer_info
 if TYPE_CHECKING:
     from hubbub.net.websocket import WebSocketEndpoint
     from hubbub.server.core import Server
+    from hubbub.server.session import PeerInfo
 
 log = logging.getLogger("hubbub.net")
 
@@ -571,12 +572,15 @@ class Connection(BufferedSink):
             return
         assert isinstance(self, WSConnection)
         self.binary = proto.subprotocol == _BINARY
-        self._established()
+        # Behind a trusted proxy the client is who its headers name: the core counts and
+        # limits that address (the proxy's count of handshakes under way ends here).
+        self._established(endpoint.peer(request, setup.address))
         if rest and self.fd >= 0:
             self._received(rest)
 
-    def _established(self) -> None:
-        """The set-up is over: the connection carries IRC and gets its session."""
+    def _established(self, peer: PeerInfo | None = None) -> None:
+        """The set-up is over: the connection carries IRC and gets its session (as
+        ``peer``, else as the socket's peer)."""
         setup = self.setup
         assert setup is not None
         if setup.timer is not None:
@@ -585,12 +589,13 @@ class Connection(BufferedSink):
         self.hub.set_up_over(setup)
         self.hub.established(self)
         listener = setup.listener
-        peer = peer_info(
-            setup.address,
-            transport=listener.transport,
-            secure=listener.tls is not None,
-            unix=listener.unix,
-        )
+        if peer is None:
+            peer = peer_info(
+                setup.address,
+                transport=listener.transport,
+                secure=listener.tls is not None,
+                unix=listener.unix,
+            )
         self.session = self.server.connect(self, peer)
         if self.tls is not None and self.tls.pending():  # (input that came with the set-up)
             self.hub.loop.call_soon(self._read_on)

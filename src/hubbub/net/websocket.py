@@ -50,7 +50,7 @@ from hubbub.net.tcp import CLOSE_GRACE, BufferedSink
 from hubbub.net.wsframes import valid_utf8
 from hubbub.protocol.framing import LineBuffer
 from hubbub.server.metrics import may_scrape
-from hubbub.server.peer import peer_info
+from hubbub.server.peer import forwarded_ip, in_networks, normal_ip, peer_info
 from hubbub.server.session import PeerInfo
 
 if TYPE_CHECKING:
@@ -376,7 +376,9 @@ class WebSocketEndpoint:
         """The response to ``request`` from a peer at ``address`` (the socket's peer name):
         a file, the metrics or an error; None for a WebSocket upgrade that may proceed.
         A request with no ``Host`` or a header given twice that must be given once gets
-        400 (RFC 9112 3.2); a HEAD gets the headers a GET would, without the content."""
+        400 (RFC 9112 3.2); a HEAD gets the headers a GET would, without the content.
+        Behind a trusted proxy, ``[metrics] allow`` and the logs see the client's address."""
+        address = self.client_address(request, address)
         try:
             if len(request.headers.get_all("Host")) != 1:
                 return _text_response(http.HTTPStatus.BAD_REQUEST, "One Host header, please\n")
@@ -386,6 +388,45 @@ class WebSocketEndpoint:
         if response is not None and request.method == "HEAD":
             response.body = b""  # (Content-Length stays that of the body a GET would get)
         return response
+
+    def client_address(self, request: Request, address: object) -> object:
+        """The peer's address (the socket's peer name), or when the peer is one of
+        ``[limits] trusted_proxies``, the client's it names in ``X-Forwarded-For`` or
+        ``X-Real-IP`` (as ``(ip, 0)``); a header that names no address is ignored."""
+        if not isinstance(address, tuple) or not address or not self.server.trusted_proxies:
+            return address
+        peer_ip = normal_ip(str(address[0]))
+        if peer_ip is None:
+            return address
+        headers = request.headers
+        ip = forwarded_ip(
+            peer_ip,
+            headers.get_all("X-Forwarded-For"),
+            headers.get_all("X-Real-IP"),
+            self.server.trusted_proxies,
+        )
+        return address if ip is None else (ip, 0)
+
+    def peer(self, request: Request, address: object) -> PeerInfo:
+        """Who the client of an accepted upgrade ``request`` from ``address`` is: the
+        socket's peer, or the client a trusted proxy names (see :meth:`client_address`).
+        A trusted proxy's ``X-Forwarded-Proto: https`` makes the connection secure (the
+        proxy took TLS off)."""
+        client = self.client_address(request, address)
+        secure = self.secure
+        if not secure and isinstance(address, tuple) and address:
+            proto = request.headers.get_all("X-Forwarded-Proto")
+            secure = (
+                len(proto) == 1
+                and proto[0].strip().lower() == "https"
+                and in_networks(normal_ip(str(address[0])) or "", self.server.trusted_proxies)
+            )
+        return peer_info(
+            client,
+            transport="wss" if secure else "ws",
+            secure=secure,
+            unix=self.listen.unix_path is not None,
+        )
 
     @staticmethod
     def bad_request() -> Response:
@@ -479,12 +520,8 @@ class WebSocketEndpoint:
 
     async def handle(self, ws: ServerConnection) -> None:
         """Run one upgraded connection."""
-        peer = peer_info(
-            ws.remote_address,
-            transport="wss" if self.secure else "ws",
-            secure=self.secure,
-            unix=self.listen.unix_path is not None,
-        )
+        assert ws.request is not None  # (it is upgraded)
+        peer = self.peer(ws.request, ws.remote_address)
         await WebSocketConnection(self.server, ws, peer).run()
 
 

@@ -39,9 +39,10 @@ from hubbub.server.delivery import format_time as format_time
 from hubbub.server.fastpath import relay, relay_block
 from hubbub.server.isupport import build_isupport
 from hubbub.server.network import Network, node_id
+from hubbub.server.peer import in_networks, networks
 from hubbub.server.pluginloading import PluginManager
 from hubbub.server.response import Response, render
-from hubbub.server.session import PeerInfo, Session, Sink
+from hubbub.server.session import PeerInfo, Session, Sink, shared
 from hubbub.server.user import User
 
 if TYPE_CHECKING:
@@ -263,6 +264,13 @@ class Server:
         whole multiline batch sent at once, whose lines flood control counts."""
         self.cap_values[Cap.MULTILINE] = cap_value(config.limits)
         self.exempt_networks = [ipaddress.ip_network(e, strict=False) for e in config.limits.exempt]
+        self.trusted_proxies = networks(config.limits.trusted_proxies)
+        """``[limits] trusted_proxies``: whose forwarding headers are believed."""
+        self.gateway_networks = self.trusted_proxies + tuple(
+            block for gateway in config.webirc for block in networks(gateway.hosts)
+        )
+        """Where proxies and WebIRC gateways connect from: addresses that speak for others,
+        so not limited as one client's (the clients they name are, by their own)."""
         self.casemapping = casemapping
         self.fold = folder(casemapping)
         self.network.fold = self.fold
@@ -318,15 +326,35 @@ class Server:
         return session
 
     def _exempt(self, ip: str) -> bool:
-        """True for an address in ``[limits] exempt`` (no per-address limits)."""
-        networks = self.exempt_networks
-        if not networks:
-            return False
-        try:
-            address = ipaddress.ip_address(ip)
-        except ValueError:
-            return False
-        return any(address in network for network in networks)
+        """True for an address in ``[limits] exempt`` (no per-address limits), or one of a
+        trusted proxy or a WebIRC gateway (its clients are counted by their own)."""
+        return in_networks(ip, self.exempt_networks) or in_networks(ip, self.gateway_networks)
+
+    def readdress(self, session: Session, peer: PeerInfo) -> str | None:
+        """A gateway named the address of the client behind ``session`` (WEBIRC, before
+        registration): from now on it is ``peer`` for everything, the per-address counts,
+        limits and throttle included, and its host is made again from it. Returns why it is
+        refused instead (too many clients from that address), changing nothing."""
+        old = session.peer
+        exempt = self._exempt(peer.ip)
+        bucket, old_bucket = address_bucket(peer.ip), address_bucket(old.ip)
+        if (
+            not exempt
+            and bucket != old_bucket
+            and self.ip_counts[bucket] >= self.limits.max_clients_per_ip
+        ):
+            return "Too many connections from your IP address"
+        if not exempt and not self._admit_rate(peer.ip, self.clock()):
+            return "Too many connections from your IP address too quickly"
+        self.ip_counts[old_bucket] -= 1
+        if self.ip_counts[old_bucket] <= 0:
+            del self.ip_counts[old_bucket]
+        self.ip_counts[bucket] += 1
+        session.peer = peer
+        cloaker = self.cloaker
+        host = cloaker.cloak(peer.ip) if cloaker is not None else None
+        self.network.readdress(session.user, shared(host or peer.hostname or peer.ip))
+        return None
 
     def _admit_rate(self, ip: str, now: float) -> bool:
         """Connection throttle: a token bucket per address (an IPv6 one's /64, see

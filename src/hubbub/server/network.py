@@ -482,6 +482,14 @@ class Network:
         user.realname = realname
         self._emit(RealnameChanged(user, realname, self.stamp()))
 
+    def readdress(self, user: User, host: str) -> None:
+        """A user not registered yet gets the host of the address its gateway named
+        (WEBIRC): nobody has seen it yet, so nobody is told."""
+        if host.startswith(":"):
+            host = "0" + host  # (as User does: a host must not start with ':' on the wire)
+        user.host = user.cloak = host
+        user.update_prefix()
+
     def change_host(self, user: User, username: str, host: str) -> None:
         """Give ``user`` a new user name and host (IRCv3 chghost)."""
         old_prefix = user.prefix

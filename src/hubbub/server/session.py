@@ -56,6 +56,8 @@ class PeerInfo:
     transport: str = "tcp"
     hostname: str | None = None
     certfp: str | None = None
+    gateway: str | None = None
+    """The WebIRC gateway that named this address (``WEBIRC``), if one did."""
 
 
 @dataclass(frozen=True, slots=True)
