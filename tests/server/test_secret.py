@@ -74,6 +74,7 @@ NO_CHANNEL = {
     "PING",
     "PONG",
     "QUIT",
+    "WEBIRC",
     # about oneself or other users
     "AWAY",
     "SETNAME",

@@ -11,6 +11,7 @@ from hubbub.server.commands.multiline import COMMANDS as MULTILINE
 from hubbub.server.commands.oper import COMMANDS as OPER
 from hubbub.server.commands.queries import COMMANDS as QUERIES
 from hubbub.server.commands.registration import COMMANDS as REGISTRATION
+from hubbub.server.commands.webirc import COMMANDS as WEBIRC
 
 COMMANDS: dict[str, Command] = build_table(
     REGISTRATION,
@@ -21,6 +22,7 @@ COMMANDS: dict[str, Command] = build_table(
     OPER,
     ACCOUNTS,
     MULTILINE,
+    WEBIRC,
 )
 
 __all__ = ["COMMANDS", "Command", "Context", "Help", "build_table"]

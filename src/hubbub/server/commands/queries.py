@@ -246,6 +246,9 @@ def send_real_host(ctx: Context, target: User, peer: PeerInfo) -> None:
     ctx.reply.numeric(
         n.RPL_WHOISACTUALLY, tnick, actual, wire_safe(ip), "Actual user@host, Actual IP"
     )
+    if peer.gateway is not None:  # (WEBIRC named the address)
+        via = f"is connecting via the WebIRC gateway {peer.gateway}"
+        ctx.reply.numeric(n.RPL_WHOISSPECIAL, tnick, via)
 
 
 def handle_whowas(ctx: Context) -> None:
