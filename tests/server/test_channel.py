@@ -67,6 +67,11 @@ def entry(mask: str) -> ListEntry:
     return ListEntry(mask, "op!~u@host", int(NOW))
 
 
+def add(channel: Channel, mode: str, mask: str) -> None:
+    """Put ``mask`` at the end of list ``mode`` (what ``MODE +b`` does to the list)."""
+    channel.set_list(mode, (*channel.lists[mode], entry(mask)))
+
+
 class PeerClient(Client):
     """A client whose transport reports ``peer`` (a host name, a Unix socket)."""
 
@@ -110,7 +115,7 @@ def test_a_new_channel_is_empty_with_n_and_t(server: Server) -> None:
     assert channel.flags == {"n", "t"}
     assert channel.key is None
     assert channel.limit is None
-    assert channel.lists == {"b": [], "e": [], "I": []}
+    assert channel.lists == {"b": (), "e": (), "I": ()}
     assert (channel.topic, channel.topic_setter, channel.topic_time) == ("", "", 0)
 
 
@@ -272,7 +277,7 @@ def test_mode_string(server: Server) -> None:
 def test_matches_list_any_entry_any_subject(server: Server) -> None:
     channel = new_channel(server)
     assert not channel.matches_list("b", ("a!b@c",), RFC1459)  # empty
-    channel.lists["b"] += [entry("x!*@*"), entry("*!*@*.example")]
+    channel.set_list("b", [entry("x!*@*"), entry("*!*@*.example")])
     assert channel.matches_list("b", ("x!u@h",), RFC1459)
     assert channel.matches_list("b", ("nope!u@h", "nope!u@host.example"), RFC1459)
     assert not channel.matches_list("b", ("nope!u@h", "nope!u@example"), RFC1459)
@@ -281,7 +286,7 @@ def test_matches_list_any_entry_any_subject(server: Server) -> None:
 
 def test_matches_list_folds_with_the_casemapping(server: Server) -> None:
     channel = new_channel(server)
-    channel.lists["I"].append(entry("Nick[A]!*@*"))
+    add(channel, "I", "Nick[A]!*@*")
     assert channel.matches_list("I", ("nick{a}!u@h",), RFC1459)
     assert channel.matches_list("I", ("NICK[a]!u@h",), Casemapping.ASCII)
     assert not channel.matches_list("I", ("nick{a}!u@h",), Casemapping.ASCII)
@@ -291,21 +296,21 @@ def test_is_banned_unless_excepted(server: Server) -> None:
     channel = new_channel(server)
     bob = user(server, "bob")
     assert not channel.is_banned(bob, RFC1459)
-    channel.lists["e"].append(entry("bob!*@*"))
+    add(channel, "e", "bob!*@*")
     assert not channel.is_banned(bob, RFC1459)  # an exception without a ban
-    channel.lists["b"].append(entry("*!~u@*"))
+    add(channel, "b", "*!~u@*")
     assert not channel.is_banned(bob, RFC1459)
     assert channel.is_banned(user(server, "carol"), RFC1459)
-    channel.lists["e"].clear()
+    channel.set_list("e", ())
     assert channel.is_banned(bob, RFC1459)
 
 
 def test_is_banned_by_the_real_address(server: Server) -> None:
     channel = new_channel(server)
     bob = user(server, "bob")
-    channel.lists["b"].append(entry("*!*@127.0.0.1"))
+    add(channel, "b", "*!*@127.0.0.1")
     assert channel.is_banned(bob, RFC1459)
-    channel.lists["e"].append(entry(f"*!*@{HOST}"))  # an exception on the cloak
+    add(channel, "e", f"*!*@{HOST}")  # an exception on the cloak
     assert not channel.is_banned(bob, RFC1459)
 
 

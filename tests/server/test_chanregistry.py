@@ -44,9 +44,9 @@ def test_a_channel_becomes_a_record_and_back() -> None:
     channel.topic, channel.topic_setter, channel.topic_time = "hello", "alice!a@h", 1700000400
     channel.flags = {"n", "t", "s", "m"}
     channel.key, channel.limit, channel.history = "sesame", 12, "public"
-    channel.lists["b"].append(ListEntry("*!*@bad", "alice", 1))
-    channel.lists["e"].append(ListEntry("a:friend", "alice", 2))
-    channel.lists["I"].append(ListEntry("a:*", "alice", 3))
+    channel.set_list("b", [ListEntry("*!*@bad", "alice", 1)])
+    channel.set_list("e", [ListEntry("a:friend", "alice", 2)])
+    channel.set_list("I", [ListEntry("a:*", "alice", 3)])
     kept = snapshot(channel, record(access=(("bob", "op"),)))
     assert kept == record(
         topic="hello",
@@ -71,7 +71,7 @@ def test_a_channel_becomes_a_record_and_back() -> None:
         12,
         "public",
     )
-    assert again.lists["b"] == [ListEntry("*!*@bad", "ChanServ", 1700000000)]
+    assert again.lists["b"] == (ListEntry("*!*@bad", "ChanServ", 1700000000),)
     assert snapshot(again, kept) == kept
 
 

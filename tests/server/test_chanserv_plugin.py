@@ -514,7 +514,7 @@ def test_a_deleted_account_leaves_its_exceptions_to_nobody_and_keeps_its_bans(
     channel = channel_of(server, "#chat")
     assert [e.mask for e in channel.lists["b"]] == ["a:bob"]
     assert [e.mask for e in channel.lists["e"]] == ["a:bo*"]
-    assert channel.lists["I"] == []
+    assert channel.lists["I"] == ()
     saved = stored(server, "#chat")  # (registered: its lists are kept without the entries)
     assert saved is not None
     assert (saved.bans, saved.excepts, saved.invexes) == (("a:bob",), ("a:bo*",), ())

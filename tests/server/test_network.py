@@ -551,7 +551,7 @@ def test_channel_modes_are_applied_then_announced_once(world: World) -> None:
     event = world.recorder.only(ChannelModesChanged)
     assert event.by is None
     assert len(event.changes) == 4
-    assert (room.key, room.limit, room.lists["b"], room.members[bob]) == (None, None, [], "v")
+    assert (room.key, room.limit, room.lists["b"], room.members[bob]) == (None, None, (), "v")
 
     network.change_channel_modes(alice, room, [], alice.prefix)  # nothing: no event
     assert world.recorder.events == []

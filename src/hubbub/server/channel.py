@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from hubbub.protocol.casemap import Casemapping, Folded, fold
-from hubbub.protocol.masks import compile_mask
+from hubbub.protocol.masks import Mask
 from hubbub.server.extbans import ACCOUNT, MUTE, extban_type
 
 if TYPE_CHECKING:
@@ -27,6 +28,9 @@ others are ignored): each costs a match per channel, on the event loop."""
 KEYLEN = 23
 """The longest channel key (``+k``), in characters: a longer one is cut to it when set (as
 ircu does), so it is advertised (ISUPPORT ``KEYLEN``) for clients to know which key works."""
+OUTSIDER_VERDICTS = 64
+"""Users who are not members whose ban verdicts a channel keeps (those who tried to join or
+sent from outside): more, and the channel forgets them all. Members' verdicts go with them."""
 _SYMBOL = dict(zip(PREFIX_MODES, PREFIX_SYMBOLS, strict=True))
 
 
@@ -37,12 +41,19 @@ class ListEntry:
     mask: str
     setter: str
     time: int
+    matcher: _Matcher | None = field(default=None, init=False, compare=False, repr=False)
+    """What matches users against :attr:`mask`, made the first time it is needed (see
+    :func:`_matcher_of`): an entry is compiled once while the channel keeps it, whatever
+    else comes and goes in :func:`~hubbub.protocol.masks.compile_mask`'s cache."""
 
 
 class Channel:
     """A channel and everything the server knows of it. Mutated by the core only."""
 
     __slots__ = (
+        "_lists",
+        "_outsiders",
+        "_verdicts",
         "born",
         "created",
         "flags",
@@ -89,7 +100,16 @@ class Channel:
         self.flags: set[str] = {"n", "t"}
         self.key: str | None = None
         self.limit: int | None = None
-        self.lists: dict[str, list[ListEntry]] = {m: [] for m in LIST_MODES}
+        self._lists: dict[str, tuple[ListEntry, ...]] = {m: () for m in LIST_MODES}
+        self.lists: Mapping[str, tuple[ListEntry, ...]] = self._lists
+        """The ban (``b``), exception (``e``) and invite-exception (``I``) lists, read-only:
+        :meth:`set_list` changes them (it forgets the verdicts they gave)."""
+        self._verdicts: dict[User, tuple[int, int]] = {}
+        """What the lists say of each member who was checked: ``(identity, bits)``, good
+        while the member's :attr:`~hubbub.server.user.User.identity` is ``identity`` and the
+        lists do not change (see :meth:`_verdict`)."""
+        self._outsiders: dict[User, tuple[int, int]] = {}
+        """The same for users who are not members, at most :data:`OUTSIDER_VERDICTS`."""
         self.topic = ""
         self.topic_setter = ""
         self.topic_time = 0
@@ -107,12 +127,18 @@ class Channel:
                 self.local[session] = None
                 if session.render_key:
                     self.tagged += 1
+            if self._outsiders:  # (the verdict that let it join is a member's now)
+                verdict = self._outsiders.pop(user, None)
+                if verdict is not None:
+                    self._verdicts[user] = verdict
         self.members[user] = modes
 
     def remove(self, user: User) -> None:
         """Take ``user`` out of the member list, if it is there."""
         if user in self.members:
             del self.members[user]
+            if self._verdicts:
+                self._verdicts.pop(user, None)
             session = user.session
             if session is not None:
                 del self.local[session]
@@ -151,66 +177,125 @@ class Channel:
             params.append(str(self.limit))
         return [modes, *params]
 
+    def set_list(self, mode: str, entries: Iterable[ListEntry]) -> None:
+        """Make list ``mode`` (``b``, ``e`` or ``I``) hold ``entries``, in this order. The
+        one way the lists change, so that the verdicts they gave go with them."""
+        if mode not in self._lists:
+            raise KeyError(mode)
+        self._lists[mode] = tuple(entries)
+        self._verdicts.clear()
+        self._outsiders.clear()
+
     def matches_list(self, mode: str, masks: tuple[str, ...], mapping: Casemapping) -> bool:
         """True if any of the subject ``masks`` (e.g. nick!user@host) matches a plain
         ``nick!user@host`` entry (extbans aside: see :meth:`matches_user`)."""
-        entries = self.lists[mode]
+        entries = self._lists[mode]
         if not entries:
             return False
         subjects = [fold(subject, mapping) for subject in masks]
-        return any(
-            compile_mask(entry.mask, mapping).matches_folded(subject)
-            for entry in entries
-            if not extban_type(entry.mask)
-            for subject in subjects
-        )
+        for entry in entries:
+            matcher = _matcher_of(entry, mapping)
+            mask = matcher.mask
+            if (
+                mask is not None
+                and not matcher.mute
+                and any(mask.matches_folded(subject) for subject in subjects)
+            ):
+                return True
+        return False
 
     def matches_user(self, mode: str, user: User, mapping: Casemapping) -> bool:
         """True if an entry of list ``mode`` that is not a mute matches ``user``: by one of
-        its masks (:func:`subjects_of`) or, for ``a:`` entries, by its account."""
-        entries = self.lists[mode]
+        its masks (:func:`subjects_of`) or, for ``a:`` entries, by its account. Not cached:
+        :meth:`is_banned`, :meth:`is_silenced` and :meth:`is_invite_excepted` are."""
+        entries = self._lists[mode]
         if not entries:
             return False
-        subject = _Subject(user, mapping)
-        return any(
-            not entry.mask.startswith(_MUTE) and subject.matches(entry.mask) for entry in entries
-        )
+        return _Subject(user, mapping).matches_any(entries)
 
     def is_banned(self, user: User, mapping: Casemapping) -> bool:
         """True if ``user`` matches a ban and no ban exception (what keeps it out: mutes
         let it in)."""
-        if not self.lists["b"]:
+        if not self._lists["b"]:
             return False
-        return self.matches_user("b", user, mapping) and not self.matches_user("e", user, mapping)
+        return bool(self._verdict(user, mapping, _BANS_KNOWN) & _BANNED)
 
     def is_silenced(self, user: User, mapping: Casemapping) -> bool:
         """True if the ban list keeps ``user`` from speaking here: a ban or a mute
         (``m:``) matches it and no exception lifts it (a plain exception lifts both, an
         ``m:`` exception mutes only). Voice and the other channel modes are
         :func:`~hubbub.server.network.may_speak`'s part."""
-        bans = self.lists["b"]
-        if not bans:
+        if not self._lists["b"]:
             return False
+        return bool(self._verdict(user, mapping, _BANS_KNOWN) & _SILENCED)
+
+    def is_invite_excepted(self, user: User, mapping: Casemapping) -> bool:
+        """True if an invite exception (``+I``) matches ``user`` (it may join while the
+        channel is ``+i``)."""
+        if not self._lists["I"]:
+            return False
+        return bool(self._verdict(user, mapping, _INVEX_KNOWN) & _INVITE_EXCEPTED)
+
+    def _verdict(self, user: User, mapping: Casemapping, part: int) -> int:
+        """The verdict bits of ``user`` with at least ``part`` (:data:`_BANS_KNOWN` or
+        :data:`_INVEX_KNOWN`) known.
+
+        Matching a user against the lists costs a match per entry and per form of the user
+        (``max_list_entries`` of each list), and it is asked on every message of an unvoiced
+        member and on every JOIN.
+        What the lists say depends only on the lists and on who the user is (nick, user name,
+        hosts, account): it is kept per user with the user's
+        :attr:`~hubbub.server.user.User.identity`, which changes with any of these, and
+        :meth:`set_list` forgets all of it, so the next check after either change matches
+        again."""
+        identity = user.identity
+        kept = self._verdicts.get(user) or self._outsiders.get(user)
+        bits = 0
+        if kept is not None and kept[0] == identity:
+            bits = kept[1]
+            if bits & part:
+                return bits
         subject = _Subject(user, mapping)
+        if part == _BANS_KNOWN:
+            bits |= self._ban_bits(subject)
+        else:
+            bits |= _INVEX_KNOWN
+            if subject.matches_any(self._lists["I"]):
+                bits |= _INVITE_EXCEPTED
+        if user in self.members:
+            self._verdicts[user] = (identity, bits)
+        else:
+            outsiders = self._outsiders
+            if len(outsiders) >= OUTSIDER_VERDICTS and user not in outsiders:
+                outsiders.clear()
+            outsiders[user] = (identity, bits)
+        return bits
+
+    def _ban_bits(self, subject: _Subject) -> int:
+        """What the ban and exception lists say of ``subject``: :data:`_BANS_KNOWN`, with
+        :data:`_BANNED` and :data:`_SILENCED` as they apply."""
+        mapping = subject.mapping
         banned = muted = False
-        for entry in bans:
-            mask = entry.mask
-            if mask.startswith(_MUTE):
-                muted = muted or subject.matches(mask[2:])
+        for entry in self._lists["b"]:
+            matcher = _matcher_of(entry, mapping)
+            if matcher.mute:
+                muted = muted or subject.matches(matcher)
             elif not banned:
-                banned = subject.matches(mask)
+                banned = subject.matches(matcher)
             if banned and muted:
                 break
         if not (banned or muted):
-            return False
+            return _BANS_KNOWN
         mute_lifted = False
-        for entry in self.lists["e"]:
-            mask = entry.mask
-            if mask.startswith(_MUTE):
-                mute_lifted = mute_lifted or subject.matches(mask[2:])
-            elif subject.matches(mask):
-                return False
-        return banned or not mute_lifted
+        for entry in self._lists["e"]:
+            matcher = _matcher_of(entry, mapping)
+            if matcher.mute:
+                mute_lifted = mute_lifted or subject.matches(matcher)
+            elif subject.matches(matcher):
+                return _BANS_KNOWN  # a plain exception lifts bans and mutes alike
+        if banned:
+            return _BANS_KNOWN | _BANNED | _SILENCED
+        return _BANS_KNOWN if mute_lifted else _BANS_KNOWN | _SILENCED
 
     @property
     def secret(self) -> bool:
@@ -255,7 +340,44 @@ def subjects_of(user: User) -> tuple[str, ...]:
     return tuple(subjects)
 
 
-_MUTE = f"{MUTE}:"
+_BANS_KNOWN = 1
+"""Verdict bit: the ban and exception lists were matched (the two bits below are known)."""
+_BANNED = 2
+"""Verdict bit: a ban matches and no exception (:meth:`Channel.is_banned`)."""
+_SILENCED = 4
+"""Verdict bit: a ban or an unlifted mute matches, no exception (:meth:`Channel.is_silenced`)."""
+_INVEX_KNOWN = 8
+"""Verdict bit: the invite-exception list was matched."""
+_INVITE_EXCEPTED = 16
+"""Verdict bit: an invite exception matches (:meth:`Channel.is_invite_excepted`)."""
+
+
+class _Matcher:
+    """A list entry made ready to match: a mute or not, and then a ``nick!user@host`` mask,
+    an account mask (``a:``), or neither (a type this server does not know: refused when
+    set, it matches nobody)."""
+
+    __slots__ = ("account", "mapping", "mask", "mute")
+
+    def __init__(self, text: str, mapping: Casemapping) -> None:
+        self.mapping = mapping
+        self.mute = extban_type(text) == MUTE
+        if self.mute:
+            text = text[2:]
+        kind = extban_type(text)
+        # (Mask, not compile_mask: a list's masks stay compiled as long as the entry lives,
+        # and never push out, nor are pushed out by, the WHO and LIST masks of the cache.)
+        self.mask = Mask(text, mapping) if not kind else None
+        self.account = Mask(text[2:], mapping) if kind == ACCOUNT else None
+
+
+def _matcher_of(entry: ListEntry, mapping: Casemapping) -> _Matcher:
+    """The :class:`_Matcher` of ``entry`` under ``mapping``, made once and kept on it."""
+    matcher = entry.matcher
+    if matcher is None or matcher.mapping is not mapping:
+        matcher = _Matcher(entry.mask, mapping)
+        object.__setattr__(entry, "matcher", matcher)  # (a cache: not part of its value)
+    return matcher
 
 
 class _Subject:
@@ -269,16 +391,23 @@ class _Subject:
         self.masks = [fold(subject, mapping) for subject in subjects_of(user)]
         self.account = fold(user.account, mapping) if user.account is not None else None
 
-    def matches(self, mask: str) -> bool:
-        """True if the entry ``mask`` (a ``nick!user@host`` mask or an ``a:`` extban; never
-        an ``m:`` one) matches this user."""
-        kind = extban_type(mask)
-        if not kind:
-            compiled = compile_mask(mask, self.mapping)
-            return any(compiled.matches_folded(subject) for subject in self.masks)
-        if kind == ACCOUNT:
-            account = self.account
-            return account is not None and compile_mask(mask[2:], self.mapping).matches_folded(
-                account
-            )
-        return False  # (a type this server does not know: refused when set, matches nobody)
+    def matches(self, matcher: _Matcher) -> bool:
+        """True if the entry of ``matcher`` matches this user (a mute as its inner mask)."""
+        mask = matcher.mask
+        if mask is not None:
+            return any(mask.matches_folded(subject) for subject in self.masks)
+        account = matcher.account
+        return (
+            account is not None
+            and self.account is not None
+            and account.matches_folded(self.account)
+        )
+
+    def matches_any(self, entries: Iterable[ListEntry]) -> bool:
+        """True if an entry of ``entries`` that is not a mute matches this user."""
+        mapping = self.mapping
+        for entry in entries:
+            matcher = _matcher_of(entry, mapping)
+            if not matcher.mute and self.matches(matcher):
+                return True
+        return False

@@ -80,7 +80,7 @@ def restore(channel: Channel, record: ChannelRecord, setter: str) -> None:
     channel.note_closed(record.registered)
     now = channel.created
     for mode, masks in (("b", record.bans), ("e", record.excepts), ("I", record.invexes)):
-        channel.lists[mode] = [ListEntry(mask, setter, now) for mask in masks]
+        channel.set_list(mode, (ListEntry(mask, setter, now) for mask in masks))
     channel.history = record.history if record.history in HISTORY_SETTINGS else "default"
 
 

@@ -1181,7 +1181,8 @@ class ClusterLink:
             changes += [("+", m, user.nick) for m in PREFIX_MODES if m in place and m not in have]
         if changes:
             network.change_channel_modes(None, channel, changes, self.server_name)
-        channel.lists.update(lists)  # (with their setters and times, as the others keep them)
+        for mode, theirs in lists.items():  # (with their setters and times, as the others keep)
+            channel.set_list(mode, theirs)
         if record["topic"] != channel.topic:
             network.set_topic(None, channel, record["topic"], record["setter"])
         channel.topic_setter, channel.topic_time = record["setter"], int(record["ttime"])
@@ -1369,7 +1370,9 @@ class ClusterLink:
         if changes:
             network.change_channel_modes(None, channel, changes, self.server_name)
         for mode, wanted in entries.items():  # (with their setters and times, as kept there)
-            channel.lists[mode] = [wanted.get(network.fold(e.mask), e) for e in channel.lists[mode]]
+            channel.set_list(
+                mode, (wanted.get(network.fold(e.mask), e) for e in channel.lists[mode])
+            )
         if made["topic"] != state["topic"]:
             if channel.topic != state["topic"]:
                 network.set_topic(None, channel, state["topic"], state["setter"])
@@ -1644,7 +1647,7 @@ def set_channel(channel: Channel, state: Record) -> None:
     channel.topic_time = int(state["ttime"])
     for mode, entries in state["lists"].items():
         if mode in channel.lists:
-            channel.lists[mode] = [ListEntry(str(m), str(s), int(t)) for m, s, t in entries]
+            channel.set_list(mode, (ListEntry(str(m), str(s), int(t)) for m, s, t in entries))
 
 
 _PUBLISHERS: dict[type, Callable[[ClusterLink, Any], None]] = {

@@ -331,6 +331,7 @@ class Network:
             if user.folded != folded:
                 self._released(user, user.folded)
         user.nick, user.folded = nick, folded
+        user.update_prefix()
         self.users[folded] = user
 
     def release_nick(self, user: User) -> None:
@@ -339,11 +340,13 @@ class Network:
             del self.users[user.folded]
             self._released(user, user.folded)
         user.nick, user.folded = "*", Folded("*")
+        user.update_prefix()
 
     def introduce(self, user: User, username: str, realname: str) -> None:
         """A user not registered yet gives its user name and real name (USER); nobody is
         told until it registers."""
         user.username, user.realname = username, realname
+        user.update_prefix()
 
     def register(self, user: User) -> None:
         """``user`` (with a nick claimed, a user name and a host) is now on the network."""
@@ -502,7 +505,7 @@ class Network:
         if user.account == account:
             return
         self._unindex_account(user)
-        user.account = account
+        user.update_account(account)
         if account is not None:
             self.by_account.setdefault(self.fold(account), set()).add(user)
         session = user.session
@@ -612,10 +615,10 @@ class Network:
             elif mode in channel.lists:
                 entries = channel.lists[mode]
                 if adding:
-                    entries.append(ListEntry(param or "", setter, now))
+                    channel.set_list(mode, (*entries, ListEntry(param or "", setter, now)))
                 else:
                     folded = self.fold(param or "")
-                    channel.lists[mode] = [e for e in entries if self.fold(e.mask) != folded]
+                    channel.set_list(mode, (e for e in entries if self.fold(e.mask) != folded))
             elif mode == "k":
                 channel.key = param if adding else None
             elif mode == "l":

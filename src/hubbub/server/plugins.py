@@ -206,7 +206,8 @@ class PluginAPI:
         """Have ``seeder(channel, creator)`` consulted each time a JOIN is about to create a
         channel, before anyone is told of it (see
         :data:`~hubbub.server.network.ChannelSeeder`): it may set the new channel's topic,
-        modes, key, limit, lists, ``history`` and ``created`` directly, and returns the
+        modes, key, limit, ``history`` and ``created`` directly, and its lists with
+        :meth:`~hubbub.server.channel.Channel.set_list`, and returns the
         prefix modes its creator gets (``"o"``, ``"v"``, ``""``), or None to leave the
         channel to the next seeder (and to the default: ``+nt``, the creator its operator).
         The creator's JOIN is checked against what the seeder made (a key, ``+i``, bans).

@@ -49,6 +49,7 @@ class User:
         "cloak",
         "folded",
         "host",
+        "identity",
         "invited",
         "last_active",
         "modes",
@@ -100,6 +101,10 @@ class User:
         self.named = now
         """When this user took its nick (registered with it or changed to it): what was said
         under ``nick!user@host`` since then was said by this user, whoever had it before."""
+        self.identity = 0
+        """Counts the changes to what ban masks match (nick, user name, host, account): a
+        channel's cached verdict on this user holds while it is the same (see
+        :meth:`~hubbub.server.channel.Channel.is_silenced`)."""
 
     def joined(self, channel: Channel) -> None:
         """Record that this user is now in ``channel`` (the network updates the channel)."""
@@ -109,8 +114,15 @@ class User:
         channels[channel.folded] = channel
 
     def update_prefix(self) -> None:
-        """One of the parts of ``nick!user@host`` changed: make it again when next asked."""
+        """One of the parts of ``nick!user@host`` changed: make it again when next asked,
+        and let the channels judge this user's bans again (:attr:`identity`)."""
         self._prefix = None
+        self.identity += 1
+
+    def update_account(self, account: str | None) -> None:
+        """Logged in to ``account``, or out (None): bans on accounts are judged again."""
+        self.account = account
+        self.identity += 1
 
     @property
     def prefix_bytes(self) -> bytes:

@@ -160,9 +160,9 @@ def join_error(ctx: Context, channel: Channel, key: str | None) -> tuple[str, st
         return n.ERR_BADCHANNELKEY, "Cannot join channel (+k)"
     if channel.limit is not None and len(channel.members) >= channel.limit and not invited:
         return n.ERR_CHANNELISFULL, "Cannot join channel (+l)"
-    if "i" in channel.flags and not invited and not channel.matches_user("I", user, mapping):
+    if "i" in channel.flags and not invited and not channel.is_invite_excepted(user, mapping):
         return n.ERR_INVITEONLYCHAN, "Cannot join channel (+i)"
-    if channel.is_banned(user, mapping) and not invited:
+    if not invited and channel.is_banned(user, mapping):
         return n.ERR_BANNEDFROMCHAN, "Cannot join channel (+b)"
     return None
 
