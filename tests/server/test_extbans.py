@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 
 from hubbub.server import fastpath
+from hubbub.server.channel import Channel
+from hubbub.server.commands.modes import MAX_MASK_WILDCARDS
 from hubbub.server.core import Server
 from hubbub.server.extbans import ExtbanError, extban_type, normalize_list_mask
 from tests.server.harness import Client, ask, make_server
@@ -17,6 +19,12 @@ BANNED = "Cannot join channel (+b)"
 @pytest.fixture
 def server() -> Server:
     return make_server()
+
+
+def channel_of(server: Server, name: str = "#c") -> Channel:
+    found = server.find_channel(name)
+    assert found is not None
+    return found
 
 
 def log_in(server: Server, client: Client, account: str | None) -> None:
@@ -255,3 +263,20 @@ def test_an_empty_mask_is_no_ban_and_a_long_one_is_refused(server: Server, op: C
     listed = op.messages()
     assert [m.command for m in listed] == ["367", "368"]
     assert len(f":irc.example 367 alice {' '.join(listed[0].params[1:])}\r\n") <= 512
+
+
+def test_a_mask_with_too_many_wildcards_is_refused(server: Server, op: Client) -> None:
+    """At most MAX_MASK_WILDCARDS ``*`` and ``?`` in an entry as kept (completion counts):
+    each one is a step of matching for every user checked, on every message."""
+    most = "*a" * (MAX_MASK_WILDCARDS - 3) + "*!*@*"  # 16 with the user and host stars
+    assert ask(op, f"MODE #c +b {most}") == [("MODE", ("#c", "+b", most))]
+    for mode, mask, kept in (
+        ("b", "*a" * (MAX_MASK_WILDCARDS - 2) + "*", "*a" * 14 + "*!*@*"),  # 15 + 2 completed
+        ("e", "?" * (MAX_MASK_WILDCARDS + 1) + "!u@h", "?" * 17 + "!u@h"),
+        ("I", "a:" + "*x" * (MAX_MASK_WILDCARDS + 1), "a:" + "*x" * 17),
+        ("b", "m:" + "*b" * (MAX_MASK_WILDCARDS - 1), "m:" + "*b" * 15 + "!*@*"),
+    ):
+        text = f"Too many wildcards (at most {MAX_MASK_WILDCARDS})"
+        assert ask(op, f"MODE #c +{mode} {mask}") == [("696", ("alice", "#c", mode, kept, text))]
+    assert [e.mask for e in channel_of(server).lists["b"]] == [most]
+    assert ask(op, f"MODE #c -b {most}") == [("MODE", ("#c", "-b", most))]

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import pytest
 
+from hubbub.server.channel import ListEntry
 from hubbub.server.core import Server
 from tests.server.harness import Client, ask, make_server
 
 pytestmark = pytest.mark.timeout(10)
 
 LONG_NAME = "a" * 30  # NICKLEN
-BAN = "*a" * 31 + "*!x"  # one more 'a' than any nick has
+BAN = "*a" * 14 + "*!x"  # 16 wildcards once completed (MAX_MASK_WILDCARDS), matching no one
 
 
 @pytest.fixture
@@ -60,6 +61,24 @@ def test_a_hostile_ban_is_checked_on_join_and_on_messages(server: Server) -> Non
     op.send("MODE #c +b *a*a*a*a*a*a*a*a*a*a*!*")
     late = Client(server).register("a" * 29 + "c")
     assert [c for c, _ in ask(late, "JOIN #c")] == ["474"]
+
+
+def test_a_ban_with_more_wildcards_than_may_be_set_still_matches(server: Server) -> None:
+    """MODE refuses more than 16 wildcards, but a registered channel or another node may
+    still bring such a ban from before: it matches as it should, at once."""
+    op = Client(server).register("op")
+    op.send("JOIN #c")
+    assert [c for c, _ in ask(op, "MODE #c +b " + "*a" * 31 + "*!x")] == ["696"]
+    channel = server.find_channel("#c")
+    assert channel is not None
+    channel.set_list("b", [ListEntry("*a" * 31 + "*!x@*", "op", 0)])  # one more 'a' than nicks
+    member = Client(server).register(LONG_NAME)
+    assert "JOIN" in [c for c, _ in ask(member, "JOIN #c")]
+    member.send("PRIVMSG #c :hello")
+    assert member.messages() == []
+    channel.set_list("b", [ListEntry("*a" * 30 + "*!*@*", "op", 0)])
+    member.send("PRIVMSG #c :hello")
+    assert [m.command for m in member.messages()] == ["404"]
 
 
 def test_question_marks_match_as_they_should_and_list_takes_five_masks(server: Server) -> None:

@@ -86,6 +86,8 @@ class Mask:
 
     Bans are checked on every JOIN and on every message from an unvoiced member, so the work
     that depends on the mask alone is done here, not per match (see :func:`compile_mask`).
+    Matching still costs a step of Python per piece between stars, so channel lists take at
+    most 16 wildcards a mask (``MAX_MASK_WILDCARDS`` in :mod:`hubbub.server.commands.modes`).
     """
 
     __slots__ = ("_head", "_middle", "_min_length", "_star", "_tail", "mapping", "text")
@@ -130,7 +132,9 @@ class Mask:
 
 @lru_cache(maxsize=4096)
 def compile_mask(mask: str, mapping: Casemapping = Casemapping.RFC1459) -> Mask:
-    """The :class:`Mask` for ``mask``, cached: the same ban and WHO masks come back often."""
+    """The :class:`Mask` for ``mask``, cached: the same WHO, LIST and oper masks come back
+    often. (Channel list entries keep their own compiled mask for as long as the channel
+    keeps them, so no number of channels and bans can push each other out of here.)"""
     return Mask(mask, mapping)
 
 
