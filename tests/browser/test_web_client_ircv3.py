@@ -109,7 +109,9 @@ async def fake_irc() -> AsyncIterator[FakeIRC]:
     listen = ListenSection(address="127.0.0.1:0", websocket=True)
     # Only the HTTP side of the endpoint is used: no hubbub core behind it, just its name.
     endpoint = WebSocketEndpoint(
-        cast(Any, SimpleNamespace(name=NAME[1:], metrics=None)), listen, secure=False
+        cast(Any, SimpleNamespace(name=NAME[1:], metrics=None, trusted_proxies=())),
+        listen,
+        secure=False,
     )
     async with serve(
         fake.handle,
