@@ -39,7 +39,7 @@ from hubbub.server.delivery import format_time as format_time
 from hubbub.server.fastpath import relay, relay_block
 from hubbub.server.isupport import build_isupport
 from hubbub.server.network import Network, node_id
-from hubbub.server.peer import in_networks, networks
+from hubbub.server.peer import in_networks, is_loopback, networks
 from hubbub.server.pluginloading import PluginManager
 from hubbub.server.response import Response, render
 from hubbub.server.session import PeerInfo, Session, Sink, shared
@@ -263,7 +263,7 @@ class Server:
         """Lines held for a flooding client before it is disconnected: enough for one
         whole multiline batch sent at once, whose lines flood control counts."""
         self.cap_values[Cap.MULTILINE] = cap_value(config.limits)
-        self.exempt_networks = [ipaddress.ip_network(e, strict=False) for e in config.limits.exempt]
+        self.exempt_networks = networks(config.limits.exempt)
         self.trusted_proxies = networks(config.limits.trusted_proxies)
         """``[limits] trusted_proxies``: whose forwarding headers are believed."""
         self.gateway_networks = self.trusted_proxies + tuple(
@@ -363,7 +363,7 @@ class Server:
         ``exempt_loopback`` is on (the default): they are this machine's own gateways,
         bouncers and benchmarks."""
         burst = self.limits.connect_burst
-        if not burst or (self.limits.exempt_loopback and (ip.startswith("127.") or ip == "::1")):
+        if not burst or (self.limits.exempt_loopback and is_loopback(ip)):
             return True
         bucket = address_bucket(ip)
         tokens, last = self.connect_buckets.get(bucket, (float(burst), now))
@@ -380,7 +380,7 @@ class Server:
         ip = session.peer.ip
         if session.peer.transport == "unix" or self._exempt(ip):
             return True
-        return self.limits.exempt_loopback and (ip.startswith("127.") or ip == "::1")
+        return self.limits.exempt_loopback and is_loopback(ip)
 
     def admit_registration(self, session: Session) -> bool:
         """Account registration throttle: a token bucket per address (``[accounts]

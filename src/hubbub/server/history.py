@@ -152,13 +152,13 @@ def fit_lines(
 
 
 def _is_ctcp_line(line: bytes) -> bool:
-    """Whether a relayed ``:prefix COMMAND target :text`` line's text is a CTCP other than
-    ``ACTION`` (a request such as ``VERSION``, or a reply)."""
+    """Whether a relayed ``:prefix COMMAND target :text`` line (without its CR LF) holds a
+    CTCP other than ``ACTION`` (a request such as ``VERSION``, or a reply)."""
     start = line.find(b" :") + 2
     if line[start : start + 1] != b"\x01":
         return False
     return not (
-        line[start + 1 : start + 7] == b"ACTION" and line[start + 7 : start + 8] in b" \x01\r"
+        line[start + 1 : start + 7] == b"ACTION" and line[start + 7 : start + 8] in b" \x01"
     )
 
 
@@ -170,30 +170,21 @@ def without_ctcp(event: Relayed) -> list[Relayed]:
     wire = event.wire
     if event.command == "TAGMSG" or b"\x01" not in wire:
         return [event]
-    if event.lines == 1:
-        return [] if _is_ctcp_line(wire) else [event]
-    runs: list[Relayed] = []
-    start = index = first = 0
-    while start < len(wire):
-        end = wire.index(b"\r\n", start) + 2
-        if _is_ctcp_line(wire[start:end]):
-            if index > first:
-                runs.append(_run(event, wire, first, index))
-            first = index + 1
-        index, start = index + 1, end
-    if first == 0:
+    lines = wire.split(b"\r\n")[:-1]  # (each line ends with CR LF)
+    kept = [not _is_ctcp_line(line) for line in lines]
+    if all(kept):
         return [event]
-    if index > first:
-        runs.append(_run(event, wire, first, index))
+    runs: list[Relayed] = []
+    first = 0
+    for index, keep in enumerate([*kept, False]):  # (the sentinel ends the last run)
+        if not keep:
+            if index > first:
+                run = b"\r\n".join(lines[first:index]) + b"\r\n"
+                runs.append(
+                    event._replace(first=event.first + first, lines=index - first, wire=run)
+                )
+            first = index + 1
     return runs
-
-
-def _run(event: Relayed, wire: bytes, first: int, stop: int) -> Relayed:
-    """Lines ``first`` to ``stop`` (excluded) of ``event``'s block, as an event."""
-    lines = wire.split(b"\r\n")[first:stop]
-    return event._replace(
-        first=event.first + first, lines=stop - first, wire=b"\r\n".join(lines) + b"\r\n"
-    )
 
 
 class _Lines(Sequence[StoredMessage]):

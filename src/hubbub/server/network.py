@@ -44,7 +44,7 @@ from hubbub.server.events import (
     UserModesChanged,
 )
 from hubbub.server.session import WhowasEntry
-from hubbub.server.user import Service, User
+from hubbub.server.user import Service, User, wire_host
 
 if TYPE_CHECKING:
     from hubbub.server.session import Session
@@ -488,9 +488,7 @@ class Network:
     def readdress(self, user: User, host: str) -> None:
         """A user not registered yet gets the host of the address its gateway named
         (WEBIRC): nobody has seen it yet, so nobody is told."""
-        if host.startswith(":"):
-            host = "0" + host  # (as User does: a host must not start with ':' on the wire)
-        user.host = user.cloak = host
+        user.host = user.cloak = wire_host(host)
         user.update_prefix()
 
     def change_host(self, user: User, username: str, host: str) -> None:

@@ -19,6 +19,7 @@ __all__ = [
     "Network",
     "forwarded_ip",
     "in_networks",
+    "is_loopback",
     "networks",
     "normal_ip",
     "peer_info",
@@ -86,6 +87,12 @@ def networks(entries: Iterable[str]) -> tuple[Network, ...]:
     """The address blocks a config list names (``"192.0.2.10"``, ``"10.0.0.0/8"``); the
     config checked them already."""
     return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
+
+
+def is_loopback(ip: str) -> bool:
+    """True for a loopback address as :class:`PeerInfo` has it (``127.*``, ``::1``; a Unix
+    socket's client has :data:`UNIX_IP`)."""
+    return ip.startswith("127.") or ip == "::1"
 
 
 def in_networks(ip: str, blocks: Sequence[Network]) -> bool:

@@ -37,6 +37,12 @@ _NO_CHANNELS: dict[Folded, Channel] = {}
 """The one empty channel map new users share; never mutated (see :meth:`User.joined`)."""
 
 
+def wire_host(host: str) -> str:
+    """``host`` as it may stand in ``nick!user@host``: an IPv6 address must not start with
+    ``:`` on the wire (``::1`` is written ``0::1``)."""
+    return "0" + host if host.startswith(":") else host
+
+
 class User:
     """Someone on the network: a nick and what goes with it."""
 
@@ -73,8 +79,7 @@ class User:
         """The local connection of this user; None for a service or a remote user."""
         self.service = service
         """What answers for a user with no connection (a service or a plugin's bot)."""
-        if host.startswith(":"):
-            host = "0" + host  # an IPv6 host must not start with ':' on the wire
+        host = wire_host(host)
         self.host = host
         """The host others see (a cloak, a host name or an address; CHGHOST replaces it)."""
         self.cloak = host

@@ -19,7 +19,7 @@ from hubbub.config import WebircSection
 from hubbub.passwords import check_password
 from hubbub.protocol import numerics as n
 from hubbub.server.commands.dispatch import Command, Context, Help
-from hubbub.server.peer import in_networks, networks, normal_ip
+from hubbub.server.peer import in_networks, is_loopback, networks, normal_ip
 from hubbub.server.session import PeerInfo, Session
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def options(text: str) -> dict[str, str]:
 def link_secure(peer: PeerInfo) -> bool:
     """Whether the gateway's own connection can be called secure: encrypted, a Unix socket
     or a loopback address (the gateway runs on this machine)."""
-    return peer.secure or peer.ip.startswith("127.") or peer.ip == "::1"
+    return peer.secure or is_loopback(peer.ip)
 
 
 def handle_webirc(ctx: Context) -> None:
