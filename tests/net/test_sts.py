@@ -52,6 +52,13 @@ async def test_sts_policy_per_connection(app_factory: Callable[..., Any], tmp_pa
     assert not [c for c in await cap_ls(old, "") if c.startswith("sts")]
     await old.close()
 
+    # A plain CAP LS after a CAP LS 302 is answered as its version asks: no values, and so
+    # no sts (a policy is nothing without its value).
+    both = await IRCTestClient.connect(*app.address("irc"))
+    assert f"sts=port={tls_port}" in await cap_ls(both, "302")
+    assert not [c for c in await cap_ls(both, "") if c.startswith("sts")]
+    await both.close()
+
     ctx = ssl.create_default_context(cafile=str(cert))
     secure = await IRCTestClient.connect(tls_host, tls_port, tls=ctx)
     assert "sts=duration=86400,preload" in await cap_ls(secure, "302")

@@ -109,6 +109,48 @@ def test_unknown_msgid_and_bad_parameters_get_fail() -> None:
         assert fails[0].params[:2] == ("CHATHISTORY", code), line
 
 
+def test_an_unknown_msgid_is_the_parameter_its_fail_names() -> None:
+    """``FAIL CHATHISTORY INVALID_PARAMS <subcommand> <the invalid parameter>``: the
+    reference that named no message, not the target."""
+    server, _ = server_with_history()
+    alice = joined(server, "alice", "#room", caps=HIST)
+    said(alice, "#room", "a")
+    alice.messages()
+    alice.send("CHATHISTORY LATEST #room * 1")
+    known = batch_lines(alice.messages())[0].tags["msgid"]
+    for line, named in (
+        ("CHATHISTORY BEFORE #room msgid=nope 10", "msgid=nope"),
+        ("CHATHISTORY AROUND #room msgid=nope 10", "msgid=nope"),
+        (f"CHATHISTORY BETWEEN #room msgid={known} msgid=gone 10", "msgid=gone"),
+        (
+            "CHATHISTORY BETWEEN #room msgid=gone timestamp=2020-01-01T00:00:00.000Z 10",
+            "msgid=gone",
+        ),
+    ):
+        alice.send(line)
+        fails = [m.params[:4] for m in alice.messages() if m.command == "FAIL"]
+        sub = line.split()[1]
+        assert fails == [("CHATHISTORY", "INVALID_PARAMS", sub, named)], line
+
+
+def test_a_conversation_batch_names_the_other_party_as_it_writes_its_nick() -> None:
+    """The batch's parameter is the target's canonical name: ``BoB``'s own spelling, however
+    the client asked for it."""
+    server, _ = server_with_history()
+    alice = joined(server, "alice", caps=HIST)
+    bob = joined(server, "BoB", caps=HIST)
+    alice.send("PRIVMSG bob :hi")
+    bob.messages()
+    alice.messages()
+    alice.send("CHATHISTORY LATEST BOB * 10")
+    starts = [m.params for m in alice.messages() if m.command == "BATCH" and m.params[0][0] == "+"]
+    assert [p[1:] for p in starts] == [("chathistory", "BoB")]
+    bob.send("QUIT")
+    alice.send("CHATHISTORY LATEST BOB * 10")  # (gone: the name as asked)
+    starts = [m.params for m in alice.messages() if m.command == "BATCH" and m.params[0][0] == "+"]
+    assert [p[1:] for p in starts] == [("chathistory", "BOB")]
+
+
 def test_limit_is_capped_by_request_limit() -> None:
     server, _ = server_with_history(request_limit=2)
     alice = joined(server, "alice", "#room", caps=HIST)

@@ -142,3 +142,23 @@ def test_a_service_notice_has_a_time_and_a_msgid_of_its_own() -> None:
     assert len(notices) == 2
     assert all("time" in m.tags for m in notices)
     assert notices[0].tags["msgid"] != notices[1].tags["msgid"]
+
+
+@pytest.mark.parametrize("targets", [":", ",", ",,"])
+def test_a_message_that_names_no_target_gets_411(alice: Client, targets: str) -> None:
+    """``PRIVMSG , :x`` names no one, as ``PRIVMSG : x`` does: ERR_NORECIPIENT, not ACK."""
+    text = "" if targets == ":" else " :x"
+    assert ask(alice, f"PRIVMSG {targets}{text}") == [
+        ("411", ("alice", "No recipient given (PRIVMSG)"))
+    ]
+    assert ask(alice, f"NOTICE {targets}{text}") == []  # (never an error to a NOTICE)
+
+
+@pytest.mark.parametrize("command", ["JOIN", "PART"])
+@pytest.mark.parametrize("channels", [":", ",", ",,"])
+def test_join_or_part_that_names_no_channel_gets_461(
+    alice: Client, command: str, channels: str
+) -> None:
+    assert ask(alice, f"{command} {channels}") == [
+        ("461", ("alice", command, "Not enough parameters"))
+    ]

@@ -337,10 +337,24 @@ def test_prefix_mode_on_a_missing_nick_is_401(pair: tuple[Client, Client]) -> No
     assert ask(alice, "MODE #c +v ghost") == [("401", ("alice", "ghost", "No such nick/channel"))]
 
 
-def test_prefix_mode_without_a_nick_is_ignored(pair: tuple[Client, Client]) -> None:
-    alice, _ = pair
-    assert ask(alice, "MODE #c +o") == []
-    assert ask(alice, "MODE #c +v") == []
+def test_prefix_mode_without_a_nick_is_refused_with_696(pair: tuple[Client, Client]) -> None:
+    """Modern IRC's ERR_INVALIDMODEPARAM, with ``*`` for the missing parameter (as InspIRCd
+    says it): the user learns why nothing changed."""
+    alice, bob = pair
+    assert ask(alice, "MODE #c +o") == [
+        ("696", ("alice", "#c", "o", "*", "Mode o needs a parameter"))
+    ]
+    assert ask(alice, "MODE #c -v") == [
+        ("696", ("alice", "#c", "v", "*", "Mode v needs a parameter"))
+    ]
+    assert mode_lines(bob) == []
+
+
+def test_a_mode_without_its_parameter_from_a_non_operator_is_refused_as_such(
+    pair: tuple[Client, Client],
+) -> None:
+    _, bob = pair
+    assert ask(bob, "MODE #c +o") == [("482", ("bob", "#c", "You're not channel operator"))]
 
 
 # -- +k ---------------------------------------------------------------------------------------
@@ -389,9 +403,11 @@ def test_a_malformed_key_is_525(pair: tuple[Client, Client], key: str) -> None:
     assert ask(alice, "MODE #c")[0] == ("324", ("alice", "#c", "+nt"))
 
 
-def test_a_key_without_a_parameter_is_ignored(pair: tuple[Client, Client]) -> None:
+def test_a_key_without_a_parameter_is_refused_with_696(pair: tuple[Client, Client]) -> None:
     alice, _ = pair
-    assert ask(alice, "MODE #c +k") == []
+    assert ask(alice, "MODE #c +k") == [
+        ("696", ("alice", "#c", "k", "*", "Mode k needs a parameter"))
+    ]
     assert ask(alice, "MODE #c")[0] == ("324", ("alice", "#c", "+nt"))
 
 
@@ -450,10 +466,27 @@ def test_an_invitation_skips_the_limit(pair: tuple[Client, Client], server: Serv
     assert [c for c, _ in ask(carol, "JOIN #c")] == ["JOIN", "353", "366"]
 
 
-@pytest.mark.parametrize("value", ["0", "-5", "abc", "²", "1e3", "9" * 19, "+3", " 3"], ids=repr)
-def test_a_bad_limit_is_ignored(pair: tuple[Client, Client], value: str) -> None:
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("0", "0"),
+        ("-5", "-5"),
+        ("abc", "abc"),
+        ("²", "²"),
+        ("1e3", "1e3"),
+        ("9" * 19, "9" * 19),
+        ("+3", "+3"),
+        (" 3", "*"),  # (no middle parameter can carry a space)
+        ("", "*"),
+    ],
+    ids=repr,
+)
+def test_a_bad_limit_is_refused_with_696(
+    pair: tuple[Client, Client], value: str, shown: str
+) -> None:
     alice, bob = pair
-    assert ask(alice, f"MODE #c +l :{value}") == []
+    why = "The limit must be a whole number of at least 1"
+    assert ask(alice, f"MODE #c +l :{value}") == [("696", ("alice", "#c", "l", shown, why))]
     assert ask(alice, "MODE #c")[0] == ("324", ("alice", "#c", "+nt"))
     assert mode_lines(bob) == []
 

@@ -351,6 +351,18 @@ def test_a_line_to_another_target_fails_the_batch(server: Server) -> None:
     assert bob.lines() == []
 
 
+def test_a_labelled_line_of_a_batch_not_open_is_acknowledged(server: Server) -> None:
+    """The line is ignored (the rest of a batch already dropped), but labeled-response
+    wants an answer to every labelled command: ACK."""
+    alice = member(server, "alice", ML + " labeled-response")
+    bob = member(server, "bob", ML)
+    settle(alice, bob)
+    alice.send("@label=o1;batch=nope PRIVMSG #room :x", "@batch=nope PRIVMSG #room :y")
+    got = alice.messages()
+    assert [(m.command, m.tags.get("label")) for m in got] == [("ACK", "o1")]
+    assert bob.lines() == []
+
+
 def test_target_case_does_not_matter(server: Server) -> None:
     alice = member(server, "alice", ML)
     bob = member(server, "bob", ML)

@@ -573,7 +573,7 @@ class Server:
             reply.flush()
             return
         if (session.multiline is not None or (msg.tags and "batch" in msg.tags)) and take_line(
-            self, session, msg, command
+            self, session, msg, command, reply
         ):
             return  # (a line of a multiline batch: answered when the batch ends)
         entry = self.commands.get(command)

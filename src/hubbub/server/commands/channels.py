@@ -24,6 +24,9 @@ def handle_join(ctx: Context) -> None:
         _charge_channels(ctx, len(channels))
         return
     names = ctx.params[0].split(",")
+    if not any(names):  # ("JOIN :" or "JOIN ,": no channel named)
+        reply.numeric(n.ERR_NEEDMOREPARAMS, "JOIN", "Not enough parameters")
+        return
     _charge_channels(ctx, sum(1 for name in names if name))
     keys = ctx.params[1].split(",") if len(ctx.params) > 1 else []
     for i, name in enumerate(names):
@@ -186,6 +189,9 @@ def handle_part(ctx: Context) -> None:
     server, user, reply = ctx.server, ctx.user, ctx.reply
     reason = ctx.params[1] if len(ctx.params) > 1 else ""
     names = ctx.params[0].split(",")
+    if not any(names):
+        reply.numeric(n.ERR_NEEDMOREPARAMS, "PART", "Not enough parameters")
+        return
     _charge_channels(ctx, sum(1 for name in names if name))
     for name in names:
         if not name:

@@ -210,13 +210,19 @@ def handle_chathistory(ctx: Context) -> None:
             messages_only=not events,
         )
 
+    unknown: list[str] = []
+    """The msgid (of those the client named) that named no message it may read, if any."""
+
     def when(anchor: Anchor) -> float | None:
         """The time of the message an anchor names (None: no such message)."""
         if anchor.time is not None:
             return anchor.time
         assert anchor.msgid is not None
         row = find(anchor.msgid)
-        return None if row is None else row.time
+        if row is None:
+            unknown.append(anchor.msgid)
+            return None
+        return row.time
 
     def fit(rows: list[StoredMessage] | None, newest: bool) -> list[StoredMessage] | None:
         return None if rows is None else fit_lines(rows, budget, newest)
@@ -227,6 +233,7 @@ def handle_chathistory(ctx: Context) -> None:
         first = anchors[0] if anchors else None
         named = first.msgid if first is not None else None
         if sub in ("LATEST", "BEFORE", "AFTER") and named is not None and find(named) is None:
+            unknown.append(named)
             return None  # (a message from before the client may read is no message)
         if sub == "LATEST":
             return fit(query(first, None, limit, True), True)
@@ -240,6 +247,7 @@ def handle_chathistory(ctx: Context) -> None:
             if first.msgid is not None:
                 row = find(first.msgid)
                 if row is None:
+                    unknown.append(first.msgid)
                     return None
                 if events or row.command in MESSAGE_COMMANDS:
                     middle = [row]
@@ -277,9 +285,8 @@ def handle_chathistory(ctx: Context) -> None:
             )
             return
         if result is None:
-            later.fail(
-                "CHATHISTORY", "INVALID_PARAMS", sub, target_name, "No such message to count from"
-            )
+            named = f"msgid={unknown[0]}" if unknown else target_name
+            later.fail("CHATHISTORY", "INVALID_PARAMS", sub, named, "No such message to count from")
             return
         later.add(Batch("chathistory", (shown,), _messages(result, events)))
 
@@ -306,7 +313,9 @@ def _buffer(ctx: Context, history: History, name: str) -> tuple[str | None, str,
         return key, "", floor, channel.name
     if not _peer_name(server, name):
         return None
-    return history.key_of(user), server.fold(name), history.private_floor(user), name
+    other = server.find_user(name)  # (the batch names the nick as its owner writes it)
+    shown = other.nick if other is not None else name
+    return history.key_of(user), server.fold(name), history.private_floor(user), shown
 
 
 def _peer_name(server: Server, name: str) -> bool:

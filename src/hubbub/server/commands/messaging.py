@@ -16,7 +16,7 @@ def _relay(ctx: Context, command: str) -> None:
     server, user, reply = ctx.server, ctx.user, ctx.reply
     params = ctx.params
     quiet = command == "NOTICE"  # Modern IRC: no error replies to NOTICE
-    if not params or not params[0]:
+    if not params or not params[0].strip(","):  # ("," names no one either)
         if not quiet:
             reply.numeric(n.ERR_NORECIPIENT, f"No recipient given ({command})")
         return

@@ -116,6 +116,16 @@ def channel_mode(ctx: Context, override: bool = False) -> bool:
             reply.numeric(n.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
             denied = True
 
+    def missing(ch: str) -> None:
+        """A mode that needs a parameter came without one: said (as InspIRCd and Modern IRC
+        do, with 696 and ``*``), so the user is not left guessing why nothing changed."""
+        if is_op:
+            reply.numeric(
+                n.ERR_INVALIDMODEPARAM, channel.name, ch, "*", f"Mode {ch} needs a parameter"
+            )
+        else:
+            deny()
+
     for ch in modestr:
         if ch in "+-":
             adding = ch == "+"
@@ -172,6 +182,7 @@ def channel_mode(ctx: Context, override: bool = False) -> bool:
             continue
         if ch in PREFIX_MODES:
             if not args:
+                missing(ch)
                 continue
             nick = args.pop(0)
             param_count += 1
@@ -193,6 +204,7 @@ def channel_mode(ctx: Context, override: bool = False) -> bool:
             continue
         if ch == "k":
             if adding and not args:
+                missing(ch)
                 continue
             given = args.pop(0) if args else None
             if not is_op:
@@ -212,6 +224,7 @@ def channel_mode(ctx: Context, override: bool = False) -> bool:
         if ch == "l":
             if adding:
                 if not args:
+                    missing(ch)
                     continue
                 raw = args.pop(0)
                 if not is_op:
@@ -219,6 +232,13 @@ def channel_mode(ctx: Context, override: bool = False) -> bool:
                     continue
                 number = parse_number(raw, lo=1)
                 if number is None:
+                    reply.numeric(
+                        n.ERR_INVALIDMODEPARAM,
+                        channel.name,
+                        ch,
+                        _shown(raw),
+                        "The limit must be a whole number of at least 1",
+                    )
                     continue
                 limit = number
                 applied.append(("+", "l", str(limit)))
@@ -245,6 +265,15 @@ def channel_mode(ctx: Context, override: bool = False) -> bool:
     if applied:
         server.network.change_channel_modes(user, channel, applied, user.prefix)
     return bool(applied)
+
+
+def _shown(param: str) -> str:
+    """A client's mode parameter as a reply's middle parameter can carry it (``*`` when it
+    could not be one: empty, with a space, or starting with ``:``), and not past 64
+    characters."""
+    if not param or " " in param or param[0] == ":":
+        return "*"
+    return param[:64]
 
 
 def send_list(ctx: Context, channel: Channel, mode: str, override: bool = False) -> None:

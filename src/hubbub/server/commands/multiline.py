@@ -154,11 +154,14 @@ def _drop(server: Server, session: Session, code: str, *context_and_text: str) -
     reply.flush()
 
 
-def take_line(server: Server, session: Session, msg: Message, command: str) -> bool:
+def take_line(
+    server: Server, session: Session, msg: Message, command: str, reply: Response
+) -> bool:
     """Called by the core for each line of a client that has a batch open, or that tags
     a line with a batch: True when the line was taken (a line of the open batch, or of one
-    that is not open: ignored); False when it is a command to run as usual (having dropped
-    the open batch first when it is unrelated to it)."""
+    that is not open: ignored, but for the ``ACK`` a labelled line must get); False when it
+    is a command to run as usual (having dropped the open batch first when it is unrelated
+    to it)."""
     if not session.registered:
         return False
     batch = session.multiline
@@ -168,6 +171,9 @@ def take_line(server: Server, session: Session, msg: Message, command: str) -> b
             batch.add(msg, command, server)
             return True
         if command in _MESSAGES:
+            # (the rest of a batch already dropped, and told: nothing more to say, but a
+            # labelled line is answered, as labeled-response requires)
+            reply.flush()
             return True
     if batch is None:
         return False

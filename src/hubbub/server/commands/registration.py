@@ -330,7 +330,11 @@ def handle_cap(ctx: Context) -> None:
         session.cap_version = max(session.cap_version, version)
         if version >= 302:
             session.set_caps(session.caps | Cap.CAP_NOTIFY)
-        names = [cap_ls_value(server, session, c, version) for c in offered(server, session)]
+        names = [
+            cap_ls_value(server, session, c, version)
+            for c in offered(server, session)
+            if version >= 302 or c != Cap.STS  # (a policy is its value: 302 only)
+        ]
         _send_cap_list(ctx, target, "LS", names, multiline=version >= 302)
     elif sub == "LIST":
         names = [CAP_NAMES[c] for c in offered(server, session) if session.caps & c]
