@@ -376,6 +376,39 @@ async def test_a_stream_of_empty_lines_ends_in_excess_flood(
     await other.close()
 
 
+@pytest.mark.parametrize(
+    "frame",
+    [client_frame(CONTINUATION, b"", fin=False), client_frame(PING, b"p" * 125)],
+    ids=["empty fragments", "pings"],
+)
+async def test_a_stream_of_frames_that_bring_no_line_ends_in_excess_flood(
+    app_factory: AppFactory, cert: tuple[Path, Path], frame: bytes
+) -> None:
+    # Each costs the loop a turn as a line does, and completes none: flood control counts
+    # them as empty lines (an attack audit held another user's echo 118 ms, and history
+    # 341 ms, with two connections streaming empty fragments). A few pings in a burst are
+    # fine, and answered.
+    app = await app_factory(config(cert, flood=True))
+    other = await bystander(app)
+    await other.send("JOIN #frames")
+    ws = await RawWS.connect(app)
+    await registered(ws, "framer")
+    ws.send(BINARY, b"JOIN #frames")
+    await other.expect(lambda m: m.command == "JOIN" and (m.source or "").startswith("framer!"))
+    ws.send(PING, b"hello")
+    assert await ws.until(0xA) == b"hello"
+    ws.send(BINARY, b"", fin=False)
+    with contextlib.suppress(ConnectionError):
+        for _ in range(100):
+            ws.writer.write(frame * 1000)
+            await asyncio.wait_for(ws.writer.drain(), TIMEOUT)
+    quit_ = await other.expect(lambda m: m.command == "QUIT")
+    assert (quit_.source or "").startswith("framer!")
+    assert quit_.params == ("Excess Flood",)
+    await still_served(other)
+    await other.close()
+
+
 async def test_connections_being_set_up_are_limited_per_address(
     app_factory: AppFactory, cert: tuple[Path, Path]
 ) -> None:

@@ -36,7 +36,7 @@ def client_frame(opcode: int, data: bytes, fin: bool = True, mask: bool = True) 
 def test_frames_as_websockets_makes_them() -> None:
     for opcode, data, fin in [(Opcode.TEXT, b"NICK a", True), (Opcode.BINARY, b"x" * 300, False)]:
         raw = Frame(opcode, data, fin=fin).serialize(mask=True, extensions=[])
-        got, partial = read_frames(raw, None, MAX)
+        got, partial, _ = read_frames(raw, None, MAX)
         if fin:
             assert (got, partial) == ([Received(opcode, data)], None)
         else:
@@ -49,11 +49,11 @@ def read_all(data: bytes, chunks: list[int] | None = None) -> list[Received]:
     partial: Partial | None = None
     pos = 0
     for size in chunks or [len(data)]:
-        got, partial = read_frames(data[pos : pos + size], partial, MAX)
+        got, partial, _ = read_frames(data[pos : pos + size], partial, MAX)
         out.extend(got)
         pos += size
     if pos < len(data):
-        got, partial = read_frames(data[pos:], partial, MAX)
+        got, partial, _ = read_frames(data[pos:], partial, MAX)
         out.extend(got)
     assert partial is None
     return out
@@ -88,7 +88,7 @@ def test_fragments_make_one_message_with_control_frames_between() -> None:
 def test_sizes_that_need_16_and_64_bit_lengths() -> None:
     medium, large = os.urandom(300), os.urandom(70_000)
     stream = client_frame(wsframes.OP_BINARY, medium) + client_frame(wsframes.OP_BINARY, large)
-    got, partial = read_frames(stream, None, 100_000)
+    got, partial, _ = read_frames(stream, None, 100_000)
     assert partial is None
     assert got == [Received(wsframes.OP_BINARY, medium), Received(wsframes.OP_BINARY, large)]
 
@@ -127,9 +127,9 @@ def test_a_frame_too_big_is_refused_from_its_header() -> None:
 
 
 def test_nothing_is_held_between_whole_frames() -> None:
-    _, partial = read_frames(client_frame(wsframes.OP_TEXT, b"PING x"), None, MAX)
+    _, partial, _ = read_frames(client_frame(wsframes.OP_TEXT, b"PING x"), None, MAX)
     assert partial is None
-    _, partial = read_frames(client_frame(wsframes.OP_TEXT, b"PING x")[:3], None, MAX)
+    _, partial, _ = read_frames(client_frame(wsframes.OP_TEXT, b"PING x")[:3], None, MAX)
     assert partial is not None
 
 
@@ -182,14 +182,14 @@ def test_close_codes_a_peer_may_send() -> None:
 
 def test_any_number_of_empty_fragments_holds_nothing_more() -> None:
     # (they never reach max_size; each once cost a copy of all the fragments before it)
-    _, partial = read_frames(client_frame(wsframes.OP_TEXT, b"PI", fin=False), None, MAX)
+    _, partial, _ = read_frames(client_frame(wsframes.OP_TEXT, b"PI", fin=False), None, MAX)
     empty = client_frame(wsframes.OP_CONTINUATION, b"", fin=False) * 50_000
     for _ in range(4):
-        got, partial = read_frames(empty, partial, MAX)
+        got, partial, _ = read_frames(empty, partial, MAX)
         assert got == []
         assert partial == Partial(b"", wsframes.OP_TEXT, b"PI")
     end = client_frame(wsframes.OP_CONTINUATION, b"NG")
-    assert read_frames(end, partial, MAX) == ([Received(wsframes.OP_TEXT, b"PING")], None)
+    assert read_frames(end, partial, MAX) == ([Received(wsframes.OP_TEXT, b"PING")], None, 1)
 
 
 def test_a_big_frame_read_a_few_bytes_at_a_time_is_held_in_one_growing_buffer() -> None:
@@ -198,11 +198,11 @@ def test_a_big_frame_read_a_few_bytes_at_a_time_is_held_in_one_growing_buffer() 
     partial: Partial | None = None
     held: list[object] = []
     for pos in range(0, len(frame) - 64, 64):
-        got, partial = read_frames(frame[pos : pos + 64], partial, 1 << 20)
+        got, partial, _ = read_frames(frame[pos : pos + 64], partial, 1 << 20)
         assert got == []
         assert partial is not None
         held.append(partial.tail)
     assert all(tail is held[0] for tail in held[1:])  # (one buffer, extended in place)
-    got, partial = read_frames(frame[len(held) * 64 :], partial, 1 << 20)
+    got, partial, _ = read_frames(frame[len(held) * 64 :], partial, 1 << 20)
     assert partial is None
     assert [len(m.data) for m in got] == [200_000]

@@ -403,6 +403,25 @@ def test_a_join_of_many_channels_counts_a_quarter_line_for_each_after_the_first(
     assert pongs(client) == ["late"]
 
 
+def test_a_long_reply_counts_a_line_for_each_hundred_lines_past_the_first_hundred(
+    clock: FakeClock,
+) -> None:
+    """LIST on a server of many channels had cost one line for thousands of lines built: a
+    few clients repeating it held everyone's PONG for seconds (an attack audit)."""
+    server = make_server(clock=clock, flood=True, flood_burst=20, flood_rate=4.0)
+    for seeder in range(11):  # 330 channels
+        seed = Client(server).register(f"seed{seeder}")
+        seed.send("JOIN " + ",".join(f"#s{seeder}x{i}" for i in range(30)))
+        clock.advance(6.0)  # (the burst back, and far from any ping timeout)
+        server.tick()
+    lister = Client(server).register("lister")  # (18 lines of the burst left)
+    lister.send("LIST", *[f"PING {i}" for i in range(20)])
+    got = lister.messages()
+    assert [m.command for m in got].count("322") == 330
+    # LIST: 1 line, and (332 - 100) / 100 = 2.32 for its reply; 14.68 left
+    assert [m.params[1] for m in got if m.command == "PONG"] == [str(i) for i in range(14)]
+
+
 def test_flooding_beyond_the_held_line_limit_is_excess_flood(flood_server: Server) -> None:
     alice = Client(flood_server).register("alice")
     bob = Client(flood_server).register("bob")

@@ -644,7 +644,7 @@ class WSConnection(Connection):
             return
         server = self.server
         try:
-            messages, self.partial = wsframes.read_frames(
+            messages, self.partial, frames = wsframes.read_frames(
                 data, self.partial, max(server.limits.recvq, 1024)
             )
         except wsframes.ProtocolViolation as exc:
@@ -652,9 +652,11 @@ class WSConnection(Connection):
             self._finish(wsframes.close_frame(exc.code, exc.reason), reason)
             return
         metrics = server.metrics
+        idle = frames  # (frames that bring no line: counted down below)
         for message in messages:
             opcode = message.opcode
             if opcode == wsframes.OP_TEXT or opcode == wsframes.OP_BINARY:
+                idle -= 1
                 if metrics is not None:
                     metrics.bytes_received[session.peer.transport] += len(message.data)
                 # One message is one line; a final LF gives it exactly the TCP line rules
@@ -686,6 +688,12 @@ class WSConnection(Connection):
                         code = wsframes.CLOSE_BAD_DATA
                 self._finish(wsframes.close_frame(code), "Connection closed")
                 return
+        if idle > 0 and server.limits.flood and not session.closed:
+            # Pings, pongs and the fragments before a message's last cost the loop as much
+            # as a line each: flood control counts them as empty lines (which the core
+            # ignores), so a stream of them is throttled, then an Excess Flood, like one of
+            # bare LFs. (A browser sends neither; a keepalive ping costs one line.)
+            server.receive(session, [b""] * idle)
 
     def _finish(self, last: bytes, reason: str) -> None:
         """Send ``last`` (a close frame), take the session off the network with ``reason``

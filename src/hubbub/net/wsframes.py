@@ -93,9 +93,11 @@ class Partial(NamedTuple):
 
 def read_frames(
     data: bytes | bytearray, partial: Partial | None, max_size: int
-) -> tuple[list[Received], Partial | None]:
+) -> tuple[list[Received], Partial | None, int]:
     """The messages and control frames that ``data`` completes, after what ``partial``
-    held; and what is left unfinished (None when nothing is). Raises
+    held; what is left unfinished (None when nothing is); and how many frames were read
+    whole (each costs a turn of this loop: a flood of empty fragments or pings, which
+    complete no line, is charged by the caller for them). Raises
     :class:`ProtocolViolation` for a frame the connection must be closed for."""
     opcode = 0
     fragments: bytes | bytearray = b""
@@ -110,6 +112,7 @@ def read_frames(
         opcode, fragments = partial.opcode, partial.fragments
     held = len(fragments)
     out: list[Received] = []
+    frames = 0
     pos, end = 0, len(data)
     while end - pos >= 2:
         b0, b1 = data[pos], data[pos + 1]
@@ -147,6 +150,7 @@ def read_frames(
         start = pos + head + 4
         payload = apply_mask(data[start : start + size], mask)
         pos = start + size
+        frames += 1
         if op in _CONTROL:
             out.append(Received(op, payload))
             continue
@@ -172,10 +176,10 @@ def read_frames(
         opcode = 0
     if pos >= end:
         if not opcode:
-            return out, None
-        return out, Partial(b"", opcode, fragments)
+            return out, None, frames
+        return out, Partial(b"", opcode, fragments), frames
     rest = data if pos == 0 and isinstance(data, bytearray) else bytearray(data[pos:])
-    return out, Partial(rest, opcode, fragments)
+    return out, Partial(rest, opcode, fragments), frames
 
 
 def frame(opcode: int, payload: bytes) -> bytes:

@@ -53,6 +53,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hubbub.server")
 
+REPLY_LINES_FREE = 100
+"""Lines of one command's reply that flood control does not count (a WHO of a busy
+channel, MOTD, HELP)."""
+REPLY_LINES_PER_LINE = 100
+"""Beyond :data:`REPLY_LINES_FREE`, how many reply lines count as one line sent: a LIST of
+2,000 channels costs 20, so a client that asks for it over and over is held to a LIST
+every 5 s (at ``flood_rate`` 4), where each had cost one line; one LIST now and then
+costs a client nothing it would notice."""
 MAX_PENDING_LINES = 64
 """Lines held for a flooding client beyond its token bucket before it is disconnected
 (alongside ``[limits] recvq``, the bytes held)."""
@@ -577,6 +585,7 @@ class Server:
         ):
             return  # (a line of a multiline batch: answered when the batch ends)
         entry = self.commands.get(command)
+        charged = session.flood_tokens  # (to tell whether the command charges for itself)
         if entry is None:
             if session.registered:
                 reply.numeric(n.ERR_UNKNOWNCOMMAND, msg.command, "Unknown command")
@@ -601,6 +610,10 @@ class Server:
             finally:
                 delivery.answering = outer
         if not session.closed:
+            lines = len(reply.messages)
+            # (a command that counted its own cost, JOIN of many channels, is not again)
+            if lines > REPLY_LINES_FREE and session.flood_tokens == charged:
+                self.charge(session, (lines - REPLY_LINES_FREE) / REPLY_LINES_PER_LINE)
             try:
                 reply.flush()
             except ProtocolError:
