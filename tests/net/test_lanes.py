@@ -1,5 +1,5 @@
 """The host's lanes of threads: password work in one thread of its own at a lower CPU
-priority, searches in another, the rest in the event loop's pool (see
+priority, searches in another, the rest of the database work in a few of its own (see
 :data:`hubbub.server.core.Lane`)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import os
 import threading
 from collections.abc import Callable
 
-from hubbub.net.app import HASH_NICE, App
+from hubbub.net.app import HASH_NICE, STORAGE_THREADS, App
 from hubbub.server.core import Lane
 from tests.conftest import make_config
 from tests.timeouts import TIMEOUT
@@ -40,7 +40,7 @@ async def test_each_lane_has_its_threads_and_hashing_runs_at_a_lower_priority() 
         assert hash_nice == min(base + HASH_NICE, 19)
         assert search_thread.startswith("hubbub-search")
         assert search_nice == base
-        assert not storage_thread.startswith(("hubbub-hash", "hubbub-search"))
+        assert storage_thread.startswith("hubbub-storage")
         assert storage_nice == base
         # the lowered priority stays with the hashing thread, not with the server's
         assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base
@@ -119,5 +119,73 @@ async def test_searches_take_turns_and_what_waits_too_long_never_runs() -> None:
         await asyncio.wait_for(finished.wait(), TIMEOUT)
         assert order == ["flood0", "flood1", "victim", "patient", "flood2"]
         assert answers == ["hasty late", "flood0", "flood1", "victim", "patient", "flood2"]
+    finally:
+        await app.stop("test over")
+
+
+async def test_storage_work_takes_turns_and_what_is_queued_at_shutdown_still_runs() -> None:
+    """A flood of database work from one address (REDACT, MARKREAD) delays another's
+    history read by one piece of work per flooding address, not by all of it; and what the
+    caches queued for writing when the server stops is written, not dropped."""
+    app = App(make_config())
+    await app.start()
+    order: list[str] = []
+    release = threading.Event()
+
+    def job(name: str) -> Callable[[], str]:
+        def work() -> str:
+            release.wait(TIMEOUT)
+            order.append(name)
+            return name
+
+        return work
+
+    for i in range(STORAGE_THREADS + 3):
+        app.offload(job(f"flood{i}"), lambda _: None, "storage", key="2001:db8::/64")
+    app.offload(job("victim"), lambda _: None, "storage", key="192.0.2.7")
+    app.offload(job("write"), lambda _: None, "storage")
+    await asyncio.sleep(0.05)
+    stopping = asyncio.create_task(app.stop("test over"))
+    await asyncio.sleep(0.05)
+    release.set()
+    await asyncio.wait_for(stopping, TIMEOUT)
+    assert sorted(order) == sorted(
+        [f"flood{i}" for i in range(STORAGE_THREADS + 3)] + ["victim", "write"]
+    )
+
+
+async def test_storage_work_of_another_address_goes_before_a_flood() -> None:
+    app = App(make_config())
+    await app.start()
+    try:
+        started: list[str] = []
+        release = threading.Event()
+        finished = asyncio.Event()
+
+        def job(name: str) -> Callable[[], str]:
+            def work() -> str:
+                started.append(name)
+                release.wait(TIMEOUT)
+                return name
+
+            return work
+
+        answers: list[str] = []
+
+        def done(name: str) -> None:
+            answers.append(name)
+            if name == "victim":
+                finished.set()
+
+        for i in range(STORAGE_THREADS * 3):
+            app.offload(job(f"flood{i}"), done, "storage", key="2001:db8::/64")
+        app.offload(job("victim"), done, "storage", key="192.0.2.7")
+        await asyncio.sleep(0.05)
+        assert len(started) == STORAGE_THREADS  # (the threads are busy with the flood)
+        release.set()
+        await asyncio.wait_for(finished.wait(), TIMEOUT)
+        # one more of the flood (queued before the victim asked, it had the next turn) and
+        # then the victim's, not the rest of the flood first
+        assert started.index("victim") == STORAGE_THREADS + 1
     finally:
         await app.stop("test over")

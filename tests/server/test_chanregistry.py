@@ -5,7 +5,7 @@ whatever order they finish in."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -98,6 +98,58 @@ def test_writes_store_the_newest_state_whatever_order_they_run_in(
     assert jobs.run() == 1
     assert answers == ["created"]
     assert [r.topic for r in storage.list_channels()] == ["5"]
+
+
+def test_changes_of_many_channels_are_written_one_transaction_at_a_time(
+    server: Server, storage: SqliteStorage
+) -> None:
+    """An attack audit: 120 operators churning their registered channels' topics and bans
+    queued a write each, and another user's history waited 473 ms behind them. Now one
+    write is under way at a time, holding every channel changed before it began."""
+    jobs = defer(server)
+    registry = ChannelRegistry(storage)
+    names = [f"#c{i}" for i in range(5)]
+    for name in names:
+        registry.register(server, record(name=name, folded=Folded(name)), lambda _: None)
+    jobs.run()
+    transactions = 0
+    write_channels = storage.write_channels
+
+    def counted(saved: Sequence[ChannelRecord], deleted: Sequence[Folded]) -> None:
+        nonlocal transactions
+        transactions += 1
+        write_channels(saved, deleted)
+
+    storage.write_channels = counted  # type: ignore[method-assign]
+    done: list[bool] = []
+    for round_ in range(3):
+        for name in names:
+            registry.update(
+                server, record(name=name, folded=Folded(name), topic=str(round_)), done.append
+            )
+    # One write, of #c0 (the first changed), not begun: it takes #c0's later changes; the
+    # other channels wait for the next.
+    assert len(jobs.jobs) == 1
+    jobs.jobs.pop(0)()
+    assert (transactions, len(jobs.jobs)) == (1, 1)
+    jobs.jobs.pop(0)()
+    assert (transactions, len(jobs.jobs)) == (2, 0)
+    assert done == [True] * 15
+    registry.update(server, record(name="#c0", folded=Folded("#c0"), topic="a"))
+    first = jobs.jobs.pop(0)
+    registry.update(server, record(name="#c1", folded=Folded("#c1"), topic="b"))
+    assert jobs.jobs == []  # (#c1 waits for the write under way)
+    first()
+    assert len(jobs.jobs) == 1
+    jobs.run()
+    assert transactions == 4
+    assert {r.name: r.topic for r in storage.list_channels()} == {
+        "#c0": "a",
+        "#c1": "b",
+        "#c2": "2",
+        "#c3": "2",
+        "#c4": "2",
+    }
 
 
 def test_changes_while_the_registration_waits_are_created_with_it(

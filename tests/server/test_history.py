@@ -3,9 +3,12 @@ replay, MARKREAD, REDACT and SEARCH (the database is SQLite in memory)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 from hubbub.protocol.message import Message
 from hubbub.server.delivery import format_time
-from tests.server.harness import Client, FakeClock
+from tests.server.harness import Client, FakeClock, host_of
 from tests.server.historyhelpers import joined, server_with_history
 
 HIST = "draft/chathistory batch message-tags server-time labeled-response"
@@ -342,6 +345,48 @@ def test_targets_lists_channels_and_conversations() -> None:
     assert rows == ["#room", "bob"]  # by the time of their latest line, oldest first
     alice.send(f"CHATHISTORY TARGETS timestamp={end} timestamp={start} 1")
     assert [m.params[1] for m in batch_lines(alice.messages())] == ["bob"]
+
+
+def test_markread_writes_wait_for_the_one_under_way_and_go_together() -> None:
+    """A flood of MARKREADs (an attack audit: 120 connections moving markers forward a
+    millisecond at a time held another user's CHATHISTORY 2.2 s behind a queue of single
+    writes) costs the database one write at a time, of every marker moved meanwhile, each
+    at its latest."""
+    clock = FakeClock()
+    server, _ = server_with_history(clock)
+    store = server.history.store if server.history is not None else None
+    assert store is not None
+    held: list[tuple[Callable[[], Any], Callable[[Any], None]]] = []
+    writes: list[list[tuple[str, str, float]]] = []
+    set_markers = store.set_markers
+
+    def counted(marks: Sequence[tuple[str, str, float]]) -> list[float]:
+        writes.append(list(marks))
+        return list(set_markers(marks))
+
+    store.set_markers = counted  # type: ignore[method-assign]
+    caps = "draft/read-marker"
+    clients = [joined(server, f"c{i}", "#room", "#other", caps=caps) for i in range(3)]
+    for client in clients:
+        server.network.set_account(client.session.user, "dana")
+    host_of(server).run = lambda work, done: held.append((work, done))
+    start = clock() - 100
+    for i in range(10):
+        for client in clients:
+            client.send(f"MARKREAD #room timestamp={format_time(start + i)}")
+    clients[0].send(f"MARKREAD #other timestamp={format_time(start)}")
+    assert len(held) == 1  # (the first; the rest wait for it)
+    work, done = held.pop()
+    done(work())
+    assert len(held) == 1  # (everything that came meanwhile, in one write)
+    work, done = held.pop()
+    done(work())
+    assert held == []
+    assert writes == [
+        [("dana", "#room", start)],
+        [("dana", "#room", start + 9), ("dana", "#other", start)],
+    ]
+    assert store.get_marker("dana", "#room") == start + 9
 
 
 def test_markread_sets_only_forward_and_syncs_the_accounts_other_connections() -> None:

@@ -175,5 +175,8 @@ class MemoryHistory:
             self.marks[(owner, target)] = time
         return self.marks[(owner, target)]
 
+    def set_markers(self, marks: Sequence[tuple[str, str, float]]) -> list[float]:
+        return [self.set_marker(owner, target, time) for owner, target, time in marks]
+
     def markers(self, owner: str) -> dict[str, float]:
         return {t: w for (o, t), w in self.marks.items() if o == owner}

@@ -76,8 +76,18 @@ increment; argon2's own threads inherit it): under a flood of login attempts the
 keeps the CPU it needs and logins wait, rather than everything slowing down."""
 SEARCH_THREADS = 1
 """Threads that run searches (one at a time also bounds their memory and disk reads)."""
-TURNS: dict[Lane, int] = {"hash": HASH_THREADS, "search": SEARCH_THREADS}
-"""The lanes whose queue serves the askers (address blocks) in turn, with their threads."""
+STORAGE_THREADS = 4
+"""Threads that read and write the database for everything else (history reads, read
+markers, redactions, accounts, registered channels). SQLite takes one writer at a time and
+history reads share one connection: more threads would only wait for those."""
+TURNS: dict[Lane, int] = {
+    "hash": HASH_THREADS,
+    "search": SEARCH_THREADS,
+    "storage": STORAGE_THREADS,
+}
+"""The lanes whose queue serves the askers (address blocks) in turn, with their threads:
+a flood of work from some addresses (logins, searches, redactions, history reads) delays
+another's by at most one piece of work per flooding address."""
 
 
 @dataclass(eq=False, slots=True)
@@ -220,9 +230,9 @@ class App:
                 HASH_THREADS, "hubbub-hash", initializer=_lower_priority, initargs=(HASH_NICE,)
             ),
             "search": ThreadPoolExecutor(SEARCH_THREADS, "hubbub-search"),
+            "storage": ThreadPoolExecutor(STORAGE_THREADS, "hubbub-storage"),
         }
-        """The threads of the lanes that have their own (see :data:`~hubbub.server.core.Lane`);
-        ``"storage"`` work runs in the event loop's default pool."""
+        """The threads of each lane (see :data:`~hubbub.server.core.Lane`)."""
         self._queues: dict[Lane, dict[str, deque[_Waiting]]] = {lane: {} for lane in TURNS}
         """Work of the lanes that take turns (:data:`TURNS`) not started yet, by lane and key
         (in the order the keys are served)."""
@@ -263,11 +273,13 @@ class App:
         Password hashing has one thread of its own at a lower CPU priority (argon2 takes
         0.1 to 0.2 s of two cores per check): a flood of wrong passwords queues there, and
         neither the event loop nor history reads wait behind it. Searches have their own
-        thread (each may run up to ``[history] search_timeout``). The queues of both lanes
-        (:data:`TURNS`) serve the ``key`` of each request (the asker's address block) in
-        turn, one piece of work each: a flood from some addresses (even of right passwords,
-        which nothing else limits; of slow searches) delays their own requests, and anyone
-        else's waits at most one piece of work per flooding address.
+        thread (each may run up to ``[history] search_timeout``), and the rest of the
+        database work its own few. The queue of each lane (:data:`TURNS`) serves the
+        ``key`` of each request (the asker's address block) in turn, one piece of work each:
+        a flood from some addresses (even of right passwords, which nothing else limits; of
+        slow searches; of redactions) delays their own requests, and anyone else's waits at
+        most one piece of work per flooding address. (Storage work still queued at shutdown
+        is run then: the caches it writes for have promised it.)
 
         Work of those lanes given ``within`` that has not started that many seconds after
         it was asked for never runs: it leaves the queue and ``late`` is called instead of
@@ -829,12 +841,14 @@ class App:
         """Refuse new blocking work and wait up to ``timeout`` seconds for the work running
         (and the answers it sends) to finish."""
         self._closing = True
-        for queues in self._queues.values():  # (never started: no answer but ERROR)
+        for lane, queues in self._queues.items():
             for queue in queues.values():
                 for waiting in queue:
                     if waiting.timer is not None:
                         waiting.timer.cancel()
-            queues.clear()
+                    if lane == "storage":  # (writes the cache has promised: run them all)
+                        waiting.start()
+            queues.clear()  # (the others never started: no answer but ERROR)
         if self._work:
             log.info("waiting for %d pieces of blocking work to finish", len(self._work))
             _, late = await asyncio.wait(set(self._work), timeout=timeout)

@@ -94,6 +94,14 @@ class ChannelRegistry:
         the writes asked for are done."""
         self._queued: set[Folded] = set()
         """Channels with a write asked for and not begun: another change needs no other."""
+        self._writing: set[Folded] = set()
+        """The channels of the write under way (at most one at a time, of every channel
+        queued when it was asked for: a flood of changes to many registered channels costs
+        the database one transaction after another, never a queue of them ahead of
+        everyone's history reads)."""
+        self._begun = False
+        """The write under way has read the records it stores (set from its thread): a
+        change of one of its channels after that needs another write."""
         self._creating: set[Folded] = set()
         """Channels being registered, not yet created in the database: they are written by
         the creation (:meth:`register`), never replaced by another write before it."""
@@ -122,7 +130,7 @@ class ChannelRegistry:
 
         def finish(result: tuple[bool, ChannelRecord | None]) -> None:
             ok, record = result
-            if not ok or folded in self._queued or folded in self._creating:
+            if not ok or folded in self._queued | self._writing | self._creating:
                 return  # (this server is about to write its own version)
             if record is None:
                 self.records.pop(folded, None)
@@ -147,7 +155,7 @@ class ChannelRegistry:
             if records is None:
                 return
             fresh = {record.folded: record for record in records}
-            for folded in self._queued | self._creating:  # (this server writes its own)
+            for folded in self._queued | self._writing | self._creating:  # (its own)
                 current = self.records.get(folded)
                 if current is None:
                     fresh.pop(folded, None)
@@ -245,11 +253,47 @@ class ChannelRegistry:
             self._queue(server, folded)
 
     def _queue(self, server: Server, folded: Folded) -> None:
-        """Ask for a write of ``folded`` unless one waits to begin."""
-        if folded in self._queued:
+        """Ask for a write of ``folded`` unless one waits to begin: with the write under way,
+        if there is none; else with the next, once it has ended."""
+        if folded in self._writing and not self._begun:
             return  # the write waiting to begin will store this
         self._queued.add(folded)
-        server.offload(lambda: self._write(folded), lambda result: self._written(folded, *result))
+        if not self._writing:
+            self._write_queued(server)
+
+    def _write_queued(self, server: Server) -> None:
+        """Write every channel queued, in one transaction off the event loop; then the ones
+        queued meanwhile."""
+        batch = sorted(self._queued)
+        self._writing, self._queued, self._begun = set(batch), set(), False
+
+        def finish(results: list[tuple[bool, int]]) -> None:
+            self._writing = set()
+            for folded, (ok, count) in zip(batch, results, strict=True):
+                self._written(folded, ok, count)
+            if self._queued:
+                self._write_queued(server)
+
+        server.offload(lambda: self._write_all(batch), finish)
+
+    def _write_all(self, batch: list[Folded]) -> list[tuple[bool, int]]:
+        """Store each channel of ``batch`` as the cache has it now, or delete it when the
+        cache has none, in one transaction (in a worker thread): for each, whether it
+        worked (a failure is logged) and the count of changes it holds (read before the
+        record: a change counted later is written by the write it queued)."""
+        with self._write_lock:
+            self._begun = True
+            counts = [self._changes.get(folded, 0) for folded in batch]
+            records = [self.records.get(folded) for folded in batch]
+            try:
+                self.store.write_channels(
+                    [record for record in records if record is not None],
+                    [f for f, record in zip(batch, records, strict=True) if record is None],
+                )
+            except Exception:  # (StorageError, or a store's own bug) the server goes on
+                log.exception("could not write the registrations of %s", ", ".join(batch))
+                return [(False, count) for count in counts]
+        return [(True, count) for count in counts]
 
     def forget_account(self, server: Server, account: str) -> None:
         """The folded ``account`` was deleted: the channels it founded are registered no

@@ -266,6 +266,13 @@ class History:
         each name (a name deleted and registered again is another account)."""
         self.session_markers: dict[User, dict[str, float]] = {}
         """Read markers of users without an account (for their connection only)."""
+        self._marks_to_save: dict[tuple[str, str], tuple[float, float, str]] = {}
+        """MARKREADs of accounts not written yet: (owner, target) to (time, the account's
+        registration time, the target as the client named it). One marker's later moves
+        replace its earlier ones here, and every one waiting is written in one transaction
+        (:meth:`save_marker`)."""
+        self._saving_marks = False
+        """A write of markers is under way (at most one at a time)."""
         self.searching: dict[str, int] = {}
         """Searches waiting or running, by the address block that asked (see
         :data:`~hubbub.server.commands.history.SEARCHES_PER_ADDRESS`)."""
@@ -767,6 +774,46 @@ class History:
                 if session is not None and session.registered and session.caps & Cap.READ_MARKER:
                     self.server.send(session, line)
         return True
+
+    def save_marker(self, owner: str, since: float, target: str, shown: str, when: float) -> None:
+        """Store that the account ``owner`` (registered at ``since``) has read ``target``
+        up to ``when``, off the event loop. The markers waiting are written together, one
+        write at a time: a flood of MARKREADs (any number of connections moving markers
+        forward a millisecond at a time) costs the database one transaction after another,
+        never a queue of them ahead of everyone's history reads."""
+        key = (owner, target)
+        waiting = self._marks_to_save.get(key)
+        if waiting is None or when >= waiting[0] or since != waiting[1]:
+            self._marks_to_save[key] = (when, since, shown)
+        if not self._saving_marks:
+            self._save_marks()
+
+    def _save_marks(self) -> None:
+        batch = list(self._marks_to_save.items())
+        self._marks_to_save = {}
+        self._saving_marks = True
+        store = self.store
+        marks = [(owner, target, when) for (owner, target), (when, _, _) in batch]
+
+        def save() -> list[float]:
+            return store.set_markers(marks)
+
+        def saved(stored: list[float] | Exception) -> None:
+            self._saving_marks = False
+            for i, ((owner, target), (when, since, shown)) in enumerate(batch):
+                if isinstance(stored, Exception):  # (kept in memory: the others hear it too)
+                    log.warning("history: read marker of %s on %s: %s", owner, target, stored)
+                self.marker_saved(
+                    owner,
+                    since,
+                    target,
+                    shown,
+                    when if isinstance(stored, Exception) else stored[i],
+                )
+            if self._marks_to_save:
+                self._save_marks()
+
+        self.server.offload(guarded(save), saved)
 
     def marker_saved(self, owner: str, since: float, target: str, shown: str, when: float) -> None:
         """A MARKREAD here was written to the store, which keeps the later of its marker and

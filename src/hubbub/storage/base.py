@@ -338,6 +338,10 @@ class HistoryStore(Protocol):
     def set_marker(self, owner: str, target: str, time: float) -> float:
         """Move the marker forward to ``time`` (never back); the marker now stored."""
 
+    def set_markers(self, marks: Sequence[tuple[str, str, float]]) -> list[float]:
+        """:meth:`set_marker` for each (owner, target, time) of ``marks``, in one
+        transaction; the markers now stored, in the same order."""
+
     def markers(self, owner: str) -> dict[str, float]:
         """Every read marker of folded account ``owner``, by target (loaded when the
         account logs in, so that JOIN can answer from memory)."""
@@ -367,6 +371,10 @@ class ChannelStore(Protocol):
 
     def delete_channel(self, folded: Folded) -> bool:
         """Drop a registration durably; False if there was none."""
+
+    def write_channels(self, saved: Sequence[ChannelRecord], deleted: Sequence[Folded]) -> None:
+        """:meth:`save_channel` each of ``saved`` and :meth:`delete_channel` each of
+        ``deleted``, in one transaction."""
 
 
 # -- rows of the SQL stores ------------------------------------------------------------------

@@ -515,6 +515,20 @@ class PostgresStorage:
             cursor = conn.execute("DELETE FROM channels WHERE folded = %s", (folded,))
             return cursor.rowcount == 1
 
+    def write_channels(self, saved: Sequence[ChannelRecord], deleted: Sequence[Folded]) -> None:
+        columns = CHANNEL_COLUMNS.split(", ")
+        updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in columns[2:])
+        with self.connection() as conn, conn.transaction():
+            for record in saved:
+                conn.execute(
+                    f"INSERT INTO channels ({CHANNEL_COLUMNS}) "
+                    f"VALUES ({', '.join(['%s'] * len(columns))}) "
+                    f"ON CONFLICT (folded) DO UPDATE SET name = EXCLUDED.name, {updates}",
+                    channel_row(record),
+                )
+            for folded in deleted:
+                conn.execute("DELETE FROM channels WHERE folded = %s", (folded,))
+
 
 class PostgresHistory:
     """:class:`~hubbub.storage.base.HistoryStore` in the database of a
@@ -745,16 +759,22 @@ class PostgresHistory:
                 return removed
 
     def set_marker(self, owner: str, target: str, time: float) -> float:
-        with self._connection() as conn:
-            row = conn.execute(
-                "INSERT INTO read_markers (owner, target, time) VALUES (%s, %s, %s) "
-                "ON CONFLICT (owner, target) DO UPDATE "
-                "SET time = GREATEST(read_markers.time, EXCLUDED.time) RETURNING time",
-                (owner, target, millis(time)),
-            ).fetchone()
-        if row is None:
-            raise StorageError("the read marker was not stored")
-        return int(row[0]) / 1000
+        return self.set_markers([(owner, target, time)])[0]
+
+    def set_markers(self, marks: Sequence[tuple[str, str, float]]) -> list[float]:
+        stored: list[float] = []
+        with self._connection() as conn, conn.transaction():
+            for owner, target, time in marks:
+                row = conn.execute(
+                    "INSERT INTO read_markers (owner, target, time) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (owner, target) DO UPDATE "
+                    "SET time = GREATEST(read_markers.time, EXCLUDED.time) RETURNING time",
+                    (owner, target, millis(time)),
+                ).fetchone()
+                if row is None:
+                    raise StorageError("the read marker was not stored")
+                stored.append(int(row[0]) / 1000)
+        return stored
 
     # -- reading -----------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from hubbub.protocol.casemap import Folded
@@ -364,3 +364,14 @@ class SqliteStorage:
         with self._connection() as conn:
             cursor = conn.execute("DELETE FROM channels WHERE folded = ?", (folded,))
             return cursor.rowcount == 1
+
+    def write_channels(self, saved: Sequence[ChannelRecord], deleted: Sequence[Folded]) -> None:
+        with self._transaction() as conn:
+            conn.executemany(
+                f"INSERT OR REPLACE INTO channels ({CHANNEL_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [channel_row(record) for record in saved],
+            )
+            conn.executemany(
+                "DELETE FROM channels WHERE folded = ?", [(folded,) for folded in deleted]
+            )

@@ -803,16 +803,22 @@ class SqliteHistory:
             start = int(rows[-1][0]) + 1
 
     def set_marker(self, owner: str, target: str, time: float) -> float:
+        return self.set_markers([(owner, target, time)])[0]
+
+    def set_markers(self, marks: Sequence[tuple[str, str, float]]) -> list[float]:
+        stored: list[float] = []
         with self._transaction() as conn:
-            conn.execute(
-                "INSERT INTO read_markers (owner, target, time) VALUES (?, ?, ?) "
-                "ON CONFLICT (owner, target) DO UPDATE SET time = max(time, excluded.time)",
-                (owner, target, millis(time)),
-            )
-            rows = conn.execute(
-                "SELECT time FROM read_markers WHERE owner = ? AND target = ?", (owner, target)
-            ).fetchall()
-        return int(rows[0][0]) / 1000
+            for owner, target, time in marks:
+                conn.execute(
+                    "INSERT INTO read_markers (owner, target, time) VALUES (?, ?, ?) "
+                    "ON CONFLICT (owner, target) DO UPDATE SET time = max(time, excluded.time)",
+                    (owner, target, millis(time)),
+                )
+                rows = conn.execute(
+                    "SELECT time FROM read_markers WHERE owner = ? AND target = ?", (owner, target)
+                ).fetchall()
+                stored.append(int(rows[0][0]) / 1000)
+        return stored
 
     # -- reading -----------------------------------------------------------------------------
 

@@ -591,20 +591,7 @@ def handle_markread(ctx: Context) -> None:
             server.send(session, line)
     account = user.account
     if account is not None:
-        owner = server.fold(account)
-        since = history.account_since(user)
-        store = history.store
-
-        def save() -> float:
-            return store.set_marker(owner, folded, now)
-
-        def saved(stored: float | Exception) -> None:
-            if isinstance(stored, Exception):  # (kept in memory: the others hear it too)
-                log.warning("history: read marker of %s on %s: %s", owner, folded, stored)
-                stored = now
-            history.marker_saved(owner, since, folded, target, stored)
-
-        server.offload(guarded(save), saved)
+        history.save_marker(server.fold(account), history.account_since(user), folded, target, now)
 
 
 # -- REDACT ----------------------------------------------------------------------------------
