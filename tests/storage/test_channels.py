@@ -79,6 +79,17 @@ def test_saving_again_replaces_and_delete_drops(db: AnyStorage) -> None:
     assert [r.name for r in db.list_channels()] == ["#b"]
 
 
+def test_write_channels_saves_and_drops_several_in_one_transaction(db: AnyStorage) -> None:
+    db.save_channel(registration("#gone"))
+    db.save_channel(registration("#a"))
+    db.write_channels(
+        [registration("#a", topic="changed"), registration("#b", topic="new")],
+        [Folded("#gone"), Folded("#never")],
+    )
+    assert [(r.name, r.topic) for r in db.list_channels()] == [("#a", "changed"), ("#b", "new")]
+    db.write_channels([], [])
+
+
 def test_create_stores_a_new_registration_and_refuses_an_existing_one(db: AnyStorage) -> None:
     first = registration(topic="first", founder="alice")
     assert db.create_channel(first)

@@ -870,14 +870,18 @@ class PostgresHistory:
             return []
         found: list[tuple[int, int, str, str]] = []
         with self._connection() as conn:
-            for buffer, (target, peer) in self._resolve(conn, keys).items():
-                row = conn.execute(
-                    "SELECT time, id FROM history WHERE buffer = %s "
-                    "ORDER BY time DESC, id DESC LIMIT 1",
-                    (buffer,),
-                ).fetchone()
-                if row is not None and low <= int(row[0]) <= high:
-                    found.append((int(row[0]), int(row[1]), target, peer))
+            buffers = self._resolve(conn, keys)
+            # Each buffer's newest row, in one statement (an owner may have tens of
+            # thousands of conversations: one round trip each was as many queries).
+            rows = conn.execute(
+                "SELECT b.id, h.time, h.id FROM unnest(%s::bigint[]) AS b(id) "
+                "CROSS JOIN LATERAL (SELECT time, id FROM history WHERE buffer = b.id "
+                "ORDER BY time DESC, id DESC LIMIT 1) h WHERE h.time BETWEEN %s AND %s",
+                (list(buffers), low, high),
+            ).fetchall()
+            for buffer, ms, row_id in rows:
+                target, peer = buffers[int(buffer)]
+                found.append((int(ms), int(row_id), target, peer))
         found.sort()
         chosen = found[:limit] if start <= end else found[-limit:]
         return [(target, peer, ms / 1000) for ms, _, target, peer in chosen]
