@@ -147,6 +147,17 @@ def test_matcher_agrees_with_the_old_regex_matcher(
     assert mask_matches(mask, subject, mapping) is expected
     assert Mask(mask, mapping).matches(subject) is expected
     assert table_matches(fold(mask, mapping), fold(subject, mapping)) is expected
+    if expected:  # (could_match only ever rules out: never a subject that matches)
+        compiled = Mask(mask, mapping)
+        assert compiled.could_match(fold(subject, mapping))
+        assert compiled.could_match(fold("other\n" + subject + "\nmore", mapping))
+
+
+def test_could_match_rules_out_a_subject_without_a_literal_run_of_the_mask() -> None:
+    mask = Mask("*nomatch*!*@*zz")
+    assert not mask.could_match("alice\n~a\nhost.example\nalice!~a@host.example")
+    assert mask.could_match("nomatch!a@zz")  # (a candidate; matches_folded decides)
+    assert Mask("*").could_match("")
 
 
 class CountingStr(str):

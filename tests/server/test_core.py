@@ -422,6 +422,94 @@ def test_a_long_reply_counts_a_line_for_each_hundred_lines_past_the_first_hundre
     assert [m.params[1] for m in got if m.command == "PONG"] == [str(i) for i in range(14)]
 
 
+@pytest.mark.parametrize("query", ["WHO *nobody*", "LIST *nochannel*"])
+def test_a_mask_that_matches_nobody_counts_what_it_looked_through(
+    clock: FakeClock, query: str
+) -> None:
+    """A WHO mask is matched against every user, a LIST filter against every channel: 40
+    connections asking for a WHO matching no one on a server of 1,000 users held another
+    client's PONG 10 s in an attack audit, each WHO costing one line."""
+    server = make_server(
+        clock=clock, flood=True, flood_burst=20, flood_rate=4.0, max_clients_per_ip=1000
+    )
+    server.limits = dataclasses.replace(server.limits, connect_burst=0)
+    for i in range(330):
+        user = Client(server).register(f"user{i}")
+        user.send(f"JOIN #c{i}")
+        clock.advance(0.01)
+    asker = Client(server).register("asker")  # (18 lines of the burst left)
+    asker.send(query, *[f"PING {i}" for i in range(20)])
+    # 1 line, and (331 - 100) / 100 or (330 - 100) / 100 for what it looked through
+    assert [m.params[1] for m in asker.messages() if m.command == "PONG"] == [
+        str(i) for i in range(14)
+    ]
+
+
+@pytest.mark.parametrize("change", ["AWAY :gone", "SETNAME :A New Name"])
+def test_a_change_told_to_hundreds_counts_a_line_for_each_hundred(
+    clock: FakeClock, change: str
+) -> None:
+    server = make_server(
+        clock=clock, flood=True, flood_burst=20, flood_rate=4.0, max_clients_per_ip=1000
+    )
+    for i in range(329):
+        Client(server).register(f"user{i}").send("JOIN #big")
+        clock.advance(0.01)
+    changer = Client(server).register("changer", caps="setname")  # (15 lines left)
+    changer.send("JOIN #big")  # (14 left)
+    changer.messages()
+    changer.send(change, *[f"PING {i}" for i in range(20)])
+    # the change: 1 line, and (330 - 100) / 100 for the 330 members it is told to
+    assert [m.params[1] for m in changer.messages() if m.command == "PONG"] == [
+        str(i) for i in range(10)
+    ]
+
+
+def test_a_big_tag_section_counts_a_line_more_for_each_512_bytes(clock: FakeClock) -> None:
+    """Client-only tags are copied to every member of a channel: 20 connections sending 4 KB
+    of them at a full burst had filled the SendQ of all 200 members of a channel."""
+    server = make_server(clock=clock, flood=True, flood_burst=20, flood_rate=4.0)
+    tagger = Client(server).register("tagger", caps="message-tags")  # (15 lines left)
+    tagger.send(*[f"@+x={'a' * 1500} PING {i}" for i in range(4)])  # 1 + 2 lines each
+    tagger.send(*[f"@+y=small PING s{i}" for i in range(5)])
+    assert [m.params[1] for m in tagger.messages() if m.command == "PONG"] == [
+        "0",
+        "1",
+        "2",
+        "3",
+        "s0",
+        "s1",
+        "s2",
+    ]
+
+
+def test_nick_changes_are_limited_to_five_in_twenty_seconds(clock: FakeClock) -> None:
+    server = make_server(clock=clock)
+    alice = Client(server).register("alice")
+    watcher = Client(server).register("watcher")
+    watcher.send("MONITOR + alice9")
+    watcher.messages()
+    for i in range(5):
+        assert ask(alice, f"NICK alice{i}")[0][0] == "NICK"
+    assert ask(alice, "NICK alice9") == [
+        ("438", ("alice4", "alice9", "Nick change too fast. Please wait 20 seconds."))
+    ]
+    assert [m.command for m in watcher.messages()] == []  # (no MONITOR notice: no change)
+    clock.advance(15.0)
+    assert ask(alice, "NICK alice9")[0][1][2] == "Nick change too fast. Please wait 5 seconds."
+    clock.advance(5.0)
+    assert ask(alice, "NICK alice9")[0][0] == "NICK"
+    oper = Client(server).register("oper")
+    oper.session.user.modes += "o"
+    for i in range(10):  # (operators are not limited)
+        assert ask(oper, f"NICK oper{i}")[0][0] == "NICK"
+    server.tick()
+    assert alice.session in server.nick_changes
+    clock.advance(20.0)
+    server.tick()
+    assert server.nick_changes == {}
+
+
 def test_flooding_beyond_the_held_line_limit_is_excess_flood(flood_server: Server) -> None:
     alice = Client(flood_server).register("alice")
     bob = Client(flood_server).register("bob")

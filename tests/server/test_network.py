@@ -741,7 +741,7 @@ def test_nick_claims_and_monitors_are_not_events(world: World) -> None:
     network.claim_nick(user, "early", fold("early"))
     network.forget(user)
     assert fold("early") not in network.users
-    network.monitor(world.alice.session, fold("early"))
+    network.monitor(world.alice.session, [fold("early")])
     assert network.monitors == {fold("early"): {world.alice.session}}
     network.unmonitor(world.alice.session, [fold("early")])
     assert network.monitors == {}

@@ -406,11 +406,13 @@ def test_whowas_history_is_bounded() -> None:
 def test_whowas_history_is_bounded_on_nick_changes() -> None:
     """NICK records WHOWAS like QUIT does, and trims it the same way: a client changing
     nick over and over cannot grow the history past the limit."""
-    server = make_server(whowas=5)
+    clock = FakeClock()
+    server = make_server(clock, whowas=5)
     alice = Client(server).register("alice")
     bob = Client(server).register("bob")
     for i in range(50):
         bob.send(f"NICK bob{i}")
+        clock.advance(5.0)  # (within the limit of nick changes)
         assert len(server.network.whowas) <= server.limits.whowas
     assert [e.nick for e in server.network.whowas] == ["bob48", "bob47", "bob46", "bob45", "bob44"]
     bob.send("QUIT")

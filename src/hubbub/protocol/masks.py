@@ -90,7 +90,7 @@ class Mask:
     most 16 wildcards a mask (``MAX_MASK_WILDCARDS`` in :mod:`hubbub.server.commands.modes`).
     """
 
-    __slots__ = ("_head", "_middle", "_min_length", "_star", "_tail", "mapping", "text")
+    __slots__ = ("_anchors", "_head", "_middle", "_min_length", "_star", "_tail", "mapping", "text")
 
     def __init__(self, text: str, mapping: Casemapping = Casemapping.RFC1459) -> None:
         self.text = text
@@ -101,6 +101,14 @@ class Mask:
         self._tail = _Segment(parts[-1] if self._star else "")
         self._middle = tuple(_Segment(p) for p in parts[1:-1] if p)
         self._min_length = sum(len(p) for p in parts)
+        segments = (self._head, self._tail, *self._middle)
+        self._anchors = tuple({s.anchor for s in segments if s.anchor})
+
+    def could_match(self, folded: str) -> bool:
+        """False when no subject within ``folded`` (already folded; several subjects may be
+        joined there) can match: a literal run of the mask is nowhere in it. One C search
+        a run, to pass over most subjects of a WHO mask at once."""
+        return all(anchor in folded for anchor in self._anchors)
 
     def matches(self, subject: str) -> bool:
         """True if ``subject`` matches the mask (case-insensitively)."""

@@ -34,6 +34,7 @@ from hubbub.server.commands.accounts import expire_grace, reload_accounts
 from hubbub.server.commands.dispatch import Command, Context
 from hubbub.server.commands.multiline import cap_value, expire, take_line
 from hubbub.server.commands.ordering import order_channel_changes
+from hubbub.server.commands.registration import NICK_CHANGE_WINDOW
 from hubbub.server.delivery import LocalDelivery
 from hubbub.server.delivery import format_time as format_time
 from hubbub.server.fastpath import relay, relay_block
@@ -54,13 +55,18 @@ if TYPE_CHECKING:
 log = logging.getLogger("hubbub.server")
 
 REPLY_LINES_FREE = 100
-"""Lines of one command's reply that flood control does not count (a WHO of a busy
-channel, MOTD, HELP)."""
+"""Lines of one command's reply (or users or channels it looks through: a WHO mask, a LIST
+filter) that flood control does not count (a WHO of a busy channel, MOTD, HELP)."""
 REPLY_LINES_PER_LINE = 100
 """Beyond :data:`REPLY_LINES_FREE`, how many reply lines count as one line sent: a LIST of
 2,000 channels costs 20, so a client that asks for it over and over is held to a LIST
 every 5 s (at ``flood_rate`` 4), where each had cost one line; one LIST now and then
 costs a client nothing it would notice."""
+TAG_BYTES_PER_LINE = 512
+"""A line's tag section counts against flood control as one line more per this many bytes:
+the client-only tags of a TAGMSG or PRIVMSG (up to 4,094 bytes) are copied to every member
+of a channel, and 20 connections sending 4 KB tags at a full burst had filled the SendQ of
+every member of a 200-member channel, disconnecting them all (an attack audit)."""
 MAX_PENDING_LINES = 64
 """Lines held for a flooding client beyond its token bucket before it is disconnected
 (alongside ``[limits] recvq``, the bytes held)."""
@@ -268,6 +274,11 @@ class Server:
         self._full_bucket = float(config.limits.flood_burst)
         """A new client's flood tokens (one float object for all: 24 bytes a client)."""
         self.max_pending = max(MAX_PENDING_LINES, config.limits.multiline_max_lines + 2)
+        self._scanned = 0
+        """Users or channels the command being handled looked through (:meth:`scanned`)."""
+        self.nick_changes: dict[Session, tuple[int, float]] = {}
+        """Nick changes of each client in its current window (count, start), for the
+        clients that changed nick within the last ``NICK_CHANGE_WINDOW`` seconds."""
         """Lines held for a flooding client before it is disconnected: enough for one
         whole multiline batch sent at once, whose lines flood control counts."""
         self.cap_values[Cap.MULTILINE] = cap_value(config.limits)
@@ -521,6 +532,12 @@ class Server:
         if self.limits.flood:
             session.flood_tokens -= lines
 
+    def scanned(self, count: int) -> None:
+        """The command being handled looked through ``count`` users or channels (a WHO
+        mask, a LIST filter): flood control counts them as it counts the lines of a long
+        reply, so that a mask matching nobody costs what one matching everybody does."""
+        self._scanned = max(self._scanned, count)
+
     def _flood_tokens(self, session: Session, now: float) -> float:
         """The lines ``session`` may send now: its bucket, refilled since it was last used."""
         limits = self.limits
@@ -566,6 +583,10 @@ class Server:
         except ProtocolError:
             self._input_too_long(session)
             return
+        if raw[:1] == b"@":  # (a tag section of n x 512 bytes counts as n lines more)
+            tag_bytes = raw.find(b" ")
+            if tag_bytes >= TAG_BYTES_PER_LINE:
+                self.charge(session, tag_bytes // TAG_BYTES_PER_LINE)
         text, utf8 = decode(raw)
         try:
             msg = parse(text)
@@ -586,6 +607,7 @@ class Server:
             return  # (a line of a multiline batch: answered when the batch ends)
         entry = self.commands.get(command)
         charged = session.flood_tokens  # (to tell whether the command charges for itself)
+        self._scanned = 0
         if entry is None:
             if session.registered:
                 reply.numeric(n.ERR_UNKNOWNCOMMAND, msg.command, "Unknown command")
@@ -610,7 +632,7 @@ class Server:
             finally:
                 delivery.answering = outer
         if not session.closed:
-            lines = len(reply.messages)
+            lines = max(len(reply.messages), self._scanned)
             # (a command that counted its own cost, JOIN of many channels, is not again)
             if lines > REPLY_LINES_FREE and session.flood_tokens == charged:
                 self.charge(session, (lines - REPLY_LINES_FREE) / REPLY_LINES_PER_LINE)
@@ -637,6 +659,11 @@ class Server:
             for ip, (tokens, last) in list(self.connect_buckets.items()):
                 if refill(tokens, now - last, rate, burst) >= burst:
                     del self.connect_buckets[ip]
+        if self.nick_changes:  # (forget the windows that ended, and closed clients)
+            window = NICK_CHANGE_WINDOW
+            for session, (_, since) in list(self.nick_changes.items()):
+                if session.closed or now - since >= window:
+                    del self.nick_changes[session]
         if self.register_buckets:  # (the same for registrations)
             accounts = self.config.accounts
             burst, rate = accounts.register_burst, accounts.register_per_hour / 3600.0

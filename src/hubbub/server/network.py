@@ -644,10 +644,14 @@ class Network:
 
     # -- monitors --------------------------------------------------------------------------
 
-    def monitor(self, session: Session, folded: Folded) -> None:
-        """``session`` watches the nick ``folded`` (MONITOR +)."""
-        session.monitoring = session.monitoring | {folded}
-        self.monitors.setdefault(folded, set()).add(session)
+    def monitor(self, session: Session, names: Iterable[Folded]) -> None:
+        """``session`` watches the nicks ``names`` (MONITOR +): its set is made again once
+        for all of them (a MONITOR + of many nicks had copied it once per nick)."""
+        names = list(names)
+        session.monitoring = session.monitoring.union(names)
+        monitors = self.monitors
+        for folded in names:
+            monitors.setdefault(folded, set()).add(session)
 
     def unmonitor(self, session: Session, names: Iterable[Folded]) -> None:
         """``session`` stops watching ``names`` (MONITOR -, C, or when it closes)."""

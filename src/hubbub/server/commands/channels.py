@@ -305,6 +305,7 @@ def handle_list(ctx: Context) -> None:
     wanted = [compile_mask(m, server.casemapping) for m in masks]
     unwanted = [compile_mask(m, server.casemapping) for m in negated]
     now = server.network.clock()
+    server.scanned(len(server.network.channels))
     for channel in list(server.network.channels.values()):
         if channel.hidden_from(session.user):
             continue

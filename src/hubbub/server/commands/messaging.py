@@ -121,11 +121,21 @@ def handle_away(ctx: Context) -> None:
     text = ctx.params[0] if ctx.params else ""
     if text:
         reply.numeric(n.RPL_NOWAWAY, "You have been marked as being away")
+        server.scanned(audience(user))
         server.network.set_away(user, text[: server.limits.awaylen])
     else:
         reply.numeric(n.RPL_UNAWAY, "You are no longer marked as being away")
         if user.away is not None:
+            server.scanned(audience(user))
             server.network.set_away(user, None)
+
+
+def audience(user: User) -> int:
+    """How many clients a change of ``user`` (AWAY, SETNAME) may be told to: the members of
+    its channels. Flood control counts it as it counts the lines of a long reply, so that
+    a client in a channel of 1,000 pays for the 1,000 lines each change makes (an attack
+    audit: 40 clients changing their real name in one held another's PONG 355 ms)."""
+    return sum(len(channel.members) for channel in user.channels.values())
 
 
 def handle_setname(ctx: Context) -> None:
@@ -136,6 +146,7 @@ def handle_setname(ctx: Context) -> None:
         # of failed SETNAME commands", IRCv3 setname; not the generic 461)
         reply.fail("SETNAME", "INVALID_REALNAME", "Realname is not valid")
         return
+    server.scanned(audience(ctx.user))
     server.network.set_realname(ctx.user, shared(realname))
 
 

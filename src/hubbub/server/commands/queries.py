@@ -11,8 +11,8 @@ from collections.abc import Iterable
 
 from hubbub.protocol import numerics as n
 from hubbub.protocol.caps import Cap
-from hubbub.protocol.casemap import Folded, is_channel_name, is_valid_nick
-from hubbub.protocol.masks import mask_matches
+from hubbub.protocol.casemap import Folded, fold, is_channel_name, is_valid_nick
+from hubbub.protocol.masks import Mask, compile_mask, mask_matches
 from hubbub.protocol.numbers import parse_number
 from hubbub.server.channel import Channel
 from hubbub.server.commands.dispatch import Command, Context, Help
@@ -96,15 +96,19 @@ def who_flags(target: User, channel: Channel | None, multi: bool) -> str:
     return flags
 
 
-def who_matches(ctx: Context, mask: str, target: User) -> bool:
+def who_matches(ctx: Context, mask: Mask, target: User) -> bool:
     """A WHO mask matches a user's nick, username, host, real name or full ``nick!user@host``."""
-    mapping = ctx.server.casemapping
     subjects = [target.nick, target.username, target.host, target.realname]
     if "o" in ctx.user.modes and target.session is not None:
         subjects.append(target.session.peer.ip)  # operators find users by their address too
-    if "!" in mask or "@" in mask:
+    text = mask.text
+    if "!" in text or "@" in text:
         subjects.append(target.prefix)
-    return any(mask_matches(mask, subject, mapping) for subject in subjects)
+    # (folded together, in one call: no field holds a line feed)
+    joined = fold("\n".join(subjects), mask.mapping)
+    if not mask.could_match(joined):
+        return False
+    return any(mask.matches_folded(subject) for subject in joined.split("\n"))
 
 
 def who_targets(ctx: Context, mask: str) -> list[tuple[User, Channel | None]]:
@@ -125,13 +129,15 @@ def who_targets(ctx: Context, mask: str) -> list[tuple[User, Channel | None]]:
             shown = visible_channels(viewer, user)
             return [(user, shown[0] if shown else None)]
     found: list[tuple[User, Channel | None]] = []
+    server.scanned(len(server.network.users))
+    compiled = compile_mask(mask, server.casemapping)
     for user in server.network.users.values():
         session = user.session
         if user.service is not None or (session is not None and not session.registered):
             continue  # (services answer a WHO for their nick only)
         if not server.visible_to(viewer, user):
             continue
-        if who_matches(ctx, mask, user):
+        if who_matches(ctx, compiled, user):
             shown = visible_channels(viewer, user)
             found.append((user, shown[0] if shown else None))
     return found
@@ -341,6 +347,8 @@ def monitor_add(ctx: Context, targets: list[str]) -> None:
     added: list[str] = []
     refused: list[str] = []
     seen: set[Folded] = set()
+    new: list[Folded] = []
+    room = limit - len(session.monitoring)
     for target in targets:
         if not is_valid_nick(target, server.limits.nicklen):
             continue  # MONITOR takes nicks only, never masks
@@ -349,11 +357,13 @@ def monitor_add(ctx: Context, targets: list[str]) -> None:
             continue  # (t1,T1: one target, answered once)
         seen.add(folded)
         if folded not in session.monitoring:
-            if len(session.monitoring) >= limit:
+            if len(new) >= room:
                 refused.append(target)
                 continue
-            server.network.monitor(session, folded)
+            new.append(folded)
         added.append(target)
+    if new:
+        server.network.monitor(session, new)
     ctx.reply.numeric_items(
         n.ERR_MONLISTFULL, str(limit), items=refused, sep=",", text="Monitor list is full."
     )
