@@ -313,9 +313,9 @@ def _buffer(ctx: Context, history: History, name: str) -> tuple[str | None, str,
         return key, "", floor, channel.name
     if not _peer_name(server, name):
         return None
-    other = server.find_user(name)  # (the batch names the nick as its owner writes it)
-    shown = other.nick if other is not None else name
-    return history.key_of(user), server.fold(name), history.private_floor(user), shown
+    # (the batch names the nick as the client asked for it, as ergo does and irctest
+    # checks: the conversation outlives the nick's owner)
+    return history.key_of(user), server.fold(name), history.private_floor(user), name
 
 
 def _peer_name(server: Server, name: str) -> bool:
