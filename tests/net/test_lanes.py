@@ -22,6 +22,27 @@ def where() -> tuple[str, int]:
     )
 
 
+def gated(
+    name: str,
+    release: threading.Event | None,
+    started: list[str] | None = None,
+    finished: list[str] | None = None,
+) -> Callable[[], str]:
+    """Work that records ``name`` in ``started``, waits for ``release`` (if any), records it
+    in ``finished`` and returns it: the moments between can be looked at."""
+
+    def work() -> str:
+        if started is not None:
+            started.append(name)
+        if release is not None:
+            release.wait(TIMEOUT)
+        if finished is not None:
+            finished.append(name)
+        return name
+
+    return work
+
+
 async def run_in(app: App, lane: Lane) -> tuple[str, int]:
     got: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
     app.offload(where, got.set_result, lane)
@@ -59,11 +80,7 @@ async def test_hashing_serves_the_askers_in_turn() -> None:
         finished = asyncio.Event()
 
         def job(name: str) -> Callable[[], str]:
-            def work() -> str:
-                release.wait(TIMEOUT)
-                return name
-
-            return work
+            return gated(name, release)
 
         def done(name: str) -> None:
             order.append(name)
@@ -93,13 +110,7 @@ async def test_searches_take_turns_and_what_waits_too_long_never_runs() -> None:
         finished = asyncio.Event()
 
         def job(name: str) -> Callable[[], str]:
-            def work() -> str:
-                order.append(name)
-                if name == "flood0":
-                    release.wait(TIMEOUT)
-                return name
-
-            return work
+            return gated(name, release if name == "flood0" else None, started=order)
 
         answers: list[str] = []
 
@@ -133,12 +144,7 @@ async def test_storage_work_takes_turns_and_what_is_queued_at_shutdown_still_run
     release = threading.Event()
 
     def job(name: str) -> Callable[[], str]:
-        def work() -> str:
-            release.wait(TIMEOUT)
-            order.append(name)
-            return name
-
-        return work
+        return gated(name, release, finished=order)
 
     for i in range(STORAGE_THREADS + 3):
         app.offload(job(f"flood{i}"), lambda _: None, "storage", key="2001:db8::/64")
@@ -163,12 +169,7 @@ async def test_storage_work_of_another_address_goes_before_a_flood() -> None:
         finished = asyncio.Event()
 
         def job(name: str) -> Callable[[], str]:
-            def work() -> str:
-                started.append(name)
-                release.wait(TIMEOUT)
-                return name
-
-            return work
+            return gated(name, release, started=started)
 
         answers: list[str] = []
 
