@@ -274,13 +274,13 @@ class Server:
         self._full_bucket = float(config.limits.flood_burst)
         """A new client's flood tokens (one float object for all: 24 bytes a client)."""
         self.max_pending = max(MAX_PENDING_LINES, config.limits.multiline_max_lines + 2)
+        """Lines held for a flooding client before it is disconnected: enough for one
+        whole multiline batch sent at once, whose lines flood control counts."""
         self._scanned = 0
         """Users or channels the command being handled looked through (:meth:`scanned`)."""
         self.nick_changes: dict[Session, tuple[int, float]] = {}
         """Nick changes of each client in its current window (count, start), for the
         clients that changed nick within the last ``NICK_CHANGE_WINDOW`` seconds."""
-        """Lines held for a flooding client before it is disconnected: enough for one
-        whole multiline batch sent at once, whose lines flood control counts."""
         self.cap_values[Cap.MULTILINE] = cap_value(config.limits)
         self.exempt_networks = networks(config.limits.exempt)
         self.trusted_proxies = networks(config.limits.trusted_proxies)
