@@ -277,22 +277,27 @@ class ChannelRegistry:
         server.offload(lambda: self._write_all(batch), finish)
 
     def _write_all(self, batch: list[Folded]) -> list[tuple[bool, int]]:
-        """Store each channel of ``batch`` as the cache has it now, or delete it when the
-        cache has none, in one transaction (in a worker thread): for each, whether it
-        worked (a failure is logged) and the count of changes it holds (read before the
-        record: a change counted later is written by the write it queued)."""
+        """The write of the queued channels ``batch`` (in a worker thread): see
+        :meth:`_store`."""
         with self._write_lock:
             self._begun = True
-            counts = [self._changes.get(folded, 0) for folded in batch]
-            records = [self.records.get(folded) for folded in batch]
-            try:
-                self.store.write_channels(
-                    [record for record in records if record is not None],
-                    [f for f, record in zip(batch, records, strict=True) if record is None],
-                )
-            except Exception:  # (StorageError, or a store's own bug) the server goes on
-                log.exception("could not write the registrations of %s", ", ".join(batch))
-                return [(False, count) for count in counts]
+            return self._store(batch)
+
+    def _store(self, batch: list[Folded]) -> list[tuple[bool, int]]:
+        """Store each channel of ``batch`` as the cache has it now, or delete it when the
+        cache has none, in one transaction (holding the write lock): for each, whether it
+        worked (a failure is logged) and the count of changes it holds (read before the
+        record: a change counted later is written by the write it queued)."""
+        counts = [self._changes.get(folded, 0) for folded in batch]
+        records = [self.records.get(folded) for folded in batch]
+        try:
+            self.store.write_channels(
+                [record for record in records if record is not None],
+                [f for f, record in zip(batch, records, strict=True) if record is None],
+            )
+        except Exception:  # (StorageError, or a store's own bug) the server goes on
+            log.exception("could not write the registrations of %s", ", ".join(batch))
+            return [(False, count) for count in counts]
         return [(True, count) for count in counts]
 
     def forget_account(self, server: Server, account: str) -> None:
@@ -330,23 +335,11 @@ class ChannelRegistry:
         server.offload(lambda: self._write(folded), finish)
 
     def _write(self, folded: Folded) -> tuple[bool, int]:
-        """Store the channel as the cache has it now, or delete it when the cache has none
-        (in a worker thread): whether it worked (a failure is logged), and the count of
-        changes it holds (read before the record: a change counted later is written by the
-        write it queued)."""
+        """The write of one channel (a drop, in a worker thread), which a write queued for
+        it need not repeat: see :meth:`_store`."""
         with self._write_lock:
             self._queued.discard(folded)
-            count = self._changes.get(folded, 0)
-            record = self.records.get(folded)
-            try:
-                if record is None:
-                    self.store.delete_channel(folded)
-                else:
-                    self.store.save_channel(record)
-            except Exception:  # (StorageError, or a store's own bug) the server goes on
-                log.exception("could not write the registration of %s", folded)
-                return False, count
-        return True, count
+            return self._store([folded])[0]
 
     def _written(self, folded: Folded, ok: bool, count: int | None = None) -> None:
         """A write of ``folded`` ended (on the core's thread): tell :attr:`stored`, and

@@ -9,6 +9,7 @@ from hubbub.protocol.numbers import parse_number
 from hubbub.server.channel import FLAG_MODES, KEYLEN, LIST_MODES, PREFIX_MODES, Channel, ListEntry
 from hubbub.server.commands.channels import find_channel, find_member, find_user
 from hubbub.server.commands.dispatch import Command, Context, Help
+from hubbub.server.commands.queries import echo
 from hubbub.server.events import ModeChange
 from hubbub.server.extbans import ExtbanError, normalize_list_mask
 from hubbub.server.user import User
@@ -236,7 +237,7 @@ def channel_mode(ctx: Context, override: bool = False) -> bool:
                         n.ERR_INVALIDMODEPARAM,
                         channel.name,
                         ch,
-                        _shown(raw),
+                        echo(raw)[:64],
                         "The limit must be a whole number of at least 1",
                     )
                     continue
@@ -265,15 +266,6 @@ def channel_mode(ctx: Context, override: bool = False) -> bool:
     if applied:
         server.network.change_channel_modes(user, channel, applied, user.prefix)
     return bool(applied)
-
-
-def _shown(param: str) -> str:
-    """A client's mode parameter as a reply's middle parameter can carry it (``*`` when it
-    could not be one: empty, with a space, or starting with ``:``), and not past 64
-    characters."""
-    if not param or " " in param or param[0] == ":":
-        return "*"
-    return param[:64]
 
 
 def send_list(ctx: Context, channel: Channel, mode: str, override: bool = False) -> None:

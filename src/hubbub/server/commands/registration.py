@@ -107,7 +107,7 @@ def handle_nick(ctx: Context) -> None:
 
 def nick_change_allowed(ctx: Context, nick: str) -> bool:
     """Count a nick change of a registered client; False (answered with 438) when it has
-    made :data:`~hubbub.server.core.NICK_CHANGES` already within the window."""
+    made :data:`NICK_CHANGES` already within the window."""
     server, session = ctx.server, ctx.session
     now = server.clock()
     count, since = server.nick_changes.get(session, (0, now))
