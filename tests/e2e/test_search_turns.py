@@ -120,9 +120,9 @@ async def test_another_address_is_served_before_a_flood_of_searches(
     assert await answer(victim) == "batch"
     for c in flooders:
         assert await answer(c) == "batch"
-    # The flood's address had its turn before the victim's asked (as its second search
-    # started); then came the victim's, not after the flood's backlog.
-    assert double.started == ["slow", "slow", "quick", "slow", "slow"]
+    # The flood's address had its turn lately (its first search): the victim's, which
+    # had none, goes before the flood's backlog.
+    assert double.started == ["slow", "quick", "slow", "slow", "slow"]
 
 
 async def test_a_search_that_cannot_start_before_its_deadline_fails_unrun(

@@ -70,8 +70,9 @@ async def test_each_lane_has_its_threads_and_hashing_runs_at_a_lower_priority() 
 
 
 async def test_hashing_serves_the_askers_in_turn() -> None:
-    """Work of the hash lane is started one key (address block) at a time, round robin:
-    a flood of checks from one address does not make another's wait behind all of it."""
+    """Work of the hash lane is started one key (address block) at a time, round robin,
+    and a key that has had none started lately goes first: a flood of checks from one
+    address does not make another's wait behind it."""
     app = App(make_config())
     await app.start()
     try:
@@ -93,8 +94,46 @@ async def test_hashing_serves_the_askers_in_turn() -> None:
         app.offload(job("admin"), done, "hash")
         release.set()
         await asyncio.wait_for(finished.wait(), TIMEOUT)
-        # (flood0 started at once; flood1 was queued before the others asked)
-        assert order == ["flood0", "flood1", "victim", "admin", "flood2", "flood3", "flood4"]
+        # (flood0 started at once; flood1 was queued before the others asked, but its
+        # address had just been served)
+        assert order == ["flood0", "victim", "admin", "flood1", "flood2", "flood3", "flood4"]
+    finally:
+        await app.stop("test over")
+
+
+async def test_work_for_a_client_that_left_never_runs() -> None:
+    """Work whose ``gone()`` is true when its turn comes (the client that asked for a
+    password check hung up) is dropped unrun, and nothing is called for it; the work
+    queued behind it goes on."""
+    app = App(make_config())
+    await app.start()
+    try:
+        started: list[str] = []
+        answers: list[str] = []
+        release = threading.Event()
+        finished = asyncio.Event()
+        left = {"attacker0", "attacker1"}
+
+        def done(name: str) -> None:
+            answers.append(name)
+            if name == "victim":
+                finished.set()
+
+        app.offload(gated("first", release, started), done, "hash", key="198.51.100.1")
+        for i in range(2):
+            name = f"attacker{i}"
+            app.offload(
+                gated(name, None, started),
+                done,
+                "hash",
+                key="2001:db8::/64",
+                gone=lambda name=name: name in left,  # type: ignore[misc]
+            )
+        app.offload(gated("victim", None, started), done, "hash", key="192.0.2.7")
+        release.set()
+        await asyncio.wait_for(finished.wait(), TIMEOUT)
+        assert started == ["first", "victim"]
+        assert answers == ["first", "victim"]
     finally:
         await app.stop("test over")
 
@@ -128,8 +167,8 @@ async def test_searches_take_turns_and_what_waits_too_long_never_runs() -> None:
         assert answers == ["hasty late"]  # (at its time, while flood0 still ran)
         release.set()
         await asyncio.wait_for(finished.wait(), TIMEOUT)
-        assert order == ["flood0", "flood1", "victim", "patient", "flood2"]
-        assert answers == ["hasty late", "flood0", "flood1", "victim", "patient", "flood2"]
+        assert order == ["flood0", "victim", "patient", "flood1", "flood2"]
+        assert answers == ["hasty late", "flood0", "victim", "patient", "flood1", "flood2"]
     finally:
         await app.stop("test over")
 
@@ -185,8 +224,8 @@ async def test_storage_work_of_another_address_goes_before_a_flood() -> None:
         assert len(started) == STORAGE_THREADS  # (the threads are busy with the flood)
         release.set()
         await asyncio.wait_for(finished.wait(), TIMEOUT)
-        # one more of the flood (queued before the victim asked, it had the next turn) and
-        # then the victim's, not the rest of the flood first
-        assert started.index("victim") == STORAGE_THREADS + 1
+        # then the victim's (its address has had no turn lately), before the rest of the
+        # flood
+        assert started.index("victim") == STORAGE_THREADS
     finally:
         await app.stop("test over")

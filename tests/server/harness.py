@@ -46,6 +46,7 @@ class TestHost:
         key: str = "",
         within: float | None = None,
         late: Callable[[], None] | None = None,
+        gone: Callable[[], bool] | None = None,
     ) -> None:
         self.lanes.append(lane)
         self.keys.append(key)

@@ -196,6 +196,34 @@ def test_a_database_that_fails_refuses_the_registration(server: Server) -> None:
 # -- what is kept, and brought back ------------------------------------------------------------
 
 
+def test_the_setters_echo_of_a_kept_change_waits_for_the_write(
+    server: Server, alice: Client
+) -> None:
+    """A durability audit: TOPIC and MODE on a registered channel were echoed before they
+    were written, and a ``kill -9`` then lost changes their setter had seen confirmed. The
+    setter hears nothing more until the write has ended; the other members hear at once."""
+    bob = Client(server).register("bob")
+    bob.send("JOIN #chat")
+    alice.messages()
+    bob.messages()
+    jobs = defer(server)
+    alice.send("TOPIC #chat :kept", "MODE #chat +l 5", "PING :after")
+    assert replies(alice) == []
+    assert [c for c, _ in replies(bob)] == ["TOPIC", "MODE"]
+    record = stored(server, "#chat")
+    assert record is not None
+    assert record.topic != "kept"
+    while jobs.run():
+        pass
+    assert [c for c, _ in replies(alice)] == ["TOPIC", "MODE", "PONG"]
+    record = stored(server, "#chat")
+    assert record is not None
+    assert (record.topic, record.limit) == ("kept", 5)
+    # a change that is not kept (status) is not held
+    alice.send("MODE #chat +v bob")
+    assert [c for c, _ in replies(alice)] == ["MODE"]
+
+
 def test_changes_to_a_registered_channel_are_kept(server: Server, alice: Client) -> None:
     alice.send(
         "TOPIC #chat :the topic",

@@ -385,6 +385,56 @@ def test_markread_writes_wait_for_the_one_under_way_and_go_together() -> None:
     assert store.get_marker("dana", "#room") == start + 9
 
 
+def test_markread_is_answered_once_its_marker_is_written() -> None:
+    """A durability audit: MARKREAD was answered before its write, and a ``kill -9`` then
+    lost markers the client had seen confirmed. The answer (and whatever follows it) waits
+    for the write; a failed write is answered all the same (the marker is kept in memory)."""
+    clock = FakeClock()
+    server, _ = server_with_history(clock)
+    store = server.history.store if server.history is not None else None
+    assert store is not None
+    held: list[tuple[Callable[[], Any], Callable[[Any], None]]] = []
+    one = joined(server, "one", "#room", caps="draft/read-marker")
+    server.network.set_account(one.session.user, "dana")
+    one.messages()
+    host_of(server).run = lambda work, done: held.append((work, done))
+    stamp = clock() - 10
+    one.send(f"MARKREAD #room timestamp={format_time(stamp)}", "PING :after")
+    assert one.messages() == []
+    assert store.get_marker("dana", "#room") is None
+    work, done = held.pop()
+    done(work())
+    assert [m.command for m in one.messages()] == ["MARKREAD", "PONG"]
+    assert store.get_marker("dana", "#room") == stamp
+
+
+def test_a_login_reads_its_markers_before_its_next_lines() -> None:
+    """A durability audit: a JOIN or MARKREAD sent right after logging in found no marker
+    (``*``), because the account's markers were still being read: the client showed
+    everything as unread. The lines after a login wait for that read."""
+    clock = FakeClock()
+    server, _ = server_with_history(clock)
+    store = server.history.store if server.history is not None else None
+    assert store is not None
+    stamp = clock() - 50
+    store.set_markers([("dana", "#room", stamp)])
+    held: list[tuple[Callable[[], Any], Callable[[Any], None]]] = []
+    one = joined(server, "one", "#room", caps="draft/read-marker")
+    one.messages()
+    host_of(server).run = lambda work, done: held.append((work, done))
+    server.network.set_account(one.session.user, "dana")
+    one.send("MARKREAD #room", "PING :after")
+    assert [m.command for m in one.messages()] == []
+    assert len(held) == 1
+    work, done = held.pop()
+    done(work())
+    got = one.messages()
+    assert [(m.command, m.params) for m in got] == [
+        ("MARKREAD", ("#room", f"timestamp={format_time(stamp)}")),
+        ("PONG", (server.name, "after")),
+    ]
+
+
 def test_markread_sets_only_forward_and_syncs_the_accounts_other_connections() -> None:
     clock = FakeClock()
     server, _ = server_with_history(clock)

@@ -8,6 +8,7 @@ import dataclasses
 import faulthandler
 import functools
 import ipaddress
+import itertools
 import logging
 import os
 import resource
@@ -17,7 +18,8 @@ import socket
 import ssl
 import stat
 import threading
-from collections import deque
+import time
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -87,7 +89,13 @@ TURNS: dict[Lane, int] = {
 }
 """The lanes whose queue serves the askers (address blocks) in turn, with their threads:
 a flood of work from some addresses (logins, searches, redactions, history reads) delays
-another's by at most one piece of work per flooding address."""
+another's by at most one piece of work per flooding address, and an address that has asked
+for none lately goes ahead of them (:data:`RECENT_TURN_SECONDS`)."""
+RECENT_TURN_SECONDS = 30.0
+"""How long an address that started work of a lane is served after those that have not."""
+FRESH_SCAN = 256
+"""How far down the line of addresses the next turn looks for one not served lately (the
+cost of a turn is bounded; one further back moves up a place at every turn)."""
 
 
 @dataclass(eq=False, slots=True)
@@ -97,6 +105,8 @@ class _Waiting:
 
     start: Callable[[], asyncio.Future[Any]]
     timer: asyncio.TimerHandle | None = None
+    gone: Callable[[], bool] | None = None
+    """True when the client it is for has left: it is then dropped unrun."""
 
 
 def _lower_priority(increment: int) -> None:
@@ -238,6 +248,9 @@ class App:
         (in the order the keys are served)."""
         self._running: dict[Lane, int] = dict.fromkeys(TURNS, 0)
         """Work of those lanes running (at most their threads)."""
+        self._recent: dict[Lane, OrderedDict[str, float]] = {lane: OrderedDict() for lane in TURNS}
+        """Per lane, the keys that started work in the last :data:`RECENT_TURN_SECONDS`,
+        with when (the oldest first)."""
         self._closing = False
         """Set on shutdown: no new blocking work is started."""
         self.input_paused = False
@@ -267,6 +280,7 @@ class App:
         key: str = "",
         within: float | None = None,
         late: Callable[[], None] | None = None,
+        gone: Callable[[], bool] | None = None,
     ) -> None:
         """Run blocking work in the threads of ``lane``; hand its result back on the loop.
 
@@ -283,7 +297,12 @@ class App:
 
         Work of those lanes given ``within`` that has not started that many seconds after
         it was asked for never runs: it leaves the queue and ``late`` is called instead of
-        ``done`` (a search answered that it timed out, not after everyone else's).
+        ``done`` (a search answered that it timed out, not after everyone else's). Work
+        whose ``gone()`` is true when its turn comes is dropped: nothing is called.
+
+        A key that has started work of the lane in the last :data:`RECENT_TURN_SECONDS`
+        is served after those that have not: a client logging in once waits for no
+        flooding address at all, rather than for one piece of work of each.
 
         Work that raises is logged and its callback is not called: the work is expected to
         turn its own failures into a result (a refused login, a failed write). Once shutdown
@@ -296,7 +315,7 @@ class App:
         if queues is None:
             self._run(work, done, lane)
             return
-        waiting = _Waiting(lambda: self._run(work, done, lane))
+        waiting = _Waiting(lambda: self._run(work, done, lane), gone=gone)
         queue = queues.setdefault(key, deque())
         queue.append(waiting)
         if within is not None:
@@ -310,16 +329,41 @@ class App:
         if _ is not None:
             self._running[lane] -= 1
         queues = self._queues[lane]
+        recent = self._recent[lane]
         while self._running[lane] < TURNS[lane] and queues and not self._closing:
-            key = next(iter(queues))
+            key = self._turn(queues, recent)
             queue = queues.pop(key)
             waiting = queue.popleft()
             if queue:
                 queues[key] = queue
             if waiting.timer is not None:
                 waiting.timer.cancel()
+            if waiting.gone is not None and waiting.gone():
+                continue
+            recent[key] = time.monotonic()
+            recent.move_to_end(key)
             self._running[lane] += 1
             waiting.start().add_done_callback(functools.partial(self._next, lane))
+
+    @staticmethod
+    def _turn(queues: dict[str, deque[_Waiting]], recent: OrderedDict[str, float]) -> str:
+        """The key whose work starts next: the first in line that has not started any in
+        the last :data:`RECENT_TURN_SECONDS` (among the first :data:`FRESH_SCAN` in line),
+        else the first in line."""
+        horizon = time.monotonic() - RECENT_TURN_SECONDS
+        while recent:
+            oldest = next(iter(recent))
+            if recent[oldest] >= horizon:
+                break
+            del recent[oldest]
+        first = None
+        for key in itertools.islice(queues, FRESH_SCAN):
+            if key not in recent:
+                return key
+            if first is None:
+                first = key
+        assert first is not None
+        return first
 
     def _expire(
         self, lane: Lane, key: str, waiting: _Waiting, late: Callable[[], None] | None

@@ -499,6 +499,16 @@ class ChanServ:
         restore(channel, record, self.handle.nick)
         return _STATUS.get(self.level(record, creator) or "", "")
 
+    def _setter_waits(self, by: User | None) -> Callable[[bool], None] | None:
+        """The setter of a registered channel's topic or modes, if it is a client here,
+        is sent nothing more (its echo acknowledges the change) until the change is
+        written: what the function returned is told then."""
+        session = by.session if by is not None else None
+        if session is None:
+            return None
+        written = self.server.hold_until(session, "chanserv")
+        return lambda ok: written()
+
     def hear(self, event: Event) -> None:
         """Keep what changes in registered channels, and give status by access."""
         registry = self.registry
@@ -514,7 +524,7 @@ class ChanServ:
             if record is not None:
                 updated = snapshot(channel, record)
                 if updated != record:
-                    registry.update(self.server, updated)
+                    registry.update(self.server, updated, self._setter_waits(event.by))
         elif isinstance(event, Joined):
             if not event.created:  # (the creator got its status when the channel was made)
                 self._grant(event.channel, event.user)

@@ -538,7 +538,7 @@ class AccountService:
         def finish(ok: bool) -> None:
             done(record if ok and record is not None else None)
 
-        server.offload(work, finish, "hash")
+        server.offload(work, finish, "hash", abandon=True)
 
     def change_password(
         self, server: Server, record: AccountRecord, password: str, done: Callable[[Outcome], None]

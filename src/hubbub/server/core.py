@@ -116,6 +116,7 @@ class Host(Protocol):
         key: str = "",
         within: float | None = None,
         late: Callable[[], None] | None = None,
+        gone: Callable[[], bool] | None = None,
     ) -> None:
         """Run blocking work (disk, password hashing) away from the core's thread, in the
         threads of ``lane``, then call ``done`` with its result back on the core's thread.
@@ -123,7 +124,9 @@ class Host(Protocol):
         queues serves the keys in turn, so that one address's flood of work delays its own
         requests rather than everyone's. Work that such a lane cannot start within
         ``within`` seconds is dropped unrun, and ``late`` is called (on the core's thread)
-        instead of ``done``."""
+        instead of ``done``. Work whose ``gone()`` is true when its turn comes (the client
+        that asked for a password check has left) is dropped unrun, and nothing is
+        called."""
 
     def wake(self) -> None:
         """Bytes were queued where none were: run :meth:`Server.flush` at the end of this
@@ -154,6 +157,7 @@ class InlineHost:
         key: str = "",
         within: float | None = None,
         late: Callable[[], None] | None = None,
+        gone: Callable[[], bool] | None = None,
     ) -> None:
         done(work())
 
@@ -218,6 +222,12 @@ class Server:
         acknowledges, is not safe yet), with what each waits for: per *gate* (``"history"``:
         the history writer's commit; ``"cluster"``: the bus's write to Redis), a sequence
         number of that gate. See :meth:`hold`."""
+        self.input_waits: dict[Session, int] = {}
+        """Sessions whose input waits for work besides a password check (see
+        :meth:`wait_input`), with how many works it waits for."""
+        self._tickets: dict[str, tuple[int, dict[int, None]]] = {}
+        """Per gate of :meth:`hold_until`: the last ticket given, and the tickets whose work
+        has not ended yet (in the order given)."""
         self.history: History | None = None
         """Message history, when ``[history] enabled`` and there is storage (set by
         ``history.attach``)."""
@@ -489,8 +499,35 @@ class Server:
         finally:
             delivery.answering = outer
 
+    def wait_input(self, session: Session) -> Callable[[], None]:
+        """Handle none of ``session``'s next lines until the returned function is called
+        (the read markers of the account it has just logged in to are being read: its
+        JOINs and MARKREADs must find them). Unlike a password check's, such a wait may
+        outlast the command that began it; the lines go on once every wait has ended."""
+        waits = self.input_waits
+        waits[session] = waits.get(session, 0) + 1
+        session.checking_password = True
+        told = False
+
+        def ended() -> None:
+            nonlocal told
+            if told:
+                return
+            told = True
+            left = waits.get(session, 1) - 1
+            if left > 0:
+                waits[session] = left
+                return
+            waits.pop(session, None)
+            self.resume(session)
+
+        return ended
+
     def resume(self, session: Session) -> None:
-        """Blocking work for ``session`` (a password check) is done: handle its held input."""
+        """Blocking work for ``session`` (a password check) is done: handle its held input
+        (unless it waits for more: :meth:`wait_input`)."""
+        if session in self.input_waits and not session.closed:
+            return
         session.checking_password = False
         if not session.closed and self._handling is not session:
             # (when the work finished inline, inside the command, the caller's loop goes on)
@@ -715,11 +752,18 @@ class Server:
         lane: Lane = "storage",
         within: float | None = None,
         late: Callable[[], None] | None = None,
+        abandon: bool = False,
     ) -> None:
         """Run blocking work away from the core's thread (see :meth:`Host.offload`), on
         behalf of the client whose line is being handled, if any (its address block is the
-        work's key)."""
-        self.host.offload(work, done, lane, self.asker(), within, late)
+        work's key). With ``abandon``, work that has not started when that client leaves
+        never runs, and ``done`` is not called (a password check: a client that asks for
+        checks and hangs up leaves no work behind it)."""
+        handling = self._handling
+        gone = None
+        if abandon and handling is not None:
+            gone = functools.partial(getattr, handling, "closed")
+        self.host.offload(work, done, lane, self.asker(), within, late, gone)
 
     def asker(self) -> str:
         """The address block of the client whose line is being handled ("" for none): the
@@ -735,6 +779,27 @@ class Server:
         gates = self.held.setdefault(session, {})
         if gates.get(gate, -1) < seq:
             gates[gate] = seq
+
+    def hold_until(self, session: Session, gate: str) -> Callable[[], None]:
+        """Send ``session`` nothing more until the returned function is called, when the
+        work it waits for (a read marker's or a registered channel's write) has ended: what
+        the session is sent next acknowledges a change, which must be on disk by then.
+        Works of one gate may end in any order: a session is released once every work it
+        waits for, and every one begun before them, has ended."""
+        last, open_ = self._tickets.get(gate, (0, {}))
+        ticket = last + 1
+        open_[ticket] = None
+        self._tickets[gate] = (ticket, open_)
+        self.hold(session, ticket, gate)
+
+        def ended() -> None:
+            if ticket not in open_:
+                return  # (told twice)
+            del open_[ticket]
+            first = next(iter(open_), None)
+            self.release(self._tickets[gate][0] if first is None else first - 1, gate)
+
+        return ended
 
     def release(self, seq: int, gate: str = "history") -> None:
         """``gate`` has done its work up to ``seq``: flush the sessions that waited for it
@@ -938,6 +1003,7 @@ class Server:
         if session.monitoring:
             self.network.unmonitor(session, session.monitoring)
         self.sessions.pop(session, None)
+        self.input_waits.pop(session, None)
         bucket = address_bucket(session.peer.ip)
         self.ip_counts[bucket] -= 1
         if self.ip_counts[bucket] <= 0:

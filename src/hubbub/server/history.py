@@ -273,6 +273,8 @@ class History:
         (:meth:`save_marker`)."""
         self._saving_marks = False
         """A write of markers is under way (at most one at a time)."""
+        self._marks_waiting: list[Callable[[], None]] = []
+        """Told once the markers queued in :attr:`_marks_to_save` are written (or failed)."""
         self.searching: dict[str, int] = {}
         """Searches waiting or running, by the address block that asked (see
         :data:`~hubbub.server.commands.history.SEARCHES_PER_ADDRESS`)."""
@@ -593,28 +595,41 @@ class History:
         owner = self.server.fold(account)
         since = self.account_since(user)
         known = owner in self.markers and self._markers_of.get(owner) == since
+        loaded = None
         if not known:
             self.markers[owner] = {}
             self._markers_of[owner] = since
-        self._read_markers(owner, since, tell=known)
+            if user.session is not None:  # (its JOINs and MARKREADs wait for them)
+                loaded = self.server.wait_input(user.session)
+        self._read_markers(owner, since, tell=known, loaded=loaded)
 
-    def _read_markers(self, owner: str, since: float, *, tell: bool) -> None:
+    def _read_markers(
+        self, owner: str, since: float, *, tell: bool, loaded: Callable[[], None] | None = None
+    ) -> None:
         """Merge the stored markers of ``owner`` into memory, forward only; with ``tell``,
         the account's connections here hear of those that moved (not at a first load: the
-        connection logging in gets its channels' markers as it joins them)."""
+        connection logging in gets its channels' markers as it joins them). ``loaded`` is
+        called once the read has ended, however it ended."""
         store = self.store
 
-        def work() -> dict[str, float]:
-            return store.markers(owner)
+        def work() -> dict[str, float] | Exception:
+            try:
+                return store.markers(owner)
+            except Exception as exc:  # (a store's own bug too: the login must go on)
+                return exc
 
         def done(found: dict[str, float] | Exception) -> None:
-            if isinstance(found, Exception):
-                log.warning("history: read markers of %s: %s", owner, found)
-                return
-            for target, when in found.items():
-                self.marker_moved(owner, since, target, when, tell=tell)
+            try:
+                if isinstance(found, Exception):
+                    log.warning("history: read markers of %s: %s", owner, found)
+                    return
+                for target, when in found.items():
+                    self.marker_moved(owner, since, target, when, tell=tell)
+            finally:
+                if loaded is not None:
+                    loaded()
 
-        self.server.offload(guarded(work), done)
+        self.server.offload(work, done)
 
     def _parted(self, event: Parted) -> None:
         user, channel, stamp = event.user, event.channel, event.stamp
@@ -775,22 +790,35 @@ class History:
                     self.server.send(session, line)
         return True
 
-    def save_marker(self, owner: str, since: float, target: str, shown: str, when: float) -> None:
+    def save_marker(
+        self,
+        owner: str,
+        since: float,
+        target: str,
+        shown: str,
+        when: float,
+        saved: Callable[[], None] | None = None,
+    ) -> None:
         """Store that the account ``owner`` (registered at ``since``) has read ``target``
-        up to ``when``, off the event loop. The markers waiting are written together, one
-        write at a time: a flood of MARKREADs (any number of connections moving markers
-        forward a millisecond at a time) costs the database one transaction after another,
-        never a queue of them ahead of everyone's history reads."""
+        up to ``when``, off the event loop; ``saved``, if given, is called once that write
+        has ended (the MARKREAD that set it is acknowledged then). The markers waiting are
+        written together, one write at a time: a flood of MARKREADs (any number of
+        connections moving markers forward a millisecond at a time) costs the database one
+        transaction after another, never a queue of them ahead of everyone's history
+        reads."""
         key = (owner, target)
         waiting = self._marks_to_save.get(key)
         if waiting is None or when >= waiting[0] or since != waiting[1]:
             self._marks_to_save[key] = (when, since, shown)
+        if saved is not None:
+            self._marks_waiting.append(saved)
         if not self._saving_marks:
             self._save_marks()
 
     def _save_marks(self) -> None:
         batch = list(self._marks_to_save.items())
-        self._marks_to_save = {}
+        waiting = self._marks_waiting
+        self._marks_to_save, self._marks_waiting = {}, []
         self._saving_marks = True
         store = self.store
         marks = [(owner, target, when) for (owner, target), (when, _, _) in batch]
@@ -810,6 +838,8 @@ class History:
                     shown,
                     when if isinstance(stored, Exception) else stored[i],
                 )
+            for saved_ in waiting:
+                saved_()
             if self._marks_to_save:
                 self._save_marks()
 

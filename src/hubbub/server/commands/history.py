@@ -590,8 +590,10 @@ def handle_markread(ctx: Context) -> None:
         if session is not ctx.session and session.caps & Cap.READ_MARKER:
             server.send(session, line)
     account = user.account
-    if account is not None:
-        history.save_marker(server.fold(account), history.account_since(user), folded, target, now)
+    if account is not None:  # (the reply acknowledges it: it waits for the write)
+        saved = server.hold_until(ctx.session, "markers")
+        owner, since = server.fold(account), history.account_since(user)
+        history.save_marker(owner, since, folded, target, now, saved)
 
 
 # -- REDACT ----------------------------------------------------------------------------------

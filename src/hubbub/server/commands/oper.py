@@ -108,7 +108,7 @@ def handle_oper(ctx: Context) -> None:
         # An argon2 check takes tens of milliseconds: the application runs it off the event
         # loop, and the client's further input waits for the answer.
         session.checking_password = True
-        server.offload(lambda: check_password(stored, password), done_held, "hash")
+        server.offload(lambda: check_password(stored, password), done_held, "hash", abandon=True)
     else:
         done(check_password(stored, password))  # constant-time compare: answer in order
     inline = False

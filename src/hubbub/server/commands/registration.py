@@ -233,7 +233,7 @@ def try_register(ctx: Context) -> None:
         server.resume(session)
 
     ctx.reply.flush()
-    server.offload(lambda: check_password(required, given), done, "hash")
+    server.offload(lambda: check_password(required, given), done, "hash", abandon=True)
 
 
 def _refuse(server: Server, session: Session, reply: Response) -> None:

@@ -113,7 +113,7 @@ def handle_webirc(ctx: Context) -> None:
         # An argon2 check takes tens of milliseconds: off the event loop, and the client's
         # next lines (NICK, USER) wait for the answer.
         session.checking_password = True
-        server.offload(check, done_held, "hash")
+        server.offload(check, done_held, "hash", abandon=True)
     else:
         done(check())  # (constant-time compares)
 
