@@ -4,6 +4,7 @@ request and on joining, the history setting, and what it says when it cannot."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -185,12 +186,19 @@ def test_register_answers_once_the_database_has_it(server: Server) -> None:
     assert stored(server, "#chat") is not None
 
 
-def test_a_database_that_fails_refuses_the_registration(server: Server) -> None:
+def test_a_database_that_fails_refuses_the_registration(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
     alice = logged_in(server, "alice")
     alice.send("JOIN #chat")
     storage_of(server).close()
+    caplog.set_level(logging.ERROR, logger="hubbub")
     assert cs(alice, "REGISTER #chat") == ["Could not store the registration; try again later."]
     assert cs(alice, "INFO #chat") == ["#chat is not registered."]
+    # one line says why (as accounts and history do), not a traceback
+    failures = [r for r in caplog.records if "registration of #chat" in r.getMessage()]
+    assert failures
+    assert all(r.exc_info is None for r in failures)
 
 
 # -- what is kept, and brought back ------------------------------------------------------------

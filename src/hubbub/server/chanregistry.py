@@ -225,10 +225,16 @@ class ChannelRegistry:
                     return "created", current
                 try:
                     return "exists", self.store.get_channel(folded)
-                except Exception:  # (the cache forgets it; a later refresh brings it back)
+                except OSError as exc:  # (the cache forgets it; a refresh brings it back)
+                    log.error("could not read the registration of %s: %s", folded, exc)
+                    return "exists", None
+                except Exception:
                     log.exception("could not read the registration of %s", folded)
                     return "exists", None
-            except Exception:  # (StorageError, or a store's own bug) the server goes on
+            except OSError as exc:  # (StorageError: the database failed, one line says how)
+                log.error("could not write the registration of %s: %s", folded, exc)
+                return "failed", None
+            except Exception:  # (a store's own bug) the server goes on
                 log.exception("could not write the registration of %s", folded)
                 return "failed", None
 
@@ -295,7 +301,10 @@ class ChannelRegistry:
                 [record for record in records if record is not None],
                 [f for f, record in zip(batch, records, strict=True) if record is None],
             )
-        except Exception:  # (StorageError, or a store's own bug) the server goes on
+        except OSError as exc:  # (StorageError: the database failed, one line says how)
+            log.error("could not write the registrations of %s: %s", ", ".join(batch), exc)
+            return [(False, count) for count in counts]
+        except Exception:  # (a store's own bug) the server goes on
             log.exception("could not write the registrations of %s", ", ".join(batch))
             return [(False, count) for count in counts]
         return [(True, count) for count in counts]
