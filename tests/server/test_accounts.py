@@ -3,6 +3,7 @@ of a login (account-notify, account-tag, extended-join, WHOIS)."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +22,8 @@ from hubbub.storage import AccountRecord, SqliteStorage
 from tests.cloaks import HOST
 from tests.server.accounthelpers import add_account, defer, server_with_accounts, service
 from tests.server.harness import Client, FakeClock, TestHost, ask, host_of, make_server
+from tests.server.saslclient import ScramClient, b64
+from tests.server.saslclient import plain as sasl_plain
 
 PASSWORD = "correct-horse"
 
@@ -86,6 +89,65 @@ def test_registrations_from_one_address_are_throttled() -> None:
     assert register("five")[-1].params[0] == "SUCCESS"  # ten minutes later: one more
     assert [m.command for m in register("six")][-1] == "FAIL"
     assert service(server).storage.get_account(server.fold("three")) is None
+
+
+def test_failed_logins_to_one_account_are_limited_from_every_address() -> None:
+    """An attack audit: the only limit on guessing an account's password was 5 refusals per
+    connection, so many addresses could try some 430,000 passwords a day. An account has an
+    allowance of failed logins (SASL PLAIN, SCRAM, NickServ IDENTIFY alike); past it, its
+    logins are refused unchecked, the right password too, until it refills."""
+    clock = FakeClock()
+    server = server_with_accounts(clock)
+    accounts = AccountsSection(login_burst=3, login_per_hour=6.0)  # one per 10 minutes
+    opers = (OperSection(name="admin", password="secret"),)
+    server.apply_config(dataclasses.replace(server.config, accounts=accounts, opers=opers))
+    add_account(server, "alice", PASSWORD)
+    add_account(server, "bob", PASSWORD)
+    oper = Client(server).register("oper")
+    oper.send("OPER admin secret", "MODE oper +s")
+    oper.messages()
+
+    def plain(password: str, ip: str, user: str = "alice") -> str:
+        client = Client(server, ip=ip)
+        client.send("CAP LS 302", "CAP REQ :sasl", "AUTHENTICATE PLAIN")
+        client.send(f"AUTHENTICATE {b64(sasl_plain(user, password))}")
+        return [m.command for m in client.messages() if m.command in ("903", "904")][0]
+
+    def scram(password: str, ip: str) -> str:
+        client = Client(server, ip=ip)
+        client.send("CAP LS 302", "CAP REQ :sasl", "AUTHENTICATE SCRAM-SHA-256")
+        exchange = ScramClient("alice", password)
+        client.messages()
+        client.send(f"AUTHENTICATE {b64(exchange.first())}")
+        [first] = [m.params[0] for m in client.messages() if m.command == "AUTHENTICATE"]
+        client.send(f"AUTHENTICATE {b64(exchange.final(base64.b64decode(first)))}")
+        got = client.messages()
+        if any(m.command == "904" for m in got):
+            return "904"
+        client.send("AUTHENTICATE +")
+        return [m.command for m in client.messages() if m.command in ("903", "904")][0]
+
+    assert plain("wrong1", "192.0.2.1") == "904"
+    assert scram("wrong2", "192.0.2.2") == "904"
+    identify = Client(server, ip="192.0.2.3").register("guesser")
+    identify.send("PRIVMSG NickServ :IDENTIFY alice wrong3")
+    identify.messages()
+    told = [m.params[1] for m in oper.messages() if m.command == "NOTICE"]
+    assert [t for t in told if "failed logins" in t] == [
+        "*** Too many failed logins to the account alice; refused for a while"
+    ]
+    # past the allowance: refused whatever the password, by either mechanism
+    assert plain(PASSWORD, "198.51.100.1") == "904"
+    assert scram(PASSWORD, "198.51.100.2") == "904"
+    assert plain(PASSWORD, "198.51.100.3", user="bob") == "903"  # another account's own
+    assert not any("failed logins" in str(m) for m in oper.messages())  # (told once)
+    clock.advance(600)  # one more try has come back
+    assert plain(PASSWORD, "198.51.100.4") == "903"
+    assert scram("wrong4", "192.0.2.4") == "904"
+    assert plain(PASSWORD, "198.51.100.5") == "904"
+    # 0 turns the limit off
+    server.apply_config(dataclasses.replace(server.config, accounts=AccountsSection(login_burst=0)))
+    assert plain(PASSWORD, "198.51.100.6") == "903"
 
 
 def test_register_a_custom_account_name() -> None:

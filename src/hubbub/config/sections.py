@@ -384,6 +384,8 @@ class AccountsSection:
     guest_prefix: str = "Guest"
     register_burst: int = 30
     register_per_hour: float = 60.0
+    login_burst: int = 10
+    login_per_hour: float = 60.0
 
     def __post_init__(self) -> None:
         issues = _Issues()
@@ -400,6 +402,8 @@ class AccountsSection:
         _positive(issues, "nick_grace", self.nick_grace)
         _int_range(issues, "register_burst", self.register_burst, 0)
         _positive(issues, "register_per_hour", self.register_per_hour)
+        _int_range(issues, "login_burst", self.login_burst, 0)
+        _positive(issues, "login_per_hour", self.login_per_hour)
         # Guest nicks are this prefix and digits: it must be able to start a nick.
         if not is_valid_nick(self.guest_prefix, 20):
             issues.add(

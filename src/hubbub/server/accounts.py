@@ -164,6 +164,9 @@ class AccountService:
         """For each reload under way, the accounts the server itself wrote since it began
         (see :meth:`reload`)."""
         self._states: WeakKeyDictionary[Session, AuthState] = WeakKeyDictionary()
+        self.guesses: dict[Folded, tuple[float, float]] = {}
+        """Failed logins per account, as a token bucket (``[accounts] login_burst``, then
+        ``login_per_hour``): (allowance left, when counted); forgotten once full again."""
         self.grace: dict[Session, float] = {}
         """Clients on a nick reserved by an account they are not logged in to, with when
         their grace period ends (``[accounts] nick_protection``): the server's timer looks
@@ -411,12 +414,51 @@ class AccountService:
         """The SASL state of ``session`` if it ever started one (creates nothing)."""
         return self._states.get(session)
 
+    def _allowance(self, server: Server, folded: Folded) -> float:
+        """How many more failed logins the account ``folded`` is allowed now."""
+        accounts = server.config.accounts
+        burst = accounts.login_burst
+        found = self.guesses.get(folded)
+        if found is None:
+            return float(burst)
+        tokens, last = found
+        rate = accounts.login_per_hour / 3600.0
+        tokens = min(float(burst), tokens + (server.clock() - last) * rate)
+        if tokens >= burst:
+            del self.guesses[folded]
+        return tokens
+
+    def may_guess(self, server: Server, folded: Folded) -> bool:
+        """False while the account ``folded`` has used up its allowance of failed logins:
+        its logins are then refused unchecked, so that guessing its password from any
+        number of addresses gets nowhere (``[accounts] login_burst``; 0: no limit)."""
+        return not server.config.accounts.login_burst or self._allowance(server, folded) >= 1.0
+
+    def guessed_wrong(self, server: Server, name: str) -> None:
+        """A login to the account ``name`` failed: count it against its allowance (an
+        unknown account has none to count)."""
+        record = self.find(server, name)
+        if record is None or not server.config.accounts.login_burst:
+            return
+        folded = record.folded
+        left = self._allowance(server, folded) - 1.0
+        self.guesses[folded] = (max(left, 0.0), server.clock())
+        if 0.0 <= left < 1.0:
+            why = f"too many failed logins to the account {record.name}; refused for a while"
+            log.warning("%s", why)
+            server.snotice(why.capitalize())
+
     def scram_lookup(self, server: Server) -> Callable[[str], ScramCredentials | None]:
-        """A lookup of SCRAM verifiers by account name, for :class:`ScramSha256Mechanism`."""
+        """A lookup of SCRAM verifiers by account name, for :class:`ScramSha256Mechanism`
+        (an account past its allowance of failed logins is looked up as none: its proof
+        fails whatever it is)."""
 
         def lookup(name: str) -> ScramCredentials | None:
             record = self.find(server, name)
             if record is None or not self.usable(record.folded):
+                return None
+            if not self.may_guess(server, record.folded):
+                log.info("a login to the account %r refused: too many failed logins", name)
                 return None
             return record.scram
 
@@ -525,17 +567,25 @@ class AccountService:
         done: Callable[[AccountRecord | None], None],
     ) -> None:
         """Check ``password`` for the account ``name``; ``done`` gets the account if it
-        matches, None otherwise (an unknown account takes as long as a wrong password)."""
+        matches, None otherwise (an unknown account takes as long as a wrong password). An
+        account past its allowance of failed logins (:meth:`may_guess`) is refused at
+        once, unchecked; a wrong password counts against it."""
         record = self.find(server, name)
         if record is not None and not self.usable(record.folded):
             log.info("a login to the account %r refused: this node does not hold its name", name)
             record = None  # (checked against nothing, as long as a real check takes)
+        if record is not None and not self.may_guess(server, record.folded):
+            log.info("a login to the account %r refused: too many failed logins", name)
+            done(None)
+            return
         stored = record.password_hash if record is not None else None
 
         def work() -> bool:
             return check_password(stored or _dummy_hash(), password)
 
         def finish(ok: bool) -> None:
+            if not ok and record is not None:
+                self.guessed_wrong(server, record.name)
             done(record if ok and record is not None else None)
 
         server.offload(work, finish, "hash", abandon=True)

@@ -84,9 +84,12 @@ class Success:
 
 @dataclass(frozen=True, slots=True)
 class Failure:
-    """Authentication failed; ``reason`` is for the log, never for the client."""
+    """Authentication failed; ``reason`` is for the log, never for the client.
+    ``guessed``: the account whose password (proof) was wrong, if any (it counts against
+    the account's allowance of failed logins)."""
 
     reason: str
+    guessed: str = ""
 
 
 Step = Challenge | CheckPassword | Success | Failure
@@ -292,6 +295,7 @@ class ScramSha256Mechanism(ServerMechanism):
         client_key = bytes(a ^ b for a, b in zip(proof, signature, strict=True))
         matches = hmac.compare_digest(hashlib.sha256(client_key).digest(), credentials.stored_key)
         if not matches or not self._known:
-            return self._fail("SCRAM proof does not match")
+            self._state = 99
+            return Failure("SCRAM proof does not match", self._username)
         server_signature = _hmac(credentials.server_key, auth_message.encode("utf-8"))
         return Challenge(b"v=" + base64.b64encode(server_signature))

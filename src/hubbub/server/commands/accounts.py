@@ -179,6 +179,8 @@ def _advance(ctx: Context, service: AccountService, state: AuthState, step: Step
             reply.add(Message("AUTHENTICATE", (part,), server.name))
     elif isinstance(step, Failure):
         log.info("SASL failure for %s: %s", session, step.reason)
+        if step.guessed:
+            service.guessed_wrong(server, step.guessed)
         _sasl_fail(ctx, state)
         login_refused(server, session, reply)
     elif isinstance(step, Success):
