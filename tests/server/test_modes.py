@@ -887,6 +887,32 @@ def test_the_modes_limit_is_advertised_and_kept() -> None:
     ]
 
 
+def test_a_key_and_a_limit_count_against_the_modes_limit() -> None:
+    """MODES counts every change with a parameter (Modern IRC): ``+k-k...`` with 60 keys
+    was accepted whole (an attack audit)."""
+    server = make_server(max_modes=3)
+    alice = Client(server).register("alice")
+    alice.send("JOIN #c")
+    alice.messages()
+    assert ask(alice, "MODE #c +kbl key a 5 ") == [("MODE", ("#c", "+kbl", "key", "a!*@*", "5"))]
+    assert ask(alice, "MODE #c -k+klb key other 9 x") == [("MODE", ("#c", "+kl", "other", "9"))]
+
+
+def test_a_mode_line_is_told_as_what_holds_at_its_end(pair: tuple[Client, Client]) -> None:
+    """A line that toggles modes is told as its end state, each change once (an attack
+    audit: 240 toggles a line to a 500-member channel sent each member 840 bytes a line)."""
+    alice, bob = pair
+    assert ask(alice, "MODE #c +i-i+i-i+m") == [("MODE", ("#c", "+m"))]
+    assert mode_lines(bob) == [(prefix("alice"), ("#c", "+m"))]
+    assert ask(alice, "MODE #c +i-i") == []
+    assert ask(alice, "MODE #c -m+m-m") == [("MODE", ("#c", "-m"))]
+    assert ask(alice, "MODE #c +b-b x x") == []
+    assert ask(alice, "MODE #c +v-v+v bob bob bob") == [("MODE", ("#c", "+v", "bob"))]
+    assert ask(alice, "MODE #c +l-l+l 5 7") == [("MODE", ("#c", "+l", "7"))]
+    assert channel_of(alice.server, "#c").limit == 7
+    assert member_modes(alice.server, "#c", "bob") == "v"
+
+
 def test_the_default_modes_limit_is_six(server: Server) -> None:
     alice = Client(server)
     alice.send("NICK alice", "USER u 0 * :Real Name")

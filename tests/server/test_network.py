@@ -559,9 +559,11 @@ def test_channel_modes_are_applied_then_announced_once(world: World) -> None:
 
 
 def test_mode_lines_emit_one_event_per_command(world: World) -> None:
-    world.alice.send("MODE #room +mv-t bob", "MODE #room +b-b x!*@* x!*@*")
+    world.alice.send("MODE #room +mv-t bob", "MODE #room +b-b x!*@* y!*@*")
     events = world.recorder.take()
     assert [type(e) for e in events] == [ChannelModesChanged, ChannelModesChanged]
+    world.alice.send("MODE #room +b-b z!*@* z!*@*")  # (what holds at its end: nothing)
+    assert world.recorder.take() == []
     first = events[0]
     assert isinstance(first, ChannelModesChanged)
     assert first.changes == (("+", "m", None), ("+", "v", "bob"), ("-", "t", None))
